@@ -1,0 +1,189 @@
+"""Golden outputs from TensorFlow Lite Micro, the project's correctness oracle.
+
+The ``tflite-micro`` interpreter runs in a child process (it calls ``abort()``
+on models it rejects), on inputs given by the caller or drawn from a seed. The
+child's stdout and stderr are captured at the file-descriptor level (TFLM's
+``print_allocations()`` writes to stderr from C++, below Python's ``sys``
+streams), and the arena figures are parsed from them.
+
+Results are cached on disk by (model SHA-256, input digest) under
+``$OOC_CACHE_DIR/golden`` (default ``~/.cache/ooc/golden``), so tests and
+benchmarks pay for each interpreter run once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ooc_sdk.errors import GoldenError, InvalidArgumentError, ToolError
+from ooc_sdk.model.ir import DType, Graph
+from ooc_sdk.model.reader import parse_model
+
+_ARENA_RE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GoldenResult:
+    outputs: list[np.ndarray]
+    arena_bytes: int  # total arena TFLM used (print_allocations "total")
+    arena_head_bytes: int  # non-persistent part: the activation plan
+    arena_tail_bytes: int  # persistent part: interpreter state
+    cached: bool = False
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("OOC_CACHE_DIR")
+    root = (
+        Path(base)
+        if base
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ooc"
+    )
+    return root / "golden"
+
+
+def random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
+    """Deterministic inputs for every graph input: uniform over the int8 range,
+    or over the represented real range for float32 inputs (via the QUANTIZE that reads them)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t_index in graph.inputs:
+        t = graph.tensor(t_index)
+        if t.dtype is DType.INT8:
+            out.append(rng.integers(-128, 128, size=t.shape, dtype=np.int8))
+        elif t.dtype is DType.FLOAT32:
+            lo, hi = -1.0, 1.0
+            for op_index in graph.consumers(t_index):
+                op = graph.operators[op_index]
+                q = graph.tensor(op.outputs[0]).quant
+                if op.op_type == "QUANTIZE" and q is not None:
+                    lo = (-128 - q.zero_point[0]) * q.scale[0]
+                    hi = (127 - q.zero_point[0]) * q.scale[0]
+            out.append(rng.uniform(lo, hi, size=t.shape).astype(np.float32))
+        else:
+            raise InvalidArgumentError(f"cannot draw inputs for a {t.dtype.label} model input")
+    return out
+
+
+def _arena_size(graph: Graph) -> int:
+    """An arena surely large enough: every activation tensor at once plus interpreter state."""
+    acts = sum(graph.tensors[t].nbytes for t in graph.activation_tensors)
+    return acts + 4096 * (len(graph.operators) + len(graph.tensors)) + (1 << 20)
+
+
+def _digest(model: bytes, inputs: list[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    h.update(hashlib.sha256(model).digest())
+    for x in inputs:
+        h.update(str(x.dtype).encode() + str(x.shape).encode())
+        h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()
+
+
+def run_tflm(
+    model: bytes | str | Path,
+    inputs: list[np.ndarray] | None = None,
+    seed: int = 0,
+    use_cache: bool = True,
+    timeout: float = 600.0,
+) -> GoldenResult:
+    """Run ``model`` once in tflite-micro and return its outputs and arena figures.
+
+    ``inputs`` default to :func:`random_inputs` with ``seed``.
+    """
+    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
+    graph = parse_model(data)
+    if inputs is None:
+        inputs = random_inputs(graph, seed)
+    if len(inputs) != len(graph.inputs):
+        raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    for x, t_index in zip(inputs, graph.inputs, strict=True):
+        t = graph.tensor(t_index)
+        if tuple(x.shape) != t.shape or x.dtype != t.dtype.numpy:
+            raise InvalidArgumentError(
+                f"input '{t.name}' must be {t.dtype.label} {list(t.shape)}, got {x.dtype} {list(x.shape)}"
+            )
+    key = _digest(data, inputs)
+    entry = cache_dir() / f"{key}.npz"
+    if use_cache and entry.exists():
+        try:
+            with np.load(entry) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("version") == _CACHE_VERSION:
+                    outs = [z[f"out{i}"] for i in range(meta["outputs"])]
+                    return GoldenResult(
+                        outs, meta["total"], meta["head"], meta["tail"], cached=True
+                    )
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is recomputed
+    result = _run_child(data, inputs, _arena_size(graph), len(graph.outputs), timeout)
+    if use_cache:
+        _store(entry, result)
+    return result
+
+
+def _run_child(
+    data: bytes, inputs: list[np.ndarray], arena: int, n_outputs: int, timeout: float
+) -> GoldenResult:
+    with tempfile.TemporaryDirectory(prefix="ooc-golden-") as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "model.tflite").write_bytes(data)
+        np.savez(tmpdir / "in.npz", *inputs)
+        cmd = [
+            sys.executable,
+            "-m",
+            "ooc_sdk._tflm_worker",
+            str(tmpdir),
+            str(arena),
+            str(n_outputs),
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise GoldenError(f"tflite-micro did not finish within {timeout:.0f} s") from None
+        stdout = proc.stdout.decode("utf-8", "replace")
+        stderr = proc.stderr.decode("utf-8", "replace")
+        if proc.returncode == 3:
+            raise ToolError("tflite-micro is not installed: pip install 'ooc-sdk[dev]'")
+        if proc.returncode != 0:
+            lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
+            how = (
+                f"signal {-proc.returncode}" if proc.returncode < 0 else f"status {proc.returncode}"
+            )
+            raise GoldenError(
+                f"tflite-micro failed ({how}): {lines[-1] if lines else 'no message'}"
+            )
+        figures = {kind: int(n) for kind, n in _ARENA_RE.findall(stdout + stderr)}
+        if "total" not in figures:
+            raise GoldenError("tflite-micro printed no arena allocation figures")
+        with np.load(tmpdir / "out.npz") as z:
+            outs = [z[f"arr_{i}"] for i in range(len(z.files))]
+    return GoldenResult(outs, figures["total"], figures.get("head", 0), figures.get("tail", 0))
+
+
+def _store(entry: Path, r: GoldenResult) -> None:
+    meta = {
+        "version": _CACHE_VERSION,
+        "outputs": len(r.outputs),
+        "total": r.arena_bytes,
+        "head": r.arena_head_bytes,
+        "tail": r.arena_tail_bytes,
+    }
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, meta=json.dumps(meta), **{f"out{i}": o for i, o in enumerate(r.outputs)})
+        os.replace(tmp, entry)  # atomic: a concurrent reader sees the old or the new entry
+    except OSError:
+        pass  # the cache is an optimisation; a read-only home must not fail a run

@@ -1,0 +1,595 @@
+"""The supported operator set: option decoding, validation and cost per operator.
+
+Each supported TFLite builtin has an :class:`OpSpec`: which options table it
+carries, how to turn that table into plain values, and a ``check`` function
+that validates the operator against its tensors (types, ranks, shapes) and
+fills in its MACs. Validation happens once, here, so later stages (planner,
+codegen, runtime tables) can rely on a consistent graph.
+
+MACs count the multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D,
+FULLY_CONNECTED and the multiplies of MUL: the figure papers and MLPerf Tiny
+quote. Pooling, ADD, MEAN and data movement count zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tflite
+
+from ooc_sdk.errors import InvalidModelError, UnsupportedModelError
+from ooc_sdk.model.ir import Activation, DType, Operator, Padding, Tensor
+
+_ACTIVATIONS = {
+    tflite.ActivationFunctionType.NONE: Activation.NONE,
+    tflite.ActivationFunctionType.RELU: Activation.RELU,
+    tflite.ActivationFunctionType.RELU6: Activation.RELU6,
+}
+_ACTIVATION_NAMES = {
+    v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")
+}
+_PADDINGS = {tflite.Padding.SAME: Padding.SAME, tflite.Padding.VALID: Padding.VALID}
+
+
+def _activation(code: int) -> Activation:
+    try:
+        return _ACTIVATIONS[code]
+    except KeyError:
+        name = _ACTIVATION_NAMES.get(code, f"#{code}")
+        raise UnsupportedModelError(
+            f"fused activation {name} is not supported (ooc supports NONE, RELU, RELU6)"
+        ) from None
+
+
+def _padding(code: int) -> Padding:
+    try:
+        return _PADDINGS[code]
+    except KeyError:
+        raise InvalidModelError(f"invalid padding code {code}") from None
+
+
+# -- option decoders: flatbuffer options table -> dict of plain values -----------------
+
+
+def _conv_options(o: Any) -> dict[str, Any]:
+    return {
+        "padding": _padding(o.Padding()),
+        "stride": (o.StrideH(), o.StrideW()),
+        "dilation": (o.DilationHFactor(), o.DilationWFactor()),
+        "activation": _activation(o.FusedActivationFunction()),
+    }
+
+
+def _dw_options(o: Any) -> dict[str, Any]:
+    return {**_conv_options(o), "depth_multiplier": o.DepthMultiplier()}
+
+
+def _fc_options(o: Any) -> dict[str, Any]:
+    if o.WeightsFormat() != tflite.FullyConnectedOptionsWeightsFormat.DEFAULT:
+        raise UnsupportedModelError("FULLY_CONNECTED with shuffled weights is not supported")
+    return {
+        "activation": _activation(o.FusedActivationFunction()),
+        "keep_num_dims": bool(o.KeepNumDims()),
+    }
+
+
+def _pool_options(o: Any) -> dict[str, Any]:
+    return {
+        "padding": _padding(o.Padding()),
+        "stride": (o.StrideH(), o.StrideW()),
+        "filter": (o.FilterHeight(), o.FilterWidth()),
+        "activation": _activation(o.FusedActivationFunction()),
+    }
+
+
+def _act_options(o: Any) -> dict[str, Any]:
+    return {"activation": _activation(o.FusedActivationFunction())}
+
+
+def _reducer_options(o: Any) -> dict[str, Any]:
+    return {"keep_dims": bool(o.KeepDims())}
+
+
+def _softmax_options(o: Any) -> dict[str, Any]:
+    return {"beta": float(o.Beta())}
+
+
+def _concat_options(o: Any) -> dict[str, Any]:
+    return {"axis": o.Axis(), "activation": _activation(o.FusedActivationFunction())}
+
+
+def _resize_options(o: Any) -> dict[str, Any]:
+    return {
+        "align_corners": bool(o.AlignCorners()),
+        "half_pixel_centers": bool(o.HalfPixelCenters()),
+    }
+
+
+# -- checks: validate an operator against its tensors and compute its cost --------------
+
+
+class _Ctx:
+    """What a check needs: the operator and its tensors, with helpers for errors."""
+
+    def __init__(self, op: Operator, tensors: list[Tensor]):
+        self.op = op
+        self.tensors = tensors
+
+    def where(self) -> str:
+        return f"{self.op.op_type} (op #{self.op.index})"
+
+    def invalid(self, what: str) -> InvalidModelError:
+        return InvalidModelError(f"{self.where()}: {what}")
+
+    def unsupported(self, what: str) -> UnsupportedModelError:
+        return UnsupportedModelError(f"{self.where()}: {what}")
+
+    def arity(self, n_in: tuple[int, int], n_out: int = 1) -> None:
+        lo, hi = n_in
+        if not lo <= len(self.op.inputs) <= hi or len(self.op.outputs) != n_out:
+            raise self.invalid(
+                f"expects {lo}..{hi} inputs and {n_out} output(s), "
+                f"has {len(self.op.inputs)} and {len(self.op.outputs)}"
+            )
+        for t in self.op.inputs[:lo] + self.op.outputs:
+            if t < 0:
+                raise self.invalid("a required input or output is missing")
+
+    def inp(self, i: int) -> Tensor | None:
+        if i >= len(self.op.inputs) or self.op.inputs[i] < 0:
+            return None
+        return self.tensors[self.op.inputs[i]]
+
+    def need(self, i: int) -> Tensor:
+        t = self.inp(i)
+        if t is None:
+            raise self.invalid(f"input {i} is missing")
+        return t
+
+    def out(self, i: int = 0) -> Tensor:
+        return self.tensors[self.op.outputs[i]]
+
+    def rank(self, t: Tensor, *ranks: int) -> None:
+        if len(t.shape) not in ranks:
+            want = " or ".join(str(r) for r in ranks)
+            raise self.invalid(f"tensor '{t.name}' has rank {len(t.shape)}, expected {want}")
+
+    def const(self, t: Tensor, *dtypes: DType) -> np.ndarray:
+        if t.data is None:
+            raise self.unsupported(f"input '{t.name}' must be a constant tensor")
+        if dtypes and t.dtype not in dtypes:
+            want = "/".join(d.label for d in dtypes)
+            raise self.unsupported(f"constant '{t.name}' has type {t.dtype.label}, expected {want}")
+        return t.data
+
+    def int8_activation(self, t: Tensor) -> None:
+        if t.dtype is not DType.INT8:
+            raise self.unsupported(
+                f"tensor '{t.name}' has type {t.dtype.label}; ooc runs int8 activations "
+                "(float32 only at the model edges through QUANTIZE/DEQUANTIZE)"
+            )
+        if t.quant is None:
+            raise self.unsupported(f"int8 tensor '{t.name}' has no quantization parameters")
+        if t.quant.per_channel:
+            raise self.unsupported(f"activation tensor '{t.name}' is quantized per channel")
+
+    def same_quant(self, a: Tensor, b: Tensor) -> None:
+        if a.quant != b.quant:
+            raise self.unsupported(
+                f"'{a.name}' and '{b.name}' must share scale and zero point for this op"
+            )
+
+
+def _out_size(in_size: int, k: int, stride: int, dilation: int, padding: Padding) -> int:
+    eff = (k - 1) * dilation + 1
+    if padding is Padding.SAME:
+        return (in_size + stride - 1) // stride
+    return (in_size - eff + stride) // stride
+
+
+def _check_window(c: _Ctx, x: Tensor, y: Tensor, k: tuple[int, int]) -> None:
+    o = c.op.options
+    sh, sw = o["stride"]
+    dh, dw = o.get("dilation", (1, 1))
+    if min(sh, sw, dh, dw, k[0], k[1]) < 1:
+        raise c.invalid("strides, dilations and window sizes must be >= 1")
+    oh = _out_size(x.shape[1], k[0], sh, dh, o["padding"])
+    ow = _out_size(x.shape[2], k[1], sw, dw, o["padding"])
+    if (y.shape[0], y.shape[1], y.shape[2]) != (x.shape[0], oh, ow):
+        raise c.invalid(
+            f"output shape {list(y.shape)} does not follow from input {list(x.shape)}, "
+            f"window {list(k)}, strides {[sh, sw]} and {o['padding'].value.upper()} padding"
+        )
+
+
+def _check_bias(c: _Ctx, channels: int) -> None:
+    bias = c.inp(2)
+    if bias is None:
+        return
+    c.const(bias, DType.INT32)
+    if bias.size != channels:
+        raise c.invalid(f"bias '{bias.name}' has {bias.size} values for {channels} channels")
+
+
+def _check_filter_quant(c: _Ctx, w: Tensor, channels: int, axis: int) -> None:
+    if w.quant is None:
+        raise c.unsupported(f"weights '{w.name}' are not quantized")
+    if w.quant.per_channel and (len(w.quant.scale) != channels or w.quant.axis != axis):
+        raise c.invalid(f"weights '{w.name}' per-channel quantization does not match the channels")
+    if any(z != 0 for z in w.quant.zero_point):
+        raise c.unsupported(f"weights '{w.name}' have a non-zero zero point")
+
+
+def _conv2d(c: _Ctx) -> None:
+    c.arity((2, 3))
+    x, w, y = c.need(0), c.need(1), c.out()
+    for t in (x, w, y):
+        c.rank(t, 4)
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.const(w, DType.INT8)
+    oc, kh, kw, ic = w.shape
+    if ic != x.shape[3]:
+        raise c.unsupported(
+            f"filter has {ic} input channels for an input of {x.shape[3]} (grouped convolution)"
+        )
+    if y.shape[3] != oc:
+        raise c.invalid(f"output has {y.shape[3]} channels, filter {oc}")
+    _check_filter_quant(c, w, oc, 0)
+    _check_bias(c, oc)
+    _check_window(c, x, y, (kh, kw))
+    c.op.macs = y.size * kh * kw * ic
+
+
+def _depthwise(c: _Ctx) -> None:
+    c.arity((2, 3))
+    x, w, y = c.need(0), c.need(1), c.out()
+    for t in (x, w, y):
+        c.rank(t, 4)
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.const(w, DType.INT8)
+    _, kh, kw, oc = w.shape
+    mult = oc // x.shape[3] if x.shape[3] else 0
+    if w.shape[0] != 1 or oc != y.shape[3] or mult < 1 or oc != x.shape[3] * mult:
+        raise c.invalid(
+            f"filter {list(w.shape)} does not fit input {list(x.shape)} and output {list(y.shape)}"
+        )
+    c.op.options["depth_multiplier"] = mult
+    _check_filter_quant(c, w, oc, 3)
+    _check_bias(c, oc)
+    _check_window(c, x, y, (kh, kw))
+    c.op.macs = y.size * kh * kw
+
+
+def _fully_connected(c: _Ctx) -> None:
+    c.arity((2, 3))
+    x, w, y = c.need(0), c.need(1), c.out()
+    c.rank(w, 2)
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.const(w, DType.INT8)
+    units, depth = w.shape
+    if depth == 0 or x.size % depth != 0:
+        raise c.invalid(f"input of {x.size} values is not a multiple of the weights' depth {depth}")
+    rows = x.size // depth
+    if y.size != rows * units:
+        raise c.invalid(f"output has {y.size} values, expected {rows} x {units}")
+    _check_filter_quant(c, w, units, 0)
+    _check_bias(c, units)
+    c.op.macs = rows * units * depth
+
+
+def _pool(c: _Ctx) -> None:
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.rank(x, 4)
+    c.rank(y, 4)
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.same_quant(x, y)
+    if y.shape[3] != x.shape[3]:
+        raise c.invalid("pooling must keep the channel count")
+    _check_window(c, x, y, c.op.options["filter"])
+
+
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    try:
+        return tuple(np.broadcast_shapes(a, b)) == tuple(out)
+    except ValueError:
+        return False
+
+
+def _elementwise(c: _Ctx) -> None:
+    c.arity((2, 2))
+    a, b, y = c.need(0), c.need(1), c.out()
+    for t in (a, b, y):
+        c.int8_activation(t)
+    if not _broadcastable(a.shape, b.shape, y.shape):
+        raise c.invalid(
+            f"shapes {list(a.shape)} and {list(b.shape)} do not broadcast to {list(y.shape)}"
+        )
+    if len(y.shape) > 5:
+        raise c.unsupported("broadcasting beyond 5 dimensions")
+    if c.op.op_type == "MUL":
+        c.op.macs = y.size
+
+
+def _axes(c: _Ctx, t: Tensor, rank: int) -> list[int]:
+    values = c.const(t, DType.INT32, DType.INT64).reshape(-1).tolist()
+    axes = []
+    for v in values:
+        if not -rank <= v < rank:
+            raise c.invalid(f"axis {v} out of range for rank {rank}")
+        axes.append(v % rank)
+    return sorted(set(axes))
+
+
+def _mean(c: _Ctx) -> None:
+    c.arity((2, 2))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    axes = _axes(c, c.need(1), len(x.shape))
+    c.op.options["axes"] = axes
+    kept = [1 if i in axes else d for i, d in enumerate(x.shape)]
+    squeezed = [d for i, d in enumerate(x.shape) if i not in axes]
+    if list(y.shape) not in (kept, squeezed):
+        raise c.invalid(f"output shape {list(y.shape)} does not follow from reducing axes {axes}")
+
+
+def _pad(c: _Ctx) -> None:
+    c.arity((2, 2))
+    x, p, y = c.need(0), c.need(1), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.same_quant(x, y)
+    pads = c.const(p, DType.INT32, DType.INT64)
+    if pads.shape != (len(x.shape), 2) or (pads < 0).any():
+        raise c.invalid(f"paddings {pads.tolist()} do not fit an input of rank {len(x.shape)}")
+    c.op.options["paddings"] = [tuple(int(v) for v in row) for row in pads]
+    want = tuple(d + int(lo) + int(hi) for d, (lo, hi) in zip(x.shape, pads, strict=True))
+    if want != y.shape:
+        raise c.invalid(f"output shape {list(y.shape)}, expected {list(want)}")
+
+
+def _reshape(c: _Ctx) -> None:
+    c.arity((1, 2))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.same_quant(x, y)
+    if x.size != y.size:
+        raise c.invalid(
+            f"reshape from {list(x.shape)} to {list(y.shape)} changes the element count"
+        )
+
+
+def _softmax(c: _Ctx) -> None:
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    if x.shape != y.shape:
+        raise c.invalid("softmax must keep the shape")
+
+
+def _transpose(c: _Ctx) -> None:
+    c.arity((2, 2))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.same_quant(x, y)
+    perm = c.const(c.need(1), DType.INT32, DType.INT64).reshape(-1).tolist()
+    if sorted(perm) != list(range(len(x.shape))):
+        raise c.invalid(f"permutation {perm} does not fit rank {len(x.shape)}")
+    if len(perm) > 6:
+        raise c.unsupported("TRANSPOSE beyond 6 dimensions")
+    if tuple(x.shape[i] for i in perm) != y.shape:
+        raise c.invalid(f"output shape {list(y.shape)} does not follow from permutation {perm}")
+    c.op.options["perm"] = [int(v) for v in perm]
+
+
+def _concatenation(c: _Ctx) -> None:
+    if len(c.op.inputs) < 1 or len(c.op.outputs) != 1 or min(c.op.inputs) < 0:
+        raise c.invalid("expects one or more inputs and one output")
+    y = c.out()
+    c.int8_activation(y)
+    rank = len(y.shape)
+    axis = c.op.options["axis"]
+    if not -rank <= axis < rank:
+        raise c.invalid(f"axis {axis} out of range for rank {rank}")
+    axis %= rank
+    c.op.options["axis"] = axis
+    total = 0
+    for i in range(len(c.op.inputs)):
+        x = c.need(i)
+        c.int8_activation(x)
+        c.same_quant(x, y)
+        if len(x.shape) != rank or any(
+            a != b for j, (a, b) in enumerate(zip(x.shape, y.shape, strict=True)) if j != axis
+        ):
+            raise c.invalid(f"input '{x.name}' {list(x.shape)} does not fit output {list(y.shape)}")
+        total += x.shape[axis]
+    if total != y.shape[axis]:
+        raise c.invalid(f"inputs add up to {total} along axis {axis}, output has {y.shape[axis]}")
+
+
+def _quantize(c: _Ctx) -> None:
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.int8_activation(y)
+    if x.dtype is DType.FLOAT32:
+        pass
+    elif x.dtype is DType.INT8:
+        c.int8_activation(x)
+    else:
+        raise c.unsupported(
+            f"tensor '{x.name}' has type {x.dtype.label}; QUANTIZE takes float32 or int8"
+        )
+    if x.shape != y.shape:
+        raise c.invalid("QUANTIZE must keep the shape")
+
+
+def _dequantize(c: _Ctx) -> None:
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    if y.dtype is not DType.FLOAT32:
+        raise c.unsupported(
+            f"tensor '{y.name}' has type {y.dtype.label}; DEQUANTIZE must produce float32"
+        )
+    if x.shape != y.shape:
+        raise c.invalid("DEQUANTIZE must keep the shape")
+
+
+def _resize_nearest(c: _Ctx) -> None:
+    c.arity((2, 2))
+    x, y = c.need(0), c.out()
+    c.rank(x, 4)
+    c.rank(y, 4)
+    c.int8_activation(x)
+    c.int8_activation(y)
+    c.same_quant(x, y)
+    size = c.const(c.need(1), DType.INT32).reshape(-1).tolist()
+    if len(size) != 2 or tuple(size) != y.shape[1:3] or y.shape[0::3] != x.shape[0::3]:
+        raise c.invalid(f"size {size} does not match output {list(y.shape)}")
+    c.op.options["size"] = [int(v) for v in size]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    options_type: int  # tflite.BuiltinOptions value, NONE when the op has no options
+    options_class: type | None
+    decode: Callable[[Any], dict[str, Any]] | None
+    check: Callable[[_Ctx], None]
+
+
+_BO = tflite.BuiltinOptions
+_NONE = _BO.NONE
+
+SUPPORTED_OPS: dict[int, OpSpec] = {
+    code: spec
+    for code, spec in [
+        (
+            tflite.BuiltinOperator.CONV_2D,
+            OpSpec("CONV_2D", _BO.Conv2DOptions, tflite.Conv2DOptions, _conv_options, _conv2d),
+        ),
+        (
+            tflite.BuiltinOperator.DEPTHWISE_CONV_2D,
+            OpSpec(
+                "DEPTHWISE_CONV_2D",
+                _BO.DepthwiseConv2DOptions,
+                tflite.DepthwiseConv2DOptions,
+                _dw_options,
+                _depthwise,
+            ),
+        ),
+        (
+            tflite.BuiltinOperator.FULLY_CONNECTED,
+            OpSpec(
+                "FULLY_CONNECTED",
+                _BO.FullyConnectedOptions,
+                tflite.FullyConnectedOptions,
+                _fc_options,
+                _fully_connected,
+            ),
+        ),
+        (
+            tflite.BuiltinOperator.AVERAGE_POOL_2D,
+            OpSpec(
+                "AVERAGE_POOL_2D", _BO.Pool2DOptions, tflite.Pool2DOptions, _pool_options, _pool
+            ),
+        ),
+        (
+            tflite.BuiltinOperator.MAX_POOL_2D,
+            OpSpec("MAX_POOL_2D", _BO.Pool2DOptions, tflite.Pool2DOptions, _pool_options, _pool),
+        ),
+        (
+            tflite.BuiltinOperator.ADD,
+            OpSpec("ADD", _BO.AddOptions, tflite.AddOptions, _act_options, _elementwise),
+        ),
+        (
+            tflite.BuiltinOperator.MUL,
+            OpSpec("MUL", _BO.MulOptions, tflite.MulOptions, _act_options, _elementwise),
+        ),
+        (
+            tflite.BuiltinOperator.MEAN,
+            OpSpec("MEAN", _BO.ReducerOptions, tflite.ReducerOptions, _reducer_options, _mean),
+        ),
+        (tflite.BuiltinOperator.PAD, OpSpec("PAD", _NONE, None, None, _pad)),
+        (tflite.BuiltinOperator.RESHAPE, OpSpec("RESHAPE", _NONE, None, None, _reshape)),
+        (
+            tflite.BuiltinOperator.SOFTMAX,
+            OpSpec(
+                "SOFTMAX", _BO.SoftmaxOptions, tflite.SoftmaxOptions, _softmax_options, _softmax
+            ),
+        ),
+        (tflite.BuiltinOperator.TRANSPOSE, OpSpec("TRANSPOSE", _NONE, None, None, _transpose)),
+        (
+            tflite.BuiltinOperator.CONCATENATION,
+            OpSpec(
+                "CONCATENATION",
+                _BO.ConcatenationOptions,
+                tflite.ConcatenationOptions,
+                _concat_options,
+                _concatenation,
+            ),
+        ),
+        (tflite.BuiltinOperator.QUANTIZE, OpSpec("QUANTIZE", _NONE, None, None, _quantize)),
+        (tflite.BuiltinOperator.DEQUANTIZE, OpSpec("DEQUANTIZE", _NONE, None, None, _dequantize)),
+        (
+            tflite.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR,
+            OpSpec(
+                "RESIZE_NEAREST_NEIGHBOR",
+                _BO.ResizeNearestNeighborOptions,
+                tflite.ResizeNearestNeighborOptions,
+                _resize_options,
+                _resize_nearest,
+            ),
+        ),
+    ]
+}
+
+SPECS_BY_NAME: dict[str, OpSpec] = {spec.name: spec for spec in SUPPORTED_OPS.values()}
+SUPPORTED_OP_NAMES: tuple[str, ...] = tuple(SPECS_BY_NAME)
+
+BUILTIN_NAMES: dict[int, str] = {
+    v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")
+}
+
+# Defaults TFLite assumes when an operator carries no options table.
+_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "SOFTMAX": {"beta": 1.0},
+    "ADD": {"activation": Activation.NONE},
+    "MUL": {"activation": Activation.NONE},
+    "MEAN": {"keep_dims": False},
+    "FULLY_CONNECTED": {"activation": Activation.NONE, "keep_num_dims": False},
+    "CONCATENATION": {"axis": 0, "activation": Activation.NONE},
+    "RESIZE_NEAREST_NEIGHBOR": {"align_corners": False, "half_pixel_centers": False},
+}
+
+
+def decode_options(spec: OpSpec, options_type: int, table: Any, where: str) -> dict[str, Any]:
+    """Decode an operator's builtin options table (``None`` when absent)."""
+    if spec.decode is None or table is None or options_type == _NONE:
+        if spec.decode is not None and spec.name not in _DEFAULT_OPTIONS:
+            raise InvalidModelError(f"{where}: {spec.name} has no options table")
+        return dict(_DEFAULT_OPTIONS.get(spec.name, {}))
+    if options_type != spec.options_type:
+        raise InvalidModelError(
+            f"{where}: options of type #{options_type} do not belong to {spec.name}"
+        )
+    assert spec.options_class is not None
+    obj = spec.options_class()
+    obj.Init(table.Bytes, table.Pos)
+    return spec.decode(obj)
+
+
+def check_operator(op: Operator, tensors: list[Tensor], spec: OpSpec) -> None:
+    """Validate ``op`` and fill in its MACs; raises an :class:`OocError` subclass."""
+    spec.check(_Ctx(op, tensors))

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install ooc with its dev extra into ./.venv, lint, and run the whole test suite.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k zoo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+ruff check .
+ruff format --check . || { echo "ooc: run 'ruff format .'" >&2; exit 1; }
+python -m pytest "$@"

@@ -1,0 +1,152 @@
+"""The command line: every command's --help, JSON output, one-line errors with status 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+
+from conftest import shared_model
+from ooc_sdk.cli import cli, main
+
+# Every command (group path) the CLI has. A new command without an entry here fails
+# test_every_command_is_listed, so its --help and errors get tested.
+COMMANDS = ["inspect", "zoo", "golden"]
+
+
+def _all_commands(group: click.Group, prefix: str = "") -> list[str]:
+    names = []
+    for name, cmd in group.commands.items():
+        path = f"{prefix}{name}"
+        names.append(path)
+        if isinstance(cmd, click.Group):
+            names.extend(_all_commands(cmd, path + " "))
+    return names
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_command_is_listed() -> None:
+    assert sorted(_all_commands(cli)) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, err = run(capsys, *command.split(), "--help")
+    assert code == 0 and err == ""
+    assert "Usage: ooc" in out
+    assert len(out.splitlines()) > 5
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and "ooc, version" in out
+
+
+def test_inspect_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "inspect", str(shared_model("vww_96_int8.tflite")))
+    assert code == 0 and err == ""
+    assert "DEPTHWISE_CONV_2D" in out
+    assert "7,489,664" in out and "peak activation" in out
+
+
+def test_inspect_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "inspect", "--json", str(shared_model("kws_ref_model.tflite")))
+    assert code == 0
+    data = json.loads(out)
+    assert {"macs", "weight_bytes", "layers", "peak_activation_bytes"} <= set(data)
+    assert data["macs"] == sum(layer["macs"] for layer in data["layers"])
+    assert data["weight_bytes"] == sum(layer["weight_bytes"] for layer in data["layers"])
+    assert data["peak_activation_bytes"] == max(
+        layer["act_in_bytes"] + layer["act_out_bytes"] for layer in data["layers"]
+    )
+    assert len(data["layers"]) == 13
+
+
+def test_zoo_then_golden(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    model = tmp_path / "m.tflite"
+    code, out, _ = run(
+        capsys, "zoo", "resnet8", "--width", "4", "--resolution", "16", "-o", str(model), "--json"
+    )
+    assert code == 0
+    info = json.loads(out)
+    assert info["weight_bytes"] > 0 and model.stat().st_size == info["file_bytes"]
+    npy = tmp_path / "out.npy"
+    code, out, _ = run(
+        capsys, "golden", str(model), "--seed", "0x3", "--output", str(npy), "--json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["arena_bytes"] > 0
+    assert np.load(npy).shape == tuple(data["outputs"][0]["shape"]) == (1, 10)
+    x = tmp_path / "in.npy"
+    np.save(x, np.zeros((1, 16, 16, 3), np.int8))
+    code, out, _ = run(capsys, "golden", str(model), "-i", str(x))
+    assert code == 0 and "output 0: int8[1, 10]" in out
+
+
+def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, "zoo", "ds-cnn", "--weights", "64KiB", "-o", str(tmp_path / "a.tflite"), "--json"
+    )
+    assert code == 0 and json.loads(out)["weight_bytes"] >= 65536
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["inspect", "{kws}"], "SVDF"),
+        (["inspect", "{trunc}"], "truncated"),
+        (["inspect", "{random}"], "not a TFLite model"),
+        (["inspect", "{missing}"], "does not exist"),
+        (["inspect"], "Missing argument"),
+        (["zoo", "nope", "-o", "{tmp}/x.tflite"], "unknown architecture"),
+        (["zoo", "ds-cnn", "-o", "{tmp}/x.tflite", "--weights", "12XB"], "unknown size unit"),
+        (["zoo", "ds-cnn", "-o", "{tmp}/x.tflite", "--seed", "abc"], "not an integer"),
+        (["zoo", "autoencoder", "-o", "{tmp}/x.tflite", "--resolution", "32"], "no --resolution"),
+        (["zoo", "ds-cnn", "-o", "{tmp}/no/such/dir/x.tflite"], "cannot write"),
+        (["golden", "{kws}"], "SVDF"),
+        (["golden", "{vww}", "-i", "{random}"], "not a .npy"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_errors_are_one_line_status_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], needle: str
+) -> None:
+    trunc = tmp_path / "trunc.tflite"
+    trunc.write_bytes(shared_model("vww_96_int8.tflite").read_bytes()[:5000])
+    rnd = tmp_path / "random.bin"
+    rnd.write_bytes(np.random.default_rng(1).bytes(3000))
+    subst = {
+        "kws": str(shared_model("keyword_scrambled_8bit.tflite")),
+        "vww": str(shared_model("vww_96_int8.tflite")),
+        "trunc": str(trunc),
+        "random": str(rnd),
+        "missing": str(tmp_path / "missing.tflite"),
+        "tmp": str(tmp_path),
+    }
+    code, out, err = run(capsys, *[a.format(**subst) for a in argv])
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("ooc: error: ") and needle in err
+
+
+def test_console_script_has_no_traceback(tmp_path: Path) -> None:
+    """The installed `ooc` entry point, as a user runs it."""
+    exe = shutil.which("ooc")
+    assert exe, "the ooc console script is not installed"
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x10\x00\x00\x00TFL3" + bytes(64))
+    proc = subprocess.run([exe, "inspect", str(bad)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
