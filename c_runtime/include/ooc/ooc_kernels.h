@@ -1,0 +1,165 @@
+/*
+ * ooc int8 kernels: one parameter struct per kernel family, filled ahead of time
+ * by the SDK (ooc_sdk/codegen/prepare.py, TFLM's Prepare done at build time) and
+ * stored as const tables. Kernels are pure functions: no allocation, no I/O, no
+ * global state; every pointer is valid for the sizes the params describe (the
+ * executor checked that at init). Results are bit-exact with TensorFlow Lite
+ * Micro's reference kernels.
+ *
+ * Shapes are NHWC. "offset" fields follow TFLM: input_offset = -input zero point,
+ * output_offset = +output zero point. Multipliers/shifts are TFLM's
+ * QuantizeMultiplier() form (Q31 multiplier, shift > 0 = left).
+ */
+#ifndef OOC_KERNELS_H
+#define OOC_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- fixed point helpers (src/kernels/fixedpoint.c) ---------------------------- */
+int32_t ooc_sat_rounding_doubling_high_mul(int32_t a, int32_t b);
+int32_t ooc_rounding_divide_by_pot(int32_t x, int exponent);
+int32_t ooc_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift);
+
+/* ---- CONV_2D and DEPTHWISE_CONV_2D (src/kernels/conv.c) ------------------------ */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;      /* TFLM's computed padding (SAME) or 0 (VALID) */
+    int32_t depth_multiplier;       /* depthwise only: out_c = in_c * depth_multiplier */
+    int32_t input_offset;           /* -input zero point */
+    int32_t output_offset;          /* output zero point */
+    int32_t act_min, act_max;       /* fused activation range in the output's int8 domain */
+    const int32_t *out_multiplier;  /* [out_c] */
+    const int32_t *out_shift;       /* [out_c] */
+} ooc_conv_params_t;
+
+/* filter: OHWI [out_c][k_h][k_w][in_c]; bias: [out_c] int32 or NULL */
+void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                   const int32_t *bias, int8_t *output);
+/* filter: [1][k_h][k_w][out_c]; bias: [out_c] or NULL */
+void ooc_depthwise_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, int8_t *output);
+
+/* ---- FULLY_CONNECTED (src/kernels/fully_connected.c) --------------------------- */
+typedef struct {
+    int32_t batches;                /* rows: input elements / in_depth */
+    int32_t in_depth, out_depth;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;            /* 1: multiplier/shift arrays have out_depth entries */
+    const int32_t *out_multiplier;
+    const int32_t *out_shift;
+} ooc_fc_params_t;
+
+/* filter: [out_depth][in_depth]; bias: [out_depth] or NULL */
+void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output);
+
+/* ---- AVERAGE_POOL_2D, MAX_POOL_2D (src/kernels/pool.c) ------------------------- */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t act_min, act_max;
+} ooc_pool_params_t;
+
+void ooc_avg_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *output);
+void ooc_max_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- ADD, MUL with broadcasting up to 5-D (src/kernels/elementwise.c) ---------- */
+#define OOC_MAX_DIMS 6
+typedef struct {
+    int32_t rank;                       /* 1..5 */
+    int32_t out_dims[OOC_MAX_DIMS];
+    int32_t in1_strides[OOC_MAX_DIMS];  /* element strides; 0 on broadcast dimensions */
+    int32_t in2_strides[OOC_MAX_DIMS];
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;                 /* ADD only (TFLM: 20) */
+    int32_t input1_multiplier, input1_shift;   /* ADD only */
+    int32_t input2_multiplier, input2_shift;   /* ADD only */
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} ooc_elementwise_params_t;
+
+void ooc_add_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+void ooc_mul_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+
+/* ---- MEAN over axes (src/kernels/reduce.c) ------------------------------------- */
+typedef struct {
+    int32_t rank;
+    int32_t in_dims[OOC_MAX_DIMS];
+    int32_t reduce[OOC_MAX_DIMS];       /* 1 where the axis is reduced */
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;          /* input scale / output scale requantization */
+    int32_t same_quant;                 /* 1: input and output share scale and zero point */
+    int32_t num_reduced;                /* product of the reduced dimensions */
+} ooc_mean_params_t;
+
+void ooc_mean_s8(const ooc_mean_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- SOFTMAX (src/kernels/softmax.c) ------------------------------------------- */
+typedef struct {
+    int32_t outer, depth;               /* rows x classes (softmax over the last dimension) */
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+} ooc_softmax_params_t;
+
+void ooc_softmax_s8(const ooc_softmax_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- QUANTIZE, DEQUANTIZE (src/kernels/quantize.c) ----------------------------- */
+typedef struct {
+    int32_t count;
+    float scale;                        /* float32 -> int8: output scale */
+    int32_t zero_point;                 /* float32 -> int8: output zero point */
+    int32_t input_zero_point;           /* int8 -> int8 requantize */
+    int32_t multiplier, shift;          /* int8 -> int8 requantize */
+} ooc_quantize_params_t;
+
+void ooc_quantize_f32_s8(const ooc_quantize_params_t *p, const float *input, int8_t *output);
+void ooc_requantize_s8(const ooc_quantize_params_t *p, const int8_t *input, int8_t *output);
+/* dequantize uses scale and zero_point as the input's */
+void ooc_dequantize_s8_f32(const ooc_quantize_params_t *p, const int8_t *input, float *output);
+
+/* ---- data movement (src/kernels/movement.c) ------------------------------------ */
+typedef struct {
+    int32_t rank;
+    int32_t in_dims[OOC_MAX_DIMS];
+    int32_t pad_before[OOC_MAX_DIMS], pad_after[OOC_MAX_DIMS];
+    int32_t pad_value;                  /* the output zero point */
+} ooc_pad_params_t;
+void ooc_pad_s8(const ooc_pad_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t rank;
+    int32_t out_dims[OOC_MAX_DIMS];
+    int32_t in_strides[OOC_MAX_DIMS];   /* input element stride for each output dimension */
+} ooc_transpose_params_t;
+void ooc_transpose_s8(const ooc_transpose_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t outer;                      /* product of dimensions before the axis */
+    int32_t inner;                      /* product of dimensions after the axis */
+    int32_t out_axis;                   /* output size along the axis */
+} ooc_concat_params_t;
+/* in_axis[i]: size of input i along the axis */
+void ooc_concat_s8(const ooc_concat_params_t *p, int32_t n_inputs, const int8_t *const *inputs,
+                   const int32_t *in_axis, int8_t *output);
+
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    const int32_t *row_map;             /* [out_h]: source row per output row, ahead of time */
+    const int32_t *col_map;             /* [out_w]: source column per output column */
+} ooc_resize_params_t;
+void ooc_resize_nearest_s8(const ooc_resize_params_t *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OOC_KERNELS_H */

@@ -1,0 +1,1 @@
+"""Code generation: ahead-of-time kernel parameters, the activation memory plan, C tables."""
