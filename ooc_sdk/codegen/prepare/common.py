@@ -82,4 +82,6 @@ def rounding_divide_by_pot(x: int, exponent: int) -> int:
 def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
     left = shift if shift > 0 else 0
     right = 0 if shift > 0 else -shift
-    return rounding_divide_by_pot(sat_rounding_doubling_high_mul(x * (1 << left), multiplier), right)
+    return rounding_divide_by_pot(
+        sat_rounding_doubling_high_mul(x * (1 << left), multiplier), right
+    )

@@ -1,0 +1,137 @@
+/*
+ * ADD and MUL on int8 tensors with broadcasting, bit-exact with TFLM's reference
+ * integer kernels (double-rounding requantization).
+ *
+ * Broadcasting is resolved ahead of time: the SDK gives the output dimensions and,
+ * for each input, the element stride to take along every output dimension (0 where
+ * that input is broadcast). Each output element depends only on the two input
+ * elements it pairs, so the order of traversal cannot change a result; the kernel
+ * walks the output in row-major order with an odometer over the outer dimensions
+ * and a plain loop over the innermost one.
+ */
+#include "ooc/ooc_kernels.h"
+
+enum binary_op { OP_ADD, OP_MUL };
+
+static int32_t clamp_range(int32_t v, int32_t lo, int32_t hi)
+{
+    if (v < lo) {
+        return lo;
+    }
+    if (v > hi) {
+        return hi;
+    }
+    return v;
+}
+
+/*
+ * ADD: both inputs are brought to a common scale before summing.
+ *  1. remove the zero point: x = q + input_offset, |x| <= 255;
+ *  2. widen by 2^left_shift (20), which leaves ample headroom below 2^31
+ *     (255 * 2^20 < 2^28) so the following down-scaling keeps 20 fraction bits;
+ *  3. scale each input by its multiplier (input_scale / (2 * max input scale),
+ *     always <= 0.5, so the shift is <= 0 and only rounds to the right);
+ *  4. the sum is scaled by 2 * max input scale / (2^left_shift * output scale),
+ *     the output zero point added, and the result clamped to the activation range.
+ * With shift <= 0, ooc_multiply_by_quantized_multiplier performs exactly TFLM's
+ * "smaller than one" variant: rounding doubling high multiply, then rounding right
+ * shift.
+ */
+static int8_t add_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+{
+    const int32_t widen = (int32_t)1 << p->left_shift;
+    const int32_t x1 = (p->input1_offset + a) * widen;
+    const int32_t x2 = (p->input2_offset + b) * widen;
+    const int32_t s1 = ooc_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift);
+    const int32_t s2 = ooc_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
+    const int32_t sum = s1 + s2;
+    const int32_t out =
+        ooc_multiply_by_quantized_multiplier(sum, p->output_multiplier, p->output_shift) +
+        p->output_offset;
+    return (int8_t)clamp_range(out, p->act_min, p->act_max);
+}
+
+/*
+ * MUL: the product of the two zero-point-corrected inputs (at most 255 * 255 in
+ * magnitude, well inside int32) is scaled by in1_scale * in2_scale / out_scale,
+ * which may be above or below one (shift of either sign), then offset and clamped.
+ */
+static int8_t mul_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+{
+    const int32_t prod = (p->input1_offset + a) * (p->input2_offset + b);
+    const int32_t out =
+        ooc_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift) +
+        p->output_offset;
+    return (int8_t)clamp_range(out, p->act_min, p->act_max);
+}
+
+static void broadcast_run(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2,
+                          int8_t *output, enum binary_op op)
+{
+    int32_t idx[OOC_MAX_DIMS];
+    int32_t off1 = 0;
+    int32_t off2 = 0;
+    int32_t last;
+    int32_t n;
+    int32_t step1;
+    int32_t step2;
+    int32_t d;
+
+    /* rank 0 (a scalar) behaves like one dimension of size 1 */
+    if (p->rank <= 0) {
+        *output = op == OP_ADD ? add_one(p, in1[0], in2[0]) : mul_one(p, in1[0], in2[0]);
+        return;
+    }
+    last = p->rank - 1;
+    for (d = 0; d <= last; ++d) {
+        if (p->out_dims[d] <= 0) {
+            return; /* empty output */
+        }
+        idx[d] = 0;
+    }
+    n = p->out_dims[last];
+    step1 = p->in1_strides[last];
+    step2 = p->in2_strides[last];
+
+    for (;;) {
+        int32_t i;
+        /* innermost dimension: one run of n output elements */
+        if (op == OP_ADD) {
+            for (i = 0; i < n; ++i) {
+                output[i] = add_one(p, in1[off1 + i * step1], in2[off2 + i * step2]);
+            }
+        } else {
+            for (i = 0; i < n; ++i) {
+                output[i] = mul_one(p, in1[off1 + i * step1], in2[off2 + i * step2]);
+            }
+        }
+        output += n;
+
+        /* advance the odometer over the outer dimensions, last to first; a
+           dimension that wraps around rewinds its input offsets to its start */
+        for (d = last - 1; d >= 0; --d) {
+            idx[d] += 1;
+            off1 += p->in1_strides[d];
+            off2 += p->in2_strides[d];
+            if (idx[d] < p->out_dims[d]) {
+                break;
+            }
+            off1 -= p->in1_strides[d] * p->out_dims[d];
+            off2 -= p->in2_strides[d] * p->out_dims[d];
+            idx[d] = 0;
+        }
+        if (d < 0) {
+            return;
+        }
+    }
+}
+
+void ooc_add_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_ADD);
+}
+
+void ooc_mul_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_MUL);
+}

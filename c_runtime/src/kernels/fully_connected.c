@@ -1,0 +1,34 @@
+/*
+ * FULLY_CONNECTED, int8: out[b][o] = requantize(bias[o] + sum_i w[o][i] * (x[b][i] + input_offset)).
+ * Weights have zero zero points (checked at ingest), so no filter offset term.
+ */
+#include "ooc/ooc_kernels.h"
+
+void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output)
+{
+    int32_t b, o, i;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *x = input + b * p->in_depth;
+        for (o = 0; o < p->out_depth; o++) {
+            const int8_t *w = filter + o * p->in_depth;
+            const int32_t c = p->per_channel ? o : 0;
+            int32_t acc = 0;
+            for (i = 0; i < p->in_depth; i++) {
+                acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);
+            }
+            if (bias) {
+                acc += bias[o];
+            }
+            acc = ooc_multiply_by_quantized_multiplier(acc, p->out_multiplier[c], p->out_shift[c]);
+            acc += p->output_offset;
+            if (acc < p->act_min) {
+                acc = p->act_min;
+            }
+            if (acc > p->act_max) {
+                acc = p->act_max;
+            }
+            output[b * p->out_depth + o] = (int8_t)acc;
+        }
+    }
+}

@@ -1,0 +1,310 @@
+"""``ooc codegen``: emit the C a firmware project adds to run a model.
+
+Output directory layout::
+
+    ooc_model_<name>.c / .h   const tables: tensors, operators, kernel parameters, weights
+    ooc_runtime/include/ooc/  the runtime's public headers
+    ooc_runtime/src/          the runtime sources (executor and kernels)
+    CMakeLists.txt            a static library target ``ooc_<name>``
+    ooc.mk                    a Makefile fragment: OOC_SRCS, OOC_INCLUDES, OOC_CFLAGS
+
+The header defines ``OOC_MODEL_<NAME>_ARENA_BYTES`` and the input/output sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ooc_sdk import __version__
+from ooc_sdk.codegen.memplan import MemoryPlan, plan_memory
+from ooc_sdk.codegen.prepare import Prepared, prepare_op
+from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
+from ooc_sdk.model.ir import DType, Graph
+
+C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
+_C_TYPES = {
+    DType.INT8: "int8_t",
+    DType.INT32: "int32_t",
+    DType.FLOAT32: "float",
+    DType.UINT8: "uint8_t",
+}
+_MAX_TENSORS = 0xFFFF  # OOC_NO_TENSOR is reserved
+
+
+@dataclass(frozen=True)
+class Generated:
+    name: str  # C identifier of the model
+    directory: Path
+    model_c: Path
+    model_h: Path
+    arena_bytes: int
+    plan: MemoryPlan
+    runtime_sources: list[Path]
+
+
+def c_name(name: str) -> str:
+    ident = re.sub(r"[^0-9a-zA-Z_]", "_", name).lower().strip("_") or "model"
+    return "m_" + ident if ident[0].isdigit() else ident
+
+
+def runtime_sources() -> list[Path]:
+    """The runtime's C sources (relative to c_runtime/), in a stable order."""
+    if not (C_RUNTIME / "include" / "ooc" / "ooc.h").exists():
+        raise InvalidArgumentError(f"the ooc C runtime is missing from {C_RUNTIME}")
+    return sorted(p.relative_to(C_RUNTIME) for p in (C_RUNTIME / "src").rglob("*.c"))
+
+
+def runtime_digest() -> str:
+    """Hash of every runtime header and source: part of the host build cache key."""
+    h = hashlib.sha256()
+    for p in sorted((C_RUNTIME / "include").rglob("*.h")) + sorted(
+        (C_RUNTIME / "src").rglob("*.[ch]")
+    ):
+        h.update(str(p.relative_to(C_RUNTIME)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _array(values: np.ndarray | list[Any], per_line: int = 24) -> str:
+    flat = np.asarray(values).reshape(-1)
+    if flat.dtype.kind == "f":
+        items = [_c_float(float(v)) for v in flat]
+    else:
+        items = [str(int(v)) for v in flat.tolist()]
+    if not items:
+        items = ["0"]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    return "{\n    " + ",\n    ".join(lines) + "\n}"
+
+
+def _c_float(v: float) -> str:
+    f = float(np.float32(v))
+    if not np.isfinite(f):
+        raise UnsupportedModelError(f"non-finite float constant {v}")
+    return f"{f!r}f" if "e" in repr(f) or "." in repr(f) else f"{f!r}.0f"
+
+
+class _Emitter:
+    def __init__(self, graph: Graph, name: str):
+        self.graph = graph
+        self.name = name
+        self.lines: list[str] = []
+
+    def out(self, line: str = "") -> None:
+        self.lines.append(line)
+
+    def field_value(self, prefix: str, field: str, value: Any) -> str:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            arr = np.asarray(value)
+            if arr.dtype.kind == "f":
+                ctype = "float"
+            else:
+                ctype = "int32_t"
+                if arr.size and (arr.min() < -(1 << 31) or arr.max() >= 1 << 31):
+                    raise UnsupportedModelError(f"{prefix}.{field} does not fit int32")
+            sym = f"{prefix}_{field}"
+            self.out(f"static const {ctype} {sym}[] = {_array(arr)};")
+            return sym
+        if isinstance(value, float):
+            return _c_float(value)
+        if isinstance(value, bool):
+            return str(int(value))
+        return str(int(value))
+
+
+def _fixed_array(fields: dict[str, Any], key: str) -> bool:
+    """Fields named *_dims, *_strides etc. are fixed-size arrays in the struct, not pointers."""
+    return key in {
+        "out_dims",
+        "in_dims",
+        "in1_strides",
+        "in2_strides",
+        "in_strides",
+        "reduce",
+        "pad_before",
+        "pad_after",
+    }
+
+
+def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryPlan, str]:
+    """Return (model .c text, model .h text, memory plan, C name)."""
+    cname = c_name(name or graph.name)
+    plan = plan_memory(graph)
+    prepared: list[Prepared] = [prepare_op(graph, op) for op in graph.operators]
+
+    # Runtime tensor table: activations plus the constants kernels read at run time.
+    used = list(graph.activation_tensors)
+    for p in prepared:
+        for t in p.inputs:
+            if t >= 0 and graph.tensors[t].is_constant and t not in used:
+                used.append(t)
+    if len(used) >= _MAX_TENSORS:
+        raise UnsupportedModelError(
+            f"{len(used)} tensors exceed the runtime's limit of {_MAX_TENSORS - 1}"
+        )
+    index = {t: i for i, t in enumerate(used)}
+
+    e = _Emitter(graph, cname)
+    e.out(
+        f"/* Generated by ooc {__version__} from {graph.name} (sha256 {graph.sha256[:16]}). Do not edit. */"
+    )
+    e.out(f'#include "ooc_model_{cname}.h"')
+    e.out('#include "ooc/ooc_kernels.h"')
+    e.out()
+    e.out("/* ---- constant tensors ---- */")
+    for t in used:
+        tensor = graph.tensors[t]
+        if tensor.is_constant:
+            ctype = _C_TYPES.get(tensor.dtype)
+            if ctype is None:
+                raise UnsupportedModelError(
+                    f"constant '{tensor.name}' of type {tensor.dtype.label}"
+                )
+            e.out(f"/* {tensor.name} {list(tensor.shape)} */")
+            e.out(f"static const {ctype} t{index[t]}_data[] = {_array(tensor.data)};")
+    e.out()
+    e.out("/* ---- operators ---- */")
+    for i, (op, p) in enumerate(zip(graph.operators, prepared, strict=True)):
+        e.out(f"/* op {i}: {op.op_type} */")
+        ins = [index[t] if t >= 0 else 0xFFFF for t in p.inputs]
+        e.out(f"static const uint16_t op{i}_inputs[] = {{{', '.join(str(v) for v in ins)}}};")
+        if p.struct is None:
+            continue
+        inits = []
+        for key, value in p.fields.items():
+            if _fixed_array(p.fields, key):
+                vals = [int(v) for v in value]
+                inits.append(f".{key} = {{{', '.join(str(v) for v in vals)}}}")
+            else:
+                inits.append(f".{key} = {e.field_value(f'op{i}', key, value)}")
+        e.out(f"static const {p.struct} op{i}_params = {{\n    " + ",\n    ".join(inits) + "\n};")
+    e.out()
+    e.out(f"static const ooc_tensor_t tensors[{len(used)}] = {{")
+    for t in used:
+        tensor = graph.tensors[t]
+        if tensor.is_constant:
+            e.out(f"    {{0u, {tensor.nbytes}u, t{index[t]}_data}}, /* {tensor.name} */")
+        else:
+            e.out(f"    {{{plan.offsets[t]}u, {tensor.nbytes}u, 0}}, /* {tensor.name} */")
+    e.out("};")
+    e.out(f"static const ooc_op_t ops[{max(len(prepared), 1)}] = {{")
+    for i, (op, p) in enumerate(zip(graph.operators, prepared, strict=True)):
+        params = f"&op{i}_params" if p.struct else "0"
+        e.out(
+            f"    {{OOC_OP_{p.kind}, {len(p.inputs)}u, op{i}_inputs, {index[op.outputs[0]]}u, {params}}},"
+        )
+    e.out("};")
+    ins = ", ".join(str(index[t]) for t in graph.inputs)
+    outs = ", ".join(str(index[t]) for t in graph.outputs)
+    e.out(f"static const uint16_t model_inputs[] = {{{ins}}};")
+    e.out(f"static const uint16_t model_outputs[] = {{{outs}}};")
+    e.out()
+    e.out(f"const ooc_model_t ooc_model_{cname} = {{")
+    e.out("    OOC_MODEL_MAGIC, OOC_MODEL_VERSION,")
+    e.out(f"    {plan.arena_bytes}u,")
+    e.out(
+        f"    {len(used)}u, {len(graph.operators)}u, {len(graph.inputs)}u, {len(graph.outputs)}u,"
+    )
+    e.out('    tensors, ops, model_inputs, model_outputs, "' + cname + '"')
+    e.out("};")
+    model_c = "\n".join(e.lines) + "\n"
+
+    guard = f"OOC_MODEL_{cname.upper()}_H"
+    upper = cname.upper()
+    h = [
+        f"/* Generated by ooc {__version__} from {graph.name}. Do not edit. */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        '#include "ooc/ooc.h"',
+        "",
+        f"/* Bytes of activation arena ooc_init() needs for this model (4-byte aligned). */",
+        f"#define OOC_MODEL_{upper}_ARENA_BYTES {plan.arena_bytes}u",
+        f"#define OOC_MODEL_{upper}_INPUTS {len(graph.inputs)}u",
+        f"#define OOC_MODEL_{upper}_OUTPUTS {len(graph.outputs)}u",
+    ]
+    for kind, ts in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
+        for i, t in enumerate(ts):
+            tensor = graph.tensors[t]
+            h.append(
+                f"#define OOC_MODEL_{upper}_{kind}{i}_BYTES {tensor.nbytes}u "
+                f"/* {tensor.dtype.label} {list(tensor.shape)} */"
+            )
+    h += [
+        "",
+        f"extern const ooc_model_t ooc_model_{cname};",
+        "",
+        f"#endif /* {guard} */",
+        "",
+    ]
+    return model_c, "\n".join(h), plan, cname
+
+
+_CMAKE = """# Generated by ooc {version}. Add with add_subdirectory() and link ooc_{name}.
+cmake_minimum_required(VERSION 3.13)
+project(ooc_{name} C)
+add_library(ooc_{name} STATIC
+    ooc_model_{name}.c
+{sources}
+)
+target_include_directories(ooc_{name} PUBLIC ${{CMAKE_CURRENT_LIST_DIR}} ${{CMAKE_CURRENT_LIST_DIR}}/ooc_runtime/include)
+set_target_properties(ooc_{name} PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+"""
+
+_MAKE = """# Generated by ooc {version}. Include from your Makefile:
+#   include path/to/this/dir/ooc.mk
+#   SRCS += $(OOC_SRCS)
+#   CFLAGS += $(OOC_INCLUDES)
+OOC_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
+OOC_SRCS := $(OOC_DIR)ooc_model_{name}.c {sources}
+OOC_INCLUDES := -I$(OOC_DIR) -I$(OOC_DIR)ooc_runtime/include
+OOC_CFLAGS := -std=c99
+"""
+
+
+def write_codegen(graph: Graph, out_dir: Path, name: str | None = None) -> Generated:
+    """Write the model tables, the runtime sources and build files into ``out_dir``."""
+    model_c, model_h, plan, cname = generate_c(graph, name)
+    srcs = runtime_sources()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rt = out_dir / "ooc_runtime"
+        if rt.exists():
+            shutil.rmtree(rt)
+        shutil.copytree(C_RUNTIME / "include", rt / "include")
+        for s in srcs:
+            (rt / s).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(C_RUNTIME / s, rt / s)
+        c_path = out_dir / f"ooc_model_{cname}.c"
+        h_path = out_dir / f"ooc_model_{cname}.h"
+        c_path.write_text(model_c)
+        h_path.write_text(model_h)
+        rel = [f"ooc_runtime/{s.as_posix()}" for s in srcs]
+        (out_dir / "CMakeLists.txt").write_text(
+            _CMAKE.format(
+                version=__version__, name=cname, sources="\n".join(f"    {r}" for r in rel)
+            )
+        )
+        (out_dir / "ooc.mk").write_text(
+            _MAKE.format(
+                version=__version__, name=cname, sources=" ".join(f"$(OOC_DIR){r}" for r in rel)
+            )
+        )
+    except OSError as err:
+        raise InvalidArgumentError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+    return Generated(
+        cname,
+        out_dir,
+        c_path,
+        h_path,
+        plan.arena_bytes,
+        plan,
+        [out_dir / "ooc_runtime" / s for s in srcs],
+    )

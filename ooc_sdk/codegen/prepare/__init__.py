@@ -1,0 +1,59 @@
+"""Per-operator ahead-of-time preparation: graph operator -> C kernel parameters.
+
+``prepare_op(graph, op)`` returns a :class:`Prepared`: the runtime operator kind
+(``enum ooc_op_kind`` in ``c_runtime/include/ooc/ooc_model.h``), the parameter
+struct type and its field values (lists for pointer fields, emitted as const
+arrays), and which operator inputs the kernel reads at run time (the rest, such
+as PAD's paddings or MEAN's axes, are folded into the parameters).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from ooc_sdk.model.ir import DType, Graph, Operator
+
+# op type -> (module, function, runtime inputs: None = all, else the positions read)
+_REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
+    "CONV_2D": ("conv", "prepare_conv", None),
+    "DEPTHWISE_CONV_2D": ("conv", "prepare_conv", None),
+    "FULLY_CONNECTED": ("conv", "prepare_fully_connected", None),
+    "AVERAGE_POOL_2D": ("pool", "prepare_pool", None),
+    "MAX_POOL_2D": ("pool", "prepare_pool", None),
+    "ADD": ("elementwise", "prepare_add", None),
+    "MUL": ("elementwise", "prepare_mul", None),
+    "MEAN": ("reduce", "prepare_mean", (0,)),
+    "PAD": ("movement", "prepare_pad", (0,)),
+    "RESHAPE": ("", "", (0,)),
+    "SOFTMAX": ("softmax", "prepare_softmax", None),
+    "TRANSPOSE": ("movement", "prepare_transpose", (0,)),
+    "CONCATENATION": ("movement", "prepare_concat", None),
+    "QUANTIZE": ("quantize", "prepare_quantize", None),
+    "DEQUANTIZE": ("quantize", "prepare_dequantize", None),
+    "RESIZE_NEAREST_NEIGHBOR": ("movement", "prepare_resize_nearest", (0,)),
+}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    kind: str  # enum ooc_op_kind name without the OOC_OP_ prefix
+    struct: str | None  # parameter struct type, None for RESHAPE
+    fields: dict[str, Any]
+    inputs: tuple[int, ...]  # tensor indices the kernel reads (-1 = omitted)
+
+
+def prepare_op(graph: Graph, op: Operator) -> Prepared:
+    module, func, positions = _REGISTRY[op.op_type]
+    inputs = op.inputs if positions is None else tuple(op.inputs[i] for i in positions)
+    if not module:
+        return Prepared(op.op_type, None, {}, inputs)
+    fn = getattr(importlib.import_module(f"{__name__}.{module}"), func)
+    struct, fields = fn(graph, op)
+    fields = dict(fields)
+    fields.pop("kernel", None)
+    kind = op.op_type
+    if op.op_type == "QUANTIZE" and graph.tensor(op.inputs[0]).dtype is DType.INT8:
+        kind = "REQUANTIZE"
+    return Prepared(kind, struct, fields, inputs)

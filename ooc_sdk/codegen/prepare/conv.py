@@ -1,0 +1,101 @@
+"""Prepare CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (TFLM's Prepare, ahead of time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ooc_sdk.codegen.prepare.common import activation_range, f32, quantize_multiplier
+from ooc_sdk.model.ir import Graph, Operator, Padding
+
+
+def same_padding(
+    in_size: int, k: int, stride: int, dilation: int, out_size: int, padding: Padding
+) -> int:
+    """TFLM ComputePaddingHeightWidth: the leading pad (the odd pixel goes after)."""
+    if padding is Padding.VALID:
+        return 0
+    eff = (k - 1) * dilation + 1
+    total = (out_size - 1) * stride + eff - in_size
+    return max(total, 0) // 2
+
+
+def _per_channel(graph: Graph, op: Operator, channels: int) -> tuple[list[int], list[int]]:
+    """PopulateConvolutionQuantizationParams: in_scale * w_scale[c] / out_scale, in double."""
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    assert x.quant is not None and w.quant is not None and y.quant is not None
+    in_s, out_s = f32(x.quant.scale[0]), f32(y.quant.scale[0])
+    scales = w.quant.scale if w.quant.per_channel else w.quant.scale * channels
+    mults, shifts = [], []
+    for s in scales:
+        m, sh = quantize_multiplier(in_s * f32(s) / out_s)
+        mults.append(m)
+        shifts.append(sh)
+    return mults, shifts
+
+
+def prepare_conv(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    o = op.options
+    depthwise = op.op_type == "DEPTHWISE_CONV_2D"
+    k_h, k_w = (w.shape[1], w.shape[2])
+    out_c = y.shape[3]
+    mults, shifts = _per_channel(graph, op, out_c)
+    assert x.quant is not None and y.quant is not None
+    act_min, act_max = activation_range(o["activation"], y.quant)
+    return "ooc_conv_params_t", {
+        "batches": x.shape[0],
+        "in_h": x.shape[1],
+        "in_w": x.shape[2],
+        "in_c": x.shape[3],
+        "out_h": y.shape[1],
+        "out_w": y.shape[2],
+        "out_c": out_c,
+        "k_h": k_h,
+        "k_w": k_w,
+        "stride_h": o["stride"][0],
+        "stride_w": o["stride"][1],
+        "dil_h": o["dilation"][0],
+        "dil_w": o["dilation"][1],
+        "pad_top": same_padding(
+            x.shape[1], k_h, o["stride"][0], o["dilation"][0], y.shape[1], o["padding"]
+        ),
+        "pad_left": same_padding(
+            x.shape[2], k_w, o["stride"][1], o["dilation"][1], y.shape[2], o["padding"]
+        ),
+        "depth_multiplier": o["depth_multiplier"] if depthwise else 1,
+        "input_offset": -x.quant.zero_point[0],
+        "output_offset": y.quant.zero_point[0],
+        "act_min": act_min,
+        "act_max": act_max,
+        "out_multiplier": mults,
+        "out_shift": shifts,
+    }
+
+
+def prepare_fully_connected(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    assert x.quant is not None and w.quant is not None and y.quant is not None
+    units, depth = w.shape
+    per_channel = w.quant.per_channel
+    if per_channel:
+        mults, shifts = _per_channel(graph, op, units)
+    else:
+        # GetQuantizedConvolutionMultipler: the scale product is taken in float32, then widened
+        product = float(np.float32(x.quant.scale[0]) * np.float32(w.quant.scale[0]))
+        m, sh = quantize_multiplier(product / f32(y.quant.scale[0]))
+        mults, shifts = [m], [sh]
+    act_min, act_max = activation_range(op.options["activation"], y.quant)
+    return "ooc_fc_params_t", {
+        "batches": x.size // depth,
+        "in_depth": depth,
+        "out_depth": units,
+        "input_offset": -x.quant.zero_point[0],
+        "output_offset": y.quant.zero_point[0],
+        "act_min": act_min,
+        "act_max": act_max,
+        "per_channel": int(per_channel),
+        "out_multiplier": mults,
+        "out_shift": shifts,
+    }

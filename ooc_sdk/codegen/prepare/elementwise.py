@@ -1,0 +1,162 @@
+"""Prepare for ADD and MUL (int8, broadcasting): ``ooc_elementwise_params_t``.
+
+Reproduces tflite-micro's ``CalculateOpDataAdd`` (add_common.cc) and
+``CalculateOpDataMul`` (mul_common.cc). Scales are float32 in the flatbuffer and
+are widened to double before any arithmetic, which is what Python floats do.
+
+Broadcasting is resolved here: the output shape is walked in row-major order and
+each input gets an element stride per output dimension (0 where it is broadcast).
+Dimensions of size 1 are dropped and neighbouring dimensions that both inputs
+traverse contiguously (or both broadcast) are merged, so the C kernel's inner loop
+is as long as possible; a same-shape ADD becomes a single flat loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ooc_sdk.codegen.prepare.common import activation_range, quantize_multiplier
+from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.model.ir import Graph, Operator, Quantization, Tensor
+
+OOC_MAX_DIMS = 6
+ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 ADD (15 for int16)
+
+
+def _quant(t: Tensor) -> Quantization:
+    if t.quant is None:
+        raise UnsupportedModelError(f"tensor '{t.name}' has no quantization parameters")
+    return t.quant
+
+
+def _row_major_strides(shape: list[int]) -> list[int]:
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    return strides
+
+
+def broadcast_layout(
+    shape1: tuple[int, ...], shape2: tuple[int, ...], out_shape: tuple[int, ...]
+) -> tuple[list[int], list[int], list[int]]:
+    """Output dims and per-input element strides for a NumPy/TFLite broadcast.
+
+    Returns ``(dims, strides1, strides2)`` of equal length (at least 1), with the
+    dimensions of size 1 removed and mergeable neighbours fused.
+    """
+    rank = len(out_shape)
+    ext1 = [1] * (rank - len(shape1)) + list(shape1)
+    ext2 = [1] * (rank - len(shape2)) + list(shape2)
+    full1 = _row_major_strides(ext1)
+    full2 = _row_major_strides(ext2)
+    # (dim, stride1, stride2) from innermost to outermost, size-1 dims dropped
+    loops: list[list[int]] = []
+    for d in range(rank - 1, -1, -1):
+        n = out_shape[d]
+        if n == 1:
+            continue
+        s1 = 0 if ext1[d] == 1 else full1[d]
+        s2 = 0 if ext2[d] == 1 else full2[d]
+        if loops:
+            inner_n, inner_s1, inner_s2 = loops[-1]
+            # fuse when this dimension continues the inner one's walk for both inputs
+            if s1 == inner_s1 * inner_n and s2 == inner_s2 * inner_n:
+                loops[-1][0] = inner_n * n
+                continue
+        loops.append([n, s1, s2])
+    if not loops:
+        loops = [[1, 0, 0]]
+    loops.reverse()
+    return [lp[0] for lp in loops], [lp[1] for lp in loops], [lp[2] for lp in loops]
+
+
+def _pad(values: list[int], fill: int) -> list[int]:
+    return values + [fill] * (OOC_MAX_DIMS - len(values))
+
+
+def _layout_fields(graph: Graph, op: Operator) -> dict[str, Any]:
+    a, b = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
+    y = graph.tensor(op.outputs[0])
+    if len(y.shape) > 5:
+        raise UnsupportedModelError(f"{op.op_type} broadcasting beyond 5 dimensions")
+    dims, s1, s2 = broadcast_layout(a.shape, b.shape, y.shape)
+    return {
+        "rank": len(dims),
+        "out_dims": _pad(dims, 1),
+        "in1_strides": _pad(s1, 0),
+        "in2_strides": _pad(s2, 0),
+    }
+
+
+def _smaller_than_one(real: float, what: str, op: Operator) -> tuple[int, int]:
+    """TFLM QuantizeMultiplierSmallerThanOneExp: TFLM aborts outside (0, 1)."""
+    if not 0.0 < real < 1.0:
+        raise UnsupportedModelError(
+            f"operator {op.index} ({op.op_type}): {what} {real!r} is not in (0, 1); "
+            "tflite-micro refuses these scales"
+        )
+    return quantize_multiplier(real)
+
+
+def prepare_add(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    """ADD: inputs rescaled to a common scale with 20 bits of headroom, then summed."""
+    qa = _quant(graph.tensor(op.inputs[0]))
+    qb = _quant(graph.tensor(op.inputs[1]))
+    qy = _quant(graph.tensor(op.outputs[0]))
+    s1, s2, so = qa.scale[0], qb.scale[0], qy.scale[0]
+    # all in double, in TFLM's order; max() of the two float32 scales is exact
+    twice_max_input_scale = 2.0 * max(s1, s2)
+    real_input1 = s1 / twice_max_input_scale
+    real_input2 = s2 / twice_max_input_scale
+    real_output = twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * so)
+    m1, sh1 = _smaller_than_one(real_input1, "input 1 multiplier", op)
+    m2, sh2 = _smaller_than_one(real_input2, "input 2 multiplier", op)
+    mo, sho = _smaller_than_one(real_output, "output multiplier", op)
+    act_min, act_max = activation_range(op.options["activation"], qy)
+    fields = _layout_fields(graph, op)
+    fields.update(
+        {
+            "input1_offset": -qa.zero_point[0],
+            "input2_offset": -qb.zero_point[0],
+            "output_offset": qy.zero_point[0],
+            "left_shift": ADD_LEFT_SHIFT,
+            "input1_multiplier": m1,
+            "input1_shift": sh1,
+            "input2_multiplier": m2,
+            "input2_shift": sh2,
+            "output_multiplier": mo,
+            "output_shift": sho,
+            "act_min": act_min,
+            "act_max": act_max,
+        }
+    )
+    return "ooc_elementwise_params_t", fields
+
+
+def prepare_mul(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    """MUL: one requantization of the product by in1_scale * in2_scale / out_scale."""
+    qa = _quant(graph.tensor(op.inputs[0]))
+    qb = _quant(graph.tensor(op.inputs[1]))
+    qy = _quant(graph.tensor(op.outputs[0]))
+    # double, left to right: (s1 * s2) / so
+    real = qa.scale[0] * qb.scale[0] / qy.scale[0]
+    mo, sho = quantize_multiplier(real)
+    act_min, act_max = activation_range(op.options["activation"], qy)
+    fields = _layout_fields(graph, op)
+    fields.update(
+        {
+            "input1_offset": -qa.zero_point[0],
+            "input2_offset": -qb.zero_point[0],
+            "output_offset": qy.zero_point[0],
+            "left_shift": 0,
+            "input1_multiplier": 0,
+            "input1_shift": 0,
+            "input2_multiplier": 0,
+            "input2_shift": 0,
+            "output_multiplier": mo,
+            "output_shift": sho,
+            "act_min": act_min,
+            "act_max": act_max,
+        }
+    )
+    return "ooc_elementwise_params_t", fields

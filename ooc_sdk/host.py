@@ -1,0 +1,173 @@
+"""Build and run a model on the host with the C runtime (``ooc run``).
+
+The generated tables, the runtime and the host runner
+(``c_runtime/ports/host/ooc_run_main.c``) are compiled with the system C
+compiler into a binary cached under ``$OOC_CACHE_DIR/build/<key>``, where the
+key hashes the model, the runtime sources, the code generator and the compiler
+flags: a second run of the same model costs no compilation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ooc_sdk import __version__
+from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
+from ooc_sdk.errors import InvalidArgumentError, ToolError
+from ooc_sdk.golden import cache_dir as golden_cache_dir
+from ooc_sdk.model.ir import Graph
+
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+RELEASE = ["-O2"]
+SANITIZE = [
+    "-O1",
+    "-g",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+]
+
+
+@dataclass(frozen=True)
+class HostResult:
+    outputs: list[list[np.ndarray]]  # per sample, per model output
+    arena_bytes: int
+    invoke_seconds: list[float]  # median over repeats, per sample
+
+
+def build_root() -> Path:
+    return golden_cache_dir().parent / "build"
+
+
+@cache
+def _codegen_digest() -> str:
+    h = hashlib.sha256(__version__.encode())
+    for p in sorted((Path(__file__).parent / "codegen").rglob("*.py")):
+        h.update(p.read_bytes())
+    h.update(runtime_digest().encode())
+    h.update((C_RUNTIME / "ports" / "host" / "ooc_run_main.c").read_bytes())
+    return h.hexdigest()
+
+
+def _compiler() -> str:
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise ToolError(f"no C compiler: '{cc}' is not on PATH (install gcc or set CC)")
+    return cc
+
+
+def build_host(graph: Graph, sanitize: bool = False) -> Path:
+    """Compile ``graph`` for the host; returns the runner binary (cached)."""
+    cc = _compiler()
+    flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
+    key = hashlib.sha256(
+        f"{graph.sha256}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
+    ).hexdigest()[:32]
+    final = build_root() / key
+    binary = final / "runner"
+    if binary.exists():
+        return binary
+    build_root().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
+    try:
+        gen = write_codegen(graph, tmp / "gen")
+        upper = gen.name.upper()
+        cmd = [
+            cc,
+            *flags,
+            f"-I{gen.directory}",
+            f"-I{gen.directory / 'ooc_runtime' / 'include'}",
+            f'-DOOC_RUN_HEADER="ooc_model_{gen.name}.h"',
+            f"-DOOC_RUN_MODEL=ooc_model_{gen.name}",
+            f"-DOOC_RUN_ARENA=OOC_MODEL_{upper}_ARENA_BYTES",
+            str(gen.model_c),
+            *[str(s) for s in gen.runtime_sources],
+            str(C_RUNTIME / "ports" / "host" / "ooc_run_main.c"),
+            "-o",
+            str(tmp / "runner"),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            lines = [
+                ln for ln in proc.stderr.splitlines() if "error" in ln
+            ] or proc.stderr.splitlines()
+            raise ToolError(
+                f"compiling the host runtime failed: {lines[0] if lines else 'no message'}"
+            )
+        try:
+            tmp.rename(final)
+        except OSError:  # another process built the same key first
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return binary
+
+
+def _check_sample(graph: Graph, sample: list[np.ndarray]) -> None:
+    if len(sample) != len(graph.inputs):
+        raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(sample)}")
+    for x, t_index in zip(sample, graph.inputs, strict=True):
+        t = graph.tensor(t_index)
+        if tuple(x.shape) != t.shape or x.dtype != t.dtype.numpy:
+            raise InvalidArgumentError(
+                f"input '{t.name}' must be {t.dtype.label} {list(t.shape)}, got {x.dtype} {list(x.shape)}"
+            )
+
+
+def run_host(
+    graph: Graph, samples: list[list[np.ndarray]], repeat: int = 1, sanitize: bool = False
+) -> HostResult:
+    """Run every sample (a list with one array per model input) through the C runtime."""
+    if not samples:
+        raise InvalidArgumentError("no input samples")
+    for sample in samples:
+        _check_sample(graph, sample)
+    binary = build_host(graph, sanitize)
+    out_tensors = [graph.tensor(t) for t in graph.outputs]
+    with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
+        in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        with in_path.open("wb") as f:
+            for sample in samples:
+                for x in sample:
+                    f.write(np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).tobytes())
+        proc = subprocess.run(
+            [str(binary), str(in_path), str(out_path), str(len(samples)), str(repeat)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            msg = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            if "runtime error" in proc.stderr or "Sanitizer" in proc.stderr:
+                msg = next(
+                    ln
+                    for ln in proc.stderr.splitlines()
+                    if "runtime error" in ln or "Sanitizer" in ln
+                )
+            raise ToolError(f"the host runtime failed: {msg}")
+        info = json.loads(proc.stdout)
+        raw = out_path.read_bytes()
+    outputs, pos = [], 0
+    for _ in samples:
+        per = []
+        for t in out_tensors:
+            n = t.nbytes
+            per.append(
+                np.frombuffer(raw[pos : pos + n], dtype=t.dtype.numpy.newbyteorder("<"))
+                .reshape(t.shape)
+                .copy()
+            )
+            pos += n
+        outputs.append(per)
+    return HostResult(outputs, int(info["arena_bytes"]), [float(v) for v in info["invoke_seconds"]])
