@@ -1,15 +1,18 @@
 """Child process of :mod:`ooc_sdk.golden`: run one model in tflite-micro.
 
-Usage: ``python -m ooc_sdk._tflm_worker DIR ARENA_BYTES N_OUTPUTS``. Reads
-``DIR/model.tflite`` and ``DIR/in.npz``, writes ``DIR/out.npz``, and calls
-``print_allocations()`` (which writes to this process's stderr from C++) so the
-parent can read the arena figures. Exit status 3 means tflite-micro is not installed. The
-interpreter may ``abort()`` on a model it rejects; that only ends this process.
+Usage: ``python -m ooc_sdk._tflm_worker DIR ARENA_BYTES N_INPUTS N_OUTPUTS N_SAMPLES REPEAT``.
+Reads ``DIR/model.tflite`` and ``DIR/in.npz`` (arrays ``s<k>_i<j>``), invokes
+each sample REPEAT times, writes ``DIR/out.npz`` (arrays ``s<k>_o<j>`` and
+``times``, seconds per invoke), then calls ``print_allocations()``, which
+writes the arena figures to this process's stderr from C++. Exit status 3
+means tflite-micro is not installed. The interpreter may ``abort()`` on a model
+it rejects; that ends only this process.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +23,24 @@ def main(argv: list[str]) -> int:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         return 3
-    workdir, arena, n_outputs = Path(argv[0]), int(argv[1]), int(argv[2])
-    model = (workdir / "model.tflite").read_bytes()
-    interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+    workdir = Path(argv[0])
+    arena, n_in, n_out, n_samples, repeat = (int(v) for v in argv[1:6])
+    interp = runtime.Interpreter.from_bytes(
+        (workdir / "model.tflite").read_bytes(), arena_size=arena
+    )
+    results: dict[str, np.ndarray] = {}
+    times = np.zeros((n_samples, repeat))
     with np.load(workdir / "in.npz") as z:
-        inputs = [z[f"arr_{i}"] for i in range(len(z.files))]
-    for i, x in enumerate(inputs):
-        interp.set_input(x, i)
-    interp.invoke()
-    outputs = [np.array(interp.get_output(i)) for i in range(n_outputs)]
-    np.savez(workdir / "out.npz", *outputs)
+        for k in range(n_samples):
+            for j in range(n_in):
+                interp.set_input(z[f"s{k}_i{j}"], j)
+            for r in range(repeat):
+                t0 = time.perf_counter()
+                interp.invoke()
+                times[k, r] = time.perf_counter() - t0
+            for j in range(n_out):
+                results[f"s{k}_o{j}"] = np.array(interp.get_output(j))
+    np.savez(workdir / "out.npz", times=times, **results)
     interp.print_allocations()
     return 0
 

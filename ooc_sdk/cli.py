@@ -263,14 +263,7 @@ def golden(
     from ooc_sdk.golden import run_tflm
 
     r = run_tflm(model, _load_inputs(inputs), seed=seed, use_cache=not no_cache)
-    if output is not None:
-        try:
-            if len(r.outputs) == 1 and output.suffix != ".npz":
-                np.save(output, r.outputs[0])
-            else:
-                np.savez(output, *r.outputs)
-        except OSError as e:
-            raise InvalidArgumentError(f"cannot write {output}: {e.strerror or e}") from None
+    _save_outputs(output, r.outputs)
     outs = [
         {
             "shape": list(o.shape),
@@ -293,12 +286,149 @@ def golden(
         f"tflite-micro arena: {r.arena_bytes:,} bytes (head {r.arena_head_bytes:,}, "
         f"tail {r.arena_tail_bytes:,}){' [cached]' if r.cached else ''}"
     )
-    for i, o in enumerate(r.outputs):
+    _echo_outputs(r.outputs, outs)
+
+
+def _save_outputs(output: Path | None, outputs: list[np.ndarray]) -> None:
+    if output is None:
+        return
+    try:
+        if len(outputs) == 1 and output.suffix != ".npz":
+            np.save(output, outputs[0])
+        else:
+            np.savez(output, *outputs)
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) -> None:
+    for i, o in enumerate(outputs):
         flat = o.reshape(-1)
         preview = " ".join(str(v) for v in flat[:12]) + (" ..." if flat.size > 12 else "")
         click.echo(
-            f"output {i}: {o.dtype}{list(o.shape)} sha256 {outs[i]['sha256'][:16]}  [{preview}]"
+            f"output {i}: {o.dtype}{list(o.shape)} sha256 {described[i]['sha256'][:16]}  [{preview}]"
         )
+
+
+@cli.command()
+@click.argument("model", type=_EXISTING_FILE)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to write the C sources and build files into.",
+)
+@click.option(
+    "--name", default=None, help="C identifier of the model (default: from the file name)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None:
+    """Emit the C sources a firmware project adds to run MODEL.
+
+    Writes ooc_model_<name>.c/.h (const tables: operators, kernel parameters
+    computed ahead of time, the activation memory plan, weights), the runtime
+    sources under ooc_runtime/, a CMakeLists.txt (library target ooc_<name>)
+    and ooc.mk (a Makefile fragment: OOC_SRCS, OOC_INCLUDES). The header
+    defines OOC_MODEL_<NAME>_ARENA_BYTES, the arena ooc_init() needs. The code
+    is C99 and builds warning-free with -Wall -Wextra -pedantic -Werror.
+    """
+    from ooc_sdk.codegen.emit import write_codegen
+    from ooc_sdk.model import load_model
+
+    gen = write_codegen(load_model(model), out_dir, name)
+    info = {
+        "name": gen.name,
+        "directory": str(gen.directory),
+        "model_c": str(gen.model_c),
+        "model_h": str(gen.model_h),
+        "arena_bytes": gen.arena_bytes,
+        "plan_strategy": gen.plan.strategy,
+        "runtime_sources": [str(s) for s in gen.runtime_sources],
+    }
+    if as_json:
+        _emit_json(info)
+    else:
+        click.echo(
+            f"wrote {gen.model_c.name}, {gen.model_h.name}, ooc_runtime/, CMakeLists.txt and ooc.mk "
+            f"to {out_dir}; activation arena {gen.arena_bytes:,} bytes"
+        )
+
+
+@cli.command()
+@click.argument("model", type=_EXISTING_FILE)
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    type=_EXISTING_FILE,
+    multiple=True,
+    help="A .npy file per model input, in order (default: random from --seed).",
+)
+@click.option("--seed", type=INT, default=0, show_default=True, help="Seed for random inputs.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the outputs: .npy for one output, .npz for several.",
+)
+@click.option(
+    "--repeat",
+    type=INT,
+    default=1,
+    show_default=True,
+    help="Invoke this many times and report the median time.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def run(
+    model: Path,
+    inputs: tuple[Path, ...],
+    seed: int,
+    output: Path | None,
+    repeat: int,
+    as_json: bool,
+) -> None:
+    """Run MODEL with the ooc C runtime on this host.
+
+    Generates the C tables, compiles them with the runtime and a host runner
+    ($CC, default cc; cached by content hash under $OOC_CACHE_DIR), runs one
+    inference and writes the outputs. JSON keys: arena_bytes, invoke_seconds,
+    outputs (shape, dtype, sha256).
+    """
+    import hashlib
+
+    from ooc_sdk.golden import random_inputs
+    from ooc_sdk.host import run_host
+    from ooc_sdk.model import load_model
+
+    if repeat < 1:
+        raise InvalidArgumentError("--repeat must be at least 1")
+    graph = load_model(model)
+    sample = _load_inputs(inputs) or random_inputs(graph, seed)
+    result = run_host(graph, [sample], repeat=repeat)
+    outs = result.outputs[0]
+    _save_outputs(output, outs)
+    info = {
+        "arena_bytes": result.arena_bytes,
+        "invoke_seconds": result.invoke_seconds[0],
+        "outputs": [
+            {
+                "shape": list(o.shape),
+                "dtype": str(o.dtype),
+                "sha256": hashlib.sha256(o.tobytes()).hexdigest(),
+            }
+            for o in outs
+        ],
+    }
+    if as_json:
+        _emit_json(info)
+        return
+    click.echo(
+        f"ooc host runtime: arena {result.arena_bytes:,} bytes, invoke {result.invoke_seconds[0] * 1e3:.3f} ms"
+    )
+    _echo_outputs(outs, info["outputs"])
 
 
 def _one_line(text: str) -> str:

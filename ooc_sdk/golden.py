@@ -40,6 +40,7 @@ class GoldenResult:
     arena_head_bytes: int  # non-persistent part: the activation plan
     arena_tail_bytes: int  # persistent part: interpreter state
     cached: bool = False
+    invoke_seconds: float | None = None  # median interpreter invoke time (not for cached results)
 
 
 def cache_dir() -> Path:
@@ -90,6 +91,29 @@ def _digest(model: bytes, inputs: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _check_inputs(graph: Graph, inputs: list[np.ndarray]) -> None:
+    if len(inputs) != len(graph.inputs):
+        raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    for x, t_index in zip(inputs, graph.inputs, strict=True):
+        t = graph.tensor(t_index)
+        if tuple(x.shape) != t.shape or x.dtype != t.dtype.numpy:
+            raise InvalidArgumentError(
+                f"input '{t.name}' must be {t.dtype.label} {list(t.shape)}, got {x.dtype} {list(x.shape)}"
+            )
+
+
+def _load_cached(entry: Path) -> GoldenResult | None:
+    try:
+        with np.load(entry) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("version") != _CACHE_VERSION:
+                return None
+            outs = [z[f"out{i}"] for i in range(meta["outputs"])]
+            return GoldenResult(outs, meta["total"], meta["head"], meta["tail"], cached=True)
+    except (OSError, ValueError, KeyError):
+        return None  # missing or damaged: recompute
+
+
 def run_tflm(
     model: bytes | str | Path,
     inputs: list[np.ndarray] | None = None,
@@ -102,51 +126,65 @@ def run_tflm(
     ``inputs`` default to :func:`random_inputs` with ``seed``.
     """
     data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
-    graph = parse_model(data)
     if inputs is None:
-        inputs = random_inputs(graph, seed)
-    if len(inputs) != len(graph.inputs):
-        raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(inputs)}")
-    for x, t_index in zip(inputs, graph.inputs, strict=True):
-        t = graph.tensor(t_index)
-        if tuple(x.shape) != t.shape or x.dtype != t.dtype.numpy:
-            raise InvalidArgumentError(
-                f"input '{t.name}' must be {t.dtype.label} {list(t.shape)}, got {x.dtype} {list(x.shape)}"
-            )
-    key = _digest(data, inputs)
-    entry = cache_dir() / f"{key}.npz"
-    if use_cache and entry.exists():
-        try:
-            with np.load(entry) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("version") == _CACHE_VERSION:
-                    outs = [z[f"out{i}"] for i in range(meta["outputs"])]
-                    return GoldenResult(
-                        outs, meta["total"], meta["head"], meta["tail"], cached=True
-                    )
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is recomputed
-    result = _run_child(data, inputs, _arena_size(graph), len(graph.outputs), timeout)
+        inputs = random_inputs(parse_model(data), seed)
+    return run_tflm_many(data, [inputs], use_cache=use_cache, timeout=timeout)[0]
+
+
+def run_tflm_many(
+    model: bytes | str | Path,
+    samples: list[list[np.ndarray]],
+    use_cache: bool = True,
+    repeat: int = 1,
+    timeout: float = 600.0,
+) -> list[GoldenResult]:
+    """Run several samples (one array per model input each) in one interpreter process.
+
+    With ``repeat > 1`` every sample is invoked that many times and
+    ``invoke_seconds`` is the median (timing runs bypass the cache).
+    """
+    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
+    graph = parse_model(data)
+    for sample in samples:
+        _check_inputs(graph, sample)
+    use_cache = use_cache and repeat == 1
+    results: list[GoldenResult | None] = [None] * len(samples)
+    entries = [cache_dir() / f"{_digest(data, sample)}.npz" for sample in samples]
     if use_cache:
-        _store(entry, result)
-    return result
+        results = [_load_cached(e) if e.exists() else None for e in entries]
+    todo = [k for k, r in enumerate(results) if r is None]
+    if todo:
+        fresh = _run_child(
+            data,
+            [samples[k] for k in todo],
+            _arena_size(graph),
+            len(graph.outputs),
+            repeat,
+            timeout,
+        )
+        for k, r in zip(todo, fresh, strict=True):
+            results[k] = r
+            if use_cache:
+                _store(entries[k], r)
+    return [r for r in results if r is not None]
 
 
 def _run_child(
-    data: bytes, inputs: list[np.ndarray], arena: int, n_outputs: int, timeout: float
-) -> GoldenResult:
+    data: bytes,
+    samples: list[list[np.ndarray]],
+    arena: int,
+    n_outputs: int,
+    repeat: int,
+    timeout: float,
+) -> list[GoldenResult]:
     with tempfile.TemporaryDirectory(prefix="ooc-golden-") as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "model.tflite").write_bytes(data)
-        np.savez(tmpdir / "in.npz", *inputs)
-        cmd = [
-            sys.executable,
-            "-m",
-            "ooc_sdk._tflm_worker",
-            str(tmpdir),
-            str(arena),
-            str(n_outputs),
-        ]
+        arrays = {f"s{k}_i{j}": x for k, sample in enumerate(samples) for j, x in enumerate(sample)}
+        np.savez(tmpdir / "in.npz", **arrays)
+        n_inputs = len(samples[0])
+        cmd = [sys.executable, "-m", "ooc_sdk._tflm_worker", str(tmpdir)]
+        cmd += [str(v) for v in (arena, n_inputs, n_outputs, len(samples), repeat)]
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -167,8 +205,17 @@ def _run_child(
         if "total" not in figures:
             raise GoldenError("tflite-micro printed no arena allocation figures")
         with np.load(tmpdir / "out.npz") as z:
-            outs = [z[f"arr_{i}"] for i in range(len(z.files))]
-    return GoldenResult(outs, figures["total"], figures.get("head", 0), figures.get("tail", 0))
+            times = z["times"]
+            return [
+                GoldenResult(
+                    [z[f"s{k}_o{j}"] for j in range(n_outputs)],
+                    figures["total"],
+                    figures.get("head", 0),
+                    figures.get("tail", 0),
+                    invoke_seconds=float(np.median(times[k])),
+                )
+                for k in range(len(samples))
+            ]
 
 
 def _store(entry: Path, r: GoldenResult) -> None:

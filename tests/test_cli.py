@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from ooc_sdk.cli import cli, main
 
 # Every command (group path) the CLI has. A new command without an entry here fails
 # test_every_command_is_listed, so its --help and errors get tested.
-COMMANDS = ["inspect", "zoo", "golden"]
+COMMANDS = ["inspect", "zoo", "golden", "codegen", "run"]
 
 
 def _all_commands(group: click.Group, prefix: str = "") -> list[str]:
@@ -94,6 +95,29 @@ def test_zoo_then_golden(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert code == 0 and "output 0: int8[1, 10]" in out
 
 
+def test_run_matches_golden(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    model = str(shared_model("kws_ref_model.tflite"))
+    code, out, _ = run(
+        capsys, "run", model, "--seed", "5", "--json", "-o", str(tmp_path / "ours.npy")
+    )
+    assert code == 0
+    ours = json.loads(out)
+    assert ours["arena_bytes"] == 16000 and ours["invoke_seconds"] > 0
+    code, out, _ = run(capsys, "golden", model, "--seed", "5", "--json")
+    assert code == 0 and json.loads(out)["outputs"] == ours["outputs"]
+    assert np.load(tmp_path / "ours.npy").shape == (1, 12)
+
+
+def test_codegen_writes_a_project(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, "codegen", str(shared_model("kws_ref_model.tflite")), "-o", str(tmp_path), "--json"
+    )
+    assert code == 0
+    info = json.loads(out)
+    assert info["arena_bytes"] == 16000 and Path(info["model_c"]).exists()
+    assert (tmp_path / "ooc_runtime" / "include" / "ooc" / "ooc.h").exists()
+
+
 def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(
         capsys, "zoo", "ds-cnn", "--weights", "64KiB", "-o", str(tmp_path / "a.tflite"), "--json"
@@ -117,6 +141,11 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["golden", "{kws}"], "SVDF"),
         (["golden", "{vww}", "-i", "{random}"], "not a .npy"),
         (["frobnicate"], "No such command"),
+        (["run", "{kws}"], "SVDF"),
+        (["run", "{vww}", "-i", "{wrong}"], "must be int8 [1, 96, 96, 3]"),
+        (["run", "{vww}", "--repeat", "0"], "--repeat"),
+        (["codegen", "{kws}", "-o", "{tmp}/gen"], "SVDF"),
+        (["codegen", "{vww}", "-o", "{file}"], "is a file"),
     ],
 )
 def test_errors_are_one_line_status_2(
@@ -126,6 +155,8 @@ def test_errors_are_one_line_status_2(
     trunc.write_bytes(shared_model("vww_96_int8.tflite").read_bytes()[:5000])
     rnd = tmp_path / "random.bin"
     rnd.write_bytes(np.random.default_rng(1).bytes(3000))
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((1, 96, 96, 3), np.float32))
     subst = {
         "kws": str(shared_model("keyword_scrambled_8bit.tflite")),
         "vww": str(shared_model("vww_96_int8.tflite")),
@@ -133,6 +164,8 @@ def test_errors_are_one_line_status_2(
         "random": str(rnd),
         "missing": str(tmp_path / "missing.tflite"),
         "tmp": str(tmp_path),
+        "wrong": str(wrong),
+        "file": str(rnd),
     }
     code, out, err = run(capsys, *[a.format(**subst) for a in argv])
     assert code == 2
@@ -143,7 +176,7 @@ def test_errors_are_one_line_status_2(
 
 def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     """The installed `ooc` entry point, as a user runs it."""
-    exe = shutil.which("ooc")
+    exe = shutil.which("ooc") or shutil.which("ooc", path=str(Path(sys.executable).parent))
     assert exe, "the ooc console script is not installed"
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"\x10\x00\x00\x00TFL3" + bytes(64))

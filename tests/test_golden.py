@@ -56,4 +56,4 @@ def test_interpreter_crash_is_contained() -> None:
     data = generate("ds-cnn", Knobs(width=8, depth=1)).data
     inputs = random_inputs(parse_model(data), 0)
     with pytest.raises(GoldenError, match="tflite-micro failed"):
-        golden._run_child(data, inputs, 1, 1, timeout=120)
+        golden._run_child(data, [inputs], 1, 1, 1, timeout=120)

@@ -225,7 +225,7 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
         "",
         '#include "ooc/ooc.h"',
         "",
-        f"/* Bytes of activation arena ooc_init() needs for this model (4-byte aligned). */",
+        "/* Bytes of activation arena ooc_init() needs for this model (4-byte aligned). */",
         f"#define OOC_MODEL_{upper}_ARENA_BYTES {plan.arena_bytes}u",
         f"#define OOC_MODEL_{upper}_INPUTS {len(graph.inputs)}u",
         f"#define OOC_MODEL_{upper}_OUTPUTS {len(graph.outputs)}u",

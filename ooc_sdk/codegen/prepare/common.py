@@ -25,7 +25,7 @@ def f32(x: float) -> float:
 
 def tflite_round(x: float) -> int:
     """std::round: halves away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

@@ -1,0 +1,89 @@
+"""Hand-built models that exercise operators the zoo architectures do not use."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ooc_sdk.model.ir import Activation, DType, Padding
+from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
+
+
+def coverage_model(seed: int = 0) -> bytes:
+    """float32 -> QUANTIZE -> CONV_2D -> MAX_POOL_2D -> RESIZE_NEAREST_NEIGHBOR -> CONCATENATION
+    -> MUL -> QUANTIZE (int8 requantize) -> MEAN -> DEQUANTIZE -> float32."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: operator coverage")
+
+    def act(name: str, shape: tuple[int, ...], scale: float, zp: int) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
+
+    x_f = m.add_tensor(TensorDef("input", (1, 8, 8, 4), DType.FLOAT32))
+    x = act("input_q", (1, 8, 8, 4), 0.05, -3)
+    m.ops.append(OpDef("QUANTIZE", [x_f], [x]))
+    w_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
+    w = m.add_tensor(
+        TensorDef(
+            "w",
+            (6, 3, 3, 4),
+            DType.INT8,
+            rng.integers(-127, 128, (6, 3, 3, 4), dtype=np.int8),
+            tuple(float(s) for s in w_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    b = m.add_tensor(
+        TensorDef(
+            "b",
+            (6,),
+            DType.INT32,
+            rng.integers(-2000, 2000, 6, dtype=np.int32),
+            tuple(float(0.05 * s) for s in w_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    c = act("conv", (1, 8, 8, 6), 6 / 255, -128)
+    m.ops.append(
+        OpDef(
+            "CONV_2D",
+            [x, w, b],
+            [c],
+            {
+                "padding": Padding.SAME,
+                "stride": (1, 1),
+                "dilation": (1, 1),
+                "activation": Activation.RELU6,
+            },
+        )
+    )
+    p = act("pool", (1, 4, 4, 6), 6 / 255, -128)
+    m.ops.append(
+        OpDef(
+            "MAX_POOL_2D",
+            [c],
+            [p],
+            {
+                "padding": Padding.VALID,
+                "stride": (2, 2),
+                "filter": (2, 2),
+                "activation": Activation.NONE,
+            },
+        )
+    )
+    size = m.add_tensor(TensorDef("size", (2,), DType.INT32, np.array([8, 8], np.int32)))
+    r = act("resize", (1, 8, 8, 6), 6 / 255, -128)
+    m.ops.append(OpDef("RESIZE_NEAREST_NEIGHBOR", [p, size], [r], {"half_pixel_centers": True}))
+    cat = act("concat", (1, 8, 8, 12), 6 / 255, -128)
+    m.ops.append(OpDef("CONCATENATION", [r, c], [cat], {"axis": 3, "activation": Activation.NONE}))
+    mul = act("mul", (1, 8, 8, 12), 36 / 255, -128)
+    m.ops.append(OpDef("MUL", [cat, cat], [mul], {"activation": Activation.NONE}))
+    rq = act("requant", (1, 8, 8, 12), 0.2, -100)
+    m.ops.append(OpDef("QUANTIZE", [mul], [rq]))
+    axes = m.add_tensor(TensorDef("axes", (2,), DType.INT32, np.array([1, 2], np.int32)))
+    mean = act("mean", (1, 1, 1, 12), 0.1, -120)
+    m.ops.append(OpDef("MEAN", [rq, axes], [mean], {"keep_dims": True}))
+    y = m.add_tensor(TensorDef("output", (1, 1, 1, 12), DType.FLOAT32))
+    m.ops.append(OpDef("DEQUANTIZE", [mean], [y]))
+    m.inputs, m.outputs = [x_f], [y]
+    return write_tflite(m)
