@@ -28,7 +28,7 @@ from ooc_sdk.golden import cache_dir as golden_cache_dir
 from ooc_sdk.model.ir import Graph
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
-RELEASE = ["-O2"]
+RELEASE = ["-O3"]
 SANITIZE = [
     "-O1",
     "-g",

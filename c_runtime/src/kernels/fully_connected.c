@@ -13,12 +13,9 @@ void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const
         for (o = 0; o < p->out_depth; o++) {
             const int8_t *w = filter + o * p->in_depth;
             const int32_t c = p->per_channel ? o : 0;
-            int32_t acc = 0;
+            int32_t acc = bias ? bias[o] : 0;
             for (i = 0; i < p->in_depth; i++) {
                 acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);
-            }
-            if (bias) {
-                acc += bias[o];
             }
             acc = ooc_multiply_by_quantized_multiplier(acc, p->out_multiplier[c], p->out_shift[c]);
             acc += p->output_offset;

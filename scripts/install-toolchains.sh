@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install the C toolchains the tests use, from Debian's packages, if they are missing:
+# a host C compiler and arm-none-eabi-gcc with newlib (Cortex-M builds).
+set -euo pipefail
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "ooc: installing ${need[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
