@@ -347,7 +347,9 @@ def _pad(c: _Ctx) -> None:
     c.int8_activation(x)
     c.int8_activation(y)
     c.same_quant(x, y)
-    pads = c.const(p, DType.INT32, DType.INT64)
+    pads = c.const(p, DType.INT32)
+    if len(x.shape) > 5:
+        raise c.unsupported("PAD beyond 5 dimensions (tflite-micro's limit)")
     if pads.shape != (len(x.shape), 2) or (pads < 0).any():
         raise c.invalid(f"paddings {pads.tolist()} do not fit an input of rank {len(x.shape)}")
     c.op.options["paddings"] = [tuple(int(v) for v in row) for row in pads]
@@ -386,8 +388,8 @@ def _transpose(c: _Ctx) -> None:
     perm = c.const(c.need(1), DType.INT32, DType.INT64).reshape(-1).tolist()
     if sorted(perm) != list(range(len(x.shape))):
         raise c.invalid(f"permutation {perm} does not fit rank {len(x.shape)}")
-    if len(perm) > 6:
-        raise c.unsupported("TRANSPOSE beyond 6 dimensions")
+    if len(perm) > 5:
+        raise c.unsupported("TRANSPOSE beyond 5 dimensions (tflite-micro's limit)")
     if tuple(x.shape[i] for i in perm) != y.shape:
         raise c.invalid(f"output shape {list(y.shape)} does not follow from permutation {perm}")
     c.op.options["perm"] = [int(v) for v in perm]
@@ -396,6 +398,8 @@ def _transpose(c: _Ctx) -> None:
 def _concatenation(c: _Ctx) -> None:
     if len(c.op.inputs) < 1 or len(c.op.outputs) != 1 or min(c.op.inputs) < 0:
         raise c.invalid("expects one or more inputs and one output")
+    if len(c.op.inputs) > 10:
+        raise c.unsupported("CONCATENATION of more than 10 inputs (tflite-micro's limit)")
     y = c.out()
     c.int8_activation(y)
     rank = len(y.shape)
