@@ -8,10 +8,9 @@ value with 5 integer bits (Q5.26), so the multiplier is that real product times
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from ooc_sdk.codegen.prepare.common import f32, quantize_multiplier, tflite_round
+from ooc_sdk.codegen.prepare.common import f32, quantize_multiplier
 from ooc_sdk.errors import UnsupportedModelError
 from ooc_sdk.model.ir import Graph, Operator
 
@@ -27,13 +26,7 @@ def _softmax_scaling(beta: float, input_scale: float) -> tuple[int, int]:
         raise UnsupportedModelError(
             f"SOFTMAX: beta * input scale ({beta * input_scale:g}) is too small for int8 softmax"
         )
-    if real >= float(1 << 30):
-        # QuantizeMultiplier gives a shift of 31 here; the shared helper saturates
-        # shifts above 30 (a single-rounding rule), which the double-rounding
-        # TFLM build does not do.
-        mantissa, shift = math.frexp(real)
-        return tflite_round(mantissa * (1 << 31)), shift
-    return quantize_multiplier(real)
+    return quantize_multiplier(real)  # may give shift 31 (left shift), as TFLM's default build does
 
 
 def _input_radius(left_shift: int) -> int:
