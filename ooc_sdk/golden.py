@@ -91,7 +91,8 @@ def _digest(model: bytes, inputs: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _check_inputs(graph: Graph, inputs: list[np.ndarray]) -> None:
+def check_inputs(graph: Graph, inputs: list[np.ndarray]) -> None:
+    """Raise InvalidArgumentError unless ``inputs`` match the model's inputs in number, dtype and shape."""
     if len(inputs) != len(graph.inputs):
         raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(inputs)}")
     for x, t_index in zip(inputs, graph.inputs, strict=True):
@@ -146,7 +147,7 @@ def run_tflm_many(
     data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
     graph = parse_model(data)
     for sample in samples:
-        _check_inputs(graph, sample)
+        check_inputs(graph, sample)
     use_cache = use_cache and repeat == 1
     results: list[GoldenResult | None] = [None] * len(samples)
     entries = [cache_dir() / f"{_digest(data, sample)}.npz" for sample in samples]

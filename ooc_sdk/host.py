@@ -25,6 +25,7 @@ from ooc_sdk import __version__
 from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
 from ooc_sdk.errors import InvalidArgumentError, ToolError
 from ooc_sdk.golden import cache_dir as golden_cache_dir
+from ooc_sdk.golden import check_inputs
 from ooc_sdk.model.ir import Graph
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
@@ -114,17 +115,6 @@ def build_host(graph: Graph, sanitize: bool = False) -> Path:
     return binary
 
 
-def _check_sample(graph: Graph, sample: list[np.ndarray]) -> None:
-    if len(sample) != len(graph.inputs):
-        raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(sample)}")
-    for x, t_index in zip(sample, graph.inputs, strict=True):
-        t = graph.tensor(t_index)
-        if tuple(x.shape) != t.shape or x.dtype != t.dtype.numpy:
-            raise InvalidArgumentError(
-                f"input '{t.name}' must be {t.dtype.label} {list(t.shape)}, got {x.dtype} {list(x.shape)}"
-            )
-
-
 def run_host(
     graph: Graph, samples: list[list[np.ndarray]], repeat: int = 1, sanitize: bool = False
 ) -> HostResult:
@@ -132,7 +122,7 @@ def run_host(
     if not samples:
         raise InvalidArgumentError("no input samples")
     for sample in samples:
-        _check_sample(graph, sample)
+        check_inputs(graph, sample)
     binary = build_host(graph, sanitize)
     out_tensors = [graph.tensor(t) for t in graph.outputs]
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:

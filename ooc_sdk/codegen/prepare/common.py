@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ooc_sdk.model.ir import Activation, Quantization
+from ooc_sdk.model.ir import Activation, Padding, Quantization
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -47,6 +47,17 @@ def quantize_value(q: Quantization, real: float) -> int:
     """TFLM's Quantize(): zero_point + round(real / scale), the division in float32."""
     scale = np.float32(q.scale[0])
     return q.zero_point[0] + tflite_round(float(np.float32(real) / scale))
+
+
+def leading_pad(padding: Padding, in_size: int, k: int, stride: int, dilation: int = 1) -> int:
+    """TFLM ComputePaddingHeightWidth: the output size follows from the padding mode
+    (ComputeOutSize, not the output tensor), and the leading half of the total padding
+    is applied before the input (the odd cell goes after)."""
+    eff = (k - 1) * dilation + 1
+    if padding is Padding.VALID:
+        return 0
+    out = (in_size + stride - 1) // stride
+    return max((out - 1) * stride + eff - in_size, 0) // 2
 
 
 def activation_range(act: Activation, out: Quantization) -> tuple[int, int]:

@@ -6,19 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.codegen.prepare.common import activation_range, f32, quantize_multiplier
-from ooc_sdk.model.ir import Graph, Operator, Padding
-
-
-def same_padding(
-    in_size: int, k: int, stride: int, dilation: int, out_size: int, padding: Padding
-) -> int:
-    """TFLM ComputePaddingHeightWidth: the leading pad (the odd pixel goes after)."""
-    if padding is Padding.VALID:
-        return 0
-    eff = (k - 1) * dilation + 1
-    total = (out_size - 1) * stride + eff - in_size
-    return max(total, 0) // 2
+from ooc_sdk.codegen.prepare.common import activation_range, f32, leading_pad, quantize_multiplier
+from ooc_sdk.model.ir import Graph, Operator
 
 
 def _per_channel(graph: Graph, op: Operator, channels: int) -> tuple[list[int], list[int]]:
@@ -58,12 +47,8 @@ def prepare_conv(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
         "stride_w": o["stride"][1],
         "dil_h": o["dilation"][0],
         "dil_w": o["dilation"][1],
-        "pad_top": same_padding(
-            x.shape[1], k_h, o["stride"][0], o["dilation"][0], y.shape[1], o["padding"]
-        ),
-        "pad_left": same_padding(
-            x.shape[2], k_w, o["stride"][1], o["dilation"][1], y.shape[2], o["padding"]
-        ),
+        "pad_top": leading_pad(o["padding"], x.shape[1], k_h, o["stride"][0], o["dilation"][0]),
+        "pad_left": leading_pad(o["padding"], x.shape[2], k_w, o["stride"][1], o["dilation"][1]),
         "depth_multiplier": o["depth_multiplier"] if depthwise else 1,
         "input_offset": -x.quant.zero_point[0],
         "output_offset": y.quant.zero_point[0],

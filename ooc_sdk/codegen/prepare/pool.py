@@ -12,23 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.codegen.prepare.common import activation_range
+from ooc_sdk.codegen.prepare.common import activation_range, leading_pad
 from ooc_sdk.errors import UnsupportedModelError
-from ooc_sdk.model.ir import Graph, Operator, Padding
-
-
-def _out_size(padding: Padding, in_size: int, k: int, stride: int) -> int:
-    """ComputeOutSize with dilation 1."""
-    if padding is Padding.SAME:
-        return (in_size + stride - 1) // stride
-    return max((in_size + stride - k) // stride, 0)
-
-
-def _leading_pad(padding: Padding, in_size: int, k: int, stride: int) -> int:
-    """ComputePaddingWithOffset: half the total padding, the odd cell going after."""
-    out = _out_size(padding, in_size, k, stride)
-    total = (out - 1) * stride + k - in_size
-    return max(total, 0) // 2
+from ooc_sdk.model.ir import Graph, Operator
 
 
 def prepare_pool(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
@@ -56,8 +42,8 @@ def prepare_pool(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
         "filter_w": filter_w,
         "stride_h": stride_h,
         "stride_w": stride_w,
-        "pad_top": _leading_pad(o["padding"], x.shape[1], filter_h, stride_h),
-        "pad_left": _leading_pad(o["padding"], x.shape[2], filter_w, stride_w),
+        "pad_top": leading_pad(o["padding"], x.shape[1], filter_h, stride_h),
+        "pad_left": leading_pad(o["padding"], x.shape[2], filter_w, stride_w),
         "act_min": act_min,
         "act_max": act_max,
     }
