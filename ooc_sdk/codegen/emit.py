@@ -119,18 +119,17 @@ class _Emitter:
         return str(int(value))
 
 
-def _fixed_array(fields: dict[str, Any], key: str) -> bool:
-    """Fields named *_dims, *_strides etc. are fixed-size arrays in the struct, not pointers."""
-    return key in {
-        "out_dims",
-        "in_dims",
-        "in1_strides",
-        "in2_strides",
-        "in_strides",
-        "reduce",
-        "pad_before",
-        "pad_after",
-    }
+# Parameter fields that are fixed-size arrays inside the struct (not pointers to const arrays).
+_FIXED_ARRAYS = {
+    "out_dims",
+    "in_dims",
+    "in1_strides",
+    "in2_strides",
+    "in_strides",
+    "reduce",
+    "pad_before",
+    "pad_after",
+}
 
 
 def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryPlan, str]:
@@ -179,7 +178,7 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
             continue
         inits = []
         for key, value in p.fields.items():
-            if _fixed_array(p.fields, key):
+            if key in _FIXED_ARRAYS:
                 vals = [int(v) for v in value]
                 inits.append(f".{key} = {{{', '.join(str(v) for v in vals)}}}")
             else:
