@@ -221,24 +221,31 @@ def _load_inputs(paths: tuple[Path, ...]) -> list[np.ndarray] | None:
     return arrays
 
 
+def _inference_options(f: Any) -> Any:
+    """MODEL plus the input and output options `ooc golden` and `ooc run` share."""
+    f = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write the outputs: .npy for one output, .npz for several.",
+    )(f)
+    f = click.option(
+        "--seed", type=INT, default=0, show_default=True, help="Seed for random inputs."
+    )(f)
+    f = click.option(
+        "--input",
+        "-i",
+        "inputs",
+        type=_EXISTING_FILE,
+        multiple=True,
+        help="A .npy file per model input, in order (default: random from --seed).",
+    )(f)
+    return click.argument("model", type=_EXISTING_FILE)(f)
+
+
 @cli.command()
-@click.argument("model", type=_EXISTING_FILE)
-@click.option(
-    "--input",
-    "-i",
-    "inputs",
-    type=_EXISTING_FILE,
-    multiple=True,
-    help="A .npy file per model input, in order (default: random from --seed).",
-)
-@click.option("--seed", type=INT, default=0, show_default=True, help="Seed for random inputs.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the outputs: .npy for one output, .npz for several.",
-)
+@_inference_options
 @click.option(
     "--no-cache", is_flag=True, help="Run the interpreter even if a cached result exists."
 )
@@ -357,23 +364,7 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
 
 
 @cli.command()
-@click.argument("model", type=_EXISTING_FILE)
-@click.option(
-    "--input",
-    "-i",
-    "inputs",
-    type=_EXISTING_FILE,
-    multiple=True,
-    help="A .npy file per model input, in order (default: random from --seed).",
-)
-@click.option("--seed", type=INT, default=0, show_default=True, help="Seed for random inputs.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the outputs: .npy for one output, .npz for several.",
-)
+@_inference_options
 @click.option(
     "--repeat",
     type=INT,
