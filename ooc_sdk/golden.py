@@ -227,6 +227,7 @@ def _store(entry: Path, r: GoldenResult) -> None:
         "head": r.arena_head_bytes,
         "tail": r.arena_tail_bytes,
     }
+    tmp = None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
@@ -234,4 +235,6 @@ def _store(entry: Path, r: GoldenResult) -> None:
             np.savez(f, meta=json.dumps(meta), **{f"out{i}": o for i, o in enumerate(r.outputs)})
         os.replace(tmp, entry)  # atomic: a concurrent reader sees the old or the new entry
     except OSError:
-        pass  # the cache is an optimisation; a read-only home must not fail a run
+        # the cache is an optimisation; a read-only or full disk must not fail a run
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

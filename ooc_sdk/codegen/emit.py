@@ -278,9 +278,7 @@ def write_codegen(graph: Graph, out_dir: Path, name: str | None = None) -> Gener
         if rt.exists():
             shutil.rmtree(rt)
         shutil.copytree(C_RUNTIME / "include", rt / "include")
-        for s in srcs:
-            (rt / s).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(C_RUNTIME / s, rt / s)
+        shutil.copytree(C_RUNTIME / "src", rt / "src", ignore=shutil.ignore_patterns("*.o"))
         c_path = out_dir / f"ooc_model_{cname}.c"
         h_path = out_dir / f"ooc_model_{cname}.h"
         c_path.write_text(model_c)

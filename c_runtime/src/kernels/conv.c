@@ -7,19 +7,12 @@
  * offset); then acc is scaled by the channel's Q31 multiplier and shift,
  * offset by the output zero point and clamped to the fused activation range.
  */
-#include "ooc/ooc_kernels.h"
+#include "kernel_util.h"
 
 static int8_t requantize(int32_t acc, const ooc_conv_params_t *p, int32_t c)
 {
-    acc = ooc_multiply_by_quantized_multiplier(acc, p->out_multiplier[c], p->out_shift[c]);
-    acc += p->output_offset;
-    if (acc < p->act_min) {
-        acc = p->act_min;
-    }
-    if (acc > p->act_max) {
-        acc = p->act_max;
-    }
-    return (int8_t)acc;
+    return ooc_requantize_to_s8(acc, p->out_multiplier[c], p->out_shift[c], p->output_offset, p->act_min,
+                                p->act_max);
 }
 
 /* sum of f[i] * (x[i] + offset): the inner loop of every window, written so compilers vectorise it */

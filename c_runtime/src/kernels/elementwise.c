@@ -9,20 +9,9 @@
  * walks the output in row-major order with an odometer over the outer dimensions
  * and a plain loop over the innermost one.
  */
-#include "ooc/ooc_kernels.h"
+#include "kernel_util.h"
 
 enum binary_op { OP_ADD, OP_MUL };
-
-static int32_t clamp_range(int32_t v, int32_t lo, int32_t hi)
-{
-    if (v < lo) {
-        return lo;
-    }
-    if (v > hi) {
-        return hi;
-    }
-    return v;
-}
 
 /*
  * ADD: both inputs are brought to a common scale before summing.
@@ -48,7 +37,7 @@ static int8_t add_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
     const int32_t out =
         ooc_multiply_by_quantized_multiplier(sum, p->output_multiplier, p->output_shift) +
         p->output_offset;
-    return (int8_t)clamp_range(out, p->act_min, p->act_max);
+    return ooc_clamp_s8(out, p->act_min, p->act_max);
 }
 
 /*
@@ -62,7 +51,7 @@ static int8_t mul_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
     const int32_t out =
         ooc_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift) +
         p->output_offset;
-    return (int8_t)clamp_range(out, p->act_min, p->act_max);
+    return ooc_clamp_s8(out, p->act_min, p->act_max);
 }
 
 static void broadcast_run(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2,

@@ -2,7 +2,7 @@
  * FULLY_CONNECTED, int8: out[b][o] = requantize(bias[o] + sum_i w[o][i] * (x[b][i] + input_offset)).
  * Weights have zero zero points (checked at ingest), so no filter offset term.
  */
-#include "ooc/ooc_kernels.h"
+#include "kernel_util.h"
 
 void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, int8_t *output)
@@ -17,15 +17,8 @@ void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const
             for (i = 0; i < p->in_depth; i++) {
                 acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);
             }
-            acc = ooc_multiply_by_quantized_multiplier(acc, p->out_multiplier[c], p->out_shift[c]);
-            acc += p->output_offset;
-            if (acc < p->act_min) {
-                acc = p->act_min;
-            }
-            if (acc > p->act_max) {
-                acc = p->act_max;
-            }
-            output[b * p->out_depth + o] = (int8_t)acc;
+            output[b * p->out_depth + o] = ooc_requantize_to_s8(acc, p->out_multiplier[c], p->out_shift[c],
+                                                                p->output_offset, p->act_min, p->act_max);
         }
     }
 }

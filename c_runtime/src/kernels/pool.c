@@ -7,7 +7,7 @@
  * divides by the number of cells actually inside the input and rounds half away
  * from zero, and the fused activation range is applied last.
  */
-#include "ooc/ooc_kernels.h"
+#include "kernel_util.h"
 
 /* Window [start, end) along one axis, clipped to the input. */
 static void window(int32_t out_pos, int32_t stride, int32_t pad, int32_t filter, int32_t in_size,
@@ -16,17 +16,6 @@ static void window(int32_t out_pos, int32_t stride, int32_t pad, int32_t filter,
     const int32_t origin = out_pos * stride - pad;
     *start = origin < 0 ? 0 : origin;
     *end = origin + filter < in_size ? origin + filter : in_size;
-}
-
-static int8_t clamp_act(const ooc_pool_params_t *p, int32_t v)
-{
-    if (v < p->act_min) {
-        v = p->act_min;
-    }
-    if (v > p->act_max) {
-        v = p->act_max;
-    }
-    return (int8_t)v;
 }
 
 void ooc_avg_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *output)
@@ -58,7 +47,7 @@ void ooc_avg_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *ou
                         /* round half away from zero; C division truncates */
                         acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
                     }
-                    out[c] = clamp_act(p, acc);
+                    out[c] = ooc_clamp_s8(acc, p->act_min, p->act_max);
                 }
             }
         }
@@ -89,7 +78,7 @@ void ooc_max_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *ou
                             }
                         }
                     }
-                    out[c] = clamp_act(p, max);
+                    out[c] = ooc_clamp_s8(max, p->act_min, p->act_max);
                 }
             }
         }
