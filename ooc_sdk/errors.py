@@ -35,3 +35,51 @@ class ToolError(OocError):
 
 class GoldenError(ToolError):
     """The reference interpreter (tflite-micro) rejected the model or crashed."""
+
+
+class ImageError(OocError):
+    """A flash image failed a check. ``code`` is the C runtime's OOC_ERR_* value for it."""
+
+    code = -7
+
+
+class ImageFormatError(ImageError):
+    """Not an ooc image, an unknown format version, or a malformed header (OOC_ERR_FORMAT)."""
+
+    code = -7
+
+
+class ImageTruncatedError(ImageError):
+    """The image is shorter than its superblock says (OOC_ERR_TRUNCATED)."""
+
+    code = -8
+
+
+class AuthenticationError(ImageError):
+    """A tag did not verify: the image was altered or damaged (OOC_ERR_AUTH)."""
+
+    code = -9
+
+
+class WrongKeyError(ImageError):
+    """The device key is not the one the image's key slot was wrapped for (OOC_ERR_WRONG_KEY)."""
+
+    code = -10
+
+
+class WrongDeviceError(ImageError):
+    """The image's key slot was wrapped for another device (OOC_ERR_WRONG_DEVICE)."""
+
+    code = -11
+
+
+class RollbackError(ImageError):
+    """The image's security counter is below the device's (OOC_ERR_ROLLBACK)."""
+
+    code = -12
+
+
+class ModelMismatchError(ImageError):
+    """The image holds another model or plan than expected (OOC_ERR_MODEL)."""
+
+    code = -13

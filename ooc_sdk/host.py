@@ -67,6 +67,33 @@ def _compiler() -> str:
     return cc
 
 
+def _compile_cached(key: str, args: list[str], what: str) -> Path:
+    """Compile ``args`` (sources and flags, without -o) into build_root()/key/binary, once."""
+    final = build_root() / key
+    binary = final / "binary"
+    if binary.exists():
+        return binary
+    build_root().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
+    try:
+        proc = subprocess.run(
+            [*args, "-o", str(tmp / "binary")], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            lines = [
+                ln for ln in proc.stderr.splitlines() if "error" in ln
+            ] or proc.stderr.splitlines()
+            raise ToolError(f"compiling {what} failed: {lines[0] if lines else 'no message'}")
+        try:
+            tmp.rename(final)
+        except OSError:  # another process built the same key first
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return binary
+
+
 def build_host(graph: Graph, sanitize: bool = False) -> Path:
     """Compile ``graph`` for the host; returns the runner binary (cached)."""
     cc = _compiler()
@@ -74,16 +101,12 @@ def build_host(graph: Graph, sanitize: bool = False) -> Path:
     key = hashlib.sha256(
         f"{graph.sha256}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
     ).hexdigest()[:32]
-    final = build_root() / key
-    binary = final / "runner"
-    if binary.exists():
-        return binary
-    build_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
-    try:
-        gen = write_codegen(graph, tmp / "gen")
+    if (build_root() / key / "binary").exists():
+        return build_root() / key / "binary"
+    with tempfile.TemporaryDirectory(prefix="ooc-gen-") as tmp:
+        gen = write_codegen(graph, Path(tmp) / "gen")
         upper = gen.name.upper()
-        cmd = [
+        args = [
             cc,
             *flags,
             f"-I{gen.directory}",
@@ -94,25 +117,24 @@ def build_host(graph: Graph, sanitize: bool = False) -> Path:
             str(gen.model_c),
             *[str(s) for s in gen.runtime_sources],
             str(C_RUNTIME / "ports" / "host" / "ooc_run_main.c"),
-            "-o",
-            str(tmp / "runner"),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            lines = [
-                ln for ln in proc.stderr.splitlines() if "error" in ln
-            ] or proc.stderr.splitlines()
-            raise ToolError(
-                f"compiling the host runtime failed: {lines[0] if lines else 'no message'}"
-            )
-        try:
-            tmp.rename(final)
-        except OSError:  # another process built the same key first
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return binary
+        return _compile_cached(key, args, "the host runtime")
+
+
+IMAGE_TOOL = C_RUNTIME / "ports" / "host" / "ooc_image_tool.c"
+
+
+def build_image_tool(sanitize: bool = False) -> Path:
+    """The host image tool (c_runtime/ports/host/ooc_image_tool.c: mount, read, tamper and
+    bench over the C image reader, flash held in memory); cached like build_host."""
+    cc = _compiler()
+    flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
+    key = hashlib.sha256(
+        f"image-tool|{runtime_digest()}|{IMAGE_TOOL.read_bytes().hex()}|{cc}|{' '.join(flags)}".encode()
+    ).hexdigest()[:32]
+    sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
+    args = [cc, *flags, f"-I{C_RUNTIME / 'include'}", *sources, str(IMAGE_TOOL)]
+    return _compile_cached(key, args, "the image tool")
 
 
 def run_host(

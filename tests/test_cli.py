@@ -17,7 +17,7 @@ from ooc_sdk.cli import cli, main
 
 # Every command (group path) the CLI has. A new command without an entry here fails
 # test_every_command_is_listed, so its --help and errors get tested.
-COMMANDS = ["inspect", "zoo", "golden", "codegen", "run"]
+COMMANDS = ["inspect", "zoo", "golden", "codegen", "run", "keygen", "pack", "verify", "dumpinfo"]
 
 
 def _all_commands(group: click.Group, prefix: str = "") -> list[str]:

@@ -41,6 +41,14 @@ const char *ooc_strerror(int err)
     case OOC_ERR_CORRUPT: return "inconsistent model tables";
     case OOC_ERR_UNSUPPORTED: return "unsupported model table version or operator";
     case OOC_ERR_STATE: return "context not initialised";
+    case OOC_ERR_IO: return "flash read failed";
+    case OOC_ERR_FORMAT: return "not an ooc image or malformed image header";
+    case OOC_ERR_TRUNCATED: return "image truncated: larger than the flash holding it";
+    case OOC_ERR_AUTH: return "authentication failed: image altered or damaged";
+    case OOC_ERR_WRONG_KEY: return "wrong device key for this image's key slot";
+    case OOC_ERR_WRONG_DEVICE: return "image key slot is wrapped for another device";
+    case OOC_ERR_ROLLBACK: return "image security counter older than the device's";
+    case OOC_ERR_MODEL: return "image holds another model or plan";
     default: return "unknown error";
     }
 }

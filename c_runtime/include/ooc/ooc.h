@@ -37,7 +37,16 @@ enum ooc_error {
     OOC_ERR_NOMEM = -2,       /* the arena is smaller than the model's plan needs */
     OOC_ERR_CORRUPT = -3,     /* the model tables are inconsistent */
     OOC_ERR_UNSUPPORTED = -4, /* an operator kind or table version this runtime does not know */
-    OOC_ERR_STATE = -5        /* the context is not initialised */
+    OOC_ERR_STATE = -5,       /* the context is not initialised */
+    /* Flash image errors (ooc_image.h). */
+    OOC_ERR_IO = -6,           /* the port's flash read failed */
+    OOC_ERR_FORMAT = -7,       /* not an ooc image (bad magic) or a malformed header */
+    OOC_ERR_TRUNCATED = -8,    /* the image is larger than the flash that holds it */
+    OOC_ERR_AUTH = -9,         /* a tag did not verify: the image was altered or damaged */
+    OOC_ERR_WRONG_KEY = -10,   /* the device root key is not the one the key slot was wrapped for */
+    OOC_ERR_WRONG_DEVICE = -11, /* the key slot was wrapped for another device (UID) */
+    OOC_ERR_ROLLBACK = -12,    /* the image's security counter is below the device's */
+    OOC_ERR_MODEL = -13        /* the image holds another model or plan than the firmware's */
 };
 
 /* What the caller provides. Zero-initialise, then set the fields you use. */

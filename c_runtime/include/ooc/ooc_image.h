@@ -1,0 +1,99 @@
+/*
+ * ooc runtime: mount an encrypted, authenticated flash image and read its chunks.
+ *
+ * The external flash is untrusted: anyone with the board can read and rewrite it. So the reader
+ * treats every byte it reads as hostile input, checks every offset and size before use, and
+ * returns nothing that has not been authenticated:
+ *
+ *   ooc_image_mount()      superblock and manifest structure, then the key slot (device UID,
+ *                          key id, RFC 3394 unwrap of the content key), then the header tag over
+ *                          superblock || manifest || chunk table, then anti-rollback and the
+ *                          expected model. On success only derived keys stay in the handle.
+ *   ooc_image_read_chunk() re-reads the chunk's table entry, reads the ciphertext into the
+ *                          caller's buffer, checks the chunk tag over entry || ciphertext, and
+ *                          only then decrypts in place. On any failure the buffer is wiped.
+ *
+ * Byte layout: docs/FORMAT.md and ooc/ooc_image_format.h (generated from ooc_sdk/image/format.py).
+ */
+#ifndef OOC_IMAGE_H
+#define OOC_IMAGE_H
+
+#include <stdint.h>
+
+#include "ooc/ooc.h"
+#include "ooc/ooc_crypto.h"
+#include "ooc/ooc_image_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Copy `len` bytes at flash address `addr` into `buf`. Return 0, or a negative value on failure
+   (reported as OOC_ERR_IO). */
+typedef int (*ooc_flash_read_fn)(void *user, uint32_t addr, void *buf, uint32_t len);
+
+/* What the device provides to mount an image. Zero-initialise, then set the fields. */
+typedef struct {
+    ooc_flash_read_fn read;     /* required */
+    void *user;                 /* handed back to `read` */
+    uint32_t base;              /* flash address of the image's first byte */
+    uint32_t flash_bytes;       /* bytes readable from `base`; the image must fit in them */
+    const uint8_t *root_key;    /* the device root key, from internal trusted storage */
+    uint32_t root_key_bytes;    /* 16 or 32 */
+    const uint8_t *device_uid;  /* OOC_IMG_UID_BYTES bytes (UID zero-padded on the left) */
+    uint32_t min_security_counter;          /* the device's anti-rollback counter */
+    const uint8_t *expected_model_sha256;   /* 32 bytes, or NULL to accept any model */
+    const uint8_t *expected_plan_id;        /* 16 bytes, or NULL to accept any plan */
+    const ooc_aes_engine_t *aes_engine;     /* NULL: software AES */
+} ooc_image_config_t;
+
+/* A mounted image. Treat as opaque; holds derived keys: wipe with ooc_image_unmount(). */
+typedef struct {
+    ooc_flash_read_fn read;
+    void *user;
+    uint32_t base;
+    uint32_t n_chunks;
+    uint32_t max_chunk_bytes;
+    uint32_t chunk_align;
+    uint32_t weights_begin, weights_end; /* image offsets of the weights partition */
+    uint32_t tag_alg;
+    uint32_t security_counter;
+    uint8_t build_id[OOC_IMG_BUILD_ID_BYTES];
+    uint8_t model_sha256[32];
+    uint8_t plan_id[16];
+    ooc_aes_t k_enc; /* chunk encryption (and Poly1305 one-time keys) */
+    ooc_aes_t k_mac; /* chunk CMAC */
+    uint32_t mounted;
+} ooc_image_t;
+
+/* What a chunk holds (from its authenticated table entry). */
+typedef struct {
+    uint32_t index;
+    uint32_t kind;          /* OOC_IMG_CHUNK_* */
+    uint32_t tensor;        /* model tensor index */
+    uint32_t tensor_offset; /* byte offset within that tensor's data */
+    uint32_t length;        /* bytes */
+} ooc_chunk_info_t;
+
+/* Verify the image header for this device. Errors: OOC_ERR_ARG, OOC_ERR_IO, OOC_ERR_FORMAT,
+   OOC_ERR_TRUNCATED, OOC_ERR_WRONG_DEVICE, OOC_ERR_WRONG_KEY, OOC_ERR_AUTH, OOC_ERR_ROLLBACK,
+   OOC_ERR_MODEL. On failure `img` holds no key material. */
+int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg);
+
+/* Read, verify and decrypt chunk `index` into `buf` (at least the chunk's length; the largest
+   is ooc_image_max_chunk_bytes()). Returns the chunk length, or a negative error (OOC_ERR_AUTH
+   when the chunk or its entry was altered; `buf` is then wiped). `info` may be NULL. */
+int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32_t buf_bytes,
+                             ooc_chunk_info_t *info);
+
+uint32_t ooc_image_chunk_count(const ooc_image_t *img);
+uint32_t ooc_image_max_chunk_bytes(const ooc_image_t *img);
+
+/* Wipe the keys; the handle must be mounted again before use. */
+void ooc_image_unmount(ooc_image_t *img);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OOC_IMAGE_H */

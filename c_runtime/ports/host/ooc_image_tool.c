@@ -1,0 +1,319 @@
+/*
+ * Host tool over the C image reader, for tests and benchmarks. The flash is the image file,
+ * held in memory.
+ *
+ *   ooc_image_tool IMAGE UID_HEX KEY_HEX [--min-counter N] [--engine] [--dump FILE]
+ *       mount, read every chunk; print one JSON object: status, error, chunks, bytes, and with
+ *       --dump write the decrypted chunks concatenated in table order to FILE.
+ *   ooc_image_tool IMAGE UID_HEX KEY_HEX --tamper BITS_FILE
+ *       for each bit offset in BITS_FILE (decimal, one per line): flip it, mount and read the
+ *       chunk(s) holding that byte (every chunk if the byte is in no chunk), restore. Prints
+ *       trials, detected (an error was returned) and undetected (data was returned) counts,
+ *       and the error codes seen.
+ *   ooc_image_tool IMAGE UID_HEX KEY_HEX --bench MIB
+ *       decrypt-and-verify throughput: read chunks round-robin until MIB MiB are done.
+ *
+ * Exit status: 0 when the command's expectation holds (mount and reads succeed; every tamper
+ * detected), 1 otherwise, 2 on usage or I/O errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ooc/ooc_image.h"
+
+typedef struct {
+    uint8_t *data;
+    uint32_t size;
+    uint32_t reads;
+} mem_flash_t;
+
+static int mem_read(void *user, uint32_t addr, void *buf, uint32_t len)
+{
+    mem_flash_t *f = (mem_flash_t *)user;
+    if (addr > f->size || len > f->size - addr) {
+        return -1;
+    }
+    memcpy(buf, f->data + addr, len);
+    f->reads++;
+    return 0;
+}
+
+/* A stand-in "hardware engine": software AES behind the port hook. */
+typedef struct {
+    ooc_aes_t aes;
+    uint8_t key[32];
+    uint32_t key_bytes;
+    unsigned long calls;
+} fake_engine_t;
+
+static int fake_ecb(void *user, const uint8_t *key, uint32_t key_bytes, const uint8_t *in,
+                    uint8_t *out, uint32_t n_blocks)
+{
+    fake_engine_t *e = (fake_engine_t *)user;
+    if (key_bytes != e->key_bytes || memcmp(key, e->key, key_bytes) != 0) {
+        if (ooc_aes_init(&e->aes, key, key_bytes, NULL) < 0) {
+            return -1;
+        }
+        memcpy(e->key, key, key_bytes);
+        e->key_bytes = key_bytes;
+    }
+    e->calls++;
+    return ooc_aes_encrypt_blocks(&e->aes, in, out, n_blocks);
+}
+
+static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
+{
+    size_t len = strlen(s), i;
+    if (len % 2u != 0u || len / 2u > max) {
+        return -1;
+    }
+    for (i = 0; i < len / 2u; i++) {
+        unsigned v;
+        if (sscanf(s + 2u * i, "%2x", &v) != 1) {
+            return -1;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *n = len / 2u;
+    return 0;
+}
+
+static uint8_t *read_file(const char *path, uint32_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    uint8_t *buf;
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return NULL;
+    }
+    buf = (uint8_t *)malloc(n > 0 ? (size_t)n : 1u);
+    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *size = (uint32_t)n;
+    return buf;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+/* Mount, then read the chunks whose flash range holds byte `focus` (all chunks when focus is
+   outside every chunk, or when focus == UINT32_MAX). Returns 0 or the first error. */
+static int mount_and_read(mem_flash_t *flash, ooc_image_config_t *cfg, uint8_t *buf,
+                          uint32_t buf_bytes, uint32_t focus, const uint8_t *pristine,
+                          FILE *dump, unsigned long *n_bytes, unsigned *n_chunks)
+{
+    ooc_image_t img;
+    uint32_t i, n;
+    int rc = ooc_image_mount(&img, cfg);
+    int any = 0;
+    if (rc < 0) {
+        return rc;
+    }
+    n = ooc_image_chunk_count(&img);
+    if (focus != UINT32_MAX) {
+        /* Find the chunk holding `focus` from the untampered table. */
+        for (i = 0; i < n; i++) {
+            const uint8_t *e = pristine + OOC_IMG_CHUNK_TABLE_OFFSET + i * OOC_IMG_CE_BYTES;
+            uint32_t off = le32(e + OOC_IMG_CE_FLASH_OFFSET), len = le32(e + OOC_IMG_CE_LENGTH);
+            if (focus >= off && focus - off < len) {
+                any = 1;
+                rc = (int)ooc_image_read_chunk(&img, i, buf, buf_bytes, NULL);
+                if (rc < 0) {
+                    break;
+                }
+            }
+        }
+        if (any) {
+            ooc_image_unmount(&img);
+            return rc < 0 ? rc : 0;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        ooc_chunk_info_t info;
+        int32_t got = ooc_image_read_chunk(&img, i, buf, buf_bytes, &info);
+        if (got < 0) {
+            ooc_image_unmount(&img);
+            return (int)got;
+        }
+        if (dump != NULL && fwrite(buf, 1, (size_t)got, dump) != (size_t)got) {
+            ooc_image_unmount(&img);
+            return OOC_ERR_IO;
+        }
+        if (n_bytes != NULL) {
+            *n_bytes += (unsigned long)got;
+        }
+    }
+    if (n_chunks != NULL) {
+        *n_chunks = n;
+    }
+    (void)flash;
+    ooc_image_unmount(&img);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    mem_flash_t flash = {NULL, 0, 0};
+    ooc_image_config_t cfg;
+    fake_engine_t engine;
+    ooc_aes_engine_t engine_port;
+    uint8_t uid[16], key[32];
+    size_t uid_len = 0, key_len = 0;
+    const char *dump_path = NULL, *tamper_path = NULL;
+    unsigned long min_counter = 0, bench_mib = 0;
+    int use_engine = 0, i, rc;
+    uint8_t *buf;
+    const uint32_t buf_bytes = 16u * 1024u * 1024u;
+
+    if (argc < 4 || parse_hex(argv[2], uid, sizeof uid, &uid_len) != 0 || uid_len != 16u ||
+        parse_hex(argv[3], key, sizeof key, &key_len) != 0) {
+        fprintf(stderr, "usage: %s IMAGE UID_HEX(16 bytes) KEY_HEX [--min-counter N] [--engine] "
+                        "[--dump FILE | --tamper BITS_FILE | --bench MIB]\n", argv[0]);
+        return 2;
+    }
+    for (i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--engine") == 0) {
+            use_engine = 1;
+        } else if (i + 1 < argc && strcmp(argv[i], "--min-counter") == 0) {
+            min_counter = strtoul(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && strcmp(argv[i], "--dump") == 0) {
+            dump_path = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--tamper") == 0) {
+            tamper_path = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--bench") == 0) {
+            bench_mib = strtoul(argv[++i], NULL, 10);
+        } else {
+            fprintf(stderr, "unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    flash.data = read_file(argv[1], &flash.size);
+    buf = (uint8_t *)malloc(buf_bytes);
+    if (flash.data == NULL || buf == NULL) {
+        fprintf(stderr, "cannot read %s\n", argv[1]);
+        return 2;
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.read = mem_read;
+    cfg.user = &flash;
+    cfg.flash_bytes = flash.size;
+    cfg.root_key = key;
+    cfg.root_key_bytes = (uint32_t)key_len;
+    cfg.device_uid = uid;
+    cfg.min_security_counter = (uint32_t)min_counter;
+    memset(&engine, 0, sizeof engine);
+    engine_port.ecb_encrypt = fake_ecb;
+    engine_port.user = &engine;
+    if (use_engine) {
+        cfg.aes_engine = &engine_port;
+    }
+
+    if (tamper_path != NULL) {
+        FILE *bits = fopen(tamper_path, "r");
+        uint8_t *pristine = (uint8_t *)malloc(flash.size ? flash.size : 1u);
+        unsigned long bit, trials = 0, detected = 0, undetected = 0, codes[16] = {0};
+        if (bits == NULL || pristine == NULL) {
+            fprintf(stderr, "cannot read %s\n", tamper_path);
+            return 2;
+        }
+        memcpy(pristine, flash.data, flash.size);
+        while (fscanf(bits, "%lu", &bit) == 1) {
+            uint32_t byte = (uint32_t)(bit / 8u);
+            if (byte >= flash.size) {
+                fprintf(stderr, "bit %lu is beyond the image\n", bit);
+                return 2;
+            }
+            flash.data[byte] ^= (uint8_t)(1u << (bit % 8u));
+            rc = mount_and_read(&flash, &cfg, buf, buf_bytes, byte, pristine, NULL, NULL, NULL);
+            flash.data[byte] = pristine[byte];
+            trials++;
+            if (rc < 0) {
+                detected++;
+                codes[(unsigned)(-rc) < 16u ? (unsigned)(-rc) : 0u]++;
+            } else {
+                undetected++;
+                if (undetected <= 10u) {
+                    fprintf(stderr, "undetected flip of bit %lu (byte %u)\n", bit, (unsigned)byte);
+                }
+            }
+        }
+        fclose(bits);
+        printf("{\"trials\": %lu, \"detected\": %lu, \"undetected\": %lu, \"codes\": {", trials,
+               detected, undetected);
+        for (i = 1; i < 16; i++) {
+            printf("%s\"%d\": %lu", i > 1 ? ", " : "", -i, codes[i]);
+        }
+        printf("}}\n");
+        free(pristine);
+        free(buf);
+        free(flash.data);
+        return undetected == 0u && trials > 0u ? 0 : 1;
+    }
+
+    if (bench_mib > 0u) {
+        ooc_image_t img;
+        unsigned long done = 0, target = bench_mib * 1024ul * 1024ul;
+        uint32_t n, c = 0;
+        clock_t t0;
+        double secs;
+        rc = ooc_image_mount(&img, &cfg);
+        n = ooc_image_chunk_count(&img);
+        if (rc < 0 || n == 0u) {
+            printf("{\"status\": %d, \"error\": \"%s\"}\n", rc, ooc_strerror(rc));
+            free(buf);
+            free(flash.data);
+            return 1;
+        }
+        t0 = clock();
+        while (done < target) {
+            int32_t got = ooc_image_read_chunk(&img, c, buf, buf_bytes, NULL);
+            if (got < 0) {
+                printf("{\"status\": %d, \"error\": \"%s\"}\n", (int)got, ooc_strerror((int)got));
+                free(buf);
+                free(flash.data);
+                return 1;
+            }
+            done += (unsigned long)got;
+            c = (c + 1u) % n;
+        }
+        secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+        printf("{\"status\": 0, \"bytes\": %lu, \"seconds\": %.6f, \"mb_per_s\": %.3f}\n", done,
+               secs, secs > 0 ? (double)done / secs / 1e6 : 0.0);
+        ooc_image_unmount(&img);
+        free(buf);
+        free(flash.data);
+        return 0;
+    }
+
+    {
+        FILE *dump = NULL;
+        unsigned long n_bytes = 0;
+        unsigned n_chunks = 0;
+        if (dump_path != NULL && (dump = fopen(dump_path, "wb")) == NULL) {
+            fprintf(stderr, "cannot write %s\n", dump_path);
+            return 2;
+        }
+        rc = mount_and_read(&flash, &cfg, buf, buf_bytes, UINT32_MAX, flash.data, dump, &n_bytes,
+                            &n_chunks);
+        if (dump != NULL) {
+            fclose(dump);
+        }
+        printf("{\"status\": %d, \"error\": \"%s\", \"chunks\": %u, \"bytes\": %lu, "
+               "\"engine_calls\": %lu}\n",
+               rc, ooc_strerror(rc), n_chunks, n_bytes, engine.calls);
+        free(buf);
+        free(flash.data);
+        return rc == 0 ? 0 : 1;
+    }
+}

@@ -1,0 +1,304 @@
+/*
+ * AES-128 / AES-256 (FIPS 197) and CTR mode (NIST SP 800-38A).
+ *
+ * Encryption is the 32-bit table form: one round of SubBytes, ShiftRows and MixColumns is four
+ * look-ups per column in Te0 (aes_tables.c) and its byte rotations, which cost nothing on a
+ * Cortex-M (the barrel shifter rotates an operand for free). The last round, which has no
+ * MixColumns, uses the S-box. Decryption, needed only to unwrap keys, is the plain byte-wise
+ * inverse cipher of FIPS 197 section 5.3 run over the encryption round keys.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "aes_tables.h"
+#include "ooc/ooc.h"
+#include "ooc/ooc_crypto.h"
+
+/* Blocks of keystream made per ooc_aes_encrypt_blocks() call in CTR mode. */
+#define OOC_CTR_BATCH 8u
+
+static uint32_t load_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Rotate right by 8, 16 or 24 bits (never 0 or 32, so no undefined shift). */
+static uint32_t ror32(uint32_t v, unsigned n)
+{
+    return (v >> n) | (v << (32u - n));
+}
+
+/* SubWord(RotWord(w)) of FIPS 197 section 5.2, RotWord folded into the byte order. */
+static uint32_t sub_rot_word(uint32_t w)
+{
+    return ((uint32_t)ooc_aes_sbox[(w >> 16) & 0xffu] << 24) |
+           ((uint32_t)ooc_aes_sbox[(w >> 8) & 0xffu] << 16) |
+           ((uint32_t)ooc_aes_sbox[w & 0xffu] << 8) | (uint32_t)ooc_aes_sbox[w >> 24];
+}
+
+static uint32_t sub_word(uint32_t w)
+{
+    return ((uint32_t)ooc_aes_sbox[w >> 24] << 24) | ((uint32_t)ooc_aes_sbox[(w >> 16) & 0xffu] << 16) |
+           ((uint32_t)ooc_aes_sbox[(w >> 8) & 0xffu] << 8) | (uint32_t)ooc_aes_sbox[w & 0xffu];
+}
+
+int ooc_aes_init(ooc_aes_t *aes, const uint8_t *key, uint32_t key_bytes,
+                 const ooc_aes_engine_t *engine)
+{
+    uint32_t nk, total, i, rcon = 0x01u;
+    if (aes == NULL) {
+        return OOC_ERR_ARG;
+    }
+    ooc_wipe(aes, sizeof *aes);
+    if (key == NULL || (key_bytes != 16u && key_bytes != 32u) ||
+        (engine != NULL && engine->ecb_encrypt == NULL)) {
+        return OOC_ERR_ARG;
+    }
+    /* KeyExpansion, FIPS 197 section 5.2: Nk = 4 or 8 words, Nr = Nk + 6 rounds. */
+    nk = key_bytes / 4u;
+    aes->rounds = nk + 6u;
+    total = 4u * (aes->rounds + 1u);
+    for (i = 0; i < nk; i++) {
+        aes->rk[i] = load_be32(key + 4u * i);
+    }
+    for (i = nk; i < total; i++) {
+        uint32_t t = aes->rk[i - 1u];
+        if (i % nk == 0) {
+            t = sub_rot_word(t) ^ (rcon << 24);
+            /* Rcon doubles in GF(2^8); it never exceeds 0x36 for AES-128/256. */
+            rcon = (rcon << 1) ^ (0x11bu & (0u - (rcon >> 7)));
+        } else if (nk > 6u && i % nk == 4u) {
+            t = sub_word(t);
+        }
+        aes->rk[i] = aes->rk[i - nk] ^ t;
+    }
+    memcpy(aes->key, key, key_bytes);
+    aes->key_bytes = key_bytes;
+    aes->engine = engine;
+    return OOC_OK;
+}
+
+/* One round of SubBytes, ShiftRows, MixColumns and AddRoundKey for output column c, whose
+   bytes come from columns c, c+1, c+2, c+3 (ShiftRows, section 5.1.2). */
+#define OOC_AES_ROUND(a, b, c, d, k)                                                           \
+    (ooc_aes_te0[(a) >> 24] ^ ror32(ooc_aes_te0[((b) >> 16) & 0xffu], 8u) ^                   \
+     ror32(ooc_aes_te0[((c) >> 8) & 0xffu], 16u) ^ ror32(ooc_aes_te0[(d) & 0xffu], 24u) ^ (k))
+
+/* The last round: SubBytes, ShiftRows and AddRoundKey only. */
+#define OOC_AES_LAST(a, b, c, d, k)                                                            \
+    ((((uint32_t)ooc_aes_sbox[(a) >> 24] << 24) | ((uint32_t)ooc_aes_sbox[((b) >> 16) & 0xffu] << 16) | \
+      ((uint32_t)ooc_aes_sbox[((c) >> 8) & 0xffu] << 8) | (uint32_t)ooc_aes_sbox[(d) & 0xffu]) ^    \
+     (k))
+
+/* The cipher, FIPS 197 section 5.1, on one block. */
+static void encrypt_block(const ooc_aes_t *aes, const uint8_t *in, uint8_t *out)
+{
+    const uint32_t *rk = aes->rk;
+    uint32_t s0, s1, s2, s3, t0, t1, t2, t3, r;
+    s0 = load_be32(in) ^ rk[0];
+    s1 = load_be32(in + 4) ^ rk[1];
+    s2 = load_be32(in + 8) ^ rk[2];
+    s3 = load_be32(in + 12) ^ rk[3];
+    for (r = 1; r < aes->rounds; r++) {
+        rk += 4;
+        t0 = OOC_AES_ROUND(s0, s1, s2, s3, rk[0]);
+        t1 = OOC_AES_ROUND(s1, s2, s3, s0, rk[1]);
+        t2 = OOC_AES_ROUND(s2, s3, s0, s1, rk[2]);
+        t3 = OOC_AES_ROUND(s3, s0, s1, s2, rk[3]);
+        s0 = t0;
+        s1 = t1;
+        s2 = t2;
+        s3 = t3;
+    }
+    rk += 4;
+    store_be32(out, OOC_AES_LAST(s0, s1, s2, s3, rk[0]));
+    store_be32(out + 4, OOC_AES_LAST(s1, s2, s3, s0, rk[1]));
+    store_be32(out + 8, OOC_AES_LAST(s2, s3, s0, s1, rk[2]));
+    store_be32(out + 12, OOC_AES_LAST(s3, s0, s1, s2, rk[3]));
+}
+
+static int valid(const ooc_aes_t *aes)
+{
+    return aes != NULL && (aes->rounds == 10u || aes->rounds == 14u) &&
+           aes->key_bytes == 4u * (aes->rounds - 6u);
+}
+
+int ooc_aes_encrypt_blocks(const ooc_aes_t *aes, const uint8_t *in, uint8_t *out,
+                           uint32_t n_blocks)
+{
+    uint32_t i;
+    if (!valid(aes) || (n_blocks > 0 && (in == NULL || out == NULL))) {
+        return OOC_ERR_ARG;
+    }
+    if (n_blocks == 0) {
+        return OOC_OK;
+    }
+    if (aes->engine != NULL) {
+        return aes->engine->ecb_encrypt(aes->engine->user, aes->key, aes->key_bytes, in, out,
+                                        n_blocks) < 0
+                   ? OOC_ERR_IO
+                   : OOC_OK;
+    }
+    for (i = 0; i < n_blocks; i++) {
+        encrypt_block(aes, in + 16u * i, out + 16u * i);
+    }
+    return OOC_OK;
+}
+
+/* Multiply by x in GF(2^8) (xtime, FIPS 197 section 4.2.1). */
+static uint8_t xtime(uint8_t b)
+{
+    return (uint8_t)((b << 1) ^ (0x1bu & (0u - (uint32_t)(b >> 7))));
+}
+
+/* Add round key `round` (its words are big-endian columns) to the byte state. */
+static void add_round_key(uint8_t st[16], const uint32_t *rk, uint32_t round)
+{
+    uint32_t c;
+    for (c = 0; c < 4u; c++) {
+        uint32_t w = rk[4u * round + c];
+        st[4u * c] ^= (uint8_t)(w >> 24);
+        st[4u * c + 1u] ^= (uint8_t)(w >> 16);
+        st[4u * c + 2u] ^= (uint8_t)(w >> 8);
+        st[4u * c + 3u] ^= (uint8_t)w;
+    }
+}
+
+/* InvShiftRows (section 5.3.1) and InvSubBytes (section 5.3.2) together: row r of column c
+   moves to column c + r. State byte (row r, column c) is st[4c + r]. */
+static void inv_shift_sub(uint8_t st[16])
+{
+    uint8_t t[16];
+    uint32_t r, c;
+    for (c = 0; c < 4u; c++) {
+        for (r = 0; r < 4u; r++) {
+            t[4u * ((c + r) & 3u) + r] = ooc_aes_inv_sbox[st[4u * c + r]];
+        }
+    }
+    memcpy(st, t, 16);
+}
+
+/* InvMixColumns (section 5.3.3): each column times {0b}x^3 + {0d}x^2 + {09}x + {0e}. */
+static void inv_mix_columns(uint8_t st[16])
+{
+    uint32_t c;
+    for (c = 0; c < 4u; c++) {
+        uint8_t *col = st + 4u * c;
+        uint8_t a0 = col[0], a1 = col[1], a2 = col[2], a3 = col[3];
+        /* b = 2a, d = 4a, e = 8a; then 9 = 8+1, 11 = 8+2+1, 13 = 8+4+1, 14 = 8+4+2. */
+        uint8_t b0 = xtime(a0), b1 = xtime(a1), b2 = xtime(a2), b3 = xtime(a3);
+        uint8_t d0 = xtime(b0), d1 = xtime(b1), d2 = xtime(b2), d3 = xtime(b3);
+        uint8_t e0 = xtime(d0), e1 = xtime(d1), e2 = xtime(d2), e3 = xtime(d3);
+        col[0] = (uint8_t)((e0 ^ d0 ^ b0) ^ (e1 ^ b1 ^ a1) ^ (e2 ^ d2 ^ a2) ^ (e3 ^ a3));
+        col[1] = (uint8_t)((e0 ^ a0) ^ (e1 ^ d1 ^ b1) ^ (e2 ^ b2 ^ a2) ^ (e3 ^ d3 ^ a3));
+        col[2] = (uint8_t)((e0 ^ d0 ^ a0) ^ (e1 ^ a1) ^ (e2 ^ d2 ^ b2) ^ (e3 ^ b3 ^ a3));
+        col[3] = (uint8_t)((e0 ^ b0 ^ a0) ^ (e1 ^ d1 ^ a1) ^ (e2 ^ a2) ^ (e3 ^ d3 ^ b3));
+    }
+}
+
+int ooc_aes_decrypt_block(const ooc_aes_t *aes, const uint8_t in[16], uint8_t out[16])
+{
+    uint8_t st[16];
+    uint32_t round;
+    if (!valid(aes) || in == NULL || out == NULL) {
+        return OOC_ERR_ARG;
+    }
+    /* InvCipher, FIPS 197 section 5.3, with the round keys taken last to first. */
+    memcpy(st, in, 16);
+    add_round_key(st, aes->rk, aes->rounds);
+    for (round = aes->rounds - 1u; round > 0; round--) {
+        inv_shift_sub(st);
+        add_round_key(st, aes->rk, round);
+        inv_mix_columns(st);
+    }
+    inv_shift_sub(st);
+    add_round_key(st, aes->rk, 0);
+    memcpy(out, st, 16);
+    ooc_wipe(st, sizeof st);
+    return OOC_OK;
+}
+
+void ooc_aes_wipe(ooc_aes_t *aes)
+{
+    if (aes != NULL) {
+        ooc_wipe(aes, sizeof *aes);
+    }
+}
+
+int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
+                size_t len)
+{
+    uint8_t ks[OOC_CTR_BATCH * 16u];
+    uint32_t ctr;
+    size_t n_blocks;
+    int err = OOC_OK;
+    if (!valid(aes) || iv == NULL || (len > 0 && (in == NULL || out == NULL))) {
+        return OOC_ERR_ARG;
+    }
+    /* SP 800-38A appendix B.1: the counter is the last 32 bits, big-endian; it must not wrap
+       into the nonce, so start + blocks may reach 2^32 but not exceed it. */
+    ctr = load_be32(iv + 12);
+    n_blocks = len / 16u + (len % 16u != 0);
+    if ((uint64_t)n_blocks > 0x100000000ull - (uint64_t)ctr) {
+        return OOC_ERR_ARG;
+    }
+    while (len > 0) {
+        uint32_t nb = n_blocks < OOC_CTR_BATCH ? (uint32_t)n_blocks : OOC_CTR_BATCH;
+        size_t take = len < 16u * (size_t)nb ? len : 16u * (size_t)nb;
+        size_t i;
+        for (i = 0; i < nb; i++) {
+            memcpy(ks + 16u * i, iv, 12);
+            store_be32(ks + 16u * i + 12u, ctr);
+            ctr++; /* wraps to 0 only after the last block, which is never used */
+        }
+        err = ooc_aes_encrypt_blocks(aes, ks, ks, nb);
+        if (err < 0) {
+            break;
+        }
+        for (i = 0; i < take; i++) {
+            out[i] = (uint8_t)(in[i] ^ ks[i]);
+        }
+        in += take;
+        out += take;
+        len -= take;
+        n_blocks -= nb;
+    }
+    ooc_wipe(ks, sizeof ks);
+    return err;
+}
+
+int ooc_ct_equal(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = (const uint8_t *)a;
+    const uint8_t *y = (const uint8_t *)b;
+    uint32_t d = 0;
+    size_t i;
+    if (n > 0 && (x == NULL || y == NULL)) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        d |= (uint32_t)(x[i] ^ y[i]);
+    }
+    /* d is 0..255: (d - 1) >> 8 has bit 0 set exactly when d == 0. */
+    return (int)(((d - 1u) >> 8) & 1u);
+}
+
+void ooc_wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    if (v == NULL) {
+        return;
+    }
+    while (n > 0) {
+        *v++ = 0;
+        n--;
+    }
+}

@@ -1,0 +1,373 @@
+"""The flash image format: the single source of truth for every byte (docs/FORMAT.md explains it).
+
+Every structure is a fixed-size little-endian record declared below as a list of fields, each with
+its ``struct`` format and a comment. The C header ``c_runtime/include/ooc/ooc_image_format.h`` is
+generated from these declarations (``python -m ooc_sdk.image.format --c-header``); a test checks
+that the committed header is current, and the header ``_Static_assert``s every offset and size.
+
+Image layout (offsets relative to the image start; the image may sit at any sector boundary of the
+flash)::
+
+    header partition   superblock | key slot | manifest | chunk table | header tag | 0xFF padding
+    weights partition  chunk 0 | 0xFF pad to the chunk alignment | chunk 1 | ... | 0xFF padding
+    scratch partition  erased (0xFF), reserved for activation spills
+    metadata partition littlefs (manifest copy, build info)
+
+Every partition starts and ends on an erase-sector boundary.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+
+# -- enumerations ----------------------------------------------------------------------------------
+
+SUPERBLOCK_MAGIC = b"OOCI"
+KEY_SLOT_MAGIC = b"OOCK"
+MANIFEST_MAGIC = b"OOCM"
+KEY_SLOT_VERSION = 1
+
+PART_HEADER = 1  # superblock, key slot, manifest, chunk table, header tag
+PART_WEIGHTS = 2  # encrypted, tagged weight chunks
+PART_SCRATCH = 3  # activation spill ring (erased at pack time)
+PART_METADATA = 4  # littlefs file system
+
+PARTITION_NAMES = {
+    PART_HEADER: "header",
+    PART_WEIGHTS: "weights",
+    PART_SCRATCH: "scratch",
+    PART_METADATA: "metadata",
+}
+
+CIPHER_AES128_CTR = 1
+CIPHER_AES256_CTR = 2
+CIPHER_KEY_BYTES = {CIPHER_AES128_CTR: 16, CIPHER_AES256_CTR: 32}
+CIPHER_NAMES = {CIPHER_AES128_CTR: "aes128-ctr", CIPHER_AES256_CTR: "aes256-ctr"}
+
+TAG_AES_CMAC = 1
+TAG_POLY1305 = 2
+TAG_NAMES = {TAG_AES_CMAC: "aes-cmac", TAG_POLY1305: "poly1305"}
+
+WRAP_AES_KW = 1  # RFC 3394 key wrap under the key-encryption key
+
+CHUNK_WEIGHTS = 1  # a slice of one constant tensor's data
+CHUNK_KIND_NAMES = {CHUNK_WEIGHTS: "weights"}
+
+NONCE_DOMAIN_WEIGHTS = 1  # second word of a weight chunk's nonce
+
+# CTR counter blocks 0 and 1 of every chunk give the Poly1305 one-time key; data starts at 2.
+DATA_COUNTER_START = 2
+
+MAX_PARTITIONS = 6
+UID_BYTES = 16
+KEY_ID_BYTES = 8
+BUILD_ID_BYTES = 16
+NONCE_BYTES = 12
+TAG_BYTES = 16
+MAX_WRAPPED_BYTES = 40  # RFC 3394 output for a 32-byte key
+
+# KDF labels (SP 800-108 counter mode, PRF = AES-CMAC; see docs/FORMAT.md "Keys").
+LABEL_KEY_ID = b"ooc key id"  # key id    = KDF(root key, label, uid, 8 bytes)
+LABEL_KEK = b"ooc kek"  # KEK       = KDF(root key, label, uid || build id, root key length)
+LABEL_HEADER = b"ooc header mac"  # K_hdr = KDF(content key, label, build id, key length)
+LABEL_ENC = b"ooc weights enc"  # K_enc     = KDF(content key, label, build id, key length)
+LABEL_MAC = b"ooc weights mac"  # K_mac     = KDF(content key, label, build id, key length)
+
+
+# -- record declarations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    fmt: str  # one struct code: B H I Q, or Ns for N raw bytes
+    doc: str
+
+    @property
+    def size(self) -> int:
+        return struct.calcsize("<" + self.fmt)
+
+
+class Record:
+    """A fixed-size little-endian record."""
+
+    def __init__(self, name: str, c_prefix: str, size: int, fields: list[Field], doc: str):
+        self.name = name
+        self.c_prefix = c_prefix
+        self.doc = doc
+        used = sum(f.size for f in fields)
+        if used > size:
+            raise AssertionError(f"{name}: fields take {used} bytes of {size}")
+        if used < size:
+            fields = [*fields, Field("reserved", f"{size - used}s", "zero")]
+        self.fields = fields
+        self.size = size
+        self._struct = struct.Struct("<" + "".join(f.fmt for f in fields))
+        assert self._struct.size == size, name
+        self.offsets: dict[str, int] = {}
+        off = 0
+        for f in fields:
+            if f.size in (2, 4, 8) and not f.fmt.endswith("s") and off % f.size:
+                raise AssertionError(f"{name}.{f.name} is not naturally aligned")
+            self.offsets[f.name] = off
+            off += f.size
+
+    def pack(self, **values: Any) -> bytes:
+        args = []
+        for f in self.fields:
+            v = values.pop(f.name, None)
+            if v is None:
+                v = b"" if f.fmt.endswith("s") else 0
+            args.append(v)
+        if values:
+            raise TypeError(f"{self.name}: unknown fields {sorted(values)}")
+        return self._struct.pack(*args)
+
+    def unpack(self, data: bytes, offset: int = 0) -> dict[str, Any]:
+        return dict(
+            zip((f.name for f in self.fields), self._struct.unpack_from(data, offset), strict=True)
+        )
+
+
+PARTITION = Record(
+    "partition entry",
+    "PART",
+    12,
+    [
+        Field("kind", "I", "PART_* (0 = unused entry)"),
+        Field("offset", "I", "bytes from the image start; a multiple of sector_bytes"),
+        Field("length", "I", "bytes; a multiple of sector_bytes"),
+    ],
+    "One entry of the superblock's partition map.",
+)
+
+SUPERBLOCK = Record(
+    "superblock",
+    "SB",
+    128,
+    [
+        Field("magic", "4s", 'b"OOCI"'),
+        Field("format_version", "H", "FORMAT_VERSION (1)"),
+        Field("superblock_bytes", "H", "128"),
+        Field("header_bytes", "I", "end of the header tag: bytes from the image start"),
+        Field("image_bytes", "I", "total image length, a multiple of sector_bytes"),
+        Field("page_bytes", "I", "flash program page (power of two)"),
+        Field("sector_bytes", "I", "flash erase sector (power of two, multiple of page_bytes)"),
+        Field("flash_bytes", "I", "size of the flash chip the image was built for"),
+        Field("base_offset", "I", "flash offset the image was built to sit at"),
+        Field("build_id", "16s", "random per image build; KDF context"),
+        Field("n_partitions", "I", "used entries of the partition map (1..6)"),
+        Field("partitions", f"{MAX_PARTITIONS * PARTITION.size}s", "6 partition entries"),
+    ],
+    "At offset 0. Authenticated by the header tag.",
+)
+
+KEY_SLOT = Record(
+    "key slot",
+    "KS",
+    128,
+    [
+        Field("magic", "4s", 'b"OOCK"'),
+        Field("version", "B", "KEY_SLOT_VERSION (1)"),
+        Field("wrap_alg", "B", "WRAP_AES_KW (1)"),
+        Field("content_key_bytes", "B", "16 or 32: the wrapped key's length"),
+        Field("root_key_bytes", "B", "16 or 32: the device root key's length"),
+        Field("device_uid", "16s", "the device this slot is for (UID, zero-padded)"),
+        Field("key_id", "8s", "KDF(root key, 'ooc key id', uid): a public fingerprint"),
+        Field("wrapped_key", "40s", "RFC 3394 wrap of the content key, zero-padded"),
+    ],
+    "At offset 128. Per device; not covered by the header tag (RFC 3394 checks it).",
+)
+
+MANIFEST = Record(
+    "manifest",
+    "MF",
+    256,
+    [
+        Field("magic", "4s", 'b"OOCM"'),
+        Field("manifest_bytes", "H", "256"),
+        Field("cipher", "B", "CIPHER_* (content key length)"),
+        Field("tag_alg", "B", "TAG_*: how chunk tags are computed"),
+        Field("security_counter", "I", "anti-rollback: devices refuse a lower value"),
+        Field("n_chunks", "I", "entries in the chunk table"),
+        Field("chunk_entry_bytes", "H", "64"),
+        Field("flags", "H", "0"),
+        Field("chunk_table_offset", "I", "512"),
+        Field("header_tag_offset", "I", "chunk_table_offset + 64 * n_chunks"),
+        Field("weights_bytes", "I", "sum of chunk lengths"),
+        Field("max_chunk_bytes", "I", "largest chunk: the buffer a reader needs"),
+        Field("chunk_align", "I", "chunk start alignment in the weights partition"),
+        Field("scratch_bytes", "I", "length of the scratch partition"),
+        Field("n_tensors", "I", "constant tensors stored"),
+        Field("created_unix", "Q", "build time, seconds since 1970 (UTC)"),
+        Field("model_sha256", "32s", "SHA-256 of the .tflite file"),
+        Field("plan_id", "16s", "SHA-256 prefix of the chunk plan (ids the firmware tables)"),
+        Field("model_name", "32s", "UTF-8, NUL-padded"),
+        Field("sdk_version", "16s", "ASCII, NUL-padded"),
+    ],
+    "At offset 256. Authenticated by the header tag.",
+)
+
+CHUNK_ENTRY = Record(
+    "chunk entry",
+    "CE",
+    64,
+    [
+        Field("index", "I", "position in the table"),
+        Field("kind", "H", "CHUNK_*"),
+        Field("flags", "H", "0"),
+        Field("tensor", "I", "model tensor index whose data this chunk holds"),
+        Field("tensor_offset", "I", "byte offset of the chunk within that tensor's data"),
+        Field("flash_offset", "I", "bytes from the image start; multiple of chunk_align"),
+        Field("length", "I", "plaintext (= ciphertext) bytes, 1..max_chunk_bytes"),
+        Field("nonce", "12s", "CTR nonce: index (u32 LE) || NONCE_DOMAIN_WEIGHTS (u32 LE) || 0"),
+        Field("reserved", "12s", "zero"),
+        Field("tag", "16s", "over bytes 0..47 of this entry || ciphertext"),
+    ],
+    "The chunk table starts at manifest.chunk_table_offset.",
+)
+
+RECORDS = [PARTITION, SUPERBLOCK, KEY_SLOT, MANIFEST, CHUNK_ENTRY]
+
+SUPERBLOCK_OFFSET = 0
+KEY_SLOT_OFFSET = SUPERBLOCK_OFFSET + SUPERBLOCK.size
+MANIFEST_OFFSET = KEY_SLOT_OFFSET + KEY_SLOT.size
+CHUNK_TABLE_OFFSET = MANIFEST_OFFSET + MANIFEST.size
+CHUNK_MAC_PREFIX = CHUNK_ENTRY.offsets["tag"]  # entry bytes covered by the chunk tag
+
+LAYOUT_CONSTANTS = {
+    "FORMAT_VERSION": FORMAT_VERSION,
+    "KEY_SLOT_VERSION": KEY_SLOT_VERSION,
+    "PART_HEADER": PART_HEADER,
+    "PART_WEIGHTS": PART_WEIGHTS,
+    "PART_SCRATCH": PART_SCRATCH,
+    "PART_METADATA": PART_METADATA,
+    "CIPHER_AES128_CTR": CIPHER_AES128_CTR,
+    "CIPHER_AES256_CTR": CIPHER_AES256_CTR,
+    "TAG_AES_CMAC": TAG_AES_CMAC,
+    "TAG_POLY1305": TAG_POLY1305,
+    "WRAP_AES_KW": WRAP_AES_KW,
+    "CHUNK_WEIGHTS": CHUNK_WEIGHTS,
+    "NONCE_DOMAIN_WEIGHTS": NONCE_DOMAIN_WEIGHTS,
+    "DATA_COUNTER_START": DATA_COUNTER_START,
+    "MAX_PARTITIONS": MAX_PARTITIONS,
+    "UID_BYTES": UID_BYTES,
+    "KEY_ID_BYTES": KEY_ID_BYTES,
+    "BUILD_ID_BYTES": BUILD_ID_BYTES,
+    "NONCE_BYTES": NONCE_BYTES,
+    "TAG_BYTES": TAG_BYTES,
+    "MAX_WRAPPED_BYTES": MAX_WRAPPED_BYTES,
+    "SUPERBLOCK_OFFSET": SUPERBLOCK_OFFSET,
+    "KEY_SLOT_OFFSET": KEY_SLOT_OFFSET,
+    "MANIFEST_OFFSET": MANIFEST_OFFSET,
+    "CHUNK_TABLE_OFFSET": CHUNK_TABLE_OFFSET,
+    "CHUNK_MAC_PREFIX": CHUNK_MAC_PREFIX,
+}
+
+LABELS = {
+    "LABEL_KEY_ID": LABEL_KEY_ID,
+    "LABEL_KEK": LABEL_KEK,
+    "LABEL_HEADER": LABEL_HEADER,
+    "LABEL_ENC": LABEL_ENC,
+    "LABEL_MAC": LABEL_MAC,
+}
+
+MAGICS = {
+    "SUPERBLOCK_MAGIC": SUPERBLOCK_MAGIC,
+    "KEY_SLOT_MAGIC": KEY_SLOT_MAGIC,
+    "MANIFEST_MAGIC": MANIFEST_MAGIC,
+}
+
+
+def chunk_nonce(index: int) -> bytes:
+    """The 12-byte CTR nonce of weight chunk ``index``."""
+    return struct.pack("<III", index, NONCE_DOMAIN_WEIGHTS, 0)
+
+
+def counter_block(nonce: bytes, counter: int) -> bytes:
+    """CTR counter block: nonce || counter (32-bit big-endian, as SP 800-38A increments it)."""
+    return nonce + counter.to_bytes(4, "big")
+
+
+# -- C header generation ---------------------------------------------------------------------------
+
+_C_TYPES = {"B": "uint8_t", "H": "uint16_t", "I": "uint32_t", "Q": "uint64_t"}
+
+
+def c_header() -> str:
+    """The text of c_runtime/include/ooc/ooc_image_format.h."""
+    out = [
+        "/*",
+        " * ooc flash image format: offsets, sizes and constants.",
+        " *",
+        " * GENERATED from ooc_sdk/image/format.py by `python -m ooc_sdk.image.format --c-header`;",
+        " * do not edit. docs/FORMAT.md describes every field. All multi-byte fields are",
+        " * little-endian; read them with explicit byte loads, never by casting flash bytes.",
+        " */",
+        "#ifndef OOC_IMAGE_FORMAT_H",
+        "#define OOC_IMAGE_FORMAT_H",
+        "",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        "#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L",
+        "#define OOC_IMG_STATIC_ASSERT(name, cond) _Static_assert(cond, #name)",
+        "#else",
+        "#define OOC_IMG_STATIC_ASSERT(name, cond) typedef char ooc_img_assert_##name[(cond) ? 1 : -1]",
+        "#endif",
+        "",
+    ]
+    for name, value in LAYOUT_CONSTANTS.items():
+        out.append(f"#define OOC_IMG_{name} {value}u")
+    out.append("")
+    for name, value in MAGICS.items():
+        chars = ", ".join(f"'{chr(b)}'" for b in value)
+        out.append(f"#define OOC_IMG_{name} {{ {chars} }}")
+    for name, value in LABELS.items():
+        out.append(f'#define OOC_IMG_{name} "{value.decode()}"')
+    for rec in RECORDS:
+        p = f"OOC_IMG_{rec.c_prefix}"
+        tname = f"ooc_img_{rec.name.replace(' ', '_')}_t"
+        out += ["", f"/* {rec.name} ({rec.size} bytes). {rec.doc} */"]
+        out.append(f"#define {p}_BYTES {rec.size}u")
+        for f in rec.fields:
+            out.append(f"#define {p}_{f.name.upper()} {rec.offsets[f.name]}u /* {f.doc} */")
+        out.append("typedef struct {")
+        for f in rec.fields:
+            if f.fmt.endswith("s"):
+                out.append(f"    uint8_t {f.name}[{f.size}];")
+            else:
+                out.append(f"    {_C_TYPES[f.fmt]} {f.name};")
+        out.append(f"}} {tname};")
+        out.append(f"OOC_IMG_STATIC_ASSERT({rec.c_prefix}_size, sizeof({tname}) == {p}_BYTES);")
+        for f in rec.fields:
+            out.append(
+                f"OOC_IMG_STATIC_ASSERT({rec.c_prefix}_{f.name}, "
+                f"offsetof({tname}, {f.name}) == {p}_{f.name.upper()});"
+            )
+    out += ["", "#endif /* OOC_IMAGE_FORMAT_H */", ""]
+    return "\n".join(out)
+
+
+C_HEADER_PATH = Path(__file__).resolve().parents[2] / "c_runtime/include/ooc/ooc_image_format.h"
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--c-header"]:
+        sys.stdout.write(c_header())
+        return 0
+    if argv == ["--write-c-header"]:
+        C_HEADER_PATH.write_text(c_header())
+        return 0
+    print("usage: python -m ooc_sdk.image.format --c-header | --write-c-header", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

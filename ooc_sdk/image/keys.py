@@ -1,0 +1,130 @@
+"""Device key files and the key hierarchy (docs/FORMAT.md, "Keys").
+
+A device key file holds what a device keeps in its internal, trusted storage: its UID and its root
+key. Layout (little-endian, 44 or 60 bytes)::
+
+    0   4s  magic b"OOCD"
+    4   B   version (1)
+    5   B   root key length (16 or 32)
+    6   H   reserved (0)
+    8   16s device UID (zero-padded on the left)
+    24  ..  root key
+    ..  I   CRC-32 (zlib) of all bytes before it: catches a damaged or wrong file, not an attacker
+
+Files are created with mode 0600 and refused when group or world can read them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.image import crypto
+from ooc_sdk.image import format as fmt
+
+KEY_FILE_MAGIC = b"OOCD"
+KEY_FILE_VERSION = 1
+_HEAD = struct.Struct("<4sBBH16s")
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    """A device identity: its UID and its root key. ``repr`` never shows the key."""
+
+    uid: bytes
+    root_key: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.uid) != fmt.UID_BYTES:
+            raise InvalidArgumentError(f"device UID must be {fmt.UID_BYTES} bytes")
+        if len(self.root_key) not in crypto.KEY_SIZES:
+            raise InvalidArgumentError("device root key must be 16 or 32 bytes")
+
+    def __repr__(self) -> str:
+        return f"DeviceKey(uid={self.uid.hex()}, key_id={self.key_id.hex()})"
+
+    @property
+    def key_id(self) -> bytes:
+        """Public fingerprint of the root key (a KDF output: reveals nothing about the key)."""
+        return crypto.kdf(self.root_key, fmt.LABEL_KEY_ID, self.uid, fmt.KEY_ID_BYTES)
+
+    def kek(self, build_id: bytes) -> bytes:
+        """Key-encryption key for one image build's key slot."""
+        return crypto.kdf(self.root_key, fmt.LABEL_KEK, self.uid + build_id, len(self.root_key))
+
+    def to_bytes(self) -> bytes:
+        body = _HEAD.pack(KEY_FILE_MAGIC, KEY_FILE_VERSION, len(self.root_key), 0, self.uid)
+        body += self.root_key
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, what: str = "key file") -> DeviceKey:
+        if len(data) < _HEAD.size or data[:4] != KEY_FILE_MAGIC:
+            raise InvalidArgumentError(
+                f"{what} is not an ooc device key file (make one with ooc keygen)"
+            )
+        _, version, key_len, _, uid = _HEAD.unpack_from(data)
+        if version != KEY_FILE_VERSION:
+            raise InvalidArgumentError(f"{what} has key file version {version}; this ooc reads 1")
+        if key_len not in crypto.KEY_SIZES or len(data) != _HEAD.size + key_len + 4:
+            raise InvalidArgumentError(f"{what} is damaged (wrong length)")
+        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+        if zlib.crc32(body) != crc:
+            raise InvalidArgumentError(f"{what} is damaged (checksum mismatch)")
+        return cls(uid, bytes(data[_HEAD.size : _HEAD.size + key_len]))
+
+
+def parse_uid(text: str) -> bytes:
+    """A UID given as hex (up to 16 bytes, separators ':' '-' allowed), zero-padded on the left."""
+    clean = text.replace(":", "").replace("-", "").strip()
+    try:
+        raw = bytes.fromhex(clean)
+    except ValueError:
+        raise InvalidArgumentError(f"device UID {text!r} is not hex") from None
+    if not raw or len(raw) > fmt.UID_BYTES:
+        raise InvalidArgumentError(f"device UID must be 1 to {fmt.UID_BYTES} bytes, got {len(raw)}")
+    return raw.rjust(fmt.UID_BYTES, b"\0")
+
+
+def generate(uid: bytes | None = None, key_bytes: int = 32) -> DeviceKey:
+    """A fresh random root key (from the OS CSPRNG) for ``uid`` (random when None)."""
+    if key_bytes not in crypto.KEY_SIZES:
+        raise InvalidArgumentError("root key must be 128 or 256 bits")
+    return DeviceKey(uid or secrets.token_bytes(fmt.UID_BYTES), secrets.token_bytes(key_bytes))
+
+
+def write_key_file(path: Path, key: DeviceKey, force: bool = False) -> None:
+    """Create ``path`` with mode 0600 (never briefly readable by others)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise InvalidArgumentError(f"{path} exists; pass --force to replace it") from None
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, key.to_bytes())
+    finally:
+        os.close(fd)
+
+
+def read_key_file(path: Path) -> DeviceKey:
+    """Read a device key file; refuse one that group or world can read."""
+    try:
+        st = os.stat(path)
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot read key file {path}: {exc.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidArgumentError(
+            f"key file {path} is accessible to group or others (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
+        )
+    return DeviceKey.from_bytes(data, f"key file {path}")

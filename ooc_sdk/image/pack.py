@@ -1,0 +1,348 @@
+"""Pack a model's constant data into an encrypted, authenticated flash image (docs/FORMAT.md).
+
+One image build draws a fresh random content key and build id; every chunk is encrypted with
+AES-CTR under a key derived from the content key, with the chunk index in its nonce, and tagged
+(encrypt-then-MAC) over its table entry and ciphertext. The content key leaves the packer only
+wrapped (RFC 3394) for one device, in the key slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ooc_sdk import __version__
+from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.image import crypto
+from ooc_sdk.image import format as fmt
+from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.image.metadata import build_metadata
+from ooc_sdk.model.ir import Graph
+from ooc_sdk.targets import FlashProfile
+from ooc_sdk.units import format_size
+
+DEFAULT_CHUNK_BYTES = 8 * 1024
+DEFAULT_SCRATCH_BYTES = 32 * 1024
+DEFAULT_METADATA_SECTORS = 8
+MIN_CHUNK_BYTES = 256
+MAX_CHUNK_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class PackOptions:
+    flash: FlashProfile
+    cipher: int = fmt.CIPHER_AES128_CTR
+    tag_alg: int = fmt.TAG_AES_CMAC
+    security_counter: int = 0
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    scratch_bytes: int = DEFAULT_SCRATCH_BYTES
+    metadata_sectors: int = DEFAULT_METADATA_SECTORS
+    base_offset: int = 0
+
+    def check(self) -> None:
+        if self.cipher not in fmt.CIPHER_KEY_BYTES:
+            raise InvalidArgumentError(f"unknown cipher {self.cipher}")
+        if self.tag_alg not in fmt.TAG_NAMES:
+            raise InvalidArgumentError(f"unknown tag algorithm {self.tag_alg}")
+        if not 0 <= self.security_counter < 1 << 32:
+            raise InvalidArgumentError("security counter must be 0 .. 4294967295")
+        if not MIN_CHUNK_BYTES <= self.chunk_bytes <= MAX_CHUNK_BYTES:
+            raise InvalidArgumentError(
+                f"chunk size must be {format_size(MIN_CHUNK_BYTES)} .. {format_size(MAX_CHUNK_BYTES)}"
+            )
+        sector = self.flash.sector_bytes
+        if self.scratch_bytes < 0 or self.scratch_bytes % sector:
+            raise InvalidArgumentError(
+                f"scratch size must be a multiple of the {format_size(sector)} erase sector"
+            )
+        if self.base_offset < 0 or self.base_offset % sector:
+            raise InvalidArgumentError(
+                f"flash offset must be a multiple of the {format_size(sector)} erase sector"
+            )
+        if self.metadata_sectors < 2:
+            raise InvalidArgumentError("the metadata partition needs at least 2 sectors (littlefs)")
+
+
+@dataclass
+class Chunk:
+    index: int
+    kind: int
+    tensor: int
+    tensor_offset: int
+    length: int
+    flash_offset: int = 0
+
+
+@dataclass
+class PackedImage:
+    image: bytes  # the whole image, key slot included
+    key_slot: bytes
+    manifest: dict[str, Any]  # public description (manifest.json)
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+def plan_chunks(graph: Graph, chunk_bytes: int) -> list[Chunk]:
+    """Constant tensors in order of first use, each cut into pieces of at most ``chunk_bytes``.
+    A buffer shared by several tensors is stored once (for its first user)."""
+    chunks: list[Chunk] = []
+    seen_buffers: set[int] = set()
+    seen_tensors: set[int] = set()
+    for op in graph.operators:
+        for t in op.inputs:
+            if t < 0 or t in seen_tensors:
+                continue
+            tensor = graph.tensors[t]
+            seen_tensors.add(t)
+            if not tensor.is_constant or tensor.buffer in seen_buffers:
+                continue
+            seen_buffers.add(tensor.buffer)
+            for off in range(0, tensor.nbytes, chunk_bytes):
+                n = min(chunk_bytes, tensor.nbytes - off)
+                chunks.append(Chunk(len(chunks), fmt.CHUNK_WEIGHTS, t, off, n))
+    return chunks
+
+
+def tensor_bytes(graph: Graph, index: int) -> bytes:
+    data = graph.tensors[index].data
+    assert data is not None
+    return data.tobytes()
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _fixed_text(text: str, size: int) -> bytes:
+    raw = text.encode("utf-8")[:size]
+    while True:  # never cut a multi-byte character in half
+        try:
+            raw.decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            raw = raw[:-1]
+    return raw.ljust(size, b"\0")
+
+
+def plan_id(chunks: list[Chunk], chunk_bytes: int) -> bytes:
+    h = hashlib.sha256(f"ooc-plan-v1|chunk={chunk_bytes}".encode())
+    for c in chunks:
+        h.update(f"|{c.kind},{c.tensor},{c.tensor_offset},{c.length}".encode())
+    return h.digest()[:16]
+
+
+def content_subkeys(content_key: bytes, build_id: bytes) -> tuple[bytes, bytes, bytes]:
+    """(K_hdr, K_enc, K_mac) derived from the content key."""
+    n = len(content_key)
+    return (
+        crypto.kdf(content_key, fmt.LABEL_HEADER, build_id, n),
+        crypto.kdf(content_key, fmt.LABEL_ENC, build_id, n),
+        crypto.kdf(content_key, fmt.LABEL_MAC, build_id, n),
+    )
+
+
+def chunk_tag(
+    tag_alg: int, k_enc: bytes, k_mac: bytes, nonce: bytes, entry_prefix: bytes, ct: bytes
+) -> bytes:
+    """Tag of one chunk over its entry (the bytes before the tag) and its ciphertext. Poly1305's
+    one-time key is the chunk's own keystream blocks 0 and 1 (data starts at block 2)."""
+    if tag_alg == fmt.TAG_AES_CMAC:
+        return crypto.cmac(k_mac, entry_prefix + ct)
+    one_time = crypto.aes_ctr(k_enc, fmt.counter_block(nonce, 0), bytes(32))
+    return crypto.poly1305(one_time, entry_prefix + ct)
+
+
+def make_key_slot(device: DeviceKey, content_key: bytes, build_id: bytes) -> bytes:
+    wrapped = crypto.key_wrap(device.kek(build_id), content_key)
+    return fmt.KEY_SLOT.pack(
+        magic=fmt.KEY_SLOT_MAGIC,
+        version=fmt.KEY_SLOT_VERSION,
+        wrap_alg=fmt.WRAP_AES_KW,
+        content_key_bytes=len(content_key),
+        root_key_bytes=len(device.root_key),
+        device_uid=device.uid,
+        key_id=device.key_id,
+        wrapped_key=wrapped,
+    )
+
+
+def pack_image(
+    graph: Graph,
+    device: DeviceKey,
+    options: PackOptions,
+    *,
+    content_key: bytes | None = None,
+    build_id: bytes | None = None,
+    now: int | None = None,
+) -> PackedImage:
+    """Build the image for ``graph`` with its content key wrapped for ``device``."""
+    options.check()
+    flash = options.flash
+    key_len = fmt.CIPHER_KEY_BYTES[options.cipher]
+    content_key = content_key or secrets.token_bytes(key_len)
+    if len(content_key) != key_len:
+        raise InvalidArgumentError(f"content key must be {key_len} bytes for this cipher")
+    build_id = build_id or secrets.token_bytes(fmt.BUILD_ID_BYTES)
+    created = int(time.time()) if now is None else now
+
+    chunks = plan_chunks(graph, options.chunk_bytes)
+    sector, align = flash.sector_bytes, flash.page_bytes
+    header_tag_offset = fmt.CHUNK_TABLE_OFFSET + fmt.CHUNK_ENTRY.size * len(chunks)
+    header_bytes = header_tag_offset + fmt.TAG_BYTES
+    header_len = _round_up(header_bytes, sector)
+    pos = header_len
+    for c in chunks:
+        c.flash_offset = pos
+        pos = _round_up(pos + c.length, align)
+    weights_len = max(_round_up(pos - header_len, sector), sector)
+    parts = [
+        (fmt.PART_HEADER, 0, header_len),
+        (fmt.PART_WEIGHTS, header_len, weights_len),
+        (fmt.PART_SCRATCH, header_len + weights_len, options.scratch_bytes),
+    ]
+    meta_off = header_len + weights_len + options.scratch_bytes
+    meta_len = options.metadata_sectors * sector
+    parts.append((fmt.PART_METADATA, meta_off, meta_len))
+    image_bytes = meta_off + meta_len
+    if options.base_offset + image_bytes > flash.size_bytes:
+        raise InvalidArgumentError(
+            f"the image needs {format_size(image_bytes)} but {flash.name} has "
+            f"{format_size(flash.size_bytes - options.base_offset)} from offset "
+            f"{options.base_offset:#x}"
+        )
+    if image_bytes >= 1 << 32:
+        raise InvalidArgumentError("the image would exceed 4 GiB")
+
+    k_hdr, k_enc, k_mac = content_subkeys(content_key, build_id)
+    image = bytearray(b"\xff" * image_bytes)
+    table = bytearray()
+    tensors_stored: set[int] = set()
+    for c in chunks:
+        tensors_stored.add(c.tensor)
+        plain = tensor_bytes(graph, c.tensor)[c.tensor_offset : c.tensor_offset + c.length]
+        nonce = fmt.chunk_nonce(c.index)
+        ct = crypto.aes_ctr(k_enc, fmt.counter_block(nonce, fmt.DATA_COUNTER_START), plain)
+        entry = fmt.CHUNK_ENTRY.pack(
+            index=c.index,
+            kind=c.kind,
+            tensor=c.tensor,
+            tensor_offset=c.tensor_offset,
+            flash_offset=c.flash_offset,
+            length=c.length,
+            nonce=nonce,
+        )
+        prefix = entry[: fmt.CHUNK_MAC_PREFIX]
+        table += prefix + chunk_tag(options.tag_alg, k_enc, k_mac, nonce, prefix, ct)
+        image[c.flash_offset : c.flash_offset + c.length] = ct
+
+    partition_map = b"".join(fmt.PARTITION.pack(kind=k, offset=o, length=n) for k, o, n in parts)
+    superblock = fmt.SUPERBLOCK.pack(
+        magic=fmt.SUPERBLOCK_MAGIC,
+        format_version=fmt.FORMAT_VERSION,
+        superblock_bytes=fmt.SUPERBLOCK.size,
+        header_bytes=header_bytes,
+        image_bytes=image_bytes,
+        page_bytes=flash.page_bytes,
+        sector_bytes=sector,
+        flash_bytes=flash.size_bytes,
+        base_offset=options.base_offset,
+        build_id=build_id,
+        n_partitions=len(parts),
+        partitions=partition_map,
+    )
+    pid = plan_id(chunks, options.chunk_bytes)
+    manifest = fmt.MANIFEST.pack(
+        magic=fmt.MANIFEST_MAGIC,
+        manifest_bytes=fmt.MANIFEST.size,
+        cipher=options.cipher,
+        tag_alg=options.tag_alg,
+        security_counter=options.security_counter,
+        n_chunks=len(chunks),
+        chunk_entry_bytes=fmt.CHUNK_ENTRY.size,
+        chunk_table_offset=fmt.CHUNK_TABLE_OFFSET,
+        header_tag_offset=header_tag_offset,
+        weights_bytes=sum(c.length for c in chunks),
+        max_chunk_bytes=max((c.length for c in chunks), default=0),
+        chunk_align=align,
+        scratch_bytes=options.scratch_bytes,
+        n_tensors=len(tensors_stored),
+        created_unix=created,
+        model_sha256=bytes.fromhex(graph.sha256),
+        plan_id=pid,
+        model_name=_fixed_text(graph.name, 32),
+        sdk_version=_fixed_text(__version__, 16),
+    )
+    header_tag = crypto.cmac(k_hdr, superblock + manifest + bytes(table))
+    key_slot = make_key_slot(device, content_key, build_id)
+    image[0 : len(superblock)] = superblock
+    image[fmt.KEY_SLOT_OFFSET : fmt.KEY_SLOT_OFFSET + len(key_slot)] = key_slot
+    image[fmt.MANIFEST_OFFSET : fmt.MANIFEST_OFFSET + len(manifest)] = manifest
+    image[fmt.CHUNK_TABLE_OFFSET : header_tag_offset] = table
+    image[header_tag_offset:header_bytes] = header_tag
+
+    description = describe(graph, options, chunks, build_id, pid, created, device, image_bytes)
+    metadata = build_metadata(
+        sector,
+        options.metadata_sectors,
+        {
+            "manifest.bin": manifest,
+            "manifest.json": json.dumps(
+                {k: v for k, v in description.items() if k != "chunks"}, indent=1
+            ).encode(),
+            "build.json": json.dumps(
+                {"sdk_version": __version__, "created_unix": created, "model": graph.name}
+            ).encode(),
+        },
+    )
+    image[meta_off : meta_off + meta_len] = metadata
+    return PackedImage(bytes(image), key_slot, description, chunks)
+
+
+def describe(
+    graph: Graph,
+    options: PackOptions,
+    chunks: list[Chunk],
+    build_id: bytes,
+    pid: bytes,
+    created: int,
+    device: DeviceKey,
+    image_bytes: int,
+) -> dict[str, Any]:
+    """The public manifest.json: everything a tool may know without a key."""
+    return {
+        "format_version": fmt.FORMAT_VERSION,
+        "model": {"name": graph.name, "sha256": graph.sha256},
+        "build_id": build_id.hex(),
+        "plan_id": pid.hex(),
+        "created_unix": created,
+        "sdk_version": __version__,
+        "security_counter": options.security_counter,
+        "cipher": fmt.CIPHER_NAMES[options.cipher],
+        "tag": fmt.TAG_NAMES[options.tag_alg],
+        "flash": {
+            "profile": options.flash.name,
+            "size_bytes": options.flash.size_bytes,
+            "page_bytes": options.flash.page_bytes,
+            "sector_bytes": options.flash.sector_bytes,
+            "base_offset": options.base_offset,
+        },
+        "image_bytes": image_bytes,
+        "chunk_bytes": options.chunk_bytes,
+        "weights_bytes": sum(c.length for c in chunks),
+        "key_slot": {"device_uid": device.uid.hex(), "key_id": device.key_id.hex()},
+        "chunks": [
+            {
+                "index": c.index,
+                "kind": fmt.CHUNK_KIND_NAMES[c.kind],
+                "tensor": c.tensor,
+                "tensor_name": graph.tensors[c.tensor].name,
+                "tensor_offset": c.tensor_offset,
+                "length": c.length,
+                "flash_offset": c.flash_offset,
+            }
+            for c in chunks
+        ],
+    }

@@ -1,0 +1,416 @@
+"""The C crypto primitives (c_runtime/src/crypto) against published test vectors and against
+Python's `cryptography`, built with ASan and UBSan; and the Python wrappers in
+ooc_sdk/image/crypto.py against the same published vectors.
+
+The driver tests/c/test_crypto.c reads one vector per line ("kind HEX HEX ...", "-" for empty)
+and prints "N passed, M failed".
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cryptography_vectors
+import pytest
+from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives import keywrap
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
+from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+from conftest import ROOT
+from ooc_sdk.host import SANITIZE, WARNINGS
+from ooc_sdk.image import crypto
+
+HERE = Path(__file__).parent
+CRYPTO_SRC = ROOT / "c_runtime" / "src" / "crypto"
+INCLUDE = ROOT / "c_runtime" / "include"
+GENERATOR = ROOT / "tools" / "gen_aes_tables.py"
+ARM = ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+
+Record = dict[str, str]
+
+
+# --- the C driver -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    exe = tmp_path_factory.mktemp("crypto") / "test_crypto"
+    cmd = [
+        "cc",
+        *WARNINGS,
+        *SANITIZE,
+        f"-I{INCLUDE}",
+        *map(str, sorted(CRYPTO_SRC.glob("*.c"))),
+        str(HERE / "c" / "test_crypto.c"),
+        "-o",
+        str(exe),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+    return exe
+
+
+def run_driver(exe: Path, lines: list[str]) -> None:
+    """Feed ``lines`` to the driver; every one must pass and nothing may trip a sanitizer."""
+    assert lines
+    proc = subprocess.run(
+        [str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=False
+    )
+    assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    assert summary == f"{len(lines)} passed, 0 failed", proc.stdout[-4000:] + proc.stderr
+    assert proc.returncode == 0
+
+
+def h(b: bytes) -> str:
+    return b.hex() if b else "-"
+
+
+def unhex(s: str) -> bytes:
+    return bytes.fromhex(s)
+
+
+# --- published vectors, from the cryptography_vectors package ---------------------------------
+
+
+def read_nist(path: str) -> Iterator[Record]:
+    """Records of a NIST-style .rsp/.txt file, each merged with its "[NAME = VALUE]" sections.
+
+    Indented lines (the KDF file's "\\tBinary rep of i = ..." and "\\tinstring = ...") are
+    commentary and skipped; a bare "FAIL" line marks a record the unwrap must reject.
+    """
+    section: Record = {}
+    rec: Record = {}
+    with cryptography_vectors.open_vector_file(path, "r") as f:
+        for raw in [*f, ""]:
+            line = raw.rstrip("\r\n")
+            if not line.strip() or line.startswith("["):
+                if "COUNT" in rec:
+                    yield {**section, **rec}
+                rec = {}
+                if line.startswith("["):
+                    name, _, value = line.strip("[]").partition("=")
+                    section[name.strip()] = value.strip()
+                continue
+            if line.startswith(("#", " ", "\t")):
+                continue
+            if line.strip() == "FAIL":
+                rec["FAIL"] = "1"
+                continue
+            name, _, value = line.partition("=")
+            rec[name.strip()] = value.strip()
+
+
+def ctr_vectors() -> list[tuple[bytes, bytes, bytes, bytes]]:
+    # RFC 3686 section 6 (AES-CTR for IPsec), as converted in cryptography_vectors.
+    out = []
+    for name in ("aes-128-ctr.txt", "aes-256-ctr.txt"):
+        for r in read_nist(f"ciphers/AES/CTR/{name}"):
+            key, iv, plain, cipher = (r["KEY"], r["IV"], r["PLAINTEXT"], r["CIPHERTEXT"])
+            out.append((unhex(key), unhex(iv), unhex(plain), unhex(cipher)))
+    return out
+
+
+def cmac_vectors() -> list[tuple[bytes, bytes, bytes]]:
+    # NIST SP 800-38B appendix D.1 and D.3 (the same examples as RFC 4493 section 4).
+    out = []
+    for name in ("nist-800-38b-aes128.txt", "nist-800-38b-aes256.txt"):
+        for r in read_nist(f"CMAC/{name}"):
+            out.append((unhex(r["KEY"]), unhex(r["MESSAGE"]), unhex(r["OUTPUT"])))
+    return out
+
+
+def poly1305_vectors() -> list[tuple[bytes, bytes, bytes]]:
+    # RFC 7539 section 2.5.2 and appendix A.3 (unchanged in RFC 8439).
+    return [
+        (bytes.fromhex(r["KEY"]), bytes.fromhex(r["MSG"]), bytes.fromhex(r["TAG"]))
+        for r in read_nist("poly1305/rfc7539.txt")
+    ]
+
+
+def kw_vectors() -> list[tuple[bytes, bytes, bytes | None]]:
+    """(kek, wrapped, key data or None for FAIL) from NIST CAVP SP 800-38F KW (KW_AE_* are
+    wrap vectors, KW_AD_* unwrap vectors with FAIL cases); key data of 128..512 bits in 64-bit
+    steps, which is what RFC 3394 and the C runtime support."""
+    out = []
+    for name in ("KW_AE_128.txt", "KW_AD_128.txt", "KW_AE_256.txt", "KW_AD_256.txt"):
+        for r in read_nist(f"keywrap/kwtestvectors/{name}"):
+            bits = int(r["PLAINTEXT LENGTH"])
+            if bits % 64 or not 128 <= bits <= 512:
+                continue
+            plain = None if "FAIL" in r else bytes.fromhex(r["P"])
+            out.append((bytes.fromhex(r["K"]), bytes.fromhex(r["C"]), plain))
+    return out
+
+
+def kdf_vectors() -> list[tuple[bytes, bytes, bytes]]:
+    # NIST CAVP SP 800-108 KBKDF, counter mode: the CMAC-AES128/256 cases with a 32-bit counter
+    # before the fixed input data.
+    out = []
+    for r in read_nist("KDF/nist-800-108-KBKDF-CTR.txt"):
+        if (
+            r["PRF"] in ("CMAC_AES128", "CMAC_AES256")
+            and r["CTRLOCATION"] == "BEFORE_FIXED"
+            and r["RLEN"] == "32_BITS"
+        ):
+            ko = bytes.fromhex(r["KO"])
+            assert len(ko) * 8 == int(r["L"])
+            out.append((bytes.fromhex(r["KI"]), bytes.fromhex(r["FixedInputData"]), ko))
+    return out
+
+
+def official_lines() -> list[str]:
+    lines = [f"ctr {h(k)} {h(iv)} {h(p)} {h(c)}" for k, iv, p, c in ctr_vectors()]
+    lines += [f"cmac {h(k)} {h(m)} {h(t)}" for k, m, t in cmac_vectors()]
+    lines += [f"poly1305 {h(k)} {h(m)} {h(t)}" for k, m, t in poly1305_vectors()]
+    for kek, wrapped, plain in kw_vectors():
+        if plain is None:
+            lines.append(f"kwfail {h(kek)} {h(wrapped)}")
+        else:
+            lines.append(f"kw {h(kek)} {h(plain)} {h(wrapped)}")
+    lines += [f"kdf {h(k)} {h(fx)} {h(o)}" for k, fx, o in kdf_vectors()]
+    return lines
+
+
+def test_vector_counts() -> None:
+    """The vector files hold what this test expects (a parsing slip would silently shrink it)."""
+    kw = kw_vectors()
+    assert len(ctr_vectors()) == 6
+    assert len(cmac_vectors()) == 8
+    assert len(poly1305_vectors()) == 11
+    assert len(kw) == 1600 and sum(p is None for _, _, p in kw) > 100
+    assert len(kdf_vectors()) == 80
+
+
+def test_c_official_vectors(driver: Path) -> None:
+    run_driver(driver, official_lines())
+
+
+# --- vectors written from the standards documents ----------------------------------------------
+
+# NIST SP 800-38A appendix F.5.1 (CTR-AES128.Encrypt) and F.5.5 (CTR-AES256.Encrypt).
+SP800_38A_COUNTER = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+SP800_38A_PLAIN = (
+    "6bc1bee22e409f96e93d7e117393172a"
+    "ae2d8a571e03ac9c9eb76fac45af8e51"
+    "30c81c46a35ce411e5fbc1191a0a52ef"
+    "f69f2445df4f9b17ad2b417be66c3710"
+)
+HAND_CTR = [
+    (
+        "2b7e151628aed2a6abf7158809cf4f3c",
+        SP800_38A_COUNTER,
+        SP800_38A_PLAIN,
+        "874d6191b620e3261bef6864990db6ce"
+        "9806f66b7970fdff8617187bb9fffdff"
+        "5ae4df3edbd5d35e5b4f09020db03eab"
+        "1e031dda2fbe03d1792170a0f3009cee",
+    ),
+    (
+        "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+        SP800_38A_COUNTER,
+        SP800_38A_PLAIN,
+        "601ec313775789a5b7a7f504bbf3d228"
+        "f443e3ca4d62b59aca84e990cacaf5c5"
+        "2b0930daa23de94ce87017ba2d84988d"
+        "dfc9c58db67aada613c2dd08457941a6",
+    ),
+]
+# RFC 3394 section 4.1 (128-bit key data, 128-bit KEK) and 4.6 (256-bit key data, 256-bit KEK).
+HAND_KW = [
+    (
+        "000102030405060708090a0b0c0d0e0f",
+        "00112233445566778899aabbccddeeff",
+        "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5",
+    ),
+    (
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f",
+        "28c9f404c4b810f4cbccb35cfb87f8263f5786e2d80ed326cbc7f0e71a99f43bfb988b9b7a02dd21",
+    ),
+]
+# FIPS 197 appendix C.1 (AES-128) and C.3 (AES-256): one block, for the "aes" lines.
+FIPS197_PLAIN = "00112233445566778899aabbccddeeff"
+HAND_AES = [
+    ("000102030405060708090a0b0c0d0e0f", FIPS197_PLAIN, "69c4e0d86a7b0430d8cdb78070b4c55a"),
+    (
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        FIPS197_PLAIN,
+        "8ea2b7ca516745bfeafc49904b496089",
+    ),
+]
+
+
+def test_hand_entered_vectors_match_cryptography() -> None:
+    """A typo in the hand-entered vectors above cannot slip through: `cryptography` agrees."""
+    for key, iv, plain, cipher in HAND_CTR:
+        enc = Cipher(algorithms.AES(bytes.fromhex(key)), modes.CTR(bytes.fromhex(iv))).encryptor()
+        assert enc.update(bytes.fromhex(plain)) + enc.finalize() == bytes.fromhex(cipher)
+    for kek, data, wrapped in HAND_KW:
+        assert keywrap.aes_key_wrap(bytes.fromhex(kek), bytes.fromhex(data)) == bytes.fromhex(
+            wrapped
+        )
+    for key, plain, cipher in HAND_AES:
+        enc = Cipher(algorithms.AES(bytes.fromhex(key)), modes.ECB()).encryptor()
+        assert enc.update(bytes.fromhex(plain)) + enc.finalize() == bytes.fromhex(cipher)
+
+
+def test_c_hand_entered_vectors(driver: Path) -> None:
+    lines = [f"ctr {k} {iv} {p} {c}" for k, iv, p, c in HAND_CTR]
+    lines += [f"kw {k} {d} {w}" for k, d, w in HAND_KW]
+    lines += [f"aes {k} {p} {c}" for k, p, c in HAND_AES]
+    run_driver(driver, lines)
+
+
+# --- the Python wrappers against the same published vectors -----------------------------------
+
+
+def test_python_wrappers_official_vectors() -> None:
+    for key, iv, plain, cipher in ctr_vectors():
+        assert crypto.aes_ctr(key, iv, plain) == cipher
+        assert crypto.aes_ctr(key, iv, cipher) == plain
+    for key, iv, plain, cipher in HAND_CTR:
+        assert crypto.aes_ctr(bytes.fromhex(key), bytes.fromhex(iv), bytes.fromhex(plain)) == (
+            bytes.fromhex(cipher)
+        )
+    for key, msg, tag in cmac_vectors():
+        assert crypto.cmac(key, msg) == tag
+    for key, msg, tag in poly1305_vectors():
+        assert crypto.poly1305(key, msg) == tag
+    for kek, wrapped, plain in [
+        *kw_vectors(),
+        *((bytes.fromhex(k), bytes.fromhex(w), bytes.fromhex(d)) for k, d, w in HAND_KW),
+    ]:
+        if plain is None:
+            with pytest.raises(crypto.UnwrapError):
+                crypto.key_unwrap(kek, wrapped)
+        else:
+            assert crypto.key_wrap(kek, plain) == wrapped
+            assert crypto.key_unwrap(kek, wrapped) == plain
+    for key, fixed, out in kdf_vectors():
+        assert crypto.kdf_fixed(key, fixed, len(out)) == out
+
+
+def test_kdf_label_context_c_matches_python(driver: Path) -> None:
+    """ooc_kdf_cmac builds label || 0x00 || context || [L]_32 exactly as the Python kdf()."""
+    cases = [
+        (bytes(range(16)), b"", b"", 16),
+        (bytes(range(32)), b"ooc image key", b"\x01\x02\x03\x04", 32),
+        (bytes(range(16)), b"L" * 48, b"C" * 48, 64),  # the longest label + context allowed
+        (bytes(range(32)), b"mac", b"", 20),
+        (bytes(range(16)), b"", b"uid:0123456789ab", 1),
+    ]
+    lines = []
+    for key, label, context, n in cases:
+        out = crypto.kdf(key, label, context, n)
+        # The same derivation as NIST's "fixed input data" form.
+        fixed = label + b"\x00" + context + (8 * n).to_bytes(4, "big")
+        assert crypto.kdf_fixed(key, fixed, n) == out
+        lines.append(f"kdfl {h(key)} {h(label)} {h(context)} {h(out)}")
+    run_driver(driver, lines)
+
+
+# --- random cross-checks, `cryptography` as the oracle -----------------------------------------
+
+
+def _ctr(key: bytes, iv: bytes, data: bytes) -> bytes:
+    enc = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    return enc.update(data) + enc.finalize()
+
+
+def _kbkdf(
+    key: bytes, n: int, fixed: bytes | None, label: bytes = b"", context: bytes = b""
+) -> bytes:
+    return KBKDFCMAC(
+        algorithm=algorithms.AES,
+        mode=Mode.CounterMode,
+        length=n,
+        rlen=4,
+        llen=None if fixed is not None else 4,
+        location=CounterLocation.BeforeFixed,
+        label=None if fixed is not None else label,
+        context=None if fixed is not None else context,
+        fixed=fixed,
+    ).derive(key)
+
+
+def random_lines(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        key = rng.randbytes(rng.choice((16, 32)))
+        data = rng.randbytes(rng.randint(0, 300))
+        # CTR: a random nonce and counter, every few cases ending exactly at 2^32 - 1.
+        blocks = -(-len(data) // 16)
+        start = (1 << 32) - max(blocks, 1) if i % 5 == 0 else rng.randrange((1 << 32) - blocks + 1)
+        iv = rng.randbytes(12) + start.to_bytes(4, "big")
+        lines.append(f"ctr {h(key)} {h(iv)} {h(data)} {h(_ctr(key, iv, data))}")
+        lines.append(f"engine {h(key)} {h(data)} {h(_ctr(key, bytes(16), data))}")
+        c = _cmac.CMAC(algorithms.AES(key))
+        c.update(data)
+        lines.append(f"cmac {h(key)} {h(data)} {h(c.finalize())}")
+        otk = rng.randbytes(32)
+        msg = rng.randbytes(rng.randint(0, 300))
+        lines.append(f"poly1305 {h(otk)} {h(msg)} {h(Poly1305.generate_tag(otk, msg))}")
+        # Key wrap, and the same wrapped key with one bit flipped.
+        plain = rng.randbytes(8 * rng.randint(2, 8))
+        wrapped = bytearray(keywrap.aes_key_wrap(key, plain))
+        lines.append(f"kw {h(key)} {h(plain)} {h(bytes(wrapped))}")
+        bit = rng.randrange(8 * len(wrapped))
+        wrapped[bit // 8] ^= 1 << (bit % 8)
+        lines.append(f"kwfail {h(key)} {h(bytes(wrapped))}")
+        # KDF: random fixed data, and random label / context (together at most 96 bytes).
+        out_len = rng.randint(1, 64)
+        fixed = rng.randbytes(rng.randint(0, 100))
+        lines.append(f"kdf {h(key)} {h(fixed)} {h(_kbkdf(key, out_len, fixed))}")
+        label = rng.randbytes(rng.randint(0, 96))
+        context = rng.randbytes(rng.randint(0, 96 - len(label)))
+        out = _kbkdf(key, out_len, None, label, context)
+        lines.append(f"kdfl {h(key)} {h(label)} {h(context)} {h(out)}")
+        block = rng.randbytes(16)
+        enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        lines.append(f"aes {h(key)} {h(block)} {h(enc.update(block) + enc.finalize())}")
+    return lines
+
+
+def test_c_random_cross_check(driver: Path) -> None:
+    run_driver(driver, random_lines(seed=20240607, n=300))
+
+
+def test_driver_reports_failures(driver: Path) -> None:
+    """The driver is not a rubber stamp: a wrong tag, an empty input and a bad line all fail."""
+    key, msg, tag = cmac_vectors()[1]
+    bad = bytearray(tag)
+    bad[0] ^= 1
+    for stdin in (f"cmac {h(key)} {h(msg)} {h(bytes(bad))}\n", "", "cmac 00\n"):
+        proc = subprocess.run(
+            [str(driver)], input=stdin, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 1, stdin
+
+
+# --- the generated tables and the cross builds -------------------------------------------------
+
+
+def test_aes_tables_regenerate_identically(tmp_path: Path) -> None:
+    out = tmp_path / "aes_tables.c"
+    subprocess.run([sys.executable, str(GENERATOR), "-o", str(out)], check=True)
+    assert out.read_bytes() == (CRYPTO_SRC / "aes_tables.c").read_bytes()
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "arm-none-eabi-gcc"])
+def test_crypto_builds_warning_free(compiler: str) -> None:
+    if shutil.which(compiler) is None:
+        pytest.fail(f"{compiler} is not installed (.ci/run installs it)", pytrace=False)
+    cc = ARM if compiler.startswith("arm") else ["gcc"]
+    for src in sorted(CRYPTO_SRC.glob("*.c")):
+        cmd = [*cc, *WARNINGS, "-O2", f"-I{INCLUDE}", "-c", str(src), "-o", "/dev/null"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
