@@ -70,7 +70,8 @@ def cli() -> None:
 
     Weights (and, when needed, activations) live encrypted and authenticated in
     external SPI NOR flash; the ooc runtime pages them through a small SRAM
-    budget. Start with `ooc zoo` to make a model and `ooc inspect` to see it.
+    budget. Start with `ooc zoo` to make a model and `ooc inspect` to see it;
+    `ooc keygen` and `ooc pack` make the encrypted flash image.
 
     Sizes accept binary units (64KiB, 2MiB) and integers accept 0x hex.
     Errors are one line on stderr with exit status 2.

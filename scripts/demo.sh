@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: install ooc into ./.venv, generate a keyword-spotting DS-CNN with the zoo,
 # inspect it, emit its C, run it with the ooc C runtime and in the tflite-micro
-# reference interpreter, and check the two agree bit for bit.
+# reference interpreter, check the two agree bit for bit, then pack its weights into an
+# encrypted, authenticated flash image for a demo device and verify every tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -20,3 +21,8 @@ ours, ref = (np.load(f"{sys.argv[1]}/ds_cnn_{k}.npy") for k in ("ooc", "tflm"))
 assert ours.tobytes() == ref.tobytes(), "ooc and tflite-micro disagree"
 print("ooc runtime output == tflite-micro output (bit-exact)")
 PY
+set -x
+ooc keygen -o "$out/demo-device.key" --uid 00c0ffee00000001 --force
+ooc pack "$out/ds_cnn.tflite" --device-key "$out/demo-device.key" -o "$out/ds_cnn_image"
+ooc verify "$out/ds_cnn_image" --device-key "$out/demo-device.key" --model "$out/ds_cnn.tflite"
+ooc dumpinfo "$out/ds_cnn_image"

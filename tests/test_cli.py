@@ -146,6 +146,25 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["run", "{vww}", "--repeat", "0"], "--repeat"),
         (["codegen", "{kws}", "-o", "{tmp}/gen"], "SVDF"),
         (["codegen", "{vww}", "-o", "{file}"], "is a file"),
+        (["keygen", "-o", "{key}"], "exists; pass --force"),
+        (["keygen", "-o", "{tmp}/k2.key", "--uid", "zz"], "not hex"),
+        (["pack", "{vww}", "--device-key", "{random}", "-o", "{tmp}/img"], "chmod 600"),
+        (["pack", "{kws}", "--device-key", "{key}", "-o", "{tmp}/img"], "SVDF"),
+        (
+            ["pack", "{vww}", "--device-key", "{key}", "-o", "{tmp}/img", "--flash", "nope"],
+            "unknown flash profile",
+        ),
+        (
+            ["pack", "{vww}", "--device-key", "{key}", "-o", "{tmp}/i", "--scratch", "1000"],
+            "erase sector",
+        ),
+        (
+            ["pack", "{vww}", "--device-key", "{key}", "-o", "{tmp}/i", "--chunk-size", "16"],
+            "chunk size",
+        ),
+        (["verify", "{random}", "--device-key", "{key}"], "not an ooc image"),
+        (["verify", "{tmp}", "--device-key", "{key}"], "does not exist"),
+        (["dumpinfo", "{random}"], "not an ooc image"),
     ],
 )
 def test_errors_are_one_line_status_2(
@@ -157,7 +176,11 @@ def test_errors_are_one_line_status_2(
     rnd.write_bytes(np.random.default_rng(1).bytes(3000))
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((1, 96, 96, 3), np.float32))
+    key = tmp_path / "dev.key"
+    assert main(["keygen", "-o", str(key)]) == 0
+    capsys.readouterr()
     subst = {
+        "key": str(key),
         "kws": str(shared_model("keyword_scrambled_8bit.tflite")),
         "vww": str(shared_model("vww_96_int8.tflite")),
         "trunc": str(trunc),
