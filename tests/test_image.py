@@ -390,6 +390,7 @@ def test_cli_keygen_pack_verify_dumpinfo(tmp_path: Path) -> None:
         (["--device-key", "{other}"], "wrong device key"),
         (["--device-key", "{key}", "--min-security-counter", "4"], "rollback"),
         (["--device-key", "{key}", "--model", "{wrong_model}"], "expected"),
+        (["--device-key", "{third}"], "wrapped for another device"),
     ],
 )
 def test_cli_verify_failures_are_one_line_exit_2(
@@ -401,6 +402,7 @@ def test_cli_verify_failures_are_one_line_exit_2(
     model = shared_model("kws_ref_model.tflite")
     assert main(["keygen", "-o", str(key), "--uid", "01"]) == 0
     assert main(["keygen", "-o", str(other), "--uid", "01"]) == 0
+    assert main(["keygen", "-o", str(tmp_path / "third.key"), "--uid", "02"]) == 0
     assert (
         main(
             [
@@ -417,7 +419,12 @@ def test_cli_verify_failures_are_one_line_exit_2(
         == 0
     )
     capsys.readouterr()
-    fill = {"key": key, "other": other, "wrong_model": shared_model("ad01_int8.tflite")}
+    fill = {
+        "key": key,
+        "other": other,
+        "third": tmp_path / "third.key",
+        "wrong_model": shared_model("ad01_int8.tflite"),
+    }
     code = main(["verify", str(out), *[a.format(**fill) for a in args]])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
