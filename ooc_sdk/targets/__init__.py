@@ -25,6 +25,12 @@ class FlashProfile:
     block_bytes: int = 65536
     erased_byte: int = 0xFF
     endurance_cycles: int = 100_000
+    read_bytes_per_s: float = 50e6  # sustained read throughput
+    read_command_s: float = 2e-7  # per read command: opcode, address, dummy clocks, chip select
+    page_program_s: float = 0.0007  # typical page program
+    page_program_max_s: float = 0.003
+    sector_erase_s: float = 0.045  # typical sector erase
+    sector_erase_max_s: float = 0.4
     description: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
