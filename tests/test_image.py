@@ -319,6 +319,11 @@ def test_pack_refuses_an_image_that_does_not_fit() -> None:
         pack_image(graph, _device(), PackOptions(small, base_offset=small.size_bytes - 1 << 20))
     with pytest.raises(InvalidArgumentError, match="sector"):
         pack_image(graph, _device(), PackOptions(FLASH, scratch_bytes=1000))
+    with pytest.raises(InvalidArgumentError, match="at least 3 sectors"):
+        pack_image(graph, _device(), PackOptions(FLASH, metadata_sectors=2))
+    tiny = load_flash("w25q128jv").__class__(**{**FLASH.__dict__, "sector_bytes": 256})
+    with pytest.raises(InvalidArgumentError, match="cannot hold"):
+        pack_image(graph, _device(), PackOptions(tiny, metadata_sectors=3))
 
 
 # -- CLI -----------------------------------------------------------------------------------------

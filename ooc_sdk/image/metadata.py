@@ -9,16 +9,22 @@ from __future__ import annotations
 
 from littlefs import LittleFS, LittleFSError
 
-from ooc_sdk.errors import ImageFormatError
+from ooc_sdk.errors import ImageFormatError, InvalidArgumentError
 
 
 def build_metadata(block_bytes: int, block_count: int, files: dict[str, bytes]) -> bytes:
     """A littlefs image of ``block_count`` blocks holding ``files`` (name -> contents)."""
     fs = LittleFS(block_size=block_bytes, block_count=block_count, mount=True)
-    for name, data in files.items():
-        with fs.open(name, "wb") as f:
-            f.write(data)
-    fs.unmount()
+    try:
+        for name, data in files.items():
+            with fs.open(name, "wb") as f:
+                f.write(data)
+        fs.unmount()
+    except LittleFSError as exc:
+        raise InvalidArgumentError(
+            f"the metadata partition ({block_count} sectors of {block_bytes} bytes) cannot hold "
+            f"its files ({exc}); give it more sectors"
+        ) from None
     return bytes(fs.context.buffer)
 
 

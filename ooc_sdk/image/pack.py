@@ -63,8 +63,11 @@ class PackOptions:
             raise InvalidArgumentError(
                 f"flash offset must be a multiple of the {format_size(sector)} erase sector"
             )
-        if self.metadata_sectors < 2:
-            raise InvalidArgumentError("the metadata partition needs at least 2 sectors (littlefs)")
+        if self.metadata_sectors < 3:
+            raise InvalidArgumentError(
+                "the metadata partition needs at least 3 sectors (littlefs keeps two for its "
+                "superblock pair)"
+            )
 
 
 @dataclass
