@@ -1,7 +1,8 @@
-"""Target profiles as data: flash chips (``flash/*.json``), each value with its source.
+"""Target profiles as data: flash chips (``flash/*.json``) and MCUs (``mcu/*.json``), each value
+with its source.
 
-A profile is chosen by name (``w25q128jv``) or given as a path to a JSON file of the same shape,
-so a user can describe their own part or override a value from their datasheet.
+A profile is chosen by name (``w25q128jv``, ``cortex-m4``) or given as a path to a JSON file of the
+same shape, so a user can describe their own part or override a value from their datasheet.
 """
 
 from __future__ import annotations
@@ -51,32 +52,78 @@ class FlashProfile:
             )
 
 
+@dataclass(frozen=True)
+class McuProfile:
+    name: str
+    core: str
+    clock_hz: float
+    sram_bytes: int
+    cycles_per_mac: float  # reference int8 kernels
+    cycles_per_mac_dsp: float  # DSP/SIMD kernels
+    aes_engine: bool  # a hardware AES engine works beside the CPU
+    aes_cycles_per_byte: float  # software AES-CTR
+    cmac_cycles_per_byte: float  # software AES-CMAC
+    poly1305_cycles_per_byte: float
+    aes_engine_bytes_per_s: float = 0.0
+    energy_per_cycle_pj: float = 0.0  # 0 = unknown
+    description: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.clock_hz <= 0 or self.sram_bytes <= 0:
+            raise InvalidArgumentError(f"MCU profile {self.name}: clock and SRAM must be positive")
+        if self.aes_engine and self.aes_engine_bytes_per_s <= 0:
+            raise InvalidArgumentError(
+                f"MCU profile {self.name}: an AES engine needs aes_engine_bytes_per_s"
+            )
+
+
+def _names(kind: str) -> list[str]:
+    return sorted(p.stem for p in (_HERE / kind).glob("*.json"))
+
+
 def flash_profiles() -> list[str]:
     """Names of the bundled flash profiles."""
-    return sorted(p.stem for p in (_HERE / "flash").glob("*.json"))
+    return _names("flash")
 
 
-def load_flash(name_or_path: str) -> FlashProfile:
-    """A bundled profile by name, or a JSON file by path."""
+def mcu_profiles() -> list[str]:
+    """Names of the bundled MCU profiles."""
+    return _names("mcu")
+
+
+def _load(kind: str, cls: type, name_or_path: str) -> Any:
+    what = {"flash": "flash profile", "mcu": "MCU profile"}[kind]
     path = Path(name_or_path)
     if not path.suffix:
-        path = _HERE / "flash" / f"{name_or_path.lower()}.json"
+        path = _HERE / kind / f"{name_or_path.lower()}.json"
         if not path.exists():
             raise InvalidArgumentError(
-                f"unknown flash profile {name_or_path!r}; known: {', '.join(flash_profiles())} "
+                f"unknown {what} {name_or_path!r}; known: {', '.join(_names(kind))} "
                 "(or give a path to a JSON profile)"
             )
     try:
         raw: dict[str, Any] = json.loads(path.read_text())
     except OSError as exc:
-        raise InvalidArgumentError(f"cannot read flash profile {path}: {exc.strerror}") from None
+        raise InvalidArgumentError(f"cannot read {what} {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise InvalidArgumentError(f"flash profile {path} is not valid JSON: {exc}") from None
-    known = set(FlashProfile.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
+        raise InvalidArgumentError(f"{what} {path} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidArgumentError(f"{what} {path} must be a JSON object")
+    unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
     if unknown:
-        raise InvalidArgumentError(f"flash profile {path}: unknown keys {', '.join(unknown)}")
+        raise InvalidArgumentError(f"{what} {path}: unknown keys {', '.join(unknown)}")
     try:
-        return FlashProfile(**raw)
+        return cls(**raw)
     except TypeError as exc:
-        raise InvalidArgumentError(f"flash profile {path}: {exc}") from None
+        raise InvalidArgumentError(f"{what} {path}: {exc}") from None
+
+
+def load_flash(name_or_path: str) -> FlashProfile:
+    """A bundled flash profile by name, or a JSON file by path."""
+    return _load("flash", FlashProfile, name_or_path)
+
+
+def load_mcu(name_or_path: str) -> McuProfile:
+    """A bundled MCU profile by name, or a JSON file by path."""
+    return _load("mcu", McuProfile, name_or_path)
