@@ -1,0 +1,120 @@
+"""Latency of an out-of-core schedule: flash, crypto and CPU as three pipelined resources.
+
+A schedule is a list of steps; step k computes ``macs`` once its weight chunks (``fetch_bytes``
+in ``reads`` flash read commands) are in SRAM, verified and decrypted. The model:
+
+- the flash bus reads one step's chunks at a time (read command overhead + bytes / throughput);
+- with a hardware AES engine, CTR and CMAC run on the engine after the read, beside the CPU
+  (a Poly1305 tag is then computed by the CPU); without one, the CPU verifies and decrypts
+  (cycles per byte from the MCU profile) before it computes;
+- the CPU runs verification (when software) and compute, one step after the other;
+- ``slots`` bounds the look-ahead: the read for step k may start only when step k - slots has
+  finished computing (its slot is free). ``slots = 1`` is no prefetch: read, verify, compute, in
+  turn.
+
+The all-in-SRAM baseline is the compute alone. Profiles: ooc_sdk/targets (every value sourced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.targets import FlashProfile, McuProfile
+
+AES256_ROUNDS_FACTOR = 14 / 10  # software AES-256 costs 14 rounds to AES-128's 10
+
+
+@dataclass(frozen=True)
+class Step:
+    macs: int  # multiply-accumulates computed in this step
+    fetch_bytes: int = 0  # chunk bytes read from flash before it (ciphertext)
+    reads: int = 0  # flash read commands (one per chunk)
+
+
+@dataclass(frozen=True)
+class Crypto:
+    tag: str = "cmac"  # "cmac" or "poly1305"
+    key_bits: int = 128
+
+    def __post_init__(self) -> None:
+        if self.tag not in ("cmac", "poly1305") or self.key_bits not in (128, 256):
+            raise InvalidArgumentError(f"unknown crypto setting {self.tag}/{self.key_bits}")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    in_sram_seconds: float  # all weights in SRAM: compute only
+    flash_seconds: float  # total flash bus busy time
+    crypto_seconds: float  # total time spent verifying and decrypting (CPU or engine)
+    compute_seconds: float
+
+    @property
+    def ratio(self) -> float:
+        """Out-of-core latency over all-in-SRAM latency."""
+        return self.seconds / self.in_sram_seconds if self.in_sram_seconds else float("inf")
+
+
+def estimate(
+    steps: list[Step],
+    flash: FlashProfile,
+    mcu: McuProfile,
+    crypto: Crypto | None = None,
+    slots: int = 2,
+    dsp: bool = False,
+    use_engine: bool = True,
+) -> Estimate:
+    """Simulate the pipeline; ``use_engine=False`` forces software AES on an MCU with an engine."""
+    if slots < 1:
+        raise InvalidArgumentError("at least one chunk slot is needed")
+    crypto = crypto or Crypto()
+    clock = mcu.clock_hz
+    cpm = mcu.cycles_per_mac_dsp if dsp else mcu.cycles_per_mac
+    aes_factor = AES256_ROUNDS_FACTOR if crypto.key_bits == 256 else 1.0
+    engine = mcu.aes_engine and use_engine
+    tag_cpb = (
+        mcu.poly1305_cycles_per_byte
+        if crypto.tag == "poly1305"
+        else mcu.cmac_cycles_per_byte * aes_factor
+    )
+
+    flash_free = engine_free = cpu_free = 0.0
+    compute_done: list[float] = []
+    total_flash = total_crypto = total_compute = 0.0
+    for k, step in enumerate(steps):
+        if step.macs < 0 or step.fetch_bytes < 0 or step.reads < 0:
+            raise InvalidArgumentError("negative step figures")
+        compute = step.macs * cpm / clock
+        total_compute += compute
+        ready = 0.0
+        cpu_crypto = 0.0
+        if step.fetch_bytes:
+            slot_free = compute_done[k - slots] if k >= slots else 0.0
+            start = max(flash_free, slot_free)
+            f = step.reads * flash.read_command_s + step.fetch_bytes / flash.read_bytes_per_s
+            flash_free = start + f
+            total_flash += f
+            ready = flash_free
+            if engine:
+                passes = 2 if crypto.tag == "cmac" else 1  # CTR (+ CMAC) on the engine
+                e = passes * step.fetch_bytes / mcu.aes_engine_bytes_per_s
+                engine_free = max(engine_free, ready) + e
+                ready = engine_free
+                total_crypto += e
+                if crypto.tag == "poly1305":
+                    cpu_crypto = step.fetch_bytes * mcu.poly1305_cycles_per_byte / clock
+            else:
+                cpu_crypto = (
+                    step.fetch_bytes * (mcu.aes_cycles_per_byte * aes_factor + tag_cpb) / clock
+                )
+        total_crypto += cpu_crypto
+        cpu_free = max(cpu_free, ready) + cpu_crypto + compute
+        compute_done.append(cpu_free)
+    return Estimate(
+        seconds=cpu_free,
+        in_sram_seconds=total_compute,
+        flash_seconds=total_flash,
+        crypto_seconds=total_crypto,
+        compute_seconds=total_compute,
+    )
