@@ -21,6 +21,7 @@ import numpy as np
 
 from ooc_sdk import __version__
 from ooc_sdk.errors import InvalidArgumentError, OocError
+from ooc_sdk.image import format as fmt
 from ooc_sdk.units import format_size, parse_size
 
 EXIT_USAGE = 2
@@ -458,8 +459,8 @@ def keygen(out: Path, uid: str | None, bits: str, force: bool) -> None:
     click.echo(f"wrote {out} (mode 0600): device UID {key.uid.hex()}, key id {key.key_id.hex()}")
 
 
-_CIPHERS = {"aes128": 1, "aes256": 2}
-_TAGS = {"cmac": 1, "poly1305": 2}
+_CIPHERS = {"aes128": fmt.CIPHER_AES128_CTR, "aes256": fmt.CIPHER_AES256_CTR}
+_TAGS = {"cmac": fmt.TAG_AES_CMAC, "poly1305": fmt.TAG_POLY1305}
 
 
 def _flash_help() -> str:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ooc_sdk import __version__
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.image import crypto
@@ -109,10 +111,11 @@ def plan_chunks(graph: Graph, chunk_bytes: int) -> list[Chunk]:
     return chunks
 
 
-def tensor_bytes(graph: Graph, index: int) -> bytes:
+def tensor_bytes(graph: Graph, index: int) -> memoryview:
+    """The raw bytes of constant tensor ``index``, without a copy."""
     data = graph.tensors[index].data
     assert data is not None
-    return data.tobytes()
+    return memoryview(np.ascontiguousarray(data)).cast("B")
 
 
 def _round_up(n: int, m: int) -> int:
@@ -225,7 +228,7 @@ def pack_image(
     tensors_stored: set[int] = set()
     for c in chunks:
         tensors_stored.add(c.tensor)
-        plain = tensor_bytes(graph, c.tensor)[c.tensor_offset : c.tensor_offset + c.length]
+        plain = bytes(tensor_bytes(graph, c.tensor)[c.tensor_offset : c.tensor_offset + c.length])
         nonce = fmt.chunk_nonce(c.index)
         ct = crypto.aes_ctr(k_enc, fmt.counter_block(nonce, fmt.DATA_COUNTER_START), plain)
         entry = fmt.CHUNK_ENTRY.pack(

@@ -109,9 +109,9 @@ static uint32_t le32(const uint8_t *p)
 
 /* Mount, then read the chunks whose flash range holds byte `focus` (all chunks when focus is
    outside every chunk, or when focus == UINT32_MAX). Returns 0 or the first error. */
-static int mount_and_read(mem_flash_t *flash, ooc_image_config_t *cfg, uint8_t *buf,
-                          uint32_t buf_bytes, uint32_t focus, const uint8_t *pristine,
-                          FILE *dump, unsigned long *n_bytes, unsigned *n_chunks)
+static int mount_and_read(ooc_image_config_t *cfg, uint8_t *buf, uint32_t buf_bytes,
+                          uint32_t focus, const uint8_t *pristine, FILE *dump,
+                          unsigned long *n_bytes, unsigned *n_chunks)
 {
     ooc_image_t img;
     uint32_t i, n;
@@ -157,7 +157,6 @@ static int mount_and_read(mem_flash_t *flash, ooc_image_config_t *cfg, uint8_t *
     if (n_chunks != NULL) {
         *n_chunks = n;
     }
-    (void)flash;
     ooc_image_unmount(&img);
     return 0;
 }
@@ -235,7 +234,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             flash.data[byte] ^= (uint8_t)(1u << (bit % 8u));
-            rc = mount_and_read(&flash, &cfg, buf, buf_bytes, byte, pristine, NULL, NULL, NULL);
+            rc = mount_and_read(&cfg, buf, buf_bytes, byte, pristine, NULL, NULL, NULL);
             flash.data[byte] = pristine[byte];
             trials++;
             if (rc < 0) {
@@ -304,7 +303,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "cannot write %s\n", dump_path);
             return 2;
         }
-        rc = mount_and_read(&flash, &cfg, buf, buf_bytes, UINT32_MAX, flash.data, dump, &n_bytes,
+        rc = mount_and_read(&cfg, buf, buf_bytes, UINT32_MAX, flash.data, dump, &n_bytes,
                             &n_chunks);
         if (dump != NULL) {
             fclose(dump);
