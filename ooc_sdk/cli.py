@@ -366,39 +366,137 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
 
 
 @cli.command()
-@_inference_options
+@click.argument("target", metavar="MODEL|BUILD_DIR", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    type=_EXISTING_FILE,
+    multiple=True,
+    help="A .npy file per model input, in order (default: random from --seed).",
+)
+@click.option("--seed", type=INT, default=0, show_default=True, help="Seed for random inputs.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the outputs: .npy for one output, .npz for several.",
+)
+@click.option(
+    "--device-key",
+    type=_EXISTING_FILE,
+    default=None,
+    help="BUILD_DIR only: the device key file the build's image was wrapped for.",
+)
 @click.option(
     "--repeat",
     type=INT,
     default=1,
     show_default=True,
-    help="Invoke this many times and report the median time.",
+    help="MODEL only: invoke this many times and report the median time.",
+)
+@click.option(
+    "--sync-reads",
+    is_flag=True,
+    help="BUILD_DIR only: a port without asynchronous (DMA) reads: no prefetch.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def run(
-    model: Path,
+    target: Path,
     inputs: tuple[Path, ...],
     seed: int,
     output: Path | None,
+    device_key: Path | None,
     repeat: int,
+    sync_reads: bool,
     as_json: bool,
 ) -> None:
-    """Run MODEL with the ooc C runtime on this host.
+    """Run a model, or an out-of-core build, with the ooc C runtime on this host.
 
-    Generates the C tables, compiles them with the runtime and a host runner
-    ($CC, default cc; cached by content hash under $OOC_CACHE_DIR), runs one
-    inference and writes the outputs. JSON keys: arena_bytes, invoke_seconds,
-    outputs (shape, dtype, sha256).
+    \b
+    ooc run MODEL.tflite       in-core: the C tables with every weight in them.
+        JSON keys: arena_bytes, invoke_seconds, outputs (shape, dtype, sha256).
+    ooc run BUILD_DIR/ --device-key KEY
+        out-of-core, as the device runs it: the image is mounted from the emulated
+        NOR flash (BUILD_DIR/flash.bin) with the device key; every weight chunk is
+        read, verified and decrypted into a slot, the next prefetched through the
+        emulator's asynchronous reads. JSON keys: sram_high_water_bytes (arena
+        written + runtime state + stack measured by painting), plan_sram_bytes,
+        flash_read_bytes, flash_read_commands, flash_program_bytes, erases (per
+        inference, from the emulator's counters), estimated_latency_s (the plan's
+        estimate for its flash and MCU profiles), outputs.
+
+    Compiles with $CC (default cc); binaries are cached by content hash under
+    $OOC_CACHE_DIR.
     """
     import hashlib
 
     from ooc_sdk.golden import random_inputs
-    from ooc_sdk.host import run_host
     from ooc_sdk.model import load_model
 
     if repeat < 1:
         raise InvalidArgumentError("--repeat must be at least 1")
-    graph = load_model(model)
+    if target.is_dir():
+        from ooc_sdk.build import load_build, run_build
+        from ooc_sdk.image.keys import read_key_file
+
+        info = load_build(target)
+        if device_key is None:
+            raise InvalidArgumentError(
+                f"{target} is a build directory: give --device-key (the key file its image was "
+                "wrapped for)"
+            )
+        graph = load_model(target / info["model"]["file"])
+        sample = _load_inputs(inputs) or random_inputs(graph, seed)
+        result = run_build(
+            target, graph, read_key_file(device_key), [sample], sync_reads=sync_reads
+        )
+        outs = result.outputs[0]
+        _save_outputs(output, outs)
+        plan_info = json.loads((target / "plan.json").read_text())
+        rep = result.report
+        info_out = {
+            "sram_high_water_bytes": rep["sram_high_water_bytes"],
+            "plan_sram_bytes": plan_info["sram_bytes"],
+            "arena_high_water_bytes": rep["arena_high_water_bytes"],
+            "stack_high_water_bytes": rep["stack_high_water_bytes"],
+            "state_bytes": rep["state_bytes"],
+            "flash_read_bytes": rep["flash_read_bytes"],
+            "flash_read_commands": rep["flash_read_commands"],
+            "flash_program_bytes": rep["flash_program_bytes"],
+            "erases": rep["erases"],
+            "flash_read_busy_s": rep["flash_read_busy_s"],
+            "plan_flash_read_bytes": plan_info["flash_read_bytes_per_inference"],
+            "weight_bytes": plan_info["weight_bytes"],
+            "estimated_latency_s": plan_info["estimated_latency_s"],
+            "async_reads": rep["async_reads"],
+            "outputs": [
+                {
+                    "shape": list(o.shape),
+                    "dtype": str(o.dtype),
+                    "sha256": hashlib.sha256(o.tobytes()).hexdigest(),
+                }
+                for o in outs
+            ],
+        }
+        if as_json:
+            _emit_json(info_out)
+            return
+        click.echo(
+            f"ooc out-of-core run ({info['model']['name']}, weights from {target}/flash.bin): "
+            f"SRAM high-water {rep['sram_high_water_bytes']:,} of {plan_info['sram_bytes']:,} "
+            f"planned bytes; flash read {rep['flash_read_bytes']:,} bytes in "
+            f"{rep['flash_read_commands']} commands ({plan_info['weight_bytes']:,} weight bytes); "
+            f"estimated latency {plan_info['estimated_latency_s'] * 1e3:.2f} ms on {plan_info['mcu']}"
+        )
+        _echo_outputs(outs, info_out["outputs"])
+        return
+    from ooc_sdk.host import run_host
+
+    if device_key is not None or sync_reads:
+        raise InvalidArgumentError("--device-key and --sync-reads apply to a build directory")
+    graph = load_model(target)
     sample = _load_inputs(inputs) or random_inputs(graph, seed)
     result = run_host(graph, [sample], repeat=repeat)
     outs = result.outputs[0]
@@ -694,6 +792,258 @@ def dumpinfo(image: Path, as_json: bool) -> None:
         click.echo(f"  {p['kind']:<9} {p['offset']:#010x}  {format_size(p['length'])}")
     auth = sum(r["length"] for r in regions if r["authenticated"])
     click.echo(f"  {auth:,} of {pub['image_bytes']:,} bytes authenticated (--json lists regions)")
+
+
+# -- out-of-core: plan and build ------------------------------------------------------------------
+
+
+def _mcu_help() -> str:
+    from ooc_sdk.targets import mcu_profiles
+
+    return f"MCU profile: {', '.join(mcu_profiles())}, or a JSON file."
+
+
+def _plan_options(f: Any) -> Any:
+    """Options `ooc plan` and `ooc build` share."""
+    opts = [
+        click.option(
+            "--sram",
+            type=SIZE,
+            default=None,
+            help="SRAM budget for the arena, chunk slots, runtime state and stack (e.g. 64KiB); "
+            "default: no limit.",
+        ),
+        click.option(
+            "--flash", "flash", default="w25q128jv", show_default=True, help=_flash_help()
+        ),
+        click.option("--mcu", default="cortex-m4", show_default=True, help=_mcu_help()),
+        click.option(
+            "--verify",
+            type=click.Choice(["every-read", "boot"]),
+            default="every-read",
+            show_default=True,
+            help="When weight tags are checked: at every read (an attacker who rewrites flash at "
+            "run time) or once at boot (flash trusted after boot); docs/DESIGN.md.",
+        ),
+        click.option(
+            "--cipher",
+            type=click.Choice(sorted(_CIPHERS)),
+            default="aes128",
+            show_default=True,
+            help="Content key length for AES-CTR.",
+        ),
+        click.option(
+            "--tag",
+            type=click.Choice(sorted(_TAGS)),
+            default="cmac",
+            show_default=True,
+            help="Chunk tag: cmac (MCUs with an AES engine) or poly1305 (software AES).",
+        ),
+        click.option(
+            "--dsp-kernels",
+            "dsp",
+            is_flag=True,
+            help="Estimate latency with the MCU's DSP/SIMD kernel speed (cycles_per_mac_dsp).",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return click.argument("model", type=_EXISTING_FILE)(f)
+
+
+def _make_plan(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+) -> Any:
+    from ooc_sdk.model import load_model
+    from ooc_sdk.plan.latency import Crypto
+    from ooc_sdk.plan.planner import plan
+    from ooc_sdk.targets import load_flash, load_mcu
+
+    crypto = Crypto(
+        "poly1305" if tag == "poly1305" else "cmac",
+        8 * fmt.CIPHER_KEY_BYTES[_CIPHERS[cipher]],
+    )
+    return plan(
+        load_model(model),
+        sram,
+        load_flash(flash),
+        load_mcu(mcu),
+        crypto=crypto,
+        verify=verify,
+        dsp=dsp,
+    )
+
+
+def _plan_summary(p: Any) -> list[str]:
+    j = p.to_json()
+    split = len(j["split_ops"])
+    lines = [
+        f"SRAM {j['sram_bytes']:,} bytes ({format_size(j['sram_bytes'])})"
+        + (f" of a {format_size(j['budget_bytes'])} budget" if j["budget_bytes"] else "")
+        + f": activations {j['activation_bytes']:,} + {j['slots']} chunk slot"
+        + ("s" if j["slots"] > 1 else "")
+        + f" x {j['slot_bytes']:,} + runtime state {j['state_bytes']:,} + stack {j['stack_bytes']:,}",
+        f"schedule: {j['steps']} steps over {len(p.graph.operators)} operators"
+        + (f" ({split} split along output channels)" if split else "")
+        + f", {j['chunks']} chunks",
+        f"flash per inference: {j['flash_read_bytes_per_inference']:,} bytes read "
+        f"({j['weight_bytes']:,} weights + {j['tag_overhead_bytes_per_inference']:,} table "
+        f"entries and alignment) in {j['flash_read_commands_per_inference']} read commands",
+        f"estimated latency on {j['mcu']} + {j['flash']}: {j['estimated_latency_s'] * 1e3:.3f} ms "
+        f"= {j['latency_ratio']:.3f} x all-weights-in-SRAM "
+        f"(this schedule with prefetch: {j['latency_ratio_prefetch']:.3f} x, "
+        f"without: {j['latency_ratio_no_prefetch']:.3f} x"
+        + (
+            f", prefetch with software AES: {j['latency_ratio_software_aes']:.3f} x"
+            if "latency_ratio_software_aes" in j
+            else ""
+        )
+        + ")",
+    ]
+    return lines
+
+
+@cli.command("plan")
+@_plan_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan_cmd(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+    as_json: bool,
+) -> None:
+    """Plan how MODEL runs out of core in --sram bytes, without building.
+
+    The planner chooses the chunk slot size and count (two slots: the next
+    step's weights are read while one computes), splits any layer whose weights
+    exceed a slot along its output channels, and estimates latency from the
+    flash and MCU profiles. A budget that cannot be met is an error stating the
+    smallest feasible budget. JSON keys: sram_bytes, activation_bytes,
+    slot_bytes, slots, state_bytes, stack_bytes, flash_read_bytes_per_inference,
+    weight_bytes, estimated_latency_s, latency_ratio (and without prefetch, with
+    software AES), schedule (per step: op, channels, chunks, fetch_bytes, macs).
+    """
+    p = _make_plan(model, sram, flash, mcu, verify, cipher, tag, dsp)
+    if as_json:
+        _emit_json(p.to_json())
+        return
+    click.echo(f"plan for {p.graph.name}:")
+    for line in _plan_summary(p):
+        click.echo(f"  {line}")
+
+
+@cli.command("build")
+@_plan_options
+@click.option(
+    "--device-key",
+    type=_EXISTING_FILE,
+    required=True,
+    help="Device key file (ooc keygen): the image's content key is wrapped for this device.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Build directory to write.",
+)
+@click.option(
+    "--flash-offset",
+    type=SIZE,
+    default=0,
+    show_default=True,
+    help="Where the image starts in the flash (a sector multiple).",
+)
+@click.option(
+    "--security-counter",
+    type=INT,
+    default=0,
+    show_default=True,
+    help="Anti-rollback counter; devices refuse images below their own.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+def build_cmd(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+    device_key: Path,
+    out_dir: Path,
+    flash_offset: int,
+    security_counter: int,
+    as_json: bool,
+) -> None:
+    """Build MODEL to run out of core: plan, encrypted image, C sources, emulated flash.
+
+    \b
+    OUT/image/   the flash image (image.bin, image.hex, manifest.json, keyslot.bin)
+    OUT/c/       the firmware sources: paged model tables + the runtime
+    OUT/plan.json, OUT/build.json, OUT/model.tflite
+    OUT/flash.bin  the emulated NOR chip with the image written to it (for ooc run)
+
+    Then `ooc run OUT/ --device-key KEY` runs it on this host with its weights
+    only in the emulated flash. See `ooc plan --help` for the planner.
+    """
+    from ooc_sdk.build import build
+    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.model import load_model
+    from ooc_sdk.targets import load_flash, load_mcu
+
+    device = read_key_file(device_key)
+    graph = load_model(model)
+    t0 = time.perf_counter()
+    stages = {"planning": 1, "packing": 2, "generating": 3, "writing": 4}
+
+    def progress(msg: str) -> None:
+        if as_json:
+            return
+        n = stages.get(msg.split()[0])
+        prefix = f"[{n}/4]" if n else "     "
+        click.echo(f"{prefix} {msg} ({time.perf_counter() - t0:.1f} s)", err=True)
+
+    result = build(
+        graph,
+        model.read_bytes(),
+        out_dir,
+        device,
+        budget=sram,
+        flash=load_flash(flash),
+        mcu=load_mcu(mcu),
+        verify=verify,
+        cipher=_CIPHERS[cipher],
+        tag_alg=_TAGS[tag],
+        security_counter=security_counter,
+        flash_offset=flash_offset,
+        dsp=dsp,
+        progress=progress,
+    )
+    if as_json:
+        _emit_json({"build": result.info, "plan": result.plan.to_json()})
+        return
+    click.echo(f"built {graph.name} -> {out_dir}/ in {result.info['seconds']:.1f} s")
+    for line in _plan_summary(result.plan):
+        click.echo(f"  {line}")
+    click.echo(
+        f"  image {result.info['image_bytes']:,} bytes at flash offset {flash_offset:#x} for "
+        f"device {device.uid.hex()}; run it: ooc run {out_dir} --device-key {device_key}"
+    )
 
 
 def _one_line(text: str) -> str:

@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
-# The demo: install ooc into ./.venv, generate a keyword-spotting DS-CNN with the zoo,
-# inspect it, emit its C, run it with the ooc C runtime and in the tflite-micro
-# reference interpreter, check the two agree bit for bit, then pack its weights into an
-# encrypted, authenticated flash image for a demo device and verify every tag.
+# The demo: install ooc into ./.venv, generate a keyword-spotting DS-CNN with 192 KiB of weights,
+# build it to run out of core in a 64 KiB SRAM budget (plan, encrypted image, C sources, image
+# written to an emulated W25Q128JV NOR flash), run it on this host with its weights only in that
+# flash (every chunk read, verified and decrypted on the way), run it in the tflite-micro
+# reference interpreter, and check the two agree bit for bit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 out=demo-out
 mkdir -p "$out"
 set -x
-ooc zoo ds-cnn --out "$out/ds_cnn.tflite" --seed 1
+ooc zoo ds-cnn --weights 192KiB --out "$out/ds_cnn.tflite" --seed 1
 ooc inspect "$out/ds_cnn.tflite"
-ooc codegen "$out/ds_cnn.tflite" -o "$out/ds_cnn_c"
-ooc run "$out/ds_cnn.tflite" --seed 7 --output "$out/ds_cnn_ooc.npy"
+ooc keygen -o "$out/demo-device.key" --uid 00c0ffee00000001 --force
+ooc plan "$out/ds_cnn.tflite" --sram 64KiB --flash w25q128jv --mcu cortex-m4
+ooc build "$out/ds_cnn.tflite" --sram 64KiB --flash w25q128jv --mcu cortex-m4 \
+    --device-key "$out/demo-device.key" -o "$out/ds_cnn_build"
+ooc run "$out/ds_cnn_build" --device-key "$out/demo-device.key" --seed 7 --output "$out/ds_cnn_ooc.npy"
 ooc golden "$out/ds_cnn.tflite" --seed 7 --output "$out/ds_cnn_tflm.npy"
 { set +x; } 2>/dev/null
 python - "$out" <<'PY'
 import sys, numpy as np
 ours, ref = (np.load(f"{sys.argv[1]}/ds_cnn_{k}.npy") for k in ("ooc", "tflm"))
 assert ours.tobytes() == ref.tobytes(), "ooc and tflite-micro disagree"
-print("ooc runtime output == tflite-micro output (bit-exact)")
+print("out-of-core ooc output == tflite-micro output (bit-exact)")
 PY
 set -x
-ooc keygen -o "$out/demo-device.key" --uid 00c0ffee00000001 --force
-ooc pack "$out/ds_cnn.tflite" --device-key "$out/demo-device.key" -o "$out/ds_cnn_image"
-ooc verify "$out/ds_cnn_image" --device-key "$out/demo-device.key" --model "$out/ds_cnn.tflite"
-ooc dumpinfo "$out/ds_cnn_image"
+ooc verify "$out/ds_cnn_build/image" --device-key "$out/demo-device.key" --model "$out/ds_cnn.tflite"
+ooc dumpinfo "$out/ds_cnn_build/image"

@@ -87,3 +87,51 @@ def coverage_model(seed: int = 0) -> bytes:
     m.ops.append(OpDef("DEQUANTIZE", [mean], [y]))
     m.inputs, m.outputs = [x_f], [y]
     return write_tflite(m)
+
+
+def depthwise_multiplier_model(seed: int = 0) -> bytes:
+    """int8 DEPTHWISE_CONV_2D with depth multiplier 3 (4 -> 12 channels, per-channel scales):
+    out-of-core plans split it in steps of whole multiplier groups."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: depthwise with a depth multiplier")
+    x = m.add_tensor(TensorDef("input", (1, 7, 7, 4), DType.INT8, None, (0.04,), (5,)))
+    w_scale = rng.uniform(0.004, 0.02, size=12).astype(np.float32)
+    w = m.add_tensor(
+        TensorDef(
+            "w",
+            (1, 3, 3, 12),
+            DType.INT8,
+            rng.integers(-127, 128, (1, 3, 3, 12), dtype=np.int8),
+            tuple(float(s) for s in w_scale),
+            (0,) * 12,
+            3,
+        )
+    )
+    b = m.add_tensor(
+        TensorDef(
+            "b",
+            (12,),
+            DType.INT32,
+            rng.integers(-3000, 3000, 12, dtype=np.int32),
+            tuple(float(0.04 * s) for s in w_scale),
+            (0,) * 12,
+            0,
+        )
+    )
+    y = m.add_tensor(TensorDef("output", (1, 4, 4, 12), DType.INT8, None, (0.05,), (-7,)))
+    m.ops.append(
+        OpDef(
+            "DEPTHWISE_CONV_2D",
+            [x, w, b],
+            [y],
+            {
+                "padding": Padding.SAME,
+                "stride": (2, 2),
+                "dilation": (1, 1),
+                "depth_multiplier": 3,
+                "activation": Activation.RELU,
+            },
+        )
+    )
+    m.inputs, m.outputs = [x], [y]
+    return write_tflite(m)

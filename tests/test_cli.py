@@ -17,7 +17,19 @@ from ooc_sdk.cli import cli, main
 
 # Every command (group path) the CLI has. A new command without an entry here fails
 # test_every_command_is_listed, so its --help and errors get tested.
-COMMANDS = ["inspect", "zoo", "golden", "codegen", "run", "keygen", "pack", "verify", "dumpinfo"]
+COMMANDS = [
+    "inspect",
+    "zoo",
+    "golden",
+    "codegen",
+    "run",
+    "keygen",
+    "pack",
+    "verify",
+    "dumpinfo",
+    "plan",
+    "build",
+]
 
 
 def _all_commands(group: click.Group, prefix: str = "") -> list[str]:
@@ -165,6 +177,17 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["verify", "{random}", "--device-key", "{key}"], "not an ooc image"),
         (["verify", "{tmp}", "--device-key", "{key}"], "does not exist"),
         (["dumpinfo", "{random}"], "not an ooc image"),
+        (["plan", "{vww}", "--sram", "16KiB"], "needs at least"),
+        (["plan", "{vww}", "--mcu", "nope"], "unknown MCU profile"),
+        (["plan", "{kws}"], "SVDF"),
+        (
+            ["build", "{vww}", "--sram", "8KiB", "--device-key", "{key}", "-o", "{tmp}/b"],
+            "needs at least",
+        ),
+        (["build", "{vww}", "--device-key", "{random}", "-o", "{tmp}/b"], "chmod 600"),
+        (["run", "{tmp}"], "not an ooc build directory"),
+        (["run", "{tmp}", "--device-key", "{key}"], "not an ooc build directory"),
+        (["run", "{vww}", "--device-key", "{key}"], "apply to a build directory"),
     ],
 )
 def test_errors_are_one_line_status_2(
@@ -193,6 +216,8 @@ def test_errors_are_one_line_status_2(
     code, out, err = run(capsys, *[a.format(**subst) for a in argv])
     assert code == 2
     assert out == ""
+    # `ooc build` reports progress ("[1/4] planning ...") on stderr before a failure
+    err = "\n".join(ln for ln in err.splitlines() if not ln.startswith("[")) + "\n"
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("ooc: error: ") and needle in err
 

@@ -58,6 +58,16 @@ def test_software_crypto_poly1305_and_aes256() -> None:
     assert forced.seconds == pytest.approx(0.003)
 
 
+def test_tags_checked_at_boot_leave_only_decryption() -> None:
+    steps = [Step(macs=1000, fetch_bytes=1000, reads=1)] * 2
+    est = estimate(steps, FLASH, SOFT, Crypto("none"), slots=1)
+    # per step: read 1 ms + AES-CTR 1 ms + compute 1 ms (no CMAC pass)
+    assert est.seconds == pytest.approx(2 * 0.003)
+    engine = estimate(steps, FLASH, HW, Crypto("none"), slots=1)
+    # engine: CTR only, 1 pass at 4 MB/s = 0.25 ms
+    assert engine.seconds == pytest.approx(2 * (0.001 + 0.00025 + 0.001))
+
+
 def test_weights_already_resident_cost_nothing() -> None:
     est = estimate([Step(macs=2000)], FLASH, SOFT)
     assert est.seconds == est.in_sram_seconds == pytest.approx(0.002)

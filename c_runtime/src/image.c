@@ -67,7 +67,7 @@ static int entry_ok(const ooc_image_t *img, const uint8_t *e, uint32_t index, ui
     uint32_t off = le32(e + OOC_IMG_CE_FLASH_OFFSET);
     uint32_t len = le32(e + OOC_IMG_CE_LENGTH);
     expected_nonce(index, nonce);
-    return le32(e + OOC_IMG_CE_INDEX) == index && le16(e + OOC_IMG_CE_KIND) == OOC_IMG_CHUNK_WEIGHTS &&
+    return le32(e + OOC_IMG_CE_INDEX) == index && (le16(e + OOC_IMG_CE_KIND) == OOC_IMG_CHUNK_WEIGHTS || le16(e + OOC_IMG_CE_KIND) == OOC_IMG_CHUNK_DW_CHANNELS) &&
            le16(e + OOC_IMG_CE_FLAGS) == 0u && all_zero(e + OOC_IMG_CE_RESERVED, 12u) &&
            memcmp(e + OOC_IMG_CE_NONCE, nonce, sizeof nonce) == 0 &&
            (off & (img->chunk_align - 1u)) == 0u && off >= min_offset && len >= 1u &&
@@ -297,7 +297,12 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
         (cfg->root_key_bytes != 16u && cfg->root_key_bytes != 32u)) {
         return OOC_ERR_ARG;
     }
+    if ((cfg->read_start == NULL) != (cfg->read_wait == NULL)) {
+        return OOC_ERR_ARG;
+    }
     img->read = cfg->read;
+    img->read_start = cfg->read_start;
+    img->read_wait = cfg->read_wait;
     img->user = cfg->user;
     img->base = cfg->base;
     if (cfg->flash_bytes < 4u) {
@@ -373,51 +378,96 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
     return OOC_OK;
 }
 
-int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32_t buf_bytes,
-                             ooc_chunk_info_t *info)
+int ooc_image_read_entries(ooc_image_t *img, uint32_t first, uint32_t n, uint8_t *entries,
+                           uint32_t *span_offset, uint32_t *span_len)
 {
-    uint8_t entry[CE_BYTES];
-    uint8_t iv[OOC_AES_BLOCK_BYTES], tag[OOC_TAG_BYTES];
-    uint8_t *out = (uint8_t *)buf;
-    uint32_t off, len;
+    uint32_t i, begin = 0, end = 0;
     int rc;
     if (img == NULL || !img->mounted) {
         return OOC_ERR_STATE;
     }
-    if (buf == NULL || index >= img->n_chunks) {
+    if (entries == NULL || span_offset == NULL || span_len == NULL || n == 0u ||
+        first >= img->n_chunks || n > img->n_chunks - first) {
         return OOC_ERR_ARG;
     }
-    rc = flash_read(img->read, img->user, img->base, OOC_IMG_CHUNK_TABLE_OFFSET + index * CE_BYTES,
-                    entry, CE_BYTES);
+    rc = flash_read(img->read, img->user, img->base, OOC_IMG_CHUNK_TABLE_OFFSET + first * CE_BYTES,
+                    entries, n * CE_BYTES);
     if (rc < 0) {
         return rc;
     }
-    /* The table was authentic at mount; an entry that changed since is an attack. */
-    if (!entry_ok(img, entry, index, img->weights_begin)) {
-        return OOC_ERR_AUTH;
+    for (i = 0; i < n; i++) {
+        const uint8_t *e = entries + i * CE_BYTES;
+        uint32_t off = le32(e + OOC_IMG_CE_FLASH_OFFSET);
+        /* The table was authentic at mount; an entry that changed since is an attack. Chunks of
+           one step must lie back to back, each at the next aligned offset. */
+        if (!entry_ok(img, e, first + i, img->weights_begin) ||
+            (i > 0u && off != ((end + img->chunk_align - 1u) & ~(img->chunk_align - 1u)))) {
+            return OOC_ERR_AUTH;
+        }
+        if (i == 0u) {
+            begin = off;
+        }
+        end = off + le32(e + OOC_IMG_CE_LENGTH); /* entry_ok: no overflow, within the partition */
     }
-    off = le32(entry + OOC_IMG_CE_FLASH_OFFSET);
-    len = le32(entry + OOC_IMG_CE_LENGTH);
-    if (len > buf_bytes) {
+    *span_offset = begin;
+    *span_len = end - begin;
+    return OOC_OK;
+}
+
+int ooc_image_read_begin(ooc_image_t *img, uint32_t offset, void *buf, uint32_t len)
+{
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    if (buf == NULL || offset < img->weights_begin || offset > img->weights_end ||
+        len > img->weights_end - offset || (uint32_t)(img->base + offset) < img->base) {
         return OOC_ERR_ARG;
     }
-    rc = flash_read(img->read, img->user, img->base, off, out, len);
+    if (img->read_start != NULL) {
+        return img->read_start(img->user, img->base + offset, buf, len) < 0 ? OOC_ERR_IO : OOC_OK;
+    }
+    return flash_read(img->read, img->user, img->base, offset, buf, len);
+}
+
+int ooc_image_read_end(ooc_image_t *img)
+{
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    if (img->read_wait != NULL) {
+        return img->read_wait(img->user) < 0 ? OOC_ERR_IO : OOC_OK;
+    }
+    return OOC_OK;
+}
+
+int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify)
+{
+    uint8_t iv[OOC_AES_BLOCK_BYTES], tag[OOC_TAG_BYTES];
+    uint32_t len;
+    int rc = OOC_OK;
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    if (entry == NULL || data == NULL) {
+        return OOC_ERR_ARG;
+    }
+    len = le32(entry + OOC_IMG_CE_LENGTH);
     memcpy(iv, entry + OOC_IMG_CE_NONCE, OOC_IMG_NONCE_BYTES);
-    if (rc == OOC_OK && img->tag_alg == OOC_IMG_TAG_AES_CMAC) {
+    if (verify && img->tag_alg == OOC_IMG_TAG_AES_CMAC) {
         ooc_cmac_t mac;
         rc = ooc_cmac_init(&mac, &img->k_mac);
         if (rc == OOC_OK) {
             rc = ooc_cmac_update(&mac, entry, OOC_IMG_CHUNK_MAC_PREFIX);
         }
         if (rc == OOC_OK) {
-            rc = ooc_cmac_update(&mac, out, len);
+            rc = ooc_cmac_update(&mac, data, len);
         }
         if (rc == OOC_OK) {
             rc = ooc_cmac_final(&mac, tag);
         } else {
             ooc_wipe(&mac, sizeof mac);
         }
-    } else if (rc == OOC_OK) {
+    } else if (verify) {
         /* Poly1305 one-time key = keystream blocks 0 and 1 of this chunk. */
         uint8_t otk[32];
         ooc_poly1305_t poly;
@@ -427,12 +477,12 @@ int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32
         if (rc == OOC_OK) {
             ooc_poly1305_init(&poly, otk);
             ooc_poly1305_update(&poly, entry, OOC_IMG_CHUNK_MAC_PREFIX);
-            ooc_poly1305_update(&poly, out, len);
+            ooc_poly1305_update(&poly, data, len);
             ooc_poly1305_final(&poly, tag);
         }
         ooc_wipe(otk, sizeof otk);
     }
-    if (rc == OOC_OK && !ooc_ct_equal(tag, entry + OOC_IMG_CE_TAG, OOC_TAG_BYTES)) {
+    if (rc == OOC_OK && verify && !ooc_ct_equal(tag, entry + OOC_IMG_CE_TAG, OOC_TAG_BYTES)) {
         rc = OOC_ERR_AUTH;
     }
     if (rc == OOC_OK) {
@@ -440,10 +490,40 @@ int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32
         iv[13] = 0;
         iv[14] = 0;
         iv[15] = (uint8_t)OOC_IMG_DATA_COUNTER_START;
-        rc = ooc_aes_ctr(&img->k_enc, iv, out, out, len);
+        rc = ooc_aes_ctr(&img->k_enc, iv, data, data, len);
     }
     if (rc != OOC_OK) {
-        ooc_wipe(out, len);
+        ooc_wipe(data, len);
+    }
+    return rc;
+}
+
+int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32_t buf_bytes,
+                             ooc_chunk_info_t *info)
+{
+    uint8_t entry[CE_BYTES];
+    uint32_t off, len;
+    int rc;
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    if (buf == NULL || index >= img->n_chunks) {
+        return OOC_ERR_ARG;
+    }
+    rc = ooc_image_read_entries(img, index, 1u, entry, &off, &len);
+    if (rc < 0) {
+        return rc;
+    }
+    if (len > buf_bytes) {
+        return OOC_ERR_ARG;
+    }
+    rc = flash_read(img->read, img->user, img->base, off, buf, len);
+    if (rc == OOC_OK) {
+        rc = ooc_image_open_chunk(img, entry, (uint8_t *)buf, 1);
+    } else {
+        ooc_wipe(buf, len);
+    }
+    if (rc != OOC_OK) {
         return rc;
     }
     if (info != NULL) {

@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
 
 #define OOC_MAX_CONCAT_INPUTS 16
+#define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS
 
 /* Inputs each kind takes: [min, max]. */
 static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
@@ -53,9 +55,14 @@ const char *ooc_strerror(int err)
     }
 }
 
+static int is_paged(const ooc_model_t *m, uint32_t t)
+{
+    return t < m->n_tensors && m->tensors[t].data == NULL && m->tensors[t].offset == OOC_TENSOR_PAGED;
+}
+
 static int is_activation(const ooc_model_t *m, uint32_t t)
 {
-    return t < m->n_tensors && m->tensors[t].data == NULL;
+    return t < m->n_tensors && m->tensors[t].data == NULL && !is_paged(m, t);
 }
 
 static uint32_t tensor_bytes(const ooc_model_t *m, uint16_t t)
@@ -136,6 +143,9 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
     return OOC_OK;
 }
 
+static int check_schedule(const ooc_ctx_t *ctx);
+static int verify_all(ooc_ctx_t *ctx);
+
 static int check_op(const ooc_model_t *m, const ooc_op_t *op)
 {
     uint32_t i;
@@ -172,7 +182,9 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
     if (model->version != OOC_MODEL_VERSION) {
         return OOC_ERR_UNSUPPORTED;
     }
-    if (cfg->arena_bytes < model->arena_bytes) {
+    if (cfg->arena_bytes < model->arena_bytes ||
+        (model->n_steps != 0u &&
+         (uint64_t)cfg->arena_bytes < (uint64_t)model->arena_bytes + (uint64_t)model->n_slots * model->slot_bytes)) {
         return OOC_ERR_NOMEM;
     }
     if ((model->n_tensors && !model->tensors) || (model->n_ops && !model->ops) ||
@@ -181,6 +193,12 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
     }
     for (i = 0; i < model->n_tensors; i++) {
         const ooc_tensor_t *t = &model->tensors[i];
+        if (t->data == NULL && t->offset == OOC_TENSOR_PAGED) {
+            if (model->n_steps == 0u) {
+                return OOC_ERR_CORRUPT; /* a paged constant needs a schedule */
+            }
+            continue;
+        }
         if (t->data == NULL && (t->bytes > model->arena_bytes || t->offset > model->arena_bytes - t->bytes ||
                                 (t->offset & 3u) != 0)) {
             return OOC_ERR_CORRUPT;
@@ -204,19 +222,19 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
     }
     ctx->model = model;
     ctx->cfg = *cfg;
+    ctx->outputs_valid = 0;
+    ctx->inflight = -1;
+    if (model->n_steps != 0u) {
+        int err = check_schedule(ctx);
+        if (err == OOC_OK && model->verify == OOC_VERIFY_AT_BOOT) {
+            err = verify_all(ctx);
+        }
+        if (err < 0) {
+            return err;
+        }
+    }
     ctx->ready = 1;
     return OOC_OK;
-}
-
-/* Pointer to tensor `t`: into the arena for activations, the const data otherwise. */
-static const void *tensor_ptr(const ooc_ctx_t *ctx, uint16_t t)
-{
-    const ooc_tensor_t *d;
-    if (t == OOC_NO_TENSOR) {
-        return NULL;
-    }
-    d = &ctx->model->tensors[t];
-    return d->data != NULL ? d->data : (const void *)(ctx->cfg.arena + d->offset);
 }
 
 static void *arena_ptr(const ooc_ctx_t *ctx, uint16_t t)
@@ -224,24 +242,209 @@ static void *arena_ptr(const ooc_ctx_t *ctx, uint16_t t)
     return ctx->cfg.arena + ctx->model->tensors[t].offset;
 }
 
-static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op)
+/* ---- the pager ---------------------------------------------------------------------------- */
+
+/* Output channels of a splittable operator (0 for the others). */
+static uint32_t op_channels(const ooc_op_t *op)
 {
-    const void *in0 = tensor_ptr(ctx, op->inputs[0]);
-    const void *in1 = op->n_inputs > 1 ? tensor_ptr(ctx, op->inputs[1]) : NULL;
-    const void *in2 = op->n_inputs > 2 ? tensor_ptr(ctx, op->inputs[2]) : NULL;
+    switch (op->kind) {
+    case OOC_OP_CONV_2D:
+    case OOC_OP_DEPTHWISE_CONV_2D:
+        return (uint32_t)((const ooc_conv_params_t *)op->params)->out_c;
+    case OOC_OP_FULLY_CONNECTED:
+        return (uint32_t)((const ooc_fc_params_t *)op->params)->out_depth;
+    default:
+        return 0u;
+    }
+}
+
+/* Bytes input `i` of `op` takes for output channels [c0, c1), and the chunk kind that holds
+   them; the whole tensor when c1 == 0. */
+static uint32_t piece_bytes(const ooc_model_t *m, const ooc_op_t *op, uint32_t i, uint32_t c0, uint32_t c1,
+                            uint32_t *kind)
+{
+    uint32_t whole = m->tensors[op->inputs[i]].bytes;
+    uint32_t n = c1 - c0, channels = op_channels(op);
+    *kind = OOC_IMG_CHUNK_WEIGHTS;
+    if (c1 == 0u || channels == 0u) {
+        return whole;
+    }
+    if (op->kind == OOC_OP_DEPTHWISE_CONV_2D && i == 1u) {
+        *kind = OOC_IMG_CHUNK_DW_CHANNELS;
+    }
+    return whole / channels * n; /* filter and bias sizes are multiples of the channels (init) */
+}
+
+/* The schedule against the model and the mounted image: done once in ooc_init(). */
+static int check_schedule(const ooc_ctx_t *ctx)
+{
+    const ooc_model_t *m = ctx->model;
+    const ooc_image_t *img = ctx->cfg.image;
+    uint32_t s, i, next_chunk = 0;
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_ARG;
+    }
+    if (m->steps == NULL || m->plan_id == NULL || m->model_sha256 == NULL || m->n_slots < 1u ||
+        m->n_slots > 2u || m->slot_bytes == 0u || (m->slot_bytes & 3u) != 0u || (m->arena_bytes & 3u) != 0u ||
+        m->verify > OOC_VERIFY_AT_BOOT) {
+        return OOC_ERR_CORRUPT;
+    }
+    if (memcmp(img->plan_id, m->plan_id, 16) != 0 || memcmp(img->model_sha256, m->model_sha256, 32) != 0 ||
+        img->n_chunks != m->n_chunks) {
+        return OOC_ERR_MODEL;
+    }
+    for (s = 0; s < m->n_steps; s++) {
+        const ooc_step_t *st = &m->steps[s];
+        const ooc_op_t *op;
+        uint32_t paged = 0, channels, data = 0;
+        if (st->op >= m->n_ops || (s > 0u && st->op < m->steps[s - 1u].op)) {
+            return OOC_ERR_CORRUPT;
+        }
+        op = &m->ops[st->op];
+        channels = op_channels(op);
+        if (st->c1 != 0u && (channels == 0u || st->c0 >= st->c1 || st->c1 > channels)) {
+            return OOC_ERR_CORRUPT;
+        }
+        if (st->c1 == 0u && channels != 0u && st->n_chunks != 0u) {
+            return OOC_ERR_CORRUPT; /* splittable operators with paged weights name their channels */
+        }
+        for (i = 0; i < op->n_inputs; i++) {
+            uint32_t kind;
+            if (op->inputs[i] != OOC_NO_TENSOR && is_paged(m, op->inputs[i])) {
+                uint32_t whole = m->tensors[op->inputs[i]].bytes;
+                if (channels != 0u && st->c1 != 0u && whole % channels != 0u) {
+                    return OOC_ERR_CORRUPT;
+                }
+                data += (piece_bytes(m, op, i, st->c0, st->c1, &kind) + 3u) & ~3u;
+                paged++;
+            }
+        }
+        if (paged != st->n_chunks || (paged != 0u && st->first_chunk != next_chunk) ||
+            (uint64_t)paged * OOC_IMG_CE_BYTES + data > m->slot_bytes) {
+            return OOC_ERR_CORRUPT;
+        }
+        next_chunk += paged;
+    }
+    /* every operator is covered by at least one step */
+    for (s = 0, i = 0; s < m->n_steps && i < m->n_ops; s++) {
+        if (m->steps[s].op == i) {
+            i++;
+        }
+    }
+    return next_chunk == m->n_chunks && i == m->n_ops ? OOC_OK : OOC_ERR_CORRUPT;
+}
+
+static uint8_t *slot_ptr(const ooc_ctx_t *ctx, uint32_t slot)
+{
+    return ctx->cfg.arena + ctx->model->arena_bytes + slot * ctx->model->slot_bytes;
+}
+
+/* Start reading step `s`'s chunks into `slot`: the table entries synchronously (to learn where
+   the data lies), then the data, asynchronously when the port can. */
+static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint32_t slot)
+{
+    const ooc_step_t *st = &ctx->model->steps[s];
+    uint8_t *buf = slot_ptr(ctx, slot);
+    uint32_t head = (uint32_t)st->n_chunks * OOC_IMG_CE_BYTES, off, len;
+    int rc = ooc_image_read_entries(ctx->cfg.image, st->first_chunk, st->n_chunks, buf, &off, &len);
+    if (rc < 0) {
+        return rc;
+    }
+    if (len > ctx->model->slot_bytes - head) {
+        return OOC_ERR_AUTH; /* the checked schedule fits; entries that do not were altered */
+    }
+    rc = ooc_image_read_begin(ctx->cfg.image, off, buf + head, len);
+    if (rc == OOC_OK) {
+        ctx->inflight = (int32_t)s;
+    }
+    return rc;
+}
+
+/* Finish step `s`'s read, then verify and decrypt each chunk; fill `ptrs` with the plaintext of
+   each paged input of its operator, in input order. */
+static int load_end(ooc_ctx_t *ctx, uint32_t s, uint32_t slot, int verify, const void **ptrs)
+{
+    const ooc_model_t *m = ctx->model;
+    const ooc_step_t *st = &m->steps[s];
+    const ooc_op_t *op = &m->ops[st->op];
+    uint8_t *buf = slot_ptr(ctx, slot);
+    uint8_t *data = buf + (uint32_t)st->n_chunks * OOC_IMG_CE_BYTES;
+    uint32_t first_off = 0, i, c = 0;
+    int rc = OOC_OK;
+    if (ctx->inflight == (int32_t)s) {
+        ctx->inflight = -1;
+        rc = ooc_image_read_end(ctx->cfg.image);
+    }
+    for (i = 0; rc == OOC_OK && i < op->n_inputs; i++) {
+        const uint8_t *e;
+        uint32_t kind, off, len;
+        if (op->inputs[i] == OOC_NO_TENSOR || !is_paged(m, op->inputs[i])) {
+            continue;
+        }
+        e = buf + c * OOC_IMG_CE_BYTES;
+        off = (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET] | (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET + 1] << 8 |
+              (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET + 2] << 16 | (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET + 3] << 24;
+        len = (uint32_t)e[OOC_IMG_CE_LENGTH] | (uint32_t)e[OOC_IMG_CE_LENGTH + 1] << 8 |
+              (uint32_t)e[OOC_IMG_CE_LENGTH + 2] << 16 | (uint32_t)e[OOC_IMG_CE_LENGTH + 3] << 24;
+        if (c == 0u) {
+            first_off = off;
+        }
+        /* the kernel will read exactly piece_bytes(): the chunk must hold that many, of that kind */
+        if (len != piece_bytes(m, op, i, st->c0, st->c1, &kind) ||
+            ((uint32_t)e[OOC_IMG_CE_KIND] | (uint32_t)e[OOC_IMG_CE_KIND + 1] << 8) != kind) {
+            rc = OOC_ERR_AUTH;
+            break;
+        }
+        rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (off - first_off), verify);
+        ptrs[i] = data + (off - first_off);
+        c++;
+    }
+    return rc;
+}
+
+/* OOC_VERIFY_AT_BOOT: read and verify every chunk once, through slot 0. */
+static int verify_all(ooc_ctx_t *ctx)
+{
+    const void *ptrs[OOC_MAX_INPUTS];
+    uint32_t s;
+    int rc = OOC_OK;
+    for (s = 0; rc == OOC_OK && s < ctx->model->n_steps; s++) {
+        if (ctx->model->steps[s].n_chunks != 0u) {
+            rc = load_begin(ctx, s, 0u);
+            if (rc == OOC_OK || ctx->inflight >= 0) {
+                int rc2 = load_end(ctx, s, 0u, 1, ptrs);
+                rc = rc == OOC_OK ? rc2 : rc;
+            }
+        }
+    }
+    ooc_wipe(slot_ptr(ctx, 0u), ctx->model->slot_bytes);
+    return rc;
+}
+
+/* ---- execution ---------------------------------------------------------------------------- */
+
+/* Run `op` (its output channels [c0, c1) when c1 != 0) with its inputs at `ins`. */
+static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *ins, uint32_t c0, uint32_t c1)
+{
+    const void *in0 = ins[0];
+    const void *in1 = op->n_inputs > 1 ? ins[1] : NULL;
+    const void *in2 = op->n_inputs > 2 ? ins[2] : NULL;
     void *out = arena_ptr(ctx, op->output);
     switch ((enum ooc_op_kind)op->kind) {
     case OOC_OP_CONV_2D:
-        ooc_conv2d_s8((const ooc_conv_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
-                      (const int32_t *)in2, (int8_t *)out);
+        ooc_conv2d_s8_channels((const ooc_conv_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                               (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+                               c1 ? (int32_t)c1 : ((const ooc_conv_params_t *)op->params)->out_c);
         break;
     case OOC_OP_DEPTHWISE_CONV_2D:
-        ooc_depthwise_conv2d_s8((const ooc_conv_params_t *)op->params, (const int8_t *)in0,
-                                (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out);
+        ooc_depthwise_conv2d_s8_channels((const ooc_conv_params_t *)op->params, (const int8_t *)in0,
+                                         (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+                                         c1 ? (int32_t)c1 : ((const ooc_conv_params_t *)op->params)->out_c);
         break;
     case OOC_OP_FULLY_CONNECTED:
-        ooc_fully_connected_s8((const ooc_fc_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
-                               (const int32_t *)in2, (int8_t *)out);
+        ooc_fully_connected_s8_channels((const ooc_fc_params_t *)op->params, (const int8_t *)in0,
+                                        (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+                                        c1 ? (int32_t)c1 : ((const ooc_fc_params_t *)op->params)->out_depth);
         break;
     case OOC_OP_AVERAGE_POOL_2D:
         ooc_avg_pool_s8((const ooc_pool_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
@@ -275,15 +478,15 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op)
         ooc_transpose_s8((const ooc_transpose_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
         break;
     case OOC_OP_CONCATENATION: {
-        const int8_t *ins[OOC_MAX_CONCAT_INPUTS];
+        const int8_t *cins[OOC_MAX_CONCAT_INPUTS];
         int32_t axis[OOC_MAX_CONCAT_INPUTS];
         const ooc_concat_params_t *p = (const ooc_concat_params_t *)op->params;
         uint32_t i;
         for (i = 0; i < op->n_inputs; i++) {
-            ins[i] = (const int8_t *)tensor_ptr(ctx, op->inputs[i]);
+            cins[i] = (const int8_t *)ins[i];
             axis[i] = (int32_t)(ctx->model->tensors[op->inputs[i]].bytes / (uint32_t)(p->outer * p->inner));
         }
-        ooc_concat_s8(p, (int32_t)op->n_inputs, ins, axis, (int8_t *)out);
+        ooc_concat_s8(p, (int32_t)op->n_inputs, cins, axis, (int8_t *)out);
         break;
     }
     case OOC_OP_QUANTIZE:
@@ -303,22 +506,111 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op)
     }
 }
 
+/* Resolve the inputs that live in the arena or in const tables (paged ones come from load_end). */
+static void resolve_inputs(const ooc_ctx_t *ctx, const ooc_op_t *op, const void **ins)
+{
+    uint32_t i;
+    for (i = 0; i < op->n_inputs; i++) {
+        uint16_t t = op->inputs[i];
+        const ooc_tensor_t *d;
+        if (t == OOC_NO_TENSOR) {
+            ins[i] = NULL;
+            continue;
+        }
+        d = &ctx->model->tensors[t];
+        if (d->data != NULL) {
+            ins[i] = d->data;
+        } else if (d->offset != OOC_TENSOR_PAGED) {
+            ins[i] = ctx->cfg.arena + d->offset;
+        }
+    }
+}
+
+static void layer_hook(const ooc_ctx_t *ctx, uint32_t op, int phase)
+{
+    if (ctx->cfg.on_layer) {
+        ctx->cfg.on_layer(ctx->cfg.context, op, phase);
+    }
+}
+
+/* The next step at or after `s` that reads chunks, or n_steps. */
+static uint32_t next_paged(const ooc_model_t *m, uint32_t s)
+{
+    while (s < m->n_steps && m->steps[s].n_chunks == 0u) {
+        s++;
+    }
+    return s;
+}
+
+static int invoke_paged(ooc_ctx_t *ctx)
+{
+    const ooc_model_t *m = ctx->model;
+    const int verify = m->verify == OOC_VERIFY_EVERY_READ;
+    const void *ins[OOC_MAX_INPUTS];
+    uint32_t s, slot = 0, loaded = next_paged(m, 0);
+    int rc = OOC_OK;
+    if (loaded < m->n_steps) {
+        rc = load_begin(ctx, loaded, 0u);
+    }
+    for (s = 0; rc == OOC_OK && s < m->n_steps; s++) {
+        const ooc_step_t *st = &m->steps[s];
+        const ooc_op_t *op = &m->ops[st->op];
+        uint32_t next = m->n_steps;
+        resolve_inputs(ctx, op, ins);
+        if (st->n_chunks != 0u) {
+            /* step s was started into `slot` (by the previous step or before the loop) */
+            rc = load_end(ctx, s, slot, verify, ins);
+            next = next_paged(m, s + 1u);
+            if (rc == OOC_OK && next < m->n_steps && m->n_slots > 1u) {
+                rc = load_begin(ctx, next, slot ^ 1u); /* prefetch while this step computes */
+            }
+            if (rc != OOC_OK) {
+                break;
+            }
+        }
+        layer_hook(ctx, st->op, 0);
+        run_op(ctx, op, ins, st->c0, st->c1);
+        layer_hook(ctx, st->op, 1);
+        if (st->n_chunks != 0u && next < m->n_steps) {
+            if (m->n_slots > 1u) {
+                slot ^= 1u;
+            } else {
+                rc = load_begin(ctx, next, 0u); /* one slot: read after compute, no overlap */
+            }
+        }
+    }
+    if (ctx->inflight >= 0) {
+        (void)ooc_image_read_end(ctx->cfg.image); /* never return with a transfer into the arena */
+        ctx->inflight = -1;
+    }
+    if (rc != OOC_OK) {
+        ooc_wipe(slot_ptr(ctx, 0u), (uint32_t)m->n_slots * m->slot_bytes);
+    }
+    return rc;
+}
+
 int ooc_invoke(ooc_ctx_t *ctx)
 {
     uint32_t i;
+    int rc = OOC_OK;
     if (ctx == NULL || !ctx->ready) {
         return OOC_ERR_STATE;
     }
-    for (i = 0; i < ctx->model->n_ops; i++) {
-        if (ctx->cfg.on_layer) {
-            ctx->cfg.on_layer(ctx->cfg.context, i, 0);
-        }
-        run_op(ctx, &ctx->model->ops[i]);
-        if (ctx->cfg.on_layer) {
-            ctx->cfg.on_layer(ctx->cfg.context, i, 1);
+    ctx->outputs_valid = 0;
+    if (ctx->model->n_steps != 0u) {
+        rc = invoke_paged(ctx);
+    } else {
+        const void *ins[OOC_MAX_INPUTS];
+        for (i = 0; i < ctx->model->n_ops; i++) {
+            const ooc_op_t *op = &ctx->model->ops[i];
+            resolve_inputs(ctx, op, ins);
+            layer_hook(ctx, i, 0);
+            run_op(ctx, op, ins, 0u, 0u);
+            layer_hook(ctx, i, 1);
         }
     }
-    return OOC_OK;
+    ctx->outputs_valid = rc == OOC_OK;
+    return rc;
 }
 
 static int32_t io_bytes(const ooc_ctx_t *ctx, uint32_t index, int output)
@@ -363,6 +655,9 @@ int ooc_get_output(const ooc_ctx_t *ctx, uint32_t index, void *data, uint32_t by
     }
     if (data == NULL || bytes != (uint32_t)n) {
         return OOC_ERR_ARG;
+    }
+    if (!ctx->outputs_valid) {
+        return OOC_ERR_STATE;
     }
     memcpy(data, arena_ptr(ctx, ctx->model->outputs[index]), bytes);
     return OOC_OK;

@@ -18,7 +18,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ooc_sdk.codegen.memplan import MemoryPlan, plan_memory
 from ooc_sdk.codegen.prepare import Prepared, prepare_op
 from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
 from ooc_sdk.model.ir import DType, Graph
+
+if TYPE_CHECKING:
+    from ooc_sdk.plan.planner import Plan
 
 C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
 _C_TYPES = {
@@ -132,10 +135,16 @@ _FIXED_ARRAYS = {
 }
 
 
-def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryPlan, str]:
-    """Return (model .c text, model .h text, memory plan, C name)."""
+def generate_c(
+    graph: Graph, name: str | None = None, ooc_plan: Plan | None = None
+) -> tuple[str, str, MemoryPlan, str]:
+    """Return (model .c text, model .h text, memory plan, C name). With ``ooc_plan`` (an
+    out-of-core plan, ``ooc build``) the constants the kernels read are not emitted: they are
+    paged from the flash image, following the plan's schedule."""
     cname = c_name(name or graph.name)
     plan = plan_memory(graph)
+    if ooc_plan is not None and ooc_plan.activation_bytes != plan.arena_bytes:
+        raise InvalidArgumentError("the out-of-core plan was made for another activation plan")
     prepared: list[Prepared] = [prepare_op(graph, op) for op in graph.operators]
 
     # Runtime tensor table: activations plus the constants kernels read at run time.
@@ -160,7 +169,7 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
     e.out("/* ---- constant tensors ---- */")
     for t in used:
         tensor = graph.tensors[t]
-        if tensor.is_constant:
+        if tensor.is_constant and ooc_plan is None:
             ctype = _C_TYPES.get(tensor.dtype)
             if ctype is None:
                 raise UnsupportedModelError(
@@ -188,7 +197,9 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
     e.out(f"static const ooc_tensor_t tensors[{len(used)}] = {{")
     for t in used:
         tensor = graph.tensors[t]
-        if tensor.is_constant:
+        if tensor.is_constant and ooc_plan is not None:
+            e.out(f"    {{OOC_TENSOR_PAGED, {tensor.nbytes}u, 0}}, /* {tensor.name} (flash) */")
+        elif tensor.is_constant:
             e.out(f"    {{0u, {tensor.nbytes}u, t{index[t]}_data}}, /* {tensor.name} */")
         else:
             e.out(f"    {{{plan.offsets[t]}u, {tensor.nbytes}u, 0}}, /* {tensor.name} */")
@@ -204,6 +215,14 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
     outs = ", ".join(str(index[t]) for t in graph.outputs)
     e.out(f"static const uint16_t model_inputs[] = {{{ins}}};")
     e.out(f"static const uint16_t model_outputs[] = {{{outs}}};")
+    paged = "    0u, 0, 0u, 0u, 0u, 0u, 0, 0"
+    if ooc_plan is not None:
+        _emit_schedule(e, ooc_plan)
+        verify = "OOC_VERIFY_AT_BOOT" if ooc_plan.verify == "boot" else "OOC_VERIFY_EVERY_READ"
+        paged = (
+            f"    {len(ooc_plan.steps)}u, steps, {len(ooc_plan.chunks)}u, {ooc_plan.slot_bytes}u, "
+            f"{ooc_plan.slots}u, {verify}, plan_id, model_sha256"
+        )
     e.out()
     e.out(f"const ooc_model_t ooc_model_{cname} = {{")
     e.out("    OOC_MODEL_MAGIC, OOC_MODEL_VERSION,")
@@ -211,7 +230,8 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
     e.out(
         f"    {len(used)}u, {len(graph.operators)}u, {len(graph.inputs)}u, {len(graph.outputs)}u,"
     )
-    e.out('    tensors, ops, model_inputs, model_outputs, "' + cname + '"')
+    e.out('    tensors, ops, model_inputs, model_outputs, "' + cname + '",')
+    e.out(paged)
     e.out("};")
     model_c = "\n".join(e.lines) + "\n"
 
@@ -224,8 +244,9 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
         "",
         '#include "ooc/ooc.h"',
         "",
-        "/* Bytes of activation arena ooc_init() needs for this model (4-byte aligned). */",
-        f"#define OOC_MODEL_{upper}_ARENA_BYTES {plan.arena_bytes}u",
+        "/* Bytes of arena ooc_init() needs for this model (4-byte aligned). */",
+        f"#define OOC_MODEL_{upper}_ARENA_BYTES "
+        f"{ooc_plan.arena_bytes if ooc_plan else plan.arena_bytes}u",
         f"#define OOC_MODEL_{upper}_INPUTS {len(graph.inputs)}u",
         f"#define OOC_MODEL_{upper}_OUTPUTS {len(graph.outputs)}u",
     ]
@@ -236,6 +257,16 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
                 f"#define OOC_MODEL_{upper}_{kind}{i}_BYTES {tensor.nbytes}u "
                 f"/* {tensor.dtype.label} {list(tensor.shape)} */"
             )
+    if ooc_plan is not None:
+        h += [
+            "/* Out-of-core: the arena is the activations, then the chunk slots. The whole SRAM",
+            "   figure adds the runtime and crypto state (ooc_ctx_t, ooc_image_t) and the stack. */",
+            f"#define OOC_MODEL_{upper}_ACTIVATION_BYTES {ooc_plan.activation_bytes}u",
+            f"#define OOC_MODEL_{upper}_SLOT_BYTES {ooc_plan.slot_bytes}u",
+            f"#define OOC_MODEL_{upper}_SLOTS {ooc_plan.slots}u",
+            f"#define OOC_MODEL_{upper}_SRAM_BYTES {ooc_plan.sram_bytes}u",
+            f"#define OOC_MODEL_{upper}_STACK_BOUND_BYTES {ooc_plan.stack_bytes}u",
+        ]
     h += [
         "",
         f"extern const ooc_model_t ooc_model_{cname};",
@@ -244,6 +275,19 @@ def generate_c(graph: Graph, name: str | None = None) -> tuple[str, str, MemoryP
         "",
     ]
     return model_c, "\n".join(h), plan, cname
+
+
+def _emit_schedule(e: _Emitter, p: Plan) -> None:
+    e.out()
+    e.out("/* ---- out-of-core schedule: {op, chunks, first chunk, c0, c1} ---- */")
+    e.out(f"static const ooc_step_t steps[{max(len(p.steps), 1)}] = {{")
+    for s in p.steps:
+        if s.c1 >= 1 << 16:
+            raise UnsupportedModelError(f"operator {s.op} has more than 65535 output channels")
+        e.out(f"    {{{s.op}u, {len(s.pieces)}u, {s.first_chunk}u, {s.c0}u, {s.c1}u}},")
+    e.out("};")
+    e.out(f"static const uint8_t plan_id[16] = {_array(list(p.plan_id))};")
+    e.out(f"static const uint8_t model_sha256[32] = {_array(list(bytes.fromhex(p.graph.sha256)))};")
 
 
 _CMAKE = """# Generated by ooc {version}. Add with add_subdirectory() and link ooc_{name}.
@@ -268,9 +312,11 @@ OOC_CFLAGS := -std=c99
 """
 
 
-def write_codegen(graph: Graph, out_dir: Path, name: str | None = None) -> Generated:
+def write_codegen(
+    graph: Graph, out_dir: Path, name: str | None = None, ooc_plan: Plan | None = None
+) -> Generated:
     """Write the model tables, the runtime sources and build files into ``out_dir``."""
-    model_c, model_h, plan, cname = generate_c(graph, name)
+    model_c, model_h, plan, cname = generate_c(graph, name, ooc_plan)
     srcs = runtime_sources()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +347,7 @@ def write_codegen(graph: Graph, out_dir: Path, name: str | None = None) -> Gener
         out_dir,
         c_path,
         h_path,
-        plan.arena_bytes,
+        ooc_plan.arena_bytes if ooc_plan else plan.arena_bytes,
         plan,
         [out_dir / "ooc_runtime" / s for s in srcs],
     )

@@ -56,8 +56,11 @@ TAG_NAMES = {TAG_AES_CMAC: "aes-cmac", TAG_POLY1305: "poly1305"}
 
 WRAP_AES_KW = 1  # RFC 3394 key wrap under the key-encryption key
 
-CHUNK_WEIGHTS = 1  # a slice of one constant tensor's data
-CHUNK_KIND_NAMES = {CHUNK_WEIGHTS: "weights"}
+CHUNK_WEIGHTS = 1  # a slice of one constant tensor's data: bytes [tensor_offset, +length)
+# Output channels [c0, c0 + n) of a depthwise filter [1][k_h][k_w][C], stored [k_h][k_w][n]
+# (the slice is strided in the tensor): tensor_offset = c0, length = k_h * k_w * n.
+CHUNK_DW_CHANNELS = 2
+CHUNK_KIND_NAMES = {CHUNK_WEIGHTS: "weights", CHUNK_DW_CHANNELS: "dw-channels"}
 
 NONCE_DOMAIN_WEIGHTS = 1  # second word of a weight chunk's nonce
 
@@ -223,7 +226,9 @@ CHUNK_ENTRY = Record(
         Field("kind", "H", "CHUNK_*"),
         Field("flags", "H", "0"),
         Field("tensor", "I", "model tensor index whose data this chunk holds"),
-        Field("tensor_offset", "I", "byte offset of the chunk within that tensor's data"),
+        Field(
+            "tensor_offset", "I", "weights: byte offset in the tensor; dw-channels: first channel"
+        ),
         Field("flash_offset", "I", "bytes from the image start; multiple of chunk_align"),
         Field("length", "I", "plaintext (= ciphertext) bytes, 1..max_chunk_bytes"),
         Field("nonce", "12s", "CTR nonce: index (u32 LE) || NONCE_DOMAIN_WEIGHTS (u32 LE) || 0"),
@@ -254,6 +259,7 @@ LAYOUT_CONSTANTS = {
     "TAG_POLY1305": TAG_POLY1305,
     "WRAP_AES_KW": WRAP_AES_KW,
     "CHUNK_WEIGHTS": CHUNK_WEIGHTS,
+    "CHUNK_DW_CHANNELS": CHUNK_DW_CHANNELS,
     "NONCE_DOMAIN_WEIGHTS": NONCE_DOMAIN_WEIGHTS,
     "DATA_COUNTER_START": DATA_COUNTER_START,
     "MAX_PARTITIONS": MAX_PARTITIONS,

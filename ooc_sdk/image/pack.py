@@ -44,6 +44,9 @@ class PackOptions:
     scratch_bytes: int = DEFAULT_SCRATCH_BYTES
     metadata_sectors: int = DEFAULT_METADATA_SECTORS
     base_offset: int = 0
+    # Chunk start alignment in the weights partition: 0 = the flash page. An out-of-core build
+    # uses 4, so a step's chunks sit back to back and arrive in SRAM with one read.
+    chunk_align: int = 0
 
     def check(self) -> None:
         if self.cipher not in fmt.CIPHER_KEY_BYTES:
@@ -64,6 +67,14 @@ class PackOptions:
         if self.base_offset < 0 or self.base_offset % sector:
             raise InvalidArgumentError(
                 f"flash offset must be a multiple of the {format_size(sector)} erase sector"
+            )
+        if self.chunk_align and (
+            self.chunk_align < 4
+            or self.chunk_align & (self.chunk_align - 1)
+            or self.chunk_align > self.flash.sector_bytes
+        ):
+            raise InvalidArgumentError(
+                "chunk alignment must be a power of two from 4 to the erase sector"
             )
         if self.metadata_sectors < 3:
             raise InvalidArgumentError(
@@ -118,6 +129,17 @@ def tensor_bytes(graph: Graph, index: int) -> memoryview:
     return memoryview(np.ascontiguousarray(data)).cast("B")
 
 
+def chunk_plaintext(graph: Graph, c: Chunk) -> bytes:
+    """The bytes chunk ``c`` holds (docs/FORMAT.md, chunk kinds)."""
+    if c.kind == fmt.CHUNK_DW_CHANNELS:
+        data = graph.tensors[c.tensor].data
+        assert data is not None and data.ndim == 4
+        k = data.shape[1] * data.shape[2]
+        n = c.length // k
+        return np.ascontiguousarray(data[0, :, :, c.tensor_offset : c.tensor_offset + n]).tobytes()
+    return bytes(tensor_bytes(graph, c.tensor)[c.tensor_offset : c.tensor_offset + c.length])
+
+
 def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
@@ -133,10 +155,14 @@ def _fixed_text(text: str, size: int) -> bytes:
     return raw.ljust(size, b"\0")
 
 
-def plan_id(chunks: list[Chunk], chunk_bytes: int) -> bytes:
+def plan_id(chunks: list[Chunk], chunk_bytes: int, schedule: str = "") -> bytes:
+    """Identifies the chunk plan (and an out-of-core schedule, when given): the firmware's tables
+    carry it and ooc_image_mount() refuses an image with another."""
     h = hashlib.sha256(f"ooc-plan-v1|chunk={chunk_bytes}".encode())
     for c in chunks:
         h.update(f"|{c.kind},{c.tensor},{c.tensor_offset},{c.length}".encode())
+    if schedule:
+        h.update(f"|schedule={schedule}".encode())
     return h.digest()[:16]
 
 
@@ -183,8 +209,12 @@ def pack_image(
     content_key: bytes | None = None,
     build_id: bytes | None = None,
     now: int | None = None,
+    chunks: list[Chunk] | None = None,
+    pid: bytes | None = None,
 ) -> PackedImage:
-    """Build the image for ``graph`` with its content key wrapped for ``device``."""
+    """Build the image for ``graph`` with its content key wrapped for ``device``. ``chunks``
+    (in table order) and ``pid`` come from an out-of-core plan; by default every constant tensor
+    is cut into ``options.chunk_bytes`` pieces (plan_chunks)."""
     options.check()
     flash = options.flash
     key_len = fmt.CIPHER_KEY_BYTES[options.cipher]
@@ -194,8 +224,13 @@ def pack_image(
     build_id = build_id or secrets.token_bytes(fmt.BUILD_ID_BYTES)
     created = int(time.time()) if now is None else now
 
-    chunks = plan_chunks(graph, options.chunk_bytes)
-    sector, align = flash.sector_bytes, flash.page_bytes
+    if chunks is None:
+        chunks = plan_chunks(graph, options.chunk_bytes)
+    else:
+        chunks = [
+            Chunk(i, c.kind, c.tensor, c.tensor_offset, c.length) for i, c in enumerate(chunks)
+        ]
+    sector, align = flash.sector_bytes, options.chunk_align or flash.page_bytes
     header_tag_offset = fmt.CHUNK_TABLE_OFFSET + fmt.CHUNK_ENTRY.size * len(chunks)
     header_bytes = header_tag_offset + fmt.TAG_BYTES
     header_len = _round_up(header_bytes, sector)
@@ -228,7 +263,8 @@ def pack_image(
     tensors_stored: set[int] = set()
     for c in chunks:
         tensors_stored.add(c.tensor)
-        plain = bytes(tensor_bytes(graph, c.tensor)[c.tensor_offset : c.tensor_offset + c.length])
+        plain = chunk_plaintext(graph, c)
+        assert len(plain) == c.length
         nonce = fmt.chunk_nonce(c.index)
         ct = crypto.aes_ctr(k_enc, fmt.counter_block(nonce, fmt.DATA_COUNTER_START), plain)
         entry = fmt.CHUNK_ENTRY.pack(
@@ -259,7 +295,7 @@ def pack_image(
         n_partitions=len(parts),
         partitions=partition_map,
     )
-    pid = plan_id(chunks, options.chunk_bytes)
+    pid = pid or plan_id(chunks, options.chunk_bytes)
     manifest = fmt.MANIFEST.pack(
         magic=fmt.MANIFEST_MAGIC,
         manifest_bytes=fmt.MANIFEST.size,

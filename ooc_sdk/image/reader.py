@@ -261,7 +261,7 @@ def check_entries(info: ImageInfo) -> None:
         off, length = e["flash_offset"], e["length"]
         if (
             e["index"] != i
-            or e["kind"] != fmt.CHUNK_WEIGHTS
+            or e["kind"] not in fmt.CHUNK_KIND_NAMES
             or e["flags"]
             or any(e["reserved"])
             or e["nonce"] != fmt.chunk_nonce(i)

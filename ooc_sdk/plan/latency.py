@@ -34,11 +34,11 @@ class Step:
 
 @dataclass(frozen=True)
 class Crypto:
-    tag: str = "cmac"  # "cmac" or "poly1305"
+    tag: str = "cmac"  # "cmac", "poly1305", or "none" (tags checked once at boot, not per read)
     key_bits: int = 128
 
     def __post_init__(self) -> None:
-        if self.tag not in ("cmac", "poly1305") or self.key_bits not in (128, 256):
+        if self.tag not in ("cmac", "poly1305", "none") or self.key_bits not in (128, 256):
             raise InvalidArgumentError(f"unknown crypto setting {self.tag}/{self.key_bits}")
 
 
@@ -73,11 +73,11 @@ def estimate(
     cpm = mcu.cycles_per_mac_dsp if dsp else mcu.cycles_per_mac
     aes_factor = AES256_ROUNDS_FACTOR if crypto.key_bits == 256 else 1.0
     engine = mcu.aes_engine and use_engine
-    tag_cpb = (
-        mcu.poly1305_cycles_per_byte
-        if crypto.tag == "poly1305"
-        else mcu.cmac_cycles_per_byte * aes_factor
-    )
+    tag_cpb = {
+        "poly1305": mcu.poly1305_cycles_per_byte,
+        "cmac": mcu.cmac_cycles_per_byte * aes_factor,
+        "none": 0.0,
+    }[crypto.tag]
 
     flash_free = engine_free = cpu_free = 0.0
     compute_done: list[float] = []

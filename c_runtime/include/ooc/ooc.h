@@ -49,18 +49,24 @@ enum ooc_error {
     OOC_ERR_MODEL = -13        /* the image holds another model or plan than the firmware's */
 };
 
+struct ooc_image; /* ooc_image.h */
+
 /* What the caller provides. Zero-initialise, then set the fields you use. */
 struct ooc_config {
-    /* The activation arena: at least the model's arena_bytes (OOC_MODEL_<NAME>_ARENA_BYTES),
-       4-byte aligned. Owned by the caller; must outlive the context. Required. */
+    /* The arena: OOC_MODEL_<NAME>_ARENA_BYTES, 4-byte aligned: the activations, then (for an
+       out-of-core model) its chunk slots. Owned by the caller; must outlive the context. */
     uint8_t *arena;
     /* Size of `arena` in bytes. */
     uint32_t arena_bytes;
     /* Opaque pointer handed back to the callbacks below. May be NULL. */
     void *context;
-    /* Optional: called before (phase 0) and after (phase 1) each operator, e.g. to
-       time layers with a cycle counter. NULL to disable. */
+    /* Optional: called before (phase 0) and after (phase 1) each operator -- each step of an
+       out-of-core schedule, so a split operator is reported once per piece -- e.g. to time
+       layers with a cycle counter. NULL to disable. */
     void (*on_layer)(void *context, uint32_t op_index, int phase);
+    /* Out-of-core models: the mounted image holding the weights (ooc_image_mount()). The
+       context reads through it; it must stay mounted while the context is used. */
+    struct ooc_image *image;
 };
 
 /* A runtime instance. Treat as opaque; lives wherever the caller puts it. */
@@ -68,19 +74,28 @@ typedef struct {
     const ooc_model_t *model;
     struct ooc_config cfg;
     uint32_t ready;
+    uint32_t outputs_valid; /* the last ooc_invoke() succeeded */
+    int32_t inflight;       /* step whose chunk read is in flight, or -1 */
 } ooc_ctx_t;
 
 /* Check the model tables against the config and prepare `ctx`. Validates every tensor
-   and operator once, so ooc_invoke() need not. */
+   and operator once, so ooc_invoke() need not. For an out-of-core model, also checks that
+   cfg->image holds this model and plan (OOC_ERR_MODEL otherwise) and, with
+   OOC_VERIFY_AT_BOOT, reads and verifies every chunk once (OOC_ERR_AUTH on a bad one). */
 int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *cfg);
 
-/* Run every operator once. Inputs must have been set. */
+/* Run every operator (every step) once. Inputs must have been set. Out-of-core: each step's
+   chunks are read into a slot, verified and decrypted before use; with two slots the next
+   step's read runs while a step computes. A failed read or tag (OOC_ERR_IO, OOC_ERR_AUTH)
+   stops the inference: the outputs are then unavailable (ooc_get_output() returns
+   OOC_ERR_STATE) until an invoke succeeds. */
 int ooc_invoke(ooc_ctx_t *ctx);
 
 /* Copy `bytes` bytes into model input `index`; `bytes` must equal the input's size. */
 int ooc_set_input(ooc_ctx_t *ctx, uint32_t index, const void *data, uint32_t bytes);
 
-/* Copy model output `index` out; `bytes` must equal the output's size. */
+/* Copy model output `index` out; `bytes` must equal the output's size. OOC_ERR_STATE when no
+   invoke has succeeded since init or the last one failed. */
 int ooc_get_output(const ooc_ctx_t *ctx, uint32_t index, void *data, uint32_t bytes);
 
 /* Size in bytes of input / output `index`, or a negative error. */

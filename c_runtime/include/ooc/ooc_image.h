@@ -32,6 +32,11 @@ extern "C" {
    (reported as OOC_ERR_IO). */
 typedef int (*ooc_flash_read_fn)(void *user, uint32_t addr, void *buf, uint32_t len);
 
+/* Optional asynchronous read, as a DMA driver gives it: start one read, then wait for it. At
+   most one is outstanding; nothing else reads the flash meanwhile. Return 0 or negative. */
+typedef int (*ooc_flash_read_start_fn)(void *user, uint32_t addr, void *buf, uint32_t len);
+typedef int (*ooc_flash_read_wait_fn)(void *user);
+
 /* What the device provides to mount an image. Zero-initialise, then set the fields. */
 typedef struct {
     ooc_flash_read_fn read;     /* required */
@@ -45,11 +50,17 @@ typedef struct {
     const uint8_t *expected_model_sha256;   /* 32 bytes, or NULL to accept any model */
     const uint8_t *expected_plan_id;        /* 16 bytes, or NULL to accept any plan */
     const ooc_aes_engine_t *aes_engine;     /* NULL: software AES */
+    /* Optional, both or neither: asynchronous reads let the runtime prefetch the next chunks
+       while a step computes. Without them every read is synchronous (prefetch does nothing). */
+    ooc_flash_read_start_fn read_start;
+    ooc_flash_read_wait_fn read_wait;
 } ooc_image_config_t;
 
 /* A mounted image. Treat as opaque; holds derived keys: wipe with ooc_image_unmount(). */
-typedef struct {
+typedef struct ooc_image {
     ooc_flash_read_fn read;
+    ooc_flash_read_start_fn read_start;
+    ooc_flash_read_wait_fn read_wait;
     void *user;
     uint32_t base;
     uint32_t n_chunks;
@@ -85,6 +96,19 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg);
    when the chunk or its entry was altered; `buf` is then wiped). `info` may be NULL. */
 int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32_t buf_bytes,
                              ooc_chunk_info_t *info);
+
+/* Lower-level access for the pager (ooc.c), one step = chunks first .. first + n - 1:
+   ooc_image_read_entries() reads their table entries (64 bytes each) into `entries` with one
+   read, checks their structure and that their data lies back to back, and gives the span to
+   read (image offset and length, alignment gaps included). ooc_image_read_begin() /
+   ooc_image_read_end() read a span, asynchronously when the port can. ooc_image_open_chunk()
+   then checks one chunk's tag over its entry and data (when `verify`) and decrypts the data in
+   place; on failure the data is wiped (OOC_ERR_AUTH). */
+int ooc_image_read_entries(ooc_image_t *img, uint32_t first, uint32_t n, uint8_t *entries,
+                           uint32_t *span_offset, uint32_t *span_len);
+int ooc_image_read_begin(ooc_image_t *img, uint32_t offset, void *buf, uint32_t len);
+int ooc_image_read_end(ooc_image_t *img);
+int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify);
 
 uint32_t ooc_image_chunk_count(const ooc_image_t *img);
 uint32_t ooc_image_max_chunk_bytes(const ooc_image_t *img);

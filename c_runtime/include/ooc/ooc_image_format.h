@@ -29,6 +29,7 @@
 #define OOC_IMG_TAG_POLY1305 2u
 #define OOC_IMG_WRAP_AES_KW 1u
 #define OOC_IMG_CHUNK_WEIGHTS 1u
+#define OOC_IMG_CHUNK_DW_CHANNELS 2u
 #define OOC_IMG_NONCE_DOMAIN_WEIGHTS 1u
 #define OOC_IMG_DATA_COUNTER_START 2u
 #define OOC_IMG_MAX_PARTITIONS 6u
@@ -221,7 +222,7 @@ OOC_IMG_STATIC_ASSERT(MF_reserved, offsetof(ooc_img_manifest_t, reserved) == OOC
 #define OOC_IMG_CE_KIND 4u /* CHUNK_* */
 #define OOC_IMG_CE_FLAGS 6u /* 0 */
 #define OOC_IMG_CE_TENSOR 8u /* model tensor index whose data this chunk holds */
-#define OOC_IMG_CE_TENSOR_OFFSET 12u /* byte offset of the chunk within that tensor's data */
+#define OOC_IMG_CE_TENSOR_OFFSET 12u /* weights: byte offset in the tensor; dw-channels: first channel */
 #define OOC_IMG_CE_FLASH_OFFSET 16u /* bytes from the image start; multiple of chunk_align */
 #define OOC_IMG_CE_LENGTH 20u /* plaintext (= ciphertext) bytes, 1..max_chunk_bytes */
 #define OOC_IMG_CE_NONCE 24u /* CTR nonce: index (u32 LE) || NONCE_DOMAIN_WEIGHTS (u32 LE) || 0 */

@@ -48,6 +48,16 @@ void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t
 void ooc_depthwise_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, int8_t *output);
 
+/* Partial execution along output channels: compute only output channels [c0, c1) of the whole
+   output tensor (other channels are left untouched). `filter` and `bias` hold only those
+   channels: conv [c1 - c0][k_h][k_w][in_c]; depthwise [k_h][k_w][c1 - c0] (for depthwise with a
+   depth multiplier, c0 and c1 are multiples of it); bias [c1 - c0] or NULL. Requantization uses
+   the per-channel multipliers and shifts of the absolute channel. 0 <= c0 < c1 <= out_c. */
+void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output, int32_t c0, int32_t c1);
+void ooc_depthwise_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                      const int32_t *bias, int8_t *output, int32_t c0, int32_t c1);
+
 /* ---- FULLY_CONNECTED (src/kernels/fully_connected.c) --------------------------- */
 typedef struct {
     int32_t batches;                /* rows: input elements / in_depth */
@@ -62,6 +72,9 @@ typedef struct {
 /* filter: [out_depth][in_depth]; bias: [out_depth] or NULL */
 void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, int8_t *output);
+/* Output units [o0, o1) only; filter [o1 - o0][in_depth] and bias [o1 - o0] hold just those. */
+void ooc_fully_connected_s8_channels(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
+                                     const int32_t *bias, int8_t *output, int32_t o0, int32_t o1);
 
 /* ---- AVERAGE_POOL_2D, MAX_POOL_2D (src/kernels/pool.c) ------------------------- */
 typedef struct {

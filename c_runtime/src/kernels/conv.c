@@ -39,6 +39,12 @@ static int32_t min_i32(int32_t a, int32_t b)
 void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
                    const int32_t *bias, int8_t *output)
 {
+    ooc_conv2d_s8_channels(p, input, filter, bias, output, 0, p->out_c);
+}
+
+void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t row = p->k_w * p->in_c; /* filter elements per kernel row */
     for (b = 0; b < p->batches; b++) {
@@ -51,9 +57,10 @@ void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t
                    with no horizontal dilation the valid taps of a kernel row are one span */
                 const int32_t kx0 = p->dil_w == 1 ? max_i32(0, -x0) : 0;
                 const int32_t kx1 = p->dil_w == 1 ? min_i32(p->k_w, p->in_w - x0) : 0;
-                for (oc = 0; oc < p->out_c; oc++) {
-                    const int8_t *f = filter + oc * p->k_h * row;
-                    int32_t acc = bias ? bias[oc] : 0;
+                int8_t *out_px = output + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                for (oc = c0; oc < c1; oc++) {
+                    const int8_t *f = filter + (oc - c0) * p->k_h * row;
+                    int32_t acc = bias ? bias[oc - c0] : 0;
                     for (ky = 0; ky < p->k_h; ky++) {
                         const int32_t y = y0 + ky * p->dil_h;
                         if (y < 0 || y >= p->in_h) {
@@ -76,7 +83,7 @@ void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t
                             }
                         }
                     }
-                    *output++ = requantize(acc, p, oc);
+                    out_px[oc] = requantize(acc, p, oc);
                 }
             }
         }
@@ -88,7 +95,14 @@ void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t
 void ooc_depthwise_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, int8_t *output)
 {
-    int32_t b, oy, ox, ic, m, ky, kx, c0, c;
+    ooc_depthwise_conv2d_s8_channels(p, input, filter, bias, output, 0, p->out_c);
+}
+
+void ooc_depthwise_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                      const int32_t *bias, int8_t *output, int32_t c_begin, int32_t c_end)
+{
+    const int32_t width = c_end - c_begin; /* the filter piece's channel stride */
+    int32_t b, oy, ox, oc, ky, kx, c0, c;
     int32_t acc[DW_CHUNK];
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
@@ -98,30 +112,28 @@ void ooc_depthwise_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, co
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 int8_t *out_px = output + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
                 if (p->depth_multiplier != 1) {
-                    for (ic = 0; ic < p->in_c; ic++) {
-                        for (m = 0; m < p->depth_multiplier; m++) {
-                            const int32_t oc = ic * p->depth_multiplier + m;
-                            int32_t a = bias ? bias[oc] : 0;
-                            for (ky = 0; ky < p->k_h; ky++) {
-                                const int32_t y = y0 + ky * p->dil_h;
-                                for (kx = 0; kx < p->k_w; kx++) {
-                                    const int32_t x = x0 + kx * p->dil_w;
-                                    if (y >= 0 && y < p->in_h && x >= 0 && x < p->in_w) {
-                                        a += (int32_t)filter[(ky * p->k_w + kx) * p->out_c + oc] *
-                                             ((int32_t)in_b[(y * p->in_w + x) * p->in_c + ic] + p->input_offset);
-                                    }
+                    for (oc = c_begin; oc < c_end; oc++) {
+                        const int32_t ic = oc / p->depth_multiplier;
+                        int32_t a = bias ? bias[oc - c_begin] : 0;
+                        for (ky = 0; ky < p->k_h; ky++) {
+                            const int32_t y = y0 + ky * p->dil_h;
+                            for (kx = 0; kx < p->k_w; kx++) {
+                                const int32_t x = x0 + kx * p->dil_w;
+                                if (y >= 0 && y < p->in_h && x >= 0 && x < p->in_w) {
+                                    a += (int32_t)filter[(ky * p->k_w + kx) * width + oc - c_begin] *
+                                         ((int32_t)in_b[(y * p->in_w + x) * p->in_c + ic] + p->input_offset);
                                 }
                             }
-                            out_px[oc] = requantize(a, p, oc);
                         }
+                        out_px[oc] = requantize(a, p, oc);
                     }
                     continue;
                 }
                 /* depth multiplier 1: channel c of the output reads channel c of the input */
-                for (c0 = 0; c0 < p->out_c; c0 += DW_CHUNK) {
-                    const int32_t n = min_i32(DW_CHUNK, p->out_c - c0);
+                for (c0 = c_begin; c0 < c_end; c0 += DW_CHUNK) {
+                    const int32_t n = min_i32(DW_CHUNK, c_end - c0);
                     for (c = 0; c < n; c++) {
-                        acc[c] = bias ? bias[c0 + c] : 0;
+                        acc[c] = bias ? bias[c0 - c_begin + c] : 0;
                     }
                     for (ky = 0; ky < p->k_h; ky++) {
                         const int32_t y = y0 + ky * p->dil_h;
@@ -135,7 +147,7 @@ void ooc_depthwise_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, co
                             if (x < 0 || x >= p->in_w) {
                                 continue;
                             }
-                            f = filter + (ky * p->k_w + kx) * p->out_c + c0;
+                            f = filter + (ky * p->k_w + kx) * width + c0 - c_begin;
                             xin = in_b + (y * p->in_w + x) * p->in_c + c0;
                             for (c = 0; c < n; c++) {
                                 acc[c] += (int32_t)f[c] * ((int32_t)xin[c] + p->input_offset);

@@ -1,0 +1,313 @@
+/*
+ * Host runner used by `ooc run OUT/`: runs an out-of-core build with its weights in an emulated
+ * NOR flash (ooc_nor_emu.c), as the device would: mount the image with the device key, ooc_init,
+ * then per sample set the inputs, invoke (chunks read, verified, decrypted, prefetched through
+ * the emulator's asynchronous reads) and get the outputs.
+ *
+ *   runner FLASH_FILE IN_FILE OUT_FILE SAMPLES --size S --page P --sector SEC
+ *          --read-bps X --read-cmd-s Y [--base B] [--sync-reads] [--flip-bit N]
+ *
+ * stdin: one line "UID_HEX ROOT_KEY_HEX", the device identity (kept off the command line, where
+ * other users could see it). --sync-reads gives the runtime no asynchronous read functions (a
+ * port without DMA). --flip-bit N flips bit N of the flash contents after ooc_init, as an
+ * attacker rewriting the flash at run time would (N counts from the image's first byte).
+ *
+ * Measurements, for the first sample (its inference is run twice, with the arena and a stack
+ * region painted in two different patterns, so a byte counts as used when either run changed it):
+ * the highest arena offset written, the stack used below the caller's frame, and the state the
+ * caller keeps (sizeof ooc_ctx_t + ooc_image_t). Flash counters are per inference (the last).
+ * stdout gets one JSON object; errors: a message on stderr and on stdout's "error", exit
+ * status 2 (usage, files) or 1 (the runtime refused: mount, init or invoke failed).
+ */
+#define _POSIX_C_SOURCE 200112L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ooc/ooc.h"
+#include "ooc/ooc_image.h"
+#include "ooc_nor_emu.h"
+#include OOC_RUN_HEADER
+
+#define STACK_PROBE_BYTES (64u * 1024u)
+
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+static union {
+    uint32_t align;
+    uint8_t bytes[OOC_RUN_ARENA + 4u];
+} arena;
+
+static ooc_nor_t nor;
+static ooc_image_t image;
+static ooc_ctx_t ctx;
+
+static uintptr_t stack_probe; /* address of the painted region, below main's frame */
+
+/* Paint the stack region below this frame: the one the next sibling call (the inference) uses. */
+static NOINLINE void stack_paint(uint8_t pattern)
+{
+    volatile uint8_t probe[STACK_PROBE_BYTES];
+    uint32_t i;
+    for (i = 0; i < STACK_PROBE_BYTES; i++) {
+        probe[i] = pattern;
+    }
+    stack_probe = (uintptr_t)probe;
+}
+
+/* Bytes of that region changed since stack_paint (the stack grows down: probe[0] is deepest).
+   Reads memory below the current frame through the saved pointer: a host-only measurement. */
+static uint32_t stack_used(uint8_t pattern)
+{
+    const volatile uint8_t *probe = (const volatile uint8_t *)stack_probe;
+    uint32_t i = 0;
+    while (i < STACK_PROBE_BYTES && probe[i] == pattern) {
+        i++;
+    }
+    return STACK_PROBE_BYTES - i;
+}
+
+static NOINLINE int invoke_once(void)
+{
+    return ooc_invoke(&ctx);
+}
+
+static uint32_t arena_extent(uint8_t pattern)
+{
+    uint32_t n = OOC_RUN_ARENA;
+    while (n > 0u && arena.bytes[n - 1u] == pattern) {
+        n--;
+    }
+    return n;
+}
+
+static int fail(const char *what, int err, int status)
+{
+    fprintf(stderr, "ooc runner: %s%s%s\n", what, err ? ": " : "", err ? ooc_strerror(err) : "");
+    printf("{\"status\": %d, \"error\": \"%s\", \"stage\": \"%s\"}\n", err, err ? ooc_strerror(err) : what,
+           what);
+    return status;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (*s == '\0' || *end != '\0' || v > 0xFFFFFFFFull) {
+        return 0;
+    }
+    *out = (uint32_t)v;
+    return 1;
+}
+
+static int parse_hex(const char *s, uint8_t *out, uint32_t max, uint32_t *n)
+{
+    uint32_t len = (uint32_t)strlen(s), i;
+    if (len % 2u != 0u || len / 2u > max) {
+        return 0;
+    }
+    for (i = 0; i < len / 2u; i++) {
+        unsigned v;
+        if (sscanf(s + 2u * i, "%2x", &v) != 1) {
+            return 0;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *n = len / 2u;
+    return 1;
+}
+
+static int read_wait(void *user)
+{
+    return ooc_nor_read_wait((ooc_nor_t *)user);
+}
+
+static int read_start(void *user, uint32_t addr, void *buf, uint32_t len)
+{
+    return ooc_nor_read_start((ooc_nor_t *)user, addr, buf, len);
+}
+
+int main(int argc, char **argv)
+{
+    ooc_nor_profile_t profile;
+    ooc_image_config_t icfg;
+    struct ooc_config cfg;
+    ooc_nor_counters_t before, after;
+    char line[256], uid_hex[80], key_hex[80];
+    uint8_t uid[OOC_IMG_UID_BYTES], key[32];
+    uint32_t uid_len = 0, key_len = 0, base = 0, flip = 0xFFFFFFFFu, samples, s, i;
+    uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0;
+    int sync_reads = 0, err, a;
+    FILE *in, *out;
+    uint8_t *buf;
+
+    memset(&profile, 0, sizeof profile);
+    if (argc < 5 || !parse_u32(argv[4], &samples) || samples == 0u) {
+        fprintf(stderr, "usage: %s FLASH IN OUT SAMPLES --size S --page P --sector SEC --read-bps X "
+                        "--read-cmd-s Y [--base B] [--sync-reads] [--flip-bit N]\n", argv[0]);
+        return 2;
+    }
+    for (a = 5; a < argc; a++) {
+        const char *opt = argv[a];
+        const char *val = a + 1 < argc ? argv[a + 1] : "";
+        int ok = 1;
+        if (strcmp(opt, "--sync-reads") == 0) {
+            sync_reads = 1;
+            continue;
+        }
+        if (strcmp(opt, "--size") == 0) {
+            ok = parse_u32(val, &profile.size_bytes);
+        } else if (strcmp(opt, "--page") == 0) {
+            ok = parse_u32(val, &profile.page_bytes);
+        } else if (strcmp(opt, "--sector") == 0) {
+            ok = parse_u32(val, &profile.sector_bytes);
+        } else if (strcmp(opt, "--base") == 0) {
+            ok = parse_u32(val, &base);
+        } else if (strcmp(opt, "--flip-bit") == 0) {
+            ok = parse_u32(val, &flip);
+        } else if (strcmp(opt, "--read-bps") == 0) {
+            profile.read_bytes_per_s = strtod(val, NULL);
+        } else if (strcmp(opt, "--read-cmd-s") == 0) {
+            profile.read_command_s = strtod(val, NULL);
+        } else {
+            ok = 0;
+        }
+        if (!ok) {
+            return fail("bad option", 0, 2);
+        }
+        a++;
+    }
+    if (fgets(line, sizeof line, stdin) == NULL || sscanf(line, "%79s %79s", uid_hex, key_hex) != 2 ||
+        !parse_hex(uid_hex, uid, sizeof uid, &uid_len) || uid_len != sizeof uid ||
+        !parse_hex(key_hex, key, sizeof key, &key_len) || (key_len != 16u && key_len != 32u)) {
+        return fail("stdin must hold 'UID_HEX ROOT_KEY_HEX'", 0, 2);
+    }
+    memset(line, 0, sizeof line);
+    memset(key_hex, 0, sizeof key_hex);
+    err = ooc_nor_open(&nor, argv[1], &profile, OOC_NOR_NO_CREATE | OOC_NOR_READ_ONLY);
+    if (err != OOC_NOR_OK) {
+        return fail("cannot open the flash file (missing, or not the flash profile's size)", 0, 2);
+    }
+
+    memset(&icfg, 0, sizeof icfg);
+    icfg.read = ooc_nor_read;
+    icfg.user = &nor;
+    icfg.base = base;
+    icfg.flash_bytes = profile.size_bytes - base;
+    icfg.root_key = key;
+    icfg.root_key_bytes = key_len;
+    icfg.device_uid = uid;
+    icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
+    icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
+    if (!sync_reads) {
+        icfg.read_start = read_start;
+        icfg.read_wait = read_wait;
+    }
+    err = ooc_image_mount(&image, &icfg);
+    memset(key, 0, sizeof key);
+    if (err < 0) {
+        return fail("mount", err, 1);
+    }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arena = arena.bytes;
+    cfg.arena_bytes = OOC_RUN_ARENA;
+    cfg.image = &image;
+    err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
+    if (err < 0) {
+        return fail("init", err, 1);
+    }
+    if (flip != 0xFFFFFFFFu) {
+        /* an attacker rewriting the flash after boot: reach into the emulated chip directly */
+        if (flip / 8u >= profile.size_bytes - base) {
+            return fail("--flip-bit is beyond the flash", 0, 2);
+        }
+        nor.data[base + flip / 8u] ^= (uint8_t)(1u << (flip % 8u));
+    }
+    for (i = 0; i < OOC_RUN_MODEL.n_inputs; i++) {
+        in_total += (uint32_t)ooc_input_bytes(&ctx, i);
+    }
+    for (i = 0; i < OOC_RUN_MODEL.n_outputs; i++) {
+        out_total += (uint32_t)ooc_output_bytes(&ctx, i);
+    }
+    buf = (uint8_t *)malloc((in_total > out_total ? in_total : out_total) + 1u);
+    in = fopen(argv[2], "rb");
+    out = fopen(argv[3], "wb");
+    if (buf == NULL || in == NULL || out == NULL) {
+        return fail("cannot open the sample files", 0, 2);
+    }
+    memset(&before, 0, sizeof before);
+    memset(&after, 0, sizeof after);
+    for (s = 0; s < samples; s++) {
+        int runs = s == 0u ? 2 : 1, r;
+        if (fread(buf, 1, in_total, in) != in_total) {
+            return fail("input file is shorter than SAMPLES records", 0, 2);
+        }
+        for (r = 0; r < runs; r++) {
+            const uint8_t pattern = r == 0 ? 0xA5u : 0x5Au;
+            uint8_t *p = buf;
+            if (s == 0u) {
+                memset(arena.bytes, pattern, OOC_RUN_ARENA);
+            }
+            for (i = 0; i < OOC_RUN_MODEL.n_inputs; i++) {
+                int32_t n = ooc_input_bytes(&ctx, i);
+                err = ooc_set_input(&ctx, i, p, (uint32_t)n);
+                if (err < 0) {
+                    return fail("set_input", err, 2);
+                }
+                p += n;
+            }
+            ooc_nor_get_counters(&nor, &before);
+            if (s == 0u) {
+                stack_paint(pattern);
+            }
+            err = invoke_once();
+            if (s == 0u) {
+                uint32_t used = stack_used(pattern), ext = arena_extent(pattern);
+                stack_bytes = used > stack_bytes ? used : stack_bytes;
+                arena_used = ext > arena_used ? ext : arena_used;
+            }
+            ooc_nor_get_counters(&nor, &after);
+            if (err < 0) {
+                return fail("invoke", err, 1);
+            }
+        }
+        {
+            uint8_t *p = buf;
+            for (i = 0; i < OOC_RUN_MODEL.n_outputs; i++) {
+                int32_t n = ooc_output_bytes(&ctx, i);
+                err = ooc_get_output(&ctx, i, p, (uint32_t)n);
+                if (err < 0) {
+                    return fail("get_output", err, 1);
+                }
+                p += n;
+            }
+        }
+        if (fwrite(buf, 1, out_total, out) != out_total) {
+            return fail("cannot write the output file", 0, 2);
+        }
+    }
+    fclose(in);
+    if (fclose(out) != 0) {
+        return fail("cannot write the output file", 0, 2);
+    }
+    printf("{\"status\": 0, \"arena_bytes\": %lu, \"arena_high_water_bytes\": %lu, "
+           "\"stack_high_water_bytes\": %lu, \"state_bytes\": %lu, \"sram_high_water_bytes\": %lu, "
+           "\"flash_read_bytes\": %llu, \"flash_read_commands\": %llu, \"flash_program_bytes\": %llu, "
+           "\"erases\": %llu, \"flash_read_busy_s\": %.9f, \"async_reads\": %s}\n",
+           (unsigned long)OOC_RUN_ARENA, (unsigned long)arena_used, (unsigned long)stack_bytes,
+           (unsigned long)(sizeof ctx + sizeof image),
+           (unsigned long)(arena_used + stack_bytes + sizeof ctx + sizeof image),
+           (unsigned long long)(after.bytes_read - before.bytes_read),
+           (unsigned long long)(after.read_commands - before.read_commands),
+           (unsigned long long)(after.bytes_programmed - before.bytes_programmed),
+           (unsigned long long)(after.erase_ops - before.erase_ops), after.read_busy_s - before.read_busy_s,
+           sync_reads ? "false" : "true");
+    ooc_image_unmount(&image);
+    free(buf);
+    return ooc_nor_close(&nor) == OOC_NOR_OK ? 0 : fail("cannot close the flash file", 0, 2);
+}

@@ -1,0 +1,459 @@
+"""The out-of-core planner: how a model runs in a fixed SRAM budget with its weights in flash.
+
+A plan is a schedule of *steps*. A step runs one operator, or one piece of it: an operator whose
+weights do not fit a chunk slot is split along its output channels (partial execution), and each
+piece reads only its channels' filter and bias. Before a step computes, its weights -- one chunk
+per constant input, back to back in flash -- are read into a chunk slot, verified and decrypted;
+with two slots the next step's chunks are read while the current one computes.
+
+The SRAM figure a plan reports is everything the runtime needs:
+
+    sram_bytes = activation arena + slots x slot_bytes + runtime and crypto state + stack bound
+
+A slot holds a step's table entries (64 bytes per chunk, read to check the tags) followed by its
+ciphertexts, each starting on a 4-byte boundary.
+
+Search: for every candidate slot size (the sizes at which some operator changes how many pieces it
+needs, plus powers of two) and one or two slots, split the operators, check the budget, estimate
+the latency (ooc_sdk.plan.latency) and keep the fastest; ties go to the smaller SRAM figure. A
+budget below the smallest feasible plan is an error that states that minimum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ooc_sdk.codegen.memplan import plan_memory
+from ooc_sdk.codegen.prepare import prepare_op
+from ooc_sdk.errors import InvalidArgumentError, OocError
+from ooc_sdk.image import format as fmt
+from ooc_sdk.image.pack import Chunk
+from ooc_sdk.image.pack import plan_id as pack_plan_id
+from ooc_sdk.model.ir import Graph, Operator
+from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
+from ooc_sdk.targets import FlashProfile, McuProfile
+from ooc_sdk.units import format_size
+
+ENTRY_BYTES = fmt.CHUNK_ENTRY.size
+DATA_ALIGN = 4  # chunk start alignment in flash and in the slot
+
+# Runtime and crypto state the caller keeps in SRAM besides the arena: an ooc_ctx_t and a mounted
+# ooc_image_t (two AES key schedules, keys and ids). Upper bounds for 32- and 64-bit targets;
+# tests/test_pager.py checks them against sizeof on this host (64-bit pointers, the larger case).
+RUNTIME_STATE_BYTES = 1024
+# Stack the runtime needs below the caller's frame during ooc_invoke (kernels, the pager, tag
+# checks and decryption). The host runner measures it by painting (tests assert it stays below);
+# the Cortex-M figure comes from the QEMU port.
+STACK_BOUND_BYTES = 4096
+
+LATENCY_TOLERANCE = 0.01  # plans this close to the fastest count as equally fast
+MAX_SLOTS = 2  # one read in flight at a time (one DMA channel): double buffering
+SPLITTABLE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+class BudgetError(OocError):
+    """The SRAM budget cannot be met; ``minimum`` is the smallest feasible budget (bytes)."""
+
+    def __init__(self, message: str, minimum: int | None):
+        super().__init__(message)
+        self.minimum = minimum
+
+
+def _align(n: int, a: int = DATA_ALIGN) -> int:
+    return -(-n // a) * a
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The weights one step reads for one constant input: becomes one image chunk."""
+
+    tensor: int
+    kind: int  # fmt.CHUNK_WEIGHTS or fmt.CHUNK_DW_CHANNELS
+    offset: int  # byte offset in the tensor (weights) or first channel (dw-channels)
+    length: int
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    op: int
+    c0: int  # output channels [c0, c1) this step computes; (0, 0) = the whole operator
+    c1: int
+    pieces: tuple[Piece, ...]
+    macs: int
+    first_chunk: int = 0
+
+    @property
+    def slot_need(self) -> int:
+        if not self.pieces:
+            return 0
+        return ENTRY_BYTES * len(self.pieces) + sum(_align(p.length) for p in self.pieces)
+
+    @property
+    def fetch_bytes(self) -> int:
+        """Bytes read from flash for this step: table entries + ciphertexts (with the alignment
+        gaps between them, read in the same command)."""
+        if not self.pieces:
+            return 0
+        data = sum(_align(p.length) for p in self.pieces[:-1]) + self.pieces[-1].length
+        return ENTRY_BYTES * len(self.pieces) + data
+
+
+@dataclass
+class _OpShape:
+    """How an operator's weights scale with the output channels it computes."""
+
+    op: int
+    kind: str
+    channels: int  # output channels (1 for operators that cannot be split)
+    granule: int  # channels per indivisible unit (the depth multiplier for depthwise)
+    per_channel: list[tuple[int, int]]  # (tensor, bytes per channel) of each splittable constant
+    whole: list[int]  # constant inputs read whole
+    macs: int
+
+
+@dataclass
+class Plan:
+    graph: Graph
+    budget: int | None
+    flash: FlashProfile
+    mcu: McuProfile
+    crypto: Crypto
+    activation_bytes: int
+    slots: int
+    slot_bytes: int
+    steps: list[PlanStep]
+    verify: str = "every-read"  # or "boot"
+    dsp: bool = False
+    state_bytes: int = RUNTIME_STATE_BYTES
+    stack_bytes: int = STACK_BOUND_BYTES
+    estimates: dict[str, Estimate] = field(default_factory=dict)
+
+    @property
+    def sram_bytes(self) -> int:
+        return (
+            self.activation_bytes
+            + self.slots * self.slot_bytes
+            + self.state_bytes
+            + self.stack_bytes
+        )
+
+    @property
+    def arena_bytes(self) -> int:
+        """What the caller's arena must hold: activations, then the slots."""
+        return self.activation_bytes + self.slots * self.slot_bytes
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        out: list[Chunk] = []
+        for s in self.steps:
+            for p in s.pieces:
+                out.append(Chunk(len(out), p.kind, p.tensor, p.offset, p.length))
+        return out
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(p.length for s in self.steps for p in s.pieces)
+
+    @property
+    def flash_read_bytes_per_inference(self) -> int:
+        return sum(s.fetch_bytes for s in self.steps)
+
+    @property
+    def flash_read_commands_per_inference(self) -> int:
+        return sum(2 for s in self.steps if s.pieces)
+
+    @property
+    def plan_id(self) -> bytes:
+        """The manifest's plan_id: the chunk list and this schedule (the firmware tables)."""
+        return pack_plan_id(self.chunks, self.slot_bytes, self.schedule_digest)
+
+    @property
+    def schedule_digest(self) -> str:
+        h = hashlib.sha256(f"slots={self.slots}|slot={self.slot_bytes}|{self.verify}".encode())
+        for s in self.steps:
+            h.update(f"|{s.op},{s.c0},{s.c1},{len(s.pieces)}".encode())
+        return h.hexdigest()
+
+    def latency_steps(self) -> list[Step]:
+        return [Step(s.macs, s.fetch_bytes, 2 if s.pieces else 0) for s in self.steps]
+
+    def to_json(self) -> dict[str, Any]:
+        est = self.estimates
+        main = est["plan"]
+        out: dict[str, Any] = {
+            "model": self.graph.name,
+            "model_sha256": self.graph.sha256,
+            "budget_bytes": self.budget,
+            "sram_bytes": self.sram_bytes,
+            "activation_bytes": self.activation_bytes,
+            "slot_bytes": self.slot_bytes,
+            "slots": self.slots,
+            "slots_total_bytes": self.slots * self.slot_bytes,
+            "state_bytes": self.state_bytes,
+            "stack_bytes": self.stack_bytes,
+            "arena_bytes": self.arena_bytes,
+            "weight_bytes": self.weight_bytes,
+            "chunks": len(self.chunks),
+            "steps": len(self.steps),
+            "split_ops": sorted(op for op, n in Counter(s.op for s in self.steps).items() if n > 1),
+            "flash_read_bytes_per_inference": self.flash_read_bytes_per_inference,
+            "flash_read_commands_per_inference": self.flash_read_commands_per_inference,
+            "flash_program_bytes_per_inference": 0,
+            "erases_per_inference": 0,
+            "tag_overhead_bytes_per_inference": self.flash_read_bytes_per_inference
+            - self.weight_bytes,
+            "verify": self.verify,
+            "flash": self.flash.name,
+            "mcu": self.mcu.name,
+            "dsp_kernels_assumed": self.dsp,
+            "crypto": {"tag": self.crypto.tag, "key_bits": self.crypto.key_bits},
+            "estimated_latency_s": main.seconds,
+            "in_sram_latency_s": main.in_sram_seconds,
+            "latency_ratio": main.ratio,
+            "estimated_latency_prefetch_s": est["prefetch"].seconds,
+            "latency_ratio_prefetch": est["prefetch"].ratio,
+            "estimated_latency_no_prefetch_s": est["no_prefetch"].seconds,
+            "latency_ratio_no_prefetch": est["no_prefetch"].ratio,
+        }
+        if "software_aes" in est:
+            out["estimated_latency_software_aes_s"] = est["software_aes"].seconds
+            out["latency_ratio_software_aes"] = est["software_aes"].ratio
+        out["schedule"] = [
+            {
+                "op": s.op,
+                "op_type": self.graph.operators[s.op].op_type,
+                "channels": [s.c0, s.c1] if s.c1 else None,
+                "chunks": [s.first_chunk + i for i in range(len(s.pieces))] if s.pieces else [],
+                "fetch_bytes": s.fetch_bytes,
+                "macs": s.macs,
+            }
+            for s in self.steps
+        ]
+        return out
+
+
+def _constant_inputs(graph: Graph, op: Operator) -> list[int]:
+    """The constant tensors the kernel reads at run time, in input order: one chunk each (the
+    runtime binds the step's chunks to the operator's paged inputs in this order)."""
+    return [t for t in prepare_op(graph, op).inputs if t >= 0 and graph.tensors[t].is_constant]
+
+
+def _op_shape(graph: Graph, index: int) -> _OpShape:
+    op = graph.operators[index]
+    consts = _constant_inputs(graph, op)
+    macs = op.macs
+    if op.op_type in SPLITTABLE and len(op.inputs) >= 2 and graph.tensors[op.inputs[1]].is_constant:
+        w = graph.tensors[op.inputs[1]]
+        channels = w.shape[3] if op.op_type == "DEPTHWISE_CONV_2D" else w.shape[0]
+        granule = op.options["depth_multiplier"] if op.op_type == "DEPTHWISE_CONV_2D" else 1
+        per: list[tuple[int, int]] = []
+        whole: list[int] = []
+        for t in consts:
+            tensor = graph.tensors[t]
+            is_filter = t == op.inputs[1] and not any(x == t for x, _ in per)
+            is_bias = (
+                len(op.inputs) > 2
+                and t == op.inputs[2]
+                and t != op.inputs[1]
+                and tensor.size == channels
+            )
+            if is_filter or is_bias:
+                per.append((t, tensor.nbytes // channels))
+            else:
+                whole.append(t)
+        if not whole:
+            return _OpShape(index, op.op_type, channels, max(granule, 1), per, [], macs)
+    return _OpShape(index, op.op_type, 1, 1, [], consts, macs)
+
+
+def _need(shape: _OpShape, graph: Graph, channels: int) -> int:
+    """Slot bytes for a piece of ``channels`` output channels (or the whole operator)."""
+    n = len(shape.per_channel) + len(shape.whole)
+    if n == 0:
+        return 0
+    data = sum(_align(b * channels) for _, b in shape.per_channel)
+    data += sum(_align(graph.tensors[t].nbytes) for t in shape.whole)
+    return ENTRY_BYTES * n + data
+
+
+def _pieces_for(graph: Graph, shape: _OpShape, slot_bytes: int) -> list[PlanStep] | None:
+    """Split one operator to fit ``slot_bytes``; None if even one granule does not fit."""
+    if not shape.per_channel and not shape.whole:
+        return [PlanStep(shape.op, 0, 0, (), shape.macs)]
+    if not shape.per_channel:
+        if _need(shape, graph, 1) > slot_bytes:
+            return None
+        pieces = tuple(Piece(t, fmt.CHUNK_WEIGHTS, 0, graph.tensors[t].nbytes) for t in shape.whole)
+        return [PlanStep(shape.op, 0, 0, pieces, shape.macs)]
+    g = shape.granule
+    units = shape.channels // g
+    # the most granules that fit, then balance the pieces
+    lo, hi = 0, units
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _need(shape, graph, mid * g) <= slot_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo == 0:
+        return None
+    n_pieces = math.ceil(units / lo)
+    per_piece = math.ceil(units / n_pieces)
+    steps = []
+    op = graph.operators[shape.op]
+    for start in range(0, units, per_piece):
+        c0, c1 = start * g, min(units, start + per_piece) * g
+        pieces = []
+        for t, b in shape.per_channel:
+            if shape.kind == "DEPTHWISE_CONV_2D" and t == op.inputs[1]:
+                pieces.append(Piece(t, fmt.CHUNK_DW_CHANNELS, c0, b * (c1 - c0)))
+            else:
+                pieces.append(Piece(t, fmt.CHUNK_WEIGHTS, b * c0, b * (c1 - c0)))
+        macs = shape.macs * (c1 - c0) // shape.channels
+        steps.append(PlanStep(shape.op, c0, c1, tuple(pieces), macs))
+    # MACs of the pieces add up to the operator's
+    rest = shape.macs - sum(s.macs for s in steps)
+    last = steps[-1]
+    steps[-1] = PlanStep(last.op, last.c0, last.c1, last.pieces, last.macs + rest)
+    return steps
+
+
+def _schedule(graph: Graph, shapes: list[_OpShape], slot_bytes: int) -> list[PlanStep] | None:
+    steps: list[PlanStep] = []
+    chunk = 0
+    for shape in shapes:
+        pieces = _pieces_for(graph, shape, slot_bytes)
+        if pieces is None:
+            return None
+        for s in pieces:
+            steps.append(PlanStep(s.op, s.c0, s.c1, s.pieces, s.macs, chunk))
+            chunk += len(s.pieces)
+    if chunk >= 1 << 16:
+        return None
+    return steps
+
+
+def min_slot_bytes(graph: Graph, shapes: list[_OpShape] | None = None) -> int:
+    shapes = shapes or [_op_shape(graph, i) for i in range(len(graph.operators))]
+    return max((_need(s, graph, s.granule if s.per_channel else 1) for s in shapes), default=0)
+
+
+def _candidates(graph: Graph, shapes: list[_OpShape], lo: int, hi: int) -> list[int]:
+    """Slot sizes worth trying in [lo, hi]: where some operator's piece count changes (a few per
+    operator, geometrically spaced), plus powers of two."""
+    cands = {lo, hi}
+    p = 1 << max(lo - 1, 1).bit_length()
+    while p <= hi:
+        cands.add(p)
+        p *= 2
+    for s in shapes:
+        full = _need(s, graph, s.channels if s.per_channel else 1)
+        if lo <= full <= hi:
+            cands.add(full)
+        if s.per_channel:
+            units = s.channels // s.granule
+            k = 2
+            while k <= units and k <= 64:
+                need = _need(s, graph, math.ceil(units / k) * s.granule)
+                if lo <= need <= hi:
+                    cands.add(need)
+                k *= 2
+    return sorted(cands)
+
+
+def plan(
+    graph: Graph,
+    budget: int | None,
+    flash: FlashProfile,
+    mcu: McuProfile,
+    *,
+    crypto: Crypto | None = None,
+    verify: str = "every-read",
+    dsp: bool = False,
+    slots: int | None = None,
+) -> Plan:
+    """The fastest plan within ``budget`` bytes of SRAM (None: no limit, smallest-latency plan
+    with every weight paged). Raises BudgetError with the minimum when it cannot be met."""
+    if verify not in ("every-read", "boot"):
+        raise InvalidArgumentError("verify must be 'every-read' or 'boot'")
+    if slots is not None and not 1 <= slots <= MAX_SLOTS:
+        raise InvalidArgumentError(f"slots must be 1 .. {MAX_SLOTS}")
+    crypto = crypto or Crypto()
+    activation = plan_memory(graph).arena_bytes
+    shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
+    fixed = activation + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+    smallest_slot = min_slot_bytes(graph, shapes)
+    minimum = fixed + smallest_slot
+    if budget is not None and budget < minimum:
+        raise BudgetError(
+            f"an SRAM budget of {format_size(budget)} cannot be met: this model needs at least "
+            f"{format_size(minimum)} ({minimum} bytes: {format_size(activation)} of activations, "
+            f"{format_size(smallest_slot)} for the smallest chunk slot, "
+            f"{format_size(RUNTIME_STATE_BYTES + STACK_BOUND_BYTES)} of runtime state and stack). "
+            "Layer fusion and activation spilling, which will lower this, are not available yet",
+            minimum,
+        )
+    largest = max((_need(s, graph, s.channels if s.per_channel else 1) for s in shapes), default=0)
+    slot_choices = [slots] if slots else list(range(1, MAX_SLOTS + 1))
+    found: list[tuple[float, Plan]] = []
+    for n_slots in slot_choices:
+        room = largest if budget is None else min(largest, (budget - fixed) // n_slots)
+        if room < smallest_slot:
+            continue
+        for cand in _candidates(graph, shapes, smallest_slot, room):
+            steps = _schedule(graph, shapes, cand)
+            if steps is None:
+                continue
+            slot_bytes = max((s.slot_need for s in steps), default=0)
+            p = Plan(
+                graph,
+                budget,
+                flash,
+                mcu,
+                crypto,
+                activation,
+                n_slots,
+                slot_bytes,
+                steps,
+                verify,
+                dsp,
+            )
+            e = estimate(p.latency_steps(), flash, mcu, _run_crypto(p), slots=n_slots, dsp=dsp)
+            found.append((e.seconds, p))
+    if not found:
+        raise BudgetError(
+            f"no schedule fits {format_size(budget or 0)}; the smallest feasible budget is "
+            f"{format_size(minimum)} ({minimum} bytes)",
+            minimum,
+        )
+    # Within LATENCY_TOLERANCE of the fastest, read the fewest bytes from flash (fewer, larger
+    # chunks: less tag overhead and energy), then use the least SRAM.
+    fastest = min(sec for sec, _ in found)
+    near = [p for sec, p in found if sec <= fastest * (1 + LATENCY_TOLERANCE)]
+    best = min(near, key=lambda p: (p.flash_read_bytes_per_inference, p.sram_bytes))
+    _estimate_all(best)
+    return best
+
+
+def _run_crypto(p: Plan) -> Crypto:
+    """The crypto an inference does: with tags checked at boot, only decryption."""
+    return Crypto("none", p.crypto.key_bits) if p.verify == "boot" else p.crypto
+
+
+def _estimate_all(p: Plan) -> None:
+    """The plan's own estimate, and its schedule with two slots (prefetch) and one (none)."""
+    steps = p.latency_steps()
+    crypto = _run_crypto(p)
+    p.estimates = {
+        "plan": estimate(steps, p.flash, p.mcu, crypto, slots=p.slots, dsp=p.dsp),
+        "prefetch": estimate(steps, p.flash, p.mcu, crypto, slots=2, dsp=p.dsp),
+        "no_prefetch": estimate(steps, p.flash, p.mcu, crypto, slots=1, dsp=p.dsp),
+    }
+    if p.mcu.aes_engine:
+        p.estimates["software_aes"] = estimate(
+            steps, p.flash, p.mcu, crypto, slots=2, dsp=p.dsp, use_engine=False
+        )
