@@ -60,6 +60,14 @@ KIB = 1024
 BUDGETS = [256 * KIB, 128 * KIB, 64 * KIB]
 
 
+def _b(budget: int | None) -> str:
+    return "none" if budget is None else f"{budget // KIB}Ki"
+
+
+def _r(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def minimum(graph, flash, mcu) -> int:  # type: ignore[no-untyped-def]
     try:
         plan(graph, 1, flash, mcu)
@@ -88,7 +96,7 @@ def main() -> int:
             return 2
         graph = load_model(path)
         low = minimum(graph, flash, m4)
-        budgets = [b for b in BUDGETS if b >= low] + [low]
+        budgets: list[int | None] = [b for b in BUDGETS if b >= low] + [low, None]
         for budget in budgets:
             row: dict = {"model": name, "budget_bytes": budget, "conv": name in CONV}  # type: ignore[type-arg]
             t0 = time.perf_counter()
@@ -99,8 +107,11 @@ def main() -> int:
             ):
                 free = plan(graph, budget, flash, mcu, dsp=dsp).to_json()
                 # prefetch = the best plan with two slots; none = the best with one; both fit
-                two = plan(graph, budget, flash, mcu, dsp=dsp, slots=2).to_json()
                 one = plan(graph, budget, flash, mcu, dsp=dsp, slots=1).to_json()
+                try:
+                    two = plan(graph, budget, flash, mcu, dsp=dsp, slots=2).to_json()
+                except BudgetError:  # the smallest budget has room for one slot only
+                    two = {"latency_ratio": None, "sram_bytes": None}
                 row[label] = {
                     "sram_bytes": free["sram_bytes"],
                     "slots": free["slots"],
@@ -157,11 +168,11 @@ def main() -> int:
     for r in rows:
         a, d, m = r["m7_ref"], r["m7_dsp"], r["m4_ref"]
         print(
-            f"{r['model'][:35]:<36}{r['budget_bytes'] // KIB:>7}Ki{d['sram_bytes'] / KIB:>8.1f}K"
-            f"  {a['ratio']:>10.3f} / {a['ratio_no_prefetch']:<9.3f}"
-            f"  {d['ratio']:>10.3f} / {d['ratio_no_prefetch']:<9.3f}"
-            f"  {d['ratio_software_aes']:>14.3f}"
-            f"  {m['ratio']:>8.3f} / {m['ratio_no_prefetch']:<9.3f}"
+            f"{r['model'][:35]:<36}{_b(r['budget_bytes']):>9}{d['sram_bytes'] / KIB:>8.1f}K"
+            f"  {_r(a['ratio']):>10} / {_r(a['ratio_no_prefetch']):<9}"
+            f"  {_r(d['ratio']):>10} / {_r(d['ratio_no_prefetch']):<9}"
+            f"  {_r(d['ratio_software_aes']):>14}"
+            f"  {_r(m['ratio']):>8} / {_r(m['ratio_no_prefetch']):<9}"
         )
     if runs:
         print()

@@ -44,7 +44,14 @@ from ooc_sdk.errors import (
     WrongKeyError,
 )
 from ooc_sdk.golden import check_inputs
-from ooc_sdk.host import RELEASE, WARNINGS, _compile_cached, _compiler
+from ooc_sdk.host import (
+    RELEASE,
+    WARNINGS,
+    _compile_cached,
+    _compiler,
+    split_outputs,
+    write_samples,
+)
 from ooc_sdk.image import format as fmt
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.outdir import write_image_dir
@@ -315,13 +322,9 @@ def run_build(
         "--read-cmd-s",
         repr(fl["read_command_s"]),
     ]
-    out_tensors = [graph.tensor(t) for t in graph.outputs]
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        with in_path.open("wb") as f:
-            for sample in samples:
-                for x in sample:
-                    f.write(np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).tobytes())
+        write_samples(in_path, samples)
         args = [str(binary), str(out_dir / "flash.bin"), str(in_path), str(out_path),
                 str(len(samples)), *geometry, *timing, "--base", str(info["flash_offset"])]  # fmt: skip
         if sync_reads:
@@ -342,16 +345,4 @@ def run_build(
             cls = _C_ERRORS.get(code, ImageError)
             raise cls(f"the device runtime refused at {stage}: {report.get('error')} ({code})")
         raw = out_path.read_bytes()
-    outputs, pos = [], 0
-    for _ in samples:
-        per = []
-        for t in out_tensors:
-            n = t.nbytes
-            per.append(
-                np.frombuffer(raw[pos : pos + n], dtype=t.dtype.numpy.newbyteorder("<"))
-                .reshape(t.shape)
-                .copy()
-            )
-            pos += n
-        outputs.append(per)
-    return RunResult(outputs, report)
+    return RunResult(split_outputs(graph, raw, len(samples)), report)

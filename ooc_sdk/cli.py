@@ -223,8 +223,8 @@ def _load_inputs(paths: tuple[Path, ...]) -> list[np.ndarray] | None:
     return arrays
 
 
-def _inference_options(f: Any) -> Any:
-    """MODEL plus the input and output options `ooc golden` and `ooc run` share."""
+def _io_options(f: Any) -> Any:
+    """--input, --seed and --output, shared by `ooc golden` and `ooc run`."""
     f = click.option(
         "--output",
         "-o",
@@ -235,7 +235,7 @@ def _inference_options(f: Any) -> Any:
     f = click.option(
         "--seed", type=INT, default=0, show_default=True, help="Seed for random inputs."
     )(f)
-    f = click.option(
+    return click.option(
         "--input",
         "-i",
         "inputs",
@@ -243,7 +243,11 @@ def _inference_options(f: Any) -> Any:
         multiple=True,
         help="A .npy file per model input, in order (default: random from --seed).",
     )(f)
-    return click.argument("model", type=_EXISTING_FILE)(f)
+
+
+def _inference_options(f: Any) -> Any:
+    """MODEL plus the input and output options."""
+    return click.argument("model", type=_EXISTING_FILE)(_io_options(f))
 
 
 @cli.command()
@@ -310,6 +314,20 @@ def _save_outputs(output: Path | None, outputs: list[np.ndarray]) -> None:
         raise InvalidArgumentError(f"cannot write {output}: {e.strerror or e}") from None
 
 
+def _describe(outputs: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Shape, dtype and sha256 of each output (the JSON `outputs`)."""
+    import hashlib
+
+    return [
+        {
+            "shape": list(o.shape),
+            "dtype": str(o.dtype),
+            "sha256": hashlib.sha256(o.tobytes()).hexdigest(),
+        }
+        for o in outputs
+    ]
+
+
 def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) -> None:
     for i, o in enumerate(outputs):
         flat = o.reshape(-1)
@@ -367,22 +385,7 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
 
 @cli.command()
 @click.argument("target", metavar="MODEL|BUILD_DIR", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--input",
-    "-i",
-    "inputs",
-    type=_EXISTING_FILE,
-    multiple=True,
-    help="A .npy file per model input, in order (default: random from --seed).",
-)
-@click.option("--seed", type=INT, default=0, show_default=True, help="Seed for random inputs.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the outputs: .npy for one output, .npz for several.",
-)
+@_io_options
 @click.option(
     "--device-key",
     type=_EXISTING_FILE,
@@ -430,7 +433,6 @@ def run(
     Compiles with $CC (default cc); binaries are cached by content hash under
     $OOC_CACHE_DIR.
     """
-    import hashlib
 
     from ooc_sdk.golden import random_inputs
     from ooc_sdk.model import load_model
@@ -471,14 +473,7 @@ def run(
             "weight_bytes": plan_info["weight_bytes"],
             "estimated_latency_s": plan_info["estimated_latency_s"],
             "async_reads": rep["async_reads"],
-            "outputs": [
-                {
-                    "shape": list(o.shape),
-                    "dtype": str(o.dtype),
-                    "sha256": hashlib.sha256(o.tobytes()).hexdigest(),
-                }
-                for o in outs
-            ],
+            "outputs": _describe(outs),
         }
         if as_json:
             _emit_json(info_out)
@@ -504,14 +499,7 @@ def run(
     info = {
         "arena_bytes": result.arena_bytes,
         "invoke_seconds": result.invoke_seconds[0],
-        "outputs": [
-            {
-                "shape": list(o.shape),
-                "dtype": str(o.dtype),
-                "sha256": hashlib.sha256(o.tobytes()).hexdigest(),
-            }
-            for o in outs
-        ],
+        "outputs": _describe(outs),
     }
     if as_json:
         _emit_json(info)
@@ -560,6 +548,36 @@ def keygen(out: Path, uid: str | None, bits: str, force: bool) -> None:
 _CIPHERS = {"aes128": fmt.CIPHER_AES128_CTR, "aes256": fmt.CIPHER_AES256_CTR}
 _TAGS = {"cmac": fmt.TAG_AES_CMAC, "poly1305": fmt.TAG_POLY1305}
 
+# Options `ooc pack` and `ooc build` share.
+_cipher_option = click.option(
+    "--cipher",
+    type=click.Choice(sorted(_CIPHERS)),
+    default="aes128",
+    show_default=True,
+    help="Content key length for AES-CTR.",
+)
+_tag_option = click.option(
+    "--tag",
+    type=click.Choice(sorted(_TAGS)),
+    default="cmac",
+    show_default=True,
+    help="Chunk tag: cmac (MCUs with an AES engine) or poly1305 (software AES).",
+)
+_security_counter_option = click.option(
+    "--security-counter",
+    type=INT,
+    default=0,
+    show_default=True,
+    help="Anti-rollback counter; devices refuse images below their own.",
+)
+_flash_offset_option = click.option(
+    "--flash-offset",
+    type=SIZE,
+    default=0,
+    show_default=True,
+    help="Where the image starts in the flash (a sector multiple).",
+)
+
 
 def _flash_help() -> str:
     from ooc_sdk.targets import flash_profiles
@@ -584,34 +602,10 @@ def _flash_help() -> str:
     help="Output directory.",
 )
 @click.option("--flash", "flash", default="w25q128jv", show_default=True, help=_flash_help())
-@click.option(
-    "--flash-offset",
-    type=SIZE,
-    default=0,
-    show_default=True,
-    help="Where the image starts in the flash (a sector multiple).",
-)
-@click.option(
-    "--cipher",
-    type=click.Choice(sorted(_CIPHERS)),
-    default="aes128",
-    show_default=True,
-    help="Content key length for AES-CTR.",
-)
-@click.option(
-    "--tag",
-    type=click.Choice(sorted(_TAGS)),
-    default="cmac",
-    show_default=True,
-    help="Chunk tag: cmac (MCUs with an AES engine) or poly1305 (software AES).",
-)
-@click.option(
-    "--security-counter",
-    type=INT,
-    default=0,
-    show_default=True,
-    help="Anti-rollback counter; devices refuse images below their own.",
-)
+@_flash_offset_option
+@_cipher_option
+@_tag_option
+@_security_counter_option
 @click.option(
     "--chunk-size", type=SIZE, default="8KiB", show_default=True, help="Largest weight chunk."
 )
@@ -825,20 +819,8 @@ def _plan_options(f: Any) -> Any:
             help="When weight tags are checked: at every read (an attacker who rewrites flash at "
             "run time) or once at boot (flash trusted after boot); docs/DESIGN.md.",
         ),
-        click.option(
-            "--cipher",
-            type=click.Choice(sorted(_CIPHERS)),
-            default="aes128",
-            show_default=True,
-            help="Content key length for AES-CTR.",
-        ),
-        click.option(
-            "--tag",
-            type=click.Choice(sorted(_TAGS)),
-            default="cmac",
-            show_default=True,
-            help="Chunk tag: cmac (MCUs with an AES engine) or poly1305 (software AES).",
-        ),
+        _cipher_option,
+        _tag_option,
         click.option(
             "--dsp-kernels",
             "dsp",
@@ -960,20 +942,8 @@ def plan_cmd(
     required=True,
     help="Build directory to write.",
 )
-@click.option(
-    "--flash-offset",
-    type=SIZE,
-    default=0,
-    show_default=True,
-    help="Where the image starts in the flash (a sector multiple).",
-)
-@click.option(
-    "--security-counter",
-    type=INT,
-    default=0,
-    show_default=True,
-    help="Anti-rollback counter; devices refuse images below their own.",
-)
+@_flash_offset_option
+@_security_counter_option
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 def build_cmd(
     model: Path,

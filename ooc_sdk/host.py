@@ -137,6 +137,32 @@ def build_image_tool(sanitize: bool = False) -> Path:
     return _compile_cached(key, args, "the image tool")
 
 
+def write_samples(path: Path, samples: list[list[np.ndarray]]) -> None:
+    """The runners' input file: each sample's inputs back to back, little-endian."""
+    with path.open("wb") as f:
+        for sample in samples:
+            for x in sample:
+                f.write(np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).tobytes())
+
+
+def split_outputs(graph: Graph, raw: bytes, n_samples: int) -> list[list[np.ndarray]]:
+    """The runners' output file back into arrays: per sample, per model output."""
+    out_tensors = [graph.tensor(t) for t in graph.outputs]
+    outputs, pos = [], 0
+    for _ in range(n_samples):
+        per = []
+        for t in out_tensors:
+            n = t.nbytes
+            per.append(
+                np.frombuffer(raw[pos : pos + n], dtype=t.dtype.numpy.newbyteorder("<"))
+                .reshape(t.shape)
+                .copy()
+            )
+            pos += n
+        outputs.append(per)
+    return outputs
+
+
 def run_host(
     graph: Graph, samples: list[list[np.ndarray]], repeat: int = 1, sanitize: bool = False
 ) -> HostResult:
@@ -146,13 +172,9 @@ def run_host(
     for sample in samples:
         check_inputs(graph, sample)
     binary = build_host(graph, sanitize)
-    out_tensors = [graph.tensor(t) for t in graph.outputs]
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        with in_path.open("wb") as f:
-            for sample in samples:
-                for x in sample:
-                    f.write(np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).tobytes())
+        write_samples(in_path, samples)
         proc = subprocess.run(
             [str(binary), str(in_path), str(out_path), str(len(samples)), str(repeat)],
             capture_output=True,
@@ -170,16 +192,5 @@ def run_host(
             raise ToolError(f"the host runtime failed: {msg}")
         info = json.loads(proc.stdout)
         raw = out_path.read_bytes()
-    outputs, pos = [], 0
-    for _ in samples:
-        per = []
-        for t in out_tensors:
-            n = t.nbytes
-            per.append(
-                np.frombuffer(raw[pos : pos + n], dtype=t.dtype.numpy.newbyteorder("<"))
-                .reshape(t.shape)
-                .copy()
-            )
-            pos += n
-        outputs.append(per)
+    outputs = split_outputs(graph, raw, len(samples))
     return HostResult(outputs, int(info["arena_bytes"]), [float(v) for v in info["invoke_seconds"]])

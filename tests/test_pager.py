@@ -14,7 +14,13 @@ import pytest
 
 from ooc_sdk.build import POWER_LOSS_ENV, build, load_build, program_flash, run_build
 from ooc_sdk.codegen.memplan import plan_memory
-from ooc_sdk.errors import AuthenticationError, ImageError, WrongDeviceError, WrongKeyError
+from ooc_sdk.errors import (
+    AuthenticationError,
+    ImageError,
+    ModelMismatchError,
+    WrongDeviceError,
+    WrongKeyError,
+)
 from ooc_sdk.golden import random_inputs, run_tflm
 from ooc_sdk.image import format as fmt
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
@@ -319,3 +325,39 @@ def test_build_refuses_a_model_change(kws_build: Path, device: DeviceKey) -> Non
     other = load_model(shared_model("micro_speech_quantized.tflite"))
     with pytest.raises(ImageError):
         run_build(kws_build, other, device, [random_inputs(other, 0)])
+
+
+def test_pager_under_sanitizers(tmp_path: Path, device: DeviceKey) -> None:
+    """The pager and the channel kernels under ASan and UBSan: a split schedule at the smallest
+    budget, a clean run and an altered chunk."""
+    data = depthwise_multiplier_model(9)
+    graph = parse_model(data, "dwm")
+    minimum = _minimum(graph)
+    out = tmp_path / "b"
+    build(graph, data, out, device, budget=minimum, flash=FLASH, mcu=M4)
+    model_file = tmp_path / "dwm.tflite"
+    model_file.write_bytes(data)
+    x = random_inputs(graph, 2)
+    got = run_build(out, graph, device, [x], sanitize=True)
+    assert got.outputs[0][0].tobytes() == run_tflm(model_file, x).outputs[0].tobytes()
+    e = _chunks(out, [2])[0]
+    with pytest.raises(AuthenticationError):
+        run_build(out, graph, device, [x], sanitize=True, flip_bit=e["flash_offset"] * 8 + 3)
+
+
+def test_tables_and_image_of_different_plans_are_refused(tmp_path: Path, device: DeviceKey) -> None:
+    """Firmware generated for one plan never runs over an image packed for another."""
+    import shutil
+
+    path = shared_model("kws_ref_model.tflite")
+    graph = load_model(path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    build(graph, path.read_bytes(), a, device, budget=_minimum(graph), flash=FLASH, mcu=M4)
+    build(graph, path.read_bytes(), b, device, budget=None, flash=FLASH, mcu=M4)
+    assert (
+        json.loads((a / "plan.json").read_text())["chunks"]
+        != json.loads((b / "plan.json").read_text())["chunks"]
+    )
+    shutil.copy(b / "flash.bin", a / "flash.bin")
+    with pytest.raises(ModelMismatchError, match="refused at mount"):
+        run_build(a, graph, device, [random_inputs(graph, 0)])

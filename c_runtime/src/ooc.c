@@ -285,7 +285,7 @@ static int check_schedule(const ooc_ctx_t *ctx)
         return OOC_ERR_ARG;
     }
     if (m->steps == NULL || m->plan_id == NULL || m->model_sha256 == NULL || m->n_slots < 1u ||
-        m->n_slots > 2u || m->slot_bytes == 0u || (m->slot_bytes & 3u) != 0u || (m->arena_bytes & 3u) != 0u ||
+        m->n_slots > 2u || (m->slot_bytes == 0u && m->n_chunks != 0u) || (m->slot_bytes & 3u) != 0u || (m->arena_bytes & 3u) != 0u ||
         m->verify > OOC_VERIFY_AT_BOOT) {
         return OOC_ERR_CORRUPT;
     }
@@ -304,9 +304,6 @@ static int check_schedule(const ooc_ctx_t *ctx)
         channels = op_channels(op);
         if (st->c1 != 0u && (channels == 0u || st->c0 >= st->c1 || st->c1 > channels)) {
             return OOC_ERR_CORRUPT;
-        }
-        if (st->c1 == 0u && channels != 0u && st->n_chunks != 0u) {
-            return OOC_ERR_CORRUPT; /* splittable operators with paged weights name their channels */
         }
         for (i = 0; i < op->n_inputs; i++) {
             uint32_t kind;

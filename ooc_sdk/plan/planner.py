@@ -425,10 +425,12 @@ def plan(
             e = estimate(p.latency_steps(), flash, mcu, _run_crypto(p), slots=n_slots, dsp=dsp)
             found.append((e.seconds, p))
     if not found:
+        n = slots or 1
+        need = fixed + n * smallest_slot
         raise BudgetError(
-            f"no schedule fits {format_size(budget or 0)}; the smallest feasible budget is "
-            f"{format_size(minimum)} ({minimum} bytes)",
-            minimum,
+            f"no schedule with {n} chunk slot{'s' if n > 1 else ''} fits "
+            f"{format_size(budget or 0)}; that needs at least {format_size(need)} ({need} bytes)",
+            need,
         )
     # Within LATENCY_TOLERANCE of the fastest, read the fewest bytes from flash (fewer, larger
     # chunks: less tag overhead and energy), then use the least SRAM.

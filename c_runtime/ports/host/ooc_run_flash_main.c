@@ -46,6 +46,29 @@ static union {
 static ooc_nor_t nor;
 static ooc_image_t image;
 static ooc_ctx_t ctx;
+/* What an early exit must release (fail() calls cleanup()). */
+static int nor_is_open;
+static uint8_t *buf;
+static FILE *in, *out;
+
+static void cleanup(void)
+{
+    ooc_image_unmount(&image);
+    free(buf);
+    buf = NULL;
+    if (in != NULL) {
+        fclose(in);
+        in = NULL;
+    }
+    if (out != NULL) {
+        fclose(out);
+        out = NULL;
+    }
+    if (nor_is_open) {
+        nor_is_open = 0;
+        (void)ooc_nor_close(&nor);
+    }
+}
 
 static uintptr_t stack_probe; /* address of the painted region, below main's frame */
 
@@ -88,6 +111,7 @@ static uint32_t arena_extent(uint8_t pattern)
 
 static int fail(const char *what, int err, int status)
 {
+    cleanup();
     fprintf(stderr, "ooc runner: %s%s%s\n", what, err ? ": " : "", err ? ooc_strerror(err) : "");
     printf("{\"status\": %d, \"error\": \"%s\", \"stage\": \"%s\"}\n", err, err ? ooc_strerror(err) : what,
            what);
@@ -143,8 +167,6 @@ int main(int argc, char **argv)
     uint32_t uid_len = 0, key_len = 0, base = 0, flip = 0xFFFFFFFFu, samples, s, i;
     uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0;
     int sync_reads = 0, err, a;
-    FILE *in, *out;
-    uint8_t *buf;
 
     memset(&profile, 0, sizeof profile);
     if (argc < 5 || !parse_u32(argv[4], &samples) || samples == 0u) {
@@ -193,6 +215,7 @@ int main(int argc, char **argv)
     if (err != OOC_NOR_OK) {
         return fail("cannot open the flash file (missing, or not the flash profile's size)", 0, 2);
     }
+    nor_is_open = 1;
 
     memset(&icfg, 0, sizeof icfg);
     icfg.read = ooc_nor_read;
@@ -292,7 +315,10 @@ int main(int argc, char **argv)
         }
     }
     fclose(in);
-    if (fclose(out) != 0) {
+    in = NULL;
+    err = fclose(out);
+    out = NULL;
+    if (err != 0) {
         return fail("cannot write the output file", 0, 2);
     }
     printf("{\"status\": 0, \"arena_bytes\": %lu, \"arena_high_water_bytes\": %lu, "
@@ -309,5 +335,7 @@ int main(int argc, char **argv)
            sync_reads ? "false" : "true");
     ooc_image_unmount(&image);
     free(buf);
+    buf = NULL;
+    nor_is_open = 0;
     return ooc_nor_close(&nor) == OOC_NOR_OK ? 0 : fail("cannot close the flash file", 0, 2);
 }
