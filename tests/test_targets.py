@@ -58,3 +58,19 @@ def test_user_override_file(tmp_path: Path) -> None:
     path.write_text(json.dumps(bad))
     with pytest.raises(InvalidArgumentError, match="power of two"):
         load_flash(str(path))
+
+
+def test_override_on_a_bundled_base(tmp_path: Path) -> None:
+    path = tmp_path / "slow-qspi.json"
+    path.write_text(json.dumps({"base": "w25q128jv", "read_bytes_per_s": 20e6}))
+    prof = load_flash(str(path))
+    ref = load_flash("w25q128jv")
+    assert prof.read_bytes_per_s == 20e6 and prof.name == "slow-qspi"
+    assert prof.sector_bytes == ref.sector_bytes and prof.size_bytes == ref.size_bytes
+    assert "user override" in prof.sources["read_bytes_per_s"]
+    assert prof.sources["geometry"] == ref.sources["geometry"]
+    path.write_text(json.dumps({"base": "cortex-m7", "clock_hz": 400e6}))
+    assert load_mcu(str(path)).clock_hz == 400e6
+    path.write_text(json.dumps({"base": "nope"}))
+    with pytest.raises(InvalidArgumentError, match="unknown flash profile"):
+        load_flash(str(path))

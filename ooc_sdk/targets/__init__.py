@@ -2,11 +2,13 @@
 with its source.
 
 A profile is chosen by name (``w25q128jv``, ``cortex-m4``) or given as a path to a JSON file of the
-same shape, so a user can describe their own part or override a value from their datasheet.
+same shape, so a user can describe their own part; a file with ``"base": "<bundled name>"`` takes
+that profile and overrides only the keys it gives (each recorded as a user override in ``sources``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +112,21 @@ def _load(kind: str, cls: type, name_or_path: str) -> Any:
         raise InvalidArgumentError(f"{what} {path} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidArgumentError(f"{what} {path} must be a JSON object")
+    base = raw.pop("base", None)
+    if base is not None:
+        # {"base": "w25q128jv", "read_bytes_per_s": 40e6, ...}: a bundled profile with overrides
+        if not isinstance(base, str) or Path(base).suffix:
+            raise InvalidArgumentError(f"{what} {path}: 'base' must name a bundled profile")
+        merged = dataclasses.asdict(_load(kind, cls, base))
+        sources = {**merged.get("sources", {}), **raw.get("sources", {})}
+        for key in raw:
+            if key not in ("name", "sources") and key not in raw.get("sources", {}):
+                sources[key] = f"user override in {path.name}"
+        merged.update(raw)
+        merged["sources"] = sources
+        if "name" not in raw:
+            merged["name"] = path.stem
+        raw = merged
     unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
     if unknown:
         raise InvalidArgumentError(f"{what} {path}: unknown keys {', '.join(unknown)}")
