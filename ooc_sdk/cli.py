@@ -582,7 +582,10 @@ _flash_offset_option = click.option(
 def _flash_help() -> str:
     from ooc_sdk.targets import flash_profiles
 
-    return f"Flash profile: {', '.join(flash_profiles())}, or a JSON file."
+    return (
+        f"Flash profile: {', '.join(flash_profiles())}, or a JSON file (a full profile, or "
+        '{"base": NAME, ...} overriding some keys).'
+    )
 
 
 @cli.command()
@@ -794,7 +797,10 @@ def dumpinfo(image: Path, as_json: bool) -> None:
 def _mcu_help() -> str:
     from ooc_sdk.targets import mcu_profiles
 
-    return f"MCU profile: {', '.join(mcu_profiles())}, or a JSON file."
+    return (
+        f"MCU profile: {', '.join(mcu_profiles())}, or a JSON file (a full profile, or "
+        '{"base": NAME, ...} overriding some keys).'
+    )
 
 
 def _plan_options(f: Any) -> Any:
