@@ -79,10 +79,10 @@ def _overhead_ok(p: dict, out: Path) -> None:  # type: ignore[type-arg]
     """flash read = weights + 64 B per chunk + the alignment gaps between a step's chunks."""
     manifest = json.loads((out / "image" / "manifest.json").read_text())
     assert manifest["weights_bytes"] == p["weight_bytes"]
+    lengths = [e["length"] for e in _chunks(out, list(range(p["chunks"])))]
     gaps = 0
     for step in p["schedule"]:
-        lengths = [manifest_chunk["length"] for manifest_chunk in _chunks(out, step["chunks"])]
-        gaps += sum(-n % 4 for n in lengths[:-1])
+        gaps += sum(-lengths[i] % 4 for i in step["chunks"][:-1])
     assert p["flash_read_bytes_per_inference"] == p["weight_bytes"] + 64 * p["chunks"] + gaps
 
 
