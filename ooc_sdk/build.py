@@ -168,8 +168,8 @@ def build(
     say("planning")
     p = plan(graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp)
     say(
-        f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} x "
-        f"{p.slot_bytes:,}-byte slots, {p.sram_bytes:,} bytes of SRAM"
+        f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
+        f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
