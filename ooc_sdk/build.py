@@ -37,8 +37,10 @@ from ooc_sdk.errors import (
     AuthenticationError,
     ImageError,
     ImageFormatError,
+    ImageTruncatedError,
     InvalidArgumentError,
     ModelMismatchError,
+    RollbackError,
     ToolError,
     WrongDeviceError,
     WrongKeyError,
@@ -78,16 +80,26 @@ class BuildResult:
     info: dict[str, Any]
 
 
-def _flash_geometry(flash: FlashProfile) -> list[str]:
+def _flash_record(flash: FlashProfile) -> dict[str, Any]:
+    """What the host tools need of a flash profile (kept in build.json for ooc run)."""
+    return {
+        "size_bytes": flash.size_bytes,
+        "page_bytes": flash.page_bytes,
+        "sector_bytes": flash.sector_bytes,
+        "read_bytes_per_s": flash.read_bytes_per_s,
+        "read_command_s": flash.read_command_s,
+    }
+
+
+def _flash_args(record: dict[str, Any]) -> list[str]:
+    """Geometry and read timing as the flash tool's and the runner's options."""
     return [
-        "--size", str(flash.size_bytes),
-        "--page", str(flash.page_bytes),
-        "--sector", str(flash.sector_bytes),
+        "--size", str(record["size_bytes"]),
+        "--page", str(record["page_bytes"]),
+        "--sector", str(record["sector_bytes"]),
+        "--read-bps", repr(record["read_bytes_per_s"]),
+        "--read-cmd-s", repr(record["read_command_s"]),
     ]  # fmt: skip
-
-
-def _flash_timing(flash: FlashProfile) -> list[str]:
-    return ["--read-bps", repr(flash.read_bytes_per_s), "--read-cmd-s", repr(flash.read_command_s)]
 
 
 def build_flash_tool() -> Path:
@@ -113,9 +125,9 @@ def program_flash(
         f.flush()
         args = [
             str(tool), "program", str(flash_path), f.name, "--offset", str(offset),
-            *_flash_geometry(flash),
+            *_flash_args(_flash_record(flash)),
             "--program-s", repr(flash.page_program_s), "--erase-s", repr(flash.sector_erase_s),
-            *_flash_timing(flash), "--verify",
+            "--verify",
         ]  # fmt: skip
         if fail_after:
             args += ["--fail-after", str(fail_after)]
@@ -161,11 +173,8 @@ def build(
 ) -> BuildResult:
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
-    crypto = Crypto(
-        "poly1305" if tag_alg == fmt.TAG_POLY1305 else "cmac",
-        8 * fmt.CIPHER_KEY_BYTES[cipher],
-    )
     say("planning")
+    crypto = Crypto.for_image(cipher, tag_alg)
     p = plan(graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp)
     say(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
@@ -207,13 +216,7 @@ def build(
         "c_name": gen.name,
         "budget_bytes": budget,
         "flash_profile": flash.name,
-        "flash": {
-            "size_bytes": flash.size_bytes,
-            "page_bytes": flash.page_bytes,
-            "sector_bytes": flash.sector_bytes,
-            "read_bytes_per_s": flash.read_bytes_per_s,
-            "read_command_s": flash.read_command_s,
-        },
+        "flash": _flash_record(flash),
         "flash_offset": flash_offset,
         "mcu": mcu.name,
         "verify": verify,
@@ -276,12 +279,18 @@ def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) ->
     return _compile_cached(key, args, "the out-of-core host runner")
 
 
+# OOC_ERR_* code -> the SDK exception that carries it (errors.py); others are ImageError
 _C_ERRORS: dict[int, type[ImageError]] = {
-    -7: ImageFormatError,
-    -9: AuthenticationError,
-    -10: WrongKeyError,
-    -11: WrongDeviceError,
-    -13: ModelMismatchError,
+    cls.code: cls
+    for cls in (
+        ImageFormatError,
+        ImageTruncatedError,
+        AuthenticationError,
+        WrongKeyError,
+        WrongDeviceError,
+        RollbackError,
+        ModelMismatchError,
+    )
 }
 
 
@@ -313,20 +322,11 @@ def run_build(
     for sample in samples:
         check_inputs(graph, sample)
     binary = build_runner(out_dir, info, sanitize)
-    fl = info["flash"]
-    geometry = ["--size", str(fl["size_bytes"]), "--page", str(fl["page_bytes"]),
-                "--sector", str(fl["sector_bytes"])]  # fmt: skip
-    timing = [
-        "--read-bps",
-        repr(fl["read_bytes_per_s"]),
-        "--read-cmd-s",
-        repr(fl["read_command_s"]),
-    ]
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         write_samples(in_path, samples)
         args = [str(binary), str(out_dir / "flash.bin"), str(in_path), str(out_path),
-                str(len(samples)), *geometry, *timing, "--base", str(info["flash_offset"])]  # fmt: skip
+                str(len(samples)), *_flash_args(info["flash"]), "--base", str(info["flash_offset"])]  # fmt: skip
         if sync_reads:
             args.append("--sync-reads")
         if flip_bit is not None:

@@ -527,13 +527,19 @@ int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32
         return rc;
     }
     if (info != NULL) {
-        info->index = index;
-        info->kind = le16(entry + OOC_IMG_CE_KIND);
-        info->tensor = le32(entry + OOC_IMG_CE_TENSOR);
-        info->tensor_offset = le32(entry + OOC_IMG_CE_TENSOR_OFFSET);
-        info->length = len;
+        ooc_image_entry_info(entry, info);
     }
     return (int32_t)len;
+}
+
+void ooc_image_entry_info(const uint8_t *entry, ooc_chunk_info_t *info)
+{
+    info->index = le32(entry + OOC_IMG_CE_INDEX);
+    info->kind = le16(entry + OOC_IMG_CE_KIND);
+    info->tensor = le32(entry + OOC_IMG_CE_TENSOR);
+    info->tensor_offset = le32(entry + OOC_IMG_CE_TENSOR_OFFSET);
+    info->length = le32(entry + OOC_IMG_CE_LENGTH);
+    info->flash_offset = le32(entry + OOC_IMG_CE_FLASH_OFFSET);
 }
 
 uint32_t ooc_image_chunk_count(const ooc_image_t *img)

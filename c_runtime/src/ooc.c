@@ -374,26 +374,23 @@ static int load_end(ooc_ctx_t *ctx, uint32_t s, uint32_t slot, int verify, const
     }
     for (i = 0; rc == OOC_OK && i < op->n_inputs; i++) {
         const uint8_t *e;
-        uint32_t kind, off, len;
+        ooc_chunk_info_t info;
+        uint32_t kind;
         if (op->inputs[i] == OOC_NO_TENSOR || !is_paged(m, op->inputs[i])) {
             continue;
         }
         e = buf + c * OOC_IMG_CE_BYTES;
-        off = (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET] | (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET + 1] << 8 |
-              (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET + 2] << 16 | (uint32_t)e[OOC_IMG_CE_FLASH_OFFSET + 3] << 24;
-        len = (uint32_t)e[OOC_IMG_CE_LENGTH] | (uint32_t)e[OOC_IMG_CE_LENGTH + 1] << 8 |
-              (uint32_t)e[OOC_IMG_CE_LENGTH + 2] << 16 | (uint32_t)e[OOC_IMG_CE_LENGTH + 3] << 24;
+        ooc_image_entry_info(e, &info);
         if (c == 0u) {
-            first_off = off;
+            first_off = info.flash_offset;
         }
         /* the kernel will read exactly piece_bytes(): the chunk must hold that many, of that kind */
-        if (len != piece_bytes(m, op, i, st->c0, st->c1, &kind) ||
-            ((uint32_t)e[OOC_IMG_CE_KIND] | (uint32_t)e[OOC_IMG_CE_KIND + 1] << 8) != kind) {
+        if (info.length != piece_bytes(m, op, i, st->c0, st->c1, &kind) || info.kind != kind) {
             rc = OOC_ERR_AUTH;
             break;
         }
-        rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (off - first_off), verify);
-        ptrs[i] = data + (off - first_off);
+        rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off), verify);
+        ptrs[i] = data + (info.flash_offset - first_off);
         c++;
     }
     return rc;

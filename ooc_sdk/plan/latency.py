@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.image import format as fmt
 from ooc_sdk.targets import FlashProfile, McuProfile
 
 AES256_ROUNDS_FACTOR = 14 / 10  # software AES-256 costs 14 rounds to AES-128's 10
@@ -36,6 +37,14 @@ class Step:
 class Crypto:
     tag: str = "cmac"  # "cmac", "poly1305", or "none" (tags checked once at boot, not per read)
     key_bits: int = 128
+
+    @classmethod
+    def for_image(cls, cipher: int, tag_alg: int) -> Crypto:
+        """The crypto of an image packed with these manifest values (image/format.py)."""
+        return cls(
+            "poly1305" if tag_alg == fmt.TAG_POLY1305 else "cmac",
+            8 * fmt.CIPHER_KEY_BYTES[cipher],
+        )
 
     def __post_init__(self) -> None:
         if self.tag not in ("cmac", "poly1305", "none") or self.key_bits not in (128, 256):

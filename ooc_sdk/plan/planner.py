@@ -40,6 +40,7 @@ from ooc_sdk.units import format_size
 
 ENTRY_BYTES = fmt.CHUNK_ENTRY.size
 DATA_ALIGN = 4  # chunk start alignment in flash and in the slot
+READS_PER_STEP = 2  # a step with chunks: its table entries, then its data (back to back)
 
 # Runtime and crypto state the caller keeps in SRAM besides the arena: an ooc_ctx_t and a mounted
 # ooc_image_t (two AES key schedules, keys and ids). Upper bounds for 32- and 64-bit targets;
@@ -164,7 +165,7 @@ class Plan:
 
     @property
     def flash_read_commands_per_inference(self) -> int:
-        return sum(2 for s in self.steps if s.pieces)
+        return sum(READS_PER_STEP for s in self.steps if s.pieces)
 
     @property
     def plan_id(self) -> bytes:
@@ -179,7 +180,7 @@ class Plan:
         return h.hexdigest()
 
     def latency_steps(self) -> list[Step]:
-        return [Step(s.macs, s.fetch_bytes, 2 if s.pieces else 0) for s in self.steps]
+        return [Step(s.macs, s.fetch_bytes, READS_PER_STEP if s.pieces else 0) for s in self.steps]
 
     def to_json(self) -> dict[str, Any]:
         est = self.estimates

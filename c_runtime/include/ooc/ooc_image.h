@@ -82,8 +82,9 @@ typedef struct {
     uint32_t index;
     uint32_t kind;          /* OOC_IMG_CHUNK_* */
     uint32_t tensor;        /* model tensor index */
-    uint32_t tensor_offset; /* byte offset within that tensor's data */
+    uint32_t tensor_offset; /* weights: byte offset in the tensor; dw-channels: first channel */
     uint32_t length;        /* bytes */
+    uint32_t flash_offset;  /* image offset of the chunk's data */
 } ooc_chunk_info_t;
 
 /* Verify the image header for this device. Errors: OOC_ERR_ARG, OOC_ERR_IO, OOC_ERR_FORMAT,
@@ -109,6 +110,8 @@ int ooc_image_read_entries(ooc_image_t *img, uint32_t first, uint32_t n, uint8_t
 int ooc_image_read_begin(ooc_image_t *img, uint32_t offset, void *buf, uint32_t len);
 int ooc_image_read_end(ooc_image_t *img);
 int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify);
+/* Decode a 64-byte table entry (as ooc_image_read_entries() gives it) into `info`. */
+void ooc_image_entry_info(const uint8_t *entry, ooc_chunk_info_t *info);
 
 uint32_t ooc_image_chunk_count(const ooc_image_t *img);
 uint32_t ooc_image_max_chunk_bytes(const ooc_image_t *img);

@@ -1,0 +1,250 @@
+"""``ooc plan`` and ``ooc build``: the out-of-core commands of the ``ooc`` CLI (ooc_sdk/cli.py
+imports this module to register them on its group)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ooc_sdk.cli import (
+    _CIPHERS,
+    _EXISTING_FILE,
+    _TAGS,
+    SIZE,
+    _cipher_option,
+    _emit_json,
+    _flash_help,
+    _flash_offset_option,
+    _security_counter_option,
+    _tag_option,
+    cli,
+)
+from ooc_sdk.units import format_size
+
+
+def _mcu_help() -> str:
+    from ooc_sdk.targets import mcu_profiles
+
+    return (
+        f"MCU profile: {', '.join(mcu_profiles())}, or a JSON file (a full profile, or "
+        '{"base": NAME, ...} overriding some keys).'
+    )
+
+
+def _plan_options(f: Any) -> Any:
+    """Options `ooc plan` and `ooc build` share."""
+    opts = [
+        click.option(
+            "--sram",
+            type=SIZE,
+            default=None,
+            help="SRAM budget for the arena, chunk slots, runtime state and stack (e.g. 64KiB); "
+            "default: no limit.",
+        ),
+        click.option(
+            "--flash", "flash", default="w25q128jv", show_default=True, help=_flash_help()
+        ),
+        click.option("--mcu", default="cortex-m4", show_default=True, help=_mcu_help()),
+        click.option(
+            "--verify",
+            type=click.Choice(["every-read", "boot"]),
+            default="every-read",
+            show_default=True,
+            help="When weight tags are checked: at every read (an attacker who rewrites flash at "
+            "run time) or once at boot (flash trusted after boot); docs/DESIGN.md.",
+        ),
+        _cipher_option,
+        _tag_option,
+        click.option(
+            "--dsp-kernels",
+            "dsp",
+            is_flag=True,
+            help="Estimate latency with the MCU's DSP/SIMD kernel speed (cycles_per_mac_dsp).",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return click.argument("model", type=_EXISTING_FILE)(f)
+
+
+def _make_plan(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+) -> Any:
+    from ooc_sdk.model import load_model
+    from ooc_sdk.plan.latency import Crypto
+    from ooc_sdk.plan.planner import plan
+    from ooc_sdk.targets import load_flash, load_mcu
+
+    crypto = Crypto.for_image(_CIPHERS[cipher], _TAGS[tag])
+    return plan(
+        load_model(model),
+        sram,
+        load_flash(flash),
+        load_mcu(mcu),
+        crypto=crypto,
+        verify=verify,
+        dsp=dsp,
+    )
+
+
+def _plan_summary(p: Any) -> list[str]:
+    j = p.to_json()
+    split = len(j["split_ops"])
+    lines = [
+        f"SRAM {j['sram_bytes']:,} bytes ({format_size(j['sram_bytes'])})"
+        + (f" of a {format_size(j['budget_bytes'])} budget" if j["budget_bytes"] else "")
+        + f": activations {j['activation_bytes']:,} + {j['slots']} chunk slot"
+        + ("s" if j["slots"] > 1 else "")
+        + f" x {j['slot_bytes']:,} + runtime state {j['state_bytes']:,} + stack {j['stack_bytes']:,}",
+        f"schedule: {j['steps']} steps over {len(p.graph.operators)} operators"
+        + (f" ({split} split along output channels)" if split else "")
+        + f", {j['chunks']} chunks",
+        f"flash per inference: {j['flash_read_bytes_per_inference']:,} bytes read "
+        f"({j['weight_bytes']:,} weights + {j['tag_overhead_bytes_per_inference']:,} table "
+        f"entries and alignment) in {j['flash_read_commands_per_inference']} read commands",
+        f"estimated latency on {j['mcu']} + {j['flash']}: {j['estimated_latency_s'] * 1e3:.3f} ms "
+        f"= {j['latency_ratio']:.3f} x all-weights-in-SRAM "
+        f"(this schedule with prefetch: {j['latency_ratio_prefetch']:.3f} x, "
+        f"without: {j['latency_ratio_no_prefetch']:.3f} x"
+        + (
+            f", prefetch with software AES: {j['latency_ratio_software_aes']:.3f} x"
+            if "latency_ratio_software_aes" in j
+            else ""
+        )
+        + ")",
+    ]
+    return lines
+
+
+@cli.command("plan")
+@_plan_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan_cmd(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+    as_json: bool,
+) -> None:
+    """Plan how MODEL runs out of core in --sram bytes, without building.
+
+    The planner chooses the chunk slot size and count (two slots: the next
+    step's weights are read while one computes), splits any layer whose weights
+    exceed a slot along its output channels, and estimates latency from the
+    flash and MCU profiles. A budget that cannot be met is an error stating the
+    smallest feasible budget. JSON keys: sram_bytes, activation_bytes,
+    slot_bytes, slots, state_bytes, stack_bytes, flash_read_bytes_per_inference,
+    weight_bytes, estimated_latency_s, latency_ratio (and without prefetch, with
+    software AES), schedule (per step: op, channels, chunks, fetch_bytes, macs).
+    """
+    p = _make_plan(model, sram, flash, mcu, verify, cipher, tag, dsp)
+    if as_json:
+        _emit_json(p.to_json())
+        return
+    click.echo(f"plan for {p.graph.name}:")
+    for line in _plan_summary(p):
+        click.echo(f"  {line}")
+
+
+@cli.command("build")
+@_plan_options
+@click.option(
+    "--device-key",
+    type=_EXISTING_FILE,
+    required=True,
+    help="Device key file (ooc keygen): the image's content key is wrapped for this device.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Build directory to write.",
+)
+@_flash_offset_option
+@_security_counter_option
+@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+def build_cmd(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+    device_key: Path,
+    out_dir: Path,
+    flash_offset: int,
+    security_counter: int,
+    as_json: bool,
+) -> None:
+    """Build MODEL to run out of core: plan, encrypted image, C sources, emulated flash.
+
+    \b
+    OUT/image/   the flash image (image.bin, image.hex, manifest.json, keyslot.bin)
+    OUT/c/       the firmware sources: paged model tables + the runtime
+    OUT/plan.json, OUT/build.json, OUT/model.tflite
+    OUT/flash.bin  the emulated NOR chip with the image written to it (for ooc run)
+
+    Then `ooc run OUT/ --device-key KEY` runs it on this host with its weights
+    only in the emulated flash. See `ooc plan --help` for the planner.
+    """
+    from ooc_sdk.build import build
+    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.model import load_model
+    from ooc_sdk.targets import load_flash, load_mcu
+
+    device = read_key_file(device_key)
+    graph = load_model(model)
+    t0 = time.perf_counter()
+    stages = {"planning": 1, "packing": 2, "generating": 3, "writing": 4}
+
+    def progress(msg: str) -> None:
+        if as_json:
+            return
+        n = stages.get(msg.split()[0])
+        prefix = f"[{n}/4]" if n else "     "
+        click.echo(f"{prefix} {msg} ({time.perf_counter() - t0:.1f} s)", err=True)
+
+    result = build(
+        graph,
+        model.read_bytes(),
+        out_dir,
+        device,
+        budget=sram,
+        flash=load_flash(flash),
+        mcu=load_mcu(mcu),
+        verify=verify,
+        cipher=_CIPHERS[cipher],
+        tag_alg=_TAGS[tag],
+        security_counter=security_counter,
+        flash_offset=flash_offset,
+        dsp=dsp,
+        progress=progress,
+    )
+    if as_json:
+        _emit_json({"build": result.info, "plan": result.plan.to_json()})
+        return
+    click.echo(f"built {graph.name} -> {out_dir}/ in {result.info['seconds']:.1f} s")
+    for line in _plan_summary(result.plan):
+        click.echo(f"  {line}")
+    click.echo(
+        f"  image {result.info['image_bytes']:,} bytes at flash offset {flash_offset:#x} for "
+        f"device {device.uid.hex()}; run it: ooc run {out_dir} --device-key {device_key}"
+    )
