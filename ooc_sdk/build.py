@@ -34,16 +34,12 @@ import numpy as np
 from ooc_sdk import __version__
 from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
 from ooc_sdk.errors import (
-    AuthenticationError,
     ImageError,
-    ImageFormatError,
-    ImageTruncatedError,
     InvalidArgumentError,
     ModelMismatchError,
-    RollbackError,
     ToolError,
     WrongDeviceError,
-    WrongKeyError,
+    image_error_for,
 )
 from ooc_sdk.golden import check_inputs
 from ooc_sdk.host import (
@@ -279,21 +275,6 @@ def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) ->
     return _compile_cached(key, args, "the out-of-core host runner")
 
 
-# OOC_ERR_* code -> the SDK exception that carries it (errors.py); others are ImageError
-_C_ERRORS: dict[int, type[ImageError]] = {
-    cls.code: cls
-    for cls in (
-        ImageFormatError,
-        ImageTruncatedError,
-        AuthenticationError,
-        WrongKeyError,
-        WrongDeviceError,
-        RollbackError,
-        ModelMismatchError,
-    )
-}
-
-
 @dataclass
 class RunResult:
     outputs: list[list[np.ndarray]]
@@ -342,7 +323,7 @@ def run_build(
         if proc.returncode != 0:
             code = int(report.get("status", 0))
             stage = report.get("stage", "run")
-            cls = _C_ERRORS.get(code, ImageError)
+            cls = image_error_for(code)
             raise cls(f"the device runtime refused at {stage}: {report.get('error')} ({code})")
         raw = out_path.read_bytes()
     return RunResult(split_outputs(graph, raw, len(samples)), report)

@@ -404,6 +404,28 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
     is_flag=True,
     help="BUILD_DIR only: a port without asynchronous (DMA) reads: no prefetch.",
 )
+@click.option(
+    "--target",
+    "platform",
+    type=click.Choice(["host", "qemu-m4"]),
+    default="host",
+    show_default=True,
+    help="Where to run: this host, or an emulated Cortex-M4 (QEMU mps2-an386).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(["dsp", "ref"]),
+    default="dsp",
+    show_default=True,
+    help="qemu-m4: the Cortex-M DSP-extension kernels (SMLAD) or the portable reference ones.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=900.0,
+    show_default=True,
+    help="qemu-m4: stop the emulator after this many seconds and report an error.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def run(
     target: Path,
@@ -413,9 +435,13 @@ def run(
     device_key: Path | None,
     repeat: int,
     sync_reads: bool,
+    platform: str,
+    kernels: str,
+    timeout: float,
     as_json: bool,
 ) -> None:
-    """Run a model, or an out-of-core build, with the ooc C runtime on this host.
+    """Run a model, or an out-of-core build, with the ooc C runtime on this host
+    or on an emulated Cortex-M4.
 
     \b
     ooc run MODEL.tflite       in-core: the C tables with every weight in them.
@@ -430,8 +456,21 @@ def run(
         inference, from the emulator's counters), estimated_latency_s (the plan's
         estimate for its flash and MCU profiles), outputs.
 
-    Compiles with $CC (default cc); binaries are cached by content hash under
-    $OOC_CACHE_DIR.
+    \b
+    ooc run MODEL|BUILD_DIR --target qemu-m4 [--kernels dsp|ref]
+        builds firmware with arm-none-eabi-gcc and runs it on QEMU's
+        mps2-an386 (Cortex-M4F) with deterministic instruction counting
+        (-icount shift=0; resolution 40 instructions). A build directory runs
+        in its planned SRAM (the link fails if it does not fit), its weights
+        read from BUILD_DIR/flash.bin through semihosting. JSON keys:
+        instructions, crypto_instructions (tag checks and decryption),
+        instructions_per_mac, layers (per operator: op, instructions,
+        crypto_instructions, steps), text_bytes, rodata_bytes, data_bytes,
+        bss_bytes, stack_high_water_bytes, sram_high_water_bytes,
+        sram_budget_bytes, flash_read_bytes, outputs.
+
+    Compiles with $CC (default cc) or arm-none-eabi-gcc; binaries are cached
+    by content hash under $OOC_CACHE_DIR.
     """
 
     from ooc_sdk.golden import random_inputs
@@ -439,6 +478,13 @@ def run(
 
     if repeat < 1:
         raise InvalidArgumentError("--repeat must be at least 1")
+    if platform == "qemu-m4":
+        from ooc_sdk.cli_build import run_m4
+
+        if sync_reads or repeat != 1:
+            raise InvalidArgumentError("--sync-reads and --repeat apply to --target host")
+        run_m4(target, inputs, seed, output, device_key, kernels, timeout, as_json)
+        return
     if target.is_dir():
         from ooc_sdk.build import load_build, run_build
         from ooc_sdk.image.keys import read_key_file

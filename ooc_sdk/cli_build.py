@@ -248,3 +248,83 @@ def build_cmd(
         f"  image {result.info['image_bytes']:,} bytes at flash offset {flash_offset:#x} for "
         f"device {device.uid.hex()}; run it: ooc run {out_dir} --device-key {device_key}"
     )
+
+
+# -- ooc run ... --target qemu-m4 (the run command itself is in cli.py) -------------------------------
+
+
+def run_m4(
+    target: Path,
+    inputs: tuple[Path, ...],
+    seed: int,
+    output: Path | None,
+    device_key: Path | None,
+    kernels: str,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Run a model (in-core) or a build directory (out-of-core) on the emulated Cortex-M4."""
+    from ooc_sdk.cli import _describe, _echo_outputs, _load_inputs, _save_outputs
+    from ooc_sdk.errors import InvalidArgumentError
+    from ooc_sdk.golden import random_inputs
+    from ooc_sdk.model import load_model
+    from ooc_sdk.qemu import run_build_m4, run_model_m4
+
+    if target.is_dir():
+        from ooc_sdk.build import load_build
+        from ooc_sdk.image.keys import read_key_file
+
+        info = load_build(target)
+        if device_key is None:
+            raise InvalidArgumentError(
+                f"{target} is a build directory: give --device-key (the key file its image was "
+                "wrapped for)"
+            )
+        graph = load_model(target / info["model"]["file"])
+        sample = _load_inputs(inputs) or random_inputs(graph, seed)
+        say = None if as_json else (lambda msg: click.echo(f"  {msg}", err=True))
+        if say:
+            say("building the Cortex-M4 firmware and running it under QEMU")
+        result = run_build_m4(
+            target, graph, read_key_file(device_key), [sample], kernels=kernels, timeout=timeout
+        )
+    else:
+        if device_key is not None:
+            raise InvalidArgumentError("--device-key applies to a build directory")
+        graph = load_model(target)
+        sample = _load_inputs(inputs) or random_inputs(graph, seed)
+        if not as_json:
+            click.echo("  building the Cortex-M4 firmware and running it under QEMU", err=True)
+        result = run_model_m4(graph, [sample], kernels=kernels, timeout=timeout)
+    outs = result.outputs[0]
+    _save_outputs(output, outs)
+    rep = dict(result.report)
+    rep["outputs"] = _describe(outs)
+    if as_json:
+        _emit_json(rep)
+        return
+    ipm = rep["instructions_per_mac"]
+    click.echo(
+        f"ooc on Cortex-M4 (QEMU mps2-an386, {rep['mode']}, {rep['kernels']} kernels): "
+        f"{rep['instructions']:,} instructions per inference"
+        + (f" ({rep['crypto_instructions']:,} in crypto)" if rep["crypto_instructions"] else "")
+        + (f", {ipm:.2f} per MAC" if ipm is not None else "")
+    )
+    click.echo(
+        f"  code {rep['text_bytes']:,} B text, {rep['rodata_bytes']:,} B constants; SRAM high-water "
+        f"{rep['sram_high_water_bytes']:,} of {rep['sram_budget_bytes']:,} B (stack "
+        f"{rep['stack_high_water_bytes']:,} B)"
+        + (
+            f"; flash read {rep['flash_read_bytes']:,} B in {rep['flash_read_commands']} commands"
+            if rep["flash_read_commands"]
+            else ""
+        )
+    )
+    total = max(rep["instructions"], 1)
+    click.echo(f"  {'layer':>5}  {'op':<24} {'instructions':>14} {'crypto':>12}  share")
+    for layer in rep["layers"]:
+        click.echo(
+            f"  {layer['index']:>5}  {layer['op']:<24} {layer['instructions']:>14,} "
+            f"{layer['crypto_instructions']:>12,}  {100 * layer['instructions'] / total:5.1f}%"
+        )
+    _echo_outputs(outs, rep["outputs"])

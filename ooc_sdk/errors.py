@@ -83,3 +83,20 @@ class ModelMismatchError(ImageError):
     """The image holds another model or plan than expected (OOC_ERR_MODEL)."""
 
     code = -13
+
+
+def image_error_for(code: int) -> type[ImageError]:
+    """The exception class that carries a C runtime OOC_ERR_* ``code`` (ImageError for the
+    codes without a class of their own)."""
+    for cls in (
+        ImageFormatError,
+        ImageTruncatedError,
+        AuthenticationError,
+        WrongKeyError,
+        WrongDeviceError,
+        RollbackError,
+        ModelMismatchError,
+    ):
+        if cls.code == code:
+            return cls
+    return ImageError

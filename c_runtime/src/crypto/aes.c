@@ -98,31 +98,51 @@ int ooc_aes_init(ooc_aes_t *aes, const uint8_t *key, uint32_t key_bytes,
       ((uint32_t)ooc_aes_sbox[((c) >> 8) & 0xffu] << 8) | (uint32_t)ooc_aes_sbox[(d) & 0xffu]) ^    \
      (k))
 
-/* The cipher, FIPS 197 section 5.1, on one block. */
-static void encrypt_block(const ooc_aes_t *aes, const uint8_t *in, uint8_t *out)
+/* Rounds 1 .. Nr-1 from state s into t with round key k (four words). */
+#define OOC_AES_FULL_ROUND(t, s, k)                                                            \
+    do {                                                                                       \
+        t##0 = OOC_AES_ROUND(s##0, s##1, s##2, s##3, (k)[0]);                                  \
+        t##1 = OOC_AES_ROUND(s##1, s##2, s##3, s##0, (k)[1]);                                  \
+        t##2 = OOC_AES_ROUND(s##2, s##3, s##0, s##1, (k)[2]);                                  \
+        t##3 = OOC_AES_ROUND(s##3, s##0, s##1, s##2, (k)[3]);                                  \
+    } while (0)
+
+/* The cipher, FIPS 197 section 5.1, on one block held as four big-endian words. Rounds go in
+   pairs (s -> t -> s) so the state never needs copying back: on a Cortex-M4 a round is then
+   16 table look-ups, their byte extractions and the XORs, about 13 instructions per column. */
+static void encrypt_words(const ooc_aes_t *aes, const uint32_t in[4], uint32_t out[4])
 {
     const uint32_t *rk = aes->rk;
-    uint32_t s0, s1, s2, s3, t0, t1, t2, t3, r;
-    s0 = load_be32(in) ^ rk[0];
-    s1 = load_be32(in + 4) ^ rk[1];
-    s2 = load_be32(in + 8) ^ rk[2];
-    s3 = load_be32(in + 12) ^ rk[3];
-    for (r = 1; r < aes->rounds; r++) {
-        rk += 4;
-        t0 = OOC_AES_ROUND(s0, s1, s2, s3, rk[0]);
-        t1 = OOC_AES_ROUND(s1, s2, s3, s0, rk[1]);
-        t2 = OOC_AES_ROUND(s2, s3, s0, s1, rk[2]);
-        t3 = OOC_AES_ROUND(s3, s0, s1, s2, rk[3]);
-        s0 = t0;
-        s1 = t1;
-        s2 = t2;
-        s3 = t3;
+    uint32_t s0, s1, s2, s3, t0, t1, t2, t3, pairs;
+    s0 = in[0] ^ rk[0];
+    s1 = in[1] ^ rk[1];
+    s2 = in[2] ^ rk[2];
+    s3 = in[3] ^ rk[3];
+    /* Nr - 1 full rounds (9 or 13): pairs, then one more */
+    for (pairs = (aes->rounds - 2u) / 2u; pairs > 0u; pairs--) {
+        OOC_AES_FULL_ROUND(t, s, rk + 4);
+        OOC_AES_FULL_ROUND(s, t, rk + 8);
+        rk += 8;
     }
-    rk += 4;
-    store_be32(out, OOC_AES_LAST(s0, s1, s2, s3, rk[0]));
-    store_be32(out + 4, OOC_AES_LAST(s1, s2, s3, s0, rk[1]));
-    store_be32(out + 8, OOC_AES_LAST(s2, s3, s0, s1, rk[2]));
-    store_be32(out + 12, OOC_AES_LAST(s3, s0, s1, s2, rk[3]));
+    OOC_AES_FULL_ROUND(t, s, rk + 4);
+    rk += 8;
+    out[0] = OOC_AES_LAST(t0, t1, t2, t3, rk[0]);
+    out[1] = OOC_AES_LAST(t1, t2, t3, t0, rk[1]);
+    out[2] = OOC_AES_LAST(t2, t3, t0, t1, rk[2]);
+    out[3] = OOC_AES_LAST(t3, t0, t1, t2, rk[3]);
+}
+
+static void encrypt_block(const ooc_aes_t *aes, const uint8_t *in, uint8_t *out)
+{
+    uint32_t w[4];
+    uint32_t i;
+    for (i = 0; i < 4u; i++) {
+        w[i] = load_be32(in + 4u * i);
+    }
+    encrypt_words(aes, w, w);
+    for (i = 0; i < 4u; i++) {
+        store_be32(out + 4u * i, w[i]);
+    }
 }
 
 static int valid(const ooc_aes_t *aes)
@@ -233,6 +253,62 @@ void ooc_aes_wipe(ooc_aes_t *aes)
     }
 }
 
+/* out = in XOR one keystream block k (four big-endian words), 16 bytes: word-wide where the
+   compiler says the byte order is little-endian (one load, byte reverse, XOR and store per
+   word on a Cortex-M4), byte-wise elsewhere. */
+static void xor_block(uint8_t *out, const uint8_t *in, const uint32_t k[4])
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t w[4];
+    memcpy(w, in, 16);
+    w[0] ^= __builtin_bswap32(k[0]);
+    w[1] ^= __builtin_bswap32(k[1]);
+    w[2] ^= __builtin_bswap32(k[2]);
+    w[3] ^= __builtin_bswap32(k[3]);
+    memcpy(out, w, 16);
+#else
+    uint8_t ks[16];
+    uint32_t i;
+    for (i = 0; i < 4u; i++) {
+        store_be32(ks + 4u * i, k[i]);
+    }
+    for (i = 0; i < 16u; i++) {
+        out[i] = (uint8_t)(in[i] ^ ks[i]);
+    }
+#endif
+}
+
+/* Software CTR, block by block: the counter block is built as words, so no byte shuffling
+   between the cipher and the XOR. `ctr` is the checked start counter. */
+static int ctr_software(const ooc_aes_t *aes, const uint8_t iv[16], uint32_t ctr, const uint8_t *in,
+                        uint8_t *out, size_t len)
+{
+    uint32_t blk[4], k[4];
+    blk[0] = load_be32(iv);
+    blk[1] = load_be32(iv + 4);
+    blk[2] = load_be32(iv + 8);
+    for (; len >= 16u; len -= 16u, in += 16, out += 16) {
+        blk[3] = ctr++; /* wraps to 0 only after the last block, which is never used */
+        encrypt_words(aes, blk, k);
+        xor_block(out, in, k);
+    }
+    if (len > 0u) {
+        uint8_t ks[16];
+        size_t i;
+        blk[3] = ctr;
+        encrypt_words(aes, blk, k);
+        for (i = 0; i < 4u; i++) {
+            store_be32(ks + 4u * i, k[i]);
+        }
+        for (i = 0; i < len; i++) {
+            out[i] = (uint8_t)(in[i] ^ ks[i]);
+        }
+        ooc_wipe(ks, sizeof ks);
+    }
+    ooc_wipe(k, sizeof k);
+    return OOC_OK;
+}
+
 int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
                 size_t len)
 {
@@ -249,6 +325,9 @@ int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, u
     n_blocks = len / 16u + (len % 16u != 0);
     if ((uint64_t)n_blocks > 0x100000000ull - (uint64_t)ctr) {
         return OOC_ERR_ARG;
+    }
+    if (aes->engine == NULL) {
+        return ctr_software(aes, iv, ctr, in, out, len);
     }
     while (len > 0) {
         uint32_t nb = n_blocks < OOC_CTR_BATCH ? (uint32_t)n_blocks : OOC_CTR_BATCH;

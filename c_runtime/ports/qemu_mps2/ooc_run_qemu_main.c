@@ -1,0 +1,450 @@
+/*
+ * The firmware `ooc run ... --target qemu-m4` builds: runs a model on the emulated Cortex-M4 and
+ * measures it. In-core (OOC_RUN_PAGED 0) the weights are constants in memory-mapped flash;
+ * out-of-core (OOC_RUN_PAGED 1) they come from the external flash (ooc_qemu_flash.c) through the
+ * image mounted with the device identity from the key storage.
+ *
+ * The host prepares a directory and starts QEMU in it; the firmware reads and writes these files:
+ *   keystore.bin  the device's internal key storage (out-of-core only; docs/FORMAT.md)
+ *   flash.bin     the external flash (out-of-core only), opened read-only
+ *   in.bin        SAMPLES records of the model inputs, back to back
+ *   out.bin       written: SAMPLES records of the model outputs
+ *   report.json   written: measurements, or {"status": <OOC_ERR_*>, "stage": ...} on failure
+ * and takes `key=value` words from its command line (-semihosting-config ...,arg=...):
+ *   samples=N  size=S page=P sector=SEC base=B (flash geometry, image address)
+ * Exit status: 0, 1 (the runtime refused: see report.json), 2 (bad arguments or files),
+ * 3 (a fault, from board.c).
+ *
+ * Measurements (ticks of the board counter, 40 instructions each): the first sample is run
+ * twice, with the arena and the stack painted in two patterns (a byte counts as used when either
+ * run changed it); the first run reports per-layer counts through the on_layer hook, the second
+ * runs without the hook and gives the total. Crypto (tag checks and decryption: the time inside
+ * ooc_image_open_chunk, reached through the linker's --wrap) is counted apart. Sample buffers and
+ * counters live in OOC_HARNESS memory, outside the SRAM budget.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "board.h"
+#include "ooc/ooc.h"
+#include "semihost.h"
+#include OOC_RUN_HEADER
+
+#if OOC_RUN_PAGED
+#include "ooc/ooc_image.h"
+#include "ooc_qemu_flash.h"
+#endif
+
+#define MAX_OPS 1024u
+#define IO_BYTES (2u * 1024u * 1024u)
+#define REPORT_BYTES (64u * 1024u)
+
+/* Key storage record (docs/FORMAT.md, "QEMU key storage"). */
+#define KS_MAGIC "OOCK"
+#define KS_VERSION 1u
+#define KS_BYTES 60u
+
+/* ---- what the device holds: the budgeted SRAM ---- */
+static union {
+    uint32_t align;
+    uint8_t bytes[OOC_RUN_ARENA];
+} arena;
+static ooc_ctx_t ctx;
+#if OOC_RUN_PAGED
+static ooc_image_t image;
+static ooc_qflash_t flash;
+#endif
+
+/* ---- measurement-only memory ---- */
+static OOC_HARNESS uint8_t io_buf[IO_BYTES];
+static OOC_HARNESS char report[REPORT_BYTES];
+static OOC_HARNESS uint32_t layer_ticks[MAX_OPS], layer_crypto[MAX_OPS], layer_steps[MAX_OPS], layer_kinds[MAX_OPS];
+static OOC_HARNESS uint32_t report_len, layer_start, crypto_ticks, crypto_pending, crypto_calls;
+static OOC_HARNESS char cmdline[512];
+
+/* ---- report.json ---- */
+
+static void put_str(const char *s)
+{
+    while (*s != '\0' && report_len + 1u < REPORT_BYTES) {
+        report[report_len++] = *s++;
+    }
+}
+
+static void put_u32(uint32_t v)
+{
+    char s[11];
+    int i = 10;
+    s[10] = '\0';
+    do {
+        s[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0u);
+    put_str(s + i);
+}
+
+static void put_i32(int32_t v)
+{
+    if (v < 0) {
+        put_str("-");
+        put_u32((uint32_t)0 - (uint32_t)v);
+    } else {
+        put_u32((uint32_t)v);
+    }
+}
+
+static void put_field(const char *name, uint32_t v)
+{
+    put_str(", \"");
+    put_str(name);
+    put_str("\": ");
+    put_u32(v);
+}
+
+static void put_array(const char *name, const uint32_t *v, uint32_t n)
+{
+    uint32_t i;
+    put_str(", \"");
+    put_str(name);
+    put_str("\": [");
+    for (i = 0; i < n; i++) {
+        if (i != 0u) {
+            put_str(", ");
+        }
+        put_u32(v[i]);
+    }
+    put_str("]");
+}
+
+static int write_file(const char *name, const void *data, uint32_t len)
+{
+    int h = sh_open(name, SH_MODE_WB);
+    int ok = h >= 0 && sh_write(h, data, len) == 0;
+    if (h >= 0 && sh_close(h) != 0) {
+        ok = 0;
+    }
+    return ok ? 0 : -1;
+}
+
+static int finish_report(void)
+{
+    put_str("}\n");
+    return write_file("report.json", report, report_len);
+}
+
+/* A failure: the report says where, the exit status says what kind. */
+static int fail(const char *stage, int err, int status)
+{
+    sh_puts("ooc firmware: ");
+    sh_puts(stage);
+    sh_puts(err != 0 ? ": " : "\n");
+    if (err != 0) {
+        sh_puts(ooc_strerror(err));
+        sh_puts("\n");
+    }
+    report_len = 0;
+    put_str("{\"status\": ");
+    put_i32(err);
+    put_str(", \"stage\": \"");
+    put_str(stage);
+    put_str("\"");
+    (void)finish_report();
+    return status;
+}
+
+/* ---- command line ---- */
+
+/* The value of `key=` on the command line, or `dflt`; 0 on a malformed number. */
+static int arg_u32(const char *key, uint32_t dflt, uint32_t *out)
+{
+    const char *p = cmdline;
+    size_t klen = strlen(key);
+    *out = dflt;
+    while (*p != '\0') {
+        const char *word = p;
+        while (*p != '\0' && *p != ' ') {
+            p++;
+        }
+        if ((size_t)(p - word) > klen && strncmp(word, key, klen) == 0 && word[klen] == '=') {
+            const char *d = word + klen + 1;
+            uint32_t v = 0;
+            if (d == p) {
+                return 0;
+            }
+            for (; d < p; d++) {
+                if (*d < '0' || *d > '9' || v > (0xFFFFFFFFu - 9u) / 10u) {
+                    return 0;
+                }
+                v = v * 10u + (uint32_t)(*d - '0');
+            }
+            *out = v;
+        }
+        while (*p == ' ') {
+            p++;
+        }
+    }
+    return 1;
+}
+
+/* ---- measurement hooks ---- */
+
+static void on_layer(void *context, uint32_t op, int phase)
+{
+    (void)context;
+    if (op >= MAX_OPS) {
+        return;
+    }
+    if (phase == 0) {
+        layer_crypto[op] += crypto_pending; /* the chunks this step opened before it ran */
+        crypto_pending = 0;
+        layer_steps[op]++;
+        layer_start = ooc_board_ticks();
+    } else {
+        layer_ticks[op] += ooc_board_ticks() - layer_start;
+    }
+}
+
+#if OOC_RUN_PAGED
+int __real_ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify);
+int __wrap_ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify);
+
+int __wrap_ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify)
+{
+    uint32_t t0 = ooc_board_ticks(), dt;
+    int rc = __real_ooc_image_open_chunk(img, entry, data, verify);
+    dt = ooc_board_ticks() - t0;
+    crypto_ticks += dt;
+    crypto_pending += dt;
+    crypto_calls++;
+    return rc;
+}
+
+/* Mount the image with the identity in the key storage; the key lives only on this frame. */
+static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
+{
+    uint8_t ks[KS_BYTES];
+    ooc_image_config_t icfg;
+    int h = sh_open("keystore.bin", SH_MODE_RB), err;
+    int ok = h >= 0 && sh_flen(h) == (int32_t)KS_BYTES && sh_read(h, ks, KS_BYTES) == 0;
+    if (h >= 0) {
+        (void)sh_close(h);
+    }
+    if (!ok || memcmp(ks, KS_MAGIC, 4) != 0 || ks[4] != KS_VERSION || (ks[5] != 16u && ks[5] != 32u)) {
+        ooc_wipe(ks, sizeof ks);
+        return fail("keystore.bin is missing or not a key storage record", 0, 2);
+    }
+    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, 0) != 0) {
+        ooc_wipe(ks, sizeof ks);
+        return fail("cannot open flash.bin (missing, or not the flash profile's size)", 0, 2);
+    }
+    memset(&icfg, 0, sizeof icfg);
+    icfg.read = ooc_qflash_read;
+    icfg.read_start = ooc_qflash_read_start;
+    icfg.read_wait = ooc_qflash_read_wait;
+    icfg.user = &flash;
+    icfg.base = base;
+    icfg.flash_bytes = size - base;
+    icfg.device_uid = ks + 8;
+    icfg.root_key = ks + 24;
+    icfg.root_key_bytes = ks[5];
+    icfg.min_security_counter = (uint32_t)ks[56] | ((uint32_t)ks[57] << 8) | ((uint32_t)ks[58] << 16) |
+                                ((uint32_t)ks[59] << 24);
+    icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
+    icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
+    err = base < size ? ooc_image_mount(&image, &icfg) : OOC_ERR_ARG;
+    ooc_wipe(ks, sizeof ks);
+    return err < 0 ? fail("mount", err, 1) : 0;
+}
+#endif
+
+static uint32_t arena_extent(uint8_t pattern)
+{
+    uint32_t n = OOC_RUN_ARENA;
+    while (n > 0u && arena.bytes[n - 1u] == pattern) {
+        n--;
+    }
+    return n;
+}
+
+static uint32_t io_total(int output)
+{
+    uint32_t i, n = 0, count = output ? OOC_RUN_MODEL.n_outputs : OOC_RUN_MODEL.n_inputs;
+    for (i = 0; i < count; i++) {
+        n += (uint32_t)(output ? ooc_output_bytes(&ctx, i) : ooc_input_bytes(&ctx, i));
+    }
+    return n;
+}
+
+static int set_inputs(void)
+{
+    uint8_t *p = io_buf;
+    uint32_t i;
+    for (i = 0; i < OOC_RUN_MODEL.n_inputs; i++) {
+        int32_t n = ooc_input_bytes(&ctx, i);
+        int err = ooc_set_input(&ctx, i, p, (uint32_t)n);
+        if (err < 0) {
+            return err;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+static int get_outputs(void)
+{
+    uint8_t *p = io_buf;
+    uint32_t i;
+    for (i = 0; i < OOC_RUN_MODEL.n_outputs; i++) {
+        int32_t n = ooc_output_bytes(&ctx, i);
+        int err = ooc_get_output(&ctx, i, p, (uint32_t)n);
+        if (err < 0) {
+            return err;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+static __attribute__((noinline)) int invoke_once(void)
+{
+    return ooc_invoke(&ctx);
+}
+
+int main(void)
+{
+    struct ooc_config cfg;
+    uint32_t samples, size, page, sector, base, s, in_total, out_total;
+    uint32_t t_mount = 0, t_init, t_total = 0, crypto_total = 0, arena_used = 0, stack_used = 0;
+    uint32_t read_bytes = 0, read_commands = 0, t0;
+    int in_h, out_h, err;
+
+    ooc_board_counter_start();
+    if (sh_cmdline(cmdline, sizeof cmdline) != 0 || !arg_u32("samples", 1u, &samples) || samples == 0u ||
+        !arg_u32("size", 0u, &size) || !arg_u32("page", 256u, &page) || !arg_u32("sector", 4096u, &sector) ||
+        !arg_u32("base", 0u, &base)) {
+        return fail("bad command line", 0, 2);
+    }
+    if (OOC_RUN_MODEL.n_ops > MAX_OPS) {
+        return fail("the model has more operators than the firmware counts", 0, 2);
+    }
+    t0 = ooc_board_ticks();
+#if OOC_RUN_PAGED
+    err = mount(size, page, sector, base);
+    if (err != 0) {
+        return err;
+    }
+#else
+    (void)size;
+    (void)page;
+    (void)sector;
+    (void)base;
+#endif
+    t_mount = ooc_board_ticks() - t0;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arena = arena.bytes;
+    cfg.arena_bytes = OOC_RUN_ARENA;
+#if OOC_RUN_PAGED
+    cfg.image = &image;
+#endif
+    t0 = ooc_board_ticks();
+    err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
+    t_init = ooc_board_ticks() - t0;
+    if (err < 0) {
+        return fail("init", err, 1);
+    }
+    in_total = io_total(0);
+    out_total = io_total(1);
+    if (in_total > IO_BYTES || out_total > IO_BYTES) {
+        return fail("the model's inputs or outputs exceed the firmware's sample buffer", 0, 2);
+    }
+    in_h = sh_open("in.bin", SH_MODE_RB);
+    out_h = sh_open("out.bin", SH_MODE_WB);
+    if (in_h < 0 || out_h < 0) {
+        return fail("cannot open in.bin or out.bin", 0, 2);
+    }
+    for (s = 0; s < samples; s++) {
+        int runs = s == 0u ? 2 : 1, r;
+        if (sh_read(in_h, io_buf, in_total) != 0) {
+            return fail("in.bin is shorter than the samples", 0, 2);
+        }
+        for (r = 0; r < runs; r++) {
+            const uint32_t pattern = r == 0 ? 0xA5A5A5A5u : 0x5A5A5A5Au;
+            uint32_t before, crypto_before = crypto_ticks;
+            if (s == 0u) {
+                memset(arena.bytes, (int)(pattern & 0xFFu), OOC_RUN_ARENA);
+                ooc_board_stack_paint(pattern);
+            }
+            err = set_inputs();
+            if (err < 0) {
+                return fail("set_input", err, 2);
+            }
+            /* the first run reports layers; the rest run as an application would */
+            ctx.cfg.on_layer = s == 0u && r == 0 ? on_layer : NULL;
+            crypto_pending = 0;
+#if OOC_RUN_PAGED
+            read_bytes = flash.read_bytes;
+            read_commands = flash.read_commands;
+#endif
+            before = ooc_board_ticks();
+            err = invoke_once();
+            t_total = ooc_board_ticks() - before;
+            crypto_total = crypto_ticks - crypto_before;
+#if OOC_RUN_PAGED
+            read_bytes = flash.read_bytes - read_bytes;
+            read_commands = flash.read_commands - read_commands;
+#endif
+            if (s == 0u) {
+                uint32_t used = ooc_board_stack_used(pattern), ext = arena_extent((uint8_t)pattern);
+                stack_used = used > stack_used ? used : stack_used;
+                arena_used = ext > arena_used ? ext : arena_used;
+            }
+            if (err < 0) {
+                return fail("invoke", err, 1);
+            }
+        }
+        err = get_outputs();
+        if (err < 0) {
+            return fail("get_output", err, 1);
+        }
+        if (sh_write(out_h, io_buf, out_total) != 0) {
+            return fail("cannot write out.bin", 0, 2);
+        }
+    }
+    (void)sh_close(in_h);
+    if (sh_close(out_h) != 0) {
+        return fail("cannot write out.bin", 0, 2);
+    }
+    for (s = 0; s < OOC_RUN_MODEL.n_ops; s++) {
+        layer_kinds[s] = OOC_RUN_MODEL.ops[s].kind;
+    }
+    put_str("{\"status\": 0");
+    put_field("paged", OOC_RUN_PAGED);
+    put_field("instructions_per_tick", OOC_BOARD_INSTRUCTIONS_PER_TICK);
+    put_field("ticks", t_total);
+    put_field("crypto_ticks", crypto_total);
+    put_field("mount_ticks", t_mount);
+    put_field("init_ticks", t_init);
+    put_field("crypto_calls", crypto_calls);
+    put_array("layer_ticks", layer_ticks, OOC_RUN_MODEL.n_ops);
+    put_array("layer_crypto_ticks", layer_crypto, OOC_RUN_MODEL.n_ops);
+    put_array("layer_steps", layer_steps, OOC_RUN_MODEL.n_ops);
+    put_array("layer_kinds", layer_kinds, OOC_RUN_MODEL.n_ops);
+    put_field("arena_bytes", OOC_RUN_ARENA);
+    put_field("arena_high_water_bytes", arena_used);
+    put_field("stack_high_water_bytes", stack_used);
+    put_field("stack_room_bytes", ooc_board_stack_room());
+    put_field("static_ram_bytes", ooc_board_static_ram());
+#if OOC_RUN_PAGED
+    put_field("state_bytes", (uint32_t)(sizeof ctx + sizeof image));
+#else
+    put_field("state_bytes", (uint32_t)sizeof ctx);
+#endif
+    put_field("sram_high_water_bytes", ooc_board_static_ram() - OOC_RUN_ARENA + arena_used + stack_used);
+    put_field("flash_read_bytes", read_bytes);
+    put_field("flash_read_commands", read_commands);
+#if OOC_RUN_PAGED
+    ooc_image_unmount(&image);
+    ooc_qflash_close(&flash);
+#endif
+    return finish_report() == 0 ? 0 : fail("cannot write report.json", 0, 2);
+}

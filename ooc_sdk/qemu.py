@@ -1,0 +1,422 @@
+"""Run models and builds on an emulated Cortex-M4 (``ooc run ... --target qemu-m4``).
+
+The firmware is the C runtime, the model's generated tables and the QEMU port
+(``c_runtime/ports/qemu_mps2``: startup, linker script, semihosting, the external flash as a
+host file), compiled with arm-none-eabi-gcc for a Cortex-M4F and run by
+``qemu-system-arm -M mps2-an386 -icount shift=0``. Under ``-icount shift=0`` QEMU runs one
+instruction per virtual nanosecond and the board's 25 MHz timer ticks once per 40 instructions,
+so every count here is deterministic: the same firmware and inputs give the same numbers on any
+machine (to a resolution of 40 instructions per measured interval).
+
+Out-of-core, the linker script's SRAM region is the plan's SRAM figure: the arena (activations
+and chunk slots), the runtime state and at least the planned stack must fit, or the link fails.
+Firmware binaries are cached by content hash under ``$OOC_CACHE_DIR/build``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
+from ooc_sdk.errors import (
+    InvalidArgumentError,
+    ModelMismatchError,
+    OocError,
+    ToolError,
+    WrongDeviceError,
+    image_error_for,
+)
+from ooc_sdk.golden import check_inputs
+from ooc_sdk.host import build_root, split_outputs, write_samples
+from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.planner import STACK_BOUND_BYTES
+
+TARGET = "qemu-m4"
+PORT = C_RUNTIME / "ports" / "qemu_mps2"
+LINKER_SCRIPT = PORT / "mps2_an386.ld"
+PORT_SOURCES = ("board.c", "semihost.c", "ooc_qemu_flash.c")
+RUNNER = PORT / "ooc_run_qemu_main.c"
+ARCH = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2",
+          "-ffunction-sections", "-fdata-sections"]  # fmt: skip
+KERNELS = ("ref", "dsp")
+INSTRUCTIONS_PER_TICK = 40  # 1 instruction per ns (-icount shift=0), 25 MHz timer
+IN_CORE_RAM_BYTES = 4 * 1024 * 1024  # the board's whole SSRAM2/3
+DEFAULT_TIMEOUT_S = 900.0
+KEYSTORE_MAGIC = b"OOCK"
+KEYSTORE_VERSION = 1
+KEYSTORE_BYTES = 60
+QEMU_BASE_ARGS = ["-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+                  "-icount", "shift=0"]  # fmt: skip
+INSTALL_HINT = (
+    "run scripts/install-toolchains.sh (Debian packages gcc-arm-none-eabi, "
+    "libnewlib-arm-none-eabi, qemu-system-arm)"
+)
+
+
+class FirmwareBudgetError(OocError):
+    """The firmware's .data + .bss + minimum stack do not fit the SRAM budget (a link error)."""
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolError(f"{name} is not installed: {INSTALL_HINT}")
+    return path
+
+
+@cache
+def _gcc_version() -> str:
+    proc = subprocess.run(
+        [tool("arm-none-eabi-gcc"), "--version"], capture_output=True, text=True, check=False
+    )
+    return proc.stdout.splitlines()[0] if proc.stdout else "unknown"
+
+
+@cache
+def op_kind_names() -> dict[int, str]:
+    """enum ooc_op_kind, read from the runtime's header: value -> TFLite-style name."""
+    text = (C_RUNTIME / "include" / "ooc" / "ooc_model.h").read_text()
+    return {int(v): k for k, v in re.findall(r"OOC_OP_(\w+) = (\d+)", text)}
+
+
+@dataclass(frozen=True)
+class Firmware:
+    elf: Path
+    sections: dict[str, int]  # text, rodata, data, bss (bytes)
+    ram_bytes: int  # the linker script's SRAM region
+    paged: bool
+    kernels: str
+
+
+def _sections(elf: Path) -> dict[str, int]:
+    proc = subprocess.run(
+        [tool("arm-none-eabi-size"), "-A", str(elf)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise ToolError(f"arm-none-eabi-size failed on {elf}: {proc.stderr.strip()}")
+    sizes: dict[str, int] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return {
+        "text": sizes.get(".vectors", 0) + sizes.get(".text", 0) + sizes.get(".ARM.exidx", 0),
+        "rodata": sizes.get(".rodata", 0),
+        "data": sizes.get(".data", 0),
+        "bss": sizes.get(".bss", 0),
+    }
+
+
+def _link_error(stderr: str, ram_bytes: int, stack_min: int) -> OocError:
+    over = re.search(r"region `RAM' overflowed by (\d+) bytes", stderr)
+    if over:
+        return FirmwareBudgetError(
+            f"the firmware does not fit its {ram_bytes:,}-byte SRAM budget: .data + .bss + the "
+            f"{stack_min:,}-byte minimum stack overflow it by {int(over.group(1)):,} bytes"
+        )
+    lines = [ln for ln in stderr.splitlines() if "error" in ln] or stderr.splitlines()
+    return ToolError(
+        f"building the Cortex-M4 firmware failed: {lines[0] if lines else 'no message'}"
+    )
+
+
+def compile_firmware(
+    sources: Sequence[Path],
+    *,
+    include_dirs: Sequence[Path] = (),
+    defines: Sequence[str] = (),
+    ram_bytes: int = IN_CORE_RAM_BYTES,
+    stack_min: int = STACK_BOUND_BYTES,
+    kernels: str = "dsp",
+    wraps: Sequence[str] = (),
+    paged: bool = False,
+) -> Firmware:
+    """Compile and link ``sources`` with the runtime and the port into a cached ELF."""
+    if kernels not in KERNELS:
+        raise InvalidArgumentError(
+            f"--kernels must be one of {', '.join(KERNELS)}, not {kernels!r}"
+        )
+    gcc = tool("arm-none-eabi-gcc")
+    runtime = sorted((C_RUNTIME / "src").rglob("*.c"))
+    port = [PORT / s for s in PORT_SOURCES]
+    flags = [*ARCH, *CFLAGS, *(f"-D{d}" for d in defines)]
+    if kernels == "dsp":
+        flags.append("-DOOC_KERNELS_DSP=1")
+    link = ["-nostartfiles", "-T", str(LINKER_SCRIPT), "-Wl,--gc-sections",
+            f"-Wl,--defsym=OOC_RAM_BYTES={ram_bytes}", f"-Wl,--defsym=OOC_STACK_MIN={stack_min}",
+            *(f"-Wl,--wrap={w}" for w in wraps), "-lc", "-lgcc"]  # fmt: skip
+    h = hashlib.sha256(f"{_gcc_version()}|{runtime_digest()}|{flags}|{link}".encode())
+    for p in [*sources, *port, *sorted(PORT.glob("*.h")), LINKER_SCRIPT]:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    for d in include_dirs:
+        for p in sorted(d.glob("*.h")):
+            h.update(p.read_bytes())
+    final = build_root() / f"m4-{h.hexdigest()[:32]}"
+    elf = final / "firmware.elf"
+    if not elf.exists():
+        build_root().mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
+        try:
+            args = [gcc, *flags, f"-I{C_RUNTIME / 'include'}", f"-I{PORT}",
+                    *(f"-I{d}" for d in include_dirs), *map(str, sources), *map(str, runtime),
+                    *map(str, port), *link, "-o", str(tmp / "firmware.elf")]  # fmt: skip
+            proc = subprocess.run(args, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise _link_error(proc.stderr, ram_bytes, stack_min)
+            with contextlib.suppress(OSError):  # another process built it first
+                tmp.rename(final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Firmware(elf, _sections(elf), ram_bytes, paged, kernels)
+
+
+def _model_defines(cname: str, paged: bool) -> list[str]:
+    return [
+        f'OOC_RUN_HEADER="ooc_model_{cname}.h"',
+        f"OOC_RUN_MODEL=ooc_model_{cname}",
+        f"OOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
+        f"OOC_RUN_PAGED={int(paged)}",
+    ]
+
+
+def build_model_firmware(
+    c_dir: Path, cname: str, *, paged: bool, ram_bytes: int, kernels: str = "dsp"
+) -> Firmware:
+    """The runner firmware (ooc_run_qemu_main.c) for generated tables in ``c_dir``."""
+    model_c = c_dir / f"ooc_model_{cname}.c"
+    if not model_c.exists() or not (c_dir / f"ooc_model_{cname}.h").exists():
+        raise InvalidArgumentError(f"{c_dir} lacks the generated model tables")
+    return compile_firmware(
+        [model_c, RUNNER],
+        include_dirs=[c_dir],
+        defines=_model_defines(cname, paged),
+        ram_bytes=ram_bytes,
+        kernels=kernels,
+        wraps=["ooc_image_open_chunk"] if paged else [],
+        paged=paged,
+    )
+
+
+def keystore_record(device: DeviceKey, security_counter: int = 0) -> bytes:
+    """The QEMU port's key storage (docs/FORMAT.md): the device identity the firmware reads."""
+    key = device.root_key
+    return (
+        KEYSTORE_MAGIC
+        + bytes([KEYSTORE_VERSION, len(key), 0, 0])
+        + device.uid
+        + key.ljust(32, b"\0")
+        + struct.pack("<I", security_counter)
+    )
+
+
+def run_firmware(
+    fw: Firmware,
+    args: dict[str, int],
+    files: dict[str, bytes | Path],
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Run ``fw`` under QEMU in a fresh directory holding ``files`` (bytes are written, paths
+    linked); returns the firmware's report.json and the files it wrote (out.bin)."""
+    qemu = tool("qemu-system-arm")
+    words = ",".join(f"arg={k}={v}" for k, v in args.items())
+    with tempfile.TemporaryDirectory(prefix="ooc-qemu-") as tmp:
+        run_dir = Path(tmp)
+        for name, content in files.items():
+            if isinstance(content, Path):
+                (run_dir / name).symlink_to(content.resolve())
+            else:
+                (run_dir / name).write_bytes(content)
+                (run_dir / name).chmod(0o600)
+        cmd = [qemu, *QEMU_BASE_ARGS, "-semihosting-config",
+               f"enable=on,target=native,arg=ooc{',' + words if words else ''}",
+               "-kernel", str(fw.elf)]  # fmt: skip
+        try:
+            proc = subprocess.run(
+                cmd, cwd=run_dir, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise ToolError(
+                f"the Cortex-M4 run did not finish within {timeout:g} s and was stopped (a hang, "
+                "or a model too slow for the timeout: raise --timeout)"
+            ) from None
+        finally:
+            (run_dir / "keystore.bin").unlink(missing_ok=True)
+        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        report: dict[str, Any] = {}
+        if (run_dir / "report.json").exists():
+            try:
+                report = json.loads((run_dir / "report.json").read_text())
+            except json.JSONDecodeError:
+                report = {}
+        if proc.returncode == 3:
+            raise ToolError(f"the firmware crashed on the emulated Cortex-M4: {last}")
+        if proc.returncode == 1 and "status" in report:
+            code = int(report["status"])
+            raise image_error_for(code)(
+                f"the device runtime refused at {report.get('stage', 'run')}: {last} ({code})"
+            )
+        if proc.returncode != 0 or report.get("status") != 0:
+            raise ToolError(f"the Cortex-M4 run failed (exit status {proc.returncode}): {last}")
+        written = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name == "out.bin"}
+    return report, written
+
+
+@dataclass
+class M4Result:
+    outputs: list[list[np.ndarray]]
+    report: dict[str, Any]  # what `ooc run --target qemu-m4 --json` prints (without outputs)
+
+
+def _shape_report(graph: Graph, fw: Firmware, raw: dict[str, Any]) -> dict[str, Any]:
+    tick = int(raw["instructions_per_tick"])
+    names = op_kind_names()
+    layers = []
+    for i, ticks in enumerate(raw["layer_ticks"]):
+        layers.append(
+            {
+                "index": i,
+                "op": names.get(int(raw["layer_kinds"][i]), str(raw["layer_kinds"][i])),
+                "instructions": int(ticks) * tick,
+                "crypto_instructions": int(raw["layer_crypto_ticks"][i]) * tick,
+                "steps": int(raw["layer_steps"][i]),
+            }
+        )
+    instructions = int(raw["ticks"]) * tick
+    crypto = int(raw["crypto_ticks"]) * tick
+    macs = graph.macs
+    return {
+        "target": TARGET,
+        "mode": "out-of-core" if fw.paged else "in-core",
+        "kernels": fw.kernels,
+        "instructions": instructions,
+        "crypto_instructions": crypto,
+        "compute_instructions": instructions - crypto,
+        "instruction_resolution": tick,
+        "macs": macs,
+        "instructions_per_mac": round(instructions / macs, 3) if macs else None,
+        "mount_instructions": int(raw["mount_ticks"]) * tick,
+        "init_instructions": int(raw["init_ticks"]) * tick,
+        "layers": layers,
+        "text_bytes": fw.sections["text"],
+        "rodata_bytes": fw.sections["rodata"],
+        "data_bytes": fw.sections["data"],
+        "bss_bytes": fw.sections["bss"],
+        "sram_budget_bytes": fw.ram_bytes,
+        "sram_high_water_bytes": int(raw["sram_high_water_bytes"]),
+        "stack_high_water_bytes": int(raw["stack_high_water_bytes"]),
+        "arena_high_water_bytes": int(raw["arena_high_water_bytes"]),
+        "state_bytes": int(raw["state_bytes"]),
+        "flash_read_bytes": int(raw["flash_read_bytes"]),
+        "flash_read_commands": int(raw["flash_read_commands"]),
+    }
+
+
+def _samples_file(graph: Graph, samples: list[list[np.ndarray]]) -> bytes:
+    if not samples:
+        raise InvalidArgumentError("no input samples")
+    for sample in samples:
+        check_inputs(graph, sample)
+    with tempfile.TemporaryDirectory(prefix="ooc-in-") as tmp:
+        path = Path(tmp) / "in.bin"
+        write_samples(path, samples)
+        return path.read_bytes()
+
+
+def run_build_m4(
+    out_dir: Path,
+    graph: Graph,
+    device: DeviceKey,
+    samples: list[list[np.ndarray]],
+    *,
+    kernels: str = "dsp",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    flash_file: Path | None = None,
+) -> M4Result:
+    """Run an ``ooc build`` directory on the emulated Cortex-M4: the plan's SRAM only, weights
+    from the external flash (``flash_file``, default OUT/flash.bin)."""
+    from ooc_sdk.build import load_build
+
+    info = load_build(out_dir)
+    if graph.sha256 != info["model"]["sha256"]:
+        raise ModelMismatchError("the model does not match the build")
+    if device.uid.hex() != info["device"]["uid"]:
+        raise WrongDeviceError(
+            f"this build's image is for device {info['device']['uid']}, the key file is for "
+            f"{device.uid.hex()}"
+        )
+    plan_info = json.loads((out_dir / "plan.json").read_text())
+    fw = build_model_firmware(
+        out_dir / "c", info["c_name"], paged=True, ram_bytes=int(plan_info["sram_bytes"]),
+        kernels=kernels,
+    )  # fmt: skip
+    flash = info["flash"]
+    args = {
+        "samples": len(samples),
+        "size": int(flash["size_bytes"]),
+        "page": int(flash["page_bytes"]),
+        "sector": int(flash["sector_bytes"]),
+        "base": int(info["flash_offset"]),
+    }
+    files: dict[str, bytes | Path] = {
+        "keystore.bin": keystore_record(device),
+        "flash.bin": flash_file or out_dir / "flash.bin",
+        "in.bin": _samples_file(graph, samples),
+    }
+    raw, written = run_firmware(fw, args, files, timeout=timeout)
+    outputs = split_outputs(graph, written["out.bin"], len(samples))
+    report = _shape_report(graph, fw, raw)
+    report["plan_sram_bytes"] = int(plan_info["sram_bytes"])
+    return M4Result(outputs, report)
+
+
+def run_model_m4(
+    graph: Graph,
+    samples: list[list[np.ndarray]],
+    *,
+    kernels: str = "dsp",
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> M4Result:
+    """Run ``graph`` in-core on the emulated Cortex-M4: every weight a constant in
+    memory-mapped flash, the activations in the board's 4 MiB SRAM."""
+    key = hashlib.sha256(f"m4-gen|{graph.sha256}|{runtime_digest()}".encode()).hexdigest()[:32]
+    gen_dir = build_root() / f"gen-{key}"
+    if not (gen_dir / "done").exists():
+        build_root().mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
+        try:
+            gen = write_codegen(graph, tmp)
+            shutil.rmtree(tmp / "ooc_runtime")  # the firmware builds the runtime from the SDK
+            (tmp / "name").write_text(gen.name)
+            (tmp / "done").write_text("")
+            with contextlib.suppress(OSError):  # another process generated it first
+                tmp.rename(gen_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    cname = (gen_dir / "name").read_text()
+    fw = build_model_firmware(
+        gen_dir, cname, paged=False, ram_bytes=IN_CORE_RAM_BYTES, kernels=kernels
+    )
+    raw, written = run_firmware(
+        fw, {"samples": len(samples)}, {"in.bin": _samples_file(graph, samples)}, timeout=timeout
+    )
+    return M4Result(
+        split_outputs(graph, written["out.bin"], len(samples)), _shape_report(graph, fw, raw)
+    )
