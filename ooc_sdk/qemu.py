@@ -226,17 +226,19 @@ def keystore_record(device: DeviceKey, security_counter: int = 0) -> bytes:
     )
 
 
-def run_firmware(
+def run_qemu(
     fw: Firmware,
     args: dict[str, int],
     files: dict[str, bytes | Path],
     *,
     timeout: float = DEFAULT_TIMEOUT_S,
-) -> tuple[dict[str, Any], dict[str, bytes]]:
+) -> tuple[int, str, dict[str, bytes]]:
     """Run ``fw`` under QEMU in a fresh directory holding ``files`` (bytes are written, paths
-    linked); returns the firmware's report.json and the files it wrote (out.bin)."""
+    linked) with ``key=value`` command-line words from ``args``. Returns the exit status, the
+    console (stderr) and every regular file the directory holds afterwards except the key
+    storage. A run that outlives ``timeout`` is killed and reported as a ToolError."""
     qemu = tool("qemu-system-arm")
-    words = ",".join(f"arg={k}={v}" for k, v in args.items())
+    words = "".join(f",arg={k}={v}" for k, v in args.items())
     with tempfile.TemporaryDirectory(prefix="ooc-qemu-") as tmp:
         run_dir = Path(tmp)
         for name, content in files.items():
@@ -246,8 +248,7 @@ def run_firmware(
                 (run_dir / name).write_bytes(content)
                 (run_dir / name).chmod(0o600)
         cmd = [qemu, *QEMU_BASE_ARGS, "-semihosting-config",
-               f"enable=on,target=native,arg=ooc{',' + words if words else ''}",
-               "-kernel", str(fw.elf)]  # fmt: skip
+               f"enable=on,target=native,arg=ooc{words}", "-kernel", str(fw.elf)]  # fmt: skip
         try:
             proc = subprocess.run(
                 cmd, cwd=run_dir, capture_output=True, text=True, timeout=timeout, check=False
@@ -259,23 +260,38 @@ def run_firmware(
             ) from None
         finally:
             (run_dir / "keystore.bin").unlink(missing_ok=True)
-        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        report: dict[str, Any] = {}
-        if (run_dir / "report.json").exists():
-            try:
-                report = json.loads((run_dir / "report.json").read_text())
-            except json.JSONDecodeError:
-                report = {}
-        if proc.returncode == 3:
-            raise ToolError(f"the firmware crashed on the emulated Cortex-M4: {last}")
-        if proc.returncode == 1 and "status" in report:
-            code = int(report["status"])
-            raise image_error_for(code)(
-                f"the device runtime refused at {report.get('stage', 'run')}: {last} ({code})"
-            )
-        if proc.returncode != 0 or report.get("status") != 0:
-            raise ToolError(f"the Cortex-M4 run failed (exit status {proc.returncode}): {last}")
-        written = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name == "out.bin"}
+        written = {
+            p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and not p.is_symlink()
+        }
+    return proc.returncode, proc.stderr, written
+
+
+def run_firmware(
+    fw: Firmware,
+    args: dict[str, int],
+    files: dict[str, bytes | Path],
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Run a firmware that writes report.json (the runner, the crypto bench); returns the
+    report and the files the run left. Failures become the SDK's exceptions: the runtime's
+    refusal (exit status 1) its ImageError class, a fault or anything else a ToolError."""
+    status, console, written = run_qemu(fw, args, files, timeout=timeout)
+    last = (console.strip().splitlines() or [f"exit status {status}"])[-1]
+    report: dict[str, Any] = {}
+    try:
+        report = json.loads(written.get("report.json", b"{}"))
+    except json.JSONDecodeError:
+        report = {}
+    if status == 3:
+        raise ToolError(f"the firmware crashed on the emulated Cortex-M4: {last}")
+    if status == 1 and "status" in report:
+        code = int(report["status"])
+        raise image_error_for(code)(
+            f"the device runtime refused at {report.get('stage', 'run')}: {last} ({code})"
+        )
+    if status != 0 or report.get("status") != 0:
+        raise ToolError(f"the Cortex-M4 run failed (exit status {status}): {last}")
     return report, written
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the C toolchains the tests use, from Debian's packages, if they are missing:
-# a host C compiler and arm-none-eabi-gcc with newlib (Cortex-M builds).
+# a host C compiler, arm-none-eabi-gcc with newlib (Cortex-M builds) and qemu-system-arm (runs
+# the Cortex-M4 builds: ooc run --target qemu-m4).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,7 +1,8 @@
 """Latency of an out-of-core schedule: flash, crypto and CPU as three pipelined resources.
 
-A schedule is a list of steps; step k computes ``macs`` once its weight chunks (``fetch_bytes``
-in ``reads`` flash read commands) are in SRAM, verified and decrypted. The model:
+A schedule is a list of steps; step k computes ``macs`` (or measured ``compute_cycles``) once
+its weight chunks (``fetch_bytes`` in ``reads`` flash read commands) are in SRAM, verified and
+decrypted. The model:
 
 - the flash bus reads one step's chunks at a time (read command overhead + bytes / throughput);
 - with a hardware AES engine, CTR and CMAC run on the engine after the read, beside the CPU
@@ -31,6 +32,9 @@ class Step:
     macs: int  # multiply-accumulates computed in this step
     fetch_bytes: int = 0  # chunk bytes read from flash before it (ciphertext)
     reads: int = 0  # flash read commands (one per chunk)
+    # measured compute (e.g. instructions counted under QEMU times a CPI), replacing the MCU
+    # profile's cycles per MAC for this step
+    compute_cycles: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def estimate(
     for k, step in enumerate(steps):
         if step.macs < 0 or step.fetch_bytes < 0 or step.reads < 0:
             raise InvalidArgumentError("negative step figures")
-        compute = step.macs * cpm / clock
+        compute = (step.macs * cpm if step.compute_cycles is None else step.compute_cycles) / clock
         total_compute += compute
         ready = 0.0
         cpu_crypto = 0.0

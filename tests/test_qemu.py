@@ -1,0 +1,247 @@
+"""The Cortex-M4 target: the QEMU mps2-an386 port (c_runtime/ports/qemu_mps2) and
+``ooc run --target qemu-m4`` (ooc_sdk/qemu.py), bit-exact with tflite-micro on the real
+instruction set, with deterministic instruction counts and the SRAM bounded at link time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import cmac as crypto_cmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+from ooc_sdk.build import build, load_build
+from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
+from ooc_sdk.golden import random_inputs, run_tflm
+from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
+from ooc_sdk.model import load_model
+from ooc_sdk.plan import planner
+from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.qemu import (
+    PORT,
+    FirmwareBudgetError,
+    build_model_firmware,
+    compile_firmware,
+    run_build_m4,
+    run_firmware,
+    run_model_m4,
+    run_qemu,
+)
+from ooc_sdk.targets import load_flash, load_mcu
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import SUPPORTED_SHARED, shared_model
+
+FLASH = load_flash("w25q128jv")
+M4 = load_mcu("cortex-m4")
+BUDGET = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def device() -> DeviceKey:
+    return generate(bytes.fromhex("00c0ffee" * 4), 32)
+
+
+def _budget(graph) -> int:  # type: ignore[no-untyped-def]
+    """64 KiB, or the smallest budget the planner accepts when 64 KiB is infeasible."""
+    try:
+        plan(graph, BUDGET, FLASH, M4)
+        return BUDGET
+    except BudgetError as exc:
+        assert exc.minimum is not None
+        return exc.minimum
+
+
+def _build(name: str, device: DeviceKey, out: Path):  # type: ignore[no-untyped-def]
+    path = shared_model(name)
+    graph = load_model(path)
+    build(graph, path.read_bytes(), out, device, budget=_budget(graph), flash=FLASH, mcu=M4)
+    return path, graph
+
+
+@pytest.fixture(scope="module")
+def kws(device: DeviceKey, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("kws")
+    path, graph = _build("kws_ref_model.tflite", device, out)
+    return out, path, graph
+
+
+@pytest.mark.parametrize("name", SUPPORTED_SHARED)
+def test_bit_exact_on_cortex_m4_at_64k_or_the_minimum(
+    name: str, device: DeviceKey, tmp_path: Path
+) -> None:
+    path, graph = _build(name, device, tmp_path)
+    x = random_inputs(graph, 0)
+    got = run_build_m4(tmp_path, graph, device, [x], kernels="dsp")
+    ref = run_tflm(path, x)
+    for a, b in zip(got.outputs[0], ref.outputs, strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    p = json.loads((tmp_path / "plan.json").read_text())
+    rep = got.report
+    # the firmware linked into the plan's SRAM and stayed inside it
+    assert rep["sram_budget_bytes"] == p["sram_bytes"]
+    assert rep["sram_high_water_bytes"] <= p["sram_bytes"]
+    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    assert rep["flash_read_bytes"] == p["flash_read_bytes_per_inference"]
+    assert rep["flash_read_commands"] == p["flash_read_commands_per_inference"]
+    # per-layer counts: every operator ran, as many steps as the plan has for it
+    steps = [0] * len(rep["layers"])
+    for s in p["schedule"]:
+        steps[s["op"]] += 1
+    assert [layer["steps"] for layer in rep["layers"]] == steps
+    assert (
+        sum(layer["crypto_instructions"] for layer in rep["layers"]) == rep["crypto_instructions"]
+    )
+    assert rep["crypto_instructions"] > 0 and rep["instructions"] > rep["crypto_instructions"]
+
+
+def test_counts_are_identical_across_runs_and_paging_costs_little(kws, device: DeviceKey) -> None:  # type: ignore[no-untyped-def]
+    out, _, graph = kws
+    x = random_inputs(graph, 3)
+    runs = [run_build_m4(out, graph, device, [x]).report for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    incore = run_model_m4(graph, [x]).report
+    assert incore["mode"] == "in-core" and incore["crypto_instructions"] == 0
+    # paging overhead without crypto: the pager's bookkeeping and the split kernels
+    ratio = runs[0]["compute_instructions"] / incore["instructions"]
+    assert 1.0 <= ratio <= 1.05, ratio
+
+
+def test_reference_and_dsp_kernels_agree_on_the_m4() -> None:
+    path = shared_model("vww_96_int8.tflite")
+    graph = load_model(path)
+    x = random_inputs(graph, 0)
+    ref = run_model_m4(graph, [x], kernels="ref")
+    dsp = run_model_m4(graph, [x], kernels="dsp")
+    tflm = run_tflm(path, x)
+    for a, b, c in zip(ref.outputs[0], dsp.outputs[0], tflm.outputs, strict=True):
+        assert a.tobytes() == b.tobytes() == c.tobytes()
+    assert dsp.report["instructions"] < ref.report["instructions"]
+
+
+def test_over_budget_firmware_fails_at_link_time(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = kws
+    info = load_build(out)
+    p = json.loads((out / "plan.json").read_text())
+    fw = build_model_firmware(out / "c", info["c_name"], paged=True, ram_bytes=p["sram_bytes"])
+    used = fw.sections["data"] + fw.sections["bss"] + planner.STACK_BOUND_BYTES
+    assert used <= p["sram_bytes"]
+    short = used - 100
+    with pytest.raises(FirmwareBudgetError, match=r"does not fit its .* overflow it by 10[0-7] "):
+        build_model_firmware(out / "c", info["c_name"], paged=True, ram_bytes=short)
+    # through the CLI: one line, exit status 2
+    copy = tmp_path / "b"
+    shutil.copytree(out, copy)
+    p["sram_bytes"] = short
+    (copy / "plan.json").write_text(json.dumps(p))
+    key = tmp_path / "dev.key"
+    write_key_file(key, device)
+    proc = _ooc("run", str(copy), "--device-key", str(key), "--target", "qemu-m4")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1].startswith("ooc: error: the firmware does not fit")
+    assert "Traceback" not in proc.stderr
+
+
+def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_reports_the_required_keys(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, path, graph = kws
+    key = tmp_path / "dev.key"
+    write_key_file(key, device)
+    proc = _ooc("run", str(out), "--device-key", str(key), "--target", "qemu-m4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    for k in ("instructions", "layers", "text_bytes", "sram_high_water_bytes"):
+        assert k in rep
+    assert rep["text_bytes"] > 1000 and rep["layers"][0]["op"] == "CONV_2D"
+    ref = run_tflm(path, random_inputs(graph, 0))
+    assert rep["outputs"][0]["sha256"] == hashlib.sha256(ref.outputs[0].tobytes()).hexdigest()
+    proc = _ooc("run", str(path), "--target", "qemu-m4", "--kernels", "ref")
+    assert proc.returncode == 0, proc.stderr
+    assert "in-core, ref kernels" in proc.stdout and "CONV_2D" in proc.stdout
+    proc = _ooc("run", str(out), "--device-key", str(key), "--target", "qemu-m4", "--sync-reads")
+    assert proc.returncode == 2 and "apply to --target host" in proc.stderr
+
+
+def test_tampered_flash_and_wrong_key_are_refused(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, _, graph = kws
+    x = random_inputs(graph, 0)
+    dev = device
+    p = json.loads((out / "plan.json").read_text())
+    flash = bytearray((out / "flash.bin").read_bytes())
+    # a bit in the last chunk's data: found only when that chunk is read, at invoke
+    manifest = json.loads((out / "image" / "manifest.json").read_text())
+    assert p["chunks"] > 1
+    last = manifest["chunks"][-1]
+    flash[last["flash_offset"] + last["length"] // 2] ^= 0x10
+    bad = tmp_path / "flash.bin"
+    bad.write_bytes(bytes(flash))
+    with pytest.raises(AuthenticationError, match="refused at invoke"):
+        run_build_m4(out, graph, dev, [x], flash_file=bad)
+    other = DeviceKey(dev.uid, bytes(32))
+    with pytest.raises(WrongKeyError, match="refused at mount"):
+        run_build_m4(out, graph, other, [x])
+
+
+def test_crash_and_hang_are_clear_errors(tmp_path: Path) -> None:
+    crash = tmp_path / "crash.c"
+    crash.write_text(
+        '#include "board.h"\nint main(void)\n{\n    __asm__ volatile("udf #0");\n    return 0;\n}\n'
+    )
+    with pytest.raises(ToolError, match=r"crashed on the emulated Cortex-M4: .*fault"):
+        run_firmware(compile_firmware([crash]), {}, {})
+    hang = tmp_path / "hang.c"
+    hang.write_text(
+        '#include "board.h"\nint main(void)\n{\n    volatile int x = 1;\n'
+        "    while (x) {\n    }\n    return 0;\n}\n"
+    )
+    with pytest.raises(ToolError, match="did not finish within 3 s"):
+        run_firmware(compile_firmware([hang]), {}, {}, timeout=3)
+
+
+def test_nor_flash_semantics_of_the_port() -> None:
+    data = os.urandom(64 * 1024)
+    status, console, files = run_qemu(
+        compile_firmware([PORT / "ooc_qemu_flash_test.c"]), {}, {"nor.bin": data}
+    )
+    assert status == 0, (status, console)
+    nor = files["nor.bin"]
+    assert nor[:16] == b"\x30" * 16  # 0xF0 then 0x3C programmed: bits only cleared
+    assert nor[16:8192] == b"\xff" * (8192 - 16)  # sectors 0 and 1 erased
+    assert nor[8192:] == data[8192:]  # the rest untouched
+
+
+def _fnv(data: bytes, h: int = 2166136261) -> int:
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def test_crypto_bench_firmware_computes_the_standard_primitives() -> None:
+    """The crypto bench's figures mean something only if it computes the real thing: its
+    digest must match AES-CTR, CMAC and Poly1305 from the cryptography package."""
+    rep, _ = run_firmware(compile_firmware([PORT / "ooc_crypto_bench_main.c"]), {}, {})
+    n = rep["bytes"]
+    key = bytes(range(1, 33))
+    buf = bytes((i * 7 + 3) & 0xFF for i in range(n))
+    for k in (key[:16], key):
+        enc = Cipher(algorithms.AES(k), modes.CTR(bytes(16))).encryptor()
+        buf = enc.update(buf) + enc.finalize()
+    c = crypto_cmac.CMAC(algorithms.AES(key[:16]))
+    c.update(buf)
+    tag = c.finalize() + Poly1305.generate_tag(key, buf)
+    assert rep["digest"] == _fnv(tag, _fnv(buf))
+    for k in ("aes128_ctr_ticks", "aes256_ctr_ticks", "cmac128_ticks", "poly1305_ticks"):
+        assert rep[k] > 0
