@@ -94,10 +94,17 @@ def _compile_cached(key: str, args: list[str], what: str) -> Path:
     return binary
 
 
-def build_host(graph: Graph, sanitize: bool = False) -> Path:
-    """Compile ``graph`` for the host; returns the runner binary (cached)."""
+KERNELS = {"ref": [], "dsp": ["-DOOC_KERNELS_DSP=1"]}
+
+
+def build_host(graph: Graph, sanitize: bool = False, kernels: str = "ref") -> Path:
+    """Compile ``graph`` for the host; returns the runner binary (cached). ``kernels="dsp"``
+    builds the Cortex-M DSP-extension kernels (src/kernels/conv_dsp.c), here in their portable C
+    form, instead of the reference conv, depthwise and fully connected kernels."""
+    if kernels not in KERNELS:
+        raise InvalidArgumentError(f"unknown kernels {kernels!r} (one of {', '.join(KERNELS)})")
     cc = _compiler()
-    flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
+    flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + KERNELS[kernels]
     key = hashlib.sha256(
         f"{graph.sha256}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
     ).hexdigest()[:32]
@@ -164,14 +171,18 @@ def split_outputs(graph: Graph, raw: bytes, n_samples: int) -> list[list[np.ndar
 
 
 def run_host(
-    graph: Graph, samples: list[list[np.ndarray]], repeat: int = 1, sanitize: bool = False
+    graph: Graph,
+    samples: list[list[np.ndarray]],
+    repeat: int = 1,
+    sanitize: bool = False,
+    kernels: str = "ref",
 ) -> HostResult:
     """Run every sample (a list with one array per model input) through the C runtime."""
     if not samples:
         raise InvalidArgumentError("no input samples")
     for sample in samples:
         check_inputs(graph, sample)
-    binary = build_host(graph, sanitize)
+    binary = build_host(graph, sanitize, kernels)
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         write_samples(in_path, samples)

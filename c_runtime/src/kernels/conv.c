@@ -7,7 +7,7 @@
  * offset); then acc is scaled by the channel's Q31 multiplier and shift,
  * offset by the output zero point and clamped to the fused activation range.
  */
-#include "kernel_util.h"
+#include "dsp.h" /* OOC_KERNEL_REF: these are the fallback of the DSP kernels when OOC_KERNELS_DSP = 1 */
 
 static int8_t requantize(int32_t acc, const ooc_conv_params_t *p, int32_t c)
 {
@@ -42,8 +42,8 @@ void ooc_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, const int8_t
     ooc_conv2d_s8_channels(p, input, filter, bias, output, 0, p->out_c);
 }
 
-void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
-                            const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+void OOC_KERNEL_REF(ooc_conv2d_s8_channels)(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                            const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
 {
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t row = p->k_w * p->in_c; /* filter elements per kernel row */
@@ -98,8 +98,9 @@ void ooc_depthwise_conv2d_s8(const ooc_conv_params_t *p, const int8_t *input, co
     ooc_depthwise_conv2d_s8_channels(p, input, filter, bias, output, 0, p->out_c);
 }
 
-void ooc_depthwise_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
-                                      const int32_t *bias, int8_t *output, int32_t c_begin, int32_t c_end)
+void OOC_KERNEL_REF(ooc_depthwise_conv2d_s8_channels)(const ooc_conv_params_t *p, const int8_t *input,
+                                                      const int8_t *filter, const int32_t *bias, int8_t *output,
+                                                      int32_t c_begin, int32_t c_end)
 {
     const int32_t width = c_end - c_begin; /* the filter piece's channel stride */
     int32_t b, oy, ox, oc, ky, kx, c0, c;

@@ -2,7 +2,7 @@
  * FULLY_CONNECTED, int8: out[b][o] = requantize(bias[o] + sum_i w[o][i] * (x[b][i] + input_offset)).
  * Weights have zero zero points (checked at ingest), so no filter offset term.
  */
-#include "kernel_util.h"
+#include "dsp.h" /* OOC_KERNEL_REF: this is the fallback of the DSP kernel when OOC_KERNELS_DSP = 1 */
 
 void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, int8_t *output)
@@ -10,8 +10,9 @@ void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const
     ooc_fully_connected_s8_channels(p, input, filter, bias, output, 0, p->out_depth);
 }
 
-void ooc_fully_connected_s8_channels(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
-                                     const int32_t *bias, int8_t *output, int32_t o0, int32_t o1)
+void OOC_KERNEL_REF(ooc_fully_connected_s8_channels)(const ooc_fc_params_t *p, const int8_t *input,
+                                                     const int8_t *filter, const int32_t *bias, int8_t *output,
+                                                     int32_t o0, int32_t o1)
 {
     int32_t b, o, i;
     for (b = 0; b < p->batches; b++) {

@@ -1,0 +1,781 @@
+/*
+ * CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on the Cortex-M DSP extension. OOC_KERNELS_DSP = 1
+ * builds these under the public names; the reference kernels (conv.c, fully_connected.c) then serve
+ * the cases not specialised here: dilation and depth multipliers other than 1 and multiples of 4.
+ *
+ * Same arithmetic as the reference: acc = bias + sum filter * (input + input_offset) over the taps
+ * inside the image, then per-channel requantization. input + input_offset fits 16 bits and the
+ * sums wrap modulo 2^32 like the reference's int32 accumulators, so adding the products in another
+ * order (two per SMLAD) changes nothing: the results are bit-exact.
+ *
+ * The inner loops read four int8 at a time and widen them into two packed 16-bit pairs: SXTB16
+ * takes bytes 0 and 2, SXTB16 with ROR 8 bytes 1 and 3 (SXTAB16 adds the input offset on the way).
+ * Filter and input widened the same way line up, so one SMLAD does two MACs.
+ *
+ * Memory: the stack only, for a pair of gathered windows (2 * WINDOW_MAX bytes) or a widened
+ * depthwise filter (8 * DW_TAPS_MAX bytes) and locals: with arm-none-eabi-gcc -O2, at most about
+ * 500 bytes more than the reference kernels (conv 636 bytes deep against 136, depthwise 596
+ * against 392, fully connected 256 against 56).
+ */
+#include "dsp.h"
+
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+
+#define WINDOW_MAX 144 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
+#define DW_TAPS_MAX 25 /* depthwise filters up to 5x5 are widened once per four channels */
+
+static int32_t max_i32(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
+static int32_t min_i32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The output side of a kernel call: the requantization of conv and fully connected alike. */
+typedef struct {
+    const int32_t *multiplier, *shift;
+    int32_t step; /* 1: per-channel arrays; 0: one multiplier and shift for all channels */
+    int32_t offset, lo, hi;
+} requant_t;
+
+static requant_t conv_requant(const ooc_conv_params_t *p)
+{
+    requant_t q;
+    q.multiplier = p->out_multiplier;
+    q.shift = p->out_shift;
+    q.step = 1;
+    q.offset = p->output_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    return q;
+}
+
+/* Channel c's constants: derived once for all the outputs of that channel a loop produces. */
+static inline ooc_dsp_rq_t channel_rq(const requant_t *q, int32_t c)
+{
+    return ooc_dsp_rq(q->multiplier[c * q->step], q->shift[c * q->step]);
+}
+
+static inline int8_t output_s8(const requant_t *q, const ooc_dsp_rq_t *r, int32_t acc)
+{
+    return ooc_clamp_s8(ooc_dsp_scale(r, acc) + q->offset, q->lo, q->hi);
+}
+
+/* ---- dot products over contiguous int8 ------------------------------------------------------- */
+
+/*
+ * Two filters (wa, wb) against two inputs (xa, xb) over n elements, inputs offset by `off`:
+ * acc[0] += wa.xa, acc[1] += wb.xa, acc[2] += wa.xb, acc[3] += wb.xb. Each widened input word serves
+ * both filters and each widened filter word both inputs. Bytes 0 and 2 of the four words first,
+ * then bytes 1 and 3 from a second load of the same words: the core has too few registers to keep
+ * all eight widened halves, and a load costs less than a spill.
+ */
+static void dot_2x2(const int8_t *wa, const int8_t *wb, const int8_t *xa, const int8_t *xb, int32_t n,
+                    int32_t off, int32_t *acc)
+{
+    const uint32_t off2 = ooc_dup16(off);
+    int32_t aa = acc[0], ba = acc[1], ab = acc[2], bb = acc[3];
+    int32_t i;
+    for (i = n >> 2; i > 0; i--) {
+        uint32_t x0 = ooc_sxtab16(off2, ooc_read_u32(xa)), x1 = ooc_sxtab16(off2, ooc_read_u32(xb));
+        uint32_t w0 = ooc_sxtb16(ooc_read_u32(wa)), w1 = ooc_sxtb16(ooc_read_u32(wb));
+        aa = ooc_smlad(w0, x0, aa);
+        ab = ooc_smlad(w0, x1, ab);
+        ba = ooc_smlad(w1, x0, ba);
+        bb = ooc_smlad(w1, x1, bb);
+        x0 = ooc_sxtab16_ror8(off2, ooc_read_u32_inc(&xa));
+        x1 = ooc_sxtab16_ror8(off2, ooc_read_u32_inc(&xb));
+        w0 = ooc_sxtb16_ror8(ooc_read_u32_inc(&wa));
+        w1 = ooc_sxtb16_ror8(ooc_read_u32_inc(&wb));
+        aa = ooc_smlad(w0, x0, aa);
+        ab = ooc_smlad(w0, x1, ab);
+        ba = ooc_smlad(w1, x0, ba);
+        bb = ooc_smlad(w1, x1, bb);
+    }
+    for (i = 0; i < (n & 3); i++) {
+        const int32_t xia = xa[i] + off, xib = xb[i] + off;
+        aa = ooc_mac_s8(aa, wa[i], xia);
+        ab = ooc_mac_s8(ab, wa[i], xib);
+        ba = ooc_mac_s8(ba, wb[i], xia);
+        bb = ooc_mac_s8(bb, wb[i], xib);
+    }
+    acc[0] = aa;
+    acc[1] = ba;
+    acc[2] = ab;
+    acc[3] = bb;
+}
+
+/* Two filters against one input: acc[0] += wa.x, acc[1] += wb.x. */
+static void dot_1x2(const int8_t *wa, const int8_t *wb, const int8_t *x, int32_t n, int32_t off, int32_t *acc)
+{
+    const uint32_t off2 = ooc_dup16(off);
+    int32_t a = acc[0], b = acc[1];
+    int32_t i;
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t xv = ooc_read_u32_inc(&x);
+        const uint32_t x02 = ooc_sxtab16(off2, xv), x13 = ooc_sxtab16_ror8(off2, xv);
+        uint32_t wv = ooc_read_u32_inc(&wa);
+        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
+        wv = ooc_read_u32_inc(&wb);
+        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
+    }
+    for (i = 0; i < (n & 3); i++) {
+        const int32_t xi = x[i] + off;
+        a = ooc_mac_s8(a, wa[i], xi);
+        b = ooc_mac_s8(b, wb[i], xi);
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
+/* One filter against two inputs: acc[0] += w.xa, acc[1] += w.xb. The odd channel at the end of a
+   range: a channel split into single-channel pieces (the smallest SRAM budgets) runs only this. */
+static void dot_2x1(const int8_t *w, const int8_t *xa, const int8_t *xb, int32_t n, int32_t off, int32_t *acc)
+{
+    const uint32_t off2 = ooc_dup16(off);
+    int32_t a = acc[0], b = acc[1];
+    int32_t i;
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t wv = ooc_read_u32_inc(&w);
+        const uint32_t w02 = ooc_sxtb16(wv), w13 = ooc_sxtb16_ror8(wv);
+        uint32_t xv = ooc_read_u32_inc(&xa);
+        a = ooc_smlad(w13, ooc_sxtab16_ror8(off2, xv), ooc_smlad(w02, ooc_sxtab16(off2, xv), a));
+        xv = ooc_read_u32_inc(&xb);
+        b = ooc_smlad(w13, ooc_sxtab16_ror8(off2, xv), ooc_smlad(w02, ooc_sxtab16(off2, xv), b));
+    }
+    for (i = 0; i < (n & 3); i++) {
+        a = ooc_mac_s8(a, w[i], xa[i] + off);
+        b = ooc_mac_s8(b, w[i], xb[i] + off);
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
+/* One filter against one input: acc += w.x (the odd channel of a single-vector range). */
+static int32_t dot_1x1(const int8_t *w, const int8_t *x, int32_t n, int32_t off, int32_t acc)
+{
+    const uint32_t off2 = ooc_dup16(off);
+    int32_t i;
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t wv = ooc_read_u32_inc(&w), xv = ooc_read_u32_inc(&x);
+        acc = ooc_smlad(ooc_sxtb16_ror8(wv), ooc_sxtab16_ror8(off2, xv),
+                        ooc_smlad(ooc_sxtb16(wv), ooc_sxtab16(off2, xv), acc));
+    }
+    for (i = 0; i < (n & 3); i++) {
+        acc = ooc_mac_s8(acc, w[i], x[i] + off);
+    }
+    return acc;
+}
+
+/* Four filters rows of n, k apart from w, against one input: acc[i] += w_i.x. One pointer walks all
+   four rows (the others are register offsets from it), so everything fits in registers. */
+static inline void dot_1x4(const int8_t *w, int32_t k, const int8_t *x, int32_t n, int32_t off, int32_t *acc)
+{
+    const uint32_t off2 = ooc_dup16(off);
+    const int32_t k3 = 3 * k;
+    int32_t a = acc[0], b = acc[1], c = acc[2], d = acc[3];
+    int32_t i;
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t xv = ooc_read_u32_inc(&x);
+        const uint32_t x02 = ooc_sxtab16(off2, xv), x13 = ooc_sxtab16_ror8(off2, xv);
+        uint32_t wv = ooc_read_u32(w + k);
+        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
+        wv = ooc_read_u32(w + 2 * k);
+        c = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, c));
+        wv = ooc_read_u32(w + k3);
+        d = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, d));
+        wv = ooc_read_u32_inc(&w);
+        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
+    }
+    for (i = 0; i < (n & 3); i++) {
+        const int32_t xi = x[i] + off;
+        a = ooc_mac_s8(a, w[i], xi);
+        b = ooc_mac_s8(b, w[k + i], xi);
+        c = ooc_mac_s8(c, w[2 * k + i], xi);
+        d = ooc_mac_s8(d, w[k3 + i], xi);
+    }
+    acc[0] = a;
+    acc[1] = b;
+    acc[2] = c;
+    acc[3] = d;
+}
+
+/* A matrix of filter rows against input vectors: the channels [c0, c1) of a convolution or
+   fully connected call, each a row of n int8 (from `filter`, channel c0's row, on). */
+typedef struct {
+    const int8_t *filter;
+    const int32_t *bias; /* from channel c0, or NULL */
+    int32_t n, c0, c1;
+    int32_t off; /* input_offset */
+    requant_t q;
+} matrix_t;
+
+/* All the matrix's channels for one input vector of n int8 (a pixel of a 1x1 convolution, a
+   gathered window, a row of a fully connected layer): outputs to o[c]. */
+static void matrix_1(const matrix_t *m, const int8_t *x, int8_t *o)
+{
+    int32_t c = m->c0, i;
+    for (; c + 4 <= m->c1; c += 4) { /* four channels at a time */
+        int32_t acc[4];
+        for (i = 0; i < 4; i++) {
+            acc[i] = m->bias ? m->bias[c - m->c0 + i] : 0;
+        }
+        dot_1x4(m->filter + (c - m->c0) * m->n, m->n, x, m->n, m->off, acc);
+        for (i = 0; i < 4; i++) {
+            const ooc_dsp_rq_t r = channel_rq(&m->q, c + i);
+            o[c + i] = output_s8(&m->q, &r, acc[i]);
+        }
+    }
+    for (; c + 1 < m->c1; c += 2) {
+        const ooc_dsp_rq_t rc = channel_rq(&m->q, c), rd = channel_rq(&m->q, c + 1);
+        int32_t acc[2];
+        acc[0] = m->bias ? m->bias[c - m->c0] : 0;
+        acc[1] = m->bias ? m->bias[c + 1 - m->c0] : 0;
+        dot_1x2(m->filter + (c - m->c0) * m->n, m->filter + (c + 1 - m->c0) * m->n, x, m->n, m->off, acc);
+        o[c] = output_s8(&m->q, &rc, acc[0]);
+        o[c + 1] = output_s8(&m->q, &rd, acc[1]);
+    }
+    if (c < m->c1) {
+        const ooc_dsp_rq_t rc = channel_rq(&m->q, c);
+        o[c] = output_s8(&m->q, &rc,
+                         dot_1x1(m->filter + (c - m->c0) * m->n, x, m->n, m->off, m->bias ? m->bias[c - m->c0] : 0));
+    }
+}
+
+/* The same for two input vectors at once, outputs to oa[c] and ob[c]: channels in pairs, so that
+   each filter word serves both vectors and each input word both channels. */
+static void matrix_2(const matrix_t *m, const int8_t *xa, const int8_t *xb, int8_t *oa, int8_t *ob)
+{
+    int32_t c;
+    for (c = m->c0; c + 1 < m->c1; c += 2) {
+        const ooc_dsp_rq_t rc = channel_rq(&m->q, c), rd = channel_rq(&m->q, c + 1);
+        int32_t acc[4];
+        acc[0] = acc[2] = m->bias ? m->bias[c - m->c0] : 0;
+        acc[1] = acc[3] = m->bias ? m->bias[c + 1 - m->c0] : 0;
+        dot_2x2(m->filter + (c - m->c0) * m->n, m->filter + (c + 1 - m->c0) * m->n, xa, xb, m->n, m->off, acc);
+        oa[c] = output_s8(&m->q, &rc, acc[0]);
+        oa[c + 1] = output_s8(&m->q, &rd, acc[1]);
+        ob[c] = output_s8(&m->q, &rc, acc[2]);
+        ob[c + 1] = output_s8(&m->q, &rd, acc[3]);
+    }
+    if (c < m->c1) {
+        const ooc_dsp_rq_t rc = channel_rq(&m->q, c);
+        int32_t acc[2];
+        acc[0] = acc[1] = m->bias ? m->bias[c - m->c0] : 0;
+        dot_2x1(m->filter + (c - m->c0) * m->n, xa, xb, m->n, m->off, acc);
+        oa[c] = output_s8(&m->q, &rc, acc[0]);
+        ob[c] = output_s8(&m->q, &rc, acc[1]);
+    }
+}
+
+/* ---- CONV_2D ------------------------------------------------------------------------------------ */
+
+/* Where output pixel `px` (numbered over batches, rows and columns) reads: its batch's input and
+   the input row and column of its window's top left tap (negative in the padding). */
+typedef struct {
+    const int8_t *in_b;
+    int32_t y0, x0;
+} window_t;
+
+static window_t window_of(const ooc_conv_params_t *p, const int8_t *input, int32_t px)
+{
+    const int32_t per_batch = p->out_h * p->out_w;
+    const int32_t b = px / per_batch, oy = px % per_batch / p->out_w, ox = px % p->out_w;
+    window_t w;
+    w.in_b = input + b * p->in_h * p->in_w * p->in_c;
+    w.y0 = oy * p->stride_h - p->pad_top;
+    w.x0 = ox * p->stride_w - p->pad_left;
+    return w;
+}
+
+/* n bytes, a word at a time: window rows are short, and a call to memcpy costs more than copying
+   them. (The loads go through ooc_read_u32_inc so that the compiler keeps the loop inline.) */
+static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4) {
+        const uint32_t v = ooc_read_u32_inc(&src);
+        memcpy(dst, &v, sizeof v);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
+}
+
+static void fill_bytes(int8_t *dst, int8_t v, int32_t n)
+{
+    if (n > 0) {
+        memset(dst, v, (size_t)n);
+    }
+}
+
+/* Copy a window into dst as k_h * k_w * in_c contiguous int8, the filter's layout; taps in the
+   padding become -input_offset, which adds exactly zero once offset. */
+OOC_NOINLINE static void gather(const ooc_conv_params_t *p, const window_t *w, int8_t pad, int8_t *dst)
+{
+    const int32_t in_c = p->in_c, row = p->k_w * in_c;
+    const int32_t kx0 = max_i32(0, -w->x0), kx1 = max_i32(kx0, min_i32(p->k_w, p->in_w - w->x0));
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ky++, dst += row) {
+        const int32_t y = w->y0 + ky;
+        if (y < 0 || y >= p->in_h) {
+            fill_bytes(dst, pad, row);
+            continue;
+        }
+        fill_bytes(dst, pad, kx0 * in_c);
+        copy_bytes(dst + kx0 * in_c, w->in_b + (y * p->in_w + w->x0 + kx0) * in_c, (kx1 - kx0) * in_c);
+        fill_bytes(dst + kx1 * in_c, pad, (p->k_w - kx1) * in_c);
+    }
+}
+
+/* Gathered windows hold -input_offset in their padding taps: it must be an int8 (it is for every
+   valid zero point, -128 .. 127). */
+static int pad_fits(const ooc_conv_params_t *p)
+{
+    return p->input_offset >= -127 && p->input_offset <= 128;
+}
+
+/* 1x1 windows that all lie inside the image: each pixel's input is one contiguous vector. */
+static int is_pointwise(const ooc_conv_params_t *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+           (p->out_h - 1) * p->stride_h < p->in_h && (p->out_w - 1) * p->stride_w < p->in_w;
+}
+
+/* Pixels two at a time, each pair's inputs contiguous (1x1) or gathered (small windows): a matrix
+   product. */
+OOC_NOINLINE static void conv_pairs(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                    const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    const int32_t n = p->k_h * p->k_w * p->in_c;
+    const int32_t pixels = p->batches * p->out_h * p->out_w;
+    const int pointwise_input = is_pointwise(p);
+    int8_t buf[2 * WINDOW_MAX];
+    const int8_t *x[2];
+    matrix_t m;
+    int32_t px, i;
+    m.filter = filter;
+    m.bias = bias;
+    m.n = n;
+    m.c0 = c0;
+    m.c1 = c1;
+    m.off = p->input_offset;
+    m.q = conv_requant(p);
+    for (px = 0; px < pixels; px += 2) {
+        const int32_t count = px + 1 < pixels ? 2 : 1;
+        for (i = 0; i < count; i++) {
+            const window_t w = window_of(p, input, px + i);
+            if (pointwise_input) {
+                x[i] = w.in_b + (w.y0 * p->in_w + w.x0) * p->in_c;
+            } else {
+                gather(p, &w, (int8_t)-p->input_offset, buf + i * n);
+                x[i] = buf + i * n;
+            }
+        }
+        /* an odd last pixel goes twice, to the same outputs */
+        matrix_2(&m, x[0], x[count - 1], output + px * p->out_c, output + (px + count - 1) * p->out_c);
+    }
+}
+
+/* Larger windows, in place: pixels in pairs along a row, kernel rows as contiguous spans. Apart
+   from near the left and right edges both pixels of a pair see the same kernel columns. */
+typedef struct {
+    const int8_t *in_b;
+    int32_t x0[2];          /* input column of kernel column 0, per pixel */
+    int32_t kx0[2], kx1[2]; /* kernel columns inside the image, per pixel */
+    int32_t n_px;           /* 2, or 1 for the last pixel of an odd row */
+    int same;               /* two pixels, the same kernel columns inside the image (not empty) */
+    int32_t x_step;         /* input distance between the two pixels */
+} pixel_pair_t;
+
+/* Kernel columns [from, to) of input row y for pixel px and two filter rows. */
+static void conv_span(const ooc_conv_params_t *p, const pixel_pair_t *pp, int32_t px, const int8_t *wa,
+                      const int8_t *wb, int32_t y, int32_t from, int32_t to, int32_t *acc)
+{
+    const int32_t at = from * p->in_c;
+    if (to > from) {
+        dot_1x2(wa + at, wb + at, pp->in_b + ((y * p->in_w + pp->x0[px]) * p->in_c + at), (to - from) * p->in_c,
+                p->input_offset, acc + 2 * px);
+    }
+}
+
+/* One kernel row: the columns both pixels see in one dot_2x2, the others per pixel. */
+static void conv_row(const ooc_conv_params_t *p, const pixel_pair_t *pp, const int8_t *wa, const int8_t *wb,
+                     int32_t y, int32_t *acc)
+{
+    const int32_t lo = max_i32(pp->kx0[0], pp->kx0[1]);
+    const int32_t hi = min_i32(pp->kx1[0], pp->kx1[1]);
+    int32_t px;
+    if (pp->n_px == 1 || hi <= lo) {
+        for (px = 0; px < pp->n_px; px++) {
+            conv_span(p, pp, px, wa, wb, y, pp->kx0[px], pp->kx1[px], acc);
+        }
+        return;
+    }
+    dot_2x2(wa + lo * p->in_c, wb + lo * p->in_c, pp->in_b + ((y * p->in_w + pp->x0[0] + lo) * p->in_c),
+            pp->in_b + ((y * p->in_w + pp->x0[1] + lo) * p->in_c), (hi - lo) * p->in_c, p->input_offset, acc);
+    for (px = 0; px < 2; px++) {
+        conv_span(p, pp, px, wa, wb, y, pp->kx0[px], lo, acc);
+        conv_span(p, pp, px, wa, wb, y, hi, pp->kx1[px], acc);
+    }
+}
+
+/* Output channels [c0, c1) of a pixel pair whose kernel rows [ky0, ky1) lie inside the image. */
+static void conv_pair_in_place(const ooc_conv_params_t *p, const pixel_pair_t *pp, const int8_t *filter,
+                               const int32_t *bias, int32_t ky0, int32_t ky1, int32_t y0, int8_t *out,
+                               int32_t c0, int32_t c1)
+{
+    const int32_t row = p->k_w * p->in_c, size = p->k_h * row;
+    const requant_t q = conv_requant(p);
+    int32_t c, ky, px;
+    for (c = c0; c < c1; c += 2) {
+        const int32_t d = c + 1 < c1 ? c + 1 : c; /* the pair's second channel: c again at an odd end */
+        const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, d);
+        int32_t acc[4];
+        acc[0] = acc[2] = bias ? bias[c - c0] : 0;
+        acc[1] = acc[3] = bias ? bias[d - c0] : 0;
+        for (ky = ky0; ky < ky1; ky++) {
+            const int8_t *wc = filter + (c - c0) * size + ky * row, *wd = filter + (d - c0) * size + ky * row;
+            if (pp->same) { /* every pair but those at the image's left and right edges */
+                const int8_t *x = pp->in_b + ((y0 + ky) * p->in_w + pp->x0[0] + pp->kx0[0]) * p->in_c;
+                const int32_t at = pp->kx0[0] * p->in_c;
+                dot_2x2(wc + at, wd + at, x, x + pp->x_step, (pp->kx1[0] - pp->kx0[0]) * p->in_c, p->input_offset,
+                        acc);
+            } else {
+                conv_row(p, pp, wc, wd, y0 + ky, acc);
+            }
+        }
+        for (px = 0; px < pp->n_px; px++) {
+            out[px * p->out_c + c] = output_s8(&q, &rc, acc[2 * px]);
+            out[px * p->out_c + d] = output_s8(&q, &rd, acc[2 * px + 1]);
+        }
+    }
+}
+
+OOC_NOINLINE static void conv_in_place(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                       const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    pixel_pair_t pp;
+    int32_t b, oy, ox, px;
+    pp.x_step = p->stride_w * p->in_c;
+    for (b = 0; b < p->batches; b++) {
+        pp.in_b = input + b * p->in_h * p->in_w * p->in_c;
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            const int32_t ky0 = max_i32(0, -y0), ky1 = min_i32(p->k_h, p->in_h - y0);
+            for (ox = 0; ox < p->out_w; ox += 2) {
+                pp.n_px = ox + 1 < p->out_w ? 2 : 1;
+                for (px = 0; px < 2; px++) {
+                    pp.x0[px] = (ox + px) * p->stride_w - p->pad_left;
+                    pp.kx0[px] = max_i32(0, -pp.x0[px]);
+                    pp.kx1[px] = min_i32(p->k_w, p->in_w - pp.x0[px]);
+                }
+                pp.same = pp.n_px == 2 && pp.kx0[0] == pp.kx0[1] && pp.kx1[0] == pp.kx1[1] &&
+                          pp.kx1[0] > pp.kx0[0];
+                conv_pair_in_place(p, &pp, filter, bias, ky0, ky1, y0,
+                                   output + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c, c0, c1);
+            }
+        }
+    }
+}
+
+void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    if (p->dil_h != 1 || p->dil_w != 1) {
+        ooc_conv2d_s8_channels_ref(p, input, filter, bias, output, c0, c1);
+    } else if (is_pointwise(p) || (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p))) {
+        conv_pairs(p, input, filter, bias, output, c0, c1);
+    } else {
+        conv_in_place(p, input, filter, bias, output, c0, c1);
+    }
+}
+
+/* ---- DEPTHWISE_CONV_2D ------------------------------------------------------------------------- */
+
+/*
+ * Channels four at a time in the outer loop: their filter taps are widened once (tap t: w[2t] holds
+ * channels 0 and 2, w[2t + 1] channels 1 and 3) and serve every pixel. Input words are widened the
+ * same way (with a depth multiplier, the one input channel the four read is repeated in every
+ * byte), and SMLABB / SMLATT multiply lane by lane: one channel per MAC. Along each output row,
+ * the pixels whose 3x3 windows lie inside the image run through an unrolled loop; the others
+ * (near the edges, other window sizes) take the taps inside the image one by one.
+ */
+
+/* One tap of four channels: x at the input word, w at the tap's two widened filter words. With a
+   depth multiplier (bcast) the four output channels read one input channel: its byte, in all four
+   places. */
+static inline void dw_tap(const int8_t *x, const uint32_t *w, uint32_t off2, int bcast, int32_t *acc)
+{
+    const uint32_t xv = bcast ? (uint32_t)(uint8_t)x[0] * 0x01010101u : ooc_read_u32(x);
+    uint32_t xh = ooc_sxtab16(off2, xv);
+    acc[0] = ooc_smlabb(xh, w[0], acc[0]);
+    acc[2] = ooc_smlatt(xh, w[0], acc[2]);
+    xh = ooc_sxtab16_ror8(off2, xv);
+    acc[1] = ooc_smlabb(xh, w[1], acc[1]);
+    acc[3] = ooc_smlatt(xh, w[1], acc[3]);
+}
+
+/* One kernel row of a 3x3 window; the barriers keep each tap's loads next to its multiplies. */
+static inline void dw_row3(const int8_t *x, int32_t col, const uint32_t *w, uint32_t off2, int bcast,
+                           int32_t *acc)
+{
+    dw_tap(x, w, off2, bcast, acc);
+    ooc_dsp_barrier();
+    dw_tap(x + col, w + 2, off2, bcast, acc);
+    ooc_dsp_barrier();
+    dw_tap(x + 2 * col, w + 4, off2, bcast, acc);
+    ooc_dsp_barrier();
+}
+
+/* A 3x3 window, unrolled: the bulk of MobileNet-style depthwise layers. x: input at tap (0, 0);
+   col, row: the input strides of a kernel column and row. */
+static inline void dw_3x3(const int8_t *x, int32_t col, int32_t row, const uint32_t *w, uint32_t off2, int bcast,
+                          int32_t *acc)
+{
+    dw_row3(x, col, w, off2, bcast, acc);
+    dw_row3(x + row, col, w + 6, off2, bcast, acc);
+    dw_row3(x + 2 * row, col, w + 12, off2, bcast, acc);
+}
+
+/* Any window: rows x cols taps; k_w the filter's row length (in taps). */
+static void dw_window(const int8_t *x, int32_t col, int32_t row, int32_t rows, int32_t cols, int32_t k_w,
+                      const uint32_t *w, uint32_t off2, int bcast, int32_t *acc)
+{
+    int32_t ky, kx;
+    for (ky = 0; ky < rows; ky++, x += row, w += 2 * k_w) {
+        for (kx = 0; kx < cols; kx++) {
+            dw_tap(x + kx * col, w + 2 * kx, off2, bcast, acc);
+        }
+    }
+}
+
+/* Windows larger than DW_TAPS_MAX taps: the filter words widened tap by tap (f: the filter piece
+   at the window's first tap, width: its channel stride). */
+static void dw_window_raw(const int8_t *x, int32_t col, int32_t row, int32_t rows, int32_t cols, int32_t k_w,
+                          const int8_t *f, int32_t width, uint32_t off2, int bcast, int32_t *acc)
+{
+    int32_t ky, kx;
+    for (ky = 0; ky < rows; ky++, x += row, f += k_w * width) {
+        for (kx = 0; kx < cols; kx++) {
+            const uint32_t v = ooc_read_u32(f + kx * width);
+            uint32_t w[2];
+            w[0] = ooc_sxtb16(v);
+            w[1] = ooc_sxtb16_ror8(v);
+            dw_tap(x + kx * col, w, off2, bcast, acc);
+        }
+    }
+}
+
+/* What every pixel of a four-channel group needs. */
+typedef struct {
+    uint32_t w[2 * DW_TAPS_MAX]; /* the widened filter (windows up to DW_TAPS_MAX taps) */
+    const int8_t *f;             /* else the filter piece at the group's first channel */
+    int32_t width;               /* the filter piece's channel stride */
+    ooc_dsp_rq_t r[4];
+    int32_t bias[4];
+    requant_t q;
+    uint32_t off2; /* input_offset in both lanes */
+    int bcast;     /* a depth multiplier: the four channels read one input channel */
+} dw_group_t;
+
+/* Requantize and store the group's four channels of one pixel. */
+OOC_NOINLINE static void dw_store(const dw_group_t *g, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                  int8_t *out)
+{
+    out[0] = output_s8(&g->q, &g->r[0], a0);
+    out[1] = output_s8(&g->q, &g->r[1], a1);
+    out[2] = output_s8(&g->q, &g->r[2], a2);
+    out[3] = output_s8(&g->q, &g->r[3], a3);
+}
+
+/* n pixels along a row whose 3x3 windows lie inside the image: x at the first one's tap (0, 0),
+   step its input stride to the next; col and row the input strides of a kernel column and row. */
+OOC_NOINLINE static void dw_run_3x3(const dw_group_t *g, const int8_t *x, int32_t col, int32_t row, int32_t step,
+                                    int8_t *out, int32_t out_c, int32_t n)
+{
+    for (; n > 0; n--, x += step, out += out_c) {
+        int32_t acc[4];
+        acc[0] = g->bias[0];
+        acc[1] = g->bias[1];
+        acc[2] = g->bias[2];
+        acc[3] = g->bias[3];
+        if (g->bcast) { /* two unrolled copies, each with its kind of load */
+            dw_3x3(x, col, row, g->w, g->off2, 1, acc);
+        } else {
+            dw_3x3(x, col, row, g->w, g->off2, 0, acc);
+        }
+        dw_store(g, acc[0], acc[1], acc[2], acc[3], out);
+    }
+}
+
+/* Any one pixel, its window starting at input (y0, x0): the taps inside the image. in_b: the
+   batch's input at the group's first channel. */
+OOC_NOINLINE static void dw_pixel(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t *in_b,
+                                  int32_t y0, int32_t x0, int8_t *out)
+{
+    const int32_t ky0 = max_i32(0, -y0), ky1 = min_i32(p->k_h, p->in_h - y0);
+    const int32_t kx0 = max_i32(0, -x0), kx1 = min_i32(p->k_w, p->in_w - x0);
+    int32_t acc[4];
+    acc[0] = g->bias[0];
+    acc[1] = g->bias[1];
+    acc[2] = g->bias[2];
+    acc[3] = g->bias[3];
+    if (ky1 > ky0 && kx1 > kx0) { /* else the window lies in the padding */
+        const int8_t *x = in_b + ((y0 + ky0) * p->in_w + x0 + kx0) * p->in_c;
+        const int32_t tap = ky0 * p->k_w + kx0;
+        if (p->k_h * p->k_w <= DW_TAPS_MAX) {
+            dw_window(x, p->in_c, p->in_w * p->in_c, ky1 - ky0, kx1 - kx0, p->k_w, g->w + 2 * tap, g->off2,
+                      g->bcast, acc);
+        } else {
+            dw_window_raw(x, p->in_c, p->in_w * p->in_c, ky1 - ky0, kx1 - kx0, p->k_w, g->f + tap * g->width,
+                          g->width, g->off2, g->bcast, acc);
+        }
+    }
+    dw_store(g, acc[0], acc[1], acc[2], acc[3], out);
+}
+
+/* Output columns [*first, *last) whose windows lie within the image's columns (maybe none). */
+static void dw_inner_columns(const ooc_conv_params_t *p, int32_t *first, int32_t *last)
+{
+    const int32_t room = p->in_w + p->pad_left - p->k_w; /* last x0 + pad_left that fits */
+    *first = min_i32(p->out_w, (p->pad_left + p->stride_w - 1) / p->stride_w);
+    *last = max_i32(*first, room < 0 ? 0 : min_i32(p->out_w, room / p->stride_w + 1));
+}
+
+/* One output row: 3x3 windows inside the image as a run, the others one by one. */
+static void dw_row(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t *in_b, int32_t y0, int8_t *out)
+{
+    int32_t first = 0, last = 0, ox;
+    if (p->k_h == 3 && p->k_w == 3 && y0 >= 0 && y0 + 3 <= p->in_h) {
+        dw_inner_columns(p, &first, &last);
+    }
+    for (ox = 0; ox < p->out_w; ox++) {
+        const int32_t x0 = ox * p->stride_w - p->pad_left;
+        if (ox == first && last > first) {
+            dw_run_3x3(g, in_b + (y0 * p->in_w + x0) * p->in_c, p->in_c, p->in_w * p->in_c, p->stride_w * p->in_c,
+                       out + ox * p->out_c, p->out_c, last - first);
+            ox = last - 1;
+        } else {
+            dw_pixel(p, g, in_b, y0, x0, out + ox * p->out_c);
+        }
+    }
+}
+
+/* Output channels c .. c + 3 of every pixel; `f` is the filter piece at channel c. */
+OOC_NOINLINE static void dw_quad(const ooc_conv_params_t *p, const int8_t *input, const int8_t *f, int32_t width,
+                                 const int32_t *bias, int8_t *output, int32_t c)
+{
+    dw_group_t g;
+    int32_t b, oy, i;
+    for (i = 0; p->k_h * p->k_w <= DW_TAPS_MAX && i < p->k_h * p->k_w; i++) {
+        const uint32_t v = ooc_read_u32(f + i * width);
+        g.w[2 * i] = ooc_sxtb16(v);
+        g.w[2 * i + 1] = ooc_sxtb16_ror8(v);
+    }
+    g.f = f;
+    g.width = width;
+    g.q = conv_requant(p);
+    g.off2 = ooc_dup16(p->input_offset);
+    g.bcast = p->depth_multiplier != 1;
+    for (i = 0; i < 4; i++) {
+        g.r[i] = channel_rq(&g.q, c + i);
+        g.bias[i] = bias ? bias[i] : 0;
+    }
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c + c / p->depth_multiplier;
+        for (oy = 0; oy < p->out_h; oy++) {
+            dw_row(p, &g, in_b, oy * p->stride_h - p->pad_top,
+                   output + ((b * p->out_h + oy) * p->out_w) * p->out_c + c);
+        }
+    }
+}
+
+/* Output channel c of every pixel with plain MACs (the end of a range not a multiple of four). */
+OOC_NOINLINE static void dw_single(const ooc_conv_params_t *p, const int8_t *input, const int8_t *f, int32_t width,
+                                   const int32_t *bias, int8_t *output, int32_t c)
+{
+    const requant_t q = conv_requant(p);
+    const ooc_dsp_rq_t r = channel_rq(&q, c);
+    int32_t b, oy, ox, ky, kx;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c + c / p->depth_multiplier;
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            const int32_t ky0 = max_i32(0, -y0), ky1 = min_i32(p->k_h, p->in_h - y0);
+            for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int32_t kx0 = max_i32(0, -x0), kx1 = min_i32(p->k_w, p->in_w - x0);
+                int32_t acc = bias ? bias[0] : 0;
+                for (ky = ky0; ky < ky1; ky++) {
+                    for (kx = kx0; kx < kx1; kx++) {
+                        acc = ooc_mac_s8(acc, f[(ky * p->k_w + kx) * width],
+                                         in_b[((y0 + ky) * p->in_w + x0 + kx) * p->in_c] + p->input_offset);
+                    }
+                }
+                output[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + c] = output_s8(&q, &r, acc);
+            }
+        }
+    }
+}
+
+/* Depth multiplier 1, or 4, 8, ...: then each four output channels from c_begin (a multiple of the
+   multiplier) read one input channel. */
+static int dw_multiplier_ok(const ooc_conv_params_t *p, int32_t c_begin)
+{
+    const int32_t m = p->depth_multiplier;
+    return m == 1 || (m % 4 == 0 && c_begin % m == 0);
+}
+
+void ooc_depthwise_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                      const int32_t *bias, int8_t *output, int32_t c_begin, int32_t c_end)
+{
+    const int32_t width = c_end - c_begin; /* the filter piece's channel stride */
+    int32_t c;
+    if (!dw_multiplier_ok(p, c_begin) || p->dil_h != 1 || p->dil_w != 1) {
+        ooc_depthwise_conv2d_s8_channels_ref(p, input, filter, bias, output, c_begin, c_end);
+        return;
+    }
+    for (c = c_begin; c + 4 <= c_end; c += 4) {
+        dw_quad(p, input, filter + (c - c_begin), width, bias ? bias + (c - c_begin) : NULL, output, c);
+    }
+    for (; c < c_end; c++) {
+        dw_single(p, input, filter + (c - c_begin), width, bias ? bias + (c - c_begin) : NULL, output, c);
+    }
+}
+
+/* ---- FULLY_CONNECTED ---------------------------------------------------------------------------- */
+
+/* Rows (batches) two at a time: a 1x1 convolution over in_depth channels. */
+void ooc_fully_connected_s8_channels(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
+                                     const int32_t *bias, int8_t *output, int32_t o0, int32_t o1)
+{
+    matrix_t m;
+    int32_t b;
+    m.filter = filter;
+    m.bias = bias;
+    m.n = p->in_depth;
+    m.c0 = o0;
+    m.c1 = o1;
+    m.off = p->input_offset;
+    m.q.multiplier = p->out_multiplier;
+    m.q.shift = p->out_shift;
+    m.q.step = p->per_channel ? 1 : 0;
+    m.q.offset = p->output_offset;
+    m.q.lo = p->act_min;
+    m.q.hi = p->act_max;
+    for (b = 0; b < p->batches; b += 2) {
+        const int8_t *x = input + b * p->in_depth;
+        if (b + 1 < p->batches) {
+            matrix_2(&m, x, x + p->in_depth, output + b * p->out_depth, output + (b + 1) * p->out_depth);
+        } else {
+            matrix_1(&m, x, output + b * p->out_depth);
+        }
+    }
+}
+
+#else
+typedef int ooc_conv_dsp_unused; /* ISO C wants a declaration in every translation unit */
+#endif /* OOC_KERNELS_DSP */
