@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_ooc import CONV, MODELS, SUPPORTED  # noqa: E402
+
 from ooc_sdk.build import build  # noqa: E402
 from ooc_sdk.golden import random_inputs, run_tflm  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
@@ -57,19 +59,6 @@ from ooc_sdk.qemu import (  # noqa: E402
 )
 from ooc_sdk.targets import load_flash, load_mcu  # noqa: E402
 
-MODELS = ROOT.parent / "shared" / "models"
-SUPPORTED = [
-    "vww_96_int8",
-    "person_detect",
-    "pretrainedResnet_quant",
-    "kws_ref_model",
-    "mobilenet_v2_quantized_1x3x224x224",
-    "ad01_int8",
-    "micro_speech_quantized",
-    "hello_world_int8",
-]
-CONV = {"vww_96_int8", "person_detect", "pretrainedResnet_quant", "kws_ref_model",
-        "mobilenet_v2_quantized_1x3x224x224"}  # fmt: skip
 BUDGET = 64 * 1024
 CPI = 1.0
 
@@ -220,6 +209,17 @@ def main() -> int:
     print("Software crypto on the M4, instructions per byte (16 KiB in SRAM)")
     for k, v in crypto.items():
         print(f"  {k:<20}{v:>8.1f}")
+    conv = [r for r in rows if r["model"] in CONV]
+    if conv:
+        print()
+        print(
+            "Conv models: DSP speed-up >= "
+            f"{min(r['dsp_speedup'] for r in conv):.2f}x (goal 2x); paging overhead without crypto "
+            f"<= {max(max(r['overhead_no_crypto_ref'], r['overhead_no_crypto_dsp']) for r in conv):.4f}"
+            " (goal 1.05); engine latency ratio <= "
+            f"{max(r['engine_latency_ratio_cmac'] for r in conv):.4f} CMAC, "
+            f"{max(r['engine_latency_ratio_poly1305'] for r in conv):.4f} Poly1305 (goal 1.10)"
+        )
     result = {
         "machine": platform.platform(),
         "instruction_resolution": 40,

@@ -248,6 +248,19 @@ def load_build(out_dir: Path) -> dict[str, Any]:
     return info
 
 
+def load_build_for(out_dir: Path, graph: Graph, device: DeviceKey) -> dict[str, Any]:
+    """build.json of ``out_dir``, checked against the model and the device about to run it."""
+    info = load_build(out_dir)
+    if graph.sha256 != info["model"]["sha256"]:
+        raise ModelMismatchError("the model does not match the build")
+    if device.uid.hex() != info["device"]["uid"]:
+        raise WrongDeviceError(
+            f"this build's image is for device {info['device']['uid']}, the key file is for "
+            f"{device.uid.hex()}"
+        )
+    return info
+
+
 def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) -> Path:
     """Compile the build's C tables with the runtime, the NOR emulator and the flash runner."""
     from ooc_sdk.host import SANITIZE
@@ -292,14 +305,7 @@ def run_build(
     sanitize: bool = False,
 ) -> RunResult:
     """Run ``samples`` through the build on the host: weights from the emulated flash only."""
-    info = load_build(out_dir)
-    if graph.sha256 != info["model"]["sha256"]:
-        raise ModelMismatchError("the model does not match the build")
-    if device.uid.hex() != info["device"]["uid"]:
-        raise WrongDeviceError(
-            f"this build's image is for device {info['device']['uid']}, the key file is for "
-            f"{device.uid.hex()}"
-        )
+    info = load_build_for(out_dir, graph, device)
     for sample in samples:
         check_inputs(graph, sample)
     binary = build_runner(out_dir, info, sanitize)

@@ -302,6 +302,30 @@ def golden(
     _echo_outputs(r.outputs, outs)
 
 
+def _build_dir_run(
+    target: Path, device_key: Path | None, inputs: tuple[Path, ...], seed: int
+) -> tuple[dict[str, Any], Any, Any, list[np.ndarray]]:
+    """What running a build directory needs: build.json, the model, the device key, a sample."""
+    from ooc_sdk.build import load_build
+    from ooc_sdk.golden import random_inputs
+    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.model import load_model
+
+    info = load_build(target)
+    if device_key is None:
+        raise InvalidArgumentError(
+            f"{target} is a build directory: give --device-key (the key file its image was "
+            "wrapped for)"
+        )
+    graph = load_model(target / info["model"]["file"])
+    return (
+        info,
+        graph,
+        read_key_file(device_key),
+        _load_inputs(inputs) or random_inputs(graph, seed),
+    )
+
+
 def _save_outputs(output: Path | None, outputs: list[np.ndarray]) -> None:
     if output is None:
         return
@@ -486,20 +510,10 @@ def run(
         run_m4(target, inputs, seed, output, device_key, kernels, timeout, as_json)
         return
     if target.is_dir():
-        from ooc_sdk.build import load_build, run_build
-        from ooc_sdk.image.keys import read_key_file
+        from ooc_sdk.build import run_build
 
-        info = load_build(target)
-        if device_key is None:
-            raise InvalidArgumentError(
-                f"{target} is a build directory: give --device-key (the key file its image was "
-                "wrapped for)"
-            )
-        graph = load_model(target / info["model"]["file"])
-        sample = _load_inputs(inputs) or random_inputs(graph, seed)
-        result = run_build(
-            target, graph, read_key_file(device_key), [sample], sync_reads=sync_reads
-        )
+        info, graph, device, sample = _build_dir_run(target, device_key, inputs, seed)
+        result = run_build(target, graph, device, [sample], sync_reads=sync_reads)
         outs = result.outputs[0]
         _save_outputs(output, outs)
         plan_info = json.loads((target / "plan.json").read_text())

@@ -264,37 +264,22 @@ def run_m4(
     as_json: bool,
 ) -> None:
     """Run a model (in-core) or a build directory (out-of-core) on the emulated Cortex-M4."""
-    from ooc_sdk.cli import _describe, _echo_outputs, _load_inputs, _save_outputs
+    from ooc_sdk.cli import _build_dir_run, _describe, _echo_outputs, _load_inputs, _save_outputs
     from ooc_sdk.errors import InvalidArgumentError
     from ooc_sdk.golden import random_inputs
     from ooc_sdk.model import load_model
     from ooc_sdk.qemu import run_build_m4, run_model_m4
 
+    if not as_json:
+        click.echo("  building the Cortex-M4 firmware and running it under QEMU", err=True)
     if target.is_dir():
-        from ooc_sdk.build import load_build
-        from ooc_sdk.image.keys import read_key_file
-
-        info = load_build(target)
-        if device_key is None:
-            raise InvalidArgumentError(
-                f"{target} is a build directory: give --device-key (the key file its image was "
-                "wrapped for)"
-            )
-        graph = load_model(target / info["model"]["file"])
-        sample = _load_inputs(inputs) or random_inputs(graph, seed)
-        say = None if as_json else (lambda msg: click.echo(f"  {msg}", err=True))
-        if say:
-            say("building the Cortex-M4 firmware and running it under QEMU")
-        result = run_build_m4(
-            target, graph, read_key_file(device_key), [sample], kernels=kernels, timeout=timeout
-        )
+        _, graph, device, sample = _build_dir_run(target, device_key, inputs, seed)
+        result = run_build_m4(target, graph, device, [sample], kernels=kernels, timeout=timeout)
     else:
         if device_key is not None:
             raise InvalidArgumentError("--device-key applies to a build directory")
         graph = load_model(target)
         sample = _load_inputs(inputs) or random_inputs(graph, seed)
-        if not as_json:
-            click.echo("  building the Cortex-M4 firmware and running it under QEMU", err=True)
         result = run_model_m4(graph, [sample], kernels=kernels, timeout=timeout)
     outs = result.outputs[0]
     _save_outputs(output, outs)

@@ -34,10 +34,8 @@ import numpy as np
 from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
 from ooc_sdk.errors import (
     InvalidArgumentError,
-    ModelMismatchError,
     OocError,
     ToolError,
-    WrongDeviceError,
     image_error_for,
 )
 from ooc_sdk.golden import check_inputs
@@ -368,16 +366,9 @@ def run_build_m4(
 ) -> M4Result:
     """Run an ``ooc build`` directory on the emulated Cortex-M4: the plan's SRAM only, weights
     from the external flash (``flash_file``, default OUT/flash.bin)."""
-    from ooc_sdk.build import load_build
+    from ooc_sdk.build import load_build_for
 
-    info = load_build(out_dir)
-    if graph.sha256 != info["model"]["sha256"]:
-        raise ModelMismatchError("the model does not match the build")
-    if device.uid.hex() != info["device"]["uid"]:
-        raise WrongDeviceError(
-            f"this build's image is for device {info['device']['uid']}, the key file is for "
-            f"{device.uid.hex()}"
-        )
+    info = load_build_for(out_dir, graph, device)
     plan_info = json.loads((out_dir / "plan.json").read_text())
     fw = build_model_firmware(
         out_dir / "c", info["c_name"], paged=True, ram_bytes=int(plan_info["sram_bytes"]),
