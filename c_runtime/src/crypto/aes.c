@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "aes_internal.h"
 #include "aes_tables.h"
 #include "ooc/ooc.h"
 #include "ooc/ooc_crypto.h"
@@ -251,6 +252,55 @@ void ooc_aes_wipe(ooc_aes_t *aes)
     if (aes != NULL) {
         ooc_wipe(aes, sizeof *aes);
     }
+}
+
+/* A big-endian word from memory: one load and a byte reverse where the compiler says the byte
+   order is little-endian (GCC and Clang), byte-wise elsewhere. */
+static uint32_t load_be32_fast(const uint8_t *p)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return __builtin_bswap32(w);
+#else
+    return load_be32(p);
+#endif
+}
+
+int ooc_aes_cbc_mac(const ooc_aes_t *aes, uint8_t x[16], const uint8_t *m, size_t n_blocks)
+{
+    uint32_t s[4], w[4], i;
+    if (!valid(aes) || x == NULL || (n_blocks > 0 && m == NULL)) {
+        return OOC_ERR_ARG;
+    }
+    if (aes->engine != NULL) {
+        for (; n_blocks > 0; n_blocks--, m += 16) {
+            int err;
+            for (i = 0; i < 16u; i++) {
+                x[i] ^= m[i];
+            }
+            err = ooc_aes_encrypt_blocks(aes, x, x, 1);
+            if (err < 0) {
+                return err;
+            }
+        }
+        return OOC_OK;
+    }
+    for (i = 0; i < 4u; i++) {
+        s[i] = load_be32(x + 4u * i);
+    }
+    for (; n_blocks > 0; n_blocks--, m += 16) {
+        for (i = 0; i < 4u; i++) {
+            w[i] = s[i] ^ load_be32_fast(m + 4u * i);
+        }
+        encrypt_words(aes, w, s);
+    }
+    for (i = 0; i < 4u; i++) {
+        store_be32(x + 4u * i, s[i]);
+    }
+    ooc_wipe(w, sizeof w);
+    ooc_wipe(s, sizeof s);
+    return OOC_OK;
 }
 
 /* out = in XOR one keystream block k (four big-endian words), 16 bytes: word-wide where the

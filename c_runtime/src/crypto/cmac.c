@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "aes_internal.h"
 #include "ooc/ooc.h"
 #include "ooc/ooc_crypto.h"
 
@@ -76,14 +77,14 @@ int ooc_cmac_update(ooc_cmac_t *c, const void *data, size_t len)
     if (len == 0) {
         return OOC_OK;
     }
-    /* More follows, so the pending block is not the last: chain it (section 6.2 step 6). */
-    xor16(c->x, c->buf);
-    err = ooc_aes_encrypt_blocks(c->aes, c->x, c->x, 1);
-    while (err == OOC_OK && len > 16u) {
-        xor16(c->x, p);
-        err = ooc_aes_encrypt_blocks(c->aes, c->x, c->x, 1);
-        p += 16;
-        len -= 16u;
+    /* More follows, so the pending block is not the last: chain it (section 6.2 step 6), then
+       every full block but the one that may be last. */
+    err = ooc_aes_cbc_mac(c->aes, c->x, c->buf, 1);
+    if (err == OOC_OK) {
+        size_t full = (len - 1u) / 16u;
+        err = ooc_aes_cbc_mac(c->aes, c->x, p, full);
+        p += 16u * full;
+        len -= 16u * full;
     }
     if (err < 0) {
         return err;
