@@ -431,7 +431,7 @@ static void conv_pair_in_place(const ooc_conv_params_t *p, const pixel_pair_t *p
     const requant_t q = conv_requant(p);
     int32_t c, ky, px;
     for (c = c0; c < c1; c += 2) {
-        const int32_t d = c + 1 < c1 ? c + 1 : c; /* the pair's second channel: c again at an odd end */
+        const int32_t d = c + 1 < c1 ? c + 1 : c; /* the pair's second channel; c alone at an odd end */
         const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, d);
         int32_t acc[4];
         acc[0] = acc[2] = bias ? bias[c - c0] : 0;
@@ -440,16 +440,26 @@ static void conv_pair_in_place(const ooc_conv_params_t *p, const pixel_pair_t *p
             const int8_t *wc = filter + (c - c0) * size + ky * row, *wd = filter + (d - c0) * size + ky * row;
             if (pp->same) { /* every pair but those at the image's left and right edges */
                 const int8_t *x = pp->in_b + ((y0 + ky) * p->in_w + pp->x0[0] + pp->kx0[0]) * p->in_c;
-                const int32_t at = pp->kx0[0] * p->in_c;
-                dot_2x2(wc + at, wd + at, x, x + pp->x_step, (pp->kx1[0] - pp->kx0[0]) * p->in_c, p->input_offset,
-                        acc);
+                const int32_t at = pp->kx0[0] * p->in_c, n = (pp->kx1[0] - pp->kx0[0]) * p->in_c;
+                if (d != c) {
+                    dot_2x2(wc + at, wd + at, x, x + pp->x_step, n, p->input_offset, acc);
+                } else { /* one channel: one filter against both pixels */
+                    int32_t one[2];
+                    one[0] = acc[0];
+                    one[1] = acc[2];
+                    dot_2x1(wc + at, x, x + pp->x_step, n, p->input_offset, one);
+                    acc[0] = one[0];
+                    acc[2] = one[1];
+                }
             } else {
-                conv_row(p, pp, wc, wd, y0 + ky, acc);
+                conv_row(p, pp, wc, wd, y0 + ky, acc); /* with d == c, acc[1] and acc[3] go unused */
             }
         }
         for (px = 0; px < pp->n_px; px++) {
             out[px * p->out_c + c] = output_s8(&q, &rc, acc[2 * px]);
-            out[px * p->out_c + d] = output_s8(&q, &rd, acc[2 * px + 1]);
+            if (d != c) {
+                out[px * p->out_c + d] = output_s8(&q, &rd, acc[2 * px + 1]);
+            }
         }
     }
 }
