@@ -1,0 +1,154 @@
+"""The factory keystore: the master secret every device root key is derived from.
+
+Device root keys are not random-and-escrowed but derived: ``root_key = KDF(master, uid)`` with
+the NIST SP 800-108 KDF in counter mode, PRF AES-CMAC (the same KDF the image uses, so the C
+runtime's tested implementation and the SDK's agree). Why derive (docs/DESIGN.md,
+"Provisioning"): a station needs no database of secret keys, so a registry leak reveals no key;
+re-provisioning a device after a crash gives it the same key again, never a second one; and a
+hardware security module can hold the master secret and run the KDF inside, releasing only the
+derived key for the device on the line. The price is that the master secret protects the whole
+fleet, which is why it lives in a 0600 file, an environment-named file, stdin or, later, an HSM.
+
+Master key file: ``OOCM`` | version 1 | key length (16 or 32) | 2 reserved bytes | key | CRC-32
+of the preceding bytes (docs/FORMAT.md). Nothing here logs, prints or stores a key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import struct
+import sys
+import zlib
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.image import crypto
+from ooc_sdk.image import format as fmt
+from ooc_sdk.image.keys import DeviceKey
+
+MASTER_MAGIC = b"OOCM"
+MASTER_VERSION = 1
+ENV_FILE = "OOC_MASTER_KEY_FILE"
+LABEL_ROOT_KEY = b"ooc device root key"
+LABEL_MASTER_ID = b"ooc master key id"
+_HEAD = struct.Struct("<4sBBH")
+
+
+class Keystore(Protocol):
+    """What provisioning needs from wherever the master secret lives. An HSM-backed keystore
+    implements the same two members without ever exporting the master secret."""
+
+    @property
+    def key_id(self) -> bytes:
+        """A public fingerprint of the master secret (recorded in the registry)."""
+        ...
+
+    def device_key(self, uid: bytes, key_bytes: int = 32) -> DeviceKey:
+        """The root key of device ``uid`` (16 bytes, zero-padded on the left)."""
+        ...
+
+
+def derive_root_key(master: bytes, uid: bytes, key_bytes: int = 32) -> bytes:
+    """SP 800-108 counter-mode KDF, PRF AES-CMAC under ``master``: label "ooc device root key",
+    context = UID || key length in bits (16-bit big-endian), so a 16-byte and a 32-byte key of
+    one device are unrelated rather than one a prefix of the other."""
+    if len(uid) != fmt.UID_BYTES:
+        raise InvalidArgumentError(f"device UID must be {fmt.UID_BYTES} bytes")
+    if key_bytes not in crypto.KEY_SIZES:
+        raise InvalidArgumentError("device root keys are 16 or 32 bytes")
+    return crypto.kdf(master, LABEL_ROOT_KEY, uid + struct.pack(">H", 8 * key_bytes), key_bytes)
+
+
+class SecretKeystore:
+    """A master secret held in this process (from a file, the environment's file, or stdin)."""
+
+    def __init__(self, master: bytes) -> None:
+        if len(master) not in crypto.KEY_SIZES:
+            raise InvalidArgumentError("a master secret is 16 or 32 bytes")
+        self._master = bytes(master)
+
+    def __repr__(self) -> str:
+        return f"SecretKeystore(key_id={self.key_id.hex()})"
+
+    @property
+    def key_id(self) -> bytes:
+        return crypto.kdf(self._master, LABEL_MASTER_ID, b"", fmt.KEY_ID_BYTES)
+
+    def device_key(self, uid: bytes, key_bytes: int = 32) -> DeviceKey:
+        return DeviceKey(uid, derive_root_key(self._master, uid, key_bytes))
+
+    # -- the master key file -----------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        body = _HEAD.pack(MASTER_MAGIC, MASTER_VERSION, len(self._master), 0) + self._master
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, what: str) -> SecretKeystore:
+        if len(data) < _HEAD.size or data[:4] != MASTER_MAGIC:
+            raise InvalidArgumentError(f"{what} is not an ooc master key file")
+        _, version, key_len, _ = _HEAD.unpack_from(data)
+        if version != MASTER_VERSION:
+            raise InvalidArgumentError(
+                f"{what} has master key file version {version}; this ooc reads 1"
+            )
+        if key_len not in crypto.KEY_SIZES or len(data) != _HEAD.size + key_len + 4:
+            raise InvalidArgumentError(f"{what} is damaged (wrong length)")
+        if zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
+            raise InvalidArgumentError(f"{what} is damaged (checksum mismatch)")
+        return cls(data[_HEAD.size : _HEAD.size + key_len])
+
+    @classmethod
+    def generate(cls, key_bytes: int = 32) -> SecretKeystore:
+        if key_bytes not in crypto.KEY_SIZES:
+            raise InvalidArgumentError("a master secret is 16 or 32 bytes")
+        return cls(secrets.token_bytes(key_bytes))
+
+    def write(self, path: Path, force: bool = False) -> None:
+        """Create ``path`` with mode 0600 (never briefly readable by others)."""
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            raise InvalidArgumentError(f"{path} exists; pass --force to replace it") from None
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot create {path}: {exc.strerror}") from None
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, self.to_bytes())
+        finally:
+            os.close(fd)
+
+
+def read_master_file(path: Path) -> SecretKeystore:
+    """Read a master key file; refuse one that group or others can access."""
+    try:
+        st = os.stat(path)
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot read master key file {path}: {exc.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidArgumentError(
+            f"master key file {path} is accessible to group or others (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
+        )
+    return SecretKeystore.from_bytes(data, f"master key file {path}")
+
+
+def open_keystore(master_key: Path | None = None, stdin: BinaryIO | None = None) -> SecretKeystore:
+    """The keystore the options name: ``--master-key FILE``, else the file named by
+    $OOC_MASTER_KEY_FILE, else ``-`` given as FILE (or nothing) reads the record from stdin."""
+    if master_key is not None and str(master_key) != "-":
+        return read_master_file(master_key)
+    env = os.environ.get(ENV_FILE)
+    if master_key is None and env:
+        return read_master_file(Path(env))
+    stream = stdin if stdin is not None else sys.stdin.buffer
+    if master_key is None and stream.isatty():
+        raise InvalidArgumentError(
+            f"no master key: give --master-key FILE, set {ENV_FILE}, or pipe the key file to stdin"
+        )
+    return SecretKeystore.from_bytes(stream.read(4096), "the master key on stdin")
