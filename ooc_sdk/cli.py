@@ -302,30 +302,6 @@ def golden(
     _echo_outputs(r.outputs, outs)
 
 
-def _build_dir_run(
-    target: Path, device_key: Path | None, inputs: tuple[Path, ...], seed: int
-) -> tuple[dict[str, Any], Any, Any, list[np.ndarray]]:
-    """What running a build directory needs: build.json, the model, the device key, a sample."""
-    from ooc_sdk.build import load_build
-    from ooc_sdk.golden import random_inputs
-    from ooc_sdk.image.keys import read_key_file
-    from ooc_sdk.model import load_model
-
-    info = load_build(target)
-    if device_key is None:
-        raise InvalidArgumentError(
-            f"{target} is a build directory: give --device-key (the key file its image was "
-            "wrapped for)"
-        )
-    graph = load_model(target / info["model"]["file"])
-    return (
-        info,
-        graph,
-        read_key_file(device_key),
-        _load_inputs(inputs) or random_inputs(graph, seed),
-    )
-
-
 def _save_outputs(output: Path | None, outputs: list[np.ndarray]) -> None:
     if output is None:
         return
@@ -405,169 +381,6 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
             f"wrote {gen.model_c.name}, {gen.model_h.name}, ooc_runtime/, CMakeLists.txt and ooc.mk "
             f"to {out_dir}; activation arena {gen.arena_bytes:,} bytes"
         )
-
-
-@cli.command()
-@click.argument("target", metavar="MODEL|BUILD_DIR", type=click.Path(exists=True, path_type=Path))
-@_io_options
-@click.option(
-    "--device-key",
-    type=_EXISTING_FILE,
-    default=None,
-    help="BUILD_DIR only: the device key file the build's image was wrapped for.",
-)
-@click.option(
-    "--repeat",
-    type=INT,
-    default=1,
-    show_default=True,
-    help="MODEL only: invoke this many times and report the median time.",
-)
-@click.option(
-    "--sync-reads",
-    is_flag=True,
-    help="BUILD_DIR only: a port without asynchronous (DMA) reads: no prefetch.",
-)
-@click.option(
-    "--target",
-    "platform",
-    type=click.Choice(["host", "qemu-m4"]),
-    default="host",
-    show_default=True,
-    help="Where to run: this host, or an emulated Cortex-M4 (QEMU mps2-an386).",
-)
-@click.option(
-    "--kernels",
-    type=click.Choice(["dsp", "ref"]),
-    default="dsp",
-    show_default=True,
-    help="qemu-m4: the Cortex-M DSP-extension kernels (SMLAD) or the portable reference ones.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=900.0,
-    show_default=True,
-    help="qemu-m4: stop the emulator after this many seconds and report an error.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def run(
-    target: Path,
-    inputs: tuple[Path, ...],
-    seed: int,
-    output: Path | None,
-    device_key: Path | None,
-    repeat: int,
-    sync_reads: bool,
-    platform: str,
-    kernels: str,
-    timeout: float,
-    as_json: bool,
-) -> None:
-    """Run a model, or an out-of-core build, with the ooc C runtime on this host
-    or on an emulated Cortex-M4.
-
-    \b
-    ooc run MODEL.tflite       in-core: the C tables with every weight in them.
-        JSON keys: arena_bytes, invoke_seconds, outputs (shape, dtype, sha256).
-    ooc run BUILD_DIR/ --device-key KEY
-        out-of-core, as the device runs it: the image is mounted from the emulated
-        NOR flash (BUILD_DIR/flash.bin) with the device key; every weight chunk is
-        read, verified and decrypted into a slot, the next prefetched through the
-        emulator's asynchronous reads. JSON keys: sram_high_water_bytes (arena
-        written + runtime state + stack measured by painting), plan_sram_bytes,
-        flash_read_bytes, flash_read_commands, flash_program_bytes, erases (per
-        inference, from the emulator's counters), estimated_latency_s (the plan's
-        estimate for its flash and MCU profiles), outputs.
-
-    \b
-    ooc run MODEL|BUILD_DIR --target qemu-m4 [--kernels dsp|ref]
-        builds firmware with arm-none-eabi-gcc and runs it on QEMU's
-        mps2-an386 (Cortex-M4F) with deterministic instruction counting
-        (-icount shift=0; resolution 40 instructions). A build directory runs
-        in its planned SRAM (the link fails if it does not fit), its weights
-        read from BUILD_DIR/flash.bin through semihosting. JSON keys:
-        instructions, crypto_instructions (tag checks and decryption),
-        instructions_per_mac, layers (per operator: op, instructions,
-        crypto_instructions, steps), text_bytes, rodata_bytes, data_bytes,
-        bss_bytes, stack_high_water_bytes, sram_high_water_bytes,
-        sram_budget_bytes, flash_read_bytes, outputs.
-
-    Compiles with $CC (default cc) or arm-none-eabi-gcc; binaries are cached
-    by content hash under $OOC_CACHE_DIR.
-    """
-
-    from ooc_sdk.golden import random_inputs
-    from ooc_sdk.model import load_model
-
-    if repeat < 1:
-        raise InvalidArgumentError("--repeat must be at least 1")
-    if platform == "qemu-m4":
-        from ooc_sdk.cli_build import run_m4
-
-        if sync_reads or repeat != 1:
-            raise InvalidArgumentError("--sync-reads and --repeat apply to --target host")
-        run_m4(target, inputs, seed, output, device_key, kernels, timeout, as_json)
-        return
-    if target.is_dir():
-        from ooc_sdk.build import run_build
-
-        info, graph, device, sample = _build_dir_run(target, device_key, inputs, seed)
-        result = run_build(target, graph, device, [sample], sync_reads=sync_reads)
-        outs = result.outputs[0]
-        _save_outputs(output, outs)
-        plan_info = json.loads((target / "plan.json").read_text())
-        rep = result.report
-        info_out = {
-            "sram_high_water_bytes": rep["sram_high_water_bytes"],
-            "plan_sram_bytes": plan_info["sram_bytes"],
-            "arena_high_water_bytes": rep["arena_high_water_bytes"],
-            "stack_high_water_bytes": rep["stack_high_water_bytes"],
-            "state_bytes": rep["state_bytes"],
-            "flash_read_bytes": rep["flash_read_bytes"],
-            "flash_read_commands": rep["flash_read_commands"],
-            "flash_program_bytes": rep["flash_program_bytes"],
-            "erases": rep["erases"],
-            "flash_read_busy_s": rep["flash_read_busy_s"],
-            "plan_flash_read_bytes": plan_info["flash_read_bytes_per_inference"],
-            "weight_bytes": plan_info["weight_bytes"],
-            "estimated_latency_s": plan_info["estimated_latency_s"],
-            "async_reads": rep["async_reads"],
-            "outputs": _describe(outs),
-        }
-        if as_json:
-            _emit_json(info_out)
-            return
-        click.echo(
-            f"ooc out-of-core run ({info['model']['name']}, weights from {target}/flash.bin): "
-            f"SRAM high-water {rep['sram_high_water_bytes']:,} of {plan_info['sram_bytes']:,} "
-            f"planned bytes; flash read {rep['flash_read_bytes']:,} bytes in "
-            f"{rep['flash_read_commands']} commands ({plan_info['weight_bytes']:,} weight bytes); "
-            f"estimated latency {plan_info['estimated_latency_s'] * 1e3:.2f} ms on {plan_info['mcu']}"
-        )
-        _echo_outputs(outs, info_out["outputs"])
-        return
-    from ooc_sdk.host import run_host
-
-    if device_key is not None or sync_reads:
-        raise InvalidArgumentError("--device-key and --sync-reads apply to a build directory")
-    graph = load_model(target)
-    sample = _load_inputs(inputs) or random_inputs(graph, seed)
-    result = run_host(graph, [sample], repeat=repeat)
-    outs = result.outputs[0]
-    _save_outputs(output, outs)
-    info = {
-        "arena_bytes": result.arena_bytes,
-        "invoke_seconds": result.invoke_seconds[0],
-        "outputs": _describe(outs),
-    }
-    if as_json:
-        _emit_json(info)
-        return
-    click.echo(
-        f"ooc host runtime: arena {result.arena_bytes:,} bytes, invoke {result.invoke_seconds[0] * 1e3:.3f} ms"
-    )
-    _echo_outputs(outs, info["outputs"])
 
 
 # -- secure image: keys, pack, verify, dumpinfo -----------------------------------------------------
@@ -889,8 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# The out-of-core commands (plan, build) live in their own module; importing it registers them.
-from ooc_sdk import cli_build  # noqa: E402, F401
+# plan and build (cli_build) and run (cli_run) live in their own modules; importing registers them.
+from ooc_sdk import cli_build, cli_run  # noqa: E402, F401
 
 if __name__ == "__main__":
     # `python -m ooc_sdk.cli`: run the package module (the one cli_build registered its commands

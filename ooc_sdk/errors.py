@@ -88,15 +88,4 @@ class ModelMismatchError(ImageError):
 def image_error_for(code: int) -> type[ImageError]:
     """The exception class that carries a C runtime OOC_ERR_* ``code`` (ImageError for the
     codes without a class of their own)."""
-    for cls in (
-        ImageFormatError,
-        ImageTruncatedError,
-        AuthenticationError,
-        WrongKeyError,
-        WrongDeviceError,
-        RollbackError,
-        ModelMismatchError,
-    ):
-        if cls.code == code:
-            return cls
-    return ImageError
+    return next((cls for cls in ImageError.__subclasses__() if cls.code == code), ImageError)

@@ -99,8 +99,8 @@ def generate(uid: bytes | None = None, key_bytes: int = 32) -> DeviceKey:
     return DeviceKey(uid or secrets.token_bytes(fmt.UID_BYTES), secrets.token_bytes(key_bytes))
 
 
-def write_key_file(path: Path, key: DeviceKey, force: bool = False) -> None:
-    """Create ``path`` with mode 0600 (never briefly readable by others)."""
+def write_private_file(path: Path, data: bytes, force: bool = False) -> None:
+    """Create ``path`` with mode 0600 (never briefly readable by others) holding ``data``."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
@@ -110,21 +110,32 @@ def write_key_file(path: Path, key: DeviceKey, force: bool = False) -> None:
         raise InvalidArgumentError(f"cannot create {path}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, key.to_bytes())
+        os.write(fd, data)
     finally:
         os.close(fd)
 
 
-def read_key_file(path: Path) -> DeviceKey:
-    """Read a device key file; refuse one that group or world can read."""
+def read_private_file(path: Path, what: str) -> bytes:
+    """The bytes of a secret file (``what``: "key file", ...); refuse one that group or others
+    can access."""
     try:
         st = os.stat(path)
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise InvalidArgumentError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise InvalidArgumentError(f"cannot read {what} {path}: {exc.strerror}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InvalidArgumentError(
-            f"key file {path} is accessible to group or others (mode "
+            f"{what} {path} is accessible to group or others (mode "
             f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
         )
-    return DeviceKey.from_bytes(data, f"key file {path}")
+    return data
+
+
+def write_key_file(path: Path, key: DeviceKey, force: bool = False) -> None:
+    """Create ``path`` with mode 0600 (never briefly readable by others)."""
+    write_private_file(path, key.to_bytes(), force)
+
+
+def read_key_file(path: Path) -> DeviceKey:
+    """Read a device key file; refuse one that group or world can read."""
+    return DeviceKey.from_bytes(read_private_file(path, "key file"), f"key file {path}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 import struct
 import sys
 import zlib
@@ -27,7 +26,7 @@ from typing import BinaryIO, Protocol
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.image import crypto
 from ooc_sdk.image import format as fmt
-from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.image.keys import DeviceKey, read_private_file, write_private_file
 
 MASTER_MAGIC = b"OOCM"
 MASTER_VERSION = 1
@@ -109,32 +108,12 @@ class SecretKeystore:
 
     def write(self, path: Path, force: bool = False) -> None:
         """Create ``path`` with mode 0600 (never briefly readable by others)."""
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileExistsError:
-            raise InvalidArgumentError(f"{path} exists; pass --force to replace it") from None
-        except OSError as exc:
-            raise InvalidArgumentError(f"cannot create {path}: {exc.strerror}") from None
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, self.to_bytes())
-        finally:
-            os.close(fd)
+        write_private_file(path, self.to_bytes(), force)
 
 
 def read_master_file(path: Path) -> SecretKeystore:
     """Read a master key file; refuse one that group or others can access."""
-    try:
-        st = os.stat(path)
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read master key file {path}: {exc.strerror}") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InvalidArgumentError(
-            f"master key file {path} is accessible to group or others (mode "
-            f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
-        )
+    data = read_private_file(path, "master key file")
     return SecretKeystore.from_bytes(data, f"master key file {path}")
 
 
