@@ -27,6 +27,7 @@ from ooc_sdk.errors import InvalidArgumentError, ToolError
 from ooc_sdk.golden import cache_dir as golden_cache_dir
 from ooc_sdk.golden import check_inputs
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.fusion import FusionPlan
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
 RELEASE = ["-O3"]
@@ -44,6 +45,7 @@ class HostResult:
     outputs: list[list[np.ndarray]]  # per sample, per model output
     arena_bytes: int
     invoke_seconds: list[float]  # median over repeats, per sample
+    working_high_water_bytes: int = 0  # arena bytes below the outputs the runtime wrote
 
 
 def build_root() -> Path:
@@ -97,7 +99,9 @@ def _compile_cached(key: str, args: list[str], what: str) -> Path:
 KERNELS = {"ref": [], "dsp": ["-DOOC_KERNELS_DSP=1"]}
 
 
-def build_host(graph: Graph, sanitize: bool = False, kernels: str = "ref") -> Path:
+def build_host(
+    graph: Graph, sanitize: bool = False, kernels: str = "ref", fusion: FusionPlan | None = None
+) -> Path:
     """Compile ``graph`` for the host; returns the runner binary (cached). ``kernels="dsp"``
     builds the Cortex-M DSP-extension kernels (src/kernels/conv_dsp.c), here in their portable C
     form, instead of the reference conv, depthwise and fully connected kernels."""
@@ -105,14 +109,16 @@ def build_host(graph: Graph, sanitize: bool = False, kernels: str = "ref") -> Pa
         raise InvalidArgumentError(f"unknown kernels {kernels!r} (one of {', '.join(KERNELS)})")
     cc = _compiler()
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + KERNELS[kernels]
+    schedule = fusion.digest if fusion is not None else "per-layer"
     key = hashlib.sha256(
-        f"{graph.sha256}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
+        f"{graph.sha256}|{schedule}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
     ).hexdigest()[:32]
     if (build_root() / key / "binary").exists():
         return build_root() / key / "binary"
     with tempfile.TemporaryDirectory(prefix="ooc-gen-") as tmp:
-        gen = write_codegen(graph, Path(tmp) / "gen")
+        gen = write_codegen(graph, Path(tmp) / "gen", fusion=fusion)
         upper = gen.name.upper()
+        working = [f"-DOOC_RUN_WORKING=OOC_MODEL_{upper}_WORKING_BYTES"] if fusion else []
         args = [
             cc,
             *flags,
@@ -121,6 +127,7 @@ def build_host(graph: Graph, sanitize: bool = False, kernels: str = "ref") -> Pa
             f'-DOOC_RUN_HEADER="ooc_model_{gen.name}.h"',
             f"-DOOC_RUN_MODEL=ooc_model_{gen.name}",
             f"-DOOC_RUN_ARENA=OOC_MODEL_{upper}_ARENA_BYTES",
+            *working,
             str(gen.model_c),
             *[str(s) for s in gen.runtime_sources],
             str(C_RUNTIME / "ports" / "host" / "ooc_run_main.c"),
@@ -176,13 +183,14 @@ def run_host(
     repeat: int = 1,
     sanitize: bool = False,
     kernels: str = "ref",
+    fusion: FusionPlan | None = None,
 ) -> HostResult:
     """Run every sample (a list with one array per model input) through the C runtime."""
     if not samples:
         raise InvalidArgumentError("no input samples")
     for sample in samples:
         check_inputs(graph, sample)
-    binary = build_host(graph, sanitize, kernels)
+    binary = build_host(graph, sanitize, kernels, fusion)
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         write_samples(in_path, samples)
@@ -204,4 +212,9 @@ def run_host(
         info = json.loads(proc.stdout)
         raw = out_path.read_bytes()
     outputs = split_outputs(graph, raw, len(samples))
-    return HostResult(outputs, int(info["arena_bytes"]), [float(v) for v in info["invoke_seconds"]])
+    return HostResult(
+        outputs,
+        int(info["arena_bytes"]),
+        [float(v) for v in info["invoke_seconds"]],
+        int(info["working_high_water_bytes"]),
+    )

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "fused.h"
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
 
@@ -199,6 +200,12 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
             }
             continue;
         }
+        if (t->data == NULL && t->offset == OOC_TENSOR_ROWS) {
+            if (model->n_blocks == 0u) {
+                return OOC_ERR_CORRUPT; /* only a fused schedule holds tensors in rows */
+            }
+            continue;
+        }
         if (t->data == NULL && (t->bytes > model->arena_bytes || t->offset > model->arena_bytes - t->bytes ||
                                 (t->offset & 3u) != 0)) {
             return OOC_ERR_CORRUPT;
@@ -210,7 +217,7 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
         }
     }
     for (i = 0; i < model->n_outputs; i++) {
-        if (!is_activation(model, model->outputs[i])) {
+        if (!is_activation(model, model->outputs[i]) || model->tensors[model->outputs[i]].offset == OOC_TENSOR_ROWS) {
             return OOC_ERR_CORRUPT;
         }
     }
@@ -220,7 +227,14 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
             return err;
         }
     }
+    {
+        int err = ooc_check_blocks(model);
+        if (err < 0) {
+            return err;
+        }
+    }
     ctx->model = model;
+    memset((void *)ctx->input_ref, 0, sizeof ctx->input_ref);
     ctx->cfg = *cfg;
     ctx->outputs_valid = 0;
     ctx->inflight = -1;
@@ -583,6 +597,33 @@ static int invoke_paged(ooc_ctx_t *ctx)
     return rc;
 }
 
+/* A fused schedule: whole operators one by one, fused blocks row by row (fused.c). A fused block
+   is reported to the layer hook once, under its first operator. */
+static int invoke_blocks(ooc_ctx_t *ctx)
+{
+    const ooc_model_t *m = ctx->model;
+    const void *ins[OOC_MAX_INPUTS];
+    uint32_t i, j;
+    int rc = OOC_OK;
+    for (i = 0; rc == OOC_OK && i < m->n_blocks; i++) {
+        const ooc_block_t *b = &m->blocks[i];
+        if (b->n_nodes != 0u) {
+            layer_hook(ctx, b->first_op, 0);
+            rc = ooc_run_block(ctx, b);
+            layer_hook(ctx, b->first_op, 1);
+            continue;
+        }
+        for (j = b->first_op; j < (uint32_t)b->first_op + b->n_ops; j++) {
+            const ooc_op_t *op = &m->ops[j];
+            resolve_inputs(ctx, op, ins);
+            layer_hook(ctx, j, 0);
+            run_op(ctx, op, ins, 0u, 0u);
+            layer_hook(ctx, j, 1);
+        }
+    }
+    return rc;
+}
+
 int ooc_invoke(ooc_ctx_t *ctx)
 {
     uint32_t i;
@@ -593,6 +634,8 @@ int ooc_invoke(ooc_ctx_t *ctx)
     ctx->outputs_valid = 0;
     if (ctx->model->n_steps != 0u) {
         rc = invoke_paged(ctx);
+    } else if (ctx->model->n_blocks != 0u) {
+        rc = invoke_blocks(ctx);
     } else {
         const void *ins[OOC_MAX_INPUTS];
         for (i = 0; i < ctx->model->n_ops; i++) {
@@ -637,8 +680,24 @@ int ooc_set_input(ooc_ctx_t *ctx, uint32_t index, const void *data, uint32_t byt
     if (data == NULL || bytes != (uint32_t)n) {
         return OOC_ERR_ARG;
     }
+    if (ctx->model->tensors[ctx->model->inputs[index]].offset == OOC_TENSOR_ROWS) {
+        if (index >= sizeof ctx->input_ref / sizeof ctx->input_ref[0]) {
+            return OOC_ERR_ARG;
+        }
+        ctx->input_ref[index] = data; /* streamed: read during ooc_invoke() */
+        return OOC_OK;
+    }
     memcpy(arena_ptr(ctx, ctx->model->inputs[index]), data, bytes);
     return OOC_OK;
+}
+
+int ooc_input_streamed(const ooc_ctx_t *ctx, uint32_t index)
+{
+    int32_t n = io_bytes(ctx, index, 0);
+    if (n < 0) {
+        return (int)n;
+    }
+    return ctx->model->tensors[ctx->model->inputs[index]].offset == OOC_TENSOR_ROWS;
 }
 
 int ooc_get_output(const ooc_ctx_t *ctx, uint32_t index, void *data, uint32_t bytes)

@@ -29,6 +29,7 @@ from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
 from ooc_sdk.model.ir import DType, Graph
 
 if TYPE_CHECKING:
+    from ooc_sdk.plan.fusion import FusionPlan
     from ooc_sdk.plan.planner import Plan
 
 C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
@@ -136,13 +137,23 @@ _FIXED_ARRAYS = {
 
 
 def generate_c(
-    graph: Graph, name: str | None = None, ooc_plan: Plan | None = None
+    graph: Graph,
+    name: str | None = None,
+    ooc_plan: Plan | None = None,
+    fusion: FusionPlan | None = None,
 ) -> tuple[str, str, MemoryPlan, str]:
     """Return (model .c text, model .h text, memory plan, C name). With ``ooc_plan`` (an
     out-of-core plan, ``ooc build``) the constants the kernels read are not emitted: they are
-    paged from the flash image, following the plan's schedule."""
+    paged from the flash image, following the plan's schedule. With ``fusion`` the model runs
+    the fused schedule (blocks and nodes) in that plan's arena."""
     cname = c_name(name or graph.name)
+    if fusion is not None and ooc_plan is not None:
+        raise InvalidArgumentError(
+            "a fused schedule runs with its weights in memory (no --device-key build yet)"
+        )
     plan = plan_memory(graph)
+    if fusion is not None:
+        plan = MemoryPlan(dict(fusion.offsets), fusion.arena_bytes, "fused")
     if ooc_plan is not None and ooc_plan.activation_bytes != plan.arena_bytes:
         raise InvalidArgumentError("the out-of-core plan was made for another activation plan")
     prepared: list[Prepared] = [prepare_op(graph, op) for op in graph.operators]
@@ -201,6 +212,8 @@ def generate_c(
             e.out(f"    {{OOC_TENSOR_PAGED, {tensor.nbytes}u, 0}}, /* {tensor.name} (flash) */")
         elif tensor.is_constant:
             e.out(f"    {{0u, {tensor.nbytes}u, t{index[t]}_data}}, /* {tensor.name} */")
+        elif t not in plan.offsets:
+            e.out(f"    {{OOC_TENSOR_ROWS, {tensor.nbytes}u, 0}}, /* {tensor.name} (rows) */")
         else:
             e.out(f"    {{{plan.offsets[t]}u, {tensor.nbytes}u, 0}}, /* {tensor.name} */")
     e.out("};")
@@ -223,6 +236,10 @@ def generate_c(
             f"    {len(ooc_plan.steps)}u, steps, {len(ooc_plan.chunks)}u, {ooc_plan.slot_bytes}u, "
             f"{ooc_plan.slots}u, {verify}, plan_id, model_sha256"
         )
+    fused = "    0u, 0u, 0, 0"
+    if fusion is not None:
+        n_blocks, n_nodes = _emit_blocks(e, fusion, index)
+        fused = f"    {n_blocks}u, {n_nodes}u, blocks, nodes"
     e.out()
     e.out(f"const ooc_model_t ooc_model_{cname} = {{")
     e.out("    OOC_MODEL_MAGIC, OOC_MODEL_VERSION,")
@@ -231,7 +248,8 @@ def generate_c(
         f"    {len(used)}u, {len(graph.operators)}u, {len(graph.inputs)}u, {len(graph.outputs)}u,"
     )
     e.out('    tensors, ops, model_inputs, model_outputs, "' + cname + '",')
-    e.out(paged)
+    e.out(paged + ",")
+    e.out(fused)
     e.out("};")
     model_c = "\n".join(e.lines) + "\n"
 
@@ -247,6 +265,14 @@ def generate_c(
         "/* Bytes of arena ooc_init() needs for this model (4-byte aligned). */",
         f"#define OOC_MODEL_{upper}_ARENA_BYTES "
         f"{ooc_plan.arena_bytes if ooc_plan else plan.arena_bytes}u",
+        *(
+            [
+                "/* Fused schedule: the arena is the working SRAM, then the outputs at its top. */",
+                f"#define OOC_MODEL_{cname.upper()}_WORKING_BYTES {fusion.working_sram_bytes}u",
+            ]
+            if fusion is not None
+            else []
+        ),
         f"#define OOC_MODEL_{upper}_INPUTS {len(graph.inputs)}u",
         f"#define OOC_MODEL_{upper}_OUTPUTS {len(graph.outputs)}u",
     ]
@@ -275,6 +301,49 @@ def generate_c(
         "",
     ]
     return model_c, "\n".join(h), plan, cname
+
+
+_NODE_MODES = {
+    0: "OOC_NODE_OP",
+    1: "OOC_NODE_REDUCE",
+    2: "OOC_NODE_INPUT",
+    3: "OOC_NODE_TRANSPOSE_IN",
+}
+
+
+def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[int, int]:
+    """The fused schedule's block and node tables; returns their counts."""
+    e.out()
+    e.out("/* ---- fused schedule (ooc_sdk/plan/fusion.py) ---- */")
+    node_rows: list[str] = []
+    block_rows: list[str] = []
+    for i, b in enumerate(fp.blocks):
+        if not b.fused:
+            block_rows.append(f"    {{{b.first}u, {b.last - b.first}u, 0u, 0u, 0u, 0u, 0, 0u}},")
+            continue
+        flat = [v for strip in b.cols for c in strip for v in c]
+        e.out(f"static const uint16_t block{i}_cols[] = {_array(flat)};")
+        block_rows.append(
+            f"    {{{b.first}u, {b.last - b.first}u, {len(node_rows)}u, {len(b.nodes)}u, "
+            f"{b.strips}u, 0u, block{i}_cols, {b.scratch_offset}u}},"
+        )
+        for nd in b.nodes:
+            src = [str(q) if q >= 0 else "OOC_NODE_WHOLE" for q in nd.src] + ["OOC_NODE_WHOLE"] * 2
+            k, s_, p = nd.deps[0] if nd.deps else (1, 1, 0)
+            node_rows.append(
+                f"    {{{max(nd.op, 0)}u, {index[nd.tensor]}u, {_NODE_MODES[nd.mode]}, {nd.cap}u, "
+                f"{nd.rows}u, {nd.width}u, {nd.channels}u, {{{src[0]}, {src[1]}}}, {k}u, {s_}u, {p}, "
+                f"{nd.offset}u}},"
+            )
+    e.out(f"static const ooc_block_t blocks[{len(block_rows)}] = {{")
+    for row in block_rows:
+        e.out(row)
+    e.out("};")
+    e.out(f"static const ooc_node_t nodes[{max(len(node_rows), 1)}] = {{")
+    for row in node_rows or ["    {0}"]:
+        e.out(row)
+    e.out("};")
+    return len(block_rows), len(node_rows)
 
 
 def _emit_schedule(e: _Emitter, p: Plan) -> None:
@@ -313,10 +382,14 @@ OOC_CFLAGS := -std=c99
 
 
 def write_codegen(
-    graph: Graph, out_dir: Path, name: str | None = None, ooc_plan: Plan | None = None
+    graph: Graph,
+    out_dir: Path,
+    name: str | None = None,
+    ooc_plan: Plan | None = None,
+    fusion: FusionPlan | None = None,
 ) -> Generated:
     """Write the model tables, the runtime sources and build files into ``out_dir``."""
-    model_c, model_h, plan, cname = generate_c(graph, name, ooc_plan)
+    model_c, model_h, plan, cname = generate_c(graph, name, ooc_plan, fusion)
     srcs = runtime_sources()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,13 @@ struct ooc_config {
     /* Out-of-core models: the mounted image holding the weights (ooc_image_mount()). The
        context reads through it; it must stay mounted while the context is used. */
     struct ooc_image *image;
+    /* Optional input provider for a model whose plan streams its input (ooc_input_streamed()):
+       copy `bytes` bytes of input `index`, starting at byte `offset` of its row-major layout, to
+       `dst`; return 0, or a negative value to stop the inference (ooc_invoke() then returns
+       OOC_ERR_IO). Called during ooc_invoke(), a row (or a row of one channel plane) at a time,
+       so the application can serve a camera line buffer or a frame kept in flash. NULL: the
+       runtime reads the buffer given to ooc_set_input(). */
+    int (*read_input)(void *context, uint32_t index, uint32_t offset, void *dst, uint32_t bytes);
 };
 
 /* A runtime instance. Treat as opaque; lives wherever the caller puts it. */
@@ -76,6 +83,7 @@ typedef struct {
     uint32_t ready;
     uint32_t outputs_valid; /* the last ooc_invoke() succeeded */
     int32_t inflight;       /* step whose chunk read is in flight, or -1 */
+    const void *input_ref[4]; /* streamed inputs: the buffers given to ooc_set_input() */
 } ooc_ctx_t;
 
 /* Check the model tables against the config and prepare `ctx`. Validates every tensor
@@ -91,8 +99,15 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
    OOC_ERR_STATE) until an invoke succeeds. */
 int ooc_invoke(ooc_ctx_t *ctx);
 
-/* Copy `bytes` bytes into model input `index`; `bytes` must equal the input's size. */
+/* Copy `bytes` bytes into model input `index`; `bytes` must equal the input's size. For a
+   streamed input (ooc_input_streamed() == 1) nothing is copied: without a cfg.read_input
+   callback the runtime reads `data` during ooc_invoke(), so it must stay valid until then. */
 int ooc_set_input(ooc_ctx_t *ctx, uint32_t index, const void *data, uint32_t bytes);
+
+/* 1 when the plan streams input `index` (it has no place in the arena: rows are read during
+   ooc_invoke() through cfg.read_input or from the ooc_set_input() buffer), 0 when it is copied
+   into the arena, or a negative error. */
+int ooc_input_streamed(const ooc_ctx_t *ctx, uint32_t index);
 
 /* Copy model output `index` out; `bytes` must equal the output's size. OOC_ERR_STATE when no
    invoke has succeeded since init or the last one failed. */

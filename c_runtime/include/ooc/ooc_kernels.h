@@ -85,6 +85,9 @@ typedef struct {
 
 void ooc_avg_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *output);
 void ooc_max_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *output);
+/* A global average (one window over the whole input, no padding) from the per-channel sums of
+   every input cell: the last step of running the pool row by row. */
+void ooc_avg_pool_finish_s8(const ooc_pool_params_t *p, const int32_t *sums, int8_t *output);
 
 /* ---- ADD, MUL with broadcasting up to 5-D (src/kernels/elementwise.c) ---------- */
 #define OOC_MAX_DIMS 6
@@ -116,6 +119,9 @@ typedef struct {
 } ooc_mean_params_t;
 
 void ooc_mean_s8(const ooc_mean_params_t *p, const int8_t *input, int8_t *output);
+/* MEAN from the wrapped int32 sums of its inputs, one per output (n of them): the last step of
+   reducing row by row. */
+void ooc_mean_finish_s8(const ooc_mean_params_t *p, const uint32_t *sums, int8_t *output, int32_t n);
 
 /* ---- SOFTMAX (src/kernels/softmax.c) ------------------------------------------- */
 typedef struct {

@@ -12,9 +12,12 @@ extern "C" {
 #endif
 
 #define OOC_MODEL_MAGIC 0x4C444D4FUL /* "OMDL" little-endian */
-#define OOC_MODEL_VERSION 2u
+#define OOC_MODEL_VERSION 3u
 #define OOC_NO_TENSOR 0xFFFFu        /* an omitted optional operator input */
 #define OOC_TENSOR_PAGED 0xFFFFFFFFUL /* ooc_tensor_t.offset of a constant read from the flash image */
+#define OOC_TENSOR_ROWS 0xFFFFFFFEUL  /* ooc_tensor_t.offset of an activation never held whole: a fused
+                                         block keeps rows of it in a ring, or a streamed model input */
+#define OOC_MAX_BLOCK_NODES 64u       /* nodes (ring producers) in one fused block */
 
 /* When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify). */
 enum ooc_verify_mode {
@@ -69,6 +72,43 @@ typedef struct {
     const void *params;       /* the kind's ooc_*_params_t (ooc_kernels.h); NULL for RESHAPE */
 } ooc_op_t;
 
+/* How a node of a fused block produces rows (ooc_sdk/plan/fusion.py). */
+enum ooc_node_mode {
+    OOC_NODE_OP = 0,           /* an operator computing rows of its output */
+    OOC_NODE_REDUCE = 1,       /* a global average (AVERAGE_POOL_2D, MEAN over H and W): sums rows */
+    OOC_NODE_INPUT = 2,        /* a streamed model input: rows read through the input reader */
+    OOC_NODE_TRANSPOSE_IN = 3  /* TRANSPOSE of an NCHW model input to NHWC rows, read through the reader */
+};
+
+#define OOC_NODE_WHOLE 0xFFFFu /* ooc_node_t.src: the input is a whole tensor in the arena */
+
+/* One producer of rows in a fused block. Output row r of a node reads rows
+   [r * s - p, r * s - p + k) of its input 0 (clipped to the input) and row r of its input 1. */
+typedef struct {
+    uint16_t op;            /* operator index (ignored for OOC_NODE_INPUT) */
+    uint16_t tensor;        /* tensor whose rows it produces (reduce: the operator's output) */
+    uint16_t mode;          /* enum ooc_node_mode */
+    uint16_t cap;           /* ring rows; 0: the output is a whole tensor at tensors[].offset */
+    uint16_t rows, width, channels; /* the produced tensor's H, W, C (reduce: its input's) */
+    uint16_t src[2];        /* node index (lower) of the block producing input 0 / 1, or OOC_NODE_WHOLE */
+    uint16_t k, s;
+    int16_t p;
+    uint32_t offset;        /* arena offset of the ring (cap x widest strip x channels bytes) or of
+                               the reduce accumulators (channels x int32) */
+} ooc_node_t;
+
+/* A unit of the schedule: operators [first_op, first_op + n_ops). With n_nodes == 0 they run
+   one after another on whole tensors; otherwise as one fused block of nodes, the last being
+   the sink, computed in n_strips column strips. */
+typedef struct {
+    uint16_t first_op, n_ops;
+    uint16_t first_node, n_nodes;
+    uint16_t n_strips;
+    uint16_t reserved;
+    const uint16_t *cols;   /* [n_strips][n_nodes][2]: columns [x0, x1) each node makes per strip */
+    uint32_t scratch;       /* arena offset of scratch bytes (OOC_NODE_TRANSPOSE_IN: one channel row) */
+} ooc_block_t;
+
 typedef struct {
     uint32_t magic;           /* OOC_MODEL_MAGIC */
     uint32_t version;         /* OOC_MODEL_VERSION */
@@ -88,6 +128,11 @@ typedef struct {
     uint16_t verify;             /* enum ooc_verify_mode */
     const uint8_t *plan_id;      /* 16 bytes: the image must carry this plan */
     const uint8_t *model_sha256; /* 32 bytes: ... and this model */
+    /* Fused schedules (`ooc codegen --max-mac-overhead K` / `--sram`); 0 / NULL: per layer. */
+    uint16_t n_blocks;
+    uint16_t n_nodes;
+    const ooc_block_t *blocks;
+    const ooc_node_t *nodes;
 } ooc_model_t;
 
 #ifdef __cplusplus

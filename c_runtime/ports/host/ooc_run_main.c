@@ -5,8 +5,12 @@
  *
  * IN_FILE holds SAMPLES records, each the model inputs' bytes back to back (in
  * input order); OUT_FILE receives the outputs the same way. Each sample is
- * invoked REPEAT times; stdout gets one JSON object with the arena size and the
- * median invoke time per sample. Errors: a message on stderr, exit status 2.
+ * invoked REPEAT times; stdout gets one JSON object with the arena size, the
+ * median invoke time per sample and the working SRAM measured: before each sample
+ * the arena is painted (a different byte per sample) and after it the highest
+ * byte below OOC_RUN_WORKING (the arena less the outputs at its top; default the
+ * whole arena) that changed marks the bytes the runtime used. Errors: a message
+ * on stderr, exit status 2.
  *
  * Build with -DOOC_RUN_HEADER='"ooc_model_x.h"' -DOOC_RUN_MODEL=ooc_model_x
  * -DOOC_RUN_ARENA=OOC_MODEL_X_ARENA_BYTES.
@@ -19,6 +23,10 @@
 
 #include "ooc/ooc.h"
 #include OOC_RUN_HEADER
+
+#ifndef OOC_RUN_WORKING
+#define OOC_RUN_WORKING OOC_RUN_ARENA
+#endif
 
 static union {
     uint32_t align;
@@ -50,7 +58,7 @@ int main(int argc, char **argv)
     ooc_ctx_t ctx;
     FILE *in, *out;
     long samples, repeat, s, r;
-    uint32_t i, in_total = 0, out_total = 0;
+    uint32_t i, in_total = 0, out_total = 0, high_water = 0;
     uint8_t *buf;
     double *times;
     int err;
@@ -92,6 +100,10 @@ int main(int argc, char **argv)
         }
         for (r = 0; r < repeat; r++) {
             double t0;
+            const uint8_t paint = (uint8_t)(s & 1 ? 0x5Au : 0xA5u);
+            if (r == 0) {
+                memset(arena.bytes, paint, OOC_RUN_WORKING);
+            }
             /* the plan reuses input memory once the input is consumed: set it every time */
             for (i = 0, p = buf; i < OOC_RUN_MODEL.n_inputs; i++) {
                 int32_t n = ooc_input_bytes(&ctx, i);
@@ -106,6 +118,13 @@ int main(int argc, char **argv)
             times[r] = now() - t0;
             if (err < 0) {
                 return fail("invoke", err);
+            }
+            if (r == 0) {
+                uint32_t top = OOC_RUN_WORKING;
+                while (top > 0u && arena.bytes[top - 1u] == paint) {
+                    top--;
+                }
+                high_water = top > high_water ? top : high_water;
             }
         }
         qsort(times, (size_t)repeat, sizeof(double), cmp_double);
@@ -123,7 +142,7 @@ int main(int argc, char **argv)
             return fail("cannot write the output file", 0);
         }
     }
-    printf("]}\n");
+    printf("], \"working_high_water_bytes\": %lu}\n", (unsigned long)high_water);
     fclose(in);
     if (fclose(out) != 0) {
         return fail("cannot write the output file", 0);

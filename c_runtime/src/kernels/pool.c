@@ -54,6 +54,17 @@ void ooc_avg_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *ou
     }
 }
 
+void ooc_avg_pool_finish_s8(const ooc_pool_params_t *p, const int32_t *sums, int8_t *output)
+{
+    const int32_t count = p->in_h * p->in_w; /* a global window: every cell is inside */
+    int32_t c;
+    for (c = 0; c < p->channels; ++c) {
+        const int32_t acc = sums[c];
+        const int32_t avg = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+        output[c] = ooc_clamp_s8(avg, p->act_min, p->act_max);
+    }
+}
+
 void ooc_max_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t c_n = p->channels;

@@ -31,6 +31,51 @@ static int floor_log2_u64(uint64_t x)
     return k;
 }
 
+/* Fold 1/n into the multiplier (see above). */
+static void mean_fold(const ooc_mean_params_t *p, int32_t *multiplier, int *shift)
+{
+    int k = floor_log2_u64((uint64_t)p->num_reduced);
+    if (k > 32) {
+        k = 32;
+    }
+    if (k > 31 + *shift) {
+        k = 31 + *shift;
+    }
+    *multiplier = (int32_t)(((int64_t)*multiplier * ((int64_t)1 << k)) / p->num_reduced);
+    *shift -= k;
+}
+
+/* One output from the wrapped int32 sum of its inputs. */
+static int8_t mean_value(const ooc_mean_params_t *p, uint32_t sum, int32_t multiplier, int shift)
+{
+    /* sum - zp * n is formed in 64 bits and narrowed to int32 */
+    int32_t value = (int32_t)(uint32_t)((int64_t)(int32_t)sum - (int64_t)p->input_zero_point * p->num_reduced);
+    value = ooc_multiply_by_quantized_multiplier(value, multiplier, shift) + p->output_zero_point;
+    if (value < INT8_MIN) {
+        value = INT8_MIN;
+    }
+    if (value > INT8_MAX) {
+        value = INT8_MAX;
+    }
+    return (int8_t)value;
+}
+
+void ooc_mean_finish_s8(const ooc_mean_params_t *p, const uint32_t *sums, int8_t *output, int32_t n)
+{
+    int32_t multiplier = p->multiplier, i;
+    int shift = p->shift;
+    if (p->num_reduced <= 0) {
+        for (i = 0; i < n; ++i) {
+            output[i] = 0;
+        }
+        return;
+    }
+    mean_fold(p, &multiplier, &shift);
+    for (i = 0; i < n; ++i) {
+        output[i] = mean_value(p, sums[i], multiplier, shift);
+    }
+}
+
 void ooc_mean_s8(const ooc_mean_params_t *p, const int8_t *input, int8_t *output)
 {
     int32_t stride[OOC_MAX_DIMS];      /* element stride of each input axis */
@@ -72,18 +117,7 @@ void ooc_mean_s8(const ooc_mean_params_t *p, const int8_t *input, int8_t *output
         return;
     }
 
-    /* fold 1/n into the multiplier (see above) */
-    {
-        int k = floor_log2_u64((uint64_t)p->num_reduced);
-        if (k > 32) {
-            k = 32;
-        }
-        if (k > 31 + shift) {
-            k = 31 + shift;
-        }
-        multiplier = (int32_t)(((int64_t)multiplier * ((int64_t)1 << k)) / p->num_reduced);
-        shift -= k;
-    }
+    mean_fold(p, &multiplier, &shift);
 
     for (d = 0; d < n_kept; ++d) {
         kept_idx[d] = 0;
@@ -91,7 +125,6 @@ void ooc_mean_s8(const ooc_mean_params_t *p, const int8_t *input, int8_t *output
     for (o = 0; o < n_out; ++o) {
         int32_t base = 0;
         uint32_t sum = 0; /* int32 sum with TFLM's wrap-around on overflow */
-        int32_t value;
 
         for (d = 0; d < n_kept; ++d) {
             base += kept_idx[d] * kept_stride[d];
@@ -118,17 +151,7 @@ void ooc_mean_s8(const ooc_mean_params_t *p, const int8_t *input, int8_t *output
             }
         }
 
-        /* sum - zp * n is formed in 64 bits and narrowed to int32 */
-        value = (int32_t)(uint32_t)((int64_t)(int32_t)sum -
-                                    (int64_t)p->input_zero_point * p->num_reduced);
-        value = ooc_multiply_by_quantized_multiplier(value, multiplier, shift) + p->output_zero_point;
-        if (value < INT8_MIN) {
-            value = INT8_MIN;
-        }
-        if (value > INT8_MAX) {
-            value = INT8_MAX;
-        }
-        output[o] = (int8_t)value;
+        output[o] = mean_value(p, sum, multiplier, shift);
 
         /* next output position, row-major over the kept axes */
         for (d = n_kept - 1; d >= 0; --d) {

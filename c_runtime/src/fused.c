@@ -1,0 +1,449 @@
+/*
+ * Fused blocks: a run of operators computed row by row (ooc_sdk/plan/fusion.py plans them).
+ *
+ * Each node of a block produces rows of one tensor. A tensor used only inside the block lives in
+ * a ring holding its last `cap` rows, contiguous (when full, the oldest row is dropped by moving
+ * the others down), so every kernel sees an ordinary NHWC tensor of a few rows: the executor
+ * hands it a copy of the operator's parameters narrowed to one output row and the strip's
+ * columns. The sink (the last node) pulls: to make its next row, descend to the first input
+ * that lacks a row the next row reads, and make that one; repeat. The planner simulated this
+ * same schedule to size the rings, so the rows a kernel reads are always held.
+ *
+ * A block may run in strips: each computes a column range of every node, top to bottom, with
+ * the rings reset; columns two strips share are computed by both (the planner costed that).
+ */
+#include <string.h>
+
+#include "fused.h"
+#include "ooc/ooc_kernels.h"
+
+typedef struct {
+    const int8_t *base; /* row `lo`, column x0 */
+    int32_t lo, hi;     /* rows held: [lo, hi) */
+    int32_t x0, x1;     /* columns held */
+    int32_t pitch;      /* bytes from one row to the next */
+} view_t;
+
+typedef struct {
+    ooc_ctx_t *ctx;
+    const ooc_block_t *b;
+    const ooc_node_t *nodes;
+    const uint16_t *cols; /* this strip's [n_nodes][2] */
+    uint16_t done[OOC_MAX_BLOCK_NODES];
+    uint16_t lo[OOC_MAX_BLOCK_NODES];
+} run_t;
+
+static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* Rows of input `i` (a prefix) the first `n` rows of node `nd` read. */
+static uint32_t need_rows(const ooc_node_t *nd, uint32_t i, uint32_t n, uint32_t rows_in)
+{
+    const int32_t k = i == 0u ? nd->k : 1, s = i == 0u ? nd->s : 1, p = i == 0u ? nd->p : 0;
+    if (n == 0u) {
+        return 0u;
+    }
+    return (uint32_t)clamp_i32((int32_t)(n - 1u) * s - p + k, 0, (int32_t)rows_in);
+}
+
+/* H, W and C of input `i` of node `nd`'s operator, as its kernel sees it. */
+static void input_dims(const ooc_op_t *op, const ooc_node_t *nd, int32_t *h, int32_t *w, int32_t *c)
+{
+    switch (op->kind) {
+    case OOC_OP_CONV_2D:
+    case OOC_OP_DEPTHWISE_CONV_2D: {
+        const ooc_conv_params_t *p = (const ooc_conv_params_t *)op->params;
+        *h = p->in_h, *w = p->in_w, *c = p->in_c;
+        return;
+    }
+    case OOC_OP_AVERAGE_POOL_2D:
+    case OOC_OP_MAX_POOL_2D:
+        if (nd->mode != OOC_NODE_REDUCE) {
+            const ooc_pool_params_t *p = (const ooc_pool_params_t *)op->params;
+            *h = p->in_h, *w = p->in_w, *c = p->channels;
+            return;
+        }
+        break;
+    case OOC_OP_PAD: {
+        const ooc_pad_params_t *p = (const ooc_pad_params_t *)op->params;
+        *h = p->in_dims[1], *w = p->in_dims[2], *c = p->in_dims[3];
+        return;
+    }
+    default:
+        break;
+    }
+    *h = nd->rows, *w = nd->width, *c = nd->channels; /* elementwise, reduce: the node's own */
+}
+
+static uint8_t *tensor_ptr(const ooc_ctx_t *ctx, uint16_t t)
+{
+    return ctx->cfg.arena + ctx->model->tensors[t].offset;
+}
+
+/* The rows of input `i` of node `n` available now. */
+static view_t input_view(const run_t *r, uint32_t n, uint32_t i)
+{
+    const ooc_node_t *nd = &r->nodes[n];
+    const ooc_op_t *op = &r->ctx->model->ops[nd->op];
+    const uint16_t q = nd->src[i];
+    view_t v;
+    int32_t h, w, c;
+    input_dims(op, nd, &h, &w, &c);
+    if (q == OOC_NODE_WHOLE) {
+        v.base = (const int8_t *)tensor_ptr(r->ctx, op->inputs[i]);
+        v.lo = 0, v.hi = h, v.x0 = 0, v.x1 = w;
+    } else if (r->nodes[q].cap == 0u) {
+        v.base = (const int8_t *)tensor_ptr(r->ctx, r->nodes[q].tensor);
+        v.lo = 0, v.hi = r->done[q], v.x0 = 0, v.x1 = w;
+    } else {
+        v.base = (const int8_t *)(r->ctx->cfg.arena + r->nodes[q].offset);
+        v.lo = r->lo[q], v.hi = r->done[q];
+        v.x0 = r->cols[2u * q], v.x1 = r->cols[2u * q + 1u];
+    }
+    v.pitch = (v.x1 - v.x0) * c;
+    return v;
+}
+
+static int read_input(const ooc_ctx_t *ctx, uint16_t tensor, uint32_t offset, void *dst, uint32_t bytes)
+{
+    uint32_t i;
+    for (i = 0; i < ctx->model->n_inputs && ctx->model->inputs[i] != tensor; i++) {
+    }
+    if (i >= ctx->model->n_inputs) {
+        return OOC_ERR_CORRUPT;
+    }
+    if (ctx->cfg.read_input != NULL) {
+        return ctx->cfg.read_input(ctx->cfg.context, i, offset, dst, bytes) < 0 ? OOC_ERR_IO : OOC_OK;
+    }
+    if (i >= sizeof ctx->input_ref / sizeof ctx->input_ref[0] || ctx->input_ref[i] == NULL) {
+        return OOC_ERR_STATE;
+    }
+    memcpy(dst, (const uint8_t *)ctx->input_ref[i] + offset, bytes);
+    return OOC_OK;
+}
+
+/* One output row of a windowed operator (conv, depthwise, pooling): the kernel runs on a copy
+   of its parameters narrowed to that row and the strip's columns. */
+static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
+                       const void *const *ins)
+{
+    const ooc_node_t *nd = &r->nodes[n];
+    const ooc_op_t *op = &r->ctx->model->ops[nd->op];
+    const view_t v = input_view(r, n, 0u);
+    if (op->kind == OOC_OP_CONV_2D || op->kind == OOC_OP_DEPTHWISE_CONV_2D) {
+        ooc_conv_params_t q = *(const ooc_conv_params_t *)op->params;
+        const int32_t y_first = row * q.stride_h - q.pad_top;
+        const int32_t base_row = y_first < 0 ? 0 : y_first;
+        const int8_t *in = v.base + (base_row - v.lo) * v.pitch;
+        q.batches = 1;
+        q.in_h = v.hi - base_row;
+        q.pad_top = base_row - y_first;
+        q.out_h = 1;
+        q.in_w = v.x1 - v.x0;
+        q.pad_left = q.pad_left + v.x0 - x0 * q.stride_w;
+        q.out_w = x1 - x0;
+        if (op->kind == OOC_OP_CONV_2D) {
+            ooc_conv2d_s8_channels(&q, in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0, q.out_c);
+        } else {
+            ooc_depthwise_conv2d_s8_channels(&q, in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0,
+                                             q.out_c);
+        }
+    } else {
+        ooc_pool_params_t q = *(const ooc_pool_params_t *)op->params;
+        const int32_t y_first = row * q.stride_h - q.pad_top;
+        const int32_t base_row = y_first < 0 ? 0 : y_first;
+        const int8_t *in = v.base + (base_row - v.lo) * v.pitch;
+        q.batches = 1;
+        q.in_h = v.hi - base_row;
+        q.pad_top = base_row - y_first;
+        q.out_h = 1;
+        q.in_w = v.x1 - v.x0;
+        q.pad_left = q.pad_left + v.x0 - x0 * q.stride_w;
+        q.out_w = x1 - x0;
+        if (op->kind == OOC_OP_AVERAGE_POOL_2D) {
+            ooc_avg_pool_s8(&q, in, out);
+        } else {
+            ooc_max_pool_s8(&q, in, out);
+        }
+    }
+}
+
+/* Make the next row of node `n`. */
+static int produce(run_t *r, uint32_t n)
+{
+    ooc_ctx_t *ctx = r->ctx;
+    const ooc_node_t *nd = &r->nodes[n];
+    const int32_t row = r->done[n];
+    const int32_t x0 = r->cols[2u * n], x1 = r->cols[2u * n + 1u];
+    const int32_t c = nd->channels, span = (x1 - x0) * c;
+    const ooc_op_t *op = nd->mode == OOC_NODE_INPUT ? NULL : &ctx->model->ops[nd->op];
+    int8_t *out = NULL;
+    int rc = OOC_OK;
+    if (nd->mode == OOC_NODE_REDUCE) {
+        const view_t v = input_view(r, n, 0u);
+        const int8_t *in = v.base + (row - v.lo) * v.pitch + (x0 - v.x0) * c;
+        uint32_t *acc = (uint32_t *)(void *)(ctx->cfg.arena + nd->offset);
+        int32_t x, ch;
+        for (x = 0; x < x1 - x0; x++) {
+            for (ch = 0; ch < c; ch++) {
+                acc[ch] += (uint32_t)(int32_t)in[x * c + ch];
+            }
+        }
+        r->done[n]++;
+        return OOC_OK;
+    }
+    if (nd->cap != 0u) {
+        uint8_t *ring = ctx->cfg.arena + nd->offset;
+        if ((uint32_t)(r->done[n] - r->lo[n]) == nd->cap) { /* full: drop the oldest row */
+            memmove(ring, ring + span, (size_t)(nd->cap - 1u) * (size_t)span);
+            r->lo[n]++;
+        }
+        out = (int8_t *)(ring + (row - r->lo[n]) * span);
+    } else {
+        out = (int8_t *)tensor_ptr(ctx, nd->tensor) + ((int32_t)row * nd->width + x0) * c;
+    }
+    if (nd->mode == OOC_NODE_INPUT) {
+        rc = read_input(ctx, nd->tensor, (uint32_t)((row * nd->width + x0) * c), out, (uint32_t)span);
+    } else if (nd->mode == OOC_NODE_TRANSPOSE_IN) {
+        /* NCHW input: one row of each channel plane through the scratch bytes, interleaved */
+        uint8_t *scratch = ctx->cfg.arena + r->b->scratch;
+        int32_t ch, x;
+        for (ch = 0; rc == OOC_OK && ch < c; ch++) {
+            rc = read_input(ctx, op->inputs[0], (uint32_t)((ch * nd->rows + row) * nd->width + x0), scratch,
+                            (uint32_t)(x1 - x0));
+            for (x = 0; rc == OOC_OK && x < x1 - x0; x++) {
+                out[x * c + ch] = (int8_t)scratch[x];
+            }
+        }
+    } else {
+        const void *ins[3] = {NULL, NULL, NULL};
+        uint32_t i;
+        for (i = 0; i < op->n_inputs && i < 3u; i++) {
+            const uint16_t t = op->inputs[i];
+            ins[i] = t == OOC_NO_TENSOR ? NULL : ctx->model->tensors[t].data;
+        }
+        switch (op->kind) {
+        case OOC_OP_CONV_2D:
+        case OOC_OP_DEPTHWISE_CONV_2D:
+        case OOC_OP_AVERAGE_POOL_2D:
+        case OOC_OP_MAX_POOL_2D:
+            window_row(r, n, row, x0, x1, out, ins);
+            break;
+        case OOC_OP_PAD: {
+            const ooc_pad_params_t *p = (const ooc_pad_params_t *)op->params;
+            const int32_t yi = row - p->pad_before[1], pl = p->pad_before[2], w_in = p->in_dims[2];
+            memset(out, (int8_t)p->pad_value, (size_t)span);
+            if (yi >= 0 && yi < p->in_dims[1]) {
+                const view_t v = input_view(r, n, 0u);
+                const int32_t xa = x0 > pl ? x0 : pl, xb = x1 < pl + w_in ? x1 : pl + w_in;
+                if (xb > xa) {
+                    memcpy(out + (xa - x0) * c, v.base + (yi - v.lo) * v.pitch + (xa - pl - v.x0) * c,
+                           (size_t)((xb - xa) * c));
+                }
+            }
+            break;
+        }
+        case OOC_OP_ADD:
+        case OOC_OP_MUL: {
+            ooc_elementwise_params_t q = *(const ooc_elementwise_params_t *)op->params;
+            const view_t a = input_view(r, n, 0u), b = input_view(r, n, 1u);
+            q.rank = 1;
+            q.out_dims[0] = span;
+            q.in1_strides[0] = 1;
+            q.in2_strides[0] = 1;
+            (op->kind == OOC_OP_ADD ? ooc_add_s8 : ooc_mul_s8)(
+                &q, a.base + (row - a.lo) * a.pitch + (x0 - a.x0) * c, b.base + (row - b.lo) * b.pitch + (x0 - b.x0) * c,
+                out);
+            break;
+        }
+        default:
+            rc = OOC_ERR_CORRUPT; /* ooc_check_blocks() admits no other kind */
+            break;
+        }
+    }
+    r->done[n]++;
+    return rc;
+}
+
+int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b)
+{
+    run_t r;
+    const uint32_t sink = b->n_nodes - 1u;
+    uint32_t strip, n;
+    int rc = OOC_OK;
+    r.ctx = ctx;
+    r.b = b;
+    r.nodes = ctx->model->nodes + b->first_node;
+    if (r.nodes[sink].mode == OOC_NODE_REDUCE) {
+        memset(ctx->cfg.arena + r.nodes[sink].offset, 0, 4u * r.nodes[sink].channels);
+    }
+    for (strip = 0; rc == OOC_OK && strip < b->n_strips; strip++) {
+        r.cols = b->cols + 2u * (uint32_t)b->n_nodes * strip;
+        for (n = 0; n < b->n_nodes; n++) {
+            r.done[n] = 0;
+            r.lo[n] = 0;
+        }
+        while (rc == OOC_OK && r.done[sink] < r.nodes[sink].rows) {
+            uint32_t j = sink;
+            for (;;) {
+                const ooc_node_t *nd = &r.nodes[j];
+                uint32_t i, next = j;
+                for (i = 0; i < 2u && next == j; i++) {
+                    const uint16_t q = nd->src[i];
+                    if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(nd, i, r.done[j] + 1u, r.nodes[q].rows)) {
+                        next = q;
+                    }
+                }
+                if (next == j) {
+                    break;
+                }
+                j = next;
+            }
+            rc = produce(&r, j);
+        }
+    }
+    if (rc == OOC_OK && r.nodes[sink].mode == OOC_NODE_REDUCE) {
+        const ooc_node_t *nd = &r.nodes[sink];
+        const ooc_op_t *op = &ctx->model->ops[nd->op];
+        const void *acc = ctx->cfg.arena + nd->offset;
+        int8_t *out = (int8_t *)tensor_ptr(ctx, op->output);
+        if (op->kind == OOC_OP_MEAN) {
+            ooc_mean_finish_s8((const ooc_mean_params_t *)op->params, (const uint32_t *)acc, out, nd->channels);
+        } else {
+            ooc_avg_pool_finish_s8((const ooc_pool_params_t *)op->params, (const int32_t *)acc, out);
+        }
+    }
+    return rc;
+}
+
+static int whole(const ooc_model_t *m, uint16_t t)
+{
+    return t < m->n_tensors && m->tensors[t].data == NULL && m->tensors[t].offset != OOC_TENSOR_ROWS &&
+           m->tensors[t].offset != OOC_TENSOR_PAGED;
+}
+
+/* One node against its block and the model. */
+static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
+{
+    const ooc_node_t *nd = &m->nodes[b->first_node + n];
+    uint32_t s, i, widest = 0;
+    if (nd->rows == 0u || nd->width == 0u || nd->channels == 0u || nd->k == 0u || nd->s == 0u ||
+        nd->mode > OOC_NODE_TRANSPOSE_IN || nd->tensor >= m->n_tensors) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < 2u; i++) {
+        if (nd->src[i] != OOC_NODE_WHOLE && nd->src[i] >= n) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    for (s = 0; s < b->n_strips; s++) {
+        const uint16_t *c = b->cols + 2u * ((uint32_t)b->n_nodes * s + n);
+        if (c[0] > c[1] || c[1] > nd->width) {
+            return OOC_ERR_CORRUPT;
+        }
+        widest = (uint32_t)(c[1] - c[0]) > widest ? (uint32_t)(c[1] - c[0]) : widest;
+    }
+    if (nd->mode == OOC_NODE_INPUT) {
+        return nd->cap != 0u && (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels <= m->arena_bytes
+                   ? OOC_OK
+                   : OOC_ERR_CORRUPT;
+    }
+    if (nd->op < b->first_op || nd->op >= b->first_op + b->n_ops) {
+        return OOC_ERR_CORRUPT;
+    }
+    {
+        const ooc_op_t *op = &m->ops[nd->op];
+        const uint16_t k = op->kind;
+        int ok;
+        switch (nd->mode) {
+        case OOC_NODE_REDUCE:
+            ok = (k == OOC_OP_MEAN || k == OOC_OP_AVERAGE_POOL_2D) && n + 1u == b->n_nodes && whole(m, op->output) &&
+                 (uint64_t)nd->offset + 4u * (uint64_t)nd->channels <= m->arena_bytes && (nd->offset & 3u) == 0u;
+            break;
+        case OOC_NODE_TRANSPOSE_IN:
+            ok = k == OOC_OP_TRANSPOSE && nd->tensor == op->output && widest <= m->arena_bytes &&
+                 b->scratch <= m->arena_bytes - widest;
+            break;
+        default:
+            ok = (k == OOC_OP_CONV_2D || k == OOC_OP_DEPTHWISE_CONV_2D || k == OOC_OP_AVERAGE_POOL_2D ||
+                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || k == OOC_OP_ADD || k == OOC_OP_MUL) &&
+                 nd->tensor == op->output && (k == OOC_OP_ADD || k == OOC_OP_MUL || nd->src[1] == OOC_NODE_WHOLE);
+            break;
+        }
+        if (!ok) {
+            return OOC_ERR_CORRUPT;
+        }
+        if (nd->mode != OOC_NODE_REDUCE) {
+            if (nd->cap == 0u ? !whole(m, nd->tensor) || m->tensors[nd->tensor].bytes !=
+                                                              (uint32_t)nd->rows * nd->width * nd->channels
+                              : (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels > m->arena_bytes) {
+                return OOC_ERR_CORRUPT;
+            }
+        }
+        for (i = 0; i < 2u && i < op->n_inputs; i++) {
+            if (nd->src[i] == OOC_NODE_WHOLE && nd->mode != OOC_NODE_TRANSPOSE_IN &&
+                (i == 0u || k == OOC_OP_ADD || k == OOC_OP_MUL) && !whole(m, op->inputs[i])) {
+                return OOC_ERR_CORRUPT;
+            }
+        }
+    }
+    return OOC_OK;
+}
+
+int ooc_check_blocks(const ooc_model_t *m)
+{
+    uint32_t i, n, covered, next_op = 0, next_node = 0;
+    if (m->n_blocks == 0u) {
+        return OOC_OK;
+    }
+    if (m->blocks == NULL || (m->n_nodes != 0u && m->nodes == NULL) || m->n_steps != 0u) {
+        return OOC_ERR_CORRUPT; /* fused schedules run with the weights in memory */
+    }
+    for (i = 0; i < m->n_blocks; i++) {
+        const ooc_block_t *b = &m->blocks[i];
+        if (b->first_op != next_op || b->n_ops == 0u || (uint32_t)b->first_op + b->n_ops > m->n_ops) {
+            return OOC_ERR_CORRUPT;
+        }
+        next_op += b->n_ops;
+        if (b->n_nodes == 0u) {
+            for (n = b->first_op; n < (uint32_t)b->first_op + b->n_ops; n++) {
+                const ooc_op_t *op = &m->ops[n];
+                uint32_t k;
+                if (!whole(m, op->output)) {
+                    return OOC_ERR_CORRUPT;
+                }
+                for (k = 0; k < op->n_inputs; k++) {
+                    const uint16_t t = op->inputs[k];
+                    if (t != OOC_NO_TENSOR && m->tensors[t].data == NULL && !whole(m, t)) {
+                        return OOC_ERR_CORRUPT;
+                    }
+                }
+            }
+            continue;
+        }
+        if (b->first_node != next_node || b->n_nodes > OOC_MAX_BLOCK_NODES || b->n_strips == 0u ||
+            b->cols == NULL || (uint32_t)b->first_node + b->n_nodes > m->n_nodes) {
+            return OOC_ERR_CORRUPT;
+        }
+        next_node += b->n_nodes;
+        for (n = 0, covered = 0; n < b->n_nodes; n++) {
+            const ooc_node_t *nd = &m->nodes[b->first_node + n];
+            int rc = check_node(m, b, n);
+            if (rc < 0) {
+                return rc;
+            }
+            if (nd->mode != OOC_NODE_INPUT) {
+                if (nd->op != b->first_op + covered) {
+                    return OOC_ERR_CORRUPT; /* every operator of the block once, in order */
+                }
+                covered++;
+            }
+        }
+        if (covered != b->n_ops) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    return next_op == m->n_ops && next_node == m->n_nodes ? OOC_OK : OOC_ERR_CORRUPT;
+}

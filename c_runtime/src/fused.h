@@ -1,0 +1,13 @@
+/* Fused blocks (fused.c): private to the runtime. */
+#ifndef OOC_FUSED_H
+#define OOC_FUSED_H
+
+#include "ooc/ooc.h"
+
+/* The model's block and node tables against its operators and arena: once, in ooc_init(). */
+int ooc_check_blocks(const ooc_model_t *m);
+
+/* Run fused block `b` (b->n_nodes != 0) row by row; OOC_ERR_IO if the input reader fails. */
+int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b);
+
+#endif /* OOC_FUSED_H */

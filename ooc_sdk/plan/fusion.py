@@ -1,0 +1,729 @@
+"""The fusion planner: run chains of layers row by row, in column strips, to shrink activation SRAM.
+
+Per-layer execution keeps every operator's whole input and output tensors in SRAM. A *fused
+block* runs a run of consecutive operators (convolutions, depthwise convolutions, pooling,
+padding, residual ADDs, a global average at the end) row by row instead: each intermediate
+tensor lives in a small *ring* holding only the rows its consumers still need, and the block's
+last operator (its *sink*) pulls rows through the chain on demand. A block may also run in
+``n`` vertical *strips*: each strip computes a column range of the sink's output, top to
+bottom, and the halo columns the strips share are computed once per strip (recomputation:
+MACs rise, rings narrow). Rows are never recomputed: the ring is the row cache.
+
+The search is a path problem over the operators in execution order: cutting between operators
+i and j and running [i, j) as one block (one operator alone is a block too) is an edge, whose
+cost is the SRAM live while it runs -- its rings, its accumulators and scratch, the whole tensors
+it writes, and every whole tensor produced earlier and still needed (a residual skip that spans
+the block) -- and whose MACs include the strips' recomputation. Two objectives:
+
+* ``min_sram(max_mac_overhead=k)``: the smallest working SRAM whose MACs stay <= k x the model's.
+* ``min_latency(sram=budget)``: the fewest MACs (hence the lowest estimated latency: in-core, the
+  compute is the latency) whose working SRAM fits the budget.
+
+*Working SRAM* is everything the runtime holds in its arena except a model input it reads
+through the input callback (streamed, row by row) and the model outputs: what the arena needs
+besides the outputs, which the layout places at its top.
+
+The row schedule is deterministic and the C runtime (c_runtime/src/fused.c) runs the very same
+one; this module simulates it once per candidate block to size every ring exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ooc_sdk.codegen.memplan import ALIGNMENT
+from ooc_sdk.codegen.prepare import prepare_op
+from ooc_sdk.errors import InvalidArgumentError, OocError
+from ooc_sdk.model.ir import DType, Graph
+from ooc_sdk.units import format_size
+
+# Node modes (enum ooc_node_mode in ooc_model.h).
+NODE_OP = 0  # an operator producing rows of its output
+NODE_REDUCE = 1  # a global average (AVERAGE_POOL_2D over the whole input, MEAN over H and W)
+NODE_INPUT = 2  # a streamed model input: rows read through the input callback into a ring
+NODE_TRANSPOSE_IN = 3  # NCHW model input -> NHWC rows, read through the callback directly
+
+STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
+MAX_BLOCK_OPS = 40
+MAX_BLOCK_NODES = 64  # OOC_MAX_BLOCK_NODES
+ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "ADD", "MUL")
+
+
+class FusionError(OocError):
+    """No fused schedule meets the request; ``minimum`` is the smallest working SRAM possible
+    (bytes) and ``layer`` the operator that sets it."""
+
+    def __init__(self, message: str, minimum: int | None = None, layer: int | None = None):
+        super().__init__(message)
+        self.minimum = minimum
+        self.layer = layer
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGNMENT) * ALIGNMENT
+
+
+@dataclass(frozen=True)
+class _RowOp:
+    """How one operator's output rows depend on its activation inputs' rows."""
+
+    mode: int
+    inputs: tuple[int, ...]  # activation input tensors (row-read), in kernel order
+    k: int  # rows of input 0 per output row (effective window)
+    s: int
+    p: int  # output row r reads input rows [r*s - p, r*s - p + k) (clipped)
+    kw: int  # the same along columns
+    sw: int
+    pw: int
+    rows: int  # rows produced (reduce: input rows)
+    width: int  # columns produced (reduce: input columns)
+    channels: int  # output channels (reduce: accumulators)
+
+
+def _row_op(graph: Graph, index: int) -> _RowOp | None:
+    """The row model of operator ``index``; None if it cannot run row by row."""
+    op = graph.operators[index]
+    t = op.op_type
+    y = graph.tensors[op.outputs[0]]
+    x = graph.tensors[op.inputs[0]]
+    if x.dtype is not DType.INT8 or y.dtype is not DType.INT8:
+        return None
+    if (t == "MEAN" or t == "AVERAGE_POOL_2D") and len(x.shape) == 4 and x.shape[0] == 1:
+        f = prepare_op(graph, op).fields
+        whole = False
+        if t == "MEAN":
+            whole = f["rank"] == 4 and list(f["reduce"][:4]) == [0, 1, 1, 0]
+        else:
+            whole = (
+                f["out_h"] == 1
+                and f["out_w"] == 1
+                and f["pad_top"] == 0
+                and f["pad_left"] == 0
+                and f["filter_h"] >= f["in_h"]
+                and f["filter_w"] >= f["in_w"]
+                and f["act_min"] <= -128
+                and f["act_max"] >= 127
+            )
+        if whole:
+            h, w, c = x.shape[1:]
+            return _RowOp(NODE_REDUCE, (op.inputs[0],), 1, 1, 0, 1, 1, 0, h, w, c)
+    if t not in ROW_KINDS and t != "TRANSPOSE":
+        return None
+    if len(y.shape) != 4 or y.shape[0] != 1 or len(x.shape) != 4:
+        return None
+    h, w, c = y.shape[1:]
+    if t in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        f = prepare_op(graph, op).fields
+        kh = (f["k_h"] - 1) * f["dil_h"] + 1
+        kw = (f["k_w"] - 1) * f["dil_w"] + 1
+        return _RowOp(
+            NODE_OP, (op.inputs[0],), kh, f["stride_h"], f["pad_top"], kw, f["stride_w"],
+            f["pad_left"], h, w, c,
+        )  # fmt: skip
+    if t in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        f = prepare_op(graph, op).fields
+        return _RowOp(
+            NODE_OP, (op.inputs[0],), f["filter_h"], f["stride_h"], f["pad_top"], f["filter_w"],
+            f["stride_w"], f["pad_left"], h, w, c,
+        )  # fmt: skip
+    if t == "PAD":
+        pads = op.options["paddings"]
+        if len(pads) != 4 or tuple(pads[0]) != (0, 0) or tuple(pads[3]) != (0, 0):
+            return None
+        return _RowOp(NODE_OP, (op.inputs[0],), 1, 1, pads[1][0], 1, 1, pads[2][0], h, w, c)
+    if t in ("ADD", "MUL"):
+        a, b = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+        if a.shape != y.shape or b.shape != y.shape or op.inputs[0] == op.inputs[1]:
+            return None
+        return _RowOp(NODE_OP, (op.inputs[0], op.inputs[1]), 1, 1, 0, 1, 1, 0, h, w, c)
+    if t == "TRANSPOSE":
+        if [int(v) for v in op.options["perm"]] != [0, 2, 3, 1] or op.inputs[0] not in graph.inputs:
+            return None
+        return _RowOp(NODE_TRANSPOSE_IN, (), 1, 1, 0, 1, 1, 0, h, w, c)
+    return None
+
+
+def _rows_needed(n: int, k: int, s: int, p: int, rows_in: int) -> int:
+    """Input rows (a prefix) needed to produce the first ``n`` output rows."""
+    if n <= 0:
+        return 0
+    return max(0, min(rows_in, (n - 1) * s - p + k))
+
+
+def _first_row(r: int, s: int, p: int, rows_in: int) -> int:
+    """The lowest input row output row ``r`` reads."""
+    return max(0, min(rows_in, r * s - p))
+
+
+@dataclass
+class Node:
+    """One producer of rows in a fused block (``ooc_node_t``)."""
+
+    op: int  # operator index, or -1 for a streamed model input
+    tensor: int  # tensor it produces rows of (reduce: the operator's output)
+    mode: int
+    rows: int
+    width: int
+    channels: int
+    src: tuple[int, ...]  # per row-read input: node index in the block, or -1 (a whole tensor)
+    deps: tuple[tuple[int, int, int], ...]  # per input: (k, s, p) along rows
+    cols_dep: tuple[tuple[int, int, int], ...]  # per input: (k, s, p) along columns
+    whole: bool  # the output is a whole tensor in the arena (read after the block)
+    cap: int = 0  # ring rows (0 when whole)
+    max_cols: int = 0  # widest column range over the strips
+    offset: int = 0  # arena offset of the ring / accumulator
+
+
+@dataclass
+class Block:
+    """Operators [first, last) run as one unit: per layer (``nodes`` empty) or fused."""
+
+    first: int
+    last: int
+    nodes: list[Node] = field(default_factory=list)
+    strips: int = 0
+    cols: list[list[tuple[int, int]]] = field(default_factory=list)  # [strip][node] -> (x0, x1)
+    macs: int = 0
+    ring_bytes: int = 0  # rings + accumulators + scratch, at their widest
+    scratch: int = 0  # bytes of scratch (a transposed input's channel row)
+    scratch_offset: int = 0
+    sram: int = 0  # working SRAM live while the block runs (this search's edge cost)
+
+    @property
+    def fused(self) -> bool:
+        return bool(self.nodes)
+
+
+@dataclass
+class _Sim:
+    nodes: list[Node]
+    macs_per_col: list[float]  # per node: MACs per output (column x row) of its operator
+    computed_rows: list[int]
+
+
+class _Model:
+    """Facts about the graph the search reuses."""
+
+    def __init__(self, graph: Graph, stream_inputs: bool):
+        self.graph = graph
+        self.n = len(graph.operators)
+        self.row_ops = [_row_op(graph, i) for i in range(self.n)]
+        self.producer = {op.outputs[0]: op.index for op in graph.operators}
+        self.last_use: dict[int, int] = {}
+        for op in graph.operators:
+            for t in op.inputs:
+                if t >= 0 and not graph.tensors[t].is_constant:
+                    self.last_use[t] = op.index
+        for t in graph.outputs:
+            self.last_use[t] = self.n
+        # a model input is streamed when every consumer reads it row by row
+        self.streamed: set[int] = set()
+        if stream_inputs:
+            for t in graph.inputs:
+                users = graph.consumers(t)
+                if users and all(
+                    self.row_ops[u] is not None
+                    and (t in self.row_ops[u].inputs or self.row_ops[u].mode == NODE_TRANSPOSE_IN)
+                    for u in users
+                ):
+                    self.streamed.add(t)
+        self.reshape_alias = {
+            op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"
+        }
+
+    def nbytes(self, t: int) -> int:
+        return _align(self.graph.tensors[t].nbytes)
+
+    def whole_live(self, a: int, b: int) -> int:
+        """Bytes of whole tensors live while block [a, b) runs, besides its own outputs."""
+        total = 0
+        g = self.graph
+        for t in g.activation_tensors:
+            if t in g.outputs or t in self.reshape_alias:
+                continue
+            pr = self.producer.get(t, -1)
+            if pr >= a:
+                continue
+            if t in self.streamed:
+                continue
+            if self.last_use.get(t, -1) >= a:
+                total += self.nbytes(t)
+        return total
+
+
+def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
+    """Build block [a, b)'s nodes and run its row schedule once: ring capacities, rows computed."""
+    g = m.graph
+    ops = range(a, b)
+    if b <= a or any(m.row_ops[j] is None for j in ops):
+        return None
+    nodes: list[Node] = []
+    node_of: dict[int, int] = {}  # tensor -> node producing it
+    streamed_here = set()
+    for j in ops:
+        for t in m.row_ops[j].inputs:  # type: ignore[union-attr]
+            if t in m.streamed:
+                streamed_here.add(t)
+    for t in sorted(streamed_here):
+        x = g.tensors[t]
+        _, h, w, c = x.shape
+        node_of[t] = len(nodes)
+        nodes.append(Node(-1, t, NODE_INPUT, h, w, c, (), (), (), False))
+    macs_per_col: list[float] = [0.0] * len(nodes)
+    for j in ops:
+        ro = m.row_ops[j]
+        assert ro is not None
+        op = g.operators[j]
+        if ro.mode == NODE_REDUCE and j != b - 1:
+            return None  # a global average ends a block
+        src, deps, cdeps = [], [], []
+        for i, t in enumerate(ro.inputs):
+            if t in node_of:
+                src.append(node_of[t])
+            elif m.producer.get(t, -1) >= a or t in m.streamed:
+                return None
+            else:
+                src.append(-1)
+            deps.append((ro.k, ro.s, ro.p) if i == 0 else (1, 1, 0))
+            cdeps.append((ro.kw, ro.sw, ro.pw) if i == 0 else (1, 1, 0))
+        out = op.outputs[0]
+        whole = ro.mode == NODE_REDUCE or m.last_use.get(out, -1) >= b
+        node_of[out] = len(nodes)
+        nodes.append(
+            Node(j, out, ro.mode, ro.rows, ro.width, ro.channels, tuple(src), tuple(deps),
+                 tuple(cdeps), whole)
+        )  # fmt: skip
+        macs_per_col.append(op.macs / max(1, ro.rows * ro.width))
+    if len(nodes) > MAX_BLOCK_NODES:
+        return None
+    n = len(nodes)
+    consumers: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n)]
+    for ci, nd in enumerate(nodes):
+        for i, q in enumerate(nd.src):
+            if q >= 0:
+                k, s, p = nd.deps[i]
+                consumers[q].append((ci, k, s, p))
+    sink = n - 1
+    # every node but the sink feeds another node of the block
+    if any(not consumers[q] for q in range(n - 1)):
+        return None
+    done = [0] * n
+    cap = [0] * n
+    rows = [nd.rows for nd in nodes]
+    src_rows = [[rows[q] if q >= 0 else 0 for q in nd.src] for nd in nodes]
+    while done[sink] < rows[sink]:
+        j = sink
+        while True:
+            r = done[j]
+            nd = nodes[j]
+            for i, q in enumerate(nd.src):
+                if q >= 0:
+                    k, s, p = nd.deps[i]
+                    if done[q] < _rows_needed(r + 1, k, s, p, src_rows[j][i]):
+                        j = q
+                        break
+            else:
+                break
+        # produce row done[j] of node j
+        r = done[j]
+        if not nodes[j].whole:
+            low = r
+            for c, _k, s, p in consumers[j]:
+                if done[c] < rows[c]:
+                    low = min(low, _first_row(done[c], s, p, rows[j]))
+            cap[j] = max(cap[j], r - low + 1)
+        done[j] += 1
+    for q, nd in enumerate(nodes):
+        if nd.whole and nd.mode != NODE_REDUCE and done[q] != nd.rows:
+            return None  # a whole output must be complete
+        nd.cap = 0 if nd.whole and nd.mode != NODE_REDUCE else cap[q]
+    return _Sim(nodes, macs_per_col, done)
+
+
+def _strip_cols(sim: _Sim, strips: int) -> list[list[tuple[int, int]]] | None:
+    """Column ranges per strip per node, from the sink's equal split backwards."""
+    nodes = sim.nodes
+    n = len(nodes)
+    sink_w = nodes[-1].width
+    if strips > sink_w:
+        return None
+    bounds = [round(i * sink_w / strips) for i in range(strips + 1)]
+    out = []
+    cover: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for s_i in range(strips):
+        rng: list[tuple[int, int] | None] = [None] * n
+        rng[-1] = (bounds[s_i], bounds[s_i + 1])
+        for j in range(n - 1, -1, -1):
+            r = rng[j]
+            if r is None:
+                return None
+            x0, x1 = r
+            nd = nodes[j]
+            for i, q in enumerate(nd.src):
+                if q < 0:
+                    continue
+                k, s, p = nd.cols_dep[i]
+                w_in = nodes[q].width
+                c0 = max(0, min(w_in, x0 * s - p))
+                c1 = max(c0, min(w_in, (x1 - 1) * s - p + k))
+                prev = rng[q]
+                rng[q] = (c0, c1) if prev is None else (min(prev[0], c0), max(prev[1], c1))
+        cols = [r if r is not None else (0, 0) for r in rng]
+        for j in range(n):
+            cover[j].append(cols[j])
+        out.append(cols)
+    for j, nd in enumerate(nodes):
+        if nd.whole and nd.mode != NODE_REDUCE:
+            spans = sorted(cover[j])
+            reach = 0
+            for c0, c1 in spans:
+                if c0 > reach:
+                    return None
+                reach = max(reach, c1)
+            if reach < nd.width:
+                return None
+    return out
+
+
+def _block_cost(m: _Model, a: int, b: int, sim: _Sim, strips: int) -> Block | None:
+    cols = _strip_cols(sim, strips)
+    if cols is None:
+        return None
+    g = m.graph
+    nodes = [Node(**{**nd.__dict__}) for nd in sim.nodes]
+    macs = 0.0
+    ring = 0
+    scratch = 0
+    for j, nd in enumerate(nodes):
+        widths = [c[j][1] - c[j][0] for c in cols]
+        nd.max_cols = max(widths)
+        if nd.op >= 0:
+            macs += sim.macs_per_col[j] * sim.computed_rows[j] * sum(widths)
+        if nd.mode == NODE_REDUCE:
+            ring += _align(4 * nd.channels)
+        elif nd.cap:
+            ring += _align(nd.cap * nd.max_cols * nd.channels)
+        if nd.mode == NODE_TRANSPOSE_IN:
+            scratch = max(scratch, _align(nd.max_cols))
+    whole_out = sum(
+        m.nbytes(nd.tensor)
+        for nd in nodes
+        if nd.whole and nd.op >= 0 and nd.tensor not in g.outputs
+    )
+    blk = Block(a, b, nodes, strips, cols, round(macs), ring + scratch, scratch)
+    blk.sram = m.whole_live(a, b) + whole_out + ring + scratch
+    return blk
+
+
+def _single(m: _Model, j: int) -> Block:
+    g = m.graph
+    op = g.operators[j]
+    out = op.outputs[0]
+    own = 0 if out in g.outputs or out in m.reshape_alias else m.nbytes(out)
+    blk = Block(j, j + 1, macs=op.macs)
+    blk.sram = m.whole_live(j, j + 1) + own
+    return blk
+
+
+@dataclass
+class FusionPlan:
+    graph: Graph
+    blocks: list[Block]
+    objective: str
+    max_mac_overhead: float | None
+    sram_budget: int | None
+    streamed_inputs: list[int]
+    offsets: dict[int, int]  # whole tensor -> arena offset
+    arena_bytes: int  # working SRAM + the model outputs at the top
+    working_sram_bytes: int  # predicted
+    per_layer_bytes: int  # per-layer execution's working SRAM (same definition)
+    per_layer_arena_bytes: int  # what `ooc codegen` allocates per layer (input and output included)
+    search_seconds: float = 0.0
+
+    @property
+    def macs(self) -> int:
+        return sum(b.macs for b in self.blocks)
+
+    @property
+    def digest(self) -> str:
+        """Identifies the schedule and layout (the generated tables follow from it)."""
+        h = hashlib.sha256(
+            f"{self.graph.sha256}|{self.arena_bytes}|{self.working_sram_bytes}".encode()
+        )
+        h.update(repr(sorted(self.offsets.items())).encode())
+        for b in self.blocks:
+            h.update(repr((b.first, b.last, b.strips, b.cols, b.scratch_offset)).encode())
+            for nd in b.nodes:
+                h.update(repr(sorted(nd.__dict__.items())).encode())
+        return h.hexdigest()
+
+    @property
+    def mac_overhead(self) -> float:
+        base = self.graph.macs
+        return self.macs / base if base else 1.0
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """Working SRAM live during each block, with the per-layer figure for its operators."""
+        m = _Model(self.graph, bool(self.streamed_inputs))
+        out = []
+        for i, b in enumerate(self.blocks):
+            per_layer = max(_single(m, j).sram for j in range(b.first, b.last))
+            out.append({"block": i, "ops": [b.first, b.last], "sram_bytes": b.sram,
+                        "per_layer_bytes": per_layer})  # fmt: skip
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        g = self.graph
+        return {
+            "model": g.name,
+            "objective": self.objective,
+            "max_mac_overhead": self.max_mac_overhead,
+            "sram_budget_bytes": self.sram_budget,
+            "working_sram_bytes": self.working_sram_bytes,
+            "arena_bytes": self.arena_bytes,
+            "output_bytes": sum(g.tensors[t].nbytes for t in g.outputs),
+            "streamed_inputs": self.streamed_inputs,
+            "per_layer_working_sram_bytes": self.per_layer_bytes,
+            "per_layer_arena_bytes": self.per_layer_arena_bytes,
+            "reduction": round(self.per_layer_bytes / max(1, self.working_sram_bytes), 2),
+            "macs": self.macs,
+            "baseline_macs": g.macs,
+            "mac_overhead": round(self.mac_overhead, 4),
+            "search_seconds": round(self.search_seconds, 3),
+            "blocks": [
+                {
+                    "ops": [b.first, b.last],
+                    "op_types": [g.operators[j].op_type for j in range(b.first, b.last)],
+                    "fused": b.fused,
+                    "strips": b.strips if b.fused else None,
+                    "macs": b.macs,
+                    "sram_bytes": b.sram,
+                    "ring_bytes": b.ring_bytes,
+                    "rings": [
+                        {
+                            "op": nd.op,
+                            "tensor": g.tensors[nd.tensor].name,
+                            "rows": nd.cap,
+                            "cols": nd.max_cols,
+                            "channels": nd.channels,
+                        }
+                        for nd in b.nodes
+                        if nd.cap
+                    ],
+                }
+                for b in self.blocks
+            ],
+            "timeline": self.timeline(),
+        }
+
+
+def _candidates(m: _Model) -> dict[tuple[int, int], list[Block]]:
+    """Every block worth considering: single operators, and fused runs at each strip count."""
+    out: dict[tuple[int, int], list[Block]] = {}
+    for a in range(m.n):
+        op = m.graph.operators[a]
+        if not any(t in m.streamed for t in op.inputs):
+            out[(a, a + 1)] = [_single(m, a)]
+        for b in range(a + 1, min(m.n, a + MAX_BLOCK_OPS) + 1):
+            if m.row_ops[b - 1] is None:
+                break
+            if b == a + 1 and not any(t in m.streamed for t in op.inputs):
+                continue  # one operator alone gains nothing from rows unless it reads the input
+            sim = _simulate(m, a, b)
+            if sim is None:
+                continue
+            found: list[Block] = []
+            for s in STRIP_CHOICES:
+                blk = _block_cost(m, a, b, sim, s)
+                if blk is not None and not any(
+                    f.sram <= blk.sram and f.macs <= blk.macs for f in found
+                ):
+                    found.append(blk)
+            if found:
+                out[(a, b)] = found
+    return out
+
+
+def _pareto(
+    m: _Model, cands: dict[tuple[int, int], list[Block]], mac_limit: float
+) -> list[tuple[int, int, list[Block]]]:
+    """(peak SRAM, MACs, blocks) for every plan on the SRAM/MAC Pareto front within mac_limit."""
+    by_end: dict[int, list[tuple[int, Block]]] = {}
+    for (a, b), blks in cands.items():
+        by_end.setdefault(b, []).extend((a, blk) for blk in blks)
+    states: dict[int, list[tuple[int, int, list[Block]]]] = {0: [(0, 0, [])]}
+    for b in range(1, m.n + 1):
+        cand = []
+        for a, blk in by_end.get(b, []):
+            for peak, macs, chain in states.get(a, []):
+                total = macs + blk.macs
+                if total <= mac_limit:
+                    cand.append((max(peak, blk.sram), total, [*chain, blk]))
+        cand.sort(key=lambda s: (s[0], s[1]))
+        front = []
+        best = math.inf
+        for st in cand:
+            if st[1] < best:
+                front.append(st)
+                best = st[1]
+        states[b] = front
+    return states.get(m.n, [])
+
+
+def _layout(m: _Model, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
+    """Arena offsets: whole tensors by block lifetime, each fused block's rings during it, the
+    model outputs at the top. Returns (offsets, working bytes, arena bytes)."""
+    g = m.graph
+    block_of = {}
+    for i, b in enumerate(blocks):
+        for j in range(b.first, b.last):
+            block_of[j] = i
+    end = len(blocks)
+    # whole tensors: those a block reads or writes whole
+    internal = {
+        nd.tensor for b in blocks for nd in b.nodes if not nd.whole or nd.mode == NODE_REDUCE
+    }
+    reduce_out = {nd.tensor for b in blocks for nd in b.nodes if nd.mode == NODE_REDUCE}
+    items: list[tuple[list[int], int, int, int]] = []  # (tensors, size, first, last)
+    aliases: dict[int, list[int]] = {}
+    for t in g.activation_tensors:
+        root = t
+        while root in m.reshape_alias:
+            root = m.reshape_alias[root]
+        aliases.setdefault(root, []).append(t)
+    output_groups: list[list[int]] = []
+    for root, members in aliases.items():
+        if any(t in g.outputs for t in members):
+            output_groups.append(members)
+            continue
+        if root in m.streamed:
+            continue
+        if all(t in internal and t not in reduce_out for t in members):
+            continue
+        firsts, lasts = [], []
+        for t in members:
+            pr = m.producer.get(t)
+            firsts.append(block_of[pr] if pr is not None else -1)
+            lu = m.last_use.get(t, -1)
+            lasts.append(block_of.get(lu, end) if lu >= 0 else firsts[-1])
+        size = max(m.nbytes(t) for t in members)
+        items.append((members, size, min(firsts), max(lasts)))
+    for i, b in enumerate(blocks):
+        if b.fused:
+            items.append(([-1 - i], b.ring_bytes, i, i))
+    orders = [
+        sorted(items, key=lambda it: (-it[1], it[2])),
+        sorted(items, key=lambda it: (-it[1] * (it[3] - it[2] + 1), it[2])),
+        sorted(items, key=lambda it: (it[2], -it[1])),
+    ]
+    best: tuple[dict[int, int], int] | None = None
+    for order in orders:
+        placed: list[tuple[int, int, int, int]] = []
+        offs: dict[int, int] = {}
+        for members, size, first, last in order:
+            busy = sorted((o, o + sz) for o, sz, f, la in placed if f <= last and first <= la)
+            cand = 0
+            for s0, s1 in busy:
+                if cand + size <= s0:
+                    break
+                cand = max(cand, s1)
+            placed.append((cand, size, first, last))
+            for t in members:
+                offs[t] = cand
+        top = max((o + sz for o, sz, _, _ in placed), default=0)
+        if best is None or top < best[1]:
+            best = (offs, top)
+    assert best is not None
+    offsets, working = best
+    working = _align(working)
+    arena = working
+    for members in output_groups:
+        for t in members:
+            offsets[t] = arena
+        arena += max(m.nbytes(t) for t in members)
+    # rings and accumulators of each fused block, packed at the block's region
+    for i, b in enumerate(blocks):
+        if not b.fused:
+            continue
+        pos = offsets[-1 - i]
+        for nd in b.nodes:
+            if nd.mode == NODE_REDUCE:
+                nd.offset = pos
+                pos += _align(4 * nd.channels)
+            elif nd.cap:
+                nd.offset = pos
+                pos += _align(nd.cap * nd.max_cols * nd.channels)
+        b.scratch_offset = pos
+        del offsets[-1 - i]
+    return offsets, working, arena
+
+
+def _per_layer(m: _Model) -> int:
+    return max((_single(m, j).sram for j in range(m.n)), default=0)
+
+
+def plan_fusion(
+    graph: Graph,
+    *,
+    max_mac_overhead: float | None = None,
+    sram: int | None = None,
+    stream_inputs: bool = True,
+) -> FusionPlan:
+    """A fused schedule: minimum working SRAM within ``max_mac_overhead`` x the model's MACs, or
+    (with ``sram``) the fewest MACs within that working SRAM. Raises FusionError when the budget
+    cannot be met, naming the minimum and the operator that sets it."""
+    from ooc_sdk.codegen.memplan import plan_memory
+
+    if max_mac_overhead is not None and max_mac_overhead < 1.0:
+        raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
+    if sram is not None and sram <= 0:
+        raise InvalidArgumentError("the SRAM budget must be positive")
+    t0 = time.perf_counter()
+    m = _Model(graph, stream_inputs)
+    cands = _candidates(m)
+    base = graph.macs
+    if sram is not None:
+        limit = base * (max_mac_overhead or 64.0)
+        front = _pareto(m, cands, limit)
+        fits = [st for st in front if st[0] <= sram]
+        if not fits:
+            peak, _, chain = front[0]
+            worst = max(chain, key=lambda b: b.sram)
+            op = graph.operators[worst.first]
+            raise FusionError(
+                f"a working SRAM of {format_size(sram)} cannot be met: the smallest fused schedule "
+                f"needs {format_size(peak)} ({peak} bytes), set by operator {worst.first} "
+                f"({op.op_type}, output {list(graph.tensors[op.outputs[0]].shape)})",
+                peak,
+                worst.first,
+            )
+        _peak, _macs, chain = min(fits, key=lambda st: (st[1], st[0]))
+        objective = "min-latency"
+    else:
+        k = 1.0 if max_mac_overhead is None else max_mac_overhead
+        front = _pareto(m, cands, base * k * (1 + 1e-9))
+        if not front:
+            raise FusionError(f"no schedule within {k}x the model's MACs")
+        _peak, _macs, chain = front[0]
+        objective = "min-sram"
+    blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
+                    b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram) for b in chain]  # fmt: skip
+    offsets, working, arena = _layout(m, blocks)
+    return FusionPlan(
+        graph,
+        blocks,
+        objective,
+        max_mac_overhead,
+        sram,
+        sorted(m.streamed),
+        offsets,
+        arena,
+        working,
+        _per_layer(_Model(graph, stream_inputs=False)),
+        plan_memory(graph).arena_bytes,
+        time.perf_counter() - t0,
+    )
