@@ -351,7 +351,28 @@ def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) ->
     "--name", default=None, help="C identifier of the model (default: from the file name)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None:
+@click.option(
+    "--max-mac-overhead",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Emit a fused schedule: the smallest working SRAM within this many times the "
+    "model's MACs (see `ooc plan --help`).",
+)
+@click.option(
+    "--fuse", is_flag=True, help="Emit a fused schedule (with --sram: fewest MACs that fit)."
+)
+@click.option(
+    "--sram", type=SIZE, default=None, help="With --fuse: the working SRAM budget (e.g. 16KiB)."
+)
+def codegen(
+    model: Path,
+    out_dir: Path,
+    name: str | None,
+    as_json: bool,
+    max_mac_overhead: float | None,
+    fuse: bool,
+    sram: int | None,
+) -> None:
     """Emit the C sources a firmware project adds to run MODEL.
 
     Writes ooc_model_<name>.c/.h (const tables: operators, kernel parameters
@@ -360,11 +381,23 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
     and ooc.mk (a Makefile fragment: OOC_SRCS, OOC_INCLUDES). The header
     defines OOC_MODEL_<NAME>_ARENA_BYTES, the arena ooc_init() needs. The code
     is C99 and builds warning-free with -Wall -Wextra -pedantic -Werror.
+
+    With --fuse or --max-mac-overhead the tables carry a fused schedule (ooc
+    plan --help): the arena shrinks to the working SRAM plus the outputs
+    (OOC_MODEL_<NAME>_WORKING_BYTES), and a streamed input is read during
+    ooc_invoke() through cfg.read_input or from the ooc_set_input() buffer.
     """
     from ooc_sdk.codegen.emit import write_codegen
     from ooc_sdk.model import load_model
 
-    gen = write_codegen(load_model(model), out_dir, name)
+    fusion = None
+    if fuse or max_mac_overhead is not None:
+        from ooc_sdk.cli_build import make_fusion_plan
+
+        fusion = make_fusion_plan(model, sram, max_mac_overhead)
+    elif sram is not None:
+        raise click.UsageError("--sram needs --fuse (ooc build plans out-of-core budgets)")
+    gen = write_codegen(load_model(model), out_dir, name, fusion=fusion)
     info = {
         "name": gen.name,
         "directory": str(gen.directory),
@@ -372,6 +405,8 @@ def codegen(model: Path, out_dir: Path, name: str | None, as_json: bool) -> None
         "model_h": str(gen.model_h),
         "arena_bytes": gen.arena_bytes,
         "plan_strategy": gen.plan.strategy,
+        "working_sram_bytes": fusion.working_sram_bytes if fusion else None,
+        "mac_overhead": round(fusion.mac_overhead, 4) if fusion else 1.0,
         "runtime_sources": [str(s) for s in gen.runtime_sources],
     }
     if as_json:

@@ -126,9 +126,74 @@ def _plan_summary(p: Any) -> list[str]:
     return lines
 
 
+def fusion_options(f: Any) -> Any:
+    """--fuse and --max-mac-overhead (``ooc plan``, ``ooc codegen``)."""
+    f = click.option(
+        "--max-mac-overhead",
+        type=click.FloatRange(min=1.0),
+        default=None,
+        help="Fuse layers: the smallest working SRAM whose MACs (recomputation included) stay "
+        "within this many times the model's (e.g. 1.3). Implies --fuse.",
+    )(f)
+    return click.option(
+        "--fuse",
+        is_flag=True,
+        help="Plan activation memory with fused blocks run row by row in column strips. With "
+        "--sram: the fewest MACs whose working SRAM fits it; alone: as --max-mac-overhead 1.0.",
+    )(f)
+
+
+def make_fusion_plan(model: Path, sram: int | None, max_mac_overhead: float | None) -> Any:
+    from ooc_sdk.model import load_model
+    from ooc_sdk.plan.fusion import plan_fusion
+
+    graph = load_model(model)
+    if sram is not None:
+        return plan_fusion(graph, sram=sram, max_mac_overhead=max_mac_overhead)
+    return plan_fusion(graph, max_mac_overhead=max_mac_overhead or 1.0)
+
+
+def fusion_summary(fp: Any) -> list[str]:
+    j = fp.to_json()
+    fused = [b for b in j["blocks"] if b["fused"]]
+    lines = [
+        f"working SRAM {j['working_sram_bytes']:,} bytes ({format_size(j['working_sram_bytes'])})"
+        f" vs {j['per_layer_working_sram_bytes']:,} per layer: {j['reduction']:.1f}x less; "
+        f"arena {j['arena_bytes']:,} bytes with the outputs",
+        f"MACs {j['macs']:,} = {j['mac_overhead']:.3f} x the model's; planned in "
+        f"{j['search_seconds']:.1f} s"
+        + (
+            f"; input streamed through the reader: {j['streamed_inputs']}"
+            if j["streamed_inputs"]
+            else ""
+        ),
+        f"{len(fused)} fused blocks, {len(j['blocks']) - len(fused)} operators run whole:",
+    ]
+    for b in j["blocks"]:
+        first, last = b["ops"]
+        what = f"ops {first}..{last - 1}" if last - first > 1 else f"op {first}"
+        kinds = ", ".join(dict.fromkeys(b["op_types"]))
+        if b["fused"]:
+            lines.append(
+                f"  {what:>12}  fused, {b['strips']} strip{'s' if b['strips'] > 1 else ''}, "
+                f"rings {b['ring_bytes']:,} B, live {b['sram_bytes']:,} B  [{kinds}]"
+            )
+        else:
+            lines.append(f"  {what:>12}  whole, live {b['sram_bytes']:,} B  [{kinds}]")
+    return lines
+
+
 @cli.command("plan")
 @_plan_options
+@fusion_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --fuse / --max-mac-overhead: write a PNG of working SRAM over the schedule, "
+    "against per-layer execution and tflite-micro's arena.",
+)
 def plan_cmd(
     model: Path,
     sram: int | None,
@@ -138,9 +203,25 @@ def plan_cmd(
     cipher: str,
     tag: str,
     dsp: bool,
+    fuse: bool,
+    max_mac_overhead: float | None,
     as_json: bool,
+    plot: Path | None,
 ) -> None:
-    """Plan how MODEL runs out of core in --sram bytes, without building.
+    """Plan how MODEL runs in --sram bytes, without building.
+
+    \b
+    Activation memory (--fuse or --max-mac-overhead K): fused blocks of layers
+    run row by row, each intermediate tensor in a ring of the rows still needed,
+    optionally in column strips that recompute their shared halo. With
+    --max-mac-overhead K: the smallest working SRAM within K x the model's MACs;
+    with --fuse --sram BYTES: the fewest MACs whose working SRAM (everything the
+    runtime holds but a streamed input and the outputs) fits. A budget below the
+    minimum is an error naming the minimum and the layer that sets it. JSON keys:
+    working_sram_bytes, mac_overhead, blocks (ops, fused, strips, rings, sram_bytes),
+    timeline, per_layer_working_sram_bytes.
+
+    Out of core (default): plan how MODEL runs in --sram bytes with its weights in flash.
 
     The planner chooses the chunk slot size and count (two slots: the next
     step's weights are read while one computes), splits any layer whose weights
@@ -151,6 +232,24 @@ def plan_cmd(
     weight_bytes, estimated_latency_s, latency_ratio (and without prefetch, with
     software AES), schedule (per step: op, channels, chunks, fetch_bytes, macs).
     """
+    if fuse or max_mac_overhead is not None:
+        fp = make_fusion_plan(model, sram, max_mac_overhead)
+        if plot is not None:
+            from ooc_sdk.golden import run_tflm
+            from ooc_sdk.plan.plot import plot_fusion
+
+            plot_fusion(fp, plot, run_tflm(model).arena_head_bytes)
+        if as_json:
+            _emit_json(fp.to_json())
+            return
+        click.echo(f"fused plan for {fp.graph.name}:")
+        for line in fusion_summary(fp):
+            click.echo(f"  {line}")
+        if plot is not None:
+            click.echo(f"  plot: {plot}")
+        return
+    if plot is not None:
+        raise click.UsageError("--plot draws a fused plan: add --fuse or --max-mac-overhead")
     p = _make_plan(model, sram, flash, mcu, verify, cipher, tag, dsp)
     if as_json:
         _emit_json(p.to_json())

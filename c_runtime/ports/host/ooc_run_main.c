@@ -5,7 +5,8 @@
  *
  * IN_FILE holds SAMPLES records, each the model inputs' bytes back to back (in
  * input order); OUT_FILE receives the outputs the same way. Each sample is
- * invoked REPEAT times; stdout gets one JSON object with the arena size, the
+ * invoked REPEAT times (a streamed input is read through cfg.read_input on even
+ * samples and from the ooc_set_input() buffer on odd ones); stdout gets one JSON object with the arena size, the
  * median invoke time per sample and the working SRAM measured: before each sample
  * the arena is painted (a different byte per sample) and after it the highest
  * byte below OOC_RUN_WORKING (the arena less the outputs at its top; default the
@@ -46,6 +47,22 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The input reader of even samples: serves byte ranges of the current sample's inputs. */
+typedef struct {
+    const uint8_t *inputs[8];
+    uint32_t bytes[8];
+} reader_t;
+
+static int read_input(void *context, uint32_t index, uint32_t offset, void *dst, uint32_t bytes)
+{
+    const reader_t *r = (const reader_t *)context;
+    if (index >= 8u || r->inputs[index] == NULL || offset > r->bytes[index] || bytes > r->bytes[index] - offset) {
+        return -1;
+    }
+    memcpy(dst, r->inputs[index] + offset, bytes);
+    return 0;
+}
+
 static int fail(const char *what, int err)
 {
     fprintf(stderr, "ooc runner: %s: %s (%d)\n", what, err ? ooc_strerror(err) : "", err);
@@ -56,6 +73,7 @@ int main(int argc, char **argv)
 {
     struct ooc_config cfg;
     ooc_ctx_t ctx;
+    reader_t reader;
     FILE *in, *out;
     long samples, repeat, s, r;
     uint32_t i, in_total = 0, out_total = 0, high_water = 0;
@@ -73,6 +91,8 @@ int main(int argc, char **argv)
         return fail("SAMPLES and REPEAT must be positive", 0);
     }
     memset(&cfg, 0, sizeof cfg);
+    memset(&reader, 0, sizeof reader);
+    cfg.context = &reader;
     cfg.arena = arena.bytes;
     cfg.arena_bytes = OOC_RUN_ARENA;
     err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
@@ -97,6 +117,16 @@ int main(int argc, char **argv)
         uint8_t *p = buf;
         if (fread(buf, 1, in_total, in) != in_total) {
             return fail("input file is shorter than SAMPLES records", 0);
+        }
+        cfg.read_input = s & 1 ? NULL : read_input;
+        err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
+        if (err < 0) {
+            return fail("init", err);
+        }
+        for (i = 0, p = buf; i < OOC_RUN_MODEL.n_inputs && i < 8u; i++) {
+            reader.inputs[i] = p;
+            reader.bytes[i] = (uint32_t)ooc_input_bytes(&ctx, i);
+            p += reader.bytes[i];
         }
         for (r = 0; r < repeat; r++) {
             double t0;

@@ -1,0 +1,140 @@
+"""Fused schedules (ooc_sdk/plan/fusion.py, c_runtime/src/fused.c): bit-exact with tflite-micro,
+working SRAM measured by the runtime within the issue's targets, the planner's modes and errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SUPPORTED_SHARED, shared_model
+from ooc_sdk.golden import random_inputs, run_tflm_many
+from ooc_sdk.host import run_host
+from ooc_sdk.model import load_model, parse_model
+from ooc_sdk.model.zoo import generate
+from ooc_sdk.model.zoo.archs import Knobs
+from ooc_sdk.plan.fusion import FusionError, FusionPlan, plan_fusion
+
+KIB = 1024
+# Working SRAM targets at k <= 1.3 (issue 7), measured by the runtime.
+TARGETS = {
+    "vww_96_int8.tflite": 12 * KIB,
+    "person_detect.tflite": 12 * KIB,
+    "kws_ref_model.tflite": 8 * KIB,
+    "pretrainedResnet_quant.tflite": 24 * KIB,
+    "mobilenet_v2_quantized_1x3x224x224.tflite": 96 * KIB,
+}
+MIN_SRAM_K = 16.0  # the minimum-SRAM setting: MACs as good as unbounded
+
+
+@cache
+def _plan(name: str, k: float) -> FusionPlan:
+    return plan_fusion(load_model(shared_model(name)), max_mac_overhead=k)
+
+
+def _check_bit_exact(data: bytes, fp: FusionPlan, kernels: str, sanitize: bool = False) -> int:
+    graph = fp.graph
+    samples = [random_inputs(graph, seed) for seed in (1, 2)]
+    ref = run_tflm_many(data, samples)
+    got = run_host(graph, samples, kernels=kernels, sanitize=sanitize, fusion=fp)
+    for s, (r, g) in enumerate(zip(ref, got.outputs, strict=True)):
+        for i, (a, b) in enumerate(zip(r.outputs, g, strict=True)):
+            assert np.array_equal(a, b), (
+                f"{graph.name} sample {s} output {i} differs from tflite-micro"
+            )
+    return got.working_high_water_bytes
+
+
+@pytest.mark.parametrize("name", SUPPORTED_SHARED)
+@pytest.mark.parametrize("k", [1.3, MIN_SRAM_K], ids=["k1.3", "min-sram"])
+def test_fused_schedule_is_bit_exact_and_measured(name: str, k: float) -> None:
+    fp = _plan(name, k)
+    kernels = "dsp" if name.startswith("mobilenet") else "ref"
+    measured = _check_bit_exact(shared_model(name).read_bytes(), fp, kernels)
+    # the runtime touches exactly the working SRAM the plan predicts, never more
+    assert measured == fp.working_sram_bytes
+    assert fp.mac_overhead <= k + 1e-9
+    if k == 1.3 and name in TARGETS:
+        assert measured <= TARGETS[name], f"{name}: {measured} B > {TARGETS[name]} B"
+        assert any(b.fused for b in fp.blocks)
+
+
+@pytest.mark.parametrize("name", ["pretrainedResnet_quant.tflite", "kws_ref_model.tflite"])
+def test_strips_and_residuals_under_sanitizers(name: str) -> None:
+    fp = _plan(name, 1.7)
+    assert any(b.fused and b.strips > 1 for b in fp.blocks)
+    _check_bit_exact(shared_model(name).read_bytes(), fp, "dsp", sanitize=True)
+    _check_bit_exact(shared_model(name).read_bytes(), fp, "ref", sanitize=True)
+
+
+def test_zoo_mobilenet_v2_035_144_matches_msf_cnn() -> None:
+    """msf-CNN's benchmark backbone: >= 9x less working SRAM than per-layer at k <= 1.3 and
+    >= 22x at k <= 1.7 (msf-CNN reports 9.1x and 22.7x), measured."""
+    z = generate("mobilenet-v2", Knobs(width=0.35, resolution=144))
+    graph = parse_model(z.data, name="mbv2_035_144")
+    for k, goal in ((1.3, 9.0), (1.7, 22.0)):
+        fp = plan_fusion(graph, max_mac_overhead=k)
+        measured = _check_bit_exact(z.data, fp, "dsp")
+        assert measured == fp.working_sram_bytes
+        assert fp.per_layer_bytes / measured >= goal, (k, fp.per_layer_bytes, measured)
+
+
+def test_planner_time_mobilenet_v2() -> None:
+    graph = load_model(shared_model("mobilenet_v2_quantized_1x3x224x224.tflite"))
+    t0 = time.perf_counter()
+    plan_fusion(graph, max_mac_overhead=1.3)
+    # the issue's bound is 30 s on this machine; CI machines are shared, so allow headroom
+    assert time.perf_counter() - t0 <= 45.0
+
+
+def test_sram_mode_takes_fewest_macs_that_fit() -> None:
+    graph = load_model(shared_model("vww_96_int8.tflite"))
+    loose = plan_fusion(graph, sram=64 * KIB)
+    assert loose.mac_overhead == 1.0 and loose.working_sram_bytes <= 64 * KIB
+    tight = plan_fusion(graph, sram=10 * KIB)
+    assert tight.working_sram_bytes <= 10 * KIB
+    assert 1.0 < tight.mac_overhead < 2.0
+    assert tight.objective == "min-latency"
+
+
+def test_infeasible_budget_names_minimum_and_layer() -> None:
+    graph = load_model(shared_model("vww_96_int8.tflite"))
+    with pytest.raises(FusionError) as err:
+        plan_fusion(graph, sram=4 * KIB)
+    e = err.value
+    assert e.minimum is not None and e.minimum > 4 * KIB and e.layer is not None
+    assert f"{e.minimum} bytes" in str(e) and f"operator {e.layer} " in str(e)
+    # the minimum is achievable
+    assert plan_fusion(graph, sram=e.minimum).working_sram_bytes <= e.minimum
+
+
+def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_plan_fused(tmp_path: Path) -> None:
+    model = str(shared_model("kws_ref_model.tflite"))
+    proc = _ooc("plan", model, "--max-mac-overhead", "1.3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    j = json.loads(proc.stdout)
+    for key in ("working_sram_bytes", "mac_overhead", "blocks", "timeline"):
+        assert key in j
+    assert j["working_sram_bytes"] <= 8 * KIB and j["mac_overhead"] <= 1.3
+    bad = _ooc("plan", model, "--fuse", "--sram", "1KiB")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "needs" in bad.stderr and "operator" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    out = tmp_path / "gen"
+    gen = _ooc("codegen", model, "-o", str(out), "--max-mac-overhead", "1.3", "--json")
+    assert gen.returncode == 0, gen.stderr
+    header = next(out.glob("ooc_model_*.h")).read_text()
+    assert "_WORKING_BYTES" in header
