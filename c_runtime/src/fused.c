@@ -124,6 +124,30 @@ static int read_input(const ooc_ctx_t *ctx, uint16_t tensor, uint32_t offset, vo
     return OOC_OK;
 }
 
+/* A window's geometry narrowed to output row `row` and columns [x0, x1), over the rows and
+   columns `v` holds: the first row a window reads becomes row 0 (the padding above it stays
+   padding), and the strip's first column is rebased on the view's (which may make pad_left
+   negative: the first window starts inside the view). */
+typedef struct {
+    const int8_t *in;
+    int32_t in_h, pad_top, in_w, pad_left, out_w;
+} narrow_t;
+
+static narrow_t narrow(const view_t *v, int32_t row, int32_t x0, int32_t x1, int32_t stride_h, int32_t pad_top,
+                       int32_t stride_w, int32_t pad_left)
+{
+    narrow_t g;
+    const int32_t y_first = row * stride_h - pad_top;
+    const int32_t base_row = y_first < 0 ? 0 : y_first;
+    g.in = v->base + (base_row - v->lo) * v->pitch;
+    g.in_h = v->hi - base_row;
+    g.pad_top = base_row - y_first;
+    g.in_w = v->x1 - v->x0;
+    g.pad_left = pad_left + v->x0 - x0 * stride_w;
+    g.out_w = x1 - x0;
+    return g;
+}
+
 /* One output row of a windowed operator (conv, depthwise, pooling): the kernel runs on a copy
    of its parameters narrowed to that row and the strip's columns. */
 static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
@@ -134,39 +158,23 @@ static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int3
     const view_t v = input_view(r, n, 0u);
     if (op->kind == OOC_OP_CONV_2D || op->kind == OOC_OP_DEPTHWISE_CONV_2D) {
         ooc_conv_params_t q = *(const ooc_conv_params_t *)op->params;
-        const int32_t y_first = row * q.stride_h - q.pad_top;
-        const int32_t base_row = y_first < 0 ? 0 : y_first;
-        const int8_t *in = v.base + (base_row - v.lo) * v.pitch;
+        const narrow_t g = narrow(&v, row, x0, x1, q.stride_h, q.pad_top, q.stride_w, q.pad_left);
         q.batches = 1;
-        q.in_h = v.hi - base_row;
-        q.pad_top = base_row - y_first;
         q.out_h = 1;
-        q.in_w = v.x1 - v.x0;
-        q.pad_left = q.pad_left + v.x0 - x0 * q.stride_w;
-        q.out_w = x1 - x0;
+        q.in_h = g.in_h, q.pad_top = g.pad_top, q.in_w = g.in_w, q.pad_left = g.pad_left, q.out_w = g.out_w;
         if (op->kind == OOC_OP_CONV_2D) {
-            ooc_conv2d_s8_channels(&q, in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0, q.out_c);
+            ooc_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0, q.out_c);
         } else {
-            ooc_depthwise_conv2d_s8_channels(&q, in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0,
+            ooc_depthwise_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0,
                                              q.out_c);
         }
     } else {
         ooc_pool_params_t q = *(const ooc_pool_params_t *)op->params;
-        const int32_t y_first = row * q.stride_h - q.pad_top;
-        const int32_t base_row = y_first < 0 ? 0 : y_first;
-        const int8_t *in = v.base + (base_row - v.lo) * v.pitch;
+        const narrow_t g = narrow(&v, row, x0, x1, q.stride_h, q.pad_top, q.stride_w, q.pad_left);
         q.batches = 1;
-        q.in_h = v.hi - base_row;
-        q.pad_top = base_row - y_first;
         q.out_h = 1;
-        q.in_w = v.x1 - v.x0;
-        q.pad_left = q.pad_left + v.x0 - x0 * q.stride_w;
-        q.out_w = x1 - x0;
-        if (op->kind == OOC_OP_AVERAGE_POOL_2D) {
-            ooc_avg_pool_s8(&q, in, out);
-        } else {
-            ooc_max_pool_s8(&q, in, out);
-        }
+        q.in_h = g.in_h, q.pad_top = g.pad_top, q.in_w = g.in_w, q.pad_left = g.pad_left, q.out_w = g.out_w;
+        (op->kind == OOC_OP_AVERAGE_POOL_2D ? ooc_avg_pool_s8 : ooc_max_pool_s8)(&q, g.in, out);
     }
 }
 
