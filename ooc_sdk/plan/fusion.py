@@ -686,33 +686,37 @@ def plan_fusion(
     m = _Model(graph, stream_inputs)
     cands = _candidates(m)
     base = graph.macs
+
+    def laid_out(chain: list[Block]) -> tuple[list[Block], tuple[dict[int, int], int, int]]:
+        blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
+                        b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram) for b in chain]  # fmt: skip
+        return blocks, _layout(m, blocks)
+
+    # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on the
+    # front is laid out, so a budget is checked against the working SRAM the runtime will use.
+    limit = base * (max_mac_overhead or 64.0 if sram is not None else max_mac_overhead or 1.0)
+    front = _pareto(m, cands, limit * (1 + 1e-9))
+    if not front:
+        raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
+    plans = [(macs, *laid_out(chain)) for _peak, macs, chain in front]
     if sram is not None:
-        limit = base * (max_mac_overhead or 64.0)
-        front = _pareto(m, cands, limit)
-        fits = [st for st in front if st[0] <= sram]
+        fits = [p for p in plans if p[2][1] <= sram]
         if not fits:
-            peak, _, chain = front[0]
-            worst = max(chain, key=lambda b: b.sram)
+            _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
+            worst = max(blocks, key=lambda b: b.sram)
             op = graph.operators[worst.first]
             raise FusionError(
                 f"a working SRAM of {format_size(sram)} cannot be met: the smallest fused schedule "
-                f"needs {format_size(peak)} ({peak} bytes), set by operator {worst.first} "
+                f"needs {format_size(least)} ({least} bytes), set by operator {worst.first} "
                 f"({op.op_type}, output {list(graph.tensors[op.outputs[0]].shape)})",
-                peak,
+                least,
                 worst.first,
             )
-        _peak, _macs, chain = min(fits, key=lambda st: (st[1], st[0]))
+        _, blocks, (offsets, working, arena) = min(fits, key=lambda p: (p[0], p[2][1]))
         objective = "min-latency"
     else:
-        k = 1.0 if max_mac_overhead is None else max_mac_overhead
-        front = _pareto(m, cands, base * k * (1 + 1e-9))
-        if not front:
-            raise FusionError(f"no schedule within {k}x the model's MACs")
-        _peak, _macs, chain = front[0]
+        _, blocks, (offsets, working, arena) = min(plans, key=lambda p: (p[2][1], p[0]))
         objective = "min-sram"
-    blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
-                    b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram) for b in chain]  # fmt: skip
-    offsets, working, arena = _layout(m, blocks)
     return FusionPlan(
         graph,
         blocks,

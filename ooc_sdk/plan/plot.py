@@ -19,6 +19,7 @@ def plot_fusion(plan: FusionPlan, path: Path, tflm_arena_bytes: int | None = Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     timeline = plan.timeline()
     if not timeline:
@@ -33,7 +34,7 @@ def plot_fusion(plan: FusionPlan, path: Path, tflm_arena_bytes: int | None = Non
     log = hi / lo > LOG_RATIO
     floor = lo / 2 if log else 0.0  # a zero cannot be drawn on a log axis
 
-    fig, ax = plt.subplots(figsize=(11, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(13, 5), layout="constrained")
     try:
         for blk in plan.blocks:
             if blk.fused:
@@ -54,14 +55,17 @@ def plot_fusion(plan: FusionPlan, path: Path, tflm_arena_bytes: int | None = Non
             )  # fmt: skip
         if log:
             ax.set_yscale("log")
-        top = hi * (1.8 if log else 1.12)
+        top = hi * (2.5 if log else 1.15)
         ax.set_ylim(floor if log else 0.0, top)
-        label_y = hi * 1.3 if log else hi * 1.05
+        span = edges[-1] - edges[0]
         for blk in plan.blocks:
             if blk.fused:
+                wide = (blk.last - blk.first) >= 0.06 * span
                 ax.text(
-                    (blk.first + blk.last) / 2, label_y, f"{blk.strips}s", ha="center",
-                    va="center", fontsize=7, color="tab:green",
+                    (blk.first + blk.last) / 2, 0.97,
+                    f"{blk.strips} strip{'s' if blk.strips > 1 else ''}" if wide else str(blk.strips),
+                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7,
+                    color="darkgreen",
                 )  # fmt: skip
         ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel("operator index (shaded: fused blocks, label: column strips)")
@@ -74,7 +78,8 @@ def plot_fusion(plan: FusionPlan, path: Path, tflm_arena_bytes: int | None = Non
             f"{plan.per_layer_bytes / max(1, plan.working_sram_bytes):.1f}x less)"
         )
         ax.grid(True, which="major", axis="y", alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         try:
             fig.savefig(Path(path), dpi=120)
         except OSError as e:
