@@ -337,6 +337,23 @@ def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) ->
         )
 
 
+def _fusion_options(f: Any) -> Any:
+    """--fuse and --max-mac-overhead (``ooc plan``, ``ooc codegen``)."""
+    f = click.option(
+        "--max-mac-overhead",
+        type=click.FloatRange(min=1.0),
+        default=None,
+        help="Fuse layers: the smallest working SRAM whose MACs (recomputation included) stay "
+        "within this many times the model's (e.g. 1.3). Implies --fuse.",
+    )(f)
+    return click.option(
+        "--fuse",
+        is_flag=True,
+        help="Plan activation memory with fused blocks run row by row in column strips. With "
+        "--sram: the fewest MACs whose working SRAM fits it; alone: as --max-mac-overhead 1.0.",
+    )(f)
+
+
 @cli.command()
 @click.argument("model", type=_EXISTING_FILE)
 @click.option(
@@ -351,16 +368,7 @@ def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) ->
     "--name", default=None, help="C identifier of the model (default: from the file name)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-@click.option(
-    "--max-mac-overhead",
-    type=click.FloatRange(min=1.0),
-    default=None,
-    help="Emit a fused schedule: the smallest working SRAM within this many times the "
-    "model's MACs (see `ooc plan --help`).",
-)
-@click.option(
-    "--fuse", is_flag=True, help="Emit a fused schedule (with --sram: fewest MACs that fit)."
-)
+@_fusion_options
 @click.option(
     "--sram", type=SIZE, default=None, help="With --fuse: the working SRAM budget (e.g. 16KiB)."
 )
@@ -392,9 +400,9 @@ def codegen(
 
     fusion = None
     if fuse or max_mac_overhead is not None:
-        from ooc_sdk.cli_build import make_fusion_plan
+        from ooc_sdk.plan.fusion import plan_fusion
 
-        fusion = make_fusion_plan(model, sram, max_mac_overhead)
+        fusion = plan_fusion(load_model(model), sram=sram, max_mac_overhead=max_mac_overhead)
     elif sram is not None:
         raise click.UsageError("--sram needs --fuse (ooc build plans out-of-core budgets)")
     gen = write_codegen(load_model(model), out_dir, name, fusion=fusion)

@@ -18,6 +18,7 @@ from ooc_sdk.cli import (
     _emit_json,
     _flash_help,
     _flash_offset_option,
+    _fusion_options,
     _security_counter_option,
     _tag_option,
     cli,
@@ -42,7 +43,7 @@ def _plan_options(f: Any) -> Any:
             type=SIZE,
             default=None,
             help="SRAM budget for the arena, chunk slots, runtime state and stack (e.g. 64KiB); "
-            "default: no limit.",
+            "default: no limit. With `ooc plan --fuse`: the fused schedule's working SRAM.",
         ),
         click.option(
             "--flash", "flash", default="w25q128jv", show_default=True, help=_flash_help()
@@ -126,33 +127,6 @@ def _plan_summary(p: Any) -> list[str]:
     return lines
 
 
-def fusion_options(f: Any) -> Any:
-    """--fuse and --max-mac-overhead (``ooc plan``, ``ooc codegen``)."""
-    f = click.option(
-        "--max-mac-overhead",
-        type=click.FloatRange(min=1.0),
-        default=None,
-        help="Fuse layers: the smallest working SRAM whose MACs (recomputation included) stay "
-        "within this many times the model's (e.g. 1.3). Implies --fuse.",
-    )(f)
-    return click.option(
-        "--fuse",
-        is_flag=True,
-        help="Plan activation memory with fused blocks run row by row in column strips. With "
-        "--sram: the fewest MACs whose working SRAM fits it; alone: as --max-mac-overhead 1.0.",
-    )(f)
-
-
-def make_fusion_plan(model: Path, sram: int | None, max_mac_overhead: float | None) -> Any:
-    from ooc_sdk.model import load_model
-    from ooc_sdk.plan.fusion import plan_fusion
-
-    graph = load_model(model)
-    if sram is not None:
-        return plan_fusion(graph, sram=sram, max_mac_overhead=max_mac_overhead)
-    return plan_fusion(graph, max_mac_overhead=max_mac_overhead or 1.0)
-
-
 def fusion_summary(fp: Any) -> list[str]:
     j = fp.to_json()
     fused = [b for b in j["blocks"] if b["fused"]]
@@ -185,7 +159,7 @@ def fusion_summary(fp: Any) -> list[str]:
 
 @cli.command("plan")
 @_plan_options
-@fusion_options
+@_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option(
     "--plot",
@@ -233,7 +207,10 @@ def plan_cmd(
     software AES), schedule (per step: op, channels, chunks, fetch_bytes, macs).
     """
     if fuse or max_mac_overhead is not None:
-        fp = make_fusion_plan(model, sram, max_mac_overhead)
+        from ooc_sdk.model import load_model
+        from ooc_sdk.plan.fusion import plan_fusion
+
+        fp = plan_fusion(load_model(model), sram=sram, max_mac_overhead=max_mac_overhead)
         if plot is not None:
             from ooc_sdk.golden import run_tflm
             from ooc_sdk.plan.plot import plot_fusion

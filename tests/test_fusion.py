@@ -3,6 +3,7 @@ working SRAM measured by the runtime within the issue's targets, the planner's m
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -123,8 +124,6 @@ def test_cli_plan_fused(tmp_path: Path) -> None:
     model = str(shared_model("kws_ref_model.tflite"))
     proc = _ooc("plan", model, "--max-mac-overhead", "1.3", "--json")
     assert proc.returncode == 0, proc.stderr
-    import json
-
     j = json.loads(proc.stdout)
     for key in ("working_sram_bytes", "mac_overhead", "blocks", "timeline"):
         assert key in j

@@ -597,36 +597,42 @@ static int invoke_paged(ooc_ctx_t *ctx)
     return rc;
 }
 
+/* Operators [first, first + n) one after another on whole tensors. */
+static void run_whole(const ooc_ctx_t *ctx, uint32_t first, uint32_t n)
+{
+    const void *ins[OOC_MAX_INPUTS];
+    uint32_t j;
+    for (j = first; j < first + n; j++) {
+        const ooc_op_t *op = &ctx->model->ops[j];
+        resolve_inputs(ctx, op, ins);
+        layer_hook(ctx, j, 0);
+        run_op(ctx, op, ins, 0u, 0u);
+        layer_hook(ctx, j, 1);
+    }
+}
+
 /* A fused schedule: whole operators one by one, fused blocks row by row (fused.c). A fused block
    is reported to the layer hook once, under its first operator. */
 static int invoke_blocks(ooc_ctx_t *ctx)
 {
     const ooc_model_t *m = ctx->model;
-    const void *ins[OOC_MAX_INPUTS];
-    uint32_t i, j;
+    uint32_t i;
     int rc = OOC_OK;
     for (i = 0; rc == OOC_OK && i < m->n_blocks; i++) {
         const ooc_block_t *b = &m->blocks[i];
-        if (b->n_nodes != 0u) {
-            layer_hook(ctx, b->first_op, 0);
-            rc = ooc_run_block(ctx, b);
-            layer_hook(ctx, b->first_op, 1);
+        if (b->n_nodes == 0u) {
+            run_whole(ctx, b->first_op, b->n_ops);
             continue;
         }
-        for (j = b->first_op; j < (uint32_t)b->first_op + b->n_ops; j++) {
-            const ooc_op_t *op = &m->ops[j];
-            resolve_inputs(ctx, op, ins);
-            layer_hook(ctx, j, 0);
-            run_op(ctx, op, ins, 0u, 0u);
-            layer_hook(ctx, j, 1);
-        }
+        layer_hook(ctx, b->first_op, 0);
+        rc = ooc_run_block(ctx, b);
+        layer_hook(ctx, b->first_op, 1);
     }
     return rc;
 }
 
 int ooc_invoke(ooc_ctx_t *ctx)
 {
-    uint32_t i;
     int rc = OOC_OK;
     if (ctx == NULL || !ctx->ready) {
         return OOC_ERR_STATE;
@@ -637,14 +643,7 @@ int ooc_invoke(ooc_ctx_t *ctx)
     } else if (ctx->model->n_blocks != 0u) {
         rc = invoke_blocks(ctx);
     } else {
-        const void *ins[OOC_MAX_INPUTS];
-        for (i = 0; i < ctx->model->n_ops; i++) {
-            const ooc_op_t *op = &ctx->model->ops[i];
-            resolve_inputs(ctx, op, ins);
-            layer_hook(ctx, i, 0);
-            run_op(ctx, op, ins, 0u, 0u);
-            layer_hook(ctx, i, 1);
-        }
+        run_whole(ctx, 0u, ctx->model->n_ops);
     }
     ctx->outputs_valid = rc == OOC_OK;
     return rc;

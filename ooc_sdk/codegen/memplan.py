@@ -55,14 +55,16 @@ def _aliased(graph: Graph, a: int, b: int) -> bool:
 
 
 @dataclass
-class _Buffer:
+class Buffer:
+    """Bytes to place, and the positions (operators, or fused blocks) during which they live."""
+
     tensors: list[int]
     size: int
     first: int
     last: int
 
 
-def _buffers(graph: Graph) -> list[_Buffer]:
+def _buffers(graph: Graph) -> list[Buffer]:
     group: dict[int, int] = {t: t for t in graph.activation_tensors}
 
     def root(t: int) -> int:
@@ -80,7 +82,7 @@ def _buffers(graph: Graph) -> list[_Buffer]:
     for ts in members.values():
         lives = [graph.lifetimes[t] for t in ts]
         out.append(
-            _Buffer(
+            Buffer(
                 ts,
                 _align(max(graph.tensors[t].nbytes for t in ts)),
                 min(life.first for life in lives),
@@ -90,8 +92,8 @@ def _buffers(graph: Graph) -> list[_Buffer]:
     return out
 
 
-def _place(buffers: list[_Buffer]) -> tuple[dict[int, int], int]:
-    placed: list[tuple[int, _Buffer]] = []
+def _place(buffers: list[Buffer]) -> tuple[dict[int, int], int]:
+    placed: list[tuple[int, Buffer]] = []
     offsets: dict[int, int] = {}
     for buf in buffers:
         busy = sorted(
@@ -109,9 +111,8 @@ def _place(buffers: list[_Buffer]) -> tuple[dict[int, int], int]:
     return offsets, arena
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """The tightest of several greedy placements of the graph's activation tensors."""
-    buffers = _buffers(graph)
+def place(buffers: list[Buffer]) -> tuple[dict[int, int], int, str]:
+    """The tightest of the greedy placements: (tensor -> offset, bytes, strategy name)."""
     orders = {
         "size": sorted(buffers, key=lambda b: (-b.size, b.first)),
         "size-x-lifetime": sorted(
@@ -119,10 +120,16 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         ),
         "first-use": sorted(buffers, key=lambda b: (b.first, -b.size)),
     }
-    best: MemoryPlan | None = None
+    best: tuple[dict[int, int], int, str] | None = None
     for name, order in orders.items():
         offsets, arena = _place(order)
-        if best is None or arena < best.arena_bytes:
-            best = MemoryPlan(offsets, arena, name)
+        if best is None or arena < best[1]:
+            best = (offsets, arena, name)
     assert best is not None
     return best
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    """The tightest of several greedy placements of the graph's activation tensors."""
+    offsets, arena, strategy = place(_buffers(graph))
+    return MemoryPlan(offsets, arena, strategy)

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ooc_sdk.codegen.memplan import ALIGNMENT
+from ooc_sdk.codegen.memplan import ALIGNMENT, Buffer, place, plan_memory
 from ooc_sdk.codegen.prepare import prepare_op
 from ooc_sdk.errors import InvalidArgumentError, OocError
 from ooc_sdk.model.ir import DType, Graph
@@ -389,6 +389,14 @@ def _strip_cols(sim: _Sim, strips: int) -> list[list[tuple[int, int]]] | None:
     return out
 
 
+def _node_bytes(nd: Node) -> int:
+    """Arena bytes a node holds while its block runs: a reduce's int32 accumulators, or its ring
+    at its widest strip (nothing for a whole output)."""
+    if nd.mode == NODE_REDUCE:
+        return _align(4 * nd.channels)
+    return _align(nd.cap * nd.max_cols * nd.channels)
+
+
 def _block_cost(m: _Model, a: int, b: int, sim: _Sim, strips: int) -> Block | None:
     cols = _strip_cols(sim, strips)
     if cols is None:
@@ -403,10 +411,7 @@ def _block_cost(m: _Model, a: int, b: int, sim: _Sim, strips: int) -> Block | No
         nd.max_cols = max(widths)
         if nd.op >= 0:
             macs += sim.macs_per_col[j] * sim.computed_rows[j] * sum(widths)
-        if nd.mode == NODE_REDUCE:
-            ring += _align(4 * nd.channels)
-        elif nd.cap:
-            ring += _align(nd.cap * nd.max_cols * nd.channels)
+        ring += _node_bytes(nd)
         if nd.mode == NODE_TRANSPOSE_IN:
             scratch = max(scratch, _align(nd.max_cols))
     whole_out = sum(
@@ -468,7 +473,7 @@ class FusionPlan:
 
     def timeline(self) -> list[dict[str, Any]]:
         """Working SRAM live during each block, with the per-layer figure for its operators."""
-        m = _Model(self.graph, bool(self.streamed_inputs))
+        m = _Model(self.graph, stream_inputs=False)  # as per_layer_bytes
         out = []
         for i, b in enumerate(self.blocks):
             per_layer = max(_single(m, j).sram for j in range(b.first, b.last))
@@ -588,7 +593,7 @@ def _layout(m: _Model, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
         nd.tensor for b in blocks for nd in b.nodes if not nd.whole or nd.mode == NODE_REDUCE
     }
     reduce_out = {nd.tensor for b in blocks for nd in b.nodes if nd.mode == NODE_REDUCE}
-    items: list[tuple[list[int], int, int, int]] = []  # (tensors, size, first, last)
+    items: list[Buffer] = []
     aliases: dict[int, list[int]] = {}
     for t in g.activation_tensors:
         root = t
@@ -611,34 +616,11 @@ def _layout(m: _Model, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
             lu = m.last_use.get(t, -1)
             lasts.append(block_of.get(lu, end) if lu >= 0 else firsts[-1])
         size = max(m.nbytes(t) for t in members)
-        items.append((members, size, min(firsts), max(lasts)))
+        items.append(Buffer(members, size, min(firsts), max(lasts)))
     for i, b in enumerate(blocks):
         if b.fused:
-            items.append(([-1 - i], b.ring_bytes, i, i))
-    orders = [
-        sorted(items, key=lambda it: (-it[1], it[2])),
-        sorted(items, key=lambda it: (-it[1] * (it[3] - it[2] + 1), it[2])),
-        sorted(items, key=lambda it: (it[2], -it[1])),
-    ]
-    best: tuple[dict[int, int], int] | None = None
-    for order in orders:
-        placed: list[tuple[int, int, int, int]] = []
-        offs: dict[int, int] = {}
-        for members, size, first, last in order:
-            busy = sorted((o, o + sz) for o, sz, f, la in placed if f <= last and first <= la)
-            cand = 0
-            for s0, s1 in busy:
-                if cand + size <= s0:
-                    break
-                cand = max(cand, s1)
-            placed.append((cand, size, first, last))
-            for t in members:
-                offs[t] = cand
-        top = max((o + sz for o, sz, _, _ in placed), default=0)
-        if best is None or top < best[1]:
-            best = (offs, top)
-    assert best is not None
-    offsets, working = best
+            items.append(Buffer([-1 - i], b.ring_bytes, i, i))
+    offsets, working, _ = place(items)
     working = _align(working)
     arena = working
     for members in output_groups:
@@ -651,12 +633,8 @@ def _layout(m: _Model, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
             continue
         pos = offsets[-1 - i]
         for nd in b.nodes:
-            if nd.mode == NODE_REDUCE:
-                nd.offset = pos
-                pos += _align(4 * nd.channels)
-            elif nd.cap:
-                nd.offset = pos
-                pos += _align(nd.cap * nd.max_cols * nd.channels)
+            nd.offset = pos
+            pos += _node_bytes(nd)
         b.scratch_offset = pos
         del offsets[-1 - i]
     return offsets, working, arena
@@ -676,8 +654,6 @@ def plan_fusion(
     """A fused schedule: minimum working SRAM within ``max_mac_overhead`` x the model's MACs, or
     (with ``sram``) the fewest MACs within that working SRAM. Raises FusionError when the budget
     cannot be met, naming the minimum and the operator that sets it."""
-    from ooc_sdk.codegen.memplan import plan_memory
-
     if max_mac_overhead is not None and max_mac_overhead < 1.0:
         raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
     if sram is not None and sram <= 0:
@@ -694,7 +670,10 @@ def plan_fusion(
 
     # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on the
     # front is laid out, so a budget is checked against the working SRAM the runtime will use.
-    limit = base * (max_mac_overhead or 64.0 if sram is not None else max_mac_overhead or 1.0)
+    if max_mac_overhead is not None:
+        limit = base * max_mac_overhead
+    else:  # a budget alone: MACs as good as unbounded; no budget: no recomputation
+        limit = base * (64.0 if sram is not None else 1.0)
     front = _pareto(m, cands, limit * (1 + 1e-9))
     if not front:
         raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
