@@ -13,9 +13,11 @@ import numpy as np
 from ooc_sdk.cli import (
     _EXISTING_FILE,
     INT,
+    SIZE,
     _describe,
     _echo_outputs,
     _emit_json,
+    _fusion_options,
     _io_options,
     _load_inputs,
     _save_outputs,
@@ -45,6 +47,25 @@ def _build_dir_run(
         graph,
         read_key_file(device_key),
         _load_inputs(inputs) or random_inputs(graph, seed),
+    )
+
+
+def _fusion_plan(graph: Any, fuse: bool, max_mac_overhead: float | None, sram: int | None) -> Any:
+    """The fused plan `ooc run MODEL --fuse/--max-mac-overhead [--sram]` asks for, or None."""
+    if not fuse and max_mac_overhead is None:
+        if sram is not None:
+            raise click.UsageError("--sram needs --fuse (ooc build plans out-of-core budgets)")
+        return None
+    from ooc_sdk.plan.fusion import plan_fusion
+
+    return plan_fusion(graph, sram=sram, max_mac_overhead=max_mac_overhead)
+
+
+def _fusion_line(rep: dict[str, Any], where: str) -> str:
+    return (
+        f"  fused schedule: working SRAM {rep['working_high_water_bytes']:,} B measured {where} "
+        f"(planned {rep['plan_working_sram_bytes']:,} B; per layer the arena is "
+        f"{rep['per_layer_arena_bytes']:,} B), MACs {rep['mac_overhead']:.3f} x the model's"
     )
 
 
@@ -91,6 +112,13 @@ def _build_dir_run(
     show_default=True,
     help="qemu-m4: stop the emulator after this many seconds and report an error.",
 )
+@_fusion_options
+@click.option(
+    "--sram",
+    type=SIZE,
+    default=None,
+    help="MODEL with --fuse: the working SRAM budget (e.g. 16KiB) the fused schedule must fit.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def run(
     target: Path,
@@ -103,6 +131,9 @@ def run(
     platform: str,
     kernels: str,
     timeout: float,
+    max_mac_overhead: float | None,
+    fuse: bool,
+    sram: int | None,
     as_json: bool,
 ) -> None:
     """Run a model, or an out-of-core build, with the ooc C runtime on this host
@@ -134,6 +165,19 @@ def run(
         bss_bytes, stack_high_water_bytes, sram_high_water_bytes,
         sram_budget_bytes, flash_read_bytes, outputs.
 
+    \b
+    ooc run MODEL [--target qemu-m4] --max-mac-overhead K | --fuse [--sram B]
+        in-core with a fused schedule (ooc plan --help): the arena holds only
+        the working SRAM and the outputs, a streamed input is read row by row
+        during the invoke. The arena is painted before each sample and the
+        highest byte the runtime changed below the outputs is the measured
+        working SRAM. On qemu-m4 the firmware links into that arena + runtime
+        state + the planned 4 KiB stack (the link fails if they do not fit).
+        JSON keys added: schedule, working_high_water_bytes (measured),
+        plan_working_sram_bytes, per_layer_arena_bytes, mac_overhead; on
+        qemu-m4 also blocks (per block: ops, fused, strips, macs,
+        instructions) and input_reader_calls.
+
     Compiles with $CC (default cc) or arm-none-eabi-gcc; binaries are cached
     by content hash under $OOC_CACHE_DIR.
     """
@@ -143,10 +187,18 @@ def run(
 
     if repeat < 1:
         raise InvalidArgumentError("--repeat must be at least 1")
+    if target.is_dir() and (fuse or max_mac_overhead is not None or sram is not None):
+        raise InvalidArgumentError(
+            "--fuse, --max-mac-overhead and --sram apply to a MODEL (a build directory runs its "
+            "out-of-core plan)"
+        )
     if platform == "qemu-m4":
         if sync_reads or repeat != 1:
             raise InvalidArgumentError("--sync-reads and --repeat apply to --target host")
-        run_m4(target, inputs, seed, output, device_key, kernels, timeout, as_json)
+        run_m4(
+            target, inputs, seed, output, device_key, kernels, timeout, as_json,
+            (fuse, max_mac_overhead, sram),
+        )  # fmt: skip
         return
     if target.is_dir():
         from ooc_sdk.build import run_build
@@ -191,21 +243,34 @@ def run(
     if device_key is not None or sync_reads:
         raise InvalidArgumentError("--device-key and --sync-reads apply to a build directory")
     graph = load_model(target)
+    fusion = _fusion_plan(graph, fuse, max_mac_overhead, sram)
     sample = _load_inputs(inputs) or random_inputs(graph, seed)
-    result = run_host(graph, [sample], repeat=repeat)
+    result = run_host(graph, [sample], repeat=repeat, fusion=fusion)
     outs = result.outputs[0]
     _save_outputs(output, outs)
-    info = {
+    info: dict[str, Any] = {
         "arena_bytes": result.arena_bytes,
         "invoke_seconds": result.invoke_seconds[0],
-        "outputs": _describe(outs),
     }
+    if fusion is not None:
+        info.update(
+            {
+                "schedule": "fused",
+                "working_high_water_bytes": result.working_high_water_bytes,
+                "plan_working_sram_bytes": fusion.working_sram_bytes,
+                "per_layer_arena_bytes": fusion.per_layer_arena_bytes,
+                "mac_overhead": round(fusion.mac_overhead, 4),
+            }
+        )
+    info["outputs"] = _describe(outs)
     if as_json:
         _emit_json(info)
         return
     click.echo(
         f"ooc host runtime: arena {result.arena_bytes:,} bytes, invoke {result.invoke_seconds[0] * 1e3:.3f} ms"
     )
+    if fusion is not None:
+        click.echo(_fusion_line(info, "on this host"))
     _echo_outputs(outs, info["outputs"])
 
 
@@ -218,8 +283,10 @@ def run_m4(
     kernels: str,
     timeout: float,
     as_json: bool,
+    fusion_options: tuple[bool, float | None, int | None] = (False, None, None),
 ) -> None:
-    """Run a model (in-core) or a build directory (out-of-core) on the emulated Cortex-M4."""
+    """Run a model (in-core, per layer or fused) or a build directory (out-of-core) on the
+    emulated Cortex-M4."""
     from ooc_sdk.golden import random_inputs
     from ooc_sdk.model import load_model
     from ooc_sdk.qemu import run_build_m4, run_model_m4
@@ -233,8 +300,9 @@ def run_m4(
         if device_key is not None:
             raise InvalidArgumentError("--device-key applies to a build directory")
         graph = load_model(target)
+        fusion = _fusion_plan(graph, *fusion_options)
         sample = _load_inputs(inputs) or random_inputs(graph, seed)
-        result = run_model_m4(graph, [sample], kernels=kernels, timeout=timeout)
+        result = run_model_m4(graph, [sample], kernels=kernels, timeout=timeout, fusion=fusion)
     outs = result.outputs[0]
     _save_outputs(output, outs)
     rep = dict(result.report)
@@ -260,6 +328,23 @@ def run_m4(
         )
     )
     total = max(rep["instructions"], 1)
+    if rep.get("schedule") == "fused":
+        click.echo(_fusion_line(rep, "on the M4"))
+        click.echo(f"  {'ops':>9}  {'schedule':<20} {'MACs':>12} {'instructions':>14}  share")
+        for b in rep["blocks"]:
+            first, last = b["ops"]
+            ops = f"{first}..{last - 1}" if last - first > 1 else str(first)
+            how = (
+                f"fused, {b['strips']} strip{'s' if b['strips'] > 1 else ''}"
+                if b["fused"]
+                else "whole"
+            )
+            click.echo(
+                f"  {ops:>9}  {how:<20} {b['macs']:>12,} {b['instructions']:>14,}  "
+                f"{100 * b['instructions'] / total:5.1f}%"
+            )
+        _echo_outputs(outs, rep["outputs"])
+        return
     click.echo(f"  {'layer':>5}  {'op':<24} {'instructions':>14} {'crypto':>12}  share")
     for layer in rep["layers"]:
         click.echo(

@@ -10,7 +10,10 @@ machine (to a resolution of 40 instructions per measured interval).
 
 Out-of-core, the linker script's SRAM region is the plan's SRAM figure: the arena (activations
 and chunk slots), the runtime state and at least the planned stack must fit, or the link fails.
-Firmware binaries are cached by content hash under ``$OOC_CACHE_DIR/build``.
+A fused in-core schedule (``run_model_m4(..., fusion=plan)``) links the same way into
+``fused_ram_bytes(plan)``: its arena (working SRAM and the outputs), the runtime state and the
+planned stack, with the weights in memory-mapped flash. Firmware binaries are cached by content
+hash under ``$OOC_CACHE_DIR/build``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from ooc_sdk.golden import check_inputs
 from ooc_sdk.host import build_root, split_outputs, write_samples
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.planner import STACK_BOUND_BYTES
+from ooc_sdk.plan.fusion import FusionPlan
+from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 
 TARGET = "qemu-m4"
 PORT = C_RUNTIME / "ports" / "qemu_mps2"
@@ -185,26 +189,32 @@ def compile_firmware(
     return Firmware(elf, _sections(elf), ram_bytes, paged, kernels)
 
 
-def _model_defines(cname: str, paged: bool) -> list[str]:
+def _model_defines(cname: str, paged: bool, fused: bool = False) -> list[str]:
+    working = [f"OOC_RUN_WORKING=OOC_MODEL_{cname.upper()}_WORKING_BYTES"] if fused else []
     return [
         f'OOC_RUN_HEADER="ooc_model_{cname}.h"',
         f"OOC_RUN_MODEL=ooc_model_{cname}",
         f"OOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
         f"OOC_RUN_PAGED={int(paged)}",
+        *working,
     ]
 
 
 def build_model_firmware(
     c_dir: Path, cname: str, *, paged: bool, ram_bytes: int, kernels: str = "dsp"
 ) -> Firmware:
-    """The runner firmware (ooc_run_qemu_main.c) for generated tables in ``c_dir``."""
+    """The runner firmware (ooc_run_qemu_main.c) for generated tables in ``c_dir``. Tables with a
+    fused schedule (their header defines OOC_MODEL_<NAME>_WORKING_BYTES) measure the working
+    SRAM below the outputs; others the whole arena."""
     model_c = c_dir / f"ooc_model_{cname}.c"
-    if not model_c.exists() or not (c_dir / f"ooc_model_{cname}.h").exists():
+    model_h = c_dir / f"ooc_model_{cname}.h"
+    if not model_c.exists() or not model_h.exists():
         raise InvalidArgumentError(f"{c_dir} lacks the generated model tables")
+    fused = f"#define OOC_MODEL_{cname.upper()}_WORKING_BYTES " in model_h.read_text()
     return compile_firmware(
         [model_c, RUNNER],
         include_dirs=[c_dir],
-        defines=_model_defines(cname, paged),
+        defines=_model_defines(cname, paged, fused),
         ram_bytes=ram_bytes,
         kernels=kernels,
         wraps=["ooc_image_open_chunk"] if paged else [],
@@ -336,7 +346,9 @@ def _shape_report(graph: Graph, fw: Firmware, raw: dict[str, Any]) -> dict[str, 
         "sram_budget_bytes": fw.ram_bytes,
         "sram_high_water_bytes": int(raw["sram_high_water_bytes"]),
         "stack_high_water_bytes": int(raw["stack_high_water_bytes"]),
+        "arena_bytes": int(raw["arena_bytes"]),
         "arena_high_water_bytes": int(raw["arena_high_water_bytes"]),
+        "working_high_water_bytes": int(raw["working_high_water_bytes"]),
         "state_bytes": int(raw["state_bytes"]),
         "flash_read_bytes": int(raw["flash_read_bytes"]),
         "flash_read_commands": int(raw["flash_read_commands"]),
@@ -363,12 +375,15 @@ def run_build_m4(
     kernels: str = "dsp",
     timeout: float = DEFAULT_TIMEOUT_S,
     flash_file: Path | None = None,
+    keystore: bytes | Path | None = None,
 ) -> M4Result:
     """Run an ``ooc build`` directory on the emulated Cortex-M4: the plan's SRAM only, weights
-    from the external flash (``flash_file``, default OUT/flash.bin)."""
-    from ooc_sdk.build import load_build_for
+    from the external flash (``flash_file``, default OUT/flash.bin). The device's key storage
+    is ``keystore`` (a provisioned device's keystore.bin) or, by default, made from ``device``."""
+    from ooc_sdk.build import build_flash_file, load_build_for
 
     info = load_build_for(out_dir, graph, device)
+    flash_file = flash_file or build_flash_file(out_dir, info)
     plan_info = json.loads((out_dir / "plan.json").read_text())
     fw = build_model_firmware(
         out_dir / "c", info["c_name"], paged=True, ram_bytes=int(plan_info["sram_bytes"]),
@@ -383,8 +398,8 @@ def run_build_m4(
         "base": int(info["flash_offset"]),
     }
     files: dict[str, bytes | Path] = {
-        "keystore.bin": keystore_record(device),
-        "flash.bin": flash_file or out_dir / "flash.bin",
+        "keystore.bin": keystore if keystore is not None else keystore_record(device),
+        "flash.bin": flash_file,
         "in.bin": _samples_file(graph, samples),
     }
     raw, written = run_firmware(fw, args, files, timeout=timeout)
@@ -394,22 +409,26 @@ def run_build_m4(
     return M4Result(outputs, report)
 
 
-def run_model_m4(
-    graph: Graph,
-    samples: list[list[np.ndarray]],
-    *,
-    kernels: str = "dsp",
-    timeout: float = DEFAULT_TIMEOUT_S,
-) -> M4Result:
-    """Run ``graph`` in-core on the emulated Cortex-M4: every weight a constant in
-    memory-mapped flash, the activations in the board's 4 MiB SRAM."""
-    key = hashlib.sha256(f"m4-gen|{graph.sha256}|{runtime_digest()}".encode()).hexdigest()[:32]
+def fused_ram_bytes(fusion: FusionPlan) -> int:
+    """The SRAM region a fused in-core firmware links into: the arena (working SRAM and the
+    outputs above it), the runtime state and the planned stack, as ``ooc plan`` counts an
+    out-of-core budget. The link fails if .data + .bss + the stack's minimum do not fit."""
+    return fusion.arena_bytes + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+
+
+def _generated_tables(graph: Graph, fusion: FusionPlan | None) -> tuple[Path, str]:
+    """The model's C tables (per layer, or with ``fusion``'s schedule), generated once into a
+    directory keyed by the model, the schedule and the runtime; returns it and the C name."""
+    schedule = fusion.digest if fusion is not None else "per-layer"
+    key = hashlib.sha256(
+        f"m4-gen|{graph.sha256}|{schedule}|{runtime_digest()}".encode()
+    ).hexdigest()[:32]
     gen_dir = build_root() / f"gen-{key}"
     if not (gen_dir / "done").exists():
         build_root().mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
         try:
-            gen = write_codegen(graph, tmp)
+            gen = write_codegen(graph, tmp, fusion=fusion)
             shutil.rmtree(tmp / "ooc_runtime")  # the firmware builds the runtime from the SDK
             (tmp / "name").write_text(gen.name)
             (tmp / "done").write_text("")
@@ -417,13 +436,60 @@ def run_model_m4(
                 tmp.rename(gen_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    cname = (gen_dir / "name").read_text()
-    fw = build_model_firmware(
-        gen_dir, cname, paged=False, ram_bytes=IN_CORE_RAM_BYTES, kernels=kernels
-    )
+    return gen_dir, (gen_dir / "name").read_text()
+
+
+def _fused_report(fusion: FusionPlan, rep: dict[str, Any]) -> dict[str, Any]:
+    """What a fused run adds to the report: the plan's figures beside the measured ones and the
+    instructions per block (a fused block's count lands on its first operator)."""
+    layers = rep["layers"]
+    blocks = []
+    for b in fusion.blocks:
+        ops = layers[b.first : b.last]
+        blocks.append(
+            {
+                "ops": [b.first, b.last],
+                "fused": b.fused,
+                "strips": b.strips if b.fused else None,
+                "macs": b.macs,
+                "instructions": sum(layer["instructions"] for layer in ops),
+            }
+        )
+    return {
+        "plan_working_sram_bytes": fusion.working_sram_bytes,
+        "plan_arena_bytes": fusion.arena_bytes,
+        "per_layer_arena_bytes": fusion.per_layer_arena_bytes,
+        "mac_overhead": round(fusion.mac_overhead, 4),
+        "executed_macs": fusion.macs,
+        "blocks": blocks,
+    }
+
+
+def run_model_m4(
+    graph: Graph,
+    samples: list[list[np.ndarray]],
+    *,
+    kernels: str = "dsp",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    fusion: FusionPlan | None = None,
+) -> M4Result:
+    """Run ``graph`` in-core on the emulated Cortex-M4: every weight a constant in
+    memory-mapped flash, the activations in the board's 4 MiB SRAM. With ``fusion`` (a plan for
+    ``graph``) the firmware runs that fused schedule and links into ``fused_ram_bytes(fusion)``
+    of SRAM; the report adds ``schedule`` "fused", the plan's figures beside the measured
+    ``working_high_water_bytes`` and the instructions per block."""
+    if fusion is not None and fusion.graph.sha256 != graph.sha256:
+        raise InvalidArgumentError("the fusion plan was made for another model")
+    gen_dir, cname = _generated_tables(graph, fusion)
+    ram = fused_ram_bytes(fusion) if fusion is not None else IN_CORE_RAM_BYTES
+    fw = build_model_firmware(gen_dir, cname, paged=False, ram_bytes=ram, kernels=kernels)
     raw, written = run_firmware(
         fw, {"samples": len(samples)}, {"in.bin": _samples_file(graph, samples)}, timeout=timeout
     )
-    return M4Result(
-        split_outputs(graph, written["out.bin"], len(samples)), _shape_report(graph, fw, raw)
-    )
+    report = _shape_report(graph, fw, raw)
+    report["schedule"] = "fused" if fusion is not None else "per-layer"
+    report["streamed_inputs"] = int(raw["streamed_inputs"])
+    report["input_reader_calls"] = int(raw["input_reader_calls"])
+    if fusion is not None:
+        report.update(_fused_report(fusion, report))
+    return M4Result(split_outputs(graph, written["out.bin"], len(samples)), report)

@@ -18,17 +18,20 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from ooc_sdk.build import build, load_build
+from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
-from ooc_sdk.golden import random_inputs, run_tflm
+from ooc_sdk.golden import random_inputs, run_tflm, run_tflm_many
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
 from ooc_sdk.model import load_model
 from ooc_sdk.plan import planner
+from ooc_sdk.plan.fusion import plan_fusion
 from ooc_sdk.plan.planner import BudgetError, plan
 from ooc_sdk.qemu import (
     PORT,
     FirmwareBudgetError,
     build_model_firmware,
     compile_firmware,
+    fused_ram_bytes,
     run_build_m4,
     run_firmware,
     run_model_m4,
@@ -245,3 +248,70 @@ def test_crypto_bench_firmware_computes_the_standard_primitives() -> None:
     assert rep["digest"] == _fnv(tag, _fnv(buf))
     for k in ("aes128_ctr_ticks", "aes256_ctr_ticks", "cmac128_ticks", "poly1305_ticks"):
         assert rep[k] > 0
+
+
+@pytest.mark.parametrize("name", ["vww_96_int8.tflite", "kws_ref_model.tflite"])
+def test_fused_schedule_runs_in_its_working_sram_on_the_m4(name: str, tmp_path: Path) -> None:
+    """A fused schedule (k = 1.3) on the M4: bit-exact with tflite-micro, the working SRAM the
+    firmware measures equal to the plan's, and the firmware linked into the fused arena +
+    runtime state + planned stack, far below the per-layer arena."""
+    path = shared_model(name)
+    graph = load_model(path)
+    fp = plan_fusion(graph, max_mac_overhead=1.3)
+    samples = [random_inputs(graph, seed) for seed in (1, 2)]
+    got = run_model_m4(graph, samples, fusion=fp)
+    refs = run_tflm_many(path.read_bytes(), samples)
+    for s, (ref, out) in enumerate(zip(refs, got.outputs, strict=True)):
+        for a, b in zip(ref.outputs, out, strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f"{name} sample {s}"
+    rep = got.report
+    assert rep["mode"] == "in-core" and rep["schedule"] == "fused"
+    # the highest arena byte below the outputs that the runtime changed, on either sample
+    assert rep["working_high_water_bytes"] == fp.working_sram_bytes
+    assert rep["plan_working_sram_bytes"] == fp.working_sram_bytes
+    assert rep["arena_bytes"] == fp.arena_bytes
+    # the SRAM region is the fused arena + runtime state + stack; the firmware fits and stays in
+    ram = fp.arena_bytes + planner.RUNTIME_STATE_BYTES + planner.STACK_BOUND_BYTES
+    assert rep["sram_budget_bytes"] == fused_ram_bytes(fp) == ram
+    assert rep["data_bytes"] + rep["bss_bytes"] + planner.STACK_BOUND_BYTES <= ram
+    assert rep["sram_high_water_bytes"] <= ram
+    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    # the whole firmware RAM is below the per-layer arena alone; what it uses, below half of it
+    assert ram < fp.per_layer_arena_bytes
+    assert 2 * rep["sram_high_water_bytes"] < fp.per_layer_arena_bytes
+    # the streamed input: sample 0 read from the ooc_set_input() buffer, sample 1 through the
+    # reader (rows fetched from in.bin by semihosting), both bit-exact above
+    assert rep["streamed_inputs"] == len(fp.streamed_inputs) == 1
+    assert rep["input_reader_calls"] >= graph.tensor(graph.inputs[0]).shape[1]
+    assert [b["ops"] for b in rep["blocks"]] == [[b.first, b.last] for b in fp.blocks]
+    assert rep["instructions"] > 0 and rep["mac_overhead"] <= 1.3
+    if name.startswith("kws"):
+        # the tables `ooc codegen --max-mac-overhead` writes build the same firmware, and a
+        # region 100 bytes short of .data + .bss + the stack fails to link
+        gen = write_codegen(graph, tmp_path / "gen", fusion=fp)
+        used = rep["data_bytes"] + rep["bss_bytes"] + planner.STACK_BOUND_BYTES
+        with pytest.raises(FirmwareBudgetError, match=r"overflow it by 10[0-7] "):
+            build_model_firmware(gen.directory, gen.name, paged=False, ram_bytes=used - 100)
+
+
+def test_cli_runs_fused_schedules_on_host_and_m4(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, path, graph = kws
+    tflm = hashlib.sha256(run_tflm(path, random_inputs(graph, 0)).outputs[0].tobytes()).hexdigest()
+    for target in ("qemu-m4", "host"):
+        proc = _ooc("run", str(path), "--target", target, "--max-mac-overhead", "1.3", "--json")
+        assert proc.returncode == 0, proc.stderr
+        rep = json.loads(proc.stdout)
+        assert rep["schedule"] == "fused"
+        assert rep["working_high_water_bytes"] == rep["plan_working_sram_bytes"] <= 8 * 1024
+        assert rep["outputs"][0]["sha256"] == tflm
+    proc = _ooc("run", str(path), "--target", "qemu-m4", "--fuse")
+    assert proc.returncode == 0, proc.stderr
+    assert "fused schedule: working SRAM 5,860 B measured on the M4" in proc.stdout
+    assert "fused, 1 strip" in proc.stdout
+    proc = _ooc("run", str(path), "--sram", "8KiB")
+    assert proc.returncode == 2 and "--sram needs --fuse" in proc.stderr
+    key = tmp_path / "dev.key"
+    write_key_file(key, device)
+    proc = _ooc("run", str(out), "--device-key", str(key), "--target", "qemu-m4", "--fuse")
+    assert proc.returncode == 2 and "apply to a MODEL" in proc.stderr

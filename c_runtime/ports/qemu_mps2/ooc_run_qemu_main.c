@@ -21,6 +21,15 @@
  * runs without the hook and gives the total. Crypto (tag checks and decryption: the time inside
  * ooc_image_open_chunk, reached through the linker's --wrap) is counted apart. Sample buffers and
  * counters live in OOC_HARNESS memory, outside the SRAM budget.
+ *
+ * Working SRAM (as the host runner, ports/host/ooc_run_main.c): the arena is painted before
+ * every sample (the pattern alternates) and the highest byte below OOC_RUN_WORKING that changed
+ * marks the bytes the runtime used. A fused schedule's build defines OOC_RUN_WORKING as
+ * OOC_MODEL_<NAME>_WORKING_BYTES (the arena less the outputs at its top); by default it is the
+ * whole arena. A streamed input (ooc_input_streamed()) has no place in the arena: even samples
+ * hand the runtime the sample buffer through ooc_set_input(), which it reads during the invoke;
+ * odd samples set cfg.read_input to a reader that fetches each requested row from in.bin through
+ * semihosting, so that input is never in the device's memory (a camera or a frame in flash).
  */
 #include <stdint.h>
 #include <string.h>
@@ -35,7 +44,12 @@
 #include "ooc_qemu_flash.h"
 #endif
 
+#ifndef OOC_RUN_WORKING
+#define OOC_RUN_WORKING OOC_RUN_ARENA
+#endif
+
 #define MAX_OPS 1024u
+#define MAX_INPUTS 8u
 #define IO_BYTES (2u * 1024u * 1024u)
 #define REPORT_BYTES (64u * 1024u)
 
@@ -61,6 +75,16 @@ static OOC_HARNESS char report[REPORT_BYTES];
 static OOC_HARNESS uint32_t layer_ticks[MAX_OPS], layer_crypto[MAX_OPS], layer_steps[MAX_OPS], layer_kinds[MAX_OPS];
 static OOC_HARNESS uint32_t report_len, layer_start, crypto_ticks, crypto_pending, crypto_calls;
 static OOC_HARNESS char cmdline[512];
+
+/* The input reader of odd samples: the current sample's inputs, read from in.bin on demand. */
+typedef struct {
+    int handle;
+    uint32_t base;                /* the sample's offset in in.bin */
+    uint32_t offset[MAX_INPUTS];  /* each input's offset in the sample */
+    uint32_t bytes[MAX_INPUTS];
+    uint32_t calls;
+} reader_t;
+static OOC_HARNESS reader_t reader;
 
 /* ---- report.json ---- */
 
@@ -257,9 +281,23 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 }
 #endif
 
-static uint32_t arena_extent(uint8_t pattern)
+static int read_input(void *context, uint32_t index, uint32_t offset, void *dst, uint32_t bytes)
 {
-    uint32_t n = OOC_RUN_ARENA;
+    reader_t *r = (reader_t *)context;
+    if (index >= MAX_INPUTS || offset > r->bytes[index] || bytes > r->bytes[index] - offset) {
+        return -1;
+    }
+    r->calls++;
+    if (sh_seek(r->handle, r->base + r->offset[index] + offset) != 0 || sh_read(r->handle, dst, bytes) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The arena's bytes below `limit` up to the highest one that no longer holds `pattern`. */
+static uint32_t arena_extent(uint8_t pattern, uint32_t limit)
+{
+    uint32_t n = limit;
     while (n > 0u && arena.bytes[n - 1u] == pattern) {
         n--;
     }
@@ -313,9 +351,9 @@ static __attribute__((noinline)) int invoke_once(void)
 int main(void)
 {
     struct ooc_config cfg;
-    uint32_t samples, size, page, sector, base, s, in_total, out_total;
+    uint32_t samples, size, page, sector, base, s, i, in_total, out_total, streamed = 0;
     uint32_t t_mount = 0, t_init, t_total = 0, crypto_total = 0, arena_used = 0, stack_used = 0;
-    uint32_t read_bytes = 0, read_commands = 0, t0;
+    uint32_t working_used = 0, read_bytes = 0, read_commands = 0, t0;
     int in_h, out_h, err;
 
     ooc_board_counter_start();
@@ -343,6 +381,7 @@ int main(void)
     memset(&cfg, 0, sizeof cfg);
     cfg.arena = arena.bytes;
     cfg.arena_bytes = OOC_RUN_ARENA;
+    cfg.context = &reader;
 #if OOC_RUN_PAGED
     cfg.image = &image;
 #endif
@@ -357,9 +396,16 @@ int main(void)
     if (in_total > IO_BYTES || out_total > IO_BYTES) {
         return fail("the model's inputs or outputs exceed the firmware's sample buffer", 0, 2);
     }
+    for (i = 0, s = 0; i < OOC_RUN_MODEL.n_inputs && i < MAX_INPUTS; i++) {
+        reader.offset[i] = s;
+        reader.bytes[i] = (uint32_t)ooc_input_bytes(&ctx, i);
+        s += reader.bytes[i];
+        streamed += ooc_input_streamed(&ctx, i) == 1;
+    }
     in_h = sh_open("in.bin", SH_MODE_RB);
     out_h = sh_open("out.bin", SH_MODE_WB);
-    if (in_h < 0 || out_h < 0) {
+    reader.handle = sh_open("in.bin", SH_MODE_RB);
+    if (in_h < 0 || out_h < 0 || reader.handle < 0) {
         return fail("cannot open in.bin or out.bin", 0, 2);
     }
     for (s = 0; s < samples; s++) {
@@ -367,11 +413,12 @@ int main(void)
         if (sh_read(in_h, io_buf, in_total) != 0) {
             return fail("in.bin is shorter than the samples", 0, 2);
         }
+        reader.base = s * in_total;
         for (r = 0; r < runs; r++) {
-            const uint32_t pattern = r == 0 ? 0xA5A5A5A5u : 0x5A5A5A5Au;
+            const uint32_t pattern = ((s + (uint32_t)r) & 1u) == 0u ? 0xA5A5A5A5u : 0x5A5A5A5Au;
             uint32_t before, crypto_before = crypto_ticks;
+            memset(arena.bytes, (int)(pattern & 0xFFu), OOC_RUN_ARENA);
             if (s == 0u) {
-                memset(arena.bytes, (int)(pattern & 0xFFu), OOC_RUN_ARENA);
                 ooc_board_stack_paint(pattern);
             }
             err = set_inputs();
@@ -380,6 +427,8 @@ int main(void)
             }
             /* the first run reports layers; the rest run as an application would */
             ctx.cfg.on_layer = s == 0u && r == 0 ? on_layer : NULL;
+            /* streamed inputs: odd samples through the reader, even ones from the buffer */
+            ctx.cfg.read_input = (s & 1u) != 0u ? read_input : NULL;
             crypto_pending = 0;
 #if OOC_RUN_PAGED
             read_bytes = flash.read_bytes;
@@ -393,10 +442,15 @@ int main(void)
             read_bytes = flash.read_bytes - read_bytes;
             read_commands = flash.read_commands - read_commands;
 #endif
-            if (s == 0u) {
-                uint32_t used = ooc_board_stack_used(pattern), ext = arena_extent((uint8_t)pattern);
-                stack_used = used > stack_used ? used : stack_used;
+            {
+                uint32_t ext = arena_extent((uint8_t)pattern, OOC_RUN_ARENA);
+                uint32_t work = arena_extent((uint8_t)pattern, OOC_RUN_WORKING);
                 arena_used = ext > arena_used ? ext : arena_used;
+                working_used = work > working_used ? work : working_used;
+            }
+            if (s == 0u) {
+                uint32_t used = ooc_board_stack_used(pattern);
+                stack_used = used > stack_used ? used : stack_used;
             }
             if (err < 0) {
                 return fail("invoke", err, 1);
@@ -411,6 +465,7 @@ int main(void)
         }
     }
     (void)sh_close(in_h);
+    (void)sh_close(reader.handle);
     if (sh_close(out_h) != 0) {
         return fail("cannot write out.bin", 0, 2);
     }
@@ -431,6 +486,10 @@ int main(void)
     put_array("layer_kinds", layer_kinds, OOC_RUN_MODEL.n_ops);
     put_field("arena_bytes", OOC_RUN_ARENA);
     put_field("arena_high_water_bytes", arena_used);
+    put_field("working_bytes", OOC_RUN_WORKING);
+    put_field("working_high_water_bytes", working_used);
+    put_field("streamed_inputs", streamed);
+    put_field("input_reader_calls", reader.calls);
     put_field("stack_high_water_bytes", stack_used);
     put_field("stack_room_bytes", ooc_board_stack_room());
     put_field("static_ram_bytes", ooc_board_static_ram());
