@@ -9,6 +9,8 @@ A build directory holds::
     c/              the firmware sources: ooc_model_<name>.c/.h (paged tables), ooc_runtime/, ...
     flash.bin       the emulated NOR chip with the image programmed at its offset (host runs)
     flash.bin.wear  the emulator's wear history (ooc_nor_emu.h)
+    batch-key.bin   batch builds only (no device key): the content key sealed under the factory
+                    master key, mode 0600, for ``ooc provision run`` (no flash.bin then)
 
 The image reaches flash.bin the way a programmer writes a chip: the host flash tool erases and
 programs it page by page through the NOR emulator. A power loss there (injected for tests with
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import tempfile
 import time
@@ -57,6 +60,8 @@ from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.latency import Crypto
 from ooc_sdk.plan.planner import Plan, plan
+from ooc_sdk.provisioning.batch import BATCH_KEY_FILE, write_batch_key
+from ooc_sdk.provisioning.keystore import Keystore
 from ooc_sdk.targets import FlashProfile, McuProfile
 
 HOST = C_RUNTIME / "ports" / "host"
@@ -152,7 +157,7 @@ def build(
     graph: Graph,
     model_bytes: bytes,
     out_dir: Path,
-    device: DeviceKey,
+    device: DeviceKey | None,
     *,
     budget: int | None,
     flash: FlashProfile,
@@ -165,8 +170,15 @@ def build(
     scratch_bytes: int = 32 * 1024,
     dsp: bool = False,
     hex_base: int = 0,
+    keystore: Keystore | None = None,
     progress: Progress | None = None,
 ) -> BuildResult:
+    """Plan, pack, generate C and write the emulated flash. ``device`` None makes a batch build
+    (docs/provisioning.md): the image's key slot stays erased, its content key is sealed under
+    ``keystore``'s master secret in OUT/batch-key.bin, and no flash.bin is written (a batch
+    image runs only once a station has provisioned a device with it)."""
+    if device is None and keystore is None:
+        raise InvalidArgumentError("a batch build (no device key) needs the factory master key")
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     say("planning")
@@ -193,19 +205,31 @@ def build(
         base_offset=flash_offset,
         chunk_align=4,
     )
-    packed = pack_image(graph, device, options, chunks=p.chunks, pid=p.plan_id)
+    content_key = secrets.token_bytes(fmt.CIPHER_KEY_BYTES[cipher])
+    build_id = secrets.token_bytes(fmt.BUILD_ID_BYTES)
+    packed = pack_image(
+        graph, device, options, content_key=content_key, build_id=build_id, chunks=p.chunks,
+        pid=p.plan_id,
+    )  # fmt: skip
     files = write_image_dir(out_dir / "image", packed, hex_base)
+    batch_path = out_dir / BATCH_KEY_FILE
+    batch_path.unlink(missing_ok=True)
+    if device is None:
+        assert keystore is not None
+        write_batch_key(batch_path, keystore, build_id, content_key)
     say("generating C")
     gen = write_codegen(graph, out_dir / "c", ooc_plan=p)
     (out_dir / "model.tflite").write_bytes(model_bytes)
     plan_json = p.to_json()
     (out_dir / "plan.json").write_text(json.dumps(plan_json, indent=1) + "\n")
     flash_path = out_dir / "flash.bin"
-    say(f"writing the image to the emulated {flash.name} ({len(packed.image):,} bytes)")
     for stale in (flash_path, Path(str(flash_path) + ".wear")):
         stale.unlink(missing_ok=True)
-    fail_after = int(os.environ.get(POWER_LOSS_ENV, "0") or 0)
-    report = program_flash(flash_path, packed.image, flash, flash_offset, fail_after)
+    report: dict[str, Any] = {}
+    if device is not None:
+        say(f"writing the image to the emulated {flash.name} ({len(packed.image):,} bytes)")
+        fail_after = int(os.environ.get(POWER_LOSS_ENV, "0") or 0)
+        report = program_flash(flash_path, packed.image, flash, flash_offset, fail_after)
     info: dict[str, Any] = {
         "sdk_version": __version__,
         "model": {"name": graph.name, "sha256": graph.sha256, "file": "model.tflite"},
@@ -216,7 +240,15 @@ def build(
         "flash_offset": flash_offset,
         "mcu": mcu.name,
         "verify": verify,
-        "device": {"uid": device.uid.hex(), "key_id": device.key_id.hex()},
+        "device": (
+            {"uid": device.uid.hex(), "key_id": device.key_id.hex()} if device is not None else None
+        ),
+        "batch": (
+            {"master_key_id": keystore.key_id.hex(), "key_file": BATCH_KEY_FILE}
+            if device is None and keystore is not None
+            else None
+        ),
+        "security_counter": security_counter,
         "build_id": packed.manifest["build_id"],
         "plan_id": packed.manifest["plan_id"],
         "image_bytes": len(packed.image),
@@ -253,12 +285,24 @@ def load_build_for(out_dir: Path, graph: Graph, device: DeviceKey) -> dict[str, 
     info = load_build(out_dir)
     if graph.sha256 != info["model"]["sha256"]:
         raise ModelMismatchError("the model does not match the build")
+    if info.get("device") is None:
+        return info  # a batch build: the key slot on the device's flash decides
     if device.uid.hex() != info["device"]["uid"]:
         raise WrongDeviceError(
             f"this build's image is for device {info['device']['uid']}, the key file is for "
             f"{device.uid.hex()}"
         )
     return info
+
+
+def build_flash_file(out_dir: Path, info: dict[str, Any]) -> Path:
+    """OUT/flash.bin, or a clear error for a batch build (which has none)."""
+    if info.get("device") is None:
+        raise InvalidArgumentError(
+            f"{out_dir} is a batch build: it runs on provisioned devices only (ooc provision run "
+            "--programmer qemu, then run a device's flash)"
+        )
+    return out_dir / "flash.bin"
 
 
 def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) -> Path:
@@ -303,16 +347,19 @@ def run_build(
     sync_reads: bool = False,
     flip_bit: int | None = None,
     sanitize: bool = False,
+    flash_file: Path | None = None,
 ) -> RunResult:
-    """Run ``samples`` through the build on the host: weights from the emulated flash only."""
+    """Run ``samples`` through the build on the host: weights from the emulated flash only
+    (``flash_file``, default OUT/flash.bin)."""
     info = load_build_for(out_dir, graph, device)
+    flash_file = flash_file or build_flash_file(out_dir, info)
     for sample in samples:
         check_inputs(graph, sample)
     binary = build_runner(out_dir, info, sanitize)
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         write_samples(in_path, samples)
-        args = [str(binary), str(out_dir / "flash.bin"), str(in_path), str(out_path),
+        args = [str(binary), str(flash_file), str(in_path), str(out_path),
                 str(len(samples)), *_flash_args(info["flash"]), "--base", str(info["flash_offset"])]  # fmt: skip
         if sync_reads:
             args.append("--sync-reads")

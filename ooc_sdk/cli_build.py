@@ -23,6 +23,7 @@ from ooc_sdk.cli import (
     _tag_option,
     cli,
 )
+from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.units import format_size
 
 
@@ -241,8 +242,17 @@ def plan_cmd(
 @click.option(
     "--device-key",
     type=_EXISTING_FILE,
-    required=True,
-    help="Device key file (ooc keygen): the image's content key is wrapped for this device.",
+    default=None,
+    help="Device key file (ooc keygen): the image's content key is wrapped for this device. "
+    "Without it: a batch image for `ooc provision run`, its content key sealed under the "
+    "factory master key (--master-key).",
+)
+@click.option(
+    "--master-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Batch builds: the factory master key file (mode 0600; ooc provision master-key), "
+    "else the file named by $OOC_MASTER_KEY_FILE, else '-' reads it from stdin.",
 )
 @click.option(
     "--out",
@@ -264,7 +274,8 @@ def build_cmd(
     cipher: str,
     tag: str,
     dsp: bool,
-    device_key: Path,
+    device_key: Path | None,
+    master_key: Path | None,
     out_dir: Path,
     flash_offset: int,
     security_counter: int,
@@ -280,13 +291,22 @@ def build_cmd(
 
     Then `ooc run OUT/ --device-key KEY` runs it on this host with its weights
     only in the emulated flash. See `ooc plan --help` for the planner.
+
+    Without --device-key the image is for a whole batch: its key slot is left
+    erased, OUT/batch-key.bin (mode 0600) keeps the content key sealed under the
+    factory master key, and `ooc provision run --image OUT/` personalises it per
+    device (docs/provisioning.md). A batch build has no OUT/flash.bin.
     """
     from ooc_sdk.build import build
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.model import load_model
+    from ooc_sdk.provisioning.keystore import open_keystore
     from ooc_sdk.targets import load_flash, load_mcu
 
-    device = read_key_file(device_key)
+    if device_key is not None and master_key is not None:
+        raise InvalidArgumentError("give --device-key (one device) or --master-key (a batch)")
+    device = read_key_file(device_key) if device_key is not None else None
+    keystore = open_keystore(master_key) if device is None else None
     graph = load_model(model)
     t0 = time.perf_counter()
     stages = {"planning": 1, "packing": 2, "generating": 3, "writing": 4}
@@ -312,6 +332,7 @@ def build_cmd(
         security_counter=security_counter,
         flash_offset=flash_offset,
         dsp=dsp,
+        keystore=keystore,
         progress=progress,
     )
     if as_json:
@@ -320,7 +341,14 @@ def build_cmd(
     click.echo(f"built {graph.name} -> {out_dir}/ in {result.info['seconds']:.1f} s")
     for line in _plan_summary(result.plan):
         click.echo(f"  {line}")
+    where = f"  image {result.info['image_bytes']:,} bytes at flash offset {flash_offset:#x}"
+    if device is None:
+        click.echo(
+            f"{where} for a batch (master key id {result.info['batch']['master_key_id']}); "
+            f"provision devices: ooc provision run --image {out_dir} --programmer qemu|file|pyocd"
+        )
+        return
     click.echo(
-        f"  image {result.info['image_bytes']:,} bytes at flash offset {flash_offset:#x} for "
-        f"device {device.uid.hex()}; run it: ooc run {out_dir} --device-key {device_key}"
+        f"{where} for device {device.uid.hex()}; run it: ooc run {out_dir} --device-key "
+        f"{device_key}"
     )

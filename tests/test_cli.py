@@ -29,6 +29,14 @@ COMMANDS = [
     "dumpinfo",
     "plan",
     "build",
+    "device",
+    "device list",
+    "device show",
+    "device export",
+    "device audit",
+    "provision",
+    "provision master-key",
+    "provision run",
 ]
 
 

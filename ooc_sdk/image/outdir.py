@@ -32,8 +32,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_image_dir(out_dir: Path, packed: PackedImage, hex_base: int = 0) -> dict[str, Path]:
-    """Write image.bin, image.hex, manifest.json and keyslot.bin; each file appears whole or
-    not at all. Returns the paths by name."""
+    """Write image.bin, image.hex, manifest.json and keyslot.bin (not for a batch image); each
+    file appears whole or not at all. Returns the paths by name."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -43,8 +43,11 @@ def write_image_dir(out_dir: Path, packed: PackedImage, hex_base: int = 0) -> di
         IMAGE_BIN: packed.image,
         IMAGE_HEX: to_intel_hex(packed.image, base).encode(),
         MANIFEST_JSON: (json.dumps(packed.manifest, indent=1) + "\n").encode(),
-        KEY_SLOT_BIN: packed.key_slot,
     }
+    if packed.key_slot:  # a batch image has no key slot until provisioning writes one per device
+        files[KEY_SLOT_BIN] = packed.key_slot
+    else:
+        (out_dir / KEY_SLOT_BIN).unlink(missing_ok=True)
     out = {}
     for name, data in files.items():
         path = out_dir / name

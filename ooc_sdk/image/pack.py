@@ -201,9 +201,19 @@ def make_key_slot(device: DeviceKey, content_key: bytes, build_id: bytes) -> byt
     )
 
 
+def personalize(image: bytes, device: DeviceKey, content_key: bytes) -> bytes:
+    """A batch image with the key slot for ``device`` written into it: the only bytes that differ
+    between two devices of one batch (the key slot is outside the header tag, docs/FORMAT.md)."""
+    if len(image) < fmt.SUPERBLOCK.size + fmt.KEY_SLOT.size or image[:4] != fmt.SUPERBLOCK_MAGIC:
+        raise InvalidArgumentError("not an ooc image (no superblock)")
+    build_id = fmt.SUPERBLOCK.unpack(image[: fmt.SUPERBLOCK.size])["build_id"]
+    slot = make_key_slot(device, content_key, build_id)
+    return image[: fmt.KEY_SLOT_OFFSET] + slot + image[fmt.KEY_SLOT_OFFSET + len(slot) :]
+
+
 def pack_image(
     graph: Graph,
-    device: DeviceKey,
+    device: DeviceKey | None,
     options: PackOptions,
     *,
     content_key: bytes | None = None,
@@ -214,7 +224,9 @@ def pack_image(
 ) -> PackedImage:
     """Build the image for ``graph`` with its content key wrapped for ``device``. ``chunks``
     (in table order) and ``pid`` come from an out-of-core plan; by default every constant tensor
-    is cut into ``options.chunk_bytes`` pieces (plan_chunks)."""
+    is cut into ``options.chunk_bytes`` pieces (plan_chunks). ``device`` None makes a batch
+    image: its key slot stays erased (0xFF) until provisioning writes one per device
+    (``personalize``); the caller keeps ``content_key`` and ``build_id`` for that."""
     options.check()
     flash = options.flash
     key_len = fmt.CIPHER_KEY_BYTES[options.cipher]
@@ -318,7 +330,7 @@ def pack_image(
         sdk_version=_fixed_text(__version__, 16),
     )
     header_tag = crypto.cmac(k_hdr, superblock + manifest + bytes(table))
-    key_slot = make_key_slot(device, content_key, build_id)
+    key_slot = make_key_slot(device, content_key, build_id) if device is not None else b""
     image[0 : len(superblock)] = superblock
     image[fmt.KEY_SLOT_OFFSET : fmt.KEY_SLOT_OFFSET + len(key_slot)] = key_slot
     image[fmt.MANIFEST_OFFSET : fmt.MANIFEST_OFFSET + len(manifest)] = manifest
@@ -350,7 +362,7 @@ def describe(
     build_id: bytes,
     pid: bytes,
     created: int,
-    device: DeviceKey,
+    device: DeviceKey | None,
     image_bytes: int,
 ) -> dict[str, Any]:
     """The public manifest.json: everything a tool may know without a key."""
@@ -374,7 +386,11 @@ def describe(
         "image_bytes": image_bytes,
         "chunk_bytes": options.chunk_bytes,
         "weights_bytes": sum(c.length for c in chunks),
-        "key_slot": {"device_uid": device.uid.hex(), "key_id": device.key_id.hex()},
+        "key_slot": (
+            {"device_uid": device.uid.hex(), "key_id": device.key_id.hex()}
+            if device is not None
+            else {"device_uid": None, "key_id": None, "batch": True}
+        ),
         "chunks": [
             {
                 "index": c.index,

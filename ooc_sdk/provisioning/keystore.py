@@ -33,6 +33,7 @@ MASTER_VERSION = 1
 ENV_FILE = "OOC_MASTER_KEY_FILE"
 LABEL_ROOT_KEY = b"ooc device root key"
 LABEL_MASTER_ID = b"ooc master key id"
+LABEL_BATCH_KEK = b"ooc batch kek"
 _HEAD = struct.Struct("<4sBBH")
 
 
@@ -47,6 +48,14 @@ class Keystore(Protocol):
 
     def device_key(self, uid: bytes, key_bytes: int = 32) -> DeviceKey:
         """The root key of device ``uid`` (16 bytes, zero-padded on the left)."""
+        ...
+
+    def wrap_batch_key(self, build_id: bytes, content_key: bytes) -> bytes:
+        """A batch image's content key wrapped (RFC 3394) for storage beside the build."""
+        ...
+
+    def unwrap_batch_key(self, build_id: bytes, wrapped: bytes) -> bytes:
+        """The content key back; InvalidArgumentError when it was not wrapped by this master."""
         ...
 
 
@@ -78,6 +87,22 @@ class SecretKeystore:
 
     def device_key(self, uid: bytes, key_bytes: int = 32) -> DeviceKey:
         return DeviceKey(uid, derive_root_key(self._master, uid, key_bytes))
+
+    def _batch_kek(self, build_id: bytes) -> bytes:
+        # one key-encryption key per build: KDF(master, "ooc batch kek", build id)
+        return crypto.kdf(self._master, LABEL_BATCH_KEK, build_id, len(self._master))
+
+    def wrap_batch_key(self, build_id: bytes, content_key: bytes) -> bytes:
+        return crypto.key_wrap(self._batch_kek(build_id), content_key)
+
+    def unwrap_batch_key(self, build_id: bytes, wrapped: bytes) -> bytes:
+        try:
+            return crypto.key_unwrap(self._batch_kek(build_id), wrapped)
+        except crypto.UnwrapError:
+            raise InvalidArgumentError(
+                "the batch key does not unwrap under this master key (altered, or another "
+                "master key's build)"
+            ) from None
 
     # -- the master key file -----------------------------------------------------------------
 

@@ -68,6 +68,14 @@ class McuProfile:
     poly1305_cycles_per_byte: float
     aes_engine_bytes_per_s: float = 0.0
     energy_per_cycle_pj: float = 0.0  # 0 = unknown
+    # Provisioning through a debug probe (ooc_sdk.provisioning.programmers, "Adding a board").
+    # Addresses may be written in JSON as "0x..." strings; they are ints once loaded.
+    pyocd_target: str = ""  # pyocd target type (pyocd list --targets); "" = none
+    uid_address: int | None = None  # the chip's unique device ID
+    uid_bytes: int = 0  # its length (a 96-bit ID: 12)
+    key_storage_address: int | None = None  # internal flash reserved for the key storage record
+    key_storage_bytes: int = 0
+    external_flash_address: int | None = None  # where the external NOR is memory-mapped
     description: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -77,6 +85,25 @@ class McuProfile:
         if self.aes_engine and self.aes_engine_bytes_per_s <= 0:
             raise InvalidArgumentError(
                 f"MCU profile {self.name}: an AES engine needs aes_engine_bytes_per_s"
+            )
+        for what in ("uid_address", "key_storage_address", "external_flash_address"):
+            value = getattr(self, what)
+            if isinstance(value, str):
+                try:
+                    value = int(value, 0)
+                except ValueError:
+                    raise InvalidArgumentError(
+                        f"MCU profile {self.name}: {what} {value!r} is not a number "
+                        '(write e.g. "0x1FFF7590")'
+                    ) from None
+                object.__setattr__(self, what, value)
+            if value is not None and not 0 <= value < 1 << 32:
+                raise InvalidArgumentError(
+                    f"MCU profile {self.name}: {what} is not a 32-bit address"
+                )
+        if not 0 <= self.uid_bytes <= 16 or self.key_storage_bytes < 0:
+            raise InvalidArgumentError(
+                f"MCU profile {self.name}: uid_bytes is 0 to 16 and key_storage_bytes not negative"
             )
 
 

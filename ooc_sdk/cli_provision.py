@@ -1,0 +1,219 @@
+"""``ooc provision``: the manufacturing station (ooc_sdk/cli.py imports this module to register
+the group). The workflow itself is ooc_sdk/provisioning/station.py."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from ooc_sdk.cli import _emit_json, cli
+from ooc_sdk.errors import InvalidArgumentError
+
+_MASTER_HELP = (
+    "Factory master key file (mode 0600), else the file named by $OOC_MASTER_KEY_FILE, "
+    "else '-' reads it from stdin."
+)
+_REGISTRY_HELP = (
+    "Device registry (SQLite file), else $OOC_REGISTRY, else ./ooc-registry.sqlite; created "
+    "on first use."
+)
+
+
+class ProvisionFailedError(InvalidArgumentError):
+    """Some devices of the run failed (each recorded in the registry with its reason)."""
+
+
+@cli.group("provision")
+def provision() -> None:
+    """Manufacturing: master key, and the station that provisions devices.
+
+    \b
+    ooc provision master-key -o master.key     once per factory (keep it safe)
+    ooc build MODEL --sram 64KiB --master-key master.key -o OUT   a batch image
+    ooc provision run --image OUT --programmer qemu|file|pyocd --count N
+
+    Per device the station reads the UID, derives its root key from the master
+    key (SP 800-108), wraps the image's content key for it, programs the
+    external flash and the key storage, reads both back, and records every
+    step in the registry (see `ooc device --help`). docs/provisioning.md is the
+    guide.
+    """
+
+
+@provision.command("master-key")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Master key file to create (mode 0600).",
+)
+@click.option(
+    "--bits", type=click.Choice(["128", "256"]), default="256", show_default=True, help="Size."
+)
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def master_key_cmd(out: Path, bits: str, force: bool) -> None:
+    """Create a factory master secret (from the OS random source) in a 0600 file.
+
+    Every device root key is derived from it and the device UID, so whoever
+    holds it can derive every device's key: keep it offline, backed up, and
+    readable by the station account only. Prints only its public key id.
+    """
+    from ooc_sdk.provisioning.keystore import SecretKeystore
+
+    ks = SecretKeystore.generate(int(bits) // 8)
+    ks.write(out, force)
+    click.echo(f"wrote {out} (mode 0600), master key id {ks.key_id.hex()}")
+
+
+@provision.command("run")
+@click.option(
+    "--image",
+    "image_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A batch build directory (ooc build ... --master-key, without --device-key).",
+)
+@click.option(
+    "--programmer",
+    type=click.Choice(["pyocd", "file", "qemu"]),
+    required=True,
+    help="pyocd: a debug probe on a real board; file: per-device .bin/.hex images and a "
+    "manifest for a flash house or gang programmer; qemu: emulated devices (flash.bin and "
+    "keystore.bin) the QEMU firmware boots as.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="file/qemu: provision until N devices of this image are verified at this station "
+    "(re-running the same command after a crash finishes the batch, no more); pyocd: N "
+    "devices in this run, one after another on the fixture (default 1).",
+)
+@click.option(
+    "--uids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="file/qemu: device UIDs, one hex UID per line ('#' comments). Without it the "
+    "registry hands out serial numbers.",
+)
+@click.option("--dry-run", is_flag=True, help="Check and show what would be done; write nothing.")
+@click.option("--master-key", type=click.Path(dir_okay=False, path_type=Path), help=_MASTER_HELP)
+@click.option("--registry", type=click.Path(dir_okay=False, path_type=Path), help=_REGISTRY_HELP)
+@click.option(
+    "--station",
+    default=None,
+    help="This station's name in the registry (default: the host name). Keep it stable: a "
+    "re-run resumes the devices this station left unfinished.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="file/qemu: where device outputs go (default: IMAGE/provisioned).",
+)
+@click.option("--probe", default=None, help="pyocd: the probe's unique id (default: the only one).")
+@click.option(
+    "--mcu",
+    default=None,
+    help="pyocd: MCU profile with UID and key storage addresses (default: the build's).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def run_cmd(
+    image_dir: Path,
+    programmer: str,
+    count: int | None,
+    uids: Path | None,
+    dry_run: bool,
+    master_key: Path | None,
+    registry: Path | None,
+    station: str | None,
+    out_dir: Path | None,
+    probe: str | None,
+    mcu: str | None,
+    as_json: bool,
+) -> None:
+    """Provision devices with a batch image: derive, wrap, program, verify, record.
+
+    Idempotent and resumable: a device already verified is skipped, one a
+    crash left unfinished is done again from the start with the same key (a
+    device never gets two keys), one another station holds is left alone. A
+    device that fails is recorded with its reason and the line goes on; the
+    exit status is 2 if any device failed (listed by `ooc device list
+    --state failed`; re-run to retry them).
+    """
+    from ooc_sdk.provisioning.keystore import open_keystore
+    from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
+    from ooc_sdk.provisioning.registry import Registry, registry_path
+    from ooc_sdk.provisioning.station import Station, load_batch, summary_lines
+    from ooc_sdk.targets import load_flash, load_mcu
+
+    if uids is not None and programmer == "pyocd":
+        raise InvalidArgumentError(
+            "--uids is for the file and qemu programmers (pyocd reads the UID)"
+        )
+    keystore = open_keystore(master_key)
+    batch = load_batch(image_dir, keystore)
+    uid_list = read_uids_file(uids) if uids is not None else None
+    reg_path = registry_path(registry)
+    reg = None
+    if not dry_run:
+        reg = Registry.open(reg_path, create=True)
+    elif reg_path.exists():
+        reg = Registry.open(reg_path, create=False)
+    prog = open_programmer(
+        programmer,
+        out_dir=out_dir or image_dir / "provisioned",
+        flash=load_flash(batch.info["flash_profile"]),
+        mcu=load_mcu(mcu or batch.info["mcu"]),
+        flash_offset=batch.flash_offset,
+        probe=probe,
+        dry_run=dry_run,
+    )
+
+    def say(line: str) -> None:
+        if not as_json:
+            click.echo(line, err=True)
+
+    def wait_next() -> None:
+        if sys.stdin.isatty():
+            click.prompt(
+                "put the next device on the fixture and press Enter", default="", show_default=False
+            )
+
+    name = station or socket.gethostname()
+    say(
+        f"station {name}: {batch.version} image {batch.build_id.hex()} (checked), programmer "
+        f"{programmer}, registry {reg_path}{' (dry run: nothing is written)' if dry_run else ''}"
+    )
+    st = Station(
+        batch,
+        prog,
+        reg,
+        keystore,
+        station=name,
+        dry_run=dry_run,
+        say=say,
+    )
+    try:
+        summary = st.run(count, uid_list, wait_next)
+    finally:
+        prog.close()
+        if reg is not None:
+            reg.close()
+    if as_json:
+        _emit_json(summary.to_json())
+    else:
+        for line in summary_lines(summary):
+            click.echo(line)
+    failed = [o for o in summary.outcomes if o.status == "failed"]
+    if failed:
+        raise ProvisionFailedError(
+            f"{len(failed)} device(s) failed, last {failed[-1].uid}: {failed[-1].reason} "
+            "(ooc device list --state failed; re-run to retry)"
+        )

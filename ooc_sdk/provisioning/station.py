@@ -1,0 +1,407 @@
+"""The station workflow behind ``ooc provision run``: one batch image, one device after another.
+
+For each device::
+
+    connect     the programmer reaches the device (pyocd: the probe; file/qemu: its output)
+    claim       the registry records the UID as pending for this station (one transaction);
+                a verified device is skipped, one another station holds is left alone
+    key         root key = KDF(master, UID); the batch image gets this device's key slot and is
+                opened with the device's key (key slot, header tag) before anything is written
+    external    the image is programmed into the external NOR flash at the build's offset
+    keystore    the key storage record (UID, root key, security counter) into internal storage
+    programmed  the registry records it
+    verify      external flash and key storage are read back and compared byte for byte
+    verified    the registry records it: the device is done
+
+Crash safety comes from two facts: every registry change is one SQLite transaction (a crash
+leaves the device pending or programmed, never half-recorded), and every step before
+"verified" can be repeated with the same result (the root key is derived, not random, so a
+repeat writes the same key; the image bytes are the same). Re-running the station therefore
+resumes a pending device from the start, and a device can never end up with two keys.
+A programmer failure (a probe that disappears, a write that does not read back) marks that
+device failed with its reason and the line goes on; a registry failure (full disk) stops the
+line, since nothing may be programmed that cannot be recorded.
+
+Tests crash the station at each step with ``OOC_INJECT_CRASH_AT=STEP[:N]`` (the process exits
+at once with status 75 after STEP of the N-th device of the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ooc_sdk.errors import ImageError, InvalidArgumentError
+from ooc_sdk.image import format as fmt
+from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.image.outdir import load_image
+from ooc_sdk.image.pack import personalize
+from ooc_sdk.image.reader import open_image, public_info
+from ooc_sdk.provisioning.batch import BATCH_KEY_FILE, read_batch_key
+from ooc_sdk.provisioning.keystore import Keystore
+from ooc_sdk.provisioning.programmers import Programmer, ProgrammerError, Target, serial_uid
+from ooc_sdk.provisioning.registry import Claim, Registry
+
+STEPS = ("connect", "claim", "key", "external", "keystore", "programmed", "verify", "verified")
+CRASH_ENV = "OOC_INJECT_CRASH_AT"
+CRASH_EXIT = 75
+ROOT_KEY_BYTES = 32
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class BatchImage:
+    """A batch build, checked: its image authenticates under the sealed content key."""
+
+    out_dir: Path
+    info: dict[str, Any] = field(repr=False)
+    image: bytes = field(repr=False)
+    build_id: bytes
+    content_key: bytes = field(repr=False)
+    flash_offset: int
+    security_counter: int
+    version: str
+
+    @property
+    def image_sha256(self) -> str:
+        return hashlib.sha256(self.image).hexdigest()
+
+
+def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
+    """The batch build in ``out_dir`` (``ooc build`` without ``--device-key``), its content
+    key unsealed and every chunk of the image checked, so a wrong or damaged image stops the
+    line before the first device rather than after it is programmed."""
+    from ooc_sdk.build import load_build
+
+    info = load_build(out_dir)
+    if info.get("device") is not None:
+        raise InvalidArgumentError(
+            f"{out_dir} was built for device {info['device']['uid']}; a station needs a batch "
+            "build (ooc build without --device-key)"
+        )
+    image = load_image(out_dir / "image")
+    parsed = public_info(image)
+    build_id = parsed.superblock["build_id"]
+    if build_id.hex() != info.get("build_id"):
+        raise InvalidArgumentError(
+            f"{out_dir}/image is build {build_id.hex()} but build.json names "
+            f"{info.get('build_id')}: the directory mixes two builds"
+        )
+    content_key = read_batch_key(out_dir / BATCH_KEY_FILE, keystore, build_id)
+    probe = keystore.device_key(bytes(fmt.UID_BYTES), ROOT_KEY_BYTES)
+    try:
+        verified = open_image(personalize(image, probe, content_key), probe)
+        for _ in verified.chunks():
+            pass
+    except ImageError as exc:
+        raise InvalidArgumentError(f"{out_dir}/image fails its check: {exc}") from None
+    counter = int(parsed.manifest["security_counter"])
+    return BatchImage(
+        out_dir=out_dir,
+        info=info,
+        image=image,
+        build_id=build_id,
+        content_key=content_key,
+        flash_offset=int(info["flash_offset"]),
+        security_counter=counter,
+        version=f"{info['model']['name']} sc{counter}",
+    )
+
+
+@dataclass
+class Outcome:
+    uid: str
+    status: str  # verified | already-verified | taken | failed | dry-run
+    reason: str | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    station: str
+    image: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    stopped: str | None = None  # why the line stopped early, if it did
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "station": self.station,
+            "image": self.image,
+            "counts": {
+                s: self.count(s)
+                for s in ("verified", "already-verified", "taken", "failed", "dry-run")
+            },
+            "stopped": self.stopped,
+            "devices": [asdict(o) for o in self.outcomes],
+        }
+
+
+def keystore_record(device: DeviceKey, security_counter: int) -> bytes:
+    from ooc_sdk.qemu import keystore_record as record
+
+    return record(device, security_counter)
+
+
+class _Crash:
+    """OOC_INJECT_CRASH_AT=STEP[:N]: exit abruptly after STEP of the N-th device (default 1)."""
+
+    def __init__(self) -> None:
+        spec = os.environ.get(CRASH_ENV, "")
+        step, _, nth = spec.partition(":")
+        if step and step not in STEPS:
+            raise InvalidArgumentError(f"{CRASH_ENV}={spec}: the steps are {', '.join(STEPS)}")
+        self.step, self.nth, self.device = step, int(nth or 1), 0
+
+    def __call__(self, step: str) -> None:
+        if step == self.step and self.device == self.nth:
+            os._exit(CRASH_EXIT)
+
+
+class Station:
+    def __init__(
+        self,
+        batch: BatchImage,
+        programmer: Programmer,
+        registry: Registry | None,
+        keystore: Keystore,
+        *,
+        station: str,
+        dry_run: bool = False,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        if registry is None and not dry_run:
+            raise InvalidArgumentError("a station needs a registry")
+        self.batch, self.programmer, self.registry = batch, programmer, registry
+        self.keystore, self.station, self.dry_run = keystore, station, dry_run
+        self.say = say or (lambda _m: None)
+        self.crash = _Crash()
+
+    # -- which devices ---------------------------------------------------------------------
+
+    def _mine_unfinished(self) -> list[bytes]:
+        """This station's devices of this image a crash left pending or programmed."""
+        if self.registry is None:
+            return []
+        return [
+            bytes.fromhex(d.uid)
+            for d in self.registry.devices()
+            if d.station == self.station
+            and d.state in ("pending", "programmed")
+            and d.image_id == self.batch.build_id.hex()
+        ]
+
+    def _verified_here(self) -> int:
+        if self.registry is None:
+            return 0
+        return sum(
+            1
+            for d in self.registry.devices("verified")
+            if d.station == self.station and d.image_id == self.batch.build_id.hex()
+        )
+
+    def _candidates(self, uids: list[bytes] | None) -> Iterator[bytes | None]:
+        if not self.programmer.station_assigns_uid:
+            while True:
+                yield None  # the next device on the probe
+        if uids is not None:
+            yield from uids
+            return
+        yield from self._mine_unfinished()
+        serial = 0
+        while True:
+            if self.dry_run or self.registry is None:
+                serial += 1  # a dry run allocates nothing: the real run takes the next free serials
+            else:
+                (serial,) = self.registry.allocate_serials(self.station, 1)
+            yield serial_uid(serial)
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        count: int | None,
+        uids: list[bytes] | None = None,
+        wait_next: Callable[[], None] | None = None,
+    ) -> RunSummary:
+        """With UIDs the station assigns (file, qemu): provision until ``count`` devices of this
+        image are verified by this station, counting earlier runs, so re-running the same
+        command after a crash finishes the batch and no more; with ``uids``, work through the
+        list (``count`` caps the devices verified in this run). With a probe (pyocd): ``count``
+        devices in this run, one per connection, ``wait_next`` called between them."""
+        summary = RunSummary(self.station, self.batch.build_id.hex())
+        per_connect = not self.programmer.station_assigns_uid
+        if count is None and uids is None and not per_connect:
+            raise InvalidArgumentError("give --count N or --uids FILE")
+        if uids is not None:
+            goal, done = (count if count is not None else len(uids)), 0
+        elif per_connect:
+            goal, done = (count if count is not None else 1), 0
+        else:
+            goal, done = int(count or 0), self._verified_here()
+            if done >= goal:
+                summary.stopped = f"{done} of {goal} devices already verified at this station"
+                return summary
+        failures = 0
+        for uid in self._candidates(uids):
+            if done >= goal:
+                break
+            if per_connect and summary.outcomes and wait_next is not None:
+                wait_next()
+            outcome = self.provision_one(uid, len(summary.outcomes) + 1)
+            summary.outcomes.append(outcome)
+            ok = outcome.status in ("verified", "dry-run")
+            done += 1 if (ok or per_connect) else 0
+            failures = 0 if outcome.status != "failed" else failures + 1
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                summary.stopped = (
+                    f"{failures} devices failed in a row (last: {outcome.reason}); "
+                    "stopping the line"
+                )
+                break
+        return summary
+
+    def provision_one(self, uid: bytes | None, nth: int) -> Outcome:
+        t0 = time.perf_counter()
+        self.crash.device = nth
+        label = uid.hex() if uid is not None else "(probe)"
+        try:
+            target = self.programmer.connect(uid)
+        except ProgrammerError as exc:
+            if uid is None:
+                raise  # no device on the probe: nothing to record, and the line cannot go on
+            return Outcome(label, "failed", str(exc), seconds=time.perf_counter() - t0)
+        try:
+            outcome = self._provision(target, uid)
+        finally:
+            target.close()
+        outcome.seconds = round(time.perf_counter() - t0, 3)
+        self.say(self._line(nth, outcome))
+        return outcome
+
+    def _line(self, nth: int, o: Outcome) -> str:
+        text = {
+            "verified": "verified",
+            "already-verified": "already provisioned: skipped",
+            "taken": "held by another station: skipped",
+            "failed": f"FAILED: {o.reason}",
+            "dry-run": "dry run: would be provisioned",
+        }[o.status]
+        return f"[{nth}] device {o.uid}: {text} ({o.seconds:.1f} s)"
+
+    def _provision(self, target: Target, given: bytes | None) -> Outcome:
+        batch, reg = self.batch, self.registry
+        try:
+            uid = target.read_uid()
+        except ProgrammerError as exc:
+            return Outcome(given.hex() if given else "(probe)", "failed", str(exc))
+        self.crash("connect")
+        device = self.keystore.device_key(uid, ROOT_KEY_BYTES)
+        if self.dry_run or reg is None:
+            return self._dry_run(target, device)
+        claim, record = reg.claim(
+            uid,
+            station=self.station,
+            key_id=device.key_id,
+            image_id=batch.build_id,
+            image_version=batch.version,
+            security_counter=batch.security_counter,
+        )
+        if claim is Claim.DONE:
+            return Outcome(uid.hex(), "already-verified", attempts=record.attempts)
+        if claim is Claim.TAKEN:
+            return Outcome(uid.hex(), "taken", f"held by station {record.station}")
+        self.crash("claim")
+        try:
+            return self._program(target, device, record.attempts)
+        except (ProgrammerError, ImageError) as exc:
+            reason = str(exc)
+            reg.set_state(uid, "failed", station=self.station, reason=reason)
+            return Outcome(uid.hex(), "failed", reason, attempts=record.attempts)
+
+    def _device_image(self, device: DeviceKey) -> bytes:
+        image = personalize(self.batch.image, device, self.batch.content_key)
+        open_image(image, device, expected_model_sha256=self.batch.info["model"]["sha256"])
+        return image
+
+    def _program(self, target: Target, device: DeviceKey, attempts: int) -> Outcome:
+        batch, reg, uid = self.batch, self.registry, device.uid
+        assert reg is not None
+        image = self._device_image(device)
+        record = keystore_record(device, batch.security_counter)
+        self.crash("key")
+        target.program_external(batch.flash_offset, image)
+        self.crash("external")
+        target.program_keystore(record)
+        self.crash("keystore")
+        detail = {
+            "image_sha256": hashlib.sha256(image).hexdigest(),
+            "flash_offset": batch.flash_offset,
+            "image_bytes": len(image),
+            "artefacts": target.artefacts(),
+        }
+        reg.set_state(uid, "programmed", station=self.station, detail=detail)
+        self.crash("programmed")
+        back = target.read_external(batch.flash_offset, len(image))
+        if back != image:
+            at = _first_difference(back, image)
+            raise ProgrammerError(
+                f"external flash of {target.label} does not read back at offset "
+                f"{batch.flash_offset + at:#x}"
+            )
+        if target.read_keystore()[: len(record)] != record:
+            raise ProgrammerError(f"key storage of {target.label} does not read back")
+        self.crash("verify")
+        reg.set_state(uid, "verified", station=self.station, detail={"read_back": "equal"})
+        self.crash("verified")
+        return Outcome(uid.hex(), "verified", attempts=attempts, detail=detail)
+
+    def _dry_run(self, target: Target, device: DeviceKey) -> Outcome:
+        state = None
+        if self.registry is not None:
+            known = self.registry.get(device.uid)
+            state = known.state if known is not None else None
+        image = self._device_image(device)
+        target.program_external(self.batch.flash_offset, image)
+        target.program_keystore(keystore_record(device, self.batch.security_counter))
+        return Outcome(
+            device.uid.hex(),
+            "dry-run",
+            detail={
+                "registry_state": state,
+                "key_id": device.key_id.hex(),
+                "image_sha256": hashlib.sha256(image).hexdigest(),
+                "would_write": target.artefacts(),
+            },
+        )
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    counts = summary.to_json()["counts"]
+    parts = [f"{n} {name}" for name, n in counts.items() if n]
+    lines = [
+        f"station {summary.station}, image {summary.image}: {', '.join(parts) or 'nothing done'}"
+    ]
+    if summary.stopped:
+        lines.append(summary.stopped)
+    return lines
+
+
+def dumps(summary: RunSummary) -> str:
+    return json.dumps(summary.to_json(), indent=1)
