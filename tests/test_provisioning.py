@@ -19,7 +19,6 @@ from ooc_sdk.errors import (
     AuthenticationError,
     InvalidArgumentError,
     WrongDeviceError,
-    WrongKeyError,
 )
 from ooc_sdk.golden import random_inputs, run_tflm
 from ooc_sdk.image import format as fmt
@@ -317,12 +316,16 @@ def test_three_qemu_devices_each_run_bit_exact_under_their_own_key(
             out, graph, ks.device_key(uids[1]), [x], flash_file=a / "flash.bin",
             keystore=b / "keystore.bin",
         )  # fmt: skip
-    # and with A's key slot relabelled for B's UID, the slot fails authentication under B's key
+    # an attacker relabels A's key slot with B's UID and B's (public) key id, both read from B's
+    # flash: the slot then fails its RFC 3394 integrity check under B's key-encryption key
     forged = bytearray((a / "flash.bin").read_bytes())
-    uid_at = fmt.KEY_SLOT_OFFSET + fmt.KEY_SLOT.offsets["device_uid"]
-    forged[uid_at : uid_at + fmt.UID_BYTES] = uids[1]
+    b_flash = (b / "flash.bin").read_bytes()
+    for field in ("device_uid", "key_id"):
+        at = fmt.KEY_SLOT_OFFSET + fmt.KEY_SLOT.offsets[field]
+        size = fmt.UID_BYTES if field == "device_uid" else fmt.KEY_ID_BYTES
+        forged[at : at + size] = b_flash[at : at + size]
     (tmp_path / "forged.bin").write_bytes(bytes(forged))
-    with pytest.raises((AuthenticationError, WrongKeyError), match="refused at mount"):
+    with pytest.raises(AuthenticationError, match="refused at mount"):
         run_build_m4(
             out, graph, ks.device_key(uids[1]), [x], flash_file=tmp_path / "forged.bin",
             keystore=b / "keystore.bin",
