@@ -171,6 +171,8 @@ def build(
     dsp: bool = False,
     hex_base: int = 0,
     keystore: Keystore | None = None,
+    fuse: bool = False,
+    slots: int | None = None,
     progress: Progress | None = None,
 ) -> BuildResult:
     """Plan, pack, generate C and write the emulated flash. ``device`` None makes a batch build
@@ -183,7 +185,9 @@ def build(
     t0 = time.perf_counter()
     say("planning")
     crypto = Crypto.for_image(cipher, tag_alg)
-    p = plan(graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp)
+    p = plan(
+        graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp, fuse=fuse, slots=slots
+    )
     say(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
         f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"
@@ -235,6 +239,7 @@ def build(
         "model": {"name": graph.name, "sha256": graph.sha256, "file": "model.tflite"},
         "c_name": gen.name,
         "budget_bytes": budget,
+        "fused": p.fusion is not None,
         "flash_profile": flash.name,
         "flash": _flash_record(flash),
         "flash_offset": flash_offset,

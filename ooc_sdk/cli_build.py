@@ -81,6 +81,7 @@ def _make_plan(
     cipher: str,
     tag: str,
     dsp: bool,
+    fuse: bool = False,
 ) -> Any:
     from ooc_sdk.model import load_model
     from ooc_sdk.plan.latency import Crypto
@@ -96,6 +97,7 @@ def _make_plan(
         crypto=crypto,
         verify=verify,
         dsp=dsp,
+        fuse=fuse,
     )
 
 
@@ -125,6 +127,14 @@ def _plan_summary(p: Any) -> list[str]:
         )
         + ")",
     ]
+    if j.get("fused"):
+        f = j["fused"]
+        lines.insert(
+            1,
+            f"fused activations: {f['blocks']} fused blocks (weights resident in the slot while "
+            f"their rows compute), working SRAM {f['working_sram_bytes']:,} vs "
+            f"{f['per_layer_working_sram_bytes']:,} per layer, MACs {f['mac_overhead']:.3f} x",
+        )
     return lines
 
 
@@ -169,6 +179,13 @@ def fusion_summary(fp: Any) -> list[str]:
     help="With --fuse / --max-mac-overhead: write a PNG of working SRAM over the schedule, "
     "against per-layer execution and tflite-micro's arena.",
 )
+@click.option(
+    "--out-of-core",
+    "out_of_core",
+    is_flag=True,
+    help="With --fuse: plan as `ooc build --fuse` does, the weights paged from flash and --sram "
+    "the whole SRAM (fused activations, slots, state and stack).",
+)
 def plan_cmd(
     model: Path,
     sram: int | None,
@@ -182,6 +199,7 @@ def plan_cmd(
     max_mac_overhead: float | None,
     as_json: bool,
     plot: Path | None,
+    out_of_core: bool,
 ) -> None:
     """Plan how MODEL runs in --sram bytes, without building.
 
@@ -197,6 +215,8 @@ def plan_cmd(
     timeline, per_layer_working_sram_bytes.
 
     Out of core (default): plan how MODEL runs in --sram bytes with its weights in flash.
+    With --fuse --out-of-core, as `ooc build --fuse`: fused activations too, each fused
+    block's weights read into a slot once and kept there while its rows compute.
 
     The planner chooses the chunk slot size and count (two slots: the next
     step's weights are read while one computes), splits any layer whose weights
@@ -207,7 +227,11 @@ def plan_cmd(
     weight_bytes, estimated_latency_s, latency_ratio (and without prefetch, with
     software AES), schedule (per step: op, channels, chunks, fetch_bytes, macs).
     """
-    if fuse or max_mac_overhead is not None:
+    if out_of_core and (not fuse or max_mac_overhead is not None or plot is not None):
+        raise click.UsageError(
+            "--out-of-core goes with --fuse (and --sram), not the in-core options"
+        )
+    if (fuse or max_mac_overhead is not None) and not out_of_core:
         from ooc_sdk.model import load_model
         from ooc_sdk.plan.fusion import plan_fusion
 
@@ -228,7 +252,7 @@ def plan_cmd(
         return
     if plot is not None:
         raise click.UsageError("--plot draws a fused plan: add --fuse or --max-mac-overhead")
-    p = _make_plan(model, sram, flash, mcu, verify, cipher, tag, dsp)
+    p = _make_plan(model, sram, flash, mcu, verify, cipher, tag, dsp, fuse=out_of_core)
     if as_json:
         _emit_json(p.to_json())
         return
@@ -264,6 +288,14 @@ def plan_cmd(
 )
 @_flash_offset_option
 @_security_counter_option
+@click.option(
+    "--fuse",
+    is_flag=True,
+    help="Fuse layers where it saves SRAM: activations follow a fused schedule (rows, rings, "
+    "strips; see `ooc plan --help`) chosen together with the chunk slots; a fused block's "
+    "weights are read once and stay in the slot while its rows compute, and the next step's "
+    "are prefetched meanwhile. The fastest plan within --sram wins.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 def build_cmd(
     model: Path,
@@ -279,6 +311,7 @@ def build_cmd(
     out_dir: Path,
     flash_offset: int,
     security_counter: int,
+    fuse: bool,
     as_json: bool,
 ) -> None:
     """Build MODEL to run out of core: plan, encrypted image, C sources, emulated flash.
@@ -333,6 +366,7 @@ def build_cmd(
         flash_offset=flash_offset,
         dsp=dsp,
         keystore=keystore,
+        fuse=fuse,
         progress=progress,
     )
     if as_json:

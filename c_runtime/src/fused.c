@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fused.h"
+#include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
 
 typedef struct {
@@ -29,9 +30,22 @@ typedef struct {
     const ooc_block_t *b;
     const ooc_node_t *nodes;
     const uint16_t *cols; /* this strip's [n_nodes][2] */
+    const uint8_t *slot;  /* out of core: the block's chunks (entries, then data); else NULL */
+    uint32_t n_chunks;
+    uint32_t data_base;   /* flash offset of the first chunk's data (the slot's data start) */
     uint16_t done[OOC_MAX_BLOCK_NODES];
     uint16_t lo[OOC_MAX_BLOCK_NODES];
+    uint16_t first_chunk[OOC_MAX_BLOCK_NODES]; /* the node's first paged input among the block's */
 } run_t;
+
+/* The decrypted data of chunk `k` of the block's step: the pager read the chunks back to back,
+   so it lies as far after the first chunk's data as it does in flash. */
+static const void *chunk_data(const run_t *r, uint32_t k)
+{
+    ooc_chunk_info_t info;
+    ooc_image_entry_info(r->slot + k * OOC_IMG_CE_BYTES, &info);
+    return r->slot + r->n_chunks * OOC_IMG_CE_BYTES + (info.flash_offset - r->data_base);
+}
 
 static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
 {
@@ -227,10 +241,16 @@ static int produce(run_t *r, uint32_t n)
         }
     } else {
         const void *ins[3] = {NULL, NULL, NULL};
-        uint32_t i;
+        uint32_t i, k = r->first_chunk[n];
         for (i = 0; i < op->n_inputs && i < 3u; i++) {
             const uint16_t t = op->inputs[i];
-            ins[i] = t == OOC_NO_TENSOR ? NULL : ctx->model->tensors[t].data;
+            if (t == OOC_NO_TENSOR) {
+                continue;
+            }
+            ins[i] = ctx->model->tensors[t].data;
+            if (ins[i] == NULL && ctx->model->tensors[t].offset == OOC_TENSOR_PAGED && r->slot != NULL) {
+                ins[i] = chunk_data(r, k++);
+            }
         }
         switch (op->kind) {
         case OOC_OP_CONV_2D:
@@ -275,15 +295,35 @@ static int produce(run_t *r, uint32_t n)
     return rc;
 }
 
-int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b)
+int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, const uint8_t *slot, uint32_t n_chunks)
 {
     run_t r;
     const uint32_t sink = b->n_nodes - 1u;
-    uint32_t strip, n;
+    uint32_t strip, n, k = 0;
     int rc = OOC_OK;
     r.ctx = ctx;
     r.b = b;
     r.nodes = ctx->model->nodes + b->first_node;
+    r.slot = slot;
+    r.n_chunks = n_chunks;
+    r.data_base = 0;
+    if (slot != NULL && n_chunks != 0u) {
+        ooc_chunk_info_t info;
+        ooc_image_entry_info(slot, &info);
+        r.data_base = info.flash_offset;
+    }
+    for (n = 0; n < b->n_nodes; n++) { /* the nodes' operators are the block's, in order */
+        r.first_chunk[n] = (uint16_t)k;
+        if (r.nodes[n].mode != OOC_NODE_INPUT) {
+            const ooc_op_t *op = &ctx->model->ops[r.nodes[n].op];
+            uint32_t i;
+            for (i = 0; i < op->n_inputs; i++) {
+                const uint16_t t = op->inputs[i];
+                k += t != OOC_NO_TENSOR && ctx->model->tensors[t].data == NULL &&
+                     ctx->model->tensors[t].offset == OOC_TENSOR_PAGED;
+            }
+        }
+    }
     if (r.nodes[sink].mode == OOC_NODE_REDUCE) {
         memset(ctx->cfg.arena + r.nodes[sink].offset, 0, 4u * r.nodes[sink].channels);
     }
@@ -406,8 +446,8 @@ int ooc_check_blocks(const ooc_model_t *m)
     if (m->n_blocks == 0u) {
         return OOC_OK;
     }
-    if (m->blocks == NULL || (m->n_nodes != 0u && m->nodes == NULL) || m->n_steps != 0u) {
-        return OOC_ERR_CORRUPT; /* fused schedules run with the weights in memory */
+    if (m->blocks == NULL || (m->n_nodes != 0u && m->nodes == NULL)) {
+        return OOC_ERR_CORRUPT;
     }
     for (i = 0; i < m->n_blocks; i++) {
         const ooc_block_t *b = &m->blocks[i];
@@ -424,7 +464,8 @@ int ooc_check_blocks(const ooc_model_t *m)
                 }
                 for (k = 0; k < op->n_inputs; k++) {
                     const uint16_t t = op->inputs[k];
-                    if (t != OOC_NO_TENSOR && m->tensors[t].data == NULL && !whole(m, t)) {
+                    if (t != OOC_NO_TENSOR && m->tensors[t].data == NULL && !whole(m, t) &&
+                        m->tensors[t].offset != OOC_TENSOR_PAGED) {
                         return OOC_ERR_CORRUPT;
                     }
                 }

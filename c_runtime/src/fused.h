@@ -7,7 +7,9 @@
 /* The model's block and node tables against its operators and arena: once, in ooc_init(). */
 int ooc_check_blocks(const ooc_model_t *m);
 
-/* Run fused block `b` (b->n_nodes != 0) row by row; OOC_ERR_IO if the input reader fails. */
-int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b);
+/* Run fused block `b` (b->n_nodes != 0) row by row; OOC_ERR_IO if the input reader fails.
+   Out of core, `slot` is the chunk slot holding the block's weights (n_chunks table entries,
+   then the decrypted data, as the pager left it); NULL when every constant is in memory. */
+int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, const uint8_t *slot, uint32_t n_chunks);
 
 #endif /* OOC_FUSED_H */

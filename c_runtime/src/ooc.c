@@ -294,7 +294,7 @@ static int check_schedule(const ooc_ctx_t *ctx)
 {
     const ooc_model_t *m = ctx->model;
     const ooc_image_t *img = ctx->cfg.image;
-    uint32_t s, i, next_chunk = 0;
+    uint32_t s, bi = 0, next_chunk = 0, next_op = 0;
     if (img == NULL || !img->mounted) {
         return OOC_ERR_ARG;
     }
@@ -309,25 +309,48 @@ static int check_schedule(const ooc_ctx_t *ctx)
     }
     for (s = 0; s < m->n_steps; s++) {
         const ooc_step_t *st = &m->steps[s];
-        const ooc_op_t *op;
-        uint32_t paged = 0, channels, data = 0;
-        if (st->op >= m->n_ops || (s > 0u && st->op < m->steps[s - 1u].op)) {
+        const ooc_block_t *b = NULL;
+        uint32_t paged = 0, data = 0, j, first, n_ops = 1;
+        if (st->op >= m->n_ops) {
             return OOC_ERR_CORRUPT;
         }
-        op = &m->ops[st->op];
-        channels = op_channels(op);
-        if (st->c1 != 0u && (channels == 0u || st->c0 >= st->c1 || st->c1 > channels)) {
+        /* the operators in order: a step starts the next operator (or fused block), or continues
+           the channel pieces of the previous step's operator */
+        while (m->n_blocks != 0u && bi < m->n_blocks && m->blocks[bi].first_op + m->blocks[bi].n_ops <= st->op) {
+            bi++;
+        }
+        if (st->block != OOC_NO_BLOCK) {
+            if (st->block >= m->n_blocks || st->block != bi || m->blocks[bi].n_nodes == 0u ||
+                m->blocks[bi].first_op != st->op || st->c1 != 0u) {
+                return OOC_ERR_CORRUPT;
+            }
+            b = &m->blocks[bi];
+            n_ops = b->n_ops;
+        } else if (m->n_blocks != 0u && (bi >= m->n_blocks || m->blocks[bi].n_nodes != 0u)) {
+            return OOC_ERR_CORRUPT; /* an operator of a fused block runs only with its block */
+        }
+        if (st->op == next_op) {
+            next_op += n_ops;
+        } else if (b != NULL || s == 0u || m->steps[s - 1u].block != OOC_NO_BLOCK ||
+                   st->op + 1u != next_op || m->steps[s - 1u].op != st->op) {
             return OOC_ERR_CORRUPT;
         }
-        for (i = 0; i < op->n_inputs; i++) {
-            uint32_t kind;
-            if (op->inputs[i] != OOC_NO_TENSOR && is_paged(m, op->inputs[i])) {
-                uint32_t whole = m->tensors[op->inputs[i]].bytes;
-                if (channels != 0u && st->c1 != 0u && whole % channels != 0u) {
-                    return OOC_ERR_CORRUPT;
+        for (first = st->op, j = first; j < first + n_ops; j++) {
+            const ooc_op_t *op = &m->ops[j];
+            uint32_t i, channels = op_channels(op);
+            if (st->c1 != 0u && (channels == 0u || st->c0 >= st->c1 || st->c1 > channels)) {
+                return OOC_ERR_CORRUPT;
+            }
+            for (i = 0; i < op->n_inputs; i++) {
+                uint32_t kind;
+                if (op->inputs[i] != OOC_NO_TENSOR && is_paged(m, op->inputs[i])) {
+                    uint32_t whole = m->tensors[op->inputs[i]].bytes;
+                    if (channels != 0u && st->c1 != 0u && whole % channels != 0u) {
+                        return OOC_ERR_CORRUPT;
+                    }
+                    data += (piece_bytes(m, op, i, st->c0, st->c1, &kind) + 3u) & ~3u;
+                    paged++;
                 }
-                data += (piece_bytes(m, op, i, st->c0, st->c1, &kind) + 3u) & ~3u;
-                paged++;
             }
         }
         if (paged != st->n_chunks || (paged != 0u && st->first_chunk != next_chunk) ||
@@ -336,13 +359,8 @@ static int check_schedule(const ooc_ctx_t *ctx)
         }
         next_chunk += paged;
     }
-    /* every operator is covered by at least one step */
-    for (s = 0, i = 0; s < m->n_steps && i < m->n_ops; s++) {
-        if (m->steps[s].op == i) {
-            i++;
-        }
-    }
-    return next_chunk == m->n_chunks && i == m->n_ops ? OOC_OK : OOC_ERR_CORRUPT;
+    /* every operator is covered, and every chunk used */
+    return next_chunk == m->n_chunks && next_op == m->n_ops ? OOC_OK : OOC_ERR_CORRUPT;
 }
 
 static uint8_t *slot_ptr(const ooc_ctx_t *ctx, uint32_t slot)
@@ -371,41 +389,47 @@ static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint32_t slot)
     return rc;
 }
 
-/* Finish step `s`'s read, then verify and decrypt each chunk; fill `ptrs` with the plaintext of
-   each paged input of its operator, in input order. */
+/* Finish step `s`'s read, then verify and decrypt each chunk in place; fill `ptrs` (when not
+   NULL: a one-operator step) with the plaintext of each paged input of its operator, in input
+   order. A fused block's operators find theirs in the slot (fused.c). */
 static int load_end(ooc_ctx_t *ctx, uint32_t s, uint32_t slot, int verify, const void **ptrs)
 {
     const ooc_model_t *m = ctx->model;
     const ooc_step_t *st = &m->steps[s];
-    const ooc_op_t *op = &m->ops[st->op];
+    const uint32_t n_ops = st->block != OOC_NO_BLOCK ? m->blocks[st->block].n_ops : 1u;
     uint8_t *buf = slot_ptr(ctx, slot);
     uint8_t *data = buf + (uint32_t)st->n_chunks * OOC_IMG_CE_BYTES;
-    uint32_t first_off = 0, i, c = 0;
+    uint32_t first_off = 0, i, j, c = 0;
     int rc = OOC_OK;
     if (ctx->inflight == (int32_t)s) {
         ctx->inflight = -1;
         rc = ooc_image_read_end(ctx->cfg.image);
     }
-    for (i = 0; rc == OOC_OK && i < op->n_inputs; i++) {
-        const uint8_t *e;
-        ooc_chunk_info_t info;
-        uint32_t kind;
-        if (op->inputs[i] == OOC_NO_TENSOR || !is_paged(m, op->inputs[i])) {
-            continue;
+    for (j = st->op; rc == OOC_OK && j < st->op + n_ops; j++) {
+        const ooc_op_t *op = &m->ops[j];
+        for (i = 0; rc == OOC_OK && i < op->n_inputs; i++) {
+            const uint8_t *e;
+            ooc_chunk_info_t info;
+            uint32_t kind;
+            if (op->inputs[i] == OOC_NO_TENSOR || !is_paged(m, op->inputs[i])) {
+                continue;
+            }
+            e = buf + c * OOC_IMG_CE_BYTES;
+            ooc_image_entry_info(e, &info);
+            if (c == 0u) {
+                first_off = info.flash_offset;
+            }
+            /* the kernel will read exactly piece_bytes(): the chunk must hold that many, of that kind */
+            if (info.length != piece_bytes(m, op, i, st->c0, st->c1, &kind) || info.kind != kind) {
+                rc = OOC_ERR_AUTH;
+                break;
+            }
+            rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off), verify);
+            if (ptrs != NULL) { /* one operator: where each paged input lies */
+                ptrs[i] = data + (info.flash_offset - first_off);
+            }
+            c++;
         }
-        e = buf + c * OOC_IMG_CE_BYTES;
-        ooc_image_entry_info(e, &info);
-        if (c == 0u) {
-            first_off = info.flash_offset;
-        }
-        /* the kernel will read exactly piece_bytes(): the chunk must hold that many, of that kind */
-        if (info.length != piece_bytes(m, op, i, st->c0, st->c1, &kind) || info.kind != kind) {
-            rc = OOC_ERR_AUTH;
-            break;
-        }
-        rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off), verify);
-        ptrs[i] = data + (info.flash_offset - first_off);
-        c++;
     }
     return rc;
 }
@@ -563,11 +587,12 @@ static int invoke_paged(ooc_ctx_t *ctx)
     for (s = 0; rc == OOC_OK && s < m->n_steps; s++) {
         const ooc_step_t *st = &m->steps[s];
         const ooc_op_t *op = &m->ops[st->op];
+        const int fused = st->block != OOC_NO_BLOCK;
         uint32_t next = m->n_steps;
         resolve_inputs(ctx, op, ins);
         if (st->n_chunks != 0u) {
             /* step s was started into `slot` (by the previous step or before the loop) */
-            rc = load_end(ctx, s, slot, verify, ins);
+            rc = load_end(ctx, s, slot, verify, fused ? NULL : ins);
             next = next_paged(m, s + 1u);
             if (rc == OOC_OK && next < m->n_steps && m->n_slots > 1u) {
                 rc = load_begin(ctx, next, slot ^ 1u); /* prefetch while this step computes */
@@ -577,8 +602,16 @@ static int invoke_paged(ooc_ctx_t *ctx)
             }
         }
         layer_hook(ctx, st->op, 0);
-        run_op(ctx, op, ins, st->c0, st->c1);
+        if (fused) { /* the block's weights stay in the slot through all its rows and strips */
+            rc = ooc_run_block(ctx, &m->blocks[st->block], st->n_chunks != 0u ? slot_ptr(ctx, slot) : NULL,
+                               st->n_chunks);
+        } else {
+            run_op(ctx, op, ins, st->c0, st->c1);
+        }
         layer_hook(ctx, st->op, 1);
+        if (rc != OOC_OK) {
+            break;
+        }
         if (st->n_chunks != 0u && next < m->n_steps) {
             if (m->n_slots > 1u) {
                 slot ^= 1u;
@@ -625,7 +658,7 @@ static int invoke_blocks(ooc_ctx_t *ctx)
             continue;
         }
         layer_hook(ctx, b->first_op, 0);
-        rc = ooc_run_block(ctx, b);
+        rc = ooc_run_block(ctx, b, NULL, 0u);
         layer_hook(ctx, b->first_op, 1);
     }
     return rc;

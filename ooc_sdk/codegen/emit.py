@@ -145,12 +145,13 @@ def generate_c(
     """Return (model .c text, model .h text, memory plan, C name). With ``ooc_plan`` (an
     out-of-core plan, ``ooc build``) the constants the kernels read are not emitted: they are
     paged from the flash image, following the plan's schedule. With ``fusion`` the model runs
-    the fused schedule (blocks and nodes) in that plan's arena."""
+    the fused schedule (blocks and nodes) in that plan's arena; an out-of-core plan made with
+    ``fuse`` brings its own (a fused block's step pages all its operators' weights at once)."""
     cname = c_name(name or graph.name)
-    if fusion is not None and ooc_plan is not None:
-        raise InvalidArgumentError(
-            "a fused schedule runs with its weights in memory (no --device-key build yet)"
-        )
+    if ooc_plan is not None and ooc_plan.fusion is not None:
+        if fusion is not None and fusion is not ooc_plan.fusion:
+            raise InvalidArgumentError("the out-of-core plan was made for another fused schedule")
+        fusion = ooc_plan.fusion
     plan = plan_memory(graph)
     if fusion is not None:
         plan = MemoryPlan(dict(fusion.offsets), fusion.arena_bytes, "fused")
@@ -348,12 +349,15 @@ def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[in
 
 def _emit_schedule(e: _Emitter, p: Plan) -> None:
     e.out()
-    e.out("/* ---- out-of-core schedule: {op, chunks, first chunk, c0, c1} ---- */")
+    e.out("/* ---- out-of-core schedule: {op, chunks, first chunk, c0, c1, fused block} ---- */")
     e.out(f"static const ooc_step_t steps[{max(len(p.steps), 1)}] = {{")
     for s in p.steps:
         if s.c1 >= 1 << 16:
             raise UnsupportedModelError(f"operator {s.op} has more than 65535 output channels")
-        e.out(f"    {{{s.op}u, {len(s.pieces)}u, {s.first_chunk}u, {s.c0}u, {s.c1}u}},")
+        block = f"{s.block}u" if s.block >= 0 else "OOC_NO_BLOCK"
+        e.out(
+            f"    {{{s.op}u, {len(s.pieces)}u, {s.first_chunk}u, {s.c0}u, {s.c1}u, {block}, 0u}},"
+        )
     e.out("};")
     e.out(f"static const uint8_t plan_id[16] = {_array(list(p.plan_id))};")
     e.out(f"static const uint8_t model_sha256[32] = {_array(list(bytes.fromhex(p.graph.sha256)))};")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -644,6 +645,102 @@ def _per_layer(m: _Model) -> int:
     return max((_single(m, j).sram for j in range(m.n)), default=0)
 
 
+class FusionSearch:
+    """The search's candidate blocks for one graph, built once (the expensive part), and plans
+    drawn from them. The out-of-core planner asks for several plans with different limits on a
+    fused block's weights (they must fit one chunk slot together, docs/DESIGN.md)."""
+
+    def __init__(self, graph: Graph, stream_inputs: bool = True) -> None:
+        t0 = time.perf_counter()
+        self.graph = graph
+        self.stream_inputs = stream_inputs
+        self.m = _Model(graph, stream_inputs)
+        self.cands = _candidates(self.m)
+        self.setup_seconds = time.perf_counter() - t0
+        self._per_layer: int | None = None
+
+    def plan(
+        self,
+        *,
+        max_mac_overhead: float | None = None,
+        sram: int | None = None,
+        block_weight_bytes: Callable[[int, int], int] | None = None,
+        max_block_weight_bytes: int | None = None,
+    ) -> FusionPlan:
+        """As :func:`plan_fusion`. With ``max_block_weight_bytes``, fused blocks [a, b) whose
+        ``block_weight_bytes(a, b)`` exceed it are left out (operators alone stay: the
+        out-of-core planner splits those along their output channels)."""
+        if max_mac_overhead is not None and max_mac_overhead < 1.0:
+            raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
+        if sram is not None and sram <= 0:
+            raise InvalidArgumentError("the SRAM budget must be positive")
+        t0 = time.perf_counter()
+        m, graph, base = self.m, self.graph, self.graph.macs
+        cands = self.cands
+        if max_block_weight_bytes is not None:
+            assert block_weight_bytes is not None
+            cands = {}
+            for (a, b), blks in self.cands.items():
+                keep = [
+                    blk
+                    for blk in blks
+                    if not blk.fused or block_weight_bytes(a, b) <= max_block_weight_bytes
+                ]
+                if keep:
+                    cands[(a, b)] = keep
+
+        def laid_out(chain: list[Block]) -> tuple[list[Block], tuple[dict[int, int], int, int]]:
+            blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
+                            b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram) for b in chain]  # fmt: skip
+            return blocks, _layout(m, blocks)
+
+        # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on
+        # the front is laid out, so a budget is checked against the working SRAM the runtime uses.
+        if max_mac_overhead is not None:
+            limit = base * max_mac_overhead
+        else:  # a budget alone: MACs as good as unbounded; no budget: no recomputation
+            limit = base * (64.0 if sram is not None else 1.0)
+        front = _pareto(m, cands, limit * (1 + 1e-9))
+        if not front:
+            raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
+        plans = [(macs, *laid_out(chain)) for _peak, macs, chain in front]
+        if sram is not None:
+            fits = [p for p in plans if p[2][1] <= sram]
+            if not fits:
+                _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
+                worst = max(blocks, key=lambda b: b.sram)
+                op = graph.operators[worst.first]
+                raise FusionError(
+                    f"a working SRAM of {format_size(sram)} cannot be met: the smallest fused "
+                    f"schedule needs {format_size(least)} ({least} bytes), set by operator "
+                    f"{worst.first} ({op.op_type}, output "
+                    f"{list(graph.tensors[op.outputs[0]].shape)})",
+                    least,
+                    worst.first,
+                )
+            _, blocks, (offsets, working, arena) = min(fits, key=lambda p: (p[0], p[2][1]))
+            objective = "min-latency"
+        else:
+            _, blocks, (offsets, working, arena) = min(plans, key=lambda p: (p[2][1], p[0]))
+            objective = "min-sram"
+        if self._per_layer is None:
+            self._per_layer = _per_layer(_Model(graph, stream_inputs=False))
+        return FusionPlan(
+            graph,
+            blocks,
+            objective,
+            max_mac_overhead,
+            sram,
+            sorted(m.streamed),
+            offsets,
+            arena,
+            working,
+            self._per_layer,
+            plan_memory(graph).arena_bytes,
+            self.setup_seconds + time.perf_counter() - t0,
+        )
+
+
 def plan_fusion(
     graph: Graph,
     *,
@@ -658,55 +755,4 @@ def plan_fusion(
         raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
     if sram is not None and sram <= 0:
         raise InvalidArgumentError("the SRAM budget must be positive")
-    t0 = time.perf_counter()
-    m = _Model(graph, stream_inputs)
-    cands = _candidates(m)
-    base = graph.macs
-
-    def laid_out(chain: list[Block]) -> tuple[list[Block], tuple[dict[int, int], int, int]]:
-        blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
-                        b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram) for b in chain]  # fmt: skip
-        return blocks, _layout(m, blocks)
-
-    # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on the
-    # front is laid out, so a budget is checked against the working SRAM the runtime will use.
-    if max_mac_overhead is not None:
-        limit = base * max_mac_overhead
-    else:  # a budget alone: MACs as good as unbounded; no budget: no recomputation
-        limit = base * (64.0 if sram is not None else 1.0)
-    front = _pareto(m, cands, limit * (1 + 1e-9))
-    if not front:
-        raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
-    plans = [(macs, *laid_out(chain)) for _peak, macs, chain in front]
-    if sram is not None:
-        fits = [p for p in plans if p[2][1] <= sram]
-        if not fits:
-            _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
-            worst = max(blocks, key=lambda b: b.sram)
-            op = graph.operators[worst.first]
-            raise FusionError(
-                f"a working SRAM of {format_size(sram)} cannot be met: the smallest fused schedule "
-                f"needs {format_size(least)} ({least} bytes), set by operator {worst.first} "
-                f"({op.op_type}, output {list(graph.tensors[op.outputs[0]].shape)})",
-                least,
-                worst.first,
-            )
-        _, blocks, (offsets, working, arena) = min(fits, key=lambda p: (p[0], p[2][1]))
-        objective = "min-latency"
-    else:
-        _, blocks, (offsets, working, arena) = min(plans, key=lambda p: (p[2][1], p[0]))
-        objective = "min-sram"
-    return FusionPlan(
-        graph,
-        blocks,
-        objective,
-        max_mac_overhead,
-        sram,
-        sorted(m.streamed),
-        offsets,
-        arena,
-        working,
-        _per_layer(_Model(graph, stream_inputs=False)),
-        plan_memory(graph).arena_bytes,
-        time.perf_counter() - t0,
-    )
+    return FusionSearch(graph, stream_inputs).plan(max_mac_overhead=max_mac_overhead, sram=sram)

@@ -34,6 +34,7 @@ from ooc_sdk.image import format as fmt
 from ooc_sdk.image.pack import Chunk
 from ooc_sdk.image.pack import plan_id as pack_plan_id
 from ooc_sdk.model.ir import Graph, Operator
+from ooc_sdk.plan.fusion import FusionError, FusionPlan, FusionSearch
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
 from ooc_sdk.targets import FlashProfile, McuProfile
 from ooc_sdk.units import format_size
@@ -86,6 +87,8 @@ class PlanStep:
     pieces: tuple[Piece, ...]
     macs: int
     first_chunk: int = 0
+    block: int = -1  # a fused block (index in Plan.fusion.blocks): its operators' weights at once
+    n_ops: int = 1  # operators this step runs (a fused block's)
 
     @property
     def slot_need(self) -> int:
@@ -132,6 +135,7 @@ class Plan:
     state_bytes: int = RUNTIME_STATE_BYTES
     stack_bytes: int = STACK_BOUND_BYTES
     estimates: dict[str, Estimate] = field(default_factory=dict)
+    fusion: FusionPlan | None = None  # the activation schedule: fused blocks (None: per layer)
 
     @property
     def sram_bytes(self) -> int:
@@ -175,8 +179,12 @@ class Plan:
     @property
     def schedule_digest(self) -> str:
         h = hashlib.sha256(f"slots={self.slots}|slot={self.slot_bytes}|{self.verify}".encode())
+        if self.fusion is not None:
+            h.update(f"|fused={self.fusion.digest}".encode())
         for s in self.steps:
             h.update(f"|{s.op},{s.c0},{s.c1},{len(s.pieces)}".encode())
+            if s.block >= 0:
+                h.update(f",b{s.block}".encode())
         return h.hexdigest()
 
     def latency_steps(self) -> list[Step]:
@@ -223,10 +231,25 @@ class Plan:
         if "software_aes" in est:
             out["estimated_latency_software_aes_s"] = est["software_aes"].seconds
             out["latency_ratio_software_aes"] = est["software_aes"].ratio
+        fp = self.fusion
+        out["fused"] = (
+            {
+                "working_sram_bytes": fp.working_sram_bytes,
+                "arena_bytes": fp.arena_bytes,
+                "per_layer_working_sram_bytes": fp.per_layer_bytes,
+                "mac_overhead": round(fp.mac_overhead, 4),
+                "blocks": sum(1 for b in fp.blocks if b.fused),
+                "streamed_inputs": fp.streamed_inputs,
+            }
+            if fp is not None
+            else None
+        )
         out["schedule"] = [
             {
                 "op": s.op,
                 "op_type": self.graph.operators[s.op].op_type,
+                "ops": [s.op, s.op + s.n_ops],
+                "fused_block": s.block if s.block >= 0 else None,
                 "channels": [s.c0, s.c1] if s.c1 else None,
                 "chunks": [s.first_chunk + i for i in range(len(s.pieces))] if s.pieces else [],
                 "fetch_bytes": s.fetch_bytes,
@@ -338,6 +361,52 @@ def _schedule(graph: Graph, shapes: list[_OpShape], slot_bytes: int) -> list[Pla
     return steps
 
 
+def _block_pieces(
+    graph: Graph, first: int, last: int, consts: list[list[int]]
+) -> tuple[Piece, ...]:
+    """A fused block's weights: every constant input of operators [first, last) whole, in
+    operator then input order (one chunk each, as the runtime binds them); ``consts`` holds
+    each operator's _constant_inputs."""
+    return tuple(
+        Piece(t, fmt.CHUNK_WEIGHTS, 0, graph.tensors[t].nbytes)
+        for j in range(first, last)
+        for t in consts[j]
+    )
+
+
+def _schedule_fused(
+    graph: Graph,
+    shapes: list[_OpShape],
+    consts: list[list[int]],
+    fusion: FusionPlan,
+    slot_bytes: int,
+) -> list[PlanStep] | None:
+    """Steps following a fused schedule: a fused block is one step whose weights all stay in
+    the slot while its rows and strips compute; an operator run whole is scheduled as per layer
+    (split along its output channels when its weights exceed the slot)."""
+    steps: list[PlanStep] = []
+    chunk = 0
+    for bi, b in enumerate(fusion.blocks):
+        if b.fused:
+            pieces = _block_pieces(graph, b.first, b.last, consts)
+            st = PlanStep(b.first, 0, 0, pieces, b.macs, chunk, bi, b.last - b.first)
+            if st.slot_need > slot_bytes:
+                return None
+            steps.append(st)
+            chunk += len(pieces)
+            continue
+        for j in range(b.first, b.last):
+            pieces_j = _pieces_for(graph, shapes[j], slot_bytes)
+            if pieces_j is None:
+                return None
+            for st in pieces_j:
+                steps.append(PlanStep(st.op, st.c0, st.c1, st.pieces, st.macs, chunk))
+                chunk += len(st.pieces)
+    if chunk >= 1 << 16:
+        return None
+    return steps
+
+
 def min_slot_bytes(graph: Graph, shapes: list[_OpShape] | None = None) -> int:
     shapes = shapes or [_op_shape(graph, i) for i in range(len(graph.operators))]
     return max((_need(s, graph, s.granule if s.per_channel else 1) for s in shapes), default=0)
@@ -376,14 +445,19 @@ def plan(
     verify: str = "every-read",
     dsp: bool = False,
     slots: int | None = None,
+    fuse: bool = False,
 ) -> Plan:
     """The fastest plan within ``budget`` bytes of SRAM (None: no limit, smallest-latency plan
-    with every weight paged). Raises BudgetError with the minimum when it cannot be met."""
+    with every weight paged). Raises BudgetError with the minimum when it cannot be met. With
+    ``fuse`` the activations follow a fused schedule (ooc_sdk/plan/fusion.py) chosen together
+    with the slots: see :func:`_plan_fused`."""
     if verify not in ("every-read", "boot"):
         raise InvalidArgumentError("verify must be 'every-read' or 'boot'")
     if slots is not None and not 1 <= slots <= MAX_SLOTS:
         raise InvalidArgumentError(f"slots must be 1 .. {MAX_SLOTS}")
     crypto = crypto or Crypto()
+    if fuse:
+        return _plan_fused(graph, budget, flash, mcu, crypto, verify, dsp, slots)
     activation = plan_memory(graph).arena_bytes
     shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
     fixed = activation + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
@@ -395,7 +469,7 @@ def plan(
             f"{format_size(minimum)} ({minimum} bytes: {format_size(activation)} of activations, "
             f"{format_size(smallest_slot)} for the smallest chunk slot, "
             f"{format_size(RUNTIME_STATE_BYTES + STACK_BOUND_BYTES)} of runtime state and stack). "
-            "Layer fusion and activation spilling, which will lower this, are not available yet",
+            "Fused activations (--fuse) may lower this; activation spilling is not available yet",
             minimum,
         )
     largest = max((_need(s, graph, s.channels if s.per_channel else 1) for s in shapes), default=0)
@@ -435,6 +509,128 @@ def plan(
         )
     # Within LATENCY_TOLERANCE of the fastest, read the fewest bytes from flash (fewer, larger
     # chunks: less tag overhead and energy), then use the least SRAM.
+    fastest = min(sec for sec, _ in found)
+    near = [p for sec, p in found if sec <= fastest * (1 + LATENCY_TOLERANCE)]
+    best = min(near, key=lambda p: (p.flash_read_bytes_per_inference, p.sram_bytes))
+    _estimate_all(best)
+    return best
+
+
+FUSED_CAPS = 24  # slot sizes tried per slot count when fusing
+
+
+def _plan_fused(
+    graph: Graph,
+    budget: int | None,
+    flash: FlashProfile,
+    mcu: McuProfile,
+    crypto: Crypto,
+    verify: str,
+    dsp: bool,
+    slots: int | None,
+) -> Plan:
+    """Fused activations with paged weights. A fused block's weights must all be in the slot
+    while its rows compute, so the slot size bounds which blocks may fuse, and what the slots
+    take the arena cannot have. For each slot count and up to FUSED_CAPS slot sizes C (the
+    weight sizes at which another candidate block becomes fusable, evenly by rank): the fused
+    schedule with the fewest MACs whose arena fits what the budget leaves besides the slots,
+    fusing only blocks whose weights fit C; then the per-layer slot search for the operators
+    run whole. The plain per-layer plan competes too. The fastest estimate wins (ties:
+    fewer flash bytes, then less SRAM)."""
+    search = FusionSearch(graph)
+    whole_search: FusionSearch | None = None  # model inputs held whole (built when needed)
+    shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
+    fixed = RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+    smallest_slot = min_slot_bytes(graph, shapes)
+    outputs = sum(_align(graph.tensors[t].nbytes) for t in graph.outputs)
+    slot_choices = [slots] if slots else list(range(1, MAX_SLOTS + 1))
+
+    consts = [_constant_inputs(graph, op) for op in graph.operators]
+    n_pre, b_pre = [0], [0]  # prefix sums of chunk counts and aligned bytes
+    for ts in consts:
+        n_pre.append(n_pre[-1] + len(ts))
+        b_pre.append(b_pre[-1] + sum(_align(graph.tensors[t].nbytes) for t in ts))
+
+    def need(a: int, b: int) -> int:  # slot bytes of fused block [a, b): PlanStep.slot_need
+        n = n_pre[b] - n_pre[a]
+        return ENTRY_BYTES * n + b_pre[b] - b_pre[a] if n else 0
+
+    # where fusing more becomes possible: the weight needs of the candidate fused blocks
+    breaks = sorted({need(a, b) for (a, b), blks in search.cands.items() if blks[0].fused})
+
+    def caps(n_slots: int) -> list[int]:
+        hi = (
+            max(breaks[-1] if breaks else 0, smallest_slot)
+            if budget is None
+            else ((budget - fixed) // n_slots)
+        )
+        lo = smallest_slot
+        inside = [c for c in breaks if lo < c <= hi]
+        if len(inside) > FUSED_CAPS - 1:  # evenly by rank, the largest kept
+            step = len(inside) / (FUSED_CAPS - 1)
+            inside = [
+                inside[min(len(inside) - 1, round((i + 1) * step) - 1)]
+                for i in range(FUSED_CAPS - 1)
+            ]
+        return sorted({lo, *inside}) if lo <= hi else []
+
+    found: list[tuple[float, Plan]] = []
+    least: int | None = None
+    for n_slots in slot_choices:
+        for cap in caps(n_slots):
+            room = None if budget is None else budget - fixed - n_slots * cap - outputs
+            if room is not None and room <= 0:
+                continue
+            fp = None
+            for streamed in (True, False):
+                if not streamed and not search.m.streamed:
+                    break
+                if not streamed and whole_search is None:
+                    whole_search = FusionSearch(graph, stream_inputs=False)
+                try:
+                    fp = (search if streamed else whole_search).plan(  # type: ignore[union-attr]
+                        sram=room,
+                        max_mac_overhead=None if room is not None else 1.0,
+                        block_weight_bytes=need,
+                        max_block_weight_bytes=cap,
+                    )
+                    break
+                except FusionError as exc:
+                    if exc.minimum is not None:
+                        total = exc.minimum + outputs + n_slots * cap + fixed
+                        least = total if least is None else min(least, total)
+                        break
+                    # no path at all: a streamed input's first reader must fuse, and its
+                    # weights do not fit this slot; try with the input held whole
+            if fp is None:
+                continue
+            slot_room = cap if budget is None else (budget - fixed - fp.arena_bytes) // n_slots
+            for cand in _candidates(graph, shapes, smallest_slot, max(cap, slot_room)):
+                steps = _schedule_fused(graph, shapes, consts, fp, cand)
+                if steps is None:
+                    continue
+                slot_bytes = max((st.slot_need for st in steps), default=0)
+                p = Plan(graph, budget, flash, mcu, crypto, fp.arena_bytes, n_slots, slot_bytes,
+                         steps, verify, dsp, fusion=fp)  # fmt: skip
+                if budget is not None and p.sram_bytes > budget:
+                    continue
+                least = p.sram_bytes if least is None else min(least, p.sram_bytes)
+                e = estimate(p.latency_steps(), flash, mcu, _run_crypto(p), slots=n_slots, dsp=dsp)
+                found.append((e.seconds, p))
+    try:  # per layer stays a candidate: --fuse never makes a budget harder to meet
+        base = plan(graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp, slots=slots)
+        found.append((base.estimates["plan"].seconds, base))
+    except BudgetError as exc:
+        if exc.minimum is not None:
+            least = exc.minimum if least is None else min(least, exc.minimum)
+    if not found:
+        hint = f" (the smallest fused schedule found needs {format_size(least)}, {least} bytes)"
+        raise BudgetError(
+            f"an SRAM budget of {format_size(budget or 0)} cannot be met with fused activations "
+            f"and paged weights{hint if least else ''}; activation spilling, which will lower "
+            "this, is not available yet",
+            least,
+        )
     fastest = min(sec for sec, _ in found)
     near = [p for sec, p in found if sec <= fastest * (1 + LATENCY_TOLERANCE)]
     best = min(near, key=lambda p: (p.flash_read_bytes_per_inference, p.sram_bytes))

@@ -12,12 +12,13 @@ extern "C" {
 #endif
 
 #define OOC_MODEL_MAGIC 0x4C444D4FUL /* "OMDL" little-endian */
-#define OOC_MODEL_VERSION 3u
+#define OOC_MODEL_VERSION 4u
 #define OOC_NO_TENSOR 0xFFFFu        /* an omitted optional operator input */
 #define OOC_TENSOR_PAGED 0xFFFFFFFFUL /* ooc_tensor_t.offset of a constant read from the flash image */
 #define OOC_TENSOR_ROWS 0xFFFFFFFEUL  /* ooc_tensor_t.offset of an activation never held whole: a fused
                                          block keeps rows of it in a ring, or a streamed model input */
 #define OOC_MAX_BLOCK_NODES 64u       /* nodes (ring producers) in one fused block */
+#define OOC_NO_BLOCK 0xFFFFu          /* ooc_step_t.block of a step that is not a fused block */
 
 /* When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify). */
 enum ooc_verify_mode {
@@ -55,13 +56,17 @@ typedef struct {
 } ooc_tensor_t;
 
 /* One step of an out-of-core schedule: an operator, or the output channels [c0, c1) of one
-   (partial execution). Its paged inputs arrive as image chunks first_chunk .. + n_chunks - 1,
-   one per paged input in input order, read back to back into a chunk slot. */
+   (partial execution), or a whole fused block. Its paged inputs arrive as image chunks
+   first_chunk .. + n_chunks - 1, one per paged input in input order (a block: its operators in
+   order, each operator's inputs in order), read back to back into a chunk slot, where they stay
+   while the step computes (a fused block: all its rows and strips). */
 typedef struct {
-    uint16_t op;          /* operator index */
+    uint16_t op;          /* operator index (a block: its first operator) */
     uint16_t n_chunks;    /* 0: the step reads nothing from flash */
     uint32_t first_chunk;
     uint16_t c0, c1;      /* output channels; c1 == 0: the whole operator */
+    uint16_t block;       /* index in ooc_model_t.blocks of the fused block run, or OOC_NO_BLOCK */
+    uint16_t reserved;
 } ooc_step_t;
 
 typedef struct {

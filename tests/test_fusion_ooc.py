@@ -1,0 +1,134 @@
+"""Fused activations with paged weights (`ooc build --fuse`, planner._plan_fused, the fused steps
+of c_runtime/src/ooc.c): a fused block's weights are read once into a chunk slot and stay there
+while its rows and strips compute. Bit-exact with tflite-micro on the host (sanitizers, one and
+two slots) and on the Cortex-M4 under QEMU; flash traffic equal to the plan's; budgets that
+per-layer out-of-core execution cannot meet; tampering inside a fused block's chunks refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import shared_model
+from ooc_sdk.build import build, run_build
+from ooc_sdk.errors import AuthenticationError
+from ooc_sdk.golden import random_inputs, run_tflm_many
+from ooc_sdk.image.keys import DeviceKey, generate
+from ooc_sdk.model import load_model
+from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.qemu import run_build_m4
+from ooc_sdk.targets import load_flash, load_mcu
+
+KIB = 1024
+FLASH = load_flash("w25q128jv")
+M4 = load_mcu("cortex-m4")
+# (model, --sram, slots): budgets below what per-layer out-of-core execution needs
+CASES = [
+    ("vww_96_int8.tflite", 24 * KIB, None),
+    ("vww_96_int8.tflite", 32 * KIB, 2),
+    ("person_detect.tflite", 24 * KIB, None),
+    ("pretrainedResnet_quant.tflite", 48 * KIB, None),
+    ("pretrainedResnet_quant.tflite", 52 * KIB, 2),
+]
+
+
+@pytest.fixture(scope="module")
+def device() -> DeviceKey:
+    return generate(bytes.fromhex("00f05ed0" * 4), 32)
+
+
+def _build(name: str, budget: int, slots: int | None, device: DeviceKey, out: Path):  # type: ignore[no-untyped-def]
+    path = shared_model(name)
+    graph = load_model(path)
+    result = build(
+        graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4, fuse=True,
+        slots=slots,
+    )  # fmt: skip
+    return path, graph, result.plan
+
+
+@pytest.mark.parametrize(("name", "budget", "slots"), CASES)
+def test_fused_out_of_core_is_bit_exact_within_its_budget(
+    name: str, budget: int, slots: int | None, device: DeviceKey, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path, graph, p = _build(name, budget, slots, device, tmp_path)
+    assert p.fusion is not None and any(s.block >= 0 for s in p.steps)
+    assert p.sram_bytes <= budget and (slots is None or p.slots == slots)
+    with pytest.raises(BudgetError) as per_layer:
+        plan(graph, budget, FLASH, M4)  # per layer, this budget cannot be met
+    assert per_layer.value.minimum is not None and per_layer.value.minimum > budget
+    samples = [random_inputs(graph, seed) for seed in (1, 2)]
+    ref = run_tflm_many(path.read_bytes(), samples)
+    got = run_build(tmp_path, graph, device, samples, sanitize=True)
+    for r, g in zip(ref, got.outputs, strict=True):
+        for a, b in zip(r.outputs, g, strict=True):
+            assert np.array_equal(a, b)
+    rep = got.report
+    assert rep["flash_read_bytes"] == p.flash_read_bytes_per_inference  # per inference
+    assert rep["flash_read_commands"] == p.flash_read_commands_per_inference
+    assert rep["sram_high_water_bytes"] <= p.sram_bytes
+
+
+def test_fused_out_of_core_on_the_cortex_m4(device: DeviceKey, tmp_path: Path) -> None:
+    path, graph, p = _build("vww_96_int8.tflite", 32 * KIB, 2, device, tmp_path)
+    x = random_inputs(graph, 5)
+    (ref,) = run_tflm_many(path.read_bytes(), [x])
+    got = run_build_m4(tmp_path, graph, device, [x])
+    for a, b in zip(ref.outputs, got.outputs[0], strict=True):
+        assert np.array_equal(a, b)
+    rep = got.report
+    assert rep["sram_budget_bytes"] == p.sram_bytes  # linked into the plan's SRAM
+    assert rep["sram_high_water_bytes"] <= p.sram_bytes
+    assert rep["flash_read_bytes"] == p.flash_read_bytes_per_inference
+
+
+def test_a_bit_flipped_in_a_fused_blocks_weights_is_refused(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    _, graph, p = _build("vww_96_int8.tflite", 24 * KIB, None, device, tmp_path)
+    step = next(s for s in p.steps if s.block >= 0 and len(s.pieces) > 1)
+    manifest = json.loads((tmp_path / "image" / "manifest.json").read_text())
+    chunk = manifest["chunks"][step.first_chunk + len(step.pieces) - 1]  # its last operator's
+    flash = bytearray((tmp_path / "flash.bin").read_bytes())
+    flash[chunk["flash_offset"] + chunk["length"] // 2] ^= 0x04
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(bytes(flash))
+    good = tmp_path / "flash.bin"
+    good.rename(tmp_path / "good.bin")
+    bad.rename(good)
+    with pytest.raises(AuthenticationError, match="refused at invoke"):
+        run_build(tmp_path, graph, device, [random_inputs(graph, 0)])
+
+
+def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_plan_and_build_fused_out_of_core(device: DeviceKey, tmp_path: Path) -> None:
+    model = str(shared_model("vww_96_int8.tflite"))
+    r = _ooc("plan", model, "--sram", "24KiB", "--fuse", "--out-of-core", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["sram_bytes"] <= 24 * KIB and j["fused"]["blocks"] >= 1
+    assert any(
+        s["fused_block"] is not None and s["ops"][1] - s["ops"][0] > 1 for s in j["schedule"]
+    )
+    r = _ooc("plan", model, "--sram", "16KiB", "--fuse", "--out-of-core")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "needs" in lines[0] and "16.0 KiB" in lines[0]
+    r = _ooc("plan", model, "--sram", "24KiB", "--out-of-core")
+    assert r.returncode == 2 and "--out-of-core goes with --fuse" in r.stderr
+    (tmp_path / "dev.key").write_bytes(device.to_bytes())
+    (tmp_path / "dev.key").chmod(0o600)
+    r = _ooc("build", model, "--sram", "24KiB", "--fuse", "--device-key", str(tmp_path / "dev.key"),
+             "-o", str(tmp_path / "out"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "fused activations:" in r.stdout
+    assert json.loads((tmp_path / "out" / "build.json").read_text())["fused"] is True
