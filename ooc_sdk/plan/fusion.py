@@ -235,6 +235,13 @@ class _Model:
         self.reshape_alias = {
             op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"
         }
+        # a RESHAPE's output is its input's memory: the input lives until the output's last use
+        for out in graph.activation_tensors:
+            if out in self.reshape_alias and out in self.last_use:
+                root = out
+                while root in self.reshape_alias:
+                    root = self.reshape_alias[root]
+                self.last_use[root] = max(self.last_use.get(root, -1), self.last_use[out])
 
     def nbytes(self, t: int) -> int:
         return _align(self.graph.tensors[t].nbytes)
@@ -315,28 +322,42 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
     done = [0] * n
     cap = [0] * n
     rows = [nd.rows for nd in nodes]
-    src_rows = [[rows[q] if q >= 0 else 0 for q in nd.src] for nd in nodes]
-    while done[sink] < rows[sink]:
+    # The pull schedule, with _rows_needed and _first_row written out (this loop is most of the
+    # search's time): per node, its row-read inputs as (producer, k - p, s, producer's rows).
+    pulls = [
+        [(q, nd.deps[i][0] - nd.deps[i][2], nd.deps[i][1], rows[q]) for i, q in enumerate(nd.src)
+         if q >= 0]
+        for nd in nodes
+    ]  # fmt: skip
+    readers = [[(c, s, p) for c, _k, s, p in consumers[q]] for q in range(n)]
+    ringed = [not nd.whole for nd in nodes]
+    sink_rows = rows[sink]
+    while done[sink] < sink_rows:
         j = sink
         while True:
             r = done[j]
-            nd = nodes[j]
-            for i, q in enumerate(nd.src):
-                if q >= 0:
-                    k, s, p = nd.deps[i]
-                    if done[q] < _rows_needed(r + 1, k, s, p, src_rows[j][i]):
-                        j = q
-                        break
+            for q, k_p, s, rows_in in pulls[j]:
+                need = r * s + k_p  # rows of q that rows [0, r] of j read
+                if need > rows_in:
+                    need = rows_in
+                if done[q] < need:
+                    j = q
+                    break
             else:
                 break
         # produce row done[j] of node j
         r = done[j]
-        if not nodes[j].whole:
+        if ringed[j]:
             low = r
-            for c, _k, s, p in consumers[j]:
-                if done[c] < rows[c]:
-                    low = min(low, _first_row(done[c], s, p, rows[j]))
-            cap[j] = max(cap[j], r - low + 1)
+            rows_j = rows[j]
+            for c, s, p in readers[j]:
+                dc = done[c]
+                if dc < rows[c]:
+                    first = dc * s - p  # the lowest row of j that c's next row reads
+                    if first < low:
+                        low = max(0, min(rows_j, first))
+            if r - low + 1 > cap[j]:
+                cap[j] = r - low + 1
         done[j] += 1
     for q, nd in enumerate(nodes):
         if nd.whole and nd.mode != NODE_REDUCE and done[q] != nd.rows:
