@@ -746,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # plan and build (cli_build) and run (cli_run) live in their own modules; importing registers them.
-from ooc_sdk import cli_build, cli_device, cli_provision, cli_run  # noqa: E402, F401
+from ooc_sdk import cli_audit, cli_build, cli_device, cli_provision, cli_run  # noqa: E402, F401
 
 if __name__ == "__main__":
     # `python -m ooc_sdk.cli`: run the package module (the one cli_build registered its commands

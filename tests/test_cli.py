@@ -37,6 +37,8 @@ COMMANDS = [
     "provision",
     "provision master-key",
     "provision run",
+    "audit",
+    "audit energy",
 ]
 
 

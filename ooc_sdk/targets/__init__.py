@@ -18,6 +18,15 @@ from ooc_sdk.errors import InvalidArgumentError
 
 _HERE = Path(__file__).parent
 
+# The flash profile's energy figures (ooc audit energy), each 0 when unknown.
+ENERGY_FIELDS_FLASH = (
+    "supply_v",
+    "read_current_ma",
+    "program_current_ma",
+    "erase_current_ma",
+    "standby_current_ua",
+)
+
 
 @dataclass(frozen=True)
 class FlashProfile:
@@ -34,10 +43,22 @@ class FlashProfile:
     page_program_max_s: float = 0.003
     sector_erase_s: float = 0.045  # typical sector erase
     sector_erase_max_s: float = 0.4
+    # Energy (ooc audit energy); 0 = unknown, and the audit refuses a profile that lacks one it
+    # needs. Currents are the chip's supply current in each state, at supply_v.
+    supply_v: float = 0.0
+    read_current_ma: float = 0.0  # while a read transfers (at read_bytes_per_s)
+    program_current_ma: float = 0.0  # during a page program
+    erase_current_ma: float = 0.0  # during a sector erase
+    standby_current_ua: float = 0.0  # deselected (chip select high), not in deep power-down
     description: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for what in ENERGY_FIELDS_FLASH:
+            if getattr(self, what) < 0:
+                raise InvalidArgumentError(
+                    f"flash profile {self.name}: {what} must not be negative"
+                )
         for what in ("page_bytes", "sector_bytes"):
             v = getattr(self, what)
             if v <= 0 or v & (v - 1):
@@ -68,6 +89,10 @@ class McuProfile:
     poly1305_cycles_per_byte: float
     aes_engine_bytes_per_s: float = 0.0
     energy_per_cycle_pj: float = 0.0  # 0 = unknown
+    # cycles per instruction assumed when QEMU's instruction counts become time or energy
+    # (ooc audit energy); 0 = unknown
+    cycles_per_instruction: float = 0.0
+    internal_flash_bytes: int = 0  # on-chip flash (code and in-core weights); 0 = unknown
     # Provisioning through a debug probe (ooc_sdk.provisioning.programmers, "Adding a board").
     # Addresses may be written in JSON as "0x..." strings; they are ints once loaded.
     pyocd_target: str = ""  # pyocd target type (pyocd list --targets); "" = none
@@ -82,6 +107,9 @@ class McuProfile:
     def __post_init__(self) -> None:
         if self.clock_hz <= 0 or self.sram_bytes <= 0:
             raise InvalidArgumentError(f"MCU profile {self.name}: clock and SRAM must be positive")
+        for what in ("energy_per_cycle_pj", "cycles_per_instruction", "internal_flash_bytes"):
+            if getattr(self, what) < 0:
+                raise InvalidArgumentError(f"MCU profile {self.name}: {what} must not be negative")
         if self.aes_engine and self.aes_engine_bytes_per_s <= 0:
             raise InvalidArgumentError(
                 f"MCU profile {self.name}: an AES engine needs aes_engine_bytes_per_s"

@@ -1,0 +1,223 @@
+"""``ooc audit``: what an out-of-core build costs on the device (ooc_sdk/cli.py imports this
+module to register the group on its CLI; the model is :mod:`ooc_sdk.audit`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ooc_sdk.cli import _EXISTING_FILE, INT, _emit_json, _flash_help, cli
+from ooc_sdk.cli_build import _mcu_help
+from ooc_sdk.errors import InvalidArgumentError
+
+_PART_NAMES = {
+    "compute": "compute",
+    "crypto": "crypto",
+    "flash_read": "flash read",
+    "flash_program": "flash program",
+    "flash_erase": "flash erase",
+    "mcu_wait": "MCU wait",
+    "flash_standby": "flash standby",
+}
+
+
+@cli.group()
+def audit() -> None:
+    """Audit what an out-of-core build costs on the device.
+
+    `ooc audit energy BUILD_DIR/ --device-key KEY` gives the energy per
+    inference of an `ooc build`, measured on the emulated Cortex-M4 and costed
+    with the MCU and flash profiles (docs/audit.md).
+    """
+
+
+@audit.command(name="energy")
+@click.argument("build_dir", metavar="BUILD_DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--device-key",
+    type=_EXISTING_FILE,
+    default=None,
+    help="The device key file the build's image was wrapped for (the firmware mounts it).",
+)
+@click.option("--mcu", default=None, help=_mcu_help()[:-1] + "; default: the build's.")
+@click.option("--flash", "flash", default=None, help=_flash_help()[:-1] + "; default: the build's.")
+@click.option(
+    "--cpi",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Cycles per instruction: turns QEMU's instruction counts into cycles (default: the MCU "
+    "profile's cycles_per_instruction, 1.3 for the Cortex-M4).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(["dsp", "ref"]),
+    default="dsp",
+    show_default=True,
+    help="The firmware's kernels: Cortex-M DSP-extension (SMLAD) or portable reference.",
+)
+@click.option(
+    "--seed", type=INT, default=0, show_default=True, help="Seed of the random input sample."
+)
+@click.option(
+    "--no-in-sram",
+    "no_in_sram",
+    is_flag=True,
+    help="Skip the in-SRAM reference run (in_sram is null).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=900.0,
+    show_default=True,
+    help="Stop each emulator run after this many seconds and report an error.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a PNG: stacked energy per layer, and the totals out-of-core and in SRAM.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def energy(
+    build_dir: Path,
+    device_key: Path | None,
+    mcu: str | None,
+    flash: str | None,
+    cpi: float | None,
+    kernels: str,
+    seed: int,
+    no_in_sram: bool,
+    timeout: float,
+    plot: Path | None,
+    as_json: bool,
+) -> None:
+    """Energy per inference of an out-of-core build, per part and per layer.
+
+    Runs BUILD_DIR (an `ooc build` output) on the emulated Cortex-M4 under
+    QEMU, which counts instructions deterministically, with crypto apart, and
+    the same model in-core (weights in the MCU's internal flash) as the
+    in-SRAM reference. Then, in uJ per inference:
+
+    \b
+      compute, crypto  instructions x CPI x the MCU's energy per cycle
+      flash read       (bytes / throughput + commands x command time)
+                       x read current x supply, bytes from the plan
+      program, erase   pages x program time, erases x erase time,
+                       x current x supply (spilling builds only)
+      MCU wait         the CPU in run mode while flash reads the prefetch
+                       does not hide (latency model with the measured
+                       instructions), programs and erases are in flight
+      flash standby    standby current x supply for the rest
+
+    Every profile value is printed with its source; override any with
+    --mcu/--flash FILE.json holding {"base": NAME, "key": value, ...}, and the
+    cycles per instruction with --cpi. JSON keys: energy_uj_per_inference,
+    per_layer, unattributed, in_sram (null with --no-in-sram), counts, time_s,
+    unit_costs, per_boot_uj, assumptions, profiles. Progress goes to stderr.
+    """
+    from ooc_sdk.audit import audit_energy
+    from ooc_sdk.image.keys import read_key_file
+
+    if plot is not None and not plot.parent.is_dir():  # before the emulator runs, not after
+        raise InvalidArgumentError(f"cannot write {plot}: no directory {plot.parent}")
+    device = read_key_file(device_key) if device_key is not None else None
+    report = audit_energy(
+        build_dir, device, mcu=mcu, flash=flash, cpi=cpi, kernels=kernels,
+        in_sram=not no_in_sram, seed=seed, timeout=timeout,
+        progress=lambda msg: click.echo(f"  {msg}", err=True),
+    )  # fmt: skip
+    if plot is not None:
+        from ooc_sdk.audit.plot import plot_energy
+
+        plot_energy(report, plot)
+    if as_json:
+        _emit_json(report)
+        return
+    click.echo("\n".join(render(report)))
+    if plot is not None:
+        click.echo(f"plot: {plot}")
+
+
+def _uj(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.2f}"
+
+
+def render(r: dict[str, Any]) -> list[str]:
+    """The audit as text: totals, per layer, profile values with sources, assumptions."""
+    tot, ins = r["energy_uj_per_inference"], r["in_sram"]
+    c, t = r["counts"], r["time_s"]
+    lines = [
+        f"ooc audit energy: {r['model']} on {r['mcu']} + {r['flash']}, {r['kernels']} kernels, "
+        f"{r['cycles_per_instruction']:g} cycles per instruction",
+        f"  {'uJ per inference':<18} {'out-of-core':>12} {'in SRAM':>12}",
+    ]
+    for p, name in _PART_NAMES.items():
+        inside = ins["energy_uj_per_inference"][p] if ins else None
+        lines.append(f"  {name:<18} {_uj(tot[p]):>12} {_uj(inside if inside else None):>12}")
+    ratio = r["out_of_core_over_in_sram"]
+    lines.append(
+        f"  {'total':<18} {_uj(tot['total']):>12} "
+        f"{_uj(ins['energy_uj_per_inference']['total'] if ins else None):>12}"
+        + (f"   out-of-core = {ratio:.3f} x in SRAM" if ratio else "")
+    )
+    lines.append(
+        f"  latency {t['latency'] * 1e3:,.3f} ms"
+        + (f" (in SRAM {ins['latency_s'] * 1e3:,.3f} ms)" if ins else "")
+        + f"; {c['instructions']:,} instructions ({c['crypto_instructions']:,} crypto); "
+        f"{c['flash_read_bytes']:,} flash bytes read in {c['flash_read_commands']} commands, "
+        f"{c['flash_program_pages']} pages programmed, {c['erases']} erases"
+    )
+    if ins:
+        fl = ins["fits_internal_flash"]
+        lines.append(
+            f"  in SRAM: per-layer arena {ins['arena_bytes']:,} B + runtime state + stack = "
+            f"{ins['sram_need_bytes']:,} B of {ins['sram_bytes']:,} B SRAM: "
+            + ("fits" if ins["fits_sram"] else "does NOT fit (a reference only)")
+            + f"; firmware with weights {ins['internal_flash_need_bytes']:,} B of internal flash"
+            + ("" if fl is None else (": fits" if fl else ": does NOT fit"))
+        )
+    boot = r["per_boot_uj"]
+    lines.append(
+        f"  once per boot (not above): mount {_uj(boot['mount'])} uJ, init {_uj(boot['init'])} uJ"
+    )
+    writes = tot["flash_program"] > 0 or tot["flash_erase"] > 0
+    cols = ["compute", "crypto", "read"] + (["program", "erase"] if writes else [])
+    cols += ["wait+stby", "total", "in SRAM"]
+    lines += ["", "per layer (uJ per inference):"]
+    lines.append(f"  {'layer':>5}  {'op':<22}" + "".join(f" {h:>10}" for h in cols))
+    rows = list(r["per_layer"])
+    if r["unattributed"]["total"]:
+        rows.append({"index": "-", "op": "(no step)", **r["unattributed"], "in_sram": None})
+    for row in rows:
+        vals = [row["compute"], row["crypto"], row["flash_read"]]
+        if writes:
+            vals += [row["flash_program"], row["flash_erase"]]
+        vals += [row["mcu_wait"] + row["flash_standby"], row["total"], row["in_sram"]]
+        lines.append(
+            f"  {row['index']!s:>5}  {row['op']:<22}" + "".join(f" {_uj(v):>10}" for v in vals)
+        )
+    fused = [row["fused_ops"] for row in r["per_layer"] if row.get("fused_ops")]
+    if fused:
+        lines.append(
+            "  fused blocks, each counted on its first operator as the firmware counts it: ops "
+            + ", ".join(f"{a}-{b - 1}" for a, b in fused)
+            + "; the in-SRAM reference runs per layer"
+        )
+    lines += ["", "profile values used (value: source):"]
+    cpi = r["profiles"]["cpi"]
+    for kind in ("mcu", "flash"):
+        prof = r["profiles"][kind]
+        for key, item in prof["values"].items():
+            src = item["source"]
+            if key == "cycles_per_instruction" and cpi["value"] != item["value"]:
+                src = f"not used: --cpi {cpi['value']:g} overrides it"
+            lines.append(f"  {prof['name']}.{key} = {_value(item['value'])}: {src}")
+    return lines + ["", "assumptions:"] + [f"  - {a}" for a in r["assumptions"]]
+
+
+def _value(v: float) -> str:
+    if isinstance(v, int) or (float(v).is_integer() and abs(v) >= 1e4):
+        return f"{int(v):,}"
+    return f"{v:g}"
