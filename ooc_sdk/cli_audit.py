@@ -30,6 +30,10 @@ def audit() -> None:
     `ooc audit energy BUILD_DIR/ --device-key KEY` gives the energy per
     inference of an `ooc build`, measured on the emulated Cortex-M4 and costed
     with the MCU and flash profiles (docs/audit.md).
+
+    `ooc audit wear BUILD_DIR/ --device-key KEY --rate 1/s` gives its flash
+    wear and lifetime; `ooc audit wear --dump FLASH.bin` reads the wear of a
+    device's flash dump.
     """
 
 
@@ -221,3 +225,123 @@ def _value(v: float) -> str:
     if isinstance(v, int) or (float(v).is_integer() and abs(v) >= 1e4):
         return f"{int(v):,}"
     return f"{v:g}"
+
+
+@audit.command(name="wear")
+@click.argument("build_dir", metavar="BUILD_DIR", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--dump",
+    type=_EXISTING_FILE,
+    default=None,
+    help="Audit a device's flash dump (FLASH.bin) instead of a build: the wear it actually has.",
+)
+@click.option(
+    "--device-key",
+    type=_EXISTING_FILE,
+    default=None,
+    help="The device key file the build's image was wrapped for (to run it on the emulator).",
+)
+@click.option(
+    "--rate",
+    default="1/s",
+    show_default=True,
+    help="Inference rate: 1/s, 10/min, 2/h, 5/day, or a number per second.",
+)
+@click.option(
+    "--endurance",
+    default=None,
+    help="Program/erase cycles per sector, e.g. 100k or 1e5 (default: the flash profile's).",
+)
+@click.option(
+    "--target-years",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Propose the scratch size that lasts this long at --rate (or the highest rate that can).",
+)
+@click.option(
+    "--inferences",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Inferences to run on the host NOR emulator to measure the build's flash traffic.",
+)
+@click.option("--flash", "flash", default=None, help=_flash_help()[:-1] + "; default: the build's.")
+@click.option(
+    "--image-offset",
+    type=INT,
+    default=None,
+    help="With --dump: where the image starts in the dump (default: search sector-aligned offsets).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a PNG heatmap of erases per scratch sector.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def wear(
+    build_dir: Path | None,
+    dump: Path | None,
+    device_key: Path | None,
+    rate: str,
+    endurance: str | None,
+    target_years: float | None,
+    inferences: int,
+    flash: str | None,
+    image_offset: int | None,
+    plot: Path | None,
+    as_json: bool,
+) -> None:
+    """Flash wear of a build, or of a device's flash dump, and the lifetime it gives.
+
+    \b
+    ooc audit wear BUILD_DIR/ --device-key KEY --rate 1/s --endurance 100k
+      Per inference: bytes read and programmed and sector erases, predicted
+      from the plan and measured by running the build --inferences times on
+      the host NOR emulator (a copy of its flash.bin); the worst scratch
+      sector; the years until the scratch partition (and so the flash) wears
+      out, with the spill ring's wear levelling and without it. A build that
+      never programs or erases the flash has no wear limit: the lifetimes
+      are null. --target-years proposes the scratch size for that life.
+    \b
+    ooc audit wear --dump FLASH.bin [--flash PROFILE] [--image-offset N]
+      Finds the image, reads every scratch sector header (erase count, CRC;
+      erased and damaged sectors flagged) and the littlefs metadata
+      partition, and reports the erase counts and the endurance used.
+
+    JSON keys (build): predicted, measured (each with read_bytes_per_inference,
+    program_bytes_per_inference, erases_per_inference), agreement, agree,
+    lifetime_years, lifetime_years_without_wear_leveling,
+    lifetime_years_whole_flash, lifetime_years_levelled_over_free_flash,
+    worst_sector_erases_per_inference, layout, statement, target. (dump):
+    sectors, erase_counts, max_erases, mean_erases, worst_sector,
+    lifetime_used, damaged_sectors, erased_sectors, metadata, image.
+    """
+    from ooc_sdk.audit.wear import audit_build, audit_dump, plot_wear, render
+
+    if (dump is None) == (build_dir is None):
+        raise InvalidArgumentError("give either BUILD_DIR or --dump FLASH.bin")
+    if plot is not None and not plot.parent.is_dir():
+        raise InvalidArgumentError(f"cannot write {plot}: no directory {plot.parent}")
+    if dump is not None:
+        if target_years is not None:
+            raise InvalidArgumentError("--target-years needs a build (BUILD_DIR), not --dump")
+        report = audit_dump(dump, flash=flash, image_offset=image_offset, endurance=endurance)
+    else:
+        from ooc_sdk.image.keys import read_key_file
+
+        assert build_dir is not None
+        device = read_key_file(device_key) if device_key is not None else None
+        report = audit_build(
+            build_dir, device, rate=rate, endurance=endurance, inferences=inferences,
+            flash=flash, target_years=target_years,
+            progress=lambda msg: click.echo(f"  {msg}", err=True),
+        )  # fmt: skip
+    if plot is not None:
+        plot_wear(report, plot)
+    if as_json:
+        _emit_json(report)
+        return
+    click.echo("\n".join(render(report)))
+    if plot is not None:
+        click.echo(f"plot: {plot}")

@@ -39,6 +39,7 @@ COMMANDS = [
     "provision run",
     "audit",
     "audit energy",
+    "audit wear",
 ]
 
 

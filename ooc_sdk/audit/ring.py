@@ -1,0 +1,113 @@
+"""Read the activation spill ring's sector headers from a flash dump (docs/spill.md, "Byte format").
+
+Only what the wear audit needs: each scratch sector's state and erase count. Nothing here is
+authenticated (the flash is untrusted; the CRCs only detect torn writes), so a count read from a
+dump is what the device itself would believe at its next mount, not a proof.
+
+Every sector is one of:
+
+- ``ring``: a valid header (magic, version, sizes, ring_seq != 0, CRC-32 of bytes 0..19);
+- ``erased``: every byte 0xFF (never opened, or erased by the packer);
+- ``damaged``: anything else: a torn or forged header, foreign bytes, or records without a header.
+
+Erase counts follow the ring's own recovery rule (docs/spill.md, "Erase counts"): a valid header's
+``erase_count``; else, when the previous sector's ``next_count`` slot is valid, that count + 1 (an
+erase that was cut before the new header went on); else 0 (the ring takes such a sector as never
+erased, and so does this reader: ``count_known`` is False then).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any
+
+MAGIC = b"OOCS"
+VERSION = 1
+SECTOR_HEADER_BYTES = 32
+SLOT_XOR = 0x7FFFFFFF
+_HEADER = struct.Struct("<4sBBHIIIIII")
+_ERASED_SLOT = b"\xff" * 8
+
+
+def parse_sector_header(raw: bytes) -> dict[str, Any]:
+    """The state of one scratch sector from its bytes (at least the 32-byte header)."""
+    if len(raw) < SECTOR_HEADER_BYTES:
+        return {"state": "damaged", "reason": "shorter than a sector header"}
+    if raw.count(0xFF) == len(raw):
+        return {"state": "erased"}
+    magic, version, reserved, hbytes, count, ring_seq, boot, crc, nxt, check = _HEADER.unpack_from(
+        raw
+    )
+    if magic != MAGIC:
+        if raw[:SECTOR_HEADER_BYTES] == b"\xff" * SECTOR_HEADER_BYTES:
+            reason = "no sector header, but the sector is not erased (a cut erase or header)"
+        else:
+            reason = "no OOCS sector header (foreign or overwritten bytes)"
+        return {"state": "damaged", "reason": reason}
+    if crc != zlib.crc32(raw[:20]):
+        return {"state": "damaged", "reason": "sector header CRC mismatch (torn or altered)"}
+    if version != VERSION or reserved or hbytes != SECTOR_HEADER_BYTES or ring_seq == 0:
+        return {"state": "damaged", "reason": "sector header has an unknown version or sizes"}
+    if raw[24:32] == _ERASED_SLOT:
+        slot: int | None = None
+        slot_state = "unwritten"
+    elif check == nxt ^ SLOT_XOR:
+        slot, slot_state = nxt, "valid"
+    else:
+        slot, slot_state = None, "torn"
+    return {
+        "state": "ring",
+        "erase_count": count,
+        "ring_seq": ring_seq,
+        "boot": boot,
+        "next_count": slot,
+        "next_count_slot": slot_state,
+    }
+
+
+def read_ring(scratch: bytes, sector_bytes: int) -> dict[str, Any]:
+    """Every sector of a scratch partition: state, erase count (by the ring's recovery rule) and
+    the head (the valid header with the highest ring_seq), plus the highest boot number seen."""
+    if sector_bytes <= 0 or len(scratch) % sector_bytes:
+        raise ValueError("the scratch partition is not a whole number of sectors")
+    n = len(scratch) // sector_bytes
+    sectors = [
+        parse_sector_header(scratch[i * sector_bytes : (i + 1) * sector_bytes]) for i in range(n)
+    ]
+    for i, s in enumerate(sectors):
+        s["index"] = i
+        if s["state"] == "ring":
+            s["count_known"] = True
+            continue
+        prev = sectors[(i - 1) % n] if n > 1 else None
+        if prev is not None and prev["state"] == "ring" and prev.get("next_count") is not None:
+            s["erase_count"] = prev["next_count"] + 1
+            s["count_known"] = True
+            s["count_from"] = "the previous sector's next_count slot (an erase was cut)"
+        else:
+            s["erase_count"] = 0
+            s["count_known"] = s["state"] == "erased"
+    ring = [s for s in sectors if s["state"] == "ring"]
+    head = max(ring, key=lambda s: s["ring_seq"])["index"] if ring else None
+    return {
+        "sectors": sectors,
+        "head": head,
+        "highest_boot": max((s["boot"] for s in ring), default=None),
+        "ring_sectors": len(ring),
+        "erased_sectors": sum(s["state"] == "erased" for s in sectors),
+        "damaged_sectors": sum(s["state"] == "damaged" for s in sectors),
+    }
+
+
+def make_sector_header(
+    erase_count: int, ring_seq: int, boot: int, next_count: int | None = None
+) -> bytes:
+    """A valid 32-byte sector header (for tools and tests; the device writes these itself)."""
+    head = struct.pack(
+        "<4sBBHIII", MAGIC, VERSION, 0, SECTOR_HEADER_BYTES, erase_count, ring_seq, boot
+    )
+    head += struct.pack("<I", zlib.crc32(head))
+    if next_count is None:
+        return head + _ERASED_SLOT
+    return head + struct.pack("<II", next_count, next_count ^ SLOT_XOR)

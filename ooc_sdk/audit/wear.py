@@ -1,0 +1,749 @@
+"""Flash wear of an ``ooc build`` and of a field device's flash dump (``ooc audit wear``;
+docs/audit.md, "Wear").
+
+Only the scratch partition (the activation spill ring, docs/spill.md) is programmed and erased
+during inference; the header, weights and metadata are written when the image is flashed. So the
+flash's life under inference is the scratch partition's life, and it is set by its most-erased
+sector.
+
+The model (all per scratch sector; ``e`` = erases per inference, ``r`` = inferences per second,
+``E`` = endurance in program/erase cycles per sector, ``n`` = scratch sectors, Y = seconds per year):
+
+- **with wear levelling** (the ring): the ring opens sectors in order and erases one only when it
+  comes back to it, so every sector takes ``e / n`` erases per inference (counts never differ by
+  more than one): life = ``E * n / (e * r)`` seconds.
+- **without wear levelling** (spills at fixed addresses): every erase can land on the same sector,
+  and a sector that is programmed is erased at least once per inference before it can be
+  programmed again: the worst sector takes ``max(e, 1)`` erases per inference (0 without
+  programs), life = ``E / (max(e, 1) * r)``.
+- **scratch size for a target life** (with levelling): ``n = ceil(e * r * Y * years / E)`` sectors
+  (at least 2, the ring's minimum). When that is more sectors than the chip has outside the image,
+  the highest rate that reaches the target with all of them is ``E * n_max / (e * Y * years)``.
+
+With ``e = 0`` (a build that never programs or erases during inference, which is every build until
+the planner spills) wear does not limit the life: the lifetimes are null, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ooc_sdk.audit.ring import read_ring
+from ooc_sdk.errors import ImageError, ImageTruncatedError, InvalidArgumentError
+from ooc_sdk.image import format as fmt
+from ooc_sdk.targets import FlashProfile, flash_profiles, load_flash
+
+SECONDS_PER_YEAR = 365.25 * 86400
+DEFAULT_INFERENCES = 20
+NO_WEAR = (
+    "this build never programs or erases the flash during inference; wear does not limit its life"
+)
+_RATE_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hour": 3600.0,
+               "d": 86400.0, "day": 86400.0}  # fmt: skip
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6}
+
+Progress = Callable[[str], None]
+
+
+# -- parsing the options -------------------------------------------------------------------------
+
+
+def parse_rate(text: str) -> float:
+    """Inferences per second from ``1/s``, ``10/min``, ``2/h``, ``5/day`` or a plain number (per
+    second)."""
+    s = str(text).strip().lower().replace(" ", "")
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)(?:/([a-z]+))?", s)
+    if not m or (m.group(2) is not None and m.group(2) not in _RATE_UNITS):
+        raise InvalidArgumentError(
+            f"--rate {text!r}: give inferences per time unit, e.g. 1/s, 10/min, 2/h, 5/day, or a "
+            "number per second"
+        )
+    rate = float(m.group(1)) / _RATE_UNITS[m.group(2) or "s"]
+    if not rate > 0 or not math.isfinite(rate):
+        raise InvalidArgumentError(f"--rate {text!r} must be positive")
+    return rate
+
+
+def parse_endurance(text: str) -> int:
+    """Program/erase cycles per sector from ``100k``, ``1M``, ``1e5`` or ``100000``."""
+    s = str(text).strip().lower().replace("_", "").replace(",", "")
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)([km]?)", s)
+    value = float(m.group(1)) * _SUFFIX[m.group(2)] if m else float("nan")
+    if not math.isfinite(value) or value < 1 or value != int(value):
+        raise InvalidArgumentError(
+            f"--endurance {text!r}: give program/erase cycles per sector, e.g. 100k, 1e5, 100000"
+        )
+    return int(value)
+
+
+# -- the lifetime model --------------------------------------------------------------------------
+
+
+def lifetime_years(
+    erases_per_inference: float,
+    program_bytes_per_inference: float,
+    scratch_sectors: int,
+    rate_per_s: float,
+    endurance: int,
+    *,
+    levelled: bool = True,
+) -> float | None:
+    """Years until the most-erased scratch sector reaches ``endurance``; None when the build does
+    not erase (wear does not limit its life)."""
+    worst = worst_sector_erases_per_inference(
+        erases_per_inference, program_bytes_per_inference, scratch_sectors, levelled=levelled
+    )
+    if worst <= 0:
+        return None
+    return endurance / (worst * rate_per_s * SECONDS_PER_YEAR)
+
+
+def worst_sector_erases_per_inference(
+    erases_per_inference: float,
+    program_bytes_per_inference: float,
+    scratch_sectors: int,
+    *,
+    levelled: bool = True,
+) -> float:
+    """Erases per inference of the most-erased scratch sector (module docstring)."""
+    e = float(erases_per_inference)
+    if e < 0 or program_bytes_per_inference < 0:
+        raise InvalidArgumentError("erases and programmed bytes per inference cannot be negative")
+    if levelled:
+        if e == 0:
+            return 0.0
+        if scratch_sectors < 1:
+            raise InvalidArgumentError("a build that erases needs a scratch partition")
+        return e / scratch_sectors
+    if e == 0 and program_bytes_per_inference == 0:
+        return 0.0
+    return max(e, 1.0)
+
+
+def propose_scratch(
+    erases_per_inference: float,
+    rate_per_s: float,
+    endurance: int,
+    target_years: float,
+    *,
+    sector_bytes: int,
+    current_sectors: int,
+    available_sectors: int,
+) -> dict[str, Any]:
+    """The scratch size (with the ring's levelling) that lasts ``target_years`` at the rate, or,
+    when the chip has too few sectors, the highest rate that does with all it has."""
+    if not target_years > 0:
+        raise InvalidArgumentError("--target-years must be positive")
+    out: dict[str, Any] = {"target_years": target_years}
+    e = float(erases_per_inference)
+    if e == 0:
+        out.update(
+            scratch_sectors_needed=None,
+            scratch_bytes_needed=None,
+            reachable=True,
+            max_rate_per_s=None,
+            statement=f"{NO_WEAR}: any scratch size reaches {target_years:g} years",
+        )
+        return out
+    need = max(2, math.ceil(e * rate_per_s * SECONDS_PER_YEAR * target_years / endurance))
+    reachable = need <= available_sectors
+    max_rate = endurance * available_sectors / (e * SECONDS_PER_YEAR * target_years)
+    out.update(
+        scratch_sectors_needed=need,
+        scratch_bytes_needed=need * sector_bytes,
+        current_sectors=current_sectors,
+        available_sectors=available_sectors,
+        reachable=reachable,
+        max_rate_per_s=None if reachable else max_rate,
+    )
+    if reachable:
+        out["statement"] = (
+            f"{need} scratch sectors ({need * sector_bytes:,} bytes) last {target_years:g} years "
+            f"at {rate_per_s:g} inferences/s (the build has {current_sectors})"
+        )
+    else:
+        out["statement"] = (
+            f"{target_years:g} years at {rate_per_s:g} inferences/s needs {need} scratch sectors, "
+            f"more than the {available_sectors} the chip has outside the image; with all of them "
+            f"the highest rate that lasts {target_years:g} years is {max_rate:.4g} inferences/s"
+        )
+    return out
+
+
+def lifetimes(
+    erases_per_inference: float,
+    program_bytes_per_inference: float,
+    *,
+    scratch_sectors: int,
+    free_sectors: int,
+    rate_per_s: float,
+    endurance: int,
+) -> dict[str, Any]:
+    """Every lifetime figure of the report (years, None when wear does not limit)."""
+    e, p = erases_per_inference, program_bytes_per_inference
+    scratch = lifetime_years(e, p, scratch_sectors, rate_per_s, endurance)
+    return {
+        "lifetime_years": scratch,
+        "lifetime_years_without_wear_leveling": lifetime_years(
+            e, p, scratch_sectors, rate_per_s, endurance, levelled=False
+        ),
+        # only the scratch partition is erased during inference: the chip wears out when the
+        # scratch partition's most-erased sector does
+        "lifetime_years_whole_flash": scratch,
+        # the ceiling: the ring levelled over the scratch partition and every sector outside
+        # the image (if the firmware leaves them free)
+        "lifetime_years_levelled_over_free_flash": lifetime_years(
+            e, p, scratch_sectors + free_sectors, rate_per_s, endurance
+        ),
+        "worst_sector_erases_per_inference": worst_sector_erases_per_inference(
+            e, p, scratch_sectors
+        ),
+        "worst_sector_erases_per_inference_without_wear_leveling": (
+            worst_sector_erases_per_inference(e, p, scratch_sectors, levelled=False)
+        ),
+    }
+
+
+# -- the emulator's wear sidecar (c_runtime/ports/host/ooc_nor_emu.h) ----------------------------
+
+_SIDECAR = struct.Struct("<8sIIII8Q")
+_SIDECAR_FIELDS = (
+    "bytes_read",
+    "read_commands",
+    "bytes_programmed",
+    "program_ops",
+    "erase_ops",
+    "read_busy_ns",
+    "program_busy_ns",
+    "erase_busy_ns",
+)
+
+
+def read_wear_sidecar(path: Path) -> dict[str, Any] | None:
+    """The lifetime counters and per-sector erase counts of ``<flash>.wear``; None if absent."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if len(raw) < _SIDECAR.size + 4:
+        raise InvalidArgumentError(f"{path} is not an emulator wear file (too short)")
+    magic, version, sector, n, _res, *life = _SIDECAR.unpack_from(raw)
+    if (
+        magic != b"OOCNORW1"
+        or version != 1
+        or len(raw) != _SIDECAR.size + 4 * n + 4
+        or struct.unpack_from("<I", raw, len(raw) - 4)[0] != zlib.crc32(raw[:-4])
+    ):
+        raise InvalidArgumentError(f"{path} is not a valid emulator wear file (magic, size or CRC)")
+    counts = list(struct.unpack_from(f"<{n}I", raw, _SIDECAR.size))
+    return {
+        "sector_bytes": sector,
+        "n_sectors": n,
+        **dict(zip(_SIDECAR_FIELDS, life, strict=True)),
+        "erase_counts": counts,
+    }
+
+
+# -- ooc audit wear BUILD_DIR/ -------------------------------------------------------------------
+
+
+def _endurance(flash: FlashProfile, given: int | None) -> tuple[int, str]:
+    if given is not None:
+        return given, "--endurance"
+    src = flash.sources.get("endurance_cycles", "profile default")
+    return flash.endurance_cycles, f"flash profile {flash.name}: {src}"
+
+
+def _layout(
+    partitions: list[tuple[int, int, int]], flash_bytes: int, image_bytes: int, sector: int
+) -> dict[str, Any]:
+    scratch = next(((o, n) for k, o, n in partitions if k == fmt.PART_SCRATCH), (0, 0))
+    scratch_sectors = scratch[1] // sector
+    return {
+        "scratch_offset": scratch[0],
+        "scratch_bytes": scratch[1],
+        "scratch_sectors": scratch_sectors,
+        "sector_bytes": sector,
+        "flash_sectors": flash_bytes // sector,
+        # sectors of the chip outside the image (below its base offset or after its end)
+        "free_sectors": max(0, (flash_bytes - image_bytes) // sector),
+    }
+
+
+def audit_build(
+    out_dir: Path,
+    device: Any,
+    *,
+    rate: str | float = 1.0,
+    endurance: str | int | None = None,
+    inferences: int = DEFAULT_INFERENCES,
+    flash: str | None = None,
+    target_years: float | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Wear of the build in ``out_dir``: predicted from its plan, measured by running it
+    ``inferences`` times on the host NOR emulator (a copy of OUT/flash.bin), and projected."""
+    import json
+
+    from ooc_sdk.build import build_flash_file, load_build, run_build
+    from ooc_sdk.golden import random_inputs
+    from ooc_sdk.image.reader import parse_image
+    from ooc_sdk.model import load_model
+
+    say = progress or (lambda _msg: None)
+    rate_s = parse_rate(rate) if isinstance(rate, str) else float(rate)
+    if not rate_s > 0:
+        raise InvalidArgumentError("--rate must be positive")
+    cycles = parse_endurance(endurance) if isinstance(endurance, str) else endurance
+    if inferences < 1:
+        raise InvalidArgumentError("--inferences must be at least 1")
+    info = load_build(out_dir)
+    try:
+        plan = json.loads((out_dir / "plan.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidArgumentError(f"{out_dir}/plan.json cannot be read: {exc}") from None
+    flash_p = load_flash(flash or str(info.get("flash_profile", "")))
+    cycles, cycles_src = _endurance(flash_p, cycles)
+    flash_file = build_flash_file(out_dir, info)
+    if device is None:
+        raise InvalidArgumentError(
+            f"{out_dir} is a build directory: give --device-key (the key file its image was "
+            "wrapped for) so that the build can run on the emulator"
+        )
+    try:
+        image = parse_image((out_dir / info["files"]["image.bin"]).read_bytes())
+    except (OSError, KeyError):
+        image = parse_image((out_dir / "image" / "image.bin").read_bytes())
+    sector = image.superblock["sector_bytes"]
+    layout = _layout(image.partitions, flash_p.size_bytes, len(image.data), sector)
+    layout["image_offset"] = info.get("flash_offset", 0)
+    predicted = {
+        "read_bytes_per_inference": plan.get("flash_read_bytes_per_inference", 0),
+        "read_commands_per_inference": plan.get("flash_read_commands_per_inference"),
+        "program_bytes_per_inference": plan.get("flash_program_bytes_per_inference", 0),
+        "erases_per_inference": plan.get("erases_per_inference", 0),
+        "source": "plan.json",
+    }
+
+    graph = load_model(out_dir / info["model"]["file"])
+    samples = [random_inputs(graph, seed + i) for i in range(inferences)]
+    say(f"running the build {inferences} times on the host NOR emulator (a copy of flash.bin)")
+    with tempfile.TemporaryDirectory(prefix="ooc-wear-") as tmp:
+        copy = Path(tmp) / "flash.bin"
+        shutil.copyfile(flash_file, copy)
+        wear_file = Path(str(flash_file) + ".wear")
+        if wear_file.exists():
+            shutil.copyfile(wear_file, Path(str(copy) + ".wear"))
+        before_bytes = copy.read_bytes()
+        before = read_wear_sidecar(Path(str(copy) + ".wear"))
+        result = run_build(out_dir, graph, device, samples, flash_file=copy)
+        after = read_wear_sidecar(Path(str(copy) + ".wear"))
+        after_bytes = copy.read_bytes()
+    rep = result.report
+    invokes = inferences + 1  # the runner invokes its first sample twice
+    changed = (
+        sum(a != b for a, b in zip(before_bytes, after_bytes, strict=False))
+        if after_bytes != before_bytes
+        else 0
+    )
+    run_delta: dict[str, Any] = {"sidecar": before is not None and after is not None}
+    first = (layout["image_offset"] + layout["scratch_offset"]) // sector
+    per_sector = [0] * layout["flash_sectors"]
+    if before is not None and after is not None:
+        for k in ("bytes_programmed", "program_ops", "erase_ops"):
+            run_delta[k] = after[k] - before[k]
+        per_sector = [
+            a - b for a, b in zip(after["erase_counts"], before["erase_counts"], strict=True)
+        ]
+    scratch_run = per_sector[first : first + layout["scratch_sectors"]]
+    run_delta["erases_outside_scratch"] = sum(per_sector) - sum(scratch_run)
+    measured = {
+        "read_bytes_per_inference": rep.get("flash_read_bytes"),
+        "read_commands_per_inference": rep.get("flash_read_commands"),
+        "program_bytes_per_inference": rep.get("flash_program_bytes"),
+        "erases_per_inference": rep.get("erases"),
+        "source": "the host runner's NOR emulator counters of one inference (its last)",
+        "note": "the host runner opens the emulated flash read-only (no build spills yet): a "
+        "program or erase during inference would fail the run, never go uncounted",
+        "inferences": inferences,
+        "invokes": invokes,
+        "run": {
+            **run_delta,
+            "flash_bytes_changed": changed,
+            "note": "the emulator's wear sidecar and the flash file before and after the whole "
+            f"run ({invokes} invokes, mount and init included)",
+        },
+    }
+    checks = {
+        key: predicted[key] == measured[key]
+        for key in (
+            "read_bytes_per_inference",
+            "program_bytes_per_inference",
+            "erases_per_inference",
+        )
+    }
+    if run_delta.get("erase_ops") is not None:
+        checks["run_erases"] = run_delta["erase_ops"] == predicted["erases_per_inference"] * invokes
+        checks["run_programmed_bytes"] = (
+            run_delta["bytes_programmed"] == predicted["program_bytes_per_inference"] * invokes
+        )
+    e, p = float(predicted["erases_per_inference"]), float(predicted["program_bytes_per_inference"])
+    # the worse of the two drives the projection: the truth, even when it is bad news
+    e = max(e, float(measured["erases_per_inference"] or 0))
+    p = max(p, float(measured["program_bytes_per_inference"] or 0))
+    report: dict[str, Any] = {
+        "mode": "build",
+        "build": str(out_dir),
+        "model": info["model"]["name"],
+        "flash": flash_p.name,
+        "rate_per_s": rate_s,
+        "endurance_cycles": cycles,
+        "endurance_source": cycles_src,
+        "layout": layout,
+        "predicted": predicted,
+        "measured": measured,
+        "agreement": checks,
+        "agree": all(checks.values()),
+        **lifetimes(
+            e,
+            p,
+            scratch_sectors=layout["scratch_sectors"],
+            free_sectors=layout["free_sectors"],
+            rate_per_s=rate_s,
+            endurance=cycles,
+        ),
+        "erases_per_sector_per_inference": {
+            "predicted_levelled": [
+                e / layout["scratch_sectors"] if layout["scratch_sectors"] else 0.0
+            ]
+            * layout["scratch_sectors"],
+            "measured_run": [c / invokes for c in scratch_run],
+        },
+    }
+    report["statement"] = _statement(report)
+    if target_years is not None:
+        report["target"] = propose_scratch(
+            e, rate_s, cycles, target_years, sector_bytes=sector,
+            current_sectors=layout["scratch_sectors"],
+            available_sectors=layout["scratch_sectors"] + layout["free_sectors"],
+        )  # fmt: skip
+    return report
+
+
+def _years(v: float | None) -> str:
+    if v is None:
+        return "unlimited by wear"
+    return f"{v:,.3g} years" if v < 1e6 else f"{v:.3g} years"
+
+
+def _statement(r: dict[str, Any]) -> str:
+    if r["lifetime_years"] is None and r["lifetime_years_without_wear_leveling"] is None:
+        return NO_WEAR
+    return (
+        f"at {r['rate_per_s']:g} inferences/s and {r['endurance_cycles']:,} cycles, the scratch "
+        f"partition (and so the flash) wears out in {_years(r['lifetime_years'])} with the ring's "
+        f"wear levelling, {_years(r['lifetime_years_without_wear_leveling'])} without it"
+    )
+
+
+# -- ooc audit wear --dump FLASH.bin -------------------------------------------------------------
+
+
+def find_superblock(data: bytes, image_offset: int | None = None) -> int:
+    """The offset of the ooc image in a flash dump: ``image_offset``, or the first 256-byte-aligned
+    offset holding the superblock magic whose base_offset field names that offset."""
+    from ooc_sdk.image.format import SUPERBLOCK, SUPERBLOCK_MAGIC
+
+    if image_offset is not None:
+        if image_offset < 0 or image_offset + 4 > len(data):
+            raise ImageError(f"--image-offset {image_offset} is beyond the {len(data):,}-byte dump")
+        if data[image_offset : image_offset + 4] != SUPERBLOCK_MAGIC:
+            raise ImageError(f"no ooc image superblock (OOCI magic) at offset {image_offset:#x}")
+        return image_offset
+    pos = data.find(SUPERBLOCK_MAGIC)
+    while pos >= 0:
+        if pos % 256 == 0 and pos + SUPERBLOCK.size <= len(data):
+            sb = SUPERBLOCK.unpack(data, pos)
+            if sb["base_offset"] == pos:
+                return pos
+        pos = data.find(SUPERBLOCK_MAGIC, pos + 1)
+    raise ImageError(
+        "not an ooc flash dump: no image superblock (OOCI magic) at any sector-aligned offset"
+    )
+
+
+def audit_dump(
+    path: Path,
+    *,
+    flash: str | None = None,
+    image_offset: int | None = None,
+    endurance: str | int | None = None,
+) -> dict[str, Any]:
+    """The wear a device's flash dump shows: each scratch sector's erase count (its ring header),
+    the metadata partition's files, and the share of the endurance already used."""
+    import json
+
+    from ooc_sdk.image.metadata import read_metadata
+    from ooc_sdk.image.reader import parse_image
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot read {path}: {exc.strerror}") from None
+    if not data:
+        raise ImageError(f"{path} is empty, not a flash dump")
+    try:
+        off = find_superblock(data, image_offset)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    try:
+        image = parse_image(data[off:])
+    except ImageTruncatedError as exc:
+        raise ImageTruncatedError(
+            f"{path} is a truncated flash dump ({len(data):,} bytes): {exc}"
+        ) from None
+    sb = image.superblock
+    sector = sb["sector_bytes"]
+    if flash is not None:
+        flash_p = load_flash(flash)
+        if flash_p.sector_bytes != sector:
+            raise InvalidArgumentError(
+                f"--flash {flash_p.name} has {flash_p.sector_bytes}-byte sectors, the image in "
+                f"{path} was packed for {sector}-byte sectors"
+            )
+    else:
+        match = [
+            load_flash(n)
+            for n in flash_profiles()
+            if load_flash(n).size_bytes == sb["flash_bytes"]
+            and load_flash(n).sector_bytes == sector
+        ]
+        flash_p = match[0] if match else None
+    cycles = parse_endurance(endurance) if isinstance(endurance, str) else endurance
+    if cycles is not None:
+        cycles_src = "--endurance"
+    elif flash_p is not None:
+        cycles, cycles_src = _endurance(flash_p, None)
+    else:
+        raise InvalidArgumentError(
+            f"no bundled flash profile matches the image's chip ({sb['flash_bytes']:,} bytes, "
+            f"{sector}-byte sectors): give --flash or --endurance"
+        )
+    layout = _layout(image.partitions, sb["flash_bytes"], len(image.data), sector)
+    layout["image_offset"] = off
+    s_off, s_len = layout["scratch_offset"], layout["scratch_bytes"]
+    ring = read_ring(image.data[s_off : s_off + s_len], sector) if s_len else {"sectors": []}
+    sectors = ring["sectors"]
+    counts = [s["erase_count"] for s in sectors]
+    worst = max(range(len(counts)), key=lambda i: counts[i]) if counts else None
+    meta: dict[str, Any] = {"files": None, "error": None}
+    m_part = next(((o, n) for k, o, n in image.partitions if k == fmt.PART_METADATA), None)
+    if m_part is None:
+        meta["error"] = "the image has no metadata partition"
+    else:
+        try:
+            files = read_metadata(image.data[m_part[0] : m_part[0] + m_part[1]], sector)
+            meta["files"] = {name: len(body) for name, body in sorted(files.items())}
+            if "manifest.json" in files:
+                manifest = json.loads(files["manifest.json"])
+                meta["model"] = (
+                    manifest.get("model", {}).get("name")
+                    if isinstance(manifest.get("model"), dict)
+                    else manifest.get("model")
+                )
+                meta["build_id"] = manifest.get("build_id")
+        except (ImageError, ValueError) as exc:
+            meta["error"] = str(exc)
+    public = image.public()
+    mx = max(counts) if counts else 0
+    report: dict[str, Any] = {
+        "mode": "dump",
+        "dump": str(path),
+        "dump_bytes": len(data),
+        "image_offset": off,
+        "image": {
+            "model": public["model"]["name"],
+            "build_id": public["build_id"],
+            "image_bytes": public["image_bytes"],
+            "partitions": public["partitions"],
+        },
+        "flash": flash_p.name if flash_p is not None else None,
+        "endurance_cycles": cycles,
+        "endurance_source": cycles_src,
+        "layout": layout,
+        "metadata": meta,
+        "metadata_matches_image": meta.get("build_id") in (None, public["build_id"]),
+        "sectors": sectors,
+        "erase_counts": counts,
+        "max_erases": mx,
+        "mean_erases": sum(counts) / len(counts) if counts else 0.0,
+        "min_erases": min(counts) if counts else 0,
+        "worst_sector": worst,
+        "head_sector": ring.get("head"),
+        "highest_boot": ring.get("highest_boot"),
+        "damaged_sectors": [s["index"] for s in sectors if s["state"] == "damaged"],
+        "erased_sectors": [s["index"] for s in sectors if s["state"] == "erased"],
+        "lifetime_used": mx / cycles,
+        "lifetime_used_mean": (sum(counts) / len(counts) / cycles) if counts else 0.0,
+    }
+    report["statement"] = (
+        f"the most-erased scratch sector ({worst}) has {mx:,} of {cycles:,} cycles: "
+        f"{100 * mx / cycles:.3g}% of its endurance used"
+        if counts
+        else "the image has no scratch partition: inference never erases this flash"
+    )
+    return report
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def _bytes(v: Any) -> str:
+    return "-" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.4g}"
+
+
+def render(r: dict[str, Any]) -> list[str]:
+    """The audit as text (either mode)."""
+    if r["mode"] == "dump":
+        return _render_dump(r)
+    lay, pr, me = r["layout"], r["predicted"], r["measured"]
+    lines = [
+        f"ooc audit wear: {r['model']} on {r['flash']}, {r['rate_per_s']:g} inferences/s, "
+        f"endurance {r['endurance_cycles']:,} cycles ({r['endurance_source']})",
+        f"  scratch partition: {lay['scratch_sectors']} sectors of {lay['sector_bytes']:,} bytes "
+        f"at image offset {lay['scratch_offset']:#x}; {lay['free_sectors']:,} chip sectors outside "
+        "the image",
+        f"  {'per inference':<22} {'predicted':>12} {'measured':>12}",
+    ]
+    for key, name in (
+        ("read_bytes_per_inference", "bytes read"),
+        ("program_bytes_per_inference", "bytes programmed"),
+        ("erases_per_inference", "sector erases"),
+    ):
+        ok = "" if r["agreement"].get(key, True) else "   DISAGREE"
+        lines.append(f"  {name:<22} {_bytes(pr[key]):>12} {_bytes(me[key]):>12}{ok}")
+    run = me["run"]
+    lines.append(
+        f"  measured over {me['inferences']} inferences ({me['invokes']} invokes) on a copy of "
+        f"flash.bin: {run.get('erase_ops', '-')} erases, {run.get('bytes_programmed', '-')} bytes "
+        f"programmed, {run['flash_bytes_changed']} flash bytes changed; "
+        + (
+            "prediction and measurement agree"
+            if r["agree"]
+            else "prediction and measurement DISAGREE"
+        )
+    )
+    lines.append(
+        f"  worst sector: {r['worst_sector_erases_per_inference']:.4g} erases per inference with "
+        f"wear levelling, {r['worst_sector_erases_per_inference_without_wear_leveling']:.4g} "
+        "without"
+    )
+    lines.append(
+        f"  lifetime: scratch and whole flash {_years(r['lifetime_years'])}; without wear "
+        f"levelling {_years(r['lifetime_years_without_wear_leveling'])}; levelled over every "
+        f"free sector {_years(r['lifetime_years_levelled_over_free_flash'])}"
+    )
+    lines.append(f"  {r['statement']}")
+    if "target" in r:
+        lines.append(f"  target: {r['target']['statement']}")
+    return lines
+
+
+def _render_dump(r: dict[str, Any]) -> list[str]:
+    img, meta, lay = r["image"], r["metadata"], r["layout"]
+    lines = [
+        f"ooc audit wear --dump {r['dump']}: image of {img['model']} (build {img['build_id']}) at "
+        f"offset {r['image_offset']:#x}, {lay['scratch_sectors']} scratch sectors of "
+        f"{lay['sector_bytes']:,} bytes; endurance {r['endurance_cycles']:,} "
+        f"({r['endurance_source']})",
+    ]
+    if meta["error"]:
+        lines.append(f"  metadata partition: unreadable: {meta['error']}")
+    else:
+        lines.append(
+            f"  metadata partition (littlefs): {', '.join(meta['files'])}; model "
+            f"{meta.get('model')}, build {meta.get('build_id')}"
+            + ("" if r["metadata_matches_image"] else " (does NOT match the image header)")
+        )
+    lines.append(f"  {'sector':>6} {'state':<8} {'erases':>10} {'ring_seq':>9} {'boot':>6}  note")
+    for s in r["sectors"]:
+        note = (
+            s.get("reason")
+            or s.get("count_from")
+            or ("head" if s["index"] == r["head_sector"] else "")
+        )
+        if not s.get("count_known", True):
+            note = (note + "; " if note else "") + "count unknown, taken as 0"
+        lines.append(
+            f"  {s['index']:>6} {s['state']:<8} {s['erase_count']:>10,} "
+            f"{s.get('ring_seq', '-')!s:>9} {s.get('boot', '-')!s:>6}  {note}".rstrip()
+        )
+    lines.append(
+        f"  erases: max {r['max_erases']:,} (sector {r['worst_sector']}), mean "
+        f"{r['mean_erases']:,.1f}, min {r['min_erases']:,}; {len(r['damaged_sectors'])} damaged, "
+        f"{len(r['erased_sectors'])} erased"
+    )
+    lines.append(f"  {r['statement']}")
+    return lines
+
+
+# -- the heatmap -------------------------------------------------------------------------------------
+
+
+def plot_wear(report: dict[str, Any], path: Path) -> None:
+    """A heatmap PNG of erases per scratch sector: the dump's counts, or the build's erases per
+    sector per inference with and without wear levelling (predicted) and measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if report["mode"] == "dump":
+        rows = {"erase count": [float(c) for c in report["erase_counts"]]}
+        title = f"erases per scratch sector: {report['dump']}"
+        unit = "erases"
+    else:
+        n = report["layout"]["scratch_sectors"]
+        e = report["worst_sector_erases_per_inference"]
+        measured = list(report["erases_per_sector_per_inference"]["measured_run"])
+        worst = report["worst_sector_erases_per_inference_without_wear_leveling"]
+        rows = {
+            "predicted, ring": [e] * n,
+            "predicted, fixed": [worst] + [0.0] * (n - 1) if n else [],
+            "measured": measured + [0.0] * (n - len(measured)),
+        }
+        title = f"erases per scratch sector per inference: {report['model']}"
+        unit = "erases per inference"
+    grid = np.array(list(rows.values()), dtype=float)
+    if grid.size == 0:
+        grid = np.zeros((len(rows), 1))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * grid.shape[1] + 3), 1.2 + 0.6 * len(rows)))
+    top = float(grid.max()) if grid.max() > 0 else 1.0
+    im = ax.imshow(grid, aspect="auto", cmap="inferno", vmin=0, vmax=top)
+    if grid.shape[1] <= 64:  # the value in each cell
+        for (row, col), v in np.ndenumerate(grid):
+            color = "black" if v > 0.6 * top else "white"
+            ax.text(col, row, f"{v:.3g}", ha="center", va="center", fontsize=7, color=color)
+    if report["mode"] == "build" and report["lifetime_years"] is None:
+        title += "\n(no programs or erases during inference: wear does not limit its life)"
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_xlabel("scratch sector")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label=unit)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
