@@ -345,3 +345,100 @@ def wear(
     click.echo("\n".join(render(report)))
     if plot is not None:
         click.echo(f"plot: {plot}")
+
+
+@cli.command("report")
+@click.argument("build_dir", metavar="BUILD_DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--device-key",
+    type=_EXISTING_FILE,
+    default=None,
+    help="The device key file the build's image was wrapped for (the audits run the build).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="The HTML file to write (atomically).",
+)
+@click.option(
+    "--rate",
+    default="1/s",
+    show_default=True,
+    help="Inference rate for the wear lifetime: 1/s, 10/min, 2/h, 5/day, or a number per second.",
+)
+@click.option(
+    "--endurance",
+    default=None,
+    help="Program/erase cycles per sector, e.g. 100k or 1e5 (default: the flash profile's).",
+)
+@click.option("--mcu", default=None, help=_mcu_help()[:-1] + "; default: the build's.")
+@click.option("--flash", "flash", default=None, help=_flash_help()[:-1] + "; default: the build's.")
+@click.option(
+    "--cpi",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Cycles per instruction for the energy audit (default: the MCU profile's).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(["dsp", "ref"]),
+    default="dsp",
+    show_default=True,
+    help="The firmware's kernels in the energy audit.",
+)
+@click.option(
+    "--inferences",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Inferences the wear audit runs on the host NOR emulator.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=900.0,
+    show_default=True,
+    help="Stop each emulator run of the energy audit after this many seconds.",
+)
+def report(
+    build_dir: Path,
+    device_key: Path | None,
+    output: Path,
+    rate: str,
+    endurance: str | None,
+    mcu: str | None,
+    flash: str | None,
+    cpi: float | None,
+    kernels: str,
+    inferences: int,
+    timeout: float,
+) -> None:
+    """One self-contained HTML page of a build, for sign-off.
+
+    Runs the energy audit and the wear audit of BUILD_DIR (an `ooc build`
+    output; both need --device-key) and writes -o FILE.html: the build's facts
+    (model, sha256, budget, profiles, image id, security counter), its plan
+    (SRAM split, steps, chunks, flash bytes per inference, latency ratio), a
+    memory timeline of its SRAM (and of a fused plan's schedule), the energy
+    per part and per layer, the wear predicted and measured with the lifetime,
+    and every profile value and assumption with its source. The plots are
+    PNGs inside the page (data URIs): no network, no script. Progress goes to
+    stderr (docs/audit.md, "Report").
+    """
+    from ooc_sdk.audit.report import collect, render_html, write_atomic
+    from ooc_sdk.image.keys import read_key_file
+
+    if not output.parent.is_dir():  # before minutes of emulation, not after
+        raise InvalidArgumentError(f"cannot write {output}: no directory {output.parent}")
+    device = read_key_file(device_key) if device_key is not None else None
+    data = collect(
+        build_dir, device, mcu=mcu, flash=flash, rate=rate, endurance=endurance, cpi=cpi,
+        kernels=kernels, inferences=inferences, timeout=timeout,
+        progress=lambda msg: click.echo(f"  {msg}", err=True),
+    )  # fmt: skip
+    write_atomic(output, render_html(data))
+    click.echo(f"report: {output}")

@@ -3,7 +3,7 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh -k zoo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-toolchains.sh
+bash scripts/install-toolchains.sh --with-chromium
 source scripts/env.sh
 ruff check .
 ruff format --check . || { echo "ooc: run 'ruff format .'" >&2; exit 1; }

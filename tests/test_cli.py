@@ -40,6 +40,7 @@ COMMANDS = [
     "audit",
     "audit energy",
     "audit wear",
+    "report",
 ]
 
 
