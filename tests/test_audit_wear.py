@@ -47,7 +47,7 @@ from ooc_sdk.model import load_model
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ROOT, shared_model
+from conftest import ROOT, SUPPORTED_SHARED, shared_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -365,3 +365,36 @@ def test_dump_of_the_image_range_only(ring_dump: dict[str, Any], tmp_path: Path)
     r = audit_dump(short, flash="w25q128jv")
     assert r["erase_counts"] == ring_dump["c"]["ring_erase_counts"]
     assert r["dump_bytes"] == image.superblock["image_bytes"] < FLASH.size_bytes
+
+
+def _two_budgets(graph: Any) -> list[int]:
+    """The smallest budget the per-layer planner meets, and 25% more."""
+    from ooc_sdk.plan.planner import BudgetError, plan
+
+    try:
+        plan(graph, 1024, FLASH, M4)
+        least = 1024
+    except BudgetError as exc:
+        assert exc.minimum is not None
+        least = exc.minimum
+    return [least, least + least // 4]
+
+
+@pytest.mark.parametrize("name", SUPPORTED_SHARED)
+def test_predicted_traffic_equals_the_emulator_for_every_model_at_two_budgets(
+    name: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from ooc_sdk.audit.wear import audit_build
+
+    path = shared_model(name)
+    graph = load_model(path)
+    device = generate(bytes.fromhex("0a0d17ed" * 4), 32)
+    for budget in _two_budgets(graph):
+        out = tmp_path / str(budget)
+        build(graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4)
+        r = audit_build(out, device, inferences=2)
+        keys = ("read_bytes_per_inference", "program_bytes_per_inference", "erases_per_inference")
+        assert r["agree"] is True, (name, budget, r["agreement"])
+        for k in keys:
+            assert r["predicted"][k] == r["measured"][k], (name, budget, k)
+        assert r["predicted"]["read_bytes_per_inference"] > 0
