@@ -136,10 +136,16 @@ def energy(
         from ooc_sdk.audit.plot import plot_energy
 
         plot_energy(report, plot)
+    _emit_report(report, render(report), as_json, plot)
+
+
+def _emit_report(
+    report: dict[str, Any], lines: list[str], as_json: bool, plot: Path | None
+) -> None:
     if as_json:
         _emit_json(report)
         return
-    click.echo("\n".join(render(report)))
+    click.echo("\n".join(lines))
     if plot is not None:
         click.echo(f"plot: {plot}")
 
@@ -339,12 +345,7 @@ def wear(
         )  # fmt: skip
     if plot is not None:
         plot_wear(report, plot)
-    if as_json:
-        _emit_json(report)
-        return
-    click.echo("\n".join(render(report)))
-    if plot is not None:
-        click.echo(f"plot: {plot}")
+    _emit_report(report, render(report), as_json, plot)
 
 
 @cli.command("report")

@@ -76,10 +76,31 @@ def _write(path: Path, data: bytes | str, label: str, *, private: bool = False) 
         ) from None
 
 
+class _OutputProgrammer:
+    """What the file and qemu programmers share: an output directory, the station assigns UIDs."""
+
+    station_assigns_uid = True
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        flash: FlashProfile,
+        mcu: McuProfile,
+        flash_offset: int,
+        dry_run: bool = False,
+    ) -> None:
+        self.out_dir, self.flash, self.mcu = Path(out_dir), flash, mcu
+        self.flash_offset, self.dry_run = flash_offset, dry_run
+
+    def close(self) -> None:
+        pass
+
+
 # -- file ------------------------------------------------------------------------------------
 
 
-class FilesProgrammer:
+class FilesProgrammer(_OutputProgrammer):
     """``--programmer file``: per device ``OUT/devices/<uid hex>/`` holds
 
     ``external.bin``
@@ -98,25 +119,9 @@ class FilesProgrammer:
     replaces its row."""
 
     name = "file"
-    station_assigns_uid = True
-
-    def __init__(
-        self,
-        out_dir: Path,
-        *,
-        flash: FlashProfile,
-        mcu: McuProfile,
-        flash_offset: int,
-        dry_run: bool = False,
-    ) -> None:
-        self.out_dir, self.flash, self.mcu = Path(out_dir), flash, mcu
-        self.flash_offset, self.dry_run = flash_offset, dry_run
 
     def connect(self, uid: bytes | None) -> FileTarget:
         return FileTarget(self, check_uid(uid, self.name))
-
-    def close(self) -> None:
-        pass
 
     # the manifest, shared by the devices
     def record(self, uid: bytes, files: list[str], external: bytes | None) -> None:
@@ -265,7 +270,7 @@ def qemu_run_files(out_dir: Path, uid: bytes) -> dict[str, Path]:
     return {"flash.bin": d / "flash.bin", "keystore.bin": d / "keystore.bin"}
 
 
-class QemuProgrammer:
+class QemuProgrammer(_OutputProgrammer):
     """``--programmer qemu``: per device ``OUT/qemu/<uid hex>/`` holds ``flash.bin``, an
     emulated NOR chip of the flash profile's full size with the image programmed through the
     NOR emulator (``ooc_sdk.build.program_flash``: sector erases, page programs, erase counts
@@ -274,25 +279,9 @@ class QemuProgrammer:
     keystore=.../keystore.bin)`` then boots the firmware as that device."""
 
     name = "qemu"
-    station_assigns_uid = True
-
-    def __init__(
-        self,
-        out_dir: Path,
-        *,
-        flash: FlashProfile,
-        mcu: McuProfile,
-        flash_offset: int,
-        dry_run: bool = False,
-    ) -> None:
-        self.out_dir, self.flash, self.mcu = Path(out_dir), flash, mcu
-        self.flash_offset, self.dry_run = flash_offset, dry_run
 
     def connect(self, uid: bytes | None) -> QemuTarget:
         return QemuTarget(self, check_uid(uid, self.name))
-
-    def close(self) -> None:
-        pass
 
 
 class QemuTarget:
