@@ -249,6 +249,15 @@ def test_a_failed_device_is_recorded_and_the_line_goes_on(batch, tmp_path: Path)
     assert [o.status for o in summary.outcomes] == ["verified", "failed", "verified", "verified"]
     assert states[serial_uid(2).hex()][0] == "failed"
     assert "probe disconnected" in (states[serial_uid(2).hex()][1] or "")
+    # the next run, with the probe back, takes the failed device first
+    good = open_programmer(
+        "file", out_dir=tmp_path / "line", flash=FLASH, mcu=M4, flash_offset=b.flash_offset
+    )
+    with Registry.open(tmp_path / "reg.sqlite") as reg:
+        again = Station(b, good, reg, ks, station="s1").run(4)
+        assert [(o.uid, o.status) for o in again.outcomes] == [(serial_uid(2).hex(), "verified")]
+        assert [d.state for d in reg.devices()] == ["verified"] * 4
+        assert reg.get(serial_uid(2)).attempts == 2  # type: ignore[union-attr]
 
 
 def test_bad_inputs_are_one_line_errors(batch, master: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -190,14 +190,15 @@ class Station:
     # -- which devices ---------------------------------------------------------------------
 
     def _mine_unfinished(self) -> list[bytes]:
-        """This station's devices of this image a crash left pending or programmed."""
+        """This station's devices of this image a crash left pending or programmed, or that
+        failed: a re-run takes them first, before new serial numbers."""
         if self.registry is None:
             return []
         return [
             bytes.fromhex(d.uid)
             for d in self.registry.devices()
             if d.station == self.station
-            and d.state in ("pending", "programmed")
+            and d.state in ("pending", "programmed", "failed")
             and d.image_id == self.batch.build_id.hex()
         ]
 
