@@ -19,7 +19,7 @@ from ooc_sdk.host import run_host
 from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.zoo import generate
 from ooc_sdk.model.zoo.archs import Knobs
-from ooc_sdk.plan.fusion import FusionError, FusionPlan, plan_fusion
+from ooc_sdk.plan.fusion import FusionError, FusionPlan, FusionSearch, plan_fusion
 
 KIB = 1024
 # Working SRAM targets at k <= 1.3 (issue 7), measured by the runtime.
@@ -34,11 +34,29 @@ MIN_SRAM_K = 16.0  # the minimum-SRAM setting: MACs as good as unbounded
 
 
 @cache
+def _search(name: str) -> FusionSearch:
+    return FusionSearch(load_model(shared_model(name)))
+
+
+@cache
 def _plan(name: str, k: float) -> FusionPlan:
-    return plan_fusion(load_model(shared_model(name)), max_mac_overhead=k)
+    return _search(name).plan(max_mac_overhead=k)
+
+
+_MEASURED: dict[tuple[str, str, bool], int] = {}
 
 
 def _check_bit_exact(data: bytes, fp: FusionPlan, kernels: str, sanitize: bool = False) -> int:
+    """Run two samples under ``fp`` and compare with tflite-micro; returns the measured working
+    SRAM. A schedule already checked the same way (k = 1.3 and the minimum-SRAM setting often
+    choose the very same one) is not run twice: its digest identifies it."""
+    key = (fp.digest, kernels, sanitize)
+    if key not in _MEASURED:
+        _MEASURED[key] = _run_bit_exact(data, fp, kernels, sanitize)
+    return _MEASURED[key]
+
+
+def _run_bit_exact(data: bytes, fp: FusionPlan, kernels: str, sanitize: bool) -> int:
     graph = fp.graph
     samples = [random_inputs(graph, seed) for seed in (1, 2)]
     ref = run_tflm_many(data, samples)
