@@ -12,16 +12,6 @@ from ooc_sdk.cli import _EXISTING_FILE, INT, _emit_json, _flash_help, cli
 from ooc_sdk.cli_build import _mcu_help
 from ooc_sdk.errors import InvalidArgumentError
 
-_PART_NAMES = {
-    "compute": "compute",
-    "crypto": "crypto",
-    "flash_read": "flash read",
-    "flash_program": "flash program",
-    "flash_erase": "flash erase",
-    "mcu_wait": "MCU wait",
-    "flash_standby": "flash standby",
-}
-
 
 @cli.group()
 def audit() -> None:
@@ -156,6 +146,8 @@ def _uj(v: float | None) -> str:
 
 def render(r: dict[str, Any]) -> list[str]:
     """The audit as text: totals, per layer, profile values with sources, assumptions."""
+    from ooc_sdk.audit.energy import PART_NAMES
+
     tot, ins = r["energy_uj_per_inference"], r["in_sram"]
     c, t = r["counts"], r["time_s"]
     lines = [
@@ -163,7 +155,7 @@ def render(r: dict[str, Any]) -> list[str]:
         f"{r['cycles_per_instruction']:g} cycles per instruction",
         f"  {'uJ per inference':<18} {'out-of-core':>12} {'in SRAM':>12}",
     ]
-    for p, name in _PART_NAMES.items():
+    for p, name in PART_NAMES.items():
         inside = ins["energy_uj_per_inference"][p] if ins else None
         lines.append(f"  {name:<18} {_uj(tot[p]):>12} {_uj(inside if inside else None):>12}")
     ratio = r["out_of_core_over_in_sram"]

@@ -48,16 +48,17 @@ from ooc_sdk.targets import (
     mcu_profiles,
 )
 
-# the parts of an inference's energy, in report order (all in uJ)
-PARTS = (
-    "compute",
-    "crypto",
-    "flash_read",
-    "flash_program",
-    "flash_erase",
-    "mcu_wait",
-    "flash_standby",
-)
+# the parts of an inference's energy, in report order (all in uJ), and how tables name them
+PART_NAMES = {
+    "compute": "compute",
+    "crypto": "crypto",
+    "flash_read": "flash read",
+    "flash_program": "flash program",
+    "flash_erase": "flash erase",
+    "mcu_wait": "MCU wait",
+    "flash_standby": "flash standby",
+}
+PARTS = tuple(PART_NAMES)
 PJ_PER_UJ = 1e6
 GEOMETRY = ("size_bytes", "page_bytes", "sector_bytes")
 # the profile values the audit uses (reported with their sources)

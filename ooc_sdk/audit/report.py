@@ -19,21 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ooc_sdk.audit.energy import PART_NAMES
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.units import format_size
 
 Progress = Callable[[str], None]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = ("build", "plan", "memory", "energy", "wear", "profiles", "assumptions")
-_ENERGY_PARTS = {
-    "compute": "compute",
-    "crypto": "crypto",
-    "flash_read": "flash read",
-    "flash_program": "flash program",
-    "flash_erase": "flash erase",
-    "mcu_wait": "MCU wait",
-    "flash_standby": "flash standby",
-}
 
 
 # -- collecting ------------------------------------------------------------------------------------
@@ -408,7 +400,7 @@ def _energy_body(d: dict[str, Any]) -> list[str]:
     r = d["energy"]
     tot, ins = r["energy_uj_per_inference"], r["in_sram"]
     rows = []
-    for p, name in _ENERGY_PARTS.items():
+    for p, name in PART_NAMES.items():
         rows.append([name, tot[p], ins["energy_uj_per_inference"][p] if ins else None])
     rows.append(["total", tot["total"], ins["energy_uj_per_inference"]["total"] if ins else None])
     t, c = r["time_s"], r["counts"]
@@ -441,7 +433,7 @@ def _energy_body(d: dict[str, Any]) -> list[str]:
     for row in layers:
         layer_rows.append(
             [row["index"], row["op"]]
-            + [row[p] for p in _ENERGY_PARTS]
+            + [row[p] for p in PART_NAMES]
             + [row["total"], row.get("in_sram")]
         )
     units = [(k.replace("_", " "), v) for k, v in r["unit_costs"].items()]
@@ -452,7 +444,7 @@ def _energy_body(d: dict[str, Any]) -> list[str]:
         "<h3>Unit costs</h3>",
         _kv(units),
         "<h3>Per layer (uJ per inference)</h3>",
-        _table(("layer", "op", *_ENERGY_PARTS.values(), "total", "in SRAM"), layer_rows),
+        _table(("layer", "op", *PART_NAMES.values(), "total", "in SRAM"), layer_rows),
     ]
 
 

@@ -614,7 +614,6 @@ def _plan_fused(
                          steps, verify, dsp, fusion=fp)  # fmt: skip
                 if budget is not None and p.sram_bytes > budget:
                     continue
-                least = p.sram_bytes if least is None else min(least, p.sram_bytes)
                 e = estimate(p.latency_steps(), flash, mcu, _run_crypto(p), slots=n_slots, dsp=dsp)
                 found.append((e.seconds, p))
     try:  # per layer stays a candidate: --fuse never makes a budget harder to meet
