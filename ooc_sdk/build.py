@@ -167,7 +167,7 @@ def build(
     tag_alg: int = fmt.TAG_AES_CMAC,
     security_counter: int = 0,
     flash_offset: int = 0,
-    scratch_bytes: int = 32 * 1024,
+    scratch_bytes: int | None = None,
     dsp: bool = False,
     hex_base: int = 0,
     keystore: Keystore | None = None,
@@ -205,7 +205,7 @@ def build(
         tag_alg=tag_alg,
         security_counter=security_counter,
         chunk_bytes=max(p.slot_bytes, 256),
-        scratch_bytes=scratch_bytes,
+        scratch_bytes=p.scratch_bytes if scratch_bytes is None else scratch_bytes,
         base_offset=flash_offset,
         chunk_align=4,
     )

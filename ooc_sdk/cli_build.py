@@ -127,6 +127,21 @@ def _plan_summary(p: Any) -> list[str]:
         )
         + ")",
     ]
+    if j.get("spill"):
+        sp = j["spill"]
+        days = sp["lifetime_inferences"] / 86400
+        lines.insert(
+            3,
+            f"activation spill: {len(sp['tensors'])} tensor"
+            + ("s" if len(sp["tensors"]) > 1 else "")
+            + f" to the flash scratch ring, {sp['records_per_inference']} records: "
+            f"{sp['flash_program_bytes_per_inference']:,.0f} bytes programmed and "
+            f"{sp['erases_per_inference']:.2f} sector erases per inference (worst "
+            f"{sp['worst_case']['flash_program_bytes']:,} / {sp['worst_case']['erases']}), "
+            f"{sp['read_back_bytes_per_inference']:,} bytes read back; scratch "
+            f"{format_size(sp['scratch_bytes'])} lasts {sp['lifetime_inferences']:,.0f} "
+            f"inferences ({days:,.1f} days at 1 inference/s)",
+        )
     if j.get("fused"):
         f = j["fused"]
         lines.insert(

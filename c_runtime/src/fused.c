@@ -17,6 +17,7 @@
 #include "fused.h"
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
+#include "ooc/ooc_spill.h"
 
 typedef struct {
     const int8_t *base; /* row `lo`, column x0 */
@@ -36,7 +37,156 @@ typedef struct {
     uint16_t done[OOC_MAX_BLOCK_NODES];
     uint16_t lo[OOC_MAX_BLOCK_NODES];
     uint16_t first_chunk[OOC_MAX_BLOCK_NODES]; /* the node's first paged input among the block's */
+    const ooc_spill_tensor_t *out_spill; /* the sink's spill entry, if it is spilled */
+    uint32_t written;                    /* records the sink has written */
 } run_t;
+
+/* A spilled tensor's state in the arena (OOC_SPILL_STATE_BYTES at ooc_spill_tensor_t.state):
+   the ref of its record 0, which the producer stores, and a read cursor (a record number and
+   its ref) that the readers walk forward, so the next row's records are a step or two on. */
+#define ST_REF0 0u
+#define ST_CURSOR 32u
+#define ST_CURSOR_K 64u
+
+const ooc_spill_tensor_t *ooc_spill_entry(const ooc_model_t *m, uint32_t tensor)
+{
+    uint32_t i;
+    for (i = 0; i < m->n_spills; i++) {
+        if (m->spills[i].tensor == tensor) {
+            return &m->spills[i];
+        }
+    }
+    return NULL;
+}
+
+int ooc_block_spills(const ooc_model_t *m, const ooc_block_t *b)
+{
+    uint32_t n;
+    for (n = 0; m->n_spills != 0u && n < b->n_nodes; n++) {
+        const ooc_node_t *nd = &m->nodes[b->first_node + n];
+        if (nd->mode == OOC_NODE_SPILL_IN || (n + 1u == b->n_nodes && ooc_spill_entry(m, nd->tensor) != NULL)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The part record number `k` of tensor `e` belongs to, or e->n_parts when none. */
+static uint32_t part_of(const ooc_spill_tensor_t *e, uint32_t k)
+{
+    uint32_t p;
+    for (p = 0; p < e->n_parts; p++) {
+        const ooc_spill_part_t *q = &e->parts[p];
+        if (k >= q->first && (k - q->first) % q->stride == 0u && (k - q->first) / q->stride < e->rows) {
+            return p;
+        }
+    }
+    return e->n_parts;
+}
+
+static uint32_t part_bytes(const ooc_spill_tensor_t *e, uint32_t p)
+{
+    return (uint32_t)(e->parts[p].x1 - e->parts[p].x0) * e->channels;
+}
+
+/* The ref of record `k` of tensor `e`: walk the tensor's cursor forward from its record, or
+   from record 0 when it is past `k`. Refs are computed from RAM only (the producer's ref of
+   record 0 and the ring's geometry); a wrong one cannot pass the tag check. */
+static int ref_at(run_t *r, const ooc_spill_tensor_t *e, uint32_t k, ooc_spill_ref_t *out)
+{
+    uint8_t *st = r->ctx->cfg.arena + e->state;
+    uint32_t at;
+    memcpy(&at, st + ST_CURSOR_K, sizeof at);
+    memcpy(out, st + (at > k ? ST_REF0 : ST_CURSOR), sizeof *out);
+    at = at > k ? 0u : at;
+    while (at < k) {
+        const uint32_t j = at + 1u, p = part_of(e, j);
+        int rc;
+        if (p >= e->n_parts) {
+            return OOC_ERR_CORRUPT;
+        }
+        rc = ooc_spill_ref_next(r->ctx->cfg.spill, out, e->tensor, j, part_bytes(e, p), out);
+        if (rc < 0) {
+            return rc;
+        }
+        at = j;
+    }
+    memcpy(st + ST_CURSOR, out, sizeof *out);
+    memcpy(st + ST_CURSOR_K, &at, sizeof at);
+    return OOC_OK;
+}
+
+/* Row `row`, columns [x0, x1), of spilled tensor `e` into `out`: every part the columns touch,
+   read straight into place when it lies inside them, else through the block's scratch. */
+static int spill_in_row(run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out)
+{
+    const ooc_spill_tensor_t *e = ooc_spill_entry(r->ctx->model, r->nodes[n].tensor);
+    const int32_t ch = (int32_t)r->nodes[n].channels;
+    uint32_t p;
+    int rc = OOC_OK;
+    if (e == NULL) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (p = 0; rc == OOC_OK && p < e->n_parts; p++) {
+        const ooc_spill_part_t *q = &e->parts[p];
+        const int32_t xa = x0 > q->x0 ? x0 : q->x0, xb = x1 < q->x1 ? x1 : q->x1;
+        const uint32_t k = q->first + (uint32_t)row * q->stride, len = part_bytes(e, p);
+        ooc_spill_ref_t ref;
+        if (xa >= xb) {
+            continue;
+        }
+        rc = ref_at(r, e, k, &ref);
+        if (rc != OOC_OK) {
+            break;
+        }
+        if (q->x0 >= x0 && q->x1 <= x1) {
+            rc = ooc_spill_read(r->ctx->cfg.spill, &ref, e->tensor, k, out + (q->x0 - x0) * ch, len);
+        } else {
+            uint8_t *scratch = r->ctx->cfg.arena + r->b->scratch;
+            if ((uint64_t)r->b->scratch + len > r->ctx->model->arena_bytes) {
+                return OOC_ERR_CORRUPT;
+            }
+            rc = ooc_spill_read(r->ctx->cfg.spill, &ref, e->tensor, k, scratch, len);
+            if (rc == OOC_OK) {
+                memcpy(out + (xa - x0) * ch, scratch + (xa - q->x0) * ch, (size_t)((xb - xa) * ch));
+            }
+        }
+    }
+    return rc;
+}
+
+/* The sink just made row `row` (columns [x0, x1), at `data`) of a spilled tensor: write the
+   strip's parts of it, in the planned order. */
+static int spill_out_row(run_t *r, int32_t row, int32_t x0, int32_t x1, const int8_t *data)
+{
+    const ooc_spill_tensor_t *e = r->out_spill;
+    const int32_t ch = (int32_t)e->channels;
+    uint32_t p;
+    for (p = 0; p < e->n_parts; p++) {
+        const ooc_spill_part_t *q = &e->parts[p];
+        const uint32_t k = q->first + (uint32_t)row * q->stride;
+        ooc_spill_ref_t ref;
+        int rc;
+        if (q->x1 <= x0 || q->x0 >= x1) {
+            continue;
+        }
+        if (q->x0 < x0 || q->x1 > x1 || k != r->written) {
+            return OOC_ERR_CORRUPT; /* the parts must tile the strip, numbered in write order */
+        }
+        rc = ooc_spill_write(r->ctx->cfg.spill, e->tensor, k, data + (q->x0 - x0) * ch, part_bytes(e, p), &ref);
+        if (rc < 0) {
+            return rc;
+        }
+        if (k == 0u) { /* this inference's record 0: the readers' cursor starts there */
+            uint8_t *st = r->ctx->cfg.arena + e->state;
+            memcpy(st + ST_REF0, &ref, sizeof ref);
+            memcpy(st + ST_CURSOR, &ref, sizeof ref);
+            memcpy(st + ST_CURSOR_K, &k, sizeof k);
+        }
+        r->written++;
+    }
+    return OOC_OK;
+}
 
 /* The decrypted data of chunk `k` of the block's step: the pager read the chunks back to back,
    so it lies as far after the first chunk's data as it does in flash. */
@@ -200,7 +350,7 @@ static int produce(run_t *r, uint32_t n)
     const int32_t row = r->done[n];
     const int32_t x0 = r->cols[2u * n], x1 = r->cols[2u * n + 1u];
     const int32_t c = nd->channels, span = (x1 - x0) * c;
-    const ooc_op_t *op = nd->mode == OOC_NODE_INPUT ? NULL : &ctx->model->ops[nd->op];
+    const ooc_op_t *op = nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN ? NULL : &ctx->model->ops[nd->op];
     int8_t *out = NULL;
     int rc = OOC_OK;
     if (nd->mode == OOC_NODE_REDUCE) {
@@ -228,6 +378,8 @@ static int produce(run_t *r, uint32_t n)
     }
     if (nd->mode == OOC_NODE_INPUT) {
         rc = read_input(ctx, nd->tensor, (uint32_t)((row * nd->width + x0) * c), out, (uint32_t)span);
+    } else if (nd->mode == OOC_NODE_SPILL_IN) {
+        rc = spill_in_row(r, n, row, x0, x1, out);
     } else if (nd->mode == OOC_NODE_TRANSPOSE_IN) {
         /* NCHW input: one row of each channel plane through the scratch bytes, interleaved */
         uint8_t *scratch = ctx->cfg.arena + r->b->scratch;
@@ -290,6 +442,9 @@ static int produce(run_t *r, uint32_t n)
             rc = OOC_ERR_CORRUPT; /* ooc_check_blocks() admits no other kind */
             break;
         }
+        if (rc == OOC_OK && n + 1u == r->b->n_nodes && r->out_spill != NULL) {
+            rc = spill_out_row(r, row, x0, x1, out);
+        }
     }
     r->done[n]++;
     return rc;
@@ -312,13 +467,15 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, const uint8_t *slot, uin
         ooc_image_entry_info(slot, &info);
         r.data_base = info.flash_offset;
     }
+    r.out_spill = ctx->model->n_spills != 0u ? ooc_spill_entry(ctx->model, r.nodes[sink].tensor) : NULL;
+    r.written = 0;
     for (n = 0; n < b->n_nodes; n++) { /* the nodes' operators are the block's, in order */
         r.first_chunk[n] = (uint16_t)k;
-        if (r.nodes[n].mode != OOC_NODE_INPUT) {
+        if (r.nodes[n].mode != OOC_NODE_INPUT && r.nodes[n].mode != OOC_NODE_SPILL_IN) {
             const ooc_op_t *op = &ctx->model->ops[r.nodes[n].op];
-            uint32_t i;
-            for (i = 0; i < op->n_inputs; i++) {
-                const uint16_t t = op->inputs[i];
+            uint32_t q;
+            for (q = 0; q < op->n_inputs; q++) {
+                const uint16_t t = op->inputs[q];
                 k += t != OOC_NO_TENSOR && ctx->model->tensors[t].data == NULL &&
                      ctx->model->tensors[t].offset == OOC_TENSOR_PAGED;
             }
@@ -352,6 +509,9 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, const uint8_t *slot, uin
             rc = produce(&r, j);
         }
     }
+    if (rc == OOC_OK && r.out_spill != NULL && r.written != (uint32_t)r.out_spill->n_parts * r.out_spill->rows) {
+        rc = OOC_ERR_CORRUPT; /* every record of the tensor, each once */
+    }
     if (rc == OOC_OK && r.nodes[sink].mode == OOC_NODE_REDUCE) {
         const ooc_node_t *nd = &r.nodes[sink];
         const ooc_op_t *op = &ctx->model->ops[nd->op];
@@ -378,7 +538,7 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
     const ooc_node_t *nd = &m->nodes[b->first_node + n];
     uint32_t s, i, widest = 0;
     if (nd->rows == 0u || nd->width == 0u || nd->channels == 0u || nd->k == 0u || nd->s == 0u ||
-        nd->mode > OOC_NODE_TRANSPOSE_IN || nd->tensor >= m->n_tensors) {
+        nd->mode > OOC_NODE_SPILL_IN || nd->tensor >= m->n_tensors) {
         return OOC_ERR_CORRUPT;
     }
     for (i = 0; i < 2u; i++) {
@@ -393,7 +553,10 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
         }
         widest = (uint32_t)(c[1] - c[0]) > widest ? (uint32_t)(c[1] - c[0]) : widest;
     }
-    if (nd->mode == OOC_NODE_INPUT) {
+    if (nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN) {
+        if (nd->mode == OOC_NODE_SPILL_IN && ooc_spill_entry(m, nd->tensor) == NULL) {
+            return OOC_ERR_CORRUPT;
+        }
         return nd->cap != 0u && (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels <= m->arena_bytes
                    ? OOC_OK
                    : OOC_ERR_CORRUPT;
@@ -483,7 +646,7 @@ int ooc_check_blocks(const ooc_model_t *m)
             if (rc < 0) {
                 return rc;
             }
-            if (nd->mode != OOC_NODE_INPUT) {
+            if (nd->mode != OOC_NODE_INPUT && nd->mode != OOC_NODE_SPILL_IN) {
                 if (nd->op != b->first_op + covered) {
                     return OOC_ERR_CORRUPT; /* every operator of the block once, in order */
                 }

@@ -123,6 +123,10 @@ static int check_superblock(ooc_image_t *img, const uint8_t *sb, uint32_t flash_
             img->weights_end = off + len;
             have_weights = 1;
         }
+        if (kind == OOC_IMG_PART_SCRATCH) {
+            img->scratch_begin = off;
+            img->scratch_end = off + len;
+        }
         pos = off + len;
     }
     if (pos != size || !have_weights) {

@@ -10,6 +10,7 @@
 #include "fused.h"
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
+#include "ooc/ooc_spill.h"
 
 #define OOC_MAX_CONCAT_INPUTS 16
 #define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS
@@ -52,6 +53,9 @@ const char *ooc_strerror(int err)
     case OOC_ERR_WRONG_DEVICE: return "image key slot is wrapped for another device";
     case OOC_ERR_ROLLBACK: return "image security counter older than the device's";
     case OOC_ERR_MODEL: return "image holds another model or plan";
+    case OOC_ERR_SPILL_TOO_BIG: return "spill larger than a scratch sector's record";
+    case OOC_ERR_SPILL_STALE: return "spill overwritten by the scratch ring, or from another boot";
+    case OOC_ERR_SPILL_EXHAUSTED: return "spill ring boot counter or sequence exhausted";
     default: return "unknown error";
     }
 }
@@ -147,6 +151,46 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
 static int check_schedule(const ooc_ctx_t *ctx);
 static int verify_all(ooc_ctx_t *ctx);
 
+/* The spill table against the model, and the ring the config gives against the plan. */
+static int check_spills(const ooc_model_t *m, const struct ooc_config *cfg)
+{
+    const ooc_spill_t *sp = cfg->spill;
+    uint32_t i, p;
+    if (m->n_spills == 0u) {
+        return OOC_OK;
+    }
+    if (m->spills == NULL || m->n_blocks == 0u || m->spill_sectors < 2u || m->spill_sector_bytes < 256u) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < m->n_spills; i++) {
+        const ooc_spill_tensor_t *e = &m->spills[i];
+        uint32_t x = 0;
+        if (e->tensor >= m->n_tensors || m->tensors[e->tensor].data != NULL ||
+            m->tensors[e->tensor].offset != OOC_TENSOR_ROWS || e->n_parts == 0u || e->parts == NULL ||
+            e->rows == 0u || e->channels == 0u || (e->state & 7u) != 0u ||
+            (uint64_t)e->state + OOC_SPILL_STATE_BYTES > m->arena_bytes || sizeof(ooc_spill_ref_t) > 32u) {
+            return OOC_ERR_CORRUPT;
+        }
+        for (p = 0; p < e->n_parts; p++) { /* the parts tile the row, each fits one record */
+            const ooc_spill_part_t *q = &e->parts[p];
+            if (q->x0 != x || q->x1 <= q->x0 || q->stride == 0u ||
+                (uint32_t)(q->x1 - q->x0) * e->channels > ooc_spill_max_payload(m->spill_sector_bytes)) {
+                return OOC_ERR_CORRUPT;
+            }
+            x = q->x1;
+        }
+        if ((uint64_t)x * e->rows * e->channels != m->tensors[e->tensor].bytes) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    /* a ring whose keys may repeat across boots, or too small to keep one inference's spills */
+    if (sp == NULL || sp->state != 1u || !sp->fresh || sp->sector_bytes != m->spill_sector_bytes ||
+        sp->n_sectors < m->spill_sectors) {
+        return OOC_ERR_ARG;
+    }
+    return OOC_OK;
+}
+
 static int check_op(const ooc_model_t *m, const ooc_op_t *op)
 {
     uint32_t i;
@@ -229,6 +273,9 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
     }
     {
         int err = ooc_check_blocks(model);
+        if (err == OOC_OK) {
+            err = check_spills(model, cfg);
+        }
         if (err < 0) {
             return err;
         }
@@ -597,6 +644,15 @@ static int invoke_paged(ooc_ctx_t *ctx)
             if (rc == OOC_OK && next < m->n_steps && m->n_slots > 1u) {
                 rc = load_begin(ctx, next, slot ^ 1u); /* prefetch while this step computes */
             }
+            if (rc != OOC_OK) {
+                break;
+            }
+        }
+        if (fused && ctx->inflight >= 0 && ooc_block_spills(m, &m->blocks[st->block])) {
+            /* the spill ring programs the chip the prefetch reads: finish the read first (its
+               chunks are verified when their step begins) */
+            ctx->inflight = -1;
+            rc = ooc_image_read_end(ctx->cfg.image);
             if (rc != OOC_OK) {
                 break;
             }

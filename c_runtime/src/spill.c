@@ -601,6 +601,7 @@ int ooc_spill_mount(ooc_spill_t *sp, const ooc_spill_config_t *cfg)
         return rc;
     }
     sp->seq = 0u;
+    sp->fresh = cfg->boot_salt != NULL || cfg->min_boot != 0u;
     sp->state = ST_MOUNTED;
     return OOC_OK;
 }
@@ -775,6 +776,32 @@ int ooc_spill_read(ooc_spill_t *sp, const ooc_spill_ref_t *ref, uint32_t tensor,
         ooc_wipe(buf, len);
     }
     return rc;
+}
+
+int ooc_spill_ref_next(const ooc_spill_t *sp, const ooc_spill_ref_t *prev, uint32_t tensor,
+                       uint32_t tile, uint32_t len, ooc_spill_ref_t *next)
+{
+    uint32_t sector, pos;
+    if (sp == NULL || prev == NULL || next == NULL || sp->sector_bytes == 0u || len == 0u ||
+        len > ooc_spill_max_payload(sp->sector_bytes) || prev->len == 0u ||
+        prev->len > ooc_spill_max_payload(sp->sector_bytes) ||
+        prev->offset / sp->sector_bytes >= sp->n_sectors) {
+        return OOC_ERR_ARG;
+    }
+    sector = prev->offset / sp->sector_bytes;
+    pos = prev->offset % sp->sector_bytes + ooc_spill_record_bytes(prev->len);
+    *next = *prev;
+    if (pos + ooc_spill_record_bytes(len) > sp->sector_bytes) { /* ooc_spill_write opens the next */
+        sector = (sector + 1u) % sp->n_sectors;
+        pos = SH_BYTES;
+        next->ring_seq = prev->ring_seq + 1u;
+    }
+    next->offset = sector * sp->sector_bytes + pos;
+    next->len = len;
+    next->tensor = tensor;
+    next->tile = tile;
+    next->seq = prev->seq + 1u;
+    return OOC_OK;
 }
 
 int ooc_spill_status(const ooc_spill_t *sp, ooc_spill_status_t *st)

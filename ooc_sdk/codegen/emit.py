@@ -27,6 +27,7 @@ from ooc_sdk.codegen.memplan import MemoryPlan, plan_memory
 from ooc_sdk.codegen.prepare import Prepared, prepare_op
 from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
 from ooc_sdk.model.ir import DType, Graph
+from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
 
 if TYPE_CHECKING:
     from ooc_sdk.plan.fusion import FusionPlan
@@ -237,10 +238,11 @@ def generate_c(
             f"    {len(ooc_plan.steps)}u, steps, {len(ooc_plan.chunks)}u, {ooc_plan.slot_bytes}u, "
             f"{ooc_plan.slots}u, {verify}, plan_id, model_sha256"
         )
-    fused = "    0u, 0u, 0, 0"
+    fused = "    0u, 0u, 0, 0,\n    0u, 0u, 0u, 0"
     if fusion is not None:
         n_blocks, n_nodes = _emit_blocks(e, fusion, index)
-        fused = f"    {n_blocks}u, {n_nodes}u, blocks, nodes"
+        fused = f"    {n_blocks}u, {n_nodes}u, blocks, nodes,\n"
+        fused += _emit_spills(e, fusion, index, ooc_plan)
     e.out()
     e.out(f"const ooc_model_t ooc_model_{cname} = {{")
     e.out("    OOC_MODEL_MAGIC, OOC_MODEL_VERSION,")
@@ -309,7 +311,31 @@ _NODE_MODES = {
     1: "OOC_NODE_REDUCE",
     2: "OOC_NODE_INPUT",
     3: "OOC_NODE_TRANSPOSE_IN",
+    4: "OOC_NODE_SPILL_IN",
 }
+
+
+def _emit_spills(e: _Emitter, fp: FusionPlan, index: dict[int, int], ooc_plan: Plan | None) -> str:
+    """The spill table (ooc_spill_tensor_t); returns the model's spill fields."""
+    if not fp.spills:
+        return "    0u, 0u, 0u, 0"
+    if ooc_plan is None or ooc_plan.spill is None:
+        raise UnsupportedModelError("a plan that spills activations needs an out-of-core build")
+    e.out()
+    e.out("/* ---- spilled activations: {x0, x1, stride, 0, first record} per part ---- */")
+    rows = []
+    for i, sp in enumerate(fp.spills):
+        parts = ", ".join(f"{{{a}u, {b}u, {st}u, 0u, {f}u}}" for a, b, st, f in sp.parts)
+        e.out(f"static const ooc_spill_part_t spill{i}_parts[{len(sp.parts)}] = {{{parts}}};")
+        rows.append(
+            f"    {{{index[sp.tensor]}u, {len(sp.parts)}u, {sp.rows}u, {sp.channels}u, "
+            f"{sp.state_offset}u, spill{i}_parts}},"
+        )
+    e.out(f"static const ooc_spill_tensor_t spills[{len(rows)}] = {{")
+    for row in rows:
+        e.out(row)
+    e.out("};")
+    return f"    {len(rows)}u, {ooc_plan.spill.sectors_needed}u, {SPILL_SECTOR_BYTES}u, spills"
 
 
 def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[int, int]:

@@ -30,6 +30,7 @@ one; this module simulates it once per candidate block to size every ring exactl
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from ooc_sdk.codegen.memplan import ALIGNMENT, Buffer, place, plan_memory
 from ooc_sdk.codegen.prepare import prepare_op
 from ooc_sdk.errors import InvalidArgumentError, OocError
 from ooc_sdk.model.ir import DType, Graph
+from ooc_sdk.plan.spill import STATE_BYTES, max_payload
 from ooc_sdk.units import format_size
 
 # Node modes (enum ooc_node_mode in ooc_model.h).
@@ -47,21 +49,31 @@ NODE_OP = 0  # an operator producing rows of its output
 NODE_REDUCE = 1  # a global average (AVERAGE_POOL_2D over the whole input, MEAN over H and W)
 NODE_INPUT = 2  # a streamed model input: rows read through the input callback into a ring
 NODE_TRANSPOSE_IN = 3  # NCHW model input -> NHWC rows, read through the callback directly
+NODE_SPILL_IN = 4  # a spilled activation: rows read back from the flash spill ring into a ring
 
 STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 MAX_BLOCK_OPS = 40
 MAX_BLOCK_NODES = 64  # OOC_MAX_BLOCK_NODES
+SPILL_SECTOR_BYTES = 4096  # the scratch ring's erase sector (every supported flash's)
 ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "ADD", "MUL")
 
 
 class FusionError(OocError):
     """No fused schedule meets the request; ``minimum`` is the smallest working SRAM possible
-    (bytes) and ``layer`` the operator that sets it."""
+    (bytes), ``layer`` the operator that sets it and ``whole`` the whole tensors in SRAM while
+    that block runs (what spilling could take out)."""
 
-    def __init__(self, message: str, minimum: int | None = None, layer: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        minimum: int | None = None,
+        layer: int | None = None,
+        whole: list[int] | None = None,
+    ):
         super().__init__(message)
         self.minimum = minimum
         self.layer = layer
+        self.whole = whole or []
 
 
 def _align(n: int) -> int:
@@ -177,6 +189,7 @@ class Node:
     cap: int = 0  # ring rows (0 when whole)
     max_cols: int = 0  # widest column range over the strips
     offset: int = 0  # arena offset of the ring / accumulator
+    computed: int = 0  # rows it produces per strip
 
 
 @dataclass
@@ -209,7 +222,7 @@ class _Sim:
 class _Model:
     """Facts about the graph the search reuses."""
 
-    def __init__(self, graph: Graph, stream_inputs: bool):
+    def __init__(self, graph: Graph, stream_inputs: bool, spilled: frozenset[int] = frozenset()):
         self.graph = graph
         self.n = len(graph.operators)
         self.row_ops = [_row_op(graph, i) for i in range(self.n)]
@@ -235,6 +248,10 @@ class _Model:
         self.reshape_alias = {
             op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"
         }
+        # spilled activations: written by their producer block's sink, read back as rows
+        self.spilled = set(spilled)
+        self.streamed |= self.spilled
+        self.spill_payload = max_payload(SPILL_SECTOR_BYTES)
         # a RESHAPE's output is its input's memory: the input lives until the output's last use
         for out in graph.activation_tensors:
             if out in self.reshape_alias and out in self.last_use:
@@ -248,8 +265,12 @@ class _Model:
 
     def whole_live(self, a: int, b: int) -> int:
         """Bytes of whole tensors live while block [a, b) runs, besides its own outputs."""
-        total = 0
+        return sum(self.nbytes(t) for t in self.whole_live_set(a))
+
+    def whole_live_set(self, a: int) -> list[int]:
+        """Whole tensors produced before operator ``a`` and still needed by it or later."""
         g = self.graph
+        out = []
         for t in g.activation_tensors:
             if t in g.outputs or t in self.reshape_alias:
                 continue
@@ -259,8 +280,28 @@ class _Model:
             if t in self.streamed:
                 continue
             if self.last_use.get(t, -1) >= a:
-                total += self.nbytes(t)
-        return total
+                out.append(t)
+        return out
+
+    def spillable(self, t: int) -> bool:
+        """Whether activation ``t`` may be spilled: a row operator's output (the sink of its
+        block) that only row operators read, row by row, and not a model input or output."""
+        g = self.graph
+        pr = self.producer.get(t)
+        if pr is None or t in g.outputs or t in g.inputs or t in self.reshape_alias:
+            return False
+        if t in self.reshape_alias.values():
+            return False
+        ro = self.row_ops[pr]
+        if ro is None or ro.mode != NODE_OP or ro.channels > self.spill_payload:
+            return False
+        users = g.consumers(t)
+        return bool(users) and all(
+            self.row_ops[u] is not None
+            and self.row_ops[u].mode == NODE_OP  # type: ignore[union-attr]
+            and t in self.row_ops[u].inputs  # type: ignore[union-attr]
+            for u in users
+        )
 
 
 def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
@@ -280,7 +321,8 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
         x = g.tensors[t]
         _, h, w, c = x.shape
         node_of[t] = len(nodes)
-        nodes.append(Node(-1, t, NODE_INPUT, h, w, c, (), (), (), False))
+        mode = NODE_SPILL_IN if t in m.spilled else NODE_INPUT
+        nodes.append(Node(-1, t, mode, h, w, c, (), (), (), False))
     macs_per_col: list[float] = [0.0] * len(nodes)
     for j in ops:
         ro = m.row_ops[j]
@@ -300,6 +342,10 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
             cdeps.append((ro.kw, ro.sw, ro.pw) if i == 0 else (1, 1, 0))
         out = op.outputs[0]
         whole = ro.mode == NODE_REDUCE or m.last_use.get(out, -1) >= b
+        if out in m.spilled:
+            if j != b - 1:
+                return None  # a spilled tensor is its block's sink, written row by row
+            whole = False
         node_of[out] = len(nodes)
         nodes.append(
             Node(j, out, ro.mode, ro.rows, ro.width, ro.channels, tuple(src), tuple(deps),
@@ -363,6 +409,7 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
         if nd.whole and nd.mode != NODE_REDUCE and done[q] != nd.rows:
             return None  # a whole output must be complete
         nd.cap = 0 if nd.whole and nd.mode != NODE_REDUCE else cap[q]
+        nd.computed = done[q]
     return _Sim(nodes, macs_per_col, done)
 
 
@@ -436,6 +483,8 @@ def _block_cost(m: _Model, a: int, b: int, sim: _Sim, strips: int) -> Block | No
         ring += _node_bytes(nd)
         if nd.mode == NODE_TRANSPOSE_IN:
             scratch = max(scratch, _align(nd.max_cols))
+        if nd.mode == NODE_SPILL_IN and strips > 1:  # a record straddling the strip's columns
+            scratch = max(scratch, _align(min(m.spill_payload, nd.width * nd.channels)))
     whole_out = sum(
         m.nbytes(nd.tensor)
         for nd in nodes
@@ -457,6 +506,68 @@ def _single(m: _Model, j: int) -> Block:
 
 
 @dataclass
+class SpillTensor:
+    """A spilled activation (``ooc_spill_tensor_t``): its columns cut into parts, each row of
+    a part one record of the spill ring, numbered in the order the producer writes them."""
+
+    tensor: int
+    rows: int
+    width: int
+    channels: int
+    parts: list[tuple[int, int, int, int]]  # (x0, x1, stride, first record)
+    state_offset: int = 0  # arena offset of the runtime's ref to record 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.width * self.channels
+
+
+def _spills(m: _Model, blocks: list[Block]) -> tuple[list[SpillTensor], list[int]]:
+    """Each spilled tensor's parts, from its producer's strips (a strip writes whole parts, at
+    most a record's payload each), and the record lengths one inference writes, in order."""
+    spills: list[SpillTensor] = []
+    lens: list[int] = []
+    for b in blocks:
+        if not b.fused or b.nodes[-1].tensor not in m.spilled:
+            continue
+        sink = b.nodes[-1]
+        c, h = sink.channels, sink.rows
+        widest = max(1, m.spill_payload // c)  # pixels per record
+        parts: list[tuple[int, int, int, int]] = []
+        first = 0
+        for strip in b.cols:
+            x0, x1 = strip[-1]
+            k = -(-(x1 - x0) // widest)
+            bounds = [x0 + round(i * (x1 - x0) / k) for i in range(k + 1)]
+            mine = list(itertools.pairwise(bounds))
+            parts += [(a, z, k, first + i) for i, (a, z) in enumerate(mine)]
+            lens += [(z - a) * c for _ in range(h) for a, z in mine]
+            first += k * h
+        spills.append(SpillTensor(sink.tensor, h, sink.width, c, sorted(parts)))
+    return spills, lens
+
+
+def spill_reads(blocks: list[Block], spills: list[SpillTensor]) -> tuple[int, int]:
+    """Flash bytes and read commands of reading the spills back in one inference: each row a
+    SPILL_IN node makes reads every record its strip's columns touch (header, ciphertext and
+    tag: three reads). Sector openings add two 32-byte header reads each (not counted here)."""
+    by_tensor = {sp.tensor: sp for sp in spills}
+    nbytes = commands = 0
+    for b in blocks:
+        for j, nd in enumerate(b.nodes):
+            if nd.mode != NODE_SPILL_IN:
+                continue
+            sp = by_tensor[nd.tensor]
+            for strip in b.cols:
+                x0, x1 = strip[j]
+                for a, z, _st, _f in sp.parts:
+                    if a < x1 and z > x0:
+                        nbytes += nd.computed * (48 + (z - a) * sp.channels)
+                        commands += 3 * nd.computed
+    return nbytes, commands
+
+
+@dataclass
 class FusionPlan:
     graph: Graph
     blocks: list[Block]
@@ -470,6 +581,8 @@ class FusionPlan:
     per_layer_bytes: int  # per-layer execution's working SRAM (same definition)
     per_layer_arena_bytes: int  # what `ooc codegen` allocates per layer (input and output included)
     search_seconds: float = 0.0
+    spills: list[SpillTensor] = field(default_factory=list)
+    spill_lens: list[int] = field(default_factory=list)  # record payloads one inference writes
 
     @property
     def macs(self) -> int:
@@ -486,6 +599,8 @@ class FusionPlan:
             h.update(repr((b.first, b.last, b.strips, b.cols, b.scratch_offset)).encode())
             for nd in b.nodes:
                 h.update(repr(sorted(nd.__dict__.items())).encode())
+        for sp in self.spills:
+            h.update(repr(sorted(sp.__dict__.items())).encode())
         return h.hexdigest()
 
     @property
@@ -514,6 +629,15 @@ class FusionPlan:
             "arena_bytes": self.arena_bytes,
             "output_bytes": sum(g.tensors[t].nbytes for t in g.outputs),
             "streamed_inputs": self.streamed_inputs,
+            "spilled_tensors": [
+                {
+                    "tensor": g.tensors[sp.tensor].name,
+                    "bytes": sp.nbytes,
+                    "records": sp.rows * len(sp.parts),
+                }
+                for sp in self.spills
+            ],
+            "spill_payload_bytes_per_inference": sum(self.spill_lens),
             "per_layer_working_sram_bytes": self.per_layer_bytes,
             "per_layer_arena_bytes": self.per_layer_arena_bytes,
             "reduction": round(self.per_layer_bytes / max(1, self.working_sram_bytes), 2),
@@ -553,13 +677,14 @@ def _candidates(m: _Model) -> dict[tuple[int, int], list[Block]]:
     out: dict[tuple[int, int], list[Block]] = {}
     for a in range(m.n):
         op = m.graph.operators[a]
-        if not any(t in m.streamed for t in op.inputs):
+        rows_io = any(t in m.streamed for t in op.inputs) or op.outputs[0] in m.spilled
+        if not rows_io:
             out[(a, a + 1)] = [_single(m, a)]
         for b in range(a + 1, min(m.n, a + MAX_BLOCK_OPS) + 1):
             if m.row_ops[b - 1] is None:
                 break
-            if b == a + 1 and not any(t in m.streamed for t in op.inputs):
-                continue  # one operator alone gains nothing from rows unless it reads the input
+            if b == a + 1 and not rows_io:
+                continue  # one operator alone gains nothing from rows unless it streams
             sim = _simulate(m, a, b)
             if sim is None:
                 continue
@@ -671,11 +796,14 @@ class FusionSearch:
     drawn from them. The out-of-core planner asks for several plans with different limits on a
     fused block's weights (they must fit one chunk slot together, docs/DESIGN.md)."""
 
-    def __init__(self, graph: Graph, stream_inputs: bool = True) -> None:
+    def __init__(
+        self, graph: Graph, stream_inputs: bool = True, spilled: frozenset[int] = frozenset()
+    ) -> None:
         t0 = time.perf_counter()
         self.graph = graph
         self.stream_inputs = stream_inputs
-        self.m = _Model(graph, stream_inputs)
+        self.spilled = spilled
+        self.m = _Model(graph, stream_inputs, spilled)
         self.cands = _candidates(self.m)
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
@@ -731,6 +859,10 @@ class FusionSearch:
                 _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
                 worst = max(blocks, key=lambda b: b.sram)
                 op = graph.operators[worst.first]
+                whole = m.whole_live_set(worst.first)
+                if not worst.fused:
+                    whole.append(op.outputs[0])
+                whole += [nd.tensor for nd in worst.nodes if nd.whole and nd.mode != NODE_REDUCE]
                 raise FusionError(
                     f"a working SRAM of {format_size(sram)} cannot be met: the smallest fused "
                     f"schedule needs {format_size(least)} ({least} bytes), set by operator "
@@ -738,6 +870,7 @@ class FusionSearch:
                     f"{list(graph.tensors[op.outputs[0]].shape)})",
                     least,
                     worst.first,
+                    [t for t in whole if t not in graph.outputs],
                 )
             _, blocks, (offsets, working, arena) = min(fits, key=lambda p: (p[0], p[2][1]))
             objective = "min-latency"
@@ -746,6 +879,13 @@ class FusionSearch:
             objective = "min-sram"
         if self._per_layer is None:
             self._per_layer = _per_layer(_Model(graph, stream_inputs=False))
+        spills, lens = _spills(m, blocks)
+        if spills:  # the runtime's refs of each spilled tensor, above the outputs
+            arena = -(-arena // 8) * 8
+            for sp in spills:
+                sp.state_offset = arena
+                arena += STATE_BYTES
+            working += STATE_BYTES * len(spills)
         return FusionPlan(
             graph,
             blocks,
@@ -759,6 +899,8 @@ class FusionSearch:
             self._per_layer,
             plan_memory(graph).arena_bytes,
             self.setup_seconds + time.perf_counter() - t0,
+            spills,
+            lens,
         )
 
 

@@ -21,6 +21,7 @@ budget below the smallest feasible plan is an error that states that minimum.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections import Counter
@@ -31,11 +32,18 @@ from ooc_sdk.codegen.memplan import plan_memory
 from ooc_sdk.codegen.prepare import prepare_op
 from ooc_sdk.errors import InvalidArgumentError, OocError
 from ooc_sdk.image import format as fmt
-from ooc_sdk.image.pack import Chunk
+from ooc_sdk.image.pack import DEFAULT_SCRATCH_BYTES, Chunk
 from ooc_sdk.image.pack import plan_id as pack_plan_id
 from ooc_sdk.model.ir import Graph, Operator
-from ooc_sdk.plan.fusion import FusionError, FusionPlan, FusionSearch
+from ooc_sdk.plan.fusion import (
+    SPILL_SECTOR_BYTES,
+    FusionError,
+    FusionPlan,
+    FusionSearch,
+    spill_reads,
+)
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
+from ooc_sdk.plan.spill import SpillForecast, forecast
 from ooc_sdk.targets import FlashProfile, McuProfile
 from ooc_sdk.units import format_size
 
@@ -47,6 +55,9 @@ READS_PER_STEP = 2  # a step with chunks: its table entries, then its data (back
 # ooc_image_t (two AES key schedules, keys and ids). Upper bounds for 32- and 64-bit targets;
 # tests/test_pager.py checks them against sizeof on this host (64-bit pointers, the larger case).
 RUNTIME_STATE_BYTES = 1024
+# A plan that spills also keeps the mounted spill ring (ooc_spill_t: two AES key schedules and a
+# page buffer; 936 bytes on a Cortex-M4, docs/spill.md): an upper bound for 32- and 64-bit targets.
+SPILL_STATE_BYTES = 1024
 # Stack the runtime needs below the caller's frame during ooc_invoke (kernels, the pager, tag
 # checks and decryption). The host runner measures it by painting (tests assert it stays below);
 # the Cortex-M figure comes from the QEMU port.
@@ -143,8 +154,47 @@ class Plan:
             self.activation_bytes
             + self.slots * self.slot_bytes
             + self.state_bytes
+            + (SPILL_STATE_BYTES if self.fusion is not None and self.fusion.spills else 0)
             + self.stack_bytes
         )
+
+    @property
+    def spill(self) -> SpillForecast | None:
+        """The spill ring's flash traffic per inference (None: the plan spills nothing)."""
+        if self.fusion is None or not self.fusion.spill_lens:
+            return None
+        return forecast(self.flash.page_bytes, SPILL_SECTOR_BYTES, self.fusion.spill_lens)
+
+    @property
+    def scratch_bytes(self) -> int:
+        """The image's scratch partition: the default ring, or as many sectors as one
+        inference's spills span if that is more."""
+        sp = self.spill
+        need = sp.sectors_needed * SPILL_SECTOR_BYTES if sp is not None else 0
+        return max(DEFAULT_SCRATCH_BYTES, need)
+
+    @property
+    def spill_read(self) -> tuple[int, int]:
+        """Flash bytes and read commands reading the spills back costs per inference (each
+        sector the ring opens adds two 32-byte header reads besides)."""
+        if self.fusion is None or not self.fusion.spills:
+            return 0, 0
+        return spill_reads(self.fusion.blocks, self.fusion.spills)
+
+    def spill_seconds(self) -> float:
+        """Time the spills add per inference: programming and erasing (cycle averages),
+        reading them back (three read commands per record) and the software crypto of both
+        directions (encrypt and tag on write, tag and decrypt on read)."""
+        sp = self.spill
+        if sp is None:
+            return 0.0
+        f, m = self.flash, self.mcu
+        tag_cpb = (m.poly1305_cycles_per_byte if self.crypto.tag == "poly1305"
+                   else m.cmac_cycles_per_byte)  # fmt: skip
+        crypto = 2 * sp.payload_bytes * (m.aes_cycles_per_byte + tag_cpb) / m.clock_hz
+        rb, rc = self.spill_read
+        reads = rc * f.read_command_s + rb / f.read_bytes_per_s
+        return sp.page_programs * f.page_program_s + sp.erases * f.sector_erase_s + reads + crypto
 
     @property
     def arena_bytes(self) -> int:
@@ -211,8 +261,10 @@ class Plan:
             "split_ops": sorted(op for op, n in Counter(s.op for s in self.steps).items() if n > 1),
             "flash_read_bytes_per_inference": self.flash_read_bytes_per_inference,
             "flash_read_commands_per_inference": self.flash_read_commands_per_inference,
-            "flash_program_bytes_per_inference": 0,
-            "erases_per_inference": 0,
+            "flash_program_bytes_per_inference": round(self.spill.bytes_programmed, 2)
+            if self.spill
+            else 0,
+            "erases_per_inference": round(self.spill.erases, 4) if self.spill else 0,
             "tag_overhead_bytes_per_inference": self.flash_read_bytes_per_inference
             - self.weight_bytes,
             "verify": self.verify,
@@ -231,6 +283,33 @@ class Plan:
         if "software_aes" in est:
             out["estimated_latency_software_aes_s"] = est["software_aes"].seconds
             out["latency_ratio_software_aes"] = est["software_aes"].ratio
+        sp = self.spill
+        out["spill"] = (
+            {
+                "tensors": [self.graph.tensors[t.tensor].name for t in self.fusion.spills],
+                "records_per_inference": sp.records,
+                "payload_bytes_per_inference": sp.payload_bytes,
+                "ring_bytes_per_inference": sp.ring_bytes,
+                "flash_program_bytes_per_inference": sp.bytes_programmed,
+                "page_programs_per_inference": sp.page_programs,
+                "erases_per_inference": sp.erases,
+                "worst_case": {
+                    "flash_program_bytes": sp.worst.bytes_programmed,
+                    "page_programs": sp.worst.page_programs,
+                    "erases": sp.worst.erases,
+                },
+                "scratch_bytes": self.scratch_bytes,
+                "scratch_sectors_needed": sp.sectors_needed,
+                "read_back_bytes_per_inference": self.spill_read[0],
+                "read_back_commands_per_inference": self.spill_read[1],
+                "estimated_spill_s": self.spill_seconds(),
+                "lifetime_inferences": sp.lifetime_inferences(
+                    self.scratch_bytes // SPILL_SECTOR_BYTES, self.flash.endurance_cycles
+                ),
+            }
+            if sp is not None and self.fusion is not None
+            else None
+        )
         fp = self.fusion
         out["fused"] = (
             {
@@ -446,18 +525,20 @@ def plan(
     dsp: bool = False,
     slots: int | None = None,
     fuse: bool = False,
+    spill: bool = True,
 ) -> Plan:
     """The fastest plan within ``budget`` bytes of SRAM (None: no limit, smallest-latency plan
     with every weight paged). Raises BudgetError with the minimum when it cannot be met. With
     ``fuse`` the activations follow a fused schedule (ooc_sdk/plan/fusion.py) chosen together
-    with the slots: see :func:`_plan_fused`."""
+    with the slots: see :func:`_plan_fused`; ``spill`` lets it spill activations to flash
+    when nothing else meets the budget."""
     if verify not in ("every-read", "boot"):
         raise InvalidArgumentError("verify must be 'every-read' or 'boot'")
     if slots is not None and not 1 <= slots <= MAX_SLOTS:
         raise InvalidArgumentError(f"slots must be 1 .. {MAX_SLOTS}")
     crypto = crypto or Crypto()
     if fuse:
-        return _plan_fused(graph, budget, flash, mcu, crypto, verify, dsp, slots)
+        return _plan_fused(graph, budget, flash, mcu, crypto, verify, dsp, slots, spill)
     activation = plan_memory(graph).arena_bytes
     shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
     fixed = activation + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
@@ -469,7 +550,8 @@ def plan(
             f"{format_size(minimum)} ({minimum} bytes: {format_size(activation)} of activations, "
             f"{format_size(smallest_slot)} for the smallest chunk slot, "
             f"{format_size(RUNTIME_STATE_BYTES + STACK_BOUND_BYTES)} of runtime state and stack). "
-            "Fused activations (--fuse) may lower this; activation spilling is not available yet",
+            "Fused activations (--fuse), which spill activations to flash when they must, may "
+            "lower this",
             minimum,
         )
     largest = max((_need(s, graph, s.channels if s.per_channel else 1) for s in shapes), default=0)
@@ -528,6 +610,7 @@ def _plan_fused(
     verify: str,
     dsp: bool,
     slots: int | None,
+    spill: bool = True,
 ) -> Plan:
     """Fused activations with paged weights. A fused block's weights must all be in the slot
     while its rows compute, so the slot size bounds which blocks may fuse, and what the slots
@@ -536,7 +619,13 @@ def _plan_fused(
     schedule with the fewest MACs whose arena fits what the budget leaves besides the slots,
     fusing only blocks whose weights fit C; then the per-layer slot search for the operators
     run whole. The plain per-layer plan competes too. The fastest estimate wins (ties:
-    fewer flash bytes, then less SRAM)."""
+    fewer flash bytes, then less SRAM).
+
+    Only when no such plan fits, and ``spill`` allows, activations go to the flash spill ring
+    (docs/spill.md), greedily: take the schedule closest to the budget, and spill one whole
+    tensor held while its largest block runs (the smallest that alone would close the gap,
+    else the largest), then search again; repeat. Among the plans that then fit, the fewest
+    bytes programmed per inference wins (flash wear decides a product's life), then speed."""
     search = FusionSearch(graph)
     whole_search: FusionSearch | None = None  # model inputs held whole (built when needed)
     shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
@@ -576,63 +665,117 @@ def _plan_fused(
 
     found: list[tuple[float, Plan]] = []
     least: int | None = None
-    for n_slots in slot_choices:
-        for cap in caps(n_slots):
-            room = None if budget is None else budget - fixed - n_slots * cap - outputs
-            if room is not None and room <= 0:
-                continue
-            fp = None
-            for streamed in (True, False):
-                if not streamed and not search.m.streamed:
-                    break
-                if not streamed and whole_search is None:
-                    whole_search = FusionSearch(graph, stream_inputs=False)
-                try:
-                    fp = (search if streamed else whole_search).plan(  # type: ignore[union-attr]
-                        sram=room,
-                        max_mac_overhead=None if room is not None else 1.0,
-                        block_weight_bytes=need,
-                        max_block_weight_bytes=cap,
-                    )
-                    break
-                except FusionError as exc:
-                    if exc.minimum is not None:
-                        total = exc.minimum + outputs + n_slots * cap + fixed
-                        least = total if least is None else min(least, total)
+    closest: tuple[int, FusionError] | None = None  # the failed search nearest the budget
+
+    def collect(search: FusionSearch, whole_too: bool) -> None:
+        nonlocal least, whole_search, closest
+        for n_slots in slot_choices:
+            for cap in caps(n_slots):
+                room = None if budget is None else budget - fixed - n_slots * cap - outputs
+                if room is not None and room <= 0:
+                    continue
+                fp = None
+                for streamed in (True, False):
+                    if not streamed and (not whole_too or not search.m.streamed):
                         break
-                    # no path at all: a streamed input's first reader must fuse, and its
-                    # weights do not fit this slot; try with the input held whole
-            if fp is None:
+                    if not streamed and whole_search is None:
+                        whole_search = FusionSearch(graph, stream_inputs=False)
+                    try:
+                        fp = (search if streamed else whole_search).plan(  # type: ignore[union-attr]
+                            sram=room,
+                            max_mac_overhead=None if room is not None else 1.0,
+                            block_weight_bytes=need,
+                            max_block_weight_bytes=cap,
+                        )
+                        break
+                    except FusionError as exc:
+                        if exc.minimum is not None:
+                            total = exc.minimum + outputs + n_slots * cap + fixed
+                            least = total if least is None else min(least, total)
+                            if room is not None and (closest is None or
+                                                     exc.minimum - room < closest[0]):  # fmt: skip
+                                closest = (exc.minimum - room, exc)
+                            break
+                        # no path at all: a streamed input's first reader must fuse, and its
+                        # weights do not fit this slot; try with the input held whole
+                if fp is None:
+                    continue
+                add(fp, n_slots, cap)
+
+    def add(fp: FusionPlan, n_slots: int, cap: int) -> None:
+        slot_room = cap if budget is None else (budget - fixed - fp.arena_bytes) // n_slots
+        for cand in _candidates(graph, shapes, smallest_slot, max(cap, slot_room)):
+            steps = _schedule_fused(graph, shapes, consts, fp, cand)
+            if steps is None:
                 continue
-            slot_room = cap if budget is None else (budget - fixed - fp.arena_bytes) // n_slots
-            for cand in _candidates(graph, shapes, smallest_slot, max(cap, slot_room)):
-                steps = _schedule_fused(graph, shapes, consts, fp, cand)
-                if steps is None:
-                    continue
-                slot_bytes = max((st.slot_need for st in steps), default=0)
-                p = Plan(graph, budget, flash, mcu, crypto, fp.arena_bytes, n_slots, slot_bytes,
-                         steps, verify, dsp, fusion=fp)  # fmt: skip
-                if budget is not None and p.sram_bytes > budget:
-                    continue
-                e = estimate(p.latency_steps(), flash, mcu, _run_crypto(p), slots=n_slots, dsp=dsp)
-                found.append((e.seconds, p))
+            slot_bytes = max((st.slot_need for st in steps), default=0)
+            p = Plan(graph, budget, flash, mcu, crypto, fp.arena_bytes, n_slots, slot_bytes,
+                     steps, verify, dsp, fusion=fp)  # fmt: skip
+            if budget is not None and p.sram_bytes > budget:
+                continue
+            found.append((_estimate(p, n_slots).seconds, p))
+
+    collect(search, True)
     try:  # per layer stays a candidate: --fuse never makes a budget harder to meet
         base = plan(graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp, slots=slots)
         found.append((base.estimates["plan"].seconds, base))
     except BudgetError as exc:
         if exc.minimum is not None:
             least = exc.minimum if least is None else min(least, exc.minimum)
+    no_spill_least = least
+    spilled: frozenset[int] = frozenset()
+    refused: set[int] = set()
+    rounds = 0
+    while not found and spill and budget is not None and closest is not None:
+        gap, err = closest
+        m = search.m
+        cands = [t for t in dict.fromkeys(err.whole)
+                 if t not in spilled and t not in refused and m.spillable(t)]  # fmt: skip
+        if not cands or rounds >= MAX_SPILL_ROUNDS:
+            break
+        enough = [t for t in cands if m.nbytes(t) >= gap]
+        pick = min(enough, key=m.nbytes) if enough else max(cands, key=m.nbytes)
+        rounds += 1
+        try:
+            trial = FusionSearch(graph, spilled=spilled | {pick})
+        except FusionError:
+            refused.add(pick)
+            continue
+        before = closest
+        closest = None
+        collect(trial, False)
+        if closest is None and not found:  # no schedule at all with it spilled
+            refused.add(pick)
+            closest = before
+            continue
+        spilled, search = spilled | {pick}, trial
     if not found:
         hint = f" (the smallest fused schedule found needs {format_size(least)}, {least} bytes)"
+        why = "; spilling activations to flash did not get there either" if spill and rounds else ""
         raise BudgetError(
             f"an SRAM budget of {format_size(budget or 0)} cannot be met with fused activations "
-            f"and paged weights{hint if least else ''}; activation spilling, which will lower "
-            "this, is not available yet",
-            least,
+            f"and paged weights{hint if least else ''}{why}",
+            least if spill and rounds else no_spill_least,
         )
+    if spilled:  # the least flash wear, then the fastest
+        return _pick_spilling(found)
     fastest = min(sec for sec, _ in found)
     near = [p for sec, p in found if sec <= fastest * (1 + LATENCY_TOLERANCE)]
     best = min(near, key=lambda p: (p.flash_read_bytes_per_inference, p.sram_bytes))
+    _estimate_all(best)
+    return best
+
+
+MAX_SPILL_ROUNDS = 12  # tensors the greedy spill search adds at most
+
+
+def _pick_spilling(found: list[tuple[float, Plan]]) -> Plan:
+    def wear(p: Plan) -> float:
+        return p.spill.bytes_programmed if p.spill is not None else 0.0
+
+    least = min(wear(p) for _, p in found)
+    low = [(sec, p) for sec, p in found if wear(p) <= least * (1 + 1e-9)]
+    best = min(low, key=lambda sp: (sp[0], sp[1].flash_read_bytes_per_inference))[1]
     _estimate_all(best)
     return best
 
@@ -642,16 +785,23 @@ def _run_crypto(p: Plan) -> Crypto:
     return Crypto("none", p.crypto.key_bits) if p.verify == "boot" else p.crypto
 
 
+def _estimate(p: Plan, slots: int, use_engine: bool = True) -> Estimate:
+    """The pipeline's estimate, plus what spilling adds (programs, erases, read-back, crypto:
+    none of it overlaps compute)."""
+    e = estimate(p.latency_steps(), p.flash, p.mcu, _run_crypto(p), slots=slots, dsp=p.dsp,
+                 use_engine=use_engine)  # fmt: skip
+    extra = p.spill_seconds()
+    if not extra:
+        return e
+    return dataclasses.replace(e, seconds=e.seconds + extra, flash_seconds=e.flash_seconds + extra)
+
+
 def _estimate_all(p: Plan) -> None:
     """The plan's own estimate, and its schedule with two slots (prefetch) and one (none)."""
-    steps = p.latency_steps()
-    crypto = _run_crypto(p)
     p.estimates = {
-        "plan": estimate(steps, p.flash, p.mcu, crypto, slots=p.slots, dsp=p.dsp),
-        "prefetch": estimate(steps, p.flash, p.mcu, crypto, slots=2, dsp=p.dsp),
-        "no_prefetch": estimate(steps, p.flash, p.mcu, crypto, slots=1, dsp=p.dsp),
+        "plan": _estimate(p, p.slots),
+        "prefetch": _estimate(p, 2),
+        "no_prefetch": _estimate(p, 1),
     }
     if p.mcu.aes_engine:
-        p.estimates["software_aes"] = estimate(
-            steps, p.flash, p.mcu, crypto, slots=2, dsp=p.dsp, use_engine=False
-        )
+        p.estimates["software_aes"] = _estimate(p, 2, use_engine=False)

@@ -46,10 +46,16 @@ enum ooc_error {
     OOC_ERR_WRONG_KEY = -10,   /* the device root key is not the one the key slot was wrapped for */
     OOC_ERR_WRONG_DEVICE = -11, /* the key slot was wrapped for another device (UID) */
     OOC_ERR_ROLLBACK = -12,    /* the image's security counter is below the device's */
-    OOC_ERR_MODEL = -13        /* the image holds another model or plan than the firmware's */
+    OOC_ERR_MODEL = -13,       /* the image holds another model or plan than the firmware's */
+    /* Activation spill ring errors (ooc_spill.h). */
+    OOC_ERR_SPILL_TOO_BIG = -20,  /* a spill larger than one sector's record can hold */
+    OOC_ERR_SPILL_STALE = -21,    /* the spill's record was overwritten by the ring, or is from
+                                     another boot or mount */
+    OOC_ERR_SPILL_EXHAUSTED = -22 /* the spill ring's boot counter or sequence reached its limit */
 };
 
 struct ooc_image; /* ooc_image.h */
+struct ooc_spill; /* ooc_spill.h */
 
 /* What the caller provides. Zero-initialise, then set the fields you use. */
 struct ooc_config {
@@ -74,6 +80,12 @@ struct ooc_config {
        so the application can serve a camera line buffer or a frame kept in flash. NULL: the
        runtime reads the buffer given to ooc_set_input(). */
     int (*read_input)(void *context, uint32_t index, uint32_t offset, void *dst, uint32_t bytes);
+    /* Models whose plan spills activations to flash (ooc_model_t.n_spills != 0): the spill ring,
+       mounted on the image's scratch partition (ooc_spill_mount()) with a boot_salt or a
+       min_boot, so its keys never repeat across boots. It must stay mounted while the context
+       is used. After an invoke fails with OOC_ERR_IO the ring refuses further spills: mount it
+       again (a new boot of the ring) before the next invoke. NULL for other models. */
+    struct ooc_spill *spill;
 };
 
 /* A runtime instance. Treat as opaque; lives wherever the caller puts it. */

@@ -67,6 +67,8 @@ typedef struct ooc_image {
     uint32_t max_chunk_bytes;
     uint32_t chunk_align;
     uint32_t weights_begin, weights_end; /* image offsets of the weights partition */
+    uint32_t scratch_begin, scratch_end; /* ... of the scratch partition (the spill ring's; equal
+                                            when the image has none) */
     uint32_t tag_alg;
     uint32_t security_counter;
     uint8_t build_id[OOC_IMG_BUILD_ID_BYTES];

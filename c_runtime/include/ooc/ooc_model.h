@@ -12,13 +12,15 @@ extern "C" {
 #endif
 
 #define OOC_MODEL_MAGIC 0x4C444D4FUL /* "OMDL" little-endian */
-#define OOC_MODEL_VERSION 4u
+#define OOC_MODEL_VERSION 5u
 #define OOC_NO_TENSOR 0xFFFFu        /* an omitted optional operator input */
 #define OOC_TENSOR_PAGED 0xFFFFFFFFUL /* ooc_tensor_t.offset of a constant read from the flash image */
 #define OOC_TENSOR_ROWS 0xFFFFFFFEUL  /* ooc_tensor_t.offset of an activation never held whole: a fused
-                                         block keeps rows of it in a ring, or a streamed model input */
+                                         block keeps rows of it in a ring, a streamed model input, or
+                                         a spilled activation (ooc_model_t.spills) */
 #define OOC_MAX_BLOCK_NODES 64u       /* nodes (ring producers) in one fused block */
 #define OOC_NO_BLOCK 0xFFFFu          /* ooc_step_t.block of a step that is not a fused block */
+#define OOC_SPILL_STATE_BYTES 72u     /* arena bytes the runtime keeps per spilled tensor (refs) */
 
 /* When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify). */
 enum ooc_verify_mode {
@@ -82,7 +84,8 @@ enum ooc_node_mode {
     OOC_NODE_OP = 0,           /* an operator computing rows of its output */
     OOC_NODE_REDUCE = 1,       /* a global average (AVERAGE_POOL_2D, MEAN over H and W): sums rows */
     OOC_NODE_INPUT = 2,        /* a streamed model input: rows read through the input reader */
-    OOC_NODE_TRANSPOSE_IN = 3  /* TRANSPOSE of an NCHW model input to NHWC rows, read through the reader */
+    OOC_NODE_TRANSPOSE_IN = 3, /* TRANSPOSE of an NCHW model input to NHWC rows, read through the reader */
+    OOC_NODE_SPILL_IN = 4      /* a spilled activation: rows read back from the spill ring */
 };
 
 #define OOC_NODE_WHOLE 0xFFFFu /* ooc_node_t.src: the input is a whole tensor in the arena */
@@ -114,6 +117,29 @@ typedef struct {
     uint32_t scratch;       /* arena offset of scratch bytes (OOC_NODE_TRANSPOSE_IN: one channel row) */
 } ooc_block_t;
 
+/* Activation spill (docs/spill.md). A spilled tensor is written once, by the sink of the fused
+   block that produces it, as records of the spill ring, and read back row by row by the fused
+   blocks that use it (OOC_NODE_SPILL_IN nodes). Its columns are cut into parts; the record of
+   (row r, part p) is the tensor's record number first + r * stride in write order (the
+   producer writes strip by strip, row by row, its strip's parts left to right) and its tile id.
+   Each record holds (x1 - x0) x channels bytes, at most a sector's record payload. */
+typedef struct {
+    uint16_t x0, x1;   /* columns [x0, x1) of every row */
+    uint16_t stride;   /* records from one row's record of this part to the next row's */
+    uint16_t reserved;
+    uint32_t first;    /* record number of row 0's */
+} ooc_spill_part_t;
+
+typedef struct {
+    uint16_t tensor;
+    uint16_t n_parts;
+    uint16_t rows, channels;
+    uint32_t state;                /* arena offset (8-aligned) of OOC_SPILL_STATE_BYTES the runtime
+                                      keeps: the ref of record 0, stored by the producer, and a
+                                      read cursor */
+    const ooc_spill_part_t *parts; /* n_parts, left to right */
+} ooc_spill_tensor_t;
+
 typedef struct {
     uint32_t magic;           /* OOC_MODEL_MAGIC */
     uint32_t version;         /* OOC_MODEL_VERSION */
@@ -138,6 +164,13 @@ typedef struct {
     uint16_t n_nodes;
     const ooc_block_t *blocks;
     const ooc_node_t *nodes;
+    /* Spilled activations; 0 / NULL: the plan spills nothing. The ring (ooc_config.spill) must
+       use spill_sector_bytes sectors and have at least spill_sectors of them: one inference's
+       records then never wrap onto each other. */
+    uint16_t n_spills;
+    uint16_t spill_sectors;
+    uint32_t spill_sector_bytes;
+    const ooc_spill_tensor_t *spills;
 } ooc_model_t;
 
 #ifdef __cplusplus

@@ -51,12 +51,6 @@
 extern "C" {
 #endif
 
-/* Errors of the spill ring besides the OOC_ERR_* of ooc.h (to be merged into enum ooc_error). */
-#define OOC_ERR_SPILL_TOO_BIG (-20)   /* a spill larger than one sector's record can hold */
-#define OOC_ERR_SPILL_STALE (-21)     /* the reference's record was overwritten by the ring, or is
-                                         from another boot or mount */
-#define OOC_ERR_SPILL_EXHAUSTED (-22) /* the boot counter or the ring sequence reached its limit */
-
 /* The largest flash page the ring programs with one command: the handle holds one page buffer.
    Raise it at build time for flashes with larger pages. */
 #ifndef OOC_SPILL_MAX_PAGE_BYTES
@@ -178,7 +172,7 @@ typedef struct {
 } ooc_spill_cost_t;
 
 /* A mounted ring. Treat as opaque; holds this boot's keys: wipe with ooc_spill_unmount(). */
-typedef struct {
+typedef struct ooc_spill {
     ooc_flash_read_fn read;
     ooc_flash_program_fn program;
     ooc_flash_erase_fn erase;
@@ -192,6 +186,7 @@ typedef struct {
     uint32_t head, head_ring_seq, pos;
     uint32_t recovered;
     uint32_t state; /* 0: not mounted, 1: mounted, 2: failed (mount again) */
+    uint32_t fresh; /* mounted with a boot_salt or a min_boot: keys cannot repeat across boots */
     ooc_spill_counters_t counters;
     uint8_t page[OOC_SPILL_MAX_PAGE_BYTES];
 } ooc_spill_t;
@@ -217,6 +212,15 @@ int ooc_spill_write(ooc_spill_t *sp, uint32_t tensor, uint32_t tile, const void 
    another mount), OOC_ERR_ARG and OOC_ERR_STATE are found before reading: `out` is untouched. */
 int ooc_spill_read(ooc_spill_t *sp, const ooc_spill_ref_t *ref, uint32_t tensor, uint32_t tile,
                    void *out, uint32_t len);
+
+/* Where the record written right after `prev` lands, when nothing else is written in between:
+   fills *next for a spill of `len` bytes as (tensor, tile), as ooc_spill_write() would have
+   (same boot, next sequence number; the next sector when it does not fit behind `prev`). A
+   writer that appends a tensor's tiles one after another keeps only its first ref: the others
+   follow from it. A wrong guess cannot pass ooc_spill_read(): the tag covers all of it.
+   OOC_ERR_ARG for a bad ref or length. */
+int ooc_spill_ref_next(const ooc_spill_t *sp, const ooc_spill_ref_t *prev, uint32_t tensor,
+                       uint32_t tile, uint32_t len, ooc_spill_ref_t *next);
 
 /* The ring's state and traffic counters. */
 int ooc_spill_status(const ooc_spill_t *sp, ooc_spill_status_t *st);

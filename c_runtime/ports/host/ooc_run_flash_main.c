@@ -12,6 +12,11 @@
  * port without DMA). --flip-bit N flips bit N of the flash contents after ooc_init, as an
  * attacker rewriting the flash at run time would (N counts from the image's first byte).
  *
+ * A model whose plan spills activations (n_spills != 0) opens the flash file read-write and
+ * mounts the spill ring on the image's scratch partition, with a fresh 16-byte boot salt from
+ * /dev/urandom (a device would take it from its TRNG): spills are programmed and erased in the
+ * emulated chip and the flash file keeps them, with the sector wear, after the run.
+ *
  * Measurements, for the first sample (its inference is run twice, with the arena and a stack
  * region painted in two different patterns, so a byte counts as used when either run changed it):
  * the highest arena offset written, the stack used below the caller's frame, and the state the
@@ -27,6 +32,7 @@
 
 #include "ooc/ooc.h"
 #include "ooc/ooc_image.h"
+#include "ooc/ooc_spill.h"
 #include "ooc_nor_emu.h"
 #include OOC_RUN_HEADER
 
@@ -46,6 +52,7 @@ static union {
 static ooc_nor_t nor;
 static ooc_image_t image;
 static ooc_ctx_t ctx;
+static ooc_spill_t spill;
 /* What an early exit must release (fail() calls cleanup()). */
 static int nor_is_open;
 static uint8_t *buf;
@@ -54,6 +61,7 @@ static FILE *in, *out;
 static void cleanup(void)
 {
     ooc_image_unmount(&image);
+    ooc_spill_unmount(&spill);
     free(buf);
     buf = NULL;
     if (in != NULL) {
@@ -156,6 +164,50 @@ static int read_start(void *user, uint32_t addr, void *buf, uint32_t len)
     return ooc_nor_read_start((ooc_nor_t *)user, addr, buf, len);
 }
 
+static int program(void *user, uint32_t addr, const void *data, uint32_t len)
+{
+    return ooc_nor_program((ooc_nor_t *)user, addr, data, len);
+}
+
+static int erase(void *user, uint32_t addr)
+{
+    return ooc_nor_erase_sector((ooc_nor_t *)user, addr);
+}
+
+/* The spill ring on the image's scratch partition, keyed for this boot. */
+static int mount_spill(const uint8_t *key, uint32_t key_len, const uint8_t *uid, uint32_t base,
+                       const ooc_nor_profile_t *profile)
+{
+    ooc_spill_config_t scfg;
+    uint8_t salt[OOC_SPILL_SALT_BYTES];
+    FILE *rng = fopen("/dev/urandom", "rb");
+    int err;
+    if (rng == NULL || fread(salt, 1, sizeof salt, rng) != sizeof salt) {
+        if (rng != NULL) {
+            fclose(rng);
+        }
+        return OOC_ERR_IO;
+    }
+    fclose(rng);
+    memset(&scfg, 0, sizeof scfg);
+    scfg.read = ooc_nor_read;
+    scfg.program = program;
+    scfg.erase = erase;
+    scfg.user = &nor;
+    scfg.base = base + image.scratch_begin;
+    scfg.bytes = image.scratch_end - image.scratch_begin;
+    scfg.page_bytes = profile->page_bytes;
+    scfg.sector_bytes = profile->sector_bytes;
+    scfg.root_key = key;
+    scfg.root_key_bytes = key_len;
+    scfg.device_uid = uid;
+    scfg.tag_alg = image.tag_alg;
+    scfg.boot_salt = salt;
+    err = ooc_spill_mount(&spill, &scfg);
+    memset(salt, 0, sizeof salt);
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     ooc_nor_profile_t profile;
@@ -211,7 +263,8 @@ int main(int argc, char **argv)
     }
     memset(line, 0, sizeof line);
     memset(key_hex, 0, sizeof key_hex);
-    err = ooc_nor_open(&nor, argv[1], &profile, OOC_NOR_NO_CREATE | OOC_NOR_READ_ONLY);
+    err = ooc_nor_open(&nor, argv[1], &profile,
+                       OOC_RUN_MODEL.n_spills != 0u ? OOC_NOR_NO_CREATE : OOC_NOR_NO_CREATE | OOC_NOR_READ_ONLY);
     if (err != OOC_NOR_OK) {
         return fail("cannot open the flash file (missing, or not the flash profile's size)", 0, 2);
     }
@@ -232,6 +285,13 @@ int main(int argc, char **argv)
         icfg.read_wait = read_wait;
     }
     err = ooc_image_mount(&image, &icfg);
+    if (err == OOC_OK && OOC_RUN_MODEL.n_spills != 0u) {
+        err = mount_spill(key, key_len, uid, base, &profile);
+        if (err < 0) {
+            memset(key, 0, sizeof key);
+            return fail("spill mount", err, 1);
+        }
+    }
     memset(key, 0, sizeof key);
     if (err < 0) {
         return fail("mount", err, 1);
@@ -240,6 +300,7 @@ int main(int argc, char **argv)
     cfg.arena = arena.bytes;
     cfg.arena_bytes = OOC_RUN_ARENA;
     cfg.image = &image;
+    cfg.spill = OOC_RUN_MODEL.n_spills != 0u ? &spill : NULL;
     err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
     if (err < 0) {
         return fail("init", err, 1);
@@ -324,16 +385,19 @@ int main(int argc, char **argv)
     printf("{\"status\": 0, \"arena_bytes\": %lu, \"arena_high_water_bytes\": %lu, "
            "\"stack_high_water_bytes\": %lu, \"state_bytes\": %lu, \"sram_high_water_bytes\": %lu, "
            "\"flash_read_bytes\": %llu, \"flash_read_commands\": %llu, \"flash_program_bytes\": %llu, "
-           "\"erases\": %llu, \"flash_read_busy_s\": %.9f, \"async_reads\": %s}\n",
+           "\"erases\": %llu, \"page_programs\": %llu, \"flash_read_busy_s\": %.9f, \"async_reads\": %s}\n",
            (unsigned long)OOC_RUN_ARENA, (unsigned long)arena_used, (unsigned long)stack_bytes,
-           (unsigned long)(sizeof ctx + sizeof image),
-           (unsigned long)(arena_used + stack_bytes + sizeof ctx + sizeof image),
+           (unsigned long)(sizeof ctx + sizeof image + (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u)),
+           (unsigned long)(arena_used + stack_bytes + sizeof ctx + sizeof image +
+                           (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u)),
            (unsigned long long)(after.bytes_read - before.bytes_read),
            (unsigned long long)(after.read_commands - before.read_commands),
            (unsigned long long)(after.bytes_programmed - before.bytes_programmed),
-           (unsigned long long)(after.erase_ops - before.erase_ops), after.read_busy_s - before.read_busy_s,
+           (unsigned long long)(after.erase_ops - before.erase_ops),
+           (unsigned long long)(after.program_ops - before.program_ops), after.read_busy_s - before.read_busy_s,
            sync_reads ? "false" : "true");
     ooc_image_unmount(&image);
+    ooc_spill_unmount(&spill);
     free(buf);
     buf = NULL;
     nor_is_open = 0;

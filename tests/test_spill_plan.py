@@ -1,0 +1,100 @@
+"""Activation spill in plans (issue 8): when fusion and paged weights cannot meet --sram, the
+planner spills activations to the flash scratch ring (planner._plan_fused, fusion._spills), the
+runtime writes them from the producing block's sink and reads them back row by row
+(c_runtime/src/fused.c), and the ring's flash traffic is the plan's prediction exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import shared_model
+from ooc_sdk.build import build, run_build
+from ooc_sdk.golden import random_inputs, run_tflm_many
+from ooc_sdk.image.keys import DeviceKey, generate
+from ooc_sdk.model import load_model
+from ooc_sdk.plan import spill as ring
+from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.targets import load_flash, load_mcu
+
+KIB = 1024
+FLASH = load_flash("w25q128jv")
+M4 = load_mcu("cortex-m4")
+MODEL = "pretrainedResnet_quant.tflite"
+BUDGET = 36 * KIB  # below the 42,236 bytes fused activations with paged weights need alone
+
+
+@pytest.fixture(scope="module")
+def device() -> DeviceKey:
+    return generate(bytes.fromhex("5b111ed0" * 4), 32)
+
+
+def test_spilling_meets_a_budget_nothing_else_meets(device: DeviceKey, tmp_path: Path) -> None:
+    path = shared_model(MODEL)
+    graph = load_model(path)
+    with pytest.raises(BudgetError) as no_spill:
+        plan(graph, BUDGET, FLASH, M4, fuse=True, spill=False)
+    assert no_spill.value.minimum is not None and no_spill.value.minimum > BUDGET
+    result = build(graph, path.read_bytes(), tmp_path, device, budget=BUDGET, flash=FLASH, mcu=M4,
+                   fuse=True)  # fmt: skip
+    p = result.plan
+    assert p.sram_bytes <= BUDGET and p.fusion is not None and p.fusion.spills
+    sp = p.spill
+    assert sp is not None and sp.records == len(p.fusion.spill_lens)
+    assert all(n <= ring.max_payload(4096) for n in p.fusion.spill_lens)
+
+    samples = [random_inputs(graph, seed) for seed in (11, 12, 13)]
+    ref = run_tflm_many(path.read_bytes(), samples)
+    got = run_build(tmp_path, graph, device, samples, sanitize=True)  # ASan/UBSan
+    for r, g in zip(ref, got.outputs, strict=True):
+        for a, b in zip(r.outputs, g, strict=True):
+            assert np.array_equal(a, b)
+
+    # The runner's last inference is the 4th on a blank ring (the first sample runs twice):
+    # the ring model from the mount's write position predicts its traffic exactly.
+    pos = ring.FIRST_POSITION
+    for _ in range(len(samples)):
+        _, pos = ring.predict(FLASH.page_bytes, 4096, pos, p.fusion.spill_lens)
+    cost, _ = ring.predict(FLASH.page_bytes, 4096, pos, p.fusion.spill_lens)
+    rep = got.report
+    assert rep["flash_program_bytes"] == cost.bytes_programmed
+    assert rep["page_programs"] == cost.page_programs
+    assert rep["erases"] == cost.erases
+    read_bytes, read_cmds = p.spill_read
+    # every sector the ring opens reads two 32-byte sector headers
+    assert (
+        rep["flash_read_bytes"] == p.flash_read_bytes_per_inference + read_bytes + 64 * cost.erases
+    )
+    assert rep["flash_read_commands"] == (
+        p.flash_read_commands_per_inference + read_cmds + 2 * cost.erases
+    )
+    # the scratch partition holds one inference's spills without wrapping onto them
+    assert p.scratch_bytes // 4096 >= sp.sectors_needed >= cost.sectors_spanned
+
+
+def test_ring_forecast_cycle_and_worst_case() -> None:
+    # docs/spill.md's worked example: 1500, 1500, 700 and 333 bytes on 8 x 4 KiB, 256-byte pages
+    lens = [1500, 1500, 700, 333]
+    _, costs = ring.cycle(256, 4096, 4096, lens)
+    assert sorted((c.bytes_programmed, c.page_programs, c.erases) for c in costs) == [
+        (4265, 22, 1), (4265, 22, 1), (4305, 24, 2)
+    ]  # fmt: skip
+    f = ring.forecast(256, 4096, lens)
+    assert (f.worst.bytes_programmed, f.worst.page_programs, f.worst.erases) == (4305, 24, 2)
+    assert f.ring_bytes == 4240 and f.sectors_needed == 3
+    with pytest.raises(ValueError, match="does not fit"):
+        ring.predict(256, 4096, 32, [4017])
+
+
+def test_spilling_build_stays_in_its_sram(device: DeviceKey, tmp_path: Path) -> None:
+    """Measured without sanitizers (they grow the stack): arena written, stack, runtime, image
+    and spill ring state, within the plan's SRAM."""
+    path = shared_model(MODEL)
+    graph = load_model(path)
+    p = build(graph, path.read_bytes(), tmp_path, device, budget=BUDGET, flash=FLASH, mcu=M4,
+              fuse=True).plan  # fmt: skip
+    got = run_build(tmp_path, graph, device, [random_inputs(graph, 21)])
+    assert got.report["flash_program_bytes"] > 0
+    assert got.report["sram_high_water_bytes"] <= p.sram_bytes <= BUDGET
