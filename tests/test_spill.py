@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from conftest import ROOT
 from ooc_sdk.host import SANITIZE, WARNINGS
+from ooc_sdk.plan import spill as ring
 
 INCLUDE = ROOT / "c_runtime" / "include"
 HOST = ROOT / "c_runtime" / "ports" / "host"
@@ -67,44 +68,21 @@ def run(exe: Path, *args: str) -> dict:
 # -- a Python model of the ring's flash traffic (docs/spill.md, "Cost") ---------------------------
 
 
-def record_bytes(n: int) -> int:
-    return -(-(RH + n + TAG) // ALIGN) * ALIGN
-
-
-def pages(page: int, off: int, n: int) -> int:
-    return (off + n - 1) // page - off // page + 1
+record_bytes = ring.record_bytes
 
 
 def predict(page: int, sector: int, pos: int, lens: list[int]) -> tuple[tuple[int, int, int], int]:
     """(bytes programmed, page programs, erases) of appending records of `lens` at write offset
-    `pos` of the head sector, and the offset afterwards."""
-    programmed = ops = erases = 0
-    for n in lens:
-        size = record_bytes(n)
-        assert size <= sector - SH
-        if pos + size > sector:  # next_count slot, erase, sector header
-            programmed += 8 + SH
-            ops += pages(page, 24, 8) + pages(page, 0, SH)
-            erases += 1
-            pos = SH
-        programmed += RH + n + TAG
-        ops += pages(page, pos, RH + n + TAG)
-        pos += size
-    return (programmed, ops, erases), pos
+    `pos` of the head sector, and the offset afterwards: the SDK's ring model
+    (ooc_sdk/plan/spill.py, which the planner uses)."""
+    cost, pos = ring.predict(page, sector, pos, lens)
+    return (cost.bytes_programmed, cost.page_programs, cost.erases), pos
 
 
 def cycle(page: int, sector: int, pos: int, lens: list[int]) -> tuple[int, int, list]:
-    """The steady state: the write offset at the start of an inference takes finitely many
-    values, so it ends in a cycle. Returns (inferences before it, its length, the per-inference
-    costs around it)."""
-    seen: dict[int, int] = {}
-    costs = []
-    while pos not in seen:
-        seen[pos] = len(costs)
-        cost, pos = predict(page, sector, pos, lens)
-        costs.append(cost)
-    start = seen[pos]
-    return start, len(costs) - start, costs[start:]
+    """The steady state (ring.cycle): (inferences before it, its length, the costs around it)."""
+    start, costs = ring.cycle(page, sector, pos, lens)
+    return start, len(costs), [(c.bytes_programmed, c.page_programs, c.erases) for c in costs]
 
 
 # -- an independent reader of the byte format (docs/spill.md) -----------------------------------

@@ -47,6 +47,8 @@ typedef struct {
 #define ST_REF0 0u
 #define ST_CURSOR 32u
 #define ST_CURSOR_K 64u
+OOC_IMG_STATIC_ASSERT(spill_ref_fits_state, sizeof(ooc_spill_ref_t) <= ST_CURSOR - ST_REF0 &&
+                                                ST_CURSOR_K + 4u <= OOC_SPILL_STATE_BYTES);
 
 const ooc_spill_tensor_t *ooc_spill_entry(const ooc_model_t *m, uint32_t tensor)
 {

@@ -168,7 +168,7 @@ static int check_spills(const ooc_model_t *m, const struct ooc_config *cfg)
         if (e->tensor >= m->n_tensors || m->tensors[e->tensor].data != NULL ||
             m->tensors[e->tensor].offset != OOC_TENSOR_ROWS || e->n_parts == 0u || e->parts == NULL ||
             e->rows == 0u || e->channels == 0u || (e->state & 7u) != 0u ||
-            (uint64_t)e->state + OOC_SPILL_STATE_BYTES > m->arena_bytes || sizeof(ooc_spill_ref_t) > 32u) {
+            (uint64_t)e->state + OOC_SPILL_STATE_BYTES > m->arena_bytes) {
             return OOC_ERR_CORRUPT;
         }
         for (p = 0; p < e->n_parts; p++) { /* the parts tile the row, each fits one record */

@@ -22,6 +22,7 @@ budget below the smallest feasible plan is an error that states that minimum.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from collections import Counter
@@ -158,7 +159,7 @@ class Plan:
             + self.stack_bytes
         )
 
-    @property
+    @functools.cached_property
     def spill(self) -> SpillForecast | None:
         """The spill ring's flash traffic per inference (None: the plan spills nothing)."""
         if self.fusion is None or not self.fusion.spill_lens:
@@ -173,7 +174,7 @@ class Plan:
         need = sp.sectors_needed * SPILL_SECTOR_BYTES if sp is not None else 0
         return max(DEFAULT_SCRATCH_BYTES, need)
 
-    @property
+    @functools.cached_property
     def spill_read(self) -> tuple[int, int]:
         """Flash bytes and read commands reading the spills back costs per inference (each
         sector the ring opens adds two 32-byte header reads besides)."""

@@ -102,17 +102,17 @@ class SpillForecast:
 
 def forecast(page: int, sector: int, lens: list[int]) -> SpillForecast:
     """The per-inference cost of writing ``lens`` on a ring of ``sector``-byte sectors."""
-    worst = None
+    worst = SpillCost(0, 0, 0, 0)
+    spanned = 0
     for pos in range(SECTOR_HEADER, sector + 1, ALIGN):
         cost, _ = predict(page, sector, pos, lens)
-        if worst is None or (cost.bytes_programmed, cost.erases, cost.sectors_spanned) > (
+        spanned = max(spanned, cost.sectors_spanned)
+        if (cost.bytes_programmed, cost.erases, cost.sectors_spanned) > (
             worst.bytes_programmed,
             worst.erases,
             worst.sectors_spanned,
         ):
             worst = cost
-    spanned = max(predict(page, sector, p, lens)[0].sectors_spanned
-                  for p in range(SECTOR_HEADER, sector + 1, ALIGN))  # fmt: skip
     _, costs = cycle(page, sector, FIRST_POSITION, lens)
     n = len(costs)
     return SpillForecast(
@@ -122,6 +122,6 @@ def forecast(page: int, sector: int, lens: list[int]) -> SpillForecast:
         bytes_programmed=sum(c.bytes_programmed for c in costs) / n,
         page_programs=sum(c.page_programs for c in costs) / n,
         erases=sum(c.erases for c in costs) / n,
-        worst=worst or SpillCost(0, 0, 0, 0),
+        worst=worst,
         sectors_needed=max(2, spanned),
     )

@@ -217,7 +217,7 @@ int main(int argc, char **argv)
     char line[256], uid_hex[80], key_hex[80];
     uint8_t uid[OOC_IMG_UID_BYTES], key[32];
     uint32_t uid_len = 0, key_len = 0, base = 0, flip = 0xFFFFFFFFu, samples, s, i;
-    uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0;
+    uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0, state_bytes;
     int sync_reads = 0, err, a;
 
     memset(&profile, 0, sizeof profile);
@@ -382,14 +382,13 @@ int main(int argc, char **argv)
     if (err != 0) {
         return fail("cannot write the output file", 0, 2);
     }
+    state_bytes = (uint32_t)(sizeof ctx + sizeof image + (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u));
     printf("{\"status\": 0, \"arena_bytes\": %lu, \"arena_high_water_bytes\": %lu, "
            "\"stack_high_water_bytes\": %lu, \"state_bytes\": %lu, \"sram_high_water_bytes\": %lu, "
            "\"flash_read_bytes\": %llu, \"flash_read_commands\": %llu, \"flash_program_bytes\": %llu, "
            "\"erases\": %llu, \"page_programs\": %llu, \"flash_read_busy_s\": %.9f, \"async_reads\": %s}\n",
            (unsigned long)OOC_RUN_ARENA, (unsigned long)arena_used, (unsigned long)stack_bytes,
-           (unsigned long)(sizeof ctx + sizeof image + (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u)),
-           (unsigned long)(arena_used + stack_bytes + sizeof ctx + sizeof image +
-                           (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u)),
+           (unsigned long)state_bytes, (unsigned long)(arena_used + stack_bytes + state_bytes),
            (unsigned long long)(after.bytes_read - before.bytes_read),
            (unsigned long long)(after.read_commands - before.read_commands),
            (unsigned long long)(after.bytes_programmed - before.bytes_programmed),
