@@ -35,7 +35,11 @@ CASES = [
     ("person_detect.tflite", 24 * KIB, None),
     ("pretrainedResnet_quant.tflite", 48 * KIB, None),
     ("pretrainedResnet_quant.tflite", 52 * KIB, 2),
+    # below what resident block weights allow: convolutions re-stream their weights per row
+    ("vww_96_int8.tflite", 16 * KIB, None),
+    ("vww_96_int8.tflite", 20 * KIB, 2),
 ]
+STREAMING = 20 * KIB  # budgets at or below it stream weights inside fused blocks
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,13 @@ def test_fused_out_of_core_is_bit_exact_within_its_budget(
     path, graph, p = _build(name, budget, slots, device, tmp_path)
     assert p.fusion is not None and any(s.block >= 0 for s in p.steps)
     assert p.sram_bytes <= budget and (slots is None or p.slots == slots)
+    streamed = [s for s in p.steps if s.repeats]
+    assert bool(streamed) == (budget <= STREAMING)
+    if streamed:  # each piece read once per row its node makes, every strip
+        assert p.restream_bytes_per_inference > 0
+        for s in streamed:
+            b = p.fusion.blocks[s.block]
+            assert s.repeats == b.node_of(s.op).computed * b.strips > 1
     with pytest.raises(BudgetError) as per_layer:
         plan(graph, budget, FLASH, M4)  # per layer, this budget cannot be met
     assert per_layer.value.minimum is not None and per_layer.value.minimum > budget
@@ -89,11 +100,16 @@ def test_fused_out_of_core_on_the_cortex_m4(device: DeviceKey, tmp_path: Path) -
     assert rep["flash_read_bytes"] == p.flash_read_bytes_per_inference
 
 
+@pytest.mark.parametrize("streamed", [False, True])
 def test_a_bit_flipped_in_a_fused_blocks_weights_is_refused(
-    device: DeviceKey, tmp_path: Path
+    streamed: bool, device: DeviceKey, tmp_path: Path
 ) -> None:
-    _, graph, p = _build("vww_96_int8.tflite", 24 * KIB, None, device, tmp_path)
-    step = next(s for s in p.steps if s.block >= 0 and len(s.pieces) > 1)
+    budget = 16 * KIB if streamed else 24 * KIB
+    _, graph, p = _build("vww_96_int8.tflite", budget, None, device, tmp_path)
+    if streamed:  # the last piece of a streamed operator, read again for every row
+        step = [s for s in p.steps if s.repeats][-1]
+    else:
+        step = next(s for s in p.steps if s.block >= 0 and len(s.pieces) > 1)
     manifest = json.loads((tmp_path / "image" / "manifest.json").read_text())
     chunk = manifest["chunks"][step.first_chunk + len(step.pieces) - 1]  # its last operator's
     flash = bytearray((tmp_path / "flash.bin").read_bytes())
@@ -122,9 +138,9 @@ def test_cli_plan_and_build_fused_out_of_core(device: DeviceKey, tmp_path: Path)
     assert any(
         s["fused_block"] is not None and s["ops"][1] - s["ops"][0] > 1 for s in j["schedule"]
     )
-    r = _ooc("plan", model, "--sram", "16KiB", "--fuse", "--out-of-core")
+    r = _ooc("plan", model, "--sram", "8KiB", "--fuse", "--out-of-core")
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and "needs" in lines[0] and "16.0 KiB" in lines[0]
+    assert r.returncode == 2 and len(lines) == 1 and "needs" in lines[0] and "8.0 KiB" in lines[0]
     r = _ooc("plan", model, "--sram", "24KiB", "--out-of-core")
     assert r.returncode == 2 and "--out-of-core goes with --fuse" in r.stderr
     (tmp_path / "dev.key").write_bytes(device.to_bytes())

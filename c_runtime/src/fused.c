@@ -34,9 +34,13 @@ typedef struct {
     const uint8_t *slot;  /* out of core: the block's chunks (entries, then data); else NULL */
     uint32_t n_chunks;
     uint32_t data_base;   /* flash offset of the first chunk's data (the slot's data start) */
+    uint8_t *stream;      /* where streamed pieces are read: the slot after the resident chunks */
+    uint32_t stream_cap;
     uint16_t done[OOC_MAX_BLOCK_NODES];
     uint16_t lo[OOC_MAX_BLOCK_NODES];
     uint16_t first_chunk[OOC_MAX_BLOCK_NODES]; /* the node's first paged input among the block's */
+    uint32_t stream_first[OOC_MAX_BLOCK_NODES]; /* a streamed node: its first piece's step */
+    uint16_t stream_n[OOC_MAX_BLOCK_NODES];     /* ... and how many pieces; 0: resident */
     const ooc_spill_tensor_t *out_spill; /* the sink's spill entry, if it is spilled */
     uint32_t written;                    /* records the sink has written */
 } run_t;
@@ -317,7 +321,7 @@ static narrow_t narrow(const view_t *v, int32_t row, int32_t x0, int32_t x1, int
 /* One output row of a windowed operator (conv, depthwise, pooling): the kernel runs on a copy
    of its parameters narrowed to that row and the strip's columns. */
 static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
-                       const void *const *ins)
+                       const void *const *ins, int32_t c0, int32_t c1)
 {
     const ooc_node_t *nd = &r->nodes[n];
     const ooc_op_t *op = &r->ctx->model->ops[nd->op];
@@ -328,11 +332,11 @@ static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int3
         q.batches = 1;
         q.out_h = 1;
         q.in_h = g.in_h, q.pad_top = g.pad_top, q.in_w = g.in_w, q.pad_left = g.pad_left, q.out_w = g.out_w;
+        c1 = c1 == 0 ? q.out_c : c1;
         if (op->kind == OOC_OP_CONV_2D) {
-            ooc_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0, q.out_c);
+            ooc_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, c0, c1);
         } else {
-            ooc_depthwise_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, 0,
-                                             q.out_c);
+            ooc_depthwise_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, c0, c1);
         }
     } else {
         ooc_pool_params_t q = *(const ooc_pool_params_t *)op->params;
@@ -394,7 +398,7 @@ static int produce(run_t *r, uint32_t n)
             }
         }
     } else {
-        const void *ins[3] = {NULL, NULL, NULL};
+        const void *ins[OOC_MAX_INPUTS] = {NULL, NULL, NULL};
         uint32_t i, k = r->first_chunk[n];
         for (i = 0; i < op->n_inputs && i < 3u; i++) {
             const uint16_t t = op->inputs[i];
@@ -402,16 +406,31 @@ static int produce(run_t *r, uint32_t n)
                 continue;
             }
             ins[i] = ctx->model->tensors[t].data;
-            if (ins[i] == NULL && ctx->model->tensors[t].offset == OOC_TENSOR_PAGED && r->slot != NULL) {
+            if (ins[i] == NULL && ctx->model->tensors[t].offset == OOC_TENSOR_PAGED && r->slot != NULL &&
+                r->stream_n[n] == 0u) {
                 ins[i] = chunk_data(r, k++);
             }
         }
         switch (op->kind) {
         case OOC_OP_CONV_2D:
         case OOC_OP_DEPTHWISE_CONV_2D:
+            if (r->stream_n[n] != 0u) { /* streamed: read each piece again and make its channels */
+                uint32_t q;
+                for (q = 0; rc == OOC_OK && q < r->stream_n[n]; q++) {
+                    const uint32_t s = r->stream_first[n] + q;
+                    const ooc_step_t *st = &ctx->model->steps[s];
+                    rc = ooc_load_stream(ctx, s, r->stream, r->stream_cap, ins);
+                    if (rc == OOC_OK) {
+                        window_row(r, n, row, x0, x1, out, ins, st->c0, st->c1);
+                    }
+                }
+                break;
+            }
+            window_row(r, n, row, x0, x1, out, ins, 0, 0);
+            break;
         case OOC_OP_AVERAGE_POOL_2D:
         case OOC_OP_MAX_POOL_2D:
-            window_row(r, n, row, x0, x1, out, ins);
+            window_row(r, n, row, x0, x1, out, ins, 0, 0);
             break;
         case OOC_OP_PAD: {
             const ooc_pad_params_t *p = (const ooc_pad_params_t *)op->params;
@@ -452,36 +471,60 @@ static int produce(run_t *r, uint32_t n)
     return rc;
 }
 
-int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, const uint8_t *slot, uint32_t n_chunks)
+int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t step)
 {
     run_t r;
+    const ooc_model_t *m = ctx->model;
     const uint32_t sink = b->n_nodes - 1u;
-    uint32_t strip, n, k = 0;
+    uint32_t strip, n, k = 0, s;
     int rc = OOC_OK;
     r.ctx = ctx;
     r.b = b;
-    r.nodes = ctx->model->nodes + b->first_node;
+    r.nodes = m->nodes + b->first_node;
     r.slot = slot;
-    r.n_chunks = n_chunks;
+    r.n_chunks = step != OOC_NO_STEP ? m->steps[step].n_chunks : 0u;
     r.data_base = 0;
-    if (slot != NULL && n_chunks != 0u) {
-        ooc_chunk_info_t info;
-        ooc_image_entry_info(slot, &info);
-        r.data_base = info.flash_offset;
+    r.stream = NULL;
+    r.stream_cap = 0;
+    if (slot != NULL) { /* the streamed pieces go after the resident chunks' 4-aligned data */
+        uint32_t end = 0, c;
+        for (c = 0; c < r.n_chunks; c++) {
+            ooc_chunk_info_t info;
+            ooc_image_entry_info(slot + c * OOC_IMG_CE_BYTES, &info);
+            if (c == 0u) {
+                r.data_base = info.flash_offset;
+            }
+            end = info.flash_offset - r.data_base + ((info.length + 3u) & ~3u);
+        }
+        end += r.n_chunks * OOC_IMG_CE_BYTES;
+        if (end > m->slot_bytes) {
+            return OOC_ERR_AUTH; /* load_begin() admitted no such entries */
+        }
+        r.stream = slot + end;
+        r.stream_cap = m->slot_bytes - end;
     }
-    r.out_spill = ctx->model->n_spills != 0u ? ooc_spill_entry(ctx->model, r.nodes[sink].tensor) : NULL;
+    r.out_spill = m->n_spills != 0u ? ooc_spill_entry(ctx->model, r.nodes[sink].tensor) : NULL;
     r.written = 0;
+    s = step != OOC_NO_STEP ? step + 1u : m->n_steps; /* the streamed pieces follow the block's step */
     for (n = 0; n < b->n_nodes; n++) { /* the nodes' operators are the block's, in order */
         r.first_chunk[n] = (uint16_t)k;
+        r.stream_n[n] = 0;
+        r.stream_first[n] = 0;
         if (r.nodes[n].mode != OOC_NODE_INPUT && r.nodes[n].mode != OOC_NODE_SPILL_IN) {
-            const ooc_op_t *op = &ctx->model->ops[r.nodes[n].op];
+            const ooc_op_t *op = &m->ops[r.nodes[n].op];
             uint32_t q;
-            for (q = 0; q < op->n_inputs; q++) {
+            r.stream_first[n] = s;
+            while (s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u && m->steps[s].op == r.nodes[n].op) {
+                r.stream_n[n]++, s++; /* check_schedule(): pieces in operator order, each a convolution */
+            }
+            for (q = 0; r.stream_n[n] == 0u && q < op->n_inputs; q++) {
                 const uint16_t t = op->inputs[q];
-                k += t != OOC_NO_TENSOR && ctx->model->tensors[t].data == NULL &&
-                     ctx->model->tensors[t].offset == OOC_TENSOR_PAGED;
+                k += t != OOC_NO_TENSOR && m->tensors[t].data == NULL && m->tensors[t].offset == OOC_TENSOR_PAGED;
             }
         }
+    }
+    if (step != OOC_NO_STEP && (k != r.n_chunks || (s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u))) {
+        return OOC_ERR_CORRUPT; /* check_schedule() admits no other layout */
     }
     if (r.nodes[sink].mode == OOC_NODE_REDUCE) {
         memset(ctx->cfg.arena + r.nodes[sink].offset, 0, 4u * r.nodes[sink].channels);

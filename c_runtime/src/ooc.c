@@ -12,8 +12,6 @@
 #include "ooc/ooc_kernels.h"
 #include "ooc/ooc_spill.h"
 
-#define OOC_MAX_CONCAT_INPUTS 16
-#define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS
 
 /* Inputs each kind takes: [min, max]. */
 static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
@@ -336,12 +334,58 @@ static uint32_t piece_bytes(const ooc_model_t *m, const ooc_op_t *op, uint32_t i
     return whole / channels * n; /* filter and bias sizes are multiples of the channels (init) */
 }
 
+/* 1 when operator `op` is streamed by the fused block whose step is `s`: one of the
+   OOC_STEP_STREAM steps right after it runs `op`. */
+static int op_streamed(const ooc_model_t *m, uint32_t s, uint32_t op)
+{
+    for (s++; s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u; s++) {
+        if (m->steps[s].op == op) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Chunks and slot bytes (entries, then each chunk's data 4-aligned) step `s` reads: the
+   resident weights of a block (its streamed operators left out), or the operator's piece. */
+static int step_need(const ooc_model_t *m, uint32_t s, uint32_t n_ops, uint32_t *paged, uint32_t *bytes)
+{
+    const ooc_step_t *st = &m->steps[s];
+    uint32_t j, i, data = 0, n = 0;
+    const int stream = (st->flags & OOC_STEP_STREAM) != 0u;
+    for (j = st->op; j < st->op + n_ops; j++) {
+        const ooc_op_t *op = &m->ops[j];
+        const uint32_t channels = op_channels(op);
+        if (st->c1 != 0u && (channels == 0u || st->c0 >= st->c1 || st->c1 > channels)) {
+            return OOC_ERR_CORRUPT;
+        }
+        if (!stream && st->block != OOC_NO_BLOCK && op_streamed(m, s, j)) {
+            continue;
+        }
+        for (i = 0; i < op->n_inputs; i++) {
+            uint32_t kind;
+            if (op->inputs[i] != OOC_NO_TENSOR && is_paged(m, op->inputs[i])) {
+                if (channels != 0u && st->c1 != 0u && m->tensors[op->inputs[i]].bytes % channels != 0u) {
+                    return OOC_ERR_CORRUPT;
+                }
+                data += (piece_bytes(m, op, i, st->c0, st->c1, &kind) + 3u) & ~3u;
+                n++;
+            }
+        }
+    }
+    *paged = n;
+    *bytes = n * OOC_IMG_CE_BYTES + data;
+    return OOC_OK;
+}
+
 /* The schedule against the model and the mounted image: done once in ooc_init(). */
 static int check_schedule(const ooc_ctx_t *ctx)
 {
     const ooc_model_t *m = ctx->model;
     const ooc_image_t *img = ctx->cfg.image;
     uint32_t s, bi = 0, next_chunk = 0, next_op = 0;
+    uint32_t resident = 0, owner = 0;                 /* the last block step's slot need, its index */
+    uint32_t open_op = 0xFFFFFFFFu, open_c1 = 0, open_ch = 0; /* the streamed operator in progress */
     if (img == NULL || !img->mounted) {
         return OOC_ERR_ARG;
     }
@@ -357,10 +401,42 @@ static int check_schedule(const ooc_ctx_t *ctx)
     for (s = 0; s < m->n_steps; s++) {
         const ooc_step_t *st = &m->steps[s];
         const ooc_block_t *b = NULL;
-        uint32_t paged = 0, data = 0, j, first, n_ops = 1;
-        if (st->op >= m->n_ops) {
+        uint32_t paged = 0, need = 0, n_ops = 1;
+        int rc;
+        if (st->op >= m->n_ops || (st->flags & ~OOC_STEP_STREAM) != 0u) {
             return OOC_ERR_CORRUPT;
         }
+        if ((st->flags & OOC_STEP_STREAM) != 0u) {
+            /* a piece of a streamed operator of the block whose step is `owner`: a convolution
+               of that block, its pieces in channel order, read into the slot after the block's
+               resident chunks */
+            const ooc_step_t *bs = &m->steps[owner];
+            const ooc_block_t *ob = bs->block < m->n_blocks ? &m->blocks[bs->block] : NULL;
+            if (s == 0u || ob == NULL || st->block != bs->block || st->op < ob->first_op ||
+                st->op >= ob->first_op + ob->n_ops || st->c1 == 0u ||
+                (m->ops[st->op].kind != OOC_OP_CONV_2D && m->ops[st->op].kind != OOC_OP_DEPTHWISE_CONV_2D)) {
+                return OOC_ERR_CORRUPT;
+            }
+            if (st->op == open_op ? st->c0 != open_c1 : (open_c1 != open_ch || st->c0 != 0u ||
+                                                          (open_op != 0xFFFFFFFFu && st->op <= open_op))) {
+                return OOC_ERR_CORRUPT;
+            }
+            open_op = st->op, open_c1 = st->c1, open_ch = op_channels(&m->ops[st->op]);
+            rc = step_need(m, s, 1u, &paged, &need);
+            if (rc < 0) {
+                return rc;
+            }
+            if (paged == 0u || paged != st->n_chunks || st->first_chunk != next_chunk ||
+                (uint64_t)resident + need > m->slot_bytes) {
+                return OOC_ERR_CORRUPT;
+            }
+            next_chunk += paged;
+            continue;
+        }
+        if (open_c1 != open_ch) {
+            return OOC_ERR_CORRUPT; /* the previous streamed operator's pieces stop short */
+        }
+        open_op = 0xFFFFFFFFu, open_c1 = open_ch = 0;
         /* the operators in order: a step starts the next operator (or fused block), or continues
            the channel pieces of the previous step's operator */
         while (m->n_blocks != 0u && bi < m->n_blocks && m->blocks[bi].first_op + m->blocks[bi].n_ops <= st->op) {
@@ -382,32 +458,18 @@ static int check_schedule(const ooc_ctx_t *ctx)
                    st->op + 1u != next_op || m->steps[s - 1u].op != st->op) {
             return OOC_ERR_CORRUPT;
         }
-        for (first = st->op, j = first; j < first + n_ops; j++) {
-            const ooc_op_t *op = &m->ops[j];
-            uint32_t i, channels = op_channels(op);
-            if (st->c1 != 0u && (channels == 0u || st->c0 >= st->c1 || st->c1 > channels)) {
-                return OOC_ERR_CORRUPT;
-            }
-            for (i = 0; i < op->n_inputs; i++) {
-                uint32_t kind;
-                if (op->inputs[i] != OOC_NO_TENSOR && is_paged(m, op->inputs[i])) {
-                    uint32_t whole = m->tensors[op->inputs[i]].bytes;
-                    if (channels != 0u && st->c1 != 0u && whole % channels != 0u) {
-                        return OOC_ERR_CORRUPT;
-                    }
-                    data += (piece_bytes(m, op, i, st->c0, st->c1, &kind) + 3u) & ~3u;
-                    paged++;
-                }
-            }
+        rc = step_need(m, s, n_ops, &paged, &need);
+        if (rc < 0) {
+            return rc;
         }
-        if (paged != st->n_chunks || (paged != 0u && st->first_chunk != next_chunk) ||
-            (uint64_t)paged * OOC_IMG_CE_BYTES + data > m->slot_bytes) {
+        if (paged != st->n_chunks || (paged != 0u && st->first_chunk != next_chunk) || need > m->slot_bytes) {
             return OOC_ERR_CORRUPT;
         }
+        owner = s, resident = need;
         next_chunk += paged;
     }
-    /* every operator is covered, and every chunk used */
-    return next_chunk == m->n_chunks && next_op == m->n_ops ? OOC_OK : OOC_ERR_CORRUPT;
+    /* every operator is covered, every streamed one whole, and every chunk used */
+    return next_chunk == m->n_chunks && next_op == m->n_ops && open_c1 == open_ch ? OOC_OK : OOC_ERR_CORRUPT;
 }
 
 static uint8_t *slot_ptr(const ooc_ctx_t *ctx, uint32_t slot)
@@ -415,18 +477,22 @@ static uint8_t *slot_ptr(const ooc_ctx_t *ctx, uint32_t slot)
     return ctx->cfg.arena + ctx->model->arena_bytes + slot * ctx->model->slot_bytes;
 }
 
-/* Start reading step `s`'s chunks into `slot`: the table entries synchronously (to learn where
-   the data lies), then the data, asynchronously when the port can. */
-static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint32_t slot)
+/* Start reading step `s`'s chunks into `buf` (room for `cap` bytes): the table entries
+   synchronously (to learn where the data lies), then the data, asynchronously when the port
+   can. */
+static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap)
 {
     const ooc_step_t *st = &ctx->model->steps[s];
-    uint8_t *buf = slot_ptr(ctx, slot);
     uint32_t head = (uint32_t)st->n_chunks * OOC_IMG_CE_BYTES, off, len;
-    int rc = ooc_image_read_entries(ctx->cfg.image, st->first_chunk, st->n_chunks, buf, &off, &len);
+    int rc;
+    if (st->n_chunks == 0u) {
+        return OOC_OK; /* a block that streams all its weights: nothing resident to read */
+    }
+    rc = ooc_image_read_entries(ctx->cfg.image, st->first_chunk, st->n_chunks, buf, &off, &len);
     if (rc < 0) {
         return rc;
     }
-    if (len > ctx->model->slot_bytes - head) {
+    if (head > cap || len > cap - head) {
         return OOC_ERR_AUTH; /* the checked schedule fits; entries that do not were altered */
     }
     rc = ooc_image_read_begin(ctx->cfg.image, off, buf + head, len);
@@ -436,15 +502,16 @@ static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint32_t slot)
     return rc;
 }
 
-/* Finish step `s`'s read, then verify and decrypt each chunk in place; fill `ptrs` (when not
-   NULL: a one-operator step) with the plaintext of each paged input of its operator, in input
-   order. A fused block's operators find theirs in the slot (fused.c). */
-static int load_end(ooc_ctx_t *ctx, uint32_t s, uint32_t slot, int verify, const void **ptrs)
+/* Finish step `s`'s read into `buf`, then verify and decrypt each chunk in place; fill `ptrs`
+   (when not NULL: a one-operator step) with the plaintext of each paged input of its operator,
+   in input order. A fused block's operators find theirs in the slot (fused.c), its streamed
+   operators in their own steps. */
+static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const void **ptrs)
 {
     const ooc_model_t *m = ctx->model;
     const ooc_step_t *st = &m->steps[s];
-    const uint32_t n_ops = st->block != OOC_NO_BLOCK ? m->blocks[st->block].n_ops : 1u;
-    uint8_t *buf = slot_ptr(ctx, slot);
+    const int block = st->block != OOC_NO_BLOCK && (st->flags & OOC_STEP_STREAM) == 0u;
+    const uint32_t n_ops = block ? m->blocks[st->block].n_ops : 1u;
     uint8_t *data = buf + (uint32_t)st->n_chunks * OOC_IMG_CE_BYTES;
     uint32_t first_off = 0, i, j, c = 0;
     int rc = OOC_OK;
@@ -454,6 +521,9 @@ static int load_end(ooc_ctx_t *ctx, uint32_t s, uint32_t slot, int verify, const
     }
     for (j = st->op; rc == OOC_OK && j < st->op + n_ops; j++) {
         const ooc_op_t *op = &m->ops[j];
+        if (block && op_streamed(m, s, j)) {
+            continue;
+        }
         for (i = 0; rc == OOC_OK && i < op->n_inputs; i++) {
             const uint8_t *e;
             ooc_chunk_info_t info;
@@ -481,6 +551,16 @@ static int load_end(ooc_ctx_t *ctx, uint32_t s, uint32_t slot, int verify, const
     return rc;
 }
 
+int ooc_load_stream(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap, const void **ptrs)
+{
+    int rc = load_begin(ctx, s, buf, cap);
+    if (rc == OOC_OK || ctx->inflight >= 0) {
+        const int rc2 = load_end(ctx, s, buf, ctx->model->verify == OOC_VERIFY_EVERY_READ, ptrs);
+        rc = rc == OOC_OK ? rc2 : rc;
+    }
+    return rc;
+}
+
 /* OOC_VERIFY_AT_BOOT: read and verify every chunk once, through slot 0. */
 static int verify_all(ooc_ctx_t *ctx)
 {
@@ -489,9 +569,9 @@ static int verify_all(ooc_ctx_t *ctx)
     int rc = OOC_OK;
     for (s = 0; rc == OOC_OK && s < ctx->model->n_steps; s++) {
         if (ctx->model->steps[s].n_chunks != 0u) {
-            rc = load_begin(ctx, s, 0u);
+            rc = load_begin(ctx, s, slot_ptr(ctx, 0u), ctx->model->slot_bytes);
             if (rc == OOC_OK || ctx->inflight >= 0) {
-                int rc2 = load_end(ctx, s, 0u, 1, ptrs);
+                int rc2 = load_end(ctx, s, slot_ptr(ctx, 0u), 1, ptrs);
                 rc = rc == OOC_OK ? rc2 : rc;
             }
         }
@@ -612,10 +692,24 @@ static void layer_hook(const ooc_ctx_t *ctx, uint32_t op, int phase)
     }
 }
 
-/* The next step at or after `s` that reads chunks, or n_steps. */
+/* 1 when step `s` is a fused block that streams weights (OOC_STEP_STREAM steps follow it). */
+static int block_streams(const ooc_model_t *m, uint32_t s)
+{
+    return m->steps[s].block != OOC_NO_BLOCK && (m->steps[s].flags & OOC_STEP_STREAM) == 0u &&
+           s + 1u < m->n_steps && (m->steps[s + 1u].flags & OOC_STEP_STREAM) != 0u;
+}
+
+/* 1 when step `s` takes a chunk slot: it reads chunks, or it is a block that streams (its
+   pieces are read into its slot, after the resident chunks, if any). */
+static int uses_slot(const ooc_model_t *m, uint32_t s)
+{
+    return (m->steps[s].flags & OOC_STEP_STREAM) == 0u && (m->steps[s].n_chunks != 0u || block_streams(m, s));
+}
+
+/* The next step at or after `s` that takes a slot, or n_steps. */
 static uint32_t next_paged(const ooc_model_t *m, uint32_t s)
 {
-    while (s < m->n_steps && m->steps[s].n_chunks == 0u) {
+    while (s < m->n_steps && !uses_slot(m, s)) {
         s++;
     }
     return s;
@@ -629,28 +723,33 @@ static int invoke_paged(ooc_ctx_t *ctx)
     uint32_t s, slot = 0, loaded = next_paged(m, 0);
     int rc = OOC_OK;
     if (loaded < m->n_steps) {
-        rc = load_begin(ctx, loaded, 0u);
+        rc = load_begin(ctx, loaded, slot_ptr(ctx, 0u), m->slot_bytes);
     }
     for (s = 0; rc == OOC_OK && s < m->n_steps; s++) {
         const ooc_step_t *st = &m->steps[s];
         const ooc_op_t *op = &m->ops[st->op];
-        const int fused = st->block != OOC_NO_BLOCK;
+        const int fused = st->block != OOC_NO_BLOCK, slotted = uses_slot(m, s);
         uint32_t next = m->n_steps;
+        if ((st->flags & OOC_STEP_STREAM) != 0u) {
+            continue; /* read by its block, row by row */
+        }
         resolve_inputs(ctx, op, ins);
-        if (st->n_chunks != 0u) {
+        if (slotted) {
             /* step s was started into `slot` (by the previous step or before the loop) */
-            rc = load_end(ctx, s, slot, verify, fused ? NULL : ins);
+            rc = load_end(ctx, s, slot_ptr(ctx, slot), verify, fused ? NULL : ins);
             next = next_paged(m, s + 1u);
             if (rc == OOC_OK && next < m->n_steps && m->n_slots > 1u) {
-                rc = load_begin(ctx, next, slot ^ 1u); /* prefetch while this step computes */
+                /* prefetch while this step computes */
+                rc = load_begin(ctx, next, slot_ptr(ctx, slot ^ 1u), m->slot_bytes);
             }
             if (rc != OOC_OK) {
                 break;
             }
         }
-        if (fused && ctx->inflight >= 0 && ooc_block_spills(m, &m->blocks[st->block])) {
-            /* the spill ring programs the chip the prefetch reads: finish the read first (its
-               chunks are verified when their step begins) */
+        if (fused && ctx->inflight >= 0 && (block_streams(m, s) || ooc_block_spills(m, &m->blocks[st->block]))) {
+            /* the block reads streamed weights, or the spill ring programs the chip the
+               prefetch reads: finish the read first (its chunks are verified when their step
+               begins) */
             ctx->inflight = -1;
             rc = ooc_image_read_end(ctx->cfg.image);
             if (rc != OOC_OK) {
@@ -658,9 +757,8 @@ static int invoke_paged(ooc_ctx_t *ctx)
             }
         }
         layer_hook(ctx, st->op, 0);
-        if (fused) { /* the block's weights stay in the slot through all its rows and strips */
-            rc = ooc_run_block(ctx, &m->blocks[st->block], st->n_chunks != 0u ? slot_ptr(ctx, slot) : NULL,
-                               st->n_chunks);
+        if (fused) { /* the block's resident weights stay in the slot through all its rows and strips */
+            rc = ooc_run_block(ctx, &m->blocks[st->block], slotted ? slot_ptr(ctx, slot) : NULL, s);
         } else {
             run_op(ctx, op, ins, st->c0, st->c1);
         }
@@ -668,11 +766,11 @@ static int invoke_paged(ooc_ctx_t *ctx)
         if (rc != OOC_OK) {
             break;
         }
-        if (st->n_chunks != 0u && next < m->n_steps) {
+        if (slotted && next < m->n_steps) {
             if (m->n_slots > 1u) {
                 slot ^= 1u;
             } else {
-                rc = load_begin(ctx, next, 0u); /* one slot: read after compute, no overlap */
+                rc = load_begin(ctx, next, slot_ptr(ctx, 0u), m->slot_bytes); /* one slot: read after compute */
             }
         }
     }
@@ -714,7 +812,7 @@ static int invoke_blocks(ooc_ctx_t *ctx)
             continue;
         }
         layer_hook(ctx, b->first_op, 0);
-        rc = ooc_run_block(ctx, b, NULL, 0u);
+        rc = ooc_run_block(ctx, b, NULL, OOC_NO_STEP);
         layer_hook(ctx, b->first_op, 1);
     }
     return rc;

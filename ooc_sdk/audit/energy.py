@@ -313,7 +313,9 @@ def energy_report(
     ranges = _step_ranges(schedule)
     step_op = [min(a, n_ops - 1) for a, _ in ranges]
     step_bytes = [int(s.get("fetch_bytes", 0)) for s in schedule]
-    step_reads = [READS_PER_STEP if s.get("chunks") else 0 for s in schedule]
+    step_reads = [
+        int(s.get("read_commands", READS_PER_STEP if s.get("chunks") else 0)) for s in schedule
+    ]
     read_bytes = int(plan["flash_read_bytes_per_inference"])
     read_commands = int(plan["flash_read_commands_per_inference"])
     op_fetch = [0.0] * n_ops
@@ -341,7 +343,9 @@ def energy_report(
         poly1305_cycles_per_byte=0.0,
     )
     steps = [
-        Step(int(s.get("macs", 0)), step_bytes[k], step_reads[k], cycles[k])
+        Step(
+            int(s.get("macs", 0)), step_bytes[k], step_reads[k], cycles[k], bool(s.get("streamed"))
+        )
         for k, s in enumerate(schedule)
     ]
     est, step_wait, step_wall = _timeline(steps, flash, lat_mcu, int(plan.get("slots", 1)))

@@ -375,14 +375,17 @@ def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[in
 
 def _emit_schedule(e: _Emitter, p: Plan) -> None:
     e.out()
-    e.out("/* ---- out-of-core schedule: {op, chunks, first chunk, c0, c1, fused block} ---- */")
+    e.out(
+        "/* ---- out-of-core schedule: {op, chunks, first chunk, c0, c1, fused block, flags} ---- */"
+    )
     e.out(f"static const ooc_step_t steps[{max(len(p.steps), 1)}] = {{")
     for s in p.steps:
         if s.c1 >= 1 << 16:
             raise UnsupportedModelError(f"operator {s.op} has more than 65535 output channels")
         block = f"{s.block}u" if s.block >= 0 else "OOC_NO_BLOCK"
+        flags = "OOC_STEP_STREAM" if s.repeats else "0u"
         e.out(
-            f"    {{{s.op}u, {len(s.pieces)}u, {s.first_chunk}u, {s.c0}u, {s.c1}u, {block}, 0u}},"
+            f"    {{{s.op}u, {len(s.pieces)}u, {s.first_chunk}u, {s.c0}u, {s.c1}u, {block}, {flags}}},"
         )
     e.out("};")
     e.out(f"static const uint8_t plan_id[16] = {_array(list(p.plan_id))};")

@@ -29,9 +29,12 @@ one; this module simulates it once per candidate block to size every ring exactl
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import hashlib
 import itertools
 import math
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,8 +63,9 @@ ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "
 
 class FusionError(OocError):
     """No fused schedule meets the request; ``minimum`` is the smallest working SRAM possible
-    (bytes), ``layer`` the operator that sets it and ``whole`` the whole tensors in SRAM while
-    that block runs (what spilling could take out)."""
+    (bytes), ``layer`` the operator that sets it, ``whole`` the whole tensors in SRAM while
+    that block runs (what spilling could take out) and ``inner`` the tensors inside it that
+    live in rings (spilling one cuts the block in two there)."""
 
     def __init__(
         self,
@@ -69,11 +73,13 @@ class FusionError(OocError):
         minimum: int | None = None,
         layer: int | None = None,
         whole: list[int] | None = None,
+        inner: list[int] | None = None,
     ):
         super().__init__(message)
         self.minimum = minimum
         self.layer = layer
         self.whole = whole or []
+        self.inner = inner or []
 
 
 def _align(n: int) -> int:
@@ -206,6 +212,18 @@ class Block:
     scratch: int = 0  # bytes of scratch (a transposed input's channel row)
     scratch_offset: int = 0
     sram: int = 0  # working SRAM live while the block runs (this search's edge cost)
+    # out of core: operators whose weights do not stay in the slot but are read again, piece
+    # by piece, for every row their node makes (weight re-streaming, docs/DESIGN.md)
+    streamed: tuple[int, ...] = ()
+    restream_bytes: int = 0  # weight bytes those re-reads add per inference
+    cost: float = -1.0  # the search's latency proxy: MACs, plus re-streaming in MAC equivalents
+
+    def __post_init__(self) -> None:
+        if self.cost < 0:
+            self.cost = float(self.macs)
+
+    def node_of(self, op: int) -> Node:
+        return next(nd for nd in self.nodes if nd.op == op and nd.mode != NODE_INPUT)
 
     @property
     def fused(self) -> bool:
@@ -702,28 +720,54 @@ def _candidates(m: _Model) -> dict[tuple[int, int], list[Block]]:
 
 def _pareto(
     m: _Model, cands: dict[tuple[int, int], list[Block]], mac_limit: float
-) -> list[tuple[int, int, list[Block]]]:
-    """(peak SRAM, MACs, blocks) for every plan on the SRAM/MAC Pareto front within mac_limit."""
+) -> list[tuple[int, float, list[Block]]]:
+    """(peak SRAM, cost, blocks) for every plan on the SRAM/cost Pareto front whose MACs stay
+    within mac_limit (the cost is the MACs unless weights are re-streamed).
+
+    Dynamic programming over the cut positions; each position keeps its front sorted by peak
+    (costs falling). Extending by a block of SRAM s, the states whose peak is below s all
+    become peak s, so only the cheapest of them (the last) is extended, with every state
+    above s. (With re-streaming the cheapest is not always the fewest MACs; under a MAC limit,
+    only the k-mode search, which does not stream, binds.)"""
     by_end: dict[int, list[tuple[int, Block]]] = {}
     for (a, b), blks in cands.items():
         by_end.setdefault(b, []).extend((a, blk) for blk in blks)
-    states: dict[int, list[tuple[int, int, list[Block]]]] = {0: [(0, 0, [])]}
+    # per position: peaks (ascending) and states (peak, cost, macs, chain as (block, rest))
+    Chain = tuple[Block, Any] | None
+    states: dict[int, tuple[list[int], list[tuple[int, float, int, Chain]]]] = {
+        0: ([0], [(0, 0.0, 0, None)])
+    }
+    key = operator.itemgetter(0, 1)
     for b in range(1, m.n + 1):
-        cand = []
+        cand: list[tuple[int, float, int, Chain]] = []
         for a, blk in by_end.get(b, []):
-            for peak, macs, chain in states.get(a, []):
-                total = macs + blk.macs
+            got = states.get(a)
+            if not got:
+                continue
+            peaks, sts = got
+            bs, bc, bm = blk.sram, blk.cost, blk.macs
+            start = max(0, bisect.bisect_right(peaks, bs) - 1)
+            for peak, cost, macs, chain in itertools.islice(sts, start, None):
+                total = macs + bm
                 if total <= mac_limit:
-                    cand.append((max(peak, blk.sram), total, [*chain, blk]))
-        cand.sort(key=lambda s: (s[0], s[1]))
+                    cand.append((peak if peak > bs else bs, cost + bc, total, (blk, chain)))
+        cand.sort(key=key)
         front = []
         best = math.inf
         for st in cand:
             if st[1] < best:
                 front.append(st)
                 best = st[1]
-        states[b] = front
-    return states.get(m.n, [])
+        if front:
+            states[b] = ([st[0] for st in front], front)
+    out = []
+    for peak, cost, _macs, chain in states.get(m.n, ([], []))[1]:
+        blocks: list[Block] = []
+        while chain is not None:
+            blocks.append(chain[0])
+            chain = chain[1]
+        out.append((peak, cost, blocks[::-1]))
+    return out
 
 
 def _layout(m: _Model, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
@@ -791,6 +835,62 @@ def _per_layer(m: _Model) -> int:
     return max((_single(m, j).sram for j in range(m.n)), default=0)
 
 
+@dataclass
+class StreamCosts:
+    """What weight re-streaming inside fused blocks costs (the out-of-core planner's figures).
+
+    A fused block's weights normally stay in the chunk slot while all its rows compute. When
+    they do not fit, its heaviest convolutions may instead re-read their weights for every row
+    their node makes, in output-channel pieces through the room the slot has left (the runtime
+    makes each row piece by piece). ``op_bytes[j]`` is operator j's slot need (entries and
+    data), ``op_piece[j]`` the need of its smallest piece (None: it cannot be split), and
+    ``byte_cost`` what one re-read byte costs in MAC equivalents (flash, decryption and tag
+    time over a MAC's)."""
+
+    op_bytes: list[int]
+    op_piece: list[int | None]
+    byte_cost: float
+    # per block range: (streamable operators heaviest first, resident bytes after streaming the
+    # first k of them, the largest piece among those k), k = 0, 1, ...
+    _order: dict[tuple[int, int], tuple[list[int], list[int], list[int]]] = field(
+        default_factory=dict, repr=False
+    )
+    # per block simulation (its node list, kept alive so the id stays its own): rows per node
+    _rows: dict[int, tuple[list[Node], dict[int, int]]] = field(default_factory=dict, repr=False)
+
+    def _prefix(self, a: int, b: int) -> tuple[list[int], list[int], list[int]]:
+        got = self._order.get((a, b))
+        if got is None:
+            ops = sorted(
+                (j for j in range(a, b) if self.op_piece[j] is not None),
+                key=lambda j: -self.op_bytes[j],
+            )
+            resident = [sum(self.op_bytes[j] for j in range(a, b))]
+            piece = [0]
+            for j in ops:
+                resident.append(resident[-1] - self.op_bytes[j])
+                piece.append(max(piece[-1], self.op_piece[j] or 0))
+            got = self._order[(a, b)] = (ops, resident, piece)
+        return got
+
+    def apply(self, blk: Block, cap: int) -> Block | None:
+        """``blk`` with the fewest heaviest operators streamed so that its resident weights and
+        one piece of each streamed one fit ``cap``; None when no choice fits."""
+        ops, resident, piece = self._prefix(blk.first, blk.last)
+        k = next((k for k in range(1, len(ops) + 1) if resident[k] + piece[k] <= cap), 0)
+        if k == 0:
+            return None
+        streamed = ops[:k]
+        got = self._rows.get(id(blk.nodes))
+        if got is None:  # rows each operator's node makes per strip (the block's simulation)
+            got = self._rows[id(blk.nodes)] = (blk.nodes, {nd.op: nd.computed for nd in blk.nodes})
+        rows = got[1]
+        restream = blk.strips * sum(self.op_bytes[j] * rows[j] for j in streamed)
+        out = dataclasses.replace(blk, streamed=tuple(sorted(streamed)), restream_bytes=restream)
+        out.cost = blk.macs + self.byte_cost * restream
+        return out
+
+
 class FusionSearch:
     """The search's candidate blocks for one graph, built once (the expensive part), and plans
     drawn from them. The out-of-core planner asks for several plans with different limits on a
@@ -815,10 +915,12 @@ class FusionSearch:
         sram: int | None = None,
         block_weight_bytes: Callable[[int, int], int] | None = None,
         max_block_weight_bytes: int | None = None,
+        stream: StreamCosts | None = None,
     ) -> FusionPlan:
         """As :func:`plan_fusion`. With ``max_block_weight_bytes``, fused blocks [a, b) whose
         ``block_weight_bytes(a, b)`` exceed it are left out (operators alone stay: the
-        out-of-core planner splits those along their output channels)."""
+        out-of-core planner splits those along their output channels), unless ``stream`` lets
+        some of their operators re-stream their weights (:meth:`StreamCosts.apply`)."""
         if max_mac_overhead is not None and max_mac_overhead < 1.0:
             raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
         if sram is not None and sram <= 0:
@@ -828,19 +930,25 @@ class FusionSearch:
         cands = self.cands
         if max_block_weight_bytes is not None:
             assert block_weight_bytes is not None
+            cap = max_block_weight_bytes
             cands = {}
             for (a, b), blks in self.cands.items():
-                keep = [
-                    blk
-                    for blk in blks
-                    if not blk.fused or block_weight_bytes(a, b) <= max_block_weight_bytes
-                ]
+                heavy = block_weight_bytes(a, b) > cap
+                keep: list[Block] = []
+                for blk in blks:
+                    if not blk.fused or not heavy:
+                        keep.append(blk)
+                    elif stream is not None:
+                        sb = stream.apply(blk, cap)
+                        if sb is not None:
+                            keep.append(sb)
                 if keep:
                     cands[(a, b)] = keep
 
         def laid_out(chain: list[Block]) -> tuple[list[Block], tuple[dict[int, int], int, int]]:
             blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
-                            b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram) for b in chain]  # fmt: skip
+                            b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram, b.streamed,
+                            b.restream_bytes, b.cost) for b in chain]  # fmt: skip
             return blocks, _layout(m, blocks)
 
         # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on
@@ -853,10 +961,14 @@ class FusionSearch:
         if not front:
             raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
         plans = [(macs, *laid_out(chain)) for _peak, macs, chain in front]
+        # the runtime's refs of each spilled tensor (STATE_BYTES each, 8-aligned, above the
+        # outputs) count against the budget too
+        refs = STATE_BYTES * len(m.spilled) + 8 if m.spilled else 0
         if sram is not None:
-            fits = [p for p in plans if p[2][1] <= sram]
+            fits = [p for p in plans if p[2][1] + refs <= sram]
             if not fits:
                 _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
+                least += refs
                 worst = max(blocks, key=lambda b: b.sram)
                 op = graph.operators[worst.first]
                 whole = m.whole_live_set(worst.first)
@@ -871,6 +983,7 @@ class FusionSearch:
                     least,
                     worst.first,
                     [t for t in whole if t not in graph.outputs],
+                    [nd.tensor for nd in worst.nodes[:-1] if nd.op >= 0 and not nd.whole],
                 )
             _, blocks, (offsets, working, arena) = min(fits, key=lambda p: (p[0], p[2][1]))
             objective = "min-latency"

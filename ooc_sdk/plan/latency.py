@@ -9,6 +9,7 @@ decrypted. The model:
   (a Poly1305 tag is then computed by the CPU); without one, the CPU verifies and decrypts
   (cycles per byte from the MCU profile) before it computes;
 - the CPU runs verification (when software) and compute, one step after the other;
+- a ``sync`` step's read waits for the CPU (weights re-streamed inside a fused block);
 - ``slots`` bounds the look-ahead: the read for step k may start only when step k - slots has
   finished computing (its slot is free). ``slots = 1`` is no prefetch: read, verify, compute, in
   turn.
@@ -35,6 +36,8 @@ class Step:
     # measured compute (e.g. instructions counted under QEMU times a CPI), replacing the MCU
     # profile's cycles per MAC for this step
     compute_cycles: float | None = None
+    # read while the CPU waits (no prefetch): the read starts once the previous step computed
+    sync: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def estimate(
         cpu_crypto = 0.0
         if step.fetch_bytes:
             slot_free = compute_done[k - slots] if k >= slots else 0.0
-            start = max(flash_free, slot_free)
+            start = max(flash_free, cpu_free if step.sync else slot_free)
             f = step.reads * flash.read_command_s + step.fetch_bytes / flash.read_bytes_per_s
             flash_free = start + f
             total_flash += f

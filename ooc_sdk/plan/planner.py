@@ -41,6 +41,7 @@ from ooc_sdk.plan.fusion import (
     FusionError,
     FusionPlan,
     FusionSearch,
+    StreamCosts,
     spill_reads,
 )
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
@@ -101,6 +102,15 @@ class PlanStep:
     first_chunk: int = 0
     block: int = -1  # a fused block (index in Plan.fusion.blocks): its operators' weights at once
     n_ops: int = 1  # operators this step runs (a fused block's)
+    # 0: a step of the schedule, read once in its turn. n > 0: a piece of a streamed operator
+    # of fused block `block` (OOC_STEP_STREAM), read n times per inference, once for every row
+    # its node makes, into the slot's room after the block's resident weights
+    repeats: int = 0
+
+    @property
+    def reads(self) -> int:
+        """How many times per inference the step's chunks are read."""
+        return self.repeats or 1
 
     @property
     def slot_need(self) -> int:
@@ -216,11 +226,16 @@ class Plan:
 
     @property
     def flash_read_bytes_per_inference(self) -> int:
-        return sum(s.fetch_bytes for s in self.steps)
+        return sum(s.fetch_bytes * s.reads for s in self.steps)
 
     @property
     def flash_read_commands_per_inference(self) -> int:
-        return sum(READS_PER_STEP for s in self.steps if s.pieces)
+        return sum(READS_PER_STEP * s.reads for s in self.steps if s.pieces)
+
+    @property
+    def restream_bytes_per_inference(self) -> int:
+        """Flash bytes the streamed operators of fused blocks read beyond one pass."""
+        return sum(s.fetch_bytes * (s.repeats - 1) for s in self.steps if s.repeats)
 
     @property
     def plan_id(self) -> bytes:
@@ -236,10 +251,18 @@ class Plan:
             h.update(f"|{s.op},{s.c0},{s.c1},{len(s.pieces)}".encode())
             if s.block >= 0:
                 h.update(f",b{s.block}".encode())
+            if s.repeats:
+                h.update(f",r{s.repeats}".encode())
         return h.hexdigest()
 
     def latency_steps(self) -> list[Step]:
-        return [Step(s.macs, s.fetch_bytes, READS_PER_STEP if s.pieces else 0) for s in self.steps]
+        """The latency model's steps. A streamed piece's reads happen while its block runs,
+        synchronously (one read command in flight at a time, the block waits for each)."""
+        return [
+            Step(s.macs, s.fetch_bytes * s.reads, READS_PER_STEP * s.reads if s.pieces else 0,
+                 sync=s.repeats > 0)
+            for s in self.steps
+        ]  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         est = self.estimates
@@ -262,6 +285,7 @@ class Plan:
             "split_ops": sorted(op for op, n in Counter(s.op for s in self.steps).items() if n > 1),
             "flash_read_bytes_per_inference": self.flash_read_bytes_per_inference,
             "flash_read_commands_per_inference": self.flash_read_commands_per_inference,
+            "restream_bytes_per_inference": self.restream_bytes_per_inference,
             "flash_program_bytes_per_inference": round(self.spill.bytes_programmed, 2)
             if self.spill
             else 0,
@@ -332,7 +356,10 @@ class Plan:
                 "fused_block": s.block if s.block >= 0 else None,
                 "channels": [s.c0, s.c1] if s.c1 else None,
                 "chunks": [s.first_chunk + i for i in range(len(s.pieces))] if s.pieces else [],
-                "fetch_bytes": s.fetch_bytes,
+                "streamed": s.repeats > 0,
+                "reads_per_inference": s.reads if s.pieces else 0,
+                "fetch_bytes": s.fetch_bytes * s.reads,  # per inference
+                "read_commands": READS_PER_STEP * s.reads if s.pieces else 0,
                 "macs": s.macs,
             }
             for s in self.steps
@@ -441,19 +468,6 @@ def _schedule(graph: Graph, shapes: list[_OpShape], slot_bytes: int) -> list[Pla
     return steps
 
 
-def _block_pieces(
-    graph: Graph, first: int, last: int, consts: list[list[int]]
-) -> tuple[Piece, ...]:
-    """A fused block's weights: every constant input of operators [first, last) whole, in
-    operator then input order (one chunk each, as the runtime binds them); ``consts`` holds
-    each operator's _constant_inputs."""
-    return tuple(
-        Piece(t, fmt.CHUNK_WEIGHTS, 0, graph.tensors[t].nbytes)
-        for j in range(first, last)
-        for t in consts[j]
-    )
-
-
 def _schedule_fused(
     graph: Graph,
     shapes: list[_OpShape],
@@ -461,19 +475,37 @@ def _schedule_fused(
     fusion: FusionPlan,
     slot_bytes: int,
 ) -> list[PlanStep] | None:
-    """Steps following a fused schedule: a fused block is one step whose weights all stay in
-    the slot while its rows and strips compute; an operator run whole is scheduled as per layer
-    (split along its output channels when its weights exceed the slot)."""
+    """Steps following a fused schedule: a fused block is one step whose weights stay in the
+    slot while its rows and strips compute, followed by the pieces of its streamed operators
+    (split to fit the room the slot has left after the resident weights); an operator run whole
+    is scheduled as per layer (split along its output channels when its weights exceed the
+    slot)."""
     steps: list[PlanStep] = []
     chunk = 0
     for bi, b in enumerate(fusion.blocks):
         if b.fused:
-            pieces = _block_pieces(graph, b.first, b.last, consts)
+            streamed = set(b.streamed)
+            pieces = tuple(
+                Piece(t, fmt.CHUNK_WEIGHTS, 0, graph.tensors[t].nbytes)
+                for j in range(b.first, b.last)
+                if j not in streamed
+                for t in consts[j]
+            )
             st = PlanStep(b.first, 0, 0, pieces, b.macs, chunk, bi, b.last - b.first)
             if st.slot_need > slot_bytes:
                 return None
             steps.append(st)
             chunk += len(pieces)
+            room = slot_bytes - st.slot_need  # where the streamed operators' pieces land
+            for j in b.streamed:
+                pieces_j = _pieces_for(graph, shapes[j], room)
+                if pieces_j is None:
+                    return None
+                node = b.node_of(j)
+                for ps in pieces_j:
+                    steps.append(PlanStep(j, ps.c0, ps.c1, ps.pieces, 0, chunk, bi, 1,
+                                          node.computed * b.strips))  # fmt: skip
+                    chunk += len(ps.pieces)
             continue
         for j in range(b.first, b.last):
             pieces_j = _pieces_for(graph, shapes[j], slot_bytes)
@@ -485,6 +517,19 @@ def _schedule_fused(
     if chunk >= 1 << 16:
         return None
     return steps
+
+
+def slot_bytes_for(steps: list[PlanStep]) -> int:
+    """The slot a schedule needs: its largest step, or a fused block's resident weights plus
+    the largest piece of its streamed operators (read into the room after them)."""
+    need = resident = 0
+    for st in steps:
+        if st.repeats:
+            need = max(need, resident + st.slot_need)
+        else:
+            resident = st.slot_need
+            need = max(need, resident)
+    return need
 
 
 def min_slot_bytes(graph: Graph, shapes: list[_OpShape] | None = None) -> int:
@@ -625,7 +670,8 @@ def _plan_fused(
     Only when no such plan fits, and ``spill`` allows, activations go to the flash spill ring
     (docs/spill.md), greedily: take the schedule closest to the budget, and spill one whole
     tensor held while its largest block runs (the smallest that alone would close the gap,
-    else the largest), then search again; repeat. Among the plans that then fit, the fewest
+    else the largest), or, when that block holds only rings, the smallest tensor inside it
+    (cutting it in two); then search again; repeat. Among the plans that then fit, the fewest
     bytes programmed per inference wins (flash wear decides a product's life), then speed."""
     search = FusionSearch(graph)
     whole_search: FusionSearch | None = None  # model inputs held whole (built when needed)
@@ -645,10 +691,25 @@ def _plan_fused(
         n = n_pre[b] - n_pre[a]
         return ENTRY_BYTES * n + b_pre[b] - b_pre[a] if n else 0
 
+    # weight re-streaming inside fused blocks: what one re-read byte costs in MAC equivalents
+    # (flash read, software decryption and tag over the MCU's cycles per MAC)
+    tag_cpb = mcu.poly1305_cycles_per_byte if crypto.tag == "poly1305" else mcu.cmac_cycles_per_byte
+    stream = StreamCosts(
+        [need(j, j + 1) for j in range(len(graph.operators))],
+        [
+            _need(sh, graph, sh.granule)
+            if sh.per_channel and sh.kind in ("CONV_2D", "DEPTHWISE_CONV_2D")
+            else None
+            for sh in shapes
+        ],
+        (mcu.clock_hz / flash.read_bytes_per_s + mcu.aes_cycles_per_byte + tag_cpb)
+        / (mcu.cycles_per_mac_dsp if dsp else mcu.cycles_per_mac),
+    )
+
     # where fusing more becomes possible: the weight needs of the candidate fused blocks
     breaks = sorted({need(a, b) for (a, b), blks in search.cands.items() if blks[0].fused})
 
-    def caps(n_slots: int) -> list[int]:
+    def caps(n_slots: int, most: int = FUSED_CAPS) -> list[int]:
         hi = (
             max(breaks[-1] if breaks else 0, smallest_slot)
             if budget is None
@@ -656,11 +717,10 @@ def _plan_fused(
         )
         lo = smallest_slot
         inside = [c for c in breaks if lo < c <= hi]
-        if len(inside) > FUSED_CAPS - 1:  # evenly by rank, the largest kept
-            step = len(inside) / (FUSED_CAPS - 1)
+        if len(inside) > most - 1:  # evenly by rank, the largest kept
+            step = len(inside) / (most - 1)
             inside = [
-                inside[min(len(inside) - 1, round((i + 1) * step) - 1)]
-                for i in range(FUSED_CAPS - 1)
+                inside[min(len(inside) - 1, round((i + 1) * step) - 1)] for i in range(most - 1)
             ]
         return sorted({lo, *inside}) if lo <= hi else []
 
@@ -668,11 +728,13 @@ def _plan_fused(
     least: int | None = None
     closest: tuple[int, FusionError] | None = None  # the failed search nearest the budget
 
-    def collect(search: FusionSearch, whole_too: bool) -> None:
+    def collect(search: FusionSearch, whole_too: bool, most: int = FUSED_CAPS) -> None:
         nonlocal least, whole_search, closest
+        # a plan that spills also keeps the mounted ring (Plan.sram_bytes)
+        fixed_here = fixed + (SPILL_STATE_BYTES if search.spilled else 0)
         for n_slots in slot_choices:
-            for cap in caps(n_slots):
-                room = None if budget is None else budget - fixed - n_slots * cap - outputs
+            for cap in caps(n_slots, most):
+                room = None if budget is None else budget - fixed_here - n_slots * cap - outputs
                 if room is not None and room <= 0:
                     continue
                 fp = None
@@ -687,11 +749,12 @@ def _plan_fused(
                             max_mac_overhead=None if room is not None else 1.0,
                             block_weight_bytes=need,
                             max_block_weight_bytes=cap,
+                            stream=stream,
                         )
                         break
                     except FusionError as exc:
                         if exc.minimum is not None:
-                            total = exc.minimum + outputs + n_slots * cap + fixed
+                            total = exc.minimum + outputs + n_slots * cap + fixed_here
                             least = total if least is None else min(least, total)
                             if room is not None and (closest is None or
                                                      exc.minimum - room < closest[0]):  # fmt: skip
@@ -701,15 +764,15 @@ def _plan_fused(
                         # weights do not fit this slot; try with the input held whole
                 if fp is None:
                     continue
-                add(fp, n_slots, cap)
+                add(fp, n_slots, cap, fixed_here)
 
-    def add(fp: FusionPlan, n_slots: int, cap: int) -> None:
-        slot_room = cap if budget is None else (budget - fixed - fp.arena_bytes) // n_slots
+    def add(fp: FusionPlan, n_slots: int, cap: int, fixed_here: int) -> None:
+        slot_room = cap if budget is None else (budget - fixed_here - fp.arena_bytes) // n_slots
         for cand in _candidates(graph, shapes, smallest_slot, max(cap, slot_room)):
             steps = _schedule_fused(graph, shapes, consts, fp, cand)
             if steps is None:
                 continue
-            slot_bytes = max((st.slot_need for st in steps), default=0)
+            slot_bytes = slot_bytes_for(steps)
             p = Plan(graph, budget, flash, mcu, crypto, fp.arena_bytes, n_slots, slot_bytes,
                      steps, verify, dsp, fusion=fp)  # fmt: skip
             if budget is not None and p.sram_bytes > budget:
@@ -732,10 +795,18 @@ def _plan_fused(
         m = search.m
         cands = [t for t in dict.fromkeys(err.whole)
                  if t not in spilled and t not in refused and m.spillable(t)]  # fmt: skip
-        if not cands or rounds >= MAX_SPILL_ROUNDS:
+        if cands:
+            enough = [t for t in cands if m.nbytes(t) >= gap]
+            pick = min(enough, key=m.nbytes) if enough else max(cands, key=m.nbytes)
+        else:  # only rings: cut the block at its smallest spillable tensor (nearest its middle)
+            inner = [t for t in err.inner if t not in spilled and t not in refused
+                     and m.spillable(t)]  # fmt: skip
+            if not inner:
+                break
+            mid = len(inner) / 2
+            pick = min(inner, key=lambda t: (m.nbytes(t), abs(inner.index(t) - mid)))
+        if rounds >= MAX_SPILL_ROUNDS:
             break
-        enough = [t for t in cands if m.nbytes(t) >= gap]
-        pick = min(enough, key=m.nbytes) if enough else max(cands, key=m.nbytes)
         rounds += 1
         try:
             trial = FusionSearch(graph, spilled=spilled | {pick})
@@ -744,12 +815,14 @@ def _plan_fused(
             continue
         before = closest
         closest = None
-        collect(trial, False)
+        collect(trial, False, SPILL_ROUND_CAPS)  # a coarser look while choosing
         if closest is None and not found:  # no schedule at all with it spilled
             refused.add(pick)
             closest = before
             continue
         spilled, search = spilled | {pick}, trial
+    if found and spilled:  # the spilled set is chosen: now every slot size
+        collect(search, False)
     if not found:
         hint = f" (the smallest fused schedule found needs {format_size(least)}, {least} bytes)"
         why = "; spilling activations to flash did not get there either" if spill and rounds else ""
@@ -767,7 +840,8 @@ def _plan_fused(
     return best
 
 
-MAX_SPILL_ROUNDS = 12  # tensors the greedy spill search adds at most
+MAX_SPILL_ROUNDS = 24  # tensors the greedy spill search adds at most
+SPILL_ROUND_CAPS = 6  # slot sizes per slot count tried while the spill search chooses
 
 
 def _pick_spilling(found: list[tuple[float, Plan]]) -> Plan:

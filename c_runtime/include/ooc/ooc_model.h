@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 #define OOC_MODEL_MAGIC 0x4C444D4FUL /* "OMDL" little-endian */
-#define OOC_MODEL_VERSION 5u
+#define OOC_MODEL_VERSION 6u
 #define OOC_NO_TENSOR 0xFFFFu        /* an omitted optional operator input */
 #define OOC_TENSOR_PAGED 0xFFFFFFFFUL /* ooc_tensor_t.offset of a constant read from the flash image */
 #define OOC_TENSOR_ROWS 0xFFFFFFFEUL  /* ooc_tensor_t.offset of an activation never held whole: a fused
@@ -20,6 +20,7 @@ extern "C" {
                                          a spilled activation (ooc_model_t.spills) */
 #define OOC_MAX_BLOCK_NODES 64u       /* nodes (ring producers) in one fused block */
 #define OOC_NO_BLOCK 0xFFFFu          /* ooc_step_t.block of a step that is not a fused block */
+#define OOC_STEP_STREAM 1u            /* ooc_step_t.flags: a streamed piece of a fused block's operator */
 #define OOC_SPILL_STATE_BYTES 72u     /* arena bytes the runtime keeps per spilled tensor (refs) */
 
 /* When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify). */
@@ -61,14 +62,20 @@ typedef struct {
    (partial execution), or a whole fused block. Its paged inputs arrive as image chunks
    first_chunk .. + n_chunks - 1, one per paged input in input order (a block: its operators in
    order, each operator's inputs in order), read back to back into a chunk slot, where they stay
-   while the step computes (a fused block: all its rows and strips). */
+   while the step computes (a fused block: all its rows and strips).
+
+   A fused block's step may be followed by OOC_STEP_STREAM steps: the output-channel pieces of
+   the block's *streamed* operators, whose weights do not stay in the slot (the block step's
+   chunks leave them out). The pager does not run them; the block reads each piece again for
+   every row the operator's node makes, into the slot after the resident chunks, and computes
+   that row piece by piece. Per streamed operator, the pieces cover its channels in order. */
 typedef struct {
     uint16_t op;          /* operator index (a block: its first operator) */
     uint16_t n_chunks;    /* 0: the step reads nothing from flash */
     uint32_t first_chunk;
     uint16_t c0, c1;      /* output channels; c1 == 0: the whole operator */
     uint16_t block;       /* index in ooc_model_t.blocks of the fused block run, or OOC_NO_BLOCK */
-    uint16_t reserved;
+    uint16_t flags;       /* OOC_STEP_STREAM, or 0 */
 } ooc_step_t;
 
 typedef struct {
