@@ -30,7 +30,7 @@ one; this module simulates it once per candidate block to size every ring exactl
 from __future__ import annotations
 
 import bisect
-import dataclasses
+import copy
 import hashlib
 import itertools
 import math
@@ -57,6 +57,7 @@ NODE_SPILL_IN = 4  # a spilled activation: rows read back from the flash spill r
 STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 MAX_BLOCK_OPS = 40
 MAX_BLOCK_NODES = 64  # OOC_MAX_BLOCK_NODES
+LAYOUTS_WHEN_NONE_FIT = 16  # schedules laid out to find the smallest when none meets the budget
 SPILL_SECTOR_BYTES = 4096  # the scratch ring's erase sector (every supported flash's)
 ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "ADD", "MUL")
 
@@ -857,6 +858,8 @@ class StreamCosts:
     )
     # per block simulation (its node list, kept alive so the id stays its own): rows per node
     _rows: dict[int, tuple[list[Node], dict[int, int]]] = field(default_factory=dict, repr=False)
+    # (block id, operators streamed) -> (the block, kept alive, and its streaming copy)
+    _made: dict[tuple[int, int], tuple[Block, Block]] = field(default_factory=dict, repr=False)
 
     def _prefix(self, a: int, b: int) -> tuple[list[int], list[int], list[int]]:
         got = self._order.get((a, b))
@@ -880,14 +883,21 @@ class StreamCosts:
         k = next((k for k in range(1, len(ops) + 1) if resident[k] + piece[k] <= cap), 0)
         if k == 0:
             return None
+        key = (id(blk), k)
+        hit = self._made.get(key)
+        if hit is not None and hit[0] is blk:
+            return hit[1]
         streamed = ops[:k]
         got = self._rows.get(id(blk.nodes))
         if got is None:  # rows each operator's node makes per strip (the block's simulation)
             got = self._rows[id(blk.nodes)] = (blk.nodes, {nd.op: nd.computed for nd in blk.nodes})
         rows = got[1]
         restream = blk.strips * sum(self.op_bytes[j] * rows[j] for j in streamed)
-        out = dataclasses.replace(blk, streamed=tuple(sorted(streamed)), restream_bytes=restream)
+        out = copy.copy(blk)
+        out.streamed = tuple(sorted(streamed))
+        out.restream_bytes = restream
         out.cost = blk.macs + self.byte_cost * restream
+        self._made[key] = (blk, out)
         return out
 
 
@@ -960,11 +970,14 @@ class FusionSearch:
         front = _pareto(m, cands, limit * (1 + 1e-9))
         if not front:
             raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
-        plans = [(macs, *laid_out(chain)) for _peak, macs, chain in front]
         # the runtime's refs of each spilled tensor (STATE_BYTES each, 8-aligned, above the
         # outputs) count against the budget too
         refs = STATE_BYTES * len(m.spilled) + 8 if m.spilled else 0
         if sram is not None:
+            # a layout is never smaller than the search's peak: lay out only the schedules
+            # that may fit, or, when none may, the few smallest (for the error's minimum)
+            may = [st for st in front if st[0] + refs <= sram] or front[:LAYOUTS_WHEN_NONE_FIT]
+            plans = [(cost, *laid_out(chain)) for _peak, cost, chain in may]
             fits = [p for p in plans if p[2][1] + refs <= sram]
             if not fits:
                 _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
@@ -988,6 +1001,7 @@ class FusionSearch:
             _, blocks, (offsets, working, arena) = min(fits, key=lambda p: (p[0], p[2][1]))
             objective = "min-latency"
         else:
+            plans = [(cost, *laid_out(chain)) for _peak, cost, chain in front]
             _, blocks, (offsets, working, arena) = min(plans, key=lambda p: (p[2][1], p[0]))
             objective = "min-sram"
         if self._per_layer is None:
