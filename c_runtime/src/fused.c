@@ -39,8 +39,10 @@ typedef struct {
     uint16_t done[OOC_MAX_BLOCK_NODES];
     uint16_t lo[OOC_MAX_BLOCK_NODES];
     uint16_t first_chunk[OOC_MAX_BLOCK_NODES]; /* the node's first paged input among the block's */
-    uint32_t stream_first[OOC_MAX_BLOCK_NODES]; /* a streamed node: its first piece's step */
-    uint16_t stream_n[OOC_MAX_BLOCK_NODES];     /* ... and how many pieces; 0: resident */
+    uint32_t stream_step; /* the step of the block's first streamed piece */
+    /* node n's pieces: steps stream_step + stream_at[n] .. stream_step + stream_at[n + 1] - 1
+       (none: a resident node); the pieces follow the block's step in node order */
+    uint16_t stream_at[OOC_MAX_BLOCK_NODES + 1u];
     const ooc_spill_tensor_t *out_spill; /* the sink's spill entry, if it is spilled */
     uint32_t written;                    /* records the sink has written */
 } run_t;
@@ -399,6 +401,7 @@ static int produce(run_t *r, uint32_t n)
         }
     } else {
         const void *ins[OOC_MAX_INPUTS] = {NULL, NULL, NULL};
+        const uint32_t pieces = (uint32_t)r->stream_at[n + 1u] - r->stream_at[n];
         uint32_t i, k = r->first_chunk[n];
         for (i = 0; i < op->n_inputs && i < 3u; i++) {
             const uint16_t t = op->inputs[i];
@@ -407,17 +410,17 @@ static int produce(run_t *r, uint32_t n)
             }
             ins[i] = ctx->model->tensors[t].data;
             if (ins[i] == NULL && ctx->model->tensors[t].offset == OOC_TENSOR_PAGED && r->slot != NULL &&
-                r->stream_n[n] == 0u) {
+                pieces == 0u) {
                 ins[i] = chunk_data(r, k++);
             }
         }
         switch (op->kind) {
         case OOC_OP_CONV_2D:
         case OOC_OP_DEPTHWISE_CONV_2D:
-            if (r->stream_n[n] != 0u) { /* streamed: read each piece again and make its channels */
+            if (pieces != 0u) { /* streamed: read each piece again and make its channels */
                 uint32_t q;
-                for (q = 0; rc == OOC_OK && q < r->stream_n[n]; q++) {
-                    const uint32_t s = r->stream_first[n] + q;
+                for (q = 0; rc == OOC_OK && q < pieces; q++) {
+                    const uint32_t s = r->stream_step + r->stream_at[n] + q;
                     const ooc_step_t *st = &ctx->model->steps[s];
                     rc = ooc_load_stream(ctx, s, r->stream, r->stream_cap, ins);
                     if (rc == OOC_OK) {
@@ -506,23 +509,30 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
     r.out_spill = m->n_spills != 0u ? ooc_spill_entry(ctx->model, r.nodes[sink].tensor) : NULL;
     r.written = 0;
     s = step != OOC_NO_STEP ? step + 1u : m->n_steps; /* the streamed pieces follow the block's step */
+    r.stream_step = s;
     for (n = 0; n < b->n_nodes; n++) { /* the nodes' operators are the block's, in order */
+        const uint32_t s0 = s;
         r.first_chunk[n] = (uint16_t)k;
-        r.stream_n[n] = 0;
-        r.stream_first[n] = 0;
+        if (s - r.stream_step > UINT16_MAX) {
+            return OOC_ERR_CORRUPT; /* more pieces than the offsets hold */
+        }
+        r.stream_at[n] = (uint16_t)(s - r.stream_step);
         if (r.nodes[n].mode != OOC_NODE_INPUT && r.nodes[n].mode != OOC_NODE_SPILL_IN) {
             const ooc_op_t *op = &m->ops[r.nodes[n].op];
             uint32_t q;
-            r.stream_first[n] = s;
             while (s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u && m->steps[s].op == r.nodes[n].op) {
-                r.stream_n[n]++, s++; /* check_schedule(): pieces in operator order, each a convolution */
+                s++; /* check_schedule(): pieces in operator order, each a convolution */
             }
-            for (q = 0; r.stream_n[n] == 0u && q < op->n_inputs; q++) {
+            for (q = 0; s == s0 && q < op->n_inputs; q++) {
                 const uint16_t t = op->inputs[q];
                 k += t != OOC_NO_TENSOR && m->tensors[t].data == NULL && m->tensors[t].offset == OOC_TENSOR_PAGED;
             }
         }
     }
+    if (s - r.stream_step > UINT16_MAX) {
+        return OOC_ERR_CORRUPT;
+    }
+    r.stream_at[b->n_nodes] = (uint16_t)(s - r.stream_step);
     if (step != OOC_NO_STEP && (k != r.n_chunks || (s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u))) {
         return OOC_ERR_CORRUPT; /* check_schedule() admits no other layout */
     }
