@@ -63,6 +63,8 @@ DEFAULT_TIMEOUT_S = 900.0
 KEYSTORE_MAGIC = b"OOCK"
 KEYSTORE_VERSION = 1
 KEYSTORE_BYTES = 60
+# The QEMU port's boot counter record (docs/FORMAT.md): u32 last boot, u32 its complement.
+BOOT_COUNTER_NEW = struct.pack("<II", 0, 0xFFFFFFFF)
 QEMU_BASE_ARGS = ["-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
                   "-icount", "shift=0"]  # fmt: skip
 INSTALL_HINT = (
@@ -352,6 +354,9 @@ def _shape_report(graph: Graph, fw: Firmware, raw: dict[str, Any]) -> dict[str, 
         "state_bytes": int(raw["state_bytes"]),
         "flash_read_bytes": int(raw["flash_read_bytes"]),
         "flash_read_commands": int(raw["flash_read_commands"]),
+        "flash_program_bytes": int(raw["flash_program_bytes"]),
+        "page_programs": int(raw["page_programs"]),
+        "erases": int(raw["erases"]),
     }
 
 
@@ -376,10 +381,17 @@ def run_build_m4(
     timeout: float = DEFAULT_TIMEOUT_S,
     flash_file: Path | None = None,
     keystore: bytes | Path | None = None,
+    boot_counter: Path | None = None,
 ) -> M4Result:
     """Run an ``ooc build`` directory on the emulated Cortex-M4: the plan's SRAM only, weights
     from the external flash (``flash_file``, default OUT/flash.bin). The device's key storage
-    is ``keystore`` (a provisioned device's keystore.bin) or, by default, made from ``device``."""
+    is ``keystore`` (a provisioned device's keystore.bin) or, by default, made from ``device``.
+
+    A plan that spills activations programs and erases the flash file's scratch partition (the
+    spill ring stays there, with its wear, as on the device) and counts boots in
+    ``boot_counter`` (the device's monotonic counter, docs/FORMAT.md; created when missing,
+    updated by the run). Without one the run starts from a new device's counter, and the boot
+    numbers the ring's sector headers hold keep the keys fresh."""
     from ooc_sdk.build import build_flash_file, load_build_for
 
     info = load_build_for(out_dir, graph, device)
@@ -402,10 +414,15 @@ def run_build_m4(
         "flash.bin": flash_file,
         "in.bin": _samples_file(graph, samples),
     }
+    if boot_counter is not None:
+        if not boot_counter.exists():
+            boot_counter.write_bytes(BOOT_COUNTER_NEW)
+        files["bootcount.bin"] = boot_counter
     raw, written = run_firmware(fw, args, files, timeout=timeout)
     outputs = split_outputs(graph, written["out.bin"], len(samples))
     report = _shape_report(graph, fw, raw)
     report["plan_sram_bytes"] = int(plan_info["sram_bytes"])
+    report["spill_boot"] = int(raw["spill_boot"])  # 0: the plan spills nothing
     return M4Result(outputs, report)
 
 

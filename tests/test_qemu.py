@@ -315,3 +315,61 @@ def test_cli_runs_fused_schedules_on_host_and_m4(kws, device: DeviceKey, tmp_pat
     write_key_file(key, device)
     proc = _ooc("run", str(out), "--device-key", str(key), "--target", "qemu-m4", "--fuse")
     assert proc.returncode == 2 and "apply to a MODEL" in proc.stderr
+
+
+def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    """ResNet-8 at 12 KiB spills activations to the flash's scratch ring (issue 8). On the M4:
+    bit-exact with tflite-micro, the firmware linked into the plan's SRAM, the ring's flash
+    traffic equal to the plan's prediction, and each boot's keys made fresh by the device's
+    monotonic boot counter (this board has no random source): a second boot on the same flash
+    and counter takes the next boot number, and a counter record that is not one is refused."""
+    from ooc_sdk.plan import spill as ring
+    from ooc_sdk.qemu import BOOT_COUNTER_NEW
+
+    path = shared_model("pretrainedResnet_quant.tflite")
+    graph = load_model(path)
+    out = tmp_path / "out"
+    p = build(graph, path.read_bytes(), out, device, budget=12 * 1024, flash=FLASH, mcu=M4,
+              fuse=True).plan  # fmt: skip
+    assert p.fusion is not None and p.fusion.spills and p.spill is not None
+    samples = [random_inputs(graph, 11)]
+    ref = run_tflm(path.read_bytes(), samples[0])
+    counter = tmp_path / "bootcount.bin"
+    reports = []
+    for _ in range(2):  # two boots of one device: the ring and the counter persist
+        got = run_build_m4(out, graph, device, samples, boot_counter=counter)
+        for a, b in zip(ref.outputs, got.outputs[0], strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        reports.append(got.report)
+    first, second = reports
+    assert [r["spill_boot"] for r in reports] == [1, 2]
+    assert counter.read_bytes() == (2).to_bytes(4, "little") + (~2 & 0xFFFFFFFF).to_bytes(
+        4, "little"
+    )
+    # the first boot's last inference is the second on a blank ring (sample 0 runs twice)
+    _, pos = ring.predict(FLASH.page_bytes, 4096, ring.FIRST_POSITION, p.fusion.spill_lens)
+    cost, _ = ring.predict(FLASH.page_bytes, 4096, pos, p.fusion.spill_lens)
+    assert first["flash_program_bytes"] == cost.bytes_programmed > 0
+    assert first["page_programs"] == cost.page_programs
+    assert first["erases"] == cost.erases
+    read_bytes, read_cmds = p.spill_read
+    assert (
+        first["flash_read_bytes"]
+        == p.flash_read_bytes_per_inference + read_bytes + 64 * cost.erases
+    )
+    assert first["flash_read_commands"] == (
+        p.flash_read_commands_per_inference + read_cmds + 2 * cost.erases
+    )
+    assert second["flash_program_bytes"] > 0
+    assert first["sram_budget_bytes"] == p.sram_bytes
+    assert first["sram_high_water_bytes"] <= p.sram_bytes
+    assert first["state_bytes"] > planner.RUNTIME_STATE_BYTES  # the ring's handle is counted
+
+    counter.write_bytes(b"\x05\0\0\0\x05\0\0\0")  # not its complement: a torn or altered record
+    with pytest.raises(ToolError, match=r"bootcount\.bin is not a boot counter record"):
+        run_build_m4(out, graph, device, samples, boot_counter=counter)
+    counter.write_bytes(BOOT_COUNTER_NEW)  # a new device's counter: the ring's headers still
+    # hold boot 2, so the ring takes boot 3
+    assert run_build_m4(out, graph, device, samples, boot_counter=counter).report["spill_boot"] == 3

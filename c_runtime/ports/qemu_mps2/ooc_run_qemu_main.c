@@ -6,7 +6,11 @@
  *
  * The host prepares a directory and starts QEMU in it; the firmware reads and writes these files:
  *   keystore.bin  the device's internal key storage (out-of-core only; docs/FORMAT.md)
- *   flash.bin     the external flash (out-of-core only), opened read-only
+ *   flash.bin     the external flash (out-of-core only), opened read-only, or read-write when the
+ *                 plan spills activations: the spill ring lives in the image's scratch partition
+ *   bootcount.bin the device's monotonic boot counter (spilling plans only; docs/FORMAT.md):
+ *                 read, then raised to this boot's number before the first spill; created
+ *                 when absent (a new device)
  *   in.bin        SAMPLES records of the model inputs, back to back
  *   out.bin       written: SAMPLES records of the model outputs
  *   report.json   written: measurements, or {"status": <OOC_ERR_*>, "stage": ...} on failure
@@ -19,8 +23,9 @@
  * twice, with the arena and the stack painted in two patterns (a byte counts as used when either
  * run changed it); the first run reports per-layer counts through the on_layer hook, the second
  * runs without the hook and gives the total. Crypto (tag checks and decryption: the time inside
- * ooc_image_open_chunk, reached through the linker's --wrap) is counted apart. Sample buffers and
- * counters live in OOC_HARNESS memory, outside the SRAM budget.
+ * ooc_image_open_chunk, reached through the linker's --wrap) is counted apart. The flash
+ * counters (bytes read, read commands, bytes programmed, page programs, erases) are those of the
+ * last inference. Sample buffers and counters live in OOC_HARNESS memory, outside the SRAM budget.
  *
  * Working SRAM (as the host runner, ports/host/ooc_run_main.c): the arena is painted before
  * every sample (the pattern alternates) and the highest byte below OOC_RUN_WORKING that changed
@@ -41,6 +46,7 @@
 
 #if OOC_RUN_PAGED
 #include "ooc/ooc_image.h"
+#include "ooc/ooc_spill.h"
 #include "ooc_qemu_flash.h"
 #endif
 
@@ -58,6 +64,9 @@
 #define KS_VERSION 1u
 #define KS_BYTES 60u
 
+/* Boot counter record (docs/FORMAT.md, "QEMU boot counter"): u32 boot, u32 its complement. */
+#define BC_BYTES 8u
+
 /* ---- what the device holds: the budgeted SRAM ---- */
 static union {
     uint32_t align;
@@ -67,6 +76,7 @@ static ooc_ctx_t ctx;
 #if OOC_RUN_PAGED
 static ooc_image_t image;
 static ooc_qflash_t flash;
+static ooc_spill_t spill; /* mounted when the plan spills (OOC_RUN_MODEL.n_spills != 0) */
 #endif
 
 /* ---- measurement-only memory ---- */
@@ -243,7 +253,104 @@ int __wrap_ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t 
     return rc;
 }
 
-/* Mount the image with the identity in the key storage; the key lives only on this frame. */
+static int qflash_program(void *user, uint32_t addr, const void *data, uint32_t len)
+{
+    return ooc_qflash_program((ooc_qflash_t *)user, addr, data, len);
+}
+
+static int qflash_erase(void *user, uint32_t addr)
+{
+    return ooc_qflash_erase((ooc_qflash_t *)user, addr);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static void set_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* The last boot the device counted into *last: 0 for a new device (no bootcount.bin). 0, or -1
+   when the record is not one (a torn or altered counter refuses to boot rather than count from
+   0 again). */
+static int boot_counter_read(uint32_t *last)
+{
+    uint8_t bc[BC_BYTES];
+    int h = sh_open("bootcount.bin", SH_MODE_RB), ok;
+    *last = 0;
+    if (h < 0) {
+        return 0;
+    }
+    ok = sh_flen(h) == (int32_t)BC_BYTES && sh_read(h, bc, BC_BYTES) == 0;
+    (void)sh_close(h);
+    if (!ok || get_u32(bc) != ~get_u32(bc + 4)) {
+        return -1;
+    }
+    *last = get_u32(bc);
+    return 0;
+}
+
+static int boot_counter_write(uint32_t boot)
+{
+    uint8_t bc[BC_BYTES];
+    int h = sh_open("bootcount.bin", SH_MODE_WB), ok;
+    set_u32(bc, boot);
+    set_u32(bc + 4, ~boot);
+    ok = h >= 0 && sh_write(h, bc, BC_BYTES) == 0;
+    if (h >= 0 && sh_close(h) != 0) {
+        ok = 0;
+    }
+    return ok ? 0 : -1;
+}
+
+/* The spill ring on the image's scratch partition. This board has no random source, so the
+   boot's keys are made fresh by the monotonic boot counter: min_boot is one past the last boot
+   counted, and the boot the ring takes is counted before any spill is written (a power cut in
+   between skips a number, never reuses one). */
+static int mount_spill(const uint8_t *ks, uint32_t page, uint32_t sector, uint32_t base)
+{
+    ooc_spill_config_t scfg;
+    uint32_t last;
+    int err;
+    if (boot_counter_read(&last) != 0) {
+        return fail("bootcount.bin is not a boot counter record", 0, 2);
+    }
+    if (last == 0xFFFFFFFFu) {
+        return fail("spill mount", OOC_ERR_SPILL_EXHAUSTED, 1);
+    }
+    memset(&scfg, 0, sizeof scfg);
+    scfg.read = ooc_qflash_read;
+    scfg.program = qflash_program;
+    scfg.erase = qflash_erase;
+    scfg.user = &flash;
+    scfg.base = base + image.scratch_begin;
+    scfg.bytes = image.scratch_end - image.scratch_begin;
+    scfg.page_bytes = page;
+    scfg.sector_bytes = sector;
+    scfg.root_key = ks + 24;
+    scfg.root_key_bytes = ks[5];
+    scfg.device_uid = ks + 8;
+    scfg.tag_alg = image.tag_alg;
+    scfg.min_boot = last + 1u;
+    err = ooc_spill_mount(&spill, &scfg);
+    if (err < 0) {
+        return fail("spill mount", err, 1);
+    }
+    if (boot_counter_write(ooc_spill_boot(&spill)) != 0) {
+        ooc_spill_unmount(&spill);
+        return fail("cannot write bootcount.bin", 0, 2);
+    }
+    return 0;
+}
+
+/* Mount the image with the identity in the key storage, and the spill ring when the plan
+   spills; the key lives only on this frame. */
 static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 {
     uint8_t ks[KS_BYTES];
@@ -257,7 +364,7 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
         ooc_wipe(ks, sizeof ks);
         return fail("keystore.bin is missing or not a key storage record", 0, 2);
     }
-    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, 0) != 0) {
+    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, OOC_RUN_MODEL.n_spills != 0u) != 0) {
         ooc_wipe(ks, sizeof ks);
         return fail("cannot open flash.bin (missing, or not the flash profile's size)", 0, 2);
     }
@@ -271,13 +378,17 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
     icfg.device_uid = ks + 8;
     icfg.root_key = ks + 24;
     icfg.root_key_bytes = ks[5];
-    icfg.min_security_counter = (uint32_t)ks[56] | ((uint32_t)ks[57] << 8) | ((uint32_t)ks[58] << 16) |
-                                ((uint32_t)ks[59] << 24);
+    icfg.min_security_counter = get_u32(ks + 56);
     icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
     icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
     err = base < size ? ooc_image_mount(&image, &icfg) : OOC_ERR_ARG;
+    if (err < 0) {
+        ooc_wipe(ks, sizeof ks);
+        return fail("mount", err, 1);
+    }
+    err = OOC_RUN_MODEL.n_spills != 0u ? mount_spill(ks, page, sector, base) : 0;
     ooc_wipe(ks, sizeof ks);
-    return err < 0 ? fail("mount", err, 1) : 0;
+    return err;
 }
 #endif
 
@@ -353,7 +464,8 @@ int main(void)
     struct ooc_config cfg;
     uint32_t samples, size, page, sector, base, s, i, in_total, out_total, streamed = 0;
     uint32_t t_mount = 0, t_init, t_total = 0, crypto_total = 0, arena_used = 0, stack_used = 0;
-    uint32_t working_used = 0, read_bytes = 0, read_commands = 0, t0;
+    uint32_t working_used = 0, read_bytes = 0, read_commands = 0, program_bytes = 0, program_ops = 0;
+    uint32_t erase_ops = 0, t0;
     int in_h, out_h, err;
 
     ooc_board_counter_start();
@@ -384,6 +496,7 @@ int main(void)
     cfg.context = &reader;
 #if OOC_RUN_PAGED
     cfg.image = &image;
+    cfg.spill = OOC_RUN_MODEL.n_spills != 0u ? &spill : NULL;
 #endif
     t0 = ooc_board_ticks();
     err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
@@ -433,6 +546,9 @@ int main(void)
 #if OOC_RUN_PAGED
             read_bytes = flash.read_bytes;
             read_commands = flash.read_commands;
+            program_bytes = flash.program_bytes;
+            program_ops = flash.program_ops;
+            erase_ops = flash.erase_ops;
 #endif
             before = ooc_board_ticks();
             err = invoke_once();
@@ -441,6 +557,9 @@ int main(void)
 #if OOC_RUN_PAGED
             read_bytes = flash.read_bytes - read_bytes;
             read_commands = flash.read_commands - read_commands;
+            program_bytes = flash.program_bytes - program_bytes;
+            program_ops = flash.program_ops - program_ops;
+            erase_ops = flash.erase_ops - erase_ops;
 #endif
             {
                 uint32_t ext = arena_extent((uint8_t)pattern, OOC_RUN_ARENA);
@@ -494,14 +613,20 @@ int main(void)
     put_field("stack_room_bytes", ooc_board_stack_room());
     put_field("static_ram_bytes", ooc_board_static_ram());
 #if OOC_RUN_PAGED
-    put_field("state_bytes", (uint32_t)(sizeof ctx + sizeof image));
+    put_field("state_bytes",
+              (uint32_t)(sizeof ctx + sizeof image + (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u)));
 #else
     put_field("state_bytes", (uint32_t)sizeof ctx);
 #endif
     put_field("sram_high_water_bytes", ooc_board_static_ram() - OOC_RUN_ARENA + arena_used + stack_used);
     put_field("flash_read_bytes", read_bytes);
     put_field("flash_read_commands", read_commands);
+    put_field("flash_program_bytes", program_bytes);
+    put_field("page_programs", program_ops);
+    put_field("erases", erase_ops);
 #if OOC_RUN_PAGED
+    put_field("spill_boot", ooc_spill_boot(&spill));
+    ooc_spill_unmount(&spill);
     ooc_image_unmount(&image);
     ooc_qflash_close(&flash);
 #endif
