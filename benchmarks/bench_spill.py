@@ -8,10 +8,17 @@ approach of the swapping research prototypes: every operator's output written to
 (whole tensors, split into records of at most a record's payload), at the same budget. Both
 figures come from the same ring model (ooc_sdk/plan/spill.py: cycle averages from a blank
 ring), so the ratio compares like with like. Also: the plan's lifetime at 1 inference per second
-on its scratch partition, and the latency estimate. Prints a table and writes
-benchmarks/results/spill.json.
+on its scratch partition, and the latency estimate.
+
+Then the fault campaigns of issue 8 on ResNet-8 at 12 KiB through the whole runtime
+(ooc_sdk/spill_campaign.py): --inferences (10,000) inferences over three boots with every
+inference's flash counters against the ring model, the scratch sectors' erase max/mean and the
+nonce log's reused counter blocks; 1,000 bit flips and 100 replays between a spill's write and
+its read-back; power cut at every program and erase of one inference. Prints two tables and
+writes benchmarks/results/spill.json.
 
     python benchmarks/bench_spill.py [--cases mobilenet_v2_quantized_1x3x224x224.tflite:64,...]
+                                     [--inferences 10000]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ooc_sdk import spill_campaign
 from ooc_sdk.build import build, run_build
 from ooc_sdk.golden import random_inputs, run_tflm_many
 from ooc_sdk.image.keys import generate
@@ -115,11 +123,61 @@ def measure(name: str, kib: int) -> dict[str, Any]:
     }
 
 
+def campaigns(name: str, kib: int, inferences: int) -> dict[str, Any]:
+    path = MODELS / name
+    graph = load_model(path)
+    device = generate(bytes.fromhex("ca3ba165" * 4), 32)
+    with tempfile.TemporaryDirectory(prefix="ooc-bench-campaign-") as tmp:
+        out = Path(tmp)
+        p = build(graph, path.read_bytes(), out, device, budget=kib * 1024, flash=FLASH, mcu=MCU,
+                  fuse=True).plan  # fmt: skip
+        assert p.fusion is not None and p.spill is not None, f"{name} at {kib} KiB does not spill"
+        sample = random_inputs(graph, 5)
+        (ref,) = run_tflm_many(path.read_bytes(), [sample])
+        args = (out, graph, device, sample, ref.outputs)
+        t0 = time.perf_counter()
+        end = spill_campaign.endurance(*args, inferences=inferences, boots=3)
+        endurance_s = time.perf_counter() - t0
+        tamper = spill_campaign.tamper(*args, flips=1000, replays=100, seed=8)
+        cut = spill_campaign.powercut(*args)
+    mismatched = 0
+    for boot, first, last in zip(end.report["boots"],
+                                 [b["first_inference"] for b in end.report["boots"]],
+                                 [b["first_inference"] for b in end.report["boots"][1:]] + [inferences],
+                                 strict=True):  # fmt: skip
+        pos = boot["position"]
+        for i in range(first, last):
+            cost, pos = ring.predict(FLASH.page_bytes, SPILL_SECTOR_BYTES, pos, p.fusion.spill_lens)
+            mismatched += tuple(end.counters[i]) != (cost.bytes_programmed, cost.page_programs,
+                                                     cost.erases)  # fmt: skip
+    counts = np.array(end.report["scratch_erase_counts"], dtype=float)
+    return {
+        "model": name,
+        "sram_budget_bytes": kib * 1024,
+        "inferences": end.report["inferences"],
+        "boots": [b["boot"] for b in end.report["boots"]],
+        "wrong_outputs": end.report["wrong_outputs"],
+        "inferences_not_as_predicted": mismatched,
+        "program_bytes_total": int(end.counters[:, 0].sum()),
+        "erases_total": int(end.counters[:, 2].sum()),
+        "scratch_sectors": len(counts),
+        "erase_count_max_over_mean": float(counts.max() / counts.mean()),
+        "erase_count_min_max": [int(counts.min()), int(counts.max())],
+        "nonce_log_entries": len(end.nonces),
+        "reused_counter_blocks": spill_campaign.overlapping_keystream(end.nonces),
+        "endurance_seconds": round(endurance_s, 1),
+        "tamper": tamper,
+        "powercut": cut,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", help="comma-separated MODEL:KIB (default: MobileNetV2 at 64 and "
                     "32 KiB, ResNet-8 at 12 KiB)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "spill.json")
+    ap.add_argument("--inferences", type=int, default=10_000,
+                    help="inferences of the endurance campaign (0: no campaigns)")  # fmt: skip
     args = ap.parse_args()
     cases = DEFAULT
     if args.cases:
@@ -134,9 +192,30 @@ def main() -> None:
               f"{r['program_bytes_per_inference']:>11,.0f} {r['erases_per_inference']:>7.2f} "
               f"{r['naive_program_bytes_per_inference']:>12,.0f} {r['ratio_program_bytes']:>5.1f}x "
               f"{r['lifetime_days_at_1hz']:>9.1f} {r['latency_ratio']:>6.2f}", flush=True)  # fmt: skip
+    camp = None
+    if args.inferences > 0:
+        camp = campaigns("pretrainedResnet_quant.tflite", 12, args.inferences)
+        t, c = camp["tamper"], camp["powercut"]
+        print(f"\ncampaigns, {camp['model']} at {camp['sram_budget_bytes'] // 1024} KiB:")
+        print(
+            f"  {camp['inferences']:,} inferences over boots {camp['boots']}: "
+            f"{camp['wrong_outputs']} wrong, {camp['inferences_not_as_predicted']} not as "
+            f"predicted, scratch erase max/mean {camp['erase_count_max_over_mean']:.4f} over "
+            f"{camp['scratch_sectors']} sectors {camp['erase_count_min_max']}, "
+            f"{camp['nonce_log_entries']:,} encryptions logged, "
+            f"{camp['reused_counter_blocks']} reused counter blocks"
+        )
+        print(
+            f"  tamper: {t['flips_detected']}/{t['flips']} flips and "
+            f"{t['replays_detected']}/{t['replays']} replays detected, clean after: "
+            f"{t['clean_after']}"
+        )
+        print(f"  power cut at each of {c['trials']} operations: {c['cut_inferences_failed']}/"
+              f"{c['cuts']} cut inferences failed, {c['next_inferences_right']} next inferences "
+              f"right, {c['mounts_that_recovered']} mounts recovered a cut write")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"flash": FLASH.name, "mcu": MCU.name, "cases": rows},
-                                   indent=1) + "\n")  # fmt: skip
+    args.out.write_text(json.dumps({"flash": FLASH.name, "mcu": MCU.name, "cases": rows,
+                                    "campaigns": camp}, indent=1) + "\n")  # fmt: skip
     print(f"wrote {args.out}")
 
 

@@ -350,6 +350,34 @@ def audit_build(
         after_bytes = copy.read_bytes()
     rep = result.report
     invokes = inferences + 1  # the runner invokes its first sample twice
+    spill_run = _spill_run(plan, rep, invokes, flash_p.page_bytes)
+    if spill_run is not None:
+        from ooc_sdk.plan import spill as ring
+
+        # a spilling build's traffic depends on where the ring's write position is: predict the
+        # inference the runner measured (its last) from where it started, exactly
+        last = spill_run["last"]
+        predicted.update(
+            {
+                "read_bytes_per_inference": plan["flash_read_bytes_per_inference"]
+                + plan["spill"]["read_back_bytes_per_inference"]
+                + ring.OPEN_READ_BYTES * last.erases,
+                "read_commands_per_inference": plan["flash_read_commands_per_inference"]
+                + plan["spill"]["read_back_commands_per_inference"]
+                + ring.OPEN_READS * last.erases,
+                "program_bytes_per_inference": last.bytes_programmed,
+                "page_programs_per_inference": last.page_programs,
+                "erases_per_inference": last.erases,
+                "source": "plan.json, with the spill ring model (ooc_sdk/plan/spill.py) from the "
+                f"ring's write position before the measured inference ({spill_run['start']})",
+                "cycle_average": {
+                    "program_bytes_per_inference": plan["flash_program_bytes_per_inference"],
+                    "erases_per_inference": plan["erases_per_inference"],
+                    "note": "the ring's steady state from a blank ring: the lifetime uses the "
+                    "worse of this and the measured inference",
+                },
+            }
+        )
     changed = (
         sum(a != b for a, b in zip(before_bytes, after_bytes, strict=False))
         if after_bytes != before_bytes
@@ -370,10 +398,12 @@ def audit_build(
         "read_bytes_per_inference": rep.get("flash_read_bytes"),
         "read_commands_per_inference": rep.get("flash_read_commands"),
         "program_bytes_per_inference": rep.get("flash_program_bytes"),
+        "page_programs_per_inference": rep.get("page_programs"),
         "erases_per_inference": rep.get("erases"),
         "source": "the host runner's NOR emulator counters of one inference (its last)",
-        "note": "the host runner opens the emulated flash read-only (no build spills yet): a "
-        "program or erase during inference would fail the run, never go uncounted",
+        "note": "a build that spills programs and erases only its scratch partition's spill "
+        "ring; any other build opens the emulated flash read-only, so a program or erase "
+        "would fail the run, never go uncounted",
         "inferences": inferences,
         "invokes": invokes,
         "run": {
@@ -391,12 +421,20 @@ def audit_build(
             "erases_per_inference",
         )
     }
-    if run_delta.get("erase_ops") is not None:
-        checks["run_erases"] = run_delta["erase_ops"] == predicted["erases_per_inference"] * invokes
-        checks["run_programmed_bytes"] = (
-            run_delta["bytes_programmed"] == predicted["program_bytes_per_inference"] * invokes
+    if spill_run is not None:
+        checks["page_programs_per_inference"] = (
+            predicted["page_programs_per_inference"] == measured["page_programs_per_inference"]
         )
-    e, p = float(predicted["erases_per_inference"]), float(predicted["program_bytes_per_inference"])
+    if run_delta.get("erase_ops") is not None:
+        # the whole run: every invoke (and, spilling, the ring mount's own boot record)
+        run_erases = predicted["erases_per_inference"] * invokes
+        run_programmed = predicted["program_bytes_per_inference"] * invokes
+        if spill_run is not None:
+            run_erases, run_programmed = spill_run["run_erases"], spill_run["run_programmed"]
+        checks["run_erases"] = run_delta["erase_ops"] == run_erases
+        checks["run_programmed_bytes"] = run_delta["bytes_programmed"] == run_programmed
+    average = predicted.get("cycle_average", predicted)
+    e, p = float(average["erases_per_inference"]), float(average["program_bytes_per_inference"])
     # the worse of the two drives the projection: the truth, even when it is bad news
     e = max(e, float(measured["erases_per_inference"] or 0))
     p = max(p, float(measured["program_bytes_per_inference"] or 0))
@@ -439,9 +477,49 @@ def audit_build(
     return report
 
 
+def _spill_run(
+    plan: dict[str, Any], rep: dict[str, Any], invokes: int, page_bytes: int
+) -> dict[str, Any] | None:
+    """For a spilling build: the ring model's cost of the runner's last inference, from the
+    write position the runner reports, and of the whole run (the mount's own traffic, which the
+    runner reports, plus every invoke from the mount's position). None for other builds."""
+    spill = plan.get("spill")
+    if not spill or "spill" not in rep:
+        return None
+    from ooc_sdk.plan import spill as ring
+
+    if "record_payload_bytes" not in spill or "sector_bytes" not in spill:
+        raise InvalidArgumentError(
+            "plan.json lacks the spill ring's record sizes (an older ooc made this build): "
+            "build it again to audit its wear"
+        )
+    lens = [int(n) for n in spill["record_payload_bytes"]]
+    sector = int(spill["sector_bytes"])
+    r = rep["spill"]
+    last, _ = ring.predict(page_bytes, sector, int(r["position_before_last"]), lens)
+    pos, erases, programmed = int(r["mount_position"]), 0, 0
+    for _ in range(invokes):
+        cost, pos = ring.predict(page_bytes, sector, pos, lens)
+        erases += cost.erases
+        programmed += cost.bytes_programmed
+    return {
+        "last": last,
+        "start": int(r["position_before_last"]),
+        "run_erases": int(r["mount_erases"]) + erases,
+        "run_programmed": int(r["mount_program_bytes"]) + programmed,
+    }
+
+
 def _years(v: float | None) -> str:
     if v is None:
         return "unlimited by wear"
+    if v < 0.1:  # days or hours say it plainer
+        days = v * SECONDS_PER_YEAR / 86400
+        return (
+            f"{v:.3g} years ({days:.3g} days)"
+            if days >= 1
+            else f"{v:.3g} years ({days * 24:.3g} hours)"
+        )
     return f"{v:,.3g} years" if v < 1e6 else f"{v:.3g} years"
 
 

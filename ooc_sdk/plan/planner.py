@@ -313,6 +313,9 @@ class Plan:
             {
                 "tensors": [self.graph.tensors[t.tensor].name for t in self.fusion.spills],
                 "records_per_inference": sp.records,
+                # each record's payload, in write order: what ooc_spill_predict() takes
+                "record_payload_bytes": list(self.fusion.spill_lens),
+                "sector_bytes": SPILL_SECTOR_BYTES,
                 "payload_bytes_per_inference": sp.payload_bytes,
                 "ring_bytes_per_inference": sp.ring_bytes,
                 "flash_program_bytes_per_inference": sp.bytes_programmed,

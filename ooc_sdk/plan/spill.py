@@ -18,6 +18,10 @@ TAG = 16
 ALIGN = 16  # OOC_SPILL_RECORD_ALIGN
 SLOT = 8  # the next_count slot programmed before an erase
 STATE_BYTES = 72  # OOC_SPILL_STATE_BYTES: refs the runtime keeps in the arena per spilled tensor
+# Opening a sector, the ring reads the 32-byte headers of the sector it erases (its erase count)
+# and of the head (the next_count slot): reads per erase, besides the records' read-back
+OPEN_READS = 2
+OPEN_READ_BYTES = OPEN_READS * SECTOR_HEADER
 
 
 def record_bytes(n: int) -> int:

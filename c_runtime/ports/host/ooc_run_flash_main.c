@@ -21,6 +21,9 @@
  * region painted in two different patterns, so a byte counts as used when either run changed it):
  * the highest arena offset written, the stack used below the caller's frame, and the state the
  * caller keeps (sizeof ooc_ctx_t + ooc_image_t). Flash counters are per inference (the last).
+ * A spilling model adds "spill": the ring's boot, its write position after the mount and before
+ * the last inference (what ooc_spill_predict() starts from), and what the mount itself
+ * programmed and erased (its boot record, and a sector it opened).
  * stdout gets one JSON object; errors: a message on stderr and on stdout's "error", exit
  * status 2 (usage, files) or 1 (the runtime refused: mount, init or invoke failed).
  */
@@ -218,6 +221,8 @@ int main(int argc, char **argv)
     uint8_t uid[OOC_IMG_UID_BYTES], key[32];
     uint32_t uid_len = 0, key_len = 0, base = 0, flip = 0xFFFFFFFFu, samples, s, i;
     uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0, state_bytes;
+    ooc_spill_status_t mounted, last_start;
+    ooc_nor_counters_t at_mount;
     int sync_reads = 0, err, a;
 
     memset(&profile, 0, sizeof profile);
@@ -292,6 +297,12 @@ int main(int argc, char **argv)
             return fail("spill mount", err, 1);
         }
     }
+    memset(&mounted, 0, sizeof mounted);
+    memset(&last_start, 0, sizeof last_start);
+    ooc_nor_get_counters(&nor, &at_mount);
+    if (err == OOC_OK && OOC_RUN_MODEL.n_spills != 0u) {
+        (void)ooc_spill_status(&spill, &mounted);
+    }
     memset(key, 0, sizeof key);
     if (err < 0) {
         return fail("mount", err, 1);
@@ -346,6 +357,9 @@ int main(int argc, char **argv)
                 p += n;
             }
             ooc_nor_get_counters(&nor, &before);
+            if (OOC_RUN_MODEL.n_spills != 0u) {
+                (void)ooc_spill_status(&spill, &last_start);
+            }
             if (s == 0u) {
                 stack_paint(pattern);
             }
@@ -386,7 +400,7 @@ int main(int argc, char **argv)
     printf("{\"status\": 0, \"arena_bytes\": %lu, \"arena_high_water_bytes\": %lu, "
            "\"stack_high_water_bytes\": %lu, \"state_bytes\": %lu, \"sram_high_water_bytes\": %lu, "
            "\"flash_read_bytes\": %llu, \"flash_read_commands\": %llu, \"flash_program_bytes\": %llu, "
-           "\"erases\": %llu, \"page_programs\": %llu, \"flash_read_busy_s\": %.9f, \"async_reads\": %s}\n",
+           "\"erases\": %llu, \"page_programs\": %llu, \"flash_read_busy_s\": %.9f, \"async_reads\": %s",
            (unsigned long)OOC_RUN_ARENA, (unsigned long)arena_used, (unsigned long)stack_bytes,
            (unsigned long)state_bytes, (unsigned long)(arena_used + stack_bytes + state_bytes),
            (unsigned long long)(after.bytes_read - before.bytes_read),
@@ -395,6 +409,14 @@ int main(int argc, char **argv)
            (unsigned long long)(after.erase_ops - before.erase_ops),
            (unsigned long long)(after.program_ops - before.program_ops), after.read_busy_s - before.read_busy_s,
            sync_reads ? "false" : "true");
+    if (OOC_RUN_MODEL.n_spills != 0u) {
+        printf(", \"spill\": {\"boot\": %lu, \"mount_position\": %lu, \"position_before_last\": %lu, "
+               "\"mount_program_bytes\": %llu, \"mount_page_programs\": %llu, \"mount_erases\": %llu}",
+               (unsigned long)mounted.boot, (unsigned long)mounted.position, (unsigned long)last_start.position,
+               (unsigned long long)at_mount.bytes_programmed, (unsigned long long)at_mount.program_ops,
+               (unsigned long long)at_mount.erase_ops);
+    }
+    printf("}\n");
     ooc_image_unmount(&image);
     ooc_spill_unmount(&spill);
     free(buf);
