@@ -191,13 +191,14 @@ def compile_firmware(
     return Firmware(elf, _sections(elf), ram_bytes, paged, kernels)
 
 
-def _model_defines(cname: str, paged: bool, fused: bool = False) -> list[str]:
+def _model_defines(cname: str, paged: bool, fused: bool = False, spills: bool = False) -> list[str]:
     working = [f"OOC_RUN_WORKING=OOC_MODEL_{cname.upper()}_WORKING_BYTES"] if fused else []
     return [
         f'OOC_RUN_HEADER="ooc_model_{cname}.h"',
         f"OOC_RUN_MODEL=ooc_model_{cname}",
         f"OOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
         f"OOC_RUN_PAGED={int(paged)}",
+        f"OOC_RUN_SPILL={int(paged and spills)}",
         *working,
     ]
 
@@ -207,16 +208,19 @@ def build_model_firmware(
 ) -> Firmware:
     """The runner firmware (ooc_run_qemu_main.c) for generated tables in ``c_dir``. Tables with a
     fused schedule (their header defines OOC_MODEL_<NAME>_WORKING_BYTES) measure the working
-    SRAM below the outputs; others the whole arena."""
+    SRAM below the outputs; others the whole arena. Tables whose plan spills (the header defines
+    OOC_MODEL_<NAME>_SPILLED_TENSORS) get the spill ring; others do not pay for its state."""
     model_c = c_dir / f"ooc_model_{cname}.c"
     model_h = c_dir / f"ooc_model_{cname}.h"
     if not model_c.exists() or not model_h.exists():
         raise InvalidArgumentError(f"{c_dir} lacks the generated model tables")
-    fused = f"#define OOC_MODEL_{cname.upper()}_WORKING_BYTES " in model_h.read_text()
+    header = model_h.read_text()
+    fused = f"#define OOC_MODEL_{cname.upper()}_WORKING_BYTES " in header
+    spills = f"#define OOC_MODEL_{cname.upper()}_SPILLED_TENSORS " in header
     return compile_firmware(
         [model_c, RUNNER],
         include_dirs=[c_dir],
-        defines=_model_defines(cname, paged, fused),
+        defines=_model_defines(cname, paged, fused, spills),
         ram_bytes=ram_bytes,
         kernels=kernels,
         wraps=["ooc_image_open_chunk"] if paged else [],

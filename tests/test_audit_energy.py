@@ -137,6 +137,7 @@ def test_program_and_erase_are_costed_and_attributed(kws: dict[str, Any]) -> Non
     step that carries them (the rest unattributed), and the MCU waits through them."""
     plan = copy.deepcopy(kws["plan"])
     plan["flash_program_bytes_per_inference"] = 1000  # 4 pages of 256
+    plan.pop("flash_program_pages_per_inference")  # without page counts: whole pages of the bytes
     plan["erases_per_inference"] = 2
     plan["schedule"][3].update(program_bytes=512, erases=1)  # 2 pages, 1 erase on operator 3
     r = energy_report(plan, kws["ooc"], kws["incore"], M4, FLASH)
@@ -156,6 +157,10 @@ def test_program_and_erase_are_costed_and_attributed(kws: dict[str, Any]) -> Non
     for p in (*PARTS, "total"):
         got = sum(x[p] for x in r["per_layer"]) + r["unattributed"][p]
         assert got == pytest.approx(e[p], rel=1e-9), p
+    # a spilling plan's page programs (the ring's cycle average, fractional) count as given
+    plan["flash_program_pages_per_inference"] = 7.5
+    e7 = energy_report(plan, kws["ooc"], kws["incore"], M4, FLASH)["energy_uj_per_inference"]
+    assert e7["flash_program"] == pytest.approx(7.5 * FLASH.page_program_s * watts * 1e6, rel=REL)
     # a flash profile without a program current is fine until the plan programs
     no_prog = dataclasses.replace(FLASH, program_current_ma=0.0, erase_current_ma=0.0)
     energy_report(kws["plan"], kws["ooc"], None, M4, no_prog)

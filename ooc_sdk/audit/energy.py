@@ -110,11 +110,13 @@ def load_profiles(
     )
 
 
-def _program_pages(plan: dict[str, Any], flash: FlashProfile) -> int:
+def _program_pages(plan: dict[str, Any], flash: FlashProfile) -> float:
+    """Page programs per inference: the plan's (a spilling plan's is the ring's cycle average,
+    so it may be fractional), else its bytes in whole pages."""
     pages = plan.get("flash_program_pages_per_inference")
     if pages is not None:
-        return int(pages)
-    return math.ceil(int(plan.get("flash_program_bytes_per_inference", 0)) / flash.page_bytes)
+        return float(pages)
+    return math.ceil(float(plan.get("flash_program_bytes_per_inference", 0)) / flash.page_bytes)
 
 
 def check_profiles(
@@ -132,7 +134,7 @@ def check_profiles(
     need = ["supply_v", "read_current_ma", "standby_current_ua"]
     if _program_pages(plan, flash):
         need.append("program_current_ma")
-    if int(plan.get("erases_per_inference", 0)):
+    if float(plan.get("erases_per_inference", 0)):
         need.append("erase_current_ma")
     missing += [("flash profile", flash.name, k) for k in need if getattr(flash, k) <= 0]
     if missing:
@@ -324,7 +326,7 @@ def energy_report(
     crypto_weights = [float(x["crypto_instructions"]) for x in layers]
     op_crypto = _spread(crypto_weights if sum(crypto_weights) else op_fetch, crypto_instr)
     pages = _program_pages(plan, flash)
-    erases = int(plan.get("erases_per_inference", 0))
+    erases = float(plan.get("erases_per_inference", 0))  # the ring's cycle average when spilling
     step_pages = [
         int(s.get("program_pages", math.ceil(int(s.get("program_bytes", 0)) / flash.page_bytes)))
         for s in schedule
@@ -518,7 +520,7 @@ def _assumptions(
     nj_per_byte: float,
 ) -> list[str]:
     res = int(ooc.get("instruction_resolution", 40))
-    writes = _program_pages(plan, flash) or int(plan.get("erases_per_inference", 0))
+    writes = _program_pages(plan, flash) or float(plan.get("erases_per_inference", 0))
     out = [
         f"compute and crypto: instructions counted under QEMU (mps2-an386, -icount shift=0: "
         f"deterministic, {res} instructions per measured interval) x {cpi:g} cycles per "

@@ -296,6 +296,14 @@ def generate_c(
             f"#define OOC_MODEL_{upper}_SRAM_BYTES {ooc_plan.sram_bytes}u",
             f"#define OOC_MODEL_{upper}_STACK_BOUND_BYTES {ooc_plan.stack_bytes}u",
         ]
+        spills = ooc_plan.fusion.spills if ooc_plan.fusion is not None else []
+        if spills:
+            h += [
+                "/* The plan spills activations: mount an ooc_spill_t ring on the image's scratch",
+                "   partition with at least SPILL_SECTORS sectors (ooc_spill.h, ooc_config.spill). */",
+                f"#define OOC_MODEL_{upper}_SPILLED_TENSORS {len(spills)}u",
+                f"#define OOC_MODEL_{upper}_SPILL_SECTORS {ooc_plan.spill.sectors_needed}u",
+            ]
     h += [
         "",
         f"extern const ooc_model_t ooc_model_{cname};",

@@ -289,6 +289,10 @@ class Plan:
             "flash_program_bytes_per_inference": round(self.spill.bytes_programmed, 2)
             if self.spill
             else 0,
+            # page program commands (each costs the page program time, however few its bytes)
+            "flash_program_pages_per_inference": round(self.spill.page_programs, 4)
+            if self.spill
+            else 0,
             "erases_per_inference": round(self.spill.erases, 4) if self.spill else 0,
             "tag_overhead_bytes_per_inference": self.flash_read_bytes_per_inference
             - self.weight_bytes,

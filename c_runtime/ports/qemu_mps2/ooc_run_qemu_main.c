@@ -46,12 +46,17 @@
 
 #if OOC_RUN_PAGED
 #include "ooc/ooc_image.h"
-#include "ooc/ooc_spill.h"
 #include "ooc_qemu_flash.h"
 #endif
 
 #ifndef OOC_RUN_WORKING
 #define OOC_RUN_WORKING OOC_RUN_ARENA
+#endif
+#ifndef OOC_RUN_SPILL
+#define OOC_RUN_SPILL 0
+#endif
+#if OOC_RUN_SPILL /* the plan spills activations (the host defines it from the model header) */
+#include "ooc/ooc_spill.h"
 #endif
 
 #define MAX_OPS 1024u
@@ -76,7 +81,9 @@ static ooc_ctx_t ctx;
 #if OOC_RUN_PAGED
 static ooc_image_t image;
 static ooc_qflash_t flash;
-static ooc_spill_t spill; /* mounted when the plan spills (OOC_RUN_MODEL.n_spills != 0) */
+#endif
+#if OOC_RUN_SPILL
+static ooc_spill_t spill; /* the ring, mounted on the image's scratch partition */
 #endif
 
 /* ---- measurement-only memory ---- */
@@ -253,6 +260,12 @@ int __wrap_ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t 
     return rc;
 }
 
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+#if OOC_RUN_SPILL
 static int qflash_program(void *user, uint32_t addr, const void *data, uint32_t len)
 {
     return ooc_qflash_program((ooc_qflash_t *)user, addr, data, len);
@@ -261,11 +274,6 @@ static int qflash_program(void *user, uint32_t addr, const void *data, uint32_t 
 static int qflash_erase(void *user, uint32_t addr)
 {
     return ooc_qflash_erase((ooc_qflash_t *)user, addr);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static void set_u32(uint8_t *p, uint32_t v)
@@ -348,6 +356,7 @@ static int mount_spill(const uint8_t *ks, uint32_t page, uint32_t sector, uint32
     }
     return 0;
 }
+#endif /* OOC_RUN_SPILL */
 
 /* Mount the image with the identity in the key storage, and the spill ring when the plan
    spills; the key lives only on this frame. */
@@ -364,7 +373,7 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
         ooc_wipe(ks, sizeof ks);
         return fail("keystore.bin is missing or not a key storage record", 0, 2);
     }
-    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, OOC_RUN_MODEL.n_spills != 0u) != 0) {
+    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, OOC_RUN_SPILL) != 0) {
         ooc_wipe(ks, sizeof ks);
         return fail("cannot open flash.bin (missing, or not the flash profile's size)", 0, 2);
     }
@@ -386,7 +395,11 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
         ooc_wipe(ks, sizeof ks);
         return fail("mount", err, 1);
     }
-    err = OOC_RUN_MODEL.n_spills != 0u ? mount_spill(ks, page, sector, base) : 0;
+#if OOC_RUN_SPILL
+    err = mount_spill(ks, page, sector, base);
+#else
+    err = 0; /* a model that spills without the ring is refused by ooc_init (OOC_ERR_ARG) */
+#endif
     ooc_wipe(ks, sizeof ks);
     return err;
 }
@@ -496,7 +509,9 @@ int main(void)
     cfg.context = &reader;
 #if OOC_RUN_PAGED
     cfg.image = &image;
-    cfg.spill = OOC_RUN_MODEL.n_spills != 0u ? &spill : NULL;
+#if OOC_RUN_SPILL
+    cfg.spill = &spill;
+#endif
 #endif
     t0 = ooc_board_ticks();
     err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
@@ -613,8 +628,11 @@ int main(void)
     put_field("stack_room_bytes", ooc_board_stack_room());
     put_field("static_ram_bytes", ooc_board_static_ram());
 #if OOC_RUN_PAGED
-    put_field("state_bytes",
-              (uint32_t)(sizeof ctx + sizeof image + (OOC_RUN_MODEL.n_spills != 0u ? sizeof spill : 0u)));
+#if OOC_RUN_SPILL
+    put_field("state_bytes", (uint32_t)(sizeof ctx + sizeof image + sizeof spill));
+#else
+    put_field("state_bytes", (uint32_t)(sizeof ctx + sizeof image));
+#endif
 #else
     put_field("state_bytes", (uint32_t)sizeof ctx);
 #endif
@@ -625,8 +643,12 @@ int main(void)
     put_field("page_programs", program_ops);
     put_field("erases", erase_ops);
 #if OOC_RUN_PAGED
+#if OOC_RUN_SPILL
     put_field("spill_boot", ooc_spill_boot(&spill));
     ooc_spill_unmount(&spill);
+#else
+    put_field("spill_boot", 0u);
+#endif
     ooc_image_unmount(&image);
     ooc_qflash_close(&flash);
 #endif
