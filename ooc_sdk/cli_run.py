@@ -234,7 +234,13 @@ def run(
             f"SRAM high-water {rep['sram_high_water_bytes']:,} of {plan_info['sram_bytes']:,} "
             f"planned bytes; flash read {rep['flash_read_bytes']:,} bytes in "
             f"{rep['flash_read_commands']} commands ({plan_info['weight_bytes']:,} weight bytes); "
-            f"estimated latency {plan_info['estimated_latency_s'] * 1e3:.2f} ms on {plan_info['mcu']}"
+            + (
+                f"spills programmed {rep['flash_program_bytes']:,} bytes in {rep['page_programs']} "
+                f"page programs and {rep['erases']} erases; "
+                if rep.get("flash_program_bytes")
+                else ""
+            )
+            + f"estimated latency {plan_info['estimated_latency_s'] * 1e3:.2f} ms on {plan_info['mcu']}"
         )
         _echo_outputs(outs, info_out["outputs"])
         return
@@ -324,6 +330,12 @@ def run_m4(
         + (
             f"; flash read {rep['flash_read_bytes']:,} B in {rep['flash_read_commands']} commands"
             if rep["flash_read_commands"]
+            else ""
+        )
+        + (
+            f"; spills programmed {rep['flash_program_bytes']:,} B in {rep['page_programs']} page "
+            f"programs and {rep['erases']} erases (boot {rep['spill_boot']})"
+            if rep.get("flash_program_bytes")
             else ""
         )
     )

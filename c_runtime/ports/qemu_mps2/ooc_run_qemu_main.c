@@ -398,7 +398,11 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 #if OOC_RUN_SPILL
     err = mount_spill(ks, page, sector, base);
 #else
-    err = 0; /* a model that spills without the ring is refused by ooc_init (OOC_ERR_ARG) */
+    err = OOC_RUN_MODEL.n_spills == 0u
+              ? 0
+              : fail("the plan spills activations but this firmware has no spill ring (build it with "
+                     "OOC_RUN_SPILL=1: the model header defines _SPILLED_TENSORS)",
+                     0, 2);
 #endif
     ooc_wipe(ks, sizeof ks);
     return err;
