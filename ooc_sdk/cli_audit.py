@@ -168,8 +168,8 @@ def render(r: dict[str, Any]) -> list[str]:
         f"  latency {t['latency'] * 1e3:,.3f} ms"
         + (f" (in SRAM {ins['latency_s'] * 1e3:,.3f} ms)" if ins else "")
         + f"; {c['instructions']:,} instructions ({c['crypto_instructions']:,} crypto); "
-        f"{c['flash_read_bytes']:,} flash bytes read in {c['flash_read_commands']} commands, "
-        f"{c['flash_program_pages']} pages programmed, {c['erases']} erases"
+        f"{c['flash_read_bytes']:,.0f} flash bytes read in {c['flash_read_commands']:,.0f} "
+        f"commands, {c['flash_program_pages']:g} pages programmed, {c['erases']:g} erases"
     )
     if ins:
         fl = ins["fits_internal_flash"]

@@ -110,6 +110,23 @@ def load_profiles(
     )
 
 
+def _read_totals(plan: dict[str, Any]) -> tuple[float, float]:
+    """Flash bytes and read commands per inference: the weights' (re-streamed pieces included)
+    and, for a spilling plan, the spills read back and the two sector headers the ring reads per
+    sector it opens (at the ring's cycle average of erases). The steps carry the weights' part;
+    the spill part is unattributed."""
+    from ooc_sdk.plan import spill as ring
+
+    read_bytes = float(plan["flash_read_bytes_per_inference"])
+    read_commands = float(plan["flash_read_commands_per_inference"])
+    sp = plan.get("spill")
+    if sp:
+        erases = float(plan.get("erases_per_inference", 0))
+        read_bytes += float(sp["read_back_bytes_per_inference"]) + ring.OPEN_READ_BYTES * erases
+        read_commands += float(sp["read_back_commands_per_inference"]) + ring.OPEN_READS * erases
+    return read_bytes, read_commands
+
+
 def _program_pages(plan: dict[str, Any], flash: FlashProfile) -> float:
     """Page programs per inference: the plan's (a spilling plan's is the ring's cycle average,
     so it may be fractional), else its bytes in whole pages."""
@@ -318,8 +335,7 @@ def energy_report(
     step_reads = [
         int(s.get("read_commands", READS_PER_STEP if s.get("chunks") else 0)) for s in schedule
     ]
-    read_bytes = int(plan["flash_read_bytes_per_inference"])
-    read_commands = int(plan["flash_read_commands_per_inference"])
+    read_bytes, read_commands = _read_totals(plan)
     op_fetch = [0.0] * n_ops
     for k, op in enumerate(step_op):
         op_fetch[op] += step_bytes[k]
@@ -560,10 +576,17 @@ def _assumptions(
             "external flash, no crypto; fits_sram compares the per-layer arena + runtime state "
             "+ stack with the MCU's SRAM"
         )
-    if int(ooc["flash_read_bytes"]) != int(plan["flash_read_bytes_per_inference"]):
+    planned = _read_totals(plan)[0]
+    if int(ooc["flash_read_bytes"]) != planned:
         out.append(
             f"the firmware read {int(ooc['flash_read_bytes']):,} flash bytes, the plan says "
-            f"{int(plan['flash_read_bytes_per_inference']):,}: the plan's figure is used"
+            f"{planned:,.0f}: the plan's figure is used"
+            + (
+                " (a spilling plan's reads of sector headers follow its erases, and the plan "
+                "gives their cycle average)"
+                if plan.get("spill")
+                else ""
+            )
         )
     if info is not None:
         built = (str(info.get("mcu")), str(info.get("flash_profile")))
