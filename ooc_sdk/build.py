@@ -58,6 +58,7 @@ from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.outdir import write_image_dir
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
 from ooc_sdk.plan.latency import Crypto
 from ooc_sdk.plan.planner import Plan, plan
 from ooc_sdk.provisioning.batch import BATCH_KEY_FILE, write_batch_key
@@ -192,6 +193,14 @@ def build(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
         f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"
     )
+    if scratch_bytes is not None:
+        if scratch_bytes < p.scratch_minimum:
+            raise InvalidArgumentError(
+                f"--scratch {scratch_bytes:,} bytes is too small: one inference's spills span "
+                f"{p.scratch_minimum // SPILL_SECTOR_BYTES} sectors, so the minimum is "
+                f"{p.scratch_minimum:,} bytes"
+            )
+        p.scratch_request = scratch_bytes
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -205,7 +214,7 @@ def build(
         tag_alg=tag_alg,
         security_counter=security_counter,
         chunk_bytes=max(p.slot_bytes, 256),
-        scratch_bytes=p.scratch_bytes if scratch_bytes is None else scratch_bytes,
+        scratch_bytes=p.scratch_bytes,
         base_offset=flash_offset,
         chunk_align=4,
     )

@@ -311,6 +311,15 @@ def plan_cmd(
     "weights are read once and stay in the slot while its rows compute, and the next step's "
     "are prefetched meanwhile. The fastest plan within --sram wins.",
 )
+@click.option(
+    "--scratch",
+    type=SIZE,
+    default=None,
+    help="Size of the image's scratch partition, where a plan that spills activations keeps its "
+    "wear-levelled ring (a multiple of the erase sector). Default: 32KiB, or one inference's "
+    "spills if more. The ring's life grows with it: `ooc audit wear OUT/ --target-years Y` "
+    "proposes the size for a lifetime.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 def build_cmd(
     model: Path,
@@ -327,6 +336,7 @@ def build_cmd(
     flash_offset: int,
     security_counter: int,
     fuse: bool,
+    scratch: int | None,
     as_json: bool,
 ) -> None:
     """Build MODEL to run out of core: plan, encrypted image, C sources, emulated flash.
@@ -382,6 +392,7 @@ def build_cmd(
         dsp=dsp,
         keystore=keystore,
         fuse=fuse,
+        scratch_bytes=scratch,
         progress=progress,
     )
     if as_json:

@@ -99,3 +99,44 @@ def test_spilling_build_stays_in_its_sram(device: DeviceKey, tmp_path: Path) -> 
     got = run_build(tmp_path, graph, device, [random_inputs(graph, 21)])
     assert got.report["flash_program_bytes"] > 0
     assert got.report["sram_high_water_bytes"] <= p.sram_bytes <= BUDGET
+
+
+def test_build_scratch_option_sizes_the_ring(
+    device: DeviceKey, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ooc build --scratch SIZE` sets the scratch partition (the ring's life grows with it):
+    the image's partition, plan.json and the lifetime follow it; a size below one inference's
+    spills names the minimum, one that is not a sector multiple is refused, both exit 2."""
+    import json
+
+    from ooc_sdk.cli import main
+    from ooc_sdk.image import format as fmt
+    from ooc_sdk.image.keys import write_key_file
+    from ooc_sdk.image.reader import parse_image
+
+    key = tmp_path / "dev.key"
+    write_key_file(key, device)
+    model = str(shared_model(MODEL))
+    common = ["build", model, "--sram", "12KiB", "--fuse", "--device-key", str(key)]
+    out = tmp_path / "big"
+    assert main([*common, "-o", str(out), "--scratch", "1MiB"]) == 0
+    capsys.readouterr()
+    plan_json = json.loads((out / "plan.json").read_text())
+    image = parse_image((out / "image" / "image.bin").read_bytes())
+    scratch = [n for kind, _, n in image.partitions if kind == fmt.PART_SCRATCH]
+    assert scratch == [1 << 20]
+    sp = plan_json["spill"]
+    assert sp["scratch_bytes"] == 1 << 20
+    # 256 sectors at the ring's cycle average of erases per inference
+    assert sp["lifetime_inferences"] == pytest.approx(
+        256 * FLASH.endurance_cycles / sp["erases_per_inference"], rel=1e-3
+    )
+
+    code = main([*common, "-o", str(tmp_path / "small"), "--scratch", "8KiB"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--scratch 8,192 bytes is too small" in err
+    assert f"the minimum is {sp['scratch_sectors_needed'] * 4096:,} bytes" in err
+    code = main([*common, "-o", str(tmp_path / "odd"), "--scratch", "24000"])
+    err = capsys.readouterr().err
+    assert code == 2 and "multiple of the 4.0 KiB erase sector" in err
+    assert "Traceback" not in err

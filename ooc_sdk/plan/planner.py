@@ -158,6 +158,7 @@ class Plan:
     stack_bytes: int = STACK_BOUND_BYTES
     estimates: dict[str, Estimate] = field(default_factory=dict)
     fusion: FusionPlan | None = None  # the activation schedule: fused blocks (None: per layer)
+    scratch_request: int | None = None  # `ooc build --scratch`: the scratch partition's size
 
     @property
     def sram_bytes(self) -> int:
@@ -178,11 +179,19 @@ class Plan:
 
     @property
     def scratch_bytes(self) -> int:
-        """The image's scratch partition: the default ring, or as many sectors as one
-        inference's spills span if that is more."""
+        """The image's scratch partition: the size asked for (``scratch_request``, checked by
+        ``ooc build``), else the default ring, or as many sectors as one inference's spills span
+        if that is more."""
+        if self.scratch_request is not None:
+            return self.scratch_request
+        return max(DEFAULT_SCRATCH_BYTES, self.scratch_minimum)
+
+    @property
+    def scratch_minimum(self) -> int:
+        """The smallest scratch partition the plan runs with: the sectors one inference's
+        spills span (0 when it spills nothing)."""
         sp = self.spill
-        need = sp.sectors_needed * SPILL_SECTOR_BYTES if sp is not None else 0
-        return max(DEFAULT_SCRATCH_BYTES, need)
+        return sp.sectors_needed * SPILL_SECTOR_BYTES if sp is not None else 0
 
     @functools.cached_property
     def spill_read(self) -> tuple[int, int]:
