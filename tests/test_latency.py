@@ -78,3 +78,23 @@ def test_bad_arguments() -> None:
         estimate([Step(1)], FLASH, SOFT, slots=0)
     with pytest.raises(InvalidArgumentError):
         Crypto("gcm")
+
+
+def test_a_draining_step_waits_for_the_prefetch_in_flight() -> None:
+    """A fused block that re-streams weights or uses the spill ring computes only once the
+    next step's read (started after its own chunks were verified) has finished: that read no
+    longer hides behind its compute."""
+    steps = [Step(macs=3000, fetch_bytes=1000, reads=1)] * 4
+    plain = estimate(steps, FLASH, HW, slots=2)
+    drained = [steps[0], dataclasses.replace(steps[1], drain=True), *steps[2:]]
+    est = estimate(drained, FLASH, HW, slots=2)
+    # step 2's read starts when its slot frees (step 0 done, 4.5 ms), and step 1, which would
+    # compute from 4.5 ms, waits for it: 1 ms later, and everything after it too
+    assert est.seconds == pytest.approx(plain.seconds + 0.001)
+    assert est.flash_seconds == pytest.approx(plain.flash_seconds)  # read once, earlier
+    # nothing in flight: one slot (no prefetch), or no later step that reads
+    assert estimate(drained, FLASH, HW, slots=1).seconds == pytest.approx(
+        estimate(steps, FLASH, HW, slots=1).seconds
+    )
+    last = [*steps[:3], dataclasses.replace(steps[3], drain=True)]
+    assert estimate(last, FLASH, HW, slots=2).seconds == pytest.approx(plain.seconds)

@@ -270,9 +270,10 @@ def _timeline(
     steps: list[Step], flash: FlashProfile, mcu: McuProfile, slots: int
 ) -> tuple[Estimate, list[float], list[float]]:
     """The schedule's latency estimate (software crypto: the measured firmware's), and per step
-    the CPU's wait for flash and the wall time. The pipeline is causal, so the estimate of the
-    first k steps ends when step k's compute does: differences of prefix estimates give the
-    per-step figures exactly."""
+    the CPU's wait for flash and the wall time. The estimate of the first k steps ends when step
+    k's compute does, so differences of prefix estimates give the per-step figures, summing to
+    the whole (a block that drains the prefetch waits for a read the prefix does not hold yet:
+    that wait shows on the steps up to the read)."""
     crypto = Crypto("none", 128)  # the MCU's aes_cycles_per_byte carries the measured crypto
 
     def run(part: list[Step]) -> Estimate:
@@ -362,7 +363,12 @@ def energy_report(
     )
     steps = [
         Step(
-            int(s.get("macs", 0)), step_bytes[k], step_reads[k], cycles[k], bool(s.get("streamed"))
+            int(s.get("macs", 0)),
+            step_bytes[k],
+            step_reads[k],
+            cycles[k],
+            sync=bool(s.get("streamed")),
+            drain=bool(s.get("drains_prefetch")),
         )
         for k, s in enumerate(schedule)
     ]

@@ -10,6 +10,9 @@ decrypted. The model:
   (cycles per byte from the MCU profile) before it computes;
 - the CPU runs verification (when software) and compute, one step after the other;
 - a ``sync`` step's read waits for the CPU (weights re-streamed inside a fused block);
+- a ``drain`` step does not compute while a read is in flight (a fused block that re-streams
+  weights or uses the spill ring: the bus is its own): the next step's prefetch, if it has
+  started, finishes first;
 - ``slots`` bounds the look-ahead: the read for step k may start only when step k - slots has
   finished computing (its slot is free). ``slots = 1`` is no prefetch: read, verify, compute, in
   turn.
@@ -38,6 +41,8 @@ class Step:
     compute_cycles: float | None = None
     # read while the CPU waits (no prefetch): the read starts once the previous step computed
     sync: bool = False
+    # computes only once the prefetch in flight (the next step's read) has finished
+    drain: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,12 @@ def estimate(
         "none": 0.0,
     }[crypto.tag]
 
+    def read_seconds(step: Step) -> float:
+        return step.reads * flash.read_command_s + step.fetch_bytes / flash.read_bytes_per_s
+
     flash_free = engine_free = cpu_free = 0.0
     compute_done: list[float] = []
+    prefetched: dict[int, float] = {}  # step -> when its read finished (read early, by a drain)
     total_flash = total_crypto = total_compute = 0.0
     for k, step in enumerate(steps):
         if step.macs < 0 or step.fetch_bytes < 0 or step.reads < 0:
@@ -106,12 +115,15 @@ def estimate(
         ready = 0.0
         cpu_crypto = 0.0
         if step.fetch_bytes:
-            slot_free = compute_done[k - slots] if k >= slots else 0.0
-            start = max(flash_free, cpu_free if step.sync else slot_free)
-            f = step.reads * flash.read_command_s + step.fetch_bytes / flash.read_bytes_per_s
-            flash_free = start + f
-            total_flash += f
-            ready = flash_free
+            if k in prefetched:
+                ready = prefetched.pop(k)
+            else:
+                slot_free = compute_done[k - slots] if k >= slots else 0.0
+                start = max(flash_free, cpu_free if step.sync else slot_free)
+                f = read_seconds(step)
+                flash_free = start + f
+                total_flash += f
+                ready = flash_free
             if engine:
                 passes = 2 if crypto.tag == "cmac" else 1  # CTR (+ CMAC) on the engine
                 e = passes * step.fetch_bytes / mcu.aes_engine_bytes_per_s
@@ -125,7 +137,21 @@ def estimate(
                     step.fetch_bytes * (mcu.aes_cycles_per_byte * aes_factor + tag_cpb) / clock
                 )
         total_crypto += cpu_crypto
-        cpu_free = max(cpu_free, ready) + cpu_crypto + compute
+        begin = max(cpu_free, ready) + cpu_crypto
+        if step.drain:
+            # the next step's read, when its slot is free before this step computes, is in
+            # flight now (the pager starts it once this step's chunks are verified): it
+            # finishes before this step computes
+            j = next((i for i in range(k + 1, len(steps))
+                      if steps[i].fetch_bytes and not steps[i].sync), None)  # fmt: skip
+            if j is not None and slots > 1 and j - slots < k:
+                slot_free = compute_done[j - slots] if j >= slots else 0.0
+                f = read_seconds(steps[j])
+                flash_free = max(flash_free, slot_free, begin) + f
+                total_flash += f
+                prefetched[j] = flash_free
+                begin = max(begin, flash_free)
+        cpu_free = begin + compute
         compute_done.append(cpu_free)
     return Estimate(
         seconds=cpu_free,

@@ -37,6 +37,7 @@ from ooc_sdk.image.pack import DEFAULT_SCRATCH_BYTES, Chunk
 from ooc_sdk.image.pack import plan_id as pack_plan_id
 from ooc_sdk.model.ir import Graph, Operator
 from ooc_sdk.plan.fusion import (
+    NODE_SPILL_IN,
     SPILL_SECTOR_BYTES,
     FusionError,
     FusionPlan,
@@ -266,12 +267,27 @@ class Plan:
 
     def latency_steps(self) -> list[Step]:
         """The latency model's steps. A streamed piece's reads happen while its block runs,
-        synchronously (one read command in flight at a time, the block waits for each)."""
+        synchronously (one read command in flight at a time, the block waits for each). A block
+        that streams or uses the spill ring drains the prefetch in flight before it computes
+        (the runtime's invoke_paged, c_runtime/src/ooc.c)."""
+        draining = self._draining_blocks()
         return [
             Step(s.macs, s.fetch_bytes * s.reads, READS_PER_STEP * s.reads if s.pieces else 0,
-                 sync=s.repeats > 0)
+                 sync=s.repeats > 0, drain=s.repeats == 0 and s.block in draining)
             for s in self.steps
         ]  # fmt: skip
+
+    def _draining_blocks(self) -> set[int]:
+        """Fused blocks that read their weights again row by row or touch the spill ring."""
+        if self.fusion is None:
+            return set()
+        out = {s.block for s in self.steps if s.repeats > 0}
+        spilled = {sp.tensor for sp in self.fusion.spills}
+        for bi, b in enumerate(self.fusion.blocks):
+            if b.fused and (b.nodes[-1].tensor in spilled
+                            or any(nd.mode == NODE_SPILL_IN for nd in b.nodes)):  # fmt: skip
+                out.add(bi)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         est = self.estimates
@@ -364,6 +380,7 @@ class Plan:
             if fp is not None
             else None
         )
+        draining = self._draining_blocks()
         out["schedule"] = [
             {
                 "op": s.op,
@@ -373,6 +390,8 @@ class Plan:
                 "channels": [s.c0, s.c1] if s.c1 else None,
                 "chunks": [s.first_chunk + i for i in range(len(s.pieces))] if s.pieces else [],
                 "streamed": s.repeats > 0,
+                # a fused block that streams or spills: the prefetch in flight ends before it runs
+                "drains_prefetch": s.repeats == 0 and s.block in draining,
                 "reads_per_inference": s.reads if s.pieces else 0,
                 "fetch_bytes": s.fetch_bytes * s.reads,  # per inference
                 "read_commands": READS_PER_STEP * s.reads if s.pieces else 0,
