@@ -78,8 +78,8 @@ def measure(name: str, kib: int) -> dict[str, Any]:
         p = build(graph, path.read_bytes(), out, device, budget=kib * 1024, flash=FLASH, mcu=MCU,
                   fuse=True).plan  # fmt: skip
         build_s = time.perf_counter() - t0
-        sp = p.spill
-        assert sp is not None and p.fusion is not None, f"{name} at {kib} KiB does not spill"
+        sp = p.spill  # None: the budget is met without spilling (then nothing is programmed)
+        assert p.fusion is not None, f"{name} at {kib} KiB has no fused schedule"
         sample = [random_inputs(graph, 7)]
         (ref,) = run_tflm_many(path.read_bytes(), sample)
         got = run_build(out, graph, device, sample)
@@ -92,16 +92,17 @@ def measure(name: str, kib: int) -> dict[str, Any]:
     rep = got.report
     naive = ring.forecast(FLASH.page_bytes, SPILL_SECTOR_BYTES, naive_lens(graph))
     sectors = p.scratch_bytes // SPILL_SECTOR_BYTES
-    life = sp.lifetime_inferences(sectors, FLASH.endurance_cycles)
+    life = sp.lifetime_inferences(sectors, FLASH.endurance_cycles) if sp else None
+    programmed = sp.bytes_programmed if sp else 0.0
     return {
         "model": name,
         "sram_budget_bytes": kib * 1024,
         "sram_bytes": p.sram_bytes,
         "bit_exact": exact,
         "spilled_tensors": len(p.fusion.spills),
-        "program_bytes_per_inference": sp.bytes_programmed,
-        "erases_per_inference": sp.erases,
-        "worst_program_bytes": sp.worst.bytes_programmed,
+        "program_bytes_per_inference": programmed,
+        "erases_per_inference": sp.erases if sp else 0.0,
+        "worst_program_bytes": sp.worst.bytes_programmed if sp else 0,
         "measured_program_bytes": rep["flash_program_bytes"],
         "measured_erases": rep["erases"],
         "predicted_program_bytes": cost.bytes_programmed,
@@ -111,10 +112,11 @@ def measure(name: str, kib: int) -> dict[str, Any]:
         and rep["page_programs"] == cost.page_programs,
         "naive_program_bytes_per_inference": naive.bytes_programmed,
         "naive_erases_per_inference": naive.erases,
-        "ratio_program_bytes": naive.bytes_programmed / sp.bytes_programmed,
+        # None: the plan programs nothing (no spill needed), the naive plan still would
+        "ratio_program_bytes": naive.bytes_programmed / programmed if programmed else None,
         "scratch_bytes": p.scratch_bytes,
-        "lifetime_inferences": life,
-        "lifetime_days_at_1hz": life / 86400,
+        "lifetime_inferences": life,  # None: unlimited by wear
+        "lifetime_days_at_1hz": life / 86400 if life is not None else None,
         "flash_read_bytes_per_inference": p.flash_read_bytes_per_inference,
         "restream_bytes_per_inference": p.restream_bytes_per_inference,
         "estimated_latency_s": p.estimates["plan"].seconds,
@@ -188,10 +190,18 @@ def main() -> None:
     for name, kib in cases:
         r = measure(name, kib)
         rows.append(r)
+        ratio = (
+            f"{r['ratio_program_bytes']:>5.1f}x" if r["ratio_program_bytes"] else f"{'no spill':>6}"
+        )
+        days = (
+            f"{r['lifetime_days_at_1hz']:>9.1f}"
+            if r["lifetime_days_at_1hz"] is not None
+            else f"{'no wear':>9}"
+        )
         print(f"{name:<42} {kib:>4} {r['bit_exact']!s:>5} "
               f"{r['program_bytes_per_inference']:>11,.0f} {r['erases_per_inference']:>7.2f} "
-              f"{r['naive_program_bytes_per_inference']:>12,.0f} {r['ratio_program_bytes']:>5.1f}x "
-              f"{r['lifetime_days_at_1hz']:>9.1f} {r['latency_ratio']:>6.2f}", flush=True)  # fmt: skip
+              f"{r['naive_program_bytes_per_inference']:>12,.0f} {ratio} {days} "
+              f"{r['latency_ratio']:>6.2f}", flush=True)  # fmt: skip
     camp = None
     if args.inferences > 0:
         camp = campaigns("pretrainedResnet_quant.tflite", 12, args.inferences)

@@ -323,27 +323,40 @@ def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) ->
     """Compile the build's C tables with the runtime, the NOR emulator and the flash runner."""
     from ooc_sdk.host import SANITIZE
 
-    cc = _compiler()
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
+    return build_host_program(out_dir, info, RUNNER, flags, (), "the out-of-core host runner")
+
+
+def build_host_program(
+    out_dir: Path,
+    info: dict[str, Any],
+    main: Path,
+    flags: list[str],
+    link: tuple[str, ...],
+    what: str,
+) -> Path:
+    """Compile the build's C tables with the runtime, the NOR emulator and the host program
+    ``main`` (its OOC_RUN_* macros name the tables), once per content: a cached binary."""
+    cc = _compiler()
     cname = info["c_name"]
     c_dir = out_dir / "c"
     model_c, model_h = c_dir / f"ooc_model_{cname}.c", c_dir / f"ooc_model_{cname}.h"
     if not model_c.exists() or not model_h.exists():
         raise InvalidArgumentError(f"{c_dir} lacks the generated model tables: run ooc build again")
-    h = hashlib.sha256(b"flash-runner")
-    for p in (model_c, model_h, RUNNER, NOR_EMU, HOST / "ooc_nor_emu.h"):
+    h = hashlib.sha256(main.name.encode())
+    for p in (model_c, model_h, main, NOR_EMU, HOST / "ooc_nor_emu.h"):
         h.update(p.read_bytes())
     key = hashlib.sha256(
-        f"{h.hexdigest()}|{runtime_digest()}|{cc}|{' '.join(flags)}".encode()
+        f"{h.hexdigest()}|{runtime_digest()}|{cc}|{' '.join(flags)}|{' '.join(link)}".encode()
     ).hexdigest()[:32]
     sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
     args = [
         cc, *flags, f"-I{c_dir}", f"-I{C_RUNTIME / 'include'}", f"-I{HOST}",
         f'-DOOC_RUN_HEADER="ooc_model_{cname}.h"', f"-DOOC_RUN_MODEL=ooc_model_{cname}",
         f"-DOOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
-        str(model_c), *sources, str(NOR_EMU), str(RUNNER),
+        str(model_c), *sources, str(NOR_EMU), str(main), *link,
     ]  # fmt: skip
-    return _compile_cached(key, args, "the out-of-core host runner")
+    return _compile_cached(key, args, what)
 
 
 @dataclass

@@ -14,7 +14,6 @@ benchmarks use it (tests/test_spill_campaign.py, benchmarks/bench_spill.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -25,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.build import HOST, NOR_EMU, load_build_for
-from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest
-from ooc_sdk.errors import InvalidArgumentError, ToolError
+from ooc_sdk.build import HOST, build_host_program, load_build_for
+from ooc_sdk.errors import ToolError
 from ooc_sdk.golden import check_inputs
-from ooc_sdk.host import RELEASE, WARNINGS, _compile_cached, _compiler
+from ooc_sdk.host import RELEASE, WARNINGS
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.ir import Graph
 
@@ -50,27 +48,8 @@ NONCE_DTYPE = np.dtype([("boot", "<u4"), ("seq", "<u8"), ("block", ">u4"), ("byt
 
 def build_campaign(out_dir: Path, info: dict[str, Any]) -> Path:
     """Compile the build's C tables with the runtime, the NOR emulator and the campaign."""
-    cc = _compiler()
-    cname = info["c_name"]
-    c_dir = out_dir / "c"
-    model_c, model_h = c_dir / f"ooc_model_{cname}.c", c_dir / f"ooc_model_{cname}.h"
-    if not model_c.exists() or not model_h.exists():
-        raise InvalidArgumentError(f"{c_dir} lacks the generated model tables: run ooc build again")
-    h = hashlib.sha256(b"spill-campaign")
-    for p in (model_c, model_h, CAMPAIGN, NOR_EMU, HOST / "ooc_nor_emu.h"):
-        h.update(p.read_bytes())
-    flags = WARNINGS + RELEASE
-    key = hashlib.sha256(
-        f"{h.hexdigest()}|{runtime_digest()}|{cc}|{' '.join(flags)}|{WRAPS}".encode()
-    ).hexdigest()[:32]
-    sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
-    args = [
-        cc, *flags, f"-I{c_dir}", f"-I{C_RUNTIME / 'include'}", f"-I{HOST}",
-        f'-DOOC_RUN_HEADER="ooc_model_{cname}.h"', f"-DOOC_RUN_MODEL=ooc_model_{cname}",
-        f"-DOOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
-        str(model_c), *sources, str(NOR_EMU), str(CAMPAIGN), WRAPS,
-    ]  # fmt: skip
-    return _compile_cached(key, args, "the spill campaign")
+    return build_host_program(out_dir, info, CAMPAIGN, WARNINGS + RELEASE, (WRAPS,),
+                              "the spill campaign")  # fmt: skip
 
 
 def _run(

@@ -1,9 +1,10 @@
-"""MobileNetV2 224 in 64 KiB and 32 KiB of SRAM (issue 8's acceptance, on the host emulator, and
-at 64 KiB under QEMU too): fused activations, weights paged and re-streamed inside fused blocks,
-and activations spilled to the flash scratch ring. Bit-exact with tflite-micro; the emulator's
-flash traffic (bytes programmed, page programs, erases, bytes read, read commands) equal to the
-plan's prediction; SRAM high-water within the plan. The plans take minutes to search, so each
-budget is built once."""
+"""MobileNetV2 224 in 64 KiB and 32 KiB of SRAM (issue 8's acceptance, on the host emulator and
+under QEMU): fused activations and weights paged and re-streamed inside fused blocks; at 32 KiB
+activations spilled to the flash scratch ring too. (At 64 KiB the plan has needed no spill
+since the arena placement reaches its lower bound: 65,536 bytes without one.) Bit-exact with
+tflite-micro on both; the emulator's flash traffic (bytes programmed, page programs, erases,
+bytes read, read commands) equal to the plan's prediction, and the same on the M4; SRAM
+high-water within the plan. The plans take minutes to search, so each budget is built once."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def model() -> tuple[Path, Any, list[Any]]:
 
 
 @pytest.mark.parametrize("kib", [64, 32])
-def test_mobilenet_v2_spills_and_is_bit_exact(
+def test_mobilenet_v2_in_64_and_32_kib_is_bit_exact(
     kib: int, model: tuple[Path, Any, list[Any]], tmp_path: Path
 ) -> None:
     path, graph, ref = model
@@ -48,9 +49,10 @@ def test_mobilenet_v2_spills_and_is_bit_exact(
     p = build(graph, path.read_bytes(), tmp_path, device, budget=kib * KIB, flash=FLASH, mcu=M4,
               fuse=True).plan  # fmt: skip
     assert p.sram_bytes <= kib * KIB
-    assert p.fusion is not None and p.fusion.spills and p.restream_bytes_per_inference > 0
-    sp = p.spill
-    assert sp is not None and sp.bytes_programmed > 0
+    assert p.fusion is not None and p.restream_bytes_per_inference > 0
+    # 64 KiB fits with fusion and re-streamed weights alone; 32 KiB must spill
+    assert bool(p.fusion.spills) is (kib == 32)
+    lens = p.fusion.spill_lens
 
     samples = [random_inputs(graph, 21)]
     blank = tmp_path / "flash-m4.bin"  # the host run leaves its ring in OUT/flash.bin
@@ -62,8 +64,9 @@ def test_mobilenet_v2_spills_and_is_bit_exact(
     rep = got.report
     # the runner reports its last inference, the second on a blank ring (the first sample runs
     # twice): the ring model from the mount's first write position predicts it exactly
-    _, pos = ring.predict(FLASH.page_bytes, 4096, ring.FIRST_POSITION, p.fusion.spill_lens)
-    cost, _ = ring.predict(FLASH.page_bytes, 4096, pos, p.fusion.spill_lens)
+    _, pos = ring.predict(FLASH.page_bytes, 4096, ring.FIRST_POSITION, lens)
+    cost, _ = ring.predict(FLASH.page_bytes, 4096, pos, lens)
+    assert (cost.bytes_programmed > 0) is (kib == 32)
     assert rep["flash_program_bytes"] == cost.bytes_programmed
     assert rep["page_programs"] == cost.page_programs
     assert rep["erases"] == cost.erases
@@ -78,10 +81,8 @@ def test_mobilenet_v2_spills_and_is_bit_exact(
     )
     assert rep["sram_high_water_bytes"] <= p.sram_bytes
 
-    if kib != 64:
-        return
-    # the Cortex-M4 under QEMU (about 7 billion instructions, half a minute): the firmware
-    # linked into the plan's SRAM, bit-exact, and the same flash traffic on a blank ring
+    # the Cortex-M4 under QEMU (about 7 billion instructions, half a minute or so): the
+    # firmware linked into the plan's SRAM, bit-exact, and the same flash traffic on a blank ring
     m4 = run_build_m4(tmp_path, graph, device, samples, flash_file=blank, timeout=900)
     for a, b in zip(ref[0].outputs, m4.outputs[0], strict=True):
         assert np.array_equal(a, b)
@@ -90,4 +91,4 @@ def test_mobilenet_v2_spills_and_is_bit_exact(
     assert {k: m4.report[k] for k in counters} == {k: rep[k] for k in counters}
     assert m4.report["sram_budget_bytes"] == p.sram_bytes
     assert m4.report["sram_high_water_bytes"] <= p.sram_bytes
-    assert m4.report["spill_boot"] == 1
+    assert m4.report["spill_boot"] == (1 if lens else 0)

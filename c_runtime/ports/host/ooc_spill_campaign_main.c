@@ -105,7 +105,7 @@ int __wrap_ooc_spill_write(ooc_spill_t *sp, uint32_t tensor, uint32_t tile, cons
 
 /* ---- injection between write and read-back ---- */
 
-enum { INJECT_NONE, INJECT_COUNT, INJECT_SNAPSHOT, INJECT_FLIP, INJECT_REPLAY };
+enum { INJECT_NONE, INJECT_SNAPSHOT, INJECT_FLIP, INJECT_REPLAY };
 
 static struct {
     int mode;
