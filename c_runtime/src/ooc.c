@@ -551,14 +551,21 @@ static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const 
     return rc;
 }
 
-int ooc_load_stream(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap, const void **ptrs)
+/* Read step `s`'s chunks into `buf` and finish them at once (no overlap): begin, then end,
+   which also ends a read left in flight when the begin failed. */
+static int load_now(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap, int verify, const void **ptrs)
 {
     int rc = load_begin(ctx, s, buf, cap);
     if (rc == OOC_OK || ctx->inflight >= 0) {
-        const int rc2 = load_end(ctx, s, buf, ctx->model->verify == OOC_VERIFY_EVERY_READ, ptrs);
+        const int rc2 = load_end(ctx, s, buf, verify, ptrs);
         rc = rc == OOC_OK ? rc2 : rc;
     }
     return rc;
+}
+
+int ooc_load_stream(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap, const void **ptrs)
+{
+    return load_now(ctx, s, buf, cap, ctx->model->verify == OOC_VERIFY_EVERY_READ, ptrs);
 }
 
 /* OOC_VERIFY_AT_BOOT: read and verify every chunk once, through slot 0. */
@@ -569,11 +576,7 @@ static int verify_all(ooc_ctx_t *ctx)
     int rc = OOC_OK;
     for (s = 0; rc == OOC_OK && s < ctx->model->n_steps; s++) {
         if (ctx->model->steps[s].n_chunks != 0u) {
-            rc = load_begin(ctx, s, slot_ptr(ctx, 0u), ctx->model->slot_bytes);
-            if (rc == OOC_OK || ctx->inflight >= 0) {
-                int rc2 = load_end(ctx, s, slot_ptr(ctx, 0u), 1, ptrs);
-                rc = rc == OOC_OK ? rc2 : rc;
-            }
+            rc = load_now(ctx, s, slot_ptr(ctx, 0u), ctx->model->slot_bytes, 1, ptrs);
         }
     }
     ooc_wipe(slot_ptr(ctx, 0u), ctx->model->slot_bytes);

@@ -39,6 +39,7 @@ from typing import Any
 from ooc_sdk.audit.ring import read_ring
 from ooc_sdk.errors import ImageError, ImageTruncatedError, InvalidArgumentError
 from ooc_sdk.image import format as fmt
+from ooc_sdk.plan import spill as spill_model
 from ooc_sdk.targets import FlashProfile, flash_profiles, load_flash
 
 SECONDS_PER_YEAR = 365.25 * 86400
@@ -352,8 +353,6 @@ def audit_build(
     invokes = inferences + 1  # the runner invokes its first sample twice
     spill_run = _spill_run(plan, rep, invokes, flash_p.page_bytes)
     if spill_run is not None:
-        from ooc_sdk.plan import spill as ring
-
         # a spilling build's traffic depends on where the ring's write position is: predict the
         # inference the runner measured (its last) from where it started, exactly
         last = spill_run["last"]
@@ -361,10 +360,10 @@ def audit_build(
             {
                 "read_bytes_per_inference": plan["flash_read_bytes_per_inference"]
                 + plan["spill"]["read_back_bytes_per_inference"]
-                + ring.OPEN_READ_BYTES * last.erases,
+                + spill_model.OPEN_READ_BYTES * last.erases,
                 "read_commands_per_inference": plan["flash_read_commands_per_inference"]
                 + plan["spill"]["read_back_commands_per_inference"]
-                + ring.OPEN_READS * last.erases,
+                + spill_model.OPEN_READS * last.erases,
                 "program_bytes_per_inference": last.bytes_programmed,
                 "page_programs_per_inference": last.page_programs,
                 "erases_per_inference": last.erases,
@@ -486,8 +485,6 @@ def _spill_run(
     spill = plan.get("spill")
     if not spill or "spill" not in rep:
         return None
-    from ooc_sdk.plan import spill as ring
-
     if "record_payload_bytes" not in spill or "sector_bytes" not in spill:
         raise InvalidArgumentError(
             "plan.json lacks the spill ring's record sizes (an older ooc made this build): "
@@ -496,10 +493,10 @@ def _spill_run(
     lens = [int(n) for n in spill["record_payload_bytes"]]
     sector = int(spill["sector_bytes"])
     r = rep["spill"]
-    last, _ = ring.predict(page_bytes, sector, int(r["position_before_last"]), lens)
+    last, _ = spill_model.predict(page_bytes, sector, int(r["position_before_last"]), lens)
     pos, erases, programmed = int(r["mount_position"]), 0, 0
     for _ in range(invokes):
-        cost, pos = ring.predict(page_bytes, sector, pos, lens)
+        cost, pos = spill_model.predict(page_bytes, sector, pos, lens)
         erases += cost.erases
         programmed += cost.bytes_programmed
     return {
