@@ -11,6 +11,10 @@
  *
  * A block may run in strips: each computes a column range of every node, top to bottom, with
  * the rings reset; columns two strips share are computed by both (the planner costed that).
+ *
+ * A channel-split node (OOC_NODE_PEX, partial execution) stands for three operators: a 1x1
+ * expansion, a depthwise convolution and a 1x1 projection. It makes each projection row a group
+ * of expanded channels at a time and holds neither intermediate tensor (pex_row below).
  */
 #include <string.h>
 
@@ -18,6 +22,12 @@
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
 #include "ooc/ooc_spill.h"
+
+#if defined(__GNUC__)
+#define OOC_FUSED_NOINLINE __attribute__((noinline))
+#else
+#define OOC_FUSED_NOINLINE
+#endif
 
 typedef struct {
     const int8_t *base; /* row `lo`, column x0 */
@@ -350,6 +360,136 @@ static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int3
     }
 }
 
+static uint32_t align4(uint32_t n)
+{
+    return (n + 3u) & ~3u;
+}
+
+/* Operators a node stands for: a channel-split chain three (four with a PAD after the
+   expansion), a streamed input none. */
+static uint32_t node_ops(const ooc_model_t *m, const ooc_node_t *nd)
+{
+    if (nd->mode == OOC_NODE_PEX) {
+        return (uint32_t)nd->op + 1u < m->n_ops && m->ops[nd->op + 1u].kind == OOC_OP_PAD ? 4u : 3u;
+    }
+    return nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN ? 0u : 1u;
+}
+
+/* A chain's depthwise parameters as they apply to the expansion's output: a PAD between them
+   (padding with the zero point the depthwise skips, check_pex) becomes the window's padding. */
+static ooc_conv_params_t pex_depthwise(const ooc_op_t *ops, uint32_t span)
+{
+    ooc_conv_params_t d = *(const ooc_conv_params_t *)ops[span - 2u].params;
+    if (span == 4u) {
+        const ooc_pad_params_t *pad = (const ooc_pad_params_t *)ops[1].params;
+        d.in_h = pad->in_dims[1], d.in_w = pad->in_dims[2];
+        d.pad_top += pad->pad_before[1], d.pad_left += pad->pad_before[2];
+    }
+    return d;
+}
+
+/* The expansion rows [*ya, *yb) and columns [*xa, *xb) (clipped) that the depthwise row `row`,
+   columns [x0, x1), reads. */
+static void pex_window(const ooc_conv_params_t *d, int32_t row, int32_t x0, int32_t x1, int32_t *ya, int32_t *yb,
+                       int32_t *xa, int32_t *xb)
+{
+    const int32_t yf = row * d->stride_h - d->pad_top, xf = x0 * d->stride_w - d->pad_left;
+    *ya = clamp_i32(yf, 0, d->in_h);
+    *yb = clamp_i32(yf + (d->k_h - 1) * d->dil_h + 1, *ya, d->in_h);
+    *xa = clamp_i32(xf, 0, d->in_w);
+    *xb = clamp_i32((x1 - 1) * d->stride_w - d->pad_left + (d->k_w - 1) * d->dil_w + 1, *xa, d->in_w);
+}
+
+/* Scratch bytes pex_row uses for output columns [x0, x1) of row `row` (fusion.py's _pex_scratch
+   sizes the block's scratch for the largest). */
+static uint32_t pex_scratch(const ooc_conv_params_t *d, const ooc_conv_params_t *pr, uint32_t group, int32_t row,
+                            int32_t x0, int32_t x1)
+{
+    int32_t ya, yb, xa, xb;
+    const uint32_t w = (uint32_t)(x1 - x0);
+    pex_window(d, row, x0, x1, &ya, &yb, &xa, &xb);
+    return align4(4u * w * (uint32_t)pr->out_c) + align4((uint32_t)((yb - ya) * (xb - xa)) * group) +
+           align4(w * group) + align4((uint32_t)(d->k_h * d->k_w) * group);
+}
+
+/* One row of a channel-split chain's projection. For each group of expanded channels
+   [c0, c0 + g): the expansion rows the depthwise window reads, for those channels only, then the
+   depthwise row for them, then their share of the projection's int32 sums; the sums are
+   requantized once every group has added in. Expansion rows are recomputed for every projection
+   row that reads them (the planner costs that as MACs). Kept out of line: its frame is not
+   produce()'s, which every row of every block runs. */
+static OOC_FUSED_NOINLINE int pex_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out)
+{
+    const ooc_node_t *nd = &r->nodes[n];
+    const ooc_op_t *ops = &r->ctx->model->ops[nd->op];
+    const uint32_t span = node_ops(r->ctx->model, nd);
+    const void *ins[4][3];
+    uint32_t o, i, k = r->first_chunk[n];
+    const ooc_conv_params_t *e = (const ooc_conv_params_t *)ops[0].params;
+    const ooc_conv_params_t dd = pex_depthwise(ops, span), *d = &dd;
+    const ooc_conv_params_t *pr = (const ooc_conv_params_t *)ops[span - 1u].params;
+    const view_t v = input_view(r, n, 0u);
+    const int32_t w = x1 - x0, chans = d->in_c, taps = d->k_h * d->k_w;
+    const int8_t *dw_filter;
+    const int32_t *e_bias, *d_bias;
+    uint8_t *scratch = r->ctx->cfg.arena + r->b->scratch;
+    int32_t *sums = (int32_t *)(void *)scratch;
+    int8_t *ex, *dw, *df;
+    int32_t ya, yb, xa, xb, c0, y, t;
+    for (o = 0; o < span; o++) { /* filters and biases; paged ones lie in the slot in operator order */
+        for (i = 0; i < 3u; i++) {
+            const uint16_t tn = i < ops[o].n_inputs ? ops[o].inputs[i] : OOC_NO_TENSOR;
+            ins[o][i] = tn != OOC_NO_TENSOR ? r->ctx->model->tensors[tn].data : NULL;
+            if (tn != OOC_NO_TENSOR && ins[o][i] == NULL && r->ctx->model->tensors[tn].offset == OOC_TENSOR_PAGED &&
+                r->slot != NULL) {
+                ins[o][i] = chunk_data(r, k++);
+            }
+        }
+    }
+    dw_filter = (const int8_t *)ins[span - 2u][1];
+    e_bias = (const int32_t *)ins[0][2], d_bias = (const int32_t *)ins[span - 2u][2];
+    pex_window(d, row, x0, x1, &ya, &yb, &xa, &xb);
+    if ((uint64_t)r->b->scratch + pex_scratch(d, pr, nd->group, row, x0, x1) > r->ctx->model->arena_bytes ||
+        ya < v.lo || yb > v.hi || xa < v.x0 || xb > v.x1) {
+        return OOC_ERR_CORRUPT;
+    }
+    ex = (int8_t *)(scratch + align4(4u * (uint32_t)(w * pr->out_c)));
+    dw = ex + align4((uint32_t)((yb - ya) * (xb - xa)) * nd->group);
+    df = dw + align4((uint32_t)w * nd->group);
+    ooc_conv_sums_init(pr, (const int32_t *)ins[span - 1u][2], w, sums);
+    for (c0 = 0; c0 < chans; c0 += nd->group) {
+        const int32_t g = chans - c0 < nd->group ? chans - c0 : nd->group;
+        ooc_conv_params_t q = *e;
+        view_t sv;
+        narrow_t nw;
+        /* the expansion's channels [c0, c0 + g), row by row over the window's columns */
+        q.batches = 1, q.in_h = 1, q.out_h = 1, q.in_w = xb - xa, q.out_w = xb - xa, q.out_c = g;
+        q.pad_top = 0, q.pad_left = 0;
+        q.out_multiplier = e->out_multiplier + c0, q.out_shift = e->out_shift + c0;
+        for (y = ya; y < yb; y++) {
+            ooc_conv2d_s8(&q, v.base + (y - v.lo) * v.pitch + (xa - v.x0) * e->in_c,
+                          (const int8_t *)ins[0][1] + c0 * e->in_c, e_bias != NULL ? e_bias + c0 : NULL,
+                          ex + (y - ya) * (xb - xa) * g);
+        }
+        /* the depthwise row for them, its taps for these channels gathered contiguous */
+        for (t = 0; t < taps; t++) {
+            memcpy(df + t * g, dw_filter + t * chans + c0, (size_t)g);
+        }
+        sv.base = ex, sv.lo = ya, sv.hi = yb, sv.x0 = xa, sv.x1 = xb, sv.pitch = (xb - xa) * g;
+        q = *d;
+        nw = narrow(&sv, row, x0, x1, q.stride_h, q.pad_top, q.stride_w, q.pad_left);
+        q.batches = 1, q.out_h = 1;
+        q.in_h = nw.in_h, q.pad_top = nw.pad_top, q.in_w = nw.in_w, q.pad_left = nw.pad_left, q.out_w = nw.out_w;
+        q.in_c = g, q.out_c = g;
+        q.out_multiplier = d->out_multiplier + c0, q.out_shift = d->out_shift + c0;
+        ooc_depthwise_conv2d_s8(&q, nw.in, df, d_bias != NULL ? d_bias + c0 : NULL, dw);
+        /* their share of the projection */
+        ooc_pointwise_accumulate_s8(pr, dw, w, (const int8_t *)ins[span - 1u][1], c0, c0 + g, sums);
+    }
+    ooc_conv_sums_finish_s8(pr, sums, w, out);
+    return OOC_OK;
+}
+
 /* Make the next row of node `n`. */
 static int produce(run_t *r, uint32_t n)
 {
@@ -398,6 +538,11 @@ static int produce(run_t *r, uint32_t n)
             for (x = 0; rc == OOC_OK && x < x1 - x0; x++) {
                 out[x * c + ch] = (int8_t)scratch[x];
             }
+        }
+    } else if (nd->mode == OOC_NODE_PEX) {
+        rc = pex_row(r, n, row, x0, x1, out);
+        if (rc == OOC_OK && n + 1u == r->b->n_nodes && r->out_spill != NULL) {
+            rc = spill_out_row(r, row, x0, x1, out);
         }
     } else {
         const void *ins[OOC_MAX_INPUTS] = {NULL, NULL, NULL};
@@ -523,8 +668,9 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
             while (s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u && m->steps[s].op == r.nodes[n].op) {
                 s++; /* check_schedule(): pieces in operator order, each a convolution */
             }
-            for (q = 0; s == s0 && q < op->n_inputs; q++) {
-                const uint16_t t = op->inputs[q];
+            for (q = 0; s == s0 && q < node_ops(m, &r.nodes[n]) * 3u; q++) { /* a chain: each operator */
+                const ooc_op_t *o = op + q / 3u;
+                const uint16_t t = q % 3u < o->n_inputs ? o->inputs[q % 3u] : OOC_NO_TENSOR;
                 k += t != OOC_NO_TENSOR && m->tensors[t].data == NULL && m->tensors[t].offset == OOC_TENSOR_PAGED;
             }
         }
@@ -587,13 +733,79 @@ static int whole(const ooc_model_t *m, uint16_t t)
            m->tensors[t].offset != OOC_TENSOR_PAGED;
 }
 
+static int pointwise(const ooc_op_t *op)
+{
+    const ooc_conv_params_t *p = (const ooc_conv_params_t *)op->params;
+    return op->kind == OOC_OP_CONV_2D && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+           p->pad_top == 0 && p->pad_left == 0 && p->batches == 1;
+}
+
+/* A channel-split chain: its operators chained through tensors held nowhere, a PAD (if any)
+   that pads with the depthwise input's zero point, shapes that agree, and scratch for its
+   widest row inside the arena. */
+static int check_pex(const ooc_model_t *m, const ooc_block_t *b, uint32_t n, uint32_t widest)
+{
+    const ooc_node_t *nd = &m->nodes[b->first_node + n];
+    const ooc_op_t *ops = &m->ops[nd->op];
+    const uint32_t span = node_ops(m, nd);
+    const ooc_conv_params_t *e = (const ooc_conv_params_t *)ops[0].params;
+    const ooc_conv_params_t *d0 = (const ooc_conv_params_t *)ops[span - 2u].params;
+    const ooc_conv_params_t *pr = (const ooc_conv_params_t *)ops[span - 1u].params;
+    ooc_conv_params_t dd;
+    uint32_t row, strip, i, need = 0;
+    if (!pointwise(&ops[0]) || ops[span - 2u].kind != OOC_OP_DEPTHWISE_CONV_2D || !pointwise(&ops[span - 1u])) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < span; i++) {
+        if (ops[i].n_inputs < (ops[i].kind == OOC_OP_PAD ? 1u : 2u) ||
+            (i > 0u && (ops[i].inputs[0] != ops[i - 1u].output || m->tensors[ops[i - 1u].output].offset != OOC_TENSOR_ROWS))) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    if (span == 4u) {
+        const ooc_pad_params_t *pad = (const ooc_pad_params_t *)ops[1].params;
+        if (pad->rank != 4 || pad->pad_before[0] != 0 || pad->pad_after[0] != 0 || pad->pad_before[3] != 0 ||
+            pad->pad_after[3] != 0 || pad->pad_value != -d0->input_offset || pad->in_dims[1] != e->out_h ||
+            pad->in_dims[2] != e->out_w || pad->in_dims[3] != e->out_c ||
+            pad->in_dims[1] + pad->pad_before[1] + pad->pad_after[1] != d0->in_h ||
+            pad->in_dims[2] + pad->pad_before[2] + pad->pad_after[2] != d0->in_w) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    dd = pex_depthwise(ops, span);
+    if (dd.depth_multiplier != 1 || dd.batches != 1 || e->out_c != dd.in_c || dd.out_c != dd.in_c ||
+        pr->in_c != dd.out_c || e->out_h != dd.in_h || e->out_w != dd.in_w || pr->in_h != dd.out_h ||
+        pr->in_w != dd.out_w || nd->tensor != ops[span - 1u].output || nd->rows != pr->out_h ||
+        nd->width != pr->out_w || nd->channels != pr->out_c || nd->group == 0u || nd->group > dd.in_c ||
+        nd->src[1] != OOC_NODE_WHOLE || nd->k != (dd.k_h - 1) * dd.dil_h + 1 || nd->s != dd.stride_h ||
+        nd->p != dd.pad_top) {
+        return OOC_ERR_CORRUPT;
+    }
+    if (nd->src[0] == OOC_NODE_WHOLE && !whole(m, ops[0].inputs[0])) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (strip = 0; strip < b->n_strips; strip++) { /* pex_row's largest scratch */
+        const uint16_t *c = b->cols + 2u * ((uint32_t)b->n_nodes * strip + n);
+        for (row = 0; c[1] > c[0] && row < nd->rows; row++) {
+            const uint32_t got = pex_scratch(&dd, pr, nd->group, (int32_t)row, c[0], c[1]);
+            need = got > need ? got : need;
+        }
+    }
+    if (nd->cap == 0u ? !whole(m, nd->tensor) || m->tensors[nd->tensor].bytes !=
+                                                      (uint32_t)nd->rows * nd->width * nd->channels
+                      : (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels > m->arena_bytes) {
+        return OOC_ERR_CORRUPT;
+    }
+    return (b->scratch & 3u) == 0u && (uint64_t)b->scratch + need <= m->arena_bytes ? OOC_OK : OOC_ERR_CORRUPT;
+}
+
 /* One node against its block and the model. */
 static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
 {
     const ooc_node_t *nd = &m->nodes[b->first_node + n];
     uint32_t s, i, widest = 0;
     if (nd->rows == 0u || nd->width == 0u || nd->channels == 0u || nd->k == 0u || nd->s == 0u ||
-        nd->mode > OOC_NODE_SPILL_IN || nd->tensor >= m->n_tensors) {
+        nd->mode > OOC_NODE_PEX || nd->tensor >= m->n_tensors) {
         return OOC_ERR_CORRUPT;
     }
     for (i = 0; i < 2u; i++) {
@@ -616,8 +828,11 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
                    ? OOC_OK
                    : OOC_ERR_CORRUPT;
     }
-    if (nd->op < b->first_op || nd->op >= b->first_op + b->n_ops) {
+    if (nd->op < b->first_op || (uint32_t)nd->op + node_ops(m, nd) > (uint32_t)b->first_op + b->n_ops) {
         return OOC_ERR_CORRUPT;
+    }
+    if (nd->mode == OOC_NODE_PEX) {
+        return check_pex(m, b, n, widest);
     }
     {
         const ooc_op_t *op = &m->ops[nd->op];
@@ -705,7 +920,7 @@ int ooc_check_blocks(const ooc_model_t *m)
                 if (nd->op != b->first_op + covered) {
                     return OOC_ERR_CORRUPT; /* every operator of the block once, in order */
                 }
-                covered++;
+                covered += node_ops(m, nd);
             }
         }
         if (covered != b->n_ops) {

@@ -320,6 +320,7 @@ _NODE_MODES = {
     2: "OOC_NODE_INPUT",
     3: "OOC_NODE_TRANSPOSE_IN",
     4: "OOC_NODE_SPILL_IN",
+    5: "OOC_NODE_PEX",
 }
 
 
@@ -368,7 +369,7 @@ def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[in
             node_rows.append(
                 f"    {{{max(nd.op, 0)}u, {index[nd.tensor]}u, {_NODE_MODES[nd.mode]}, {nd.cap}u, "
                 f"{nd.rows}u, {nd.width}u, {nd.channels}u, {{{src[0]}, {src[1]}}}, {k}u, {s_}u, {p}, "
-                f"{nd.offset}u}},"
+                f"{nd.group}u, 0u, {nd.offset}u}},"
             )
     e.out(f"static const ooc_block_t blocks[{len(block_rows)}] = {{")
     for row in block_rows:

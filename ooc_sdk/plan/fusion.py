@@ -53,12 +53,14 @@ NODE_REDUCE = 1  # a global average (AVERAGE_POOL_2D over the whole input, MEAN 
 NODE_INPUT = 2  # a streamed model input: rows read through the input callback into a ring
 NODE_TRANSPOSE_IN = 3  # NCHW model input -> NHWC rows, read through the callback directly
 NODE_SPILL_IN = 4  # a spilled activation: rows read back from the flash spill ring into a ring
+NODE_PEX = 5  # a channel-split chain: 1x1 expansion, depthwise, 1x1 projection (partial execution)
 
 STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 MAX_BLOCK_OPS = 40
 MAX_BLOCK_NODES = 64  # OOC_MAX_BLOCK_NODES
 LAYOUTS_WHEN_NONE_FIT = 16  # schedules laid out to find the smallest when none meets the budget
 SPILL_SECTOR_BYTES = 4096  # the scratch ring's erase sector (every supported flash's)
+PEX_GROUP = 8  # expanded channels per group of a channel-split chain
 ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "ADD", "MUL")
 
 
@@ -167,6 +169,99 @@ def _row_op(graph: Graph, index: int) -> _RowOp | None:
     return None
 
 
+def _pointwise(graph: Graph, index: int) -> bool:
+    op = graph.operators[index]
+    if op.op_type != "CONV_2D":
+        return False
+    f = prepare_op(graph, op).fields
+    return (f["k_h"], f["k_w"], f["stride_h"], f["stride_w"], f["pad_top"], f["pad_left"]) == (
+        1, 1, 1, 1, 0, 0,
+    )  # fmt: skip
+
+
+def _pex_chain(graph: Graph, a: int, row_ops: list[_RowOp | None]) -> tuple[_RowOp, int] | None:
+    """The row model of the operators from ``a`` run as one channel-split chain (partial
+    execution, after Pex), and how many they are: a 1x1 expansion, a spatial PAD of its output
+    with its zero point (optional), a depthwise convolution (depth multiplier 1) and a 1x1
+    projection, each intermediate read by the next operator alone. The chain reads the
+    expansion's input with the depthwise window (the PAD folded into its padding) and makes the
+    projection's rows; None when the operators are not such a chain."""
+    n = len(graph.operators)
+    kinds = [op.op_type for op in graph.operators[a : a + 4]]
+    span = 4 if kinds[1:2] == ["PAD"] else 3
+    if a + span > n or any(row_ops[j] is None for j in range(a, a + span)):
+        return None
+    ops = graph.operators[a : a + span]
+    if [op.op_type for op in ops if op.op_type != "PAD"] != [
+        "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D",
+    ]:  # fmt: skip
+        return None
+    if not (_pointwise(graph, a) and _pointwise(graph, a + span - 1)):
+        return None
+    for i in range(span - 1):
+        t = ops[i].outputs[0]
+        if t in graph.outputs or ops[i + 1].inputs[0] != t or graph.consumers(t) != [a + i + 1]:
+            return None
+    d = prepare_op(graph, ops[-2]).fields
+    if d["depth_multiplier"] != 1:
+        return None
+    dw, pr = row_ops[a + span - 2], row_ops[a + span - 1]
+    assert dw is not None and pr is not None
+    k, s, p, kw, sw, pw = dw.k, dw.s, dw.p, dw.kw, dw.sw, dw.pw
+    if span == 4:  # PAD then depthwise: the padding is the depthwise window's, if it pads with
+        pad = prepare_op(graph, ops[1]).fields  # the zero point the depthwise skips
+        if pad["pad_value"] != -d["input_offset"]:
+            return None
+        p += pad["pad_before"][1]
+        pw += pad["pad_before"][2]
+    return _RowOp(NODE_PEX, (ops[0].inputs[0],), k, s, p, kw, sw, pw, pr.rows, pr.width,
+                  pr.channels), span  # fmt: skip
+
+
+def _window_span(r: int, k: int, s: int, p: int, n_in: int) -> tuple[int, int]:
+    """Input rows [lo, hi) (clipped) that output row ``r`` of a window (k, s, p) reads."""
+    lo = max(0, min(n_in, r * s - p))
+    return lo, max(lo, min(n_in, r * s - p + k))
+
+
+def _pex_scratch(m: _Model, nd: Node, x0: int, x1: int) -> int:
+    """Scratch bytes fused.c's pex_row uses at most for columns [x0, x1) of a channel-split
+    chain (over its rows): the projection's int32 sums, one group's expansion rows and
+    depthwise row, and the group's depthwise taps."""
+    kw, sw, pw = nd.cols_dep[0]
+    e_w = m.pex_expanded[nd.op][1]
+    rows = nd.win_max
+    xa, xb = x0 * sw - pw, (x1 - 1) * sw - pw + kw
+    xa = max(0, min(e_w, xa))
+    xb = max(xa, min(e_w, xb))
+    w = x1 - x0
+    g = nd.group
+    return (
+        _align(4 * w * nd.channels) + _align(rows * (xb - xa) * g) + _align(w * g)
+        + _align(m.pex_taps[nd.op] * g)
+    )  # fmt: skip
+
+
+def _pex_macs(m: _Model, nd: Node, cols: list[tuple[int, int]]) -> float:
+    """MACs of a channel-split chain over its strips' columns: the depthwise and projection
+    once per output, the expansion once per window row and column it recomputes."""
+    g = m.graph
+    ops = g.operators[nd.op : nd.op + nd.span]
+    kw, sw, pw = nd.cols_dep[0]
+    e_h, e_w, _ = m.pex_expanded[nd.op]
+    per_expanded = ops[0].macs / max(1, e_h * e_w)
+    per_out = sum(op.macs for op in ops[1:]) / max(1, nd.rows * nd.width)
+    rows = nd.win_sum
+    macs = 0.0
+    for x0, x1 in cols:
+        if x1 <= x0:
+            continue
+        xa = max(0, min(e_w, x0 * sw - pw))
+        xb = max(xa, min(e_w, (x1 - 1) * sw - pw + kw))
+        macs += per_expanded * rows * (xb - xa) + per_out * nd.computed * (x1 - x0)
+    return macs
+
+
 def _rows_needed(n: int, k: int, s: int, p: int, rows_in: int) -> int:
     """Input rows (a prefix) needed to produce the first ``n`` output rows."""
     if n <= 0:
@@ -197,6 +292,10 @@ class Node:
     max_cols: int = 0  # widest column range over the strips
     offset: int = 0  # arena offset of the ring / accumulator
     computed: int = 0  # rows it produces per strip
+    group: int = 0  # NODE_PEX: expanded channels per group
+    span: int = 1  # operators it stands for (NODE_PEX: 3, or 4 with a PAD)
+    win_max: int = 0  # NODE_PEX: the most expansion rows one output row's window reads
+    win_sum: int = 0  # NODE_PEX: expansion rows the computed output rows' windows read in all
 
 
 @dataclass
@@ -227,6 +326,13 @@ class Block:
         return next(nd for nd in self.nodes if nd.op == op and nd.mode != NODE_INPUT)
 
     @property
+    def pex_ops(self) -> frozenset[int]:
+        """Operators inside the block's channel-split chains (their weights stay resident)."""
+        return frozenset(
+            nd.op + i for nd in self.nodes if nd.mode == NODE_PEX for i in range(nd.span)
+        )
+
+    @property
     def fused(self) -> bool:
         return bool(self.nodes)
 
@@ -241,8 +347,15 @@ class _Sim:
 class _Model:
     """Facts about the graph the search reuses."""
 
-    def __init__(self, graph: Graph, stream_inputs: bool, spilled: frozenset[int] = frozenset()):
+    def __init__(
+        self,
+        graph: Graph,
+        stream_inputs: bool,
+        spilled: frozenset[int] = frozenset(),
+        use_pex: bool = True,
+    ):
         self.graph = graph
+        self.use_pex = use_pex
         self.n = len(graph.operators)
         self.row_ops = [_row_op(graph, i) for i in range(self.n)]
         self.producer = {op.outputs[0]: op.index for op in graph.operators}
@@ -267,6 +380,25 @@ class _Model:
         self.reshape_alias = {
             op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"
         }
+        # channel-split chains by their first operator, with their expanded tensor's H, W, C and
+        # their depthwise filter's taps
+        self.pex: dict[int, _RowOp] = {}
+        self.pex_expanded: dict[int, tuple[int, int, int]] = {}
+        self.pex_taps: dict[int, int] = {}
+        self.pex_span: dict[int, int] = {}  # operators in the chain (with a PAD: 4)
+        for a in range(self.n):
+            got = _pex_chain(graph, a, self.row_ops)
+            if got is None:
+                continue
+            ro, span = got
+            inner = {graph.operators[j].outputs[0] for j in range(a, a + span - 1)}
+            if not inner & spilled:
+                self.pex[a] = ro
+                self.pex_span[a] = span
+                _, e_h, e_w, e_c = graph.tensors[graph.operators[a].outputs[0]].shape
+                self.pex_expanded[a] = (e_h, e_w, e_c)
+                f = prepare_op(graph, graph.operators[a + span - 2]).fields
+                self.pex_taps[a] = f["k_h"] * f["k_w"]
         # spilled activations: written by their producer block's sink, read back as rows
         self.spilled = set(spilled)
         self.streamed |= self.spilled
@@ -323,8 +455,9 @@ class _Model:
         )
 
 
-def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
-    """Build block [a, b)'s nodes and run its row schedule once: ring capacities, rows computed."""
+def _simulate(m: _Model, a: int, b: int, pex: bool = False) -> _Sim | None:
+    """Build block [a, b)'s nodes and run its row schedule once: ring capacities, rows computed.
+    With ``pex``, every channel-split chain inside the block is one node (None if it has none)."""
     g = m.graph
     ops = range(a, b)
     if b <= a or any(m.row_ops[j] is None for j in ops):
@@ -343,10 +476,20 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
         mode = NODE_SPILL_IN if t in m.spilled else NODE_INPUT
         nodes.append(Node(-1, t, mode, h, w, c, (), (), (), False))
     macs_per_col: list[float] = [0.0] * len(nodes)
+    skip = 0
+    chains = 0
     for j in ops:
+        if skip:
+            skip -= 1
+            continue
         ro = m.row_ops[j]
         assert ro is not None
         op = g.operators[j]
+        if pex and j in m.pex and j + m.pex_span[j] <= b:
+            ro = m.pex[j]
+            skip = m.pex_span[j] - 1
+            op = g.operators[j + skip]
+            chains += 1
         if ro.mode == NODE_REDUCE and j != b - 1:
             return None  # a global average ends a block
         src, deps, cdeps = [], [], []
@@ -362,7 +505,7 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
         out = op.outputs[0]
         whole = ro.mode == NODE_REDUCE or m.last_use.get(out, -1) >= b
         if out in m.spilled:
-            if j != b - 1:
+            if j + skip != b - 1:
                 return None  # a spilled tensor is its block's sink, written row by row
             whole = False
         node_of[out] = len(nodes)
@@ -370,8 +513,11 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
             Node(j, out, ro.mode, ro.rows, ro.width, ro.channels, tuple(src), tuple(deps),
                  tuple(cdeps), whole)
         )  # fmt: skip
-        macs_per_col.append(op.macs / max(1, ro.rows * ro.width))
-    if len(nodes) > MAX_BLOCK_NODES:
+        if ro.mode == NODE_PEX:  # its MACs depend on the windows (_block_cost)
+            nodes[-1].group = min(PEX_GROUP, m.pex_expanded[j][2])
+            nodes[-1].span = skip + 1
+        macs_per_col.append(0.0 if ro.mode == NODE_PEX else op.macs / max(1, ro.rows * ro.width))
+    if len(nodes) > MAX_BLOCK_NODES or (pex and not chains):
         return None
     n = len(nodes)
     consumers: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n)]
@@ -429,6 +575,11 @@ def _simulate(m: _Model, a: int, b: int) -> _Sim | None:
             return None  # a whole output must be complete
         nd.cap = 0 if nd.whole and nd.mode != NODE_REDUCE else cap[q]
         nd.computed = done[q]
+        if nd.mode == NODE_PEX:
+            (k, s, p), e_h = nd.deps[0], m.pex_expanded[nd.op][0]
+            spans = [hi - lo for lo, hi in (_window_span(r, k, s, p, e_h) for r in range(nd.rows))]
+            nd.win_max = max(spans)
+            nd.win_sum = sum(spans[: nd.computed])
     return _Sim(nodes, macs_per_col, done)
 
 
@@ -497,7 +648,13 @@ def _block_cost(m: _Model, a: int, b: int, sim: _Sim, strips: int) -> Block | No
     for j, nd in enumerate(nodes):
         widths = [c[j][1] - c[j][0] for c in cols]
         nd.max_cols = max(widths)
-        if nd.op >= 0:
+        if nd.mode == NODE_PEX:
+            macs += _pex_macs(m, nd, [c[j] for c in cols])
+            scratch = max(
+                scratch,
+                max(_pex_scratch(m, nd, x0, x1) for x0, x1 in (c[j] for c in cols) if x1 > x0),
+            )
+        elif nd.op >= 0:
             macs += sim.macs_per_col[j] * sim.computed_rows[j] * sum(widths)
         ring += _node_bytes(nd)
         if nd.mode == NODE_TRANSPOSE_IN:
@@ -684,6 +841,15 @@ class FusionPlan:
                         for nd in b.nodes
                         if nd.cap
                     ],
+                    "channel_split": [
+                        {
+                            "ops": [nd.op, nd.op + nd.span],
+                            "expanded_channels": g.tensors[g.operators[nd.op].outputs[0]].shape[3],
+                            "group": nd.group,
+                        }
+                        for nd in b.nodes
+                        if nd.mode == NODE_PEX
+                    ],
                 }
                 for b in self.blocks
             ],
@@ -704,16 +870,17 @@ def _candidates(m: _Model) -> dict[tuple[int, int], list[Block]]:
                 break
             if b == a + 1 and not rows_io:
                 continue  # one operator alone gains nothing from rows unless it streams
-            sim = _simulate(m, a, b)
-            if sim is None:
-                continue
             found: list[Block] = []
-            for s in STRIP_CHOICES:
-                blk = _block_cost(m, a, b, sim, s)
-                if blk is not None and not any(
-                    f.sram <= blk.sram and f.macs <= blk.macs for f in found
-                ):
-                    found.append(blk)
+            for pex in (False, True) if m.use_pex else (False,):
+                sim = _simulate(m, a, b, pex)
+                if sim is None:
+                    continue
+                for s in STRIP_CHOICES:
+                    blk = _block_cost(m, a, b, sim, s)
+                    if blk is not None and not any(
+                        f.sram <= blk.sram and f.macs <= blk.macs for f in found
+                    ):
+                        found.append(blk)
             if found:
                 out[(a, b)] = found
     return out
@@ -784,6 +951,10 @@ def _layout(m: _Model, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
     internal = {
         nd.tensor for b in blocks for nd in b.nodes if not nd.whole or nd.mode == NODE_REDUCE
     }
+    internal |= {  # a channel-split chain's intermediates are held nowhere
+        g.operators[nd.op + i].outputs[0] for b in blocks for nd in b.nodes
+        if nd.mode == NODE_PEX for i in range(nd.span - 1)
+    }  # fmt: skip
     reduce_out = {nd.tensor for b in blocks for nd in b.nodes if nd.mode == NODE_REDUCE}
     items: list[Buffer] = []
     aliases: dict[int, list[int]] = {}
@@ -853,7 +1024,7 @@ class StreamCosts:
     byte_cost: float
     # per block range: (streamable operators heaviest first, resident bytes after streaming the
     # first k of them, the largest piece among those k), k = 0, 1, ...
-    _order: dict[tuple[int, int], tuple[list[int], list[int], list[int]]] = field(
+    _order: dict[tuple[int, int, frozenset[int]], tuple[list[int], list[int], list[int]]] = field(
         default_factory=dict, repr=False
     )
     # per block simulation (its node list, kept alive so the id stays its own): rows per node
@@ -861,11 +1032,13 @@ class StreamCosts:
     # (block id, operators streamed) -> (the block, kept alive, and its streaming copy)
     _made: dict[tuple[int, int], tuple[Block, Block]] = field(default_factory=dict, repr=False)
 
-    def _prefix(self, a: int, b: int) -> tuple[list[int], list[int], list[int]]:
-        got = self._order.get((a, b))
-        if got is None:
+    def _prefix(
+        self, a: int, b: int, keep: frozenset[int] = frozenset()
+    ) -> tuple[list[int], list[int], list[int]]:
+        got = self._order.get((a, b, keep))
+        if got is None:  # ``keep``: operators that stay resident (channel-split chains)
             ops = sorted(
-                (j for j in range(a, b) if self.op_piece[j] is not None),
+                (j for j in range(a, b) if self.op_piece[j] is not None and j not in keep),
                 key=lambda j: -self.op_bytes[j],
             )
             resident = [sum(self.op_bytes[j] for j in range(a, b))]
@@ -873,13 +1046,13 @@ class StreamCosts:
             for j in ops:
                 resident.append(resident[-1] - self.op_bytes[j])
                 piece.append(max(piece[-1], self.op_piece[j] or 0))
-            got = self._order[(a, b)] = (ops, resident, piece)
+            got = self._order[(a, b, keep)] = (ops, resident, piece)
         return got
 
     def apply(self, blk: Block, cap: int) -> Block | None:
         """``blk`` with the fewest heaviest operators streamed so that its resident weights and
         one piece of each streamed one fit ``cap``; None when no choice fits."""
-        ops, resident, piece = self._prefix(blk.first, blk.last)
+        ops, resident, piece = self._prefix(blk.first, blk.last, blk.pex_ops)
         k = next((k for k in range(1, len(ops) + 1) if resident[k] + piece[k] <= cap), 0)
         if k == 0:
             return None
@@ -907,13 +1080,18 @@ class FusionSearch:
     fused block's weights (they must fit one chunk slot together, docs/DESIGN.md)."""
 
     def __init__(
-        self, graph: Graph, stream_inputs: bool = True, spilled: frozenset[int] = frozenset()
+        self,
+        graph: Graph,
+        stream_inputs: bool = True,
+        spilled: frozenset[int] = frozenset(),
+        pex: bool = True,
     ) -> None:
         t0 = time.perf_counter()
         self.graph = graph
         self.stream_inputs = stream_inputs
         self.spilled = spilled
-        self.m = _Model(graph, stream_inputs, spilled)
+        self.pex = pex
+        self.m = _Model(graph, stream_inputs, spilled, pex)
         self.cands = _candidates(self.m)
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
@@ -1037,12 +1215,16 @@ def plan_fusion(
     max_mac_overhead: float | None = None,
     sram: int | None = None,
     stream_inputs: bool = True,
+    pex: bool = True,
 ) -> FusionPlan:
     """A fused schedule: minimum working SRAM within ``max_mac_overhead`` x the model's MACs, or
-    (with ``sram``) the fewest MACs within that working SRAM. Raises FusionError when the budget
-    cannot be met, naming the minimum and the operator that sets it."""
+    (with ``sram``) the fewest MACs within that working SRAM. ``pex``: channel-split chains are
+    a search option. Raises FusionError when the budget cannot be met, naming the minimum and
+    the operator that sets it."""
     if max_mac_overhead is not None and max_mac_overhead < 1.0:
         raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
     if sram is not None and sram <= 0:
         raise InvalidArgumentError("the SRAM budget must be positive")
-    return FusionSearch(graph, stream_inputs).plan(max_mac_overhead=max_mac_overhead, sram=sram)
+    return FusionSearch(graph, stream_inputs, pex=pex).plan(
+        max_mac_overhead=max_mac_overhead, sram=sram
+    )

@@ -37,6 +37,7 @@ from ooc_sdk.image.pack import DEFAULT_SCRATCH_BYTES, Chunk
 from ooc_sdk.image.pack import plan_id as pack_plan_id
 from ooc_sdk.model.ir import Graph, Operator
 from ooc_sdk.plan.fusion import (
+    NODE_PEX,
     NODE_SPILL_IN,
     SPILL_SECTOR_BYTES,
     FusionError,
@@ -375,6 +376,9 @@ class Plan:
                 "per_layer_working_sram_bytes": fp.per_layer_bytes,
                 "mac_overhead": round(fp.mac_overhead, 4),
                 "blocks": sum(1 for b in fp.blocks if b.fused),
+                "channel_split_chains": sum(
+                    1 for b in fp.blocks for nd in b.nodes if nd.mode == NODE_PEX
+                ),
                 "streamed_inputs": fp.streamed_inputs,
             }
             if fp is not None

@@ -58,6 +58,16 @@ void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, con
 void ooc_depthwise_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
                                       const int32_t *bias, int8_t *output, int32_t c0, int32_t c1);
 
+/* Partial execution along input channels, for a pointwise (1x1, stride 1, no padding) CONV_2D:
+   its int32 sums over n pixels, [n][out_c], built input channels [c0, c1) at a time (integer
+   sums, so the order does not change the result). init sets them to the bias (0 without one);
+   accumulate adds input channels [c0, c1): `input` holds only those, [n][c1 - c0], and
+   `filter` is the whole [out_c][in_c]; finish requantizes them into output [n][out_c]. */
+void ooc_conv_sums_init(const ooc_conv_params_t *p, const int32_t *bias, int32_t n, int32_t *sums);
+void ooc_pointwise_accumulate_s8(const ooc_conv_params_t *p, const int8_t *input, int32_t n, const int8_t *filter,
+                                 int32_t c0, int32_t c1, int32_t *sums);
+void ooc_conv_sums_finish_s8(const ooc_conv_params_t *p, const int32_t *sums, int32_t n, int8_t *output);
+
 /* ---- FULLY_CONNECTED (src/kernels/fully_connected.c) --------------------------- */
 typedef struct {
     int32_t batches;                /* rows: input elements / in_depth */

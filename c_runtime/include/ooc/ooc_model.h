@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 #define OOC_MODEL_MAGIC 0x4C444D4FUL /* "OMDL" little-endian */
-#define OOC_MODEL_VERSION 6u
+#define OOC_MODEL_VERSION 7u
 #define OOC_NO_TENSOR 0xFFFFu        /* an omitted optional operator input */
 #define OOC_TENSOR_PAGED 0xFFFFFFFFUL /* ooc_tensor_t.offset of a constant read from the flash image */
 #define OOC_TENSOR_ROWS 0xFFFFFFFEUL  /* ooc_tensor_t.offset of an activation never held whole: a fused
@@ -92,7 +92,12 @@ enum ooc_node_mode {
     OOC_NODE_REDUCE = 1,       /* a global average (AVERAGE_POOL_2D, MEAN over H and W): sums rows */
     OOC_NODE_INPUT = 2,        /* a streamed model input: rows read through the input reader */
     OOC_NODE_TRANSPOSE_IN = 3, /* TRANSPOSE of an NCHW model input to NHWC rows, read through the reader */
-    OOC_NODE_SPILL_IN = 4      /* a spilled activation: rows read back from the spill ring */
+    OOC_NODE_SPILL_IN = 4,     /* a spilled activation: rows read back from the spill ring */
+    OOC_NODE_PEX = 5           /* a channel-split chain (partial execution): operators op (1x1 CONV_2D,
+                                  the expansion), op + 1 (DEPTHWISE_CONV_2D) and op + 2 (1x1 CONV_2D,
+                                  the projection); each row of the projection is made `group`
+                                  expanded channels at a time, into int32 sums, and neither
+                                  intermediate tensor is held (fused.c) */
 };
 
 #define OOC_NODE_WHOLE 0xFFFFu /* ooc_node_t.src: the input is a whole tensor in the arena */
@@ -108,6 +113,8 @@ typedef struct {
     uint16_t src[2];        /* node index (lower) of the block producing input 0 / 1, or OOC_NODE_WHOLE */
     uint16_t k, s;
     int16_t p;
+    uint16_t group;         /* OOC_NODE_PEX: expanded channels per group (the last may be fewer); else 0 */
+    uint16_t reserved;
     uint32_t offset;        /* arena offset of the ring (cap x widest strip x channels bytes) or of
                                the reduce accumulators (channels x int32) */
 } ooc_node_t;
@@ -121,7 +128,8 @@ typedef struct {
     uint16_t n_strips;
     uint16_t reserved;
     const uint16_t *cols;   /* [n_strips][n_nodes][2]: columns [x0, x1) each node makes per strip */
-    uint32_t scratch;       /* arena offset of scratch bytes (OOC_NODE_TRANSPOSE_IN: one channel row) */
+    uint32_t scratch;       /* arena offset of scratch bytes (OOC_NODE_TRANSPOSE_IN: one channel row;
+                               OOC_NODE_PEX: a row's int32 sums and one group's rows, fused.c) */
 } ooc_block_t;
 
 /* Activation spill (docs/spill.md). A spilled tensor is written once, by the sink of the fused

@@ -163,3 +163,37 @@ void OOC_KERNEL_REF(ooc_depthwise_conv2d_s8_channels)(const ooc_conv_params_t *p
         }
     }
 }
+
+void ooc_conv_sums_init(const ooc_conv_params_t *p, const int32_t *bias, int32_t n, int32_t *sums)
+{
+    int32_t i, oc;
+    for (i = 0; i < n; i++) {
+        for (oc = 0; oc < p->out_c; oc++) {
+            sums[i * p->out_c + oc] = bias ? bias[oc] : 0;
+        }
+    }
+}
+
+void ooc_pointwise_accumulate_s8(const ooc_conv_params_t *p, const int8_t *input, int32_t n, const int8_t *filter,
+                                 int32_t c0, int32_t c1, int32_t *sums)
+{
+    const int32_t width = c1 - c0;
+    int32_t i, oc;
+    for (i = 0; i < n; i++) {
+        const int8_t *x = input + i * width;
+        int32_t *s = sums + i * p->out_c;
+        for (oc = 0; oc < p->out_c; oc++) {
+            s[oc] += dot_offset(filter + oc * p->in_c + c0, x, width, p->input_offset);
+        }
+    }
+}
+
+void ooc_conv_sums_finish_s8(const ooc_conv_params_t *p, const int32_t *sums, int32_t n, int8_t *output)
+{
+    int32_t i, oc;
+    for (i = 0; i < n; i++) {
+        for (oc = 0; oc < p->out_c; oc++) {
+            output[i * p->out_c + oc] = requantize(sums[i * p->out_c + oc], p, oc);
+        }
+    }
+}
