@@ -175,6 +175,7 @@ def build(
     fuse: bool = False,
     slots: int | None = None,
     progress: Progress | None = None,
+    channel_split: str = "auto",
 ) -> BuildResult:
     """Plan, pack, generate C and write the emulated flash. ``device`` None makes a batch build
     (docs/provisioning.md): the image's key slot stays erased, its content key is sealed under
@@ -187,8 +188,9 @@ def build(
     say("planning")
     crypto = Crypto.for_image(cipher, tag_alg)
     p = plan(
-        graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp, fuse=fuse, slots=slots
-    )
+        graph, budget, flash, mcu, crypto=crypto, verify=verify, dsp=dsp, fuse=fuse, slots=slots,
+        channel_split=channel_split,
+    )  # fmt: skip
     say(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
         f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"

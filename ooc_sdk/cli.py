@@ -338,7 +338,17 @@ def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) ->
 
 
 def _fusion_options(f: Any) -> Any:
-    """--fuse and --max-mac-overhead (``ooc plan``, ``ooc codegen``, ``ooc run``)."""
+    """--fuse, --max-mac-overhead and --channel-split (``ooc plan``, ``ooc codegen``, ``ooc run``)."""
+    f = click.option(
+        "--channel-split",
+        type=click.Choice(["auto", "off", "always"]),
+        default="auto",
+        show_default=True,
+        help="Channel-split partial execution inside fused blocks: a 1x1 expansion, depthwise "
+        "and 1x1 projection run a group of expanded channels at a time, so the expanded tensor "
+        "is never held (it costs recomputed expansion rows). auto: a search option per block; "
+        "off: never; always: every such chain a fused block contains.",
+    )(f)
     f = click.option(
         "--max-mac-overhead",
         type=click.FloatRange(min=1.0),
@@ -379,6 +389,7 @@ def codegen(
     as_json: bool,
     max_mac_overhead: float | None,
     fuse: bool,
+    channel_split: str,
     sram: int | None,
 ) -> None:
     """Emit the C sources a firmware project adds to run MODEL.
@@ -402,7 +413,12 @@ def codegen(
     if fuse or max_mac_overhead is not None:
         from ooc_sdk.plan.fusion import plan_fusion
 
-        fusion = plan_fusion(load_model(model), sram=sram, max_mac_overhead=max_mac_overhead)
+        fusion = plan_fusion(
+            load_model(model),
+            sram=sram,
+            max_mac_overhead=max_mac_overhead,
+            channel_split=channel_split,
+        )
     elif sram is not None:
         raise click.UsageError("--sram needs --fuse (ooc build plans out-of-core budgets)")
     gen = write_codegen(load_model(model), out_dir, name, fusion=fusion)

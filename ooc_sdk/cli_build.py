@@ -82,6 +82,7 @@ def _make_plan(
     tag: str,
     dsp: bool,
     fuse: bool = False,
+    channel_split: str = "auto",
 ) -> Any:
     from ooc_sdk.model import load_model
     from ooc_sdk.plan.latency import Crypto
@@ -98,6 +99,7 @@ def _make_plan(
         verify=verify,
         dsp=dsp,
         fuse=fuse,
+        channel_split=channel_split,
     )
 
 
@@ -174,9 +176,13 @@ def fusion_summary(fp: Any) -> list[str]:
         what = f"ops {first}..{last - 1}" if last - first > 1 else f"op {first}"
         kinds = ", ".join(dict.fromkeys(b["op_types"]))
         if b["fused"]:
+            split = "".join(
+                f", ops {c['ops'][0]}..{c['ops'][1] - 1} channel-split by {c['group']}"
+                for c in b["channel_split"]
+            )
             lines.append(
                 f"  {what:>12}  fused, {b['strips']} strip{'s' if b['strips'] > 1 else ''}, "
-                f"rings {b['ring_bytes']:,} B, live {b['sram_bytes']:,} B  [{kinds}]"
+                f"rings {b['ring_bytes']:,} B, live {b['sram_bytes']:,} B{split}  [{kinds}]"
             )
         else:
             lines.append(f"  {what:>12}  whole, live {b['sram_bytes']:,} B  [{kinds}]")
@@ -212,6 +218,7 @@ def plan_cmd(
     dsp: bool,
     fuse: bool,
     max_mac_overhead: float | None,
+    channel_split: str,
     as_json: bool,
     plot: Path | None,
     out_of_core: bool,
@@ -226,8 +233,11 @@ def plan_cmd(
     with --fuse --sram BYTES: the fewest MACs whose working SRAM (everything the
     runtime holds but a streamed input and the outputs) fits. A budget below the
     minimum is an error naming the minimum and the layer that sets it. JSON keys:
-    working_sram_bytes, mac_overhead, blocks (ops, fused, strips, rings, sram_bytes),
-    timeline, per_layer_working_sram_bytes.
+    working_sram_bytes, mac_overhead, blocks (ops, fused, strips, rings,
+    channel_split, sram_bytes), timeline, per_layer_working_sram_bytes.
+    Inside a fused block, a 1x1 expansion, depthwise and 1x1 projection may run
+    channel-split (--channel-split): a group of expanded channels at a time into
+    the projection's int32 sums, so the expanded tensor is never held.
 
     Out of core (default): plan how MODEL runs in --sram bytes with its weights in flash.
     With --fuse --out-of-core, as `ooc build --fuse`: fused activations too, each fused
@@ -250,7 +260,12 @@ def plan_cmd(
         from ooc_sdk.model import load_model
         from ooc_sdk.plan.fusion import plan_fusion
 
-        fp = plan_fusion(load_model(model), sram=sram, max_mac_overhead=max_mac_overhead)
+        fp = plan_fusion(
+            load_model(model),
+            sram=sram,
+            max_mac_overhead=max_mac_overhead,
+            channel_split=channel_split,
+        )
         if plot is not None:
             from ooc_sdk.golden import run_tflm
             from ooc_sdk.plan.plot import plot_fusion
@@ -267,7 +282,10 @@ def plan_cmd(
         return
     if plot is not None:
         raise click.UsageError("--plot draws a fused plan: add --fuse or --max-mac-overhead")
-    p = _make_plan(model, sram, flash, mcu, verify, cipher, tag, dsp, fuse=out_of_core)
+    p = _make_plan(
+        model, sram, flash, mcu, verify, cipher, tag, dsp, fuse=out_of_core,
+        channel_split=channel_split,
+    )  # fmt: skip
     if as_json:
         _emit_json(p.to_json())
         return
@@ -312,6 +330,15 @@ def plan_cmd(
     "are prefetched meanwhile. The fastest plan within --sram wins.",
 )
 @click.option(
+    "--channel-split",
+    type=click.Choice(["auto", "off", "always"]),
+    default="auto",
+    show_default=True,
+    help="With --fuse: channel-split partial execution of 1x1 expansion, depthwise and 1x1 "
+    "projection chains inside fused blocks (see `ooc plan --help`). auto: a search option per "
+    "block; off: never; always: every chain a fused block contains. Their weights stay resident.",
+)
+@click.option(
     "--scratch",
     type=SIZE,
     default=None,
@@ -336,6 +363,7 @@ def build_cmd(
     flash_offset: int,
     security_counter: int,
     fuse: bool,
+    channel_split: str,
     scratch: int | None,
     as_json: bool,
 ) -> None:
@@ -394,6 +422,7 @@ def build_cmd(
         fuse=fuse,
         scratch_bytes=scratch,
         progress=progress,
+        channel_split=channel_split,
     )
     if as_json:
         _emit_json({"build": result.info, "plan": result.plan.to_json()})

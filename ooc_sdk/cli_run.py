@@ -50,7 +50,13 @@ def _build_dir_run(
     )
 
 
-def _fusion_plan(graph: Any, fuse: bool, max_mac_overhead: float | None, sram: int | None) -> Any:
+def _fusion_plan(
+    graph: Any,
+    fuse: bool,
+    max_mac_overhead: float | None,
+    sram: int | None,
+    channel_split: str = "auto",
+) -> Any:
     """The fused plan `ooc run MODEL --fuse/--max-mac-overhead [--sram]` asks for, or None."""
     if not fuse and max_mac_overhead is None:
         if sram is not None:
@@ -58,7 +64,9 @@ def _fusion_plan(graph: Any, fuse: bool, max_mac_overhead: float | None, sram: i
         return None
     from ooc_sdk.plan.fusion import plan_fusion
 
-    return plan_fusion(graph, sram=sram, max_mac_overhead=max_mac_overhead)
+    return plan_fusion(
+        graph, sram=sram, max_mac_overhead=max_mac_overhead, channel_split=channel_split
+    )
 
 
 def _fusion_line(rep: dict[str, Any], where: str) -> str:
@@ -133,6 +141,7 @@ def run(
     timeout: float,
     max_mac_overhead: float | None,
     fuse: bool,
+    channel_split: str,
     sram: int | None,
     as_json: bool,
 ) -> None:
@@ -197,7 +206,7 @@ def run(
             raise InvalidArgumentError("--sync-reads and --repeat apply to --target host")
         run_m4(
             target, inputs, seed, output, device_key, kernels, timeout, as_json,
-            (fuse, max_mac_overhead, sram),
+            (fuse, max_mac_overhead, sram, channel_split),
         )  # fmt: skip
         return
     if target.is_dir():
@@ -249,7 +258,7 @@ def run(
     if device_key is not None or sync_reads:
         raise InvalidArgumentError("--device-key and --sync-reads apply to a build directory")
     graph = load_model(target)
-    fusion = _fusion_plan(graph, fuse, max_mac_overhead, sram)
+    fusion = _fusion_plan(graph, fuse, max_mac_overhead, sram, channel_split)
     sample = _load_inputs(inputs) or random_inputs(graph, seed)
     result = run_host(graph, [sample], repeat=repeat, fusion=fusion)
     outs = result.outputs[0]

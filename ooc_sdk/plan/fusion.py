@@ -61,6 +61,8 @@ MAX_BLOCK_NODES = 64  # OOC_MAX_BLOCK_NODES
 LAYOUTS_WHEN_NONE_FIT = 16  # schedules laid out to find the smallest when none meets the budget
 SPILL_SECTOR_BYTES = 4096  # the scratch ring's erase sector (every supported flash's)
 PEX_GROUP = 8  # expanded channels per group of a channel-split chain
+CHANNEL_SPLIT = ("auto", "off", "always")  # channel-split chains: searched, never, wherever fused
+_VARIANTS = {"auto": (False, True), "off": (False,), "always": (True, False)}  # _simulate's pex
 ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "ADD", "MUL")
 
 
@@ -352,10 +354,12 @@ class _Model:
         graph: Graph,
         stream_inputs: bool,
         spilled: frozenset[int] = frozenset(),
-        use_pex: bool = True,
+        channel_split: str = "auto",
     ):
         self.graph = graph
-        self.use_pex = use_pex
+        if channel_split not in CHANNEL_SPLIT:
+            raise InvalidArgumentError(f"channel split must be one of {', '.join(CHANNEL_SPLIT)}")
+        self.channel_split = channel_split
         self.n = len(graph.operators)
         self.row_ops = [_row_op(graph, i) for i in range(self.n)]
         self.producer = {op.outputs[0]: op.index for op in graph.operators}
@@ -871,18 +875,20 @@ def _candidates(m: _Model) -> dict[tuple[int, int], list[Block]]:
             if b == a + 1 and not rows_io:
                 continue  # one operator alone gains nothing from rows unless it streams
             found: list[Block] = []
-            for pex in (False, True) if m.use_pex else (False,):
+            for pex in _VARIANTS[m.channel_split]:
                 sim = _simulate(m, a, b, pex)
                 if sim is None:
                     continue
+                if m.channel_split == "always" and not pex and (a, b) in out:
+                    continue  # "always": the plain variant only for blocks without a chain
                 for s in STRIP_CHOICES:
                     blk = _block_cost(m, a, b, sim, s)
                     if blk is not None and not any(
                         f.sram <= blk.sram and f.macs <= blk.macs for f in found
                     ):
                         found.append(blk)
-            if found:
-                out[(a, b)] = found
+                if found:
+                    out[(a, b)] = found
     return out
 
 
@@ -1084,14 +1090,14 @@ class FusionSearch:
         graph: Graph,
         stream_inputs: bool = True,
         spilled: frozenset[int] = frozenset(),
-        pex: bool = True,
+        channel_split: str = "auto",
     ) -> None:
         t0 = time.perf_counter()
         self.graph = graph
         self.stream_inputs = stream_inputs
         self.spilled = spilled
-        self.pex = pex
-        self.m = _Model(graph, stream_inputs, spilled, pex)
+        self.channel_split = channel_split
+        self.m = _Model(graph, stream_inputs, spilled, channel_split)
         self.cands = _candidates(self.m)
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
@@ -1215,16 +1221,17 @@ def plan_fusion(
     max_mac_overhead: float | None = None,
     sram: int | None = None,
     stream_inputs: bool = True,
-    pex: bool = True,
+    channel_split: str = "auto",
 ) -> FusionPlan:
     """A fused schedule: minimum working SRAM within ``max_mac_overhead`` x the model's MACs, or
-    (with ``sram``) the fewest MACs within that working SRAM. ``pex``: channel-split chains are
-    a search option. Raises FusionError when the budget cannot be met, naming the minimum and
+    (with ``sram``) the fewest MACs within that working SRAM. ``channel_split``: "auto" makes
+    channel-split chains a search option per block, "off" leaves them out, "always" runs every
+    chain a fused block contains channel-split. Raises FusionError when the budget cannot be met, naming the minimum and
     the operator that sets it."""
     if max_mac_overhead is not None and max_mac_overhead < 1.0:
         raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
     if sram is not None and sram <= 0:
         raise InvalidArgumentError("the SRAM budget must be positive")
-    return FusionSearch(graph, stream_inputs, pex=pex).plan(
+    return FusionSearch(graph, stream_inputs, channel_split=channel_split).plan(
         max_mac_overhead=max_mac_overhead, sram=sram
     )

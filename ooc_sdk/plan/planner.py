@@ -611,6 +611,7 @@ def plan(
     slots: int | None = None,
     fuse: bool = False,
     spill: bool = True,
+    channel_split: str = "auto",
 ) -> Plan:
     """The fastest plan within ``budget`` bytes of SRAM (None: no limit, smallest-latency plan
     with every weight paged). Raises BudgetError with the minimum when it cannot be met. With
@@ -623,7 +624,9 @@ def plan(
         raise InvalidArgumentError(f"slots must be 1 .. {MAX_SLOTS}")
     crypto = crypto or Crypto()
     if fuse:
-        return _plan_fused(graph, budget, flash, mcu, crypto, verify, dsp, slots, spill)
+        return _plan_fused(
+            graph, budget, flash, mcu, crypto, verify, dsp, slots, spill, channel_split
+        )
     activation = plan_memory(graph).arena_bytes
     shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
     fixed = activation + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
@@ -696,6 +699,7 @@ def _plan_fused(
     dsp: bool,
     slots: int | None,
     spill: bool = True,
+    channel_split: str = "auto",
 ) -> Plan:
     """Fused activations with paged weights. A fused block's weights must all be in the slot
     while its rows compute, so the slot size bounds which blocks may fuse, and what the slots
@@ -712,7 +716,7 @@ def _plan_fused(
     else the largest), or, when that block holds only rings, the smallest tensor inside it
     (cutting it in two); then search again; repeat. Among the plans that then fit, the fewest
     bytes programmed per inference wins (flash wear decides a product's life), then speed."""
-    search = FusionSearch(graph)
+    search = FusionSearch(graph, channel_split=channel_split)
     whole_search: FusionSearch | None = None  # model inputs held whole (built when needed)
     shapes = [_op_shape(graph, i) for i in range(len(graph.operators))]
     fixed = RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
@@ -781,7 +785,9 @@ def _plan_fused(
                     if not streamed and (not whole_too or not search.m.streamed):
                         break
                     if not streamed and whole_search is None:
-                        whole_search = FusionSearch(graph, stream_inputs=False)
+                        whole_search = FusionSearch(
+                            graph, stream_inputs=False, channel_split=channel_split
+                        )
                     try:
                         fp = (search if streamed else whole_search).plan(  # type: ignore[union-attr]
                             sram=room,
@@ -848,7 +854,7 @@ def _plan_fused(
             break
         rounds += 1
         try:
-            trial = FusionSearch(graph, spilled=spilled | {pick})
+            trial = FusionSearch(graph, spilled=spilled | {pick}, channel_split=channel_split)
         except FusionError:
             refused.add(pick)
             continue
