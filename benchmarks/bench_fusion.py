@@ -13,6 +13,9 @@ Each row reports:
 - predicted working SRAM (the plan) and measured working SRAM (the host runtime's arena painted
   before the run, high-water below the outputs), DSP kernels, two random samples whose outputs
   must be bit-exact with tflite-micro's (a mismatch is reported and the exit status is 1);
+- the channel-split chains the plan runs (a 1x1 expansion, depthwise and 1x1 projection made a
+  group of expanded channels at a time) and the working SRAM and MACs of the plan searched
+  without them (`--channel-split off`; planned, not run);
 - per-layer working SRAM (the same definition, every operator's whole input and output live)
   and the per-layer arena `ooc codegen` allocates; TFLM's activation arena (the head of its
   arena, print_allocations); reduction = per-layer working SRAM / measured working SRAM.
@@ -44,7 +47,7 @@ from ooc_sdk.golden import random_inputs, run_tflm_many  # noqa: E402
 from ooc_sdk.host import run_host  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.zoo import Knobs, generate  # noqa: E402
-from ooc_sdk.plan.fusion import plan_fusion  # noqa: E402
+from ooc_sdk.plan.fusion import NODE_PEX, FusionSearch  # noqa: E402
 
 KIB = 1024
 ZOO = "zoo_mobilenet_v2_w0.35_r144"
@@ -90,13 +93,16 @@ def bench_model(name: str, path: Path, settings: list[tuple[str, float]]) -> lis
     ref = [g.outputs for g in golden]
     tflm_head = max(g.arena_head_bytes for g in golden)
     rows = []
+    search = FusionSearch(graph)  # candidates built once per model; plan_seconds includes it
+    plain = FusionSearch(graph, channel_split="off")
     for label, k in settings:
         print(f"  {name} {label} ...", file=sys.stderr, flush=True)
         row: dict[str, Any] = {"model": name, "setting": label, "max_mac_overhead": k}
         row["macs"] = graph.macs
         row["tflm_arena_head_bytes"] = tflm_head
         try:
-            plan = plan_fusion(graph, max_mac_overhead=k)
+            plan = search.plan(max_mac_overhead=k)
+            no_split = plain.plan(max_mac_overhead=k)
             t0 = time.perf_counter()
             host = run_host(graph, samples, fusion=plan, kernels="dsp")
             row["host_seconds"] = round(time.perf_counter() - t0, 2)
@@ -117,6 +123,10 @@ def bench_model(name: str, path: Path, settings: list[tuple[str, float]]) -> lis
             reduction=round(plan.per_layer_bytes / max(1, measured), 2),
             reduction_predicted=round(plan.per_layer_bytes / max(1, plan.working_sram_bytes), 2),
             fused_blocks=sum(b.fused for b in plan.blocks),
+            channel_split_chains=sum(nd.mode == NODE_PEX for b in plan.blocks for nd in b.nodes),
+            no_split_working_sram_bytes=no_split.working_sram_bytes,
+            no_split_mac_overhead=round(no_split.mac_overhead, 4),
+            no_split_plan_seconds=round(no_split.search_seconds, 3),
             blocks=[[b.first, b.last, b.strips if b.fused else 0] for b in plan.blocks],
         )
         mismatches = _compare(host.outputs, ref)
@@ -196,7 +206,7 @@ def main() -> int:
 
     print("Fusion planner: working SRAM (KiB) of the fused schedule vs per-layer execution")
     print(f"{'model':<36}{'set':>5}{'plan s':>8}{'MACx':>7}{'pred':>8}{'meas':>8}{'per-lay':>9}"
-          f"{'arena':>8}{'TFLM':>8}{'reduct':>8}{'fused':>6}{'exact':>6}")  # fmt: skip
+          f"{'arena':>8}{'TFLM':>8}{'reduct':>8}{'fused':>6}{'CS':>4}{'noCS':>8}{'exact':>6}")  # fmt: skip
     for r in rows:
         if "error" in r:
             print(f"{r['model'][:35]:<36}{r['setting']:>5}  ERROR: {r['error']}")
@@ -206,11 +216,13 @@ def main() -> int:
             f"{r['mac_overhead']:>7.3f}{_kib(r['working_sram_predicted_bytes']):>8}"
             f"{_kib(r['working_sram_measured_bytes']):>8}{_kib(r['per_layer_working_bytes']):>9}"
             f"{_kib(r['per_layer_arena_bytes']):>8}{_kib(r['tflm_arena_head_bytes']):>8}"
-            f"{r['reduction']:>7.1f}x{r['fused_blocks']:>6}{'yes' if r['bit_exact'] else 'NO':>6}"
+            f"{r['reduction']:>7.1f}x{r['fused_blocks']:>6}{r['channel_split_chains']:>4}"
+            f"{_kib(r['no_split_working_sram_bytes']):>8}{'yes' if r['bit_exact'] else 'NO':>6}"
         )
     print("  (pred/meas: working SRAM predicted by the plan / measured on the host, DSP kernels;")
     print("   per-lay: per-layer working SRAM; arena: per-layer `ooc codegen` arena; TFLM: its")
-    print("   activation arena; reduct = per-layer / measured; fused: fused blocks in the plan)")
+    print("   activation arena; reduct = per-layer / measured; fused: fused blocks in the plan;")
+    print("   CS: channel-split chains it runs; noCS: working SRAM of the plan searched without)")
     checks = _checks(rows)
     print()
     print("Acceptance")

@@ -19,8 +19,9 @@ import pytest
 
 from conftest import shared_model
 from ooc_sdk.build import build, run_build
+from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.golden import random_inputs, run_tflm_many
-from ooc_sdk.host import run_host
+from ooc_sdk.host import SANITIZE, WARNINGS, run_host
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.keys import generate as generate_key
 from ooc_sdk.model import load_model, parse_model
@@ -32,6 +33,7 @@ from ooc_sdk.qemu import run_build_m4, run_model_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
 KIB = 1024
+HERE = Path(__file__).parent
 
 
 @cache
@@ -169,3 +171,24 @@ def test_cli_plan_reports_and_switches_channel_split(tmp_path: Path) -> None:
     assert text.returncode == 0 and "channel-split by 8" in text.stdout
     bad = _ooc("plan", str(model), "--max-mac-overhead", "16", "--channel-split", "sometimes")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_damaged_chain_tables_are_refused(tmp_path: Path) -> None:
+    """tests/c/test_pex_tables.c under ASan/UBSan: ooc_init() refuses every damaged chain."""
+    _, graph = _zoo(48)
+    fp = plan_fusion(graph, max_mac_overhead=16.0, channel_split="always")
+    assert _chains(fp)
+    gen = write_codegen(graph, tmp_path / "gen", "pex", fusion=fp)
+    exe = tmp_path / "test_pex_tables"
+    cmd = [
+        "cc", *WARNINGS, *SANITIZE, f"-I{gen.directory}",
+        f"-I{gen.directory / 'ooc_runtime' / 'include'}", '-DTEST_HEADER="ooc_model_pex.h"',
+        "-DTEST_MODEL=ooc_model_pex", f"-DTEST_ARENA={gen.arena_bytes}u",
+        str(gen.model_c), *map(str, gen.runtime_sources), str(HERE / "c" / "test_pex_tables.c"),
+        "-o", str(exe),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout and "runtime error" not in proc.stderr

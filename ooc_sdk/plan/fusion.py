@@ -357,6 +357,7 @@ class _Model:
         channel_split: str = "auto",
     ):
         self.graph = graph
+        self._whole_live: dict[int, int] = {}  # whole_live by first operator
         if channel_split not in CHANNEL_SPLIT:
             raise InvalidArgumentError(f"channel split must be one of {', '.join(CHANNEL_SPLIT)}")
         self.channel_split = channel_split
@@ -420,7 +421,10 @@ class _Model:
 
     def whole_live(self, a: int, b: int) -> int:
         """Bytes of whole tensors live while block [a, b) runs, besides its own outputs."""
-        return sum(self.nbytes(t) for t in self.whole_live_set(a))
+        got = self._whole_live.get(a)
+        if got is None:
+            got = self._whole_live[a] = sum(self.nbytes(t) for t in self.whole_live_set(a))
+        return got
 
     def whole_live_set(self, a: int) -> list[int]:
         """Whole tensors produced before operator ``a`` and still needed by it or later."""

@@ -1,0 +1,132 @@
+/*
+ * Damaged channel-split chains (OOC_NODE_PEX) are refused by ooc_init() with OOC_ERR_CORRUPT,
+ * never run: a zero or oversized channel group, a window that is not the depthwise's, an
+ * intermediate tensor given a place in the arena, scratch too close to the arena's end, a chain
+ * that reaches past its block, a node that is no chain. The undamaged tables initialise and
+ * run. Built by tests/test_pex.py, under ASan and UBSan, against a generated fused model whose
+ * plan runs chains channel-split: -DTEST_HEADER -DTEST_MODEL -DTEST_ARENA as tests/c/test_api.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ooc/ooc.h"
+#include TEST_HEADER
+
+static int passed, failed;
+
+#define EXPECT(cond)                                                         \
+    do {                                                                     \
+        if (cond) {                                                          \
+            passed++;                                                        \
+        } else {                                                             \
+            failed++;                                                        \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
+        }                                                                    \
+    } while (0)
+
+static union {
+    uint32_t align;
+    uint8_t bytes[TEST_ARENA + 8u];
+} arena;
+
+static ooc_tensor_t tensors[1024];
+static ooc_node_t nodes[1024];
+static ooc_block_t blocks[256];
+
+static int init_with(const ooc_model_t *model)
+{
+    struct ooc_config cfg;
+    ooc_ctx_t ctx;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.arena = arena.bytes;
+    cfg.arena_bytes = TEST_ARENA;
+    return ooc_init(&ctx, model, &cfg);
+}
+
+/* A mutable copy of the model whose tables the test damages. */
+static ooc_model_t copy_model(void)
+{
+    ooc_model_t m = TEST_MODEL;
+    memcpy(tensors, m.tensors, m.n_tensors * sizeof tensors[0]);
+    memcpy(nodes, m.nodes, m.n_nodes * sizeof nodes[0]);
+    memcpy(blocks, m.blocks, m.n_blocks * sizeof blocks[0]);
+    m.tensors = tensors;
+    m.nodes = nodes;
+    m.blocks = blocks;
+    return m;
+}
+
+int main(void)
+{
+    const ooc_model_t *good = &TEST_MODEL;
+    ooc_model_t m;
+    uint32_t n, b = 0, pex = 0xFFFFFFFFu, plain = 0xFFFFFFFFu;
+    if (good->n_nodes > sizeof nodes / sizeof nodes[0] || good->n_blocks > sizeof blocks / sizeof blocks[0] ||
+        good->n_tensors > sizeof tensors / sizeof tensors[0]) {
+        printf("tables too large for the test\n");
+        return 1;
+    }
+    for (n = 0; n < good->n_nodes && pex == 0xFFFFFFFFu; n++) {
+        if (good->nodes[n].mode == OOC_NODE_PEX) {
+            pex = n;
+        }
+    }
+    for (n = 0; n < good->n_nodes && plain == 0xFFFFFFFFu; n++) {
+        if (good->nodes[n].mode == OOC_NODE_OP && good->ops[good->nodes[n].op].kind == OOC_OP_CONV_2D) {
+            plain = n;
+        }
+    }
+    EXPECT(pex != 0xFFFFFFFFu && plain != 0xFFFFFFFFu);
+    if (pex == 0xFFFFFFFFu || plain == 0xFFFFFFFFu) {
+        printf("%d passed, %d failed\n", passed, failed);
+        return 1;
+    }
+    while (b < good->n_blocks && !(pex >= good->blocks[b].first_node &&
+                                   pex < (uint32_t)good->blocks[b].first_node + good->blocks[b].n_nodes)) {
+        b++;
+    }
+
+    EXPECT(init_with(good) == OOC_OK);
+
+    m = copy_model();
+    nodes[pex].group = 0;
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[pex].group = (uint16_t)(nodes[pex].channels * 64u + 1u); /* more than the expansion makes */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[pex].k = (uint16_t)(nodes[pex].k + 1u);
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[pex].p = (int16_t)(nodes[pex].p + 1);
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    tensors[good->ops[nodes[pex].op].output].offset = 0; /* the expansion held whole */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    tensors[good->ops[nodes[pex].op + 1u].output].offset = 0; /* the depthwise output held whole */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    blocks[b].scratch = good->arena_bytes - 4u; /* a row's sums would run past the arena */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    blocks[b].scratch += 2u; /* the int32 sums misaligned */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[pex].tensor = good->ops[nodes[pex].op + 1u].output; /* not the projection's output */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[plain].mode = OOC_NODE_PEX; /* a lone convolution is no chain */
+    nodes[plain].group = 8;
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[pex].mode = OOC_NODE_OP; /* the chain's other operators left without a node */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    blocks[b].n_ops = (uint16_t)(nodes[pex].op + 2u - blocks[b].first_op); /* the chain cut by its block */
+    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+
+    EXPECT(init_with(good) == OOC_OK);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
