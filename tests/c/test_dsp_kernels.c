@@ -393,6 +393,39 @@ static int run_fc(int32_t n, int32_t batches, int32_t in_depth, int32_t out_dept
     return 1;
 }
 
+/* ---- a pointwise convolution's sums, input channels [c0, c1) (channel-split chains) -------------- */
+
+static int32_t sums[OUT_MAX / 4];
+
+static int run_pointwise_sums(int32_t n, int32_t pixels, int32_t in_c, int32_t out_c, int32_t c0, int32_t c1)
+{
+    ooc_conv_params_t p;
+    int32_t i;
+    if (pixels * (c1 - c0) > IN_MAX || out_c * in_c > FILTER_MAX || pixels * out_c > OUT_MAX / 4) {
+        return 0;
+    }
+    memset(&p, 0, sizeof p);
+    p.batches = 1, p.in_h = 1, p.in_w = pixels, p.in_c = in_c, p.out_h = 1, p.out_w = pixels, p.out_c = out_c;
+    p.k_h = 1, p.k_w = 1, p.stride_h = 1, p.stride_w = 1, p.dil_h = 1, p.dil_w = 1;
+    p.input_offset = rnd_in(-127, 128);
+    fill_s8(input, pixels * (c1 - c0));
+    fill_s8(filter, out_c * in_c);
+    for (i = 0; i < pixels * out_c; i++) {
+        sums[i] = (int32_t)rnd() >> 8; /* what earlier groups left */
+    }
+    ooc_pointwise_accumulate_s8(&p, input, pixels, filter, c0, c1, sums);
+    put_str("pointwise sums");
+    put_int("case", n);
+    put_int("px", pixels);
+    put_int("in", in_c);
+    put_int("out", out_c);
+    put_int("c0", c0);
+    put_int("c1", c1);
+    put_hex(fnv((const int8_t *)sums, 4 * pixels * out_c));
+    end_line();
+    return 1;
+}
+
 /* ---- requantization ------------------------------------------------------------------------------ */
 
 static void check_requantize(int32_t acc, int32_t mult, int32_t sh, int32_t off)
@@ -460,6 +493,14 @@ int main(void)
         const int32_t o0 = rnd() % 3u == 0 ? 0 : rnd_in(0, out_depth - 1);
         const int32_t o1 = rnd() % 3u == 0 ? out_depth : rnd_in(o0 + 1, out_depth);
         n += run_fc(n, batches, in_depth, out_depth, o0, o1);
+    }
+    for (i = 0; i < 200; i++) {
+        const int32_t pixels = rnd_in(1, 9);
+        const int32_t in_c = rnd_in(1, 100);
+        const int32_t out_c = rnd_in(1, 40);
+        const int32_t c0 = rnd_in(0, in_c - 1);
+        const int32_t c1 = rnd_in(c0 + 1, in_c);
+        n += run_pointwise_sums(n, pixels, in_c, out_c, c0, c1);
     }
     put_int("cases", n);
     put_int("failed", (int32_t)failed);

@@ -174,8 +174,8 @@ void ooc_conv_sums_init(const ooc_conv_params_t *p, const int32_t *bias, int32_t
     }
 }
 
-void ooc_pointwise_accumulate_s8(const ooc_conv_params_t *p, const int8_t *input, int32_t n, const int8_t *filter,
-                                 int32_t c0, int32_t c1, int32_t *sums)
+void OOC_KERNEL_REF(ooc_pointwise_accumulate_s8)(const ooc_conv_params_t *p, const int8_t *input, int32_t n,
+                                                 const int8_t *filter, int32_t c0, int32_t c1, int32_t *sums)
 {
     const int32_t width = c1 - c0;
     int32_t i, oc;

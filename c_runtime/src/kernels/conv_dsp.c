@@ -756,6 +756,42 @@ void ooc_depthwise_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *
     }
 }
 
+/* ---- a pointwise convolution's sums, input-channel group by group (channel-split chains) ----- */
+
+/* Two pixels against two filter rows at a time: each widened input word serves both rows. */
+void ooc_pointwise_accumulate_s8(const ooc_conv_params_t *p, const int8_t *input, int32_t n, const int8_t *filter,
+                                 int32_t c0, int32_t c1, int32_t *sums)
+{
+    const int32_t width = c1 - c0, oc_n = p->out_c, k = p->in_c, off = p->input_offset;
+    int32_t i, oc, acc[4];
+    for (i = 0; i + 1 < n; i += 2) {
+        const int8_t *xa = input + i * width, *xb = xa + width;
+        int32_t *sa = sums + i * oc_n, *sb = sa + oc_n;
+        for (oc = 0; oc + 1 < oc_n; oc += 2) {
+            acc[0] = sa[oc], acc[1] = sa[oc + 1], acc[2] = sb[oc], acc[3] = sb[oc + 1];
+            dot_2x2(filter + oc * k + c0, filter + (oc + 1) * k + c0, xa, xb, width, off, acc);
+            sa[oc] = acc[0], sa[oc + 1] = acc[1], sb[oc] = acc[2], sb[oc + 1] = acc[3];
+        }
+        if (oc < oc_n) {
+            acc[0] = sa[oc], acc[1] = sb[oc];
+            dot_2x1(filter + oc * k + c0, xa, xb, width, off, acc);
+            sa[oc] = acc[0], sb[oc] = acc[1];
+        }
+    }
+    if (i < n) {
+        const int8_t *x = input + i * width;
+        int32_t *s = sums + i * oc_n;
+        for (oc = 0; oc + 1 < oc_n; oc += 2) {
+            acc[0] = s[oc], acc[1] = s[oc + 1];
+            dot_1x2(filter + oc * k + c0, filter + (oc + 1) * k + c0, x, width, off, acc);
+            s[oc] = acc[0], s[oc + 1] = acc[1];
+        }
+        if (oc < oc_n) {
+            s[oc] = dot_1x1(filter + oc * k + c0, x, width, off, s[oc]);
+        }
+    }
+}
+
 /* ---- FULLY_CONNECTED ---------------------------------------------------------------------------- */
 
 /* Rows (batches) two at a time: a 1x1 convolution over in_depth channels. */

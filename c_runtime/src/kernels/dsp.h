@@ -27,6 +27,8 @@ void ooc_depthwise_conv2d_s8_channels_ref(const ooc_conv_params_t *p, const int8
                                           int32_t c0, int32_t c1);
 void ooc_fully_connected_s8_channels_ref(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
                                          const int32_t *bias, int8_t *output, int32_t o0, int32_t o1);
+void ooc_pointwise_accumulate_s8_ref(const ooc_conv_params_t *p, const int8_t *input, int32_t n,
+                                     const int8_t *filter, int32_t c0, int32_t c1, int32_t *sums);
 #else
 #define OOC_KERNEL_REF(name) name
 #endif
