@@ -337,9 +337,9 @@ def _echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) ->
         )
 
 
-def _fusion_options(f: Any) -> Any:
-    """--fuse, --max-mac-overhead and --channel-split (``ooc plan``, ``ooc codegen``, ``ooc run``)."""
-    f = click.option(
+def _channel_split_option(note: str = "") -> Any:
+    """--channel-split (``ooc plan``, ``ooc codegen``, ``ooc run``, ``ooc build``)."""
+    return click.option(
         "--channel-split",
         type=click.Choice(["auto", "off", "always"]),
         default="auto",
@@ -347,8 +347,13 @@ def _fusion_options(f: Any) -> Any:
         help="Channel-split partial execution inside fused blocks: a 1x1 expansion, depthwise "
         "and 1x1 projection run a group of expanded channels at a time, so the expanded tensor "
         "is never held (it costs recomputed expansion rows). auto: a search option per block; "
-        "off: never; always: every such chain a fused block contains.",
-    )(f)
+        f"off: never; always: every such chain a fused block contains.{note}",
+    )
+
+
+def _fusion_options(f: Any) -> Any:
+    """--fuse, --max-mac-overhead and --channel-split (``ooc plan``, ``ooc codegen``, ``ooc run``)."""
+    f = _channel_split_option()(f)
     f = click.option(
         "--max-mac-overhead",
         type=click.FloatRange(min=1.0),

@@ -14,6 +14,7 @@ from ooc_sdk.cli import (
     _EXISTING_FILE,
     _TAGS,
     SIZE,
+    _channel_split_option,
     _cipher_option,
     _emit_json,
     _flash_help,
@@ -329,15 +330,7 @@ def plan_cmd(
     "weights are read once and stay in the slot while its rows compute, and the next step's "
     "are prefetched meanwhile. The fastest plan within --sram wins.",
 )
-@click.option(
-    "--channel-split",
-    type=click.Choice(["auto", "off", "always"]),
-    default="auto",
-    show_default=True,
-    help="With --fuse: channel-split partial execution of 1x1 expansion, depthwise and 1x1 "
-    "projection chains inside fused blocks (see `ooc plan --help`). auto: a search option per "
-    "block; off: never; always: every chain a fused block contains. Their weights stay resident.",
-)
+@_channel_split_option(" With --fuse; a chain's weights stay resident in its block's slot.")
 @click.option(
     "--scratch",
     type=SIZE,

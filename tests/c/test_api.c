@@ -11,17 +11,7 @@
 #include "ooc/ooc_kernels.h"
 #include TEST_HEADER
 
-static int passed, failed;
-
-#define EXPECT(cond)                                                         \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 static union {
     uint32_t align;
@@ -68,31 +58,31 @@ int main(void)
     cfg.arena_bytes = TEST_ARENA;
 
     /* null pointers and bad config */
-    EXPECT(ooc_init(NULL, &TEST_MODEL, &cfg) == OOC_ERR_ARG);
-    EXPECT(ooc_init(&ctx, NULL, &cfg) == OOC_ERR_ARG);
-    EXPECT(ooc_init(&ctx, &TEST_MODEL, NULL) == OOC_ERR_ARG);
+    CHECK(ooc_init(NULL, &TEST_MODEL, &cfg) == OOC_ERR_ARG);
+    CHECK(ooc_init(&ctx, NULL, &cfg) == OOC_ERR_ARG);
+    CHECK(ooc_init(&ctx, &TEST_MODEL, NULL) == OOC_ERR_ARG);
     cfg.arena = NULL;
-    EXPECT(ooc_init(&ctx, &TEST_MODEL, &cfg) == OOC_ERR_ARG);
+    CHECK(ooc_init(&ctx, &TEST_MODEL, &cfg) == OOC_ERR_ARG);
     cfg.arena = arena.bytes + 1; /* unaligned */
-    EXPECT(ooc_init(&ctx, &TEST_MODEL, &cfg) == OOC_ERR_ARG);
+    CHECK(ooc_init(&ctx, &TEST_MODEL, &cfg) == OOC_ERR_ARG);
     cfg.arena = arena.bytes;
 
     /* not initialised */
-    EXPECT(ooc_invoke(&ctx) == OOC_ERR_STATE);
-    EXPECT(ooc_invoke(NULL) == OOC_ERR_STATE);
-    EXPECT(ooc_input_bytes(&ctx, 0) == OOC_ERR_STATE);
+    CHECK(ooc_invoke(&ctx) == OOC_ERR_STATE);
+    CHECK(ooc_invoke(NULL) == OOC_ERR_STATE);
+    CHECK(ooc_input_bytes(&ctx, 0) == OOC_ERR_STATE);
 
     /* the arena does not fit the plan */
-    EXPECT(init_with(&TEST_MODEL, TEST_MODEL.arena_bytes - 1u) == OOC_ERR_NOMEM);
-    EXPECT(init_with(&TEST_MODEL, 0) == OOC_ERR_NOMEM);
+    CHECK(init_with(&TEST_MODEL, TEST_MODEL.arena_bytes - 1u) == OOC_ERR_NOMEM);
+    CHECK(init_with(&TEST_MODEL, 0) == OOC_ERR_NOMEM);
 
     /* damaged tables */
     m = copy_model();
     m.magic ^= 1u;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     m.version = 99u;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_UNSUPPORTED);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_UNSUPPORTED);
     for (i = 0; i < m.n_tensors; i++) {
         if (tensors[i].data == NULL) {
             break;
@@ -100,53 +90,53 @@ int main(void)
     }
     m = copy_model();
     tensors[i].offset = m.arena_bytes; /* an activation past the end of the plan */
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     tensors[i].offset = 0xFFFFFFF0u; /* offset + bytes overflows */
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     tensors[i].bytes = 0xFFFFFFFFu;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     ops[0].kind = 200;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_UNSUPPORTED);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_UNSUPPORTED);
     m = copy_model();
     ops[0].output = 0xFFFEu;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     ops[0].params = NULL;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     ops[0].n_inputs = 0;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
-    EXPECT(ops[0].kind == OOC_OP_CONV_2D);
+    CHECK(ops[0].kind == OOC_OP_CONV_2D);
     conv = *(const ooc_conv_params_t *)ops[0].params;
     conv.out_h += 1; /* the kernel would write past its output tensor */
     ops[0].params = &conv;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
     m = copy_model();
     m.n_tensors = 0;
-    EXPECT(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m, TEST_ARENA) == OOC_ERR_CORRUPT);
 
     /* a good init, then bad inputs and outputs */
-    EXPECT(ooc_init(&ctx, &TEST_MODEL, &cfg) == OOC_OK);
+    CHECK(ooc_init(&ctx, &TEST_MODEL, &cfg) == OOC_OK);
     in_bytes = ooc_input_bytes(&ctx, 0);
     out_bytes = ooc_output_bytes(&ctx, 0);
-    EXPECT(in_bytes > 0 && (uint32_t)in_bytes <= sizeof in);
-    EXPECT(out_bytes > 0 && (uint32_t)out_bytes <= sizeof out);
-    EXPECT(ooc_input_bytes(&ctx, 7) == OOC_ERR_ARG);
-    EXPECT(ooc_set_input(&ctx, 0, in, (uint32_t)in_bytes - 1u) == OOC_ERR_ARG);
-    EXPECT(ooc_set_input(&ctx, 0, in, (uint32_t)in_bytes + 1u) == OOC_ERR_ARG);
-    EXPECT(ooc_set_input(&ctx, 0, NULL, (uint32_t)in_bytes) == OOC_ERR_ARG);
-    EXPECT(ooc_set_input(&ctx, 1, in, (uint32_t)in_bytes) == OOC_ERR_ARG);
-    EXPECT(ooc_set_input(&ctx, 0, in, (uint32_t)in_bytes) == OOC_OK);
-    EXPECT(ooc_invoke(&ctx) == OOC_OK);
-    EXPECT(ooc_get_output(&ctx, 0, out, (uint32_t)out_bytes - 1u) == OOC_ERR_ARG);
-    EXPECT(ooc_get_output(&ctx, 0, NULL, (uint32_t)out_bytes) == OOC_ERR_ARG);
-    EXPECT(ooc_get_output(&ctx, 0, out, (uint32_t)out_bytes) == OOC_OK);
-    EXPECT(strcmp(ooc_strerror(OOC_ERR_NOMEM), "arena too small for the model") == 0);
+    CHECK(in_bytes > 0 && (uint32_t)in_bytes <= sizeof in);
+    CHECK(out_bytes > 0 && (uint32_t)out_bytes <= sizeof out);
+    CHECK(ooc_input_bytes(&ctx, 7) == OOC_ERR_ARG);
+    CHECK(ooc_set_input(&ctx, 0, in, (uint32_t)in_bytes - 1u) == OOC_ERR_ARG);
+    CHECK(ooc_set_input(&ctx, 0, in, (uint32_t)in_bytes + 1u) == OOC_ERR_ARG);
+    CHECK(ooc_set_input(&ctx, 0, NULL, (uint32_t)in_bytes) == OOC_ERR_ARG);
+    CHECK(ooc_set_input(&ctx, 1, in, (uint32_t)in_bytes) == OOC_ERR_ARG);
+    CHECK(ooc_set_input(&ctx, 0, in, (uint32_t)in_bytes) == OOC_OK);
+    CHECK(ooc_invoke(&ctx) == OOC_OK);
+    CHECK(ooc_get_output(&ctx, 0, out, (uint32_t)out_bytes - 1u) == OOC_ERR_ARG);
+    CHECK(ooc_get_output(&ctx, 0, NULL, (uint32_t)out_bytes) == OOC_ERR_ARG);
+    CHECK(ooc_get_output(&ctx, 0, out, (uint32_t)out_bytes) == OOC_OK);
+    CHECK(strcmp(ooc_strerror(OOC_ERR_NOMEM), "arena too small for the model") == 0);
 
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%u passed, %u failed\n", passed, failed);
     return failed != 0;
 }

@@ -14,17 +14,7 @@
 #include "ooc/ooc_image.h" /* ooc_flash_read_fn: the emulator's read must plug into it */
 #include "ooc_nor_emu.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (cond) {                                                                          \
-            passed++;                                                                        \
-        } else {                                                                             \
-            failed++;                                                                        \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                           \
-        }                                                                                    \
-    } while (0)
+#include "check.h"
 
 #define CHECK_RC(expr, want)                                                                 \
     do {                                                                                     \

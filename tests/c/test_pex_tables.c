@@ -2,8 +2,8 @@
  * Damaged channel-split chains (OOC_NODE_PEX) are refused by ooc_init() with OOC_ERR_CORRUPT,
  * never run: a zero or oversized channel group, a window that is not the depthwise's, an
  * intermediate tensor given a place in the arena, scratch too close to the arena's end, a chain
- * that reaches past its block, a node that is no chain. The undamaged tables initialise and
- * run. Built by tests/test_pex.py, under ASan and UBSan, against a generated fused model whose
+ * that reaches past its block, a node that is no chain. The undamaged tables initialise.
+ * Built by tests/test_pex.py, under ASan and UBSan, against a generated fused model whose
  * plan runs chains channel-split: -DTEST_HEADER -DTEST_MODEL -DTEST_ARENA as tests/c/test_api.c.
  */
 #include <stdio.h>
@@ -12,17 +12,7 @@
 #include "ooc/ooc.h"
 #include TEST_HEADER
 
-static int passed, failed;
-
-#define EXPECT(cond)                                                         \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 static union {
     uint32_t align;
@@ -76,9 +66,9 @@ int main(void)
             plain = n;
         }
     }
-    EXPECT(pex != 0xFFFFFFFFu && plain != 0xFFFFFFFFu);
+    CHECK(pex != 0xFFFFFFFFu && plain != 0xFFFFFFFFu);
     if (pex == 0xFFFFFFFFu || plain == 0xFFFFFFFFu) {
-        printf("%d passed, %d failed\n", passed, failed);
+        printf("%u passed, %u failed\n", passed, failed);
         return 1;
     }
     while (b < good->n_blocks && !(pex >= good->blocks[b].first_node &&
@@ -86,47 +76,47 @@ int main(void)
         b++;
     }
 
-    EXPECT(init_with(good) == OOC_OK);
+    CHECK(init_with(good) == OOC_OK);
 
     m = copy_model();
     nodes[pex].group = 0;
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     nodes[pex].group = (uint16_t)(nodes[pex].channels * 64u + 1u); /* more than the expansion makes */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     nodes[pex].k = (uint16_t)(nodes[pex].k + 1u);
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     nodes[pex].p = (int16_t)(nodes[pex].p + 1);
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     tensors[good->ops[nodes[pex].op].output].offset = 0; /* the expansion held whole */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     tensors[good->ops[nodes[pex].op + 1u].output].offset = 0; /* the depthwise output held whole */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     blocks[b].scratch = good->arena_bytes - 4u; /* a row's sums would run past the arena */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     blocks[b].scratch += 2u; /* the int32 sums misaligned */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     nodes[pex].tensor = good->ops[nodes[pex].op + 1u].output; /* not the projection's output */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     nodes[plain].mode = OOC_NODE_PEX; /* a lone convolution is no chain */
     nodes[plain].group = 8;
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     nodes[pex].mode = OOC_NODE_OP; /* the chain's other operators left without a node */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
     m = copy_model();
     blocks[b].n_ops = (uint16_t)(nodes[pex].op + 2u - blocks[b].first_op); /* the chain cut by its block */
-    EXPECT(init_with(&m) == OOC_ERR_CORRUPT);
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
 
-    EXPECT(init_with(good) == OOC_OK);
-    printf("%d passed, %d failed\n", passed, failed);
+    CHECK(init_with(good) == OOC_OK);
+    printf("%u passed, %u failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -22,17 +22,8 @@
 #include "ooc/ooc_spill.h"
 #include "ooc_nor_emu.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (cond) {                                                                          \
-            passed++;                                                                        \
-        } else {                                                                             \
-            failed++;                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
-        }                                                                                    \
-    } while (0)
+#define CHECK_OUT stderr /* stdout carries the JSON result */
+#include "check.h"
 
 #define CHECK_RC(expr, want)                                                                 \
     do {                                                                                     \
