@@ -351,6 +351,14 @@ def _channel_split_option(note: str = "") -> Any:
     )
 
 
+def _check_channel_split(
+    channel_split: str, fused: bool, needs: str = "--fuse or --max-mac-overhead"
+) -> None:
+    """--channel-split means something only for a fused plan."""
+    if channel_split != "auto" and not fused:
+        raise click.UsageError(f"--channel-split goes with {needs}")
+
+
 def _fusion_options(f: Any) -> Any:
     """--fuse, --max-mac-overhead and --channel-split (``ooc plan``, ``ooc codegen``, ``ooc run``)."""
     f = _channel_split_option()(f)
@@ -415,6 +423,7 @@ def codegen(
     from ooc_sdk.model import load_model
 
     fusion = None
+    _check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     if fuse or max_mac_overhead is not None:
         from ooc_sdk.plan.fusion import plan_fusion
 

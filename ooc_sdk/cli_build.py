@@ -15,6 +15,7 @@ from ooc_sdk.cli import (
     _TAGS,
     SIZE,
     _channel_split_option,
+    _check_channel_split,
     _cipher_option,
     _emit_json,
     _flash_help,
@@ -257,6 +258,7 @@ def plan_cmd(
         raise click.UsageError(
             "--out-of-core goes with --fuse (and --sram), not the in-core options"
         )
+    _check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     if (fuse or max_mac_overhead is not None) and not out_of_core:
         from ooc_sdk.model import load_model
         from ooc_sdk.plan.fusion import plan_fusion
@@ -382,6 +384,7 @@ def build_cmd(
     from ooc_sdk.provisioning.keystore import open_keystore
     from ooc_sdk.targets import load_flash, load_mcu
 
+    _check_channel_split(channel_split, fuse, "--fuse")
     if device_key is not None and master_key is not None:
         raise InvalidArgumentError("give --device-key (one device) or --master-key (a batch)")
     device = read_key_file(device_key) if device_key is not None else None

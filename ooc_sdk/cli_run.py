@@ -14,6 +14,7 @@ from ooc_sdk.cli import (
     _EXISTING_FILE,
     INT,
     SIZE,
+    _check_channel_split,
     _describe,
     _echo_outputs,
     _emit_json,
@@ -58,6 +59,7 @@ def _fusion_plan(
     channel_split: str = "auto",
 ) -> Any:
     """The fused plan `ooc run MODEL --fuse/--max-mac-overhead [--sram]` asks for, or None."""
+    _check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     if not fuse and max_mac_overhead is None:
         if sram is not None:
             raise click.UsageError("--sram needs --fuse (ooc build plans out-of-core budgets)")
@@ -196,10 +198,12 @@ def run(
 
     if repeat < 1:
         raise InvalidArgumentError("--repeat must be at least 1")
-    if target.is_dir() and (fuse or max_mac_overhead is not None or sram is not None):
+    if target.is_dir() and (
+        fuse or max_mac_overhead is not None or sram is not None or channel_split != "auto"
+    ):
         raise InvalidArgumentError(
-            "--fuse, --max-mac-overhead and --sram apply to a MODEL (a build directory runs its "
-            "out-of-core plan)"
+            "--fuse, --max-mac-overhead, --channel-split and --sram apply to a MODEL (a build "
+            "directory runs its out-of-core plan)"
         )
     if platform == "qemu-m4":
         if sync_reads or repeat != 1:

@@ -171,6 +171,9 @@ def test_cli_plan_reports_and_switches_channel_split(tmp_path: Path) -> None:
     assert text.returncode == 0 and "channel-split by 8" in text.stdout
     bad = _ooc("plan", str(model), "--max-mac-overhead", "16", "--channel-split", "sometimes")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    # without a fused plan the option means nothing: say so rather than ignore it
+    alone = _ooc("plan", str(model), "--channel-split", "off")
+    assert alone.returncode == 2 and "--channel-split goes with --fuse" in alone.stderr
 
 
 def test_damaged_chain_tables_are_refused(tmp_path: Path) -> None:
