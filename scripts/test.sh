@@ -7,4 +7,4 @@ bash scripts/install-toolchains.sh --with-chromium
 source scripts/env.sh
 ruff check .
 ruff format --check . || { echo "ooc: run 'ruff format .'" >&2; exit 1; }
-python -m pytest "$@"
+python -m pytest --durations=12 "$@"   # the slowest tests, to keep the suite short
