@@ -400,16 +400,14 @@ static void pex_window(const ooc_conv_params_t *d, int32_t row, int32_t x0, int3
     *xb = clamp_i32((x1 - 1) * d->stride_w - d->pad_left + (d->k_w - 1) * d->dil_w + 1, *xa, d->in_w);
 }
 
-/* Scratch bytes pex_row uses for output columns [x0, x1) of row `row` (fusion.py's _pex_scratch
-   sizes the block's scratch for the largest). */
-static uint32_t pex_scratch(const ooc_conv_params_t *d, const ooc_conv_params_t *pr, uint32_t group, int32_t row,
-                            int32_t x0, int32_t x1)
+/* Scratch bytes pex_row uses for `w` output columns whose window reads `window` expansion
+   pixels (fusion.py's _pex_scratch sizes the block's scratch for the largest): the int32 sums,
+   one group's window, its depthwise row, its taps. */
+static uint32_t pex_scratch(const ooc_conv_params_t *d, const ooc_conv_params_t *pr, uint32_t group, uint32_t w,
+                            uint32_t window)
 {
-    int32_t ya, yb, xa, xb;
-    const uint32_t w = (uint32_t)(x1 - x0);
-    pex_window(d, row, x0, x1, &ya, &yb, &xa, &xb);
-    return align4(4u * w * (uint32_t)pr->out_c) + align4((uint32_t)((yb - ya) * (xb - xa)) * group) +
-           align4(w * group) + align4((uint32_t)(d->k_h * d->k_w) * group);
+    return align4(4u * w * (uint32_t)pr->out_c) + align4(window * group) + align4(w * group) +
+           align4((uint32_t)(d->k_h * d->k_w) * group);
 }
 
 /* One row of a channel-split chain's projection. For each group of expanded channels
@@ -449,7 +447,8 @@ static OOC_FUSED_NOINLINE int pex_row(const run_t *r, uint32_t n, int32_t row, i
     dw_filter = (const int8_t *)ins[span - 2u][1];
     e_bias = (const int32_t *)ins[0][2], d_bias = (const int32_t *)ins[span - 2u][2];
     pex_window(d, row, x0, x1, &ya, &yb, &xa, &xb);
-    if ((uint64_t)r->b->scratch + pex_scratch(d, pr, nd->group, row, x0, x1) > r->ctx->model->arena_bytes ||
+    if ((uint64_t)r->b->scratch + pex_scratch(d, pr, nd->group, (uint32_t)w, (uint32_t)((yb - ya) * (xb - xa))) >
+            r->ctx->model->arena_bytes ||
         ya < v.lo || yb > v.hi || xa < v.x0 || xb > v.x1) {
         return OOC_ERR_CORRUPT;
     }
@@ -742,8 +741,8 @@ static int pointwise(const ooc_op_t *op)
 
 /* A channel-split chain: its operators chained through tensors held nowhere, a PAD (if any)
    that pads with the depthwise input's zero point, shapes that agree, and scratch for its
-   widest row inside the arena. */
-static int check_pex(const ooc_model_t *m, const ooc_block_t *b, uint32_t n, uint32_t widest)
+   widest row inside the arena (check_node checks its output and a whole input as any node's). */
+static int check_pex(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
 {
     const ooc_node_t *nd = &m->nodes[b->first_node + n];
     const ooc_op_t *ops = &m->ops[nd->op];
@@ -781,20 +780,15 @@ static int check_pex(const ooc_model_t *m, const ooc_block_t *b, uint32_t n, uin
         nd->p != dd.pad_top) {
         return OOC_ERR_CORRUPT;
     }
-    if (nd->src[0] == OOC_NODE_WHOLE && !whole(m, ops[0].inputs[0])) {
-        return OOC_ERR_CORRUPT;
-    }
     for (strip = 0; strip < b->n_strips; strip++) { /* pex_row's largest scratch */
         const uint16_t *c = b->cols + 2u * ((uint32_t)b->n_nodes * strip + n);
         for (row = 0; c[1] > c[0] && row < nd->rows; row++) {
-            const uint32_t got = pex_scratch(&dd, pr, nd->group, (int32_t)row, c[0], c[1]);
+            int32_t ya, yb, xa, xb;
+            uint32_t got;
+            pex_window(&dd, (int32_t)row, c[0], c[1], &ya, &yb, &xa, &xb);
+            got = pex_scratch(&dd, pr, nd->group, (uint32_t)(c[1] - c[0]), (uint32_t)((yb - ya) * (xb - xa)));
             need = got > need ? got : need;
         }
-    }
-    if (nd->cap == 0u ? !whole(m, nd->tensor) || m->tensors[nd->tensor].bytes !=
-                                                      (uint32_t)nd->rows * nd->width * nd->channels
-                      : (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels > m->arena_bytes) {
-        return OOC_ERR_CORRUPT;
     }
     return (b->scratch & 3u) == 0u && (uint64_t)b->scratch + need <= m->arena_bytes ? OOC_OK : OOC_ERR_CORRUPT;
 }
@@ -831,14 +825,14 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
     if (nd->op < b->first_op || (uint32_t)nd->op + node_ops(m, nd) > (uint32_t)b->first_op + b->n_ops) {
         return OOC_ERR_CORRUPT;
     }
-    if (nd->mode == OOC_NODE_PEX) {
-        return check_pex(m, b, n, widest);
-    }
     {
         const ooc_op_t *op = &m->ops[nd->op];
         const uint16_t k = op->kind;
         int ok;
         switch (nd->mode) {
+        case OOC_NODE_PEX:
+            ok = check_pex(m, b, n) == OOC_OK;
+            break;
         case OOC_NODE_REDUCE:
             ok = (k == OOC_OP_MEAN || k == OOC_OP_AVERAGE_POOL_2D) && n + 1u == b->n_nodes && whole(m, op->output) &&
                  (uint64_t)nd->offset + 4u * (uint64_t)nd->channels <= m->arena_bytes && (nd->offset & 3u) == 0u;

@@ -226,21 +226,22 @@ def _window_span(r: int, k: int, s: int, p: int, n_in: int) -> tuple[int, int]:
     return lo, max(lo, min(n_in, r * s - p + k))
 
 
+def _pex_cols(m: _Model, nd: Node, x0: int, x1: int) -> int:
+    """Expansion columns (clipped) a channel-split chain's output columns [x0, x1) read."""
+    kw, sw, pw = nd.cols_dep[0]
+    e_w = m.pex_expanded[nd.op][1]
+    lo = max(0, min(e_w, x0 * sw - pw))
+    return max(lo, min(e_w, (x1 - 1) * sw - pw + kw)) - lo
+
+
 def _pex_scratch(m: _Model, nd: Node, x0: int, x1: int) -> int:
     """Scratch bytes fused.c's pex_row uses at most for columns [x0, x1) of a channel-split
     chain (over its rows): the projection's int32 sums, one group's expansion rows and
     depthwise row, and the group's depthwise taps."""
-    kw, sw, pw = nd.cols_dep[0]
-    e_w = m.pex_expanded[nd.op][1]
-    rows = nd.win_max
-    xa, xb = x0 * sw - pw, (x1 - 1) * sw - pw + kw
-    xa = max(0, min(e_w, xa))
-    xb = max(xa, min(e_w, xb))
-    w = x1 - x0
-    g = nd.group
+    w, g = x1 - x0, nd.group
     return (
-        _align(4 * w * nd.channels) + _align(rows * (xb - xa) * g) + _align(w * g)
-        + _align(m.pex_taps[nd.op] * g)
+        _align(4 * w * nd.channels) + _align(nd.win_max * _pex_cols(m, nd, x0, x1) * g)
+        + _align(w * g) + _align(m.pex_taps[nd.op] * g)
     )  # fmt: skip
 
 
@@ -249,19 +250,14 @@ def _pex_macs(m: _Model, nd: Node, cols: list[tuple[int, int]]) -> float:
     once per output, the expansion once per window row and column it recomputes."""
     g = m.graph
     ops = g.operators[nd.op : nd.op + nd.span]
-    kw, sw, pw = nd.cols_dep[0]
     e_h, e_w, _ = m.pex_expanded[nd.op]
     per_expanded = ops[0].macs / max(1, e_h * e_w)
     per_out = sum(op.macs for op in ops[1:]) / max(1, nd.rows * nd.width)
-    rows = nd.win_sum
-    macs = 0.0
-    for x0, x1 in cols:
-        if x1 <= x0:
-            continue
-        xa = max(0, min(e_w, x0 * sw - pw))
-        xb = max(xa, min(e_w, (x1 - 1) * sw - pw + kw))
-        macs += per_expanded * rows * (xb - xa) + per_out * nd.computed * (x1 - x0)
-    return macs
+    return sum(
+        per_expanded * nd.win_sum * _pex_cols(m, nd, x0, x1) + per_out * nd.computed * (x1 - x0)
+        for x0, x1 in cols
+        if x1 > x0
+    )
 
 
 def _rows_needed(n: int, k: int, s: int, p: int, rows_in: int) -> int:
