@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ooc_sdk.host import build_image_tool
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto, keys
-from ooc_sdk.image import format as fmt
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.model import load_model
+from ooc_sdk.run.host import build_image_tool
 from ooc_sdk.targets import load_flash
 
 MODEL = "mobilenet_v2_quantized_1x3x224x224.tflite"

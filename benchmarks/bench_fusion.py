@@ -43,11 +43,12 @@ sys.path.insert(0, str(ROOT))
 from bench_ooc import MODELS, SUPPORTED  # noqa: E402
 
 from ooc_sdk.errors import OocError  # noqa: E402
-from ooc_sdk.golden import random_inputs, run_tflm_many  # noqa: E402
-from ooc_sdk.host import run_host  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
+from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.model.zoo import Knobs, generate  # noqa: E402
 from ooc_sdk.plan.fusion import NODE_PEX, FusionSearch  # noqa: E402
+from ooc_sdk.run.golden import run_tflm_many  # noqa: E402
+from ooc_sdk.run.host import run_host  # noqa: E402
 
 KIB = 1024
 ZOO = "zoo_mobilenet_v2_w0.35_r144"

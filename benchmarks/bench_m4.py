@@ -47,12 +47,13 @@ sys.path.insert(0, str(ROOT))
 from bench_ooc import CONV, MODELS, SUPPORTED  # noqa: E402
 
 from ooc_sdk.build import build  # noqa: E402
-from ooc_sdk.golden import random_inputs, run_tflm  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
+from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.plan.latency import Crypto, estimate  # noqa: E402
 from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
-from ooc_sdk.qemu import (  # noqa: E402
+from ooc_sdk.run.golden import run_tflm  # noqa: E402
+from ooc_sdk.run.qemu import (  # noqa: E402
     PORT,
     compile_firmware,
     run_build_m4,

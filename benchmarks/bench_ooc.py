@@ -36,11 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ooc_sdk.build import build, run_build  # noqa: E402
-from ooc_sdk.golden import random_inputs, run_tflm  # noqa: E402
+from ooc_sdk.build import build  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
+from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
+from ooc_sdk.run.golden import run_tflm  # noqa: E402
+from ooc_sdk.run.host import run_build  # noqa: E402
 from ooc_sdk.targets import load_flash, load_mcu  # noqa: E402
 
 MODELS = ROOT.parent / "shared" / "models"

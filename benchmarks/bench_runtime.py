@@ -16,9 +16,10 @@ import platform
 import sys
 from pathlib import Path
 
-from ooc_sdk.golden import random_inputs, run_tflm_many
-from ooc_sdk.host import run_host
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_host
 
 MODELS = [
     "vww_96_int8.tflite",

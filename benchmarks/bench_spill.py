@@ -11,7 +11,7 @@ ring), so the ratio compares like with like. Also: the plan's lifetime at 1 infe
 on its scratch partition, and the latency estimate.
 
 Then the fault campaigns of issue 8 on ResNet-8 at 12 KiB through the whole runtime
-(ooc_sdk/spill_campaign.py): --inferences (10,000) inferences over three boots with every
+(ooc_sdk/run/campaign.py): --inferences (10,000) inferences over three boots with every
 inference's flash counters against the ring model, the scratch sectors' erase max/mean and the
 nonce log's reused counter blocks; 1,000 bit flips and 100 replays between a spill's write and
 its read-back; power cut at every program and erase of one inference. Prints two tables and
@@ -32,14 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk import spill_campaign
-from ooc_sdk.build import build, run_build
-from ooc_sdk.golden import random_inputs, run_tflm_many
+from ooc_sdk.build import build
 from ooc_sdk.image.keys import generate
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan import spill as ring
 from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
+from ooc_sdk.run import campaign as spill_campaign
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ooc_sdk import __version__
 from ooc_sdk.errors import InvalidArgumentError, OocError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.units import format_size, parse_size
 
 EXIT_USAGE = 2
@@ -273,7 +273,7 @@ def golden(
     """
     import hashlib
 
-    from ooc_sdk.golden import run_tflm
+    from ooc_sdk.run.golden import run_tflm
 
     r = run_tflm(model, _load_inputs(inputs), seed=seed, use_cache=not no_cache)
     _save_outputs(output, r.outputs)

@@ -270,8 +270,8 @@ def plan_cmd(
             channel_split=channel_split,
         )
         if plot is not None:
-            from ooc_sdk.golden import run_tflm
             from ooc_sdk.plan.plot import plot_fusion
+            from ooc_sdk.run.golden import run_tflm
 
             plot_fusion(fp, plot, run_tflm(model).arena_head_bytes)
         if as_json:
@@ -380,8 +380,8 @@ def build_cmd(
     """
     from ooc_sdk.build import build
     from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.image.keystore import open_keystore
     from ooc_sdk.model import load_model
-    from ooc_sdk.provisioning.keystore import open_keystore
     from ooc_sdk.targets import load_flash, load_mcu
 
     _check_channel_split(channel_split, fuse, "--fuse")

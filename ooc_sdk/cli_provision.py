@@ -63,7 +63,7 @@ def master_key_cmd(out: Path, bits: str, force: bool) -> None:
     holds it can derive every device's key: keep it offline, backed up, and
     readable by the station account only. Prints only its public key id.
     """
-    from ooc_sdk.provisioning.keystore import SecretKeystore
+    from ooc_sdk.image.keystore import SecretKeystore
 
     ks = SecretKeystore.generate(int(bits) // 8)
     ks.write(out, force)
@@ -147,7 +147,7 @@ def run_cmd(
     exit status is 2 if any device failed (listed by `ooc device list
     --state failed`; re-run to retry them).
     """
-    from ooc_sdk.provisioning.keystore import open_keystore
+    from ooc_sdk.image.keystore import open_keystore
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
     from ooc_sdk.provisioning.registry import Registry, registry_path
     from ooc_sdk.provisioning.station import Station, load_batch, summary_lines

@@ -31,10 +31,10 @@ def _build_dir_run(
     target: Path, device_key: Path | None, inputs: tuple[Path, ...], seed: int
 ) -> tuple[dict[str, Any], Any, Any, list[np.ndarray]]:
     """What running a build directory needs: build.json, the model, the device key, a sample."""
-    from ooc_sdk.build import load_build
-    from ooc_sdk.golden import random_inputs
+    from ooc_sdk.build.directory import load_build
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.model import load_model
+    from ooc_sdk.model.inputs import random_inputs
 
     info = load_build(target)
     if device_key is None:
@@ -193,8 +193,8 @@ def run(
     by content hash under $OOC_CACHE_DIR.
     """
 
-    from ooc_sdk.golden import random_inputs
     from ooc_sdk.model import load_model
+    from ooc_sdk.model.inputs import random_inputs
 
     if repeat < 1:
         raise InvalidArgumentError("--repeat must be at least 1")
@@ -214,7 +214,7 @@ def run(
         )  # fmt: skip
         return
     if target.is_dir():
-        from ooc_sdk.build import run_build
+        from ooc_sdk.run.host import run_build
 
         info, graph, device, sample = _build_dir_run(target, device_key, inputs, seed)
         result = run_build(target, graph, device, [sample], sync_reads=sync_reads)
@@ -257,7 +257,7 @@ def run(
         )
         _echo_outputs(outs, info_out["outputs"])
         return
-    from ooc_sdk.host import run_host
+    from ooc_sdk.run.host import run_host
 
     if device_key is not None or sync_reads:
         raise InvalidArgumentError("--device-key and --sync-reads apply to a build directory")
@@ -306,9 +306,9 @@ def run_m4(
 ) -> None:
     """Run a model (in-core, per layer or fused) or a build directory (out-of-core) on the
     emulated Cortex-M4."""
-    from ooc_sdk.golden import random_inputs
     from ooc_sdk.model import load_model
-    from ooc_sdk.qemu import run_build_m4, run_model_m4
+    from ooc_sdk.model.inputs import random_inputs
+    from ooc_sdk.run.qemu import run_build_m4, run_model_m4
 
     if not as_json:
         click.echo("  building the Cortex-M4 firmware and running it under QEMU", err=True)

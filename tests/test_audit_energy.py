@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from ooc_sdk.audit.energy import PARTS, energy_report, measure
-from ooc_sdk.build import build, load_build
+from ooc_sdk.build import build
+from ooc_sdk.build.directory import load_build
 from ooc_sdk.cli import main
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.image.keys import generate, write_key_file

@@ -36,15 +36,16 @@ from ooc_sdk.audit.wear import (
     parse_rate,
     propose_scratch,
 )
-from ooc_sdk.build import build, load_build
+from ooc_sdk.build import build
+from ooc_sdk.build.directory import load_build
 from ooc_sdk.cli import main
 from ooc_sdk.errors import ImageError, InvalidArgumentError
-from ooc_sdk.host import WARNINGS
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import generate, write_key_file
 from ooc_sdk.image.reader import parse_image
 from ooc_sdk.model import load_model
 from ooc_sdk.targets import load_flash, load_mcu
+from ooc_sdk.toolchain import WARNINGS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ROOT, SUPPORTED_SHARED, shared_model

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import shared_model
 from ooc_sdk.codegen.emit import write_codegen
-from ooc_sdk.host import SANITIZE, WARNINGS
 from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.zoo import Knobs, generate
+from ooc_sdk.toolchain import SANITIZE, WARNINGS
 from opmodels import coverage_model
 
 HERE = Path(__file__).parent

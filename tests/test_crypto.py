@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation,
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from conftest import ROOT
-from ooc_sdk.host import SANITIZE, WARNINGS
 from ooc_sdk.image import crypto
+from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 HERE = Path(__file__).parent
 CRYPTO_SRC = ROOT / "c_runtime" / "src" / "crypto"

@@ -23,13 +23,15 @@ import pytest
 from conftest import SUPPORTED_SHARED, shared_model
 from ooc_sdk.codegen.emit import C_RUNTIME
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.golden import random_inputs, run_tflm_many
-from ooc_sdk.host import SANITIZE, WARNINGS, build_host, run_host
 from ooc_sdk.model import parse_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Activation, DType, Padding
 from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
 from ooc_sdk.model.zoo import Knobs, generate
-from ooc_sdk.qemu import compile_firmware, run_qemu
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import build_host, run_host
+from ooc_sdk.run.qemu import compile_firmware, run_qemu
+from ooc_sdk.toolchain import SANITIZE, WARNINGS
 from opmodels import coverage_model, depthwise_multiplier_model
 
 HERE = Path(__file__).parent

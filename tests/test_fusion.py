@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import SUPPORTED_SHARED, shared_model
-from ooc_sdk.golden import random_inputs, run_tflm_many
-from ooc_sdk.host import run_host
 from ooc_sdk.model import load_model, parse_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import generate
 from ooc_sdk.model.zoo.archs import Knobs
 from ooc_sdk.plan.fusion import FusionError, FusionPlan, FusionSearch, plan_fusion
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_host
 
 KIB = 1024
 # Working SRAM targets at k <= 1.3 (issue 7), measured by the runtime.

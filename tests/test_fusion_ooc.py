@@ -16,13 +16,15 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build, run_build
+from ooc_sdk.build import build
 from ooc_sdk.errors import AuthenticationError
-from ooc_sdk.golden import random_inputs, run_tflm_many
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.planner import BudgetError, plan
-from ooc_sdk.qemu import run_build_m4
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_build
+from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
 KIB = 1024

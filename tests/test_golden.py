@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import TFLM_ARENA, shared_model
-from ooc_sdk import golden
 from ooc_sdk.errors import GoldenError, InvalidArgumentError
-from ooc_sdk.golden import random_inputs, run_tflm
 from ooc_sdk.model import load_model, parse_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import Knobs, generate
+from ooc_sdk.run import golden
+from ooc_sdk.run.golden import run_tflm
 
 
 @pytest.mark.parametrize("name", sorted(TFLM_ARENA))

@@ -26,12 +26,12 @@ from ooc_sdk.errors import (
     WrongDeviceError,
     WrongKeyError,
 )
-from ooc_sdk.host import build_image_tool
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto, keys
-from ooc_sdk.image import format as fmt
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.image.reader import open_image, public_info
 from ooc_sdk.model import load_model
+from ooc_sdk.run.host import build_image_tool
 from ooc_sdk.targets import load_flash
 
 FLASH = load_flash("w25q128jv")
@@ -82,7 +82,7 @@ def _buffers(data: bytes) -> dict[int, bytes]:
 
 def test_c_header_is_generated_from_format_module() -> None:
     assert fmt.C_HEADER_PATH.read_text() == fmt.c_header(), (
-        "run: python -m ooc_sdk.image.format --write-c-header"
+        "run: python -m ooc_sdk.formats.image --write-c-header"
     )
 
 

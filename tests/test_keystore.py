@@ -1,4 +1,4 @@
-"""The factory keystore (ooc_sdk/provisioning/keystore.py): root keys derived from the master
+"""The factory keystore (ooc_sdk/image/keystore.py): root keys derived from the master
 secret with the SP 800-108 KDF, and a master key file nobody else can read."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.provisioning.keystore import (
+from ooc_sdk.image.keystore import (
     ENV_FILE,
     LABEL_ROOT_KEY,
     SecretKeystore,

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, shared_model
-from ooc_sdk.host import SANITIZE, WARNINGS
 from ooc_sdk.image import keys
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.model import load_model
 from ooc_sdk.targets import FlashProfile, load_flash
+from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 HOST = ROOT / "c_runtime" / "ports" / "host"
 EMU = HOST / "ooc_nor_emu.c"

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ooc_sdk.build import POWER_LOSS_ENV, build, load_build, program_flash, run_build
-from ooc_sdk.codegen.memplan import plan_memory
+from ooc_sdk.build import build
+from ooc_sdk.build.directory import load_build
+from ooc_sdk.build.flash import POWER_LOSS_ENV, program_flash
 from ooc_sdk.errors import (
     AuthenticationError,
     ImageError,
@@ -21,14 +22,17 @@ from ooc_sdk.errors import (
     WrongDeviceError,
     WrongKeyError,
 )
-from ooc_sdk.golden import random_inputs, run_tflm
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
 from ooc_sdk.image.pack import chunk_plaintext
+from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.reader import parse_model
 from ooc_sdk.plan import planner
 from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.run.golden import run_tflm
+from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -18,19 +18,21 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build, run_build
+from ooc_sdk.build import build
 from ooc_sdk.codegen.emit import write_codegen
-from ooc_sdk.golden import random_inputs, run_tflm_many
-from ooc_sdk.host import SANITIZE, WARNINGS, run_host
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.keys import generate as generate_key
 from ooc_sdk.model import load_model, parse_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.model.zoo import Knobs, generate
 from ooc_sdk.plan import planner
 from ooc_sdk.plan.fusion import NODE_PEX, FusionPlan, _Model, plan_fusion
-from ooc_sdk.qemu import run_build_m4, run_model_m4
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_build, run_host
+from ooc_sdk.run.qemu import run_build_m4, run_model_m4
 from ooc_sdk.targets import load_flash, load_mcu
+from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 KIB = 1024
 HERE = Path(__file__).parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ooc_sdk.codegen.prepare.common import (
+from ooc_sdk.lower.prepare.common import (
     activation_range,
     multiply_by_quantized_multiplier,
     quantize_multiplier,

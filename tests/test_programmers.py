@@ -23,11 +23,13 @@ from pyocd.core.memory_map import FlashRegion, MemoryMap, RamRegion
 from pyocd.core.session import Session
 from pyocd.flash.flash import Flash
 
-from ooc_sdk.build import build, build_flash_tool
+from ooc_sdk.build import build
+from ooc_sdk.build.flash import build_flash_tool
 from ooc_sdk.errors import InvalidArgumentError, WrongDeviceError
-from ooc_sdk.golden import random_inputs
+from ooc_sdk.formats.keystore import keystore_record
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.provisioning import programmers as progs
 from ooc_sdk.provisioning.programmers import (
     ProgrammerError,
@@ -39,7 +41,7 @@ from ooc_sdk.provisioning.programmers import (
     serial_uid,
 )
 from ooc_sdk.provisioning.programmers.pyocd_probe import open_pyocd_session
-from ooc_sdk.qemu import keystore_record, run_build_m4
+from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -53,7 +55,7 @@ UID = serial_uid(7)
 
 
 def _record(uid: bytes, key: bytes = bytes(range(32)), counter: int = 3) -> bytes:
-    return keystore_record(DeviceKey(uid, key), counter)
+    return keystore_record(uid, key, counter)
 
 
 def _open(name: str, out: Path, dry_run: bool = False, **kw: Any) -> Any:
@@ -579,7 +581,7 @@ def test_qemu_firmware_boots_as_the_programmed_device(tmp_path: Path) -> None:
     image = (out / "image" / "image.bin").read_bytes()
     t = _open("qemu", tmp_path / "station").connect(UID)
     t.program_external(OFFSET, image)
-    t.program_keystore(keystore_record(device))
+    t.program_keystore(keystore_record(device.uid, device.root_key))
     files = qemu_run_files(tmp_path / "station", UID)
     x = random_inputs(graph, 0)
     got = run_build_m4(
@@ -590,7 +592,7 @@ def test_qemu_firmware_boots_as_the_programmed_device(tmp_path: Path) -> None:
         assert a.tobytes() == b.tobytes()
     other = serial_uid(99)
     t2 = _open("qemu", tmp_path / "station").connect(other)
-    t2.program_keystore(keystore_record(DeviceKey(other, device.root_key)))
+    t2.program_keystore(keystore_record(other, device.root_key))
     with pytest.raises(WrongDeviceError):
         run_build_m4(
             out, graph, device, [x], flash_file=files["flash.bin"],

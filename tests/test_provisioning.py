@@ -14,18 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from ooc_sdk.build import build, load_build
+from ooc_sdk.build import build
+from ooc_sdk.build.directory import load_build
 from ooc_sdk.errors import (
     AuthenticationError,
     InvalidArgumentError,
     WrongDeviceError,
 )
-from ooc_sdk.golden import random_inputs, run_tflm
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
+from ooc_sdk.image.batch import BATCH_KEY_FILE
+from ooc_sdk.image.keystore import SecretKeystore
 from ooc_sdk.image.reader import open_image
 from ooc_sdk.model import load_model
-from ooc_sdk.provisioning.batch import BATCH_KEY_FILE
-from ooc_sdk.provisioning.keystore import SecretKeystore
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.provisioning.programmers import (
     ProgrammerError,
     open_programmer,
@@ -34,7 +35,8 @@ from ooc_sdk.provisioning.programmers import (
 )
 from ooc_sdk.provisioning.registry import Registry, RegistryError
 from ooc_sdk.provisioning.station import CRASH_ENV, CRASH_EXIT, STEPS, Station, load_batch
-from ooc_sdk.qemu import run_build_m4
+from ooc_sdk.run.golden import run_tflm
+from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -1,5 +1,5 @@
 """The Cortex-M4 target: the QEMU mps2-an386 port (c_runtime/ports/qemu_mps2) and
-``ooc run --target qemu-m4`` (ooc_sdk/qemu.py), bit-exact with tflite-micro on the real
+``ooc run --target qemu-m4`` (ooc_sdk/run/qemu.py), bit-exact with tflite-micro on the real
 instruction set, with deterministic instruction counts and the SRAM bounded at link time."""
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from cryptography.hazmat.primitives import cmac as crypto_cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-from ooc_sdk.build import build, load_build
+from ooc_sdk.build import build
+from ooc_sdk.build.directory import load_build
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
-from ooc_sdk.golden import random_inputs, run_tflm, run_tflm_many
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import planner
 from ooc_sdk.plan.fusion import plan_fusion
 from ooc_sdk.plan.planner import BudgetError, plan
-from ooc_sdk.qemu import (
+from ooc_sdk.run.golden import run_tflm, run_tflm_many
+from ooc_sdk.run.qemu import (
     PORT,
     FirmwareBudgetError,
     build_model_firmware,
@@ -325,8 +327,8 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     traffic equal to the plan's prediction, and each boot's keys made fresh by the device's
     monotonic boot counter (this board has no random source): a second boot on the same flash
     and counter takes the next boot number, and a counter record that is not one is refused."""
+    from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW
     from ooc_sdk.plan import spill as ring
-    from ooc_sdk.qemu import BOOT_COUNTER_NEW
 
     path = shared_model("pretrainedResnet_quant.tflite")
     graph = load_model(path)

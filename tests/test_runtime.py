@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import SUPPORTED_SHARED, shared_model
-from ooc_sdk.codegen.memplan import plan_memory
-from ooc_sdk.golden import random_inputs, run_tflm_many
-from ooc_sdk.host import run_host
+from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model import load_model, parse_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import Knobs, generate
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_host
 from opmodels import coverage_model
 
 SEEDS = 20

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation,
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from conftest import ROOT
-from ooc_sdk.host import SANITIZE, WARNINGS
 from ooc_sdk.plan import spill as ring
+from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 INCLUDE = ROOT / "c_runtime" / "include"
 HOST = ROOT / "c_runtime" / "ports" / "host"

@@ -1,5 +1,5 @@
 """Issue 8's fault acceptance through a whole spilling build (ResNet-8 at 12 KiB: two tensors
-spilled), not the ring alone: ooc_sdk.spill_campaign drives the runtime on the NOR emulator.
+spilled), not the ring alone: ooc_sdk.run.campaign drives the runtime on the NOR emulator.
 
 - Endurance: inferences over three boots; every output bit-exact; each inference's bytes
   programmed, page programs and erases equal the ring model's prediction from the position the
@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk import spill_campaign as campaign
 from ooc_sdk.build import build
-from ooc_sdk.golden import random_inputs, run_tflm
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import spill as ring
+from ooc_sdk.run import campaign
+from ooc_sdk.run.golden import run_tflm
 from ooc_sdk.targets import load_flash, load_mcu
 
 KIB = 1024

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build, run_build
-from ooc_sdk.golden import random_inputs, run_tflm_many
+from ooc_sdk.build import build
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
+from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import spill as ring
 from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
 
 KIB = 1024
@@ -110,7 +112,7 @@ def test_build_scratch_option_sizes_the_ring(
     import json
 
     from ooc_sdk.cli import main
-    from ooc_sdk.image import format as fmt
+    from ooc_sdk.formats import image as fmt
     from ooc_sdk.image.keys import write_key_file
     from ooc_sdk.image.reader import parse_image
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.golden import run_tflm
 from ooc_sdk.model import parse_model
 from ooc_sdk.model.zoo import ARCHITECTURES, Knobs, generate
+from ooc_sdk.run.golden import run_tflm
 
 SIZES = {
     "ds-cnn": [Knobs(width=8, depth=1), Knobs(width=64, depth=4)],

@@ -3,7 +3,7 @@
 Every figure is a count measured on the emulated Cortex-M4 or taken from the build's plan, times
 profile values that carry their sources (ooc_sdk/targets):
 
-- **compute** and **crypto**: instructions counted under QEMU (``ooc_sdk.qemu``, ``-icount
+- **compute** and **crypto**: instructions counted under QEMU (``ooc_sdk.run.qemu``, ``-icount
   shift=0``: deterministic) x cycles per instruction x the MCU's energy per cycle. QEMU counts
   instructions, not cycles: the CPI is an assumption, stated with its source. The firmware counts
   crypto (tag checks and decryption) apart from the rest.
@@ -198,11 +198,11 @@ def measure(
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Run the build out-of-core on the emulated Cortex-M4 and, with ``in_sram``, the same model
-    in-core: the two QEMU reports (ooc_sdk.qemu.M4Result.report)."""
-    from ooc_sdk.build import load_build
-    from ooc_sdk.golden import random_inputs
+    in-core: the two QEMU reports (ooc_sdk.run.qemu.M4Result.report)."""
+    from ooc_sdk.build.directory import load_build
     from ooc_sdk.model import load_model
-    from ooc_sdk.qemu import DEFAULT_TIMEOUT_S, run_build_m4, run_model_m4
+    from ooc_sdk.model.inputs import random_inputs
+    from ooc_sdk.run.qemu import DEFAULT_TIMEOUT_S, run_build_m4, run_model_m4
 
     say = progress or (lambda _msg: None)
     info = load_build(out_dir)
@@ -622,7 +622,7 @@ def audit_energy(
 ) -> dict[str, Any]:
     """Audit the energy per inference of the build in ``out_dir`` (``ooc audit energy``): check
     the profiles, run the build (and the model in-core) under QEMU, cost the counts."""
-    from ooc_sdk.build import build_flash_file, load_build
+    from ooc_sdk.build.directory import build_flash_file, load_build
 
     info = load_build(out_dir)
     try:

@@ -52,7 +52,7 @@ def collect(
     from ooc_sdk.audit.energy import _source, audit_energy, load_profiles
     from ooc_sdk.audit.plot import plot_energy
     from ooc_sdk.audit.wear import audit_build, plot_wear
-    from ooc_sdk.build import load_build
+    from ooc_sdk.build.directory import load_build
 
     say = progress or (lambda _msg: None)
     info = load_build(out_dir)

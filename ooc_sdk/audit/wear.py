@@ -38,7 +38,7 @@ from typing import Any
 
 from ooc_sdk.audit.ring import read_ring
 from ooc_sdk.errors import ImageError, ImageTruncatedError, InvalidArgumentError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.plan import spill as spill_model
 from ooc_sdk.targets import FlashProfile, flash_profiles, load_flash
 
@@ -295,10 +295,11 @@ def audit_build(
     ``inferences`` times on the host NOR emulator (a copy of OUT/flash.bin), and projected."""
     import json
 
-    from ooc_sdk.build import build_flash_file, load_build, run_build
-    from ooc_sdk.golden import random_inputs
+    from ooc_sdk.build.directory import build_flash_file, load_build
     from ooc_sdk.image.reader import parse_image
     from ooc_sdk.model import load_model
+    from ooc_sdk.model.inputs import random_inputs
+    from ooc_sdk.run.host import run_build
 
     say = progress or (lambda _msg: None)
     rate_s = parse_rate(rate) if isinstance(rate, str) else float(rate)
@@ -536,7 +537,7 @@ def _statement(r: dict[str, Any]) -> str:
 def find_superblock(data: bytes, image_offset: int | None = None) -> int:
     """The offset of the ooc image in a flash dump: ``image_offset``, or the first 256-byte-aligned
     offset holding the superblock magic whose base_offset field names that offset."""
-    from ooc_sdk.image.format import SUPERBLOCK, SUPERBLOCK_MAGIC
+    from ooc_sdk.formats.image import SUPERBLOCK, SUPERBLOCK_MAGIC
 
     if image_offset is not None:
         if image_offset < 0 or image_offset + 4 > len(data):

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ooc_sdk import __version__
-from ooc_sdk.codegen.memplan import MemoryPlan, plan_memory
-from ooc_sdk.codegen.prepare import Prepared, prepare_op
 from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
+from ooc_sdk.lower.memplan import MemoryPlan, plan_memory
+from ooc_sdk.lower.prepare import Prepared, prepare_op
 from ooc_sdk.model.ir import DType, Graph
 from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
-from ooc_sdk.image import format as fmt
 
 KEY_FILE_MAGIC = b"OOCD"
 KEY_FILE_VERSION = 1

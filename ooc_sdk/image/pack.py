@@ -8,7 +8,6 @@ wrapped (RFC 3394) for one device, in the key slot.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -19,16 +18,17 @@ import numpy as np
 
 from ooc_sdk import __version__
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
-from ooc_sdk.image import format as fmt
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.metadata import build_metadata
+from ooc_sdk.image.scheme import chunk_tag, content_subkeys
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.chunks import DEFAULT_SCRATCH_BYTES, Chunk, plan_chunks, plan_id
 from ooc_sdk.targets import FlashProfile
 from ooc_sdk.units import format_size
 
 DEFAULT_CHUNK_BYTES = 8 * 1024
-DEFAULT_SCRATCH_BYTES = 32 * 1024
 DEFAULT_METADATA_SECTORS = 8
 MIN_CHUNK_BYTES = 256
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
@@ -84,42 +84,11 @@ class PackOptions:
 
 
 @dataclass
-class Chunk:
-    index: int
-    kind: int
-    tensor: int
-    tensor_offset: int
-    length: int
-    flash_offset: int = 0
-
-
-@dataclass
 class PackedImage:
     image: bytes  # the whole image, key slot included
     key_slot: bytes
     manifest: dict[str, Any]  # public description (manifest.json)
     chunks: list[Chunk] = field(default_factory=list)
-
-
-def plan_chunks(graph: Graph, chunk_bytes: int) -> list[Chunk]:
-    """Constant tensors in order of first use, each cut into pieces of at most ``chunk_bytes``.
-    A buffer shared by several tensors is stored once (for its first user)."""
-    chunks: list[Chunk] = []
-    seen_buffers: set[int] = set()
-    seen_tensors: set[int] = set()
-    for op in graph.operators:
-        for t in op.inputs:
-            if t < 0 or t in seen_tensors:
-                continue
-            tensor = graph.tensors[t]
-            seen_tensors.add(t)
-            if not tensor.is_constant or tensor.buffer in seen_buffers:
-                continue
-            seen_buffers.add(tensor.buffer)
-            for off in range(0, tensor.nbytes, chunk_bytes):
-                n = min(chunk_bytes, tensor.nbytes - off)
-                chunks.append(Chunk(len(chunks), fmt.CHUNK_WEIGHTS, t, off, n))
-    return chunks
 
 
 def tensor_bytes(graph: Graph, index: int) -> memoryview:
@@ -153,38 +122,6 @@ def _fixed_text(text: str, size: int) -> bytes:
         except UnicodeDecodeError:
             raw = raw[:-1]
     return raw.ljust(size, b"\0")
-
-
-def plan_id(chunks: list[Chunk], chunk_bytes: int, schedule: str = "") -> bytes:
-    """Identifies the chunk plan (and an out-of-core schedule, when given): the firmware's tables
-    carry it and ooc_image_mount() refuses an image with another."""
-    h = hashlib.sha256(f"ooc-plan-v1|chunk={chunk_bytes}".encode())
-    for c in chunks:
-        h.update(f"|{c.kind},{c.tensor},{c.tensor_offset},{c.length}".encode())
-    if schedule:
-        h.update(f"|schedule={schedule}".encode())
-    return h.digest()[:16]
-
-
-def content_subkeys(content_key: bytes, build_id: bytes) -> tuple[bytes, bytes, bytes]:
-    """(K_hdr, K_enc, K_mac) derived from the content key."""
-    n = len(content_key)
-    return (
-        crypto.kdf(content_key, fmt.LABEL_HEADER, build_id, n),
-        crypto.kdf(content_key, fmt.LABEL_ENC, build_id, n),
-        crypto.kdf(content_key, fmt.LABEL_MAC, build_id, n),
-    )
-
-
-def chunk_tag(
-    tag_alg: int, k_enc: bytes, k_mac: bytes, nonce: bytes, entry_prefix: bytes, ct: bytes
-) -> bytes:
-    """Tag of one chunk over its entry (the bytes before the tag) and its ciphertext. Poly1305's
-    one-time key is the chunk's own keystream blocks 0 and 1 (data starts at block 2)."""
-    if tag_alg == fmt.TAG_AES_CMAC:
-        return crypto.cmac(k_mac, entry_prefix + ct)
-    one_time = crypto.aes_ctr(k_enc, fmt.counter_block(nonce, 0), bytes(32))
-    return crypto.poly1305(one_time, entry_prefix + ct)
 
 
 def make_key_slot(device: DeviceKey, content_key: bytes, build_id: bytes) -> bytes:

@@ -32,10 +32,10 @@ from ooc_sdk.errors import (
     WrongDeviceError,
     WrongKeyError,
 )
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
-from ooc_sdk.image import format as fmt
 from ooc_sdk.image.keys import DeviceKey
-from ooc_sdk.image.pack import chunk_tag, content_subkeys
+from ooc_sdk.image.scheme import chunk_tag, content_subkeys
 
 
 def _pow2(n: int) -> bool:

@@ -40,9 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ooc_sdk.codegen.memplan import ALIGNMENT, Buffer, place, plan_memory
-from ooc_sdk.codegen.prepare import prepare_op
 from ooc_sdk.errors import InvalidArgumentError, OocError
+from ooc_sdk.lower.memplan import ALIGNMENT, Buffer, place, plan_memory
+from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model.ir import DType, Graph
 from ooc_sdk.plan.spill import STATE_BYTES, max_payload
 from ooc_sdk.units import format_size

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.targets import FlashProfile, McuProfile
 
 AES256_ROUNDS_FACTOR = 14 / 10  # software AES-256 costs 14 rounds to AES-128's 10
@@ -52,7 +52,7 @@ class Crypto:
 
     @classmethod
     def for_image(cls, cipher: int, tag_alg: int) -> Crypto:
-        """The crypto of an image packed with these manifest values (image/format.py)."""
+        """The crypto of an image packed with these manifest values (formats/image.py)."""
         return cls(
             "poly1305" if tag_alg == fmt.TAG_POLY1305 else "cmac",
             8 * fmt.CIPHER_KEY_BYTES[cipher],

@@ -29,13 +29,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ooc_sdk.codegen.memplan import plan_memory
-from ooc_sdk.codegen.prepare import prepare_op
 from ooc_sdk.errors import InvalidArgumentError, OocError
-from ooc_sdk.image import format as fmt
-from ooc_sdk.image.pack import DEFAULT_SCRATCH_BYTES, Chunk
-from ooc_sdk.image.pack import plan_id as pack_plan_id
+from ooc_sdk.formats import image as fmt
+from ooc_sdk.lower.memplan import plan_memory
+from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model.ir import Graph, Operator
+from ooc_sdk.plan.chunks import DEFAULT_SCRATCH_BYTES, Chunk
+from ooc_sdk.plan.chunks import plan_id as pack_plan_id
 from ooc_sdk.plan.fusion import (
     NODE_PEX,
     NODE_SPILL_IN,

@@ -1,2 +1,2 @@
 """Provisioning at manufacturing (issue: keystore, device registry, station workflow,
-programmers). So far: the factory keystore (:mod:`ooc_sdk.provisioning.keystore`)."""
+programmers). So far: the factory keystore (:mod:`ooc_sdk.image.keystore`)."""

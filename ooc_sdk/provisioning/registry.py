@@ -2,7 +2,7 @@
 
 One record per device (UID, key id, image id and version, security counter, station, state,
 attempts, timestamps) and an append-only audit log. The registry never holds key material: root
-keys are derived from the master secret (:mod:`ooc_sdk.provisioning.keystore`), so a key id (a
+keys are derived from the master secret (:mod:`ooc_sdk.image.keystore`), so a key id (a
 public fingerprint of the master secret) is all a record needs to say which key a device has.
 
 Storage. An SQLite file (``--registry PATH``, else ``$OOC_REGISTRY``, else
@@ -71,7 +71,7 @@ from typing import Any
 
 from ooc_sdk import __version__
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 
 STATES = ("pending", "programmed", "verified", "failed")
 ENV_REGISTRY = "OOC_REGISTRY"

@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.errors import ImageError, InvalidArgumentError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
+from ooc_sdk.formats.keystore import keystore_record as record
+from ooc_sdk.image.batch import BATCH_KEY_FILE, read_batch_key
 from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.image.keystore import Keystore
 from ooc_sdk.image.outdir import load_image
 from ooc_sdk.image.pack import personalize
 from ooc_sdk.image.reader import open_image, public_info
-from ooc_sdk.provisioning.batch import BATCH_KEY_FILE, read_batch_key
-from ooc_sdk.provisioning.keystore import Keystore
 from ooc_sdk.provisioning.programmers import Programmer, ProgrammerError, Target, serial_uid
 from ooc_sdk.provisioning.registry import Claim, Registry
 
@@ -77,7 +78,7 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
     """The batch build in ``out_dir`` (``ooc build`` without ``--device-key``), its content
     key unsealed and every chunk of the image checked, so a wrong or damaged image stops the
     line before the first device rather than after it is programmed."""
-    from ooc_sdk.build import load_build
+    from ooc_sdk.build.directory import load_build
 
     info = load_build(out_dir)
     if info.get("device") is not None:
@@ -148,9 +149,8 @@ class RunSummary:
 
 
 def keystore_record(device: DeviceKey, security_counter: int) -> bytes:
-    from ooc_sdk.qemu import keystore_record as record
-
-    return record(device, security_counter)
+    """The key storage record a station programs into ``device``."""
+    return record(device.uid, device.root_key, security_counter)
 
 
 class _Crash:

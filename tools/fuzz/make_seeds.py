@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.pack import PackedImage, PackOptions, pack_image
 from ooc_sdk.model import load_model, parse_model, zoo

@@ -13,7 +13,7 @@
  *                          caller's buffer, checks the chunk tag over entry || ciphertext, and
  *                          only then decrypts in place. On any failure the buffer is wiped.
  *
- * Byte layout: docs/FORMAT.md and ooc/ooc_image_format.h (generated from ooc_sdk/image/format.py).
+ * Byte layout: docs/FORMAT.md and ooc/ooc_image_format.h (generated from ooc_sdk/formats/image.py).
  */
 #ifndef OOC_IMAGE_H
 #define OOC_IMAGE_H

@@ -1,7 +1,7 @@
 /*
  * ooc flash image format: offsets, sizes and constants.
  *
- * GENERATED from ooc_sdk/image/format.py by `python -m ooc_sdk.image.format --c-header`;
+ * GENERATED from ooc_sdk/formats/image.py by `python -m ooc_sdk.formats.image --c-header`;
  * do not edit. docs/FORMAT.md describes every field. All multi-byte fields are
  * little-endian; read them with explicit byte loads, never by casting flash bytes.
  */

@@ -1,6 +1,6 @@
 /*
  * ooc int8 kernels: one parameter struct per kernel family, filled ahead of time
- * by the SDK (ooc_sdk/codegen/prepare.py, TFLM's Prepare done at build time) and
+ * by the SDK (ooc_sdk/lower/prepare.py, TFLM's Prepare done at build time) and
  * stored as const tables. Kernels are pure functions: no allocation, no I/O, no
  * global state; every pointer is valid for the sizes the params describe (the
  * executor checked that at init). Results are bit-exact with TensorFlow Lite

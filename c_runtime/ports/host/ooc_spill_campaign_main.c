@@ -30,7 +30,7 @@
  * number alone keeps the keys fresh, the case the nonce log checks. stdout: one JSON object.
  * Exit status 0, 2 (usage, files), 1 (the runtime refused outside an injected fault).
  *
- * Linked with -Wl,--wrap=ooc_aes_ctr,--wrap=ooc_spill_write (the log) by ooc_sdk/spill_campaign.py.
+ * Linked with -Wl,--wrap=ooc_aes_ctr,--wrap=ooc_spill_write (the log) by ooc_sdk/run/campaign.py.
  */
 #define _POSIX_C_SOURCE 200112L
 #include <stdint.h>

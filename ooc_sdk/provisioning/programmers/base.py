@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Protocol
 
 from ooc_sdk.errors import InvalidArgumentError, OocError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
+from ooc_sdk.formats.keystore import KEYSTORE_BYTES, KEYSTORE_MAGIC
 
 # The QEMU port's key storage record (docs/FORMAT.md, "QEMU key storage record"); the same
-# constants as ooc_sdk.qemu, repeated so a station does not import the firmware builder.
-KEYSTORE_MAGIC = b"OOCK"
-KEYSTORE_BYTES = 60
+# constants as ooc_sdk.run.qemu, repeated so a station does not import the firmware builder.
 _RECORD_UID = slice(8, 8 + fmt.UID_BYTES)
 
 SERIAL_UID_PREFIX = b"OOC\0"
@@ -41,7 +40,7 @@ class Target(Protocol):
     def read_external(self, offset: int, length: int) -> bytes: ...
 
     def program_keystore(self, record: bytes) -> None:
-        """Write the key storage record (``ooc_sdk.qemu.keystore_record``) to the device's
+        """Write the key storage record (``ooc_sdk.formats.keystore.keystore_record``) to the device's
         internal key storage."""
         ...
 
@@ -142,7 +141,7 @@ def check_record(record: bytes, uid: bytes, label: str) -> None:
     if len(record) != KEYSTORE_BYTES or record[:4] != KEYSTORE_MAGIC:
         raise ProgrammerError(
             f"{label}: not a key storage record ({len(record)} bytes; want the "
-            f"{KEYSTORE_BYTES}-byte OOCK record of ooc_sdk.qemu.keystore_record)"
+            f"{KEYSTORE_BYTES}-byte OOCK record of ooc_sdk.formats.keystore.keystore_record)"
         )
     if record[_RECORD_UID] != uid:
         raise ProgrammerError(

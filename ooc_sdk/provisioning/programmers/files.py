@@ -20,7 +20,7 @@ except ImportError:  # not POSIX: no lock (one station per output directory)
     fcntl = None  # type: ignore[assignment]
 
 from ooc_sdk.errors import ImageError, InvalidArgumentError
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.ihex import to_intel_hex
 from ooc_sdk.provisioning.programmers.base import (
     KEYSTORE_BYTES,
@@ -265,7 +265,7 @@ def qemu_device_dir(out_dir: Path, uid: bytes) -> Path:
 
 def qemu_run_files(out_dir: Path, uid: bytes) -> dict[str, Path]:
     """The files the QEMU firmware reads as device ``uid``: ``flash_file=`` and ``keystore=``
-    of ``ooc_sdk.qemu.run_build_m4``, or the ``files`` of ``run_qemu``."""
+    of ``ooc_sdk.run.qemu.run_build_m4``, or the ``files`` of ``run_qemu``."""
     d = qemu_device_dir(out_dir, uid)
     return {"flash.bin": d / "flash.bin", "keystore.bin": d / "keystore.bin"}
 
@@ -273,7 +273,7 @@ def qemu_run_files(out_dir: Path, uid: bytes) -> dict[str, Path]:
 class QemuProgrammer(_OutputProgrammer):
     """``--programmer qemu``: per device ``OUT/qemu/<uid hex>/`` holds ``flash.bin``, an
     emulated NOR chip of the flash profile's full size with the image programmed through the
-    NOR emulator (``ooc_sdk.build.program_flash``: sector erases, page programs, erase counts
+    NOR emulator (``ooc_sdk.build.flash.program_flash``: sector erases, page programs, erase counts
     in ``flash.bin.wear``, read-back verify), and ``keystore.bin`` (mode 0600), the key
     storage the QEMU port reads. ``run_build_m4(build_dir, ..., flash_file=.../flash.bin,
     keystore=.../keystore.bin)`` then boots the firmware as that device."""
@@ -309,7 +309,7 @@ class QemuTarget:
             self._dry.would("external", offset, data)
             self._dry.external.append((offset, bytes(data)))
             return
-        from ooc_sdk.build import program_flash
+        from ooc_sdk.build.flash import program_flash
 
         path = self.dir / "flash.bin"
         try:

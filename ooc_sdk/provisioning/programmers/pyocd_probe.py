@@ -52,7 +52,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ooc_sdk.image import format as fmt
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.provisioning.programmers.base import (
     KEYSTORE_BYTES,
     DryRunLog,

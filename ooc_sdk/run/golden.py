@@ -25,12 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ooc_sdk.errors import GoldenError, InvalidArgumentError, ToolError
-from ooc_sdk.model.ir import DType, Graph
+from ooc_sdk.errors import GoldenError, ToolError
+from ooc_sdk.model.inputs import check_inputs, random_inputs
+from ooc_sdk.model.ir import Graph
 from ooc_sdk.model.reader import parse_model
+from ooc_sdk.toolchain import cache_root
 
 _ARENA_RE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Where interpreter results are cached: $OOC_CACHE_DIR/golden."""
+    return cache_root() / "golden"
 
 
 @dataclass(frozen=True)
@@ -41,39 +48,6 @@ class GoldenResult:
     arena_tail_bytes: int  # persistent part: interpreter state
     cached: bool = False
     invoke_seconds: float | None = None  # median interpreter invoke time (not for cached results)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("OOC_CACHE_DIR")
-    root = (
-        Path(base)
-        if base
-        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ooc"
-    )
-    return root / "golden"
-
-
-def random_inputs(graph: Graph, seed: int) -> list[np.ndarray]:
-    """Deterministic inputs for every graph input: uniform over the int8 range,
-    or over the represented real range for float32 inputs (via the QUANTIZE that reads them)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for t_index in graph.inputs:
-        t = graph.tensor(t_index)
-        if t.dtype is DType.INT8:
-            out.append(rng.integers(-128, 128, size=t.shape, dtype=np.int8))
-        elif t.dtype is DType.FLOAT32:
-            lo, hi = -1.0, 1.0
-            for op_index in graph.consumers(t_index):
-                op = graph.operators[op_index]
-                q = graph.tensor(op.outputs[0]).quant
-                if op.op_type == "QUANTIZE" and q is not None:
-                    lo = (-128 - q.zero_point[0]) * q.scale[0]
-                    hi = (127 - q.zero_point[0]) * q.scale[0]
-            out.append(rng.uniform(lo, hi, size=t.shape).astype(np.float32))
-        else:
-            raise InvalidArgumentError(f"cannot draw inputs for a {t.dtype.label} model input")
-    return out
 
 
 def _arena_size(graph: Graph) -> int:
@@ -89,18 +63,6 @@ def _digest(model: bytes, inputs: list[np.ndarray]) -> str:
         h.update(str(x.dtype).encode() + str(x.shape).encode())
         h.update(np.ascontiguousarray(x).tobytes())
     return h.hexdigest()
-
-
-def check_inputs(graph: Graph, inputs: list[np.ndarray]) -> None:
-    """Raise InvalidArgumentError unless ``inputs`` match the model's inputs in number, dtype and shape."""
-    if len(inputs) != len(graph.inputs):
-        raise InvalidArgumentError(f"model takes {len(graph.inputs)} inputs, got {len(inputs)}")
-    for x, t_index in zip(inputs, graph.inputs, strict=True):
-        t = graph.tensor(t_index)
-        if tuple(x.shape) != t.shape or x.dtype != t.dtype.numpy:
-            raise InvalidArgumentError(
-                f"input '{t.name}' must be {t.dtype.label} {list(t.shape)}, got {x.dtype} {list(x.shape)}"
-            )
 
 
 def _load_cached(entry: Path) -> GoldenResult | None:
@@ -184,7 +146,7 @@ def _run_child(
         arrays = {f"s{k}_i{j}": x for k, sample in enumerate(samples) for j, x in enumerate(sample)}
         np.savez(tmpdir / "in.npz", **arrays)
         n_inputs = len(samples[0])
-        cmd = [sys.executable, "-m", "ooc_sdk._tflm_worker", str(tmpdir)]
+        cmd = [sys.executable, "-m", "ooc_sdk.run._tflm_worker", str(tmpdir)]
         cmd += [str(v) for v in (arena, n_inputs, n_outputs, len(samples), repeat)]
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)

@@ -1,6 +1,6 @@
-"""Child process of :mod:`ooc_sdk.golden`: run one model in tflite-micro.
+"""Child process of :mod:`ooc_sdk.run.golden`: run one model in tflite-micro.
 
-Usage: ``python -m ooc_sdk._tflm_worker DIR ARENA_BYTES N_INPUTS N_OUTPUTS N_SAMPLES REPEAT``.
+Usage: ``python -m ooc_sdk.run._tflm_worker DIR ARENA_BYTES N_INPUTS N_OUTPUTS N_SAMPLES REPEAT``.
 Reads ``DIR/model.tflite`` and ``DIR/in.npz`` (arrays ``s<k>_i<j>``), invokes
 each sample REPEAT times, writes ``DIR/out.npz`` (arrays ``s<k>_o<j>`` and
 ``times``, seconds per invoke), then calls ``print_allocations()``, which

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ooc_sdk.codegen.prepare.common import activation_range, quantize_multiplier
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.lower.prepare.common import activation_range, quantize_multiplier
 from ooc_sdk.model.ir import Graph, Operator, Quantization, Tensor
 
 OOC_MAX_DIMS = 6

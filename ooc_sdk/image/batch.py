@@ -20,10 +20,10 @@ import zlib
 from pathlib import Path
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
-from ooc_sdk.image import format as fmt
 from ooc_sdk.image.keys import read_private_file, write_private_file
-from ooc_sdk.provisioning.keystore import Keystore
+from ooc_sdk.image.keystore import Keystore
 
 BATCH_KEY_FILE = "batch-key.bin"
 BATCH_MAGIC = b"OOCB"

@@ -24,12 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.build import HOST, build_host_program, load_build_for
+from ooc_sdk.build.directory import load_build_for
+from ooc_sdk.build.flash import HOST
 from ooc_sdk.errors import ToolError
-from ooc_sdk.golden import check_inputs
-from ooc_sdk.host import RELEASE, WARNINGS
 from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.run.host import build_host_program
+from ooc_sdk.toolchain import RELEASE, WARNINGS
 
 CAMPAIGN = HOST / "ooc_spill_campaign_main.c"
 WRAPS = "-Wl,--wrap=ooc_aes_ctr,--wrap=ooc_spill_write"

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.codegen.prepare.common import activation_range, f32, leading_pad, quantize_multiplier
+from ooc_sdk.lower.prepare.common import activation_range, f32, leading_pad, quantize_multiplier
 from ooc_sdk.model.ir import Graph, Operator
 
 

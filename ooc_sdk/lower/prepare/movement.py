@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.codegen.prepare.common import tflite_round
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.lower.prepare.common import tflite_round
 from ooc_sdk.model.ir import Activation, Graph, Operator
 
 OOC_MAX_DIMS = 6

@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import shutil
-import struct
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -41,12 +40,13 @@ from ooc_sdk.errors import (
     ToolError,
     image_error_for,
 )
-from ooc_sdk.golden import check_inputs
-from ooc_sdk.host import build_root, split_outputs, write_samples
+from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW, keystore_record
 from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion import FusionPlan
 from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.run.host import build_root, split_outputs, write_samples
 
 TARGET = "qemu-m4"
 PORT = C_RUNTIME / "ports" / "qemu_mps2"
@@ -60,11 +60,6 @@ KERNELS = ("ref", "dsp")
 INSTRUCTIONS_PER_TICK = 40  # 1 instruction per ns (-icount shift=0), 25 MHz timer
 IN_CORE_RAM_BYTES = 4 * 1024 * 1024  # the board's whole SSRAM2/3
 DEFAULT_TIMEOUT_S = 900.0
-KEYSTORE_MAGIC = b"OOCK"
-KEYSTORE_VERSION = 1
-KEYSTORE_BYTES = 60
-# The QEMU port's boot counter record (docs/FORMAT.md): u32 last boot, u32 its complement.
-BOOT_COUNTER_NEW = struct.pack("<II", 0, 0xFFFFFFFF)
 QEMU_BASE_ARGS = ["-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
                   "-icount", "shift=0"]  # fmt: skip
 INSTALL_HINT = (
@@ -228,18 +223,6 @@ def build_model_firmware(
     )
 
 
-def keystore_record(device: DeviceKey, security_counter: int = 0) -> bytes:
-    """The QEMU port's key storage (docs/FORMAT.md): the device identity the firmware reads."""
-    key = device.root_key
-    return (
-        KEYSTORE_MAGIC
-        + bytes([KEYSTORE_VERSION, len(key), 0, 0])
-        + device.uid
-        + key.ljust(32, b"\0")
-        + struct.pack("<I", security_counter)
-    )
-
-
 def run_qemu(
     fw: Firmware,
     args: dict[str, int],
@@ -396,7 +379,7 @@ def run_build_m4(
     ``boot_counter`` (the device's monotonic counter, docs/FORMAT.md; created when missing,
     updated by the run). Without one the run starts from a new device's counter, and the boot
     numbers the ring's sector headers hold keep the keys fresh."""
-    from ooc_sdk.build import build_flash_file, load_build_for
+    from ooc_sdk.build.directory import build_flash_file, load_build_for
 
     info = load_build_for(out_dir, graph, device)
     flash_file = flash_file or build_flash_file(out_dir, info)
@@ -414,7 +397,9 @@ def run_build_m4(
         "base": int(info["flash_offset"]),
     }
     files: dict[str, bytes | Path] = {
-        "keystore.bin": keystore if keystore is not None else keystore_record(device),
+        "keystore.bin": keystore
+        if keystore is not None
+        else keystore_record(device.uid, device.root_key),
         "flash.bin": flash_file,
         "in.bin": _samples_file(graph, samples),
     }

@@ -1,4 +1,4 @@
-"""Build and run a model on the host with the C runtime (``ooc run``).
+"""Build and run a model, or a build directory, on the host with the C runtime (``ooc run``).
 
 The generated tables, the runtime and the host runner
 (``c_runtime/ports/host/ooc_run_main.c``) are compiled with the system C
@@ -11,33 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ooc_sdk import __version__
+from ooc_sdk.build.directory import build_flash_file, load_build_for
+from ooc_sdk.build.flash import HOST, NOR_EMU, flash_args
 from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
-from ooc_sdk.errors import InvalidArgumentError, ToolError
-from ooc_sdk.golden import cache_dir as golden_cache_dir
-from ooc_sdk.golden import check_inputs
+from ooc_sdk.errors import InvalidArgumentError, ToolError, image_error_for
+from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion import FusionPlan
-
-WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
-RELEASE = ["-O3"]
-SANITIZE = [
-    "-O1",
-    "-g",
-    "-fsanitize=address,undefined",
-    "-fno-sanitize-recover=all",
-    "-fno-omit-frame-pointer",
-]
+from ooc_sdk.toolchain import RELEASE, SANITIZE, WARNINGS, build_root, compile_cached, compiler
 
 
 @dataclass(frozen=True)
@@ -48,52 +40,15 @@ class HostResult:
     working_high_water_bytes: int = 0  # arena bytes below the outputs the runtime wrote
 
 
-def build_root() -> Path:
-    return golden_cache_dir().parent / "build"
-
-
 @cache
 def _codegen_digest() -> str:
     h = hashlib.sha256(__version__.encode())
-    for p in sorted((Path(__file__).parent / "codegen").rglob("*.py")):
+    sdk = Path(__file__).resolve().parents[1]
+    for p in sorted([*(sdk / "codegen").rglob("*.py"), *(sdk / "lower").rglob("*.py")]):
         h.update(p.read_bytes())
     h.update(runtime_digest().encode())
     h.update((C_RUNTIME / "ports" / "host" / "ooc_run_main.c").read_bytes())
     return h.hexdigest()
-
-
-def _compiler() -> str:
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        raise ToolError(f"no C compiler: '{cc}' is not on PATH (install gcc or set CC)")
-    return cc
-
-
-def _compile_cached(key: str, args: list[str], what: str) -> Path:
-    """Compile ``args`` (sources and flags, without -o) into build_root()/key/binary, once."""
-    final = build_root() / key
-    binary = final / "binary"
-    if binary.exists():
-        return binary
-    build_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
-    try:
-        proc = subprocess.run(
-            [*args, "-o", str(tmp / "binary")], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            lines = [
-                ln for ln in proc.stderr.splitlines() if "error" in ln
-            ] or proc.stderr.splitlines()
-            raise ToolError(f"compiling {what} failed: {lines[0] if lines else 'no message'}")
-        try:
-            tmp.rename(final)
-        except OSError:  # another process built the same key first
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return binary
 
 
 KERNELS = {"ref": [], "dsp": ["-DOOC_KERNELS_DSP=1"]}
@@ -107,7 +62,7 @@ def build_host(
     form, instead of the reference conv, depthwise and fully connected kernels."""
     if kernels not in KERNELS:
         raise InvalidArgumentError(f"unknown kernels {kernels!r} (one of {', '.join(KERNELS)})")
-    cc = _compiler()
+    cc = compiler()
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + KERNELS[kernels]
     schedule = fusion.digest if fusion is not None else "per-layer"
     key = hashlib.sha256(
@@ -132,7 +87,7 @@ def build_host(
             *[str(s) for s in gen.runtime_sources],
             str(C_RUNTIME / "ports" / "host" / "ooc_run_main.c"),
         ]
-        return _compile_cached(key, args, "the host runtime")
+        return compile_cached(key, args, "the host runtime")
 
 
 IMAGE_TOOL = C_RUNTIME / "ports" / "host" / "ooc_image_tool.c"
@@ -141,14 +96,14 @@ IMAGE_TOOL = C_RUNTIME / "ports" / "host" / "ooc_image_tool.c"
 def build_image_tool(sanitize: bool = False) -> Path:
     """The host image tool (c_runtime/ports/host/ooc_image_tool.c: mount, read, tamper and
     bench over the C image reader, flash held in memory); cached like build_host."""
-    cc = _compiler()
+    cc = compiler()
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
     key = hashlib.sha256(
         f"image-tool|{runtime_digest()}|{IMAGE_TOOL.read_bytes().hex()}|{cc}|{' '.join(flags)}".encode()
     ).hexdigest()[:32]
     sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
     args = [cc, *flags, f"-I{C_RUNTIME / 'include'}", *sources, str(IMAGE_TOOL)]
-    return _compile_cached(key, args, "the image tool")
+    return compile_cached(key, args, "the image tool")
 
 
 def write_samples(path: Path, samples: list[list[np.ndarray]]) -> None:
@@ -218,3 +173,96 @@ def run_host(
         [float(v) for v in info["invoke_seconds"]],
         int(info["working_high_water_bytes"]),
     )
+
+
+# -- ooc run OUT/: a build directory, its weights only in the emulated flash --------------------
+
+RUNNER = C_RUNTIME / "ports" / "host" / "ooc_run_flash_main.c"
+
+
+def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) -> Path:
+    """Compile the build's C tables with the runtime, the NOR emulator and the flash runner."""
+    flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
+    return build_host_program(out_dir, info, RUNNER, flags, (), "the out-of-core host runner")
+
+
+def build_host_program(
+    out_dir: Path,
+    info: dict[str, Any],
+    main: Path,
+    flags: list[str],
+    link: tuple[str, ...],
+    what: str,
+) -> Path:
+    """Compile the build's C tables with the runtime, the NOR emulator and the host program
+    ``main`` (its OOC_RUN_* macros name the tables), once per content: a cached binary."""
+    cc = compiler()
+    cname = info["c_name"]
+    c_dir = out_dir / "c"
+    model_c, model_h = c_dir / f"ooc_model_{cname}.c", c_dir / f"ooc_model_{cname}.h"
+    if not model_c.exists() or not model_h.exists():
+        raise InvalidArgumentError(f"{c_dir} lacks the generated model tables: run ooc build again")
+    h = hashlib.sha256(main.name.encode())
+    for p in (model_c, model_h, main, NOR_EMU, HOST / "ooc_nor_emu.h"):
+        h.update(p.read_bytes())
+    key = hashlib.sha256(
+        f"{h.hexdigest()}|{runtime_digest()}|{cc}|{' '.join(flags)}|{' '.join(link)}".encode()
+    ).hexdigest()[:32]
+    sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
+    args = [
+        cc, *flags, f"-I{c_dir}", f"-I{C_RUNTIME / 'include'}", f"-I{HOST}",
+        f'-DOOC_RUN_HEADER="ooc_model_{cname}.h"', f"-DOOC_RUN_MODEL=ooc_model_{cname}",
+        f"-DOOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
+        str(model_c), *sources, str(NOR_EMU), str(main), *link,
+    ]  # fmt: skip
+    return compile_cached(key, args, what)
+
+
+@dataclass
+class RunResult:
+    outputs: list[list[np.ndarray]]
+    report: dict[str, Any]
+
+
+def run_build(
+    out_dir: Path,
+    graph: Graph,
+    device: DeviceKey,
+    samples: list[list[np.ndarray]],
+    *,
+    sync_reads: bool = False,
+    flip_bit: int | None = None,
+    sanitize: bool = False,
+    flash_file: Path | None = None,
+) -> RunResult:
+    """Run ``samples`` through the build on the host: weights from the emulated flash only
+    (``flash_file``, default OUT/flash.bin)."""
+    info = load_build_for(out_dir, graph, device)
+    flash_file = flash_file or build_flash_file(out_dir, info)
+    for sample in samples:
+        check_inputs(graph, sample)
+    binary = build_runner(out_dir, info, sanitize)
+    with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
+        in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        write_samples(in_path, samples)
+        args = [str(binary), str(flash_file), str(in_path), str(out_path),
+                str(len(samples)), *flash_args(info["flash"]), "--base", str(info["flash_offset"])]  # fmt: skip
+        if sync_reads:
+            args.append("--sync-reads")
+        if flip_bit is not None:
+            args += ["--flip-bit", str(flip_bit)]
+        secret = f"{device.uid.hex()} {device.root_key.hex()}\n"
+        proc = subprocess.run(args, input=secret, capture_output=True, text=True, check=False)
+        del secret
+        try:
+            report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            msg = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            raise ToolError(f"the out-of-core host runner failed: {msg}") from None
+        if proc.returncode != 0:
+            code = int(report.get("status", 0))
+            stage = report.get("stage", "run")
+            cls = image_error_for(code)
+            raise cls(f"the device runtime refused at {stage}: {report.get('error')} ({code})")
+        raw = out_path.read_bytes()
+    return RunResult(split_outputs(graph, raw, len(samples)), report)

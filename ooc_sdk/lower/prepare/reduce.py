@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ooc_sdk.codegen.prepare.common import f32, quantize_multiplier
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.lower.prepare.common import f32, quantize_multiplier
 from ooc_sdk.model.ir import Graph, Operator
 
 MAX_DIMS = 6  # OOC_MAX_DIMS

@@ -2,7 +2,7 @@
 
 Every structure is a fixed-size little-endian record declared below as a list of fields, each with
 its ``struct`` format and a comment. The C header ``c_runtime/include/ooc/ooc_image_format.h`` is
-generated from these declarations (``python -m ooc_sdk.image.format --c-header``); a test checks
+generated from these declarations (``python -m ooc_sdk.formats.image --c-header``); a test checks
 that the committed header is current, and the header ``_Static_assert``s every offset and size.
 
 Image layout (offsets relative to the image start; the image may sit at any sector boundary of the
@@ -312,7 +312,7 @@ def c_header() -> str:
         "/*",
         " * ooc flash image format: offsets, sizes and constants.",
         " *",
-        " * GENERATED from ooc_sdk/image/format.py by `python -m ooc_sdk.image.format --c-header`;",
+        " * GENERATED from ooc_sdk/formats/image.py by `python -m ooc_sdk.formats.image --c-header`;",
         " * do not edit. docs/FORMAT.md describes every field. All multi-byte fields are",
         " * little-endian; read them with explicit byte loads, never by casting flash bytes.",
         " */",
@@ -371,7 +371,7 @@ def main(argv: list[str]) -> int:
     if argv == ["--write-c-header"]:
         C_HEADER_PATH.write_text(c_header())
         return 0
-    print("usage: python -m ooc_sdk.image.format --c-header | --write-c-header", file=sys.stderr)
+    print("usage: python -m ooc_sdk.formats.image --c-header | --write-c-header", file=sys.stderr)
     return 2
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
-from ooc_sdk.image import format as fmt
 from ooc_sdk.image.keys import DeviceKey, read_private_file, write_private_file
 
 MASTER_MAGIC = b"OOCM"

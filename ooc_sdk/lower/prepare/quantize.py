@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ooc_sdk.codegen.prepare.common import f32, quantize_multiplier
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.lower.prepare.common import f32, quantize_multiplier
 from ooc_sdk.model.ir import DType, Graph, Operator, Quantization, Tensor
 
 KERNEL_KEY = "kernel"  # not a struct field: the C function the params are for

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.codegen.prepare.common import activation_range, leading_pad
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.lower.prepare.common import activation_range, leading_pad
 from ooc_sdk.model.ir import Graph, Operator
 
 
