@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import SUPPORTED_SHARED, shared_model
-from ooc_sdk.codegen.emit import C_RUNTIME
+from ooc_sdk.codegen.runtime import C_RUNTIME
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model import parse_model
 from ooc_sdk.model.inputs import random_inputs
