@@ -19,7 +19,7 @@ C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
 INCLUDE = C_RUNTIME / "include"
 SOURCES_FILE = "sources.txt"
 # Preprocessor flags per kernel family: the reference kernels, or the Cortex-M DSP-extension ones
-# (src/kernels/conv_dsp.c; their portable C form on the host). CMake: option OOC_KERNELS_DSP.
+# (src/kernels/conv_dsp.c, depthwise_dsp.c; their portable C form on the host). CMake: option OOC_KERNELS_DSP.
 KERNEL_FLAGS: dict[str, list[str]] = {"ref": [], "dsp": ["-DOOC_KERNELS_DSP=1"]}
 
 

@@ -62,7 +62,7 @@ def build_host(
     graph: Graph, sanitize: bool = False, kernels: str = "ref", fusion: FusionPlan | None = None
 ) -> Path:
     """Compile ``graph`` for the host; returns the runner binary (cached). ``kernels="dsp"``
-    builds the Cortex-M DSP-extension kernels (src/kernels/conv_dsp.c), here in their portable C
+    builds the Cortex-M DSP-extension kernels (src/kernels/*_dsp.c), here in their portable C
     form, instead of the reference conv, depthwise and fully connected kernels."""
     if kernels not in KERNEL_FLAGS:
         raise InvalidArgumentError(
