@@ -46,12 +46,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench_ooc import CONV, MODELS, SUPPORTED  # noqa: E402
 
-from ooc_sdk.build import build  # noqa: E402
+from ooc_sdk.build import BuildRequest, build  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.plan.latency import Crypto, estimate  # noqa: E402
 from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
+from ooc_sdk.plan.request import PlanRequest  # noqa: E402
 from ooc_sdk.run.golden import run_tflm  # noqa: E402
 from ooc_sdk.run.qemu import (  # noqa: E402
     PORT,
@@ -112,7 +113,13 @@ def bench_model(name: str, flash, m4, engine_mcu, device) -> dict[str, Any]:  # 
     row: dict[str, Any] = {"model": name, "budget_bytes": budget, "macs": graph.macs}
     with tempfile.TemporaryDirectory(prefix="bench-m4-") as tmp:
         out = Path(tmp) / "b"
-        build(graph, path.read_bytes(), out, device, budget=budget, flash=flash, mcu=m4)
+        build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=budget, flash=flash, mcu=m4)),
+        )
         runs = {}
         t0 = time.perf_counter()
         for k in ("ref", "dsp"):

@@ -36,11 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ooc_sdk.build import build  # noqa: E402
+from ooc_sdk.build import BuildRequest, build  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
+from ooc_sdk.plan.request import PlanRequest  # noqa: E402
 from ooc_sdk.run.golden import run_tflm  # noqa: E402
 from ooc_sdk.run.host import run_build  # noqa: E402
 from ooc_sdk.targets import load_flash, load_mcu  # noqa: E402
@@ -137,7 +138,13 @@ def main() -> int:
         budget = 64 * KIB if low <= 64 * KIB else low
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "b"
-            res = build(graph, path.read_bytes(), out, device, budget=budget, flash=flash, mcu=m4)
+            res = build(
+                graph,
+                path.read_bytes(),
+                out,
+                device,
+                BuildRequest(PlanRequest(budget=budget, flash=flash, mcu=m4)),
+            )
             x = random_inputs(graph, 1)
             got = run_build(out, graph, device, [x])
             ref = run_tflm(path, x)

@@ -422,7 +422,8 @@ def report(
     PNGs inside the page (data URIs): no network, no script. Progress goes to
     stderr (docs/audit.md, "Report").
     """
-    from ooc_sdk.audit.report import collect, render_html, write_atomic
+    from ooc_sdk.audit.report import collect, render_html
+    from ooc_sdk.fileio import write_atomic
     from ooc_sdk.image.keys import read_key_file
 
     if not output.parent.is_dir():  # before minutes of emulation, not after

@@ -378,10 +378,11 @@ def build_cmd(
     factory master key, and `ooc provision run --image OUT/` personalises it per
     device (docs/provisioning.md). A batch build has no OUT/flash.bin.
     """
-    from ooc_sdk.build import build
+    from ooc_sdk.build import BuildRequest, build
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.keystore import open_keystore
     from ooc_sdk.model import load_model
+    from ooc_sdk.plan.request import PlanRequest
     from ooc_sdk.targets import load_flash, load_mcu
 
     _check_channel_split(channel_split, fuse, "--fuse")
@@ -400,36 +401,27 @@ def build_cmd(
         prefix = f"[{n}/4]" if n else "     "
         click.echo(f"{prefix} {msg} ({time.perf_counter() - t0:.1f} s)", err=True)
 
-    result = build(
-        graph,
-        model.read_bytes(),
-        out_dir,
-        device,
-        budget=sram,
-        flash=load_flash(flash),
-        mcu=load_mcu(mcu),
-        verify=verify,
-        cipher=_CIPHERS[cipher],
-        tag_alg=_TAGS[tag],
+    request = BuildRequest(
+        PlanRequest(
+            sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
+            kernels="dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
+            scratch_bytes=scratch,
+        ),
         security_counter=security_counter,
         flash_offset=flash_offset,
-        dsp=dsp,
-        keystore=keystore,
-        fuse=fuse,
-        scratch_bytes=scratch,
-        progress=progress,
-        channel_split=channel_split,
-    )
+    )  # fmt: skip
+    result = build(graph, model.read_bytes(), out_dir, device, request, keystore=keystore,
+                   progress=progress)  # fmt: skip
     if as_json:
-        _emit_json({"build": result.info, "plan": result.plan.to_json()})
+        _emit_json({"build": result.info.to_json(), "plan": result.plan.to_json()})
         return
-    click.echo(f"built {graph.name} -> {out_dir}/ in {result.info['seconds']:.1f} s")
+    click.echo(f"built {graph.name} -> {out_dir}/ in {result.info.seconds:.1f} s")
     for line in _plan_summary(result.plan):
         click.echo(f"  {line}")
-    where = f"  image {result.info['image_bytes']:,} bytes at flash offset {flash_offset:#x}"
+    where = f"  image {result.info.image_bytes:,} bytes at flash offset {flash_offset:#x}"
     if device is None:
         click.echo(
-            f"{where} for a batch (master key id {result.info['batch']['master_key_id']}); "
+            f"{where} for a batch (master key id {result.info.batch.master_key_id}); "
             f"provision devices: ooc provision run --image {out_dir} --programmer qemu|file|pyocd"
         )
         return

@@ -151,7 +151,7 @@ def run_cmd(
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
     from ooc_sdk.provisioning.registry import Registry, registry_path
     from ooc_sdk.provisioning.station import Station, load_batch, summary_lines
-    from ooc_sdk.targets import load_flash, load_mcu
+    from ooc_sdk.targets import load_mcu
 
     if uids is not None and programmer == "pyocd":
         raise InvalidArgumentError(
@@ -169,8 +169,8 @@ def run_cmd(
     prog = open_programmer(
         programmer,
         out_dir=out_dir or image_dir / "provisioned",
-        flash=load_flash(batch.info["flash_profile"]),
-        mcu=load_mcu(mcu or batch.info["mcu"]),
+        flash=batch.flash,
+        mcu=load_mcu(mcu) if mcu else batch.mcu,
         flash_offset=batch.flash_offset,
         probe=probe,
         dry_run=dry_run,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +29,20 @@ from ooc_sdk.errors import InvalidArgumentError
 def _build_dir_run(
     target: Path, device_key: Path | None, inputs: tuple[Path, ...], seed: int
 ) -> tuple[dict[str, Any], Any, Any, list[np.ndarray]]:
-    """What running a build directory needs: build.json, the model, the device key, a sample."""
-    from ooc_sdk.build.directory import load_build
+    """What running a build directory needs: the build, its model, the device key, a sample."""
+    from ooc_sdk.build.directory import BuildDir
     from ooc_sdk.image.keys import read_key_file
-    from ooc_sdk.model import load_model
     from ooc_sdk.model.inputs import random_inputs
 
-    info = load_build(target)
+    bd = BuildDir.open(target)
     if device_key is None:
         raise InvalidArgumentError(
             f"{target} is a build directory: give --device-key (the key file its image was "
             "wrapped for)"
         )
-    graph = load_model(target / info["model"]["file"])
+    graph = bd.graph()
     return (
-        info,
+        bd,
         graph,
         read_key_file(device_key),
         _load_inputs(inputs) or random_inputs(graph, seed),
@@ -216,11 +214,11 @@ def run(
     if target.is_dir():
         from ooc_sdk.run.host import run_build
 
-        info, graph, device, sample = _build_dir_run(target, device_key, inputs, seed)
+        bd, graph, device, sample = _build_dir_run(target, device_key, inputs, seed)
         result = run_build(target, graph, device, [sample], sync_reads=sync_reads)
         outs = result.outputs[0]
         _save_outputs(output, outs)
-        plan_info = json.loads((target / "plan.json").read_text())
+        plan_info = bd.plan_json()
         rep = result.report
         info_out = {
             "sram_high_water_bytes": rep["sram_high_water_bytes"],
@@ -243,7 +241,7 @@ def run(
             _emit_json(info_out)
             return
         click.echo(
-            f"ooc out-of-core run ({info['model']['name']}, weights from {target}/flash.bin): "
+            f"ooc out-of-core run ({bd.info.model_name}, weights from {target}/flash.bin): "
             f"SRAM high-water {rep['sram_high_water_bytes']:,} of {plan_info['sram_bytes']:,} "
             f"planned bytes; flash read {rep['flash_read_bytes']:,} bytes in "
             f"{rep['flash_read_commands']} commands ({plan_info['weight_bytes']:,} weight bytes); "

@@ -36,14 +36,15 @@ from ooc_sdk.audit.wear import (
     parse_rate,
     propose_scratch,
 )
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.cli import main
 from ooc_sdk.errors import ImageError, InvalidArgumentError
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import generate, write_key_file
 from ooc_sdk.image.reader import parse_image
 from ooc_sdk.model import load_model
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.targets import load_flash, load_mcu
 from ooc_sdk.toolchain import WARNINGS
 
@@ -194,8 +195,14 @@ def kws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_key_file(key, device)
     path = shared_model("kws_ref_model.tflite")
     out = root / "kws"
-    build(load_model(path), path.read_bytes(), out, device, budget=64 * 1024, flash=FLASH, mcu=M4)
-    return {"root": root, "out": out, "key": key, "info": load_build(out)}
+    build(
+        load_model(path),
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=64 * 1024, flash=FLASH, mcu=M4)),
+    )
+    return {"root": root, "out": out, "key": key, "info": BuildDir.open(out).info}
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +226,7 @@ def ring_dump(kws: dict[str, Any]) -> dict[str, Any]:
     c = json.loads(proc.stdout)
     assert c["failed"] == 0 and c["ring_erase_counts"] == c["emulator_erase_counts"]
     flash = bytearray((kws["out"] / "flash.bin").read_bytes())
-    image = parse_image(bytes(flash[kws["info"]["flash_offset"] :]))
+    image = parse_image(bytes(flash[kws["info"].flash_offset :]))
     off, length = image.partition(fmt.PART_SCRATCH)
     ring = scratch.read_bytes()
     assert (c["sector"], c["n_sectors"] * c["sector"]) == (FLASH.sector_bytes, length)
@@ -392,7 +399,13 @@ def test_predicted_traffic_equals_the_emulator_for_every_model_at_two_budgets(
     device = generate(bytes.fromhex("0a0d17ed" * 4), 32)
     for budget in _two_budgets(graph):
         out = tmp_path / str(budget)
-        build(graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4)
+        build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=budget, flash=FLASH, mcu=M4)),
+        )
         r = audit_build(out, device, inferences=2)
         keys = ("read_bytes_per_inference", "program_bytes_per_inference", "erases_per_inference")
         assert r["agree"] is True, (name, budget, r["agreement"])
@@ -413,8 +426,13 @@ def test_spilling_build_audit_predicts_the_ring_exactly(tmp_path: Path) -> None:
     graph = load_model(path)
     device = generate(bytes.fromhex("5b111ed0" * 4), 32)
     out = tmp_path / "out"
-    p = build(graph, path.read_bytes(), out, device, budget=12 * 1024, flash=FLASH, mcu=M4,
-              fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=12 * 1024, flash=FLASH, mcu=M4, fuse=True)),
+    ).plan
     assert p.spill is not None
     r = audit_build(out, device, inferences=4, target_years=10)
     assert r["agree"] is True, r["agreement"]

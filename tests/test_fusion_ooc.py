@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.errors import AuthenticationError
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
@@ -53,9 +54,12 @@ def _build(name: str, budget: int, slots: int | None, device: DeviceKey, out: Pa
     path = shared_model(name)
     graph = load_model(path)
     result = build(
-        graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4, fuse=True,
-        slots=slots,
-    )  # fmt: skip
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=budget, flash=FLASH, mcu=M4, fuse=True, slots=slots)),
+    )
     return path, graph, result.plan
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.build.flash import POWER_LOSS_ENV, program_flash
 from ooc_sdk.errors import (
     AuthenticationError,
@@ -31,6 +31,7 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.reader import parse_model
 from ooc_sdk.plan import planner
 from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm
 from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
@@ -123,7 +124,13 @@ def test_bit_exact_out_of_core_at_every_budget(
             continue  # the same plan as a larger budget: built and run already
         seen.add(p.schedule_digest)
         out = tmp_path / f"b{budget}"
-        build(graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4)
+        build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=budget, flash=FLASH, mcu=M4)),
+        )
         _, pj = _check_run(out, graph, device, path)
         _overhead_ok(pj, out)
 
@@ -174,7 +181,7 @@ def test_bit_exact_hand_built_models_split_to_the_minimum(
     ops = [s.op for s in p.steps]
     assert len(ops) > len(set(ops)), "the minimum budget must split a layer"
     out = tmp_path / "b"
-    build(graph, data, out, device, budget=minimum, flash=FLASH, mcu=M4)
+    build(graph, data, out, device, BuildRequest(PlanRequest(budget=minimum, flash=FLASH, mcu=M4)))
     model_file = tmp_path / f"{which}.tflite"
     model_file.write_bytes(data)
     _check_run(out, graph, device, model_file)
@@ -184,7 +191,13 @@ def test_bit_exact_hand_built_models_split_to_the_minimum(
 def kws_build(tmp_path_factory: pytest.TempPathFactory, device: DeviceKey) -> Path:
     path = shared_model("kws_ref_model.tflite")
     out = tmp_path_factory.mktemp("kws") / "out"
-    build(load_model(path), path.read_bytes(), out, device, budget=64 * KIB, flash=FLASH, mcu=M4)
+    build(
+        load_model(path),
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=64 * KIB, flash=FLASH, mcu=M4)),
+    )
     return out
 
 
@@ -202,8 +215,7 @@ def test_flipped_bit_at_run_time_is_an_auth_error(kws_build: Path, device: Devic
     graph = load_model(kws_build / "model.tflite")
     x = random_inputs(graph, 4)
     chunks = json.loads((kws_build / "image" / "manifest.json").read_text())
-    info = load_build(kws_build)
-    assert info["verify"] == "every-read"
+    assert BuildDir.open(kws_build).info.verify == "every-read"
     entries = _chunks(kws_build, [0, 5])
     for e in entries:  # a bit of a chunk's ciphertext, and a bit of its table entry
         for bit in (
@@ -230,7 +242,13 @@ def test_boot_verify_mode_checks_every_chunk_at_init(tmp_path: Path, device: Dev
     path = shared_model("micro_speech_quantized.tflite")
     graph = load_model(path)
     out = tmp_path / "boot"
-    build(graph, path.read_bytes(), out, device, budget=None, flash=FLASH, mcu=M4, verify="boot")
+    build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=None, flash=FLASH, mcu=M4, verify="boot")),
+    )
     x = random_inputs(graph, 1)
     got = run_build(out, graph, device, [x])
     assert got.outputs[0][0].tobytes() == run_tflm(path, x).outputs[0].tobytes()
@@ -338,7 +356,7 @@ def test_pager_under_sanitizers(tmp_path: Path, device: DeviceKey) -> None:
     graph = parse_model(data, "dwm")
     minimum = _minimum(graph)
     out = tmp_path / "b"
-    build(graph, data, out, device, budget=minimum, flash=FLASH, mcu=M4)
+    build(graph, data, out, device, BuildRequest(PlanRequest(budget=minimum, flash=FLASH, mcu=M4)))
     model_file = tmp_path / "dwm.tflite"
     model_file.write_bytes(data)
     x = random_inputs(graph, 2)
@@ -356,8 +374,20 @@ def test_tables_and_image_of_different_plans_are_refused(tmp_path: Path, device:
     path = shared_model("kws_ref_model.tflite")
     graph = load_model(path)
     a, b = tmp_path / "a", tmp_path / "b"
-    build(graph, path.read_bytes(), a, device, budget=_minimum(graph), flash=FLASH, mcu=M4)
-    build(graph, path.read_bytes(), b, device, budget=None, flash=FLASH, mcu=M4)
+    build(
+        graph,
+        path.read_bytes(),
+        a,
+        device,
+        BuildRequest(PlanRequest(budget=_minimum(graph), flash=FLASH, mcu=M4)),
+    )
+    build(
+        graph,
+        path.read_bytes(),
+        b,
+        device,
+        BuildRequest(PlanRequest(budget=None, flash=FLASH, mcu=M4)),
+    )
     assert (
         json.loads((a / "plan.json").read_text())["chunks"]
         != json.loads((b / "plan.json").read_text())["chunks"]

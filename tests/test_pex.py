@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.keys import generate as generate_key
@@ -28,6 +28,7 @@ from ooc_sdk.model.ir import Graph
 from ooc_sdk.model.zoo import Knobs, generate
 from ooc_sdk.plan import planner
 from ooc_sdk.plan.fusion import NODE_PEX, FusionPlan, _Model, plan_fusion
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build, run_host
 from ooc_sdk.run.qemu import run_build_m4, run_model_m4
@@ -137,9 +138,20 @@ def test_channel_split_out_of_core_host_and_m4(device: DeviceKey, tmp_path: Path
     data, graph = _zoo()
     budget = 32 * KIB
     result = build(
-        graph, data, tmp_path, device, budget=budget, flash=load_flash("w25q128jv"),
-        mcu=load_mcu("cortex-m4"), fuse=True, channel_split="always",
-    )  # fmt: skip
+        graph,
+        data,
+        tmp_path,
+        device,
+        BuildRequest(
+            PlanRequest(
+                budget=budget,
+                flash=load_flash("w25q128jv"),
+                mcu=load_mcu("cortex-m4"),
+                fuse=True,
+                channel_split="always",
+            )
+        ),
+    )
     p = result.plan
     assert p.fusion is not None and _chains(p.fusion) and p.sram_bytes <= budget
     seeds = (5, 6)

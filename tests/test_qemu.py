@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import cmac as crypto_cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
@@ -27,6 +27,7 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import planner
 from ooc_sdk.plan.fusion import plan_fusion
 from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm, run_tflm_many
 from ooc_sdk.run.qemu import (
     PORT,
@@ -67,7 +68,13 @@ def _budget(graph) -> int:  # type: ignore[no-untyped-def]
 def _build(name: str, device: DeviceKey, out: Path):  # type: ignore[no-untyped-def]
     path = shared_model(name)
     graph = load_model(path)
-    build(graph, path.read_bytes(), out, device, budget=_budget(graph), flash=FLASH, mcu=M4)
+    build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=_budget(graph), flash=FLASH, mcu=M4)),
+    )
     return path, graph
 
 
@@ -134,14 +141,14 @@ def test_reference_and_dsp_kernels_agree_on_the_m4() -> None:
 
 def test_over_budget_firmware_fails_at_link_time(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out, _, _ = kws
-    info = load_build(out)
+    info = BuildDir.open(out).info
     p = json.loads((out / "plan.json").read_text())
-    fw = build_model_firmware(out / "c", info["c_name"], paged=True, ram_bytes=p["sram_bytes"])
+    fw = build_model_firmware(out / "c", info.c_name, paged=True, ram_bytes=p["sram_bytes"])
     used = fw.sections["data"] + fw.sections["bss"] + planner.STACK_BOUND_BYTES
     assert used <= p["sram_bytes"]
     short = used - 100
     with pytest.raises(FirmwareBudgetError, match=r"does not fit its .* overflow it by 10[0-7] "):
-        build_model_firmware(out / "c", info["c_name"], paged=True, ram_bytes=short)
+        build_model_firmware(out / "c", info.c_name, paged=True, ram_bytes=short)
     # through the CLI: one line, exit status 2
     copy = tmp_path / "b"
     shutil.copytree(out, copy)
@@ -333,8 +340,13 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     path = shared_model("pretrainedResnet_quant.tflite")
     graph = load_model(path)
     out = tmp_path / "out"
-    p = build(graph, path.read_bytes(), out, device, budget=12 * 1024, flash=FLASH, mcu=M4,
-              fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=12 * 1024, flash=FLASH, mcu=M4, fuse=True)),
+    ).plan
     assert p.fusion is not None and p.fusion.spills and p.spill is not None
     samples = [random_inputs(graph, 11)]
     ref = run_tflm(path.read_bytes(), samples[0])

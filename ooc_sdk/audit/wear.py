@@ -293,11 +293,8 @@ def audit_build(
 ) -> dict[str, Any]:
     """Wear of the build in ``out_dir``: predicted from its plan, measured by running it
     ``inferences`` times on the host NOR emulator (a copy of OUT/flash.bin), and projected."""
-    import json
-
-    from ooc_sdk.build.directory import build_flash_file, load_build
+    from ooc_sdk.build.directory import BuildDir
     from ooc_sdk.image.reader import parse_image
-    from ooc_sdk.model import load_model
     from ooc_sdk.model.inputs import random_inputs
     from ooc_sdk.run.host import run_build
 
@@ -308,26 +305,25 @@ def audit_build(
     cycles = parse_endurance(endurance) if isinstance(endurance, str) else endurance
     if inferences < 1:
         raise InvalidArgumentError("--inferences must be at least 1")
-    info = load_build(out_dir)
-    try:
-        plan = json.loads((out_dir / "plan.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidArgumentError(f"{out_dir}/plan.json cannot be read: {exc}") from None
-    flash_p = load_flash(flash or str(info.get("flash_profile", "")))
+    bd = BuildDir.open(out_dir)
+    plan = bd.plan_json()
+    flash_p = load_flash(flash) if flash else bd.request().flash
     cycles, cycles_src = _endurance(flash_p, cycles)
-    flash_file = build_flash_file(out_dir, info)
+    flash_file = bd.flash_file()
     if device is None:
         raise InvalidArgumentError(
             f"{out_dir} is a build directory: give --device-key (the key file its image was "
             "wrapped for) so that the build can run on the emulator"
         )
     try:
-        image = parse_image((out_dir / info["files"]["image.bin"]).read_bytes())
-    except (OSError, KeyError):
-        image = parse_image((out_dir / "image" / "image.bin").read_bytes())
+        image = parse_image(bd.file("image.bin").read_bytes())
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"cannot read the build's image: {exc.strerror or exc}"
+        ) from None
     sector = image.superblock["sector_bytes"]
     layout = _layout(image.partitions, flash_p.size_bytes, len(image.data), sector)
-    layout["image_offset"] = info.get("flash_offset", 0)
+    layout["image_offset"] = bd.info.flash_offset
     predicted = {
         "read_bytes_per_inference": plan.get("flash_read_bytes_per_inference", 0),
         "read_commands_per_inference": plan.get("flash_read_commands_per_inference"),
@@ -336,7 +332,7 @@ def audit_build(
         "source": "plan.json",
     }
 
-    graph = load_model(out_dir / info["model"]["file"])
+    graph = bd.graph()
     samples = [random_inputs(graph, seed + i) for i in range(inferences)]
     say(f"running the build {inferences} times on the host NOR emulator (a copy of flash.bin)")
     with tempfile.TemporaryDirectory(prefix="ooc-wear-") as tmp:
@@ -441,7 +437,7 @@ def audit_build(
     report: dict[str, Any] = {
         "mode": "build",
         "build": str(out_dir),
-        "model": info["model"]["name"],
+        "model": bd.info.model_name,
         "flash": flash_p.name,
         "rate_per_s": rate_s,
         "endurance_cycles": cycles,

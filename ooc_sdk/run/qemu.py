@@ -379,22 +379,22 @@ def run_build_m4(
     ``boot_counter`` (the device's monotonic counter, docs/FORMAT.md; created when missing,
     updated by the run). Without one the run starts from a new device's counter, and the boot
     numbers the ring's sector headers hold keep the keys fresh."""
-    from ooc_sdk.build.directory import build_flash_file, load_build_for
+    from ooc_sdk.build.directory import BuildDir
 
-    info = load_build_for(out_dir, graph, device)
-    flash_file = flash_file or build_flash_file(out_dir, info)
-    plan_info = json.loads((out_dir / "plan.json").read_text())
+    bd = BuildDir.open(out_dir)
+    bd.check_for(graph, device)
+    flash_file = flash_file or bd.flash_file()
+    sram_bytes = _plan_sram_bytes(bd)
     fw = build_model_firmware(
-        out_dir / "c", info["c_name"], paged=True, ram_bytes=int(plan_info["sram_bytes"]),
-        kernels=kernels,
-    )  # fmt: skip
-    flash = info["flash"]
+        bd.c_dir, bd.info.c_name, paged=True, ram_bytes=sram_bytes, kernels=kernels
+    )
+    geo = bd.info.flash
     args = {
         "samples": len(samples),
-        "size": int(flash["size_bytes"]),
-        "page": int(flash["page_bytes"]),
-        "sector": int(flash["sector_bytes"]),
-        "base": int(info["flash_offset"]),
+        "size": geo.size_bytes,
+        "page": geo.page_bytes,
+        "sector": geo.sector_bytes,
+        "base": bd.info.flash_offset,
     }
     files: dict[str, bytes | Path] = {
         "keystore.bin": keystore
@@ -410,9 +410,19 @@ def run_build_m4(
     raw, written = run_firmware(fw, args, files, timeout=timeout)
     outputs = split_outputs(graph, written["out.bin"], len(samples))
     report = _shape_report(graph, fw, raw)
-    report["plan_sram_bytes"] = int(plan_info["sram_bytes"])
+    report["plan_sram_bytes"] = sram_bytes
     report["spill_boot"] = int(raw["spill_boot"])  # 0: the plan spills nothing
     return M4Result(outputs, report)
+
+
+def _plan_sram_bytes(bd: Any) -> int:
+    """The SRAM the build's plan needs (plan.json ``sram_bytes``): the firmware's RAM region."""
+    from ooc_sdk.build.directory import BuildDirError
+
+    v = bd.plan_json().get("sram_bytes")
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise BuildDirError(f"{bd.path}/plan.json has no valid sram_bytes")
+    return v
 
 
 def fused_ram_bytes(fusion: FusionPlan) -> int:

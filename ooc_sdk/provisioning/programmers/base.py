@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -148,24 +146,6 @@ def check_record(record: bytes, uid: bytes, label: str) -> None:
             f"{label}: the key storage record is for device {record[_RECORD_UID].hex()}, not "
             f"{uid.hex()}: nothing written"
         )
-
-
-def write_atomic(path: Path, data: bytes | str, *, private: bool = False) -> None:
-    """Replace ``path`` with ``data`` through a synced temporary in the same directory, so a
-    crash leaves the old file or the new one, never a torn one. ``private``: mode 0600 from
-    the start (the temporary is never readable by others either)."""
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class DryRunLog:
