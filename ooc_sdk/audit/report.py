@@ -62,8 +62,9 @@ def collect(
         raise InvalidArgumentError(f"{out_dir}/plan.json cannot be read: {exc}") from None
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for) so that the audits can run it"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for) so that the audits can run it",
+            param="device",
         )
     mcu_p, flash_p = load_profiles(info, mcu, flash)
     say("energy audit: running the build under QEMU")

@@ -83,9 +83,10 @@ def build(
     if scratch_bytes is not None:
         if scratch_bytes < p.scratch_minimum:
             raise InvalidArgumentError(
-                f"--scratch {scratch_bytes:,} bytes is too small: one inference's spills span "
+                f"`scratch_bytes` {scratch_bytes:,} bytes is too small: one inference's spills span "
                 f"{p.scratch_minimum // SPILL_SECTOR_BYTES} sectors, so the minimum is "
-                f"{p.scratch_minimum:,} bytes"
+                f"{p.scratch_minimum:,} bytes",
+                param="scratch_bytes",
             )
         p.scratch_request = scratch_bytes
     try:
