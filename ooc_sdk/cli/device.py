@@ -1,6 +1,5 @@
-"""``ooc device``: read the manufacturing device registry (list, show, export, audit). ooc_sdk/cli.py
-imports this module to register the group on its CLI; the registry is
-:mod:`ooc_sdk.provisioning.registry`."""
+"""``ooc device``: read the manufacturing device registry (list, show, export, audit); the
+registry is :mod:`ooc_sdk.provisioning.registry`."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from typing import Any
 
 import click
 
-from ooc_sdk.cli import _emit_json, cli
+from ooc_sdk.cli.options import emit_json, group
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.provisioning.registry import (
     ENV_REGISTRY,
@@ -40,7 +39,7 @@ def _open(registry: Path | None) -> Registry:
     return Registry.open(registry_path(registry), create=False)
 
 
-@cli.group()
+@group()
 def device() -> None:
     """Read the manufacturing device registry.
 
@@ -72,7 +71,7 @@ def list_devices(registry: Path | None, state: str | None, as_json: bool) -> Non
     with _open(registry) as reg:
         devices = reg.devices(state)
     if as_json:
-        _emit_json([d.to_json() for d in devices])
+        emit_json([d.to_json() for d in devices])
         return
     if devices:
         header = ("UID", "STATE", "STATION", "IMAGE VERSION", "ATTEMPTS", "UPDATED (UTC)")
@@ -113,7 +112,7 @@ def show(uid: str, registry: Path | None, as_json: bool) -> None:
             raise RegistryError(f"no device {raw.hex()} in registry {reg.path}")
         entries = reg.audit_entries(raw)
     if as_json:
-        _emit_json({"device": dev.to_json(), "audit": [e.to_json() for e in entries]})
+        emit_json({"device": dev.to_json(), "audit": [e.to_json() for e in entries]})
         return
     for name, value in dev.to_json().items():
         if value is not None:
@@ -213,7 +212,7 @@ def audit(registry: Path | None, as_json: bool) -> None:
     with _open(registry) as reg:
         report = reg.verify_chain()
     if as_json:
-        _emit_json(report.to_json())
+        emit_json(report.to_json())
     if not report.ok:
         where = (
             f"broken at entry {report.first_bad}"
