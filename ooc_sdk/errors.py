@@ -2,8 +2,9 @@
 
 The library raises, the CLI talks: every failure a user can cause (bad file,
 unsupported model, bad option value) is a subclass of :class:`OocError` whose
-message is one self-contained line.  ``ooc_sdk.cli`` prints that line and exits
-with status 2.  Anything else escaping the library is a bug.
+message is one self-contained line.  ``ooc_sdk.cli`` prints that line (with its
+flags for the parameters an :class:`InvalidArgumentError` names) and exits with
+status 2.  Anything else escaping the library is a bug.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ class OocError(Exception):
 
 
 class InvalidArgumentError(OocError):
-    """An option or argument value is malformed or out of range."""
+    """An option or argument value is malformed or out of range.
+
+    The message speaks of API parameters by their names (``rate must be positive``); ``params``
+    lists the names it uses, so a front end can put its own spelling in their place (the CLI
+    writes its flag: ``--rate must be positive``).
+    """
+
+    def __init__(self, message: str, *, param: str | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param)
 
 
 class ModelError(OocError):

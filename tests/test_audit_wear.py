@@ -85,13 +85,14 @@ def test_endurance_forms(text: str, cycles: int) -> None:
 
 @pytest.mark.parametrize("bad", ["", "fast", "1/week", "-1/s", "0", "1/s/s"])
 def test_bad_rates(bad: str) -> None:
-    with pytest.raises(InvalidArgumentError, match="--rate"):
+    with pytest.raises(InvalidArgumentError, match="`rate`") as err:
         parse_rate(bad)
+    assert err.value.params == ("rate",)
 
 
 @pytest.mark.parametrize("bad", ["", "lots", "0", "0.5", "1.5e0", "-5k", "1G"])
 def test_bad_endurance(bad: str) -> None:
-    with pytest.raises(InvalidArgumentError, match="--endurance"):
+    with pytest.raises(InvalidArgumentError, match="`endurance`"):
         parse_endurance(bad)
 
 

@@ -117,7 +117,7 @@ def test_read_uids_file(tmp_path: Path) -> None:
 def test_open_programmer_checks(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="unknown programmer 'jtag'"):
         _open("jtag", tmp_path)
-    with pytest.raises(InvalidArgumentError, match="--probe applies to --programmer pyocd"):
+    with pytest.raises(InvalidArgumentError, match="`probe` applies to the pyocd programmer"):
         _open("file", tmp_path, probe="0669")
     with pytest.raises(InvalidArgumentError, match="multiple of"):
         open_programmer("file", out_dir=tmp_path, flash=FLASH, mcu=MCU, flash_offset=0x100)

@@ -138,7 +138,7 @@ def test_text_is_escaped(kws_report: dict[str, Any]) -> None:
 
 def test_errors_before_running(kws_report: dict[str, Any], tmp_path: Path) -> None:
     out = kws_report["out"]
-    with pytest.raises(InvalidArgumentError, match="--device-key"):
+    with pytest.raises(InvalidArgumentError, match="`device`"):
         collect(out, None)
     with pytest.raises(InvalidArgumentError, match="no directory"):
         write_atomic(tmp_path / "nowhere" / "r.html", "x")

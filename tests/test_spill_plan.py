@@ -147,7 +147,7 @@ def test_build_scratch_option_sizes_the_ring(
 
     code = main([*common, "-o", str(tmp_path / "small"), "--scratch", "8KiB"])
     err = capsys.readouterr().err
-    assert code == 2 and "scratch partition of 8,192 bytes is too small" in err
+    assert code == 2 and "--scratch 8,192 bytes is too small" in err
     assert f"the minimum is {sp['scratch_sectors_needed'] * 4096:,} bytes" in err
     code = main([*common, "-o", str(tmp_path / "odd"), "--scratch", "24000"])
     err = capsys.readouterr().err

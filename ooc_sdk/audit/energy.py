@@ -131,7 +131,7 @@ def check_profiles(
 ) -> float:
     """Refuse profiles that lack a figure this audit needs (0 = unknown); returns the CPI."""
     if cpi is not None and not (cpi > 0 and math.isfinite(cpi)):
-        raise InvalidArgumentError(f"--cpi must be a positive number, not {cpi}")
+        raise InvalidArgumentError(f"`cpi` must be a positive number, not {cpi}", param="cpi")
     cpi = cpi if cpi is not None else mcu.cycles_per_instruction
     missing: list[tuple[str, str, str]] = []  # (what, profile, key)
     if mcu.energy_per_cycle_pj <= 0:
@@ -147,13 +147,14 @@ def check_profiles(
     if missing:
         what = "; ".join(f"{w} {name}: {key}" for w, name, key in missing)
         kind, name, key = missing[0]
-        option = "--mcu" if kind == "MCU profile" else "--flash"
-        bundled = name in (mcu_profiles() if option == "--mcu" else flash_profiles())
+        param = "mcu" if kind == "MCU profile" else "flash"
+        bundled = name in (mcu_profiles() if param == "mcu" else flash_profiles())
         example = f'{{"base": "{name}", "{key}": ...}}' if bundled else f'"{key}": ...'
         raise InvalidArgumentError(
-            f"no energy figure for {what} (0 = unknown): give {option} a JSON profile with "
+            f"no energy figure for {what} (0 = unknown): give `{param}` a JSON profile with "
             f"{example} from your datasheet"
-            + (", or --cpi" if key == "cycles_per_instruction" else "")
+            + (", or `cpi`" if key == "cycles_per_instruction" else ""),
+            param=(param, "cpi"),
         )
     return float(cpi)
 
@@ -616,8 +617,9 @@ def audit_energy(
     bd.flash_file()  # a batch build has no flash to run
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for)"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for)",
+            param="device",
         )
     ooc, incore = measure(
         out_dir, device, kernels=kernels, in_sram=in_sram, seed=seed, timeout=timeout,

@@ -58,8 +58,9 @@ def collect(
     plan = bd.plan_json()
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for) so that the audits can run it"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for) so that the audits can run it",
+            param="device",
         )
     mcu_p, _ = load_profiles(bd, mcu, flash)
     say("energy audit: running the build under QEMU")

@@ -64,12 +64,13 @@ def parse_rate(text: str) -> float:
     m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)(?:/([a-z]+))?", s)
     if not m or (m.group(2) is not None and m.group(2) not in _RATE_UNITS):
         raise InvalidArgumentError(
-            f"--rate {text!r}: give inferences per time unit, e.g. 1/s, 10/min, 2/h, 5/day, or a "
-            "number per second"
+            f"`rate` {text!r}: give inferences per time unit, e.g. 1/s, 10/min, 2/h, 5/day, or a "
+            "number per second",
+            param="rate",
         )
     rate = float(m.group(1)) / _RATE_UNITS[m.group(2) or "s"]
     if not rate > 0 or not math.isfinite(rate):
-        raise InvalidArgumentError(f"--rate {text!r} must be positive")
+        raise InvalidArgumentError(f"`rate` {text!r} must be positive", param="rate")
     return rate
 
 
@@ -80,7 +81,8 @@ def parse_endurance(text: str) -> int:
     value = float(m.group(1)) * _SUFFIX[m.group(2)] if m else float("nan")
     if not math.isfinite(value) or value < 1 or value != int(value):
         raise InvalidArgumentError(
-            f"--endurance {text!r}: give program/erase cycles per sector, e.g. 100k, 1e5, 100000"
+            f"`endurance` {text!r}: give program/erase cycles per sector, e.g. 100k, 1e5, 100000",
+            param="endurance",
         )
     return int(value)
 
@@ -142,7 +144,7 @@ def propose_scratch(
     """The scratch size (with the ring's levelling) that lasts ``target_years`` at the rate, or,
     when the chip has too few sectors, the highest rate that does with all it has."""
     if not target_years > 0:
-        raise InvalidArgumentError("--target-years must be positive")
+        raise InvalidArgumentError("`target_years` must be positive", param="target_years")
     out: dict[str, Any] = {"target_years": target_years}
     e = float(erases_per_inference)
     if e == 0:
@@ -301,10 +303,10 @@ def audit_build(
     say = progress or (lambda _msg: None)
     rate_s = parse_rate(rate) if isinstance(rate, str) else float(rate)
     if not rate_s > 0:
-        raise InvalidArgumentError("--rate must be positive")
+        raise InvalidArgumentError("`rate` must be positive", param="rate")
     cycles = parse_endurance(endurance) if isinstance(endurance, str) else endurance
     if inferences < 1:
-        raise InvalidArgumentError("--inferences must be at least 1")
+        raise InvalidArgumentError("`inferences` must be at least 1", param="inferences")
     bd = BuildDir.open(out_dir)
     plan = bd.plan_json()
     flash_p = load_flash(flash) if flash else bd.request().flash
@@ -312,8 +314,9 @@ def audit_build(
     flash_file = bd.flash_file()
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for) so that the build can run on the emulator"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for) so that the build can run on the emulator",
+            param="device",
         )
     try:
         image = parse_image(bd.file("image.bin").read_bytes())
@@ -537,7 +540,10 @@ def find_superblock(data: bytes, image_offset: int | None = None) -> int:
 
     if image_offset is not None:
         if image_offset < 0 or image_offset + 4 > len(data):
-            raise ImageError(f"--image-offset {image_offset} is beyond the {len(data):,}-byte dump")
+            raise InvalidArgumentError(
+                f"`image_offset` {image_offset} is beyond the {len(data):,}-byte dump",
+                param="image_offset",
+            )
         if data[image_offset : image_offset + 4] != SUPERBLOCK_MAGIC:
             raise ImageError(f"no ooc image superblock (OOCI magic) at offset {image_offset:#x}")
         return image_offset
@@ -589,8 +595,9 @@ def audit_dump(
         flash_p = load_flash(flash)
         if flash_p.sector_bytes != sector:
             raise InvalidArgumentError(
-                f"--flash {flash_p.name} has {flash_p.sector_bytes}-byte sectors, the image in "
-                f"{path} was packed for {sector}-byte sectors"
+                f"`flash` {flash_p.name} has {flash_p.sector_bytes}-byte sectors, the image in "
+                f"{path} was packed for {sector}-byte sectors",
+                param="flash",
             )
     else:
         match = [
@@ -608,7 +615,8 @@ def audit_dump(
     else:
         raise InvalidArgumentError(
             f"no bundled flash profile matches the image's chip ({sb['flash_bytes']:,} bytes, "
-            f"{sector}-byte sectors): give --flash or --endurance"
+            f"{sector}-byte sectors): give `flash` or `endurance`",
+            param=("flash", "endurance"),
         )
     layout = _layout(image.partitions, sb["flash_bytes"], len(image.data), sector)
     layout["image_offset"] = off

@@ -67,9 +67,10 @@ def _plan(graph: Graph, r: PlanRequest) -> Plan:
     if r.scratch_bytes is not None:
         if r.scratch_bytes < p.scratch_minimum:
             raise InvalidArgumentError(
-                f"a scratch partition of {r.scratch_bytes:,} bytes is too small: one "
-                f"inference's spills span {p.scratch_minimum // p.flash.sector_bytes} sectors, "
-                f"so the minimum is {p.scratch_minimum:,} bytes"
+                f"`scratch_bytes` {r.scratch_bytes:,} bytes is too small: one inference's spills "
+                f"span {p.scratch_minimum // p.flash.sector_bytes} sectors, so the minimum is "
+                f"{p.scratch_minimum:,} bytes",
+                param="scratch_bytes",
             )
         p.scratch_request = r.scratch_bytes
     return p

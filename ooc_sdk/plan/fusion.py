@@ -1116,7 +1116,9 @@ class FusionSearch:
         out-of-core planner splits those along their output channels), unless ``stream`` lets
         some of their operators re-stream their weights (:meth:`StreamCosts.apply`)."""
         if max_mac_overhead is not None and max_mac_overhead < 1.0:
-            raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
+            raise InvalidArgumentError(
+                "`max_mac_overhead` must be at least 1.0", param="max_mac_overhead"
+            )
         if sram is not None and sram <= 0:
             raise InvalidArgumentError("the SRAM budget must be positive")
         t0 = time.perf_counter()
@@ -1229,7 +1231,9 @@ def plan_fusion(
     chain a fused block contains channel-split. Raises FusionError when the budget cannot be met, naming the minimum and
     the operator that sets it."""
     if max_mac_overhead is not None and max_mac_overhead < 1.0:
-        raise InvalidArgumentError("--max-mac-overhead must be at least 1.0")
+        raise InvalidArgumentError(
+            "`max_mac_overhead` must be at least 1.0", param="max_mac_overhead"
+        )
     if sram is not None and sram <= 0:
         raise InvalidArgumentError("the SRAM budget must be positive")
     return FusionSearch(graph, stream_inputs, channel_split=channel_split).plan(

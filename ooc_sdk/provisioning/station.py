@@ -248,7 +248,7 @@ class Station:
         summary = RunSummary(self.station, self.batch.build_id.hex())
         per_connect = not self.programmer.station_assigns_uid
         if count is None and uids is None and not per_connect:
-            raise InvalidArgumentError("give --count N or --uids FILE")
+            raise InvalidArgumentError("give `count` or `uids`", param=("count", "uids"))
         if uids is not None:
             goal, done = (count if count is not None else len(uids)), 0
         elif per_connect:

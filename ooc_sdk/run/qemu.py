@@ -44,8 +44,9 @@ from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW, keystore_record
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.budget import in_core_sram_bytes
 from ooc_sdk.plan.fusion import FusionPlan
-from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.planner import STACK_BOUND_BYTES
 from ooc_sdk.run.host import build_root, split_outputs, write_samples
 
 TARGET = "qemu-m4"
@@ -149,7 +150,7 @@ def compile_firmware(
     """Compile and link ``sources`` with the runtime and the port into a cached ELF."""
     if kernels not in KERNELS:
         raise InvalidArgumentError(
-            f"--kernels must be one of {', '.join(KERNELS)}, not {kernels!r}"
+            f"`kernels` must be one of {', '.join(KERNELS)}, not {kernels!r}", param="kernels"
         )
     gcc = tool("arm-none-eabi-gcc")
     runtime = sorted((C_RUNTIME / "src").rglob("*.c"))
@@ -429,7 +430,7 @@ def fused_ram_bytes(fusion: FusionPlan) -> int:
     """The SRAM region a fused in-core firmware links into: the arena (working SRAM and the
     outputs above it), the runtime state and the planned stack, as ``ooc plan`` counts an
     out-of-core budget. The link fails if .data + .bss + the stack's minimum do not fit."""
-    return fusion.arena_bytes + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+    return in_core_sram_bytes(fusion.arena_bytes)
 
 
 def _generated_tables(graph: Graph, fusion: FusionPlan | None) -> tuple[Path, str]:
