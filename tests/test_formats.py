@@ -13,6 +13,8 @@ from conftest import ROOT
 from ooc_sdk import errors as sdk_errors
 from ooc_sdk.formats import errors, headers, image, keystore, spill, tables
 from ooc_sdk.formats.cheader import COMMAND, CHeader, Enum, Field, Member, Record
+from ooc_sdk.image.batch import BATCH_MAGIC
+from ooc_sdk.image.keys import KEY_FILE_MAGIC
 from ooc_sdk.lower.prepare import _REGISTRY
 from ooc_sdk.toolchain import WARNINGS
 
@@ -127,7 +129,9 @@ def test_every_shared_record_has_its_own_magic() -> None:
         "manifest": image.MANIFEST_MAGIC,
         "spill sector header": spill.MAGIC,
         "key storage record": keystore.KEYSTORE_MAGIC,
-    }
+        "device key file": KEY_FILE_MAGIC,
+        "batch key file": BATCH_MAGIC,
+    }  # the master key file still shares the manifest's OOCM (docs/FORMAT.md, "Magics and ...")
     assert len(set(magics.values())) == len(magics), magics
     assert keystore.KEYSTORE_VERSION == 2  # version 1 had the key slot's magic, b"OOCK"
 

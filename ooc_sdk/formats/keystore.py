@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats.cheader import CHeader, Const, Field, Item, Record
+from ooc_sdk.formats.image import UID_BYTES
 
 # Version 1 used b"OOCK", the image key slot's magic; version 2 has a magic of its own.
 KEYSTORE_MAGIC = b"OOCR"
 KEYSTORE_VERSION = 2
-UID_BYTES = 16
 ROOT_KEY_FIELD_BYTES = 32  # the root key, zero-padded
 
 KEYSTORE = Record(
