@@ -14,8 +14,7 @@ const ooc_spill_tensor_t *ooc_spill_entry(const ooc_model_t *m, uint32_t tensor)
 /* 1 when fused block `b` reads or writes the spill ring. */
 int ooc_block_spills(const ooc_model_t *m, const ooc_block_t *b);
 
-#define OOC_MAX_CONCAT_INPUTS 16             /* a CONCATENATION's inputs, at most */
-#define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS /* an operator's inputs, at most */
+#define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS /* an operator's inputs, at most (ooc_model_format.h) */
 #define OOC_NO_STEP 0xFFFFFFFFu              /* ooc_run_block() of an in-core model */
 
 /* Run fused block `b` (b->n_nodes != 0) row by row; OOC_ERR_IO if the input reader fails.

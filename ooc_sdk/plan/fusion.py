@@ -41,23 +41,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError, OocError
+from ooc_sdk.formats.tables import (  # node modes (enum ooc_node_mode) and limits, shared with C
+    MAX_BLOCK_NODES,
+    NODE_INPUT,
+    NODE_OP,
+    NODE_PEX,
+    NODE_REDUCE,
+    NODE_SPILL_IN,
+    NODE_TRANSPOSE_IN,
+)
 from ooc_sdk.lower.memplan import ALIGNMENT, Buffer, place, plan_memory
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model.ir import DType, Graph
 from ooc_sdk.plan.spill import STATE_BYTES, max_payload
 from ooc_sdk.units import format_size
 
-# Node modes (enum ooc_node_mode in ooc_model.h).
-NODE_OP = 0  # an operator producing rows of its output
-NODE_REDUCE = 1  # a global average (AVERAGE_POOL_2D over the whole input, MEAN over H and W)
-NODE_INPUT = 2  # a streamed model input: rows read through the input callback into a ring
-NODE_TRANSPOSE_IN = 3  # NCHW model input -> NHWC rows, read through the callback directly
-NODE_SPILL_IN = 4  # a spilled activation: rows read back from the flash spill ring into a ring
-NODE_PEX = 5  # a channel-split chain: 1x1 expansion, depthwise, 1x1 projection (partial execution)
-
 STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 MAX_BLOCK_OPS = 40
-MAX_BLOCK_NODES = 64  # OOC_MAX_BLOCK_NODES
 LAYOUTS_WHEN_NONE_FIT = 16  # schedules laid out to find the smallest when none meets the budget
 SPILL_SECTOR_BYTES = 4096  # the scratch ring's erase sector (every supported flash's)
 PEX_GROUP = 8  # expanded channels per group of a channel-split chain

@@ -41,6 +41,7 @@ from ooc_sdk.errors import (
     image_error_for,
 )
 from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW, keystore_record
+from ooc_sdk.formats.tables import OP_KINDS
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
@@ -88,11 +89,9 @@ def _gcc_version() -> str:
     return proc.stdout.splitlines()[0] if proc.stdout else "unknown"
 
 
-@cache
 def op_kind_names() -> dict[int, str]:
-    """enum ooc_op_kind, read from the runtime's header: value -> TFLite-style name."""
-    text = (C_RUNTIME / "include" / "ooc" / "ooc_model.h").read_text()
-    return {int(v): k for k, v in re.findall(r"OOC_OP_(\w+) = (\d+)", text)}
+    """enum ooc_op_kind (ooc_sdk/formats/tables.py): value -> TFLite-style name."""
+    return {value: name for name, value in OP_KINDS.items()}
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@
 
 #include "board.h"
 #include "ooc/ooc.h"
+#include "ooc/ooc_keystore_format.h"
 #include "semihost.h"
 #include OOC_RUN_HEADER
 
@@ -64,13 +65,10 @@
 #define IO_BYTES (2u * 1024u * 1024u)
 #define REPORT_BYTES (64u * 1024u)
 
-/* Key storage record (docs/FORMAT.md, "QEMU key storage"). */
-#define KS_MAGIC "OOCK"
-#define KS_VERSION 1u
-#define KS_BYTES 60u
-
-/* Boot counter record (docs/FORMAT.md, "QEMU boot counter"): u32 boot, u32 its complement. */
-#define BC_BYTES 8u
+/* The key storage and boot counter records (docs/FORMAT.md, "Device key storage record" and
+   "QEMU boot counter record"): OOC_KEYSTORE_*, OOC_KSR_*, OOC_BOOTCOUNT_BYTES, OOC_BCR_*. */
+#define KS_BYTES OOC_KEYSTORE_BYTES
+#define BC_BYTES OOC_BOOTCOUNT_BYTES
 
 /* ---- what the device holds: the budgeted SRAM ---- */
 static union {
@@ -297,10 +295,10 @@ static int boot_counter_read(uint32_t *last)
     }
     ok = sh_flen(h) == (int32_t)BC_BYTES && sh_read(h, bc, BC_BYTES) == 0;
     (void)sh_close(h);
-    if (!ok || get_u32(bc) != ~get_u32(bc + 4)) {
+    if (!ok || get_u32(bc + OOC_BCR_BOOT) != ~get_u32(bc + OOC_BCR_CHECK)) {
         return -1;
     }
-    *last = get_u32(bc);
+    *last = get_u32(bc + OOC_BCR_BOOT);
     return 0;
 }
 
@@ -308,8 +306,8 @@ static int boot_counter_write(uint32_t boot)
 {
     uint8_t bc[BC_BYTES];
     int h = sh_open("bootcount.bin", SH_MODE_WB), ok;
-    set_u32(bc, boot);
-    set_u32(bc + 4, ~boot);
+    set_u32(bc + OOC_BCR_BOOT, boot);
+    set_u32(bc + OOC_BCR_CHECK, ~boot);
     ok = h >= 0 && sh_write(h, bc, BC_BYTES) == 0;
     if (h >= 0 && sh_close(h) != 0) {
         ok = 0;
@@ -341,9 +339,9 @@ static int mount_spill(const uint8_t *ks, uint32_t page, uint32_t sector, uint32
     scfg.bytes = image.scratch_end - image.scratch_begin;
     scfg.page_bytes = page;
     scfg.sector_bytes = sector;
-    scfg.root_key = ks + 24;
-    scfg.root_key_bytes = ks[5];
-    scfg.device_uid = ks + 8;
+    scfg.root_key = ks + OOC_KSR_ROOT_KEY;
+    scfg.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
+    scfg.device_uid = ks + OOC_KSR_DEVICE_UID;
     scfg.tag_alg = image.tag_alg;
     scfg.min_boot = last + 1u;
     err = ooc_spill_mount(&spill, &scfg);
@@ -362,6 +360,7 @@ static int mount_spill(const uint8_t *ks, uint32_t page, uint32_t sector, uint32
    spills; the key lives only on this frame. */
 static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 {
+    static const uint8_t ks_magic[4] = OOC_KEYSTORE_MAGIC;
     uint8_t ks[KS_BYTES];
     ooc_image_config_t icfg;
     int h = sh_open("keystore.bin", SH_MODE_RB), err;
@@ -369,7 +368,9 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
     if (h >= 0) {
         (void)sh_close(h);
     }
-    if (!ok || memcmp(ks, KS_MAGIC, 4) != 0 || ks[4] != KS_VERSION || (ks[5] != 16u && ks[5] != 32u)) {
+    if (!ok || memcmp(ks + OOC_KSR_MAGIC, ks_magic, sizeof ks_magic) != 0 ||
+        ks[OOC_KSR_VERSION] != OOC_KEYSTORE_VERSION ||
+        (ks[OOC_KSR_ROOT_KEY_BYTES] != 16u && ks[OOC_KSR_ROOT_KEY_BYTES] != 32u)) {
         ooc_wipe(ks, sizeof ks);
         return fail("keystore.bin is missing or not a key storage record", 0, 2);
     }
@@ -384,10 +385,10 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
     icfg.user = &flash;
     icfg.base = base;
     icfg.flash_bytes = size - base;
-    icfg.device_uid = ks + 8;
-    icfg.root_key = ks + 24;
-    icfg.root_key_bytes = ks[5];
-    icfg.min_security_counter = get_u32(ks + 56);
+    icfg.device_uid = ks + OOC_KSR_DEVICE_UID;
+    icfg.root_key = ks + OOC_KSR_ROOT_KEY;
+    icfg.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
+    icfg.min_security_counter = get_u32(ks + OOC_KSR_SECURITY_COUNTER);
     icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
     icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
     err = base < size ? ooc_image_mount(&image, &icfg) : OOC_ERR_ARG;
