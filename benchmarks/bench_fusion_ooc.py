@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.model import load_model
-from ooc_sdk.plan.planner import BudgetError, Plan, plan
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.schedule import BudgetError, Plan
 from ooc_sdk.targets import load_flash, load_mcu
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,7 +40,8 @@ from ooc_sdk.build import build  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.inputs import random_inputs  # noqa: E402
-from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
+from ooc_sdk.plan.planner import plan  # noqa: E402
+from ooc_sdk.plan.schedule import BudgetError  # noqa: E402
 from ooc_sdk.run.golden import run_tflm  # noqa: E402
 from ooc_sdk.run.host import run_build  # noqa: E402
 from ooc_sdk.targets import load_flash, load_mcu  # noqa: E402

@@ -425,7 +425,7 @@ def codegen(
     fusion = None
     _check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     if fuse or max_mac_overhead is not None:
-        from ooc_sdk.plan.fusion import plan_fusion
+        from ooc_sdk.plan.fusion.search import plan_fusion
 
         fusion = plan_fusion(
             load_model(model),

@@ -261,7 +261,7 @@ def plan_cmd(
     _check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     if (fuse or max_mac_overhead is not None) and not out_of_core:
         from ooc_sdk.model import load_model
-        from ooc_sdk.plan.fusion import plan_fusion
+        from ooc_sdk.plan.fusion.search import plan_fusion
 
         fp = plan_fusion(
             load_model(model),

@@ -64,7 +64,7 @@ def _fusion_plan(
         if sram is not None:
             raise click.UsageError("--sram needs --fuse (ooc build plans out-of-core budgets)")
         return None
-    from ooc_sdk.plan.fusion import plan_fusion
+    from ooc_sdk.plan.fusion.search import plan_fusion
 
     return plan_fusion(
         graph, sram=sram, max_mac_overhead=max_mac_overhead, channel_split=channel_split

@@ -370,7 +370,8 @@ def test_dump_of_the_image_range_only(ring_dump: dict[str, Any], tmp_path: Path)
 
 def _two_budgets(graph: Any) -> list[int]:
     """The smallest budget the per-layer planner meets, and 25% more."""
-    from ooc_sdk.plan.planner import BudgetError, plan
+    from ooc_sdk.plan.planner import plan
+    from ooc_sdk.plan.schedule import BudgetError
 
     try:
         plan(graph, 1024, FLASH, M4)

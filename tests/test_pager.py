@@ -29,8 +29,9 @@ from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.reader import parse_model
-from ooc_sdk.plan import planner
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan import schedule
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm
 from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
@@ -69,8 +70,8 @@ def _check_run(out: Path, graph, device: DeviceKey, model_path: Path):  # type: 
     rep = got.report
     # SRAM: arena written + state + stack measured by painting, within the plan's figure
     assert rep["sram_high_water_bytes"] <= p["sram_bytes"], (rep, p["sram_bytes"])
-    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
-    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    assert rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
     assert rep["arena_high_water_bytes"] <= p["arena_bytes"]
     # flash traffic: the weights plus 64-byte table entries and alignment gaps, as planned
     assert rep["flash_read_bytes"] == p["flash_read_bytes_per_inference"]
@@ -321,8 +322,8 @@ def test_plan_cli_json_and_budget_error(tmp_path: Path) -> None:
 def test_runtime_state_bound_covers_the_structs(kws_build: Path, device: DeviceKey) -> None:
     graph = load_model(kws_build / "model.tflite")
     rep = run_build(kws_build, graph, device, [random_inputs(graph, 0)]).report
-    assert 0 < rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
-    assert 0 < rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
+    assert 0 < rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
+    assert 0 < rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
 
 
 def test_build_refuses_a_model_change(kws_build: Path, device: DeviceKey) -> None:

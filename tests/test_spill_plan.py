@@ -1,7 +1,7 @@
 """Activation spill in plans (issue 8): when fusion and paged weights cannot meet --sram, the
-planner spills activations to the flash scratch ring (planner._plan_fused, fusion._spills), the
-runtime writes them from the producing block's sink and reads them back row by row
-(c_runtime/src/fused.c), and the ring's flash traffic is the plan's prediction exactly."""
+planner spills activations to the flash scratch ring (plan/fused.py, fusion/layout.py's
+spill_layout), the runtime writes them from the producing block's sink and reads them back row by
+row (c_runtime/src/fused.c), and the ring's flash traffic is the plan's prediction exactly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import spill as ring
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu

@@ -71,7 +71,7 @@ def _try(fn: Callable[..., dict[str, Any]], *args: Any, **kw: Any) -> dict[str, 
 
 def _model(name: str, budgets: list[int | None], fused: list[int], working: list[int]) -> dict:
     from ooc_sdk.model import load_model
-    from ooc_sdk.plan.fusion import FusionSearch
+    from ooc_sdk.plan.fusion.search import FusionSearch
     from ooc_sdk.plan.latency import Crypto
     from ooc_sdk.plan.planner import plan
     from ooc_sdk.targets import load_flash, load_mcu

@@ -24,9 +24,10 @@ from ooc_sdk.image.keystore import Keystore
 from ooc_sdk.image.outdir import write_image_dir
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
+from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 from ooc_sdk.plan.latency import Crypto
-from ooc_sdk.plan.planner import Plan, plan
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.schedule import Plan
 from ooc_sdk.targets import FlashProfile, McuProfile
 
 Progress = Callable[[str], None]
@@ -166,5 +167,3 @@ def build(
 
 
 # -- ooc run OUT/ ---------------------------------------------------------------------------------
-
-
