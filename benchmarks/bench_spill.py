@@ -38,7 +38,7 @@ from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan import spill as ring
-from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
+from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run import campaign as spill_campaign
 from ooc_sdk.run.golden import run_tflm_many

@@ -21,8 +21,8 @@ from ooc_sdk.cli import main
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.image.keys import generate, write_key_file
 from ooc_sdk.model import load_model
-from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -378,10 +378,11 @@ def test_dump_of_the_image_range_only(ring_dump: dict[str, Any], tmp_path: Path)
 
 def _two_budgets(graph: Any) -> list[int]:
     """The smallest budget the per-layer planner meets, and 25% more."""
-    from ooc_sdk.plan.planner import BudgetError, plan
+    from ooc_sdk.plan.planner import plan
+    from ooc_sdk.plan.schedule import BudgetError
 
     try:
-        plan(graph, 1024, FLASH, M4)
+        plan(graph, PlanRequest(budget=1024, flash=FLASH, mcu=M4))
         least = 1024
     except BudgetError as exc:
         assert exc.minimum is not None
@@ -421,6 +422,7 @@ def test_spilling_build_audit_predicts_the_ring_exactly(tmp_path: Path) -> None:
     sector headers; page programs; erases), and the whole run's erases and bytes programmed
     with the mount's own boot record; the lifetime is finite and uses the ring's cycle average;
     the proposal for 10 years is honest about what the chip can give."""
+
     from ooc_sdk.audit.wear import audit_build
 
     path = shared_model("pretrainedResnet_quant.tflite")

@@ -17,8 +17,9 @@ from ooc_sdk.cli import cli, main, options
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model import load_model
 from ooc_sdk.plan.budget import output_bytes, plan_in_core
-from ooc_sdk.plan.fusion import FusionError, plan_fusion
-from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.fusion.model import FusionError
+from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.schedule import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.run.qemu import fused_ram_bytes
 from ooc_sdk.units import format_size
 

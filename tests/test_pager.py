@@ -29,9 +29,10 @@ from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.reader import parse_model
-from ooc_sdk.plan import planner
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan import schedule
+from ooc_sdk.plan.planner import plan
 from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm
 from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
@@ -53,7 +54,7 @@ def device() -> DeviceKey:
 
 def _minimum(graph) -> int:  # type: ignore[no-untyped-def]
     with pytest.raises(BudgetError) as exc:
-        plan(graph, 1, FLASH, M4)
+        plan(graph, PlanRequest(budget=1, flash=FLASH, mcu=M4))
     assert exc.value.minimum is not None
     return exc.value.minimum
 
@@ -70,8 +71,8 @@ def _check_run(out: Path, graph, device: DeviceKey, model_path: Path):  # type: 
     rep = got.report
     # SRAM: arena written + state + stack measured by painting, within the plan's figure
     assert rep["sram_high_water_bytes"] <= p["sram_bytes"], (rep, p["sram_bytes"])
-    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
-    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    assert rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
     assert rep["arena_high_water_bytes"] <= p["arena_bytes"]
     # flash traffic: the weights plus 64-byte table entries and alignment gaps, as planned
     assert rep["flash_read_bytes"] == p["flash_read_bytes_per_inference"]
@@ -115,10 +116,10 @@ def test_bit_exact_out_of_core_at_every_budget(
     for b in BUDGETS:
         if b < minimum:  # out of scope until fusion and spilling: a clear error with the minimum
             with pytest.raises(BudgetError, match=f"needs at least .*{minimum} bytes"):
-                plan(graph, b, FLASH, M4)
+                plan(graph, PlanRequest(budget=b, flash=FLASH, mcu=M4))
     seen: set[str] = set()
     for budget in [*budgets, minimum]:
-        p = plan(graph, budget, FLASH, M4)
+        p = plan(graph, PlanRequest(budget=budget, flash=FLASH, mcu=M4))
         assert p.sram_bytes <= budget
         if p.schedule_digest in seen:
             continue  # the same plan as a larger budget: built and run already
@@ -138,7 +139,7 @@ def test_bit_exact_out_of_core_at_every_budget(
 def test_minimum_budget_splits_layers_and_every_piece_fits() -> None:
     graph = load_model(shared_model("person_detect.tflite"))
     minimum = _minimum(graph)
-    p = plan(graph, minimum, FLASH, M4)
+    p = plan(graph, PlanRequest(budget=minimum, flash=FLASH, mcu=M4))
     assert p.sram_bytes == minimum
     assert all(s.slot_need <= p.slot_bytes for s in p.steps)
     split = {s.op for s in p.steps if sum(1 for t in p.steps if t.op == s.op) > 1}
@@ -167,7 +168,7 @@ def test_minimum_budget_splits_layers_and_every_piece_fits() -> None:
             assert b"".join(data) == tensor.tobytes()
     # one byte less is refused, naming the minimum
     with pytest.raises(BudgetError, match=str(minimum)):
-        plan(graph, minimum - 1, FLASH, M4)
+        plan(graph, PlanRequest(budget=minimum - 1, flash=FLASH, mcu=M4))
 
 
 @pytest.mark.parametrize("which", ["coverage", "depthwise-multiplier"])
@@ -177,7 +178,7 @@ def test_bit_exact_hand_built_models_split_to_the_minimum(
     data = coverage_model(5) if which == "coverage" else depthwise_multiplier_model(5)
     graph = parse_model(data, which)
     minimum = _minimum(graph)
-    p = plan(graph, minimum, FLASH, M4)
+    p = plan(graph, PlanRequest(budget=minimum, flash=FLASH, mcu=M4))
     ops = [s.op for s in p.steps]
     assert len(ops) > len(set(ops)), "the minimum budget must split a layer"
     out = tmp_path / "b"
@@ -339,8 +340,8 @@ def test_plan_cli_json_and_budget_error(tmp_path: Path) -> None:
 def test_runtime_state_bound_covers_the_structs(kws_build: Path, device: DeviceKey) -> None:
     graph = load_model(kws_build / "model.tflite")
     rep = run_build(kws_build, graph, device, [random_inputs(graph, 0)]).report
-    assert 0 < rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
-    assert 0 < rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
+    assert 0 < rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
+    assert 0 < rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
 
 
 def test_build_refuses_a_model_change(kws_build: Path, device: DeviceKey) -> None:

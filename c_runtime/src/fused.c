@@ -1,5 +1,5 @@
 /*
- * Fused blocks: a run of operators computed row by row (ooc_sdk/plan/fusion.py plans them).
+ * Fused blocks: a run of operators computed row by row (ooc_sdk/plan/fusion/ plans them).
  *
  * Each node of a block produces rows of one tensor. A tensor used only inside the block lives in
  * a ring holding its last `cap` rows, contiguous (when full, the oldest row is dropped by moving
@@ -401,7 +401,7 @@ static void pex_window(const ooc_conv_params_t *d, int32_t row, int32_t x0, int3
 }
 
 /* Scratch bytes pex_row uses for `w` output columns whose window reads `window` expansion
-   pixels (fusion.py's _pex_scratch sizes the block's scratch for the largest): the int32 sums,
+   pixels (fusion/simulate.py's _pex_scratch sizes the block's scratch for the largest): the int32 sums,
    one group's window, its depthwise row, its taps. */
 static uint32_t pex_scratch(const ooc_conv_params_t *d, const ooc_conv_params_t *pr, uint32_t group, uint32_t w,
                             uint32_t window)

@@ -38,7 +38,7 @@ from typing import Any
 from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
-from ooc_sdk.plan.planner import READS_PER_STEP, RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.schedule import READS_PER_STEP, RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.targets import (
     FlashProfile,
     McuProfile,

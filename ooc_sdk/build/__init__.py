@@ -33,8 +33,9 @@ from ooc_sdk.image.keystore import Keystore
 from ooc_sdk.image.outdir import write_image_dir
 from ooc_sdk.image.pack import PackedImage, PackOptions, pack_image
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.planner import Plan, plan
+from ooc_sdk.plan.planner import plan
 from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import Plan
 
 Progress = Callable[[str], None]
 
@@ -55,25 +56,6 @@ class BuildResult:
     out_dir: Path
     plan: Plan
     info: BuildInfo
-
-
-def _plan(graph: Graph, r: PlanRequest) -> Plan:
-    """The plan of ``r``, with the scratch partition it asks for (checked against the spills)."""
-    p = plan(
-        graph, r.budget, r.flash, r.mcu, crypto=r.crypto, verify=r.verify, dsp=r.dsp,
-        slots=r.slots, fuse=r.fuse, spill=r.spill, channel_split=r.channel_split,
-    )  # fmt: skip
-    p.request = r  # type: ignore[attr-defined]  # until Plan carries its request
-    if r.scratch_bytes is not None:
-        if r.scratch_bytes < p.scratch_minimum:
-            raise InvalidArgumentError(
-                f"`scratch_bytes` {r.scratch_bytes:,} bytes is too small: one inference's spills "
-                f"span {p.scratch_minimum // p.flash.sector_bytes} sectors, so the minimum is "
-                f"{p.scratch_minimum:,} bytes",
-                param="scratch_bytes",
-            )
-        p.scratch_request = r.scratch_bytes
-    return p
 
 
 def _prepare_dir(out_dir: Path) -> None:
@@ -128,7 +110,7 @@ def build(
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     say("planning")
-    p = _plan(graph, request.plan)
+    p = plan(graph, request.plan)
     say(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
         f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"

@@ -29,9 +29,9 @@ from ooc_sdk.errors import InvalidArgumentError, ModelMismatchError, OocError, W
 from ooc_sdk.fileio import write_atomic
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.planner import Plan
 from ooc_sdk.plan.record import plan_from_json, plan_record
 from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import Plan
 from ooc_sdk.targets import FlashProfile
 
 BUILD_JSON = "build.json"

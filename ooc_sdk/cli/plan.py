@@ -7,10 +7,8 @@ from pathlib import Path
 import click
 
 from ooc_sdk.cli.options import (
-    CIPHERS,
     EXISTING_FILE,
     SIZE,
-    TAGS,
     check_budgets,
     check_channel_split,
     command,
@@ -137,15 +135,15 @@ def plan_cmd(
         return
     if plot is not None:
         raise click.UsageError("--plot draws a fused plan: add --fuse or --max-mac-overhead")
-    from ooc_sdk.plan.latency import Crypto
     from ooc_sdk.plan.planner import plan
+    from ooc_sdk.plan.request import PlanRequest
     from ooc_sdk.targets import load_flash, load_mcu
 
-    p = plan(
-        load_model(model), sram, load_flash(flash), load_mcu(mcu),
-        crypto=Crypto.for_image(CIPHERS[cipher], TAGS[tag]), verify=verify, dsp=dsp,
-        fuse=out_of_core, channel_split=channel_split,
+    request = PlanRequest(
+        sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
+        kernels="dsp" if dsp else "ref", fuse=out_of_core, channel_split=channel_split,
     )  # fmt: skip
+    p = plan(load_model(model), request)
     if as_json:
         emit_json(p.to_json())
         return

@@ -28,11 +28,11 @@ from ooc_sdk.formats import tables
 from ooc_sdk.lower.memplan import MemoryPlan, plan_memory
 from ooc_sdk.lower.prepare import Prepared, prepare_op
 from ooc_sdk.model.ir import DType, Graph
-from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
+from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 
 if TYPE_CHECKING:
-    from ooc_sdk.plan.fusion import FusionPlan
-    from ooc_sdk.plan.planner import Plan
+    from ooc_sdk.plan.fusion.layout import FusionPlan
+    from ooc_sdk.plan.schedule import Plan
 
 C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
 _C_TYPES = {

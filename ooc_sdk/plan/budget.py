@@ -15,8 +15,10 @@ from typing import Any
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.lower.memplan import ALIGNMENT
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion import FusionError, FusionPlan, plan_fusion
-from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.fusion.model import FusionError
+from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.schedule import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.units import format_size
 
 OVERHEAD_BYTES = RUNTIME_STATE_BYTES + STACK_BOUND_BYTES  # beside the arena, in every firmware

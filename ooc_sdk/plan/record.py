@@ -13,10 +13,10 @@ from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion import Block, FusionPlan, Node, SpillTensor
-from ooc_sdk.plan.planner import Piece, Plan, PlanStep
-from ooc_sdk.plan.planner import _estimate_all as estimate_all  # until the planner split
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.fusion.model import Block, Node, SpillTensor
 from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import Piece, Plan, PlanStep, estimate_all
 
 RECORD_VERSION = 1
 
@@ -132,12 +132,8 @@ def plan_from_json(data: Any, graph: Graph) -> Plan:
             for op, c0, c1, macs, first, block, n_ops, repeats, pieces in rec["steps"]
         ]  # fmt: skip
         fusion = _fusion(graph, rec["fusion"]) if rec["fusion"] is not None else None
-        p = Plan(
-            graph, request.budget, request.flash, request.mcu, request.crypto,
-            rec["activation_bytes"], rec["slots"], rec["slot_bytes"], steps, request.verify,
-            request.dsp, rec["state_bytes"], rec["stack_bytes"], fusion=fusion,
-            scratch_request=request.scratch_bytes,
-        )  # fmt: skip
+        p = Plan(graph, request, rec["activation_bytes"], rec["slots"], rec["slot_bytes"], steps,
+                 rec["state_bytes"], rec["stack_bytes"], fusion=fusion)  # fmt: skip
         pid = p.plan_id.hex()
     except InvalidArgumentError:
         raise

@@ -14,6 +14,7 @@ from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats import image as fmt
+from ooc_sdk.plan.fusion.model import CHANNEL_SPLIT
 from ooc_sdk.plan.latency import Crypto
 from ooc_sdk.targets import FlashProfile, McuProfile
 
@@ -21,7 +22,6 @@ CIPHERS = {"aes128": fmt.CIPHER_AES128_CTR, "aes256": fmt.CIPHER_AES256_CTR}
 TAGS = {"cmac": fmt.TAG_AES_CMAC, "poly1305": fmt.TAG_POLY1305}
 VERIFY_MODES = ("every-read", "boot")
 KERNELS = ("ref", "dsp")
-CHANNEL_SPLIT = ("auto", "off", "always")
 MAX_SLOTS = 2  # one read in flight at a time (one DMA channel): double buffering
 
 

@@ -4,8 +4,8 @@ plans' ``to_json``)."""
 from __future__ import annotations
 
 from ooc_sdk.plan.budget import in_core_json
-from ooc_sdk.plan.fusion import FusionPlan
-from ooc_sdk.plan.planner import Plan
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.schedule import Plan
 from ooc_sdk.units import format_size
 
 

@@ -28,7 +28,7 @@ from ooc_sdk.errors import InvalidArgumentError, ToolError, image_error_for
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion import FusionPlan
+from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.toolchain import RELEASE, SANITIZE, WARNINGS, build_root, compile_cached, compiler
 
 

@@ -46,8 +46,8 @@ from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.budget import in_core_sram_bytes
-from ooc_sdk.plan.fusion import FusionPlan
-from ooc_sdk.plan.planner import STACK_BOUND_BYTES
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.schedule import STACK_BOUND_BYTES
 from ooc_sdk.run.host import build_root, split_outputs, write_samples
 
 TARGET = "qemu-m4"

@@ -21,7 +21,7 @@ from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.budget import in_core_sram_bytes, plan_in_core
-from ooc_sdk.plan.fusion import FusionPlan
+from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.run.qemu import DEFAULT_TIMEOUT_S
 
 PLATFORMS = ("host", "qemu-m4")
