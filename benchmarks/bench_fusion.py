@@ -5,7 +5,7 @@ Run: python benchmarks/bench_fusion.py [--out benchmarks/results/fusion.json] [-
 
 For every supported shared model, plus the zoo MobileNetV2 (width 0.35, 144x144, seed 0: the
 model of msf-CNN's benchmark, generated into a temporary directory), the fusion planner
-(ooc_sdk/plan/fusion.py) is asked for the smallest working SRAM within k x the model's MACs at
+(ooc_sdk/plan/fusion/) is asked for the smallest working SRAM within k x the model's MACs at
 k = 1.0, 1.3 and 1.7, and at k = 8.0 (the minimum-SRAM setting); --quick runs k = 1.3 only.
 Each row reports:
 
@@ -43,10 +43,11 @@ sys.path.insert(0, str(ROOT))
 from bench_ooc import MODELS, SUPPORTED  # noqa: E402
 
 from ooc_sdk.errors import OocError  # noqa: E402
+from ooc_sdk.formats.tables import NODE_PEX  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.model.zoo import Knobs, generate  # noqa: E402
-from ooc_sdk.plan.fusion import NODE_PEX, FusionSearch  # noqa: E402
+from ooc_sdk.plan.fusion.search import FusionSearch  # noqa: E402
 from ooc_sdk.run.golden import run_tflm_many  # noqa: E402
 from ooc_sdk.run.host import run_host  # noqa: E402
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.model import load_model
-from ooc_sdk.plan.planner import BudgetError, Plan, plan
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError, Plan
 from ooc_sdk.targets import load_flash, load_mcu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,7 @@ GRANULE = 256  # bisection resolution (bytes)
 
 def _per_layer_minimum(graph: Any) -> int:
     try:
-        plan(graph, 1024, FLASH, MCU)
+        plan(graph, PlanRequest(budget=1024, flash=FLASH, mcu=MCU))
     except BudgetError as exc:
         assert exc.minimum is not None
         return exc.minimum
@@ -46,7 +48,7 @@ def _per_layer_minimum(graph: Any) -> int:
 
 def _fits(graph: Any, budget: int) -> Plan | None:
     try:
-        return plan(graph, budget, FLASH, MCU, fuse=True)
+        return plan(graph, PlanRequest(budget=budget, flash=FLASH, mcu=MCU, fuse=True))
     except BudgetError:
         return None
 
@@ -70,7 +72,7 @@ def bench(name: str) -> dict[str, Any]:
     fused_at = _fits(graph, per_layer_min)
     seconds = time.perf_counter() - t0
     assert fused_at is not None, "a fused plan can always run per layer"
-    per_layer_at = plan(graph, per_layer_min, FLASH, MCU)
+    per_layer_at = plan(graph, PlanRequest(budget=per_layer_min, flash=FLASH, mcu=MCU))
     fused_min = _fused_minimum(graph, per_layer_min)
     at_min = _fits(graph, fused_min)
     assert at_min is not None

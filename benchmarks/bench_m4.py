@@ -46,12 +46,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench_ooc import CONV, MODELS, SUPPORTED  # noqa: E402
 
-from ooc_sdk.build import build  # noqa: E402
+from ooc_sdk.build import BuildRequest, build  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.plan.latency import Crypto, estimate  # noqa: E402
-from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
+from ooc_sdk.plan.planner import plan  # noqa: E402
+from ooc_sdk.plan.request import PlanRequest  # noqa: E402
+from ooc_sdk.plan.schedule import BudgetError  # noqa: E402
 from ooc_sdk.run.golden import run_tflm  # noqa: E402
 from ooc_sdk.run.qemu import (  # noqa: E402
     PORT,
@@ -68,7 +70,7 @@ CPI = 1.0
 
 def _budget(graph, flash, mcu) -> int:  # type: ignore[no-untyped-def]
     try:
-        plan(graph, BUDGET, flash, mcu)
+        plan(graph, PlanRequest(budget=BUDGET, flash=flash, mcu=mcu))
         return BUDGET
     except BudgetError as exc:
         assert exc.minimum is not None
@@ -77,7 +79,7 @@ def _budget(graph, flash, mcu) -> int:  # type: ignore[no-untyped-def]
 
 def _engine_ratio(graph, budget, flash, m4, engine_mcu, ooc_rep, inc_rep) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Latency with the AES engine, out-of-core over in-core, from measured instructions."""
-    p = plan(graph, budget, flash, m4)
+    p = plan(graph, PlanRequest(budget=budget, flash=flash, mcu=m4))
     steps = p.latency_steps()
     # each operator's measured compute, spread over its steps by MACs; the pager's own work
     # (everything outside the kernels and the crypto) spread by the same shares
@@ -112,7 +114,13 @@ def bench_model(name: str, flash, m4, engine_mcu, device) -> dict[str, Any]:  # 
     row: dict[str, Any] = {"model": name, "budget_bytes": budget, "macs": graph.macs}
     with tempfile.TemporaryDirectory(prefix="bench-m4-") as tmp:
         out = Path(tmp) / "b"
-        build(graph, path.read_bytes(), out, device, budget=budget, flash=flash, mcu=m4)
+        build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=budget, flash=flash, mcu=m4)),
+        )
         runs = {}
         t0 = time.perf_counter()
         for k in ("ref", "dsp"):

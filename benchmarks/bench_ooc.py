@@ -36,11 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ooc_sdk.build import build  # noqa: E402
+from ooc_sdk.build import BuildRequest, build  # noqa: E402
 from ooc_sdk.image.keys import generate  # noqa: E402
 from ooc_sdk.model import load_model  # noqa: E402
 from ooc_sdk.model.inputs import random_inputs  # noqa: E402
-from ooc_sdk.plan.planner import BudgetError, plan  # noqa: E402
+from ooc_sdk.plan.planner import plan  # noqa: E402
+from ooc_sdk.plan.request import PlanRequest  # noqa: E402
+from ooc_sdk.plan.schedule import BudgetError  # noqa: E402
 from ooc_sdk.run.golden import run_tflm  # noqa: E402
 from ooc_sdk.run.host import run_build  # noqa: E402
 from ooc_sdk.targets import load_flash, load_mcu  # noqa: E402
@@ -72,7 +74,7 @@ def _r(x: float | None) -> str:
 
 def minimum(graph, flash, mcu) -> int:  # type: ignore[no-untyped-def]
     try:
-        plan(graph, 1, flash, mcu)
+        plan(graph, PlanRequest(budget=1, flash=flash, mcu=mcu))
     except BudgetError as e:
         assert e.minimum is not None
         return e.minimum
@@ -107,11 +109,34 @@ def main() -> int:
                 ("m7_dsp", m7, True),
                 ("m4_ref", m4, False),
             ):
-                free = plan(graph, budget, flash, mcu, dsp=dsp).to_json()
+                free = plan(
+                    graph,
+                    PlanRequest(
+                        budget=budget, flash=flash, mcu=mcu, kernels="dsp" if dsp else "ref"
+                    ),
+                ).to_json()
                 # prefetch = the best plan with two slots; none = the best with one; both fit
-                one = plan(graph, budget, flash, mcu, dsp=dsp, slots=1).to_json()
+                one = plan(
+                    graph,
+                    PlanRequest(
+                        budget=budget,
+                        flash=flash,
+                        mcu=mcu,
+                        kernels="dsp" if dsp else "ref",
+                        slots=1,
+                    ),
+                ).to_json()
                 try:
-                    two = plan(graph, budget, flash, mcu, dsp=dsp, slots=2).to_json()
+                    two = plan(
+                        graph,
+                        PlanRequest(
+                            budget=budget,
+                            flash=flash,
+                            mcu=mcu,
+                            kernels="dsp" if dsp else "ref",
+                            slots=2,
+                        ),
+                    ).to_json()
                 except BudgetError:  # the smallest budget has room for one slot only
                     two = {"latency_ratio": None, "sram_bytes": None}
                 row[label] = {
@@ -137,7 +162,13 @@ def main() -> int:
         budget = 64 * KIB if low <= 64 * KIB else low
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "b"
-            res = build(graph, path.read_bytes(), out, device, budget=budget, flash=flash, mcu=m4)
+            res = build(
+                graph,
+                path.read_bytes(),
+                out,
+                device,
+                BuildRequest(PlanRequest(budget=budget, flash=flash, mcu=m4)),
+            )
             x = random_inputs(graph, 1)
             got = run_build(out, graph, device, [x])
             ref = run_tflm(path, x)

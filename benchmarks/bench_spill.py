@@ -32,13 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.image.keys import generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan import spill as ring
-from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
+from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run import campaign as spill_campaign
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build
@@ -77,8 +78,13 @@ def measure(name: str, kib: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ooc-bench-spill-") as tmp:
         out = Path(tmp)
         t0 = time.perf_counter()
-        p = build(graph, path.read_bytes(), out, device, budget=kib * 1024, flash=FLASH, mcu=MCU,
-                  fuse=True).plan  # fmt: skip
+        p = build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=kib * 1024, flash=FLASH, mcu=MCU, fuse=True)),
+        ).plan
         build_s = time.perf_counter() - t0
         sp = p.spill  # None: the budget is met without spilling (then nothing is programmed)
         assert p.fusion is not None, f"{name} at {kib} KiB has no fused schedule"
@@ -133,8 +139,13 @@ def campaigns(name: str, kib: int, inferences: int) -> dict[str, Any]:
     device = generate(bytes.fromhex("ca3ba165" * 4), 32)
     with tempfile.TemporaryDirectory(prefix="ooc-bench-campaign-") as tmp:
         out = Path(tmp)
-        p = build(graph, path.read_bytes(), out, device, budget=kib * 1024, flash=FLASH, mcu=MCU,
-                  fuse=True).plan  # fmt: skip
+        p = build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=kib * 1024, flash=FLASH, mcu=MCU, fuse=True)),
+        ).plan
         assert p.fusion is not None and p.spill is not None, f"{name} at {kib} KiB does not spill"
         sample = random_inputs(graph, 5)
         (ref,) = run_tflm_many(path.read_bytes(), [sample])

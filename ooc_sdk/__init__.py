@@ -1,9 +1,11 @@
 """ooc: run int8 neural networks far larger than a microcontroller's SRAM.
 
 The SDK turns a ``.tflite`` model into a plan, an encrypted flash image and C
-sources for the ooc runtime.  This package is the library; ``ooc_sdk.cli`` is
-the command line over it.  Every error the library raises derives from
-:class:`ooc_sdk.errors.OocError`.
+sources for the ooc runtime.  This package is the library; the ``ooc_sdk.cli``
+package is the command line over it (``ooc``, or ``python -m ooc_sdk``).  Every
+error the library raises derives from :class:`ooc_sdk.errors.OocError`; an
+:class:`~ooc_sdk.errors.InvalidArgumentError` names the API parameters it is
+about, which the CLI writes as its flags.
 """
 
 from ooc_sdk.errors import OocError

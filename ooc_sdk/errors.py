@@ -2,11 +2,16 @@
 
 The library raises, the CLI talks: every failure a user can cause (bad file,
 unsupported model, bad option value) is a subclass of :class:`OocError` whose
-message is one self-contained line.  ``ooc_sdk.cli`` prints that line and exits
-with status 2.  Anything else escaping the library is a bug.
+message is one self-contained line.  ``ooc_sdk.cli`` prints that line (with its
+flags for the parameters an :class:`InvalidArgumentError` names) and exits with
+status 2.  Anything else escaping the library is a bug.
 """
 
 from __future__ import annotations
+
+# The C runtime's codes (enum ooc_error): one definition, from which the C header
+# ooc/ooc_errors.h is generated; it imports nothing but the header generator.
+from ooc_sdk.formats import errors as codes
 
 
 class OocError(Exception):
@@ -14,7 +19,16 @@ class OocError(Exception):
 
 
 class InvalidArgumentError(OocError):
-    """An option or argument value is malformed or out of range."""
+    """An option or argument value is malformed or out of range.
+
+    The message speaks of API parameters by their names (``rate must be positive``); ``params``
+    lists the names it uses, so a front end can put its own spelling in their place (the CLI
+    writes its flag: ``--rate must be positive``).
+    """
+
+    def __init__(self, message: str, *, param: str | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param)
 
 
 class ModelError(OocError):
@@ -40,49 +54,49 @@ class GoldenError(ToolError):
 class ImageError(OocError):
     """A flash image failed a check. ``code`` is the C runtime's OOC_ERR_* value for it."""
 
-    code = -7
+    code = codes.ERR_FORMAT
 
 
 class ImageFormatError(ImageError):
     """Not an ooc image, an unknown format version, or a malformed header (OOC_ERR_FORMAT)."""
 
-    code = -7
+    code = codes.ERR_FORMAT
 
 
 class ImageTruncatedError(ImageError):
     """The image is shorter than its superblock says (OOC_ERR_TRUNCATED)."""
 
-    code = -8
+    code = codes.ERR_TRUNCATED
 
 
 class AuthenticationError(ImageError):
     """A tag did not verify: the image was altered or damaged (OOC_ERR_AUTH)."""
 
-    code = -9
+    code = codes.ERR_AUTH
 
 
 class WrongKeyError(ImageError):
     """The device key is not the one the image's key slot was wrapped for (OOC_ERR_WRONG_KEY)."""
 
-    code = -10
+    code = codes.ERR_WRONG_KEY
 
 
 class WrongDeviceError(ImageError):
     """The image's key slot was wrapped for another device (OOC_ERR_WRONG_DEVICE)."""
 
-    code = -11
+    code = codes.ERR_WRONG_DEVICE
 
 
 class RollbackError(ImageError):
     """The image's security counter is below the device's (OOC_ERR_ROLLBACK)."""
 
-    code = -12
+    code = codes.ERR_ROLLBACK
 
 
 class ModelMismatchError(ImageError):
     """The image holds another model or plan than expected (OOC_ERR_MODEL)."""
 
-    code = -13
+    code = codes.ERR_MODEL
 
 
 def image_error_for(code: int) -> type[ImageError]:

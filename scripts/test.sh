@@ -7,4 +7,6 @@ bash scripts/install-toolchains.sh --with-chromium
 source scripts/env.sh
 ruff check .
 ruff format --check . || { echo "ooc: run 'ruff format .'" >&2; exit 1; }
-python -m pytest --durations=12 "$@"   # the slowest tests, to keep the suite short
+lint-imports --no-cache   # the layering contract in pyproject.toml (docs/DESIGN.md, "Map")
+# one worker per core (pytest-xdist); the slowest tests listed, to keep the suite short
+python -m pytest -n auto --durations=12 "$@"

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from ooc_sdk.audit.energy import PARTS, energy_report, measure
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.cli import main
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.image.keys import generate, write_key_file
 from ooc_sdk.model import load_model
-from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,11 +42,24 @@ def kws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_key_file(key, device)
     path = shared_model("kws_ref_model.tflite")
     out = root / "kws"
-    build(load_model(path), path.read_bytes(), out, device, budget=64 * 1024, flash=FLASH, mcu=M4)
+    build(
+        load_model(path),
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=64 * 1024, flash=FLASH, mcu=M4)),
+    )
     plan = json.loads((out / "plan.json").read_text())
     ooc, incore = measure(out, device)
     assert incore is not None
-    report = energy_report(plan, ooc, incore, M4, FLASH, build_info=load_build(out))
+    report = energy_report(
+        plan,
+        ooc,
+        incore,
+        M4,
+        FLASH,
+        built_for=(BuildDir.open(out).info.mcu, BuildDir.open(out).info.flash_profile),
+    )
     return {"out": out, "key": key, "plan": plan, "ooc": ooc, "incore": incore, "report": report}
 
 

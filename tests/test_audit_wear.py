@@ -36,8 +36,8 @@ from ooc_sdk.audit.wear import (
     parse_rate,
     propose_scratch,
 )
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.cli import main
 from ooc_sdk.codegen.runtime import runtime_paths
 from ooc_sdk.errors import ImageError, InvalidArgumentError
@@ -45,6 +45,7 @@ from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import generate, write_key_file
 from ooc_sdk.image.reader import parse_image
 from ooc_sdk.model import load_model
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.targets import load_flash, load_mcu
 from ooc_sdk.toolchain import WARNINGS
 
@@ -85,13 +86,14 @@ def test_endurance_forms(text: str, cycles: int) -> None:
 
 @pytest.mark.parametrize("bad", ["", "fast", "1/week", "-1/s", "0", "1/s/s"])
 def test_bad_rates(bad: str) -> None:
-    with pytest.raises(InvalidArgumentError, match="--rate"):
+    with pytest.raises(InvalidArgumentError, match="`rate`") as err:
         parse_rate(bad)
+    assert err.value.params == ("rate",)
 
 
 @pytest.mark.parametrize("bad", ["", "lots", "0", "0.5", "1.5e0", "-5k", "1G"])
 def test_bad_endurance(bad: str) -> None:
-    with pytest.raises(InvalidArgumentError, match="--endurance"):
+    with pytest.raises(InvalidArgumentError, match="`endurance`"):
         parse_endurance(bad)
 
 
@@ -195,8 +197,14 @@ def kws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_key_file(key, device)
     path = shared_model("kws_ref_model.tflite")
     out = root / "kws"
-    build(load_model(path), path.read_bytes(), out, device, budget=64 * 1024, flash=FLASH, mcu=M4)
-    return {"root": root, "out": out, "key": key, "info": load_build(out)}
+    build(
+        load_model(path),
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=64 * 1024, flash=FLASH, mcu=M4)),
+    )
+    return {"root": root, "out": out, "key": key, "info": BuildDir.open(out).info}
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +232,7 @@ def ring_dump(kws: dict[str, Any]) -> dict[str, Any]:
     c = json.loads(proc.stdout)
     assert c["failed"] == 0 and c["ring_erase_counts"] == c["emulator_erase_counts"]
     flash = bytearray((kws["out"] / "flash.bin").read_bytes())
-    image = parse_image(bytes(flash[kws["info"]["flash_offset"] :]))
+    image = parse_image(bytes(flash[kws["info"].flash_offset :]))
     off, length = image.partition(fmt.PART_SCRATCH)
     ring = scratch.read_bytes()
     assert (c["sector"], c["n_sectors"] * c["sector"]) == (FLASH.sector_bytes, length)
@@ -375,10 +383,11 @@ def test_dump_of_the_image_range_only(ring_dump: dict[str, Any], tmp_path: Path)
 
 def _two_budgets(graph: Any) -> list[int]:
     """The smallest budget the per-layer planner meets, and 25% more."""
-    from ooc_sdk.plan.planner import BudgetError, plan
+    from ooc_sdk.plan.planner import plan
+    from ooc_sdk.plan.schedule import BudgetError
 
     try:
-        plan(graph, 1024, FLASH, M4)
+        plan(graph, PlanRequest(budget=1024, flash=FLASH, mcu=M4))
         least = 1024
     except BudgetError as exc:
         assert exc.minimum is not None
@@ -397,7 +406,13 @@ def test_predicted_traffic_equals_the_emulator_for_every_model_at_two_budgets(
     device = generate(bytes.fromhex("0a0d17ed" * 4), 32)
     for budget in _two_budgets(graph):
         out = tmp_path / str(budget)
-        build(graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4)
+        build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=budget, flash=FLASH, mcu=M4)),
+        )
         r = audit_build(out, device, inferences=2)
         keys = ("read_bytes_per_inference", "program_bytes_per_inference", "erases_per_inference")
         assert r["agree"] is True, (name, budget, r["agreement"])
@@ -412,14 +427,20 @@ def test_spilling_build_audit_predicts_the_ring_exactly(tmp_path: Path) -> None:
     sector headers; page programs; erases), and the whole run's erases and bytes programmed
     with the mount's own boot record; the lifetime is finite and uses the ring's cycle average;
     the proposal for 10 years is honest about what the chip can give."""
+
     from ooc_sdk.audit.wear import audit_build
 
     path = shared_model("pretrainedResnet_quant.tflite")
     graph = load_model(path)
     device = generate(bytes.fromhex("5b111ed0" * 4), 32)
     out = tmp_path / "out"
-    p = build(graph, path.read_bytes(), out, device, budget=12 * 1024, flash=FLASH, mcu=M4,
-              fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=12 * 1024, flash=FLASH, mcu=M4, fuse=True)),
+    ).plan
     assert p.spill is not None
     r = audit_build(out, device, inferences=4, target_years=10)
     assert r["agree"] is True, r["agreement"]

@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.cli import cli, main
+from ooc_sdk.cli import cli, main, options
+from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.model import load_model
+from ooc_sdk.plan.budget import output_bytes, plan_in_core
+from ooc_sdk.plan.fusion.model import FusionError
+from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.schedule import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.run.qemu import fused_ram_bytes
+from ooc_sdk.units import format_size
 
 # Every command (group path) the CLI has. A new command without an entry here fails
 # test_every_command_is_listed, so its --help and errors get tested.
@@ -200,6 +208,21 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["run", "{tmp}"], "not an ooc build directory"),
         (["run", "{tmp}", "--device-key", "{key}"], "not an ooc build directory"),
         (["run", "{vww}", "--device-key", "{key}"], "apply to a build directory"),
+        (["run", "{vww}", "--fuse", "--sram", "64KiB", "--working-sram", "8KiB"], "not both"),
+        (["run", "{vww}", "--working-sram", "8KiB"], "--working-sram needs --fuse"),
+        (["run", "{tmp}", "--working-sram", "8KiB"], "--working-sram apply to a MODEL"),
+        (
+            ["codegen", "{vww}", "-o", "{tmp}/g", "--fuse", "--sram", "1", "--working-sram", "1"],
+            "not both",
+        ),
+        (["codegen", "{vww}", "-o", "{tmp}/g", "--fuse", "--sram", "8KiB"], "needs 14.0 KiB"),
+        (["plan", "{vww}", "--fuse", "--sram", "64KiB", "--working-sram", "8KiB"], "not both"),
+        (["plan", "{vww}", "--sram", "64KiB", "--working-sram", "8KiB"], "not both"),
+        (["plan", "{vww}", "--working-sram", "8KiB"], "--working-sram goes with --fuse"),
+        (["plan", "{vww}", "--fuse", "--out-of-core", "--working-sram", "8KiB"], "in core"),
+        (["plan", "{vww}", "--fuse", "--working-sram", "8KiB"], "working SRAM of 8.0 KiB"),
+        (["plan", "{vww}", "--fuse", "--sram", "8KiB"], "SRAM budget of 8.0 KiB"),
+        (["zoo", "ds-cnn", "-o", "{tmp}/x.tflite", "--depth", "99"], "--depth must be in"),
     ],
 )
 def test_errors_are_one_line_status_2(
@@ -243,3 +266,113 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([exe, "inspect", str(bad)], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_command_names_its_flags_in_library_errors() -> None:
+    """Every command is an options.Command (its InvalidArgumentErrors get its flags), every
+    group an options.Group."""
+
+    def walk(group: click.Group) -> list[click.Command]:
+        cmds = list(group.commands.values())
+        return cmds + [c for g in cmds if isinstance(g, click.Group) for c in walk(g)]
+
+    for cmd in walk(cli):
+        assert isinstance(cmd, options.Group if isinstance(cmd, click.Group) else options.Command)
+
+
+def test_cli_modules_import_no_private_names() -> None:
+    """The cli package's modules share only public names (lint-imports checks that command
+    modules import none of each other)."""
+    import ast
+
+    package = Path(options.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ooc_sdk.cli"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_python_m_ooc_sdk_is_the_cli() -> None:
+    for module in ("ooc_sdk", "ooc_sdk.cli"):
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "plan", "--help"], capture_output=True, text=True
+        )
+        assert proc.returncode == 0 and "--working-sram" in proc.stdout, proc.stderr
+
+
+def test_param_names_become_flags() -> None:
+    """A library error names parameters (`name`); the CLI writes the failing command's flag for
+    each, through PARAM_OPTIONS where the option has another name, and leaves the others."""
+
+    @options.command()
+    @click.option("--scratch", type=int)
+    @click.option("--rate")
+    def fake(scratch: int | None, rate: str | None) -> None:
+        raise InvalidArgumentError(
+            "`scratch_bytes` 5 bytes is too small; `rate` `rate` and `inferences` and rate",
+            param=("scratch_bytes", "rate", "inferences"),
+        )
+
+    with pytest.raises(InvalidArgumentError) as err:
+        fake.main([], standalone_mode=False)
+    assert str(err.value) == (
+        "--scratch 5 bytes is too small; --rate --rate and `inferences` and rate"
+    )
+    assert err.value.params == ("scratch_bytes", "rate", "inferences")
+
+
+KWS = "kws_ref_model.tflite"
+
+
+def test_working_sram_gives_the_plans_sram_gave_before(capsys: pytest.CaptureFixture[str]) -> None:
+    """--working-sram B is the working SRAM budget that --sram B was on `ooc plan --fuse`,
+    `ooc codegen --fuse` and `ooc run MODEL --fuse` before: the same schedule."""
+    graph = load_model(shared_model(KWS))
+    want = plan_fusion(graph, sram=6 * 1024)
+    code, out, _ = run(capsys, "plan", str(shared_model(KWS)), "--fuse", "--working-sram", "6KiB",
+                       "--json")  # fmt: skip
+    assert code == 0
+    got = json.loads(out)
+    same = {
+        k: v for k, v in want.to_json().items() if k not in ("search_seconds", "sram_budget_bytes")
+    }
+    assert {k: got[k] for k in same} == same
+    assert got["working_sram_budget_bytes"] == 6 * 1024 and got["sram_budget_bytes"] is None
+    assert got["sram_bytes"] == want.arena_bytes + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+    assert plan_in_core(graph, fuse=True, working_sram=6 * 1024).digest == want.digest
+
+
+def test_sram_is_the_whole_budget_in_core(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--sram B on an in-core fused command: the fused arena + runtime state + stack fit B (what
+    the M4 firmware links into), and a B below the minimum names the minimum, which works."""
+    model = str(shared_model(KWS))
+    graph = load_model(shared_model(KWS))
+    overhead = RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+    for budget in (10_000, 12 * 1024, 64 * 1024):
+        code, out, _ = run(capsys, "plan", model, "--fuse", "--sram", str(budget), "--json")
+        assert code == 0
+        j = json.loads(out)
+        assert j["sram_bytes"] == j["arena_bytes"] + overhead <= budget
+        assert j["sram_budget_bytes"] == budget
+        assert j["working_sram_budget_bytes"] == budget - output_bytes(graph) - overhead
+        fp = plan_in_core(graph, fuse=True, sram=budget)
+        assert fp is not None and fused_ram_bytes(fp) == j["sram_bytes"]
+        # the same schedule as the working budget the whole one leaves
+        assert fp.digest == plan_fusion(graph, sram=j["working_sram_budget_bytes"]).digest
+    code, out, _ = run(capsys, "codegen", model, "-o", str(tmp_path), "--fuse", "--sram", "11KiB",
+                       "--json")  # fmt: skip
+    assert code == 0
+    info = json.loads(out)
+    assert info["sram_bytes"] == info["arena_bytes"] + overhead <= 11 * 1024
+    with pytest.raises(FusionError) as err:
+        plan_in_core(graph, fuse=True, sram=9 * 1024)
+    least = err.value.minimum
+    assert least is not None and least > 9 * 1024
+    assert f"needs {format_size(least)} ({least} bytes: working SRAM" in str(err.value)
+    fp = plan_in_core(graph, fuse=True, sram=least)
+    assert fp is not None and fp.arena_bytes + overhead <= least
+    code, _, err_text = run(capsys, "run", model, "--fuse", "--sram", "9KiB")
+    assert code == 2 and f"needs {format_size(least)} ({least} bytes" in err_text

@@ -1,4 +1,4 @@
-"""Fused schedules (ooc_sdk/plan/fusion.py, c_runtime/src/fused.c): bit-exact with tflite-micro,
+"""Fused schedules (ooc_sdk/plan/fusion/, c_runtime/src/fused.c): bit-exact with tflite-micro,
 working SRAM measured by the runtime within the issue's targets, the planner's modes and errors."""
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import generate
 from ooc_sdk.model.zoo.archs import Knobs
-from ooc_sdk.plan.fusion import FusionError, FusionPlan, FusionSearch, plan_fusion
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.fusion.model import FusionError
+from ooc_sdk.plan.fusion.search import FusionSearch, plan_fusion
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
 

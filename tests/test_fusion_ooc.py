@@ -1,4 +1,4 @@
-"""Fused activations with paged weights (`ooc build --fuse`, planner._plan_fused, the fused steps
+"""Fused activations with paged weights (`ooc build --fuse`, plan/fused.py, the fused steps
 of c_runtime/src/ooc.c): a fused block's weights are read once into a chunk slot and stay there
 while its rows and strips compute. Bit-exact with tflite-micro on the host (one and two slots,
 the two-slot cases under ASan/UBSan) and on the Cortex-M4 under QEMU; flash traffic equal to the
@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.errors import AuthenticationError
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
@@ -53,9 +55,12 @@ def _build(name: str, budget: int, slots: int | None, device: DeviceKey, out: Pa
     path = shared_model(name)
     graph = load_model(path)
     result = build(
-        graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4, fuse=True,
-        slots=slots,
-    )  # fmt: skip
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=budget, flash=FLASH, mcu=M4, fuse=True, slots=slots)),
+    )
     return path, graph, result.plan
 
 
@@ -74,7 +79,9 @@ def test_fused_out_of_core_is_bit_exact_within_its_budget(
             b = p.fusion.blocks[s.block]
             assert s.repeats == b.node_of(s.op).computed * b.strips > 1
     with pytest.raises(BudgetError) as per_layer:
-        plan(graph, budget, FLASH, M4)  # per layer, this budget cannot be met
+        plan(
+            graph, PlanRequest(budget=budget, flash=FLASH, mcu=M4)
+        )  # per layer, this budget cannot be met
     assert per_layer.value.minimum is not None and per_layer.value.minimum > budget
     samples = [random_inputs(graph, seed) for seed in (1, 2)]
     ref = run_tflm_many(path.read_bytes(), samples)

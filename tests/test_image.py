@@ -77,13 +77,7 @@ def _buffers(data: bytes) -> dict[int, bytes]:
     return out
 
 
-# -- format --------------------------------------------------------------------------------------
-
-
-def test_c_header_is_generated_from_format_module() -> None:
-    assert fmt.C_HEADER_PATH.read_text() == fmt.c_header(), (
-        "run: python -m ooc_sdk.formats.image --write-c-header"
-    )
+# -- format (its C header: tests/test_formats.py) -------------------------------------------------
 
 
 def test_format_md_documents_every_field() -> None:

@@ -64,7 +64,7 @@ def test_master_key_file_is_private_and_checked(tmp_path: Path) -> None:
     ks.write(path)
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert read_master_file(path).device_key(UID) == ks.device_key(UID)
-    with pytest.raises(InvalidArgumentError, match="exists; pass --force"):
+    with pytest.raises(InvalidArgumentError, match="exists; pass `force`"):
         ks.write(path)
     os.chmod(path, 0o644)
     with pytest.raises(InvalidArgumentError, match=r"accessible to group or others \(mode 0644\)"):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.build.flash import POWER_LOSS_ENV, program_flash
 from ooc_sdk.errors import (
     AuthenticationError,
@@ -29,8 +29,10 @@ from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.reader import parse_model
-from ooc_sdk.plan import planner
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan import schedule
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm
 from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
@@ -52,7 +54,7 @@ def device() -> DeviceKey:
 
 def _minimum(graph) -> int:  # type: ignore[no-untyped-def]
     with pytest.raises(BudgetError) as exc:
-        plan(graph, 1, FLASH, M4)
+        plan(graph, PlanRequest(budget=1, flash=FLASH, mcu=M4))
     assert exc.value.minimum is not None
     return exc.value.minimum
 
@@ -69,8 +71,8 @@ def _check_run(out: Path, graph, device: DeviceKey, model_path: Path):  # type: 
     rep = got.report
     # SRAM: arena written + state + stack measured by painting, within the plan's figure
     assert rep["sram_high_water_bytes"] <= p["sram_bytes"], (rep, p["sram_bytes"])
-    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
-    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    assert rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
     assert rep["arena_high_water_bytes"] <= p["arena_bytes"]
     # flash traffic: the weights plus 64-byte table entries and alignment gaps, as planned
     assert rep["flash_read_bytes"] == p["flash_read_bytes_per_inference"]
@@ -114,16 +116,22 @@ def test_bit_exact_out_of_core_at_every_budget(
     for b in BUDGETS:
         if b < minimum:  # out of scope until fusion and spilling: a clear error with the minimum
             with pytest.raises(BudgetError, match=f"needs at least .*{minimum} bytes"):
-                plan(graph, b, FLASH, M4)
+                plan(graph, PlanRequest(budget=b, flash=FLASH, mcu=M4))
     seen: set[str] = set()
     for budget in [*budgets, minimum]:
-        p = plan(graph, budget, FLASH, M4)
+        p = plan(graph, PlanRequest(budget=budget, flash=FLASH, mcu=M4))
         assert p.sram_bytes <= budget
         if p.schedule_digest in seen:
             continue  # the same plan as a larger budget: built and run already
         seen.add(p.schedule_digest)
         out = tmp_path / f"b{budget}"
-        build(graph, path.read_bytes(), out, device, budget=budget, flash=FLASH, mcu=M4)
+        build(
+            graph,
+            path.read_bytes(),
+            out,
+            device,
+            BuildRequest(PlanRequest(budget=budget, flash=FLASH, mcu=M4)),
+        )
         _, pj = _check_run(out, graph, device, path)
         _overhead_ok(pj, out)
 
@@ -131,7 +139,7 @@ def test_bit_exact_out_of_core_at_every_budget(
 def test_minimum_budget_splits_layers_and_every_piece_fits() -> None:
     graph = load_model(shared_model("person_detect.tflite"))
     minimum = _minimum(graph)
-    p = plan(graph, minimum, FLASH, M4)
+    p = plan(graph, PlanRequest(budget=minimum, flash=FLASH, mcu=M4))
     assert p.sram_bytes == minimum
     assert all(s.slot_need <= p.slot_bytes for s in p.steps)
     split = {s.op for s in p.steps if sum(1 for t in p.steps if t.op == s.op) > 1}
@@ -160,7 +168,7 @@ def test_minimum_budget_splits_layers_and_every_piece_fits() -> None:
             assert b"".join(data) == tensor.tobytes()
     # one byte less is refused, naming the minimum
     with pytest.raises(BudgetError, match=str(minimum)):
-        plan(graph, minimum - 1, FLASH, M4)
+        plan(graph, PlanRequest(budget=minimum - 1, flash=FLASH, mcu=M4))
 
 
 @pytest.mark.parametrize("which", ["coverage", "depthwise-multiplier"])
@@ -170,11 +178,11 @@ def test_bit_exact_hand_built_models_split_to_the_minimum(
     data = coverage_model(5) if which == "coverage" else depthwise_multiplier_model(5)
     graph = parse_model(data, which)
     minimum = _minimum(graph)
-    p = plan(graph, minimum, FLASH, M4)
+    p = plan(graph, PlanRequest(budget=minimum, flash=FLASH, mcu=M4))
     ops = [s.op for s in p.steps]
     assert len(ops) > len(set(ops)), "the minimum budget must split a layer"
     out = tmp_path / "b"
-    build(graph, data, out, device, budget=minimum, flash=FLASH, mcu=M4)
+    build(graph, data, out, device, BuildRequest(PlanRequest(budget=minimum, flash=FLASH, mcu=M4)))
     model_file = tmp_path / f"{which}.tflite"
     model_file.write_bytes(data)
     _check_run(out, graph, device, model_file)
@@ -184,7 +192,13 @@ def test_bit_exact_hand_built_models_split_to_the_minimum(
 def kws_build(tmp_path_factory: pytest.TempPathFactory, device: DeviceKey) -> Path:
     path = shared_model("kws_ref_model.tflite")
     out = tmp_path_factory.mktemp("kws") / "out"
-    build(load_model(path), path.read_bytes(), out, device, budget=64 * KIB, flash=FLASH, mcu=M4)
+    build(
+        load_model(path),
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=64 * KIB, flash=FLASH, mcu=M4)),
+    )
     return out
 
 
@@ -202,8 +216,7 @@ def test_flipped_bit_at_run_time_is_an_auth_error(kws_build: Path, device: Devic
     graph = load_model(kws_build / "model.tflite")
     x = random_inputs(graph, 4)
     chunks = json.loads((kws_build / "image" / "manifest.json").read_text())
-    info = load_build(kws_build)
-    assert info["verify"] == "every-read"
+    assert BuildDir.open(kws_build).info.verify == "every-read"
     entries = _chunks(kws_build, [0, 5])
     for e in entries:  # a bit of a chunk's ciphertext, and a bit of its table entry
         for bit in (
@@ -230,7 +243,13 @@ def test_boot_verify_mode_checks_every_chunk_at_init(tmp_path: Path, device: Dev
     path = shared_model("micro_speech_quantized.tflite")
     graph = load_model(path)
     out = tmp_path / "boot"
-    build(graph, path.read_bytes(), out, device, budget=None, flash=FLASH, mcu=M4, verify="boot")
+    build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=None, flash=FLASH, mcu=M4, verify="boot")),
+    )
     x = random_inputs(graph, 1)
     got = run_build(out, graph, device, [x])
     assert got.outputs[0][0].tobytes() == run_tflm(path, x).outputs[0].tobytes()
@@ -321,8 +340,8 @@ def test_plan_cli_json_and_budget_error(tmp_path: Path) -> None:
 def test_runtime_state_bound_covers_the_structs(kws_build: Path, device: DeviceKey) -> None:
     graph = load_model(kws_build / "model.tflite")
     rep = run_build(kws_build, graph, device, [random_inputs(graph, 0)]).report
-    assert 0 < rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
-    assert 0 < rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
+    assert 0 < rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
+    assert 0 < rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
 
 
 def test_build_refuses_a_model_change(kws_build: Path, device: DeviceKey) -> None:
@@ -338,7 +357,7 @@ def test_pager_under_sanitizers(tmp_path: Path, device: DeviceKey) -> None:
     graph = parse_model(data, "dwm")
     minimum = _minimum(graph)
     out = tmp_path / "b"
-    build(graph, data, out, device, budget=minimum, flash=FLASH, mcu=M4)
+    build(graph, data, out, device, BuildRequest(PlanRequest(budget=minimum, flash=FLASH, mcu=M4)))
     model_file = tmp_path / "dwm.tflite"
     model_file.write_bytes(data)
     x = random_inputs(graph, 2)
@@ -356,8 +375,20 @@ def test_tables_and_image_of_different_plans_are_refused(tmp_path: Path, device:
     path = shared_model("kws_ref_model.tflite")
     graph = load_model(path)
     a, b = tmp_path / "a", tmp_path / "b"
-    build(graph, path.read_bytes(), a, device, budget=_minimum(graph), flash=FLASH, mcu=M4)
-    build(graph, path.read_bytes(), b, device, budget=None, flash=FLASH, mcu=M4)
+    build(
+        graph,
+        path.read_bytes(),
+        a,
+        device,
+        BuildRequest(PlanRequest(budget=_minimum(graph), flash=FLASH, mcu=M4)),
+    )
+    build(
+        graph,
+        path.read_bytes(),
+        b,
+        device,
+        BuildRequest(PlanRequest(budget=None, flash=FLASH, mcu=M4)),
+    )
     assert (
         json.loads((a / "plan.json").read_text())["chunks"]
         != json.loads((b / "plan.json").read_text())["chunks"]

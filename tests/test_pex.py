@@ -1,4 +1,4 @@
-"""Channel-split partial execution inside fused blocks (fusion.py's chains, OOC_NODE_PEX in
+"""Channel-split partial execution inside fused blocks (fusion/rows.py's chains, OOC_NODE_PEX in
 c_runtime/src/fused.c): a 1x1 expansion, an optional PAD, a depthwise convolution and a 1x1
 projection run a group of expanded channels at a time into the projection's int32 sums. The
 search takes it where it lowers working SRAM; every schedule that uses it is bit-exact with
@@ -18,16 +18,20 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.codegen.emit import write_codegen
+from ooc_sdk.formats.tables import NODE_PEX
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.keys import generate as generate_key
 from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.model.zoo import Knobs, generate
-from ooc_sdk.plan import planner
-from ooc_sdk.plan.fusion import NODE_PEX, FusionPlan, _Model, plan_fusion
+from ooc_sdk.plan import schedule
+from ooc_sdk.plan.fusion.graph import GraphFacts
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build, run_host
 from ooc_sdk.run.qemu import run_build_m4, run_model_m4
@@ -61,13 +65,13 @@ def _bit_exact(
 
 def test_chains_are_found_where_the_models_have_them() -> None:
     # the TFLM MobileNetV2 pads explicitly before every depthwise: each chain carries its PAD
-    m = _Model(load_model(shared_model("mobilenet_v2_quantized_1x3x224x224.tflite")), True)
+    m = GraphFacts(load_model(shared_model("mobilenet_v2_quantized_1x3x224x224.tflite")), True)
     assert len(m.pex) == 16 and set(m.pex_span.values()) == {4}
     # MobileNetV1 (vww): pointwise, depthwise, pointwise, no PAD
-    m = _Model(load_model(shared_model("vww_96_int8.tflite")), True)
+    m = GraphFacts(load_model(shared_model("vww_96_int8.tflite")), True)
     assert len(m.pex) == 12 and set(m.pex_span.values()) == {3}
     # ResNet-8 has no depthwise convolutions
-    assert not _Model(load_model(shared_model("pretrainedResnet_quant.tflite")), True).pex
+    assert not GraphFacts(load_model(shared_model("pretrainedResnet_quant.tflite")), True).pex
 
 
 def test_channel_split_lowers_working_sram_and_is_bit_exact_under_sanitizers() -> None:
@@ -88,7 +92,7 @@ def test_channel_split_lowers_working_sram_and_is_bit_exact_under_sanitizers() -
 
 def test_always_runs_every_chain_of_a_fused_block_channel_split() -> None:
     data, graph = _zoo(48)
-    m = _Model(graph, True)
+    m = GraphFacts(graph, True)
     fp = plan_fusion(graph, max_mac_overhead=16.0, channel_split="always")
     ran = set(_chains(fp))
     inside = {
@@ -123,7 +127,7 @@ def test_channel_split_on_the_cortex_m4() -> None:
     _bit_exact(data, graph, got.outputs, (4,))
     rep = got.report
     assert rep["working_high_water_bytes"] == fp.working_sram_bytes
-    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
+    assert rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
     assert rep["sram_high_water_bytes"] <= rep["sram_budget_bytes"]
 
 
@@ -137,9 +141,20 @@ def test_channel_split_out_of_core_host_and_m4(device: DeviceKey, tmp_path: Path
     data, graph = _zoo()
     budget = 32 * KIB
     result = build(
-        graph, data, tmp_path, device, budget=budget, flash=load_flash("w25q128jv"),
-        mcu=load_mcu("cortex-m4"), fuse=True, channel_split="always",
-    )  # fmt: skip
+        graph,
+        data,
+        tmp_path,
+        device,
+        BuildRequest(
+            PlanRequest(
+                budget=budget,
+                flash=load_flash("w25q128jv"),
+                mcu=load_mcu("cortex-m4"),
+                fuse=True,
+                channel_split="always",
+            )
+        ),
+    )
     p = result.plan
     assert p.fusion is not None and _chains(p.fusion) and p.sram_bytes <= budget
     seeds = (5, 6)

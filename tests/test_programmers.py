@@ -23,14 +23,15 @@ from pyocd.core.memory_map import FlashRegion, MemoryMap, RamRegion
 from pyocd.core.session import Session
 from pyocd.flash.flash import Flash
 
-from ooc_sdk.build import build
+from ooc_sdk import fileio
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.build.flash import build_flash_tool
 from ooc_sdk.errors import InvalidArgumentError, WrongDeviceError
 from ooc_sdk.formats.keystore import keystore_record
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
-from ooc_sdk.provisioning import programmers as progs
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.provisioning.programmers import (
     ProgrammerError,
     PyocdProgrammer,
@@ -116,7 +117,7 @@ def test_read_uids_file(tmp_path: Path) -> None:
 def test_open_programmer_checks(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="unknown programmer 'jtag'"):
         _open("jtag", tmp_path)
-    with pytest.raises(InvalidArgumentError, match="--probe applies to --programmer pyocd"):
+    with pytest.raises(InvalidArgumentError, match="`probe` applies to the pyocd programmer"):
         _open("file", tmp_path, probe="0669")
     with pytest.raises(InvalidArgumentError, match="multiple of"):
         open_programmer("file", out_dir=tmp_path, flash=FLASH, mcu=MCU, flash_offset=0x100)
@@ -220,7 +221,7 @@ def test_file_programmer_refuses_and_never_tears(
     def no_space(*_a: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(progs.base.os, "replace", no_space)
+    monkeypatch.setattr(fileio.os, "replace", no_space)
     with pytest.raises(ProgrammerError, match="No space left on device") as err:
         t.program_external(OFFSET, IMAGE[:10])
     assert "\n" not in str(err.value)
@@ -575,9 +576,12 @@ def test_qemu_firmware_boots_as_the_programmed_device(tmp_path: Path) -> None:
     device = DeviceKey(UID, hashlib.sha256(b"root key").digest())
     out = tmp_path / "build"
     build(
-        graph, path.read_bytes(), out, device, budget=None, flash=FLASH, mcu=MCU,
-        flash_offset=OFFSET,
-    )  # fmt: skip
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=None, flash=FLASH, mcu=MCU), flash_offset=OFFSET),
+    )
     image = (out / "image" / "image.bin").read_bytes()
     t = _open("qemu", tmp_path / "station").connect(UID)
     t.program_external(OFFSET, image)

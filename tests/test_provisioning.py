@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.errors import (
     AuthenticationError,
     InvalidArgumentError,
@@ -27,6 +27,7 @@ from ooc_sdk.image.keystore import SecretKeystore
 from ooc_sdk.image.reader import open_image
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.provisioning.programmers import (
     ProgrammerError,
     open_programmer,
@@ -71,9 +72,13 @@ def batch(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     graph = load_model(path)
     out = tmp_path_factory.mktemp("batch")
     build(
-        graph, path.read_bytes(), out, None, budget=32 * 1024, flash=FLASH, mcu=M4,
+        graph,
+        path.read_bytes(),
+        out,
+        None,
+        BuildRequest(PlanRequest(budget=32 * 1024, flash=FLASH, mcu=M4)),
         keystore=SecretKeystore(MASTER),
-    )  # fmt: skip
+    )
     return out, graph
 
 
@@ -81,11 +86,9 @@ def test_a_batch_build_keeps_its_content_key_sealed_beside_an_erased_key_slot(
     batch, master: Path
 ) -> None:  # type: ignore[no-untyped-def]
     out, _ = batch
-    info = load_build(out)
-    assert (
-        info["device"] is None
-        and info["batch"]["master_key_id"] == SecretKeystore(MASTER).key_id.hex()
-    )
+    info = BuildDir.open(out).info
+    assert info.device is None and info.batch is not None
+    assert info.batch.master_key_id == SecretKeystore(MASTER).key_id.hex()
     image = (out / "image" / "image.bin").read_bytes()
     slot = image[fmt.KEY_SLOT_OFFSET : fmt.KEY_SLOT_OFFSET + fmt.KEY_SLOT.size]
     assert slot == b"\xff" * fmt.KEY_SLOT.size
@@ -271,7 +274,7 @@ def test_bad_inputs_are_one_line_errors(batch, master: Path, tmp_path: Path) -> 
     damaged = tmp_path / "damaged"
     subprocess.run(["cp", "-r", str(out), str(damaged)], check=True)
     image = bytearray((damaged / "image" / "image.bin").read_bytes())
-    info = load_build(damaged)
+    info = BuildDir.open(damaged).info
     first = json.loads((damaged / "image" / "manifest.json").read_text())["chunks"][0]
     image[first["flash_offset"] + 5] ^= 1  # one bit of the first weight chunk
     (damaged / "image" / "image.bin").write_bytes(bytes(image))
@@ -290,7 +293,7 @@ def test_bad_inputs_are_one_line_errors(batch, master: Path, tmp_path: Path) -> 
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and message in lines[0], (message, r.stderr)
         assert "Traceback" not in r.stderr
-    assert info["device"] is None
+    assert info.device is None
     assert not reg.exists() or Registry.open(reg, create=False).devices() == []
 
 

@@ -17,16 +17,18 @@ from cryptography.hazmat.primitives import cmac as crypto_cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-from ooc_sdk.build import build
-from ooc_sdk.build.directory import load_build
+from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
-from ooc_sdk.plan import planner
-from ooc_sdk.plan.fusion import plan_fusion
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan import schedule
+from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm, run_tflm_many
 from ooc_sdk.run.qemu import (
     PORT,
@@ -57,7 +59,7 @@ def device() -> DeviceKey:
 def _budget(graph) -> int:  # type: ignore[no-untyped-def]
     """64 KiB, or the smallest budget the planner accepts when 64 KiB is infeasible."""
     try:
-        plan(graph, BUDGET, FLASH, M4)
+        plan(graph, PlanRequest(budget=BUDGET, flash=FLASH, mcu=M4))
         return BUDGET
     except BudgetError as exc:
         assert exc.minimum is not None
@@ -67,7 +69,13 @@ def _budget(graph) -> int:  # type: ignore[no-untyped-def]
 def _build(name: str, device: DeviceKey, out: Path):  # type: ignore[no-untyped-def]
     path = shared_model(name)
     graph = load_model(path)
-    build(graph, path.read_bytes(), out, device, budget=_budget(graph), flash=FLASH, mcu=M4)
+    build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=_budget(graph), flash=FLASH, mcu=M4)),
+    )
     return path, graph
 
 
@@ -93,8 +101,8 @@ def test_bit_exact_on_cortex_m4_at_64k_or_the_minimum(
     # the firmware linked into the plan's SRAM and stayed inside it
     assert rep["sram_budget_bytes"] == p["sram_bytes"]
     assert rep["sram_high_water_bytes"] <= p["sram_bytes"]
-    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
-    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    assert rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
     assert rep["flash_read_bytes"] == p["flash_read_bytes_per_inference"]
     assert rep["flash_read_commands"] == p["flash_read_commands_per_inference"]
     # per-layer counts: every operator ran, as many steps as the plan has for it
@@ -134,14 +142,14 @@ def test_reference_and_dsp_kernels_agree_on_the_m4() -> None:
 
 def test_over_budget_firmware_fails_at_link_time(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out, _, _ = kws
-    info = load_build(out)
+    info = BuildDir.open(out).info
     p = json.loads((out / "plan.json").read_text())
-    fw = build_model_firmware(out / "c", info["c_name"], paged=True, ram_bytes=p["sram_bytes"])
-    used = fw.sections["data"] + fw.sections["bss"] + planner.STACK_BOUND_BYTES
+    fw = build_model_firmware(out / "c", info.c_name, paged=True, ram_bytes=p["sram_bytes"])
+    used = fw.sections["data"] + fw.sections["bss"] + schedule.STACK_BOUND_BYTES
     assert used <= p["sram_bytes"]
     short = used - 100
     with pytest.raises(FirmwareBudgetError, match=r"does not fit its .* overflow it by 10[0-7] "):
-        build_model_firmware(out / "c", info["c_name"], paged=True, ram_bytes=short)
+        build_model_firmware(out / "c", info.c_name, paged=True, ram_bytes=short)
     # through the CLI: one line, exit status 2
     copy = tmp_path / "b"
     shutil.copytree(out, copy)
@@ -273,12 +281,12 @@ def test_fused_schedule_runs_in_its_working_sram_on_the_m4(name: str, tmp_path: 
     assert rep["plan_working_sram_bytes"] == fp.working_sram_bytes
     assert rep["arena_bytes"] == fp.arena_bytes
     # the SRAM region is the fused arena + runtime state + stack; the firmware fits and stays in
-    ram = fp.arena_bytes + planner.RUNTIME_STATE_BYTES + planner.STACK_BOUND_BYTES
+    ram = fp.arena_bytes + schedule.RUNTIME_STATE_BYTES + schedule.STACK_BOUND_BYTES
     assert rep["sram_budget_bytes"] == fused_ram_bytes(fp) == ram
-    assert rep["data_bytes"] + rep["bss_bytes"] + planner.STACK_BOUND_BYTES <= ram
+    assert rep["data_bytes"] + rep["bss_bytes"] + schedule.STACK_BOUND_BYTES <= ram
     assert rep["sram_high_water_bytes"] <= ram
-    assert rep["stack_high_water_bytes"] <= planner.STACK_BOUND_BYTES
-    assert rep["state_bytes"] <= planner.RUNTIME_STATE_BYTES
+    assert rep["stack_high_water_bytes"] <= schedule.STACK_BOUND_BYTES
+    assert rep["state_bytes"] <= schedule.RUNTIME_STATE_BYTES
     # the whole firmware RAM is below the per-layer arena alone; what it uses, below half of it
     assert ram < fp.per_layer_arena_bytes
     assert 2 * rep["sram_high_water_bytes"] < fp.per_layer_arena_bytes
@@ -292,7 +300,7 @@ def test_fused_schedule_runs_in_its_working_sram_on_the_m4(name: str, tmp_path: 
         # the tables `ooc codegen --max-mac-overhead` writes build the same firmware, and a
         # region 100 bytes short of .data + .bss + the stack fails to link
         gen = write_codegen(graph, tmp_path / "gen", fusion=fp)
-        used = rep["data_bytes"] + rep["bss_bytes"] + planner.STACK_BOUND_BYTES
+        used = rep["data_bytes"] + rep["bss_bytes"] + schedule.STACK_BOUND_BYTES
         with pytest.raises(FirmwareBudgetError, match=r"overflow it by 10[0-7] "):
             build_model_firmware(gen.directory, gen.name, paged=False, ram_bytes=used - 100)
 
@@ -333,8 +341,13 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     path = shared_model("pretrainedResnet_quant.tflite")
     graph = load_model(path)
     out = tmp_path / "out"
-    p = build(graph, path.read_bytes(), out, device, budget=12 * 1024, flash=FLASH, mcu=M4,
-              fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(PlanRequest(budget=12 * 1024, flash=FLASH, mcu=M4, fuse=True)),
+    ).plan
     assert p.fusion is not None and p.fusion.spills and p.spill is not None
     samples = [random_inputs(graph, 11)]
     ref = run_tflm(path.read_bytes(), samples[0])
@@ -367,7 +380,7 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     assert second["flash_program_bytes"] > 0
     assert first["sram_budget_bytes"] == p.sram_bytes
     assert first["sram_high_water_bytes"] <= p.sram_bytes
-    assert first["state_bytes"] > planner.RUNTIME_STATE_BYTES  # the ring's handle is counted
+    assert first["state_bytes"] > schedule.RUNTIME_STATE_BYTES  # the ring's handle is counted
 
     counter.write_bytes(b"\x05\0\0\0\x05\0\0\0")  # not its complement: a torn or altered record
     with pytest.raises(ToolError, match=r"bootcount\.bin is not a boot counter record"):

@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
-from ooc_sdk.audit.report import PNG_MAGIC, SECTIONS, collect, render_html, write_atomic
-from ooc_sdk.build import build
+from ooc_sdk.audit.report import PNG_MAGIC, SECTIONS, collect, render_html
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.cli import main
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.fileio import write_atomic
 from ooc_sdk.image.keys import generate, read_key_file, write_key_file
 from ooc_sdk.model import load_model
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,9 +51,14 @@ def kws_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = shared_model("kws_ref_model.tflite")
     out = root / "kws"
     build(
-        load_model(path), path.read_bytes(), out, device, budget=64 * 1024,
-        flash=load_flash("w25q128jv"), mcu=load_mcu("cortex-m4"),
-    )  # fmt: skip
+        load_model(path),
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(
+            PlanRequest(budget=64 * 1024, flash=load_flash("w25q128jv"), mcu=load_mcu("cortex-m4"))
+        ),
+    )
     page = root / "report.html"
     code = main(["report", str(out), "--device-key", str(key), "-o", str(page)])
     assert code == 0
@@ -131,7 +138,7 @@ def test_text_is_escaped(kws_report: dict[str, Any]) -> None:
 
 def test_errors_before_running(kws_report: dict[str, Any], tmp_path: Path) -> None:
     out = kws_report["out"]
-    with pytest.raises(InvalidArgumentError, match="--device-key"):
+    with pytest.raises(InvalidArgumentError, match="`device`"):
         collect(out, None)
     with pytest.raises(InvalidArgumentError, match="no directory"):
         write_atomic(tmp_path / "nowhere" / "r.html", "x")

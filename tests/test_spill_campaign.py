@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import spill as ring
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run import campaign
 from ooc_sdk.run.golden import run_tflm
 from ooc_sdk.targets import load_flash, load_mcu
@@ -39,8 +40,15 @@ def spilling(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     graph = load_model(path)
     device: DeviceKey = generate(bytes.fromhex("ca3ba165" * 4), 32)
     out = tmp_path_factory.mktemp("resnet-spill")
-    p = build(graph, path.read_bytes(), out, device, budget=12 * KIB, flash=FLASH,
-              mcu=load_mcu("cortex-m4"), fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        out,
+        device,
+        BuildRequest(
+            PlanRequest(budget=12 * KIB, flash=FLASH, mcu=load_mcu("cortex-m4"), fuse=True)
+        ),
+    ).plan
     assert p.fusion is not None and p.fusion.spills
     sample = random_inputs(graph, 5)
     ref = run_tflm(path.read_bytes(), sample).outputs

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.image.keys import generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import spill as ring
+from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
@@ -48,8 +49,13 @@ def test_mobilenet_v2_in_64_and_32_kib_is_bit_exact(
 ) -> None:
     path, graph, ref = model
     device = generate(bytes.fromhex("0b11e7ed" * 4), 32)
-    p = build(graph, path.read_bytes(), tmp_path, device, budget=kib * KIB, flash=FLASH, mcu=M4,
-              fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        tmp_path,
+        device,
+        BuildRequest(PlanRequest(budget=kib * KIB, flash=FLASH, mcu=M4, fuse=True)),
+    ).plan
     assert p.sram_bytes <= kib * KIB
     assert p.fusion is not None and p.restream_bytes_per_inference > 0
     # 64 KiB fits with fusion and re-streamed weights alone; 32 KiB must spill

@@ -1,7 +1,7 @@
 """Activation spill in plans (issue 8): when fusion and paged weights cannot meet --sram, the
-planner spills activations to the flash scratch ring (planner._plan_fused, fusion._spills), the
-runtime writes them from the producing block's sink and reads them back row by row
-(c_runtime/src/fused.c), and the ring's flash traffic is the plan's prediction exactly."""
+planner spills activations to the flash scratch ring (plan/fused.py, fusion/layout.py's
+spill_layout), the runtime writes them from the producing block's sink and reads them back row by
+row (c_runtime/src/fused.c), and the ring's flash traffic is the plan's prediction exactly."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from conftest import shared_model
-from ooc_sdk.build import build
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import spill as ring
-from ooc_sdk.plan.planner import BudgetError, plan
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.targets import load_flash, load_mcu
@@ -38,10 +40,15 @@ def test_spilling_meets_a_budget_nothing_else_meets(device: DeviceKey, tmp_path:
     path = shared_model(MODEL)
     graph = load_model(path)
     with pytest.raises(BudgetError) as no_spill:
-        plan(graph, BUDGET, FLASH, M4, fuse=True, spill=False)
+        plan(graph, PlanRequest(budget=BUDGET, flash=FLASH, mcu=M4, fuse=True, spill=False))
     assert no_spill.value.minimum is not None and no_spill.value.minimum > BUDGET
-    result = build(graph, path.read_bytes(), tmp_path, device, budget=BUDGET, flash=FLASH, mcu=M4,
-                   fuse=True)  # fmt: skip
+    result = build(
+        graph,
+        path.read_bytes(),
+        tmp_path,
+        device,
+        BuildRequest(PlanRequest(budget=BUDGET, flash=FLASH, mcu=M4, fuse=True)),
+    )
     p = result.plan
     assert p.sram_bytes <= BUDGET and p.fusion is not None and p.fusion.spills
     sp = p.spill
@@ -96,8 +103,13 @@ def test_spilling_build_stays_in_its_sram(device: DeviceKey, tmp_path: Path) -> 
     and spill ring state, within the plan's SRAM."""
     path = shared_model(MODEL)
     graph = load_model(path)
-    p = build(graph, path.read_bytes(), tmp_path, device, budget=BUDGET, flash=FLASH, mcu=M4,
-              fuse=True).plan  # fmt: skip
+    p = build(
+        graph,
+        path.read_bytes(),
+        tmp_path,
+        device,
+        BuildRequest(PlanRequest(budget=BUDGET, flash=FLASH, mcu=M4, fuse=True)),
+    ).plan
     got = run_build(tmp_path, graph, device, [random_inputs(graph, 21)])
     assert got.report["flash_program_bytes"] > 0
     assert got.report["sram_high_water_bytes"] <= p.sram_bytes <= BUDGET

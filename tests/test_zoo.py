@@ -95,13 +95,13 @@ def test_weights_target_for_multiplier_width() -> None:
     ("arch", "knobs", "weights", "match"),
     [
         ("nope", Knobs(), None, "unknown architecture"),
-        ("autoencoder", Knobs(resolution=32), None, "no --resolution"),
+        ("autoencoder", Knobs(resolution=32), None, "no `resolution`"),
         ("resnet8", Knobs(width=2.5), None, "whole channel count"),
-        ("mobilenet-v1", Knobs(width=0.0), None, "--width must be"),
-        ("mobilenet-v2", Knobs(resolution=8), None, "--resolution must be"),
-        ("ds-cnn", Knobs(width=8), 1 << 20, "either --width or --weights"),
+        ("mobilenet-v1", Knobs(width=0.0), None, "`width` must be"),
+        ("mobilenet-v2", Knobs(resolution=8), None, "`resolution` must be"),
+        ("ds-cnn", Knobs(width=8), 1 << 20, "either `width` or `weights`"),
         ("ds-cnn", Knobs(), 1 << 40, "cannot reach"),
-        ("resnet8", Knobs(classes=1), None, "--classes"),
+        ("resnet8", Knobs(classes=1), None, "`classes`"),
     ],
 )
 def test_bad_knobs(arch: str, knobs: Knobs, weights: int | None, match: str) -> None:

@@ -71,16 +71,16 @@ def _try(fn: Callable[..., dict[str, Any]], *args: Any, **kw: Any) -> dict[str, 
 
 def _model(name: str, budgets: list[int | None], fused: list[int], working: list[int]) -> dict:
     from ooc_sdk.model import load_model
-    from ooc_sdk.plan.fusion import FusionSearch
-    from ooc_sdk.plan.latency import Crypto
+    from ooc_sdk.plan.fusion.search import FusionSearch
     from ooc_sdk.plan.planner import plan
+    from ooc_sdk.plan.request import PlanRequest
     from ooc_sdk.targets import load_flash, load_mcu
 
     flash, mcu = load_flash("w25q128jv"), load_mcu("cortex-m4")
     graph = load_model(MODELS / name)
 
     def ooc(budget: int | None, **kw: Any) -> dict[str, Any]:
-        p = plan(graph, budget, flash, mcu, **kw)
+        p = plan(graph, PlanRequest(budget, flash, mcu, **kw))
         return {
             "plan": _strip(p.to_json()),
             "plan_id": p.plan_id.hex(),
@@ -99,7 +99,7 @@ def _model(name: str, budgets: list[int | None], fused: list[int], working: list
     entry: dict[str, Any] = {}
     for b in budgets:
         entry[f"ooc/{b}"] = _try(ooc, b)
-    entry["ooc/poly1305-boot"] = _try(ooc, budgets[-1], crypto=Crypto(tag="poly1305"),
+    entry["ooc/poly1305-boot"] = _try(ooc, budgets[-1], tag="poly1305",
                                       verify="boot")  # fmt: skip
     for b in fused:
         entry[f"ooc-fused/{b}"] = _try(ooc, b, fuse=True)

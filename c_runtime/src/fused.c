@@ -1,5 +1,5 @@
 /*
- * Fused blocks: a run of operators computed row by row (ooc_sdk/plan/fusion.py plans them).
+ * Fused blocks: a run of operators computed row by row (ooc_sdk/plan/fusion/ plans them).
  *
  * Each node of a block produces rows of one tensor. A tensor used only inside the block lives in
  * a ring holding its last `cap` rows, contiguous (when full, the oldest row is dropped by moving

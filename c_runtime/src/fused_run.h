@@ -83,8 +83,8 @@ static inline void pex_window(const ooc_conv_params_t *d, int32_t row, int32_t x
 }
 
 /* Scratch bytes pex_row uses for `w` output columns whose window reads `window` expansion
-   pixels (fusion.py's _pex_scratch sizes the block's scratch for the largest): the int32 sums,
-   one group's window, its depthwise row, its taps. */
+   pixels (fusion/simulate.py's _pex_scratch sizes the block's scratch for the largest): the int32
+   sums, one group's window, its depthwise row, its taps. */
 static inline uint32_t pex_scratch(const ooc_conv_params_t *d, const ooc_conv_params_t *pr, uint32_t group, uint32_t w,
                             uint32_t window)
 {

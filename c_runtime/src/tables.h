@@ -7,8 +7,7 @@
 
 #include "ooc/ooc.h"
 
-#define OOC_MAX_CONCAT_INPUTS 16             /* a CONCATENATION's inputs, at most */
-#define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS /* an operator's inputs, at most */
+#define OOC_MAX_INPUTS OOC_MAX_CONCAT_INPUTS /* an operator's inputs, at most (ooc_model_format.h) */
 
 /* 1 when tensor `t` is a constant the pager reads from the image (out of core). */
 static inline int ooc_tensor_paged(const ooc_model_t *m, uint32_t t)

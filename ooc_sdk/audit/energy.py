@@ -30,15 +30,15 @@ unattributed equals the totals (to float rounding).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
-from ooc_sdk.plan.planner import READS_PER_STEP, RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.schedule import READS_PER_STEP, RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
 from ooc_sdk.targets import (
     FlashProfile,
     McuProfile,
@@ -88,25 +88,15 @@ Progress = Callable[[str], None]
 
 
 def load_profiles(
-    info: dict[str, Any], mcu: str | None = None, flash: str | None = None
+    bd: BuildDir, mcu: str | None = None, flash: str | None = None
 ) -> tuple[McuProfile, FlashProfile]:
     """The MCU and flash profiles to audit with: ``mcu``/``flash`` (a bundled name or a JSON file,
-    possibly ``{"base": NAME, ...}``), else the build's."""
-
-    def one(given: str | None, built: str, kind: str, option: str, loader: Any) -> Any:
-        if given is not None:
-            return loader(given)
-        try:
-            return loader(built)
-        except InvalidArgumentError:
-            raise InvalidArgumentError(
-                f"the build's {kind} profile {built!r} is not a bundled one: give {option} NAME "
-                "or a JSON profile"
-            ) from None
-
+    possibly ``{"base": NAME, ...}``), else the profiles the build was planned with (plan.json
+    stores them whole)."""
+    req = bd.request()
     return (
-        one(mcu, str(info.get("mcu", "")), "MCU", "--mcu", load_mcu),
-        one(flash, str(info.get("flash_profile", "")), "flash", "--flash", load_flash),
+        load_mcu(mcu) if mcu is not None else req.mcu,
+        load_flash(flash) if flash is not None else req.flash,
     )
 
 
@@ -141,7 +131,7 @@ def check_profiles(
 ) -> float:
     """Refuse profiles that lack a figure this audit needs (0 = unknown); returns the CPI."""
     if cpi is not None and not (cpi > 0 and math.isfinite(cpi)):
-        raise InvalidArgumentError(f"--cpi must be a positive number, not {cpi}")
+        raise InvalidArgumentError(f"`cpi` must be a positive number, not {cpi}", param="cpi")
     cpi = cpi if cpi is not None else mcu.cycles_per_instruction
     missing: list[tuple[str, str, str]] = []  # (what, profile, key)
     if mcu.energy_per_cycle_pj <= 0:
@@ -157,13 +147,14 @@ def check_profiles(
     if missing:
         what = "; ".join(f"{w} {name}: {key}" for w, name, key in missing)
         kind, name, key = missing[0]
-        option = "--mcu" if kind == "MCU profile" else "--flash"
-        bundled = name in (mcu_profiles() if option == "--mcu" else flash_profiles())
+        param = "mcu" if kind == "MCU profile" else "flash"
+        bundled = name in (mcu_profiles() if param == "mcu" else flash_profiles())
         example = f'{{"base": "{name}", "{key}": ...}}' if bundled else f'"{key}": ...'
         raise InvalidArgumentError(
-            f"no energy figure for {what} (0 = unknown): give {option} a JSON profile with "
+            f"no energy figure for {what} (0 = unknown): give `{param}` a JSON profile with "
             f"{example} from your datasheet"
-            + (", or --cpi" if key == "cycles_per_instruction" else "")
+            + (", or `cpi`" if key == "cycles_per_instruction" else ""),
+            param=(param, "cpi"),
         )
     return float(cpi)
 
@@ -199,14 +190,11 @@ def measure(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Run the build out-of-core on the emulated Cortex-M4 and, with ``in_sram``, the same model
     in-core: the two QEMU reports (ooc_sdk.run.qemu.M4Result.report)."""
-    from ooc_sdk.build.directory import load_build
-    from ooc_sdk.model import load_model
     from ooc_sdk.model.inputs import random_inputs
     from ooc_sdk.run.qemu import DEFAULT_TIMEOUT_S, run_build_m4, run_model_m4
 
     say = progress or (lambda _msg: None)
-    info = load_build(out_dir)
-    graph = load_model(out_dir / info["model"]["file"])
+    graph = BuildDir.open(out_dir).graph()
     sample = random_inputs(graph, seed)
     limit = timeout if timeout is not None else DEFAULT_TIMEOUT_S
     say("running the build out-of-core on the emulated Cortex-M4 (QEMU)")
@@ -298,7 +286,7 @@ def energy_report(
     flash: FlashProfile,
     *,
     cpi: float | None = None,
-    build_info: dict[str, Any] | None = None,
+    built_for: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The energy audit of a build from its plan (plan.json), the QEMU report of its out-of-core
     run and, when given, of the in-core run: totals per part, per layer, the in-SRAM reference,
@@ -440,7 +428,7 @@ def energy_report(
 
     in_sram = _in_sram(incore, mcu, cpi, pj_instr, totals["total"])
     assumptions = _assumptions(
-        plan, ooc, mcu, flash, cpi, cpi_given, outside, build_info, in_sram, nj_per_byte
+        plan, ooc, mcu, flash, cpi, cpi_given, outside, built_for, in_sram, nj_per_byte
     )
     return {
         "model": plan.get("model"),
@@ -537,7 +525,7 @@ def _assumptions(
     cpi: float,
     cpi_given: bool,
     outside: float,
-    info: dict[str, Any] | None,
+    built_for: tuple[str, str] | None,
     in_sram: dict[str, Any] | None,
     nj_per_byte: float,
 ) -> list[str]:
@@ -594,8 +582,8 @@ def _assumptions(
                 else ""
             )
         )
-    if info is not None:
-        built = (str(info.get("mcu")), str(info.get("flash_profile")))
+    if built_for is not None:
+        built = built_for
         if built != (mcu.name, flash.name):
             out.append(
                 f"the build was planned for {built[0]} + {built[1]}; its schedule (steps, bytes) "
@@ -622,25 +610,22 @@ def audit_energy(
 ) -> dict[str, Any]:
     """Audit the energy per inference of the build in ``out_dir`` (``ooc audit energy``): check
     the profiles, run the build (and the model in-core) under QEMU, cost the counts."""
-    from ooc_sdk.build.directory import build_flash_file, load_build
-
-    info = load_build(out_dir)
-    try:
-        plan = json.loads((out_dir / "plan.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidArgumentError(f"{out_dir}/plan.json cannot be read: {exc}") from None
-    mcu_p, flash_p = load_profiles(info, mcu, flash)
+    bd = BuildDir.open(out_dir)
+    plan = bd.plan_json()
+    mcu_p, flash_p = load_profiles(bd, mcu, flash)
     check_profiles(plan, mcu_p, flash_p, cpi)  # before minutes of QEMU, not after
-    build_flash_file(out_dir, info)  # a batch build has no flash to run
+    bd.flash_file()  # a batch build has no flash to run
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for)"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for)",
+            param="device",
         )
     ooc, incore = measure(
         out_dir, device, kernels=kernels, in_sram=in_sram, seed=seed, timeout=timeout,
         progress=progress,
     )  # fmt: skip
-    report = energy_report(plan, ooc, incore, mcu_p, flash_p, cpi=cpi, build_info=info)
+    built_for = (bd.info.mcu, bd.info.flash_profile)
+    report = energy_report(plan, ooc, incore, mcu_p, flash_p, cpi=cpi, built_for=built_for)
     report["build"] = str(out_dir)
     return report

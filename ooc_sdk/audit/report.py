@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,20 +50,19 @@ def collect(
     from ooc_sdk.audit.energy import _source, audit_energy, load_profiles
     from ooc_sdk.audit.plot import plot_energy
     from ooc_sdk.audit.wear import audit_build, plot_wear
-    from ooc_sdk.build.directory import load_build
+    from ooc_sdk.build.directory import BuildDir
 
     say = progress or (lambda _msg: None)
-    info = load_build(out_dir)
-    try:
-        plan = json.loads((out_dir / "plan.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidArgumentError(f"{out_dir}/plan.json cannot be read: {exc}") from None
+    bd = BuildDir.open(out_dir)
+    info = bd.info.to_json()
+    plan = bd.plan_json()
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for) so that the audits can run it"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for) so that the audits can run it",
+            param="device",
         )
-    mcu_p, flash_p = load_profiles(info, mcu, flash)
+    mcu_p, _ = load_profiles(bd, mcu, flash)
     say("energy audit: running the build under QEMU")
     energy = audit_energy(
         out_dir, device, mcu=mcu, flash=flash, cpi=cpi, kernels=kernels, in_sram=in_sram,
@@ -78,7 +75,7 @@ def collect(
     )  # fmt: skip
     say("drawing the plots")
     plots: list[tuple[str, str, bytes]] = []  # (section, caption, png)
-    fusion = _fusion(out_dir, info, plan, mcu_p, flash_p) if plan.get("fused") else None
+    fusion = bd.plan().fusion if plan.get("fused") else None
     with tempfile.TemporaryDirectory(prefix="ooc-report-") as tmp:
         d = Path(tmp)
         plot_memory(plan, info, mcu_p.sram_bytes, d / "memory.png")
@@ -113,37 +110,6 @@ def collect(
             "source": _source(mcu_p, "sram_bytes"),
         },
     }
-
-
-def _fusion(
-    out_dir: Path, info: dict[str, Any], plan_json: dict[str, Any], mcu: Any, flash: Any
-) -> Any:
-    """The fused schedule of a fused build, planned again from its model and checked against
-    the build's plan_id (None when it does not come out the same)."""
-    from ooc_sdk.model import load_model
-    from ooc_sdk.plan.latency import Crypto
-    from ooc_sdk.plan.planner import plan
-    from ooc_sdk.targets import load_flash, load_mcu
-
-    try:
-        graph = load_model(out_dir / info["model"]["file"])
-        crypto = Crypto(**plan_json.get("crypto", {}))
-        p = plan(
-            graph,
-            plan_json.get("budget_bytes"),
-            load_flash(str(info.get("flash_profile"))),
-            load_mcu(str(info.get("mcu"))),
-            crypto=crypto,
-            verify=str(plan_json.get("verify", "every-read")),
-            dsp=bool(plan_json.get("dsp_kernels_assumed")),
-            slots=plan_json.get("slots"),
-            fuse=True,
-        )
-    except Exception:  # the timeline is an extra: a build the planner cannot repeat goes without
-        return None
-    if p.fusion is None or p.plan_id.hex() != info.get("plan_id"):
-        return None
-    return p.fusion
 
 
 # -- the memory plot ---------------------------------------------------------------------------------
@@ -580,21 +546,3 @@ def render_html(d: dict[str, Any]) -> str:
         "</html>",
     ]
     return "\n".join(body) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InvalidArgumentError(f"cannot write {path}: no directory {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InvalidArgumentError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -18,16 +18,18 @@ erased, and so does this reader: ``count_known`` is False then).
 
 from __future__ import annotations
 
-import struct
 import zlib
 from typing import Any
 
-MAGIC = b"OOCS"
-VERSION = 1
-SECTOR_HEADER_BYTES = 32
-SLOT_XOR = 0x7FFFFFFF
-_HEADER = struct.Struct("<4sBBHIIIIII")
-_ERASED_SLOT = b"\xff" * 8
+from ooc_sdk.formats import spill as fmt
+
+MAGIC = fmt.MAGIC
+VERSION = fmt.VERSION
+SECTOR_HEADER_BYTES = fmt.SECTOR_HEADER.size
+SLOT_XOR = fmt.NEXT_CHECK_XOR
+_CRC_SPAN = fmt.SECTOR_HEADER.offsets["crc"]  # the CRC covers the bytes before it
+_SLOT = slice(fmt.SLOT_OFFSET, fmt.SLOT_OFFSET + fmt.SLOT_BYTES)
+_ERASED_SLOT = b"\xff" * fmt.SLOT_BYTES
 
 
 def parse_sector_header(raw: bytes) -> dict[str, Any]:
@@ -36,31 +38,34 @@ def parse_sector_header(raw: bytes) -> dict[str, Any]:
         return {"state": "damaged", "reason": "shorter than a sector header"}
     if raw.count(0xFF) == len(raw):
         return {"state": "erased"}
-    magic, version, reserved, hbytes, count, ring_seq, boot, crc, nxt, check = _HEADER.unpack_from(
-        raw
-    )
-    if magic != MAGIC:
+    h = fmt.SECTOR_HEADER.unpack(raw)
+    if h["magic"] != MAGIC:
         if raw[:SECTOR_HEADER_BYTES] == b"\xff" * SECTOR_HEADER_BYTES:
             reason = "no sector header, but the sector is not erased (a cut erase or header)"
         else:
             reason = "no OOCS sector header (foreign or overwritten bytes)"
         return {"state": "damaged", "reason": reason}
-    if crc != zlib.crc32(raw[:20]):
+    if h["crc"] != zlib.crc32(raw[:_CRC_SPAN]):
         return {"state": "damaged", "reason": "sector header CRC mismatch (torn or altered)"}
-    if version != VERSION or reserved or hbytes != SECTOR_HEADER_BYTES or ring_seq == 0:
+    if (
+        h["version"] != VERSION
+        or h["reserved"]
+        or h["header_bytes"] != SECTOR_HEADER_BYTES
+        or h["ring_seq"] == 0
+    ):
         return {"state": "damaged", "reason": "sector header has an unknown version or sizes"}
-    if raw[24:32] == _ERASED_SLOT:
+    if raw[_SLOT] == _ERASED_SLOT:
         slot: int | None = None
         slot_state = "unwritten"
-    elif check == nxt ^ SLOT_XOR:
-        slot, slot_state = nxt, "valid"
+    elif h["next_check"] == h["next_count"] ^ SLOT_XOR:
+        slot, slot_state = h["next_count"], "valid"
     else:
         slot, slot_state = None, "torn"
     return {
         "state": "ring",
-        "erase_count": count,
-        "ring_seq": ring_seq,
-        "boot": boot,
+        "erase_count": h["erase_count"],
+        "ring_seq": h["ring_seq"],
+        "boot": h["boot"],
         "next_count": slot,
         "next_count_slot": slot_state,
     }
@@ -104,10 +109,17 @@ def make_sector_header(
     erase_count: int, ring_seq: int, boot: int, next_count: int | None = None
 ) -> bytes:
     """A valid 32-byte sector header (for tools and tests; the device writes these itself)."""
-    head = struct.pack(
-        "<4sBBHIII", MAGIC, VERSION, 0, SECTOR_HEADER_BYTES, erase_count, ring_seq, boot
-    )
-    head += struct.pack("<I", zlib.crc32(head))
+    values = {
+        "magic": MAGIC,
+        "version": VERSION,
+        "header_bytes": SECTOR_HEADER_BYTES,
+        "erase_count": erase_count,
+        "ring_seq": ring_seq,
+        "boot": boot,
+    }
+    crc = zlib.crc32(fmt.SECTOR_HEADER.pack(**values)[:_CRC_SPAN])
     if next_count is None:
-        return head + _ERASED_SLOT
-    return head + struct.pack("<II", next_count, next_count ^ SLOT_XOR)
+        return fmt.SECTOR_HEADER.pack(**values, crc=crc)[: _SLOT.start] + _ERASED_SLOT
+    return fmt.SECTOR_HEADER.pack(
+        **values, crc=crc, next_count=next_count, next_check=next_count ^ SLOT_XOR
+    )

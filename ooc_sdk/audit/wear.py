@@ -64,12 +64,13 @@ def parse_rate(text: str) -> float:
     m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)(?:/([a-z]+))?", s)
     if not m or (m.group(2) is not None and m.group(2) not in _RATE_UNITS):
         raise InvalidArgumentError(
-            f"--rate {text!r}: give inferences per time unit, e.g. 1/s, 10/min, 2/h, 5/day, or a "
-            "number per second"
+            f"`rate` {text!r}: give inferences per time unit, e.g. 1/s, 10/min, 2/h, 5/day, or a "
+            "number per second",
+            param="rate",
         )
     rate = float(m.group(1)) / _RATE_UNITS[m.group(2) or "s"]
     if not rate > 0 or not math.isfinite(rate):
-        raise InvalidArgumentError(f"--rate {text!r} must be positive")
+        raise InvalidArgumentError(f"`rate` {text!r} must be positive", param="rate")
     return rate
 
 
@@ -80,7 +81,8 @@ def parse_endurance(text: str) -> int:
     value = float(m.group(1)) * _SUFFIX[m.group(2)] if m else float("nan")
     if not math.isfinite(value) or value < 1 or value != int(value):
         raise InvalidArgumentError(
-            f"--endurance {text!r}: give program/erase cycles per sector, e.g. 100k, 1e5, 100000"
+            f"`endurance` {text!r}: give program/erase cycles per sector, e.g. 100k, 1e5, 100000",
+            param="endurance",
         )
     return int(value)
 
@@ -142,7 +144,7 @@ def propose_scratch(
     """The scratch size (with the ring's levelling) that lasts ``target_years`` at the rate, or,
     when the chip has too few sectors, the highest rate that does with all it has."""
     if not target_years > 0:
-        raise InvalidArgumentError("--target-years must be positive")
+        raise InvalidArgumentError("`target_years` must be positive", param="target_years")
     out: dict[str, Any] = {"target_years": target_years}
     e = float(erases_per_inference)
     if e == 0:
@@ -293,41 +295,38 @@ def audit_build(
 ) -> dict[str, Any]:
     """Wear of the build in ``out_dir``: predicted from its plan, measured by running it
     ``inferences`` times on the host NOR emulator (a copy of OUT/flash.bin), and projected."""
-    import json
-
-    from ooc_sdk.build.directory import build_flash_file, load_build
+    from ooc_sdk.build.directory import BuildDir
     from ooc_sdk.image.reader import parse_image
-    from ooc_sdk.model import load_model
     from ooc_sdk.model.inputs import random_inputs
     from ooc_sdk.run.host import run_build
 
     say = progress or (lambda _msg: None)
     rate_s = parse_rate(rate) if isinstance(rate, str) else float(rate)
     if not rate_s > 0:
-        raise InvalidArgumentError("--rate must be positive")
+        raise InvalidArgumentError("`rate` must be positive", param="rate")
     cycles = parse_endurance(endurance) if isinstance(endurance, str) else endurance
     if inferences < 1:
-        raise InvalidArgumentError("--inferences must be at least 1")
-    info = load_build(out_dir)
-    try:
-        plan = json.loads((out_dir / "plan.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidArgumentError(f"{out_dir}/plan.json cannot be read: {exc}") from None
-    flash_p = load_flash(flash or str(info.get("flash_profile", "")))
+        raise InvalidArgumentError("`inferences` must be at least 1", param="inferences")
+    bd = BuildDir.open(out_dir)
+    plan = bd.plan_json()
+    flash_p = load_flash(flash) if flash else bd.request().flash
     cycles, cycles_src = _endurance(flash_p, cycles)
-    flash_file = build_flash_file(out_dir, info)
+    flash_file = bd.flash_file()
     if device is None:
         raise InvalidArgumentError(
-            f"{out_dir} is a build directory: give --device-key (the key file its image was "
-            "wrapped for) so that the build can run on the emulator"
+            f"{out_dir} is a build directory: give `device` (the key file its image was "
+            "wrapped for) so that the build can run on the emulator",
+            param="device",
         )
     try:
-        image = parse_image((out_dir / info["files"]["image.bin"]).read_bytes())
-    except (OSError, KeyError):
-        image = parse_image((out_dir / "image" / "image.bin").read_bytes())
+        image = parse_image(bd.file("image.bin").read_bytes())
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"cannot read the build's image: {exc.strerror or exc}"
+        ) from None
     sector = image.superblock["sector_bytes"]
     layout = _layout(image.partitions, flash_p.size_bytes, len(image.data), sector)
-    layout["image_offset"] = info.get("flash_offset", 0)
+    layout["image_offset"] = bd.info.flash_offset
     predicted = {
         "read_bytes_per_inference": plan.get("flash_read_bytes_per_inference", 0),
         "read_commands_per_inference": plan.get("flash_read_commands_per_inference"),
@@ -336,7 +335,7 @@ def audit_build(
         "source": "plan.json",
     }
 
-    graph = load_model(out_dir / info["model"]["file"])
+    graph = bd.graph()
     samples = [random_inputs(graph, seed + i) for i in range(inferences)]
     say(f"running the build {inferences} times on the host NOR emulator (a copy of flash.bin)")
     with tempfile.TemporaryDirectory(prefix="ooc-wear-") as tmp:
@@ -441,7 +440,7 @@ def audit_build(
     report: dict[str, Any] = {
         "mode": "build",
         "build": str(out_dir),
-        "model": info["model"]["name"],
+        "model": bd.info.model_name,
         "flash": flash_p.name,
         "rate_per_s": rate_s,
         "endurance_cycles": cycles,
@@ -541,7 +540,10 @@ def find_superblock(data: bytes, image_offset: int | None = None) -> int:
 
     if image_offset is not None:
         if image_offset < 0 or image_offset + 4 > len(data):
-            raise ImageError(f"--image-offset {image_offset} is beyond the {len(data):,}-byte dump")
+            raise InvalidArgumentError(
+                f"`image_offset` {image_offset} is beyond the {len(data):,}-byte dump",
+                param="image_offset",
+            )
         if data[image_offset : image_offset + 4] != SUPERBLOCK_MAGIC:
             raise ImageError(f"no ooc image superblock (OOCI magic) at offset {image_offset:#x}")
         return image_offset
@@ -593,8 +595,9 @@ def audit_dump(
         flash_p = load_flash(flash)
         if flash_p.sector_bytes != sector:
             raise InvalidArgumentError(
-                f"--flash {flash_p.name} has {flash_p.sector_bytes}-byte sectors, the image in "
-                f"{path} was packed for {sector}-byte sectors"
+                f"`flash` {flash_p.name} has {flash_p.sector_bytes}-byte sectors, the image in "
+                f"{path} was packed for {sector}-byte sectors",
+                param="flash",
             )
     else:
         match = [
@@ -612,7 +615,8 @@ def audit_dump(
     else:
         raise InvalidArgumentError(
             f"no bundled flash profile matches the image's chip ({sb['flash_bytes']:,} bytes, "
-            f"{sector}-byte sectors): give --flash or --endurance"
+            f"{sector}-byte sectors): give `flash` or `endurance`",
+            param=("flash", "endurance"),
         )
     layout = _layout(image.partitions, sb["flash_bytes"], len(image.data), sector)
     layout["image_offset"] = off

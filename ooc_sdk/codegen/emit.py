@@ -21,19 +21,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ooc_sdk import __version__
-
-# C_RUNTIME is codegen/runtime.py's; re-exported for build/flash.py, which imports it from here.
-from ooc_sdk.codegen.runtime import C_RUNTIME as C_RUNTIME
 from ooc_sdk.codegen.runtime import copy_runtime, write_build_files
 from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
+from ooc_sdk.formats import tables
 from ooc_sdk.lower.memplan import MemoryPlan, plan_memory
 from ooc_sdk.lower.prepare import Prepared, prepare_op
 from ooc_sdk.model.ir import DType, Graph
-from ooc_sdk.plan.fusion import SPILL_SECTOR_BYTES
+from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 
 if TYPE_CHECKING:
-    from ooc_sdk.plan.fusion import FusionPlan
-    from ooc_sdk.plan.planner import Plan
+    from ooc_sdk.plan.fusion.layout import FusionPlan
+    from ooc_sdk.plan.schedule import Plan
 
 _C_TYPES = {
     DType.INT8: "int8_t",
@@ -41,7 +39,7 @@ _C_TYPES = {
     DType.FLOAT32: "float",
     DType.UINT8: "uint8_t",
 }
-_MAX_TENSORS = 0xFFFF  # OOC_NO_TENSOR is reserved
+_MAX_TENSORS = tables.NO_TENSOR  # OOC_NO_TENSOR is reserved
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ def generate_c(
     e.out("/* ---- operators ---- */")
     for i, (op, p) in enumerate(zip(graph.operators, prepared, strict=True)):
         e.out(f"/* op {i}: {op.op_type} */")
-        ins = [index[t] if t >= 0 else 0xFFFF for t in p.inputs]
+        ins = [index[t] if t >= 0 else tables.NO_TENSOR for t in p.inputs]
         e.out(f"static const uint16_t op{i}_inputs[] = {{{', '.join(str(v) for v in ins)}}};")
         if p.struct is None:
             continue
@@ -297,14 +295,8 @@ def generate_c(
     return model_c, "\n".join(h), plan, cname
 
 
-_NODE_MODES = {
-    0: "OOC_NODE_OP",
-    1: "OOC_NODE_REDUCE",
-    2: "OOC_NODE_INPUT",
-    3: "OOC_NODE_TRANSPOSE_IN",
-    4: "OOC_NODE_SPILL_IN",
-    5: "OOC_NODE_PEX",
-}
+# value -> C name of every node mode (enum ooc_node_mode)
+_NODE_MODES = {value: f"OOC_{name}" for name, value in tables.NODE_MODE.values().items()}
 
 
 def _emit_spills(e: _Emitter, fp: FusionPlan, index: dict[int, int], ooc_plan: Plan | None) -> str:

@@ -2,8 +2,9 @@
 
 Every structure is a fixed-size little-endian record declared below as a list of fields, each with
 its ``struct`` format and a comment. The C header ``c_runtime/include/ooc/ooc_image_format.h`` is
-generated from these declarations (``python -m ooc_sdk.formats.image --c-header``); a test checks
-that the committed header is current, and the header ``_Static_assert``s every offset and size.
+generated from these declarations (``python -m ooc_sdk.formats --write-c-headers``, through
+ooc_sdk/formats/cheader.py); a test checks that the committed header is current, and the header
+statically asserts every offset and size.
 
 Image layout (offsets relative to the image start; the image may sit at any sector boundary of the
 flash)::
@@ -19,10 +20,8 @@ Every partition starts and ends on an erase-sector boundary.
 from __future__ import annotations
 
 import struct
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+
+from ooc_sdk.formats.cheader import CHeader, Const, Field, Item, Record
 
 FORMAT_VERSION = 1
 
@@ -84,59 +83,6 @@ LABEL_MAC = b"ooc weights mac"  # K_mac     = KDF(content key, label, build id, 
 
 
 # -- record declarations ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    fmt: str  # one struct code: B H I Q, or Ns for N raw bytes
-    doc: str
-
-    @property
-    def size(self) -> int:
-        return struct.calcsize("<" + self.fmt)
-
-
-class Record:
-    """A fixed-size little-endian record."""
-
-    def __init__(self, name: str, c_prefix: str, size: int, fields: list[Field], doc: str):
-        self.name = name
-        self.c_prefix = c_prefix
-        self.doc = doc
-        used = sum(f.size for f in fields)
-        if used > size:
-            raise AssertionError(f"{name}: fields take {used} bytes of {size}")
-        if used < size:
-            fields = [*fields, Field("reserved", f"{size - used}s", "zero")]
-        self.fields = fields
-        self.size = size
-        self._struct = struct.Struct("<" + "".join(f.fmt for f in fields))
-        assert self._struct.size == size, name
-        self.offsets: dict[str, int] = {}
-        off = 0
-        for f in fields:
-            if f.size in (2, 4, 8) and not f.fmt.endswith("s") and off % f.size:
-                raise AssertionError(f"{name}.{f.name} is not naturally aligned")
-            self.offsets[f.name] = off
-            off += f.size
-
-    def pack(self, **values: Any) -> bytes:
-        args = []
-        for f in self.fields:
-            v = values.pop(f.name, None)
-            if v is None:
-                v = b"" if f.fmt.endswith("s") else 0
-            args.append(v)
-        if values:
-            raise TypeError(f"{self.name}: unknown fields {sorted(values)}")
-        return self._struct.pack(*args)
-
-    def unpack(self, data: bytes, offset: int = 0) -> dict[str, Any]:
-        return dict(
-            zip((f.name for f in self.fields), self._struct.unpack_from(data, offset), strict=True)
-        )
-
 
 PARTITION = Record(
     "partition entry",
@@ -301,79 +247,27 @@ def counter_block(nonce: bytes, counter: int) -> bytes:
     return nonce + counter.to_bytes(4, "big")
 
 
-# -- C header generation ---------------------------------------------------------------------------
-
-_C_TYPES = {"B": "uint8_t", "H": "uint16_t", "I": "uint32_t", "Q": "uint64_t"}
+# -- the C header --------------------------------------------------------------------------------
 
 
-def c_header() -> str:
-    """The text of c_runtime/include/ooc/ooc_image_format.h."""
-    out = [
-        "/*",
-        " * ooc flash image format: offsets, sizes and constants.",
-        " *",
-        " * GENERATED from ooc_sdk/formats/image.py by `python -m ooc_sdk.formats.image --c-header`;",
-        " * do not edit. docs/FORMAT.md describes every field. All multi-byte fields are",
-        " * little-endian; read them with explicit byte loads, never by casting flash bytes.",
-        " */",
-        "#ifndef OOC_IMAGE_FORMAT_H",
-        "#define OOC_IMAGE_FORMAT_H",
-        "",
-        "#include <stddef.h>",
-        "#include <stdint.h>",
-        "",
-        "#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L",
-        "#define OOC_IMG_STATIC_ASSERT(name, cond) _Static_assert(cond, #name)",
-        "#else",
-        "#define OOC_IMG_STATIC_ASSERT(name, cond) typedef char ooc_img_assert_##name[(cond) ? 1 : -1]",
-        "#endif",
-        "",
+def _c_sections() -> list[list[Item]]:
+    magics = [Const(name, value) for name, value in MAGICS.items()]
+    labels = [Const(name, value.decode()) for name, value in LABELS.items()]
+    return [
+        [Const(name, value) for name, value in LAYOUT_CONSTANTS.items()],
+        magics + labels,
+        *([rec] for rec in RECORDS),
     ]
-    for name, value in LAYOUT_CONSTANTS.items():
-        out.append(f"#define OOC_IMG_{name} {value}u")
-    out.append("")
-    for name, value in MAGICS.items():
-        chars = ", ".join(f"'{chr(b)}'" for b in value)
-        out.append(f"#define OOC_IMG_{name} {{ {chars} }}")
-    for name, value in LABELS.items():
-        out.append(f'#define OOC_IMG_{name} "{value.decode()}"')
-    for rec in RECORDS:
-        p = f"OOC_IMG_{rec.c_prefix}"
-        tname = f"ooc_img_{rec.name.replace(' ', '_')}_t"
-        out += ["", f"/* {rec.name} ({rec.size} bytes). {rec.doc} */"]
-        out.append(f"#define {p}_BYTES {rec.size}u")
-        for f in rec.fields:
-            out.append(f"#define {p}_{f.name.upper()} {rec.offsets[f.name]}u /* {f.doc} */")
-        out.append("typedef struct {")
-        for f in rec.fields:
-            if f.fmt.endswith("s"):
-                out.append(f"    uint8_t {f.name}[{f.size}];")
-            else:
-                out.append(f"    {_C_TYPES[f.fmt]} {f.name};")
-        out.append(f"}} {tname};")
-        out.append(f"OOC_IMG_STATIC_ASSERT({rec.c_prefix}_size, sizeof({tname}) == {p}_BYTES);")
-        for f in rec.fields:
-            out.append(
-                f"OOC_IMG_STATIC_ASSERT({rec.c_prefix}_{f.name}, "
-                f"offsetof({tname}, {f.name}) == {p}_{f.name.upper()});"
-            )
-    out += ["", "#endif /* OOC_IMAGE_FORMAT_H */", ""]
-    return "\n".join(out)
 
 
-C_HEADER_PATH = Path(__file__).resolve().parents[2] / "c_runtime/include/ooc/ooc_image_format.h"
-
-
-def main(argv: list[str]) -> int:
-    if argv == ["--c-header"]:
-        sys.stdout.write(c_header())
-        return 0
-    if argv == ["--write-c-header"]:
-        C_HEADER_PATH.write_text(c_header())
-        return 0
-    print("usage: python -m ooc_sdk.formats.image --c-header | --write-c-header", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+C_HEADER = CHeader(
+    module=__name__,
+    filename="ooc_image_format.h",
+    title="ooc flash image format: offsets, sizes and constants.",
+    prefix="OOC_IMG",
+    tag="IMG",
+    type_prefix="ooc_img_",
+    sections=_c_sections,
+    about="docs/FORMAT.md describes every field. All multi-byte fields are little-endian; read "
+    "them with explicit byte loads, never by casting flash bytes.",
+)

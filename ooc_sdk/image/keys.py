@@ -105,7 +105,9 @@ def write_private_file(path: Path, data: bytes, force: bool = False) -> None:
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise InvalidArgumentError(f"{path} exists; pass --force to replace it") from None
+        raise InvalidArgumentError(
+            f"{path} exists; pass `force` to replace it", param="force"
+        ) from None
     except OSError as exc:
         raise InvalidArgumentError(f"cannot create {path}: {exc.strerror}") from None
     try:

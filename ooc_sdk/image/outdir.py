@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.fileio import write_atomic
 from ooc_sdk.image.ihex import to_intel_hex
 from ooc_sdk.image.pack import PackedImage
 
@@ -15,20 +14,6 @@ IMAGE_BIN = "image.bin"  # the flash image, key slot included
 IMAGE_HEX = "image.hex"  # the same as Intel HEX at --hex-base + the image's flash offset
 MANIFEST_JSON = "manifest.json"  # public description: model, build, partitions, chunks
 KEY_SLOT_BIN = "keyslot.bin"  # the content key wrapped for the device (128-byte key slot)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # nothing here is secret: the usual file mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_image_dir(out_dir: Path, packed: PackedImage, hex_base: int = 0) -> dict[str, Path]:
@@ -51,10 +36,7 @@ def write_image_dir(out_dir: Path, packed: PackedImage, hex_base: int = 0) -> di
     out = {}
     for name, data in files.items():
         path = out_dir / name
-        try:
-            _write_atomic(path, data)
-        except OSError as exc:
-            raise InvalidArgumentError(f"cannot write {path}: {exc.strerror}") from None
+        write_atomic(path, data)
         out[name] = path
     return out
 

@@ -92,13 +92,8 @@ def estimate(
     crypto = crypto or Crypto()
     clock = mcu.clock_hz
     cpm = mcu.cycles_per_mac_dsp if dsp else mcu.cycles_per_mac
-    aes_factor = AES256_ROUNDS_FACTOR if crypto.key_bits == 256 else 1.0
     engine = mcu.aes_engine and use_engine
-    tag_cpb = {
-        "poly1305": mcu.poly1305_cycles_per_byte,
-        "cmac": mcu.cmac_cycles_per_byte * aes_factor,
-        "none": 0.0,
-    }[crypto.tag]
+    software_cpb = _software_crypto_cycles_per_byte(mcu, crypto)
 
     def read_seconds(step: Step) -> float:
         return step.reads * flash.read_command_s + step.fetch_bytes / flash.read_bytes_per_s
@@ -133,24 +128,17 @@ def estimate(
                 if crypto.tag == "poly1305":
                     cpu_crypto = step.fetch_bytes * mcu.poly1305_cycles_per_byte / clock
             else:
-                cpu_crypto = (
-                    step.fetch_bytes * (mcu.aes_cycles_per_byte * aes_factor + tag_cpb) / clock
-                )
+                cpu_crypto = step.fetch_bytes * software_cpb / clock
         total_crypto += cpu_crypto
         begin = max(cpu_free, ready) + cpu_crypto
-        if step.drain:
-            # the next step's read, when its slot is free before this step computes, is in
-            # flight now (the pager starts it once this step's chunks are verified): it
-            # finishes before this step computes
-            j = next((i for i in range(k + 1, len(steps))
-                      if steps[i].fetch_bytes and not steps[i].sync), None)  # fmt: skip
-            if j is not None and slots > 1 and j - slots < k:
-                slot_free = compute_done[j - slots] if j >= slots else 0.0
-                f = read_seconds(steps[j])
-                flash_free = max(flash_free, slot_free, begin) + f
-                total_flash += f
-                prefetched[j] = flash_free
-                begin = max(begin, flash_free)
+        j = _read_in_flight(steps, k, slots) if step.drain else None
+        if j is not None:  # it finishes before this step computes
+            slot_free = compute_done[j - slots] if j >= slots else 0.0
+            f = read_seconds(steps[j])
+            flash_free = max(flash_free, slot_free, begin) + f
+            total_flash += f
+            prefetched[j] = flash_free
+            begin = max(begin, flash_free)
         cpu_free = begin + compute
         compute_done.append(cpu_free)
     return Estimate(
@@ -160,3 +148,25 @@ def estimate(
         crypto_seconds=total_crypto,
         compute_seconds=total_compute,
     )
+
+
+def _software_crypto_cycles_per_byte(mcu: McuProfile, crypto: Crypto) -> float:
+    """CPU cycles per byte of decrypting and checking the tag in software (no engine)."""
+    aes_factor = AES256_ROUNDS_FACTOR if crypto.key_bits == 256 else 1.0
+    tag_cpb = {
+        "poly1305": mcu.poly1305_cycles_per_byte,
+        "cmac": mcu.cmac_cycles_per_byte * aes_factor,
+        "none": 0.0,
+    }[crypto.tag]
+    return mcu.aes_cycles_per_byte * aes_factor + tag_cpb
+
+
+def _read_in_flight(steps: list[Step], k: int, slots: int) -> int | None:
+    """The step whose read is in flight while draining step ``k`` waits to compute: the next
+    step with chunks (not a synchronous one), when its slot is free before step ``k`` computes
+    (the pager starts that read once step ``k``'s chunks are verified); None if there is none."""
+    j = next((i for i in range(k + 1, len(steps))
+              if steps[i].fetch_bytes and not steps[i].sync), None)  # fmt: skip
+    if j is not None and slots > 1 and j - slots < k:
+        return j
+    return None

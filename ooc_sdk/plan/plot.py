@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.plan.fusion import FusionPlan
+from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.units import format_size
 
 KIB = 1024.0

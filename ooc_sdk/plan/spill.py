@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SECTOR_HEADER = 32  # OOC_SPILL_SECTOR_HEADER_BYTES
-RECORD_HEADER = 32  # OOC_SPILL_RECORD_HEADER_BYTES
-TAG = 16
-ALIGN = 16  # OOC_SPILL_RECORD_ALIGN
-SLOT = 8  # the next_count slot programmed before an erase
-STATE_BYTES = 72  # OOC_SPILL_STATE_BYTES: refs the runtime keeps in the arena per spilled tensor
+from ooc_sdk.formats import spill as fmt
+from ooc_sdk.formats.tables import SPILL_STATE_BYTES
+
+SECTOR_HEADER = fmt.SECTOR_HEADER.size
+RECORD_HEADER = fmt.RECORD_HEADER.size
+TAG = fmt.TAG_BYTES
+ALIGN = fmt.RECORD_ALIGN
+SLOT = fmt.SLOT_BYTES  # the next_count slot programmed before an erase
+SLOT_OFFSET = fmt.SLOT_OFFSET
+STATE_BYTES = SPILL_STATE_BYTES  # refs the runtime keeps in the arena per spilled tensor
 # Opening a sector, the ring reads the 32-byte headers of the sector it erases (its erase count)
 # and of the head (the next_count slot): reads per erase, besides the records' read-back
 OPEN_READS = 2
@@ -57,7 +61,7 @@ def predict(page: int, sector: int, pos: int, lens: list[int]) -> tuple[SpillCos
             raise ValueError(f"a spill of {n} bytes does not fit one {sector}-byte sector")
         if pos + size > sector:  # open the next sector: slot, erase, header
             programmed += SLOT + SECTOR_HEADER
-            ops += _pages(page, 24, SLOT) + _pages(page, 0, SECTOR_HEADER)
+            ops += _pages(page, SLOT_OFFSET, SLOT) + _pages(page, 0, SECTOR_HEADER)
             erases += 1
             spanned += 1
             pos = SECTOR_HEADER

@@ -377,7 +377,7 @@ class Registry:
         if not create and not path.exists():
             raise RegistryError(_NO_REGISTRY.format(path=path))
         if path.is_dir():
-            raise RegistryError(f"registry {path} is a directory: --registry names a file")
+            raise RegistryError(f"registry {path} is a directory, not a file")
         try:
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as e:

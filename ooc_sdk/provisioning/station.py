@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ooc_sdk.build.directory import BuildDir, BuildInfo
 from ooc_sdk.errors import ImageError, InvalidArgumentError
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.formats.keystore import keystore_record as record
@@ -48,6 +49,7 @@ from ooc_sdk.image.pack import personalize
 from ooc_sdk.image.reader import open_image, public_info
 from ooc_sdk.provisioning.programmers import Programmer, ProgrammerError, Target, serial_uid
 from ooc_sdk.provisioning.registry import Claim, Registry
+from ooc_sdk.targets import FlashProfile, McuProfile
 
 STEPS = ("connect", "claim", "key", "external", "keystore", "programmed", "verify", "verified")
 CRASH_ENV = "OOC_INJECT_CRASH_AT"
@@ -61,7 +63,9 @@ class BatchImage:
     """A batch build, checked: its image authenticates under the sealed content key."""
 
     out_dir: Path
-    info: dict[str, Any] = field(repr=False)
+    info: BuildInfo = field(repr=False)
+    flash: FlashProfile = field(repr=False)  # the profiles the build was planned with
+    mcu: McuProfile = field(repr=False)
     image: bytes = field(repr=False)
     build_id: bytes
     content_key: bytes = field(repr=False)
@@ -78,21 +82,20 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
     """The batch build in ``out_dir`` (``ooc build`` without ``--device-key``), its content
     key unsealed and every chunk of the image checked, so a wrong or damaged image stops the
     line before the first device rather than after it is programmed."""
-    from ooc_sdk.build.directory import load_build
-
-    info = load_build(out_dir)
-    if info.get("device") is not None:
+    bd = BuildDir.open(out_dir)
+    info = bd.info
+    if info.device is not None:
         raise InvalidArgumentError(
-            f"{out_dir} was built for device {info['device']['uid']}; a station needs a batch "
+            f"{out_dir} was built for device {info.device.uid}; a station needs a batch "
             "build (ooc build without --device-key)"
         )
     image = load_image(out_dir / "image")
     parsed = public_info(image)
     build_id = parsed.superblock["build_id"]
-    if build_id.hex() != info.get("build_id"):
+    if build_id.hex() != info.build_id:
         raise InvalidArgumentError(
             f"{out_dir}/image is build {build_id.hex()} but build.json names "
-            f"{info.get('build_id')}: the directory mixes two builds"
+            f"{info.build_id}: the directory mixes two builds"
         )
     content_key = read_batch_key(out_dir / BATCH_KEY_FILE, keystore, build_id)
     probe = keystore.device_key(bytes(fmt.UID_BYTES), ROOT_KEY_BYTES)
@@ -106,12 +109,14 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
     return BatchImage(
         out_dir=out_dir,
         info=info,
+        flash=bd.request().flash,
+        mcu=bd.request().mcu,
         image=image,
         build_id=build_id,
         content_key=content_key,
-        flash_offset=int(info["flash_offset"]),
+        flash_offset=info.flash_offset,
         security_counter=counter,
-        version=f"{info['model']['name']} sc{counter}",
+        version=f"{info.model_name} sc{counter}",
     )
 
 
@@ -243,7 +248,7 @@ class Station:
         summary = RunSummary(self.station, self.batch.build_id.hex())
         per_connect = not self.programmer.station_assigns_uid
         if count is None and uids is None and not per_connect:
-            raise InvalidArgumentError("give --count N or --uids FILE")
+            raise InvalidArgumentError("give `count` or `uids`", param=("count", "uids"))
         if uids is not None:
             goal, done = (count if count is not None else len(uids)), 0
         elif per_connect:
@@ -332,7 +337,7 @@ class Station:
 
     def _device_image(self, device: DeviceKey) -> bytes:
         image = personalize(self.batch.image, device, self.batch.content_key)
-        open_image(image, device, expected_model_sha256=self.batch.info["model"]["sha256"])
+        open_image(image, device, expected_model_sha256=self.batch.info.model_sha256)
         return image
 
     def _program(self, target: Target, device: DeviceKey, attempts: int) -> Outcome:

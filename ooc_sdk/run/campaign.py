@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.build.directory import load_build_for
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.build.flash import HOST
 from ooc_sdk.errors import ToolError
 from ooc_sdk.image.keys import DeviceKey
@@ -48,10 +48,9 @@ class Endurance:
 NONCE_DTYPE = np.dtype([("boot", "<u4"), ("seq", "<u8"), ("block", ">u4"), ("bytes", "<u4")])
 
 
-def build_campaign(out_dir: Path, info: dict[str, Any]) -> Path:
+def build_campaign(bd: BuildDir) -> Path:
     """Compile the build's C tables with the runtime, the NOR emulator and the campaign."""
-    return build_host_program(out_dir, info, CAMPAIGN, WARNINGS + RELEASE, (WRAPS,),
-                              "the spill campaign")  # fmt: skip
+    return build_host_program(bd, CAMPAIGN, WARNINGS + RELEASE, (WRAPS,), "the spill campaign")
 
 
 def _run(
@@ -63,17 +62,18 @@ def _run(
     mode: list[str],
     tmp: Path,
 ) -> dict[str, Any]:
-    info = load_build_for(out_dir, graph, device)
+    bd = BuildDir.open(out_dir)
+    bd.check_for(graph, device)
     check_inputs(graph, sample)
-    binary = build_campaign(out_dir, info)
+    binary = build_campaign(bd)
     flash = tmp / "flash.bin"
-    shutil.copyfile(out_dir / "flash.bin", flash)
+    shutil.copyfile(bd.flash_file(), flash)
     (tmp / "sample.bin").write_bytes(b"".join(np.ascontiguousarray(a).tobytes() for a in sample))
     (tmp / "ref.bin").write_bytes(b"".join(np.ascontiguousarray(a).tobytes() for a in expected))
-    geo = info["flash"]
+    geo = bd.info.flash
     args = [str(binary), str(flash), str(tmp / "sample.bin"), str(tmp / "ref.bin"), *mode,
-            f"size={geo['size_bytes']}", f"page={geo['page_bytes']}",
-            f"sector={geo['sector_bytes']}", f"base={info['flash_offset']}"]  # fmt: skip
+            f"size={geo.size_bytes}", f"page={geo.page_bytes}",
+            f"sector={geo.sector_bytes}", f"base={bd.info.flash_offset}"]  # fmt: skip
     secret = f"{device.uid.hex()} {device.root_key.hex()}\n"
     proc = subprocess.run(args, input=secret, capture_output=True, text=True, check=False)
     del secret

@@ -14,8 +14,8 @@ benchmarks pay for each interpreter run once.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ooc_sdk.errors import GoldenError, ToolError
+from ooc_sdk.errors import GoldenError, InvalidArgumentError, ToolError
+from ooc_sdk.fileio import write_atomic
 from ooc_sdk.model.inputs import check_inputs, random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.model.reader import parse_model
@@ -189,14 +190,10 @@ def _store(entry: Path, r: GoldenResult) -> None:
         "head": r.arena_head_bytes,
         "tail": r.arena_tail_bytes,
     }
-    tmp = None
+    buf = io.BytesIO()
+    np.savez(buf, meta=json.dumps(meta), **{f"out{i}": o for i, o in enumerate(r.outputs)})
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=json.dumps(meta), **{f"out{i}": o for i, o in enumerate(r.outputs)})
-        os.replace(tmp, entry)  # atomic: a concurrent reader sees the old or the new entry
-    except OSError:
-        # the cache is an optimisation; a read-only or full disk must not fail a run
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomic(entry, buf.getvalue())  # a concurrent reader sees the old or the new entry
+    except (OSError, InvalidArgumentError):
+        pass  # the cache is an optimisation; a read-only or full disk must not fail a run

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ooc_sdk import __version__
-from ooc_sdk.build.directory import build_flash_file, load_build_for
+from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.build.flash import HOST, NOR_EMU, flash_args
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.codegen.runtime import (
@@ -35,7 +35,7 @@ from ooc_sdk.errors import InvalidArgumentError, ToolError, image_error_for
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion import FusionPlan
+from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.toolchain import RELEASE, SANITIZE, WARNINGS, build_root, compile_cached, compiler
 
 
@@ -192,15 +192,14 @@ HOST_PORT = (
 )  # fmt: skip
 
 
-def build_runner(out_dir: Path, info: dict[str, Any], sanitize: bool = False) -> Path:
+def build_runner(bd: BuildDir, sanitize: bool = False) -> Path:
     """Compile the build's C tables with the runtime, the NOR emulator and the flash runner."""
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
-    return build_host_program(out_dir, info, RUNNER, flags, (), "the out-of-core host runner")
+    return build_host_program(bd, RUNNER, flags, (), "the out-of-core host runner")
 
 
 def build_host_program(
-    out_dir: Path,
-    info: dict[str, Any],
+    bd: BuildDir,
     main: Path,
     flags: list[str],
     link: tuple[str, ...],
@@ -210,8 +209,8 @@ def build_host_program(
     host program ``main`` (its OOC_RUN_* macros name the tables), once per content: a cached
     binary."""
     cc = compiler()
-    cname = info["c_name"]
-    c_dir = out_dir / "c"
+    cname = bd.info.c_name
+    c_dir = bd.c_dir
     model_c, model_h = c_dir / f"ooc_model_{cname}.c", c_dir / f"ooc_model_{cname}.h"
     if not model_c.exists() or not model_h.exists():
         raise InvalidArgumentError(f"{c_dir} lacks the generated model tables: run ooc build again")
@@ -250,16 +249,17 @@ def run_build(
 ) -> RunResult:
     """Run ``samples`` through the build on the host: weights from the emulated flash only
     (``flash_file``, default OUT/flash.bin)."""
-    info = load_build_for(out_dir, graph, device)
-    flash_file = flash_file or build_flash_file(out_dir, info)
+    bd = BuildDir.open(out_dir)
+    bd.check_for(graph, device)
+    flash_file = flash_file or bd.flash_file()
     for sample in samples:
         check_inputs(graph, sample)
-    binary = build_runner(out_dir, info, sanitize)
+    binary = build_runner(bd, sanitize)
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         write_samples(in_path, samples)
         args = [str(binary), str(flash_file), str(in_path), str(out_path),
-                str(len(samples)), *flash_args(info["flash"]), "--base", str(info["flash_offset"])]  # fmt: skip
+                str(len(samples)), *flash_args(bd.info.flash), "--base", str(bd.info.flash_offset)]  # fmt: skip
         if sync_reads:
             args.append("--sync-reads")
         if flip_bit is not None:

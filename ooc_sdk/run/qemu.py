@@ -48,11 +48,13 @@ from ooc_sdk.errors import (
     image_error_for,
 )
 from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW, keystore_record
+from ooc_sdk.formats.tables import OP_KINDS
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion import FusionPlan
-from ooc_sdk.plan.planner import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES
+from ooc_sdk.plan.budget import in_core_sram_bytes
+from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.schedule import STACK_BOUND_BYTES
 from ooc_sdk.run.host import build_root, split_outputs, write_samples
 
 TARGET = "qemu-m4"
@@ -97,11 +99,9 @@ def _gcc_version() -> str:
     return proc.stdout.splitlines()[0] if proc.stdout else "unknown"
 
 
-@cache
 def op_kind_names() -> dict[int, str]:
-    """enum ooc_op_kind, read from the runtime's header: value -> TFLite-style name."""
-    text = (INCLUDE / "ooc" / "ooc_model.h").read_text()
-    return {int(v): k for k, v in re.findall(r"OOC_OP_(\w+) = (\d+)", text)}
+    """enum ooc_op_kind (ooc_sdk/formats/tables.py): value -> TFLite-style name."""
+    return {value: name for name, value in OP_KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def compile_firmware(
     """Compile and link ``sources`` with the runtime and the port into a cached ELF."""
     if kernels not in KERNELS:
         raise InvalidArgumentError(
-            f"--kernels must be one of {', '.join(KERNELS)}, not {kernels!r}"
+            f"`kernels` must be one of {', '.join(KERNELS)}, not {kernels!r}", param="kernels"
         )
     gcc = tool("arm-none-eabi-gcc")
     port = list(PORT_SOURCES)
@@ -393,22 +393,22 @@ def run_build_m4(
     ``boot_counter`` (the device's monotonic counter, docs/FORMAT.md; created when missing,
     updated by the run). Without one the run starts from a new device's counter, and the boot
     numbers the ring's sector headers hold keep the keys fresh."""
-    from ooc_sdk.build.directory import build_flash_file, load_build_for
+    from ooc_sdk.build.directory import BuildDir
 
-    info = load_build_for(out_dir, graph, device)
-    flash_file = flash_file or build_flash_file(out_dir, info)
-    plan_info = json.loads((out_dir / "plan.json").read_text())
+    bd = BuildDir.open(out_dir)
+    bd.check_for(graph, device)
+    flash_file = flash_file or bd.flash_file()
+    sram_bytes = _plan_sram_bytes(bd)
     fw = build_model_firmware(
-        out_dir / "c", info["c_name"], paged=True, ram_bytes=int(plan_info["sram_bytes"]),
-        kernels=kernels,
-    )  # fmt: skip
-    flash = info["flash"]
+        bd.c_dir, bd.info.c_name, paged=True, ram_bytes=sram_bytes, kernels=kernels
+    )
+    geo = bd.info.flash
     args = {
         "samples": len(samples),
-        "size": int(flash["size_bytes"]),
-        "page": int(flash["page_bytes"]),
-        "sector": int(flash["sector_bytes"]),
-        "base": int(info["flash_offset"]),
+        "size": geo.size_bytes,
+        "page": geo.page_bytes,
+        "sector": geo.sector_bytes,
+        "base": bd.info.flash_offset,
     }
     files: dict[str, bytes | Path] = {
         "keystore.bin": keystore
@@ -424,16 +424,26 @@ def run_build_m4(
     raw, written = run_firmware(fw, args, files, timeout=timeout)
     outputs = split_outputs(graph, written["out.bin"], len(samples))
     report = _shape_report(graph, fw, raw)
-    report["plan_sram_bytes"] = int(plan_info["sram_bytes"])
+    report["plan_sram_bytes"] = sram_bytes
     report["spill_boot"] = int(raw["spill_boot"])  # 0: the plan spills nothing
     return M4Result(outputs, report)
+
+
+def _plan_sram_bytes(bd: Any) -> int:
+    """The SRAM the build's plan needs (plan.json ``sram_bytes``): the firmware's RAM region."""
+    from ooc_sdk.build.directory import BuildDirError
+
+    v = bd.plan_json().get("sram_bytes")
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise BuildDirError(f"{bd.path}/plan.json has no valid sram_bytes")
+    return v
 
 
 def fused_ram_bytes(fusion: FusionPlan) -> int:
     """The SRAM region a fused in-core firmware links into: the arena (working SRAM and the
     outputs above it), the runtime state and the planned stack, as ``ooc plan`` counts an
     out-of-core budget. The link fails if .data + .bss + the stack's minimum do not fit."""
-    return fusion.arena_bytes + RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
+    return in_core_sram_bytes(fusion.arena_bytes)
 
 
 def _generated_tables(graph: Graph, fusion: FusionPlan | None) -> tuple[Path, str]:

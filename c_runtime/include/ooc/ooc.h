@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "ooc/ooc_errors.h" /* enum ooc_error: generated from ooc_sdk/formats/errors.py */
 #include "ooc/ooc_model.h"
 
 #ifdef __cplusplus
@@ -30,29 +31,6 @@ extern "C" {
 
 #define OOC_VERSION_MAJOR 0
 #define OOC_VERSION_MINOR 1
-
-enum ooc_error {
-    OOC_OK = 0,
-    OOC_ERR_ARG = -1,         /* a null pointer, a bad index or a size that does not match */
-    OOC_ERR_NOMEM = -2,       /* the arena is smaller than the model's plan needs */
-    OOC_ERR_CORRUPT = -3,     /* the model tables are inconsistent */
-    OOC_ERR_UNSUPPORTED = -4, /* an operator kind or table version this runtime does not know */
-    OOC_ERR_STATE = -5,       /* the context is not initialised */
-    /* Flash image errors (ooc_image.h). */
-    OOC_ERR_IO = -6,           /* the port's flash read failed */
-    OOC_ERR_FORMAT = -7,       /* not an ooc image (bad magic) or a malformed header */
-    OOC_ERR_TRUNCATED = -8,    /* the image is larger than the flash that holds it */
-    OOC_ERR_AUTH = -9,         /* a tag did not verify: the image was altered or damaged */
-    OOC_ERR_WRONG_KEY = -10,   /* the device root key is not the one the key slot was wrapped for */
-    OOC_ERR_WRONG_DEVICE = -11, /* the key slot was wrapped for another device (UID) */
-    OOC_ERR_ROLLBACK = -12,    /* the image's security counter is below the device's */
-    OOC_ERR_MODEL = -13,       /* the image holds another model or plan than the firmware's */
-    /* Activation spill ring errors (ooc_spill.h). */
-    OOC_ERR_SPILL_TOO_BIG = -20,  /* a spill larger than one sector's record can hold */
-    OOC_ERR_SPILL_STALE = -21,    /* the spill's record was overwritten by the ring, or is from
-                                     another boot or mount */
-    OOC_ERR_SPILL_EXHAUSTED = -22 /* the spill ring's boot counter or sequence reached its limit */
-};
 
 struct ooc_image; /* ooc_image.h */
 struct ooc_spill; /* ooc_spill.h */

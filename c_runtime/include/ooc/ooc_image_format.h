@@ -1,9 +1,9 @@
 /*
  * ooc flash image format: offsets, sizes and constants.
  *
- * GENERATED from ooc_sdk/formats/image.py by `python -m ooc_sdk.formats.image --c-header`;
- * do not edit. docs/FORMAT.md describes every field. All multi-byte fields are
- * little-endian; read them with explicit byte loads, never by casting flash bytes.
+ * GENERATED from ooc_sdk/formats/image.py by `python -m ooc_sdk.formats --write-c-headers`; do not
+ * edit. docs/FORMAT.md describes every field. All multi-byte fields are little-endian; read them
+ * with explicit byte loads, never by casting flash bytes.
  */
 #ifndef OOC_IMAGE_FORMAT_H
 #define OOC_IMAGE_FORMAT_H

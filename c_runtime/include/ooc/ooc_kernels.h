@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "ooc/ooc_model_format.h" /* OOC_MAX_DIMS: generated from ooc_sdk/formats/tables.py */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -100,7 +102,6 @@ void ooc_max_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *ou
 void ooc_avg_pool_finish_s8(const ooc_pool_params_t *p, const int32_t *sums, int8_t *output);
 
 /* ---- ADD, MUL with broadcasting up to 5-D (src/kernels/elementwise.c) ---------- */
-#define OOC_MAX_DIMS 6
 typedef struct {
     int32_t rank;                       /* 1..5 */
     int32_t out_dims[OOC_MAX_DIMS];

@@ -7,49 +7,13 @@
 
 #include <stdint.h>
 
+/* The tables' version, operator kinds (enum ooc_op_kind), node modes (enum ooc_node_mode), verify
+   modes, step flags, tensor offset sentinels and limits: generated from ooc_sdk/formats/tables.py. */
+#include "ooc/ooc_model_format.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define OOC_MODEL_MAGIC 0x4C444D4FUL /* "OMDL" little-endian */
-#define OOC_MODEL_VERSION 7u
-#define OOC_NO_TENSOR 0xFFFFu        /* an omitted optional operator input */
-#define OOC_TENSOR_PAGED 0xFFFFFFFFUL /* ooc_tensor_t.offset of a constant read from the flash image */
-#define OOC_TENSOR_ROWS 0xFFFFFFFEUL  /* ooc_tensor_t.offset of an activation never held whole: a fused
-                                         block keeps rows of it in a ring, a streamed model input, or
-                                         a spilled activation (ooc_model_t.spills) */
-#define OOC_MAX_BLOCK_NODES 64u       /* nodes (ring producers) in one fused block */
-#define OOC_NO_BLOCK 0xFFFFu          /* ooc_step_t.block of a step that is not a fused block */
-#define OOC_STEP_STREAM 1u            /* ooc_step_t.flags: a streamed piece of a fused block's operator */
-#define OOC_SPILL_STATE_BYTES 72u     /* arena bytes the runtime keeps per spilled tensor (refs) */
-
-/* When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify). */
-enum ooc_verify_mode {
-    OOC_VERIFY_EVERY_READ = 0, /* at every read: covers an attacker who rewrites flash at run time */
-    OOC_VERIFY_AT_BOOT = 1     /* every chunk once in ooc_init(); later reads only decrypt */
-};
-
-/* Operator kinds: one per kernel entry point. */
-enum ooc_op_kind {
-    OOC_OP_CONV_2D = 1,
-    OOC_OP_DEPTHWISE_CONV_2D = 2,
-    OOC_OP_FULLY_CONNECTED = 3,
-    OOC_OP_AVERAGE_POOL_2D = 4,
-    OOC_OP_MAX_POOL_2D = 5,
-    OOC_OP_ADD = 6,
-    OOC_OP_MUL = 7,
-    OOC_OP_MEAN = 8,
-    OOC_OP_PAD = 9,
-    OOC_OP_RESHAPE = 10,
-    OOC_OP_SOFTMAX = 11,
-    OOC_OP_TRANSPOSE = 12,
-    OOC_OP_CONCATENATION = 13,
-    OOC_OP_QUANTIZE = 14,   /* float32 -> int8 */
-    OOC_OP_REQUANTIZE = 15, /* int8 -> int8 */
-    OOC_OP_DEQUANTIZE = 16, /* int8 -> float32 */
-    OOC_OP_RESIZE_NEAREST_NEIGHBOR = 17,
-    OOC_OP_KIND_COUNT
-};
 
 typedef struct {
     uint32_t offset;  /* activation: byte offset in the arena; OOC_TENSOR_PAGED: a constant in the
@@ -85,22 +49,6 @@ typedef struct {
     uint16_t output;          /* tensor index */
     const void *params;       /* the kind's ooc_*_params_t (ooc_kernels.h); NULL for RESHAPE */
 } ooc_op_t;
-
-/* How a node of a fused block produces rows (ooc_sdk/plan/fusion.py). */
-enum ooc_node_mode {
-    OOC_NODE_OP = 0,           /* an operator computing rows of its output */
-    OOC_NODE_REDUCE = 1,       /* a global average (AVERAGE_POOL_2D, MEAN over H and W): sums rows */
-    OOC_NODE_INPUT = 2,        /* a streamed model input: rows read through the input reader */
-    OOC_NODE_TRANSPOSE_IN = 3, /* TRANSPOSE of an NCHW model input to NHWC rows, read through the reader */
-    OOC_NODE_SPILL_IN = 4,     /* a spilled activation: rows read back from the spill ring */
-    OOC_NODE_PEX = 5           /* a channel-split chain (partial execution): operators op (1x1 CONV_2D,
-                                  the expansion), op + 1 (DEPTHWISE_CONV_2D) and op + 2 (1x1 CONV_2D,
-                                  the projection); each row of the projection is made `group`
-                                  expanded channels at a time, into int32 sums, and neither
-                                  intermediate tensor is held (fused.c) */
-};
-
-#define OOC_NODE_WHOLE 0xFFFFu /* ooc_node_t.src: the input is a whole tensor in the arena */
 
 /* One producer of rows in a fused block. Output row r of a node reads rows
    [r * s - p, r * s - p + k) of its input 0 (clipped to the input) and row r of its input 1. */

@@ -47,6 +47,9 @@
 #include "ooc/ooc_crypto.h"
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_port.h"
+/* Byte layout of the sector and record headers (OOC_SPILL_MAGIC, OOC_SPILL_SH_*, OOC_SPILL_RH_*,
+   ...): generated from ooc_sdk/formats/spill.py; docs/spill.md explains it. */
+#include "ooc/ooc_spill_format.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,44 +60,6 @@ extern "C" {
 #ifndef OOC_SPILL_MAX_PAGE_BYTES
 #define OOC_SPILL_MAX_PAGE_BYTES 256u
 #endif
-
-/* Byte layout (docs/spill.md). All integers little-endian except the CTR block counter. */
-#define OOC_SPILL_MAGIC { 'O', 'O', 'C', 'S' }
-#define OOC_SPILL_VERSION 1u
-#define OOC_SPILL_SECTOR_HEADER_BYTES 32u /* at offset 0 of every ring sector */
-#define OOC_SPILL_SH_MAGIC 0u             /* "OOCS" */
-#define OOC_SPILL_SH_VERSION 4u           /* u8: OOC_SPILL_VERSION */
-#define OOC_SPILL_SH_RESERVED 5u          /* u8: 0 */
-#define OOC_SPILL_SH_HEADER_BYTES 6u      /* u16: 32 */
-#define OOC_SPILL_SH_ERASE_COUNT 8u       /* u32: erases of this sector, the one before this header
-                                             included */
-#define OOC_SPILL_SH_RING_SEQ 12u         /* u32: 1 for the first sector the ring opened, +1 for
-                                             each sector opened since */
-#define OOC_SPILL_SH_BOOT 16u             /* u32: the boot that opened the sector */
-#define OOC_SPILL_SH_CRC 20u              /* u32: CRC-32 (zlib) of bytes 0..19 */
-#define OOC_SPILL_SH_NEXT_COUNT 24u       /* u32: the next sector's erase count before the ring
-                                             erased it; 0xFFFFFFFF until written, just before
-                                             that erase */
-#define OOC_SPILL_SH_NEXT_CHECK 28u       /* u32: next_count ^ OOC_SPILL_NEXT_CHECK_XOR */
-#define OOC_SPILL_NEXT_CHECK_XOR 0x7FFFFFFFu
-
-#define OOC_SPILL_RECORD_HEADER_BYTES 32u /* records start on 16-byte boundaries of the sector */
-#define OOC_SPILL_RH_TYPE 0u              /* u8: OOC_SPILL_RECORD_*; 0xFF: free space */
-#define OOC_SPILL_RH_VERSION 1u           /* u8: OOC_SPILL_VERSION */
-#define OOC_SPILL_RH_RESERVED 2u          /* u16: 0 */
-#define OOC_SPILL_RH_LENGTH 4u            /* u32: payload bytes (0 for a boot record) */
-#define OOC_SPILL_RH_BOOT 8u              /* u32: the boot that wrote it */
-#define OOC_SPILL_RH_TENSOR 12u           /* u32: tensor id (0 for a boot record) */
-#define OOC_SPILL_RH_TILE 16u             /* u32: tile id (0 for a boot record) */
-#define OOC_SPILL_RH_SEQ 20u              /* u64: write sequence in this boot (0: boot record) */
-#define OOC_SPILL_RH_CRC 28u              /* u32: CRC-32 (zlib) of bytes 0..27 */
-#define OOC_SPILL_RECORD_DATA 1u          /* header, ciphertext, 16-byte tag */
-#define OOC_SPILL_RECORD_BOOT 2u          /* header only: this boot number is taken */
-#define OOC_SPILL_RECORD_ALIGN 16u
-
-#define OOC_SPILL_SALT_BYTES 16u
-#define OOC_SPILL_LABEL_ENC "ooc spill enc"
-#define OOC_SPILL_LABEL_MAC "ooc spill mac"
 
 /* Ring geometry (what ooc_spill_predict() needs). */
 typedef struct {

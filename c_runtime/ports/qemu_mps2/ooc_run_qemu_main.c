@@ -41,6 +41,7 @@
 
 #include "board.h"
 #include "ooc/ooc.h"
+#include "ooc/ooc_keystore_format.h"
 #include "semihost.h"
 #include OOC_RUN_HEADER
 
@@ -65,13 +66,10 @@
 #define IO_BYTES (2u * 1024u * 1024u)
 #define REPORT_BYTES (64u * 1024u)
 
-/* Key storage record (docs/FORMAT.md, "QEMU key storage"). */
-#define KS_MAGIC "OOCK"
-#define KS_VERSION 1u
-#define KS_BYTES 60u
-
-/* Boot counter record (docs/FORMAT.md, "QEMU boot counter"): u32 boot, u32 its complement. */
-#define BC_BYTES 8u
+/* The key storage and boot counter records (docs/FORMAT.md, "Device key storage record" and
+   "QEMU boot counter record"): OOC_KEYSTORE_*, OOC_KSR_*, OOC_BOOTCOUNT_BYTES, OOC_BCR_*. */
+#define KS_BYTES OOC_KEYSTORE_BYTES
+#define BC_BYTES OOC_BOOTCOUNT_BYTES
 
 /* ---- what the device holds: the budgeted SRAM ---- */
 static union {
@@ -288,10 +286,10 @@ static int boot_counter_read(uint32_t *last)
     }
     ok = sh_flen(h) == (int32_t)BC_BYTES && sh_read(h, bc, BC_BYTES) == 0;
     (void)sh_close(h);
-    if (!ok || get_u32(bc) != ~get_u32(bc + 4)) {
+    if (!ok || get_u32(bc + OOC_BCR_BOOT) != ~get_u32(bc + OOC_BCR_CHECK)) {
         return -1;
     }
-    *last = get_u32(bc);
+    *last = get_u32(bc + OOC_BCR_BOOT);
     return 0;
 }
 
@@ -299,8 +297,8 @@ static int boot_counter_write(uint32_t boot)
 {
     uint8_t bc[BC_BYTES];
     int h = sh_open("bootcount.bin", SH_MODE_WB), ok;
-    set_u32(bc, boot);
-    set_u32(bc + 4, ~boot);
+    set_u32(bc + OOC_BCR_BOOT, boot);
+    set_u32(bc + OOC_BCR_CHECK, ~boot);
     ok = h >= 0 && sh_write(h, bc, BC_BYTES) == 0;
     if (h >= 0 && sh_close(h) != 0) {
         ok = 0;
@@ -339,6 +337,7 @@ static int mount_spill(ooc_boot_config_t *boot)
    spills; the key lives only on this frame. */
 static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 {
+    static const uint8_t ks_magic[4] = OOC_KEYSTORE_MAGIC;
     uint8_t ks[KS_BYTES];
     ooc_port_t port;
     ooc_boot_config_t boot;
@@ -347,7 +346,9 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
     if (h >= 0) {
         (void)sh_close(h);
     }
-    if (!ok || memcmp(ks, KS_MAGIC, 4) != 0 || ks[4] != KS_VERSION || (ks[5] != 16u && ks[5] != 32u)) {
+    if (!ok || memcmp(ks + OOC_KSR_MAGIC, ks_magic, sizeof ks_magic) != 0 ||
+        ks[OOC_KSR_VERSION] != OOC_KEYSTORE_VERSION ||
+        (ks[OOC_KSR_ROOT_KEY_BYTES] != 16u && ks[OOC_KSR_ROOT_KEY_BYTES] != 32u)) {
         ooc_wipe(ks, sizeof ks);
         return fail("keystore.bin is missing or not a key storage record", 0, 2);
     }
@@ -357,13 +358,13 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
     }
     memset(&port, 0, sizeof port);
     ooc_qflash_port(&flash, &port);
-    port.device_uid = ks + 8;
-    port.root_key = ks + 24;
-    port.root_key_bytes = ks[5];
+    port.device_uid = ks + OOC_KSR_DEVICE_UID;
+    port.root_key = ks + OOC_KSR_ROOT_KEY;
+    port.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
     memset(&boot, 0, sizeof boot);
     boot.port = &port;
     boot.base = base;
-    boot.min_security_counter = get_u32(ks + 56);
+    boot.min_security_counter = get_u32(ks + OOC_KSR_SECURITY_COUNTER);
     boot.model = &OOC_RUN_MODEL;
     err = ooc_boot_image(&boot, &image);
     if (err < 0) {

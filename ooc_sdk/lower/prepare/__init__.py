@@ -1,7 +1,7 @@
 """Per-operator ahead-of-time preparation: graph operator -> C kernel parameters.
 
 ``prepare_op(graph, op)`` returns a :class:`Prepared`: the runtime operator kind
-(``enum ooc_op_kind`` in ``c_runtime/include/ooc/ooc_model.h``), the parameter
+(``enum ooc_op_kind``, ``ooc_sdk/formats/tables.py`` ``OP_KINDS``), the parameter
 struct type and its field values (lists for pointer fields, emitted as const
 arrays), and which operator inputs the kernel reads at run time (the rest, such
 as PAD's paddings or MEAN's axes, are folded into the parameters).

@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.formats import tables
 from ooc_sdk.lower.prepare.common import activation_range, quantize_multiplier
 from ooc_sdk.model.ir import Graph, Operator, Quantization, Tensor
 
-OOC_MAX_DIMS = 6
+OOC_MAX_DIMS = tables.MAX_DIMS
 ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 ADD (15 for int16)
 
 

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.formats import tables
 from ooc_sdk.lower.prepare.common import tflite_round
 from ooc_sdk.model.ir import Activation, Graph, Operator
 
-OOC_MAX_DIMS = 6
+OOC_MAX_DIMS = tables.MAX_DIMS
 PAD_MAX_DIMS = 5  # TFLM's PadKernelMaxDimensionCount
 
 

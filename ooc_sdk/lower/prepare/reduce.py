@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from ooc_sdk.errors import UnsupportedModelError
+from ooc_sdk.formats import tables
 from ooc_sdk.lower.prepare.common import f32, quantize_multiplier
 from ooc_sdk.model.ir import Graph, Operator
 
-MAX_DIMS = 6  # OOC_MAX_DIMS
+MAX_DIMS = tables.MAX_DIMS
 
 
 def prepare_mean(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:

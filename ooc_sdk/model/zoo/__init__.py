@@ -53,28 +53,34 @@ def resolve_knobs(arch: str, knobs: Knobs) -> Knobs:
             continue
         if given is not None and f.name not in a.knob_names:
             raise InvalidArgumentError(
-                f"{arch} has no --{f.name} knob (it takes: {', '.join('--' + n for n in a.knob_names)})"
+                f"{arch} has no `{f.name}` knob (it takes: {', '.join(f'`{n}`' for n in a.knob_names)})",
+                param=(f.name, *a.knob_names),
             )
         values[f.name] = given if given is not None else getattr(a.defaults, f.name)
     k = Knobs(**values)
     if k.width is not None:
         if not a.width_is_multiplier and k.width != int(k.width):
-            raise InvalidArgumentError(f"{arch} --width is a whole channel count, got {k.width}")
+            raise InvalidArgumentError(
+                f"{arch} `width` is a whole channel count, got {k.width}", param="width"
+            )
         hi = _MAX_WIDTH_MULTIPLIER if a.width_is_multiplier else _MAX_WIDTH_COUNT
         if not a.min_width <= k.width <= hi:
             raise InvalidArgumentError(
-                f"{arch} --width must be in [{a.min_width}, {hi}], got {k.width}"
+                f"{arch} `width` must be in [{a.min_width}, {hi}], got {k.width}", param="width"
             )
     if k.resolution is not None:
         low = 8 if arch == "resnet8" else 32
         if not low <= k.resolution <= 2048:
             raise InvalidArgumentError(
-                f"{arch} --resolution must be in [{low}, 2048], got {k.resolution}"
+                f"{arch} `resolution` must be in [{low}, 2048], got {k.resolution}",
+                param="resolution",
             )
     if k.depth is not None and not 1 <= k.depth <= 64:
-        raise InvalidArgumentError(f"--depth must be in [1, 64], got {k.depth}")
+        raise InvalidArgumentError(f"`depth` must be in [1, 64], got {k.depth}", param="depth")
     if k.classes is not None and not 2 <= k.classes <= 100_000:
-        raise InvalidArgumentError(f"--classes must be in [2, 100000], got {k.classes}")
+        raise InvalidArgumentError(
+            f"`classes` must be in [2, 100000], got {k.classes}", param="classes"
+        )
     return k
 
 
@@ -90,8 +96,9 @@ def _width_for_weights(a: Architecture, k: Knobs, target: int) -> float:
     lo = a.min_width
     if _dry(a, dataclasses.replace(k, width=hi)).weight_bytes < target:
         raise InvalidArgumentError(
-            f"{a.name} cannot reach {target} bytes of weights with these knobs (try a larger --depth "
-            "or another architecture)"
+            f"{a.name} cannot reach {target} bytes of weights with these knobs (try a larger `depth` "
+            "or another architecture)",
+            param="depth",
         )
     if _dry(a, dataclasses.replace(k, width=lo)).weight_bytes >= target:
         return lo
@@ -125,16 +132,20 @@ def generate(
     k = resolve_knobs(arch, knobs or Knobs())
     if weights is not None:
         if knobs is not None and knobs.width is not None:
-            raise InvalidArgumentError("give either --width or --weights, not both")
+            raise InvalidArgumentError(
+                "give either `width` or `weights`, not both", param=("width", "weights")
+            )
         if weights <= 0:
-            raise InvalidArgumentError("--weights must be positive")
+            raise InvalidArgumentError("`weights` must be positive", param="weights")
         k = dataclasses.replace(k, width=_width_for_weights(a, k, weights))
     if not 0 <= seed < 2**63:
-        raise InvalidArgumentError(f"--seed must be in [0, 2^63), got {seed}")
+        raise InvalidArgumentError(f"`seed` must be in [0, 2^63), got {seed}", param="seed")
     try:
         dry = _dry(a, k)
     except ValueError as e:  # a window that no longer fits the shrinking feature map
-        raise InvalidArgumentError(f"{arch}: {e}; use a larger --resolution") from None
+        raise InvalidArgumentError(
+            f"{arch}: {e}; use a larger `resolution`", param="resolution"
+        ) from None
     batch = 1 if dry.macs > _CALIBRATION_MACS_LIMIT else 2
     description = f"ooc zoo {arch} seed={seed} " + " ".join(
         f"{n}={getattr(k, n)}" for n in a.knob_names

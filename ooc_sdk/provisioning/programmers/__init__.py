@@ -90,6 +90,8 @@ def open_programmer(
     if name not in PROGRAMMERS:
         raise InvalidArgumentError(f"unknown programmer {name!r}; known: {', '.join(PROGRAMMERS)}")
     if probe is not None:
-        raise InvalidArgumentError(f"--probe applies to --programmer pyocd, not {name}")
+        raise InvalidArgumentError(
+            f"`probe` applies to the pyocd programmer, not {name}", param="probe"
+        )
     cls = FilesProgrammer if name == "file" else QemuProgrammer
     return cls(Path(out_dir), flash=flash, mcu=mcu, flash_offset=flash_offset, dry_run=dry_run)

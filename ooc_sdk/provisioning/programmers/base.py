@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
 from ooc_sdk.errors import InvalidArgumentError, OocError
 from ooc_sdk.formats import image as fmt
-from ooc_sdk.formats.keystore import KEYSTORE_BYTES, KEYSTORE_MAGIC
+from ooc_sdk.formats.keystore import KEYSTORE, KEYSTORE_BYTES, KEYSTORE_MAGIC, KEYSTORE_VERSION
 
-# The QEMU port's key storage record (docs/FORMAT.md, "QEMU key storage record"); the same
-# constants as ooc_sdk.run.qemu, repeated so a station does not import the firmware builder.
-_RECORD_UID = slice(8, 8 + fmt.UID_BYTES)
+# The device key storage record (docs/FORMAT.md, "Device key storage record").
+_RECORD_UID = KEYSTORE.span("device_uid")
+_RECORD_MAGIC = KEYSTORE.span("magic")
+_RECORD_VERSION = KEYSTORE.offsets["version"]
 
 SERIAL_UID_PREFIX = b"OOC\0"
 
@@ -138,34 +137,21 @@ def check_uid(uid: bytes | None, programmer: str) -> bytes:
 
 def check_record(record: bytes, uid: bytes, label: str) -> None:
     """Refuse a key storage record that is malformed or made for another device."""
-    if len(record) != KEYSTORE_BYTES or record[:4] != KEYSTORE_MAGIC:
+    if (
+        len(record) != KEYSTORE_BYTES
+        or record[_RECORD_MAGIC] != KEYSTORE_MAGIC
+        or record[_RECORD_VERSION] != KEYSTORE_VERSION
+    ):
         raise ProgrammerError(
             f"{label}: not a key storage record ({len(record)} bytes; want the "
-            f"{KEYSTORE_BYTES}-byte OOCK record of ooc_sdk.formats.keystore.keystore_record)"
+            f"{KEYSTORE_BYTES}-byte {KEYSTORE_MAGIC.decode()} record, version {KEYSTORE_VERSION}, "
+            "of ooc_sdk.formats.keystore.keystore_record)"
         )
     if record[_RECORD_UID] != uid:
         raise ProgrammerError(
             f"{label}: the key storage record is for device {record[_RECORD_UID].hex()}, not "
             f"{uid.hex()}: nothing written"
         )
-
-
-def write_atomic(path: Path, data: bytes | str, *, private: bool = False) -> None:
-    """Replace ``path`` with ``data`` through a synced temporary in the same directory, so a
-    crash leaves the old file or the new one, never a torn one. ``private``: mode 0600 from
-    the start (the temporary is never readable by others either)."""
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class DryRunLog:

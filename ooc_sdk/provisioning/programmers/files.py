@@ -20,6 +20,7 @@ except ImportError:  # not POSIX: no lock (one station per output directory)
     fcntl = None  # type: ignore[assignment]
 
 from ooc_sdk.errors import ImageError, InvalidArgumentError
+from ooc_sdk.fileio import write_atomic
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.ihex import to_intel_hex
 from ooc_sdk.provisioning.programmers.base import (
@@ -28,7 +29,6 @@ from ooc_sdk.provisioning.programmers.base import (
     ProgrammerError,
     check_record,
     check_uid,
-    write_atomic,
 )
 from ooc_sdk.targets import FlashProfile, McuProfile
 
@@ -68,11 +68,16 @@ def _read_or_erased(path: Path, offset: int, length: int, erased: int) -> bytes:
 def _write(path: Path, data: bytes | str, label: str, *, private: bool = False) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data, private=private)
     except OSError as exc:
         raise ProgrammerError(
             f"{label}: cannot write {path}: {exc.strerror}: free space or fix permissions, then "
             "re-run"
+        ) from None
+    try:
+        write_atomic(path, data, private=private)
+    except InvalidArgumentError as exc:  # fileio's one line: "cannot write PATH: REASON"
+        raise ProgrammerError(
+            f"{label}: {exc}: free space or fix permissions, then re-run"
         ) from None
 
 

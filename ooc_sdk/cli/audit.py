@@ -1,5 +1,5 @@
-"""``ooc audit``: what an out-of-core build costs on the device (ooc_sdk/cli.py imports this
-module to register the group on its CLI; the model is :mod:`ooc_sdk.audit`)."""
+"""``ooc audit`` (energy, wear) and ``ooc report``: what an out-of-core build costs on the device
+(the models are :mod:`ooc_sdk.audit`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 
 import click
 
-from ooc_sdk.cli import _EXISTING_FILE, INT, _emit_json, _flash_help, cli
-from ooc_sdk.cli_build import _mcu_help
+from ooc_sdk.cli.options import EXISTING_FILE, INT, command, emit_json, flash_help, group, mcu_help
 from ooc_sdk.errors import InvalidArgumentError
 
 
-@cli.group()
+@group()
 def audit() -> None:
     """Audit what an out-of-core build costs on the device.
 
@@ -31,12 +30,12 @@ def audit() -> None:
 @click.argument("build_dir", metavar="BUILD_DIR", type=click.Path(path_type=Path))
 @click.option(
     "--device-key",
-    type=_EXISTING_FILE,
+    type=EXISTING_FILE,
     default=None,
     help="The device key file the build's image was wrapped for (the firmware mounts it).",
 )
-@click.option("--mcu", default=None, help=_mcu_help()[:-1] + "; default: the build's.")
-@click.option("--flash", "flash", default=None, help=_flash_help()[:-1] + "; default: the build's.")
+@click.option("--mcu", default=None, help=mcu_help()[:-1] + "; default: the build's.")
+@click.option("--flash", "flash", default=None, help=flash_help()[:-1] + "; default: the build's.")
 @click.option(
     "--cpi",
     type=click.FloatRange(min=0, min_open=True),
@@ -133,7 +132,7 @@ def _emit_report(
     report: dict[str, Any], lines: list[str], as_json: bool, plot: Path | None
 ) -> None:
     if as_json:
-        _emit_json(report)
+        emit_json(report)
         return
     click.echo("\n".join(lines))
     if plot is not None:
@@ -229,13 +228,13 @@ def _value(v: float) -> str:
 @click.argument("build_dir", metavar="BUILD_DIR", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--dump",
-    type=_EXISTING_FILE,
+    type=EXISTING_FILE,
     default=None,
     help="Audit a device's flash dump (FLASH.bin) instead of a build: the wear it actually has.",
 )
 @click.option(
     "--device-key",
-    type=_EXISTING_FILE,
+    type=EXISTING_FILE,
     default=None,
     help="The device key file the build's image was wrapped for (to run it on the emulator).",
 )
@@ -263,7 +262,7 @@ def _value(v: float) -> str:
     show_default=True,
     help="Inferences to run on the host NOR emulator to measure the build's flash traffic.",
 )
-@click.option("--flash", "flash", default=None, help=_flash_help()[:-1] + "; default: the build's.")
+@click.option("--flash", "flash", default=None, help=flash_help()[:-1] + "; default: the build's.")
 @click.option(
     "--image-offset",
     type=INT,
@@ -340,11 +339,11 @@ def wear(
     _emit_report(report, render(report), as_json, plot)
 
 
-@cli.command("report")
+@command("report")
 @click.argument("build_dir", metavar="BUILD_DIR", type=click.Path(path_type=Path))
 @click.option(
     "--device-key",
-    type=_EXISTING_FILE,
+    type=EXISTING_FILE,
     default=None,
     help="The device key file the build's image was wrapped for (the audits run the build).",
 )
@@ -368,8 +367,8 @@ def wear(
     default=None,
     help="Program/erase cycles per sector, e.g. 100k or 1e5 (default: the flash profile's).",
 )
-@click.option("--mcu", default=None, help=_mcu_help()[:-1] + "; default: the build's.")
-@click.option("--flash", "flash", default=None, help=_flash_help()[:-1] + "; default: the build's.")
+@click.option("--mcu", default=None, help=mcu_help()[:-1] + "; default: the build's.")
+@click.option("--flash", "flash", default=None, help=flash_help()[:-1] + "; default: the build's.")
 @click.option(
     "--cpi",
     type=click.FloatRange(min=0, min_open=True),
@@ -422,7 +421,8 @@ def report(
     PNGs inside the page (data URIs): no network, no script. Progress goes to
     stderr (docs/audit.md, "Report").
     """
-    from ooc_sdk.audit.report import collect, render_html, write_atomic
+    from ooc_sdk.audit.report import collect, render_html
+    from ooc_sdk.fileio import write_atomic
     from ooc_sdk.image.keys import read_key_file
 
     if not output.parent.is_dir():  # before minutes of emulation, not after

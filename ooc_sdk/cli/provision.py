@@ -1,5 +1,5 @@
-"""``ooc provision``: the manufacturing station (ooc_sdk/cli.py imports this module to register
-the group). The workflow itself is ooc_sdk/provisioning/station.py."""
+"""``ooc provision``: the factory master key and the manufacturing station (the workflow itself is
+:mod:`ooc_sdk.provisioning.station`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ooc_sdk.cli import _emit_json, cli
+from ooc_sdk.cli.options import emit_json, group
 from ooc_sdk.errors import InvalidArgumentError
 
 _MASTER_HELP = (
@@ -26,7 +26,7 @@ class ProvisionFailedError(InvalidArgumentError):
     """Some devices of the run failed (each recorded in the registry with its reason)."""
 
 
-@cli.group("provision")
+@group("provision")
 def provision() -> None:
     """Manufacturing: master key, and the station that provisions devices.
 
@@ -151,7 +151,7 @@ def run_cmd(
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
     from ooc_sdk.provisioning.registry import Registry, registry_path
     from ooc_sdk.provisioning.station import Station, load_batch, summary_lines
-    from ooc_sdk.targets import load_flash, load_mcu
+    from ooc_sdk.targets import load_mcu
 
     if uids is not None and programmer == "pyocd":
         raise InvalidArgumentError(
@@ -169,8 +169,8 @@ def run_cmd(
     prog = open_programmer(
         programmer,
         out_dir=out_dir or image_dir / "provisioned",
-        flash=load_flash(batch.info["flash_profile"]),
-        mcu=load_mcu(mcu or batch.info["mcu"]),
+        flash=batch.flash,
+        mcu=load_mcu(mcu) if mcu else batch.mcu,
         flash_offset=batch.flash_offset,
         probe=probe,
         dry_run=dry_run,
@@ -207,7 +207,7 @@ def run_cmd(
         if reg is not None:
             reg.close()
     if as_json:
-        _emit_json(summary.to_json())
+        emit_json(summary.to_json())
     else:
         for line in summary_lines(summary):
             click.echo(line)

@@ -1,14 +1,11 @@
-"""``ooc device``: read the manufacturing device registry (list, show, export, audit). ooc_sdk/cli.py
-imports this module to register the group on its CLI; the registry is
-:mod:`ooc_sdk.provisioning.registry`."""
+"""``ooc device``: read the manufacturing device registry (list, show, export, audit); the
+registry is :mod:`ooc_sdk.provisioning.registry`."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
@@ -16,8 +13,8 @@ from typing import Any
 
 import click
 
-from ooc_sdk.cli import _emit_json, cli
-from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.cli.options import emit_json, group
+from ooc_sdk.fileio import write_atomic
 from ooc_sdk.provisioning.registry import (
     ENV_REGISTRY,
     STATES,
@@ -40,7 +37,7 @@ def _open(registry: Path | None) -> Registry:
     return Registry.open(registry_path(registry), create=False)
 
 
-@cli.group()
+@group()
 def device() -> None:
     """Read the manufacturing device registry.
 
@@ -72,7 +69,7 @@ def list_devices(registry: Path | None, state: str | None, as_json: bool) -> Non
     with _open(registry) as reg:
         devices = reg.devices(state)
     if as_json:
-        _emit_json([d.to_json() for d in devices])
+        emit_json([d.to_json() for d in devices])
         return
     if devices:
         header = ("UID", "STATE", "STATION", "IMAGE VERSION", "ATTEMPTS", "UPDATED (UTC)")
@@ -113,7 +110,7 @@ def show(uid: str, registry: Path | None, as_json: bool) -> None:
             raise RegistryError(f"no device {raw.hex()} in registry {reg.path}")
         entries = reg.audit_entries(raw)
     if as_json:
-        _emit_json({"device": dev.to_json(), "audit": [e.to_json() for e in entries]})
+        emit_json({"device": dev.to_json(), "audit": [e.to_json() for e in entries]})
         return
     for name, value in dev.to_json().items():
         if value is not None:
@@ -124,29 +121,6 @@ def show(uid: str, registry: Path | None, as_json: bool) -> None:
             f"  #{e.seq} {e.time} {e.station} {e.event} "
             f"{json.dumps(e.detail, sort_keys=True, separators=(',', ':'))}"
         )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a temporary file beside it, then a rename)."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as e:
-        raise InvalidArgumentError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise InvalidArgumentError(f"cannot write {path}: {e.strerror or e}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _csv_text(devices: list[Device]) -> str:
@@ -191,7 +165,7 @@ def export(registry: Path | None, as_json: bool, as_csv: bool, out: Path | None)
     if out is None:
         click.echo(text, nl=False)
         return
-    _write_atomic(out, text)
+    write_atomic(out, text)
     click.echo(f"exported {len(devices)} devices to {out}")
 
 
@@ -213,7 +187,7 @@ def audit(registry: Path | None, as_json: bool) -> None:
     with _open(registry) as reg:
         report = reg.verify_chain()
     if as_json:
-        _emit_json(report.to_json())
+        emit_json(report.to_json())
     if not report.ok:
         where = (
             f"broken at entry {report.first_bad}"

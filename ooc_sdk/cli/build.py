@@ -1,0 +1,157 @@
+"""``ooc build``: a model built to run out of core (plan, encrypted image, C sources, emulated
+flash) into a build directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from ooc_sdk.cli.options import (
+    EXISTING_FILE,
+    SIZE,
+    channel_split_option,
+    check_channel_split,
+    command,
+    emit_json,
+    flash_offset_option,
+    plan_options,
+    security_counter_option,
+)
+from ooc_sdk.errors import InvalidArgumentError
+
+
+@command("build")
+@plan_options
+@click.option(
+    "--device-key",
+    type=EXISTING_FILE,
+    default=None,
+    help="Device key file (ooc keygen): the image's content key is wrapped for this device. "
+    "Without it: a batch image for `ooc provision run`, its content key sealed under the "
+    "factory master key (--master-key).",
+)
+@click.option(
+    "--master-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Batch builds: the factory master key file (mode 0600; ooc provision master-key), "
+    "else the file named by $OOC_MASTER_KEY_FILE, else '-' reads it from stdin.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Build directory to write.",
+)
+@flash_offset_option
+@security_counter_option
+@click.option(
+    "--fuse",
+    is_flag=True,
+    help="Fuse layers where it saves SRAM: activations follow a fused schedule (rows, rings, "
+    "strips; see `ooc plan --help`) chosen together with the chunk slots; a fused block's "
+    "weights are read once and stay in the slot while its rows compute, and the next step's "
+    "are prefetched meanwhile. The fastest plan within --sram wins.",
+)
+@channel_split_option(" With --fuse; a chain's weights stay resident in its block's slot.")
+@click.option(
+    "--scratch",
+    type=SIZE,
+    default=None,
+    help="Size of the image's scratch partition, where a plan that spills activations keeps its "
+    "wear-levelled ring (a multiple of the erase sector). Default: 32KiB, or one inference's "
+    "spills if more. The ring's life grows with it: `ooc audit wear OUT/ --target-years Y` "
+    "proposes the size for a lifetime.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+def build_cmd(
+    model: Path,
+    sram: int | None,
+    flash: str,
+    mcu: str,
+    verify: str,
+    cipher: str,
+    tag: str,
+    dsp: bool,
+    device_key: Path | None,
+    master_key: Path | None,
+    out_dir: Path,
+    flash_offset: int,
+    security_counter: int,
+    fuse: bool,
+    channel_split: str,
+    scratch: int | None,
+    as_json: bool,
+) -> None:
+    """Build MODEL to run out of core: plan, encrypted image, C sources, emulated flash.
+
+    \b
+    OUT/image/   the flash image (image.bin, image.hex, manifest.json, keyslot.bin)
+    OUT/c/       the firmware sources: paged model tables + the runtime
+    OUT/plan.json, OUT/build.json, OUT/model.tflite
+    OUT/flash.bin  the emulated NOR chip with the image written to it (for ooc run)
+
+    Then `ooc run OUT/ --device-key KEY` runs it on this host with its weights
+    only in the emulated flash. See `ooc plan --help` for the planner.
+
+    Without --device-key the image is for a whole batch: its key slot is left
+    erased, OUT/batch-key.bin (mode 0600) keeps the content key sealed under the
+    factory master key, and `ooc provision run --image OUT/` personalises it per
+    device (docs/provisioning.md). A batch build has no OUT/flash.bin.
+    """
+    from ooc_sdk.build import BuildRequest, build
+    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.image.keystore import open_keystore
+    from ooc_sdk.model import load_model
+    from ooc_sdk.plan.request import PlanRequest
+    from ooc_sdk.plan.summary import plan_lines
+    from ooc_sdk.targets import load_flash, load_mcu
+
+    check_channel_split(channel_split, fuse, "--fuse")
+    if device_key is not None and master_key is not None:
+        raise InvalidArgumentError("give --device-key (one device) or --master-key (a batch)")
+    device = read_key_file(device_key) if device_key is not None else None
+    keystore = open_keystore(master_key) if device is None else None
+    graph = load_model(model)
+    t0 = time.perf_counter()
+    stages = {"planning": 1, "packing": 2, "generating": 3, "writing": 4}
+
+    def progress(msg: str) -> None:
+        if as_json:
+            return
+        n = stages.get(msg.split()[0])
+        prefix = f"[{n}/4]" if n else "     "
+        click.echo(f"{prefix} {msg} ({time.perf_counter() - t0:.1f} s)", err=True)
+
+    request = BuildRequest(
+        PlanRequest(
+            sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
+            kernels="dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
+            scratch_bytes=scratch,
+        ),
+        security_counter=security_counter,
+        flash_offset=flash_offset,
+    )  # fmt: skip
+    result = build(graph, model.read_bytes(), out_dir, device, request, keystore=keystore,
+                   progress=progress)  # fmt: skip
+    if as_json:
+        emit_json({"build": result.info.to_json(), "plan": result.plan.to_json()})
+        return
+    click.echo(f"built {graph.name} -> {out_dir}/ in {result.info.seconds:.1f} s")
+    for line in plan_lines(result.plan):
+        click.echo(f"  {line}")
+    where = f"  image {result.info.image_bytes:,} bytes at flash offset {flash_offset:#x}"
+    if result.info.batch is not None:
+        click.echo(
+            f"{where} for a batch (master key id {result.info.batch.master_key_id}); "
+            f"provision devices: ooc provision run --image {out_dir} --programmer qemu|file|pyocd"
+        )
+        return
+    click.echo(
+        f"{where} for device {device.uid.hex()}; run it: ooc run {out_dir} --device-key "
+        f"{device_key}"
+    )

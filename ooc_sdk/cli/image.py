@@ -1,0 +1,260 @@
+"""``ooc keygen``, ``ooc pack``, ``ooc verify`` and ``ooc dumpinfo``: device keys and the
+encrypted, authenticated flash image."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from ooc_sdk.cli.options import (
+    CIPHERS,
+    EXISTING_FILE,
+    INT,
+    SIZE,
+    TAGS,
+    cipher_option,
+    command,
+    emit_json,
+    flash_help,
+    flash_offset_option,
+    security_counter_option,
+    tag_option,
+)
+from ooc_sdk.units import format_size
+
+
+@command()
+@click.option(
+    "--out", "-o", "out", type=click.Path(path_type=Path), required=True, help="Key file to create."
+)
+@click.option(
+    "--uid",
+    default=None,
+    help="Device UID in hex (up to 16 bytes, e.g. the MCU's 96-bit unique ID); default random.",
+)
+@click.option(
+    "--bits",
+    type=click.Choice(["128", "256"]),
+    default="256",
+    show_default=True,
+    help="Root key length.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing key file.")
+def keygen(out: Path, uid: str | None, bits: str, force: bool) -> None:
+    """Create a device key file: a device UID and a fresh random root key.
+
+    The file is created with mode 0600 and other ooc commands refuse key files
+    that group or others can read. The key itself is never printed; ooc shows
+    only the UID and the key id (a public fingerprint derived from the key).
+    On a production line, root keys come from `ooc provision` instead.
+    """
+    from ooc_sdk.image import keys
+
+    key = keys.generate(keys.parse_uid(uid) if uid else None, int(bits) // 8)
+    keys.write_key_file(out, key, force)
+    click.echo(f"wrote {out} (mode 0600): device UID {key.uid.hex()}, key id {key.key_id.hex()}")
+
+
+@command()
+@click.argument("model", type=EXISTING_FILE)
+@click.option(
+    "--device-key",
+    type=EXISTING_FILE,
+    required=True,
+    help="Device key file (ooc keygen): the content key is wrapped for this device.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output directory.",
+)
+@click.option("--flash", "flash", default="w25q128jv", show_default=True, help=flash_help())
+@flash_offset_option
+@cipher_option
+@tag_option
+@security_counter_option
+@click.option(
+    "--chunk-size", type=SIZE, default="8KiB", show_default=True, help="Largest weight chunk."
+)
+@click.option(
+    "--scratch",
+    type=SIZE,
+    default="32KiB",
+    show_default=True,
+    help="Activation scratch partition (erase-sector multiple).",
+)
+@click.option(
+    "--hex-base",
+    type=INT,
+    default=0,
+    show_default=True,
+    help="Address of flash offset 0 in image.hex (e.g. 0x90000000 for memory-mapped QSPI).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def pack(
+    model: Path,
+    device_key: Path,
+    out_dir: Path,
+    flash: str,
+    flash_offset: int,
+    cipher: str,
+    tag: str,
+    security_counter: int,
+    chunk_size: int,
+    scratch: int,
+    hex_base: int,
+    as_json: bool,
+) -> None:
+    """Pack MODEL's weights into an encrypted, authenticated flash image.
+
+    Each image build draws a fresh random content key. Weights are cut into
+    chunks (at most --chunk-size, in the order layers use them), each encrypted
+    with AES-CTR and tagged over its table entry and ciphertext. The header
+    (superblock, manifest, chunk table) carries its own AES-CMAC tag, and the
+    content key is stored only wrapped (RFC 3394) for the device in
+    --device-key. Writes to OUT: image.bin and image.hex (the flash image),
+    manifest.json (public description) and keyslot.bin (the wrapped key).
+    Byte layout: docs/FORMAT.md.
+    """
+    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.image.outdir import write_image_dir
+    from ooc_sdk.image.pack import PackOptions, pack_image
+    from ooc_sdk.model import load_model
+    from ooc_sdk.targets import load_flash
+
+    device = read_key_file(device_key)
+    options = PackOptions(
+        flash=load_flash(flash),
+        cipher=CIPHERS[cipher],
+        tag_alg=TAGS[tag],
+        security_counter=security_counter,
+        chunk_bytes=chunk_size,
+        scratch_bytes=scratch,
+        base_offset=flash_offset,
+    )
+    t0 = time.perf_counter()
+    packed = pack_image(load_model(model), device, options)
+    files = write_image_dir(out_dir, packed, hex_base)
+    seconds = time.perf_counter() - t0
+    m = packed.manifest
+    if as_json:
+        emit_json(
+            {
+                "files": {k: str(v) for k, v in files.items()},
+                "image_bytes": m["image_bytes"],
+                "weights_bytes": m["weights_bytes"],
+                "chunks": len(packed.chunks),
+                "build_id": m["build_id"],
+                "device_uid": m["key_slot"]["device_uid"],
+                "seconds": seconds,
+            }
+        )
+        return
+    click.echo(
+        f"packed {m['model']['name']}: {m['weights_bytes']:,} weight bytes in "
+        f"{len(packed.chunks)} chunks, image {format_size(m['image_bytes'])} "
+        f"({m['cipher']}, {m['tag']}) for device {m['key_slot']['device_uid']} "
+        f"in {seconds:.2f} s -> {out_dir}/"
+    )
+
+
+@command()
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option("--device-key", type=EXISTING_FILE, required=True, help="Device key file.")
+@click.option(
+    "--min-security-counter",
+    type=INT,
+    default=0,
+    show_default=True,
+    help="The device's anti-rollback counter: older images are refused.",
+)
+@click.option(
+    "--model",
+    "model",
+    type=EXISTING_FILE,
+    default=None,
+    help="Also check the image holds this model.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def verify(
+    image: Path, device_key: Path, min_security_counter: int, model: Path | None, as_json: bool
+) -> None:
+    """Check every tag of IMAGE (an `ooc pack` directory or image file) as the device would.
+
+    Verifies the superblock and manifest structure, the key slot for this
+    device (UID, key id, RFC 3394 unwrap), the header tag, the security
+    counter, and every chunk's tag. Exit 0 when all hold; otherwise one line
+    naming the first failure and exit 2.
+    """
+    import hashlib
+
+    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.image.outdir import load_image
+    from ooc_sdk.image.reader import open_image
+
+    expected = hashlib.sha256(model.read_bytes()).hexdigest() if model else None
+    verified = open_image(
+        load_image(image), read_key_file(device_key), min_security_counter, expected
+    )
+    total = sum(len(plain) for _, plain in verified.chunks())
+    m = verified.info.manifest
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "chunks": m["n_chunks"],
+                "weights_bytes": total,
+                "security_counter": m["security_counter"],
+            }
+        )
+        return
+    click.echo(
+        f"OK: header and {m['n_chunks']} chunk tags verify ({total:,} weight bytes); "
+        f"security counter {m['security_counter']}"
+    )
+
+
+@command()
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print everything, with every region, as JSON."
+)
+def dumpinfo(image: Path, as_json: bool) -> None:
+    """Show what an image reveals without a key.
+
+    The model identity, build, algorithms, security counter, key slot owner
+    (device UID and key id) and the partition map. --json adds `regions`: every
+    byte range of the image file with `offset`, `length`, `kind` and
+    `authenticated` (true when a tag protects it), so anyone can see which
+    bytes are protected. Nothing here is checked cryptographically: use
+    `ooc verify` for that.
+    """
+    from ooc_sdk.image.outdir import load_image
+    from ooc_sdk.image.reader import public_info
+
+    info = public_info(load_image(image))
+    pub = info.public()
+    regions = info.regions()
+    if as_json:
+        emit_json({**pub, "regions": regions})
+        return
+    click.echo(
+        f"ooc image v{pub['format_version']}: model {pub['model']['name']} "
+        f"(sha256 {pub['model']['sha256'][:16]}..), built by ooc {pub['sdk_version']}, "
+        f"security counter {pub['security_counter']}"
+    )
+    click.echo(
+        f"  {pub['cipher']} + {pub['tag']} tags, {pub['n_chunks']} chunks, "
+        f"{pub['weights_bytes']:,} weight bytes, largest chunk {pub['max_chunk_bytes']:,}"
+    )
+    ks = pub["key_slot"]
+    click.echo(f"  key slot: device UID {ks['device_uid']}, key id {ks['key_id']}")
+    for p in pub["partitions"]:
+        click.echo(f"  {p['kind']:<9} {p['offset']:#010x}  {format_size(p['length'])}")
+    auth = sum(r["length"] for r in regions if r["authenticated"])
+    click.echo(f"  {auth:,} of {pub['image_bytes']:,} bytes authenticated (--json lists regions)")

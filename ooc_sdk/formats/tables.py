@@ -1,0 +1,197 @@
+"""The model tables' kinds and limits: the values ``ooc codegen`` writes into the const tables and
+the runtime reads from them (c_runtime/include/ooc/ooc_model.h describes the structs).
+
+``ooc/ooc_model_format.h`` is generated from this module (``python -m ooc_sdk.formats
+--write-c-headers``) and included by ooc_model.h: the table version, operator kinds, fused-block
+node modes, step flags, tensor offset sentinels and the limits the runtime is built with. The
+planner (ooc_sdk/plan/fusion.py) and the emitter (ooc_sdk/codegen/emit.py) take them from here.
+"""
+
+from __future__ import annotations
+
+from ooc_sdk.formats.cheader import CHeader, Check, Const, Enum, Item, Member
+
+MODEL_MAGIC = 0x4C444D4F  # ooc_model_t.magic: "OMDL" little-endian
+MODEL_VERSION = 7  # ooc_model_t.version: the tables' layout
+
+NO_TENSOR = 0xFFFF  # an omitted optional operator input (so at most 0xFFFF tensors)
+TENSOR_PAGED = 0xFFFFFFFF  # ooc_tensor_t.offset of a constant read from the flash image
+# ooc_tensor_t.offset of an activation never held whole: a fused block keeps rows of it in a
+# ring, a streamed model input, or a spilled activation (ooc_model_t.spills)
+TENSOR_ROWS = 0xFFFFFFFE
+MAX_BLOCK_NODES = 64  # nodes (ring producers) in one fused block
+NO_BLOCK = 0xFFFF  # ooc_step_t.block of a step that is not a fused block
+STEP_STREAM = 1  # ooc_step_t.flags: a streamed piece of a fused block's operator
+NODE_WHOLE = 0xFFFF  # ooc_node_t.src: the input is a whole tensor in the arena
+SPILL_STATE_BYTES = 72  # arena bytes the runtime keeps per spilled tensor (refs)
+MAX_CONCAT_INPUTS = 16  # a CONCATENATION's inputs, at most
+MAX_DIMS = 6  # rank of the kernels' shape and stride arrays (ADD, MUL, MEAN, PAD, TRANSPOSE, ...)
+
+# When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify).
+VERIFY_EVERY_READ = 0
+VERIFY_AT_BOOT = 1
+
+# Node modes: how a node of a fused block produces rows (ooc_node_t.mode; NODE_MODE says more).
+NODE_OP = 0
+NODE_REDUCE = 1
+NODE_INPUT = 2
+NODE_TRANSPOSE_IN = 3
+NODE_SPILL_IN = 4
+NODE_PEX = 5
+
+# Operator kinds, one per kernel entry point (ooc_op_t.kind): name -> value. The names are
+# lower/prepare's Prepared.kind; the emitter writes OOC_OP_<name>.
+OP_KINDS = {
+    "CONV_2D": 1,
+    "DEPTHWISE_CONV_2D": 2,
+    "FULLY_CONNECTED": 3,
+    "AVERAGE_POOL_2D": 4,
+    "MAX_POOL_2D": 5,
+    "ADD": 6,
+    "MUL": 7,
+    "MEAN": 8,
+    "PAD": 9,
+    "RESHAPE": 10,
+    "SOFTMAX": 11,
+    "TRANSPOSE": 12,
+    "CONCATENATION": 13,
+    "QUANTIZE": 14,
+    "REQUANTIZE": 15,
+    "DEQUANTIZE": 16,
+    "RESIZE_NEAREST_NEIGHBOR": 17,
+}
+_OP_DOCS = {
+    "QUANTIZE": "float32 -> int8",
+    "REQUANTIZE": "int8 -> int8",
+    "DEQUANTIZE": "int8 -> float32",
+}
+
+VERIFY_MODE = Enum(
+    "ooc_verify_mode",
+    (
+        Member(
+            "VERIFY_EVERY_READ",
+            VERIFY_EVERY_READ,
+            "at every read: covers an attacker who rewrites flash at run time",
+        ),
+        Member(
+            "VERIFY_AT_BOOT",
+            VERIFY_AT_BOOT,
+            "every chunk once in ooc_init(); later reads only decrypt",
+        ),
+    ),
+    "When an out-of-core model checks its weight chunks' tags (ooc_model_t.verify).",
+    field="uint16_t",
+)
+
+OP_KIND = Enum(
+    "ooc_op_kind",
+    (
+        *(Member(f"OP_{name}", value, _OP_DOCS.get(name, "")) for name, value in OP_KINDS.items()),
+        Member("OP_KIND_COUNT", None),
+    ),
+    "Operator kinds: one per kernel entry point (ooc_op_t.kind).",
+    field="uint16_t",
+)
+
+NODE_MODE = Enum(
+    "ooc_node_mode",
+    (
+        Member("NODE_OP", NODE_OP, "an operator computing rows of its output"),
+        Member(
+            "NODE_REDUCE",
+            NODE_REDUCE,
+            "a global average (AVERAGE_POOL_2D, MEAN over H and W): sums rows",
+        ),
+        Member(
+            "NODE_INPUT",
+            NODE_INPUT,
+            "a streamed model input: rows read through the input reader",
+        ),
+        Member(
+            "NODE_TRANSPOSE_IN",
+            NODE_TRANSPOSE_IN,
+            "TRANSPOSE of an NCHW model input to NHWC rows, read through the reader",
+        ),
+        Member(
+            "NODE_SPILL_IN",
+            NODE_SPILL_IN,
+            "a spilled activation: rows read back from the spill ring",
+        ),
+        Member(
+            "NODE_PEX",
+            NODE_PEX,
+            "a channel-split chain (partial execution): operators op (1x1 CONV_2D, the "
+            "expansion), op + 1 (DEPTHWISE_CONV_2D) and op + 2 (1x1 CONV_2D, the projection); "
+            "each row of the projection is made `group` expanded channels at a time, into int32 "
+            "sums, and neither intermediate tensor is held (fused.c)",
+        ),
+    ),
+    "How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion.py).",
+    field="uint16_t",
+)
+
+
+def _c_sections() -> list[list[Item]]:
+    return [
+        [
+            Const("MODEL_MAGIC", MODEL_MAGIC, '"OMDL" little-endian', hex=True, suffix="UL"),
+            Const("MODEL_VERSION", MODEL_VERSION, "the tables' layout"),
+        ],
+        [
+            Const("NO_TENSOR", NO_TENSOR, "an omitted optional operator input", hex=True),
+            Const(
+                "TENSOR_PAGED",
+                TENSOR_PAGED,
+                "ooc_tensor_t.offset of a constant read from the flash image",
+                hex=True,
+                suffix="UL",
+            ),
+            Const(
+                "TENSOR_ROWS",
+                TENSOR_ROWS,
+                "ooc_tensor_t.offset of an activation never held whole: a fused block keeps rows "
+                "of it in a ring, a streamed model input, or a spilled activation "
+                "(ooc_model_t.spills)",
+                hex=True,
+                suffix="UL",
+            ),
+            Const("MAX_BLOCK_NODES", MAX_BLOCK_NODES, "nodes (ring producers) in one fused block"),
+            Const("NO_BLOCK", NO_BLOCK, "ooc_step_t.block of a step not a fused block", hex=True),
+            Const("STEP_STREAM", STEP_STREAM, "ooc_step_t.flags: a streamed piece of an operator"),
+            Const(
+                "NODE_WHOLE", NODE_WHOLE, "ooc_node_t.src: a whole tensor in the arena", hex=True
+            ),
+            Const(
+                "SPILL_STATE_BYTES",
+                SPILL_STATE_BYTES,
+                "arena bytes the runtime keeps per spilled tensor (refs)",
+            ),
+            Const("MAX_CONCAT_INPUTS", MAX_CONCAT_INPUTS, "a CONCATENATION's inputs", suffix=""),
+            Const(
+                "MAX_DIMS",
+                MAX_DIMS,
+                "the kernels' shape and stride arrays (ooc_kernels.h)",
+                suffix="",
+            ),
+        ],
+        [VERIFY_MODE],
+        [OP_KIND],
+        [NODE_MODE],
+        [
+            Check("block_nodes", "OOC_MAX_BLOCK_NODES < OOC_NODE_WHOLE"),
+            Check("spill_state", "OOC_SPILL_STATE_BYTES % 8u == 0u"),
+        ],
+    ]
+
+
+C_HEADER = CHeader(
+    module=__name__,
+    filename="ooc_model_format.h",
+    title="ooc model tables: kinds, modes, flags, sentinels and limits.",
+    prefix="OOC",
+    tag="MODEL",
+    type_prefix="ooc_model_",
+    sections=_c_sections,
+    about="ooc/ooc_model.h (which includes this header) describes the tables that hold them.",
+)

@@ -1,0 +1,321 @@
+"""The fusion search: the candidate blocks of one graph (every run of operators that can fuse, at
+each strip count, with and without channel-split chains, and each operator alone), the
+SRAM/cost Pareto front over the cut points, and the plan it picks for an objective
+(``FusionSearch``, ``plan_fusion``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import operator
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.formats.tables import NODE_REDUCE
+from ooc_sdk.lower.memplan import plan_memory
+from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.fusion.graph import GraphFacts, single_block
+from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
+from ooc_sdk.plan.fusion.model import Block, FusionError, Node
+from ooc_sdk.plan.fusion.simulate import block_cost, simulate
+from ooc_sdk.plan.fusion.stream import StreamCosts
+from ooc_sdk.plan.spill import STATE_BYTES
+from ooc_sdk.units import format_size
+
+STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
+MAX_BLOCK_OPS = 40
+LAYOUTS_WHEN_NONE_FIT = 16  # schedules laid out to find the smallest when none meets the budget
+_VARIANTS = {"auto": (False, True), "off": (False,), "always": (True, False)}  # simulate's pex
+
+# A schedule laid out: (its blocks, copied, and layout()'s offsets, working and arena bytes)
+LaidOut = tuple[list[Block], tuple[dict[int, int], int, int]]
+
+
+def candidates(m: GraphFacts) -> dict[tuple[int, int], list[Block]]:
+    """Every block worth considering: single operators, and fused runs at each strip count."""
+    out: dict[tuple[int, int], list[Block]] = {}
+    for a in range(m.n):
+        op = m.graph.operators[a]
+        rows_io = any(t in m.streamed for t in op.inputs) or op.outputs[0] in m.spilled
+        if not rows_io:
+            out[(a, a + 1)] = [single_block(m, a)]
+        for b in range(a + 1, min(m.n, a + MAX_BLOCK_OPS) + 1):
+            if m.row_ops[b - 1] is None:
+                break
+            if b == a + 1 and not rows_io:
+                continue  # one operator alone gains nothing from rows unless it streams
+            found: list[Block] = []
+            for pex in _VARIANTS[m.channel_split]:
+                sim = simulate(m, a, b, pex)
+                if sim is None:
+                    continue
+                if m.channel_split == "always" and not pex and (a, b) in out:
+                    continue  # "always": the plain variant only for blocks without a chain
+                for s in STRIP_CHOICES:
+                    blk = block_cost(m, a, b, sim, s)
+                    if blk is not None and not any(
+                        f.sram <= blk.sram and f.macs <= blk.macs for f in found
+                    ):
+                        found.append(blk)
+                if found:
+                    out[(a, b)] = found
+    return out
+
+
+def pareto(
+    m: GraphFacts, cands: dict[tuple[int, int], list[Block]], mac_limit: float
+) -> list[tuple[int, float, list[Block]]]:
+    """(peak SRAM, cost, blocks) for every plan on the SRAM/cost Pareto front whose MACs stay
+    within mac_limit (the cost is the MACs unless weights are re-streamed).
+
+    Dynamic programming over the cut positions; each position keeps its front sorted by peak
+    (costs falling). Extending by a block of SRAM s, the states whose peak is below s all
+    become peak s, so only the cheapest of them (the last) is extended, with every state
+    above s. (With re-streaming the cheapest is not always the fewest MACs; under a MAC limit,
+    only the k-mode search, which does not stream, binds.)"""
+    by_end: dict[int, list[tuple[int, Block]]] = {}
+    for (a, b), blks in cands.items():
+        by_end.setdefault(b, []).extend((a, blk) for blk in blks)
+    # per position: peaks (ascending) and states (peak, cost, macs, chain as (block, rest))
+    Chain = tuple[Block, Any] | None
+    states: dict[int, tuple[list[int], list[tuple[int, float, int, Chain]]]] = {
+        0: ([0], [(0, 0.0, 0, None)])
+    }
+    key = operator.itemgetter(0, 1)
+    for b in range(1, m.n + 1):
+        cand: list[tuple[int, float, int, Chain]] = []
+        for a, blk in by_end.get(b, []):
+            got = states.get(a)
+            if not got:
+                continue
+            peaks, sts = got
+            bs, bc, bm = blk.sram, blk.cost, blk.macs
+            start = max(0, bisect.bisect_right(peaks, bs) - 1)
+            for peak, cost, macs, chain in itertools.islice(sts, start, None):
+                total = macs + bm
+                if total <= mac_limit:
+                    cand.append((peak if peak > bs else bs, cost + bc, total, (blk, chain)))
+        cand.sort(key=key)
+        front = []
+        best = math.inf
+        for st in cand:
+            if st[1] < best:
+                front.append(st)
+                best = st[1]
+        if front:
+            states[b] = ([st[0] for st in front], front)
+    out = []
+    for peak, cost, _macs, chain in states.get(m.n, ([], []))[1]:
+        blocks: list[Block] = []
+        while chain is not None:
+            blocks.append(chain[0])
+            chain = chain[1]
+        out.append((peak, cost, blocks[::-1]))
+    return out
+
+
+def per_layer_bytes(m: GraphFacts) -> int:
+    """Per-layer execution's working SRAM: the most any operator run alone needs."""
+    return max((single_block(m, j).sram for j in range(m.n)), default=0)
+
+
+def _laid_out(m: GraphFacts, chain: list[Block]) -> LaidOut:
+    """Copies of a chain's blocks (the layout writes the nodes' offsets), laid out."""
+    blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
+                    b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram, b.streamed,
+                    b.restream_bytes, b.cost) for b in chain]  # fmt: skip
+    return blocks, layout(m, blocks)
+
+
+class FusionSearch:
+    """The search's candidate blocks for one graph, built once (the expensive part), and plans
+    drawn from them. The out-of-core planner asks for several plans with different limits on a
+    fused block's weights (they must fit one chunk slot together, docs/DESIGN.md)."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        stream_inputs: bool = True,
+        spilled: frozenset[int] = frozenset(),
+        channel_split: str = "auto",
+    ) -> None:
+        t0 = time.perf_counter()
+        self.graph = graph
+        self.stream_inputs = stream_inputs
+        self.spilled = spilled
+        self.channel_split = channel_split
+        self.m = GraphFacts(graph, stream_inputs, spilled, channel_split)
+        self.cands = candidates(self.m)
+        self.setup_seconds = time.perf_counter() - t0
+        self._per_layer: int | None = None
+
+    def plan(
+        self,
+        *,
+        max_mac_overhead: float | None = None,
+        sram: int | None = None,
+        block_weight_bytes: Callable[[int, int], int] | None = None,
+        max_block_weight_bytes: int | None = None,
+        stream: StreamCosts | None = None,
+    ) -> FusionPlan:
+        """As :func:`plan_fusion`. With ``max_block_weight_bytes``, fused blocks [a, b) whose
+        ``block_weight_bytes(a, b)`` exceed it are left out (operators alone stay: the
+        out-of-core planner splits those along their output channels), unless ``stream`` lets
+        some of their operators re-stream their weights (:meth:`StreamCosts.apply`)."""
+        if max_mac_overhead is not None and max_mac_overhead < 1.0:
+            raise InvalidArgumentError(
+                "`max_mac_overhead` must be at least 1.0", param="max_mac_overhead"
+            )
+        if sram is not None and sram <= 0:
+            raise InvalidArgumentError("the SRAM budget must be positive")
+        t0 = time.perf_counter()
+        m, base = self.m, self.graph.macs
+        cands = self.cands
+        if max_block_weight_bytes is not None:
+            assert block_weight_bytes is not None
+            cands = self._within_slot(block_weight_bytes, max_block_weight_bytes, stream)
+        # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on
+        # the front is laid out, so a budget is checked against the working SRAM the runtime uses.
+        if max_mac_overhead is not None:
+            limit = base * max_mac_overhead
+        else:  # a budget alone: MACs as good as unbounded; no budget: no recomputation
+            limit = base * (64.0 if sram is not None else 1.0)
+        front = pareto(m, cands, limit * (1 + 1e-9))
+        if not front:
+            raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
+        # the runtime's refs of each spilled tensor (STATE_BYTES each, 8-aligned, above the
+        # outputs) count against the budget too
+        refs = STATE_BYTES * len(m.spilled) + 8 if m.spilled else 0
+        if sram is not None:
+            blocks, laid = self._fewest_macs(front, sram, refs)
+            objective = "min-latency"
+        else:
+            plans = [(cost, *_laid_out(m, chain)) for _peak, cost, chain in front]
+            _, blocks, laid = min(plans, key=lambda p: (p[2][1], p[0]))
+            objective = "min-sram"
+        return self._finish(blocks, laid, objective, max_mac_overhead, sram, t0)
+
+    def _within_slot(
+        self, block_weight_bytes: Callable[[int, int], int], cap: int, stream: StreamCosts | None
+    ) -> dict[tuple[int, int], list[Block]]:
+        """The candidates whose weights fit ``cap``: operators alone always, fused blocks whose
+        weights fit, and (with ``stream``) heavier fused blocks re-streaming some operators."""
+        cands = {}
+        for (a, b), blks in self.cands.items():
+            heavy = block_weight_bytes(a, b) > cap
+            keep: list[Block] = []
+            for blk in blks:
+                if not blk.fused or not heavy:
+                    keep.append(blk)
+                elif stream is not None:
+                    sb = stream.apply(blk, cap)
+                    if sb is not None:
+                        keep.append(sb)
+            if keep:
+                cands[(a, b)] = keep
+        return cands
+
+    def _fewest_macs(
+        self, front: list[tuple[int, float, list[Block]]], sram: int, refs: int
+    ) -> LaidOut:
+        """The cheapest schedule on the front whose layout fits ``sram`` (with the spill refs,
+        ``refs`` bytes); raises FusionError naming the smallest when none does."""
+        # a layout is never smaller than the search's peak: lay out only the schedules
+        # that may fit, or, when none may, the few smallest (for the error's minimum)
+        may = [st for st in front if st[0] + refs <= sram] or front[:LAYOUTS_WHEN_NONE_FIT]
+        plans = [(cost, *_laid_out(self.m, chain)) for _peak, cost, chain in may]
+        fits = [p for p in plans if p[2][1] + refs <= sram]
+        if not fits:
+            _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
+            raise self._budget_error(blocks, least + refs, sram)
+        _, blocks, laid = min(fits, key=lambda p: (p[0], p[2][1]))
+        return blocks, laid
+
+    def _budget_error(self, blocks: list[Block], least: int, sram: int) -> FusionError:
+        """The error of a budget no schedule meets: ``least`` is the smallest schedule's working
+        SRAM (``blocks``); it names the block that sets it, what that block holds whole (what
+        spilling could take out) and the tensors in its rings (where a spill would cut it)."""
+        graph, m = self.graph, self.m
+        worst = max(blocks, key=lambda b: b.sram)
+        op = graph.operators[worst.first]
+        whole = m.whole_live_set(worst.first)
+        if not worst.fused:
+            whole.append(op.outputs[0])
+        whole += [nd.tensor for nd in worst.nodes if nd.whole and nd.mode != NODE_REDUCE]
+        return FusionError(
+            f"a working SRAM of {format_size(sram)} cannot be met: the smallest fused "
+            f"schedule needs {format_size(least)} ({least} bytes), set by operator "
+            f"{worst.first} ({op.op_type}, output "
+            f"{list(graph.tensors[op.outputs[0]].shape)})",
+            least,
+            worst.first,
+            [t for t in whole if t not in graph.outputs],
+            [nd.tensor for nd in worst.nodes[:-1] if nd.op >= 0 and not nd.whole],
+        )
+
+    def _finish(
+        self,
+        blocks: list[Block],
+        laid: tuple[dict[int, int], int, int],
+        objective: str,
+        max_mac_overhead: float | None,
+        sram: int | None,
+        t0: float,
+    ) -> FusionPlan:
+        """The chosen schedule as a FusionPlan: its spilled tensors' records and the runtime's
+        refs to them (above the outputs), the per-layer figures beside it."""
+        graph, m = self.graph, self.m
+        offsets, working, arena = laid
+        if self._per_layer is None:
+            self._per_layer = per_layer_bytes(GraphFacts(graph, stream_inputs=False))
+        spills, lens = spill_layout(m, blocks)
+        if spills:  # the runtime's refs of each spilled tensor, above the outputs
+            arena = -(-arena // 8) * 8
+            for sp in spills:
+                sp.state_offset = arena
+                arena += STATE_BYTES
+            working += STATE_BYTES * len(spills)
+        return FusionPlan(
+            graph,
+            blocks,
+            objective,
+            max_mac_overhead,
+            sram,
+            sorted(m.streamed),
+            offsets,
+            arena,
+            working,
+            self._per_layer,
+            plan_memory(graph).arena_bytes,
+            self.setup_seconds + time.perf_counter() - t0,
+            spills,
+            lens,
+        )
+
+
+def plan_fusion(
+    graph: Graph,
+    *,
+    max_mac_overhead: float | None = None,
+    sram: int | None = None,
+    stream_inputs: bool = True,
+    channel_split: str = "auto",
+) -> FusionPlan:
+    """A fused schedule: minimum working SRAM within ``max_mac_overhead`` x the model's MACs, or
+    (with ``sram``) the fewest MACs within that working SRAM. ``channel_split``: "auto" makes
+    channel-split chains a search option per block, "off" leaves them out, "always" runs every
+    chain a fused block contains channel-split. Raises FusionError when the budget cannot be
+    met, naming the minimum and the operator that sets it."""
+    if max_mac_overhead is not None and max_mac_overhead < 1.0:
+        raise InvalidArgumentError(
+            "`max_mac_overhead` must be at least 1.0", param="max_mac_overhead"
+        )
+    if sram is not None and sram <= 0:
+        raise InvalidArgumentError("the SRAM budget must be positive")
+    return FusionSearch(graph, stream_inputs, channel_split=channel_split).plan(
+        max_mac_overhead=max_mac_overhead, sram=sram
+    )
