@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install the C toolchains the tests use, from Debian's packages, if they are missing:
-# a host C compiler, arm-none-eabi-gcc with newlib (Cortex-M builds) and qemu-system-arm (runs
-# the Cortex-M4 builds: ooc run --target qemu-m4), and with --with-chromium headless Chromium
+# a host C compiler, arm-none-eabi-gcc with newlib (Cortex-M builds), qemu-system-arm (runs
+# the Cortex-M4 builds: ooc run --target qemu-m4), cmake and make (tests/test_emitted_build.py
+# builds the project ooc codegen emits with both), and with --with-chromium headless Chromium
 # (tests/test_report.py opens the page of `ooc report` in it; the demo does not need it).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v make >/dev/null 2>&1 || need+=(make)
 if [ "${1:-}" = "--with-chromium" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi

@@ -39,6 +39,7 @@ from ooc_sdk.audit.wear import (
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.cli import main
+from ooc_sdk.codegen.runtime import runtime_paths
 from ooc_sdk.errors import ImageError, InvalidArgumentError
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import generate, write_key_file
@@ -211,11 +212,15 @@ def ring_dump(kws: dict[str, Any]) -> dict[str, Any]:
     """kws's flash.bin with the C ring's scratch partition after 1,000 spilling inferences."""
     root = kws["root"]
     exe = root / "test_spill"
-    crypto = sorted((ROOT / "c_runtime" / "src" / "crypto").glob("*.c"))
+    ring = [  # the spill ring (spill.c, spill_ring.c), the port's checks, the crypto it uses
+        p
+        for p in runtime_paths()
+        if p.name.startswith(("spill", "port.")) or p.parent.name == "crypto"
+    ]
     host = ROOT / "c_runtime" / "ports" / "host"
     cmd = ["cc", *WARNINGS, "-O1", f"-I{ROOT / 'c_runtime' / 'include'}", f"-I{host}"]
-    cmd += [str(ROOT / "tests" / "c" / "test_spill.c"), str(ROOT / "c_runtime" / "src" / "spill.c")]
-    cmd += [*map(str, crypto), str(host / "ooc_nor_emu.c"), "-lm", "-o", str(exe)]
+    cmd += [str(ROOT / "tests" / "c" / "test_spill.c"), *map(str, ring)]
+    cmd += [str(host / "ooc_nor_emu.c"), "-lm", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     scratch = root / "scratch.bin"

@@ -1,5 +1,5 @@
-"""The Cortex-M DSP-extension kernels (c_runtime/src/kernels/conv_dsp.c, built with
--DOOC_KERNELS_DSP=1) against the reference kernels and tflite-micro.
+"""The Cortex-M DSP-extension kernels (c_runtime/src/kernels/conv_dsp.c and depthwise_dsp.c,
+built with -DOOC_KERNELS_DSP=1) against the reference kernels and tflite-micro.
 
 - tests/c/test_dsp_kernels.c runs conv, depthwise and fully connected on hundreds of random odd
   shapes (channel counts not multiples of 4, odd in_c, padding on every side, strides 1-3,
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import SUPPORTED_SHARED, shared_model
-from ooc_sdk.codegen.emit import C_RUNTIME
+from ooc_sdk.codegen.runtime import C_RUNTIME
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model import parse_model
 from ooc_sdk.model.inputs import random_inputs

@@ -23,13 +23,15 @@ from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation,
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from conftest import ROOT
+from ooc_sdk.codegen.runtime import runtime_paths
 from ooc_sdk.plan import spill as ring
 from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 INCLUDE = ROOT / "c_runtime" / "include"
 HOST = ROOT / "c_runtime" / "ports" / "host"
-SPILL = ROOT / "c_runtime" / "src" / "spill.c"
-CRYPTO = sorted((ROOT / "c_runtime" / "src" / "crypto").glob("*.c"))
+# the ring (spill.c, spill_ring.c), the port's checks (port.c) and the crypto it uses
+RING = [p for p in runtime_paths() if p.name.startswith(("spill", "port."))]
+SPILL = [*RING, *(p for p in runtime_paths() if p.parent.name == "crypto")]
 DRIVER = ROOT / "tests" / "c" / "test_spill.c"
 ARM = ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 
@@ -48,7 +50,7 @@ INFERENCES = 10_000
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exe = tmp_path_factory.mktemp("spill") / "test_spill"
     cmd = ["cc", *WARNINGS, *SANITIZE, f"-I{INCLUDE}", f"-I{HOST}"]
-    cmd += [str(DRIVER), str(SPILL), *map(str, CRYPTO), str(HOST / "ooc_nor_emu.c"), "-lm"]
+    cmd += [str(DRIVER), *map(str, SPILL), str(HOST / "ooc_nor_emu.c"), "-lm"]
     proc = subprocess.run([*cmd, "-o", str(exe)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
     return exe
@@ -188,13 +190,14 @@ def test_builds_warning_free(compiler: str, tmp_path: Path) -> None:
     if shutil.which(compiler) is None:
         pytest.fail(f"{compiler} is not installed (.ci/run installs it)", pytrace=False)
     cc = ARM if compiler.startswith("arm") else ["gcc"]
-    for opt in ("-O0", "-O2", "-Os"):
-        cmd = [*cc, *WARNINGS, opt, f"-I{INCLUDE}", "-c", str(SPILL), "-o", str(tmp_path / "s.o")]
+    for opt, src in ((o, s) for o in ("-O0", "-O2", "-Os") for s in RING):
+        cmd = [*cc, *WARNINGS, opt, f"-I{INCLUDE}", "-c", str(src), "-o", str(tmp_path / "s.o")]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
-    text = SPILL.read_text()
-    for banned in ("malloc", "stdio", "printf", "free("):
-        assert banned not in text
+    for src in RING:
+        text = src.read_text()
+        for banned in ("malloc", "stdio", "printf", "free("):
+            assert banned not in text, f"{src.name} uses {banned}"
     if compiler == "gcc":
         cmd = ["gcc", *WARNINGS, "-O2", f"-I{INCLUDE}", f"-I{HOST}", "-c", str(DRIVER)]
         proc = subprocess.run([*cmd, "-o", str(tmp_path / "d.o")], capture_output=True, text=True)

@@ -170,7 +170,7 @@ static int check_manifest(ooc_image_t *img, const uint8_t *sb, const uint8_t *mf
 
 /* Key slot checks, then unwrap the content key into `ck` (its length in *ck_len). */
 static int open_key_slot(const uint8_t *ks, const uint8_t *mf, const uint8_t *build_id,
-                         const ooc_image_config_t *cfg, uint8_t *ck, uint32_t *ck_len)
+                         const ooc_port_t *port, uint8_t *ck, uint32_t *ck_len)
 {
     static const uint8_t magic[4] = OOC_IMG_KEY_SLOT_MAGIC;
     uint8_t key_id[OOC_IMG_KEY_ID_BYTES];
@@ -188,27 +188,27 @@ static int open_key_slot(const uint8_t *ks, const uint8_t *mf, const uint8_t *bu
         !all_zero(ks + OOC_IMG_KS_RESERVED, KS_BYTES - OOC_IMG_KS_RESERVED)) {
         return OOC_ERR_FORMAT;
     }
-    if (memcmp(ks + OOC_IMG_KS_DEVICE_UID, cfg->device_uid, OOC_IMG_UID_BYTES) != 0) {
+    if (memcmp(ks + OOC_IMG_KS_DEVICE_UID, port->device_uid, OOC_IMG_UID_BYTES) != 0) {
         return OOC_ERR_WRONG_DEVICE;
     }
-    rc = ooc_aes_init(&root, cfg->root_key, cfg->root_key_bytes, cfg->aes_engine);
+    rc = ooc_aes_init(&root, port->root_key, port->root_key_bytes, port->aes_engine);
     if (rc < 0) {
         return rc;
     }
     rc = ooc_kdf_cmac(&root, (const uint8_t *)OOC_IMG_LABEL_KEY_ID, sizeof OOC_IMG_LABEL_KEY_ID - 1u,
-                      cfg->device_uid, OOC_IMG_UID_BYTES, key_id, sizeof key_id);
-    if (rc == OOC_OK && (ks[OOC_IMG_KS_ROOT_KEY_BYTES] != cfg->root_key_bytes ||
+                      port->device_uid, OOC_IMG_UID_BYTES, key_id, sizeof key_id);
+    if (rc == OOC_OK && (ks[OOC_IMG_KS_ROOT_KEY_BYTES] != port->root_key_bytes ||
                          !ooc_ct_equal(key_id, ks + OOC_IMG_KS_KEY_ID, sizeof key_id))) {
         rc = OOC_ERR_WRONG_KEY;
     }
     if (rc == OOC_OK) {
-        memcpy(context, cfg->device_uid, OOC_IMG_UID_BYTES);
+        memcpy(context, port->device_uid, OOC_IMG_UID_BYTES);
         memcpy(context + OOC_IMG_UID_BYTES, build_id, OOC_IMG_BUILD_ID_BYTES);
         rc = ooc_kdf_cmac(&root, (const uint8_t *)OOC_IMG_LABEL_KEK, sizeof OOC_IMG_LABEL_KEK - 1u,
-                          context, sizeof context, kek_bytes, cfg->root_key_bytes);
+                          context, sizeof context, kek_bytes, port->root_key_bytes);
     }
     if (rc == OOC_OK) {
-        rc = ooc_aes_init(&kek, kek_bytes, cfg->root_key_bytes, NULL);
+        rc = ooc_aes_init(&kek, kek_bytes, port->root_key_bytes, NULL);
     }
     if (rc == OOC_OK) {
         rc = ooc_aes_key_unwrap(&kek, ks + OOC_IMG_KS_WRAPPED_KEY, ck_bytes + 8u, ck);
@@ -290,44 +290,44 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
     static const uint8_t magic[4] = OOC_IMG_SUPERBLOCK_MAGIC;
     uint8_t sb[SB_BYTES], ks[KS_BYTES], mf[MF_BYTES];
     uint8_t ck_bytes[OOC_AES_MAX_KEY_BYTES];
-    uint32_t ck_len = 0, header_len = 0;
+    uint32_t ck_len = 0, header_len = 0, flash_bytes;
+    const ooc_port_t *port;
     ooc_aes_t ck, k_hdr;
     int rc;
     if (img == NULL) {
         return OOC_ERR_ARG;
     }
     memset(img, 0, sizeof *img);
-    if (cfg == NULL || cfg->read == NULL || cfg->root_key == NULL || cfg->device_uid == NULL ||
-        (cfg->root_key_bytes != 16u && cfg->root_key_bytes != 32u)) {
+    if (cfg == NULL || ooc_port_check(cfg->port, OOC_PORT_READS) != OOC_OK ||
+        cfg->base > cfg->port->flash_bytes) {
         return OOC_ERR_ARG;
     }
-    if ((cfg->read_start == NULL) != (cfg->read_wait == NULL)) {
-        return OOC_ERR_ARG;
-    }
-    img->read = cfg->read;
-    img->read_start = cfg->read_start;
-    img->read_wait = cfg->read_wait;
-    img->user = cfg->user;
+    port = cfg->port;
+    flash_bytes = port->flash_bytes - cfg->base; /* what the image may occupy */
+    img->read = port->read;
+    img->read_start = port->read_start;
+    img->read_wait = port->read_wait;
+    img->user = port->user;
     img->base = cfg->base;
-    if (cfg->flash_bytes < 4u) {
+    if (flash_bytes < 4u) {
         return OOC_ERR_FORMAT;
     }
-    rc = flash_read(cfg->read, cfg->user, cfg->base, 0, sb, 4u);
+    rc = flash_read(port->read, port->user, cfg->base, 0, sb, 4u);
     if (rc < 0) {
         return rc;
     }
     if (memcmp(sb, magic, 4) != 0) {
         return OOC_ERR_FORMAT;
     }
-    if (cfg->flash_bytes < OOC_IMG_CHUNK_TABLE_OFFSET) {
+    if (flash_bytes < OOC_IMG_CHUNK_TABLE_OFFSET) {
         return OOC_ERR_TRUNCATED;
     }
-    rc = flash_read(cfg->read, cfg->user, cfg->base, 0, sb, SB_BYTES);
+    rc = flash_read(port->read, port->user, cfg->base, 0, sb, SB_BYTES);
     if (rc == OOC_OK) {
-        rc = check_superblock(img, sb, cfg->flash_bytes, &header_len);
+        rc = check_superblock(img, sb, flash_bytes, &header_len);
     }
     if (rc == OOC_OK) {
-        rc = flash_read(cfg->read, cfg->user, cfg->base, OOC_IMG_MANIFEST_OFFSET, mf, MF_BYTES);
+        rc = flash_read(port->read, port->user, cfg->base, OOC_IMG_MANIFEST_OFFSET, mf, MF_BYTES);
     }
     if (rc == OOC_OK) {
         rc = check_manifest(img, sb, mf, header_len);
@@ -338,23 +338,23 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
         rc = OOC_ERR_FORMAT;
     }
     if (rc == OOC_OK) {
-        rc = flash_read(cfg->read, cfg->user, cfg->base, OOC_IMG_KEY_SLOT_OFFSET, ks, KS_BYTES);
+        rc = flash_read(port->read, port->user, cfg->base, OOC_IMG_KEY_SLOT_OFFSET, ks, KS_BYTES);
     }
     if (rc == OOC_OK) {
         memcpy(img->build_id, sb + OOC_IMG_SB_BUILD_ID, OOC_IMG_BUILD_ID_BYTES);
-        rc = open_key_slot(ks, mf, img->build_id, cfg, ck_bytes, &ck_len);
+        rc = open_key_slot(ks, mf, img->build_id, port, ck_bytes, &ck_len);
     }
     if (rc == OOC_OK) {
-        rc = ooc_aes_init(&ck, ck_bytes, ck_len, cfg->aes_engine);
+        rc = ooc_aes_init(&ck, ck_bytes, ck_len, port->aes_engine);
         ooc_wipe(ck_bytes, sizeof ck_bytes);
         if (rc == OOC_OK) {
-            rc = DERIVE(&ck, OOC_IMG_LABEL_HEADER, img->build_id, ck_len, cfg->aes_engine, &k_hdr);
+            rc = DERIVE(&ck, OOC_IMG_LABEL_HEADER, img->build_id, ck_len, port->aes_engine, &k_hdr);
             if (rc == OOC_OK) {
-                rc = DERIVE(&ck, OOC_IMG_LABEL_ENC, img->build_id, ck_len, cfg->aes_engine,
+                rc = DERIVE(&ck, OOC_IMG_LABEL_ENC, img->build_id, ck_len, port->aes_engine,
                             &img->k_enc);
             }
             if (rc == OOC_OK) {
-                rc = DERIVE(&ck, OOC_IMG_LABEL_MAC, img->build_id, ck_len, cfg->aes_engine,
+                rc = DERIVE(&ck, OOC_IMG_LABEL_MAC, img->build_id, ck_len, port->aes_engine,
                             &img->k_mac);
             }
             ooc_aes_wipe(&ck);

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.build.directory import FlashGeometry
-from ooc_sdk.codegen.emit import C_RUNTIME
+from ooc_sdk.codegen.runtime import C_RUNTIME
 from ooc_sdk.errors import ImageError, ToolError
 from ooc_sdk.targets import FlashProfile
 from ooc_sdk.toolchain import RELEASE, WARNINGS, compile_cached, compiler

@@ -23,7 +23,14 @@ import numpy as np
 from ooc_sdk import __version__
 from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.build.flash import HOST, NOR_EMU, flash_args
-from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
+from ooc_sdk.codegen.emit import write_codegen
+from ooc_sdk.codegen.runtime import (
+    C_RUNTIME,
+    INCLUDE,
+    KERNEL_FLAGS,
+    runtime_digest,
+    runtime_paths,
+)
 from ooc_sdk.errors import InvalidArgumentError, ToolError, image_error_for
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
@@ -51,19 +58,18 @@ def _codegen_digest() -> str:
     return h.hexdigest()
 
 
-KERNELS = {"ref": [], "dsp": ["-DOOC_KERNELS_DSP=1"]}
-
-
 def build_host(
     graph: Graph, sanitize: bool = False, kernels: str = "ref", fusion: FusionPlan | None = None
 ) -> Path:
     """Compile ``graph`` for the host; returns the runner binary (cached). ``kernels="dsp"``
-    builds the Cortex-M DSP-extension kernels (src/kernels/conv_dsp.c), here in their portable C
+    builds the Cortex-M DSP-extension kernels (src/kernels/*_dsp.c), here in their portable C
     form, instead of the reference conv, depthwise and fully connected kernels."""
-    if kernels not in KERNELS:
-        raise InvalidArgumentError(f"unknown kernels {kernels!r} (one of {', '.join(KERNELS)})")
+    if kernels not in KERNEL_FLAGS:
+        raise InvalidArgumentError(
+            f"unknown kernels {kernels!r} (one of {', '.join(KERNEL_FLAGS)})"
+        )
     cc = compiler()
-    flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + KERNELS[kernels]
+    flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + KERNEL_FLAGS[kernels]
     schedule = fusion.digest if fusion is not None else "per-layer"
     key = hashlib.sha256(
         f"{graph.sha256}|{schedule}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
@@ -84,7 +90,7 @@ def build_host(
             f"-DOOC_RUN_ARENA=OOC_MODEL_{upper}_ARENA_BYTES",
             *working,
             str(gen.model_c),
-            *[str(s) for s in gen.runtime_sources],
+            *map(str, gen.runtime_sources),
             str(C_RUNTIME / "ports" / "host" / "ooc_run_main.c"),
         ]
         return compile_cached(key, args, "the host runtime")
@@ -101,8 +107,7 @@ def build_image_tool(sanitize: bool = False) -> Path:
     key = hashlib.sha256(
         f"image-tool|{runtime_digest()}|{IMAGE_TOOL.read_bytes().hex()}|{cc}|{' '.join(flags)}".encode()
     ).hexdigest()[:32]
-    sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
-    args = [cc, *flags, f"-I{C_RUNTIME / 'include'}", *sources, str(IMAGE_TOOL)]
+    args = [cc, *flags, f"-I{INCLUDE}", *map(str, runtime_paths()), str(IMAGE_TOOL)]
     return compile_cached(key, args, "the image tool")
 
 
@@ -178,6 +183,13 @@ def run_host(
 # -- ooc run OUT/: a build directory, its weights only in the emulated flash --------------------
 
 RUNNER = C_RUNTIME / "ports" / "host" / "ooc_run_flash_main.c"
+COMMON = C_RUNTIME / "ports" / "common"
+# What the host programs of a build link beside the runtime and their main: the NOR emulator,
+# the host's port over it, and the power-on every platform's runners share.
+HOST_PORT = (
+    NOR_EMU, HOST / "ooc_nor_emu.h", HOST / "ooc_host_port.c", HOST / "ooc_host_port.h",
+    COMMON / "ooc_boot.c", COMMON / "ooc_boot.h",
+)  # fmt: skip
 
 
 def build_runner(bd: BuildDir, sanitize: bool = False) -> Path:
@@ -193,8 +205,9 @@ def build_host_program(
     link: tuple[str, ...],
     what: str,
 ) -> Path:
-    """Compile the build's C tables with the runtime, the NOR emulator and the host program
-    ``main`` (its OOC_RUN_* macros name the tables), once per content: a cached binary."""
+    """Compile the build's C tables with the runtime, the NOR emulator, the host port and the
+    host program ``main`` (its OOC_RUN_* macros name the tables), once per content: a cached
+    binary."""
     cc = compiler()
     cname = bd.info.c_name
     c_dir = bd.c_dir
@@ -202,17 +215,17 @@ def build_host_program(
     if not model_c.exists() or not model_h.exists():
         raise InvalidArgumentError(f"{c_dir} lacks the generated model tables: run ooc build again")
     h = hashlib.sha256(main.name.encode())
-    for p in (model_c, model_h, main, NOR_EMU, HOST / "ooc_nor_emu.h"):
+    for p in (model_c, model_h, main, *HOST_PORT):
         h.update(p.read_bytes())
     key = hashlib.sha256(
         f"{h.hexdigest()}|{runtime_digest()}|{cc}|{' '.join(flags)}|{' '.join(link)}".encode()
     ).hexdigest()[:32]
-    sources = sorted(str(p) for p in (C_RUNTIME / "src").rglob("*.c"))
     args = [
-        cc, *flags, f"-I{c_dir}", f"-I{C_RUNTIME / 'include'}", f"-I{HOST}",
+        cc, *flags, f"-I{c_dir}", f"-I{INCLUDE}", f"-I{HOST}", f"-I{COMMON}",
         f'-DOOC_RUN_HEADER="ooc_model_{cname}.h"', f"-DOOC_RUN_MODEL=ooc_model_{cname}",
         f"-DOOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
-        str(model_c), *sources, str(NOR_EMU), str(main), *link,
+        str(model_c), *map(str, runtime_paths()),
+        *(str(p) for p in HOST_PORT if p.suffix == ".c"), str(main), *link,
     ]  # fmt: skip
     return compile_cached(key, args, what)
 

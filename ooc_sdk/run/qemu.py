@@ -33,7 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from ooc_sdk.codegen.emit import C_RUNTIME, runtime_digest, write_codegen
+from ooc_sdk.codegen.emit import write_codegen
+from ooc_sdk.codegen.runtime import (
+    C_RUNTIME,
+    INCLUDE,
+    KERNEL_FLAGS,
+    runtime_digest,
+    runtime_paths,
+)
 from ooc_sdk.errors import (
     InvalidArgumentError,
     OocError,
@@ -52,13 +59,16 @@ from ooc_sdk.run.host import build_root, split_outputs, write_samples
 
 TARGET = "qemu-m4"
 PORT = C_RUNTIME / "ports" / "qemu_mps2"
+COMMON = C_RUNTIME / "ports" / "common"
 LINKER_SCRIPT = PORT / "mps2_an386.ld"
-PORT_SOURCES = ("board.c", "semihost.c", "ooc_qemu_flash.c")
+# The port's sources, and the power-on every platform's runners share (ports/common).
+PORT_SOURCES = (PORT / "board.c", PORT / "semihost.c", PORT / "ooc_qemu_flash.c",
+                COMMON / "ooc_boot.c")  # fmt: skip
 RUNNER = PORT / "ooc_run_qemu_main.c"
 ARCH = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2",
           "-ffunction-sections", "-fdata-sections"]  # fmt: skip
-KERNELS = ("ref", "dsp")
+KERNELS = tuple(KERNEL_FLAGS)
 INSTRUCTIONS_PER_TICK = 40  # 1 instruction per ns (-icount shift=0), 25 MHz timer
 IN_CORE_RAM_BYTES = 4 * 1024 * 1024  # the board's whole SSRAM2/3
 DEFAULT_TIMEOUT_S = 900.0
@@ -152,16 +162,19 @@ def compile_firmware(
             f"`kernels` must be one of {', '.join(KERNELS)}, not {kernels!r}", param="kernels"
         )
     gcc = tool("arm-none-eabi-gcc")
-    runtime = sorted((C_RUNTIME / "src").rglob("*.c"))
-    port = [PORT / s for s in PORT_SOURCES]
-    flags = [*ARCH, *CFLAGS, *(f"-D{d}" for d in defines)]
-    if kernels == "dsp":
-        flags.append("-DOOC_KERNELS_DSP=1")
+    port = list(PORT_SOURCES)
+    flags = [*ARCH, *CFLAGS, *(f"-D{d}" for d in defines), *KERNEL_FLAGS[kernels]]
     link = ["-nostartfiles", "-T", str(LINKER_SCRIPT), "-Wl,--gc-sections",
             f"-Wl,--defsym=OOC_RAM_BYTES={ram_bytes}", f"-Wl,--defsym=OOC_STACK_MIN={stack_min}",
             *(f"-Wl,--wrap={w}" for w in wraps), "-lc", "-lgcc"]  # fmt: skip
     h = hashlib.sha256(f"{_gcc_version()}|{runtime_digest()}|{flags}|{link}".encode())
-    for p in [*sources, *port, *sorted(PORT.glob("*.h")), LINKER_SCRIPT]:
+    for p in [
+        *sources,
+        *port,
+        *sorted(PORT.glob("*.h")),
+        *sorted(COMMON.glob("*.h")),
+        LINKER_SCRIPT,
+    ]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     for d in include_dirs:
@@ -173,9 +186,10 @@ def compile_firmware(
         build_root().mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=build_root()))
         try:
-            args = [gcc, *flags, f"-I{C_RUNTIME / 'include'}", f"-I{PORT}",
-                    *(f"-I{d}" for d in include_dirs), *map(str, sources), *map(str, runtime),
-                    *map(str, port), *link, "-o", str(tmp / "firmware.elf")]  # fmt: skip
+            args = [gcc, *flags, f"-I{INCLUDE}", f"-I{PORT}", f"-I{COMMON}",
+                    *(f"-I{d}" for d in include_dirs), *map(str, sources),
+                    *map(str, runtime_paths()), *map(str, port), *link,
+                    "-o", str(tmp / "firmware.elf")]  # fmt: skip
             proc = subprocess.run(args, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise _link_error(proc.stderr, ram_bytes, stack_min)

@@ -96,7 +96,8 @@ static int all_zero(const uint8_t *p, uint32_t n)
 typedef struct {
     ooc_nor_t nor;
     ooc_spill_t sp;
-    ooc_spill_config_t cfg;
+    ooc_port_t port;        /* the emulated chip and the test identity */
+    ooc_spill_config_t cfg; /* cfg.port is &port: a rig is never copied */
     uint32_t page, sector, n_sectors, base;
 } rig_t;
 
@@ -140,17 +141,19 @@ static int rig_open_geometry(rig_t *r, uint32_t page, uint32_t sector, uint32_t 
     r->sector = sector;
     r->n_sectors = n_sectors;
     r->base = BASE_SECTORS * sector;
-    r->cfg.read = port_read;
-    r->cfg.program = port_program;
-    r->cfg.erase = port_erase;
-    r->cfg.user = &r->nor;
+    r->port.read = port_read;
+    r->port.program = port_program;
+    r->port.erase = port_erase;
+    r->port.user = &r->nor;
+    r->port.flash_bytes = p.size_bytes;
+    r->port.page_bytes = page;
+    r->port.sector_bytes = sector;
+    r->port.root_key = ROOT_KEY;
+    r->port.root_key_bytes = sizeof ROOT_KEY;
+    r->port.device_uid = UID;
+    r->cfg.port = &r->port;
     r->cfg.base = r->base;
     r->cfg.bytes = n_sectors * sector;
-    r->cfg.page_bytes = page;
-    r->cfg.sector_bytes = sector;
-    r->cfg.root_key = ROOT_KEY;
-    r->cfg.root_key_bytes = sizeof ROOT_KEY;
-    r->cfg.device_uid = UID;
     r->cfg.tag_alg = alg;
     return ooc_nor_open(&r->nor, NULL, &p, 0);
 }
@@ -315,6 +318,7 @@ static void unit_config(void)
 {
     rig_t r;
     ooc_spill_config_t c;
+    ooc_port_t p;
     ooc_spill_ref_t ref;
     uint8_t b[16] = {0};
     CHECK(rig_open(&r, OOC_IMG_TAG_AES_CMAC) == OOC_NOR_OK);
@@ -326,24 +330,37 @@ static void unit_config(void)
         c.field = value;                                                                     \
         CHECK_RC(ooc_spill_mount(&r.sp, &c), OOC_ERR_ARG);                                   \
     } while (0)
-    BAD(read, NULL);
-    BAD(program, NULL);
-    BAD(erase, NULL);
-    BAD(root_key, NULL);
-    BAD(root_key_bytes, 24u);
-    BAD(device_uid, NULL);
+#define BAD_PORT(field, value)                                                               \
+    do {                                                                                     \
+        p = r.port;                                                                          \
+        p.field = value;                                                                     \
+        c = r.cfg;                                                                           \
+        c.port = &p;                                                                         \
+        CHECK_RC(ooc_spill_mount(&r.sp, &c), OOC_ERR_ARG);                                   \
+    } while (0)
+    BAD(port, NULL);
+    BAD_PORT(read, NULL);
+    BAD_PORT(program, NULL);
+    BAD_PORT(erase, NULL);
+    BAD_PORT(root_key, NULL);
+    BAD_PORT(root_key_bytes, 24u);
+    BAD_PORT(device_uid, NULL);
+    BAD_PORT(flash_bytes, 0u);
+    BAD_PORT(flash_bytes, r.base + N_SECTORS * SECTOR - 1u); /* the partition overruns the flash */
     BAD(key_bytes, 24u);
     BAD(tag_alg, 3u);
-    BAD(page_bytes, 8u);
-    BAD(page_bytes, 512u); /* larger than OOC_SPILL_MAX_PAGE_BYTES */
-    BAD(page_bytes, 96u);
-    BAD(sector_bytes, 128u);
-    BAD(sector_bytes, 6000u);
+    BAD_PORT(page_bytes, 8u);
+    BAD_PORT(page_bytes, 512u); /* larger than OOC_SPILL_MAX_PAGE_BYTES */
+    BAD_PORT(page_bytes, 96u);
+    BAD_PORT(page_bytes, 0u);   /* a writing port without its geometry */
+    BAD_PORT(sector_bytes, 128u);
+    BAD_PORT(sector_bytes, 6000u);
     BAD(base, SECTOR / 2u);
     BAD(bytes, SECTOR);     /* one sector: no ring */
     BAD(bytes, SECTOR * 3u / 2u);
     BAD(base, 0xFFFFF000u); /* wraps the address space */
 #undef BAD
+#undef BAD_PORT
     /* Nothing was written by the refused mounts. */
     CHECK(ooc_nor_contents(&r.nor)[r.base] == 0xFFu);
     CHECK_RC(ooc_spill_write(&r.sp, 0, 0, b, 16, &ref), OOC_ERR_STATE);
@@ -562,7 +579,7 @@ static void unit_keys(void)
     {
         static const uint8_t uid2[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
         CHECK(rig_open(&r, OOC_IMG_TAG_AES_CMAC) == 0);
-        r.cfg.device_uid = uid2;
+        r.port.device_uid = uid2;
         CHECK_RC(ooc_spill_mount(&r.sp, &r.cfg), OOC_OK);
         CHECK_RC(ooc_spill_write(&r.sp, 1, 1, data, sizeof data, &ref), OOC_OK);
         CHECK(memcmp(first + 32, flash_at(&r, r.base + ref.offset) + 32, rec_len - 32u) != 0);
@@ -1055,7 +1072,7 @@ static int mode_nonce(uint32_t alg, uint32_t n, uint32_t reboots)
         return finish();
     }
     CHECK(rig_open(&r, alg) == 0);
-    r.cfg.aes_engine = &engine;
+    r.port.aes_engine = &engine;
     for (s = 0; s <= reboots && n_boots < MAX_BOOTS; s++) {
         uint32_t todo = s == reboots ? n - inf : per;
         CHECK_RC(s == 0u ? ooc_spill_mount(&r.sp, &r.cfg) : rig_reboot(&r), OOC_OK);

@@ -17,7 +17,7 @@
  *             the last chunk of the table (its flash_offset, when the entry is in the input).
  *             A failing read first copies what it can, like a driver that fails half-way.
  *   bit 3     base address: 0 = FUZZ_BASE, 1 = the top of the 32-bit address space
- *             (base + flash_bytes == 2^32)
+ *             (base + flash_bytes == 2^32 - 1, the largest flash a port can declare)
  *   bits 4-5  device anti-rollback counter: 0, 1, 2 or 0xFFFFFFFF
  *   bit 6     pass the input's own model hash and plan id as the expected ones
  *   bit 7     (with bit 6) flip one bit of the expected plan id: the mount must then fail
@@ -80,7 +80,7 @@ typedef struct {
     const uint8_t *data; /* the image bytes */
     uint32_t len;
     uint32_t base;
-    uint32_t declared; /* flash_bytes given to the reader */
+    uint32_t declared; /* flash bytes from base the port declares (flash_bytes - base) */
     uint32_t readable; /* reads reaching past this image offset fail (<= len) */
 } flash_t;
 
@@ -482,6 +482,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     int resealed, faults, have_keys = 0, rc;
     flash_t f;
     keys_t keys;
+    ooc_port_t port;
     ooc_image_config_t cfg;
     ooc_image_t img;
 
@@ -519,16 +520,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
             f.readable = at < n ? at : n;
         }
     }
-    f.base = (mode & 8) ? (uint32_t)(0x100000000ull - f.declared) : FUZZ_BASE;
+    f.base = (mode & 8) ? (uint32_t)(0xFFFFFFFFull - f.declared) : FUZZ_BASE;
 
+    memset(&port, 0, sizeof port);
+    port.read = flash_read_cb;
+    port.user = &f;
+    port.flash_bytes = f.base + f.declared;
+    port.root_key = FUZZ_ROOT_KEY;
+    port.root_key_bytes = root_len;
+    port.device_uid = FUZZ_DEVICE_UID;
     memset(&cfg, 0, sizeof cfg);
-    cfg.read = flash_read_cb;
-    cfg.user = &f;
+    cfg.port = &port;
     cfg.base = f.base;
-    cfg.flash_bytes = f.declared;
-    cfg.root_key = FUZZ_ROOT_KEY;
-    cfg.root_key_bytes = root_len;
-    cfg.device_uid = FUZZ_DEVICE_UID;
     cfg.min_security_counter = counters[(mode >> 4) & 3u];
     if ((mode & 0x40) && n >= OOC_IMG_CHUNK_TABLE_OFFSET) {
         memcpy(sha, data + OOC_IMG_MANIFEST_OFFSET + OOC_IMG_MF_MODEL_SHA256, sizeof sha);

@@ -51,21 +51,28 @@ if [ -f scripts/env.sh ]; then
     source scripts/env.sh
 fi
 
-# Build. ooc.c (ooc_strerror) pulls in the kernels, so they are linked too. The crypto sources keep
-# ASan, UBSan and edge coverage but not comparison tracing: the fuzzer cannot steer through AES
-# anyway, and tracing every compare in the block cipher made each exec about 3x slower.
+# Build: the harness with the whole runtime (c_runtime/sources.txt, the list every build uses).
+# The crypto sources keep ASan, UBSan and edge coverage but not comparison tracing: the fuzzer
+# cannot steer through AES anyway, and tracing every compare in the block cipher made each exec
+# about 3x slower.
 bin="$out/fuzz_image"
 flags=(-std=c99 -Wall -Wextra -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
     -Ic_runtime/include)
 echo "ooc: building $bin" >&2
 rm -rf "$out/obj"
 mkdir -p "$out/obj"
-for src in c_runtime/src/crypto/*.c; do
-    clang "${flags[@]}" -fno-sanitize-coverage=trace-cmp -c "$src" \
-        -o "$out/obj/$(basename "$src" .c).o"
-done
-clang "${flags[@]}" tools/fuzz/fuzz_image.c c_runtime/src/image.c c_runtime/src/ooc.c \
-    c_runtime/src/kernels/*.c "$out"/obj/*.o -lm -o "$bin"
+runtime=()
+while IFS= read -r src; do
+    case "$src" in
+    '' | '#'*) ;;
+    src/crypto/*)
+        clang "${flags[@]}" -fno-sanitize-coverage=trace-cmp -c "c_runtime/$src" \
+            -o "$out/obj/$(basename "$src" .c).o"
+        ;;
+    *) runtime+=("c_runtime/$src") ;;
+    esac
+done <c_runtime/sources.txt
+clang "${flags[@]}" tools/fuzz/fuzz_image.c "${runtime[@]}" "$out"/obj/*.o -lm -o "$bin"
 
 # Seeds, fresh every run; the fuzzer's own corpus starts empty so runs are comparable. Each seed
 # must mount with the result make_seeds.py expects and, when it mounts, read back the chunks it

@@ -23,37 +23,31 @@
 #include "ooc/ooc.h"
 #include "ooc/ooc_crypto.h"
 #include "ooc/ooc_image_format.h"
+#include "ooc/ooc_port.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Copy `len` bytes at flash address `addr` into `buf`. Return 0, or a negative value on failure
-   (reported as OOC_ERR_IO). */
-typedef int (*ooc_flash_read_fn)(void *user, uint32_t addr, void *buf, uint32_t len);
-
-/* Optional asynchronous read, as a DMA driver gives it: start one read, then wait for it. At
-   most one is outstanding; nothing else reads the flash meanwhile. Return 0 or negative. */
-typedef int (*ooc_flash_read_start_fn)(void *user, uint32_t addr, void *buf, uint32_t len);
-typedef int (*ooc_flash_read_wait_fn)(void *user);
-
 /* What the device provides to mount an image. Zero-initialise, then set the fields. */
 typedef struct {
-    ooc_flash_read_fn read;     /* required */
-    void *user;                 /* handed back to `read` */
-    uint32_t base;              /* flash address of the image's first byte */
-    uint32_t flash_bytes;       /* bytes readable from `base`; the image must fit in them */
-    const uint8_t *root_key;    /* the device root key, from internal trusted storage */
-    uint32_t root_key_bytes;    /* 16 or 32 */
-    const uint8_t *device_uid;  /* OOC_IMG_UID_BYTES bytes (UID zero-padded on the left) */
-    uint32_t min_security_counter;          /* the device's anti-rollback counter */
-    const uint8_t *expected_model_sha256;   /* 32 bytes, or NULL to accept any model */
-    const uint8_t *expected_plan_id;        /* 16 bytes, or NULL to accept any plan */
-    const ooc_aes_engine_t *aes_engine;     /* NULL: software AES */
-    /* Optional, both or neither: asynchronous reads let the runtime prefetch the next chunks
-       while a step computes. Without them every read is synchronous (prefetch does nothing). */
-    ooc_flash_read_start_fn read_start;
-    ooc_flash_read_wait_fn read_wait;
+    /* The flash, the device identity and the AES engine (ooc/ooc_port.h). Required; checked by
+       ooc_port_check(port, OOC_PORT_READS). The mount copies the flash functions and `user`;
+       the port itself need not outlive the call. */
+    const ooc_port_t *port;
+    /* Flash address of the image's first byte: 0 .. port->flash_bytes (else OOC_ERR_ARG). The
+       image must fit in the flash after it (else OOC_ERR_FORMAT when not even its magic does,
+       OOC_ERR_TRUNCATED when its header or data do not). */
+    uint32_t base;
+    /* The device's anti-rollback counter: an image with a lower security counter is
+       OOC_ERR_ROLLBACK. 0: any image. */
+    uint32_t min_security_counter;
+    /* 32 bytes: the SHA-256 of the model the firmware was built for (OOC_ERR_MODEL for another),
+       or NULL to accept any model. */
+    const uint8_t *expected_model_sha256;
+    /* 16 bytes: the plan id the firmware's tables were generated for (OOC_ERR_MODEL for
+       another), or NULL to accept any plan. */
+    const uint8_t *expected_plan_id;
 } ooc_image_config_t;
 
 /* A mounted image. Treat as opaque; holds derived keys: wipe with ooc_image_unmount(). */
@@ -100,7 +94,7 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg);
 int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32_t buf_bytes,
                              ooc_chunk_info_t *info);
 
-/* Lower-level access for the pager (ooc.c), one step = chunks first .. first + n - 1:
+/* Lower-level access for the pager (src/pager.c), one step = chunks first .. first + n - 1:
    ooc_image_read_entries() reads their table entries (64 bytes each) into `entries` with one
    read, checks their structure and that their data lies back to back, and gives the span to
    read (image offset and length, alignment gaps included). ooc_image_read_begin() /

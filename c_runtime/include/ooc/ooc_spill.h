@@ -46,6 +46,7 @@
 #include "ooc/ooc.h"
 #include "ooc/ooc_crypto.h"
 #include "ooc/ooc_image.h"
+#include "ooc/ooc_port.h"
 /* Byte layout of the sector and record headers (OOC_SPILL_MAGIC, OOC_SPILL_SH_*, OOC_SPILL_RH_*,
    ...): generated from ooc_sdk/formats/spill.py; docs/spill.md explains it. */
 #include "ooc/ooc_spill_format.h"
@@ -60,12 +61,6 @@ extern "C" {
 #define OOC_SPILL_MAX_PAGE_BYTES 256u
 #endif
 
-/* Flash port for programming. `program` writes `len` (>= 1) bytes at `addr`, all within one page
-   (bits only go 1 -> 0); `erase` erases the sector at the sector-aligned `addr` to 0xFF. Return 0,
-   or a negative value on failure (reported as OOC_ERR_IO). The read is ooc_flash_read_fn. */
-typedef int (*ooc_flash_program_fn)(void *user, uint32_t addr, const void *data, uint32_t len);
-typedef int (*ooc_flash_erase_fn)(void *user, uint32_t addr);
-
 /* Ring geometry (what ooc_spill_predict() needs). */
 typedef struct {
     uint32_t page_bytes;   /* power of two, 16 .. OOC_SPILL_MAX_PAGE_BYTES */
@@ -75,25 +70,26 @@ typedef struct {
 
 /* What the device provides. Zero-initialise, then set the fields. */
 typedef struct {
-    ooc_flash_read_fn read;       /* required */
-    ooc_flash_program_fn program; /* required */
-    ooc_flash_erase_fn erase;     /* required */
-    void *user;                   /* handed back to the three */
-    uint32_t base;                /* flash address of the scratch partition (sector-aligned) */
-    uint32_t bytes;               /* its length: n_sectors * sector_bytes */
-    uint32_t page_bytes;
-    uint32_t sector_bytes;
-    const uint8_t *root_key;      /* the device root key (16 or 32 bytes); not kept */
-    uint32_t root_key_bytes;
-    const uint8_t *device_uid;    /* OOC_IMG_UID_BYTES bytes */
-    uint32_t tag_alg;             /* OOC_IMG_TAG_AES_CMAC or OOC_IMG_TAG_POLY1305: the image's */
-    uint32_t key_bytes;           /* spill keys: 16 or 32, 0 = the root key's length */
-    /* Optional hardening where the device has it (docs/spill.md, "Keys"): */
-    uint32_t min_boot;            /* lowest boot number to use, from trusted monotonic storage
-                                     (e.g. the last ooc_spill_boot() + 1); 0 = none */
-    const uint8_t *boot_salt;     /* OOC_SPILL_SALT_BYTES fresh TRNG bytes, new for every mount;
-                                     NULL = none (all zero in the KDF context) */
-    const ooc_aes_engine_t *aes_engine; /* NULL: software AES */
+    /* The flash, the device identity and the AES engine (ooc/ooc_port.h). Required; checked by
+       ooc_port_check(port, OOC_PORT_WRITES), and the ring's own limits on top: page_bytes
+       16 .. OOC_SPILL_MAX_PAGE_BYTES, sector_bytes >= 256. The mount copies read, program,
+       erase, `user` and the geometry; the port itself need not outlive the call. */
+    const ooc_port_t *port;
+    /* Flash address of the scratch partition: a multiple of port->sector_bytes. */
+    uint32_t base;
+    /* Its length in bytes: n_sectors * port->sector_bytes with n_sectors >= 2, and
+       base + bytes <= port->flash_bytes. */
+    uint32_t bytes;
+    /* OOC_IMG_TAG_AES_CMAC or OOC_IMG_TAG_POLY1305: the image's (ooc_image_t.tag_alg). */
+    uint32_t tag_alg;
+    /* Length of the spill keys: 16 or 32; 0: the root key's length. */
+    uint32_t key_bytes;
+    /* Optional hardening where the device has it (docs/spill.md, "Keys"); at least one is
+       needed for ooc_init() to accept the ring (keys that cannot repeat across boots): */
+    uint32_t min_boot;        /* lowest boot number to use, from trusted monotonic storage
+                                 (e.g. the last ooc_spill_boot() + 1); 0: none */
+    const uint8_t *boot_salt; /* OOC_SPILL_SALT_BYTES fresh TRNG bytes, new for every mount;
+                                 NULL: none (all zero in the KDF context) */
 } ooc_spill_config_t;
 
 /* Flash traffic of the ring since mount (the mount's own included). */

@@ -164,6 +164,7 @@ static int mount_and_read(ooc_image_config_t *cfg, uint8_t *buf, uint32_t buf_by
 int main(int argc, char **argv)
 {
     mem_flash_t flash = {NULL, 0, 0};
+    ooc_port_t port;
     ooc_image_config_t cfg;
     fake_engine_t engine;
     ooc_aes_engine_t engine_port;
@@ -203,20 +204,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot read %s\n", argv[1]);
         return 2;
     }
-    memset(&cfg, 0, sizeof cfg);
-    cfg.read = mem_read;
-    cfg.user = &flash;
-    cfg.flash_bytes = flash.size;
-    cfg.root_key = key;
-    cfg.root_key_bytes = (uint32_t)key_len;
-    cfg.device_uid = uid;
-    cfg.min_security_counter = (uint32_t)min_counter;
+    memset(&port, 0, sizeof port);
+    port.read = mem_read;
+    port.user = &flash;
+    port.flash_bytes = flash.size;
+    port.root_key = key;
+    port.root_key_bytes = (uint32_t)key_len;
+    port.device_uid = uid;
     memset(&engine, 0, sizeof engine);
     engine_port.ecb_encrypt = fake_ecb;
     engine_port.user = &engine;
     if (use_engine) {
-        cfg.aes_engine = &engine_port;
+        port.aes_engine = &engine_port;
     }
+    memset(&cfg, 0, sizeof cfg);
+    cfg.port = &port;
+    cfg.min_security_counter = (uint32_t)min_counter;
 
     if (tamper_path != NULL) {
         FILE *bits = fopen(tamper_path, "r");

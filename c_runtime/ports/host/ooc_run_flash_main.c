@@ -36,6 +36,8 @@
 #include "ooc/ooc.h"
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_spill.h"
+#include "ooc_boot.h"
+#include "ooc_host_port.h"
 #include "ooc_nor_emu.h"
 #include OOC_RUN_HEADER
 
@@ -140,86 +142,26 @@ static int parse_u32(const char *s, uint32_t *out)
     return 1;
 }
 
-static int parse_hex(const char *s, uint8_t *out, uint32_t max, uint32_t *n)
+/* Fresh boot salt from /dev/urandom (a device takes it from its TRNG). 0 or -1. */
+static int boot_salt(uint8_t salt[OOC_SPILL_SALT_BYTES])
 {
-    uint32_t len = (uint32_t)strlen(s), i;
-    if (len % 2u != 0u || len / 2u > max) {
-        return 0;
-    }
-    for (i = 0; i < len / 2u; i++) {
-        unsigned v;
-        if (sscanf(s + 2u * i, "%2x", &v) != 1) {
-            return 0;
-        }
-        out[i] = (uint8_t)v;
-    }
-    *n = len / 2u;
-    return 1;
-}
-
-static int read_wait(void *user)
-{
-    return ooc_nor_read_wait((ooc_nor_t *)user);
-}
-
-static int read_start(void *user, uint32_t addr, void *buf, uint32_t len)
-{
-    return ooc_nor_read_start((ooc_nor_t *)user, addr, buf, len);
-}
-
-static int program(void *user, uint32_t addr, const void *data, uint32_t len)
-{
-    return ooc_nor_program((ooc_nor_t *)user, addr, data, len);
-}
-
-static int erase(void *user, uint32_t addr)
-{
-    return ooc_nor_erase_sector((ooc_nor_t *)user, addr);
-}
-
-/* The spill ring on the image's scratch partition, keyed for this boot. */
-static int mount_spill(const uint8_t *key, uint32_t key_len, const uint8_t *uid, uint32_t base,
-                       const ooc_nor_profile_t *profile)
-{
-    ooc_spill_config_t scfg;
-    uint8_t salt[OOC_SPILL_SALT_BYTES];
     FILE *rng = fopen("/dev/urandom", "rb");
-    int err;
-    if (rng == NULL || fread(salt, 1, sizeof salt, rng) != sizeof salt) {
-        if (rng != NULL) {
-            fclose(rng);
-        }
-        return OOC_ERR_IO;
+    int ok = rng != NULL && fread(salt, 1, OOC_SPILL_SALT_BYTES, rng) == OOC_SPILL_SALT_BYTES;
+    if (rng != NULL) {
+        fclose(rng);
     }
-    fclose(rng);
-    memset(&scfg, 0, sizeof scfg);
-    scfg.read = ooc_nor_read;
-    scfg.program = program;
-    scfg.erase = erase;
-    scfg.user = &nor;
-    scfg.base = base + image.scratch_begin;
-    scfg.bytes = image.scratch_end - image.scratch_begin;
-    scfg.page_bytes = profile->page_bytes;
-    scfg.sector_bytes = profile->sector_bytes;
-    scfg.root_key = key;
-    scfg.root_key_bytes = key_len;
-    scfg.device_uid = uid;
-    scfg.tag_alg = image.tag_alg;
-    scfg.boot_salt = salt;
-    err = ooc_spill_mount(&spill, &scfg);
-    memset(salt, 0, sizeof salt);
-    return err;
+    return ok ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     ooc_nor_profile_t profile;
-    ooc_image_config_t icfg;
+    ooc_port_t port;
+    ooc_boot_config_t boot;
     struct ooc_config cfg;
     ooc_nor_counters_t before, after;
-    char line[256], uid_hex[80], key_hex[80];
-    uint8_t uid[OOC_IMG_UID_BYTES], key[32];
-    uint32_t uid_len = 0, key_len = 0, base = 0, flip = 0xFFFFFFFFu, samples, s, i;
+    uint8_t uid[OOC_IMG_UID_BYTES], key[32], salt[OOC_SPILL_SALT_BYTES];
+    uint32_t key_len = 0, base = 0, flip = 0xFFFFFFFFu, samples, s, i;
     uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0, state_bytes;
     ooc_spill_status_t mounted, last_start;
     ooc_nor_counters_t at_mount;
@@ -261,13 +203,9 @@ int main(int argc, char **argv)
         }
         a++;
     }
-    if (fgets(line, sizeof line, stdin) == NULL || sscanf(line, "%79s %79s", uid_hex, key_hex) != 2 ||
-        !parse_hex(uid_hex, uid, sizeof uid, &uid_len) || uid_len != sizeof uid ||
-        !parse_hex(key_hex, key, sizeof key, &key_len) || (key_len != 16u && key_len != 32u)) {
+    if (ooc_host_identity(uid, key, &key_len) != 0) {
         return fail("stdin must hold 'UID_HEX ROOT_KEY_HEX'", 0, 2);
     }
-    memset(line, 0, sizeof line);
-    memset(key_hex, 0, sizeof key_hex);
     err = ooc_nor_open(&nor, argv[1], &profile,
                        OOC_RUN_MODEL.n_spills != 0u ? OOC_NOR_NO_CREATE : OOC_NOR_NO_CREATE | OOC_NOR_READ_ONLY);
     if (err != OOC_NOR_OK) {
@@ -275,23 +213,21 @@ int main(int argc, char **argv)
     }
     nor_is_open = 1;
 
-    memset(&icfg, 0, sizeof icfg);
-    icfg.read = ooc_nor_read;
-    icfg.user = &nor;
-    icfg.base = base;
-    icfg.flash_bytes = profile.size_bytes - base;
-    icfg.root_key = key;
-    icfg.root_key_bytes = key_len;
-    icfg.device_uid = uid;
-    icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
-    icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
-    if (!sync_reads) {
-        icfg.read_start = read_start;
-        icfg.read_wait = read_wait;
-    }
-    err = ooc_image_mount(&image, &icfg);
+    memset(&port, 0, sizeof port);
+    ooc_host_port(&port, &nor, &profile, sync_reads);
+    port.device_uid = uid;
+    port.root_key = key;
+    port.root_key_bytes = key_len;
+    memset(&boot, 0, sizeof boot);
+    boot.port = &port;
+    boot.base = base;
+    boot.model = &OOC_RUN_MODEL;
+    boot.boot_salt = salt;
+    err = ooc_boot_image(&boot, &image);
     if (err == OOC_OK && OOC_RUN_MODEL.n_spills != 0u) {
-        err = mount_spill(key, key_len, uid, base, &profile);
+        /* the spill ring on the image's scratch partition, keyed for this boot */
+        err = boot_salt(salt) == 0 ? ooc_boot_spill(&boot, &image, &spill) : OOC_ERR_IO;
+        memset(salt, 0, sizeof salt);
         if (err < 0) {
             memset(key, 0, sizeof key);
             return fail("spill mount", err, 1);

@@ -42,6 +42,8 @@
 #include "ooc/ooc_crypto.h"
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_spill.h"
+#include "ooc_boot.h"
+#include "ooc_host_port.h"
 #include "ooc_nor_emu.h"
 #include OOC_RUN_HEADER
 
@@ -60,7 +62,7 @@ static ooc_nor_profile_t profile;
 static uint32_t base, last_boot;
 static uint32_t scratch_lo, scratch_hi; /* the scratch partition's flash addresses (kept past unmount) */
 static uint8_t uid[OOC_IMG_UID_BYTES], root_key[32];
-static uint32_t root_key_bytes;
+static ooc_port_t port; /* the NOR emulator, the identity above; reads through spill_read_hook */
 static uint8_t *sample, *ref, *got;
 static uint32_t in_total, out_total;
 
@@ -122,11 +124,12 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* The spill ring's reads. A record read-back starts with its 32-byte header, at a 16-aligned
-   offset past a sector's header; sector headers are read at a sector's start. */
+/* Every flash read, the image's and the spill ring's; the ring's alone touch the scratch
+   partition. A record read-back starts with its 32-byte header, at a 16-aligned offset past a
+   sector's header; sector headers are read at a sector's start. */
 static int spill_read_hook(void *user, uint32_t addr, void *buf, uint32_t len)
 {
-    if (inj.mode != INJECT_NONE && len == OOC_SPILL_RECORD_HEADER_BYTES && addr >= scratch_lo &&
+    if (inj.mode != INJECT_NONE && len == OOC_SPILL_RECORD_HEADER_BYTES && addr >= scratch_lo && addr < scratch_hi &&
         (addr - scratch_lo) % profile.sector_bytes >= OOC_SPILL_SECTOR_HEADER_BYTES) {
         const uint32_t n = inj.reads++;
         const uint32_t rec = OOC_SPILL_RECORD_HEADER_BYTES + get_u32(nor.data + addr + OOC_SPILL_RH_LENGTH) + 16u;
@@ -151,16 +154,6 @@ static int spill_read_hook(void *user, uint32_t addr, void *buf, uint32_t len)
 
 /* ---- boot, inference ---- */
 
-static int program(void *user, uint32_t addr, const void *data, uint32_t len)
-{
-    return ooc_nor_program((ooc_nor_t *)user, addr, data, len);
-}
-
-static int erase(void *user, uint32_t addr)
-{
-    return ooc_nor_erase_sector((ooc_nor_t *)user, addr);
-}
-
 static void shutdown(void)
 {
     ooc_spill_unmount(&spill);
@@ -171,44 +164,24 @@ static void shutdown(void)
    ring's boot at once), then ooc_init. */
 static int boot(void)
 {
-    ooc_image_config_t icfg;
-    ooc_spill_config_t scfg;
+    ooc_boot_config_t bcfg;
     struct ooc_config cfg;
     int err;
     if (ooc_nor_power_lost(&nor)) {
         (void)ooc_nor_power_cycle(&nor);
     }
-    memset(&icfg, 0, sizeof icfg);
-    icfg.read = ooc_nor_read;
-    icfg.user = &nor;
-    icfg.base = base;
-    icfg.flash_bytes = profile.size_bytes - base;
-    icfg.root_key = root_key;
-    icfg.root_key_bytes = root_key_bytes;
-    icfg.device_uid = uid;
-    icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
-    icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
-    err = ooc_image_mount(&image, &icfg);
+    memset(&bcfg, 0, sizeof bcfg);
+    bcfg.port = &port;
+    bcfg.base = base;
+    bcfg.model = &OOC_RUN_MODEL;
+    bcfg.min_boot = last_boot + 1u;
+    err = ooc_boot_image(&bcfg, &image);
     if (err < 0) {
         return err;
     }
-    memset(&scfg, 0, sizeof scfg);
-    scfg.read = spill_read_hook;
-    scfg.program = program;
-    scfg.erase = erase;
-    scfg.user = &nor;
     scratch_lo = base + image.scratch_begin;
     scratch_hi = base + image.scratch_end;
-    scfg.base = scratch_lo;
-    scfg.bytes = scratch_hi - scratch_lo;
-    scfg.page_bytes = profile.page_bytes;
-    scfg.sector_bytes = profile.sector_bytes;
-    scfg.root_key = root_key;
-    scfg.root_key_bytes = root_key_bytes;
-    scfg.device_uid = uid;
-    scfg.tag_alg = image.tag_alg;
-    scfg.min_boot = last_boot + 1u;
-    err = ooc_spill_mount(&spill, &scfg);
+    err = ooc_boot_spill(&bcfg, &image, &spill);
     if (err < 0) {
         ooc_image_unmount(&image);
         return err;
@@ -449,20 +422,6 @@ static int word_u32(const char *arg, const char *key, uint32_t *out)
     return 1;
 }
 
-static int hex_bytes(const char *s, uint8_t *out, uint32_t cap)
-{
-    uint32_t n = 0;
-    for (; s[0] != '\0' && s[1] != '\0' && n < cap; s += 2, n++) {
-        char pair[3] = {s[0], s[1], '\0'};
-        char *end;
-        out[n] = (uint8_t)strtoul(pair, &end, 16);
-        if (*end != '\0') {
-            return -1;
-        }
-    }
-    return s[0] == '\0' ? (int)n : -1;
-}
-
 static uint8_t *slurp(const char *path, uint32_t want)
 {
     FILE *f = fopen(path, "rb");
@@ -480,7 +439,6 @@ static uint8_t *slurp(const char *path, uint32_t want)
 
 int main(int argc, char **argv)
 {
-    char line[256], uid_hex[80], key_hex[80];
     uint32_t u[4] = {0, 0, 0, 0}, i;
     int a, err, rc = 2, mode_args;
     const char *mode = argc > 4 ? argv[4] : "";
@@ -511,23 +469,18 @@ int main(int argc, char **argv)
         }
         u[i] = (uint32_t)v;
     }
-    if (fgets(line, sizeof line, stdin) == NULL || sscanf(line, "%79s %79s", uid_hex, key_hex) != 2 ||
-        hex_bytes(uid_hex, uid, sizeof uid) != (int)sizeof uid) {
-        fprintf(stderr, "campaign: stdin must hold 'UID_HEX ROOT_KEY_HEX'\n");
+    if (ooc_host_identity(uid, root_key, &port.root_key_bytes) != 0) {
+        fprintf(stderr, "campaign: stdin must hold 'UID_HEX ROOT_KEY_HEX' (a 16-byte UID, a 16- or 32-byte key)\n");
         return 2;
     }
-    a = hex_bytes(key_hex, root_key, sizeof root_key);
-    memset(line, 0, sizeof line);
-    memset(key_hex, 0, sizeof key_hex);
-    if (a != 16 && a != 32) {
-        fprintf(stderr, "campaign: the root key must be 16 or 32 bytes\n");
-        return 2;
-    }
-    root_key_bytes = (uint32_t)a;
     if (ooc_nor_open(&nor, argv[1], &profile, OOC_NOR_NO_CREATE) != OOC_NOR_OK) {
         fprintf(stderr, "campaign: cannot open the flash file\n");
         return 2;
     }
+    ooc_host_port(&port, &nor, &profile, 1); /* blocking reads, as before */
+    port.read = spill_read_hook;
+    port.device_uid = uid;
+    port.root_key = root_key;
     err = boot(); /* the model's input and output sizes */
     if (err == OOC_OK) {
         for (i = 0; i < OOC_RUN_MODEL.n_inputs; i++) {

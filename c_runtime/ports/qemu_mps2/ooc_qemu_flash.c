@@ -132,3 +132,30 @@ int ooc_qflash_erase(ooc_qflash_t *f, uint32_t addr)
     }
     return 0;
 }
+
+void ooc_qflash_port(ooc_qflash_t *f, ooc_port_t *port)
+{
+    port->user = f;
+    port->read = ooc_qflash_read;
+    port->read_start = ooc_qflash_read_start;
+    port->read_wait = ooc_qflash_read_wait;
+    port->flash_bytes = f->size_bytes;
+    port->page_bytes = f->page_bytes;
+    port->sector_bytes = f->sector_bytes;
+}
+
+static int program(void *user, uint32_t addr, const void *data, uint32_t len)
+{
+    return ooc_qflash_program((ooc_qflash_t *)user, addr, data, len);
+}
+
+static int erase(void *user, uint32_t addr)
+{
+    return ooc_qflash_erase((ooc_qflash_t *)user, addr);
+}
+
+void ooc_qflash_port_writes(ooc_port_t *port)
+{
+    port->program = program;
+    port->erase = erase;
+}

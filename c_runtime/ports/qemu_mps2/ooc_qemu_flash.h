@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "ooc/ooc_port.h"
+
 typedef struct {
     int handle;
     uint32_t size_bytes, page_bytes, sector_bytes;
@@ -28,7 +30,7 @@ int ooc_qflash_open(ooc_qflash_t *f, const char *path, uint32_t size_bytes, uint
                     uint32_t sector_bytes, int writable);
 void ooc_qflash_close(ooc_qflash_t *f);
 
-/* ooc_flash_read_fn and the asynchronous pair of ooc_image.h; `user` is the ooc_qflash_t. */
+/* ooc_flash_read_fn and the asynchronous pair of ooc/ooc_port.h; `user` is the ooc_qflash_t. */
 int ooc_qflash_read(void *user, uint32_t addr, void *buf, uint32_t len);
 int ooc_qflash_read_start(void *user, uint32_t addr, void *buf, uint32_t len);
 int ooc_qflash_read_wait(void *user);
@@ -38,5 +40,13 @@ int ooc_qflash_read_wait(void *user);
 int ooc_qflash_program(ooc_qflash_t *f, uint32_t addr, const void *data, uint32_t len);
 /* Sector erase: `addr` must be sector-aligned. 0 or -1. */
 int ooc_qflash_erase(ooc_qflash_t *f, uint32_t addr);
+
+/* Fill `port`'s flash fields for `f`: user, the blocking and the asynchronous reads, and the
+   geometry (the identity fields and the AES engine are left as they are). */
+void ooc_qflash_port(ooc_qflash_t *f, ooc_port_t *port);
+
+/* And page program and sector erase, for a flash opened writable (the spill ring). Apart, so
+   that a firmware that never writes does not link the writing code. */
+void ooc_qflash_port_writes(ooc_port_t *port);
 
 #endif /* OOC_QEMU_FLASH_H */

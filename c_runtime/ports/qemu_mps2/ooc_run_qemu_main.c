@@ -47,6 +47,7 @@
 
 #if OOC_RUN_PAGED
 #include "ooc/ooc_image.h"
+#include "ooc_boot.h"
 #include "ooc_qemu_flash.h"
 #endif
 
@@ -264,16 +265,6 @@ static uint32_t get_u32(const uint8_t *p)
 }
 
 #if OOC_RUN_SPILL
-static int qflash_program(void *user, uint32_t addr, const void *data, uint32_t len)
-{
-    return ooc_qflash_program((ooc_qflash_t *)user, addr, data, len);
-}
-
-static int qflash_erase(void *user, uint32_t addr)
-{
-    return ooc_qflash_erase((ooc_qflash_t *)user, addr);
-}
-
 static void set_u32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -319,9 +310,8 @@ static int boot_counter_write(uint32_t boot)
    boot's keys are made fresh by the monotonic boot counter: min_boot is one past the last boot
    counted, and the boot the ring takes is counted before any spill is written (a power cut in
    between skips a number, never reuses one). */
-static int mount_spill(const uint8_t *ks, uint32_t page, uint32_t sector, uint32_t base)
+static int mount_spill(ooc_boot_config_t *boot)
 {
-    ooc_spill_config_t scfg;
     uint32_t last;
     int err;
     if (boot_counter_read(&last) != 0) {
@@ -330,21 +320,8 @@ static int mount_spill(const uint8_t *ks, uint32_t page, uint32_t sector, uint32
     if (last == 0xFFFFFFFFu) {
         return fail("spill mount", OOC_ERR_SPILL_EXHAUSTED, 1);
     }
-    memset(&scfg, 0, sizeof scfg);
-    scfg.read = ooc_qflash_read;
-    scfg.program = qflash_program;
-    scfg.erase = qflash_erase;
-    scfg.user = &flash;
-    scfg.base = base + image.scratch_begin;
-    scfg.bytes = image.scratch_end - image.scratch_begin;
-    scfg.page_bytes = page;
-    scfg.sector_bytes = sector;
-    scfg.root_key = ks + OOC_KSR_ROOT_KEY;
-    scfg.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
-    scfg.device_uid = ks + OOC_KSR_DEVICE_UID;
-    scfg.tag_alg = image.tag_alg;
-    scfg.min_boot = last + 1u;
-    err = ooc_spill_mount(&spill, &scfg);
+    boot->min_boot = last + 1u;
+    err = ooc_boot_spill(boot, &image, &spill);
     if (err < 0) {
         return fail("spill mount", err, 1);
     }
@@ -362,7 +339,8 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 {
     static const uint8_t ks_magic[4] = OOC_KEYSTORE_MAGIC;
     uint8_t ks[KS_BYTES];
-    ooc_image_config_t icfg;
+    ooc_port_t port;
+    ooc_boot_config_t boot;
     int h = sh_open("keystore.bin", SH_MODE_RB), err;
     int ok = h >= 0 && sh_flen(h) == (int32_t)KS_BYTES && sh_read(h, ks, KS_BYTES) == 0;
     if (h >= 0) {
@@ -378,26 +356,24 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
         ooc_wipe(ks, sizeof ks);
         return fail("cannot open flash.bin (missing, or not the flash profile's size)", 0, 2);
     }
-    memset(&icfg, 0, sizeof icfg);
-    icfg.read = ooc_qflash_read;
-    icfg.read_start = ooc_qflash_read_start;
-    icfg.read_wait = ooc_qflash_read_wait;
-    icfg.user = &flash;
-    icfg.base = base;
-    icfg.flash_bytes = size - base;
-    icfg.device_uid = ks + OOC_KSR_DEVICE_UID;
-    icfg.root_key = ks + OOC_KSR_ROOT_KEY;
-    icfg.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
-    icfg.min_security_counter = get_u32(ks + OOC_KSR_SECURITY_COUNTER);
-    icfg.expected_model_sha256 = OOC_RUN_MODEL.model_sha256;
-    icfg.expected_plan_id = OOC_RUN_MODEL.plan_id;
-    err = base < size ? ooc_image_mount(&image, &icfg) : OOC_ERR_ARG;
+    memset(&port, 0, sizeof port);
+    ooc_qflash_port(&flash, &port);
+    port.device_uid = ks + OOC_KSR_DEVICE_UID;
+    port.root_key = ks + OOC_KSR_ROOT_KEY;
+    port.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
+    memset(&boot, 0, sizeof boot);
+    boot.port = &port;
+    boot.base = base;
+    boot.min_security_counter = get_u32(ks + OOC_KSR_SECURITY_COUNTER);
+    boot.model = &OOC_RUN_MODEL;
+    err = ooc_boot_image(&boot, &image);
     if (err < 0) {
         ooc_wipe(ks, sizeof ks);
         return fail("mount", err, 1);
     }
 #if OOC_RUN_SPILL
-    err = mount_spill(ks, page, sector, base);
+    ooc_qflash_port_writes(&port);
+    err = mount_spill(&boot);
 #else
     err = OOC_RUN_MODEL.n_spills == 0u
               ? 0

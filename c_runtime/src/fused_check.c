@@ -1,0 +1,205 @@
+/*
+ * The fused blocks' tables (ooc_block_t, ooc_node_t) checked against the model once, at
+ * ooc_init(), so that the rows (fused.c) need not check them again.
+ */
+#include <stddef.h>
+
+#include "fused_run.h"
+
+static int whole(const ooc_model_t *m, uint16_t t)
+{
+    return t < m->n_tensors && m->tensors[t].data == NULL && m->tensors[t].offset != OOC_TENSOR_ROWS &&
+           m->tensors[t].offset != OOC_TENSOR_PAGED;
+}
+
+static int pointwise(const ooc_op_t *op)
+{
+    const ooc_conv_params_t *p = (const ooc_conv_params_t *)op->params;
+    return op->kind == OOC_OP_CONV_2D && p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+           p->pad_top == 0 && p->pad_left == 0 && p->batches == 1;
+}
+
+/* A channel-split chain: its operators chained through tensors held nowhere, a PAD (if any)
+   that pads with the depthwise input's zero point, shapes that agree, and scratch for its
+   widest row inside the arena (check_node checks its output and a whole input as any node's). */
+static int check_pex(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
+{
+    const ooc_node_t *nd = &m->nodes[b->first_node + n];
+    const ooc_op_t *ops = &m->ops[nd->op];
+    const uint32_t span = node_ops(m, nd);
+    const ooc_conv_params_t *e = (const ooc_conv_params_t *)ops[0].params;
+    const ooc_conv_params_t *d0 = (const ooc_conv_params_t *)ops[span - 2u].params;
+    const ooc_conv_params_t *pr = (const ooc_conv_params_t *)ops[span - 1u].params;
+    ooc_conv_params_t dd;
+    uint32_t row, strip, i, need = 0;
+    if (!pointwise(&ops[0]) || ops[span - 2u].kind != OOC_OP_DEPTHWISE_CONV_2D || !pointwise(&ops[span - 1u])) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < span; i++) {
+        if (ops[i].n_inputs < (ops[i].kind == OOC_OP_PAD ? 1u : 2u) ||
+            (i > 0u && (ops[i].inputs[0] != ops[i - 1u].output || m->tensors[ops[i - 1u].output].offset != OOC_TENSOR_ROWS))) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    if (span == 4u) {
+        const ooc_pad_params_t *pad = (const ooc_pad_params_t *)ops[1].params;
+        if (pad->rank != 4 || pad->pad_before[0] != 0 || pad->pad_after[0] != 0 || pad->pad_before[3] != 0 ||
+            pad->pad_after[3] != 0 || pad->pad_value != -d0->input_offset || pad->in_dims[1] != e->out_h ||
+            pad->in_dims[2] != e->out_w || pad->in_dims[3] != e->out_c ||
+            pad->in_dims[1] + pad->pad_before[1] + pad->pad_after[1] != d0->in_h ||
+            pad->in_dims[2] + pad->pad_before[2] + pad->pad_after[2] != d0->in_w) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    dd = pex_depthwise(ops, span);
+    if (dd.depth_multiplier != 1 || dd.batches != 1 || e->out_c != dd.in_c || dd.out_c != dd.in_c ||
+        pr->in_c != dd.out_c || e->out_h != dd.in_h || e->out_w != dd.in_w || pr->in_h != dd.out_h ||
+        pr->in_w != dd.out_w || nd->tensor != ops[span - 1u].output || nd->rows != pr->out_h ||
+        nd->width != pr->out_w || nd->channels != pr->out_c || nd->group == 0u || nd->group > dd.in_c ||
+        nd->src[1] != OOC_NODE_WHOLE || nd->k != (dd.k_h - 1) * dd.dil_h + 1 || nd->s != dd.stride_h ||
+        nd->p != dd.pad_top) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (strip = 0; strip < b->n_strips; strip++) { /* pex_row's largest scratch */
+        const uint16_t *c = b->cols + 2u * ((uint32_t)b->n_nodes * strip + n);
+        for (row = 0; c[1] > c[0] && row < nd->rows; row++) {
+            int32_t ya, yb, xa, xb;
+            uint32_t got;
+            pex_window(&dd, (int32_t)row, c[0], c[1], &ya, &yb, &xa, &xb);
+            got = pex_scratch(&dd, pr, nd->group, (uint32_t)(c[1] - c[0]), (uint32_t)((yb - ya) * (xb - xa)));
+            need = got > need ? got : need;
+        }
+    }
+    return (b->scratch & 3u) == 0u && (uint64_t)b->scratch + need <= m->arena_bytes ? OOC_OK : OOC_ERR_CORRUPT;
+}
+
+/* One node against its block and the model. */
+static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
+{
+    const ooc_node_t *nd = &m->nodes[b->first_node + n];
+    uint32_t s, i, widest = 0;
+    if (nd->rows == 0u || nd->width == 0u || nd->channels == 0u || nd->k == 0u || nd->s == 0u ||
+        nd->mode > OOC_NODE_PEX || nd->tensor >= m->n_tensors) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < 2u; i++) {
+        if (nd->src[i] != OOC_NODE_WHOLE && nd->src[i] >= n) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    for (s = 0; s < b->n_strips; s++) {
+        const uint16_t *c = b->cols + 2u * ((uint32_t)b->n_nodes * s + n);
+        if (c[0] > c[1] || c[1] > nd->width) {
+            return OOC_ERR_CORRUPT;
+        }
+        widest = (uint32_t)(c[1] - c[0]) > widest ? (uint32_t)(c[1] - c[0]) : widest;
+    }
+    if (nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN) {
+        if (nd->mode == OOC_NODE_SPILL_IN && ooc_spill_entry(m, nd->tensor) == NULL) {
+            return OOC_ERR_CORRUPT;
+        }
+        return nd->cap != 0u && (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels <= m->arena_bytes
+                   ? OOC_OK
+                   : OOC_ERR_CORRUPT;
+    }
+    if (nd->op < b->first_op || (uint32_t)nd->op + node_ops(m, nd) > (uint32_t)b->first_op + b->n_ops) {
+        return OOC_ERR_CORRUPT;
+    }
+    {
+        const ooc_op_t *op = &m->ops[nd->op];
+        const uint16_t k = op->kind;
+        int ok;
+        switch (nd->mode) {
+        case OOC_NODE_PEX:
+            ok = check_pex(m, b, n) == OOC_OK;
+            break;
+        case OOC_NODE_REDUCE:
+            ok = (k == OOC_OP_MEAN || k == OOC_OP_AVERAGE_POOL_2D) && n + 1u == b->n_nodes && whole(m, op->output) &&
+                 (uint64_t)nd->offset + 4u * (uint64_t)nd->channels <= m->arena_bytes && (nd->offset & 3u) == 0u;
+            break;
+        case OOC_NODE_TRANSPOSE_IN:
+            ok = k == OOC_OP_TRANSPOSE && nd->tensor == op->output && widest <= m->arena_bytes &&
+                 b->scratch <= m->arena_bytes - widest;
+            break;
+        default:
+            ok = (k == OOC_OP_CONV_2D || k == OOC_OP_DEPTHWISE_CONV_2D || k == OOC_OP_AVERAGE_POOL_2D ||
+                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || k == OOC_OP_ADD || k == OOC_OP_MUL) &&
+                 nd->tensor == op->output && (k == OOC_OP_ADD || k == OOC_OP_MUL || nd->src[1] == OOC_NODE_WHOLE);
+            break;
+        }
+        if (!ok) {
+            return OOC_ERR_CORRUPT;
+        }
+        if (nd->mode != OOC_NODE_REDUCE) {
+            if (nd->cap == 0u ? !whole(m, nd->tensor) || m->tensors[nd->tensor].bytes !=
+                                                              (uint32_t)nd->rows * nd->width * nd->channels
+                              : (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels > m->arena_bytes) {
+                return OOC_ERR_CORRUPT;
+            }
+        }
+        for (i = 0; i < 2u && i < op->n_inputs; i++) {
+            if (nd->src[i] == OOC_NODE_WHOLE && nd->mode != OOC_NODE_TRANSPOSE_IN &&
+                (i == 0u || k == OOC_OP_ADD || k == OOC_OP_MUL) && !whole(m, op->inputs[i])) {
+                return OOC_ERR_CORRUPT;
+            }
+        }
+    }
+    return OOC_OK;
+}
+
+int ooc_check_blocks(const ooc_model_t *m)
+{
+    uint32_t i, n, covered, next_op = 0, next_node = 0;
+    if (m->n_blocks == 0u) {
+        return OOC_OK;
+    }
+    if (m->blocks == NULL || (m->n_nodes != 0u && m->nodes == NULL)) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < m->n_blocks; i++) {
+        const ooc_block_t *b = &m->blocks[i];
+        if (b->first_op != next_op || b->n_ops == 0u || (uint32_t)b->first_op + b->n_ops > m->n_ops) {
+            return OOC_ERR_CORRUPT;
+        }
+        next_op += b->n_ops;
+        if (b->n_nodes == 0u) {
+            for (n = b->first_op; n < (uint32_t)b->first_op + b->n_ops; n++) {
+                const ooc_op_t *op = &m->ops[n];
+                uint32_t k;
+                if (!whole(m, op->output)) {
+                    return OOC_ERR_CORRUPT;
+                }
+                for (k = 0; k < op->n_inputs; k++) {
+                    const uint16_t t = op->inputs[k];
+                    if (t != OOC_NO_TENSOR && m->tensors[t].data == NULL && !whole(m, t) &&
+                        m->tensors[t].offset != OOC_TENSOR_PAGED) {
+                        return OOC_ERR_CORRUPT;
+                    }
+                }
+            }
+            continue;
+        }
+        if (b->first_node != next_node || b->n_nodes > OOC_MAX_BLOCK_NODES || b->n_strips == 0u ||
+            b->cols == NULL || (uint32_t)b->first_node + b->n_nodes > m->n_nodes) {
+            return OOC_ERR_CORRUPT;
+        }
+        next_node += b->n_nodes;
+        for (n = 0, covered = 0; n < b->n_nodes; n++) {
+            const ooc_node_t *nd = &m->nodes[b->first_node + n];
+            int rc = check_node(m, b, n);
+            if (rc < 0) {
+                return rc;
+            }
+            if (nd->mode != OOC_NODE_INPUT && nd->mode != OOC_NODE_SPILL_IN) {
+                if (nd->op != b->first_op + covered) {
+                    return OOC_ERR_CORRUPT; /* every operator of the block once, in order */
+                }
+                covered += node_ops(m, nd);
+            }
+        }
+        if (covered != b->n_ops) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    return next_op == m->n_ops && next_node == m->n_nodes ? OOC_OK : OOC_ERR_CORRUPT;
+}

@@ -1,0 +1,51 @@
+/*
+ * What the DSP kernels (conv_dsp.c: convolution, pointwise sums, fully connected;
+ * depthwise_dsp.c: depthwise convolution) share beyond dsp.h's instructions: the output side of a
+ * kernel call. Private to src/kernels/, built only with OOC_KERNELS_DSP = 1.
+ */
+#ifndef OOC_DSP_KERNEL_H
+#define OOC_DSP_KERNEL_H
+
+#include "dsp.h"
+
+static inline int32_t max_i32(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
+static inline int32_t min_i32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The output side of a kernel call: the requantization of conv and fully connected alike. */
+typedef struct {
+    const int32_t *multiplier, *shift;
+    int32_t step; /* 1: per-channel arrays; 0: one multiplier and shift for all channels */
+    int32_t offset, lo, hi;
+} requant_t;
+
+static inline requant_t conv_requant(const ooc_conv_params_t *p)
+{
+    requant_t q;
+    q.multiplier = p->out_multiplier;
+    q.shift = p->out_shift;
+    q.step = 1;
+    q.offset = p->output_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    return q;
+}
+
+/* Channel c's constants: derived once for all the outputs of that channel a loop produces. */
+static inline ooc_dsp_rq_t channel_rq(const requant_t *q, int32_t c)
+{
+    return ooc_dsp_rq(q->multiplier[c * q->step], q->shift[c * q->step]);
+}
+
+static inline int8_t output_s8(const requant_t *q, const ooc_dsp_rq_t *r, int32_t acc)
+{
+    return ooc_clamp_s8(ooc_dsp_scale(r, acc) + q->offset, q->lo, q->hi);
+}
+
+#endif /* OOC_DSP_KERNEL_H */
