@@ -38,7 +38,6 @@ from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan import spill as ring
-from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run import campaign as spill_campaign
 from ooc_sdk.run.golden import run_tflm_many
@@ -60,7 +59,7 @@ SECONDS_PER_YEAR = 365.25 * 24 * 3600
 def naive_lens(graph: Graph) -> list[int]:
     """Record payloads per inference when every operator's output goes to flash: each tensor
     whole, cut into records of at most a sector's payload (outputs and RESHAPE aliases stay)."""
-    payload = ring.max_payload(SPILL_SECTOR_BYTES)
+    payload = ring.max_payload(FLASH.sector_bytes)
     lens: list[int] = []
     for op in graph.operators:
         t = op.outputs[0]
@@ -94,12 +93,12 @@ def measure(name: str, kib: int) -> dict[str, Any]:
     exact = all(np.array_equal(a, b) for a, b in zip(ref.outputs, got.outputs[0], strict=True))
     # the runner reports its last inference, the second on a blank ring (the first sample runs
     # twice), predicted from the mount's first write position
-    _, pos = ring.predict(FLASH.page_bytes, SPILL_SECTOR_BYTES, ring.FIRST_POSITION,
+    _, pos = ring.predict(FLASH.page_bytes, FLASH.sector_bytes, ring.FIRST_POSITION,
                           p.fusion.spill_lens)  # fmt: skip
-    cost, _ = ring.predict(FLASH.page_bytes, SPILL_SECTOR_BYTES, pos, p.fusion.spill_lens)
+    cost, _ = ring.predict(FLASH.page_bytes, FLASH.sector_bytes, pos, p.fusion.spill_lens)
     rep = got.report
-    naive = ring.forecast(FLASH.page_bytes, SPILL_SECTOR_BYTES, naive_lens(graph))
-    sectors = p.scratch_bytes // SPILL_SECTOR_BYTES
+    naive = ring.forecast(FLASH.page_bytes, FLASH.sector_bytes, naive_lens(graph))
+    sectors = p.scratch_bytes // FLASH.sector_bytes
     life = sp.lifetime_inferences(sectors, FLASH.endurance_cycles) if sp else None
     programmed = sp.bytes_programmed if sp else 0.0
     return {
@@ -162,7 +161,7 @@ def campaigns(name: str, kib: int, inferences: int) -> dict[str, Any]:
                                  strict=True):  # fmt: skip
         pos = boot["position"]
         for i in range(first, last):
-            cost, pos = ring.predict(FLASH.page_bytes, SPILL_SECTOR_BYTES, pos, p.fusion.spill_lens)
+            cost, pos = ring.predict(FLASH.page_bytes, FLASH.sector_bytes, pos, p.fusion.spill_lens)
             mismatched += tuple(end.counters[i]) != (cost.bytes_programmed, cost.page_programs,
                                                      cost.erases)  # fmt: skip
     counts = np.array(end.report["scratch_erase_counts"], dtype=float)

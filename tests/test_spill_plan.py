@@ -12,6 +12,7 @@ import pytest
 
 from conftest import shared_model
 from ooc_sdk.build import BuildRequest, build
+from ooc_sdk.errors import OocError
 from ooc_sdk.image.keys import DeviceKey, generate
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
@@ -154,3 +155,37 @@ def test_build_scratch_option_sizes_the_ring(
     err = capsys.readouterr().err
     assert code == 2 and "multiple of the 4.0 KiB erase sector" in err
     assert "Traceback" not in err
+
+
+def test_the_spill_ring_takes_its_sector_from_the_flash_profile(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    """A flash with 8 KiB erase sectors: the plan, its tables and the ring use 8 KiB sectors
+    (nothing assumes 4 KiB), the build runs bit-exact, and a runner told another geometry than
+    the image's is refused before anything runs."""
+    import json
+
+    profile = tmp_path / "w25q-8k.json"
+    profile.write_text(json.dumps({"base": "w25q128jv", "sector_bytes": 8192}))
+    flash8 = load_flash(str(profile))
+    path = shared_model(MODEL)
+    graph = load_model(path)
+    out = tmp_path / "out"
+    req = PlanRequest(budget=BUDGET, flash=flash8, mcu=M4, fuse=True)
+    p = build(graph, path.read_bytes(), out, device, BuildRequest(req)).plan
+    assert p.spill is not None and p.to_json()["spill"]["sector_bytes"] == 8192
+    assert p.scratch_bytes % 8192 == 0 and p.scratch_minimum == p.spill.sectors_needed * 8192
+    assert all(n <= ring.max_payload(8192) for n in p.fusion.spill_lens)
+    tables = (out / "c" / f"ooc_model_{graph.name.lower()}.c").read_text()
+    assert "spills" in tables and ", 8192u, spills" in tables
+    sample = random_inputs(graph, 5)
+    got = run_build(out, graph, device, [sample])
+    assert (
+        got.outputs[0][0].tobytes()
+        == run_tflm_many(path.read_bytes(), [sample])[0].outputs[0].tobytes()
+    )
+    info = json.loads((out / "build.json").read_text())
+    info["flash"]["sector_bytes"] = 4096  # the runner's flash no longer matches the image
+    (out / "build.json").write_text(json.dumps(info))
+    with pytest.raises(OocError, match="not the flash profile's size"):
+        run_build(out, graph, device, [sample])

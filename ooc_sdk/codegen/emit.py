@@ -27,7 +27,6 @@ from ooc_sdk.formats import tables
 from ooc_sdk.lower.memplan import MemoryPlan, plan_memory
 from ooc_sdk.lower.prepare import Prepared, prepare_op
 from ooc_sdk.model.ir import DType, Graph
-from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 
 if TYPE_CHECKING:
     from ooc_sdk.plan.fusion.layout import FusionPlan
@@ -319,7 +318,7 @@ def _emit_spills(e: _Emitter, fp: FusionPlan, index: dict[int, int], ooc_plan: P
     for row in rows:
         e.out(row)
     e.out("};")
-    return f"    {len(rows)}u, {ooc_plan.spill.sectors_needed}u, {SPILL_SECTOR_BYTES}u, spills"
+    return f"    {len(rows)}u, {ooc_plan.spill.sectors_needed}u, {ooc_plan.flash.sector_bytes}u, spills"
 
 
 def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[int, int]:

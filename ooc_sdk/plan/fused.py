@@ -75,7 +75,10 @@ class FusedPlanner:
         self.crypto, self.dsp, self.slots = request.crypto, request.dsp, request.slots
         self.spill, self.channel_split = request.spill, request.channel_split
         slots, channel_split = request.slots, request.channel_split
-        self.search = FusionSearch(graph, channel_split=channel_split)
+        self.sector = request.flash.sector_bytes  # a spill record fits one erase sector
+        self.search = FusionSearch(
+            graph, channel_split=channel_split, spill_sector_bytes=self.sector
+        )
         self.whole_search: FusionSearch | None = None  # model inputs held whole (when needed)
         self.shapes = [op_shape(graph, i) for i in range(len(graph.operators))]
         self.fixed = RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
@@ -202,8 +205,9 @@ class FusedPlanner:
                     return None
                 if self.whole_search is None:
                     self.whole_search = FusionSearch(
-                        self.graph, stream_inputs=False, channel_split=self.channel_split
-                    )
+                        self.graph, stream_inputs=False, channel_split=self.channel_split,
+                        spill_sector_bytes=self.sector,
+                    )  # fmt: skip
             try:
                 return (search if streamed else self.whole_search).plan(  # type: ignore[union-attr]
                     sram=room,
@@ -261,8 +265,9 @@ class FusedPlanner:
             rounds += 1
             try:
                 trial = FusionSearch(
-                    self.graph, spilled=spilled | {pick}, channel_split=self.channel_split
-                )
+                    self.graph, spilled=spilled | {pick}, channel_split=self.channel_split,
+                    spill_sector_bytes=self.sector,
+                )  # fmt: skip
             except FusionError:
                 refused.add(pick)
                 continue

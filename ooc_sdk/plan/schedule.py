@@ -27,7 +27,6 @@ from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.chunks import DEFAULT_SCRATCH_BYTES, Chunk
 from ooc_sdk.plan.chunks import plan_id as pack_plan_id
 from ooc_sdk.plan.fusion.layout import FusionPlan, spill_reads
-from ooc_sdk.plan.fusion.model import SPILL_SECTOR_BYTES
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.plan.spill import SpillForecast, forecast
@@ -58,8 +57,10 @@ def align(n: int, a: int = DATA_ALIGN) -> int:
 class BudgetError(OocError):
     """The SRAM budget cannot be met; ``minimum`` is the smallest feasible budget (bytes)."""
 
-    def __init__(self, message: str, minimum: int | None):
-        super().__init__(message)
+    def __init__(
+        self, message: str, minimum: int | None, *, param: str | tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, param=param)
         self.minimum = minimum
 
 
@@ -172,7 +173,7 @@ class Plan:
         """The spill ring's flash traffic per inference (None: the plan spills nothing)."""
         if self.fusion is None or not self.fusion.spill_lens:
             return None
-        return forecast(self.flash.page_bytes, SPILL_SECTOR_BYTES, self.fusion.spill_lens)
+        return forecast(self.flash.page_bytes, self.flash.sector_bytes, self.fusion.spill_lens)
 
     @property
     def scratch_bytes(self) -> int:
@@ -188,7 +189,7 @@ class Plan:
         """The smallest scratch partition the plan runs with: the sectors one inference's
         spills span (0 when it spills nothing)."""
         sp = self.spill
-        return sp.sectors_needed * SPILL_SECTOR_BYTES if sp is not None else 0
+        return sp.sectors_needed * self.flash.sector_bytes if sp is not None else 0
 
     @functools.cached_property
     def spill_read(self) -> tuple[int, int]:
@@ -362,7 +363,7 @@ class Plan:
             "records_per_inference": sp.records,
             # each record's payload, in write order: what ooc_spill_predict() takes
             "record_payload_bytes": list(self.fusion.spill_lens),
-            "sector_bytes": SPILL_SECTOR_BYTES,
+            "sector_bytes": self.flash.sector_bytes,
             "payload_bytes_per_inference": sp.payload_bytes,
             "ring_bytes_per_inference": sp.ring_bytes,
             "flash_program_bytes_per_inference": sp.bytes_programmed,
@@ -379,7 +380,7 @@ class Plan:
             "read_back_commands_per_inference": self.spill_read[1],
             "estimated_spill_s": self.spill_seconds(),
             "lifetime_inferences": sp.lifetime_inferences(
-                self.scratch_bytes // SPILL_SECTOR_BYTES, self.flash.endurance_cycles
+                self.scratch_bytes // self.flash.sector_bytes, self.flash.endurance_cycles
             ),
         }
 

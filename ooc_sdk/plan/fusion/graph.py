@@ -12,7 +12,7 @@ from ooc_sdk.formats.tables import NODE_OP, NODE_TRANSPOSE_IN
 from ooc_sdk.lower.memplan import ALIGNMENT
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion.model import CHANNEL_SPLIT, SPILL_SECTOR_BYTES, Block
+from ooc_sdk.plan.fusion.model import CHANNEL_SPLIT, Block
 from ooc_sdk.plan.fusion.rows import RowOp, pex_chain, row_op
 from ooc_sdk.plan.spill import max_payload
 
@@ -25,7 +25,8 @@ def align(n: int) -> int:
 class GraphFacts:
     """Facts about the graph the search reuses: built once per search (``spilled``: the
     activations this search spills to flash; ``stream_inputs``: read model inputs row by row
-    where every consumer can)."""
+    where every consumer can; ``spill_sector_bytes``: the flash's erase sector, which bounds a
+    spill record, or None where nothing may spill)."""
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class GraphFacts:
         stream_inputs: bool,
         spilled: frozenset[int] = frozenset(),
         channel_split: str = "auto",
+        spill_sector_bytes: int | None = None,
     ):
         self.graph = graph
         self._whole_live: dict[int, int] = {}  # whole_live by first operator
@@ -58,7 +60,9 @@ class GraphFacts:
         # spilled activations: written by their producer block's sink, read back as rows
         self.spilled = set(spilled)
         self.streamed |= self.spilled
-        self.spill_payload = max_payload(SPILL_SECTOR_BYTES)
+        if spilled and not spill_sector_bytes:
+            raise InvalidArgumentError("spilling activations needs the flash's sector size")
+        self.spill_payload = max_payload(spill_sector_bytes) if spill_sector_bytes else 0
         self._extend_alias_lifetimes()
 
     def _last_uses(self) -> dict[int, int]:

@@ -16,7 +16,6 @@ from ooc_sdk.formats.tables import (  # node modes (enum ooc_node_mode) and limi
     NODE_PEX,
 )
 
-SPILL_SECTOR_BYTES = 4096  # the scratch ring's erase sector (every supported flash's)
 PEX_GROUP = 8  # expanded channels per group of a channel-split chain
 CHANNEL_SPLIT = ("auto", "off", "always")  # channel-split chains: searched, never, wherever fused
 

@@ -142,13 +142,14 @@ class FusionSearch:
         stream_inputs: bool = True,
         spilled: frozenset[int] = frozenset(),
         channel_split: str = "auto",
+        spill_sector_bytes: int | None = None,
     ) -> None:
         t0 = time.perf_counter()
         self.graph = graph
         self.stream_inputs = stream_inputs
         self.spilled = spilled
         self.channel_split = channel_split
-        self.m = GraphFacts(graph, stream_inputs, spilled, channel_split)
+        self.m = GraphFacts(graph, stream_inputs, spilled, channel_split, spill_sector_bytes)
         self.cands = candidates(self.m)
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
