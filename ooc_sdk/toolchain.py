@@ -18,6 +18,10 @@ from ooc_sdk.errors import ToolError
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
 RELEASE = ["-O3"]
+# Resolve every shared-library symbol at load time: a lazy binding resolved during an inference
+# runs the dynamic linker on the runner's stack (it saves the whole vector register file there,
+# 2.5 KiB and more on AVX-512 hosts), which the runners would count as the runtime's stack.
+BIND_NOW = ["-Wl,-z,now"]
 SANITIZE = [
     "-O1",
     "-g",

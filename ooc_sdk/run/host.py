@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ooc_sdk import __version__
-from ooc_sdk.build.directory import BuildDir
+from ooc_sdk.build.directory import BuildDir, BuildDirError
 from ooc_sdk.build.flash import HOST, NOR_EMU, flash_args
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.codegen.runtime import (
@@ -36,7 +36,15 @@ from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.inputs import check_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.layout import FusionPlan
-from ooc_sdk.toolchain import RELEASE, SANITIZE, WARNINGS, build_root, compile_cached, compiler
+from ooc_sdk.toolchain import (
+    BIND_NOW,
+    RELEASE,
+    SANITIZE,
+    WARNINGS,
+    build_root,
+    compile_cached,
+    compiler,
+)
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,7 @@ HOST_PORT = (
 def build_runner(bd: BuildDir, sanitize: bool = False) -> Path:
     """Compile the build's C tables with the runtime, the NOR emulator and the flash runner."""
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
-    return build_host_program(bd, RUNNER, flags, (), "the out-of-core host runner")
+    return build_host_program(bd, RUNNER, flags, tuple(BIND_NOW), "the out-of-core host runner")
 
 
 def build_host_program(
@@ -274,6 +282,10 @@ def run_build(
             raise ToolError(f"the out-of-core host runner failed: {msg}") from None
         if proc.returncode != 0:
             code = int(report.get("status", 0))
+            if code == 0:  # the runner's own set-up (the emulated flash), not the runtime
+                raise BuildDirError(
+                    f"{out_dir}: the host runner could not start: {report.get('error')}"
+                )
             stage = report.get("stage", "run")
             cls = image_error_for(code)
             raise cls(f"the device runtime refused at {stage}: {report.get('error')} ({code})")
