@@ -3,7 +3,7 @@
 The library raises, the CLI talks: every failure a user can cause (bad file,
 unsupported model, bad option value) is a subclass of :class:`OocError` whose
 message is one self-contained line.  ``ooc_sdk.cli`` prints that line (with its
-flags for the parameters an :class:`InvalidArgumentError` names) and exits with
+flags for the parameters an error names) and exits with
 status 2.  Anything else escaping the library is a bug.
 """
 
@@ -15,20 +15,20 @@ from ooc_sdk.formats import errors as codes
 
 
 class OocError(Exception):
-    """Base of every error the SDK reports to a user."""
+    """Base of every error the SDK reports to a user.
+
+    A message that speaks of API parameters names them in backquotes (```rate` must be
+    positive``); ``params`` lists the names it uses, so a front end can put its own spelling in
+    their place (the CLI writes its flag: ``--rate must be positive``).
+    """
+
+    def __init__(self, message: str = "", *, param: str | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param)
 
 
 class InvalidArgumentError(OocError):
-    """An option or argument value is malformed or out of range.
-
-    The message speaks of API parameters by their names (``rate must be positive``); ``params``
-    lists the names it uses, so a front end can put its own spelling in their place (the CLI
-    writes its flag: ``--rate must be positive``).
-    """
-
-    def __init__(self, message: str, *, param: str | tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param)
+    """An option or argument value is malformed or out of range."""
 
 
 class ModelError(OocError):

@@ -15,7 +15,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.errors import InvalidArgumentError, OocError
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.units import parse_size
 
@@ -58,7 +58,7 @@ class Command(click.Command):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except InvalidArgumentError as e:
+        except OocError as e:
             if e.params:
                 e.args = (name_flags(str(e), e.params, self),)
             raise

@@ -207,9 +207,10 @@ def plan_paged(graph: Graph, request: PlanRequest) -> Plan:
             f"{format_size(minimum)} ({minimum} bytes: {format_size(activation)} of activations, "
             f"{format_size(smallest_slot)} for the smallest chunk slot, "
             f"{format_size(RUNTIME_STATE_BYTES + STACK_BOUND_BYTES)} of runtime state and stack). "
-            "Fused activations (--fuse), which spill activations to flash when they must, may "
+            "Fused activations (`fuse`), which spill activations to flash when they must, may "
             "lower this",
             minimum,
+            param="fuse",
         )
     largest = max(
         (piece_slot_bytes(s, graph, s.channels if s.per_channel else 1) for s in shapes),
