@@ -1,5 +1,5 @@
-"""``ooc audit wear`` (ooc_sdk/audit/wear.py, ooc_sdk/audit/ring.py): flash wear of a build and of
-a device's flash dump.
+"""``ooc audit wear`` (ooc_sdk/audit/wear.py, ooc_sdk/audit/dump.py, ooc_sdk/audit/ring.py): flash
+wear of a build and of a device's flash dump.
 
 - The lifetime model and the scratch-size proposal are checked with synthetic numbers worked by
   hand (no build spills yet, so a real build only exercises the zero-erase case).
@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
+from ooc_sdk.audit.dump import audit_dump
 from ooc_sdk.audit.ring import make_sector_header, read_ring
 from ooc_sdk.audit.wear import (
     NO_WEAR,
     SECONDS_PER_YEAR,
-    audit_dump,
     lifetime_years,
     lifetimes,
     parse_endurance,

@@ -278,6 +278,219 @@ def _timeline(
     return run(steps), waits, walls
 
 
+@dataclasses.dataclass(frozen=True)
+class _UnitCosts:
+    """The profiles' figures as the cost of one unit of work: an instruction, a second of the CPU
+    waiting in run mode, a byte and a command read, a page programmed, a sector erased, a second
+    of flash standby (the report's ``unit_costs``)."""
+
+    pj_per_instruction: float
+    run_w: float  # the CPU in run mode
+    nj_per_byte: float
+    nj_per_command: float
+    uj_per_page: float
+    uj_per_erase: float
+    standby_w: float
+
+    @classmethod
+    def of(cls, mcu: McuProfile, flash: FlashProfile, cpi: float) -> _UnitCosts:
+        volts = flash.supply_v
+        read_w = volts * flash.read_current_ma * 1e-3
+        return cls(
+            pj_per_instruction=cpi * mcu.energy_per_cycle_pj,
+            run_w=mcu.clock_hz * mcu.energy_per_cycle_pj * 1e-12,
+            nj_per_byte=read_w / flash.read_bytes_per_s * 1e9,
+            nj_per_command=read_w * flash.read_command_s * 1e9,
+            uj_per_page=volts * flash.program_current_ma * 1e-3 * flash.page_program_s * 1e6,
+            uj_per_erase=volts * flash.erase_current_ma * 1e-3 * flash.sector_erase_s * 1e6,
+            standby_w=volts * flash.standby_current_ua * 1e-6,
+        )
+
+    def uj(self, instructions: float) -> float:
+        """The energy of ``instructions`` instructions, in uJ."""
+        return instructions * self.pj_per_instruction / PJ_PER_UJ
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "pj_per_instruction": self.pj_per_instruction,
+            "cpu_run_mw": self.run_w * 1e3,
+            "flash_read_nj_per_byte": self.nj_per_byte,
+            "flash_read_nj_per_command": self.nj_per_command,
+            "flash_program_uj_per_page": self.uj_per_page,
+            "flash_erase_uj_per_sector": self.uj_per_erase,
+            "flash_standby_uw": self.standby_w * 1e6,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Counts:
+    """QEMU's counts and the plan's: per inference, per operator (the QEMU report's layers) and
+    per step of the schedule."""
+
+    instructions: int
+    crypto_instructions: int
+    compute_instructions: int
+    outside: float  # the runtime's work between layers
+    op_compute: list[float]
+    op_crypto: list[float]
+    op_fetch: list[float]
+    ranges: list[tuple[int, int]]  # each step's operators [first, last)
+    step_op: list[int]  # the operator each step's flash figures go to
+    step_bytes: list[int]
+    step_reads: list[int]
+    step_pages: list[int]
+    step_erases: list[int]
+    read_bytes: float
+    read_commands: float
+    pages: float
+    erases: float  # the ring's cycle average when spilling
+
+    @classmethod
+    def of(cls, plan: dict[str, Any], ooc: dict[str, Any], flash: FlashProfile) -> _Counts:
+        instructions = int(ooc["instructions"])
+        crypto_instr = int(ooc["crypto_instructions"])
+        compute_instr = instructions - crypto_instr
+        layers = ooc["layers"]
+        n_ops = len(layers)
+        layer_instr = [float(x["instructions"]) for x in layers]
+        outside = compute_instr - sum(layer_instr)
+        op_compute = _spread(layer_instr, compute_instr)
+        schedule = plan["schedule"]
+        ranges = _step_ranges(schedule)
+        step_op = [min(a, n_ops - 1) for a, _ in ranges]
+        step_bytes = [int(s.get("fetch_bytes", 0)) for s in schedule]
+        step_reads = [
+            int(s.get("read_commands", READS_PER_STEP if s.get("chunks") else 0)) for s in schedule
+        ]
+        read_bytes, read_commands = _read_totals(plan)
+        op_fetch = [0.0] * n_ops
+        for k, op in enumerate(step_op):
+            op_fetch[op] += step_bytes[k]
+        crypto_weights = [float(x["crypto_instructions"]) for x in layers]
+        op_crypto = _spread(crypto_weights if sum(crypto_weights) else op_fetch, crypto_instr)
+        pages = _program_pages(plan, flash)
+        erases = float(plan.get("erases_per_inference", 0))
+        page = flash.page_bytes
+        step_pages = [
+            int(s.get("program_pages", math.ceil(int(s.get("program_bytes", 0)) / page)))
+            for s in schedule
+        ]
+        step_erases = [int(s.get("erases", 0)) for s in schedule]
+        return cls(
+            instructions=instructions,
+            crypto_instructions=crypto_instr,
+            compute_instructions=compute_instr,
+            outside=outside,
+            op_compute=op_compute,
+            op_crypto=op_crypto,
+            op_fetch=op_fetch,
+            ranges=ranges,
+            step_op=step_op,
+            step_bytes=step_bytes,
+            step_reads=step_reads,
+            step_pages=step_pages,
+            step_erases=step_erases,
+            read_bytes=read_bytes,
+            read_commands=read_commands,
+            pages=pages,
+            erases=erases,
+        )
+
+    def to_json(self, plan: dict[str, Any], ooc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "instructions": self.instructions,
+            "compute_instructions": self.compute_instructions,
+            "crypto_instructions": self.crypto_instructions,
+            "runtime_instructions_between_layers": round(self.outside),
+            "instruction_resolution": int(ooc.get("instruction_resolution", 0)),
+            "flash_read_bytes": self.read_bytes,
+            "flash_read_bytes_measured": int(ooc["flash_read_bytes"]),
+            "flash_read_commands": self.read_commands,
+            "flash_program_bytes": int(plan.get("flash_program_bytes_per_inference", 0)),
+            "flash_program_pages": self.pages,
+            "erases": self.erases,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Times:
+    """The inference's time: the latency model fed with the measured compute and crypto, plus
+    the programs and erases it does not overlap with anything; per step, the CPU's wait for
+    flash and the wall time (:func:`_timeline`)."""
+
+    step_wait: list[float]
+    step_wall: list[float]
+    program_s: float
+    erase_s: float
+    read_stall_s: float
+    latency_s: float
+    cpu_s: float
+    read_busy_s: float
+    standby_s: float
+
+    @classmethod
+    def of(
+        cls, plan: dict[str, Any], c: _Counts, mcu: McuProfile, flash: FlashProfile, cpi: float
+    ) -> _Times:
+        schedule = plan["schedule"]
+        cycles = _step_cycles(schedule, c.op_compute, cpi)
+        fetched = sum(c.step_bytes)
+        lat_mcu = dataclasses.replace(
+            mcu,
+            aes_engine=False,
+            aes_engine_bytes_per_s=0.0,
+            aes_cycles_per_byte=c.crypto_instructions * cpi / fetched if fetched else 0.0,
+            cmac_cycles_per_byte=0.0,
+            poly1305_cycles_per_byte=0.0,
+        )
+        steps = [
+            Step(
+                int(s.get("macs", 0)),
+                c.step_bytes[k],
+                c.step_reads[k],
+                cycles[k],
+                sync=bool(s.get("streamed")),
+                drain=bool(s.get("drains_prefetch")),
+            )
+            for k, s in enumerate(schedule)
+        ]
+        est, step_wait, step_wall = _timeline(steps, flash, lat_mcu, int(plan.get("slots", 1)))
+        program_s = c.pages * flash.page_program_s
+        erase_s = c.erases * flash.sector_erase_s
+        read_stall_s = max(est.seconds - est.compute_seconds - est.crypto_seconds, 0.0)
+        latency_s = est.seconds + program_s + erase_s
+        read_busy_s = c.read_bytes / flash.read_bytes_per_s + c.read_commands * flash.read_command_s
+        flash_busy_s = read_busy_s + program_s + erase_s
+        return cls(
+            step_wait=step_wait,
+            step_wall=step_wall,
+            program_s=program_s,
+            erase_s=erase_s,
+            read_stall_s=read_stall_s,
+            latency_s=latency_s,
+            cpu_s=c.instructions * cpi / mcu.clock_hz,
+            read_busy_s=read_busy_s,
+            standby_s=max(latency_s - flash_busy_s, 0.0),
+        )
+
+    @property
+    def mcu_wait_s(self) -> float:
+        """The CPU waits for the reads the prefetch does not hide, and every program and erase."""
+        return self.read_stall_s + self.program_s + self.erase_s
+
+    def to_json(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "latency": self.latency_s,
+            "cpu": self.cpu_s,
+            "mcu_wait": self.mcu_wait_s,
+            "flash_read": self.read_busy_s,
+            "flash_program": self.program_s,
+            "flash_erase": self.erase_s,
+            "flash_standby": self.standby_s,
+            "slots": int(plan.get("slots", 1)),
+        }
+
+
 def energy_report(
     plan: dict[str, Any],
     ooc: dict[str, Any],
@@ -298,138 +511,18 @@ def energy_report(
         if cpi_given
         else f"the MCU profile's cycles_per_instruction: {_source(mcu, 'cycles_per_instruction')}"
     )
-    pj_instr = cpi * mcu.energy_per_cycle_pj  # per instruction
-    run_w = mcu.clock_hz * mcu.energy_per_cycle_pj * 1e-12  # the CPU in run mode
-    volts = flash.supply_v
-    read_w = volts * flash.read_current_ma * 1e-3
-    nj_per_byte = read_w / flash.read_bytes_per_s * 1e9
-    nj_per_command = read_w * flash.read_command_s * 1e9
-    uj_per_page = volts * flash.program_current_ma * 1e-3 * flash.page_program_s * 1e6
-    uj_per_erase = volts * flash.erase_current_ma * 1e-3 * flash.sector_erase_s * 1e6
-    standby_w = volts * flash.standby_current_ua * 1e-6
-
-    # -- counts: QEMU's and the plan's
-    instructions = int(ooc["instructions"])
-    crypto_instr = int(ooc["crypto_instructions"])
-    compute_instr = instructions - crypto_instr
-    layers = ooc["layers"]
-    n_ops = len(layers)
-    layer_instr = [float(x["instructions"]) for x in layers]
-    outside = compute_instr - sum(layer_instr)  # the runtime's work between layers
-    op_compute = _spread(layer_instr, compute_instr)
-    schedule = plan["schedule"]
-    ranges = _step_ranges(schedule)
-    step_op = [min(a, n_ops - 1) for a, _ in ranges]
-    step_bytes = [int(s.get("fetch_bytes", 0)) for s in schedule]
-    step_reads = [
-        int(s.get("read_commands", READS_PER_STEP if s.get("chunks") else 0)) for s in schedule
-    ]
-    read_bytes, read_commands = _read_totals(plan)
-    op_fetch = [0.0] * n_ops
-    for k, op in enumerate(step_op):
-        op_fetch[op] += step_bytes[k]
-    crypto_weights = [float(x["crypto_instructions"]) for x in layers]
-    op_crypto = _spread(crypto_weights if sum(crypto_weights) else op_fetch, crypto_instr)
-    pages = _program_pages(plan, flash)
-    erases = float(plan.get("erases_per_inference", 0))  # the ring's cycle average when spilling
-    step_pages = [
-        int(s.get("program_pages", math.ceil(int(s.get("program_bytes", 0)) / flash.page_bytes)))
-        for s in schedule
-    ]
-    step_erases = [int(s.get("erases", 0)) for s in schedule]
-
-    # -- time: the latency model with the measured compute and crypto
-    cycles = _step_cycles(schedule, op_compute, cpi)
-    fetched = sum(step_bytes)
-    lat_mcu = dataclasses.replace(
-        mcu,
-        aes_engine=False,
-        aes_engine_bytes_per_s=0.0,
-        aes_cycles_per_byte=crypto_instr * cpi / fetched if fetched else 0.0,
-        cmac_cycles_per_byte=0.0,
-        poly1305_cycles_per_byte=0.0,
-    )
-    steps = [
-        Step(
-            int(s.get("macs", 0)),
-            step_bytes[k],
-            step_reads[k],
-            cycles[k],
-            sync=bool(s.get("streamed")),
-            drain=bool(s.get("drains_prefetch")),
-        )
-        for k, s in enumerate(schedule)
-    ]
-    est, step_wait, step_wall = _timeline(steps, flash, lat_mcu, int(plan.get("slots", 1)))
-    program_s = pages * flash.page_program_s
-    erase_s = erases * flash.sector_erase_s
-    read_stall_s = max(est.seconds - est.compute_seconds - est.crypto_seconds, 0.0)
-    latency_s = est.seconds + program_s + erase_s
-    cpu_s = instructions * cpi / mcu.clock_hz
-    read_busy_s = read_bytes / flash.read_bytes_per_s + read_commands * flash.read_command_s
-    flash_busy_s = read_busy_s + program_s + erase_s
-    standby_s = max(latency_s - flash_busy_s, 0.0)
-
-    # -- energy per part (uJ)
-    totals = {
-        "compute": compute_instr * pj_instr / PJ_PER_UJ,
-        "crypto": crypto_instr * pj_instr / PJ_PER_UJ,
-        "flash_read": (read_bytes * nj_per_byte + read_commands * nj_per_command) * 1e-3,
-        "flash_program": pages * uj_per_page,
-        "flash_erase": erases * uj_per_erase,
-        "mcu_wait": (read_stall_s + program_s + erase_s) * run_w * 1e6,
-        "flash_standby": standby_s * standby_w * 1e6,
-    }
-    totals["total"] = sum(totals[p] for p in PARTS)
-
-    # -- per layer
-    per_op = {p: [0.0] * n_ops for p in PARTS}
-    per_op["compute"] = [x * pj_instr / PJ_PER_UJ for x in op_compute]
-    per_op["crypto"] = [x * pj_instr / PJ_PER_UJ for x in op_crypto]
-    wall_total = sum(step_wall)
-    for k, op in enumerate(step_op):
-        per_op["flash_read"][op] += (
-            step_bytes[k] * nj_per_byte + step_reads[k] * nj_per_command
-        ) * 1e-3
-        per_op["flash_program"][op] += step_pages[k] * uj_per_page
-        per_op["flash_erase"][op] += step_erases[k] * uj_per_erase
-        busy = step_pages[k] * flash.page_program_s + step_erases[k] * flash.sector_erase_s
-        per_op["mcu_wait"][op] += (max(step_wait[k], 0.0) + busy) * run_w * 1e6
-        if wall_total > 0:
-            per_op["flash_standby"][op] += totals["flash_standby"] * step_wall[k] / wall_total
-    # what no step carries (a plan without per-step program/erase figures); float rounding
-    # below a billionth of the total is dropped
-    unattributed = {p: totals[p] - sum(per_op[p]) for p in PARTS}
-    for p in PARTS:
-        if abs(unattributed[p]) <= 1e-9 * max(totals["total"], 1.0):
-            unattributed[p] = 0.0
-    unattributed["total"] = sum(unattributed[p] for p in PARTS)
-    in_layers = (
-        _spread([float(x["instructions"]) for x in incore["layers"]], int(incore["instructions"]))
-        if incore is not None and len(incore["layers"]) == n_ops
-        else None
-    )
-    blocks = {a: [a, b] for a, b in ranges if b - a > 1}  # fused: counted on the first op
-    per_layer = []
-    for i, layer in enumerate(layers):
-        row: dict[str, Any] = {
-            "index": i,
-            "op": layer["op"],
-            "fused_ops": blocks.get(i),
-            "steps": int(layer.get("steps", 0)),
-            "instructions": round(op_compute[i]),
-            "crypto_instructions": round(op_crypto[i]),
-            "flash_read_bytes": round(op_fetch[i]),
-        }
-        row.update({p: per_op[p][i] for p in PARTS})
-        row["total"] = sum(per_op[p][i] for p in PARTS)
-        row["in_sram"] = in_layers[i] * pj_instr / PJ_PER_UJ if in_layers is not None else None
-        per_layer.append(row)
-
-    in_sram = _in_sram(incore, mcu, cpi, pj_instr, totals["total"])
+    costs = _UnitCosts.of(mcu, flash, cpi)
+    counts = _Counts.of(plan, ooc, flash)
+    times = _Times.of(plan, counts, mcu, flash, cpi)
+    totals = _totals(counts, times, costs)
+    per_op = _per_op(counts, times, costs, totals["flash_standby"], flash)
+    unattributed = _unattributed(per_op, totals)
+    per_layer = _per_layer(ooc["layers"], incore, counts, per_op, costs)
+    in_sram = _in_sram(incore, mcu, cpi, costs.pj_per_instruction, totals["total"])
     assumptions = _assumptions(
-        plan, ooc, mcu, flash, cpi, cpi_given, outside, built_for, in_sram, nj_per_byte
-    )
+        plan, ooc, mcu, flash, cpi, cpi_given, counts.outside, built_for, in_sram,
+        costs.nj_per_byte,
+    )  # fmt: skip
     return {
         "model": plan.get("model"),
         "mcu": mcu.name,
@@ -441,43 +534,14 @@ def energy_report(
         "out_of_core_over_in_sram": (
             totals["total"] / in_sram["energy_uj_per_inference"]["total"] if in_sram else None
         ),
-        "counts": {
-            "instructions": instructions,
-            "compute_instructions": compute_instr,
-            "crypto_instructions": crypto_instr,
-            "runtime_instructions_between_layers": round(outside),
-            "instruction_resolution": int(ooc.get("instruction_resolution", 0)),
-            "flash_read_bytes": read_bytes,
-            "flash_read_bytes_measured": int(ooc["flash_read_bytes"]),
-            "flash_read_commands": read_commands,
-            "flash_program_bytes": int(plan.get("flash_program_bytes_per_inference", 0)),
-            "flash_program_pages": pages,
-            "erases": erases,
-        },
-        "time_s": {
-            "latency": latency_s,
-            "cpu": cpu_s,
-            "mcu_wait": read_stall_s + program_s + erase_s,
-            "flash_read": read_busy_s,
-            "flash_program": program_s,
-            "flash_erase": erase_s,
-            "flash_standby": standby_s,
-            "slots": int(plan.get("slots", 1)),
-        },
-        "unit_costs": {
-            "pj_per_instruction": pj_instr,
-            "cpu_run_mw": run_w * 1e3,
-            "flash_read_nj_per_byte": nj_per_byte,
-            "flash_read_nj_per_command": nj_per_command,
-            "flash_program_uj_per_page": uj_per_page,
-            "flash_erase_uj_per_sector": uj_per_erase,
-            "flash_standby_uw": standby_w * 1e6,
-        },
+        "counts": counts.to_json(plan, ooc),
+        "time_s": times.to_json(plan),
+        "unit_costs": costs.to_json(),
         "per_layer": per_layer,
         "unattributed": unattributed,
         "per_boot_uj": {
-            "mount": int(ooc.get("mount_instructions", 0)) * pj_instr / PJ_PER_UJ,
-            "init": int(ooc.get("init_instructions", 0)) * pj_instr / PJ_PER_UJ,
+            "mount": costs.uj(int(ooc.get("mount_instructions", 0))),
+            "init": costs.uj(int(ooc.get("init_instructions", 0))),
         },
         "assumptions": assumptions,
         "profiles": {
@@ -486,6 +550,89 @@ def energy_report(
             "cpi": {"value": cpi, "source": cpi_source},
         },
     }
+
+
+def _totals(c: _Counts, t: _Times, costs: _UnitCosts) -> dict[str, float]:
+    """The energy of each part per inference (uJ), and their total."""
+    totals = {
+        "compute": costs.uj(c.compute_instructions),
+        "crypto": costs.uj(c.crypto_instructions),
+        "flash_read": (c.read_bytes * costs.nj_per_byte + c.read_commands * costs.nj_per_command)
+        * 1e-3,
+        "flash_program": c.pages * costs.uj_per_page,
+        "flash_erase": c.erases * costs.uj_per_erase,
+        "mcu_wait": t.mcu_wait_s * costs.run_w * 1e6,
+        "flash_standby": t.standby_s * costs.standby_w * 1e6,
+    }
+    totals["total"] = sum(totals[p] for p in PARTS)
+    return totals
+
+
+def _per_op(
+    c: _Counts, t: _Times, costs: _UnitCosts, standby_uj: float, flash: FlashProfile
+) -> dict[str, list[float]]:
+    """Each part's energy per operator (uJ): compute and crypto from the measured instructions,
+    the flash parts and the wait from the steps that carry them, standby by wall time."""
+    n_ops = len(c.op_compute)
+    per_op = {p: [0.0] * n_ops for p in PARTS}
+    per_op["compute"] = [costs.uj(x) for x in c.op_compute]
+    per_op["crypto"] = [costs.uj(x) for x in c.op_crypto]
+    wall_total = sum(t.step_wall)
+    for k, op in enumerate(c.step_op):
+        per_op["flash_read"][op] += (
+            c.step_bytes[k] * costs.nj_per_byte + c.step_reads[k] * costs.nj_per_command
+        ) * 1e-3
+        per_op["flash_program"][op] += c.step_pages[k] * costs.uj_per_page
+        per_op["flash_erase"][op] += c.step_erases[k] * costs.uj_per_erase
+        busy = c.step_pages[k] * flash.page_program_s + c.step_erases[k] * flash.sector_erase_s
+        per_op["mcu_wait"][op] += (max(t.step_wait[k], 0.0) + busy) * costs.run_w * 1e6
+        if wall_total > 0:
+            per_op["flash_standby"][op] += standby_uj * t.step_wall[k] / wall_total
+    return per_op
+
+
+def _unattributed(per_op: dict[str, list[float]], totals: dict[str, float]) -> dict[str, float]:
+    """What no step carries (a plan without per-step program/erase figures); float rounding
+    below a billionth of the total is dropped."""
+    unattributed = {p: totals[p] - sum(per_op[p]) for p in PARTS}
+    for p in PARTS:
+        if abs(unattributed[p]) <= 1e-9 * max(totals["total"], 1.0):
+            unattributed[p] = 0.0
+    unattributed["total"] = sum(unattributed[p] for p in PARTS)
+    return unattributed
+
+
+def _per_layer(
+    layers: list[dict[str, Any]],
+    incore: dict[str, Any] | None,
+    c: _Counts,
+    per_op: dict[str, list[float]],
+    costs: _UnitCosts,
+) -> list[dict[str, Any]]:
+    """The report's rows per layer: the counts, each part, the total and the in-SRAM figure."""
+    n_ops = len(c.op_compute)
+    in_layers = (
+        _spread([float(x["instructions"]) for x in incore["layers"]], int(incore["instructions"]))
+        if incore is not None and len(incore["layers"]) == n_ops
+        else None
+    )
+    blocks = {a: [a, b] for a, b in c.ranges if b - a > 1}  # fused: counted on the first op
+    per_layer = []
+    for i, layer in enumerate(layers):
+        row: dict[str, Any] = {
+            "index": i,
+            "op": layer["op"],
+            "fused_ops": blocks.get(i),
+            "steps": int(layer.get("steps", 0)),
+            "instructions": round(c.op_compute[i]),
+            "crypto_instructions": round(c.op_crypto[i]),
+            "flash_read_bytes": round(c.op_fetch[i]),
+        }
+        row.update({p: per_op[p][i] for p in PARTS})
+        row["total"] = sum(per_op[p][i] for p in PARTS)
+        row["in_sram"] = costs.uj(in_layers[i]) if in_layers is not None else None
+        per_layer.append(row)
+    return per_layer
 
 
 def _in_sram(

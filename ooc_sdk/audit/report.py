@@ -114,6 +114,8 @@ def collect(
 
 # -- the memory plot ---------------------------------------------------------------------------------
 
+_KIB = 1024.0
+
 
 def plot_memory(plan: dict[str, Any], info: dict[str, Any], mcu_sram: int, path: Path) -> None:
     """A PNG of the plan's SRAM: its split (activations, chunk slots, runtime state, stack)
@@ -124,7 +126,6 @@ def plot_memory(plan: dict[str, Any], info: dict[str, Any], mcu_sram: int, path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kib = 1024.0
     act = int(plan.get("activation_bytes", 0))
     slots = int(plan.get("slots_total_bytes", plan.get("slot_bytes", 0) * plan.get("slots", 1)))
     state, stack = int(plan.get("state_bytes", 0)), int(plan.get("stack_bytes", 0))
@@ -141,63 +142,9 @@ def plot_memory(plan: dict[str, Any], info: dict[str, Any], mcu_sram: int, path:
         2, 1, figsize=(11, 6.5), layout="constrained", gridspec_kw={"height_ratios": [1, 2.4]}
     )
     try:
-        left = 0.0
-        for name, n, color in parts:
-            top.barh([0], [n / kib], 0.6, left=left, color=color, label=f"{name}: {format_size(n)}")
-            left += n / kib
-        marks = [(float(mcu_sram), "MCU SRAM", "black")]
-        if budget:
-            if int(budget) == int(mcu_sram):
-                marks = [(float(mcu_sram), "budget = MCU SRAM", "tab:red")]
-            else:
-                marks.append((float(budget), "budget", "tab:red"))
-        for v, name, color in marks:
-            top.axvline(v / kib, color=color, ls="--", lw=1.2)
-            top.annotate(
-                f"{name} {format_size(int(v))} ", (v / kib, 0.35), ha="right", va="bottom",
-                fontsize=8, color=color,
-            )  # fmt: skip
-        top.set_yticks([])
-        top.set_ylim(-0.5, 1.4)
-        top.set_xlim(0, max(left, *(v / kib for v, _, _ in marks)) * 1.05)
-        top.set_xlabel("KiB")
-        top.set_title(
-            f"{info.get('model', {}).get('name', plan.get('model', '?'))}: SRAM "
-            f"{format_size(int(plan.get('sram_bytes', left * kib)))}"
-            + (" (fused schedule)" if plan.get("fused") else ""),
-            fontsize=10,
-        )
-        top.legend(fontsize=8, loc="upper left", ncols=4, frameon=False)
-
+        _draw_split(top, plan, info, parts, budget, mcu_sram)
         if steps:
-            x = list(range(len(steps)))
-            fetch = [min(int(s.get("fetch_bytes", 0)), slots) / kib for s in steps]
-            idle = [slots / kib - f for f in fetch]
-            base = [act / kib] * len(steps)
-            low.bar(x, base, 0.8, color="tab:blue", label="activations")
-            low.bar(x, fetch, 0.8, bottom=base, color="tab:green", label="weights in the slots")
-            b2 = [b + f for b, f in zip(base, fetch, strict=True)]
-            low.bar(x, idle, 0.8, bottom=b2, color="tab:green", alpha=0.25,
-                    label="slot space unused")  # fmt: skip
-            b3 = [b + i for b, i in zip(b2, idle, strict=True)]
-            low.bar(x, [state / kib] * len(steps), 0.8, bottom=b3, color="tab:purple",
-                    label="runtime state")  # fmt: skip
-            b4 = [b + state / kib for b in b3]
-            low.bar(x, [stack / kib] * len(steps), 0.8, bottom=b4, color="tab:gray",
-                    label="stack")  # fmt: skip
-            if budget:
-                low.axhline(budget / kib, color="tab:red", ls="--", lw=1.2, label="budget")
-            labels = [
-                f"{s.get('op')} {s.get('op_type', '')}"
-                + (f" [{s['channels'][0]}:{s['channels'][1]}]" if s.get("channels") else "")
-                for s in steps
-            ]
-            low.set_xticks(x, labels, rotation=90, fontsize=6 if len(steps) > 40 else 7)
-            low.set_ylabel("SRAM (KiB)")
-            low.set_ylim(0, max(max(b4) + stack / kib, (budget or 0) / kib) * 1.2)
-            low.legend(fontsize=8, loc="upper left", ncols=3)
-            low.grid(axis="y", alpha=0.3)
-            low.set_title("per step of the schedule", fontsize=9)
+            _draw_steps(low, steps, (act, slots, state, stack), budget)
         else:
             low.text(0.5, 0.5, "the plan has no steps", ha="center", va="center")
             low.set_axis_off()
@@ -207,6 +154,85 @@ def plot_memory(plan: dict[str, Any], info: dict[str, Any], mcu_sram: int, path:
             raise InvalidArgumentError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
+
+
+def _draw_split(
+    top: Any,
+    plan: dict[str, Any],
+    info: dict[str, Any],
+    parts: list[tuple[str, int, str]],
+    budget: int | None,
+    mcu_sram: int,
+) -> None:
+    """The memory plot's upper axes: the SRAM's regions as one stacked bar, with the MCU's SRAM
+    and the budget marked."""
+    left = 0.0
+    for name, n, color in parts:
+        top.barh([0], [n / _KIB], 0.6, left=left, color=color, label=f"{name}: {format_size(n)}")
+        left += n / _KIB
+    marks = [(float(mcu_sram), "MCU SRAM", "black")]
+    if budget:
+        if int(budget) == int(mcu_sram):
+            marks = [(float(mcu_sram), "budget = MCU SRAM", "tab:red")]
+        else:
+            marks.append((float(budget), "budget", "tab:red"))
+    for v, name, color in marks:
+        top.axvline(v / _KIB, color=color, ls="--", lw=1.2)
+        top.annotate(
+            f"{name} {format_size(int(v))} ", (v / _KIB, 0.35), ha="right", va="bottom",
+            fontsize=8, color=color,
+        )  # fmt: skip
+    top.set_yticks([])
+    top.set_ylim(-0.5, 1.4)
+    top.set_xlim(0, max(left, *(v / _KIB for v, _, _ in marks)) * 1.05)
+    top.set_xlabel("KiB")
+    top.set_title(
+        f"{info.get('model', {}).get('name', plan.get('model', '?'))}: SRAM "
+        f"{format_size(int(plan.get('sram_bytes', left * _KIB)))}"
+        + (" (fused schedule)" if plan.get("fused") else ""),
+        fontsize=10,
+    )
+    top.legend(fontsize=8, loc="upper left", ncols=4, frameon=False)
+
+
+def _draw_steps(
+    low: Any,
+    steps: list[dict[str, Any]],
+    regions: tuple[int, int, int, int],
+    budget: int | None,
+) -> None:
+    """The memory plot's lower axes: per step of the schedule, the regions (activations, chunk
+    slots, runtime state, stack) stacked, the slots split into the weights the step streams and
+    the space it leaves unused."""
+    act, slots, state, stack = regions
+    x = list(range(len(steps)))
+    fetch = [min(int(s.get("fetch_bytes", 0)), slots) / _KIB for s in steps]
+    idle = [slots / _KIB - f for f in fetch]
+    base = [act / _KIB] * len(steps)
+    low.bar(x, base, 0.8, color="tab:blue", label="activations")
+    low.bar(x, fetch, 0.8, bottom=base, color="tab:green", label="weights in the slots")
+    b2 = [b + f for b, f in zip(base, fetch, strict=True)]
+    low.bar(x, idle, 0.8, bottom=b2, color="tab:green", alpha=0.25,
+            label="slot space unused")  # fmt: skip
+    b3 = [b + i for b, i in zip(b2, idle, strict=True)]
+    low.bar(x, [state / _KIB] * len(steps), 0.8, bottom=b3, color="tab:purple",
+            label="runtime state")  # fmt: skip
+    b4 = [b + state / _KIB for b in b3]
+    low.bar(x, [stack / _KIB] * len(steps), 0.8, bottom=b4, color="tab:gray",
+            label="stack")  # fmt: skip
+    if budget:
+        low.axhline(budget / _KIB, color="tab:red", ls="--", lw=1.2, label="budget")
+    labels = [
+        f"{s.get('op')} {s.get('op_type', '')}"
+        + (f" [{s['channels'][0]}:{s['channels'][1]}]" if s.get("channels") else "")
+        for s in steps
+    ]
+    low.set_xticks(x, labels, rotation=90, fontsize=6 if len(steps) > 40 else 7)
+    low.set_ylabel("SRAM (KiB)")
+    low.set_ylim(0, max(max(b4) + stack / _KIB, (budget or 0) / _KIB) * 1.2)
+    low.legend(fontsize=8, loc="upper left", ncols=3)
+    low.grid(axis="y", alpha=0.3)
+    low.set_title("per step of the schedule", fontsize=9)
 
 
 # -- HTML ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Flash wear of an ``ooc build`` and of a field device's flash dump (``ooc audit wear``;
-docs/audit.md, "Wear").
+"""Flash wear of an ``ooc build`` (``ooc audit wear``; docs/audit.md, "Wear"): the lifetime
+model, the build audit, and the text and heatmap of both audits (the flash dump's is
+:mod:`ooc_sdk.audit.dump`).
 
 Only the scratch partition (the activation spill ring, docs/spill.md) is programmed and erased
 during inference; the header, weights and metadata are written when the image is flashed. So the
@@ -33,14 +34,17 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ooc_sdk.audit.ring import read_ring
-from ooc_sdk.errors import ImageError, ImageTruncatedError, InvalidArgumentError
+from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.plan import spill as spill_model
-from ooc_sdk.targets import FlashProfile, flash_profiles, load_flash
+from ooc_sdk.targets import FlashProfile, load_flash
+
+if TYPE_CHECKING:
+    from ooc_sdk.build.directory import BuildDir
 
 SECONDS_PER_YEAR = 365.25 * 86400
 DEFAULT_INFERENCES = 20
@@ -258,16 +262,19 @@ def read_wear_sidecar(path: Path) -> dict[str, Any] | None:
 # -- ooc audit wear BUILD_DIR/ -------------------------------------------------------------------
 
 
-def _endurance(flash: FlashProfile, given: int | None) -> tuple[int, str]:
+def resolve_endurance(flash: FlashProfile, given: int | None) -> tuple[int, str]:
+    """The endurance in cycles and its source: ``given``, else the flash profile's."""
     if given is not None:
         return given, "--endurance"
     src = flash.sources.get("endurance_cycles", "profile default")
     return flash.endurance_cycles, f"flash profile {flash.name}: {src}"
 
 
-def _layout(
+def scratch_layout(
     partitions: list[tuple[int, int, int]], flash_bytes: int, image_bytes: int, sector: int
 ) -> dict[str, Any]:
+    """Where the scratch partition is in the image, its sectors, and the chip's sectors (all and
+    outside the image): the report's ``layout``."""
     scratch = next(((o, n) for k, o, n in partitions if k == fmt.PART_SCRATCH), (0, 0))
     scratch_sectors = scratch[1] // sector
     return {
@@ -279,6 +286,18 @@ def _layout(
         # sectors of the chip outside the image (below its base offset or after its end)
         "free_sectors": max(0, (flash_bytes - image_bytes) // sector),
     }
+
+
+@dataclass(frozen=True)
+class _EmulatorRun:
+    """One audit run of a build on a copy of its flash.bin: the host runner's report (the NOR
+    emulator's counters of its last inference), the emulator's wear sidecar before and after the
+    run (None without one) and the number of flash bytes the run changed."""
+
+    report: dict[str, Any]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    flash_bytes_changed: int
 
 
 def audit_build(
@@ -296,9 +315,6 @@ def audit_build(
     """Wear of the build in ``out_dir``: predicted from its plan, measured by running it
     ``inferences`` times on the host NOR emulator (a copy of OUT/flash.bin), and projected."""
     from ooc_sdk.build.directory import BuildDir
-    from ooc_sdk.image.reader import parse_image
-    from ooc_sdk.model.inputs import random_inputs
-    from ooc_sdk.run.host import run_build
 
     say = progress or (lambda _msg: None)
     rate_s = parse_rate(rate) if isinstance(rate, str) else float(rate)
@@ -310,7 +326,7 @@ def audit_build(
     bd = BuildDir.open(out_dir)
     plan = bd.plan_json()
     flash_p = load_flash(flash) if flash else bd.request().flash
-    cycles, cycles_src = _endurance(flash_p, cycles)
+    cycles, cycles_src = resolve_endurance(flash_p, cycles)
     flash_file = bd.flash_file()
     if device is None:
         raise InvalidArgumentError(
@@ -318,6 +334,63 @@ def audit_build(
             "wrapped for) so that the build can run on the emulator",
             param="device",
         )
+    layout = _build_layout(bd, flash_p)
+    predicted = _planned_traffic(plan)
+    run = _run_on_copy(bd, device, flash_file, inferences, seed, say)
+    invokes = inferences + 1  # the runner invokes its first sample twice
+    spill_run = _spill_run(plan, run.report, invokes, flash_p.page_bytes)
+    if spill_run is not None:
+        # a spilling build's traffic depends on where the ring's write position is: predict the
+        # inference the runner measured (its last) from where it started, exactly
+        predicted.update(_spill_prediction(plan, spill_run))
+    measured, scratch_run = _measured(run, layout, inferences, invokes)
+    checks = _agreement(predicted, measured, spill_run, invokes)
+    average = predicted.get("cycle_average", predicted)
+    e, p = float(average["erases_per_inference"]), float(average["program_bytes_per_inference"])
+    # the worse of the two drives the projection: the truth, even when it is bad news
+    e = max(e, float(measured["erases_per_inference"] or 0))
+    p = max(p, float(measured["program_bytes_per_inference"] or 0))
+    n = layout["scratch_sectors"]
+    report: dict[str, Any] = {
+        "mode": "build",
+        "build": str(out_dir),
+        "model": bd.info.model_name,
+        "flash": flash_p.name,
+        "rate_per_s": rate_s,
+        "endurance_cycles": cycles,
+        "endurance_source": cycles_src,
+        "layout": layout,
+        "predicted": predicted,
+        "measured": measured,
+        "agreement": checks,
+        "agree": all(checks.values()),
+        **lifetimes(
+            e,
+            p,
+            scratch_sectors=n,
+            free_sectors=layout["free_sectors"],
+            rate_per_s=rate_s,
+            endurance=cycles,
+        ),
+        "erases_per_sector_per_inference": {
+            "predicted_levelled": [e / n if n else 0.0] * n,
+            "measured_run": [c / invokes for c in scratch_run],
+        },
+    }
+    report["statement"] = _statement(report)
+    if target_years is not None:
+        report["target"] = propose_scratch(
+            e, rate_s, cycles, target_years, sector_bytes=layout["sector_bytes"],
+            current_sectors=n, available_sectors=n + layout["free_sectors"],
+        )  # fmt: skip
+    return report
+
+
+def _build_layout(bd: BuildDir, flash_p: FlashProfile) -> dict[str, Any]:
+    """The build's scratch layout (:func:`scratch_layout`) from its image, on ``flash_p``'s chip
+    at the build's flash offset."""
+    from ooc_sdk.image.reader import parse_image
+
     try:
         image = parse_image(bd.file("image.bin").read_bytes())
     except OSError as exc:
@@ -325,15 +398,30 @@ def audit_build(
             f"cannot read the build's image: {exc.strerror or exc}"
         ) from None
     sector = image.superblock["sector_bytes"]
-    layout = _layout(image.partitions, flash_p.size_bytes, len(image.data), sector)
+    layout = scratch_layout(image.partitions, flash_p.size_bytes, len(image.data), sector)
     layout["image_offset"] = bd.info.flash_offset
-    predicted = {
+    return layout
+
+
+def _planned_traffic(plan: dict[str, Any]) -> dict[str, Any]:
+    """The flash traffic per inference plan.json gives: the prediction of a build that does not
+    spill."""
+    return {
         "read_bytes_per_inference": plan.get("flash_read_bytes_per_inference", 0),
         "read_commands_per_inference": plan.get("flash_read_commands_per_inference"),
         "program_bytes_per_inference": plan.get("flash_program_bytes_per_inference", 0),
         "erases_per_inference": plan.get("erases_per_inference", 0),
         "source": "plan.json",
     }
+
+
+def _run_on_copy(
+    bd: BuildDir, device: Any, flash_file: Path, inferences: int, seed: int, say: Progress
+) -> _EmulatorRun:
+    """Run the build ``inferences`` times (random inputs from ``seed``) on the host NOR emulator,
+    on a copy of ``flash_file`` and of its wear sidecar, so that the build's own are untouched."""
+    from ooc_sdk.model.inputs import random_inputs
+    from ooc_sdk.run.host import run_build
 
     graph = bd.graph()
     samples = [random_inputs(graph, seed + i) for i in range(inferences)]
@@ -346,43 +434,50 @@ def audit_build(
             shutil.copyfile(wear_file, Path(str(copy) + ".wear"))
         before_bytes = copy.read_bytes()
         before = read_wear_sidecar(Path(str(copy) + ".wear"))
-        result = run_build(out_dir, graph, device, samples, flash_file=copy)
+        result = run_build(bd.path, graph, device, samples, flash_file=copy)
         after = read_wear_sidecar(Path(str(copy) + ".wear"))
         after_bytes = copy.read_bytes()
-    rep = result.report
-    invokes = inferences + 1  # the runner invokes its first sample twice
-    spill_run = _spill_run(plan, rep, invokes, flash_p.page_bytes)
-    if spill_run is not None:
-        # a spilling build's traffic depends on where the ring's write position is: predict the
-        # inference the runner measured (its last) from where it started, exactly
-        last = spill_run["last"]
-        predicted.update(
-            {
-                "read_bytes_per_inference": plan["flash_read_bytes_per_inference"]
-                + plan["spill"]["read_back_bytes_per_inference"]
-                + spill_model.OPEN_READ_BYTES * last.erases,
-                "read_commands_per_inference": plan["flash_read_commands_per_inference"]
-                + plan["spill"]["read_back_commands_per_inference"]
-                + spill_model.OPEN_READS * last.erases,
-                "program_bytes_per_inference": last.bytes_programmed,
-                "page_programs_per_inference": last.page_programs,
-                "erases_per_inference": last.erases,
-                "source": "plan.json, with the spill ring model (ooc_sdk/plan/spill.py) from the "
-                f"ring's write position before the measured inference ({spill_run['start']})",
-                "cycle_average": {
-                    "program_bytes_per_inference": plan["flash_program_bytes_per_inference"],
-                    "erases_per_inference": plan["erases_per_inference"],
-                    "note": "the ring's steady state from a blank ring: the lifetime uses the "
-                    "worse of this and the measured inference",
-                },
-            }
-        )
     changed = (
         sum(a != b for a, b in zip(before_bytes, after_bytes, strict=False))
         if after_bytes != before_bytes
         else 0
     )
+    return _EmulatorRun(result.report, before, after, changed)
+
+
+def _spill_prediction(plan: dict[str, Any], spill_run: dict[str, Any]) -> dict[str, Any]:
+    """A spilling build's prediction of the measured inference (:func:`_spill_run`), and the
+    ring's cycle average from plan.json beside it."""
+    last = spill_run["last"]
+    return {
+        "read_bytes_per_inference": plan["flash_read_bytes_per_inference"]
+        + plan["spill"]["read_back_bytes_per_inference"]
+        + spill_model.OPEN_READ_BYTES * last.erases,
+        "read_commands_per_inference": plan["flash_read_commands_per_inference"]
+        + plan["spill"]["read_back_commands_per_inference"]
+        + spill_model.OPEN_READS * last.erases,
+        "program_bytes_per_inference": last.bytes_programmed,
+        "page_programs_per_inference": last.page_programs,
+        "erases_per_inference": last.erases,
+        "source": "plan.json, with the spill ring model (ooc_sdk/plan/spill.py) from the "
+        f"ring's write position before the measured inference ({spill_run['start']})",
+        "cycle_average": {
+            "program_bytes_per_inference": plan["flash_program_bytes_per_inference"],
+            "erases_per_inference": plan["erases_per_inference"],
+            "note": "the ring's steady state from a blank ring: the lifetime uses the "
+            "worse of this and the measured inference",
+        },
+    }
+
+
+def _measured(
+    run: _EmulatorRun, layout: dict[str, Any], inferences: int, invokes: int
+) -> tuple[dict[str, Any], list[int]]:
+    """The report's ``measured`` (the runner's counters of its last inference, and the whole
+    run's from the wear sidecar), and the whole run's erases per scratch sector."""
+    rep, before, after = run.report, run.before, run.after
     run_delta: dict[str, Any] = {"sidecar": before is not None and after is not None}
+    sector = layout["sector_bytes"]
     first = (layout["image_offset"] + layout["scratch_offset"]) // sector
     per_sector = [0] * layout["flash_sectors"]
     if before is not None and after is not None:
@@ -407,11 +502,22 @@ def audit_build(
         "invokes": invokes,
         "run": {
             **run_delta,
-            "flash_bytes_changed": changed,
+            "flash_bytes_changed": run.flash_bytes_changed,
             "note": "the emulator's wear sidecar and the flash file before and after the whole "
             f"run ({invokes} invokes, mount and init included)",
         },
     }
+    return measured, scratch_run
+
+
+def _agreement(
+    predicted: dict[str, Any],
+    measured: dict[str, Any],
+    spill_run: dict[str, Any] | None,
+    invokes: int,
+) -> dict[str, bool]:
+    """The report's ``agreement``: prediction against measurement, per inference and (with the
+    wear sidecar) over the whole run."""
     checks = {
         key: predicted[key] == measured[key]
         for key in (
@@ -424,6 +530,7 @@ def audit_build(
         checks["page_programs_per_inference"] = (
             predicted["page_programs_per_inference"] == measured["page_programs_per_inference"]
         )
+    run_delta = measured["run"]
     if run_delta.get("erase_ops") is not None:
         # the whole run: every invoke (and, spilling, the ring mount's own boot record)
         run_erases = predicted["erases_per_inference"] * invokes
@@ -432,48 +539,7 @@ def audit_build(
             run_erases, run_programmed = spill_run["run_erases"], spill_run["run_programmed"]
         checks["run_erases"] = run_delta["erase_ops"] == run_erases
         checks["run_programmed_bytes"] = run_delta["bytes_programmed"] == run_programmed
-    average = predicted.get("cycle_average", predicted)
-    e, p = float(average["erases_per_inference"]), float(average["program_bytes_per_inference"])
-    # the worse of the two drives the projection: the truth, even when it is bad news
-    e = max(e, float(measured["erases_per_inference"] or 0))
-    p = max(p, float(measured["program_bytes_per_inference"] or 0))
-    report: dict[str, Any] = {
-        "mode": "build",
-        "build": str(out_dir),
-        "model": bd.info.model_name,
-        "flash": flash_p.name,
-        "rate_per_s": rate_s,
-        "endurance_cycles": cycles,
-        "endurance_source": cycles_src,
-        "layout": layout,
-        "predicted": predicted,
-        "measured": measured,
-        "agreement": checks,
-        "agree": all(checks.values()),
-        **lifetimes(
-            e,
-            p,
-            scratch_sectors=layout["scratch_sectors"],
-            free_sectors=layout["free_sectors"],
-            rate_per_s=rate_s,
-            endurance=cycles,
-        ),
-        "erases_per_sector_per_inference": {
-            "predicted_levelled": [
-                e / layout["scratch_sectors"] if layout["scratch_sectors"] else 0.0
-            ]
-            * layout["scratch_sectors"],
-            "measured_run": [c / invokes for c in scratch_run],
-        },
-    }
-    report["statement"] = _statement(report)
-    if target_years is not None:
-        report["target"] = propose_scratch(
-            e, rate_s, cycles, target_years, sector_bytes=sector,
-            current_sectors=layout["scratch_sectors"],
-            available_sectors=layout["scratch_sectors"] + layout["free_sectors"],
-        )  # fmt: skip
-    return report
+    return checks
 
 
 def _spill_run(
@@ -528,160 +594,6 @@ def _statement(r: dict[str, Any]) -> str:
         f"partition (and so the flash) wears out in {_years(r['lifetime_years'])} with the ring's "
         f"wear levelling, {_years(r['lifetime_years_without_wear_leveling'])} without it"
     )
-
-
-# -- ooc audit wear --dump FLASH.bin -------------------------------------------------------------
-
-
-def find_superblock(data: bytes, image_offset: int | None = None) -> int:
-    """The offset of the ooc image in a flash dump: ``image_offset``, or the first 256-byte-aligned
-    offset holding the superblock magic whose base_offset field names that offset."""
-    from ooc_sdk.formats.image import SUPERBLOCK, SUPERBLOCK_MAGIC
-
-    if image_offset is not None:
-        if image_offset < 0 or image_offset + 4 > len(data):
-            raise InvalidArgumentError(
-                f"`image_offset` {image_offset} is beyond the {len(data):,}-byte dump",
-                param="image_offset",
-            )
-        if data[image_offset : image_offset + 4] != SUPERBLOCK_MAGIC:
-            raise ImageError(f"no ooc image superblock (OOCI magic) at offset {image_offset:#x}")
-        return image_offset
-    pos = data.find(SUPERBLOCK_MAGIC)
-    while pos >= 0:
-        if pos % 256 == 0 and pos + SUPERBLOCK.size <= len(data):
-            sb = SUPERBLOCK.unpack(data, pos)
-            if sb["base_offset"] == pos:
-                return pos
-        pos = data.find(SUPERBLOCK_MAGIC, pos + 1)
-    raise ImageError(
-        "not an ooc flash dump: no image superblock (OOCI magic) at any sector-aligned offset"
-    )
-
-
-def audit_dump(
-    path: Path,
-    *,
-    flash: str | None = None,
-    image_offset: int | None = None,
-    endurance: str | int | None = None,
-) -> dict[str, Any]:
-    """The wear a device's flash dump shows: each scratch sector's erase count (its ring header),
-    the metadata partition's files, and the share of the endurance already used."""
-    import json
-
-    from ooc_sdk.image.metadata import read_metadata
-    from ooc_sdk.image.reader import parse_image
-
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read {path}: {exc.strerror}") from None
-    if not data:
-        raise ImageError(f"{path} is empty, not a flash dump")
-    try:
-        off = find_superblock(data, image_offset)
-    except ImageError as exc:
-        raise ImageError(f"{path}: {exc}") from None
-    try:
-        image = parse_image(data[off:])
-    except ImageTruncatedError as exc:
-        raise ImageTruncatedError(
-            f"{path} is a truncated flash dump ({len(data):,} bytes): {exc}"
-        ) from None
-    sb = image.superblock
-    sector = sb["sector_bytes"]
-    if flash is not None:
-        flash_p = load_flash(flash)
-        if flash_p.sector_bytes != sector:
-            raise InvalidArgumentError(
-                f"`flash` {flash_p.name} has {flash_p.sector_bytes}-byte sectors, the image in "
-                f"{path} was packed for {sector}-byte sectors",
-                param="flash",
-            )
-    else:
-        match = [
-            load_flash(n)
-            for n in flash_profiles()
-            if load_flash(n).size_bytes == sb["flash_bytes"]
-            and load_flash(n).sector_bytes == sector
-        ]
-        flash_p = match[0] if match else None
-    cycles = parse_endurance(endurance) if isinstance(endurance, str) else endurance
-    if cycles is not None:
-        cycles_src = "--endurance"
-    elif flash_p is not None:
-        cycles, cycles_src = _endurance(flash_p, None)
-    else:
-        raise InvalidArgumentError(
-            f"no bundled flash profile matches the image's chip ({sb['flash_bytes']:,} bytes, "
-            f"{sector}-byte sectors): give `flash` or `endurance`",
-            param=("flash", "endurance"),
-        )
-    layout = _layout(image.partitions, sb["flash_bytes"], len(image.data), sector)
-    layout["image_offset"] = off
-    s_off, s_len = layout["scratch_offset"], layout["scratch_bytes"]
-    ring = read_ring(image.data[s_off : s_off + s_len], sector) if s_len else {"sectors": []}
-    sectors = ring["sectors"]
-    counts = [s["erase_count"] for s in sectors]
-    worst = max(range(len(counts)), key=lambda i: counts[i]) if counts else None
-    meta: dict[str, Any] = {"files": None, "error": None}
-    m_part = next(((o, n) for k, o, n in image.partitions if k == fmt.PART_METADATA), None)
-    if m_part is None:
-        meta["error"] = "the image has no metadata partition"
-    else:
-        try:
-            files = read_metadata(image.data[m_part[0] : m_part[0] + m_part[1]], sector)
-            meta["files"] = {name: len(body) for name, body in sorted(files.items())}
-            if "manifest.json" in files:
-                manifest = json.loads(files["manifest.json"])
-                meta["model"] = (
-                    manifest.get("model", {}).get("name")
-                    if isinstance(manifest.get("model"), dict)
-                    else manifest.get("model")
-                )
-                meta["build_id"] = manifest.get("build_id")
-        except (ImageError, ValueError) as exc:
-            meta["error"] = str(exc)
-    public = image.public()
-    mx = max(counts) if counts else 0
-    report: dict[str, Any] = {
-        "mode": "dump",
-        "dump": str(path),
-        "dump_bytes": len(data),
-        "image_offset": off,
-        "image": {
-            "model": public["model"]["name"],
-            "build_id": public["build_id"],
-            "image_bytes": public["image_bytes"],
-            "partitions": public["partitions"],
-        },
-        "flash": flash_p.name if flash_p is not None else None,
-        "endurance_cycles": cycles,
-        "endurance_source": cycles_src,
-        "layout": layout,
-        "metadata": meta,
-        "metadata_matches_image": meta.get("build_id") in (None, public["build_id"]),
-        "sectors": sectors,
-        "erase_counts": counts,
-        "max_erases": mx,
-        "mean_erases": sum(counts) / len(counts) if counts else 0.0,
-        "min_erases": min(counts) if counts else 0,
-        "worst_sector": worst,
-        "head_sector": ring.get("head"),
-        "highest_boot": ring.get("highest_boot"),
-        "damaged_sectors": [s["index"] for s in sectors if s["state"] == "damaged"],
-        "erased_sectors": [s["index"] for s in sectors if s["state"] == "erased"],
-        "lifetime_used": mx / cycles,
-        "lifetime_used_mean": (sum(counts) / len(counts) / cycles) if counts else 0.0,
-    }
-    report["statement"] = (
-        f"the most-erased scratch sector ({worst}) has {mx:,} of {cycles:,} cycles: "
-        f"{100 * mx / cycles:.3g}% of its endurance used"
-        if counts
-        else "the image has no scratch partition: inference never erases this flash"
-    )
-    return report
 
 
 # -- text ------------------------------------------------------------------------------------------

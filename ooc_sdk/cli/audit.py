@@ -314,7 +314,8 @@ def wear(
     sectors, erase_counts, max_erases, mean_erases, worst_sector,
     lifetime_used, damaged_sectors, erased_sectors, metadata, image.
     """
-    from ooc_sdk.audit.wear import audit_build, audit_dump, plot_wear, render
+    from ooc_sdk.audit.dump import audit_dump
+    from ooc_sdk.audit.wear import audit_build, plot_wear, render
 
     if (dump is None) == (build_dir is None):
         raise InvalidArgumentError("give either BUILD_DIR or --dump FLASH.bin")
