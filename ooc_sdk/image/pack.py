@@ -165,7 +165,6 @@ def pack_image(
     image: its key slot stays erased (0xFF) until provisioning writes one per device
     (``personalize``); the caller keeps ``content_key`` and ``build_id`` for that."""
     options.check()
-    flash = options.flash
     key_len = fmt.CIPHER_KEY_BYTES[options.cipher]
     content_key = content_key or secrets.token_bytes(key_len)
     if len(content_key) != key_len:
@@ -179,6 +178,46 @@ def pack_image(
         chunks = [
             Chunk(i, c.kind, c.tensor, c.tensor_offset, c.length) for i, c in enumerate(chunks)
         ]
+    lay = _layout(chunks, options)
+    k_hdr, k_enc, k_mac = content_subkeys(content_key, build_id)
+    image = bytearray(b"\xff" * lay.image_bytes)
+    table = _encrypt_chunks(graph, chunks, options.tag_alg, k_enc, k_mac, image)
+
+    superblock = _superblock(lay, options, build_id)
+    pid = pid or plan_id(chunks, options.chunk_bytes)
+    manifest = _manifest(graph, options, chunks, lay, created, pid)
+    header_tag = crypto.cmac(k_hdr, superblock + manifest + table)
+    key_slot = make_key_slot(device, content_key, build_id) if device is not None else b""
+    image[0 : len(superblock)] = superblock
+    image[fmt.KEY_SLOT_OFFSET : fmt.KEY_SLOT_OFFSET + len(key_slot)] = key_slot
+    image[fmt.MANIFEST_OFFSET : fmt.MANIFEST_OFFSET + len(manifest)] = manifest
+    image[fmt.CHUNK_TABLE_OFFSET : lay.header_tag_offset] = table
+    image[lay.header_tag_offset : lay.header_bytes] = header_tag
+
+    description = describe(graph, options, chunks, build_id, pid, created, device, lay.image_bytes)
+    image[lay.meta_off : lay.meta_off + lay.meta_len] = _metadata(
+        graph, options, manifest, description, created
+    )
+    return PackedImage(bytes(image), key_slot, description, chunks)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the parts of one image sit (offsets from the image start)."""
+
+    header_tag_offset: int  # the header tag, after the chunk table
+    header_bytes: int  # superblock .. header tag, inclusive
+    chunk_align: int
+    parts: list[tuple[int, int, int]]  # (partition kind, offset, length)
+    meta_off: int
+    meta_len: int
+    image_bytes: int
+
+
+def _layout(chunks: list[Chunk], options: PackOptions) -> _Layout:
+    """Place the partitions and each chunk (setting its ``flash_offset``); refuse an image that
+    does not fit the flash."""
+    flash = options.flash
     sector, align = flash.sector_bytes, options.chunk_align or flash.page_bytes
     header_tag_offset = fmt.CHUNK_TABLE_OFFSET + fmt.CHUNK_ENTRY.size * len(chunks)
     header_bytes = header_tag_offset + fmt.TAG_BYTES
@@ -205,13 +244,16 @@ def pack_image(
         )
     if image_bytes >= 1 << 32:
         raise InvalidArgumentError("the image would exceed 4 GiB")
+    return _Layout(header_tag_offset, header_bytes, align, parts, meta_off, meta_len, image_bytes)
 
-    k_hdr, k_enc, k_mac = content_subkeys(content_key, build_id)
-    image = bytearray(b"\xff" * image_bytes)
+
+def _encrypt_chunks(
+    graph: Graph, chunks: list[Chunk], tag_alg: int, k_enc: bytes, k_mac: bytes, image: bytearray
+) -> bytes:
+    """Encrypt each chunk into its place in ``image``; returns the chunk table (each entry's
+    MAC-covered prefix, then its tag)."""
     table = bytearray()
-    tensors_stored: set[int] = set()
     for c in chunks:
-        tensors_stored.add(c.tensor)
         plain = chunk_plaintext(graph, c)
         assert len(plain) == c.length
         nonce = fmt.chunk_nonce(c.index)
@@ -226,26 +268,42 @@ def pack_image(
             nonce=nonce,
         )
         prefix = entry[: fmt.CHUNK_MAC_PREFIX]
-        table += prefix + chunk_tag(options.tag_alg, k_enc, k_mac, nonce, prefix, ct)
+        table += prefix + chunk_tag(tag_alg, k_enc, k_mac, nonce, prefix, ct)
         image[c.flash_offset : c.flash_offset + c.length] = ct
+    return bytes(table)
 
-    partition_map = b"".join(fmt.PARTITION.pack(kind=k, offset=o, length=n) for k, o, n in parts)
-    superblock = fmt.SUPERBLOCK.pack(
+
+def _superblock(lay: _Layout, options: PackOptions, build_id: bytes) -> bytes:
+    """The superblock: geometry, build id and the partition map."""
+    partition_map = b"".join(
+        fmt.PARTITION.pack(kind=k, offset=o, length=n) for k, o, n in lay.parts
+    )
+    return fmt.SUPERBLOCK.pack(
         magic=fmt.SUPERBLOCK_MAGIC,
         format_version=fmt.FORMAT_VERSION,
         superblock_bytes=fmt.SUPERBLOCK.size,
-        header_bytes=header_bytes,
-        image_bytes=image_bytes,
-        page_bytes=flash.page_bytes,
-        sector_bytes=sector,
-        flash_bytes=flash.size_bytes,
+        header_bytes=lay.header_bytes,
+        image_bytes=lay.image_bytes,
+        page_bytes=options.flash.page_bytes,
+        sector_bytes=options.flash.sector_bytes,
+        flash_bytes=options.flash.size_bytes,
         base_offset=options.base_offset,
         build_id=build_id,
-        n_partitions=len(parts),
+        n_partitions=len(lay.parts),
         partitions=partition_map,
     )
-    pid = pid or plan_id(chunks, options.chunk_bytes)
-    manifest = fmt.MANIFEST.pack(
+
+
+def _manifest(
+    graph: Graph,
+    options: PackOptions,
+    chunks: list[Chunk],
+    lay: _Layout,
+    created: int,
+    pid: bytes,
+) -> bytes:
+    """The binary manifest: cipher, tag, chunk table geometry, model and plan identity."""
+    return fmt.MANIFEST.pack(
         magic=fmt.MANIFEST_MAGIC,
         manifest_bytes=fmt.MANIFEST.size,
         cipher=options.cipher,
@@ -254,29 +312,30 @@ def pack_image(
         n_chunks=len(chunks),
         chunk_entry_bytes=fmt.CHUNK_ENTRY.size,
         chunk_table_offset=fmt.CHUNK_TABLE_OFFSET,
-        header_tag_offset=header_tag_offset,
+        header_tag_offset=lay.header_tag_offset,
         weights_bytes=sum(c.length for c in chunks),
         max_chunk_bytes=max((c.length for c in chunks), default=0),
-        chunk_align=align,
+        chunk_align=lay.chunk_align,
         scratch_bytes=options.scratch_bytes,
-        n_tensors=len(tensors_stored),
+        n_tensors=len({c.tensor for c in chunks}),
         created_unix=created,
         model_sha256=bytes.fromhex(graph.sha256),
         plan_id=pid,
         model_name=_fixed_text(graph.name, 32),
         sdk_version=_fixed_text(__version__, 16),
     )
-    header_tag = crypto.cmac(k_hdr, superblock + manifest + bytes(table))
-    key_slot = make_key_slot(device, content_key, build_id) if device is not None else b""
-    image[0 : len(superblock)] = superblock
-    image[fmt.KEY_SLOT_OFFSET : fmt.KEY_SLOT_OFFSET + len(key_slot)] = key_slot
-    image[fmt.MANIFEST_OFFSET : fmt.MANIFEST_OFFSET + len(manifest)] = manifest
-    image[fmt.CHUNK_TABLE_OFFSET : header_tag_offset] = table
-    image[header_tag_offset:header_bytes] = header_tag
 
-    description = describe(graph, options, chunks, build_id, pid, created, device, image_bytes)
-    metadata = build_metadata(
-        sector,
+
+def _metadata(
+    graph: Graph,
+    options: PackOptions,
+    manifest: bytes,
+    description: dict[str, Any],
+    created: int,
+) -> bytes:
+    """The littlefs metadata partition: manifest.bin, manifest.json (no chunk list), build.json."""
+    return build_metadata(
+        options.flash.sector_bytes,
         options.metadata_sectors,
         {
             "manifest.bin": manifest,
@@ -288,8 +347,6 @@ def pack_image(
             ).encode(),
         },
     )
-    image[meta_off : meta_off + meta_len] = metadata
-    return PackedImage(bytes(image), key_slot, description, chunks)
 
 
 def describe(

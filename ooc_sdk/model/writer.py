@@ -8,6 +8,7 @@ supported op set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,79 +59,126 @@ class ModelDef:
         return len(self.tensors) - 1
 
 
-def _options(b: flatbuffers.Builder, op_type: str, o: dict[str, Any]) -> tuple[int, int]:
+_Options = tuple[int, int]  # (BuiltinOptions type, table offset)
+_BO = tflite.BuiltinOptions
+
+
+def _dilation(o: dict[str, Any]) -> tuple[int, int]:
+    return o.get("dilation", (1, 1))
+
+
+def _conv_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.Conv2DOptionsStart(b)
+    tflite.Conv2DOptionsAddPadding(b, _PAD[o["padding"]])
+    tflite.Conv2DOptionsAddStrideH(b, o["stride"][0])
+    tflite.Conv2DOptionsAddStrideW(b, o["stride"][1])
+    tflite.Conv2DOptionsAddDilationHFactor(b, _dilation(o)[0])
+    tflite.Conv2DOptionsAddDilationWFactor(b, _dilation(o)[1])
+    tflite.Conv2DOptionsAddFusedActivationFunction(b, act)
+    return _BO.Conv2DOptions, tflite.Conv2DOptionsEnd(b)
+
+
+def _depthwise_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.DepthwiseConv2DOptionsStart(b)
+    tflite.DepthwiseConv2DOptionsAddPadding(b, _PAD[o["padding"]])
+    tflite.DepthwiseConv2DOptionsAddStrideH(b, o["stride"][0])
+    tflite.DepthwiseConv2DOptionsAddStrideW(b, o["stride"][1])
+    tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, _dilation(o)[0])
+    tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, _dilation(o)[1])
+    tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, o.get("depth_multiplier", 1))
+    tflite.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
+    return _BO.DepthwiseConv2DOptions, tflite.DepthwiseConv2DOptionsEnd(b)
+
+
+def _fully_connected_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.FullyConnectedOptionsStart(b)
+    tflite.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+    tflite.FullyConnectedOptionsAddKeepNumDims(b, bool(o.get("keep_num_dims", False)))
+    return _BO.FullyConnectedOptions, tflite.FullyConnectedOptionsEnd(b)
+
+
+def _pool_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.Pool2DOptionsStart(b)
+    tflite.Pool2DOptionsAddPadding(b, _PAD[o["padding"]])
+    tflite.Pool2DOptionsAddStrideH(b, o["stride"][0])
+    tflite.Pool2DOptionsAddStrideW(b, o["stride"][1])
+    tflite.Pool2DOptionsAddFilterHeight(b, o["filter"][0])
+    tflite.Pool2DOptionsAddFilterWidth(b, o["filter"][1])
+    tflite.Pool2DOptionsAddFusedActivationFunction(b, act)
+    return _BO.Pool2DOptions, tflite.Pool2DOptionsEnd(b)
+
+
+def _add_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.AddOptionsStart(b)
+    tflite.AddOptionsAddFusedActivationFunction(b, act)
+    return _BO.AddOptions, tflite.AddOptionsEnd(b)
+
+
+def _mul_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.MulOptionsStart(b)
+    tflite.MulOptionsAddFusedActivationFunction(b, act)
+    return _BO.MulOptions, tflite.MulOptionsEnd(b)
+
+
+def _mean_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ReducerOptionsStart(b)
+    tflite.ReducerOptionsAddKeepDims(b, bool(o.get("keep_dims", False)))
+    return _BO.ReducerOptions, tflite.ReducerOptionsEnd(b)
+
+
+def _softmax_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.SoftmaxOptionsStart(b)
+    tflite.SoftmaxOptionsAddBeta(b, float(o.get("beta", 1.0)))
+    return _BO.SoftmaxOptions, tflite.SoftmaxOptionsEnd(b)
+
+
+def _concatenation_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ConcatenationOptionsStart(b)
+    tflite.ConcatenationOptionsAddAxis(b, o["axis"])
+    tflite.ConcatenationOptionsAddFusedActivationFunction(b, act)
+    return _BO.ConcatenationOptions, tflite.ConcatenationOptionsEnd(b)
+
+
+def _resize_nearest_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ResizeNearestNeighborOptionsStart(b)
+    tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, bool(o.get("align_corners", False)))
+    tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters(
+        b, bool(o.get("half_pixel_centers", False))
+    )
+    return _BO.ResizeNearestNeighborOptions, tflite.ResizeNearestNeighborOptionsEnd(b)
+
+
+def _reshape_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    if "new_shape" not in o:
+        return _BO.NONE, 0
+    vec = b.CreateNumpyVector(np.asarray(o["new_shape"], dtype=np.int32))
+    tflite.ReshapeOptionsStart(b)
+    tflite.ReshapeOptionsAddNewShape(b, vec)
+    return _BO.ReshapeOptions, tflite.ReshapeOptionsEnd(b)
+
+
+# op type -> the builder of its builtin options table; other operators have none
+_OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Options]] = {
+    "CONV_2D": _conv_options,
+    "DEPTHWISE_CONV_2D": _depthwise_options,
+    "FULLY_CONNECTED": _fully_connected_options,
+    "AVERAGE_POOL_2D": _pool_options,
+    "MAX_POOL_2D": _pool_options,
+    "ADD": _add_options,
+    "MUL": _mul_options,
+    "MEAN": _mean_options,
+    "SOFTMAX": _softmax_options,
+    "CONCATENATION": _concatenation_options,
+    "RESIZE_NEAREST_NEIGHBOR": _resize_nearest_options,
+    "RESHAPE": _reshape_options,
+}
+
+
+def _options(b: flatbuffers.Builder, op_type: str, o: dict[str, Any]) -> _Options:
     """Build the builtin options table of one operator; returns (type, offset)."""
-    bo = tflite.BuiltinOptions
     act = _ACT[o.get("activation", Activation.NONE)]
-    if op_type == "CONV_2D":
-        tflite.Conv2DOptionsStart(b)
-        tflite.Conv2DOptionsAddPadding(b, _PAD[o["padding"]])
-        tflite.Conv2DOptionsAddStrideH(b, o["stride"][0])
-        tflite.Conv2DOptionsAddStrideW(b, o["stride"][1])
-        tflite.Conv2DOptionsAddDilationHFactor(b, o.get("dilation", (1, 1))[0])
-        tflite.Conv2DOptionsAddDilationWFactor(b, o.get("dilation", (1, 1))[1])
-        tflite.Conv2DOptionsAddFusedActivationFunction(b, act)
-        return bo.Conv2DOptions, tflite.Conv2DOptionsEnd(b)
-    if op_type == "DEPTHWISE_CONV_2D":
-        tflite.DepthwiseConv2DOptionsStart(b)
-        tflite.DepthwiseConv2DOptionsAddPadding(b, _PAD[o["padding"]])
-        tflite.DepthwiseConv2DOptionsAddStrideH(b, o["stride"][0])
-        tflite.DepthwiseConv2DOptionsAddStrideW(b, o["stride"][1])
-        tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, o.get("dilation", (1, 1))[0])
-        tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, o.get("dilation", (1, 1))[1])
-        tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, o.get("depth_multiplier", 1))
-        tflite.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
-        return bo.DepthwiseConv2DOptions, tflite.DepthwiseConv2DOptionsEnd(b)
-    if op_type == "FULLY_CONNECTED":
-        tflite.FullyConnectedOptionsStart(b)
-        tflite.FullyConnectedOptionsAddFusedActivationFunction(b, act)
-        tflite.FullyConnectedOptionsAddKeepNumDims(b, bool(o.get("keep_num_dims", False)))
-        return bo.FullyConnectedOptions, tflite.FullyConnectedOptionsEnd(b)
-    if op_type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        tflite.Pool2DOptionsStart(b)
-        tflite.Pool2DOptionsAddPadding(b, _PAD[o["padding"]])
-        tflite.Pool2DOptionsAddStrideH(b, o["stride"][0])
-        tflite.Pool2DOptionsAddStrideW(b, o["stride"][1])
-        tflite.Pool2DOptionsAddFilterHeight(b, o["filter"][0])
-        tflite.Pool2DOptionsAddFilterWidth(b, o["filter"][1])
-        tflite.Pool2DOptionsAddFusedActivationFunction(b, act)
-        return bo.Pool2DOptions, tflite.Pool2DOptionsEnd(b)
-    if op_type == "ADD":
-        tflite.AddOptionsStart(b)
-        tflite.AddOptionsAddFusedActivationFunction(b, act)
-        return bo.AddOptions, tflite.AddOptionsEnd(b)
-    if op_type == "MUL":
-        tflite.MulOptionsStart(b)
-        tflite.MulOptionsAddFusedActivationFunction(b, act)
-        return bo.MulOptions, tflite.MulOptionsEnd(b)
-    if op_type == "MEAN":
-        tflite.ReducerOptionsStart(b)
-        tflite.ReducerOptionsAddKeepDims(b, bool(o.get("keep_dims", False)))
-        return bo.ReducerOptions, tflite.ReducerOptionsEnd(b)
-    if op_type == "SOFTMAX":
-        tflite.SoftmaxOptionsStart(b)
-        tflite.SoftmaxOptionsAddBeta(b, float(o.get("beta", 1.0)))
-        return bo.SoftmaxOptions, tflite.SoftmaxOptionsEnd(b)
-    if op_type == "CONCATENATION":
-        tflite.ConcatenationOptionsStart(b)
-        tflite.ConcatenationOptionsAddAxis(b, o["axis"])
-        tflite.ConcatenationOptionsAddFusedActivationFunction(b, act)
-        return bo.ConcatenationOptions, tflite.ConcatenationOptionsEnd(b)
-    if op_type == "RESIZE_NEAREST_NEIGHBOR":
-        tflite.ResizeNearestNeighborOptionsStart(b)
-        tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, bool(o.get("align_corners", False)))
-        tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters(
-            b, bool(o.get("half_pixel_centers", False))
-        )
-        return bo.ResizeNearestNeighborOptions, tflite.ResizeNearestNeighborOptionsEnd(b)
-    if op_type == "RESHAPE":
-        if "new_shape" not in o:
-            return bo.NONE, 0
-        vec = b.CreateNumpyVector(np.asarray(o["new_shape"], dtype=np.int32))
-        tflite.ReshapeOptionsStart(b)
-        tflite.ReshapeOptionsAddNewShape(b, vec)
-        return bo.ReshapeOptions, tflite.ReshapeOptionsEnd(b)
-    return bo.NONE, 0
+    build = _OPTIONS.get(op_type)
+    return build(b, o, act) if build is not None else (_BO.NONE, 0)
 
 
 def _aligned_bytes(b: flatbuffers.Builder, data: bytes) -> int:
@@ -140,12 +188,42 @@ def _aligned_bytes(b: flatbuffers.Builder, data: bytes) -> int:
     return b.EndVector()
 
 
+def _table_vector(b: flatbuffers.Builder, items: list[int]) -> int:
+    """A vector of offsets to tables built earlier."""
+    b.StartVector(4, len(items), 4)
+    for item in reversed(items):
+        b.PrependUOffsetTRelative(item)
+    return b.EndVector()
+
+
 def write_tflite(model: ModelDef) -> bytes:
     """Serialise ``model`` to TFLite flatbuffer bytes (schema version 3, identifier TFL3)."""
     payload = sum(t.data.nbytes for t in model.tensors if t.data is not None)
     b = flatbuffers.Builder(payload + 64 * 1024 + 256 * len(model.tensors))
+    buffers, buffer_of = _buffers(b, model)
+    tensors = [_tensor(b, t, buffer_of.get(i, 0)) for i, t in enumerate(model.tensors)]
+    codes, code_tables = _operator_codes(b, model)
+    operators = [_operator(b, op, codes[op.op_type]) for op in model.ops]
+    subgraph = _subgraph(b, model, tensors, operators)
 
-    # Buffers: 0 is the conventional empty buffer; each constant gets its own.
+    subgraphs = _table_vector(b, [subgraph])
+    code_vec = _table_vector(b, code_tables)
+    buffer_vec = _table_vector(b, buffers)
+    desc = b.CreateString(model.description)
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddOperatorCodes(b, code_vec)
+    tflite.ModelAddSubgraphs(b, subgraphs)
+    tflite.ModelAddDescription(b, desc)
+    tflite.ModelAddBuffers(b, buffer_vec)
+    root = tflite.ModelEnd(b)
+    b.Finish(root, file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _buffers(b: flatbuffers.Builder, model: ModelDef) -> tuple[list[int], dict[int, int]]:
+    """The buffer tables (0 is the conventional empty buffer; each constant gets its own) and
+    each constant tensor's buffer index."""
     buffer_of: dict[int, int] = {}
     blobs: list[bytes] = [b""]
     for i, t in enumerate(model.tensors):
@@ -161,30 +239,35 @@ def write_tflite(model: ModelDef) -> bytes:
         if data is not None:
             tflite.BufferAddData(b, data)
         buffers.append(tflite.BufferEnd(b))
+    return buffers, buffer_of
 
-    tensors = []
-    for i, t in enumerate(model.tensors):
-        name = b.CreateString(t.name)
-        shape = b.CreateNumpyVector(np.asarray(t.shape, dtype=np.int32))
-        quant = None
-        if t.scale is not None:
-            scale = b.CreateNumpyVector(np.asarray(t.scale, dtype=np.float32))
-            zps = t.zero_point if t.zero_point is not None else (0,) * len(t.scale)
-            zp = b.CreateNumpyVector(np.asarray(zps, dtype=np.int64))
-            tflite.QuantizationParametersStart(b)
-            tflite.QuantizationParametersAddScale(b, scale)
-            tflite.QuantizationParametersAddZeroPoint(b, zp)
-            tflite.QuantizationParametersAddQuantizedDimension(b, t.axis)
-            quant = tflite.QuantizationParametersEnd(b)
-        tflite.TensorStart(b)
-        tflite.TensorAddShape(b, shape)
-        tflite.TensorAddType(b, getattr(tflite.TensorType, t.dtype.name))
-        tflite.TensorAddBuffer(b, buffer_of.get(i, 0))
-        tflite.TensorAddName(b, name)
-        if quant is not None:
-            tflite.TensorAddQuantization(b, quant)
-        tensors.append(tflite.TensorEnd(b))
 
+def _tensor(b: flatbuffers.Builder, t: TensorDef, buffer: int) -> int:
+    """One tensor table, with its quantization parameters."""
+    name = b.CreateString(t.name)
+    shape = b.CreateNumpyVector(np.asarray(t.shape, dtype=np.int32))
+    quant = None
+    if t.scale is not None:
+        scale = b.CreateNumpyVector(np.asarray(t.scale, dtype=np.float32))
+        zps = t.zero_point if t.zero_point is not None else (0,) * len(t.scale)
+        zp = b.CreateNumpyVector(np.asarray(zps, dtype=np.int64))
+        tflite.QuantizationParametersStart(b)
+        tflite.QuantizationParametersAddScale(b, scale)
+        tflite.QuantizationParametersAddZeroPoint(b, zp)
+        tflite.QuantizationParametersAddQuantizedDimension(b, t.axis)
+        quant = tflite.QuantizationParametersEnd(b)
+    tflite.TensorStart(b)
+    tflite.TensorAddShape(b, shape)
+    tflite.TensorAddType(b, getattr(tflite.TensorType, t.dtype.name))
+    tflite.TensorAddBuffer(b, buffer)
+    tflite.TensorAddName(b, name)
+    if quant is not None:
+        tflite.TensorAddQuantization(b, quant)
+    return tflite.TensorEnd(b)
+
+
+def _operator_codes(b: flatbuffers.Builder, model: ModelDef) -> tuple[dict[str, int], list[int]]:
+    """Each operator type's code index (in order of first use) and the code tables."""
     codes: dict[str, int] = {}
     for op in model.ops:
         codes.setdefault(op.op_type, len(codes))
@@ -196,29 +279,30 @@ def write_tflite(model: ModelDef) -> bytes:
         tflite.OperatorCodeAddBuiltinCode(b, builtin)
         tflite.OperatorCodeAddVersion(b, 1)
         code_tables.append(tflite.OperatorCodeEnd(b))
+    return codes, code_tables
 
-    operators = []
-    for op in model.ops:
-        ins = b.CreateNumpyVector(np.asarray(op.inputs, dtype=np.int32))
-        outs = b.CreateNumpyVector(np.asarray(op.outputs, dtype=np.int32))
-        opt_type, opt = _options(b, op.op_type, op.options)
-        tflite.OperatorStart(b)
-        tflite.OperatorAddOpcodeIndex(b, codes[op.op_type])
-        tflite.OperatorAddInputs(b, ins)
-        tflite.OperatorAddOutputs(b, outs)
-        if opt_type:
-            tflite.OperatorAddBuiltinOptionsType(b, opt_type)
-            tflite.OperatorAddBuiltinOptions(b, opt)
-        operators.append(tflite.OperatorEnd(b))
 
-    def table_vector(items: list[int]) -> int:
-        b.StartVector(4, len(items), 4)
-        for item in reversed(items):
-            b.PrependUOffsetTRelative(item)
-        return b.EndVector()
+def _operator(b: flatbuffers.Builder, op: OpDef, code: int) -> int:
+    """One operator table: its code index, inputs, outputs and builtin options."""
+    ins = b.CreateNumpyVector(np.asarray(op.inputs, dtype=np.int32))
+    outs = b.CreateNumpyVector(np.asarray(op.outputs, dtype=np.int32))
+    opt_type, opt = _options(b, op.op_type, op.options)
+    tflite.OperatorStart(b)
+    tflite.OperatorAddOpcodeIndex(b, code)
+    tflite.OperatorAddInputs(b, ins)
+    tflite.OperatorAddOutputs(b, outs)
+    if opt_type:
+        tflite.OperatorAddBuiltinOptionsType(b, opt_type)
+        tflite.OperatorAddBuiltinOptions(b, opt)
+    return tflite.OperatorEnd(b)
 
-    sub_tensors = table_vector(tensors)
-    sub_ops = table_vector(operators)
+
+def _subgraph(
+    b: flatbuffers.Builder, model: ModelDef, tensors: list[int], operators: list[int]
+) -> int:
+    """The one subgraph ("main"): tensors, operators, inputs and outputs."""
+    sub_tensors = _table_vector(b, tensors)
+    sub_ops = _table_vector(b, operators)
     sub_in = b.CreateNumpyVector(np.asarray(model.inputs, dtype=np.int32))
     sub_out = b.CreateNumpyVector(np.asarray(model.outputs, dtype=np.int32))
     sub_name = b.CreateString("main")
@@ -228,18 +312,4 @@ def write_tflite(model: ModelDef) -> bytes:
     tflite.SubGraphAddInputs(b, sub_in)
     tflite.SubGraphAddOutputs(b, sub_out)
     tflite.SubGraphAddName(b, sub_name)
-    subgraph = tflite.SubGraphEnd(b)
-
-    subgraphs = table_vector([subgraph])
-    code_vec = table_vector(code_tables)
-    buffer_vec = table_vector(buffers)
-    desc = b.CreateString(model.description)
-    tflite.ModelStart(b)
-    tflite.ModelAddVersion(b, 3)
-    tflite.ModelAddOperatorCodes(b, code_vec)
-    tflite.ModelAddSubgraphs(b, subgraphs)
-    tflite.ModelAddDescription(b, desc)
-    tflite.ModelAddBuffers(b, buffer_vec)
-    root = tflite.ModelEnd(b)
-    b.Finish(root, file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return tflite.SubGraphEnd(b)
