@@ -116,7 +116,7 @@ def test_missing_or_unreadable_files(builds: dict[str, Any], tmp_path: Path) -> 
         (lambda d: d["record"].__setitem__("slot_bytes", 8), "does not match its plan_id"),
         (lambda d: d["record"]["steps"].__setitem__(0, [1, 2]), "malformed"),
         (lambda d: d.pop("record"), "no plan record"),
-        (lambda d: d["request"].update(verify="never"), "verify must be one of"),
+        (lambda d: d["request"].update(verify="never"), "`verify` must be one of"),
         (lambda d: d["request"]["flash"].update(page_bytes=3), "power of two"),
         (lambda d: d.update(plan_id="00" * 16), "not the plan of this build"),
     ],
@@ -142,13 +142,13 @@ def test_image_files_stay_inside_the_build(builds: dict[str, Any], tmp_path: Pat
 
 
 def test_request_is_checked_when_made() -> None:
-    with pytest.raises(InvalidArgumentError, match="verify must be one of"):
+    with pytest.raises(InvalidArgumentError, match="`verify` must be one of"):
         PlanRequest(None, FLASH, M4, verify="sometimes")
-    with pytest.raises(InvalidArgumentError, match=r"slots must be 1 \.\. 2"):
+    with pytest.raises(InvalidArgumentError, match=r"`slots` must be 1 \.\. 2"):
         PlanRequest(None, FLASH, M4, slots=3)
-    with pytest.raises(InvalidArgumentError, match="channel_split applies to fused plans"):
+    with pytest.raises(InvalidArgumentError, match="`channel_split` applies to fused plans"):
         PlanRequest(None, FLASH, M4, channel_split="off")
-    with pytest.raises(InvalidArgumentError, match="budget must be positive"):
+    with pytest.raises(InvalidArgumentError, match="`budget` must be positive"):
         PlanRequest(0, FLASH, M4)
     r = PlanRequest(1 << 16, FLASH, M4, cipher="aes256", tag="poly1305", kernels="dsp")
     assert PlanRequest.from_json(json.loads(json.dumps(r.to_json()))) == r

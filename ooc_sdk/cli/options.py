@@ -272,8 +272,8 @@ def check_budgets(sram: int | None, working_sram: int | None) -> None:
 
 # -- image and target options (ooc pack, plan, build, audit) ------------------------------------
 
-CIPHERS = {"aes128": fmt.CIPHER_AES128_CTR, "aes256": fmt.CIPHER_AES256_CTR}
-TAGS = {"cmac": fmt.TAG_AES_CMAC, "poly1305": fmt.TAG_POLY1305}
+CIPHERS = fmt.CIPHER_OPTIONS
+TAGS = fmt.TAG_OPTIONS
 
 cipher_option = click.option(
     "--cipher",

@@ -52,6 +52,9 @@ CIPHER_NAMES = {CIPHER_AES128_CTR: "aes128-ctr", CIPHER_AES256_CTR: "aes256-ctr"
 TAG_AES_CMAC = 1
 TAG_POLY1305 = 2
 TAG_NAMES = {TAG_AES_CMAC: "aes-cmac", TAG_POLY1305: "poly1305"}
+# The short names options and requests use (ooc build --cipher/--tag, PlanRequest).
+CIPHER_OPTIONS = {"aes128": CIPHER_AES128_CTR, "aes256": CIPHER_AES256_CTR}
+TAG_OPTIONS = {"cmac": TAG_AES_CMAC, "poly1305": TAG_POLY1305}
 
 WRAP_AES_KW = 1  # RFC 3394 key wrap under the key-encryption key
 

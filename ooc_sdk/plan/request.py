@@ -18,8 +18,8 @@ from ooc_sdk.plan.fusion.model import CHANNEL_SPLIT
 from ooc_sdk.plan.latency import Crypto
 from ooc_sdk.targets import FlashProfile, McuProfile
 
-CIPHERS = {"aes128": fmt.CIPHER_AES128_CTR, "aes256": fmt.CIPHER_AES256_CTR}
-TAGS = {"cmac": fmt.TAG_AES_CMAC, "poly1305": fmt.TAG_POLY1305}
+CIPHERS = fmt.CIPHER_OPTIONS
+TAGS = fmt.TAG_OPTIONS
 VERIFY_MODES = ("every-read", "boot")
 KERNELS = ("ref", "dsp")
 MAX_SLOTS = 2  # one read in flight at a time (one DMA channel): double buffering
@@ -45,7 +45,7 @@ class PlanRequest:
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.budget <= 0:
-            raise InvalidArgumentError("budget must be positive")
+            raise InvalidArgumentError("`budget` must be positive", param="budget")
         for name, allowed in (
             ("cipher", CIPHERS),
             ("tag", TAGS),
@@ -56,14 +56,19 @@ class PlanRequest:
             value = getattr(self, name)
             if value not in allowed:
                 raise InvalidArgumentError(
-                    f"{name} must be one of {', '.join(allowed)}, not {value!r}"
+                    f"`{name}` must be one of {', '.join(allowed)}, not {value!r}", param=name
                 )
         if self.slots is not None and not 1 <= self.slots <= MAX_SLOTS:
-            raise InvalidArgumentError(f"slots must be 1 .. {MAX_SLOTS}")
+            raise InvalidArgumentError(f"`slots` must be 1 .. {MAX_SLOTS}", param="slots")
         if self.scratch_bytes is not None and self.scratch_bytes < 0:
-            raise InvalidArgumentError("scratch_bytes must not be negative")
+            raise InvalidArgumentError(
+                "`scratch_bytes` must not be negative", param="scratch_bytes"
+            )
         if self.channel_split != "auto" and not self.fuse:
-            raise InvalidArgumentError("channel_split applies to fused plans only (fuse)")
+            raise InvalidArgumentError(
+                "`channel_split` applies to fused plans only (`fuse`)",
+                param=("channel_split", "fuse"),
+            )
 
     @property
     def crypto(self) -> Crypto:
