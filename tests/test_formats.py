@@ -15,6 +15,7 @@ from ooc_sdk.formats import errors, headers, image, keystore, spill, tables
 from ooc_sdk.formats.cheader import COMMAND, CHeader, Enum, Field, Member, Record
 from ooc_sdk.image.batch import BATCH_MAGIC
 from ooc_sdk.image.keys import KEY_FILE_MAGIC
+from ooc_sdk.image.keystore import MASTER_MAGIC
 from ooc_sdk.lower.prepare import _REGISTRY
 from ooc_sdk.toolchain import WARNINGS
 
@@ -34,7 +35,8 @@ def test_committed_header_is_generated_from_its_module(name: str) -> None:
 def test_every_generated_header_is_listed() -> None:
     generated = {
         p.name
-        for p in (ROOT / "c_runtime" / "include" / "ooc").glob("*.h")
+        for d in ("include/ooc", "ports/host")
+        for p in (ROOT / "c_runtime" / d).glob("*.h")
         if "GENERATED from ooc_sdk/formats/" in p.read_text()
     }
     assert generated == set(HEADERS)
@@ -131,7 +133,8 @@ def test_every_shared_record_has_its_own_magic() -> None:
         "key storage record": keystore.KEYSTORE_MAGIC,
         "device key file": KEY_FILE_MAGIC,
         "batch key file": BATCH_MAGIC,
-    }  # the master key file still shares the manifest's OOCM (docs/FORMAT.md, "Magics and ...")
+        "master key file": MASTER_MAGIC,
+    }
     assert len(set(magics.values())) == len(magics), magics
     assert keystore.KEYSTORE_VERSION == 2  # version 1 had the key slot's magic, b"OOCK"
 

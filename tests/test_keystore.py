@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,25 @@ def test_master_key_file_is_private_and_checked(tmp_path: Path) -> None:
         read_master_file(path)
     path.write_bytes(b"OOCD" + bytes(40))
     with pytest.raises(InvalidArgumentError, match="not an ooc master key file"):
+        read_master_file(path)
+
+
+def test_master_key_files_of_version_1_still_read(tmp_path: Path) -> None:
+    """Version 1 had the manifest's magic OOCM; version 2 (OOCF) is what ooc writes now."""
+    ks = SecretKeystore(MASTER)
+    v2 = ks.to_bytes()
+    assert v2[:5] == b"OOCF\x02"
+    body = b"OOCM\x01" + v2[5:-4]
+    path = tmp_path / "old.key"
+    path.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    path.chmod(0o600)
+    assert read_master_file(path).device_key(UID) == ks.device_key(UID)
+    body = b"OOCM\x02" + v2[5:-4]  # the old magic with the new version is neither
+    path.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"version 2 under magic OOCM; this ooc reads version 1 \(OOCM\) and 2 \(OOCF\)",
+    ):
         read_master_file(path)
 
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats import image as fmt
+from ooc_sdk.formats import norwear
 from ooc_sdk.plan import spill as spill_model
 from ooc_sdk.targets import FlashProfile, load_flash
 
@@ -219,42 +220,33 @@ def lifetimes(
     }
 
 
-# -- the emulator's wear sidecar (c_runtime/ports/host/ooc_nor_emu.h) ----------------------------
-
-_SIDECAR = struct.Struct("<8sIIII8Q")
-_SIDECAR_FIELDS = (
-    "bytes_read",
-    "read_commands",
-    "bytes_programmed",
-    "program_ops",
-    "erase_ops",
-    "read_busy_ns",
-    "program_busy_ns",
-    "erase_busy_ns",
-)
+# -- the emulator's wear sidecar (ooc_sdk/formats/norwear.py) ----------------------------------
 
 
 def read_wear_sidecar(path: Path) -> dict[str, Any] | None:
-    """The lifetime counters and per-sector erase counts of ``<flash>.wear``; None if absent."""
+    """The lifetime counters and per-sector erase counts of ``<flash>.wear`` (its layout:
+    ooc_sdk/formats/norwear.py); None if absent."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    if len(raw) < _SIDECAR.size + 4:
+    if len(raw) < norwear.FIXED_BYTES:
         raise InvalidArgumentError(f"{path} is not an emulator wear file (too short)")
-    magic, version, sector, n, _res, *life = _SIDECAR.unpack_from(raw)
+    head = norwear.HEADER.unpack(raw[: norwear.HEADER.size])
+    n = head["n_sectors"]
     if (
-        magic != b"OOCNORW1"
-        or version != 1
-        or len(raw) != _SIDECAR.size + 4 * n + 4
-        or struct.unpack_from("<I", raw, len(raw) - 4)[0] != zlib.crc32(raw[:-4])
+        head["magic"] != norwear.MAGIC
+        or head["version"] != norwear.VERSION
+        or len(raw) != norwear.sidecar_bytes(n)
+        or struct.unpack_from("<I", raw, len(raw) - norwear.CRC_BYTES)[0]
+        != zlib.crc32(raw[: -norwear.CRC_BYTES])
     ):
         raise InvalidArgumentError(f"{path} is not a valid emulator wear file (magic, size or CRC)")
-    counts = list(struct.unpack_from(f"<{n}I", raw, _SIDECAR.size))
+    counts = list(struct.unpack_from(f"<{n}I", raw, norwear.HEADER.size))
     return {
-        "sector_bytes": sector,
+        "sector_bytes": head["sector_bytes"],
         "n_sectors": n,
-        **dict(zip(_SIDECAR_FIELDS, life, strict=True)),
+        **{k: head[k] for k in norwear.LIFETIME},
         "erase_counts": counts,
     }
 

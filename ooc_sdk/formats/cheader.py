@@ -31,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = ROOT / "c_runtime" / "include" / "ooc"
+HOST_PORT = ROOT / "c_runtime" / "ports" / "host"  # formats of the host tools only
 COMMAND = "python -m ooc_sdk.formats --write-c-headers"
 WIDTH = 100  # columns of a generated comment
 
@@ -187,17 +188,18 @@ class CHeader:
     definition in the module sees the header change); sections are separated by a blank line."""
 
     module: str  # the defining module, e.g. "ooc_sdk.formats.spill"
-    filename: str  # in c_runtime/include/ooc/
+    filename: str  # in ``directory``
     title: str  # the banner's first line
     prefix: str  # of every macro and enum member, e.g. "OOC_SPILL"
     tag: str  # names the assert macro (OOC_<TAG>_STATIC_ASSERT) and its typedefs
     type_prefix: str  # of the layout structs' names, e.g. "ooc_spill_"
     sections: Callable[[], Sections]
     about: str = ""  # more banner text: where the fields are described, how to read them
+    directory: Path = INCLUDE  # where the header is committed
 
     @property
     def path(self) -> Path:
-        return INCLUDE / self.filename
+        return self.directory / self.filename
 
     @property
     def guard(self) -> str:

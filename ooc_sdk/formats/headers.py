@@ -1,6 +1,7 @@
 """Every C header generated from a format module, and the command that writes or checks them:
 
-python -m ooc_sdk.formats --write-c-headers   # regenerate c_runtime/include/ooc/*.h
+python -m ooc_sdk.formats --write-c-headers   # regenerate the headers (c_runtime/include/ooc/,
+                                              # and the host port's ooc_nor_wear_format.h)
 python -m ooc_sdk.formats --check             # exit status 1 when one is stale
 python -m ooc_sdk.formats --c-header NAME     # print one (e.g. ooc_spill_format.h)
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from ooc_sdk.formats import errors, image, keystore, spill, tables
+from ooc_sdk.formats import errors, image, keystore, norwear, spill, tables
 from ooc_sdk.formats.cheader import COMMAND, CHeader
 
 HEADERS: list[CHeader] = [
@@ -18,6 +19,7 @@ HEADERS: list[CHeader] = [
     tables.C_HEADER,
     keystore.C_HEADER,
     errors.C_HEADER,
+    norwear.C_HEADER,
 ]
 
 

@@ -9,8 +9,9 @@ hardware security module can hold the master secret and run the KDF inside, rele
 derived key for the device on the line. The price is that the master secret protects the whole
 fleet, which is why it lives in a 0600 file, an environment-named file, stdin or, later, an HSM.
 
-Master key file: ``OOCM`` | version 1 | key length (16 or 32) | 2 reserved bytes | key | CRC-32
-of the preceding bytes (docs/FORMAT.md). Nothing here logs, prints or stores a key.
+Master key file: ``OOCF`` | version 2 | key length (16 or 32) | 2 reserved bytes | key | CRC-32
+of the preceding bytes (docs/FORMAT.md). Version 1 had the same layout under ``OOCM``, the image
+manifest's magic; it is still read, never written. Nothing here logs, prints or stores a key.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
 from ooc_sdk.image.keys import DeviceKey, read_private_file, write_private_file
 
-MASTER_MAGIC = b"OOCM"
-MASTER_VERSION = 1
+MASTER_MAGIC = b"OOCF"
+MASTER_VERSION = 2
+LEGACY = (b"OOCM", 1)  # version 1's magic was the manifest's; read, never written
 ENV_FILE = "OOC_MASTER_KEY_FILE"
 LABEL_ROOT_KEY = b"ooc device root key"
 LABEL_MASTER_ID = b"ooc master key id"
@@ -112,12 +114,14 @@ class SecretKeystore:
 
     @classmethod
     def from_bytes(cls, data: bytes, what: str) -> SecretKeystore:
-        if len(data) < _HEAD.size or data[:4] != MASTER_MAGIC:
+        if len(data) < _HEAD.size or data[:4] not in (MASTER_MAGIC, LEGACY[0]):
             raise InvalidArgumentError(f"{what} is not an ooc master key file")
-        _, version, key_len, _ = _HEAD.unpack_from(data)
-        if version != MASTER_VERSION:
+        magic, version, key_len, _ = _HEAD.unpack_from(data)
+        if (magic, version) not in ((MASTER_MAGIC, MASTER_VERSION), LEGACY):
             raise InvalidArgumentError(
-                f"{what} has master key file version {version}; this ooc reads 1"
+                f"{what} is a master key file of version {version} under magic "
+                f"{magic.decode(errors='replace')}; this ooc reads version {LEGACY[1]} "
+                f"({LEGACY[0].decode()}) and {MASTER_VERSION} ({MASTER_MAGIC.decode()})"
             )
         if key_len not in crypto.KEY_SIZES or len(data) != _HEAD.size + key_len + 4:
             raise InvalidArgumentError(f"{what} is damaged (wrong length)")

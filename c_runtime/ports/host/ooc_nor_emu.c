@@ -16,6 +16,7 @@
 #endif
 
 #include "ooc_nor_emu.h"
+#include "ooc_nor_wear_format.h"
 
 #include <float.h>
 #include <stdio.h>
@@ -32,10 +33,8 @@
 #define ERASED 0xFFu
 #define POISON 0xA5u
 
-#define WEAR_MAGIC "OOCNORW1"
-#define WEAR_VERSION 1u
-#define WEAR_HEADER_BYTES 88u
-#define WEAR_FIXED_BYTES (WEAR_HEADER_BYTES + 4u) /* header and CRC */
+/* The wear sidecar's layout: ooc_nor_wear_format.h, generated from ooc_sdk/formats/norwear.py. */
+static const uint8_t k_wear_magic[8] = OOC_NORW_MAGIC;
 
 /* -- small helpers ----------------------------------------------------------------------------- */
 
@@ -175,30 +174,30 @@ static void sync_dir(const char *path)
 /* The sidecar image of the wear history. */
 static uint8_t *wear_serialize(const ooc_nor_t *nor, size_t *n)
 {
-    size_t total = WEAR_FIXED_BYTES + 4u * (size_t)nor->n_sectors;
+    size_t total = OOC_NORW_FIXED_BYTES + OOC_NORW_COUNT_BYTES * (size_t)nor->n_sectors;
     uint8_t *b = (uint8_t *)malloc(total);
     const ooc_nor_counters_t *c = &nor->lifetime;
     uint32_t i;
     if (b == NULL) {
         return NULL;
     }
-    memcpy(b, WEAR_MAGIC, 8);
-    put32(b + 8, WEAR_VERSION);
-    put32(b + 12, nor->profile.sector_bytes);
-    put32(b + 16, nor->n_sectors);
-    put32(b + 20, 0u);
-    put64(b + 24, c->bytes_read);
-    put64(b + 32, c->read_commands);
-    put64(b + 40, c->bytes_programmed);
-    put64(b + 48, c->program_ops);
-    put64(b + 56, c->erase_ops);
-    put64(b + 64, seconds_to_ns(c->read_busy_s));
-    put64(b + 72, seconds_to_ns(c->program_busy_s));
-    put64(b + 80, seconds_to_ns(c->erase_busy_s));
+    memcpy(b + OOC_NORW_WH_MAGIC, k_wear_magic, sizeof k_wear_magic);
+    put32(b + OOC_NORW_WH_VERSION, OOC_NORW_VERSION);
+    put32(b + OOC_NORW_WH_SECTOR_BYTES, nor->profile.sector_bytes);
+    put32(b + OOC_NORW_WH_N_SECTORS, nor->n_sectors);
+    put32(b + OOC_NORW_WH_RESERVED, 0u);
+    put64(b + OOC_NORW_WH_BYTES_READ, c->bytes_read);
+    put64(b + OOC_NORW_WH_READ_COMMANDS, c->read_commands);
+    put64(b + OOC_NORW_WH_BYTES_PROGRAMMED, c->bytes_programmed);
+    put64(b + OOC_NORW_WH_PROGRAM_OPS, c->program_ops);
+    put64(b + OOC_NORW_WH_ERASE_OPS, c->erase_ops);
+    put64(b + OOC_NORW_WH_READ_BUSY_NS, seconds_to_ns(c->read_busy_s));
+    put64(b + OOC_NORW_WH_PROGRAM_BUSY_NS, seconds_to_ns(c->program_busy_s));
+    put64(b + OOC_NORW_WH_ERASE_BUSY_NS, seconds_to_ns(c->erase_busy_s));
     for (i = 0; i < nor->n_sectors; i++) {
-        put32(b + WEAR_HEADER_BYTES + 4u * (size_t)i, nor->erase_counts[i]);
+        put32(b + OOC_NORW_HEADER_BYTES + OOC_NORW_COUNT_BYTES * (size_t)i, nor->erase_counts[i]);
     }
-    put32(b + total - 4u, crc32_ieee(b, total - 4u));
+    put32(b + total - OOC_NORW_CRC_BYTES, crc32_ieee(b, total - OOC_NORW_CRC_BYTES));
     *n = total;
     return b;
 }
@@ -207,7 +206,7 @@ static uint8_t *wear_serialize(const ooc_nor_t *nor, size_t *n)
 static int wear_load(ooc_nor_t *nor, const char *wear_path)
 {
     FILE *f = fopen(wear_path, "rb");
-    uint8_t head[WEAR_HEADER_BYTES], *all;
+    uint8_t head[OOC_NORW_HEADER_BYTES], *all;
     long flen;
     uint64_t expect;
     uint32_t n_file, i;
@@ -223,7 +222,7 @@ static int wear_load(ooc_nor_t *nor, const char *wear_path)
         fclose(f);
         return OOC_NOR_ERR_IO;
     }
-    if ((unsigned long)flen < WEAR_FIXED_BYTES) {
+    if ((unsigned long)flen < OOC_NORW_FIXED_BYTES) {
         fclose(f);
         return OOC_NOR_ERR_WEAR_CORRUPT;
     }
@@ -231,10 +230,11 @@ static int wear_load(ooc_nor_t *nor, const char *wear_path)
         fclose(f);
         return OOC_NOR_ERR_IO;
     }
-    n_file = get32(head + 16);
-    expect = (uint64_t)WEAR_FIXED_BYTES + 4u * (uint64_t)n_file;
-    if (memcmp(head, WEAR_MAGIC, 8) != 0 || get32(head + 8) != WEAR_VERSION ||
-        get32(head + 20) != 0u || (uint64_t)flen != expect) {
+    n_file = get32(head + OOC_NORW_WH_N_SECTORS);
+    expect = (uint64_t)OOC_NORW_FIXED_BYTES + OOC_NORW_COUNT_BYTES * (uint64_t)n_file;
+    if (memcmp(head + OOC_NORW_WH_MAGIC, k_wear_magic, sizeof k_wear_magic) != 0 ||
+        get32(head + OOC_NORW_WH_VERSION) != OOC_NORW_VERSION ||
+        get32(head + OOC_NORW_WH_RESERVED) != 0u || (uint64_t)flen != expect) {
         fclose(f);
         return OOC_NOR_ERR_WEAR_CORRUPT;
     }
@@ -249,25 +249,25 @@ static int wear_load(ooc_nor_t *nor, const char *wear_path)
         return OOC_NOR_ERR_IO;
     }
     fclose(f);
-    if (crc32_ieee(all, (size_t)expect - 4u) != get32(all + expect - 4u)) {
+    if (crc32_ieee(all, (size_t)expect - OOC_NORW_CRC_BYTES) != get32(all + expect - OOC_NORW_CRC_BYTES)) {
         free(all);
         return OOC_NOR_ERR_WEAR_CORRUPT;
     }
-    if (n_file != nor->n_sectors || get32(all + 12) != nor->profile.sector_bytes) {
+    if (n_file != nor->n_sectors || get32(all + OOC_NORW_WH_SECTOR_BYTES) != nor->profile.sector_bytes) {
         free(all);
         return OOC_NOR_ERR_WEAR_MISMATCH;
     }
-    c->bytes_read = get64(all + 24);
-    c->read_commands = get64(all + 32);
-    c->bytes_programmed = get64(all + 40);
-    c->program_ops = get64(all + 48);
-    c->erase_ops = get64(all + 56);
-    c->read_busy_s = (double)get64(all + 64) * 1e-9;
-    c->program_busy_s = (double)get64(all + 72) * 1e-9;
-    c->erase_busy_s = (double)get64(all + 80) * 1e-9;
+    c->bytes_read = get64(all + OOC_NORW_WH_BYTES_READ);
+    c->read_commands = get64(all + OOC_NORW_WH_READ_COMMANDS);
+    c->bytes_programmed = get64(all + OOC_NORW_WH_BYTES_PROGRAMMED);
+    c->program_ops = get64(all + OOC_NORW_WH_PROGRAM_OPS);
+    c->erase_ops = get64(all + OOC_NORW_WH_ERASE_OPS);
+    c->read_busy_s = (double)get64(all + OOC_NORW_WH_READ_BUSY_NS) * 1e-9;
+    c->program_busy_s = (double)get64(all + OOC_NORW_WH_PROGRAM_BUSY_NS) * 1e-9;
+    c->erase_busy_s = (double)get64(all + OOC_NORW_WH_ERASE_BUSY_NS) * 1e-9;
     c->busy_s = c->read_busy_s + c->program_busy_s + c->erase_busy_s;
     for (i = 0; i < n_file; i++) {
-        nor->erase_counts[i] = get32(all + WEAR_HEADER_BYTES + 4u * (size_t)i);
+        nor->erase_counts[i] = get32(all + OOC_NORW_HEADER_BYTES + OOC_NORW_COUNT_BYTES * (size_t)i);
     }
     free(all);
     return OOC_NOR_OK;

@@ -22,7 +22,8 @@
  * missing flash file is created erased (exactly size_bytes of 0xFF) at open; an existing one must
  * be exactly size_bytes long.
  *
- * Wear sidecar "<path>.wear": little-endian binary, 92 + 4 * n_sectors bytes:
+ * Wear sidecar "<path>.wear": little-endian binary, 92 + 4 * n_sectors bytes (its layout is
+ * generated into ooc_nor_wear_format.h from ooc_sdk/formats/norwear.py):
  *
  *     offset  size  field
  *          0     8  magic "OOCNORW1"
