@@ -16,7 +16,8 @@ from conftest import shared_model
 from ooc_sdk.cli import cli, main, options
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model import load_model
-from ooc_sdk.plan.budget import output_bytes, plan_in_core
+from ooc_sdk.plan.budget import plan_in_core
+from ooc_sdk.plan.fusion.graph import output_bytes
 from ooc_sdk.plan.fusion.model import FusionError
 from ooc_sdk.plan.fusion.search import plan_fusion
 from ooc_sdk.plan.schedule import RUNTIME_STATE_BYTES, STACK_BOUND_BYTES

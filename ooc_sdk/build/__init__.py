@@ -3,7 +3,6 @@ its layout and its reader; flash.py writes the image into the emulated chip)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import time
@@ -16,6 +15,7 @@ from ooc_sdk import __version__
 from ooc_sdk.build.directory import (
     BUILD_JSON,
     FLASH_BIN,
+    MODEL_FILE,
     BatchRecord,
     BuildInfo,
     DeviceRecord,
@@ -125,7 +125,7 @@ def build(
         write_batch_key(out_dir / BATCH_KEY_FILE, keystore, build_id, content_key)
     say("generating C")
     gen = write_codegen(graph, out_dir / "c", ooc_plan=p)
-    write_atomic(out_dir / "model.tflite", model_bytes)
+    write_atomic(out_dir / MODEL_FILE, model_bytes)
     report: dict[str, Any] = {}
     if device is not None:
         flash = request.plan.flash
@@ -134,9 +134,9 @@ def build(
         report = program_flash(
             out_dir / FLASH_BIN, packed.image, flash, request.flash_offset, fail_after
         )
-    info = _info(graph, gen.name, request, p, packed, device, keystore, report)
-    info = dataclasses.replace(info, seconds=round(time.perf_counter() - t0, 3),
-                               files={k: str(v.relative_to(out_dir)) for k, v in files.items()})  # fmt: skip
+    rel = {k: str(v.relative_to(out_dir)) for k, v in files.items()}
+    seconds = round(time.perf_counter() - t0, 3)
+    info = _info(graph, gen.name, request, p, packed, device, keystore, report, rel, seconds)
     write_build_files(out_dir, info, p)
     return BuildResult(out_dir, p, info)
 
@@ -150,6 +150,8 @@ def _info(
     device: DeviceKey | None,
     keystore: Keystore | None,
     report: dict[str, Any],
+    files: dict[str, str],
+    seconds: float,
 ) -> BuildInfo:
     """build.json's record of what was built."""
     flash = req.plan.flash
@@ -175,8 +177,8 @@ def _info(
         build_id=packed.manifest["build_id"],
         plan_id=packed.manifest["plan_id"],
         image_bytes=len(packed.image),
-        files={},
+        files=files,
         program_ops=report.get("program_ops"),
         erase_ops=report.get("erase_ops"),
-        seconds=0.0,
+        seconds=seconds,
     )

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.lower.memplan import ALIGNMENT
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.fusion.graph import output_bytes
 from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.plan.fusion.model import FusionError
 from ooc_sdk.plan.fusion.search import plan_fusion
@@ -29,30 +29,6 @@ def in_core_sram_bytes(arena_bytes: int) -> int:
     runtime state and the planned stack (``ooc plan`` counts an out-of-core budget the same
     way)."""
     return arena_bytes + OVERHEAD_BYTES
-
-
-def output_bytes(graph: Graph) -> int:
-    """Bytes the model outputs take at the top of a fused arena, above the working SRAM: each
-    output with the tensors it is a RESHAPE of (one buffer), its size rounded up to the arena's
-    alignment. ``FusionPlan.arena_bytes - FusionPlan.working_sram_bytes`` in core."""
-    alias = {op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"}
-    groups: dict[int, list[int]] = {}
-    for t in graph.activation_tensors:
-        root = t
-        while root in alias:
-            root = alias[root]
-        groups.setdefault(root, []).append(t)
-    total = 0
-    for members in groups.values():
-        if any(t in graph.outputs for t in members):
-            total += max(-(-graph.tensors[t].nbytes // ALIGNMENT) * ALIGNMENT for t in members)
-    return total
-
-
-def working_sram_limit(graph: Graph, sram: int) -> int:
-    """The working SRAM a whole budget of ``sram`` bytes leaves a fused in-core schedule: the
-    budget less the outputs, the runtime state and the stack (may be zero or negative)."""
-    return sram - output_bytes(graph) - OVERHEAD_BYTES
 
 
 def plan_in_core(

@@ -83,7 +83,7 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
     key unsealed and every chunk of the image checked, so a wrong or damaged image stops the
     line before the first device rather than after it is programmed."""
     bd = BuildDir.open(out_dir)
-    info = bd.info
+    info, request = bd.info, bd.request()
     if info.device is not None:
         raise InvalidArgumentError(
             f"{out_dir} was built for device {info.device.uid}; a station needs a batch "
@@ -109,8 +109,8 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
     return BatchImage(
         out_dir=out_dir,
         info=info,
-        flash=bd.request().flash,
-        mcu=bd.request().mcu,
+        flash=request.flash,
+        mcu=request.mcu,
         image=image,
         build_id=build_id,
         content_key=content_key,

@@ -22,6 +22,32 @@ def align(n: int) -> int:
     return -(-n // ALIGNMENT) * ALIGNMENT
 
 
+def reshape_aliases(graph: Graph) -> dict[int, int]:
+    """Each RESHAPE's output -> its input: the two share one buffer."""
+    return {op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"}
+
+
+def buffer_groups(graph: Graph, alias: dict[int, int]) -> dict[int, list[int]]:
+    """The activation tensors by the buffer they share (its root tensor -> its members)."""
+    groups: dict[int, list[int]] = {}
+    for t in graph.activation_tensors:
+        root = t
+        while root in alias:
+            root = alias[root]
+        groups.setdefault(root, []).append(t)
+    return groups
+
+
+def output_bytes(graph: Graph) -> int:
+    """The bytes the model outputs take at the top of a fused arena (``layout``), above the
+    working SRAM: each buffer holding an output, at its largest member, aligned."""
+    return sum(
+        max(align(graph.tensors[t].nbytes) for t in members)
+        for members in buffer_groups(graph, reshape_aliases(graph)).values()
+        if any(t in graph.outputs for t in members)
+    )
+
+
 class GraphFacts:
     """Facts about the graph the search reuses: built once per search (``spilled``: the
     activations this search spills to flash; ``stream_inputs``: read model inputs row by row
@@ -47,9 +73,7 @@ class GraphFacts:
         self.last_use = self._last_uses()
         # a model input is streamed when every consumer reads it row by row
         self.streamed: set[int] = self._row_read_inputs() if stream_inputs else set()
-        self.reshape_alias = {
-            op.outputs[0]: op.inputs[0] for op in graph.operators if op.op_type == "RESHAPE"
-        }
+        self.reshape_alias = reshape_aliases(graph)
         # channel-split chains by their first operator, with their expanded tensor's H, W, C and
         # their depthwise filter's taps
         self.pex: dict[int, RowOp] = {}

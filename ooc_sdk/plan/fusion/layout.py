@@ -14,7 +14,7 @@ from typing import Any
 from ooc_sdk.formats.tables import NODE_PEX, NODE_REDUCE, NODE_SPILL_IN
 from ooc_sdk.lower.memplan import Buffer, place
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.fusion.graph import GraphFacts, align, single_block
+from ooc_sdk.plan.fusion.graph import GraphFacts, align, buffer_groups, single_block
 from ooc_sdk.plan.fusion.model import Block, SpillTensor
 from ooc_sdk.plan.fusion.simulate import node_bytes
 
@@ -38,14 +38,8 @@ def layout(m: GraphFacts, blocks: list[Block]) -> tuple[dict[int, int], int, int
     }  # fmt: skip
     reduce_out = {nd.tensor for b in blocks for nd in b.nodes if nd.mode == NODE_REDUCE}
     items: list[Buffer] = []
-    aliases: dict[int, list[int]] = {}
-    for t in g.activation_tensors:
-        root = t
-        while root in m.reshape_alias:
-            root = m.reshape_alias[root]
-        aliases.setdefault(root, []).append(t)
     output_groups: list[list[int]] = []
-    for root, members in aliases.items():
+    for root, members in buffer_groups(g, m.reshape_alias).items():
         if any(t in g.outputs for t in members):
             output_groups.append(members)
             continue
