@@ -394,7 +394,7 @@ def _emit_spills(e: _Emitter, fp: FusionPlan, index: dict[int, int], ooc_plan: P
 def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[int, int]:
     """The fused schedule's block and node tables; returns their counts."""
     e.out()
-    e.out("/* ---- fused schedule (ooc_sdk/plan/fusion.py) ---- */")
+    e.out("/* ---- fused schedule (ooc_sdk/plan/fusion/) ---- */")
     node_rows: list[str] = []
     block_rows: list[str] = []
     for i, b in enumerate(fp.blocks):

@@ -4,7 +4,7 @@ the runtime reads from them (c_runtime/include/ooc/ooc_model.h describes the str
 ``ooc/ooc_model_format.h`` is generated from this module (``python -m ooc_sdk.formats
 --write-c-headers``) and included by ooc_model.h: the table version, operator kinds, fused-block
 node modes, step flags, tensor offset sentinels and the limits the runtime is built with. The
-planner (ooc_sdk/plan/fusion.py) and the emitter (ooc_sdk/codegen/emit.py) take them from here.
+planner (ooc_sdk/plan/fusion/) and the emitter (ooc_sdk/codegen/emit.py) take them from here.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ NODE_MODE = Enum(
             "sums, and neither intermediate tensor is held (fused.c)",
         ),
     ),
-    "How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion.py).",
+    "How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion/).",
     field="uint16_t",
 )
 

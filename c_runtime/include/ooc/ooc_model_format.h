@@ -61,7 +61,7 @@ enum ooc_op_kind {
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);
 
-/* How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion.py). */
+/* How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion/). */
 enum ooc_node_mode {
     OOC_NODE_OP = 0, /* an operator computing rows of its output */
     OOC_NODE_REDUCE = 1, /* a global average (AVERAGE_POOL_2D, MEAN over H and W): sums rows */
