@@ -93,6 +93,13 @@ class RollbackError(ImageError):
     code = codes.ERR_ROLLBACK
 
 
+class SignatureError(ImageError):
+    """The image is not signed by a trusted key, or its signature or weights digest does not
+    verify (OOC_ERR_SIGNATURE)."""
+
+    code = codes.ERR_SIGNATURE
+
+
 class ModelMismatchError(ImageError):
     """The image holds another model or plan than expected (OOC_ERR_MODEL)."""
 

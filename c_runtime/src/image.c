@@ -6,21 +6,12 @@
 
 #include <string.h>
 
+#include "image_internal.h"
+
 #define SB_BYTES OOC_IMG_SB_BYTES
 #define KS_BYTES OOC_IMG_KS_BYTES
 #define MF_BYTES OOC_IMG_MF_BYTES
 #define CE_BYTES OOC_IMG_CE_BYTES
-
-static uint16_t le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
 
 static int is_pow2(uint32_t n)
 {
@@ -38,14 +29,17 @@ static int all_zero(const uint8_t *p, uint32_t n)
 }
 
 /* Read `len` bytes at image offset `off`; the caller has bounds-checked off + len. */
-static int flash_read(ooc_flash_read_fn read, void *user, uint32_t base, uint32_t off, void *buf,
-                      uint32_t len)
+int ooc_image__flash_read(ooc_flash_read_fn read, void *user, uint32_t base, uint32_t off,
+                          void *buf, uint32_t len)
 {
     if ((uint32_t)(base + off) < base) {
         return OOC_ERR_FORMAT; /* address space wrap */
     }
     return read(user, base + off, buf, len) < 0 ? OOC_ERR_IO : OOC_OK;
 }
+
+#define flash_read ooc_image__flash_read
+#define entry_ok ooc_image__entry_ok
 
 /* The nonce a weight chunk must carry: index || domain || 0, little-endian words. */
 static void expected_nonce(uint32_t index, uint8_t nonce[OOC_IMG_NONCE_BYTES])
@@ -61,7 +55,8 @@ static void expected_nonce(uint32_t index, uint8_t nonce[OOC_IMG_NONCE_BYTES])
 }
 
 /* Structure of one chunk table entry; `min_offset` is where the previous chunk ended. */
-static int entry_ok(const ooc_image_t *img, const uint8_t *e, uint32_t index, uint32_t min_offset)
+int ooc_image__entry_ok(const ooc_image_t *img, const uint8_t *e, uint32_t index,
+                        uint32_t min_offset)
 {
     uint8_t nonce[OOC_IMG_NONCE_BYTES];
     uint32_t off = le32(e + OOC_IMG_CE_FLASH_OFFSET);
@@ -108,7 +103,7 @@ static int check_superblock(ooc_image_t *img, const uint8_t *sb, uint32_t flash_
             }
             continue;
         }
-        if (kind < OOC_IMG_PART_HEADER || kind > OOC_IMG_PART_METADATA ||
+        if (kind < OOC_IMG_PART_HEADER || kind > OOC_IMG_PART_INSTALL ||
             (seen & (1u << kind)) != 0u || off != pos || (off & (sector - 1u)) != 0u ||
             (len & (sector - 1u)) != 0u || (i == 0u) != (kind == OOC_IMG_PART_HEADER) ||
             len > size - pos) {
@@ -127,6 +122,10 @@ static int check_superblock(ooc_image_t *img, const uint8_t *sb, uint32_t flash_
             img->scratch_begin = off;
             img->scratch_end = off + len;
         }
+        if (kind == OOC_IMG_PART_INSTALL) {
+            img->install_begin = off;
+            img->install_end = off + len;
+        }
         pos = off + len;
     }
     if (pos != size || !have_weights) {
@@ -142,18 +141,32 @@ static int check_manifest(ooc_image_t *img, const uint8_t *sb, const uint8_t *mf
     uint32_t n = le32(mf + OOC_IMG_MF_N_CHUNKS);
     uint32_t cipher = mf[OOC_IMG_MF_CIPHER];
     uint32_t tag_alg = mf[OOC_IMG_MF_TAG_ALG];
-    uint32_t table_end;
-    if (n > (UINT32_MAX - OOC_IMG_CHUNK_TABLE_OFFSET - OOC_IMG_TAG_BYTES) / CE_BYTES) {
+    uint32_t flags = le16(mf + OOC_IMG_MF_FLAGS);
+    uint32_t sector = le32(sb + OOC_IMG_SB_SECTOR_BYTES);
+    uint32_t table_end, header_end, install_len = 0;
+    if (n > (UINT32_MAX - OOC_IMG_CHUNK_TABLE_OFFSET - OOC_IMG_TAG_BYTES - OOC_IMG_SIG_BYTES -
+             sector) / CE_BYTES) {
         return OOC_ERR_FORMAT;
     }
     table_end = OOC_IMG_CHUNK_TABLE_OFFSET + n * CE_BYTES;
+    header_end = table_end + OOC_IMG_TAG_BYTES;
+    if (flags == OOC_IMG_FLAG_SIGNED) {
+        header_end += OOC_IMG_SIG_BYTES;
+        /* the install record and a tag per chunk, in whole sectors (n * 16 < n * 64: no wrap) */
+        install_len = (OOC_IMG_IR_BYTES + n * OOC_IMG_TAG_BYTES + sector - 1u) & ~(sector - 1u);
+    } else if (flags != 0u) {
+        return OOC_ERR_FORMAT;
+    }
+    if (img->install_end - img->install_begin != install_len) {
+        return OOC_ERR_FORMAT; /* a signed image has an install partition; an unsigned one none */
+    }
+    img->signed_image = flags == OOC_IMG_FLAG_SIGNED;
     if (memcmp(mf + OOC_IMG_MF_MAGIC, magic, 4) != 0 ||
         le16(mf + OOC_IMG_MF_MANIFEST_BYTES) != MF_BYTES ||
         le16(mf + OOC_IMG_MF_CHUNK_ENTRY_BYTES) != CE_BYTES ||
         le32(mf + OOC_IMG_MF_CHUNK_TABLE_OFFSET) != OOC_IMG_CHUNK_TABLE_OFFSET ||
         le32(mf + OOC_IMG_MF_HEADER_TAG_OFFSET) != table_end ||
-        le32(sb + OOC_IMG_SB_HEADER_BYTES) != table_end + OOC_IMG_TAG_BYTES ||
-        table_end + OOC_IMG_TAG_BYTES > header_len ||
+        le32(sb + OOC_IMG_SB_HEADER_BYTES) != header_end || header_end > header_len ||
         (cipher != OOC_IMG_CIPHER_AES128_CTR && cipher != OOC_IMG_CIPHER_AES256_CTR) ||
         (tag_alg != OOC_IMG_TAG_AES_CMAC && tag_alg != OOC_IMG_TAG_POLY1305)) {
         return OOC_ERR_FORMAT;
@@ -235,9 +248,11 @@ static int derive(const ooc_aes_t *ck, const char *label, size_t label_len, cons
 
 #define DERIVE(ck, label, id, n, eng, out) derive(ck, label, sizeof label - 1u, id, n, eng, out)
 
-/* Header tag over superblock || manifest || chunk table, checking each entry's structure. */
+/* Header tag over superblock || manifest || chunk table, checking each entry's structure; with
+   `sha`, also hashes superblock || manifest || chunk table || header tag (what a signature
+   covers). */
 static int check_header(ooc_image_t *img, const ooc_aes_t *k_hdr, const uint8_t *sb,
-                        const uint8_t *mf)
+                        const uint8_t *mf, ooc_sha512_t *sha)
 {
     ooc_cmac_t mac;
     uint8_t entry[CE_BYTES];
@@ -251,11 +266,18 @@ static int check_header(ooc_image_t *img, const ooc_aes_t *k_hdr, const uint8_t 
     if (rc == OOC_OK) {
         rc = ooc_cmac_update(&mac, mf, MF_BYTES);
     }
+    if (sha != NULL) {
+        ooc_sha512_update(sha, sb, SB_BYTES);
+        ooc_sha512_update(sha, mf, MF_BYTES);
+    }
     for (i = 0; rc == OOC_OK && i < img->n_chunks; i++) {
         rc = flash_read(img->read, img->user, img->base, OOC_IMG_CHUNK_TABLE_OFFSET + i * CE_BYTES,
                         entry, CE_BYTES);
         if (rc == OOC_OK) {
             rc = ooc_cmac_update(&mac, entry, CE_BYTES);
+        }
+        if (rc == OOC_OK && sha != NULL) {
+            ooc_sha512_update(sha, entry, CE_BYTES);
         }
         if (rc == OOC_OK && !bad) {
             uint32_t len = le32(entry + OOC_IMG_CE_LENGTH);
@@ -279,6 +301,9 @@ static int check_header(ooc_image_t *img, const ooc_aes_t *k_hdr, const uint8_t 
     if (rc == OOC_OK && !ooc_ct_equal(tag, stored, sizeof tag)) {
         rc = OOC_ERR_AUTH;
     }
+    if (rc == OOC_OK && sha != NULL) {
+        ooc_sha512_update(sha, stored, sizeof stored);
+    }
     if (rc == OOC_OK && (bad || total != le32(mf + OOC_IMG_MF_WEIGHTS_BYTES))) {
         rc = OOC_ERR_FORMAT; /* authentic but malformed: a packer this runtime does not match */
     }
@@ -290,18 +315,24 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
     static const uint8_t magic[4] = OOC_IMG_SUPERBLOCK_MAGIC;
     uint8_t sb[SB_BYTES], ks[KS_BYTES], mf[MF_BYTES];
     uint8_t ck_bytes[OOC_AES_MAX_KEY_BYTES];
+    uint8_t header_digest[OOC_IMG_DIGEST_BYTES], weights_digest[OOC_IMG_DIGEST_BYTES];
+    uint8_t sig_id[16];
     uint32_t ck_len = 0, header_len = 0, flash_bytes;
     const ooc_port_t *port;
     ooc_aes_t ck, k_hdr;
-    int rc;
+    ooc_sha512_t sha;
+    int rc, anchored;
     if (img == NULL) {
         return OOC_ERR_ARG;
     }
     memset(img, 0, sizeof *img);
     if (cfg == NULL || ooc_port_check(cfg->port, OOC_PORT_READS) != OOC_OK ||
-        cfg->base > cfg->port->flash_bytes) {
+        cfg->base > cfg->port->flash_bytes || cfg->n_trust_anchors > OOC_IMAGE_MAX_ANCHORS ||
+        (cfg->n_trust_anchors > 0u && cfg->trust_anchors == NULL)) {
         return OOC_ERR_ARG;
     }
+    anchored = cfg->n_trust_anchors > 0u;
+    img->min_security_counter = cfg->min_security_counter;
     port = cfg->port;
     flash_bytes = port->flash_bytes - cfg->base; /* what the image may occupy */
     img->read = port->read;
@@ -359,12 +390,19 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
             }
             ooc_aes_wipe(&ck);
             if (rc == OOC_OK) {
-                rc = check_header(img, &k_hdr, sb, mf);
+                ooc_sha512_init(&sha);
+                rc = check_header(img, &k_hdr, sb, mf, anchored ? &sha : NULL);
+                ooc_sha512_final(&sha, header_digest);
             }
             ooc_aes_wipe(&k_hdr);
         }
     }
     ooc_wipe(ck_bytes, sizeof ck_bytes);
+    if (rc == OOC_OK && anchored) {
+        rc = ooc_image__check_signature(img, cfg, le32(mf + OOC_IMG_MF_HEADER_TAG_OFFSET) +
+                                                      OOC_IMG_TAG_BYTES,
+                                        header_digest, weights_digest, sig_id);
+    }
     if (rc == OOC_OK && img->security_counter < cfg->min_security_counter) {
         rc = OOC_ERR_ROLLBACK;
     }
@@ -373,6 +411,9 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
           memcmp(cfg->expected_model_sha256, img->model_sha256, 32) != 0) ||
          (cfg->expected_plan_id != NULL && memcmp(cfg->expected_plan_id, img->plan_id, 16) != 0))) {
         rc = OOC_ERR_MODEL;
+    }
+    if (rc == OOC_OK && anchored) {
+        rc = ooc_image__install(img, cfg, weights_digest, sig_id);
     }
     if (rc != OOC_OK) {
         ooc_image_unmount(img);
@@ -412,6 +453,15 @@ int ooc_image_read_entries(ooc_image_t *img, uint32_t first, uint32_t n, uint8_t
             begin = off;
         }
         end = off + le32(e + OOC_IMG_CE_LENGTH); /* entry_ok: no overflow, within the partition */
+        if (img->device_tags) { /* check against this device's tag, not the batch's */
+            rc = flash_read(img->read, img->user, img->base,
+                            img->install_begin + OOC_IMG_IR_BYTES +
+                                (first + i) * OOC_IMG_TAG_BYTES,
+                            entries + i * CE_BYTES + OOC_IMG_CE_TAG, OOC_IMG_TAG_BYTES);
+            if (rc < 0) {
+                return rc;
+            }
+        }
     }
     *span_offset = begin;
     *span_len = end - begin;
@@ -472,12 +522,13 @@ int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, 
             ooc_wipe(&mac, sizeof mac);
         }
     } else if (verify) {
-        /* Poly1305 one-time key = keystream blocks 0 and 1 of this chunk. */
+        /* Poly1305 one-time key = keystream blocks 0 and 1 of this chunk (under K_enc, or under
+           K_dtag for this device's install tags). */
         uint8_t otk[32];
         ooc_poly1305_t poly;
         memset(otk, 0, sizeof otk);
         memset(iv + OOC_IMG_NONCE_BYTES, 0, 4);
-        rc = ooc_aes_ctr(&img->k_enc, iv, otk, otk, sizeof otk);
+        rc = ooc_aes_ctr(img->device_tags ? &img->k_mac : &img->k_enc, iv, otk, otk, sizeof otk);
         if (rc == OOC_OK) {
             ooc_poly1305_init(&poly, otk);
             ooc_poly1305_update(&poly, entry, OOC_IMG_CHUNK_MAC_PREFIX);

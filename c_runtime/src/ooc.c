@@ -53,6 +53,8 @@ const char *ooc_strerror(int err)
     case OOC_ERR_WRONG_DEVICE: return "image key slot is wrapped for another device";
     case OOC_ERR_ROLLBACK: return "image security counter older than the device's";
     case OOC_ERR_MODEL: return "image holds another model or plan";
+    case OOC_ERR_SIGNATURE: return "image not signed by a trusted key, or bad signature";
+    case OOC_ERR_NOT_INSTALLED: return "signed image not installed: mount it with a work buffer and a writable port";
     case OOC_ERR_SPILL_TOO_BIG: return "spill larger than a scratch sector's record";
     case OOC_ERR_SPILL_STALE: return "spill overwritten by the scratch ring, or from another boot";
     case OOC_ERR_SPILL_EXHAUSTED: return "spill ring boot counter or sequence exhausted";

@@ -32,6 +32,7 @@ from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.keystore import Keystore
 from ooc_sdk.image.outdir import write_image_dir
 from ooc_sdk.image.pack import PackedImage, PackOptions, pack_image
+from ooc_sdk.image.signing import SigningKey
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.planner import plan
 from ooc_sdk.plan.request import PlanRequest
@@ -49,6 +50,7 @@ class BuildRequest:
     security_counter: int = 0  # the image's anti-rollback counter
     flash_offset: int = 0  # where the image starts in the flash (a sector multiple)
     hex_base: int = 0  # address of flash offset 0 in image.hex
+    signing_key: SigningKey | None = None  # the vendor key that signs the image (None: unsigned)
 
 
 @dataclass
@@ -81,6 +83,7 @@ def _pack(
         scratch_bytes=p.scratch_bytes,
         base_offset=req.flash_offset,
         chunk_align=4,
+        signing_key=req.signing_key,
     )
     content_key = secrets.token_bytes(fmt.CIPHER_KEY_BYTES[req.plan.cipher_id])
     build_id = secrets.token_bytes(fmt.BUILD_ID_BYTES)

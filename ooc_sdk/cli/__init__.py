@@ -47,6 +47,7 @@ for _command in (
     plan.codegen,
     run.run,
     image.keygen,
+    image.signing_key,
     image.pack,
     image.verify,
     image.dumpinfo,

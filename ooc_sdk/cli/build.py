@@ -18,6 +18,7 @@ from ooc_sdk.cli.options import (
     flash_offset_option,
     plan_options,
     security_counter_option,
+    signing_key_option,
 )
 from ooc_sdk.errors import InvalidArgumentError
 
@@ -49,6 +50,7 @@ from ooc_sdk.errors import InvalidArgumentError
 )
 @flash_offset_option
 @security_counter_option
+@signing_key_option
 @click.option(
     "--fuse",
     is_flag=True,
@@ -82,6 +84,7 @@ def build_cmd(
     out_dir: Path,
     flash_offset: int,
     security_counter: int,
+    signing_key: Path | None,
     fuse: bool,
     channel_split: str,
     scratch: int | None,
@@ -106,6 +109,7 @@ def build_cmd(
     from ooc_sdk.build import BuildRequest, build
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.keystore import open_keystore
+    from ooc_sdk.image.signing import read_signing_key
     from ooc_sdk.model import load_model
     from ooc_sdk.plan.request import PlanRequest
     from ooc_sdk.plan.summary import plan_lines
@@ -135,6 +139,7 @@ def build_cmd(
         ),
         security_counter=security_counter,
         flash_offset=flash_offset,
+        signing_key=read_signing_key(signing_key) if signing_key is not None else None,
     )  # fmt: skip
     result = build(graph, model.read_bytes(), out_dir, device, request, keystore=keystore,
                    progress=progress)  # fmt: skip

@@ -20,7 +20,9 @@ from ooc_sdk.cli.options import (
     flash_help,
     flash_offset_option,
     security_counter_option,
+    signing_key_option,
     tag_option,
+    trust_anchor_option,
 )
 from ooc_sdk.units import format_size
 
@@ -41,20 +43,59 @@ from ooc_sdk.units import format_size
     show_default=True,
     help="Root key length.",
 )
+@trust_anchor_option
 @click.option("--force", is_flag=True, help="Replace an existing key file.")
-def keygen(out: Path, uid: str | None, bits: str, force: bool) -> None:
+def keygen(
+    out: Path, uid: str | None, bits: str, trust_anchors: tuple[Path, ...], force: bool
+) -> None:
     """Create a device key file: a device UID and a fresh random root key.
 
     The file is created with mode 0600 and other ooc commands refuse key files
     that group or others can read. The key itself is never printed; ooc shows
     only the UID and the key id (a public fingerprint derived from the key).
+    With --trust-anchor the device also holds vendor public keys: it then runs
+    only images one of them signed (ooc build/pack --signing-key).
     On a production line, root keys come from `ooc provision` instead.
     """
-    from ooc_sdk.image import keys
+    import dataclasses
 
+    from ooc_sdk.image import keys
+    from ooc_sdk.image.signing import check_anchors, key_id, read_trust_anchor
+
+    anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors])
     key = keys.generate(keys.parse_uid(uid) if uid else None, int(bits) // 8)
+    key = dataclasses.replace(key, anchors=anchors)
     keys.write_key_file(out, key, force)
     click.echo(f"wrote {out} (mode 0600): device UID {key.uid.hex()}, key id {key.key_id.hex()}")
+    for a in anchors:
+        click.echo(f"  trust anchor: vendor key id {key_id(a).hex()}")
+
+
+@command("signing-key")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Private key file to create (mode 0600); the public key goes beside it as .pub.",
+)
+@click.option("--force", is_flag=True, help="Replace existing key files.")
+def signing_key(out: Path, force: bool) -> None:
+    """Create a vendor signing key: an Ed25519 key pair for signing images.
+
+    Writes OUT (the private key, PKCS#8 PEM, mode 0600: keep it offline or in
+    an HSM, never on a station) and OUT with the suffix .pub (the public key,
+    PEM). Give the private key to `ooc build/pack --signing-key`, and the
+    public key to devices as their trust anchor (`ooc keygen --trust-anchor`,
+    `ooc provision run --trust-anchor`). Prints the key id: the first 8 bytes
+    of SHA-512 of the public key, as images name their signer.
+    """
+    from ooc_sdk.image.signing import SigningKey, write_signing_key
+
+    key = SigningKey.generate()
+    pub = write_signing_key(out, key, force)
+    click.echo(f"wrote {out} (mode 0600) and {pub}: signing key id {key.key_id.hex()}")
 
 
 @command()
@@ -78,6 +119,7 @@ def keygen(out: Path, uid: str | None, bits: str, force: bool) -> None:
 @cipher_option
 @tag_option
 @security_counter_option
+@signing_key_option
 @click.option(
     "--chunk-size", type=SIZE, default="8KiB", show_default=True, help="Largest weight chunk."
 )
@@ -105,6 +147,7 @@ def pack(
     cipher: str,
     tag: str,
     security_counter: int,
+    signing_key: Path | None,
     chunk_size: int,
     scratch: int,
     hex_base: int,
@@ -124,10 +167,12 @@ def pack(
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.outdir import write_image_dir
     from ooc_sdk.image.pack import PackOptions, pack_image
+    from ooc_sdk.image.signing import read_signing_key
     from ooc_sdk.model import load_model
     from ooc_sdk.targets import load_flash
 
     device = read_key_file(device_key)
+    signer = read_signing_key(signing_key) if signing_key is not None else None
     options = PackOptions(
         flash=load_flash(flash),
         cipher=CIPHERS[cipher],
@@ -136,6 +181,7 @@ def pack(
         chunk_bytes=chunk_size,
         scratch_bytes=scratch,
         base_offset=flash_offset,
+        signing_key=signer,
     )
     t0 = time.perf_counter()
     packed = pack_image(load_model(model), device, options)
@@ -180,15 +226,24 @@ def pack(
     default=None,
     help="Also check the image holds this model.",
 )
+@trust_anchor_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def verify(
-    image: Path, device_key: Path, min_security_counter: int, model: Path | None, as_json: bool
+    image: Path,
+    device_key: Path,
+    min_security_counter: int,
+    model: Path | None,
+    trust_anchors: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
     """Check every tag of IMAGE (an `ooc pack` directory or image file) as the device would.
 
     Verifies the superblock and manifest structure, the key slot for this
     device (UID, key id, RFC 3394 unwrap), the header tag, the security
-    counter, and every chunk's tag. Exit 0 when all hold; otherwise one line
+    counter, and every chunk's tag. With trust anchors (--trust-anchor, or
+    those the device key file holds) the image must also carry a valid
+    Ed25519 signature by one of them over its header and every chunk, as such
+    a device checks at install. Exit 0 when all hold; otherwise one line
     naming the first failure and exit 2.
     """
     import hashlib
@@ -196,10 +251,13 @@ def verify(
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.outdir import load_image
     from ooc_sdk.image.reader import open_image
+    from ooc_sdk.image.signing import check_anchors, read_trust_anchor
 
     expected = hashlib.sha256(model.read_bytes()).hexdigest() if model else None
+    device = read_key_file(device_key)
+    anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors]) or device.anchors
     verified = open_image(
-        load_image(image), read_key_file(device_key), min_security_counter, expected
+        load_image(image), device, min_security_counter, expected, trust_anchors=anchors
     )
     total = sum(len(plain) for _, plain in verified.chunks())
     m = verified.info.manifest
@@ -210,12 +268,14 @@ def verify(
                 "chunks": m["n_chunks"],
                 "weights_bytes": total,
                 "security_counter": m["security_counter"],
+                "signed_by": verified.info.signer_key_id.hex() if anchors else None,
             }
         )
         return
+    signed = f"; signed by trusted key id {verified.info.signer_key_id.hex()}" if anchors else ""
     click.echo(
         f"OK: header and {m['n_chunks']} chunk tags verify ({total:,} weight bytes); "
-        f"security counter {m['security_counter']}"
+        f"security counter {m['security_counter']}{signed}"
     )
 
 

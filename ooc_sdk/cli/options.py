@@ -296,6 +296,22 @@ security_counter_option = click.option(
     show_default=True,
     help="Anti-rollback counter; devices refuse images below their own.",
 )
+signing_key_option = click.option(
+    "--signing-key",
+    type=EXISTING_FILE,
+    default=None,
+    help="Vendor signing key (ooc signing-key, mode 0600): sign the image with Ed25519. Devices "
+    "that hold its public key as a trust anchor refuse every image it did not sign, so one "
+    'device\'s secrets forge nothing for another (docs/DESIGN.md, "Threat model").',
+)
+trust_anchor_option = click.option(
+    "--trust-anchor",
+    "trust_anchors",
+    type=EXISTING_FILE,
+    multiple=True,
+    help="A vendor public key (the .pub file ooc signing-key writes) the device trusts; "
+    "repeat for key rotation (up to 4).",
+)
 flash_offset_option = click.option(
     "--flash-offset",
     type=SIZE,

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 from ooc_sdk import __version__
+from ooc_sdk.codegen.thirdparty import SUBDIR as THIRD_PARTY
+from ooc_sdk.codegen.thirdparty import ensure_monocypher
 from ooc_sdk.errors import InvalidArgumentError
 
 C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
@@ -33,6 +35,8 @@ def runtime_sources(root: Path = C_RUNTIME) -> list[Path]:
         raise InvalidArgumentError(
             f"the ooc C runtime is missing from {root} (no {listing.name})"
         ) from None
+    if root == C_RUNTIME:
+        ensure_monocypher(root)  # the fetched third-party sources the list names
     return [Path(ln.strip()) for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
@@ -45,9 +49,11 @@ def runtime_digest() -> str:
     """Hash of every runtime header and source and of its build files: part of the build cache
     keys."""
     h = hashlib.sha256()
+    ensure_monocypher(C_RUNTIME)
     files = [
         *sorted(INCLUDE.rglob("*.h")),
         *sorted((C_RUNTIME / "src").rglob("*.[ch]")),
+        *sorted((C_RUNTIME / THIRD_PARTY).glob("*.[ch]")),
         C_RUNTIME / SOURCES_FILE,
         C_RUNTIME / "CMakeLists.txt",
     ]
@@ -65,6 +71,7 @@ def copy_runtime(dest: Path) -> list[Path]:
         shutil.rmtree(dest)
     shutil.copytree(INCLUDE, dest / "include")
     shutil.copytree(C_RUNTIME / "src", dest / "src", ignore=shutil.ignore_patterns("*.o"))
+    shutil.copytree(C_RUNTIME / THIRD_PARTY, dest / THIRD_PARTY)
     for name in (SOURCES_FILE, "CMakeLists.txt"):
         shutil.copyfile(C_RUNTIME / name, dest / name)
     return sources

@@ -25,6 +25,8 @@ ERR_WRONG_KEY = -10
 ERR_WRONG_DEVICE = -11
 ERR_ROLLBACK = -12
 ERR_MODEL = -13
+ERR_SIGNATURE = -14
+ERR_NOT_INSTALLED = -15
 ERR_SPILL_TOO_BIG = -20
 ERR_SPILL_STALE = -21
 ERR_SPILL_EXHAUSTED = -22
@@ -59,6 +61,17 @@ ERROR = Enum(
         ),
         Member("ERR_ROLLBACK", ERR_ROLLBACK, "the image's security counter is below the device's"),
         Member("ERR_MODEL", ERR_MODEL, "the image holds another model or plan than the firmware's"),
+        Member(
+            "ERR_SIGNATURE",
+            ERR_SIGNATURE,
+            "the image is not signed by a key the device trusts, or its signature does not verify",
+        ),
+        Member(
+            "ERR_NOT_INSTALLED",
+            ERR_NOT_INSTALLED,
+            "a signed image not yet installed on this device, mounted without a work buffer or "
+            "a port that can write",
+        ),
         "Activation spill ring errors (ooc_spill.h).",
         Member(
             "ERR_SPILL_TOO_BIG",

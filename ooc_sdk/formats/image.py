@@ -9,9 +9,12 @@ statically asserts every offset and size.
 Image layout (offsets relative to the image start; the image may sit at any sector boundary of the
 flash)::
 
-    header partition   superblock | key slot | manifest | chunk table | header tag | 0xFF padding
+    header partition   superblock | key slot | manifest | chunk table | header tag
+                       [| signature block] | 0xFF padding
     weights partition  chunk 0 | 0xFF pad to the chunk alignment | chunk 1 | ... | 0xFF padding
     scratch partition  erased (0xFF), reserved for activation spills
+    install partition  signed images only: erased; the device writes its install record and its
+                       own chunk tags there (docs/FORMAT.md, "Signed images")
     metadata partition littlefs (manifest copy, build info)
 
 Every partition starts and ends on an erase-sector boundary.
@@ -36,12 +39,14 @@ PART_HEADER = 1  # superblock, key slot, manifest, chunk table, header tag
 PART_WEIGHTS = 2  # encrypted, tagged weight chunks
 PART_SCRATCH = 3  # activation spill ring (erased at pack time)
 PART_METADATA = 4  # littlefs file system
+PART_INSTALL = 5  # signed images: the device's install record and chunk tags (erased at pack time)
 
 PARTITION_NAMES = {
     PART_HEADER: "header",
     PART_WEIGHTS: "weights",
     PART_SCRATCH: "scratch",
     PART_METADATA: "metadata",
+    PART_INSTALL: "install",
 }
 
 CIPHER_AES128_CTR = 1
@@ -57,6 +62,17 @@ CIPHER_OPTIONS = {"aes128": CIPHER_AES128_CTR, "aes256": CIPHER_AES256_CTR}
 TAG_OPTIONS = {"cmac": TAG_AES_CMAC, "poly1305": TAG_POLY1305}
 
 WRAP_AES_KW = 1  # RFC 3394 key wrap under the key-encryption key
+
+FLAG_SIGNED = 1  # manifest.flags: a signature block follows the header tag
+SIGNATURE_MAGIC = b"OOCG"
+SIGNATURE_VERSION = 1
+SIG_ED25519 = 1  # RFC 8032 Ed25519 (SHA-512)
+SIG_NAMES = {SIG_ED25519: "ed25519"}
+INSTALL_MAGIC = b"OOCT"
+INSTALL_VERSION = 1
+PUBLIC_KEY_BYTES = 32  # an Ed25519 public key, as RFC 8032 encodes it
+SIGNATURE_BYTES = 64
+DIGEST_BYTES = 64  # SHA-512
 
 CHUNK_WEIGHTS = 1  # a slice of one constant tensor's data: bytes [tensor_offset, +length)
 # Output channels [c0, c0 + n) of a depthwise filter [1][k_h][k_w][C], stored [k_h][k_w][n]
@@ -83,6 +99,10 @@ LABEL_KEK = b"ooc kek"  # KEK       = KDF(root key, label, uid || build id, root
 LABEL_HEADER = b"ooc header mac"  # K_hdr = KDF(content key, label, build id, key length)
 LABEL_ENC = b"ooc weights enc"  # K_enc     = KDF(content key, label, build id, key length)
 LABEL_MAC = b"ooc weights mac"  # K_mac     = KDF(content key, label, build id, key length)
+# Signed images, per device: K_dtag = KDF(root key, label, uid || build id, root key length) tags
+# the chunks the device installed; K_rec (same context) authenticates its install record.
+LABEL_DEVICE_TAG = b"ooc device tag"
+LABEL_INSTALL = b"ooc install record"
 
 
 # -- record declarations ---------------------------------------------------------------------------
@@ -149,7 +169,7 @@ MANIFEST = Record(
         Field("security_counter", "I", "anti-rollback: devices refuse a lower value"),
         Field("n_chunks", "I", "entries in the chunk table"),
         Field("chunk_entry_bytes", "H", "64"),
-        Field("flags", "H", "0"),
+        Field("flags", "H", "FLAG_SIGNED (1): a signature block follows the header tag; else 0"),
         Field("chunk_table_offset", "I", "512"),
         Field("header_tag_offset", "I", "chunk_table_offset + 64 * n_chunks"),
         Field("weights_bytes", "I", "sum of chunk lengths"),
@@ -187,7 +207,46 @@ CHUNK_ENTRY = Record(
     "The chunk table starts at manifest.chunk_table_offset.",
 )
 
-RECORDS = [PARTITION, SUPERBLOCK, KEY_SLOT, MANIFEST, CHUNK_ENTRY]
+SIGNATURE = Record(
+    "signature block",
+    "SIG",
+    256,
+    [
+        Field("magic", "4s", 'b"OOCG"'),
+        Field("version", "B", "SIGNATURE_VERSION (1)"),
+        Field("sig_alg", "B", "SIG_ED25519 (1)"),
+        Field("reserved", "H", "0"),
+        Field("signer_key_id", "8s", "SHA-512 of the signer's raw public key, first 8 bytes"),
+        Field(
+            "header_sha512", "64s", "SHA-512(superblock || manifest || chunk table || header tag)"
+        ),
+        Field("weights_sha512", "64s", "SHA-512 of every chunk's ciphertext, in table order"),
+        Field("reserved2", "48s", "zero"),
+        Field("signature", "64s", "Ed25519 signature of bytes 0..191 of this block"),
+    ],
+    "Signed images: at manifest.header_tag_offset + 16; header_bytes is its end.",
+)
+SIGNED_BYTES = SIGNATURE.offsets["signature"]  # the signature covers the block up to it
+
+INSTALL_RECORD = Record(
+    "install record",
+    "IR",
+    64,
+    [
+        Field("magic", "4s", 'b"OOCT"'),
+        Field("version", "B", "INSTALL_VERSION (1)"),
+        Field("reserved", "3s", "zero"),
+        Field("n_chunks", "I", "the chunk tags that follow"),
+        Field("security_counter", "I", "the installed image's"),
+        Field("build_id", "16s", "the installed image's"),
+        Field("signature_id", "16s", "SHA-512 of the image's signature block, first 16 bytes"),
+        Field("mac", "16s", "AES-CMAC(K_rec, bytes 0..47)"),
+    ],
+    "Written by the device at offset 0 of the install partition, after the chunk tags (64 + 16 i).",
+)
+INSTALL_MAC_PREFIX = INSTALL_RECORD.offsets["mac"]
+
+RECORDS = [PARTITION, SUPERBLOCK, KEY_SLOT, MANIFEST, CHUNK_ENTRY, SIGNATURE, INSTALL_RECORD]
 
 SUPERBLOCK_OFFSET = 0
 KEY_SLOT_OFFSET = SUPERBLOCK_OFFSET + SUPERBLOCK.size
@@ -202,11 +261,19 @@ LAYOUT_CONSTANTS = {
     "PART_WEIGHTS": PART_WEIGHTS,
     "PART_SCRATCH": PART_SCRATCH,
     "PART_METADATA": PART_METADATA,
+    "PART_INSTALL": PART_INSTALL,
     "CIPHER_AES128_CTR": CIPHER_AES128_CTR,
     "CIPHER_AES256_CTR": CIPHER_AES256_CTR,
     "TAG_AES_CMAC": TAG_AES_CMAC,
     "TAG_POLY1305": TAG_POLY1305,
     "WRAP_AES_KW": WRAP_AES_KW,
+    "FLAG_SIGNED": FLAG_SIGNED,
+    "SIGNATURE_VERSION": SIGNATURE_VERSION,
+    "SIG_ED25519": SIG_ED25519,
+    "INSTALL_VERSION": INSTALL_VERSION,
+    "PUBLIC_KEY_BYTES": PUBLIC_KEY_BYTES,
+    "SIGNATURE_BYTES": SIGNATURE_BYTES,
+    "DIGEST_BYTES": DIGEST_BYTES,
     "CHUNK_WEIGHTS": CHUNK_WEIGHTS,
     "CHUNK_DW_CHANNELS": CHUNK_DW_CHANNELS,
     "NONCE_DOMAIN_WEIGHTS": NONCE_DOMAIN_WEIGHTS,
@@ -223,6 +290,8 @@ LAYOUT_CONSTANTS = {
     "MANIFEST_OFFSET": MANIFEST_OFFSET,
     "CHUNK_TABLE_OFFSET": CHUNK_TABLE_OFFSET,
     "CHUNK_MAC_PREFIX": CHUNK_MAC_PREFIX,
+    "SIGNED_BYTES": SIGNED_BYTES,
+    "INSTALL_MAC_PREFIX": INSTALL_MAC_PREFIX,
 }
 
 LABELS = {
@@ -231,18 +300,29 @@ LABELS = {
     "LABEL_HEADER": LABEL_HEADER,
     "LABEL_ENC": LABEL_ENC,
     "LABEL_MAC": LABEL_MAC,
+    "LABEL_DEVICE_TAG": LABEL_DEVICE_TAG,
+    "LABEL_INSTALL": LABEL_INSTALL,
 }
 
 MAGICS = {
     "SUPERBLOCK_MAGIC": SUPERBLOCK_MAGIC,
     "KEY_SLOT_MAGIC": KEY_SLOT_MAGIC,
     "MANIFEST_MAGIC": MANIFEST_MAGIC,
+    "SIGNATURE_MAGIC": SIGNATURE_MAGIC,
+    "INSTALL_MAGIC": INSTALL_MAGIC,
 }
 
 
 def chunk_nonce(index: int) -> bytes:
     """The 12-byte CTR nonce of weight chunk ``index``."""
     return struct.pack("<III", index, NONCE_DOMAIN_WEIGHTS, 0)
+
+
+def install_bytes(n_chunks: int, sector_bytes: int) -> int:
+    """Length of a signed image's install partition: the record and one tag per chunk, in
+    whole sectors."""
+    need = INSTALL_RECORD.size + TAG_BYTES * n_chunks
+    return -(-need // sector_bytes) * sector_bytes
 
 
 def counter_block(nonce: bytes, counter: int) -> bytes:

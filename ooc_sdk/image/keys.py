@@ -1,14 +1,17 @@
 """Device key files and the key hierarchy (docs/FORMAT.md, "Keys").
 
-A device key file holds what a device keeps in its internal, trusted storage: its UID and its root
-key. Layout (little-endian, 44 or 60 bytes)::
+A device key file holds what a device keeps in its internal, trusted storage: its UID, its root
+key and (version 2) the trust anchors it checks image signatures against. Layout (little-endian,
+44 or 60 bytes, plus 32 per anchor)::
 
     0   4s  magic b"OOCD"
-    4   B   version (1)
+    4   B   version (1: no anchors; 2: anchors follow the root key)
     5   B   root key length (16 or 32)
-    6   H   reserved (0)
+    6   B   version 2: number of trust anchors (1 .. 4); version 1: reserved (0)
+    7   B   reserved (0)
     8   16s device UID (zero-padded on the left)
     24  ..  root key
+    ..  32s each trust anchor: a raw Ed25519 public key (version 2)
     ..  I   CRC-32 (zlib) of all bytes before it: catches a damaged or wrong file, not an attacker
 
 Files are created with mode 0600 and refused when group or world can read them.
@@ -30,7 +33,9 @@ from ooc_sdk.image import crypto
 
 KEY_FILE_MAGIC = b"OOCD"
 KEY_FILE_VERSION = 1
-_HEAD = struct.Struct("<4sBBH16s")
+KEY_FILE_VERSION_ANCHORS = 2
+_HEAD = struct.Struct("<4sBBBB16s")
+MAX_ANCHORS = 4
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,23 @@ class DeviceKey:
 
     uid: bytes
     root_key: bytes
+    # Raw Ed25519 public keys of the vendors whose signed images the device runs (trust
+    # anchors); empty: the device accepts unsigned images (docs/DESIGN.md, "Threat model").
+    anchors: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.uid) != fmt.UID_BYTES:
             raise InvalidArgumentError(f"device UID must be {fmt.UID_BYTES} bytes")
         if len(self.root_key) not in crypto.KEY_SIZES:
             raise InvalidArgumentError("device root key must be 16 or 32 bytes")
+        if (
+            len(self.anchors) > MAX_ANCHORS
+            or any(len(a) != fmt.PUBLIC_KEY_BYTES for a in self.anchors)
+            or len(set(self.anchors)) != len(self.anchors)
+        ):
+            raise InvalidArgumentError(
+                f"a device holds up to {MAX_ANCHORS} distinct 32-byte Ed25519 trust anchors"
+            )
 
     def __repr__(self) -> str:
         return f"DeviceKey(uid={self.uid.hex()}, key_id={self.key_id.hex()})"
@@ -59,8 +75,10 @@ class DeviceKey:
         return crypto.kdf(self.root_key, fmt.LABEL_KEK, self.uid + build_id, len(self.root_key))
 
     def to_bytes(self) -> bytes:
-        body = _HEAD.pack(KEY_FILE_MAGIC, KEY_FILE_VERSION, len(self.root_key), 0, self.uid)
-        body += self.root_key
+        version = KEY_FILE_VERSION_ANCHORS if self.anchors else KEY_FILE_VERSION
+        n = len(self.anchors)
+        body = _HEAD.pack(KEY_FILE_MAGIC, version, len(self.root_key), n, 0, self.uid)
+        body += self.root_key + b"".join(self.anchors)
         return body + struct.pack("<I", zlib.crc32(body))
 
     @classmethod
@@ -69,15 +87,22 @@ class DeviceKey:
             raise InvalidArgumentError(
                 f"{what} is not an ooc device key file (make one with ooc keygen)"
             )
-        _, version, key_len, _, uid = _HEAD.unpack_from(data)
-        if version != KEY_FILE_VERSION:
-            raise InvalidArgumentError(f"{what} has key file version {version}; this ooc reads 1")
-        if key_len not in crypto.KEY_SIZES or len(data) != _HEAD.size + key_len + 4:
+        _, version, key_len, n, _, uid = _HEAD.unpack_from(data)
+        if version not in (KEY_FILE_VERSION, KEY_FILE_VERSION_ANCHORS):
+            raise InvalidArgumentError(
+                f"{what} has key file version {version}; this ooc reads 1 and 2"
+            )
+        n = n if version == KEY_FILE_VERSION_ANCHORS else 0
+        end = _HEAD.size + key_len + fmt.PUBLIC_KEY_BYTES * n
+        if key_len not in crypto.KEY_SIZES or len(data) != end + 4:
             raise InvalidArgumentError(f"{what} is damaged (wrong length)")
         body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
         if zlib.crc32(body) != crc:
             raise InvalidArgumentError(f"{what} is damaged (checksum mismatch)")
-        return cls(uid, bytes(data[_HEAD.size : _HEAD.size + key_len]))
+        key = bytes(data[_HEAD.size : _HEAD.size + key_len])
+        raw = data[_HEAD.size + key_len : end]
+        anchors = tuple(bytes(raw[i : i + 32]) for i in range(0, len(raw), 32))
+        return cls(uid, key, anchors)
 
 
 def parse_uid(text: str) -> bytes:

@@ -23,6 +23,7 @@ from ooc_sdk.image import crypto
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.metadata import build_metadata
 from ooc_sdk.image.scheme import chunk_tag, content_subkeys
+from ooc_sdk.image.signing import SigningKey, signature_block, weights_digest
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.chunks import DEFAULT_SCRATCH_BYTES, Chunk, plan_chunks, plan_id
 from ooc_sdk.targets import FlashProfile
@@ -47,6 +48,8 @@ class PackOptions:
     # Chunk start alignment in the weights partition: 0 = the flash page. An out-of-core build
     # uses 4, so a step's chunks sit back to back and arrive in SRAM with one read.
     chunk_align: int = 0
+    # The vendor key that signs the image (docs/FORMAT.md, "Signed images"); None: unsigned.
+    signing_key: SigningKey | None = None
 
     def check(self) -> None:
         if self.cipher not in fmt.CIPHER_KEY_BYTES:
@@ -187,12 +190,25 @@ def pack_image(
     pid = pid or plan_id(chunks, options.chunk_bytes)
     manifest = _manifest(graph, options, chunks, lay, created, pid)
     header_tag = crypto.cmac(k_hdr, superblock + manifest + table)
+    if options.signing_key is not None:
+        step = fmt.CHUNK_ENTRY.size
+        digest = weights_digest(
+            (
+                table[c.index * step : c.index * step + fmt.CHUNK_MAC_PREFIX],
+                image[c.flash_offset : c.flash_offset + c.length],
+            )
+            for c in chunks
+        )
+        block = signature_block(
+            options.signing_key, superblock + manifest + table + header_tag, digest
+        )
+        image[lay.header_tag_offset + fmt.TAG_BYTES : lay.header_bytes] = block
     key_slot = make_key_slot(device, content_key, build_id) if device is not None else b""
     image[0 : len(superblock)] = superblock
     image[fmt.KEY_SLOT_OFFSET : fmt.KEY_SLOT_OFFSET + len(key_slot)] = key_slot
     image[fmt.MANIFEST_OFFSET : fmt.MANIFEST_OFFSET + len(manifest)] = manifest
     image[fmt.CHUNK_TABLE_OFFSET : lay.header_tag_offset] = table
-    image[lay.header_tag_offset : lay.header_bytes] = header_tag
+    image[lay.header_tag_offset : lay.header_tag_offset + fmt.TAG_BYTES] = header_tag
 
     description = describe(graph, options, chunks, build_id, pid, created, device, lay.image_bytes)
     image[lay.meta_off : lay.meta_off + lay.meta_len] = _metadata(
@@ -206,7 +222,7 @@ class _Layout:
     """Where the parts of one image sit (offsets from the image start)."""
 
     header_tag_offset: int  # the header tag, after the chunk table
-    header_bytes: int  # superblock .. header tag, inclusive
+    header_bytes: int  # superblock .. header tag (signed: .. signature block), inclusive
     chunk_align: int
     parts: list[tuple[int, int, int]]  # (partition kind, offset, length)
     meta_off: int
@@ -221,6 +237,8 @@ def _layout(chunks: list[Chunk], options: PackOptions) -> _Layout:
     sector, align = flash.sector_bytes, options.chunk_align or flash.page_bytes
     header_tag_offset = fmt.CHUNK_TABLE_OFFSET + fmt.CHUNK_ENTRY.size * len(chunks)
     header_bytes = header_tag_offset + fmt.TAG_BYTES
+    if options.signing_key is not None:
+        header_bytes += fmt.SIGNATURE.size
     header_len = _round_up(header_bytes, sector)
     pos = header_len
     for c in chunks:
@@ -233,6 +251,10 @@ def _layout(chunks: list[Chunk], options: PackOptions) -> _Layout:
         (fmt.PART_SCRATCH, header_len + weights_len, options.scratch_bytes),
     ]
     meta_off = header_len + weights_len + options.scratch_bytes
+    if options.signing_key is not None:
+        install_len = fmt.install_bytes(len(chunks), sector)
+        parts.append((fmt.PART_INSTALL, meta_off, install_len))
+        meta_off += install_len
     meta_len = options.metadata_sectors * sector
     parts.append((fmt.PART_METADATA, meta_off, meta_len))
     image_bytes = meta_off + meta_len
@@ -311,6 +333,7 @@ def _manifest(
         security_counter=options.security_counter,
         n_chunks=len(chunks),
         chunk_entry_bytes=fmt.CHUNK_ENTRY.size,
+        flags=fmt.FLAG_SIGNED if options.signing_key is not None else 0,
         chunk_table_offset=fmt.CHUNK_TABLE_OFFSET,
         header_tag_offset=lay.header_tag_offset,
         weights_bytes=sum(c.length for c in chunks),
@@ -370,6 +393,11 @@ def describe(
         "security_counter": options.security_counter,
         "cipher": fmt.CIPHER_NAMES[options.cipher],
         "tag": fmt.TAG_NAMES[options.tag_alg],
+        "signature": (
+            {"alg": fmt.SIG_NAMES[fmt.SIG_ED25519], "key_id": options.signing_key.key_id.hex()}
+            if options.signing_key is not None
+            else None
+        ),
         "flash": {
             "profile": options.flash.name,
             "size_bytes": options.flash.size_bytes,

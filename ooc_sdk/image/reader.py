@@ -12,6 +12,8 @@ Checks run in the same order as the C reader, and each failure raises the error 
              RFC 3394 integrity check                               -> AuthenticationError
 4. header tag over superblock || manifest || chunk table            -> AuthenticationError
 5. chunk table entries (index, nonce, bounds)                       -> ImageFormatError
+   with trust anchors: the vendor signature, the header and
+   weights digests it covers (docs/FORMAT.md, "Signed images")      -> SignatureError
 6. security counter below the device's                              -> RollbackError
    model hash other than expected                                   -> ModelMismatchError
 7. per chunk: tag over entry || ciphertext, then decrypt            -> AuthenticationError
@@ -19,7 +21,7 @@ Checks run in the same order as the C reader, and each failure raises the error 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from ooc_sdk.errors import (
     ImageTruncatedError,
     ModelMismatchError,
     RollbackError,
+    SignatureError,
     WrongDeviceError,
     WrongKeyError,
 )
@@ -36,6 +39,7 @@ from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.scheme import chunk_tag, content_subkeys
+from ooc_sdk.image.signing import check_signature_block, weights_digest
 
 
 def _pow2(n: int) -> bool:
@@ -61,6 +65,41 @@ class ImageInfo:
     def header_tag(self) -> bytes:
         off = self.manifest["header_tag_offset"]
         return self.data[off : off + fmt.TAG_BYTES]
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.manifest["flags"] & fmt.FLAG_SIGNED)
+
+    @property
+    def signature_block(self) -> bytes:
+        off = self.manifest["header_tag_offset"] + fmt.TAG_BYTES
+        return self.data[off : off + fmt.SIGNATURE.size] if self.signed else b""
+
+    @property
+    def signer_key_id(self) -> bytes | None:
+        return fmt.SIGNATURE.unpack(self.signature_block)["signer_key_id"] if self.signed else None
+
+    def check_signature(self, anchors: Sequence[bytes]) -> bytes:
+        """The vendor signature under one of ``anchors``, and the weights digest it covers
+        (every chunk's ciphertext); returns the signer's public key. SignatureError otherwise."""
+        if not self.signed:
+            raise SignatureError(
+                "the image is not signed, and a trust anchor was given: refusing an unsigned image"
+            )
+        signer, digest = check_signature_block(
+            self.signature_block, self.authenticated_bytes() + self.header_tag, anchors
+        )
+        base, step = self.manifest["chunk_table_offset"], fmt.CHUNK_ENTRY.size
+        chunks = (
+            (
+                self.data[base + i * step : base + i * step + fmt.CHUNK_MAC_PREFIX],
+                self.data[e["flash_offset"] : e["flash_offset"] + e["length"]],
+            )
+            for i, e in enumerate(self.entries)
+        )
+        if weights_digest(chunks) != digest:
+            raise SignatureError("the image's weights differ from the ones its vendor signed")
+        return signer
 
     def partition(self, kind: int) -> tuple[int, int]:
         for k, off, length in self.partitions:
@@ -113,6 +152,14 @@ class ImageInfo:
             hdr,
         )
         add(m["header_tag_offset"], fmt.TAG_BYTES, "header_tag", True, "the tag itself (keyed)")
+        if self.signed:
+            add(
+                m["header_tag_offset"] + fmt.TAG_BYTES,
+                fmt.SIGNATURE.size,
+                "signature",
+                True,
+                "Ed25519 by the vendor key: covers the header and every chunk's ciphertext",
+            )
         h_off, h_len = self.partition(fmt.PART_HEADER)
         end = self.superblock["header_bytes"]
         add(end, h_off + h_len - end, "padding", False, "erased (0xFF), never read")
@@ -130,6 +177,14 @@ class ImageInfo:
                 add(off, length, "scratch", False, "erased; spills carry their own tags")
             elif kind == fmt.PART_METADATA:
                 add(off, length, "metadata", False, "littlefs copy of public facts")
+            elif kind == fmt.PART_INSTALL:
+                add(
+                    off,
+                    length,
+                    "install",
+                    False,
+                    "written by the device: its install record and chunk tags, under its own key",
+                )
         return out
 
     def public(self) -> dict[str, Any]:
@@ -156,6 +211,11 @@ class ImageInfo:
             "security_counter": m["security_counter"],
             "cipher": fmt.CIPHER_NAMES[m["cipher"]],
             "tag": fmt.TAG_NAMES[m["tag_alg"]],
+            "signature": (
+                {"alg": fmt.SIG_NAMES[fmt.SIG_ED25519], "key_id": self.signer_key_id.hex()}
+                if self.signer_key_id is not None
+                else None
+            ),
             "n_chunks": m["n_chunks"],
             "weights_bytes": m["weights_bytes"],
             "max_chunk_bytes": m["max_chunk_bytes"],
@@ -200,14 +260,20 @@ def parse_image(data: bytes) -> ImageInfo:
     m = fmt.MANIFEST.unpack(data, fmt.MANIFEST_OFFSET)
     h_len = next(n for k, _, n in parts if k == fmt.PART_HEADER)
     table_end = fmt.CHUNK_TABLE_OFFSET + fmt.CHUNK_ENTRY.size * m["n_chunks"]
+    signed = m["flags"] == fmt.FLAG_SIGNED
+    header_end = table_end + fmt.TAG_BYTES + (fmt.SIGNATURE.size if signed else 0)
+    install = [n for k, _, n in parts if k == fmt.PART_INSTALL]
+    want_install = [fmt.install_bytes(m["n_chunks"], sector)] if signed else []
     if (
         m["magic"] != fmt.MANIFEST_MAGIC
         or m["manifest_bytes"] != fmt.MANIFEST.size
         or m["chunk_entry_bytes"] != fmt.CHUNK_ENTRY.size
         or m["chunk_table_offset"] != fmt.CHUNK_TABLE_OFFSET
         or m["header_tag_offset"] != table_end
-        or sb["header_bytes"] != table_end + fmt.TAG_BYTES
+        or m["flags"] not in (0, fmt.FLAG_SIGNED)
+        or sb["header_bytes"] != header_end
         or sb["header_bytes"] > h_len
+        or install != want_install
         or m["cipher"] not in fmt.CIPHER_KEY_BYTES
         or m["tag_alg"] not in fmt.TAG_NAMES
         or not _pow2(m["chunk_align"])
@@ -311,8 +377,12 @@ def open_image(
     device: DeviceKey,
     min_security_counter: int = 0,
     expected_model_sha256: str | None = None,
+    trust_anchors: Sequence[bytes] = (),
 ) -> VerifiedImage:
-    """Steps 1-6: mount the image for ``device``. Chunks are checked as they are read."""
+    """Steps 1-6: mount the image for ``device``. Chunks are checked as they are read. With
+    ``trust_anchors`` (raw Ed25519 public keys) the image must be signed by one of them, and the
+    signed digests of its header and of every chunk must match, as a device with anchors
+    checks them at install."""
     info = parse_image(data)
     ks = info.key_slot
     if (
@@ -351,6 +421,8 @@ def open_image(
             "image header (superblock, manifest or chunk table) fails its tag: altered or damaged"
         )
     check_entries(info)
+    if trust_anchors:
+        info.check_signature(trust_anchors)
     m = info.manifest
     if m["security_counter"] < min_security_counter:
         raise RollbackError(

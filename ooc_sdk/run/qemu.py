@@ -413,7 +413,7 @@ def run_build_m4(
     files: dict[str, bytes | Path] = {
         "keystore.bin": keystore
         if keystore is not None
-        else keystore_record(device.uid, device.root_key),
+        else keystore_record(device.uid, device.root_key, anchors=device.anchors),
         "flash.bin": flash_file,
         "in.bin": _samples_file(graph, samples),
     }

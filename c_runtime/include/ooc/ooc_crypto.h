@@ -114,6 +114,19 @@ int ooc_kdf_cmac_fixed(const ooc_aes_t *key, const uint8_t *fixed, size_t fixed_
 int ooc_kdf_cmac(const ooc_aes_t *key, const uint8_t *label, size_t label_len,
                  const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len);
 
+/* SHA-512 (FIPS 180-4) and Ed25519 signature checks (RFC 8032), by Monocypher (src/crypto/sign.c;
+   the library is fetched and pinned, ooc_sdk/codegen/thirdparty.py). The context is opaque. */
+typedef struct {
+    uint64_t opaque[27];
+} ooc_sha512_t;
+void ooc_sha512_init(ooc_sha512_t *h);
+void ooc_sha512_update(ooc_sha512_t *h, const void *data, size_t len);
+void ooc_sha512_final(ooc_sha512_t *h, uint8_t digest[64]); /* also wipes the context */
+/* OOC_OK when `signature` is `public_key`'s Ed25519 signature of msg[0..len), else
+   OOC_ERR_SIGNATURE. */
+int ooc_ed25519_verify(const uint8_t signature[64], const uint8_t public_key[32], const uint8_t *msg,
+                       size_t len);
+
 /* 1 when the n bytes are equal, 0 otherwise; time independent of the contents. */
 int ooc_ct_equal(const void *a, const void *b, size_t n);
 

@@ -29,6 +29,11 @@ enum ooc_error {
     OOC_ERR_WRONG_DEVICE = -11, /* the key slot was wrapped for another device (UID) */
     OOC_ERR_ROLLBACK = -12, /* the image's security counter is below the device's */
     OOC_ERR_MODEL = -13, /* the image holds another model or plan than the firmware's */
+    /* the image is not signed by a key the device trusts, or its signature does not verify */
+    OOC_ERR_SIGNATURE = -14,
+    /* a signed image not yet installed on this device, mounted without a work buffer or a port that
+       can write */
+    OOC_ERR_NOT_INSTALLED = -15,
     /* Activation spill ring errors (ooc_spill.h). */
     OOC_ERR_SPILL_TOO_BIG = -20, /* a spill larger than one sector's record can hold */
     /* the spill's record was overwritten by the ring, or is from another boot or mount */

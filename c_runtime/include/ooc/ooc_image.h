@@ -9,9 +9,14 @@
  *                          key id, RFC 3394 unwrap of the content key), then the header tag over
  *                          superblock || manifest || chunk table, then anti-rollback and the
  *                          expected model. On success only derived keys stay in the handle.
+ *                          With trust anchors (a signed image), the vendor's Ed25519
+ *                          signature over the header and the weights digest, then the
+ *                          device's install of the image (src/install.c).
  *   ooc_image_read_chunk() re-reads the chunk's table entry, reads the ciphertext into the
  *                          caller's buffer, checks the chunk tag over entry || ciphertext, and
  *                          only then decrypts in place. On any failure the buffer is wiped.
+ *   ooc_image_commit_counter()  after a good boot, raises the device's trusted anti-rollback
+ *                          counter to a signed image's.
  *
  * Byte layout: docs/FORMAT.md and ooc/ooc_image_format.h (generated from ooc_sdk/formats/image.py).
  */
@@ -28,6 +33,11 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Trust anchors a device may hold (vendor key rotation), and the least work buffer an install
+   takes (ooc_image_config_t). */
+#define OOC_IMAGE_MAX_ANCHORS 4u
+#define OOC_IMAGE_MIN_WORK_BYTES 64u
 
 /* What the device provides to mount an image. Zero-initialise, then set the fields. */
 typedef struct {
@@ -48,6 +58,22 @@ typedef struct {
     /* 16 bytes: the plan id the firmware's tables were generated for (OOC_ERR_MODEL for
        another), or NULL to accept any plan. */
     const uint8_t *expected_plan_id;
+    /* The device's trust anchors, from internal trusted storage: n_trust_anchors (0 ..
+       OOC_IMAGE_MAX_ANCHORS) raw Ed25519 public keys (32 bytes each, back to back). With one
+       or more, the image must be signed by one of them (else OOC_ERR_SIGNATURE), and its chunks
+       are checked against tags only this device can compute, written when it installed the
+       image. With none, an unsigned image is accepted and chunks are checked against the
+       batch's tags, which any holder of the batch's content key can forge (docs/DESIGN.md,
+       "Threat model"). */
+    const uint8_t *trust_anchors;
+    uint32_t n_trust_anchors;
+    /* Install: a signed image not installed on this device yet (or installed for another
+       build) is installed during the mount when the port can write (program and erase) and
+       `work` gives at least OOC_IMAGE_MIN_WORK_BYTES bytes of scratch RAM (larger: fewer flash
+       reads); otherwise the mount is OOC_ERR_NOT_INSTALLED. An install reads every chunk once
+       and writes the image's install partition. */
+    void *work;
+    uint32_t work_bytes;
 } ooc_image_config_t;
 
 /* A mounted image. Treat as opaque; holds derived keys: wipe with ooc_image_unmount(). */
@@ -63,13 +89,18 @@ typedef struct ooc_image {
     uint32_t weights_begin, weights_end; /* image offsets of the weights partition */
     uint32_t scratch_begin, scratch_end; /* ... of the scratch partition (the spill ring's; equal
                                             when the image has none) */
+    uint32_t install_begin, install_end; /* ... of the install partition (signed images) */
+    uint32_t signed_image;               /* the manifest says FLAG_SIGNED */
+    uint32_t device_tags; /* chunks are checked against this device's install tags (k_mac is
+                             then K_dtag): the signature verified under a trust anchor */
+    uint32_t min_security_counter; /* the device's, as the mount was given it */
     uint32_t tag_alg;
     uint32_t security_counter;
     uint8_t build_id[OOC_IMG_BUILD_ID_BYTES];
     uint8_t model_sha256[32];
     uint8_t plan_id[16];
     ooc_aes_t k_enc; /* chunk encryption (and Poly1305 one-time keys) */
-    ooc_aes_t k_mac; /* chunk CMAC */
+    ooc_aes_t k_mac; /* chunk CMAC; with device_tags: K_dtag (CMAC, or Poly1305 one-time keys) */
     uint32_t mounted;
 } ooc_image_t;
 
@@ -84,9 +115,17 @@ typedef struct {
 } ooc_chunk_info_t;
 
 /* Verify the image header for this device. Errors: OOC_ERR_ARG, OOC_ERR_IO, OOC_ERR_FORMAT,
-   OOC_ERR_TRUNCATED, OOC_ERR_WRONG_DEVICE, OOC_ERR_WRONG_KEY, OOC_ERR_AUTH, OOC_ERR_ROLLBACK,
-   OOC_ERR_MODEL. On failure `img` holds no key material. */
+   OOC_ERR_TRUNCATED, OOC_ERR_WRONG_DEVICE, OOC_ERR_WRONG_KEY, OOC_ERR_AUTH, OOC_ERR_SIGNATURE,
+   OOC_ERR_ROLLBACK, OOC_ERR_MODEL, OOC_ERR_NOT_INSTALLED. On failure `img` holds no key
+   material. */
 int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg);
+
+/* The anti-rollback ratchet, after a good boot: when the mounted image's security counter is
+   above the device's (the mount's min_security_counter), store it through
+   port->commit_counter. Only an image whose signature a trust anchor verified may raise the
+   counter (else OOC_ERR_SIGNATURE); OOC_OK when there is nothing to raise; OOC_ERR_ARG without
+   the hook; OOC_ERR_IO when it fails. */
+int ooc_image_commit_counter(const ooc_image_t *img, const ooc_port_t *port);
 
 /* Read, verify and decrypt chunk `index` into `buf` (at least the chunk's length; the largest
    is ooc_image_max_chunk_bytes()). Returns the chunk length, or a negative error (OOC_ERR_AUTH

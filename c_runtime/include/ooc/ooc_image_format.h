@@ -23,11 +23,19 @@
 #define OOC_IMG_PART_WEIGHTS 2u
 #define OOC_IMG_PART_SCRATCH 3u
 #define OOC_IMG_PART_METADATA 4u
+#define OOC_IMG_PART_INSTALL 5u
 #define OOC_IMG_CIPHER_AES128_CTR 1u
 #define OOC_IMG_CIPHER_AES256_CTR 2u
 #define OOC_IMG_TAG_AES_CMAC 1u
 #define OOC_IMG_TAG_POLY1305 2u
 #define OOC_IMG_WRAP_AES_KW 1u
+#define OOC_IMG_FLAG_SIGNED 1u
+#define OOC_IMG_SIGNATURE_VERSION 1u
+#define OOC_IMG_SIG_ED25519 1u
+#define OOC_IMG_INSTALL_VERSION 1u
+#define OOC_IMG_PUBLIC_KEY_BYTES 32u
+#define OOC_IMG_SIGNATURE_BYTES 64u
+#define OOC_IMG_DIGEST_BYTES 64u
 #define OOC_IMG_CHUNK_WEIGHTS 1u
 #define OOC_IMG_CHUNK_DW_CHANNELS 2u
 #define OOC_IMG_NONCE_DOMAIN_WEIGHTS 1u
@@ -44,15 +52,21 @@
 #define OOC_IMG_MANIFEST_OFFSET 256u
 #define OOC_IMG_CHUNK_TABLE_OFFSET 512u
 #define OOC_IMG_CHUNK_MAC_PREFIX 48u
+#define OOC_IMG_SIGNED_BYTES 192u
+#define OOC_IMG_INSTALL_MAC_PREFIX 48u
 
 #define OOC_IMG_SUPERBLOCK_MAGIC { 'O', 'O', 'C', 'I' }
 #define OOC_IMG_KEY_SLOT_MAGIC { 'O', 'O', 'C', 'K' }
 #define OOC_IMG_MANIFEST_MAGIC { 'O', 'O', 'C', 'M' }
+#define OOC_IMG_SIGNATURE_MAGIC { 'O', 'O', 'C', 'G' }
+#define OOC_IMG_INSTALL_MAGIC { 'O', 'O', 'C', 'T' }
 #define OOC_IMG_LABEL_KEY_ID "ooc key id"
 #define OOC_IMG_LABEL_KEK "ooc kek"
 #define OOC_IMG_LABEL_HEADER "ooc header mac"
 #define OOC_IMG_LABEL_ENC "ooc weights enc"
 #define OOC_IMG_LABEL_MAC "ooc weights mac"
+#define OOC_IMG_LABEL_DEVICE_TAG "ooc device tag"
+#define OOC_IMG_LABEL_INSTALL "ooc install record"
 
 /* partition entry (12 bytes). One entry of the superblock's partition map. */
 #define OOC_IMG_PART_BYTES 12u
@@ -156,7 +170,7 @@ OOC_IMG_STATIC_ASSERT(KS_reserved, offsetof(ooc_img_key_slot_t, reserved) == OOC
 #define OOC_IMG_MF_SECURITY_COUNTER 8u /* anti-rollback: devices refuse a lower value */
 #define OOC_IMG_MF_N_CHUNKS 12u /* entries in the chunk table */
 #define OOC_IMG_MF_CHUNK_ENTRY_BYTES 16u /* 64 */
-#define OOC_IMG_MF_FLAGS 18u /* 0 */
+#define OOC_IMG_MF_FLAGS 18u /* FLAG_SIGNED (1): a signature block follows the header tag; else 0 */
 #define OOC_IMG_MF_CHUNK_TABLE_OFFSET 20u /* 512 */
 #define OOC_IMG_MF_HEADER_TAG_OFFSET 24u /* chunk_table_offset + 64 * n_chunks */
 #define OOC_IMG_MF_WEIGHTS_BYTES 28u /* sum of chunk lengths */
@@ -251,5 +265,68 @@ OOC_IMG_STATIC_ASSERT(CE_length, offsetof(ooc_img_chunk_entry_t, length) == OOC_
 OOC_IMG_STATIC_ASSERT(CE_nonce, offsetof(ooc_img_chunk_entry_t, nonce) == OOC_IMG_CE_NONCE);
 OOC_IMG_STATIC_ASSERT(CE_reserved, offsetof(ooc_img_chunk_entry_t, reserved) == OOC_IMG_CE_RESERVED);
 OOC_IMG_STATIC_ASSERT(CE_tag, offsetof(ooc_img_chunk_entry_t, tag) == OOC_IMG_CE_TAG);
+
+/* signature block (256 bytes). Signed images: at manifest.header_tag_offset + 16; header_bytes is its end. */
+#define OOC_IMG_SIG_BYTES 256u
+#define OOC_IMG_SIG_MAGIC 0u /* b"OOCG" */
+#define OOC_IMG_SIG_VERSION 4u /* SIGNATURE_VERSION (1) */
+#define OOC_IMG_SIG_SIG_ALG 5u /* SIG_ED25519 (1) */
+#define OOC_IMG_SIG_RESERVED 6u /* 0 */
+#define OOC_IMG_SIG_SIGNER_KEY_ID 8u /* SHA-512 of the signer's raw public key, first 8 bytes */
+#define OOC_IMG_SIG_HEADER_SHA512 16u /* SHA-512(superblock || manifest || chunk table || header tag) */
+#define OOC_IMG_SIG_WEIGHTS_SHA512 80u /* SHA-512 of every chunk's ciphertext, in table order */
+#define OOC_IMG_SIG_RESERVED2 144u /* zero */
+#define OOC_IMG_SIG_SIGNATURE 192u /* Ed25519 signature of bytes 0..191 of this block */
+typedef struct {
+    uint8_t magic[4];
+    uint8_t version;
+    uint8_t sig_alg;
+    uint16_t reserved;
+    uint8_t signer_key_id[8];
+    uint8_t header_sha512[64];
+    uint8_t weights_sha512[64];
+    uint8_t reserved2[48];
+    uint8_t signature[64];
+} ooc_img_signature_block_t;
+OOC_IMG_STATIC_ASSERT(SIG_size, sizeof(ooc_img_signature_block_t) == OOC_IMG_SIG_BYTES);
+OOC_IMG_STATIC_ASSERT(SIG_magic, offsetof(ooc_img_signature_block_t, magic) == OOC_IMG_SIG_MAGIC);
+OOC_IMG_STATIC_ASSERT(SIG_version, offsetof(ooc_img_signature_block_t, version) == OOC_IMG_SIG_VERSION);
+OOC_IMG_STATIC_ASSERT(SIG_sig_alg, offsetof(ooc_img_signature_block_t, sig_alg) == OOC_IMG_SIG_SIG_ALG);
+OOC_IMG_STATIC_ASSERT(SIG_reserved, offsetof(ooc_img_signature_block_t, reserved) == OOC_IMG_SIG_RESERVED);
+OOC_IMG_STATIC_ASSERT(SIG_signer_key_id, offsetof(ooc_img_signature_block_t, signer_key_id) == OOC_IMG_SIG_SIGNER_KEY_ID);
+OOC_IMG_STATIC_ASSERT(SIG_header_sha512, offsetof(ooc_img_signature_block_t, header_sha512) == OOC_IMG_SIG_HEADER_SHA512);
+OOC_IMG_STATIC_ASSERT(SIG_weights_sha512, offsetof(ooc_img_signature_block_t, weights_sha512) == OOC_IMG_SIG_WEIGHTS_SHA512);
+OOC_IMG_STATIC_ASSERT(SIG_reserved2, offsetof(ooc_img_signature_block_t, reserved2) == OOC_IMG_SIG_RESERVED2);
+OOC_IMG_STATIC_ASSERT(SIG_signature, offsetof(ooc_img_signature_block_t, signature) == OOC_IMG_SIG_SIGNATURE);
+
+/* install record (64 bytes). Written by the device at offset 0 of the install partition, after the chunk tags (64 + 16 i). */
+#define OOC_IMG_IR_BYTES 64u
+#define OOC_IMG_IR_MAGIC 0u /* b"OOCT" */
+#define OOC_IMG_IR_VERSION 4u /* INSTALL_VERSION (1) */
+#define OOC_IMG_IR_RESERVED 5u /* zero */
+#define OOC_IMG_IR_N_CHUNKS 8u /* the chunk tags that follow */
+#define OOC_IMG_IR_SECURITY_COUNTER 12u /* the installed image's */
+#define OOC_IMG_IR_BUILD_ID 16u /* the installed image's */
+#define OOC_IMG_IR_SIGNATURE_ID 32u /* SHA-512 of the image's signature block, first 16 bytes */
+#define OOC_IMG_IR_MAC 48u /* AES-CMAC(K_rec, bytes 0..47) */
+typedef struct {
+    uint8_t magic[4];
+    uint8_t version;
+    uint8_t reserved[3];
+    uint32_t n_chunks;
+    uint32_t security_counter;
+    uint8_t build_id[16];
+    uint8_t signature_id[16];
+    uint8_t mac[16];
+} ooc_img_install_record_t;
+OOC_IMG_STATIC_ASSERT(IR_size, sizeof(ooc_img_install_record_t) == OOC_IMG_IR_BYTES);
+OOC_IMG_STATIC_ASSERT(IR_magic, offsetof(ooc_img_install_record_t, magic) == OOC_IMG_IR_MAGIC);
+OOC_IMG_STATIC_ASSERT(IR_version, offsetof(ooc_img_install_record_t, version) == OOC_IMG_IR_VERSION);
+OOC_IMG_STATIC_ASSERT(IR_reserved, offsetof(ooc_img_install_record_t, reserved) == OOC_IMG_IR_RESERVED);
+OOC_IMG_STATIC_ASSERT(IR_n_chunks, offsetof(ooc_img_install_record_t, n_chunks) == OOC_IMG_IR_N_CHUNKS);
+OOC_IMG_STATIC_ASSERT(IR_security_counter, offsetof(ooc_img_install_record_t, security_counter) == OOC_IMG_IR_SECURITY_COUNTER);
+OOC_IMG_STATIC_ASSERT(IR_build_id, offsetof(ooc_img_install_record_t, build_id) == OOC_IMG_IR_BUILD_ID);
+OOC_IMG_STATIC_ASSERT(IR_signature_id, offsetof(ooc_img_install_record_t, signature_id) == OOC_IMG_IR_SIGNATURE_ID);
+OOC_IMG_STATIC_ASSERT(IR_mac, offsetof(ooc_img_install_record_t, mac) == OOC_IMG_IR_MAC);
 
 #endif /* OOC_IMAGE_FORMAT_H */

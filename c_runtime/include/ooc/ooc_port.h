@@ -99,6 +99,16 @@ typedef struct ooc_port {
     /* A hardware AES engine (ooc/ooc_crypto.h) that every cipher mode of both mounts goes
        through; it must outlive the mounts. NULL: software AES. */
     const ooc_aes_engine_t *aes_engine;
+
+    /* ---- trusted storage --------------------------------------------------------------- */
+
+    /* The anti-rollback ratchet (ooc_image_commit_counter()): store `counter` as the device's
+       new anti-rollback counter in trusted monotonic storage (OTP bits, a monotonic counter, a
+       write-protected page; never the external flash) and return 0, or a negative value on
+       failure. It is only called with a value above the one the mount was given. NULL: the
+       device does not ratchet. `counter_user` is handed back to it. */
+    int (*commit_counter)(void *counter_user, uint32_t counter);
+    void *counter_user;
 } ooc_port_t;
 
 /* What a mount needs of the port (ooc_port_check()'s `needs`). */

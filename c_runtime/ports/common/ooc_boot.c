@@ -14,6 +14,10 @@ int ooc_boot_image(const ooc_boot_config_t *cfg, ooc_image_t *image)
     icfg.min_security_counter = cfg->min_security_counter;
     icfg.expected_model_sha256 = cfg->model->model_sha256;
     icfg.expected_plan_id = cfg->model->plan_id;
+    icfg.trust_anchors = cfg->trust_anchors;
+    icfg.n_trust_anchors = cfg->n_trust_anchors;
+    icfg.work = cfg->work;
+    icfg.work_bytes = cfg->work_bytes;
     return ooc_image_mount(image, &icfg);
 }
 

@@ -23,6 +23,11 @@ typedef struct {
     uint32_t base;
     /* The device's anti-rollback counter (0: none). */
     uint32_t min_security_counter;
+    /* The device's trust anchors and the install's work buffer (ooc_image_config_t). */
+    const uint8_t *trust_anchors;
+    uint32_t n_trust_anchors;
+    void *work;
+    uint32_t work_bytes;
     /* The firmware's tables: the image must hold their model and plan (else OOC_ERR_MODEL).
        Required. */
     const ooc_model_t *model;

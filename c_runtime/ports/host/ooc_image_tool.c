@@ -13,6 +13,12 @@
  *   ooc_image_tool IMAGE UID_HEX KEY_HEX --bench MIB
  *       decrypt-and-verify throughput: read chunks round-robin until MIB MiB are done.
  *
+ * Device options: --anchor PUB_HEX (repeatable: a trust anchor, a raw Ed25519 public key);
+ * --install (the port can program and erase the in-memory flash, with a work buffer, so a
+ * signed image is installed at mount); --write-back (save the flash, with what the device
+ * wrote, to IMAGE at the end); --commit-out FILE (after a good mount and read of every chunk,
+ * run the anti-rollback ratchet; the port's hook writes the committed counter to FILE).
+ *
  * Exit status: 0 when the command's expectation holds (mount and reads succeed; every tamper
  * detected), 1 otherwise, 2 on usage or I/O errors.
  */
@@ -28,6 +34,45 @@ typedef struct {
     uint32_t size;
     uint32_t reads;
 } mem_flash_t;
+
+static int mem_program(void *user, uint32_t addr, const void *data, uint32_t len)
+{
+    mem_flash_t *f = (mem_flash_t *)user;
+    uint32_t i;
+    if (addr > f->size || len > f->size - addr) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        f->data[addr + i] &= ((const uint8_t *)data)[i]; /* NOR: bits only go from 1 to 0 */
+    }
+    return 0;
+}
+
+static uint32_t g_sector = 4096u;
+
+static int mem_erase(void *user, uint32_t addr)
+{
+    mem_flash_t *f = (mem_flash_t *)user;
+    if (addr > f->size || g_sector > f->size - addr || addr % g_sector != 0u) {
+        return -1;
+    }
+    memset(f->data + addr, 0xFF, g_sector);
+    return 0;
+}
+
+static const char *g_commit_path = NULL;
+static const ooc_port_t *g_commit_port = NULL;
+
+static int file_commit(void *user, uint32_t counter)
+{
+    FILE *f = fopen(g_commit_path, "w");
+    (void)user;
+    if (f == NULL) {
+        return -1;
+    }
+    fprintf(f, "%lu\n", (unsigned long)counter);
+    return fclose(f) == 0 ? 0 : -1;
+}
 
 static int mem_read(void *user, uint32_t addr, void *buf, uint32_t len)
 {
@@ -157,8 +202,9 @@ static int mount_and_read(ooc_image_config_t *cfg, uint8_t *buf, uint32_t buf_by
     if (n_chunks != NULL) {
         *n_chunks = n;
     }
+    rc = g_commit_port != NULL ? ooc_image_commit_counter(&img, g_commit_port) : 0;
     ooc_image_unmount(&img);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -172,7 +218,10 @@ int main(int argc, char **argv)
     size_t uid_len = 0, key_len = 0;
     const char *dump_path = NULL, *tamper_path = NULL;
     unsigned long min_counter = 0, bench_mib = 0;
-    int use_engine = 0, i, rc;
+    int use_engine = 0, install = 0, write_back = 0, i, rc;
+    uint8_t anchors[OOC_IMAGE_MAX_ANCHORS * 32u], work[4096];
+    size_t anchor_len = 0;
+    uint32_t n_anchors = 0;
     uint8_t *buf;
     const uint32_t buf_bytes = 16u * 1024u * 1024u;
 
@@ -193,6 +242,20 @@ int main(int argc, char **argv)
             tamper_path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--bench") == 0) {
             bench_mib = strtoul(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && strcmp(argv[i], "--anchor") == 0 &&
+                   n_anchors < OOC_IMAGE_MAX_ANCHORS) {
+            if (parse_hex(argv[++i], anchors + 32u * n_anchors, 32u, &anchor_len) != 0 ||
+                anchor_len != 32u) {
+                fprintf(stderr, "bad --anchor %s\n", argv[i]);
+                return 2;
+            }
+            n_anchors++;
+        } else if (strcmp(argv[i], "--install") == 0) {
+            install = 1;
+        } else if (strcmp(argv[i], "--write-back") == 0) {
+            write_back = 1;
+        } else if (i + 1 < argc && strcmp(argv[i], "--commit-out") == 0) {
+            g_commit_path = argv[++i];
         } else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
             return 2;
@@ -217,9 +280,28 @@ int main(int argc, char **argv)
     if (use_engine) {
         port.aes_engine = &engine_port;
     }
+    if (flash.size >= OOC_IMG_SB_BYTES) {
+        port.page_bytes = le32(flash.data + OOC_IMG_SB_PAGE_BYTES);
+        port.sector_bytes = le32(flash.data + OOC_IMG_SB_SECTOR_BYTES);
+        g_sector = port.sector_bytes;
+    }
+    if (install) {
+        port.program = mem_program;
+        port.erase = mem_erase;
+    }
+    if (g_commit_path != NULL) {
+        port.commit_counter = file_commit;
+        g_commit_port = &port;
+    }
     memset(&cfg, 0, sizeof cfg);
     cfg.port = &port;
     cfg.min_security_counter = (uint32_t)min_counter;
+    cfg.trust_anchors = anchors;
+    cfg.n_trust_anchors = n_anchors;
+    if (install) {
+        cfg.work = work;
+        cfg.work_bytes = sizeof work;
+    }
 
     if (tamper_path != NULL) {
         FILE *bits = fopen(tamper_path, "r");
@@ -314,6 +396,16 @@ int main(int argc, char **argv)
         printf("{\"status\": %d, \"error\": \"%s\", \"chunks\": %u, \"bytes\": %lu, "
                "\"engine_calls\": %lu}\n",
                rc, ooc_strerror(rc), n_chunks, n_bytes, engine.calls);
+        if (write_back) {
+            FILE *out = fopen(argv[1], "wb");
+            if (out == NULL || fwrite(flash.data, 1, flash.size, out) != flash.size) {
+                fprintf(stderr, "cannot write %s\n", argv[1]);
+                rc = rc == 0 ? -1 : rc;
+            }
+            if (out != NULL) {
+                fclose(out);
+            }
+        }
         free(buf);
         free(flash.data);
         return rc == 0 ? 0 : 1;

@@ -264,7 +264,6 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-#if OOC_RUN_SPILL
 static void set_u32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -272,6 +271,8 @@ static void set_u32(uint8_t *p, uint32_t v)
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
 }
+
+#if OOC_RUN_SPILL
 
 /* The last boot the device counted into *last: 0 for a new device (no bootcount.bin). 0, or -1
    when the record is not one (a torn or altered counter refuses to boot rather than count from
@@ -333,26 +334,50 @@ static int mount_spill(ooc_boot_config_t *boot)
 }
 #endif /* OOC_RUN_SPILL */
 
-/* Mount the image with the identity in the key storage, and the spill ring when the plan
-   spills; the key lives only on this frame. */
+/* The anti-rollback ratchet's trusted storage: the key storage record's security counter,
+   rewritten whole (ooc_image_commit_counter() calls it after a good run). */
+static int commit_counter(void *user, uint32_t counter)
+{
+    uint8_t ks[KS_BYTES];
+    int h = sh_open("keystore.bin", SH_MODE_RB), ok;
+    (void)user;
+    ok = h >= 0 && sh_flen(h) == (int32_t)KS_BYTES && sh_read(h, ks, KS_BYTES) == 0;
+    if (h >= 0) {
+        (void)sh_close(h);
+    }
+    if (ok) {
+        set_u32(ks + OOC_KSR_SECURITY_COUNTER, counter);
+        ok = write_file("keystore.bin", ks, KS_BYTES) == 0;
+    }
+    ooc_wipe(ks, sizeof ks);
+    return ok ? 0 : -1;
+}
+
+static ooc_port_t port; /* kept for the counter ratchet; the root key is wiped after mount */
+
+/* Mount the image with the identity in the key storage (installing a signed image the first
+   time, with the arena as its work buffer), and the spill ring when the plan spills; the key
+   lives only on this frame. */
 static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
 {
     static const uint8_t ks_magic[4] = OOC_KEYSTORE_MAGIC;
     uint8_t ks[KS_BYTES];
-    ooc_port_t port;
     ooc_boot_config_t boot;
+    uint32_t n_anchors;
     int h = sh_open("keystore.bin", SH_MODE_RB), err;
     int ok = h >= 0 && sh_flen(h) == (int32_t)KS_BYTES && sh_read(h, ks, KS_BYTES) == 0;
     if (h >= 0) {
         (void)sh_close(h);
     }
+    n_anchors = ks[OOC_KSR_N_ANCHORS];
     if (!ok || memcmp(ks + OOC_KSR_MAGIC, ks_magic, sizeof ks_magic) != 0 ||
         ks[OOC_KSR_VERSION] != OOC_KEYSTORE_VERSION ||
-        (ks[OOC_KSR_ROOT_KEY_BYTES] != 16u && ks[OOC_KSR_ROOT_KEY_BYTES] != 32u)) {
+        (ks[OOC_KSR_ROOT_KEY_BYTES] != 16u && ks[OOC_KSR_ROOT_KEY_BYTES] != 32u) ||
+        n_anchors > OOC_KEYSTORE_MAX_ANCHORS) {
         ooc_wipe(ks, sizeof ks);
-        return fail("keystore.bin is missing or not a key storage record", 0, 2);
+        return fail("keystore.bin is missing or not a key storage record (version 3)", 0, 2);
     }
-    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, OOC_RUN_SPILL) != 0) {
+    if (ooc_qflash_open(&flash, "flash.bin", size, page, sector, OOC_RUN_SPILL || n_anchors > 0u) != 0) {
         ooc_wipe(ks, sizeof ks);
         return fail("cannot open flash.bin (missing, or not the flash profile's size)", 0, 2);
     }
@@ -361,14 +386,23 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
     port.device_uid = ks + OOC_KSR_DEVICE_UID;
     port.root_key = ks + OOC_KSR_ROOT_KEY;
     port.root_key_bytes = ks[OOC_KSR_ROOT_KEY_BYTES];
+    port.commit_counter = commit_counter;
+    if (n_anchors > 0u) {
+        ooc_qflash_port_writes(&port); /* the install partition */
+    }
     memset(&boot, 0, sizeof boot);
     boot.port = &port;
     boot.base = base;
     boot.min_security_counter = get_u32(ks + OOC_KSR_SECURITY_COUNTER);
     boot.model = &OOC_RUN_MODEL;
+    boot.trust_anchors = ks + OOC_KSR_ANCHORS;
+    boot.n_trust_anchors = n_anchors;
+    boot.work = arena.bytes; /* free until ooc_init() */
+    boot.work_bytes = OOC_RUN_ARENA;
     err = ooc_boot_image(&boot, &image);
     if (err < 0) {
         ooc_wipe(ks, sizeof ks);
+        port.root_key = NULL;
         return fail("mount", err, 1);
     }
 #if OOC_RUN_SPILL
@@ -382,6 +416,8 @@ static int mount(uint32_t size, uint32_t page, uint32_t sector, uint32_t base)
                      0, 2);
 #endif
     ooc_wipe(ks, sizeof ks);
+    port.root_key = NULL;
+    port.device_uid = NULL;
     return err;
 }
 #endif
@@ -624,6 +660,13 @@ int main(void)
     put_field("page_programs", program_ops);
     put_field("erases", erase_ops);
 #if OOC_RUN_PAGED
+    /* a good run: ratchet the anti-rollback counter to a signed image's */
+    err = ooc_image_commit_counter(&image, &port);
+    put_field("security_counter", image.security_counter);
+    put_field("counter_committed", err == 0 && image.security_counter > image.min_security_counter);
+    if (err < 0 && err != OOC_ERR_SIGNATURE) {
+        return fail("commit the security counter", err, 1);
+    }
 #if OOC_RUN_SPILL
     put_field("spill_boot", ooc_spill_boot(&spill));
     ooc_spill_unmount(&spill);
