@@ -1,6 +1,17 @@
-"""Secure image speed: C verify+decrypt throughput and `ooc pack` time, in one run.
+"""Secure image speed: the signature check's cost on the Cortex-M4, C verify+decrypt throughput
+and `ooc pack` time, in one run.
 
-Run: python benchmarks/bench_crypto.py [--mib 64] [--out benchmarks/results/crypto.json]
+Run: python benchmarks/bench_crypto.py [--m4-only] [--mib 64] [--out benchmarks/results/crypto.json]
+
+0. Cortex-M4 (QEMU mps2-an386, -icount shift=0: deterministic instruction counts), from the
+   crypto bench firmware (c_runtime/ports/qemu_mps2/ooc_crypto_bench_main.c): instructions of one
+   Ed25519 verify of a 192-byte message (what an image's signature covers) and its stack depth,
+   SHA-512 instructions per byte over 16 KiB in SRAM, beside the per-read CTR + CMAC and
+   CTR + Poly1305 (AES-128); and the code size the signature check adds to a firmware: two
+   firmwares linked as ooc_sdk.run.qemu links them (-ffunction-sections -fdata-sections
+   -Wl,--gc-sections), one calling ooc_ed25519_verify, one not, measured with
+   arm-none-eabi-size. `--m4-only` runs just this part (no model needed) and merges its "m4"
+   entry into --out.
 
 1. Host throughput (MB/s) of the C image reader's chunk path (read from an in-memory flash,
    tag check, AES-CTR decrypt) for AES-128/256 with CTR+CMAC and CTR+Poly1305, over the
@@ -14,6 +25,7 @@ Run: python benchmarks/bench_crypto.py [--mib 64] [--out benchmarks/results/cryp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import statistics
@@ -28,9 +40,99 @@ from ooc_sdk.image import crypto, keys
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.model import load_model
 from ooc_sdk.run.host import build_image_tool
+from ooc_sdk.run.qemu import INSTRUCTIONS_PER_TICK, PORT, compile_firmware, run_firmware
 from ooc_sdk.targets import load_flash
 
 MODEL = "mobilenet_v2_quantized_1x3x224x224.tflite"
+
+# Two firmwares that differ only by a call to ooc_ed25519_verify: the linked size difference is
+# what the signature check adds (sign.c, the parts of Monocypher it reaches, their constants).
+_SIZE_MAIN = """#include <stdint.h>
+#include "board.h"
+#include "ooc/ooc_crypto.h"
+uint8_t data[64 + 32 + 192]; /* external: read in both, so both keep it */
+int main(void)
+{
+    ooc_board_counter_start();
+    return %s;
+}
+"""
+_WITHOUT = "data[0]"
+_WITH = "ooc_ed25519_verify(data, data + 64, data + 96, 192) == 0"
+
+
+def m4_signature_size() -> dict[str, int]:
+    """Bytes of flash (text + rodata) and of RAM (data + bss) the signature check adds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = []
+        for body in (_WITHOUT, _WITH):
+            src = Path(tmp) / "size_main.c"
+            src.write_text(_SIZE_MAIN % body)
+            sizes.append(compile_firmware([src]).sections)
+    without, with_ = sizes
+    return {
+        "flash_bytes": with_["text"] + with_["rodata"] - without["text"] - without["rodata"],
+        "ram_bytes": with_["data"] + with_["bss"] - without["data"] - without["bss"],
+    }
+
+
+def m4_costs() -> dict[str, float | int]:
+    """The signature check and the per-read crypto on the M4, checked against known answers."""
+    rep, _ = run_firmware(compile_firmware([PORT / "ooc_crypto_bench_main.c"]), {}, {})
+    n = rep["bytes"]
+    filled = bytes((i * 7 + 3) & 0xFF for i in range(n))
+    if rep["sha512_head"] != int.from_bytes(hashlib.sha512(filled).digest()[:4], "big"):
+        raise SystemExit("the M4's SHA-512 differs from hashlib's: its figures mean nothing")
+    if rep["ed25519_ok"] != 1:
+        raise SystemExit("the M4's Ed25519 verify refused a valid signature or passed a forgery")
+
+    def per_byte(name: str) -> float:
+        return rep[f"{name}_ticks"] * INSTRUCTIONS_PER_TICK / n
+
+    return {
+        "ed25519_verify_instructions": rep["ed25519_verify_instructions"],
+        "ed25519_signed_bytes": rep["ed25519_signed_bytes"],
+        "ed25519_stack_bytes": rep["ed25519_stack_bytes"],
+        "sha512_instructions_per_byte": round(per_byte("sha512"), 2),
+        "ctr_plus_cmac_instructions_per_byte": round(
+            per_byte("aes128_ctr") + per_byte("cmac128"), 2
+        ),
+        "ctr_plus_poly1305_instructions_per_byte": round(
+            per_byte("aes128_ctr") + per_byte("poly1305"), 2
+        ),
+        "buffer_bytes": n,
+        **{f"signature_check_{k}": v for k, v in m4_signature_size().items()},
+    }
+
+
+def print_m4(m4: dict[str, float | int]) -> None:
+    print("Cortex-M4 (QEMU mps2-an386, -icount shift=0): the signature check and per-read crypto")
+    print(
+        f"{'Ed25519 verify (192 B)':>23} {'stack B':>8} {'SHA-512 /B':>11} {'CTR+CMAC /B':>12} "
+        f"{'CTR+Poly1305 /B':>16} {'flash B':>8} {'RAM B':>6}"
+    )
+    print(
+        f"{m4['ed25519_verify_instructions']:>23,} {m4['ed25519_stack_bytes']:>8,} "
+        f"{m4['sha512_instructions_per_byte']:>11.2f} "
+        f"{m4['ctr_plus_cmac_instructions_per_byte']:>12.2f} "
+        f"{m4['ctr_plus_poly1305_instructions_per_byte']:>16.2f} "
+        f"{m4['signature_check_flash_bytes']:>8,} {m4['signature_check_ram_bytes']:>6,}"
+    )
+    print("(instructions; /B: instructions per byte; flash, RAM: what the check adds, linked)")
+    print(json.dumps({"m4": m4}))
+
+
+def write_results(out: Path, results: dict[str, object]) -> None:
+    """Write ``results`` to ``out``, keeping the other entries of an earlier run there."""
+    old: dict[str, object] = {}
+    try:
+        loaded = json.loads(out.read_text())
+        old = loaded if isinstance(loaded, dict) else {}
+    except (OSError, ValueError):
+        pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**old, **results}, indent=2))
+    print(f"wrote {out}")
 
 
 def c_throughput(tool: Path, image: bytes, device: keys.DeviceKey, mib: int) -> float:
@@ -103,7 +205,14 @@ def main() -> int:
     )
     ap.add_argument("--mib", type=int, default=64, help="MiB to decrypt per measurement")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "crypto.json")
+    ap.add_argument("--m4-only", action="store_true", help="only the Cortex-M4 costs (QEMU)")
     args = ap.parse_args()
+    m4 = m4_costs()
+    print_m4(m4)
+    if args.m4_only:
+        write_results(args.out, {"m4": m4})
+        return 0
+    print()
     model = args.models / MODEL
     if not model.exists():
         print(f"missing {model}", file=sys.stderr)
@@ -135,20 +244,17 @@ def main() -> int:
         keys.write_key_file(key_file, device)
         seconds = pack_seconds(model, key_file, Path(tmp) / "out")
     print(f"ooc pack {MODEL}: {seconds:.2f} s (median of 3, whole CLI process; goal < 2 s)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "machine": platform.platform(),
-                "processor": platform.processor() or platform.machine(),
-                "throughput": rows,
-                "pack_seconds": round(seconds, 3),
-                "pack_model": MODEL,
-            },
-            indent=2,
-        )
+    write_results(
+        args.out,
+        {
+            "machine": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "m4": m4,
+            "throughput": rows,
+            "pack_seconds": round(seconds, 3),
+            "pack_model": MODEL,
+        },
     )
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -1,13 +1,18 @@
 """The C crypto primitives (c_runtime/src/crypto) against published test vectors and against
 Python's `cryptography`, built with ASan and UBSan; and the Python wrappers in
-ooc_sdk/image/crypto.py against the same published vectors.
+ooc_sdk/image/crypto.py against the same published vectors. The signature checks (SHA-512 and
+Ed25519 through Monocypher, src/crypto/sign.c) run their standard vectors on the host and on the
+Cortex-M4 under QEMU.
 
-The driver tests/c/test_crypto.c reads one vector per line ("kind HEX HEX ...", "-" for empty)
-and prints "N passed, M failed".
+The drivers tests/c/test_crypto.c and tests/c/test_sign.c read one vector per line ("kind HEX
+HEX ...", "-" for empty) and print "N passed, M failed"; tests/c/test_sign_m4.c runs the same
+signature lines on the M4.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shutil
 import subprocess
@@ -17,14 +22,19 @@ from pathlib import Path
 
 import cryptography_vectors
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import cmac as _cmac
 from cryptography.hazmat.primitives import keywrap
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from conftest import ROOT
+from ooc_sdk.codegen.runtime import runtime_paths
+from ooc_sdk.codegen.thirdparty import SUBDIR as THIRD_PARTY
 from ooc_sdk.image import crypto
+from ooc_sdk.run.qemu import compile_firmware, run_qemu
 from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 HERE = Path(__file__).parent
@@ -39,22 +49,43 @@ Record = dict[str, str]
 # --- the C driver -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("crypto") / "test_crypto"
-    cmd = [
-        "cc",
-        *WARNINGS,
-        *SANITIZE,
-        f"-I{INCLUDE}",
-        *map(str, sorted(CRYPTO_SRC.glob("*.c"))),
-        str(HERE / "c" / "test_crypto.c"),
-        "-o",
-        str(exe),
+def crypto_sources() -> list[Path]:
+    """The runtime's crypto sources and the Monocypher sources sign.c calls (fetched and pinned,
+    ooc_sdk/codegen/thirdparty.py), as c_runtime/sources.txt lists them."""
+    third_party = ROOT / "c_runtime" / THIRD_PARTY
+    return [
+        p for p in runtime_paths() if p.is_relative_to(CRYPTO_SRC) or p.is_relative_to(third_party)
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def crypto_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """crypto_sources() compiled once under ASan and UBSan for both drivers, in parallel
+    (Monocypher's big file takes most of the time)."""
+    out = tmp_path_factory.mktemp("crypto-obj")
+    cc = ["cc", *WARNINGS, *SANITIZE, f"-I{INCLUDE}", "-c"]
+    jobs = [
+        (out / f"{i}_{src.stem}.o", [*cc, str(src), "-o", str(out / f"{i}_{src.stem}.o")])
+        for i, src in enumerate(crypto_sources())
+    ]
+    procs = [(cmd, subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)) for _, cmd in jobs]
+    for cmd, proc in procs:
+        _, err = proc.communicate()
+        assert proc.returncode == 0, f"{' '.join(cmd)}\n{err}"
+    return [obj for obj, _ in jobs]
+
+
+def build_driver(objects: list[Path], exe: Path, *mains: Path) -> Path:
+    cmd = ["cc", *WARNINGS, *SANITIZE, f"-I{INCLUDE}", *map(str, [*mains, *objects])]
+    proc = subprocess.run([*cmd, "-o", str(exe)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
     return exe
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory, crypto_objects: list[Path]) -> Path:
+    exe = tmp_path_factory.mktemp("crypto") / "test_crypto"
+    return build_driver(crypto_objects, exe, HERE / "c" / "test_crypto.c")
 
 
 def run_driver(exe: Path, lines: list[str]) -> None:
@@ -410,7 +441,237 @@ def test_crypto_builds_warning_free(compiler: str) -> None:
     if shutil.which(compiler) is None:
         pytest.fail(f"{compiler} is not installed (.ci/run installs it)", pytrace=False)
     cc = ARM if compiler.startswith("arm") else ["gcc"]
-    for src in sorted(CRYPTO_SRC.glob("*.c")):
+    sources = crypto_sources()
+    assert set(CRYPTO_SRC.glob("*.c")) < set(sources)  # and Monocypher
+    for src in sources:
         cmd = [*cc, *WARNINGS, "-O2", f"-I{INCLUDE}", "-c", str(src), "-o", "/dev/null"]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+
+
+# --- SHA-512 and Ed25519 (src/crypto/sign.c over Monocypher), on the host and on the M4 ---------
+
+# FIPS 180-2 appendix C (the NIST examples): "abc", the 896-bit two-block message; and the
+# empty message.
+SHA512_VECTORS = [
+    (
+        b"abc",
+        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+        "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+    ),
+    (
+        b"",
+        "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+        "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+    ),
+    (
+        b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+        b"ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+        "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018"
+        "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909",
+    ),
+]
+
+# RFC 8032 section 7.1: (name, secret key, public key, message, signature). TEST 1024's
+# 1023-byte message is line 1024 of the SUPERCOP file sign.input (where TEST 1, 2, 3 come from
+# too), in cryptography_vectors; its keys and signature below are the RFC's.
+RFC8032 = [
+    (
+        "TEST 1",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "TEST 2",
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "TEST 3",
+        "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac"
+        "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
+    (
+        "TEST 1024",
+        "f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5",
+        "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e",
+        "sign.input:1024",
+        "0aab4c900501b3e24d7cdf4663326a3a87df5e4843b2cbdb67cbf6e460fec350"
+        "aa5371b1508f9f4528ecea23c436d94b5e8fcd4f681e30a6ac00a9704a188a03",
+    ),
+    (
+        "TEST SHA(abc)",
+        "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
+        "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+        "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b589"
+        "09351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704",
+    ),
+]
+# The order of the Ed25519 group (RFC 8032 section 5.1): a signature's S must be below it.
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+SignCase = tuple[str, bytes, bytes, bytes, bool]  # (what, public key, message, signature, valid)
+
+
+def sign_input_line(n: int) -> list[bytes]:
+    """Line ``n`` (from 1) of SUPERCOP's sign.input: secret||public, public, message,
+    signature||message."""
+    with cryptography_vectors.open_vector_file("asymmetric/Ed25519/sign.input", "r") as f:
+        line = f.read().splitlines()[n - 1]
+    return [bytes.fromhex(x) for x in line.split(":")[:4]]
+
+
+def rfc8032_vectors() -> list[tuple[str, bytes, bytes, bytes, bytes]]:
+    out = []
+    for name, secret, public, msg, sig in RFC8032:
+        m = sign_input_line(1024)[2] if msg == "sign.input:1024" else bytes.fromhex(msg)
+        out.append((name, unhex(secret), unhex(public), m, unhex(sig)))
+    return out
+
+
+def flip(data: bytes, bit: int) -> bytes:
+    b = bytearray(data)
+    b[bit // 8] ^= 1 << (bit % 8)
+    return bytes(b)
+
+
+def with_s_plus_l(sig: bytes) -> bytes:
+    """The same signature with S replaced by S + L: the same point equation, but S >= L (not
+    canonical, RFC 8032 section 5.1.7), which a verifier must refuse."""
+    s = int.from_bytes(sig[32:], "little") + ED25519_L
+    return sig[:32] + s.to_bytes(32, "little")
+
+
+def rfc8032_cases() -> list[SignCase]:
+    """Each RFC 8032 vector, then the same with one bit flipped in the signature (in R and in S),
+    the message (for the empty one: a zero byte added) and the public key (a low bit, and the
+    sign bit of x), and with S + L."""
+    cases: list[SignCase] = []
+    for name, _, pub, msg, sig in rfc8032_vectors():
+        cases.append((name, pub, msg, sig, True))
+        cases += [
+            (f"{name} sig bit {b}", pub, msg, flip(sig, b), False) for b in (0, 200, 256, 400)
+        ]
+        bad_msgs = [flip(msg, 0), flip(msg, 8 * len(msg) - 1)] if msg else [b"\x00"]
+        cases += [(f"{name} message changed", pub, m, sig, False) for m in bad_msgs]
+        cases += [(f"{name} key bit {b}", flip(pub, b), msg, sig, False) for b in (0, 255)]
+        cases.append((f"{name} S + L", pub, msg, with_s_plus_l(sig), False))
+    return cases
+
+
+def random_sign_cases(seed: int, n: int) -> list[SignCase]:
+    """Signatures by `cryptography` over random messages (one of them 2 KiB), and each with a
+    random bit of the signature, message or key flipped."""
+    rng = random.Random(seed)
+    cases: list[SignCase] = []
+    for i in range(n):
+        key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        pub = key.public_key().public_bytes_raw()
+        msg = rng.randbytes(2048 if i == 0 else rng.randint(0, 300))
+        sig = key.sign(msg)
+        cases.append((f"random {i}", pub, msg, sig, True))
+        which = rng.randrange(3 if msg else 2)
+        if which == 0:
+            cases.append((f"random {i} sig", pub, msg, flip(sig, rng.randrange(512)), False))
+        elif which == 1:
+            cases.append((f"random {i} key", flip(pub, rng.randrange(256)), msg, sig, False))
+        else:
+            cases.append(
+                (f"random {i} msg", pub, flip(msg, rng.randrange(8 * len(msg))), sig, False)
+            )
+    return cases
+
+
+def cryptography_verifies(pub: bytes, msg: bytes, sig: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def sign_lines(cases: list[SignCase]) -> list[str]:
+    lines = [f"sha512 {h(m)} {d}" for m, d in SHA512_VECTORS]
+    for _, pub, msg, sig, valid in cases:
+        lines.append(f"{'ed25519' if valid else 'ed25519bad'} {h(pub)} {h(msg)} {h(sig)}")
+    return lines
+
+
+def test_signature_vectors_match_cryptography() -> None:
+    """The hand-entered vectors above are the standards' (a typo cannot slip through) and
+    `cryptography` agrees on every case the C code gets, the refusals included."""
+    for msg, digest in SHA512_VECTORS:
+        assert hashlib.sha512(msg).hexdigest() == digest
+    vectors = rfc8032_vectors()
+    for n, (name, secret, pub, msg, sig) in zip((1, 2, 3, 1024), vectors, strict=False):
+        assert sign_input_line(n) == [secret + pub, pub, msg, sig + msg], name
+    assert vectors[4][3] == hashlib.sha512(b"abc").digest()
+    for name, secret, pub, msg, sig in vectors:
+        key = Ed25519PrivateKey.from_private_bytes(secret)
+        assert key.public_key().public_bytes_raw() == pub, name
+        assert key.sign(msg) == sig, name  # Ed25519 signatures are deterministic
+    cases = rfc8032_cases() + random_sign_cases(seed=8032, n=3)
+    assert len(cases) == 5 * 10 - 1 + 6  # TEST 1 (empty message) has one changed message
+    for what, pub, msg, sig, valid in cases:
+        assert cryptography_verifies(pub, msg, sig) == valid, what
+
+
+@pytest.fixture(scope="module")
+def sign_driver(tmp_path_factory: pytest.TempPathFactory, crypto_objects: list[Path]) -> Path:
+    exe = tmp_path_factory.mktemp("sign") / "test_sign"
+    c = HERE / "c"
+    return build_driver(crypto_objects, exe, c / "test_sign.c", c / "sign_vectors.c")
+
+
+def test_c_signature_vectors(sign_driver: Path) -> None:
+    """RFC 8032 and FIPS 180-2 vectors, their refusals, and random cases (`cryptography` signs,
+    hashlib hashes) on the host under ASan and UBSan."""
+    rng = random.Random(512)
+    sha = [rng.randbytes(n) for n in (*range(0, 260, 7), 1000, 2048)]
+    lines = sign_lines(rfc8032_cases() + random_sign_cases(seed=20240607, n=40))
+    lines += [f"sha512 {h(m)} {hashlib.sha512(m).hexdigest()}" for m in sha]
+    run_driver(sign_driver, lines)
+
+
+def test_sign_driver_reports_failures(sign_driver: Path) -> None:
+    """The signature driver is not a rubber stamp: a valid signature marked bad, a bad one
+    marked valid, a wrong digest, a bad line and no vectors all fail."""
+    _, _, pub, msg, sig = rfc8032_vectors()[1]
+    msg0, digest = SHA512_VECTORS[0]
+    for stdin in (
+        f"ed25519bad {h(pub)} {h(msg)} {h(sig)}\n",
+        f"ed25519 {h(pub)} {h(msg)} {h(with_s_plus_l(sig))}\n",
+        f"sha512 {h(msg0)} {digest[:-2]}00\n",
+        f"ed25519 {h(pub)} {h(msg)}\n",
+        "",
+    ):
+        proc = subprocess.run(
+            [str(sign_driver)], input=stdin, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 1, stdin
+
+
+def test_m4_signature_vectors() -> None:
+    """The same RFC 8032 and FIPS 180-2 lines, refusals included, checked by the same C code
+    on the Cortex-M4 (QEMU mps2-an386), Monocypher built as the firmware builds the runtime."""
+    lines = sign_lines(rfc8032_cases())
+    fw = compile_firmware(
+        [HERE / "c" / "test_sign_m4.c", HERE / "c" / "sign_vectors.c"], include_dirs=[HERE / "c"]
+    )
+    status, console, files = run_qemu(
+        fw, {}, {"vectors.txt": ("\n".join(lines) + "\n").encode()}, timeout=300
+    )
+    assert status == 0, console
+    report = json.loads(files["report.json"])
+    assert report == {"status": 0, "passed": len(lines), "failed": 0}, console
