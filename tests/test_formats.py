@@ -129,6 +129,8 @@ def test_every_shared_record_has_its_own_magic() -> None:
         "superblock": image.SUPERBLOCK_MAGIC,
         "key slot": image.KEY_SLOT_MAGIC,
         "manifest": image.MANIFEST_MAGIC,
+        "signature block": image.SIGNATURE_MAGIC,
+        "install record": image.INSTALL_MAGIC,
         "spill sector header": spill.MAGIC,
         "key storage record": keystore.KEYSTORE_MAGIC,
         "device key file": KEY_FILE_MAGIC,
@@ -136,14 +138,14 @@ def test_every_shared_record_has_its_own_magic() -> None:
         "master key file": MASTER_MAGIC,
     }
     assert len(set(magics.values())) == len(magics), magics
-    assert keystore.KEYSTORE_VERSION == 2  # version 1 had the key slot's magic, b"OOCK"
+    assert keystore.KEYSTORE_VERSION == 3  # version 1 had the key slot's magic, b"OOCK"
 
 
 def test_keystore_record_layout() -> None:
     uid, key = bytes(range(16)), bytes(range(100, 116))
     rec = keystore.keystore_record(uid, key, 0x01020304)
-    assert len(rec) == keystore.KEYSTORE_BYTES == 60
-    assert rec[:4] == b"OOCR" and rec[4] == 2 and rec[5] == 16 and rec[6:8] == bytes(2)
+    assert len(rec) == keystore.KEYSTORE_BYTES == 188 and rec[60:] == bytes(128)
+    assert rec[:4] == b"OOCR" and rec[4] == 3 and rec[5] == 16 and rec[6:8] == bytes(2)
     assert rec[8:24] == uid and rec[24:56] == key + bytes(16)
     assert rec[56:60] == bytes([4, 3, 2, 1])
     assert keystore.BOOT_COUNTER.unpack(keystore.BOOT_COUNTER_NEW) == {

@@ -98,6 +98,8 @@ def test_records_have_their_sizes() -> None:
         "key slot": 128,
         "manifest": 256,
         "chunk entry": 64,
+        "signature block": 256,
+        "install record": 64,
     }
     assert fmt.CHUNK_TABLE_OFFSET == 512 and fmt.CHUNK_MAC_PREFIX == 48
 

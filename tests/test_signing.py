@@ -26,7 +26,7 @@ from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm
-from ooc_sdk.run.host import build_image_tool
+from ooc_sdk.run.host import build_image_tool, run_build
 from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
@@ -209,6 +209,32 @@ def test_forgery_refused_and_counter_ratchets_on_the_m4(signed_build, tmp_path: 
           signing_key=VENDOR))  # fmt: skip
     with pytest.raises(RollbackError):
         run_build_m4(older, graph, B, [x], keystore=keystore)
+
+
+def test_signed_build_installs_and_forgery_is_refused_by_the_host_runner(  # type: ignore[no-untyped-def]
+    signed_build, tmp_path: Path
+) -> None:
+    out, graph = signed_build
+    x = random_inputs(graph, 1)
+    pristine = (out / "flash.bin").read_bytes()
+    image_bytes = parse_image(pristine).superblock["image_bytes"]
+    steal_content_key(pristine[:image_bytes], B)
+    flash = tmp_path / "flash.bin"
+    flash.write_bytes(forge(pristine[:image_bytes], B) + pristine[image_bytes:])
+    with pytest.raises(SignatureError):
+        run_build(out, graph, B, [x], flash_file=flash)
+    flash.write_bytes(pristine)
+    got = run_build(out, graph, B, [x], flash_file=flash, sanitize=True)
+    want = run_tflm(shared_model("kws_ref_model.tflite"), x)
+    for g, w in zip(got.outputs[0], want.outputs, strict=True):
+        assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
+    installed = flash.read_bytes()
+    off, n = parse_image(installed).partition(fmt.PART_INSTALL)
+    assert installed[off : off + 4] == fmt.INSTALL_MAGIC and pristine[off : off + n] == b"\xff" * n
+    # installed once: the next boot reads the same record and writes nothing
+    again = run_build(out, graph, B, [x], flash_file=flash)
+    assert [a.tobytes() for a in again.outputs[0]] == [a.tobytes() for a in got.outputs[0]]
+    assert flash.read_bytes() == installed
 
 
 def test_cli_signing_key_keygen_build_verify(

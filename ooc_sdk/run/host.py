@@ -272,6 +272,8 @@ def run_build(
             args.append("--sync-reads")
         if flip_bit is not None:
             args += ["--flip-bit", str(flip_bit)]
+        for anchor in device.anchors:  # the device's trust anchors: a signed image installs
+            args += ["--anchor", anchor.hex()]
         secret = f"{device.uid.hex()} {device.root_key.hex()}\n"
         proc = subprocess.run(args, input=secret, capture_output=True, text=True, check=False)
         del secret

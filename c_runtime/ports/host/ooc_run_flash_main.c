@@ -165,12 +165,15 @@ int main(int argc, char **argv)
     uint32_t in_total = 0, out_total = 0, arena_used = 0, stack_bytes = 0, state_bytes;
     ooc_spill_status_t mounted, last_start;
     ooc_nor_counters_t at_mount;
+    uint8_t anchors[OOC_IMAGE_MAX_ANCHORS * OOC_IMG_PUBLIC_KEY_BYTES];
+    uint32_t n_anchors = 0;
     int sync_reads = 0, err, a;
 
     memset(&profile, 0, sizeof profile);
     if (argc < 5 || !parse_u32(argv[4], &samples) || samples == 0u) {
         fprintf(stderr, "usage: %s FLASH IN OUT SAMPLES --size S --page P --sector SEC --read-bps X "
-                        "--read-cmd-s Y [--base B] [--sync-reads] [--flip-bit N]\n", argv[0]);
+                        "--read-cmd-s Y [--base B] [--sync-reads] [--flip-bit N] [--anchor PUB_HEX]...\n",
+                argv[0]);
         return 2;
     }
     for (a = 5; a < argc; a++) {
@@ -191,6 +194,16 @@ int main(int argc, char **argv)
             ok = parse_u32(val, &base);
         } else if (strcmp(opt, "--flip-bit") == 0) {
             ok = parse_u32(val, &flip);
+        } else if (strcmp(opt, "--anchor") == 0) {
+            /* a trust anchor the device holds: the image must be signed, and is installed */
+            uint32_t k;
+            ok = n_anchors < OOC_IMAGE_MAX_ANCHORS && strlen(val) == 2u * OOC_IMG_PUBLIC_KEY_BYTES;
+            for (k = 0; ok && k < OOC_IMG_PUBLIC_KEY_BYTES; k++) {
+                unsigned v;
+                ok = sscanf(val + 2u * k, "%2x", &v) == 1;
+                anchors[n_anchors * OOC_IMG_PUBLIC_KEY_BYTES + k] = (uint8_t)v;
+            }
+            n_anchors += ok ? 1u : 0u;
         } else if (strcmp(opt, "--read-bps") == 0) {
             profile.read_bytes_per_s = strtod(val, NULL);
         } else if (strcmp(opt, "--read-cmd-s") == 0) {
@@ -207,7 +220,9 @@ int main(int argc, char **argv)
         return fail("stdin must hold 'UID_HEX ROOT_KEY_HEX'", 0, 2);
     }
     err = ooc_nor_open(&nor, argv[1], &profile,
-                       OOC_RUN_MODEL.n_spills != 0u ? OOC_NOR_NO_CREATE : OOC_NOR_NO_CREATE | OOC_NOR_READ_ONLY);
+                       OOC_RUN_MODEL.n_spills != 0u || n_anchors > 0u
+                           ? OOC_NOR_NO_CREATE
+                           : OOC_NOR_NO_CREATE | OOC_NOR_READ_ONLY);
     if (err != OOC_NOR_OK) {
         return fail("cannot open the flash file (missing, or not the flash profile's size)", 0, 2);
     }
@@ -223,6 +238,10 @@ int main(int argc, char **argv)
     boot.base = base;
     boot.model = &OOC_RUN_MODEL;
     boot.boot_salt = salt;
+    boot.trust_anchors = anchors;
+    boot.n_trust_anchors = n_anchors;
+    boot.work = arena.bytes; /* free until ooc_init(): a signed image's install */
+    boot.work_bytes = OOC_RUN_ARENA;
     err = ooc_boot_image(&boot, &image);
     if (err == OOC_OK && OOC_RUN_MODEL.n_spills != 0u) {
         /* the spill ring on the image's scratch partition, keyed for this boot */
