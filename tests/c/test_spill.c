@@ -545,7 +545,7 @@ static void unit_predict(void)
     CHECK_RC(ooc_spill_predict(NULL, 64, lens, 0, &c, NULL), OOC_ERR_ARG);
 }
 
-/* The key schedule: the boot counter, the salt and the root-key-backed floor. */
+/* The key schedule: the boot counter, the salt and the trusted boot number. */
 static void unit_keys(void)
 {
     static uint8_t data[512], out[512], first[512 + 48];
@@ -593,26 +593,32 @@ static void unit_keys(void)
     CHECK_RC(ooc_spill_read(&r.sp, &ref, 1, 1, out, sizeof data), OOC_OK);
     CHECK(memcmp(out, data, sizeof data) == 0);
     rig_close(&r);
-    /* min_boot: a floor from trusted storage wins over a lower ring. */
+    /* min_boot: the boot number from trusted storage, whatever the ring holds. */
     CHECK(rig_open(&r, OOC_IMG_TAG_AES_CMAC) == 0);
     r.cfg.min_boot = 1000u;
     CHECK_RC(ooc_spill_mount(&r.sp, &r.cfg), OOC_OK);
     CHECK(ooc_spill_boot(&r.sp) == 1000u);
     r.cfg.min_boot = 0u;
     CHECK_RC(rig_reboot(&r), OOC_OK);
-    CHECK(ooc_spill_boot(&r.sp) == 1001u); /* and the ring remembers it */
+    CHECK(ooc_spill_boot(&r.sp) == 1001u); /* without it the ring's highest + 1 */
+    r.cfg.min_boot = 7u;
+    CHECK_RC(rig_reboot(&r), OOC_OK);
+    CHECK(ooc_spill_boot(&r.sp) == 7u); /* the ring's higher numbers are not believed */
     r.cfg.min_boot = UINT32_MAX;
     CHECK_RC(rig_reboot(&r), OOC_OK);
     CHECK(ooc_spill_boot(&r.sp) == UINT32_MAX);
     r.cfg.min_boot = 0u;
-    CHECK_RC(rig_reboot(&r), OOC_ERR_SPILL_EXHAUSTED); /* no boot number left */
+    CHECK_RC(rig_reboot(&r), OOC_ERR_SPILL_EXHAUSTED); /* no boot number left on the ring */
+    r.cfg.min_boot = 8u;
+    CHECK_RC(rig_reboot(&r), OOC_OK); /* trusted storage still has numbers */
+    CHECK(ooc_spill_boot(&r.sp) == 8u);
     rig_close(&r);
 }
 
 /* The threat the hardening options answer: the attacker erases the scratch partition between
    boots, so the counter found on the flash goes back, and replays a spill of the earlier boot
    that had the same number. Without trusted state that replay verifies (the documented limit);
-   with a TRNG salt or a min_boot floor it does not. Returns 1 when the replay was accepted. */
+   with a TRNG salt or a trusted min_boot it does not. Returns 1 when the replay was accepted. */
 static int rollback_replay(int salted, int floor)
 {
     static uint8_t data[300], other[300], out[300], saved[300 + 48];
