@@ -5,6 +5,7 @@ three emulated devices that each run the model bit-exact with tflite-micro under
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -295,6 +296,124 @@ def test_bad_inputs_are_one_line_errors(batch, master: Path, tmp_path: Path) -> 
         assert "Traceback" not in r.stderr
     assert info.device is None
     assert not reg.exists() or Registry.open(reg, create=False).devices() == []
+
+
+def _edit_json(name: str, edit):  # type: ignore[no-untyped-def]
+    def apply(d: Path) -> None:
+        data = json.loads((d / name).read_text())
+        edit(data)
+        (d / name).write_text(json.dumps(data))
+
+    return apply
+
+
+def _set(*path_and_value: object):  # type: ignore[no-untyped-def]
+    *path, value = path_and_value
+
+    def edit(data: dict) -> None:
+        for key in path[:-1]:
+            data = data[key]
+        data[path[-1]] = value
+
+    return edit
+
+
+# A build directory edited or damaged after `ooc build`: (what is done to it, the one line).
+# The values the station uses come from the image's authenticated header; build.json and
+# plan.json are advisory, so any copy of theirs that disagrees is refused by name.
+_DAMAGED = {
+    "edited flash_offset": (
+        _edit_json("build.json", _set("flash_offset", 0x10000)),
+        "build.json: flash_offset is 65536, but the image's authenticated header says 0",
+    ),
+    "edited security_counter": (
+        _edit_json("build.json", _set("security_counter", 9)),
+        "build.json: security_counter is 9, but the image's authenticated header says 0",
+    ),
+    "edited page size": (
+        _edit_json("build.json", _set("flash", "page_bytes", 512)),
+        "build.json: flash.page_bytes is 512",
+    ),
+    "edited plan flash profile": (
+        _edit_json("plan.json", _set("request", "flash", "sector_bytes", 65536)),
+        "plan.json: request.flash.sector_bytes is 65536",
+    ),
+    "removed key": (
+        _edit_json("build.json", lambda d: d.pop("flash_offset")),
+        "build.json is damaged or foreign: it lacks 'flash_offset'",
+    ),
+    "truncated build.json": (
+        lambda d: (d / "build.json").write_bytes((d / "build.json").read_bytes()[:300]),
+        "build.json is damaged: not valid JSON",
+    ),
+    "deleted image file": (
+        lambda d: (d / "image" / "image.bin").unlink(),
+        "image.bin does not exist",
+    ),
+    "truncated image file": (
+        lambda d: (d / "image" / "image.bin").write_bytes(
+            (d / "image" / "image.bin").read_bytes()[:5000]
+        ),
+        "image is truncated",
+    ),
+    "image file with bytes appended": (
+        lambda d: (d / "image" / "image.bin").write_bytes(
+            (d / "image" / "image.bin").read_bytes() + b"\0" * 16
+        ),
+        "its superblock says",
+    ),
+    "deleted plan.json": (lambda d: (d / "plan.json").unlink(), "lacks plan.json"),
+    "deleted batch key": (
+        lambda d: (d / BATCH_KEY_FILE).unlink(),
+        "cannot read batch key file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_DAMAGED))
+def test_a_damaged_or_edited_build_directory_is_refused_in_one_line(
+    batch, master: Path, tmp_path: Path, case: str
+) -> None:  # type: ignore[no-untyped-def]
+    out, _ = batch
+    damage, message = _DAMAGED[case]
+    bad = tmp_path / "build"
+    subprocess.run(["cp", "-r", str(out), str(bad)], check=True)
+    damage(bad)
+    reg, line = tmp_path / "reg.sqlite", tmp_path / "line"
+    r = _run(bad, master, reg, line, "--count", "1", "--station", "s1")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not line.exists() or not any(line.rglob("*.bin"))  # nothing programmed
+    assert not reg.exists() or Registry.open(reg, create=False).devices() == []
+
+
+def test_a_device_is_verified_only_when_its_image_mounts_under_its_key(
+    batch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The verify step mounts what it reads back, as the device will: at the offset it sits,
+    with every chunk. A batch whose offset or chunk is wrong (bypassing load_batch's checks)
+    reads back equal, and is still recorded failed, not verified."""
+    out, _ = batch
+    ks = SecretKeystore(MASTER)
+    b = load_batch(out, ks)
+    assert b.flash_offset == 0 and b.security_counter == 0  # the image's superblock and manifest
+    image = bytearray(b.image)
+    first = json.loads((out / "image" / "manifest.json").read_text())["chunks"][0]
+    image[first["flash_offset"] + 5] ^= 1
+    cases = {
+        "moved": (dataclasses.replace(b, flash_offset=0x10000), "was built for offset 0x0"),
+        "chunk": (dataclasses.replace(b, image=bytes(image)), "does not mount: chunk 0"),
+    }
+    for name, (bad, reason) in cases.items():
+        prog = open_programmer(
+            "file", out_dir=tmp_path / name, flash=FLASH, mcu=M4, flash_offset=bad.flash_offset
+        )
+        with Registry.open(tmp_path / f"{name}.sqlite") as reg:
+            summary = Station(bad, prog, reg, ks, station="s1").run(1, [serial_uid(1)])
+            (device,) = reg.devices()
+        assert [o.status for o in summary.outcomes] == ["failed"], name
+        assert device.state == "failed" and reason in (device.reason or ""), device.reason
 
 
 def test_three_qemu_devices_each_run_bit_exact_under_their_own_key(

@@ -334,8 +334,11 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     bit-exact with tflite-micro, the firmware linked into the plan's SRAM, the ring's flash
     traffic equal to the plan's prediction, and each boot's keys made fresh by the device's
     monotonic boot counter (this board has no random source): a second boot on the same flash
-    and counter takes the next boot number, and a counter record that is not one is refused."""
-    from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW
+    and counter takes the next boot number, boot numbers forged into the scratch partition
+    never move the counter, and a counter record that is not one is refused."""
+    from ooc_sdk.audit.ring import make_sector_header, parse_sector_header
+    from ooc_sdk.formats.image import PART_SCRATCH
+    from ooc_sdk.image.reader import public_info
     from ooc_sdk.plan import spill as ring
 
     path = shared_model("pretrainedResnet_quant.tflite")
@@ -352,17 +355,20 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     samples = [random_inputs(graph, 11)]
     ref = run_tflm(path.read_bytes(), samples[0])
     counter = tmp_path / "bootcount.bin"
-    reports = []
-    for _ in range(2):  # two boots of one device: the ring and the counter persist
+
+    def boot() -> dict:  # one power-on of the device: bit-exact, its report
         got = run_build_m4(out, graph, device, samples, boot_counter=counter)
         for a, b in zip(ref.outputs, got.outputs[0], strict=True):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
-        reports.append(got.report)
+        return got.report
+
+    def counted(n: int) -> bytes:  # the counter record holding boot n
+        return n.to_bytes(4, "little") + (~n & 0xFFFFFFFF).to_bytes(4, "little")
+
+    reports = [boot(), boot()]  # two boots of one device: the ring and the counter persist
     first, second = reports
     assert [r["spill_boot"] for r in reports] == [1, 2]
-    assert counter.read_bytes() == (2).to_bytes(4, "little") + (~2 & 0xFFFFFFFF).to_bytes(
-        4, "little"
-    )
+    assert counter.read_bytes() == counted(2)
     # the first boot's last inference is the second on a blank ring (sample 0 runs twice)
     _, pos = ring.predict(FLASH.page_bytes, 4096, ring.FIRST_POSITION, p.fusion.spill_lens)
     cost, _ = ring.predict(FLASH.page_bytes, 4096, pos, p.fusion.spill_lens)
@@ -382,9 +388,26 @@ def test_spilling_plan_runs_on_the_m4_with_a_persisted_boot_counter(
     assert first["sram_high_water_bytes"] <= p.sram_bytes
     assert first["state_bytes"] > schedule.RUNTIME_STATE_BYTES  # the ring's handle is counted
 
+    # The attacker rewrites the scratch partition's sector headers with boot = 0xFFFFFFFE (the
+    # CRC is no secret). The ring's numbers are not believed over the trusted counter: boot 3
+    # takes 3 and counts 3, not 0xFFFFFFFF, and boot 4 runs once the genuine flash is back.
+    flash = out / "flash.bin"
+    genuine = flash.read_bytes()
+    base = BuildDir.open(out).info.flash_offset
+    s_off, s_len = public_info(genuine[base:]).partition(PART_SCRATCH)
+    forged, headers = bytearray(genuine), 0
+    for at in range(base + s_off, base + s_off + s_len, 4096):
+        h = parse_sector_header(genuine[at : at + 4096])
+        if h["state"] == "ring":
+            raw = make_sector_header(h["erase_count"], h["ring_seq"], 0xFFFFFFFE, h["next_count"])
+            forged[at : at + 32] = raw
+            headers += 1
+    assert headers >= 2
+    flash.write_bytes(bytes(forged))
+    assert boot()["spill_boot"] == 3 and counter.read_bytes() == counted(3)
+    flash.write_bytes(genuine)
+    assert boot()["spill_boot"] == 4 and counter.read_bytes() == counted(4)
+
     counter.write_bytes(b"\x05\0\0\0\x05\0\0\0")  # not its complement: a torn or altered record
     with pytest.raises(ToolError, match=r"bootcount\.bin is not a boot counter record"):
         run_build_m4(out, graph, device, samples, boot_counter=counter)
-    counter.write_bytes(BOOT_COUNTER_NEW)  # a new device's counter: the ring's headers still
-    # hold boot 2, so the ring takes boot 3
-    assert run_build_m4(out, graph, device, samples, boot_counter=counter).report["spill_boot"] == 3

@@ -183,6 +183,11 @@ def test_c_unit_tests(driver: Path) -> None:
         "salt": False,
         "min_boot": False,
     }
+    # Boot numbers at the counter's limit forged into the ring (a sector header and a boot
+    # record, CRCs valid): with min_boot from trusted storage the boots are min_boot, 2 and then
+    # 3 (the genuine flash restored), and every inference reads back right; without trusted
+    # storage the ring believes them and the next mount is exhausted (the documented limit).
+    assert out["forged_boot_numbers"] == {"trusted_boots": [2, 3], "untrusted_boot": 0}
 
 
 @pytest.mark.parametrize("compiler", ["gcc", "arm-none-eabi-gcc"])
@@ -331,6 +336,8 @@ def test_damaged_partition_mounts_or_fails_cleanly(driver: Path) -> None:
     assert out["cases"] == 300 and out["bad"] == 0 and out["wrong_outputs"] == 0
     assert out["mounted"] + out["exhausted"] >= 300 and out["ran_ok"] == out["mounted"]
     assert out["mounted"] >= 250
+    # half the cases mount with a trusted min_boot: the forged boot numbers never move it
+    assert out["trusted_boot_is_min_boot"] == out["trusted_mounted"] >= 120
 
 
 def test_python_model_matches_documented_examples() -> None:

@@ -181,10 +181,16 @@ int ooc_spill_mount(ooc_spill_t *sp, const ooc_spill_config_t *cfg)
     if (rc < 0) {
         return rc;
     }
-    if (max_boot == UINT32_MAX) {
+    if (cfg->min_boot != 0u) {
+        /* Trusted storage gives the boot number; the ring's (untrusted, CRC only) cannot move
+           it: a forged header or record is not believed, and the trusted counter is never
+           burnt from the flash. */
+        sp->boot = cfg->min_boot;
+    } else if (max_boot == UINT32_MAX) {
         return OOC_ERR_SPILL_EXHAUSTED;
+    } else {
+        sp->boot = max_boot + 1u;
     }
-    sp->boot = max_boot + 1u > cfg->min_boot ? max_boot + 1u : cfg->min_boot;
 
     /* ORDER 4: the boot record, read back, before this boot's keys exist. */
     if (sp->head_ring_seq == 0u || sp->pos + RH_BYTES > sp->sector_bytes) {

@@ -7,10 +7,12 @@ For each device::
                 a verified device is skipped, one another station holds is left alone
     key         root key = KDF(master, UID); the batch image gets this device's key slot and is
                 opened with the device's key (key slot, header tag) before anything is written
-    external    the image is programmed into the external NOR flash at the build's offset
+    external    the image is programmed into the external NOR flash at the offset its
+                (authenticated) superblock names
     keystore    the key storage record (UID, root key, security counter) into internal storage
     programmed  the registry records it
-    verify      external flash and key storage are read back and compared byte for byte
+    verify      external flash and key storage are read back and compared byte for byte, and
+                the image read back is mounted under the device's key (every chunk checked)
     verified    the registry records it: the device is done
 
 Crash safety comes from two facts: every registry change is one SQLite transaction (a crash
@@ -81,7 +83,13 @@ class BatchImage:
 def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
     """The batch build in ``out_dir`` (``ooc build`` without ``--device-key``), its content
     key unsealed and every chunk of the image checked, so a wrong or damaged image stops the
-    line before the first device rather than after it is programmed."""
+    line before the first device rather than after it is programmed.
+
+    Where the image goes (the superblock's ``base_offset``), the flash it was built for (page,
+    sector and chip size) and its security counter come from the image's superblock and
+    manifest once they authenticate. build.json and plan.json are advisory: a value of theirs
+    that disagrees is refused, naming it (an edited or mixed-up build directory), as is a
+    damaged directory. Every refusal is one InvalidArgumentError line (exit status 2)."""
     bd = BuildDir.open(out_dir)
     info, request = bd.info, bd.request()
     if info.device is not None:
@@ -90,7 +98,10 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
             "build (ooc build without --device-key)"
         )
     image = load_image(out_dir / "image")
-    parsed = public_info(image)
+    try:
+        parsed = public_info(image)
+    except ImageError as exc:
+        raise InvalidArgumentError(f"{out_dir}/image/image.bin: {exc}") from None
     build_id = parsed.superblock["build_id"]
     if build_id.hex() != info.build_id:
         raise InvalidArgumentError(
@@ -105,7 +116,14 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
             pass
     except ImageError as exc:
         raise InvalidArgumentError(f"{out_dir}/image fails its check: {exc}") from None
-    counter = int(parsed.manifest["security_counter"])
+    sb, manifest = verified.info.superblock, verified.info.manifest  # authenticated
+    if len(image) != sb["image_bytes"]:
+        raise InvalidArgumentError(
+            f"{out_dir}/image/image.bin is {len(image):,} bytes, its superblock says "
+            f"{sb['image_bytes']:,}: damaged"
+        )
+    _check_advisory(out_dir, info, request.flash, sb, manifest)
+    counter = int(manifest["security_counter"])
     return BatchImage(
         out_dir=out_dir,
         info=info,
@@ -114,10 +132,39 @@ def load_batch(out_dir: Path, keystore: Keystore) -> BatchImage:
         image=image,
         build_id=build_id,
         content_key=content_key,
-        flash_offset=info.flash_offset,
+        flash_offset=int(sb["base_offset"]),
         security_counter=counter,
         version=f"{info.model_name} sc{counter}",
     )
+
+
+def _check_advisory(
+    out_dir: Path,
+    info: BuildInfo,
+    flash: FlashProfile,
+    sb: dict[str, Any],
+    manifest: dict[str, Any],
+) -> None:
+    """build.json's and plan.json's copies of what the authenticated superblock and manifest
+    say: the first that differs is refused, naming the file and the field."""
+    checks = [
+        ("build.json", "flash_offset", info.flash_offset, sb["base_offset"]),
+        ("build.json", "security_counter", info.security_counter, manifest["security_counter"]),
+        ("build.json", "image_bytes", info.image_bytes, sb["image_bytes"]),
+        ("build.json", "model.sha256", info.model_sha256, manifest["model_sha256"].hex()),
+        ("build.json", "flash.size_bytes", info.flash.size_bytes, sb["flash_bytes"]),
+        ("build.json", "flash.page_bytes", info.flash.page_bytes, sb["page_bytes"]),
+        ("build.json", "flash.sector_bytes", info.flash.sector_bytes, sb["sector_bytes"]),
+        ("plan.json", "request.flash.size_bytes", flash.size_bytes, sb["flash_bytes"]),
+        ("plan.json", "request.flash.page_bytes", flash.page_bytes, sb["page_bytes"]),
+        ("plan.json", "request.flash.sector_bytes", flash.sector_bytes, sb["sector_bytes"]),
+    ]
+    for file, name, given, signed in checks:
+        if given != signed:
+            raise InvalidArgumentError(
+                f"{out_dir}/{file}: {name} is {given}, but the image's authenticated header "
+                f"says {signed}: refusing an edited or mixed-up build directory"
+            )
 
 
 @dataclass
@@ -367,10 +414,39 @@ class Station:
             )
         if target.read_keystore()[: len(record)] != record:
             raise ProgrammerError(f"key storage of {target.label} does not read back")
+        self._check_mounts(target, back, device)
         self.crash("verify")
-        reg.set_state(uid, "verified", station=self.station, detail={"read_back": "equal"})
+        reg.set_state(
+            uid, "verified", station=self.station, detail={"read_back": "equal", "mount": "ok"}
+        )
         self.crash("verified")
         return Outcome(uid.hex(), "verified", attempts=attempts, detail=detail)
+
+    def _check_mounts(self, target: Target, back: bytes, device: DeviceKey) -> None:
+        """The image read back from the device mounts as the device will mount it: under the
+        key its key storage now holds (the record read back equals ``device``'s), at the offset
+        it was written to, not older than the stored counter, the build's model, and every
+        chunk authenticating. A ProgrammerError (the device is recorded failed) if not."""
+        batch = self.batch
+        try:
+            mounted = open_image(
+                back,
+                device,
+                min_security_counter=batch.security_counter,
+                expected_model_sha256=batch.info.model_sha256,
+            )
+            for _ in mounted.chunks():
+                pass
+        except ImageError as exc:
+            raise ProgrammerError(
+                f"the image read back from {target.label} does not mount: {exc}"
+            ) from None
+        at = mounted.info.superblock["base_offset"]
+        if at != batch.flash_offset:
+            raise ProgrammerError(
+                f"the image read back from {target.label} at {batch.flash_offset:#x} was built "
+                f"for offset {at:#x}: it would not mount"
+            )
 
     def _dry_run(self, target: Target, device: DeviceKey) -> Outcome:
         state = None

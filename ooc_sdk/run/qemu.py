@@ -391,8 +391,9 @@ def run_build_m4(
     A plan that spills activations programs and erases the flash file's scratch partition (the
     spill ring stays there, with its wear, as on the device) and counts boots in
     ``boot_counter`` (the device's monotonic counter, docs/FORMAT.md; created when missing,
-    updated by the run). Without one the run starts from a new device's counter, and the boot
-    numbers the ring's sector headers hold keep the keys fresh."""
+    updated by the run). Without one the run starts from a new device's counter: boot 1, whose
+    spill keys repeat on every such run of one flash file (the ring's own boot numbers are not
+    believed over the trusted counter, docs/spill.md). Pass one to model a device's life."""
     from ooc_sdk.build.directory import BuildDir
 
     bd = BuildDir.open(out_dir)

@@ -545,7 +545,7 @@ static void unit_predict(void)
     CHECK_RC(ooc_spill_predict(NULL, 64, lens, 0, &c, NULL), OOC_ERR_ARG);
 }
 
-/* The key schedule: the boot counter, the salt and the root-key-backed floor. */
+/* The key schedule: the boot counter, the salt and the trusted boot number. */
 static void unit_keys(void)
 {
     static uint8_t data[512], out[512], first[512 + 48];
@@ -593,26 +593,32 @@ static void unit_keys(void)
     CHECK_RC(ooc_spill_read(&r.sp, &ref, 1, 1, out, sizeof data), OOC_OK);
     CHECK(memcmp(out, data, sizeof data) == 0);
     rig_close(&r);
-    /* min_boot: a floor from trusted storage wins over a lower ring. */
+    /* min_boot: the boot number from trusted storage, whatever the ring holds. */
     CHECK(rig_open(&r, OOC_IMG_TAG_AES_CMAC) == 0);
     r.cfg.min_boot = 1000u;
     CHECK_RC(ooc_spill_mount(&r.sp, &r.cfg), OOC_OK);
     CHECK(ooc_spill_boot(&r.sp) == 1000u);
     r.cfg.min_boot = 0u;
     CHECK_RC(rig_reboot(&r), OOC_OK);
-    CHECK(ooc_spill_boot(&r.sp) == 1001u); /* and the ring remembers it */
+    CHECK(ooc_spill_boot(&r.sp) == 1001u); /* without it the ring's highest + 1 */
+    r.cfg.min_boot = 7u;
+    CHECK_RC(rig_reboot(&r), OOC_OK);
+    CHECK(ooc_spill_boot(&r.sp) == 7u); /* the ring's higher numbers are not believed */
     r.cfg.min_boot = UINT32_MAX;
     CHECK_RC(rig_reboot(&r), OOC_OK);
     CHECK(ooc_spill_boot(&r.sp) == UINT32_MAX);
     r.cfg.min_boot = 0u;
-    CHECK_RC(rig_reboot(&r), OOC_ERR_SPILL_EXHAUSTED); /* no boot number left */
+    CHECK_RC(rig_reboot(&r), OOC_ERR_SPILL_EXHAUSTED); /* no boot number left on the ring */
+    r.cfg.min_boot = 8u;
+    CHECK_RC(rig_reboot(&r), OOC_OK); /* trusted storage still has numbers */
+    CHECK(ooc_spill_boot(&r.sp) == 8u);
     rig_close(&r);
 }
 
 /* The threat the hardening options answer: the attacker erases the scratch partition between
    boots, so the counter found on the flash goes back, and replays a spill of the earlier boot
    that had the same number. Without trusted state that replay verifies (the documented limit);
-   with a TRNG salt or a min_boot floor it does not. Returns 1 when the replay was accepted. */
+   with a TRNG salt or a trusted min_boot it does not. Returns 1 when the replay was accepted. */
 static int rollback_replay(int salted, int floor)
 {
     static uint8_t data[300], other[300], out[300], saved[300 + 48];
@@ -648,8 +654,11 @@ static int rollback_replay(int salted, int floor)
     return 0;
 }
 
+static void unit_trusted_boot(uint32_t *trusted, uint32_t *untrusted);
+
 static int mode_unit(void)
 {
+    uint32_t trusted[2] = {0u, 0u}, untrusted = 0u;
     int plain, salted, floored;
     unit_config();
     unit_basics(OOC_IMG_TAG_AES_CMAC);
@@ -661,9 +670,12 @@ static int mode_unit(void)
     salted = rollback_replay(1, 0);
     floored = rollback_replay(0, 1);
     CHECK(plain == 1 && salted == 0 && floored == 0);
+    unit_trusted_boot(trusted, &untrusted);
     printf("{\"mode\": \"unit\", \"rollback_replay_accepted\": {\"counter_only\": %s, "
            "\"salt\": %s, \"min_boot\": %s},\n",
            plain ? "true" : "false", salted ? "true" : "false", floored ? "true" : "false");
+    printf("\"forged_boot_numbers\": {\"trusted_boots\": [%u, %u], \"untrusted_boot\": %u},\n",
+           (unsigned)trusted[0], (unsigned)trusted[1], (unsigned)untrusted);
     return finish();
 }
 
@@ -919,6 +931,76 @@ static uint32_t crc32z(const uint8_t *p, uint32_t n)
 static uint32_t get32le(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* == trusted boot numbers ===================================================================== */
+
+/* The attacker writes boot numbers at the counter's limit into the ring: a sector header (the
+   head's, and one in an erased sector) and a boot record, with CRCs that pass (zlib's CRC is no
+   secret). With min_boot from trusted storage the ring's numbers are not believed: the boot is
+   min_boot, and the ring works on, before and after the genuine flash is restored. Without
+   trusted storage the ring believes them (the documented limit): the next mount is exhausted.
+   forge_boot_numbers() saves the head sector (sector 0) in `saved`, then forges. */
+static void forge_boot_numbers(rig_t *r, uint8_t *saved)
+{
+    uint8_t *head = flash_at(r, r->base), *empty = flash_at(r, r->base + 5u * SECTOR), *rec;
+    memcpy(saved, head, SECTOR);
+    put32le(head + 16, 0xFFFFFFFEu); /* sector header `boot` */
+    put32le(head + 20, crc32z(head, 20));
+    memset(empty, 0xFF, 32);
+    memcpy(empty, "OOCS", 4);
+    empty[4] = 1;
+    empty[5] = 0;
+    empty[6] = 32;
+    empty[7] = 0;
+    put32le(empty + 8, 0u);           /* erase_count */
+    put32le(empty + 12, 1u);          /* ring_seq: an old sector, not the head */
+    put32le(empty + 16, 0xFFFFFFFFu); /* boot */
+    put32le(empty + 20, crc32z(empty, 20));
+    rec = head + position(r); /* a boot record where the next one would go */
+    memset(rec, 0, 32);
+    rec[0] = 2;
+    rec[1] = 1;
+    put32le(rec + 8, 0xFFFFFFFEu);
+    put32le(rec + 28, crc32z(rec, 28));
+}
+
+/* The boot numbers taken: *trusted, the two boots after the forgery (with it, then restored);
+   *untrusted, the boot after it without trusted storage (0: the mount was exhausted). */
+static void unit_trusted_boot(uint32_t *trusted, uint32_t *untrusted)
+{
+    static uint8_t saved[SECTOR], blank5[32];
+    tally_t tally = {0, 0, 0};
+    rig_t r;
+    CHECK(rig_open(&r, OOC_IMG_TAG_AES_CMAC) == 0);
+    r.cfg.min_boot = 1u;
+    CHECK_RC(ooc_spill_mount(&r.sp, &r.cfg), OOC_OK);
+    CHECK_RC(inference(&r, SMALL, N_SMALL, 1, &tally), OOC_OK);
+    memcpy(blank5, flash_at(&r, r.base + 5u * SECTOR), sizeof blank5);
+    forge_boot_numbers(&r, saved);
+    r.cfg.min_boot = 2u; /* the trusted counter says boot 1 was the last */
+    CHECK_RC(rig_reboot(&r), OOC_OK);
+    trusted[0] = ooc_spill_boot(&r.sp);
+    CHECK_RC(inference(&r, SMALL, N_SMALL, 2, &tally), OOC_OK);
+    CHECK_RC(inference(&r, PATTERN, N_PATTERN, 3, &tally), OOC_OK);
+    /* The genuine flash back (the head sector as it was, the forged header gone). */
+    memcpy(flash_at(&r, r.base), saved, SECTOR);
+    memcpy(flash_at(&r, r.base + 5u * SECTOR), blank5, sizeof blank5);
+    r.cfg.min_boot = trusted[0] + 1u;
+    CHECK_RC(rig_reboot(&r), OOC_OK);
+    trusted[1] = ooc_spill_boot(&r.sp);
+    CHECK_RC(inference(&r, PATTERN, N_PATTERN, 4, &tally), OOC_OK);
+    CHECK(tally.wrong == 0u && tally.leaked == 0u &&
+          tally.reads_ok == 2u * N_SMALL + 2u * N_PATTERN);
+    rig_close(&r);
+    /* Without trusted storage: the same forgery on a fresh ring exhausts the boot numbers. */
+    CHECK(rig_open(&r, OOC_IMG_TAG_AES_CMAC) == 0);
+    CHECK_RC(ooc_spill_mount(&r.sp, &r.cfg), OOC_OK);
+    CHECK_RC(inference(&r, SMALL, N_SMALL, 1, &tally), OOC_OK);
+    forge_boot_numbers(&r, saved);
+    CHECK_RC(rig_reboot(&r), OOC_ERR_SPILL_EXHAUSTED);
+    *untrusted = ooc_spill_boot(&r.sp);
+    rig_close(&r);
 }
 
 /* == nonce ===================================================================================== */
@@ -1331,6 +1413,7 @@ static uint32_t wild(void)
 static int mode_fuzz(uint32_t alg, uint32_t n)
 {
     uint32_t t, kinds[5] = {0}, mounted = 0, exhausted = 0, runs_ok = 0, bad = 0;
+    uint32_t trusted, trusted_mounted = 0, trusted_ok = 0;
     tally_t tally = {0, 0, 0};
     for (t = 0; t < n; t++) {
         rig_t r;
@@ -1394,7 +1477,15 @@ static int mode_fuzz(uint32_t alg, uint32_t n)
                 sec[j] = (uint8_t)rng_next(&rng_state);
             }
         }
+        /* Every other case has trusted storage: the ring's (forged) boot numbers must not
+           move the boot, so only a forged ring sequence at its limit can exhaust it. */
+        trusted = t % 2u;
+        r.cfg.min_boot = trusted ? 1000u + t : 0u;
         rc = ooc_spill_mount(&r.sp, &r.cfg);
+        if (rc == OOC_OK && trusted) {
+            trusted_ok += ooc_spill_boot(&r.sp) == r.cfg.min_boot;
+            trusted_mounted++;
+        }
         if (rc == OOC_ERR_SPILL_EXHAUSTED) {
             exhausted++;
         } else if (rc != OOC_OK) {
@@ -1423,10 +1514,13 @@ static int mode_fuzz(uint32_t alg, uint32_t n)
         rig_close(&r);
     }
     CHECK(bad == 0u && tally.wrong == 0u && tally.leaked == 0u);
+    CHECK(trusted_ok == trusted_mounted);
     printf("{\"mode\": \"fuzz\", \"alg\": %u, \"cases\": %u, \"mounted\": %u, \"ran_ok\": %u, "
            "\"exhausted\": %u, \"bad\": %u, \"wrong_outputs\": %u,\n",
            (unsigned)alg, (unsigned)n, (unsigned)mounted, (unsigned)runs_ok,
            (unsigned)exhausted, (unsigned)bad, (unsigned)tally.wrong);
+    printf("\"trusted_mounted\": %u, \"trusted_boot_is_min_boot\": %u,\n",
+           (unsigned)trusted_mounted, (unsigned)trusted_ok);
     print_u32s("kinds", kinds, 5, 1);
     return finish();
 }

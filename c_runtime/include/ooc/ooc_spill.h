@@ -10,8 +10,9 @@
  *     sector is erased only when the ring comes back to it, so every sector is erased once per
  *     trip round the ring and wear is even. Each sector starts with a header holding its own erase
  *     count, its ring sequence number and the boot that opened it: a flash dump shows the wear.
- *   - Per-boot keys. ooc_spill_mount() finds the highest boot number on the ring, appends a boot
- *     record for the next one (before any spill of this boot), and derives this boot's keys from
+ *   - Per-boot keys. ooc_spill_mount() takes this boot's number (min_boot, from the device's
+ *     trusted monotonic storage; without one, the highest boot number on the ring + 1), appends
+ *     a boot record for it (before any spill of this boot), and derives this boot's keys from
  *     the device root key: K = KDF(root, label, uid || u32le(boot) || salt). Spills from another
  *     boot never verify, and the (key, counter block) pairs never repeat.
  *   - Records. Each spill is AES-CTR with nonce (boot, write sequence) and tagged with the image's
@@ -86,8 +87,10 @@ typedef struct {
     uint32_t key_bytes;
     /* Optional hardening where the device has it (docs/spill.md, "Keys"); at least one is
        needed for ooc_init() to accept the ring (keys that cannot repeat across boots): */
-    uint32_t min_boot;        /* lowest boot number to use, from trusted monotonic storage
-                                 (e.g. the last ooc_spill_boot() + 1); 0: none */
+    uint32_t min_boot;        /* this boot's number, from trusted monotonic storage: the last
+                                 ooc_spill_boot() + 1, persisted before the first spill. The
+                                 ring's own boot numbers are then ignored (the flash is
+                                 untrusted). 0: none; the ring's highest + 1 is taken */
     const uint8_t *boot_salt; /* OOC_SPILL_SALT_BYTES fresh TRNG bytes, new for every mount;
                                  NULL: none (all zero in the KDF context) */
 } ooc_spill_config_t;
@@ -153,9 +156,11 @@ typedef struct ooc_spill {
 } ooc_spill_t;
 
 /* Mount the ring: validate `cfg`, recover the ring state from the sector and record headers,
-   take the next boot number (at least cfg->min_boot), append its boot record (opening a sector if
-   needed) and derive this boot's keys. A blank or unrecognisable partition is formatted as the
-   ring goes. Errors: OOC_ERR_ARG (configuration), OOC_ERR_IO (flash), OOC_ERR_SPILL_EXHAUSTED. */
+   take the boot number (cfg->min_boot when set, whatever the ring holds; else the ring's highest
+   + 1), append its boot record (opening a sector if needed) and derive this boot's keys. A blank
+   or unrecognisable partition is formatted as the ring goes. Errors: OOC_ERR_ARG
+   (configuration), OOC_ERR_IO (flash), OOC_ERR_SPILL_EXHAUSTED (without min_boot, a ring at boot
+   2^32 - 1; or its ring sequence at 2^32 - 1 when a sector must be opened). */
 int ooc_spill_mount(ooc_spill_t *sp, const ooc_spill_config_t *cfg);
 
 /* Append a spill of `len` bytes (1 .. ooc_spill_max_payload()) of `data` as (tensor, tile):
@@ -187,7 +192,7 @@ int ooc_spill_ref_next(const ooc_spill_t *sp, const ooc_spill_ref_t *prev, uint3
 int ooc_spill_status(const ooc_spill_t *sp, ooc_spill_status_t *st);
 
 /* This boot's number (0 when not mounted or failed). A device with trusted monotonic storage
-   persists it and passes it + 1 as min_boot at the next mount. */
+   persists it before the first spill, and passes it + 1 as min_boot at the next mount. */
 uint32_t ooc_spill_boot(const ooc_spill_t *sp);
 
 /* Per-sector erase counts as the sector headers give them (read from the flash now): counts[i]

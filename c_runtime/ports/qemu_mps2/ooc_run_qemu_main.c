@@ -309,8 +309,9 @@ static int boot_counter_write(uint32_t boot)
 
 /* The spill ring on the image's scratch partition. This board has no random source, so the
    boot's keys are made fresh by the monotonic boot counter: min_boot is one past the last boot
-   counted, and the boot the ring takes is counted before any spill is written (a power cut in
-   between skips a number, never reuses one). */
+   counted, the ring takes it whatever boot numbers the (untrusted) flash holds, and it is
+   counted before any spill is written (a power cut in between leaves the number unused, to be
+   taken again; never one that encrypted anything). */
 static int mount_spill(ooc_boot_config_t *boot)
 {
     uint32_t last;
