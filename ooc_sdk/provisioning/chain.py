@@ -185,8 +185,10 @@ class _Replay:
         known = self.devices.get(uid) if uid is not None else None
         if event == "serials":
             self.next_serial = max(self.next_serial, int(d["first"]) + int(d["count"]))
+        elif uid is None:
+            self.problems.append(f"entry {seq}: a {event} entry names no device")
         elif event == "claim" and d["outcome"] == "new":
-            if known is not None or uid is None:
+            if known is not None:
                 self.problems.append(f"entry {seq}: a new claim of device {uid}, claimed before")
                 return
             self.devices[uid] = {
@@ -204,7 +206,7 @@ class _Replay:
         elif event == "state":
             known.update(state=d["state"], reason=d.get("reason"), updated=stamp)
         else:
-            self.problems.append(f"entry {seq}: unknown event {event!r}")
+            self.problems.append(f"entry {seq}: an entry ooc does not write ({event!r})")
 
     @staticmethod
     def _claimed(d: Mapping[str, Any], station: str, stamp: str) -> dict[str, Any]:
@@ -359,12 +361,10 @@ def verify(
     head_count, head_hash = int(meta["audit_count"]), meta["audit_head"]
     key_id, wrong_key = _mac_key(key, meta)
     walk = _Walk(None if wrong_key else key, key_id, expect)
-    rows = list(entries)
-    broken = None
-    for row in rows:
-        broken = walk.entry(row)
-        if broken is not None:
-            break
+    broken, total, last_mac = None, 0, None
+    for row in entries:  # streamed: a long log is never held whole
+        total, last_mac = total + 1, row[-1]
+        broken = broken or walk.entry(row)  # after a break, only counted
     broken = broken or walk.head(head_count, head_hash)
     if broken is not None:
         seq, text = broken
@@ -380,11 +380,11 @@ def verify(
         macs = "failed" if wrong_key or broken or walk.first_bad is not None else "verified"
     return ChainReport(
         ok=not problems,
-        entries=len(rows) if broken is not None else walk.n,
+        entries=total,
         first_bad=first_bad,
         reason=problems[0] if problems else "",
         head=head_hash,
-        head_mac=rows[-1][-1] if rows else None,
+        head_mac=last_mac,
         macs=macs,
         key_id=key_id,
         problems=tuple(problems),
