@@ -281,7 +281,8 @@ class _Walk:
         self.key, self.key_id, self.expect = key, key_id, expect
         self.replay = _Replay()
         self.problems: list[str] = []
-        self.prev, self.n, self.last_mac = GENESIS_HASH, 0, None
+        self.prev, self.n = GENESIS_HASH, 0
+        self.last_mac: str | None = None
         self.first_bad: int | None = None  # the first entry whose MAC fails
         self.keyed = False  # an entry with a MAC was seen
 
