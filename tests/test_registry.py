@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ooc_sdk.cli import cli, main
+from ooc_sdk.image.keystore import ENV_FILE, SecretKeystore
 from ooc_sdk.provisioning import registry
 from ooc_sdk.provisioning.registry import (
     ENV_REGISTRY,
@@ -33,6 +34,7 @@ from ooc_sdk.provisioning.registry import (
 KEY = bytes.fromhex("00112233aabbccdd")
 OTHER_KEY = bytes.fromhex("ffeeddccbbaa9988")
 IMAGE = bytes(range(16))
+KS = SecretKeystore(bytes(range(32)))  # the factory keystore: only it writes to a registry
 
 
 def uid(n: int) -> bytes:
@@ -64,7 +66,7 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def reg(path: Path) -> Iterator[Registry]:
-    with Registry.open(path) as r:
+    with Registry.open(path, key=KS) as r:
         yield r
 
 
@@ -232,6 +234,7 @@ def test_serial_numbers_are_distinct_and_audited(reg: Registry) -> None:
 STATION = r"""
 import json, sys, time
 from pathlib import Path
+from ooc_sdk.image.keystore import SecretKeystore
 from ooc_sdk.provisioning.registry import Claim, Registry
 
 path, station, go, uids = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4:]
@@ -239,7 +242,7 @@ print("ready", flush=True)
 while not go.exists():
     time.sleep(0.001)
 outcomes, serials = {}, []
-with Registry.open(path) as reg:  # both create the (missing) registry at once, too
+with Registry.open(path, key=SecretKeystore(bytes(range(32)))) as reg:  # both create it, too
     for u in uids:
         raw = bytes.fromhex(u)
         serials += reg.allocate_serials(station, 1 + len(serials) % 2)
@@ -383,7 +386,10 @@ def test_an_edited_device_record_is_detected(reg: Registry, path: Path) -> None:
         )
     report = reg.verify_chain()
     assert not report.ok and report.first_bad is None
-    assert f"device {uid(2).hex()} is verified" in report.reason and "says failed" in report.reason
+    assert report.problems == (
+        f"device {uid(2).hex()}: state is 'verified', its audit log says 'failed'; reason is None, "
+        "its audit log says 'bad flash' (the device record was edited)",
+    )
 
 
 # -- failures: full disk, foreign and newer files, migrations -------------------------------------
@@ -416,7 +422,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(reg: Registry, path: Path) ->
     assert report.ok and report.entries == 3 * len(done) + steps
     reg.close()
 
-    with Registry.open(path) as again:  # everything written before is there, chain intact
+    with Registry.open(path, key=KS) as again:  # everything written before is there, chain intact
         devices = again.devices()
         assert [d.uid for d in devices if d.state == "verified"] == [uid(n).hex() for n in done]
         assert len(devices) == len(done) + (partial is not None)
@@ -428,7 +434,7 @@ def test_locked_and_damaged_registries_are_one_line_errors(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(registry, "BUSY_TIMEOUT_S", 0.2)
-    with Registry.open(path) as reg:
+    with Registry.open(path, key=KS) as reg:
         for n in range(1, 60):
             claim(reg, n)
         holder = raw(path)
@@ -484,7 +490,7 @@ def test_a_foreign_file_is_refused_and_left_alone(tmp_path: Path) -> None:
 
 
 def test_a_newer_schema_is_refused(path: Path) -> None:
-    with Registry.open(path) as reg:
+    with Registry.open(path, key=KS) as reg:
         provision(reg, 1)
     with raw(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
@@ -497,7 +503,7 @@ def test_a_newer_schema_is_refused(path: Path) -> None:
 
 
 def test_migration_from_schema_1(path: Path) -> None:
-    assert SCHEMA_VERSION == 2 and [v for v, _ in Registry.MIGRATIONS] == [1, 2]
+    assert SCHEMA_VERSION == 3 and [v for v, _ in Registry.MIGRATIONS] == [1, 2, 3]
     db = raw(path)
     db.execute("BEGIN")
     for _, statements in Registry.MIGRATIONS[:1]:
@@ -515,7 +521,7 @@ def test_migration_from_schema_1(path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM meta WHERE key = 'next_serial'").fetchone() == (0,)
     db.close()
 
-    with Registry.open(path) as reg:
+    with Registry.open(path, key=KS) as reg:
         assert reg.schema_version == SCHEMA_VERSION
         dev = reg.get(uid(7))
         assert dev is not None and (dev.state, dev.reason, dev.station) == (
@@ -528,7 +534,7 @@ def test_migration_from_schema_1(path: Path) -> None:
     with raw(path) as db:
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"devices_by_state", "audit_by_uid"} <= names
-    with Registry.open(path, create=False) as reg:  # reopening applies nothing twice
+    with Registry.open(path, create=False, key=KS) as reg:  # reopening applies nothing twice
         assert reg.schema_version == SCHEMA_VERSION and reg.allocate_serials("st1") == [3]
 
 
@@ -558,7 +564,7 @@ def ooc(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def line(path: Path) -> Path:
     """A registry with three verified devices, one failed, one pending."""
-    with Registry.open(path) as reg:
+    with Registry.open(path, key=KS) as reg:
         for n in (1, 2, 3):
             provision(reg, n, "st1" if n != 2 else "st2")
         claim(reg, 4)
@@ -664,11 +670,30 @@ def test_device_export(line: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2 and "cannot write" in err and err.count("\n") == 1
 
 
-def test_device_audit(line: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_device_audit(
+    line: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_FILE, raising=False)
+    master = tmp_path / "master.key"
+    KS.write(master)
     with Registry.open(line) as reg:
-        head = reg.verify_chain().head
+        report = reg.verify_chain(KS)
+    head, head_mac = report.head, report.head_mac
+    assert report.ok and report.macs == "verified" and head_mac is not None
     code, out, err = ooc(capsys, "device", "audit", "--registry", str(line))
-    assert (code, err) == (0, "") and out == f"audit chain verified: 12 entries, head {head}\n"
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"audit chain verified: 12 entries, head {head}",
+        "MACs not checked (no master key given: --master-key or $OOC_MASTER_KEY_FILE); a chain "
+        "rewritten without the key is not caught",
+    ]
+    code, out, err = ooc(
+        capsys, "device", "audit", "--registry", str(line), "--master-key", str(master)
+    )
+    assert (code, err) == (0, "") and out.splitlines()[1:] == [
+        f"MACs verified under master key id {KS.key_id.hex()}, head MAC {head_mac}"
+    ]
+    monkeypatch.setenv(ENV_FILE, str(master))  # the key from the environment, as other commands
     r = invoke("device", "audit", "--json", "--registry", str(line))
     assert json.loads(r.output) == {
         "ok": True,
@@ -676,22 +701,31 @@ def test_device_audit(line: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "first_bad": None,
         "reason": "",
         "head": head,
+        "head_mac": head_mac,
+        "macs": "verified",
+        "key_id": KS.key_id.hex(),
+        "problems": [],
     }
+    monkeypatch.delenv(ENV_FILE)
 
     with raw(line) as db:
         db.execute("DROP TRIGGER audit_no_update")
         db.execute("UPDATE audit SET station = 'st9' WHERE seq = 4")
     code, out, err = ooc(capsys, "device", "audit", "--registry", str(line))
-    assert code == 2 and out == "" and err.count("\n") == 1
-    assert err.startswith(f"ooc: error: audit chain of registry {line} broken at entry 4: ")
+    altered = "entry 4: its contents do not match its hash (the entry was altered)"
+    assert (code, out, err) == (2, "", f"ooc: error: audit of registry {line}: {altered}\n")
     code, out, err = ooc(capsys, "device", "audit", "--json", "--registry", str(line))
     assert code == 2 and err.count("\n") == 1
     assert json.loads(out) == {
         "ok": False,
         "entries": 12,
         "first_bad": 4,
-        "reason": "its contents do not match its hash (the entry was altered)",
+        "reason": altered,
         "head": head,
+        "head_mac": head_mac,
+        "macs": "not checked",
+        "key_id": None,
+        "problems": [altered],
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import Any
 
 import click
 
-from ooc_sdk.cli.options import emit_json, group
+from ooc_sdk.cli.options import emit_json, group, one_line
 from ooc_sdk.fileio import write_atomic
+from ooc_sdk.provisioning.chain import Anchor
 from ooc_sdk.provisioning.registry import (
     ENV_REGISTRY,
     STATES,
@@ -45,8 +47,9 @@ def device() -> None:
     public fingerprint of the factory master secret; no key is ever stored),
     image id and version, security counter, station, state (pending,
     programmed, verified, failed and why) and the number of attempts, plus an
-    append-only audit log whose entries are hash-chained. `ooc provision run`
-    writes it; these commands only read. It is an SQLite file: --registry PATH,
+    append-only audit log whose entries are hash-chained and MACed under the
+    master key. `ooc provision run` writes it; these commands only read and
+    need no key (`audit --master-key` checks the MACs). It is an SQLite file: --registry PATH,
     else $OOC_REGISTRY, else ooc-registry.sqlite in the current directory.
     """
 
@@ -99,7 +102,7 @@ def show(uid: str, registry: Path | None, as_json: bool) -> None:
     UID is hex (up to 16 bytes, ':' and '-' allowed, zero-padded on the
     left as in `ooc keygen --uid`). An unknown UID is an error (exit 2). JSON
     keys: device (the record), audit (its entries: seq, time, station, uid,
-    event, detail, prev_hash, hash).
+    event, detail, prev_hash, hash, mac).
     """
     from ooc_sdk.image.keys import parse_uid
 
@@ -169,34 +172,87 @@ def export(registry: Path | None, as_json: bool, as_csv: bool, out: Path | None)
     click.echo(f"exported {len(devices)} devices to {out}")
 
 
+def _anchor(head: str | None, count: int | None) -> Anchor | None:
+    if head is None:
+        if count is not None:
+            raise click.UsageError("--expect-count goes with --expect-head")
+        return None
+    text = head.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise click.UsageError(f"--expect-head wants 64 hex digits (a SHA-256), got {head!r}")
+    return Anchor(text, count)
+
+
 @device.command()
 @_registry_option
+@click.option(
+    "--master-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Factory master key file (mode 0600; '-' reads it from stdin), else the file named by "
+    "$OOC_MASTER_KEY_FILE: check every entry's MAC too. Without a key the MACs are not checked.",
+)
+@click.option(
+    "--expect-head",
+    default=None,
+    metavar="HASH",
+    help="A head exported earlier (its 'head'): with --expect-count N, entry N must still have "
+    "this hash; alone, the head now must be it.",
+)
+@click.option(
+    "--expect-count",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The 'entries' exported with --expect-head.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit(registry: Path | None, as_json: bool) -> None:
-    """Verify the registry's hash-chained audit log.
+def audit(
+    registry: Path | None,
+    master_key: Path | None,
+    expect_head: str | None,
+    expect_count: int | None,
+    as_json: bool,
+) -> None:
+    """Verify the audit log and every device record.
 
     Recomputes every entry's SHA-256 chain hash, checks that no entry is
-    missing, that the registry's head (entry count and last hash) matches the
-    log's end, and that every device record agrees with its last audit entry.
-    Prints "audit chain verified: N entries, head HASH" (exit 0), or one line
-    naming the first bad entry (exit 2; with --json the report comes first on
-    stdout). Record the head hash outside the registry (e.g. in the MES):
-    only a comparison with it detects a database rewritten wholesale with a
-    fresh chain. JSON keys: ok, entries, first_bad, reason, head.
+    missing and that the registry's head (entry count and last hash) matches
+    the log's end, and replays the log to rebuild every device record: every
+    field of every record (uid, key_id, image_id, image_version,
+    security_counter, station, state, reason, attempts, created, updated),
+    their order and the serial counter must match it. With the master key
+    (--master-key or $OOC_MASTER_KEY_FILE) it also checks every entry's MAC,
+    which only a station holding that key can make, so a chain rewritten
+    without the key is caught; without it, it says the MACs were not checked.
+
+    Prints "audit chain verified: N entries, head HASH" and a line on the MACs
+    (exit 0), or one line per problem (exit 2; with --json the report comes
+    first on stdout). JSON keys: ok, entries, first_bad, reason (the first
+    problem), head, head_mac, macs (verified, failed, not checked), key_id,
+    problems. Export entries, head and head_mac to the line's MES after each
+    shift: a registry rolled back or cut back to an earlier entry is only
+    caught against them (--expect-count N --expect-head HASH).
     """
+    from ooc_sdk.image.keystore import ENV_FILE, open_keystore
+
+    expect = _anchor(expect_head, expect_count)
+    key = open_keystore(master_key) if master_key or os.environ.get(ENV_FILE) else None
     with _open(registry) as reg:
-        report = reg.verify_chain()
+        report = reg.verify_chain(key, expect)
     if as_json:
         emit_json(report.to_json())
     if not report.ok:
-        where = (
-            f"broken at entry {report.first_bad}"
-            if report.first_bad is not None
-            else "disagrees with the device records"
+        for problem in report.problems[:-1]:
+            click.echo(f"ooc: error: audit of registry {reg.path}: {one_line(problem)}", err=True)
+        raise RegistryError(f"audit of registry {reg.path}: {report.problems[-1]}")
+    if as_json:
+        return
+    click.echo(f"audit chain verified: {report.entries} entries, head {report.head}")
+    if report.macs == "verified":
+        mac = f", head MAC {report.head_mac}" if report.head_mac else ""
+        click.echo(f"MACs verified under master key id {report.key_id}{mac}")
+    else:
+        click.echo(
+            "MACs not checked (no master key given: --master-key or $OOC_MASTER_KEY_FILE); a "
+            "chain rewritten without the key is not caught"
         )
-        raise RegistryError(
-            f"audit chain of registry {reg.path} {where}: {report.reason} "
-            f"({report.entries} entries)"
-        )
-    if not as_json:
-        click.echo(f"audit chain verified: {report.entries} entries, head {report.head}")

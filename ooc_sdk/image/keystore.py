@@ -16,6 +16,8 @@ manifest's magic; it is still read, never written. Nothing here logs, prints or 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import struct
@@ -36,6 +38,7 @@ ENV_FILE = "OOC_MASTER_KEY_FILE"
 LABEL_ROOT_KEY = b"ooc device root key"
 LABEL_MASTER_ID = b"ooc master key id"
 LABEL_BATCH_KEK = b"ooc batch kek"
+LABEL_REGISTRY_MAC = b"ooc registry mac"
 _HEAD = struct.Struct("<4sBBH")
 
 
@@ -58,6 +61,11 @@ class Keystore(Protocol):
 
     def unwrap_batch_key(self, build_id: bytes, wrapped: bytes) -> bytes:
         """The content key back; InvalidArgumentError when it was not wrapped by this master."""
+        ...
+
+    def registry_mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` under KDF(master, "ooc registry mac", "", 32 bytes): the
+        device registry's audit MAC (ooc_sdk/provisioning/chain.py)."""
         ...
 
 
@@ -105,6 +113,10 @@ class SecretKeystore:
                 "the batch key does not unwrap under this master key (altered, or another "
                 "master key's build)"
             ) from None
+
+    def registry_mac(self, message: bytes) -> bytes:
+        key = crypto.kdf(self._master, LABEL_REGISTRY_MAC, b"", 32)
+        return hmac.new(key, message, hashlib.sha256).digest()
 
     # -- the master key file -----------------------------------------------------------------
 

@@ -18,38 +18,36 @@ triggers; its error codes map to :class:`RegistryError` in one function as
 :func:`_sqlite_error` does; and ``Registry.MIGRATIONS`` is replayed in its dialect. Validation,
 hashing and the claim rules stay in Python and are shared.
 
-Schema (version 2; ``Registry.MIGRATIONS`` is the history, applied in order in one transaction):
+Schema (version 3; ``Registry.MIGRATIONS`` is the history, applied in order in one transaction):
 
 - ``meta(key TEXT PRIMARY KEY, value TEXT)``: ``application`` = ``ooc-device-registry`` (a random
   SQLite file is refused), ``schema_version``, ``audit_count`` and ``audit_head`` (the number of
-  audit entries and the last entry's hash, updated in the transaction that appends), and
-  ``next_serial`` (the serial-number counter, from version 2).
+  audit entries and the last entry's hash, updated in the transaction that appends),
+  ``next_serial`` (the serial-number counter, from version 2) and ``mac_key_id`` (the master key
+  id the audit MACs are made under, set by the first write after version 3; "" before).
 - ``devices``: ``id`` (creation order), ``uid`` (32 lowercase hex, unique), ``key_id``,
   ``image_id`` (hex), ``image_version``, ``security_counter``, ``station``, ``state`` (one of
   :data:`STATES`), ``reason`` (set when the device failed, cleared when a station resumes it),
   ``attempts`` (claims), ``created`` and ``updated`` (UTC ISO-8601).
 - ``audit``: ``seq`` (1, 2, ...), ``time``, ``station``, ``uid`` (NULL for serial allocation),
   ``event`` (``claim``, ``state`` or ``serials``), ``detail`` (canonical JSON, never secrets),
-  ``prev_hash`` and ``hash`` (64 lowercase hex). Triggers abort every UPDATE and DELETE.
+  ``prev_hash`` and ``hash`` (64 lowercase hex), and ``mac`` (64 lowercase hex, from version 3;
+  NULL in older entries). Triggers abort every UPDATE and DELETE.
 
-Audit chain. Entry ``n`` stores ``hash_n`` with::
+Audit (:mod:`ooc_sdk.provisioning.chain` has the encoding and the rules). Every entry is
+hash-chained to the one before and carries an HMAC of its hash under a key derived from the
+factory master secret, so only a station (which holds the keystore: :meth:`Registry.use_key`)
+can write; a Registry opened without the key reads and verifies the hash chain only.
+:meth:`Registry.verify_chain` recomputes every hash and, given the key, every MAC; checks the
+``meta`` head (a deleted tail); and replays the log to rebuild every device record, comparing
+every field of every record, the records' order and the serial counter (an edit of any field is
+detected). A registry rolled back whole, or cut back to an earlier entry with its records and
+head, is genuine history: only a head exported and kept elsewhere (``ooc device audit --json``,
+then ``--expect-count``/``--expect-head``) catches that.
 
-    hash_n = SHA-256(prev_hash_n || u64be(seq) || f(time) || f(station) || f(uid) || f(event)
-                     || f(detail))
-    f(s)   = u32be(len(utf8(s))) || utf8(s)      (uid: "" for NULL; a real UID is 32 characters)
-    prev_hash_1 = 32 zero bytes, prev_hash_n = hash_(n-1)   (raw bytes; stored as hex)
-
-``detail`` is hashed exactly as stored: the JSON text written once at append time with sorted
-keys, ``","``/``":"`` separators and ASCII escapes, so a verifier in another language hashes bytes
-and never re-encodes JSON. :meth:`Registry.verify_chain` recomputes every hash, checks that seq
-has no gaps, that each ``prev_hash`` is the previous entry's hash, that the ``meta`` head (count
-and last hash) matches the log's end (a deleted tail is detected), and that each device's state
-and station agree with its last audit entry (an edited device row is detected).
-
-What this does not protect against: someone with write access who rewrites the whole database
-(or the log's end and the head together) with a fresh, self-consistent chain. The chain makes a
-rewrite detectable only against a head hash recorded elsewhere: export the head (``ooc device
-audit`` prints it) to the line's MES at each shift or lot, and compare.
+Rules. A device is never given two keys (a claim under another key id is refused) nor an image
+with a lower security counter than the one recorded for it (a downgrade is refused, whatever the
+device's state: the registry's counter only ratchets up).
 """
 
 from __future__ import annotations
@@ -57,11 +55,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import hashlib
 import json
 import os
 import sqlite3
-import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,13 +68,25 @@ from typing import Any
 from ooc_sdk import __version__
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats import image as fmt
+from ooc_sdk.provisioning.chain import (
+    AUDIT_FIELDS,
+    DEVICE_FIELDS,
+    GENESIS_HASH,
+    Anchor,
+    AuditEntry,
+    AuditKey,
+    ChainReport,
+    canonical_json,
+    entry_hash,
+    entry_mac,
+    verify,
+)
 
 STATES = ("pending", "programmed", "verified", "failed")
 ENV_REGISTRY = "OOC_REGISTRY"
 DEFAULT_NAME = "ooc-registry.sqlite"
 APPLICATION = "ooc-device-registry"
 BUSY_TIMEOUT_S = 30.0
-GENESIS_HASH = bytes(32)
 
 # The transitions set_state allows: (from, to).
 _TRANSITIONS = {
@@ -127,37 +135,6 @@ class Device:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One entry of the append-only audit log."""
-
-    seq: int
-    time: str
-    station: str
-    uid: str | None  # None for serial allocation
-    event: str  # claim, state, serials
-    detail: dict[str, Any]
-    prev_hash: str  # hex
-    hash: str  # hex
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    """The result of :meth:`Registry.verify_chain`."""
-
-    ok: bool
-    entries: int  # entries in the log
-    first_bad: int | None  # seq of the first entry that fails (or is missing), else None
-    reason: str  # what failed ("" when ok)
-    head: str = ""  # hex hash of the last entry (64 zeros for an empty log)
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 class Claim(enum.Enum):
     """What :meth:`Registry.claim` found."""
 
@@ -165,25 +142,6 @@ class Claim(enum.Enum):
     RESUME = "resume"  # failed, or this station crashed mid-device: the station provisions it again
     DONE = "done"  # already verified: skip it
     TAKEN = "taken"  # another station is provisioning it: leave it alone
-
-
-def entry_hash(
-    prev_hash: bytes, seq: int, stamp: str, station: str, uid: str | None, event: str, detail: str
-) -> bytes:
-    """The audit chain hash of one entry (the encoding in the module docstring)."""
-    h = hashlib.sha256(prev_hash)
-    h.update(struct.pack(">Q", seq))
-    for text in (stamp, station, uid or "", event, detail):
-        data = text.encode()
-        h.update(struct.pack(">I", len(data)) + data)
-    return h.digest()
-
-
-def canonical_json(detail: dict[str, Any]) -> str:
-    """The stored (and hashed) text of an audit detail."""
-    return json.dumps(
-        detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
 
 
 def _now() -> str:
@@ -281,11 +239,8 @@ def _sqlite_error(path: Path, e: sqlite3.Error, doing: str) -> RegistryError:
     return RegistryError(text)
 
 
-_DEVICE_COLUMNS = (
-    "uid, key_id, image_id, image_version, security_counter, station, state, reason, attempts, "
-    "created, updated"
-)
-_AUDIT_COLUMNS = "seq, time, station, uid, event, detail, prev_hash, hash"
+_DEVICE_COLUMNS = ", ".join(DEVICE_FIELDS)
+_AUDIT_COLUMNS = ", ".join(AUDIT_FIELDS)
 
 
 def _device(row: tuple[Any, ...]) -> Device:
@@ -293,8 +248,8 @@ def _device(row: tuple[Any, ...]) -> Device:
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
-    seq, stamp, station, uid, event, detail, prev_hash, hash_ = row
-    return AuditEntry(seq, stamp, station, uid, event, json.loads(detail), prev_hash, hash_)
+    seq, stamp, station, uid, event, detail, prev_hash, hash_, mac = row
+    return AuditEntry(seq, stamp, station, uid, event, json.loads(detail), prev_hash, hash_, mac)
 
 
 class Registry:
@@ -349,12 +304,20 @@ class Registry:
                 "CREATE INDEX audit_by_uid ON audit (uid, seq)",
             ),
         ),
+        (
+            3,
+            (
+                "ALTER TABLE audit ADD COLUMN mac TEXT",
+                "INSERT INTO meta (key, value) VALUES ('mac_key_id', '')",
+            ),
+        ),
     )
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         """Use :meth:`open`."""
         self.path = path
         self._conn = conn
+        self._key: AuditKey | None = None
 
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
@@ -371,8 +334,9 @@ class Registry:
     # -- opening and migrations ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True) -> Registry:
-        """Open the registry at ``path`` (creating it when ``create``) at the current schema."""
+    def open(cls, path: Path, *, create: bool = True, key: AuditKey | None = None) -> Registry:
+        """Open the registry at ``path`` (creating it when ``create``) at the current schema;
+        with ``key`` (the factory keystore) it may be written (:meth:`use_key`)."""
         path = Path(path)
         if not create and not path.exists():
             raise RegistryError(_NO_REGISTRY.format(path=path))
@@ -385,6 +349,8 @@ class Registry:
         reg = cls(path, conn)
         try:
             reg._prepare(create)
+            if key is not None:
+                reg.use_key(key)
         except BaseException:
             conn.close()
             raise
@@ -489,6 +455,25 @@ class Registry:
                         (str(target),),
                     )
 
+    def use_key(self, key: AuditKey) -> None:
+        """Write from now on, with every audit entry MACed under ``key`` (the factory keystore):
+        refused when the registry is kept under another master key."""
+        with self._sql("reading its master key id") as conn:
+            self._check_key(conn, key)
+        self._key = key
+
+    def _check_key(self, conn: sqlite3.Connection, key: AuditKey) -> str:
+        """``key``'s id (hex) once it is the registry's (or the registry has none yet)."""
+        key_id = key.key_id.hex()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'mac_key_id'").fetchone()
+        kept = row[0] if row else ""
+        if kept and kept != key_id:
+            raise RegistryError(
+                f"registry {self.path} is kept under master key id {kept}; this station has "
+                f"master key id {key_id}: use that registry's master key, or another registry"
+            )
+        return key_id
+
     @property
     def schema_version(self) -> int:
         with self._sql("reading its schema version") as conn:
@@ -506,7 +491,14 @@ class Registry:
         detail: dict[str, Any],
         stamp: str | None = None,
     ) -> None:
-        """Append one audit entry and move the head, inside the caller's write transaction."""
+        """Append one audit entry (hashed, MACed) and move the head, inside the caller's write
+        transaction; without the key nothing is written."""
+        if self._key is None:
+            raise RegistryError(
+                f"registry {self.path} is written only with the factory master key (every audit "
+                "entry carries a MAC under it); reading needs no key"
+            )
+        key_id = self._check_key(conn, self._key)
         _check_detail(detail)
         try:
             text = canonical_json(detail)
@@ -520,13 +512,15 @@ class Registry:
         seq = int(meta["audit_count"]) + 1
         prev = meta["audit_head"]
         stamp = stamp or _now()
-        digest = entry_hash(bytes.fromhex(prev), seq, stamp, station, uid, event, text).hex()
+        digest = entry_hash(bytes.fromhex(prev), seq, stamp, station, uid, event, text)
+        mac = entry_mac(self._key, digest)
         conn.execute(
-            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, stamp, station, uid, event, text, prev, digest),
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, stamp, station, uid, event, text, prev, digest.hex(), mac),
         )
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'mac_key_id'", (key_id,))
         conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_count'", (str(seq),))
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (digest,))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (digest.hex(),))
 
     def allocate_serials(self, station: str, count: int = 1) -> list[int]:
         """``count`` consecutive serial numbers from the registry's counter (1, 2, ...): distinct
@@ -557,7 +551,8 @@ class Registry:
         both get NEW or RESUME for one device). NEW: no record yet; RESUME: it failed, or this
         station was interrupted on it (it becomes pending for this station, attempts + 1); DONE:
         verified already; TAKEN: another station is on it. A device recorded with another key
-        id is refused: a device never gets two different keys."""
+        id is refused (a device never gets two keys), and so is a security counter lower than
+        the one recorded for it, in any state (a downgrade); nothing is written then."""
         uid_hex = _uid(uid)
         station = _text(station, "station name")
         key_hex = _hex(key_id, "key id")
@@ -575,6 +570,13 @@ class Registry:
                     f"device {uid_hex} was provisioned with key id {old.key_id}, this station "
                     f"has key id {key_hex}: is it using a different master key? A device is "
                     "never given two keys"
+                )
+            if old is not None and security_counter < old.security_counter:
+                raise RegistryError(
+                    f"device {uid_hex} was given security counter {old.security_counter} "
+                    f"({old.image_version}); this image has counter {security_counter}: a device "
+                    "is never given an older image (build it with --security-counter "
+                    f"{old.security_counter} or higher)"
                 )
             if old is not None and old.state == "verified":
                 return Claim.DONE, old
@@ -710,62 +712,18 @@ class Registry:
                 )
             return [_entry(r) for r in rows.fetchall()]
 
-    def verify_chain(self) -> ChainReport:
-        """Recompute the audit chain and check it against the head and the device records."""
+    def verify_chain(
+        self, key: AuditKey | None = None, expect: Anchor | None = None
+    ) -> ChainReport:
+        """Check the audit log and every device record (:func:`ooc_sdk.provisioning.chain.verify`):
+        the MACs too under ``key`` (default: the key this registry was opened with, if any),
+        and against a head exported earlier when ``expect`` is given."""
+        key = key if key is not None else self._key
         with self._transaction("verifying the audit chain", write=False) as conn:
-            meta = dict(
-                conn.execute(
-                    "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"
-                ).fetchall()
-            )
-            head_count, head_hash = int(meta["audit_count"]), meta["audit_head"]
-            total = conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
-
-            def bad(seq: int | None, reason: str) -> ChainReport:
-                return ChainReport(False, total, seq, reason, head_hash)
-
-            prev = GENESIS_HASH
-            n = 0
-            for seq, stamp, station, uid, event, detail, prev_hex, hash_hex in conn.execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq"
-            ):
-                if seq != n + 1:
-                    return bad(n + 1, f"entry {n + 1} is missing (the log jumps to {seq})")
-                if prev_hex != prev.hex():
-                    return bad(seq, f"its prev_hash is not entry {seq - 1}'s hash")
-                digest = entry_hash(prev, seq, stamp, station, uid, event, detail)
-                if digest.hex() != hash_hex:
-                    return bad(seq, "its contents do not match its hash (the entry was altered)")
-                prev, n = digest, seq
-            if head_count > n:
-                return bad(
-                    n + 1,
-                    f"the log ends at entry {n} but the head records {head_count} entries "
-                    "(entries were removed from the end)",
-                )
-            if head_count < n:
-                return bad(
-                    head_count + 1,
-                    f"entries after {head_count} are not in the head (added outside ooc)",
-                )
-            if head_hash != prev.hex():
-                return bad(n, "the last entry's hash is not the head's (the log was rewritten)")
-            mismatch = conn.execute(
-                "SELECT d.uid, d.state, d.station, a.station, a.detail FROM devices d "
-                "LEFT JOIN audit a ON a.seq = (SELECT MAX(seq) FROM audit WHERE uid = d.uid) "
-                "ORDER BY d.id"
-            ).fetchall()
-            for uid, state, station, audit_station, detail in mismatch:
-                if detail is None:
-                    return bad(None, f"device {uid} has no audit entry (added outside ooc)")
-                logged = json.loads(detail).get("state")
-                if (logged, audit_station) != (state, station):
-                    return bad(
-                        None,
-                        f"device {uid} is {state} at station {station!r} but its last audit entry "
-                        f"says {logged} at {audit_station!r} (the device record was edited)",
-                    )
-        return ChainReport(True, n, None, "", prev.hex())
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            devices = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id").fetchall()
+            entries = conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")
+            return verify(entries, devices, meta, key, expect)
 
 
 SCHEMA_VERSION = Registry.MIGRATIONS[-1][0]

@@ -234,6 +234,8 @@ class Station:
     ) -> None:
         if registry is None and not dry_run:
             raise InvalidArgumentError("a station needs a registry")
+        if registry is not None:
+            registry.use_key(keystore)  # its audit entries are MACed under the master key
         self.batch, self.programmer, self.registry = batch, programmer, registry
         self.keystore, self.station, self.dry_run = keystore, station, dry_run
         self.say = say or (lambda _m: None)
