@@ -162,6 +162,8 @@ class Pkcs11Keystore:
         self.close()
 
     def close(self) -> None:
+        """Close the session. PKCS#11 login is per process, so closing the keystore that logged
+        in logs out every other keystore of this process on the same token."""
         self._session.close()
 
     def kdf(self, label: bytes, context: bytes, length: int) -> bytes:
@@ -228,12 +230,23 @@ def _session(uri: Pkcs11Uri, rw: bool) -> Any:
         raise TokenError(f"cannot find token {uri.token!r} in {module}: {_why(exc)}") from None
     try:
         return token.open(user_pin=pin, rw=rw)
+    except pkcs11.UserAlreadyLoggedIn:
+        # PKCS#11 login is per process: another keystore of this process logged in already
+        return _reopen(token, uri, rw)
     except (pkcs11.PinIncorrect, pkcs11.PinLenRange, pkcs11.PinInvalid):
         raise InvalidArgumentError(f"wrong PIN for token {uri.token!r}") from None
     except pkcs11.PinLocked:
         raise TokenError(f"token {uri.token!r}: the user PIN is locked") from None
     except pkcs11.PKCS11Error as exc:
         raise TokenError(f"cannot log in to token {uri.token!r}: {_why(exc)}") from None
+
+
+def _reopen(token: Any, uri: Pkcs11Uri, rw: bool) -> Any:
+    pkcs11 = _pkcs11()
+    try:
+        return token.open(rw=rw)
+    except pkcs11.PKCS11Error as exc:
+        raise TokenError(f"cannot open a session with token {uri.token!r}: {_why(exc)}") from None
 
 
 def _find(session: Any, uri: Pkcs11Uri) -> Any | None:
