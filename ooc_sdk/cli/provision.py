@@ -32,6 +32,8 @@ def provision() -> None:
 
     \b
     ooc provision master-key -o master.key     once per factory (keep it safe)
+      (or --keystore pkcs11:...: in a token, non-extractable; then give
+      --keystore instead of --master-key below)
     ooc build MODEL --sram 64KiB --master-key master.key -o OUT   a batch image
     ooc provision run --image OUT --programmer qemu|file|pyocd --count N
 

@@ -69,7 +69,12 @@ class Pkcs11Uri:
     @classmethod
     def parse(cls, text: str) -> Pkcs11Uri:
         if not text.startswith(SCHEME):
-            raise InvalidArgumentError(f"a keystore is a {SCHEME} URI (RFC 7512), not {text!r}")
+            scheme, colon, _ = text.partition(":")  # the rest is not echoed: it may hold a PIN
+            raise InvalidArgumentError(
+                f"`keystore` is a {SCHEME} URI (RFC 7512), not "
+                + (f"a {scheme}: URI" if colon else "a file name or other text"),
+                param="keystore",
+            )
         path, _, query = text[len(SCHEME) :].partition("?")
         attrs = _attributes(path, ";", _PATH_ATTRS) | _attributes(query, "&", _QUERY_ATTRS)
         if attrs.get("type", "secret-key") != "secret-key":
