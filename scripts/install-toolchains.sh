@@ -3,7 +3,8 @@
 # a host C compiler, arm-none-eabi-gcc with newlib (Cortex-M builds), qemu-system-arm (runs
 # the Cortex-M4 builds: ooc run --target qemu-m4), cmake and make (tests/test_emitted_build.py
 # builds the project ooc codegen emits with both), and with --with-chromium headless Chromium
-# (tests/test_report.py opens the page of `ooc report` in it; the demo does not need it).
+# (tests/test_report.py opens the page of `ooc report` in it; the demo does not need it), and
+# SoftHSM2 (tests/test_pkcs11.py keeps the factory master key in a software PKCS#11 token).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
@@ -11,6 +12,7 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi libnewl
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 if [ "${1:-}" = "--with-chromium" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi

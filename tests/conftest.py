@@ -4,6 +4,10 @@ directory fails the tests that need it (never a silent skip)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,3 +58,60 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "cache"
     monkeypatch.setenv("OOC_CACHE_DIR", str(d))
     return d
+
+
+# -- a SoftHSM2 token (tests/test_pkcs11.py: the factory master key in a PKCS#11 token) ----------
+
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",  # Debian, Ubuntu
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",  # Fedora
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
+)
+
+
+@dataclass(frozen=True)
+class SoftHsm:
+    """An initialised SoftHSM2 token in a temporary directory ($SOFTHSM2_CONF points at it)."""
+
+    module: Path
+    conf: Path
+    token: str
+    pin: str
+
+    def uri(self, label: str, *query: str) -> str:
+        """The PKCS#11 URI of the secret key ``label`` (no PIN in it unless ``query`` adds one)."""
+        return f"pkcs11:token={self.token};object={label}?" + "&".join(
+            (f"module-path={self.module}", *query)
+        )
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+    """One token per test process. SoftHSM2 missing fails the test under CI (CI=true), where
+    scripts/install-toolchains.sh installs it, and skips it elsewhere."""
+    util = shutil.which("softhsm2-util")
+    module = next((Path(m) for m in SOFTHSM_MODULES if Path(m).is_file()), None)
+    if os.environ.get("SOFTHSM2_MODULE"):
+        module = Path(os.environ["SOFTHSM2_MODULE"])
+    if util is None or module is None:
+        why = "SoftHSM2 is not installed (apt-get install softhsm2; scripts/install-toolchains.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    d = tmp_path_factory.mktemp("softhsm")
+    (d / "tokens").mkdir()
+    conf = d / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    hsm = SoftHsm(module, conf, "ooc-test", "4711-ooc")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOFTHSM2_CONF", str(conf))
+        subprocess.run(
+            [util, "--init-token", "--free", "--label", hsm.token, "--pin", hsm.pin,
+             "--so-pin", "so-" + hsm.pin],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        yield hsm

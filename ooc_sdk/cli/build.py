@@ -16,6 +16,7 @@ from ooc_sdk.cli.options import (
     command,
     emit_json,
     flash_offset_option,
+    keystore_option,
     plan_options,
     security_counter_option,
     signing_key_option,
@@ -40,6 +41,7 @@ from ooc_sdk.errors import InvalidArgumentError
     help="Batch builds: the factory master key file (mode 0600; ooc provision master-key), "
     "else the file named by $OOC_MASTER_KEY_FILE, else '-' reads it from stdin.",
 )
+@keystore_option
 @click.option(
     "--out",
     "-o",
@@ -81,6 +83,7 @@ def build_cmd(
     dsp: bool,
     device_key: Path | None,
     master_key: Path | None,
+    keystore: str | None,
     out_dir: Path,
     flash_offset: int,
     security_counter: int,
@@ -116,10 +119,12 @@ def build_cmd(
     from ooc_sdk.targets import load_flash, load_mcu
 
     check_channel_split(channel_split, fuse, "--fuse")
-    if device_key is not None and master_key is not None:
-        raise InvalidArgumentError("give --device-key (one device) or --master-key (a batch)")
+    if device_key is not None and (master_key is not None or keystore is not None):
+        raise InvalidArgumentError(
+            "give --device-key (one device) or --master-key/--keystore (a batch)"
+        )
     device = read_key_file(device_key) if device_key is not None else None
-    keystore = open_keystore(master_key) if device is None else None
+    factory = open_keystore(master_key, keystore=keystore) if device is None else None
     graph = load_model(model)
     t0 = time.perf_counter()
     stages = {"planning": 1, "packing": 2, "generating": 3, "writing": 4}
@@ -141,7 +146,7 @@ def build_cmd(
         flash_offset=flash_offset,
         signing_key=read_signing_key(signing_key) if signing_key is not None else None,
     )  # fmt: skip
-    result = build(graph, model.read_bytes(), out_dir, device, request, keystore=keystore,
+    result = build(graph, model.read_bytes(), out_dir, device, request, keystore=factory,
                    progress=progress)  # fmt: skip
     if as_json:
         emit_json({"build": result.info.to_json(), "plan": result.plan.to_json()})

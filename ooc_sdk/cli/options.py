@@ -320,6 +320,15 @@ flash_offset_option = click.option(
     help="Where the image starts in the flash (a sector multiple).",
 )
 
+keystore_option = click.option(
+    "--keystore",
+    metavar="pkcs11:URI",
+    default=None,
+    help="The factory master key in a PKCS#11 token instead of a file: "
+    "pkcs11:token=LABEL;object=LABEL?module-path=MODULE.so (RFC 7512); the PIN from "
+    "pin-source=FILE (mode 0600) in the URI or $OOC_PKCS11_PIN (docs/provisioning.md).",
+)
+
 
 def flash_help() -> str:
     from ooc_sdk.targets import flash_profiles

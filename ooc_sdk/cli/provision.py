@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ooc_sdk.cli.options import emit_json, group
+from ooc_sdk.cli.options import emit_json, group, keystore_option
 from ooc_sdk.errors import InvalidArgumentError
 
 _MASTER_HELP = (
@@ -32,6 +32,8 @@ def provision() -> None:
 
     \b
     ooc provision master-key -o master.key     once per factory (keep it safe)
+      (or --keystore pkcs11:...: in a token, non-extractable; then give
+      --keystore instead of --master-key below)
     ooc build MODEL --sram 64KiB --master-key master.key -o OUT   a batch image
     ooc provision run --image OUT --programmer qemu|file|pyocd --count N
 
@@ -49,25 +51,69 @@ def provision() -> None:
     "-o",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="Master key file to create (mode 0600).",
+)
+@keystore_option
+@click.option(
+    "--import",
+    "import_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --keystore: import this master key file into the token (the key is "
+    "non-extractable once there) instead of generating one in it.",
 )
 @click.option(
     "--bits", type=click.Choice(["128", "256"]), default="256", show_default=True, help="Size."
 )
-@click.option("--force", is_flag=True, help="Replace an existing file.")
-def master_key_cmd(out: Path, bits: str, force: bool) -> None:
-    """Create a factory master secret (from the OS random source) in a 0600 file.
+@click.option("--force", is_flag=True, help="Replace an existing file (never a token's key).")
+def master_key_cmd(
+    out: Path | None, keystore: str | None, import_file: Path | None, bits: str, force: bool
+) -> None:
+    """Create a factory master secret (from the OS random source) in a 0600 file,
+    or in a PKCS#11 token, where it cannot be read out.
+
+    \b
+    ooc provision master-key -o master.key
+    ooc provision master-key --keystore 'pkcs11:token=factory;object=ooc-master?module-path=...'
+    ooc provision master-key --keystore URI --import master.key
 
     Every device root key is derived from it and the device UID, so whoever
-    holds it can derive every device's key: keep it offline, backed up, and
-    readable by the station account only. Prints only its public key id.
+    holds it can derive every device's key: keep the file offline, backed up,
+    and readable by the station account only. In a token the key is generated
+    there (or imported) as a sensitive, non-extractable key; the PIN comes
+    from the URI's pin-source file or $OOC_PKCS11_PIN. Prints only its public
+    key id.
     """
-    from ooc_sdk.image.keystore import SecretKeystore
+    from ooc_sdk.image.keystore import SecretKeystore, read_master_file
 
-    ks = SecretKeystore.generate(int(bits) // 8)
-    ks.write(out, force)
-    click.echo(f"wrote {out} (mode 0600), master key id {ks.key_id.hex()}")
+    if (out is None) == (keystore is None):
+        raise InvalidArgumentError("give --out FILE or --keystore URI (one of them)")
+    if keystore is None:
+        if import_file is not None:
+            raise InvalidArgumentError("--import goes with --keystore (into a token)")
+        ks = SecretKeystore.generate(int(bits) // 8)
+        assert out is not None
+        ks.write(out, force)
+        click.echo(f"wrote {out} (mode 0600), master key id {ks.key_id.hex()}")
+        return
+    from ooc_sdk.image.pkcs11 import create_master
+
+    if force:
+        raise InvalidArgumentError(
+            "--force replaces files only; a master key in a token is never replaced"
+        )
+    source = read_master_file(import_file) if import_file is not None else None
+    with create_master(keystore, source, int(bits) // 8) as token_ks:
+        how = f"imported {import_file} into" if import_file is not None else "generated in"
+        click.echo(
+            f"{how} token {token_ks.uri.token!r} as {token_ks.uri.object!r} (non-extractable), "
+            f"master key id {token_ks.key_id.hex()}"
+        )
+    if import_file is not None:
+        click.echo(
+            f"{import_file} is unchanged: keep it offline as the backup, or destroy it", err=True
+        )
 
 
 @provision.command("run")
@@ -103,6 +149,7 @@ def master_key_cmd(out: Path, bits: str, force: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Check and show what would be done; write nothing.")
 @click.option("--master-key", type=click.Path(dir_okay=False, path_type=Path), help=_MASTER_HELP)
+@keystore_option
 @click.option("--registry", type=click.Path(dir_okay=False, path_type=Path), help=_REGISTRY_HELP)
 @click.option(
     "--station",
@@ -131,6 +178,7 @@ def run_cmd(
     uids: Path | None,
     dry_run: bool,
     master_key: Path | None,
+    keystore: str | None,
     registry: Path | None,
     station: str | None,
     out_dir: Path | None,
@@ -157,8 +205,8 @@ def run_cmd(
         raise InvalidArgumentError(
             "--uids is for the file and qemu programmers (pyocd reads the UID)"
         )
-    keystore = open_keystore(master_key)
-    batch = load_batch(image_dir, keystore)
+    factory = open_keystore(master_key, keystore=keystore)
+    batch = load_batch(image_dir, factory)
     uid_list = read_uids_file(uids) if uids is not None else None
     reg_path = registry_path(registry)
     reg = None
@@ -195,7 +243,7 @@ def run_cmd(
         batch,
         prog,
         reg,
-        keystore,
+        factory,
         station=name,
         dry_run=dry_run,
         say=say,

@@ -7,7 +7,8 @@ runtime's tested implementation and the SDK's agree). Why derive (docs/DESIGN.md
 re-provisioning a device after a crash gives it the same key again, never a second one; and a
 hardware security module can hold the master secret and run the KDF inside, releasing only the
 derived key for the device on the line. The price is that the master secret protects the whole
-fleet, which is why it lives in a 0600 file, an environment-named file, stdin or, later, an HSM.
+fleet, which is why it lives in a 0600 file, an environment-named file, stdin, or a PKCS#11
+token that never lets it out (:mod:`ooc_sdk.image.pkcs11`).
 
 Master key file: ``OOCF`` | version 2 | key length (16 or 32) | 2 reserved bytes | key | CRC-32
 of the preceding bytes (docs/FORMAT.md). Version 1 had the same layout under ``OOCM``, the image
@@ -43,8 +44,8 @@ _HEAD = struct.Struct("<4sBBH")
 
 
 class Keystore(Protocol):
-    """What provisioning needs from wherever the master secret lives. An HSM-backed keystore
-    implements the same two members without ever exporting the master secret."""
+    """What provisioning needs from wherever the master secret lives. The token-backed keystore
+    (:class:`ooc_sdk.image.pkcs11.Pkcs11Keystore`) implements it without exporting the secret."""
 
     @property
     def key_id(self) -> bytes:
@@ -69,15 +70,20 @@ class Keystore(Protocol):
         ...
 
 
-def derive_root_key(master: bytes, uid: bytes, key_bytes: int = 32) -> bytes:
-    """SP 800-108 counter-mode KDF, PRF AES-CMAC under ``master``: label "ooc device root key",
-    context = UID || key length in bits (16-bit big-endian), so a 16-byte and a 32-byte key of
-    one device are unrelated rather than one a prefix of the other."""
+def root_key_context(uid: bytes, key_bytes: int = 32) -> bytes:
+    """The KDF context of a device root key: UID || key length in bits (16-bit big-endian), so a
+    16-byte and a 32-byte key of one device are unrelated rather than one a prefix of the other."""
     if len(uid) != fmt.UID_BYTES:
         raise InvalidArgumentError(f"device UID must be {fmt.UID_BYTES} bytes")
     if key_bytes not in crypto.KEY_SIZES:
         raise InvalidArgumentError("device root keys are 16 or 32 bytes")
-    return crypto.kdf(master, LABEL_ROOT_KEY, uid + struct.pack(">H", 8 * key_bytes), key_bytes)
+    return uid + struct.pack(">H", 8 * key_bytes)
+
+
+def derive_root_key(master: bytes, uid: bytes, key_bytes: int = 32) -> bytes:
+    """SP 800-108 counter-mode KDF, PRF AES-CMAC under ``master``: label "ooc device root key",
+    context :func:`root_key_context`."""
+    return crypto.kdf(master, LABEL_ROOT_KEY, root_key_context(uid, key_bytes), key_bytes)
 
 
 class SecretKeystore:
@@ -117,6 +123,11 @@ class SecretKeystore:
     def registry_mac(self, message: bytes) -> bytes:
         key = crypto.kdf(self._master, LABEL_REGISTRY_MAC, b"", 32)
         return hmac.new(key, message, hashlib.sha256).digest()
+
+    def export_secret(self) -> bytes:
+        """The master secret itself: only for importing it into a token
+        (:func:`ooc_sdk.image.pkcs11.create_master`); nothing else calls it."""
+        return self._master
 
     # -- the master key file -----------------------------------------------------------------
 
@@ -158,9 +169,20 @@ def read_master_file(path: Path) -> SecretKeystore:
     return SecretKeystore.from_bytes(data, f"master key file {path}")
 
 
-def open_keystore(master_key: Path | None = None, stdin: BinaryIO | None = None) -> SecretKeystore:
-    """The keystore the options name: ``--master-key FILE``, else the file named by
+def open_keystore(
+    master_key: Path | None = None, stdin: BinaryIO | None = None, keystore: str | None = None
+) -> Keystore:
+    """The keystore the options name: ``--keystore pkcs11:...`` (a master key in a PKCS#11
+    token, :mod:`ooc_sdk.image.pkcs11`), else ``--master-key FILE``, else the file named by
     $OOC_MASTER_KEY_FILE, else ``-`` given as FILE (or nothing) reads the record from stdin."""
+    if keystore is not None:
+        if master_key is not None:
+            raise InvalidArgumentError(
+                "give `master_key` or `keystore`, not both", param=("master_key", "keystore")
+            )
+        from ooc_sdk.image.pkcs11 import open_pkcs11  # python-pkcs11 only when asked for
+
+        return open_pkcs11(keystore)
     if master_key is not None and str(master_key) != "-":
         return read_master_file(master_key)
     env = os.environ.get(ENV_FILE)
@@ -169,6 +191,7 @@ def open_keystore(master_key: Path | None = None, stdin: BinaryIO | None = None)
     stream = stdin if stdin is not None else sys.stdin.buffer
     if master_key is None and stream.isatty():
         raise InvalidArgumentError(
-            f"no master key: give --master-key FILE, set {ENV_FILE}, or pipe the key file to stdin"
+            f"no master key: give --master-key FILE or --keystore pkcs11:..., set {ENV_FILE}, "
+            "or pipe the key file to stdin"
         )
     return SecretKeystore.from_bytes(stream.read(4096), "the master key on stdin")
