@@ -34,6 +34,7 @@ COMMANDS = [
     "run",
     "keygen",
     "pack",
+    "signing-key",
     "verify",
     "dumpinfo",
     "plan",

@@ -21,6 +21,8 @@ import pytest
 from conftest import ROOT, shared_model
 from ooc_sdk.codegen.emit import Generated, write_codegen
 from ooc_sdk.codegen.runtime import C_RUNTIME, runtime_sources
+from ooc_sdk.codegen.thirdparty import FILES
+from ooc_sdk.codegen.thirdparty import SUBDIR as THIRD_PARTY
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import Graph
@@ -94,10 +96,14 @@ def _symbols(archive: Path) -> set[str]:
 
 
 def test_source_list_names_every_source() -> None:
-    """c_runtime/sources.txt, the one list CMake and the SDK read, is every src/**/*.c, sorted."""
+    """c_runtime/sources.txt, the one list CMake and the SDK read, is every src/**/*.c, sorted,
+    then the fetched third-party sources (ooc_sdk/codegen/thirdparty.py)."""
     listed = runtime_sources()
     on_disk = sorted(p.relative_to(C_RUNTIME) for p in (C_RUNTIME / "src").rglob("*.c"))
-    assert listed == on_disk
+    assert [p for p in listed if p.parts[0] == "src"] == on_disk
+    third = [p for p in listed if p.parts[0] != "src"]
+    assert third == [THIRD_PARTY / n for n in FILES if n.endswith(".c")]
+    assert all((C_RUNTIME / p).is_file() for p in third)
 
 
 def test_cmake_host_runs_bit_exact(

@@ -27,7 +27,7 @@ from ooc_sdk import fileio
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.build.flash import build_flash_tool
 from ooc_sdk.errors import InvalidArgumentError, WrongDeviceError
-from ooc_sdk.formats.keystore import keystore_record
+from ooc_sdk.formats.keystore import KEYSTORE_BYTES, keystore_record
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
@@ -517,7 +517,9 @@ def test_pyocd_dry_run_reads_the_uid_only() -> None:
     art = t.artefacts()
     assert art["dry_run"] == "true" and art["probe"] == PROBE_ID
     assert art["would_program_external"].startswith(f"offset {OFFSET:#x}, {len(IMAGE)} bytes")
-    assert art["would_program_keystore"].startswith(f"offset {MCU.key_storage_address:#x}, 60")
+    assert art["would_program_keystore"].startswith(
+        f"offset {MCU.key_storage_address:#x}, {KEYSTORE_BYTES}"
+    )
     assert t.read_external(OFFSET, len(IMAGE)) == IMAGE and t.read_keystore() == record
     t.close()
     assert fake.resets == 0 and sessions[0].closed

@@ -115,7 +115,7 @@ class FilesProgrammer(_OutputProgrammer):
     ``external.hex``
         the same in Intel HEX at address ``flash_offset`` (the NOR chip's own addresses).
     ``keystore.bin``, ``keystore.hex``
-        the 60-byte key storage record (docs/FORMAT.md), the HEX at the MCU profile's
+        the 188-byte key storage record (docs/FORMAT.md), the HEX at the MCU profile's
         ``key_storage_address`` (0 when it has none). Mode 0600: they hold the root key.
 
     and ``OUT/manifest.csv`` one row per device (uid, files, external offset, length and

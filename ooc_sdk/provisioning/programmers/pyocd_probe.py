@@ -30,7 +30,7 @@ Give the MCU profile (``ooc_sdk/targets/mcu/<name>.json``, or your own JSON with
     ``UID_BASE`` in the vendor's CMSIS device header. The UID is those bytes in address order,
     zero-padded on the left to 16; the firmware's port must read its UID the same way.
 ``key_storage_address``, ``key_storage_bytes``
-    internal flash reserved for the 60-byte key storage record: a whole erase unit (sector or
+    internal flash reserved for the 188-byte key storage record: a whole erase unit (sector or
     page, from the reference manual's flash organization table) that the firmware's linker
     script leaves out. After provisioning, protect it (write protection, read-out protection);
     this programmer does not set option bytes.
