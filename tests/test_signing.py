@@ -21,7 +21,7 @@ from ooc_sdk.image import crypto, keys
 from ooc_sdk.image.pack import PackOptions, pack_image, personalize
 from ooc_sdk.image.reader import open_image, parse_image
 from ooc_sdk.image.scheme import chunk_tag, content_subkeys
-from ooc_sdk.image.signing import SigningKey
+from ooc_sdk.image.signing import SigningKey, public_pem
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.request import PlanRequest
@@ -270,3 +270,56 @@ def test_cli_signing_key_keygen_build_verify(
     assert "signature" in kinds and "install" in kinds
     plain = dataclasses.replace(keys.read_key_file(dev), anchors=())
     assert open_image((unsigned / "image.bin").read_bytes(), plain).info.signed is False
+
+
+def test_a_provisioned_batch_device_refuses_a_batch_mates_forgery_on_the_m4(
+    tmp_path: Path,
+) -> None:
+    """The acceptance case exactly: device A's key storage, device B's flash, re-tagged weights
+    and counter, B's key slot: B's firmware refuses it at mount; `ooc verify` too."""
+    from ooc_sdk.image.keystore import SecretKeystore
+    from ooc_sdk.provisioning.programmers import qemu_device_dir
+    from ooc_sdk.provisioning.registry import Registry
+
+    path = shared_model("kws_ref_model.tflite")
+    graph = load_model(path)
+    factory = SecretKeystore(bytes(range(32)))
+    master = tmp_path / "master.key"
+    factory.write(master)
+    out, line, reg = tmp_path / "batch", tmp_path / "line", tmp_path / "reg.sqlite"
+    req = PlanRequest(budget=32 * 1024, flash=FLASH, mcu=M4)
+    build(graph, path.read_bytes(), out, None, BuildRequest(req, signing_key=VENDOR),
+          keystore=factory)  # fmt: skip
+    pub = tmp_path / "vendor.pub"
+    pub.write_bytes(public_pem(VENDOR.public_key))
+    base = ["provision", "run", "--image", str(out), "--programmer", "qemu", "--master-key",
+            str(master), "--registry", str(reg), "--out", str(line)]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "ooc_sdk.cli", *base, "--count", "2"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 2 and "no --trust-anchor" in proc.stderr  # a signed batch needs one
+    proc = subprocess.run(
+        [sys.executable, "-m", "ooc_sdk.cli", *base, "--count", "2", "--trust-anchor", str(pub)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Registry.open(reg, create=False) as registry:
+        uids = [bytes.fromhex(d.uid) for d in registry.devices("verified")]
+    dev_a, dev_b = (qemu_device_dir(line, u) for u in uids)
+    key_a = keys.DeviceKey(uids[0], factory.device_key(uids[0]).root_key)  # A's key storage
+    flash_b = (dev_b / "flash.bin").read_bytes()
+    image_bytes = parse_image(flash_b).superblock["image_bytes"]
+    steal_content_key((dev_a / "flash.bin").read_bytes()[:image_bytes], key_a)
+    forged = forge(flash_b[:image_bytes], key_a)
+    (tmp_path / "forged.bin").write_bytes(forged + flash_b[image_bytes:])
+    key_b = dataclasses.replace(factory.device_key(uids[1]), anchors=(VENDOR.public_key,))
+    x = random_inputs(graph, 2)
+    with pytest.raises(SignatureError, match="refused at mount"):
+        run_build_m4(out, graph, key_b, [x], flash_file=tmp_path / "forged.bin",
+                     keystore=dev_b / "keystore.bin")  # fmt: skip
+    with pytest.raises(SignatureError):
+        open_image(forged, key_b, trust_anchors=key_b.anchors)
+    got = run_build_m4(out, graph, key_b, [x], flash_file=dev_b / "flash.bin",
+                       keystore=dev_b / "keystore.bin")  # fmt: skip
+    want = run_tflm(path, x)
+    for g, w in zip(got.outputs[0], want.outputs, strict=True):
+        assert g.dtype == w.dtype and g.tobytes() == w.tobytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ooc_sdk.cli.options import emit_json, group, keystore_option
+from ooc_sdk.cli.options import emit_json, group, keystore_option, trust_anchor_option
 from ooc_sdk.errors import InvalidArgumentError
 
 _MASTER_HELP = (
@@ -170,6 +170,7 @@ def master_key_cmd(
     default=None,
     help="pyocd: MCU profile with UID and key storage addresses (default: the build's).",
 )
+@trust_anchor_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def run_cmd(
     image_dir: Path,
@@ -184,6 +185,7 @@ def run_cmd(
     out_dir: Path | None,
     probe: str | None,
     mcu: str | None,
+    trust_anchors: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Provision devices with a batch image: derive, wrap, program, verify, record.
@@ -194,8 +196,14 @@ def run_cmd(
     device that fails is recorded with its reason and the line goes on; the
     exit status is 2 if any device failed (listed by `ooc device list
     --state failed`; re-run to retry them).
+
+    With --trust-anchor (the vendor's .pub, from `ooc signing-key`) each
+    device's key storage also holds that public key: the device then runs
+    only images it signed. The batch image must be signed by it; a signed
+    batch without --trust-anchor is refused.
     """
     from ooc_sdk.image.keystore import open_keystore
+    from ooc_sdk.image.signing import check_anchors, read_trust_anchor
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
     from ooc_sdk.provisioning.registry import Registry, registry_path
     from ooc_sdk.provisioning.station import Station, load_batch, summary_lines
@@ -205,6 +213,7 @@ def run_cmd(
         raise InvalidArgumentError(
             "--uids is for the file and qemu programmers (pyocd reads the UID)"
         )
+    anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors])
     factory = open_keystore(master_key, keystore=keystore)
     batch = load_batch(image_dir, factory)
     uid_list = read_uids_file(uids) if uids is not None else None
@@ -247,6 +256,7 @@ def run_cmd(
         station=name,
         dry_run=dry_run,
         say=say,
+        anchors=anchors,
     )
     try:
         summary = st.run(count, uid_list, wait_next)

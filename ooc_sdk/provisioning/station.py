@@ -200,9 +200,28 @@ class RunSummary:
         }
 
 
-def keystore_record(device: DeviceKey, security_counter: int) -> bytes:
-    """The key storage record a station programs into ``device``."""
-    return record(device.uid, device.root_key, security_counter)
+def keystore_record(
+    device: DeviceKey, security_counter: int, anchors: tuple[bytes, ...] = ()
+) -> bytes:
+    """The key storage record a station programs into ``device``: its identity, the image's
+    security counter and the vendor keys it trusts (trust anchors)."""
+    return record(device.uid, device.root_key, security_counter, anchors)
+
+
+def check_anchors_for(batch: BatchImage, anchors: tuple[bytes, ...]) -> None:
+    """Devices given ``anchors`` run only images one of them signed: the batch must be such an
+    image (SignatureError otherwise), and a signed batch needs anchors, or its signature would
+    protect nothing (InvalidArgumentError)."""
+    info = public_info(batch.image)
+    if anchors:
+        info.check_signature(anchors)
+    elif info.signed:
+        signer = info.signer_key_id.hex() if info.signer_key_id else "?"
+        raise InvalidArgumentError(
+            f"the batch image is signed (key id {signer}) but no --trust-anchor was given: "
+            "devices would accept unsigned images; pass the vendor's .pub file",
+            param="trust_anchors",
+        )
 
 
 class _Crash:
@@ -231,9 +250,12 @@ class Station:
         station: str,
         dry_run: bool = False,
         say: Callable[[str], None] | None = None,
+        anchors: tuple[bytes, ...] = (),
     ) -> None:
         if registry is None and not dry_run:
             raise InvalidArgumentError("a station needs a registry")
+        check_anchors_for(batch, anchors)
+        self.anchors = anchors
         if registry is not None:
             registry.use_key(keystore)  # its audit entries are MACed under the master key
         self.batch, self.programmer, self.registry = batch, programmer, registry
@@ -393,7 +415,7 @@ class Station:
         batch, reg, uid = self.batch, self.registry, device.uid
         assert reg is not None
         image = self._device_image(device)
-        record = keystore_record(device, batch.security_counter)
+        record = keystore_record(device, batch.security_counter, self.anchors)
         self.crash("key")
         target.program_external(batch.flash_offset, image)
         self.crash("external")
@@ -436,6 +458,7 @@ class Station:
                 device,
                 min_security_counter=batch.security_counter,
                 expected_model_sha256=batch.info.model_sha256,
+                trust_anchors=self.anchors,
             )
             for _ in mounted.chunks():
                 pass
@@ -457,7 +480,7 @@ class Station:
             state = known.state if known is not None else None
         image = self._device_image(device)
         target.program_external(self.batch.flash_offset, image)
-        target.program_keystore(keystore_record(device, self.batch.security_counter))
+        target.program_keystore(keystore_record(device, self.batch.security_counter, self.anchors))
         return Outcome(
             device.uid.hex(),
             "dry-run",
