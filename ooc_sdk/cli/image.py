@@ -288,7 +288,9 @@ def dumpinfo(image: Path, as_json: bool) -> None:
     """Show what an image reveals without a key.
 
     The model identity, build, algorithms, security counter, key slot owner
-    (device UID and key id) and the partition map. --json adds `regions`: every
+    (device UID and key id), the signer's key id (signed images) and the
+    partition map. --json adds `regions` (a signed image's signature block is
+    the region of kind "signature"): every
     byte range of the image file with `offset`, `length`, `kind` and
     `authenticated` (true when a tag protects it), so anyone can see which
     bytes are protected. Nothing here is checked cryptographically: use
@@ -314,6 +316,12 @@ def dumpinfo(image: Path, as_json: bool) -> None:
     )
     ks = pub["key_slot"]
     click.echo(f"  key slot: device UID {ks['device_uid']}, key id {ks['key_id']}")
+    sig = pub["signature"]
+    click.echo(
+        f"  signed: {sig['alg']} by vendor key id {sig['key_id']} (not checked here)"
+        if sig
+        else "  unsigned: devices with a trust anchor refuse it"
+    )
     for p in pub["partitions"]:
         click.echo(f"  {p['kind']:<9} {p['offset']:#010x}  {format_size(p['length'])}")
     auth = sum(r["length"] for r in regions if r["authenticated"])
