@@ -376,6 +376,7 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
         rc = open_key_slot(ks, mf, img->build_id, port, ck_bytes, &ck_len);
     }
     if (rc == OOC_OK) {
+        img->content_key_bytes = ck_len;
         rc = ooc_aes_init(&ck, ck_bytes, ck_len, port->aes_engine);
         ooc_wipe(ck_bytes, sizeof ck_bytes);
         if (rc == OOC_OK) {

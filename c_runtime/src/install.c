@@ -62,7 +62,9 @@ int ooc_image__check_signature(const ooc_image_t *img, const ooc_image_config_t 
     return OOC_OK;
 }
 
-/* K_dtag and K_rec: KDF(root key, label, uid || build id, root key length). */
+/* K_dtag = KDF(root key, label, uid || build id, content key length): the chunk tag key costs
+   what the batch's did (AES-128 or AES-256 as the image's cipher); K_rec: the same with its own
+   label and the root key's length. */
 static int device_keys(const ooc_image_t *img, const ooc_port_t *port, ooc_aes_t *k_dtag,
                        ooc_aes_t *k_rec)
 {
@@ -75,10 +77,10 @@ static int device_keys(const ooc_image_t *img, const ooc_port_t *port, ooc_aes_t
     if (rc == OOC_OK) {
         rc = ooc_kdf_cmac(&root, (const uint8_t *)OOC_IMG_LABEL_DEVICE_TAG,
                           sizeof OOC_IMG_LABEL_DEVICE_TAG - 1u, context, sizeof context, key,
-                          port->root_key_bytes);
+                          img->content_key_bytes);
     }
     if (rc == OOC_OK) {
-        rc = ooc_aes_init(k_dtag, key, port->root_key_bytes, port->aes_engine);
+        rc = ooc_aes_init(k_dtag, key, img->content_key_bytes, port->aes_engine);
     }
     if (rc == OOC_OK) {
         rc = ooc_kdf_cmac(&root, (const uint8_t *)OOC_IMG_LABEL_INSTALL,

@@ -99,8 +99,9 @@ LABEL_KEK = b"ooc kek"  # KEK       = KDF(root key, label, uid || build id, root
 LABEL_HEADER = b"ooc header mac"  # K_hdr = KDF(content key, label, build id, key length)
 LABEL_ENC = b"ooc weights enc"  # K_enc     = KDF(content key, label, build id, key length)
 LABEL_MAC = b"ooc weights mac"  # K_mac     = KDF(content key, label, build id, key length)
-# Signed images, per device: K_dtag = KDF(root key, label, uid || build id, root key length) tags
-# the chunks the device installed; K_rec (same context) authenticates its install record.
+# Signed images, per device: K_dtag = KDF(root key, label, uid || build id, content key length)
+# tags the chunks the device installed; K_rec = KDF(root key, its label, the same context, root
+# key length) authenticates its install record.
 LABEL_DEVICE_TAG = b"ooc device tag"
 LABEL_INSTALL = b"ooc install record"
 

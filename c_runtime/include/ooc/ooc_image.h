@@ -95,6 +95,7 @@ typedef struct ooc_image {
                              then K_dtag): the signature verified under a trust anchor */
     uint32_t min_security_counter; /* the device's, as the mount was given it */
     uint32_t tag_alg;
+    uint32_t content_key_bytes; /* 16 or 32: the cipher's key length */
     uint32_t security_counter;
     uint8_t build_id[OOC_IMG_BUILD_ID_BYTES];
     uint8_t model_sha256[32];
