@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-toolchains.sh --with-chromium
 source scripts/env.sh
+# Monocypher, the runtime's Ed25519 verifier: fetched from PyPI and pinned (ooc_sdk/codegen/thirdparty.py)
+python -m ooc_sdk.codegen.thirdparty >/dev/null
 ruff check .
 ruff format --check . || { echo "ooc: run 'ruff format .'" >&2; exit 1; }
 lint-imports --no-cache   # the layering contract in pyproject.toml (docs/DESIGN.md, "Map")
