@@ -39,6 +39,10 @@ class FileAccessError(InvalidArgumentError):
     """A file could not be read or written, or is not what it must be (one line naming it)."""
 
 
+class FileMissingError(FileAccessError):
+    """An input file does not exist."""
+
+
 def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
@@ -55,7 +59,7 @@ def read_input(path: Path, what: str, max_bytes: int) -> tuple[bytes, os.stat_re
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise FileAccessError(f"{what} {path} does not exist") from None
+        raise FileMissingError(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise FileAccessError(f"cannot read {what} {path}: {_why(exc)}") from None
     with os.fdopen(fd, "rb") as f:

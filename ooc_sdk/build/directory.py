@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError, ModelMismatchError, OocError, WrongDeviceError
-from ooc_sdk.fileio import write_atomic
+from ooc_sdk.fileio import (
+    MAX_JSON_BYTES,
+    FileAccessError,
+    FileMissingError,
+    read_text,
+    write_atomic,
+)
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.record import plan_from_json, plan_record
@@ -196,14 +202,14 @@ class BuildDir:
         path = Path(path)
         f = path / BUILD_JSON
         try:
-            raw = json.loads(f.read_text())
-        except FileNotFoundError:
+            raw = json.loads(read_text(f, "build record", MAX_JSON_BYTES))
+        except FileMissingError:
             raise BuildDirError(
                 f"{path} is not an ooc build directory (no {BUILD_JSON}; run ooc build)"
             ) from None
-        except OSError as exc:
-            raise BuildDirError(f"cannot read {f}: {exc.strerror or exc}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except FileAccessError as exc:
+            raise BuildDirError(str(exc)) from None
+        except json.JSONDecodeError as exc:
             raise BuildDirError(f"{f} is damaged: not valid JSON ({exc})") from None
         try:
             return cls(path, BuildInfo.from_json(raw))
@@ -232,12 +238,12 @@ class BuildDir:
         if self._plan_json is None:
             f = self.path / PLAN_JSON
             try:
-                data = json.loads(f.read_text())
-            except FileNotFoundError:
+                data = json.loads(read_text(f, "plan record", MAX_JSON_BYTES))
+            except FileMissingError:
                 raise BuildDirError(f"{self.path} lacks {PLAN_JSON}: run ooc build again") from None
-            except OSError as exc:
-                raise BuildDirError(f"cannot read {f}: {exc.strerror or exc}") from None
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except FileAccessError as exc:
+                raise BuildDirError(str(exc)) from None
+            except json.JSONDecodeError as exc:
                 raise BuildDirError(f"{f} is damaged: not valid JSON ({exc})") from None
             if not isinstance(data, dict) or data.get("plan_id") != self.info.plan_id:
                 raise BuildDirError(f"{f} is not the plan of this build (its plan_id differs)")

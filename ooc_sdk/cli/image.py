@@ -193,11 +193,14 @@ def verify(
     """
     import hashlib
 
+    from ooc_sdk.fileio import MAX_MODEL_BYTES, read_bytes
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.outdir import load_image
     from ooc_sdk.image.reader import open_image
 
-    expected = hashlib.sha256(model.read_bytes()).hexdigest() if model else None
+    expected = (
+        hashlib.sha256(read_bytes(model, "model", MAX_MODEL_BYTES)).hexdigest() if model else None
+    )
     verified = open_image(
         load_image(image), read_key_file(device_key), min_security_counter, expected
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.fileio import write_atomic
+from ooc_sdk.fileio import MAX_IMAGE_BYTES, FileMissingError, read_bytes, write_atomic
 from ooc_sdk.image.ihex import to_intel_hex
 from ooc_sdk.image.pack import PackedImage
 
@@ -45,10 +45,8 @@ def load_image(path: Path) -> bytes:
     """The image bytes from an `ooc pack` output directory or an image file."""
     file = path / IMAGE_BIN if path.is_dir() else path
     try:
-        return file.read_bytes()
-    except FileNotFoundError:
-        raise InvalidArgumentError(
+        return read_bytes(file, "image", MAX_IMAGE_BYTES)
+    except FileMissingError:
+        raise FileMissingError(
             f"{file} does not exist (make an image with `ooc pack MODEL -o DIR`)"
         ) from None
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read {file}: {exc.strerror}") from None
