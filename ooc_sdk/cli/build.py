@@ -45,7 +45,13 @@ from ooc_sdk.errors import InvalidArgumentError
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Build directory to write.",
+    help="Build directory to write (new or empty; see --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT even though it is not empty. The build is written beside it and "
+    "swapped in only when complete: a failed build leaves the old OUT whole.",
 )
 @flash_offset_option
 @security_counter_option
@@ -80,6 +86,7 @@ def build_cmd(
     device_key: Path | None,
     master_key: Path | None,
     out_dir: Path,
+    force: bool,
     flash_offset: int,
     security_counter: int,
     fuse: bool,
@@ -92,8 +99,12 @@ def build_cmd(
     \b
     OUT/image/   the flash image (image.bin, image.hex, manifest.json, keyslot.bin)
     OUT/c/       the firmware sources: paged model tables + the runtime
-    OUT/plan.json, OUT/build.json, OUT/model.tflite
+    OUT/plan.json, OUT/build.json (the model's sha256 and the file it was read from)
     OUT/flash.bin  the emulated NOR chip with the image written to it (for ooc run)
+
+    OUT holds no copy of the model: its weights are there only encrypted. Tools
+    that need the model (ooc run, ooc audit) read the file build.json names and
+    check its sha256. OUT must be new or empty unless --force.
 
     Then `ooc run OUT/ --device-key KEY` runs it on this host with its weights
     only in the emulated flash. See `ooc plan --help` for the planner.
@@ -104,6 +115,7 @@ def build_cmd(
     device (docs/provisioning.md). A batch build has no OUT/flash.bin.
     """
     from ooc_sdk.build import BuildRequest, build
+    from ooc_sdk.fileio import MAX_MODEL_BYTES, check_out_dir, read_bytes
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.keystore import open_keystore
     from ooc_sdk.model import load_model
@@ -112,6 +124,7 @@ def build_cmd(
     from ooc_sdk.targets import load_flash, load_mcu
 
     check_channel_split(channel_split, fuse, "--fuse")
+    check_out_dir(out_dir, force)  # before anything is read or planned
     if device_key is not None and master_key is not None:
         raise InvalidArgumentError("give --device-key (one device) or --master-key (a batch)")
     device = read_key_file(device_key) if device_key is not None else None
@@ -136,8 +149,9 @@ def build_cmd(
         security_counter=security_counter,
         flash_offset=flash_offset,
     )  # fmt: skip
-    result = build(graph, model.read_bytes(), out_dir, device, request, keystore=keystore,
-                   progress=progress)  # fmt: skip
+    data = read_bytes(model, "model", MAX_MODEL_BYTES)
+    result = build(graph, data, out_dir, device, request, keystore=keystore, progress=progress,
+                   force=force)  # fmt: skip
     if as_json:
         emit_json({"build": result.info.to_json(), "plan": result.plan.to_json()})
         return

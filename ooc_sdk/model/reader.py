@@ -48,9 +48,11 @@ def load_model(path: str | Path) -> Graph:
     except FileMissingError:
         raise FileMissingError(f"{path}: no such file") from None
     try:
-        return parse_model(data, name=path.stem)
+        graph = parse_model(data, name=path.stem)
     except OocError as e:
         raise type(e)(f"{path.name}: {e}") from None
+    graph.source = str(path.resolve())
+    return graph
 
 
 def parse_model(data: bytes, name: str = "model") -> Graph:
