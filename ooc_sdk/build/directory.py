@@ -290,8 +290,9 @@ class BuildDir:
             g = parse_model(read_bytes(path, "model", MAX_MODEL_BYTES), self.info.model_name)
         except FileMissingError:
             raise BuildDirError(
-                f"the model this build was made from is not at {path}: give `model` (the "
-                f".tflite with sha256 {self.info.model_sha256[:16]}..)",
+                f"the model this build was made from is not at {path} (the build holds no copy): "
+                f"put it back or give its path with `model` (sha256 "
+                f"{self.info.model_sha256[:16]}..)",
                 param="model",
             ) from None
         except OocError as exc:
