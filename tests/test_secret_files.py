@@ -340,3 +340,7 @@ def test_a_station_name_already_running_is_refused(
     # the lock went with its process: the name runs again, and twice in a row in one process
     assert _ooc(capsys, *provision("line/1", "a"))[0] == 0
     assert _ooc(capsys, *provision("line/1", "a"))[0] == 0
+    # a registry that is a device is refused before a lock file is made beside it
+    argv = provision("line/1", "c")
+    argv[argv.index(reg)] = "/dev/null"
+    assert "registry /dev/null is not a regular file" in _refused(capsys, *argv)

@@ -421,6 +421,8 @@ def station_lock(registry: Path, station: str) -> contextlib.AbstractContextMana
     registry named after the station, locked exclusively (fileio.exclusive_lock). A second run
     with the same station name on this machine is refused at once rather than provisioning the
     same devices twice; a crashed run's lock goes with its process."""
+    if os.path.lexists(registry) and not registry.is_file():
+        raise InvalidArgumentError(f"registry {registry} is not a regular file")
     name = urllib.parse.quote(station, safe="")
     if len(name) > 100:  # a file name has its limits; the hash keeps distinct names apart
         name = hashlib.sha256(station.encode()).hexdigest()[:32]
