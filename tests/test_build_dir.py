@@ -104,9 +104,18 @@ def test_missing_or_unreadable_files(builds: dict[str, Any], tmp_path: Path) -> 
     (out2 / PLAN_JSON).unlink()
     with pytest.raises(BuildDirError, match=r"lacks plan\.json"):
         BuildDir.open(out2).plan()
-    (out2 / "model.tflite").write_bytes(shared_model("hello_world_int8.tflite").read_bytes())
+    other = shared_model("hello_world_int8.tflite")
+    with pytest.raises(BuildDirError, match="not the model this build was made from"):
+        BuildDir.open(out2).graph(other)
+    _edit(out2 / BUILD_JSON, lambda d: d["model"].update(source=str(other)))
     with pytest.raises(BuildDirError, match="not the model this build was made from"):
         BuildDir.open(out2).graph()
+    _edit(out2 / BUILD_JSON, lambda d: d["model"].update(source=str(tmp_path / "gone.tflite")))
+    with pytest.raises(
+        BuildDirError, match=r"is not at .*gone\.tflite .*give its path with `model`"
+    ):
+        BuildDir.open(out2).graph()
+    assert BuildDir.open(out2).graph(shared_model(builds["paged"].plan.graph.name + ".tflite"))
 
 
 @pytest.mark.parametrize(

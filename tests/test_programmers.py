@@ -110,8 +110,10 @@ def test_read_uids_file(tmp_path: Path) -> None:
         path.write_text(text)
         with pytest.raises(InvalidArgumentError, match=match):
             read_uids_file(path)
-    with pytest.raises(InvalidArgumentError, match="cannot read the UID list"):
+    with pytest.raises(InvalidArgumentError, match=r"UID list .*missing\.txt does not exist"):
         read_uids_file(tmp_path / "missing.txt")
+    with pytest.raises(InvalidArgumentError, match="UID list /dev/zero is not a regular file"):
+        read_uids_file(Path("/dev/zero"))
 
 
 def test_open_programmer_checks(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ooc_sdk.audit.ring import read_ring
 from ooc_sdk.audit.wear import parse_endurance, resolve_endurance, scratch_layout
 from ooc_sdk.errors import ImageError, ImageTruncatedError, InvalidArgumentError
+from ooc_sdk.fileio import MAX_IMAGE_BYTES, read_bytes
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.targets import FlashProfile, flash_profiles, load_flash
 
@@ -117,10 +118,7 @@ def _read_dump(path: Path, image_offset: int | None) -> tuple[bytes, int, ImageI
     """The dump's bytes, the image's offset in them and the image (ooc_sdk.image.reader)."""
     from ooc_sdk.image.reader import parse_image
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read {path}: {exc.strerror}") from None
+    data = read_bytes(path, "flash dump", MAX_IMAGE_BYTES)
     if not data:
         raise ImageError(f"{path} is empty, not a flash dump")
     try:
@@ -129,9 +127,17 @@ def _read_dump(path: Path, image_offset: int | None) -> tuple[bytes, int, ImageI
         raise ImageError(f"{path}: {exc}") from None
     try:
         image = parse_image(data[off:])
-    except ImageTruncatedError as exc:
+    except ImageTruncatedError:
+        held = len(data) - off
+        if held < fmt.SUPERBLOCK.size:
+            raise ImageTruncatedError(
+                f"{path} is a truncated flash dump: it holds {held:,} bytes of the image at "
+                f"offset {off:#x}, less than its header"
+            ) from None
+        size = fmt.SUPERBLOCK.unpack(data, off)["image_bytes"]
         raise ImageTruncatedError(
-            f"{path} is a truncated flash dump ({len(data):,} bytes): {exc}"
+            f"{path} is a truncated flash dump: the image at offset {off:#x} needs {size:,} "
+            f"bytes, the dump holds {held:,} of them"
         ) from None
     return data, off, image
 

@@ -3,6 +3,7 @@ its layout and its reader; flash.py writes the image into the emulated chip)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import time
@@ -13,9 +14,7 @@ from typing import Any
 
 from ooc_sdk import __version__
 from ooc_sdk.build.directory import (
-    BUILD_JSON,
     FLASH_BIN,
-    MODEL_FILE,
     BatchRecord,
     BuildInfo,
     DeviceRecord,
@@ -25,7 +24,7 @@ from ooc_sdk.build.directory import (
 from ooc_sdk.build.flash import POWER_LOSS_ENV, program_flash
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.fileio import write_atomic
+from ooc_sdk.fileio import check_out_dir, replace_dir
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.batch import BATCH_KEY_FILE, write_batch_key
 from ooc_sdk.image.keys import DeviceKey
@@ -58,16 +57,6 @@ class BuildResult:
     out_dir: Path
     plan: Plan
     info: BuildInfo
-
-
-def _prepare_dir(out_dir: Path) -> None:
-    """Create OUT and remove what a failed build must not leave looking runnable."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot create {out_dir}: {exc.strerror}") from None
-    for stale in (BUILD_JSON, BATCH_KEY_FILE, FLASH_BIN, FLASH_BIN + ".wear"):
-        (out_dir / stale).unlink(missing_ok=True)
 
 
 def _pack(
@@ -103,13 +92,23 @@ def build(
     *,
     keystore: Keystore | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> BuildResult:
     """Plan, pack, generate C and write the emulated flash. ``device`` None makes a batch build
     (docs/provisioning.md): the image's key slot stays erased, its content key is sealed under
     ``keystore``'s master secret in OUT/batch-key.bin, and no flash.bin is written (a batch
-    image runs only once a station has provisioned a device with it)."""
+    image runs only once a station has provisioned a device with it).
+
+    ``out_dir`` must be empty or absent, or ``force`` given: the build is written into a fresh
+    directory beside it that replaces it only once complete, so a failed build leaves the old
+    one whole (fileio.replace_dir). The model itself is not copied (a release directory holds
+    no plaintext weights): build.json records its hash and, as a hint for the host tools, the
+    file it was read from (``graph.source``; ``model_bytes`` must be that file's content)."""
     if device is None and keystore is None:
         raise InvalidArgumentError("a batch build (no device key) needs the factory master key")
+    if hashlib.sha256(model_bytes).hexdigest() != graph.sha256:
+        raise InvalidArgumentError("`model_bytes` are not the bytes `graph` was read from")
+    check_out_dir(out_dir, force)
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     say("planning")
@@ -118,29 +117,30 @@ def build(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
         f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"
     )
-    _prepare_dir(out_dir)
     say("packing the encrypted image")
     packed, content_key = _pack(graph, device, request, p)
-    files = write_image_dir(out_dir / "image", packed, request.hex_base)
-    if device is None:
-        assert keystore is not None
-        build_id = bytes.fromhex(packed.manifest["build_id"])
-        write_batch_key(out_dir / BATCH_KEY_FILE, keystore, build_id, content_key)
-    say("generating C")
-    gen = write_codegen(graph, out_dir / "c", ooc_plan=p)
-    write_atomic(out_dir / MODEL_FILE, model_bytes)
-    report: dict[str, Any] = {}
-    if device is not None:
-        flash = request.plan.flash
-        say(f"writing the image to the emulated {flash.name} ({len(packed.image):,} bytes)")
-        fail_after = int(os.environ.get(POWER_LOSS_ENV, "0") or 0)
-        report = program_flash(
-            out_dir / FLASH_BIN, packed.image, flash, request.flash_offset, fail_after
-        )
-    rel = {k: str(v.relative_to(out_dir)) for k, v in files.items()}
-    seconds = round(time.perf_counter() - t0, 3)
-    info = _info(graph, gen.name, request, p, packed, device, keystore, report, rel, seconds)
-    write_build_files(out_dir, info, p)
+    with replace_dir(out_dir, force) as tmp:
+        files = write_image_dir(tmp / "image", packed, request.hex_base)
+        if device is None:
+            assert keystore is not None
+            build_id = bytes.fromhex(packed.manifest["build_id"])
+            write_batch_key(tmp / BATCH_KEY_FILE, keystore, build_id, content_key)
+        say("generating C")
+        gen = write_codegen(graph, tmp / "c", ooc_plan=p)
+        report: dict[str, Any] = {}
+        if device is not None:
+            flash = request.plan.flash
+            say(f"writing the image to the emulated {flash.name} ({len(packed.image):,} bytes)")
+            fail_after = int(os.environ.get(POWER_LOSS_ENV, "0") or 0)
+            kept = "left as it was" if os.path.lexists(out_dir) else "not created"
+            report = program_flash(
+                tmp / FLASH_BIN, packed.image, flash, request.flash_offset, fail_after,
+                outcome=f"the build is abandoned and {out_dir} {kept}",
+            )  # fmt: skip
+        rel = {k: str(v.relative_to(tmp)) for k, v in files.items()}
+        seconds = round(time.perf_counter() - t0, 3)
+        info = _info(graph, gen.name, request, p, packed, device, keystore, report, rel, seconds)
+        write_build_files(tmp, info, p)
     return BuildResult(out_dir, p, info)
 
 
@@ -162,6 +162,7 @@ def _info(
         sdk_version=__version__,
         model_name=graph.name,
         model_sha256=graph.sha256,
+        model_source=graph.source,
         c_name=c_name,
         budget_bytes=req.plan.budget,
         fused=p.fusion is not None,

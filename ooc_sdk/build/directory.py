@@ -3,13 +3,17 @@ reads ``build.json`` and ``plan.json``.
 
     build.json      what was built (:class:`BuildInfo`): model, budget, profiles, device, files
     plan.json       the plan: its summary (ooc plan --json), its request and its exact record
-    model.tflite    a copy of the model (its sha256 is in the image and the C tables)
     image/          the flash image: image.bin, image.hex, manifest.json, keyslot.bin
     c/              the firmware sources: ooc_model_<name>.c/.h (paged tables), ooc_runtime/, ...
     flash.bin       the emulated NOR chip with the image programmed at its offset (host runs)
     flash.bin.wear  the emulator's wear history (ooc_nor_emu.h)
     batch-key.bin   batch builds only (no device key): the content key sealed under the factory
                     master key, mode 0600, for ``ooc provision run`` (no flash.bin then)
+
+No copy of the model: a build directory is what stations receive, and the model's weights are
+in it only encrypted. build.json records the model's sha256 and, advisory, the file it was
+read from; :meth:`BuildDir.graph` reads that file (or one the caller names) and accepts it only
+when it has that hash.
 
 A build directory is untrusted input: :meth:`BuildDir.open` checks every field of build.json
 for its type, and :meth:`BuildDir.plan` rebuilds the plan from plan.json only when it carries
@@ -26,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError, ModelMismatchError, OocError, WrongDeviceError
-from ooc_sdk.fileio import write_atomic
+from ooc_sdk.fileio import (
+    MAX_JSON_BYTES,
+    MAX_MODEL_BYTES,
+    FileAccessError,
+    FileMissingError,
+    read_bytes,
+    read_text,
+    write_atomic,
+)
 from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.record import plan_from_json, plan_record
@@ -84,6 +96,7 @@ class BuildInfo:
     sdk_version: str
     model_name: str
     model_sha256: str
+    model_source: str | None  # the model file the build read (advisory: checked by its hash)
     c_name: str
     budget_bytes: int | None
     fused: bool
@@ -105,7 +118,11 @@ class BuildInfo:
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        model = {"name": d.pop("model_name"), "sha256": d.pop("model_sha256"), "file": MODEL_FILE}
+        model = {
+            "name": d.pop("model_name"),
+            "sha256": d.pop("model_sha256"),
+            "source": d.pop("model_source"),
+        }
         flash_write = {"program_ops": d.pop("program_ops"), "erase_ops": d.pop("erase_ops")}
         return {"format": BUILD_FORMAT, "model": model, **d, "flash_write": flash_write}
 
@@ -126,6 +143,7 @@ class BuildInfo:
             sdk_version=_get(d, "sdk_version", str),
             model_name=_get(model, "name", str),
             model_sha256=_get(model, "sha256", str),
+            model_source=_get(model, "source", str, optional=True) if "source" in model else None,
             c_name=_get(d, "c_name", str),
             budget_bytes=_get(d, "budget_bytes", int, optional=True),
             fused=_get(d, "fused", bool),
@@ -196,14 +214,14 @@ class BuildDir:
         path = Path(path)
         f = path / BUILD_JSON
         try:
-            raw = json.loads(f.read_text())
-        except FileNotFoundError:
+            raw = json.loads(read_text(f, "build record", MAX_JSON_BYTES))
+        except FileMissingError:
             raise BuildDirError(
                 f"{path} is not an ooc build directory (no {BUILD_JSON}; run ooc build)"
             ) from None
-        except OSError as exc:
-            raise BuildDirError(f"cannot read {f}: {exc.strerror or exc}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except FileAccessError as exc:
+            raise BuildDirError(str(exc)) from None
+        except json.JSONDecodeError as exc:
             raise BuildDirError(f"{f} is damaged: not valid JSON ({exc})") from None
         try:
             return cls(path, BuildInfo.from_json(raw))
@@ -215,8 +233,13 @@ class BuildDir:
         return self.path / "c"
 
     @property
-    def model_path(self) -> Path:
-        return self.path / MODEL_FILE
+    def model_path(self) -> Path | None:
+        """The model file build.json names (advisory), or OUT/model.tflite of a build made by
+        an older ooc, or None."""
+        if self.info.model_source is not None:
+            return Path(self.info.model_source)
+        legacy = self.path / MODEL_FILE
+        return legacy if legacy.is_file() else None
 
     def file(self, name: str) -> Path:
         """A file of the image listed in build.json (``image.bin``, ...)."""
@@ -232,12 +255,12 @@ class BuildDir:
         if self._plan_json is None:
             f = self.path / PLAN_JSON
             try:
-                data = json.loads(f.read_text())
-            except FileNotFoundError:
+                data = json.loads(read_text(f, "plan record", MAX_JSON_BYTES))
+            except FileMissingError:
                 raise BuildDirError(f"{self.path} lacks {PLAN_JSON}: run ooc build again") from None
-            except OSError as exc:
-                raise BuildDirError(f"cannot read {f}: {exc.strerror or exc}") from None
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except FileAccessError as exc:
+                raise BuildDirError(str(exc)) from None
+            except json.JSONDecodeError as exc:
                 raise BuildDirError(f"{f} is damaged: not valid JSON ({exc})") from None
             if not isinstance(data, dict) or data.get("plan_id") != self.info.plan_id:
                 raise BuildDirError(f"{f} is not the plan of this build (its plan_id differs)")
@@ -251,18 +274,36 @@ class BuildDir:
         except InvalidArgumentError as exc:
             raise BuildDirError(f"{self.path / PLAN_JSON}: {exc}") from None
 
-    def graph(self) -> Graph:
-        """The build's model, checked against the hash build.json records."""
+    def graph(self, model: Path | None = None) -> Graph:
+        """The build's model: ``model``, else the file build.json names (:attr:`model_path`),
+        accepted only when its sha256 is the one build.json records."""
         from ooc_sdk.model.reader import parse_model
 
+        path = Path(model) if model is not None else self.model_path
+        if path is None:
+            raise BuildDirError(
+                f"{self.path / BUILD_JSON} names no model file: give `model` (the .tflite this "
+                "build was made from)",
+                param="model",
+            )
         try:
-            g = parse_model(self.model_path.read_bytes(), self.info.model_name)
-        except OSError as exc:
-            raise BuildDirError(f"cannot read {self.model_path}: {exc.strerror or exc}") from None
+            g = parse_model(read_bytes(path, "model", MAX_MODEL_BYTES), self.info.model_name)
+        except FileMissingError:
+            raise BuildDirError(
+                f"the model this build was made from is not at {path} (the build holds no copy): "
+                f"put it back or give its path with `model` (sha256 "
+                f"{self.info.model_sha256[:16]}..)",
+                param="model",
+            ) from None
         except OocError as exc:
-            raise BuildDirError(f"{self.model_path}: {exc}") from None
+            raise BuildDirError(f"{path}: {exc}") from None
+        g.source = str(path.resolve())
         if g.sha256 != self.info.model_sha256:
-            raise BuildDirError(f"{self.model_path} is not the model this build was made from")
+            raise BuildDirError(
+                f"{path} is not the model this build was made from (its sha256 differs from "
+                f"build.json's {self.info.model_sha256[:16]}..)",
+                param="model",
+            )
         return g
 
     def plan(self, graph: Graph | None = None) -> Plan:

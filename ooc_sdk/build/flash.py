@@ -50,10 +50,17 @@ def build_flash_tool() -> Path:
 
 
 def program_flash(
-    flash_path: Path, image: bytes, flash: FlashProfile, offset: int, fail_after: int = 0
+    flash_path: Path,
+    image: bytes,
+    flash: FlashProfile,
+    offset: int,
+    fail_after: int = 0,
+    *,
+    outcome: str | None = None,
 ) -> dict[str, Any]:
     """Erase and program ``image`` at ``offset`` of the emulated chip ``flash_path``, read back
-    and compare. Raises ImageError (with the operation count) when the write fails."""
+    and compare. Raises ImageError (with the operation count and ``outcome``, what the failure
+    leaves behind, by default a partial image in ``flash_path``) when the write fails."""
     tool = build_flash_tool()
     with tempfile.NamedTemporaryFile(prefix="ooc-image-", suffix=".bin") as f:
         f.write(image)
@@ -80,8 +87,10 @@ def program_flash(
             if isinstance(op, dict)
             else f"after {report.get('ops', '?')} flash operations"
         )
+        if outcome is None:
+            outcome = f"{flash_path} holds a partial image that will not mount"
         raise ImageError(
-            f"writing the image to {flash_path} failed {where}: {err}; the chip holds a partial "
-            "image that will not mount: run ooc build again"
+            f"writing the image to {flash_path.name} failed {where}: {err}; {outcome}: run ooc "
+            "build again"
         )
     return report

@@ -48,7 +48,13 @@ from ooc_sdk.errors import InvalidArgumentError
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Build directory to write.",
+    help="Build directory to write (new or empty; see --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT even though it is not empty. The build is written beside it and "
+    "swapped in only when complete: a failed build leaves the old OUT whole.",
 )
 @flash_offset_option
 @security_counter_option
@@ -85,6 +91,7 @@ def build_cmd(
     master_key: Path | None,
     keystore: str | None,
     out_dir: Path,
+    force: bool,
     flash_offset: int,
     security_counter: int,
     signing_key: Path | None,
@@ -98,8 +105,12 @@ def build_cmd(
     \b
     OUT/image/   the flash image (image.bin, image.hex, manifest.json, keyslot.bin)
     OUT/c/       the firmware sources: paged model tables + the runtime
-    OUT/plan.json, OUT/build.json, OUT/model.tflite
+    OUT/plan.json, OUT/build.json (the model's sha256 and the file it was read from)
     OUT/flash.bin  the emulated NOR chip with the image written to it (for ooc run)
+
+    OUT holds no copy of the model: its weights are there only encrypted. Tools
+    that need the model (ooc run, ooc audit) read the file build.json names and
+    check its sha256. OUT must be new or empty unless --force.
 
     Then `ooc run OUT/ --device-key KEY` runs it on this host with its weights
     only in the emulated flash. See `ooc plan --help` for the planner.
@@ -110,6 +121,7 @@ def build_cmd(
     device (docs/provisioning.md). A batch build has no OUT/flash.bin.
     """
     from ooc_sdk.build import BuildRequest, build
+    from ooc_sdk.fileio import MAX_MODEL_BYTES, check_out_dir, read_bytes
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.keystore import open_keystore
     from ooc_sdk.image.signing import read_signing_key
@@ -119,6 +131,7 @@ def build_cmd(
     from ooc_sdk.targets import load_flash, load_mcu
 
     check_channel_split(channel_split, fuse, "--fuse")
+    check_out_dir(out_dir, force)  # before anything is read or planned
     if device_key is not None and (master_key is not None or keystore is not None):
         raise InvalidArgumentError(
             "give --device-key (one device) or --master-key/--keystore (a batch)"
@@ -146,8 +159,9 @@ def build_cmd(
         flash_offset=flash_offset,
         signing_key=read_signing_key(signing_key) if signing_key is not None else None,
     )  # fmt: skip
-    result = build(graph, model.read_bytes(), out_dir, device, request, keystore=factory,
-                   progress=progress)  # fmt: skip
+    data = read_bytes(model, "model", MAX_MODEL_BYTES)
+    result = build(graph, data, out_dir, device, request, keystore=factory, progress=progress,
+                   force=force)  # fmt: skip
     if as_json:
         emit_json({"build": result.info.to_json(), "plan": result.plan.to_json()})
         return

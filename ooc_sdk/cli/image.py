@@ -110,9 +110,14 @@ def signing_key(out: Path, force: bool) -> None:
     "--out",
     "-o",
     "out_dir",
-    type=click.Path(path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Output directory.",
+    help="Output directory (new or empty; see --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT even though it is not empty (written beside it, swapped in when complete).",
 )
 @click.option("--flash", "flash", default="w25q128jv", show_default=True, help=flash_help())
 @flash_offset_option
@@ -142,6 +147,7 @@ def pack(
     model: Path,
     device_key: Path,
     out_dir: Path,
+    force: bool,
     flash: str,
     flash_offset: int,
     cipher: str,
@@ -164,6 +170,7 @@ def pack(
     manifest.json (public description) and keyslot.bin (the wrapped key).
     Byte layout: docs/FORMAT.md.
     """
+    from ooc_sdk.fileio import check_out_dir
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.outdir import write_image_dir
     from ooc_sdk.image.pack import PackOptions, pack_image
@@ -171,6 +178,7 @@ def pack(
     from ooc_sdk.model import load_model
     from ooc_sdk.targets import load_flash
 
+    check_out_dir(out_dir, force)
     device = read_key_file(device_key)
     signer = read_signing_key(signing_key) if signing_key is not None else None
     options = PackOptions(
@@ -185,7 +193,7 @@ def pack(
     )
     t0 = time.perf_counter()
     packed = pack_image(load_model(model), device, options)
-    files = write_image_dir(out_dir, packed, hex_base)
+    files = write_image_dir(out_dir, packed, hex_base, force=force)
     seconds = time.perf_counter() - t0
     m = packed.manifest
     if as_json:
@@ -248,12 +256,15 @@ def verify(
     """
     import hashlib
 
+    from ooc_sdk.fileio import MAX_MODEL_BYTES, read_bytes
     from ooc_sdk.image.keys import read_key_file
     from ooc_sdk.image.outdir import load_image
     from ooc_sdk.image.reader import open_image
     from ooc_sdk.image.signing import check_anchors, read_trust_anchor
 
-    expected = hashlib.sha256(model.read_bytes()).hexdigest() if model else None
+    expected = (
+        hashlib.sha256(read_bytes(model, "model", MAX_MODEL_BYTES)).hexdigest() if model else None
+    )
     device = read_key_file(device_key)
     anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors]) or device.anchors
     verified = open_image(

@@ -154,10 +154,15 @@ def echo_outputs(outputs: list[np.ndarray], described: list[dict[str, Any]]) -> 
 def load_inputs(paths: tuple[Path, ...]) -> list[np.ndarray] | None:
     if not paths:
         return None
+    import io
+
+    from ooc_sdk.fileio import MAX_MODEL_BYTES, read_bytes
+
     arrays = []
     for p in paths:
+        raw = read_bytes(p, "input array", MAX_MODEL_BYTES)
         try:
-            arrays.append(np.load(p, allow_pickle=False))
+            arrays.append(np.load(io.BytesIO(raw), allow_pickle=False))
         except (OSError, ValueError) as e:
             raise InvalidArgumentError(f"{p}: not a .npy array ({e})") from None
     return arrays

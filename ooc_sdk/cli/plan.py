@@ -160,7 +160,12 @@ def plan_cmd(
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory to write the C sources and build files into.",
+    help="Directory to write the C sources and build files into (new or empty; see --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT even though it is not empty (written beside it, swapped in when complete).",
 )
 @click.option(
     "--name", default=None, help="C identifier of the model (default: from the file name)."
@@ -171,6 +176,7 @@ def plan_cmd(
 def codegen(
     model: Path,
     out_dir: Path,
+    force: bool,
     name: str | None,
     as_json: bool,
     max_mac_overhead: float | None,
@@ -197,9 +203,11 @@ def codegen(
     (arena + runtime state + stack), working_sram_bytes (fused), mac_overhead.
     """
     from ooc_sdk.codegen.emit import write_codegen
+    from ooc_sdk.fileio import check_out_dir, replace_dir
     from ooc_sdk.model import load_model
     from ooc_sdk.plan.budget import in_core_sram_bytes, plan_in_core
 
+    check_out_dir(out_dir, force)
     check_budgets(sram, working_sram)
     check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     graph = load_model(model)
@@ -207,7 +215,9 @@ def codegen(
         graph, fuse=fuse, max_mac_overhead=max_mac_overhead, sram=sram,
         working_sram=working_sram, channel_split=channel_split,
     )  # fmt: skip
-    gen = write_codegen(graph, out_dir, name, fusion=fusion)
+    with replace_dir(out_dir, force) as tmp:
+        gen = write_codegen(graph, tmp, name, fusion=fusion)
+    gen = gen.moved_to(out_dir)
     whole = in_core_sram_bytes(gen.arena_bytes)
     info = {
         "name": gen.name,

@@ -206,13 +206,16 @@ def run_cmd(
     from ooc_sdk.image.signing import check_anchors, read_trust_anchor
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
     from ooc_sdk.provisioning.registry import Registry, registry_path
-    from ooc_sdk.provisioning.station import Station, load_batch, summary_lines
+    from ooc_sdk.provisioning.station import Station, load_batch, station_lock, summary_lines
     from ooc_sdk.targets import load_mcu
 
     if uids is not None and programmer == "pyocd":
         raise InvalidArgumentError(
             "--uids is for the file and qemu programmers (pyocd reads the UID)"
         )
+    name = station or socket.gethostname()
+    if not dry_run:  # one run per station name at a time, held until the command ends
+        click.get_current_context().with_resource(station_lock(registry_path(registry), name))
     anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors])
     factory = open_keystore(master_key, keystore=keystore)
     batch = load_batch(image_dir, factory)
@@ -243,7 +246,6 @@ def run_cmd(
                 "put the next device on the fixture and press Enter", default="", show_default=False
             )
 
-    name = station or socket.gethostname()
     say(
         f"station {name}: {batch.version} image {batch.build_id.hex()} (checked), programmer "
         f"{programmer}, registry {reg_path}{' (dry run: nothing is written)' if dry_run else ''}"

@@ -35,6 +35,13 @@ from ooc_sdk.cli.options import (
     help="BUILD_DIR only: the device key file the build's image was wrapped for.",
 )
 @click.option(
+    "--model",
+    type=EXISTING_FILE,
+    default=None,
+    help="BUILD_DIR only: the .tflite the build was made from, when it is no longer where "
+    "build.json says (the build holds no copy; its sha256 must match).",
+)
+@click.option(
     "--repeat",
     type=INT,
     default=1,
@@ -77,6 +84,7 @@ def run(
     seed: int,
     output: Path | None,
     device_key: Path | None,
+    model: Path | None,
     repeat: int,
     sync_reads: bool,
     platform: str,
@@ -148,7 +156,7 @@ def run(
         target, device=device, inputs=load_inputs(inputs), seed=seed, platform=platform,
         repeat=repeat, sync_reads=sync_reads, kernels=kernels, timeout=timeout, fuse=fuse,
         max_mac_overhead=max_mac_overhead, sram=sram, working_sram=working_sram,
-        channel_split=channel_split,
+        channel_split=channel_split, model=model,
         progress=None if as_json else lambda msg: click.echo(f"  {msg}", err=True),
     )  # fmt: skip
     save_outputs(output, r.outputs)

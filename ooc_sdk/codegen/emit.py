@@ -13,6 +13,7 @@ The header defines ``OOC_MODEL_<NAME>_ARENA_BYTES`` and the input/output sizes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,17 @@ class Generated:
     arena_bytes: int
     plan: MemoryPlan
     runtime_sources: list[Path]
+
+    def moved_to(self, directory: Path) -> Generated:
+        """The same files once their directory has been renamed to ``directory``."""
+
+        def move(p: Path) -> Path:
+            return directory / p.relative_to(self.directory)
+
+        return dataclasses.replace(
+            self, directory=directory, model_c=move(self.model_c), model_h=move(self.model_h),
+            runtime_sources=[move(p) for p in self.runtime_sources],
+        )  # fmt: skip
 
 
 def c_name(name: str) -> str:

@@ -42,7 +42,10 @@ def seal_batch_key(keystore: Keystore, build_id: bytes, content_key: bytes) -> b
 
 
 def write_batch_key(path: Path, keystore: Keystore, build_id: bytes, content_key: bytes) -> None:
-    write_private_file(path, seal_batch_key(keystore, build_id, content_key), force=True)
+    """Write the batch key file (mode 0600, atomically: a full disk leaves no torn file)."""
+    write_private_file(
+        path, seal_batch_key(keystore, build_id, content_key), force=True, what="batch key file"
+    )
 
 
 def open_batch_key(data: bytes, keystore: Keystore, build_id: bytes, what: str) -> bytes:

@@ -14,12 +14,12 @@ key and (version 2) the trust anchors it checks image signatures against. Layout
     ..  32s each trust anchor: a raw Ed25519 public key (version 2)
     ..  I   CRC-32 (zlib) of all bytes before it: catches a damaged or wrong file, not an attacker
 
-Files are created with mode 0600 and refused when group or world can read them.
+Files are created with mode 0600 (ooc_sdk.fileio.write_secret: atomically, never through a
+symbolic link) and refused when group or world can read them or they are not regular files.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import stat
 import struct
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.fileio import MAX_KEY_FILE_BYTES, read_input, write_secret
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
 
@@ -124,32 +125,19 @@ def generate(uid: bytes | None = None, key_bytes: int = 32) -> DeviceKey:
     return DeviceKey(uid or secrets.token_bytes(fmt.UID_BYTES), secrets.token_bytes(key_bytes))
 
 
-def write_private_file(path: Path, data: bytes, force: bool = False) -> None:
-    """Create ``path`` with mode 0600 (never briefly readable by others) holding ``data``."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise InvalidArgumentError(
-            f"{path} exists; pass `force` to replace it", param="force"
-        ) from None
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot create {path}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+def write_private_file(
+    path: Path, data: bytes, force: bool = False, what: str = "key file"
+) -> None:
+    """Create ``path`` with mode 0600 holding ``data`` (ooc_sdk.fileio.write_secret: never
+    readable by others, never through a symbolic link, whole or not at all; an existing file is
+    replaced only with ``force``, atomically)."""
+    write_secret(path, data, force=force, what=what)
 
 
 def read_private_file(path: Path, what: str) -> bytes:
-    """The bytes of a secret file (``what``: "key file", ...); refuse one that group or others
-    can access."""
-    try:
-        st = os.stat(path)
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read {what} {path}: {exc.strerror}") from None
+    """The bytes of a secret file (``what``: "key file", ...): a regular file of at most
+    MAX_KEY_FILE_BYTES that neither group nor others can access."""
+    data, st = read_input(path, what, MAX_KEY_FILE_BYTES)
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise InvalidArgumentError(
             f"{what} {path} is accessible to group or others (mode "
@@ -159,8 +147,8 @@ def read_private_file(path: Path, what: str) -> bytes:
 
 
 def write_key_file(path: Path, key: DeviceKey, force: bool = False) -> None:
-    """Create ``path`` with mode 0600 (never briefly readable by others)."""
-    write_private_file(path, key.to_bytes(), force)
+    """Create the device key file ``path`` (mode 0600; see write_private_file)."""
+    write_private_file(path, key.to_bytes(), force, "key file")
 
 
 def read_key_file(path: Path) -> DeviceKey:

@@ -159,8 +159,9 @@ class SecretKeystore:
         return cls(secrets.token_bytes(key_bytes))
 
     def write(self, path: Path, force: bool = False) -> None:
-        """Create ``path`` with mode 0600 (never briefly readable by others)."""
-        write_private_file(path, self.to_bytes(), force)
+        """Create ``path`` with mode 0600 (never readable by others); with ``force`` replace
+        an existing file atomically, so a cut write leaves the old master key whole."""
+        write_private_file(path, self.to_bytes(), force, "master key file")
 
 
 def read_master_file(path: Path) -> SecretKeystore:

@@ -165,6 +165,7 @@ class Graph:
     outputs: tuple[int, ...]
     sha256: str = ""  # of the source flatbuffer
     source_bytes: int = 0
+    source: str | None = None  # the file it was read from (load_model), absolute; None: bytes
 
     # -- derived facts ---------------------------------------------------------------
 

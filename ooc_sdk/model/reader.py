@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import tflite
 
-from ooc_sdk.errors import InvalidArgumentError, InvalidModelError, OocError, UnsupportedModelError
+from ooc_sdk.errors import InvalidModelError, OocError, UnsupportedModelError
+from ooc_sdk.fileio import MAX_MODEL_BYTES, FileMissingError, read_bytes
 from ooc_sdk.model.ir import DType, Graph, Operator, Quantization, Tensor
 from ooc_sdk.model.ops import (
     BUILTIN_NAMES,
@@ -43,15 +44,15 @@ def load_model(path: str | Path) -> Graph:
     """Read a ``.tflite`` file into a validated graph (the main subgraph)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"{path}: no such file") from None
-    except OSError as e:
-        raise InvalidArgumentError(f"{path}: cannot read: {e.strerror or e}") from None
+        data = read_bytes(path, "model", MAX_MODEL_BYTES)
+    except FileMissingError:
+        raise FileMissingError(f"{path}: no such file") from None
     try:
-        return parse_model(data, name=path.stem)
+        graph = parse_model(data, name=path.stem)
     except OocError as e:
         raise type(e)(f"{path.name}: {e}") from None
+    graph.source = str(path.resolve())
+    return graph
 
 
 def parse_model(data: bytes, name: str = "model") -> Graph:

@@ -30,10 +30,12 @@ at once with status 75 after STEP of the N-th device of the run).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +43,7 @@ from typing import Any
 
 from ooc_sdk.build.directory import BuildDir, BuildInfo
 from ooc_sdk.errors import ImageError, InvalidArgumentError
+from ooc_sdk.fileio import exclusive_lock
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.formats.keystore import keystore_record as record
 from ooc_sdk.image.batch import BATCH_KEY_FILE, read_batch_key
@@ -512,3 +515,21 @@ def summary_lines(summary: RunSummary) -> list[str]:
 
 def dumps(summary: RunSummary) -> str:
     return json.dumps(summary.to_json(), indent=1)
+
+
+def station_lock(registry: Path, station: str) -> contextlib.AbstractContextManager[object]:
+    """Hold the lock of station ``station`` on registry ``registry`` for a run: a file beside the
+    registry named after the station, locked exclusively (fileio.exclusive_lock). A second run
+    with the same station name on this machine is refused at once rather than provisioning the
+    same devices twice; a crashed run's lock goes with its process."""
+    if os.path.lexists(registry) and not registry.is_file():
+        raise InvalidArgumentError(f"registry {registry} is not a regular file")
+    name = urllib.parse.quote(station, safe="")
+    if len(name) > 100:  # a file name has its limits; the hash keeps distinct names apart
+        name = hashlib.sha256(station.encode()).hexdigest()[:32]
+    path = registry.parent / f".{registry.name}.station-{name}.lock"
+    return exclusive_lock(
+        path,
+        f"station {station!r} is already running on this machine (it holds {path}): wait for "
+        "it to finish, or give this run another --station",
+    )

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ooc_sdk.errors import GoldenError, InvalidArgumentError, ToolError
-from ooc_sdk.fileio import write_atomic
+from ooc_sdk.fileio import MAX_MODEL_BYTES, read_bytes, write_atomic
 from ooc_sdk.model.inputs import check_inputs, random_inputs
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.model.reader import parse_model
@@ -89,7 +89,11 @@ def run_tflm(
 
     ``inputs`` default to :func:`random_inputs` with ``seed``.
     """
-    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
+    data = (
+        read_bytes(Path(model), "model", MAX_MODEL_BYTES)
+        if isinstance(model, (str, Path))
+        else bytes(model)
+    )
     if inputs is None:
         inputs = random_inputs(parse_model(data), seed)
     return run_tflm_many(data, [inputs], use_cache=use_cache, timeout=timeout)[0]
@@ -107,7 +111,11 @@ def run_tflm_many(
     With ``repeat > 1`` every sample is invoked that many times and
     ``invoke_seconds`` is the median (timing runs bypass the cache).
     """
-    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
+    data = (
+        read_bytes(Path(model), "model", MAX_MODEL_BYTES)
+        if isinstance(model, (str, Path))
+        else bytes(model)
+    )
     graph = parse_model(data)
     for sample in samples:
         check_inputs(graph, sample)

@@ -47,6 +47,7 @@ from ooc_sdk.errors import (
     ToolError,
     image_error_for,
 )
+from ooc_sdk.fileio import write_secret
 from ooc_sdk.formats.keystore import BOOT_COUNTER_NEW, keystore_record
 from ooc_sdk.formats.tables import OP_KINDS
 from ooc_sdk.image.keys import DeviceKey
@@ -255,9 +256,8 @@ def run_qemu(
         for name, content in files.items():
             if isinstance(content, Path):
                 (run_dir / name).symlink_to(content.resolve())
-            else:
-                (run_dir / name).write_bytes(content)
-                (run_dir / name).chmod(0o600)
+            else:  # 0600 from the start: keystore.bin holds the device's root key
+                write_secret(run_dir / name, content, what="run file")
         cmd = [qemu, *QEMU_BASE_ARGS, "-semihosting-config",
                f"enable=on,target=native,arg=ooc{words}", "-kernel", str(fw.elf)]  # fmt: skip
         try:

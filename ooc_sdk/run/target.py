@@ -58,6 +58,7 @@ def run_target(
     working_sram: int | None = None,
     channel_split: str = "auto",
     progress: Callable[[str], None] | None = None,
+    model: Path | None = None,
 ) -> TargetRun:
     """Run ``target`` (a .tflite model or an ``ooc build`` directory) on one input sample:
     ``inputs`` (one array per model input) or random ones from ``seed``.
@@ -74,7 +75,11 @@ def run_target(
     if platform == "qemu-m4" and progress is not None:
         progress("building the Cortex-M4 firmware and running it under QEMU")
     if target.is_dir():
-        return _run_build_dir(target, device, inputs, seed, platform, sync_reads, kernels, timeout)
+        return _run_build_dir(
+            target, device, inputs, seed, platform, sync_reads, kernels, timeout, model
+        )
+    if model is not None:
+        raise InvalidArgumentError("`model` applies to a build directory", param="model")
     if device is not None or sync_reads:
         what = "`device` and `sync_reads` apply" if platform == "host" else "`device` applies"
         raise InvalidArgumentError(f"{what} to a build directory", param=("device", "sync_reads"))
@@ -167,8 +172,10 @@ def _run_build_dir(
     sync_reads: bool,
     kernels: str,
     timeout: float,
+    model: Path | None = None,
 ) -> TargetRun:
-    """An ``ooc build`` directory out of core, as the device runs it."""
+    """An ``ooc build`` directory out of core, as the device runs it (``model``: the .tflite it
+    was built from, when it is no longer where build.json says)."""
     bd = BuildDir.open(target)
     if device is None:
         raise InvalidArgumentError(
@@ -176,7 +183,7 @@ def _run_build_dir(
             "for)",
             param="device",
         )
-    graph = bd.graph()
+    graph = bd.graph(model)
     sample = inputs or random_inputs(graph, seed)
     name = bd.info.model_name
     if platform == "qemu-m4":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.fileio import read_text
 
 _HERE = Path(__file__).parent
 
@@ -160,9 +161,7 @@ def _load(kind: str, cls: type, name_or_path: str) -> Any:
                 "(or give a path to a JSON profile)"
             )
     try:
-        raw: dict[str, Any] = json.loads(path.read_text())
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raw: dict[str, Any] = json.loads(read_text(path, what, 1024 * 1024))
     except json.JSONDecodeError as exc:
         raise InvalidArgumentError(f"{what} {path} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):

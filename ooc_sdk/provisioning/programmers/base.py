@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ooc_sdk.errors import InvalidArgumentError, OocError
+from ooc_sdk.fileio import read_text
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.formats.keystore import KEYSTORE, KEYSTORE_BYTES, KEYSTORE_MAGIC, KEYSTORE_VERSION
 
@@ -97,11 +98,7 @@ def read_uids_file(path: Path) -> list[bytes]:
     """The UIDs listed in ``path``: one per line in hex (see :func:`parse_uid_text`), ``#``
     starts a comment, blank lines are skipped. A bad or repeated line is an
     InvalidArgumentError naming ``file:line``."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
-        raise InvalidArgumentError(f"cannot read the UID list {path}: {why}") from None
+    text = read_text(path, "UID list")
     uids: list[bytes] = []
     seen: dict[bytes, int] = {}
     for n, line in enumerate(text.splitlines(), 1):
