@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ooc_sdk.errors import InvalidArgumentError, SignatureError
-from ooc_sdk.fileio import write_atomic
+from ooc_sdk.fileio import read_bytes, write_atomic
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import read_private_file
 
@@ -117,14 +117,7 @@ def read_signing_key(path: Path) -> SigningKey:
 
 def read_trust_anchor(path: Path) -> bytes:
     """A raw 32-byte Ed25519 public key from a PEM file (``vendor.pub``) or a raw 32-byte file."""
-    path = Path(path)
-    try:
-        if not path.is_file():
-            raise InvalidArgumentError(f"trust anchor {path} is not a regular file")
-        with open(path, "rb") as f:
-            data = f.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot read trust anchor {path}: {exc.strerror}") from None
+    data = read_bytes(Path(path), "trust anchor", MAX_KEY_FILE_BYTES)
     if len(data) == fmt.PUBLIC_KEY_BYTES:
         return data
     try:
