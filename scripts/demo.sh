@@ -4,7 +4,8 @@
 # written to an emulated W25Q128JV NOR flash), run it on this host with its weights only in that
 # flash (every chunk read, verified and decrypted on the way), run the same build on an emulated
 # Cortex-M4 (QEMU) in its planned SRAM, run it in the tflite-micro reference interpreter, and
-# check all three agree bit for bit.
+# check all three agree bit for bit. The image is signed with a vendor key the device trusts: the
+# device installs it on its first boot and refuses any image that key did not sign.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-toolchains.sh
@@ -14,10 +15,11 @@ mkdir -p "$out"
 set -x
 ooc zoo ds-cnn --weights 192KiB --out "$out/ds_cnn.tflite" --seed 1
 ooc inspect "$out/ds_cnn.tflite"
-ooc keygen -o "$out/demo-device.key" --uid 00c0ffee00000001 --force
+ooc signing-key -o "$out/vendor.key" --force
+ooc keygen -o "$out/demo-device.key" --uid 00c0ffee00000001 --trust-anchor "$out/vendor.pub" --force
 ooc plan "$out/ds_cnn.tflite" --sram 64KiB --flash w25q128jv --mcu cortex-m4
 ooc build "$out/ds_cnn.tflite" --sram 64KiB --flash w25q128jv --mcu cortex-m4 \
-    --device-key "$out/demo-device.key" -o "$out/ds_cnn_build"
+    --device-key "$out/demo-device.key" --signing-key "$out/vendor.key" -o "$out/ds_cnn_build" --force
 ooc run "$out/ds_cnn_build" --device-key "$out/demo-device.key" --seed 7 --output "$out/ds_cnn_ooc.npy"
 ooc run "$out/ds_cnn_build" --device-key "$out/demo-device.key" --seed 7 --target qemu-m4 \
     --output "$out/ds_cnn_m4.npy"
