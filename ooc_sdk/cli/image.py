@@ -283,7 +283,13 @@ def verify(
             }
         )
         return
-    signed = f"; signed by trusted key id {verified.info.signer_key_id.hex()}" if anchors else ""
+    kid = verified.info.signer_key_id
+    if anchors and kid is not None:
+        signed = f"; signed by trusted key id {kid.hex()}"
+    elif kid is not None:
+        signed = f"; signed by key id {kid.hex()}, not checked (give --trust-anchor)"
+    else:
+        signed = ""
     click.echo(
         f"OK: header and {m['n_chunks']} chunk tags verify ({total:,} weight bytes); "
         f"security counter {m['security_counter']}{signed}"
