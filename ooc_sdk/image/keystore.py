@@ -86,27 +86,26 @@ def derive_root_key(master: bytes, uid: bytes, key_bytes: int = 32) -> bytes:
     return crypto.kdf(master, LABEL_ROOT_KEY, root_key_context(uid, key_bytes), key_bytes)
 
 
-class SecretKeystore:
-    """A master secret held in this process (from a file, the environment's file, or stdin)."""
+class DerivingKeystore:
+    """The :class:`Keystore` derivations, each one KDF of the master secret: a subclass gives
+    ``kdf`` (where the master lives: this process, or a token) and ``key_bytes``."""
 
-    def __init__(self, master: bytes) -> None:
-        if len(master) not in crypto.KEY_SIZES:
-            raise InvalidArgumentError("a master secret is 16 or 32 bytes")
-        self._master = bytes(master)
+    key_bytes: int
 
-    def __repr__(self) -> str:
-        return f"SecretKeystore(key_id={self.key_id.hex()})"
+    def kdf(self, label: bytes, context: bytes, length: int) -> bytes:
+        """SP 800-108 counter mode, PRF AES-CMAC under the master secret (docs/FORMAT.md)."""
+        raise NotImplementedError
 
     @property
     def key_id(self) -> bytes:
-        return crypto.kdf(self._master, LABEL_MASTER_ID, b"", fmt.KEY_ID_BYTES)
+        return self.kdf(LABEL_MASTER_ID, b"", fmt.KEY_ID_BYTES)
 
     def device_key(self, uid: bytes, key_bytes: int = 32) -> DeviceKey:
-        return DeviceKey(uid, derive_root_key(self._master, uid, key_bytes))
+        return DeviceKey(uid, self.kdf(LABEL_ROOT_KEY, root_key_context(uid, key_bytes), key_bytes))
 
     def _batch_kek(self, build_id: bytes) -> bytes:
         # one key-encryption key per build: KDF(master, "ooc batch kek", build id)
-        return crypto.kdf(self._master, LABEL_BATCH_KEK, build_id, len(self._master))
+        return self.kdf(LABEL_BATCH_KEK, build_id, self.key_bytes)
 
     def wrap_batch_key(self, build_id: bytes, content_key: bytes) -> bytes:
         return crypto.key_wrap(self._batch_kek(build_id), content_key)
@@ -121,8 +120,24 @@ class SecretKeystore:
             ) from None
 
     def registry_mac(self, message: bytes) -> bytes:
-        key = crypto.kdf(self._master, LABEL_REGISTRY_MAC, b"", 32)
+        key = self.kdf(LABEL_REGISTRY_MAC, b"", 32)
         return hmac.new(key, message, hashlib.sha256).digest()
+
+
+class SecretKeystore(DerivingKeystore):
+    """A master secret held in this process (from a file, the environment's file, or stdin)."""
+
+    def __init__(self, master: bytes) -> None:
+        if len(master) not in crypto.KEY_SIZES:
+            raise InvalidArgumentError("a master secret is 16 or 32 bytes")
+        self._master = bytes(master)
+        self.key_bytes = len(self._master)
+
+    def __repr__(self) -> str:
+        return f"SecretKeystore(key_id={self.key_id.hex()})"
+
+    def kdf(self, label: bytes, context: bytes, length: int) -> bytes:
+        return crypto.kdf(self._master, label, context, length)
 
     def export_secret(self) -> bytes:
         """The master secret itself: only for importing it into a token

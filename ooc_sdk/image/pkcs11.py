@@ -25,8 +25,6 @@ python-pkcs11 (the ``pkcs11`` extra) talks to the module; it is imported only he
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import struct
 from dataclasses import dataclass, field
@@ -35,16 +33,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from ooc_sdk.errors import InvalidArgumentError, ToolError
-from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto
-from ooc_sdk.image.keys import DeviceKey, read_private_file
+from ooc_sdk.image.keys import read_private_file
 from ooc_sdk.image.keystore import (
-    LABEL_BATCH_KEK,
-    LABEL_MASTER_ID,
-    LABEL_REGISTRY_MAC,
-    LABEL_ROOT_KEY,
+    DerivingKeystore,
     SecretKeystore,
-    root_key_context,
 )
 
 SCHEME = "pkcs11:"
@@ -152,8 +145,10 @@ def _pkcs11() -> Any:
     return pkcs11
 
 
-class Pkcs11Keystore:
-    """A :class:`~ooc_sdk.image.keystore.Keystore` whose master secret stays in a token."""
+class Pkcs11Keystore(DerivingKeystore):
+    """A :class:`~ooc_sdk.image.keystore.Keystore` whose master secret stays in a token: every
+    derivation's PRF blocks are computed there (``kdf``); the derivations themselves are
+    :class:`~ooc_sdk.image.keystore.DerivingKeystore`'s, shared with the file keystore."""
 
     def __init__(self, uri: Pkcs11Uri, session: Any, key: Any) -> None:
         self.uri, self._session, self._key = uri, session, key
@@ -193,34 +188,9 @@ class Pkcs11Keystore:
 
     @property
     def key_id(self) -> bytes:
-        if self._key_id is None:
-            self._key_id = self.kdf(LABEL_MASTER_ID, b"", fmt.KEY_ID_BYTES)
+        if self._key_id is None:  # asked for often (registry records): one token call
+            self._key_id = DerivingKeystore.key_id.fget(self)  # type: ignore[attr-defined]
         return self._key_id
-
-    def device_key(self, uid: bytes, key_bytes: int = 32) -> DeviceKey:
-        context = root_key_context(uid, key_bytes)
-        return DeviceKey(uid, self.kdf(LABEL_ROOT_KEY, context, key_bytes))
-
-    def _batch_kek(self, build_id: bytes) -> bytes:
-        return self.kdf(LABEL_BATCH_KEK, build_id, self.key_bytes)
-
-    def wrap_batch_key(self, build_id: bytes, content_key: bytes) -> bytes:
-        return crypto.key_wrap(self._batch_kek(build_id), content_key)
-
-    def registry_mac(self, message: bytes) -> bytes:
-        """HMAC-SHA256 under the registry MAC key, derived in the token as SecretKeystore
-        derives it (the derived key, like a batch KEK, is assembled on the host)."""
-        key = self.kdf(LABEL_REGISTRY_MAC, b"", 32)
-        return hmac.new(key, message, hashlib.sha256).digest()
-
-    def unwrap_batch_key(self, build_id: bytes, wrapped: bytes) -> bytes:
-        try:
-            return crypto.key_unwrap(self._batch_kek(build_id), wrapped)
-        except crypto.UnwrapError:
-            raise InvalidArgumentError(
-                "the batch key does not unwrap under this master key (altered, or another "
-                "master key's build)"
-            ) from None
 
 
 def _why(exc: Exception) -> str:
