@@ -6,48 +6,9 @@
 
 #include "ooc/ooc.h"
 #include "ooc/ooc_crypto.h"
+#include "vector_line.h"
 
-#define MAX_FIELD 2048
-#define MAX_FIELDS 3
-
-typedef struct {
-    uint8_t b[MAX_FIELD];
-    size_t n;
-} field_t;
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-static int parse_hex(const char *s, field_t *f)
-{
-    size_t len = strlen(s), i;
-    f->n = 0;
-    if (strcmp(s, "-") == 0) {
-        return 1;
-    }
-    if (len == 0 || len % 2 != 0 || len / 2 > MAX_FIELD) {
-        return 0;
-    }
-    for (i = 0; i < len; i += 2) {
-        int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return 0;
-        }
-        f->b[f->n++] = (uint8_t)(hi * 16 + lo);
-    }
-    return 1;
-}
+#define MAX_FIELDS VECTOR_MAX_FIELDS
 
 static int all_zero(const void *p, size_t n)
 {
@@ -129,37 +90,12 @@ static const char *check_ed25519(const field_t *f, int good)
 
 const char *sign_check_line(char *line)
 {
-    static const struct {
-        const char *kind;
-        int n_fields;
-    } kinds[] = {{"sha512", 2}, {"ed25519", 3}, {"ed25519bad", 3}};
+    static const vector_kind_t kinds[] = {{"sha512", 2}, {"ed25519", 3}, {"ed25519bad", 3}};
     static field_t fields[MAX_FIELDS];
-    char *tok[MAX_FIELDS + 1];
-    int n = 0, k, i;
-    char *p = line;
-    tok[n++] = p;
-    while ((p = strchr(p, ' ')) != NULL) {
-        *p++ = '\0';
-        if (n > MAX_FIELDS) {
-            return "too many fields";
-        }
-        tok[n++] = p;
-    }
-    for (k = 0; k < (int)(sizeof kinds / sizeof kinds[0]); k++) {
-        if (strcmp(tok[0], kinds[k].kind) == 0) {
-            break;
-        }
-    }
-    if (k == (int)(sizeof kinds / sizeof kinds[0])) {
-        return "unknown kind";
-    }
-    if (n - 1 != kinds[k].n_fields) {
-        return "wrong number of fields";
-    }
-    for (i = 1; i < n; i++) {
-        if (!parse_hex(tok[i], &fields[i - 1])) {
-            return "bad hex";
-        }
+    const char *why = NULL;
+    int k = vector_line(line, kinds, (int)(sizeof kinds / sizeof kinds[0]), fields, &why);
+    if (k < 0) {
+        return why;
     }
     switch (k) {
     case 0: return check_sha512(fields);
