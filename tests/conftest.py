@@ -43,6 +43,19 @@ TFLM_ARENA = {
 }
 
 
+def spill_ring_sources() -> list[Path]:
+    """The runtime sources the host spill drivers compile: the ring (spill.c, spill_ring.c), the
+    port's checks (port.c) and the AES-based crypto they use; not the signature check
+    (src/crypto/sign.c, which needs Monocypher), which the ring never calls."""
+    from ooc_sdk.codegen.runtime import runtime_paths
+
+    return [
+        p
+        for p in runtime_paths()
+        if p.name.startswith(("spill", "port.")) or (p.parent.name == "crypto" and p.stem != "sign")
+    ]
+
+
 def shared_model(name: str) -> Path:
     path = SHARED_MODELS / name
     if not path.is_file():

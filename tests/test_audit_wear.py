@@ -39,7 +39,6 @@ from ooc_sdk.audit.wear import (
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.cli import main
-from ooc_sdk.codegen.runtime import runtime_paths
 from ooc_sdk.errors import ImageError, InvalidArgumentError
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import generate, write_key_file
@@ -50,7 +49,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 from ooc_sdk.toolchain import WARNINGS
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ROOT, SUPPORTED_SHARED, shared_model
+from conftest import ROOT, SUPPORTED_SHARED, shared_model, spill_ring_sources
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -212,11 +211,7 @@ def ring_dump(kws: dict[str, Any]) -> dict[str, Any]:
     """kws's flash.bin with the C ring's scratch partition after 1,000 spilling inferences."""
     root = kws["root"]
     exe = root / "test_spill"
-    ring = [  # the spill ring (spill.c, spill_ring.c), the port's checks, the crypto it uses
-        p
-        for p in runtime_paths()
-        if p.name.startswith(("spill", "port.")) or p.parent.name == "crypto"
-    ]
+    ring = spill_ring_sources()
     host = ROOT / "c_runtime" / "ports" / "host"
     cmd = ["cc", *WARNINGS, "-O1", f"-I{ROOT / 'c_runtime' / 'include'}", f"-I{host}"]
     cmd += [str(ROOT / "tests" / "c" / "test_spill.c"), *map(str, ring)]

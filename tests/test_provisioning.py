@@ -365,7 +365,7 @@ _DAMAGED = {
     "deleted plan.json": (lambda d: (d / "plan.json").unlink(), "lacks plan.json"),
     "deleted batch key": (
         lambda d: (d / BATCH_KEY_FILE).unlink(),
-        "cannot read batch key file",
+        "batch key file",
     ),
 }
 

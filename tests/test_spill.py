@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC, CounterLocation, Mode
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-from conftest import ROOT
+from conftest import ROOT, spill_ring_sources
 from ooc_sdk.codegen.runtime import runtime_paths
 from ooc_sdk.plan import spill as ring
 from ooc_sdk.toolchain import SANITIZE, WARNINGS
@@ -31,7 +31,7 @@ INCLUDE = ROOT / "c_runtime" / "include"
 HOST = ROOT / "c_runtime" / "ports" / "host"
 # the ring (spill.c, spill_ring.c), the port's checks (port.c) and the crypto it uses
 RING = [p for p in runtime_paths() if p.name.startswith(("spill", "port."))]
-SPILL = [*RING, *(p for p in runtime_paths() if p.parent.name == "crypto")]
+SPILL = spill_ring_sources()
 DRIVER = ROOT / "tests" / "c" / "test_spill.c"
 ARM = ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 
