@@ -86,6 +86,8 @@ def write_signing_key(path: Path, key: SigningKey, force: bool = False) -> Path:
     the public key's path. Refuses to replace either without ``force``."""
     path = Path(path)
     pub = path.with_suffix(".pub")
+    if pub == path:
+        raise InvalidArgumentError(f"{path}: name the private key file, not its .pub")
     if not force:
         for p in (path, pub):
             if p.exists() or p.is_symlink():
