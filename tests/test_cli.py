@@ -204,6 +204,20 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["plan", "{kws}"], "SVDF"),
         (
             ["build", "{vww}", "--sram", "8KiB", "--device-key", "{key}", "-o", "{tmp}/b"],
+            "smallest fused schedule found needs",  # per layer, then fused: neither fits
+        ),
+        (
+            [
+                "build",
+                "{vww}",
+                "--sram",
+                "24KiB",
+                "--no-fuse",
+                "--device-key",
+                "{key}",
+                "-o",
+                "{tmp}/b",
+            ],
             "needs at least",
         ),
         (["build", "{vww}", "--device-key", "{random}", "-o", "{tmp}/b"], "chmod 600"),

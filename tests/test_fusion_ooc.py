@@ -24,7 +24,7 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.planner import plan
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.plan.schedule import BudgetError
-from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.golden import run_tflm, run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
@@ -159,3 +159,32 @@ def test_cli_plan_and_build_fused_out_of_core(device: DeviceKey, tmp_path: Path)
     assert r.returncode == 0, r.stderr
     assert "fused activations:" in r.stdout
     assert json.loads((tmp_path / "out" / "build.json").read_text())["fused"] is True
+
+
+def test_build_fuses_by_itself_when_per_layer_does_not_fit(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    """No flag: layer by layer where it fits, fused where it does not; --no-fuse restricts."""
+    model = shared_model("kws_ref_model.tflite")
+    key = tmp_path / "dev.key"
+    key.write_bytes(device.to_bytes())
+    key.chmod(0o600)
+    r = _ooc("build", str(model), "--sram", "12KiB", "--no-fuse", "--device-key", str(key),
+             "-o", str(tmp_path / "no"))  # fmt: skip
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and "needs at least 20.8 KiB" in lines[-1], r.stderr
+    r = _ooc("build", str(model), "--sram", "12KiB", "--device-key", str(key),
+             "-o", str(tmp_path / "auto"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "fused activations chosen" in r.stderr
+    assert json.loads((tmp_path / "auto" / "build.json").read_text())["fused"] is True
+    r = _ooc("build", str(model), "--sram", "64KiB", "--device-key", str(key),
+             "-o", str(tmp_path / "fits"))  # fmt: skip
+    assert r.returncode == 0 and "fused activations chosen" not in r.stderr, r.stderr
+    assert json.loads((tmp_path / "fits" / "build.json").read_text())["fused"] is False
+    graph = load_model(model)
+    x = random_inputs(graph, 4)
+    got = run_build(tmp_path / "auto", graph, device, [x])
+    want = run_tflm(model, x)
+    for a, b in zip(got.outputs[0], want.outputs, strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()

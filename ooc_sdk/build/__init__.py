@@ -33,7 +33,7 @@ from ooc_sdk.image.outdir import write_image_dir
 from ooc_sdk.image.pack import PackedImage, PackOptions, pack_image
 from ooc_sdk.image.signing import SigningKey
 from ooc_sdk.model.ir import Graph
-from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.planner import plan, plan_any
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.plan.schedule import Plan
 
@@ -50,6 +50,9 @@ class BuildRequest:
     flash_offset: int = 0  # where the image starts in the flash (a sector multiple)
     hex_base: int = 0  # address of flash offset 0 in image.hex
     signing_key: SigningKey | None = None  # the vendor key that signs the image (None: unsigned)
+    # With plan.fuse off: fall back to fused activations when per-layer does not fit the budget
+    # (ooc_sdk.plan.planner.plan_any); off: per-layer or nothing.
+    auto_fuse: bool = False
 
 
 @dataclass
@@ -112,7 +115,9 @@ def build(
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     say("planning")
-    p = plan(graph, request.plan)
+    p = plan_any(graph, request.plan) if request.auto_fuse else plan(graph, request.plan)
+    if p.fusion is not None and not request.plan.fuse:
+        say("per-layer activations do not fit the budget: fused activations chosen")
     say(
         f"planned {len(p.steps)} steps, {len(p.chunks)} chunks, {p.slots} chunk "
         f"slot{'s' if p.slots > 1 else ''} of {p.slot_bytes:,} bytes, {p.sram_bytes:,} bytes of SRAM"

@@ -62,10 +62,16 @@ from ooc_sdk.errors import InvalidArgumentError
 @click.option(
     "--fuse",
     is_flag=True,
-    help="Fuse layers where it saves SRAM: activations follow a fused schedule (rows, rings, "
-    "strips; see `ooc plan --help`) chosen together with the chunk slots; a fused block's "
-    "weights are read once and stay in the slot while its rows compute, and the next step's "
-    "are prefetched meanwhile. The fastest plan within --sram wins.",
+    help="Always fuse layers: activations follow a fused schedule (rows, rings, strips; see "
+    "`ooc plan --help`) chosen together with the chunk slots; a fused block's weights are read "
+    "once and stay in the slot while its rows compute, and the next step's are prefetched "
+    "meanwhile. By default the build runs layer by layer when that fits --sram (the fastest, "
+    "nothing is recomputed) and fuses only when it does not.",
+)
+@click.option(
+    "--no-fuse",
+    is_flag=True,
+    help="Never fuse: layer by layer, or an error naming the minimum budget.",
 )
 @channel_split_option(" With --fuse; a chain's weights stay resident in its block's slot.")
 @click.option(
@@ -96,6 +102,7 @@ def build_cmd(
     security_counter: int,
     signing_key: Path | None,
     fuse: bool,
+    no_fuse: bool,
     channel_split: str,
     scratch: int | None,
     as_json: bool,
@@ -130,6 +137,8 @@ def build_cmd(
     from ooc_sdk.plan.summary import plan_lines
     from ooc_sdk.targets import load_flash, load_mcu
 
+    if fuse and no_fuse:
+        raise InvalidArgumentError("give --fuse or --no-fuse, not both")
     check_channel_split(channel_split, fuse, "--fuse")
     check_out_dir(out_dir, force)  # before anything is read or planned
     if device_key is not None and (master_key is not None or keystore is not None):
@@ -158,6 +167,7 @@ def build_cmd(
         security_counter=security_counter,
         flash_offset=flash_offset,
         signing_key=read_signing_key(signing_key) if signing_key is not None else None,
+        auto_fuse=not no_fuse,
     )  # fmt: skip
     data = read_bytes(model, "model", MAX_MODEL_BYTES)
     result = build(graph, data, out_dir, device, request, keystore=factory, progress=progress,

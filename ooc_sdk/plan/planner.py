@@ -10,13 +10,28 @@ The fastest plan that fits the SRAM budget wins; a budget below the smallest fea
 
 from __future__ import annotations
 
+import dataclasses
+
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fused import plan_fused
 from ooc_sdk.plan.paged import plan_paged
 from ooc_sdk.plan.request import PlanRequest
-from ooc_sdk.plan.schedule import Plan
+from ooc_sdk.plan.schedule import BudgetError, Plan
 from ooc_sdk.units import format_size
+
+
+def plan_any(graph: Graph, request: PlanRequest) -> Plan:
+    """The fastest plan within the budget whichever way the activations run: per layer when
+    that fits (it recomputes nothing, so it is the fastest), else fused (``request.fuse``
+    forced), which may spill. With ``request.fuse`` already set it is :func:`plan`. The
+    BudgetError, when neither fits, is the fused planner's: its minimum is the lower one."""
+    if request.fuse:
+        return plan(graph, request)
+    try:
+        return plan(graph, request)
+    except BudgetError:
+        return plan(graph, dataclasses.replace(request, fuse=True))
 
 
 def plan(graph: Graph, request: PlanRequest) -> Plan:
