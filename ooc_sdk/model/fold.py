@@ -18,6 +18,7 @@ value computed from activations) is refused in one line naming the operator.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,14 +86,14 @@ _OPTION_DECODERS: dict[str, tuple[type, Any]] = {
 }
 
 
-def decode_fold_options(name: str, options_type: int, table: Any) -> dict[str, Any]:
+def decode_fold_options(name: str, options_type: int, table: Any, where: str) -> dict[str, Any]:
     """The options of a foldable operator (``table``: its builtin options, or None)."""
     entry = _OPTION_DECODERS.get(name)
     if entry is None or table is None:
         return {}
     cls, decode = entry
     if options_type != getattr(tflite.BuiltinOptions, cls.__name__):
-        raise InvalidModelError(f"{name}: options of type #{options_type} do not belong to it")
+        raise InvalidModelError(f"{where}: options of type #{options_type} do not belong to {name}")
     obj = cls()
     obj.Init(table.Bytes, table.Pos)
     return decode(obj)
@@ -238,42 +239,58 @@ def _value(t: int, tensors: list[Tensor], values: dict[int, np.ndarray]) -> np.n
     return values[t] if data is None else np.asarray(data)
 
 
+def _fold_one(
+    op: Operator, tensors: list[Tensor], values: dict[int, np.ndarray], o: dict[str, Any]
+) -> bool:
+    """Evaluate ``op`` into ``values`` if its inputs are static; False if it stays."""
+    reads = op.inputs[1:] if op.op_type == "SHAPE" else op.inputs
+    if not all(_is_static(t, tensors, values) for t in reads):
+        return False
+    if op.op_type != "SHAPE" and tensors[op.inputs[0]].dtype not in _SHAPE_TYPES:
+        return False  # e.g. a CAST of an activation: not shape data
+    args = [] if op.op_type == "SHAPE" else [_value(t, tensors, values) for t in op.inputs]
+    try:
+        results = _evaluate(op, args, tensors, o)
+    except _NotFoldable:
+        return False
+    except (ValueError, IndexError, TypeError, OverflowError) as e:  # inconsistent operands
+        raise InvalidModelError(
+            f"{op.op_type} (op #{op.index}) cannot be evaluated on its constant inputs "
+            f"({type(e).__name__})"
+        ) from None
+    if len(results) != len(op.outputs):
+        raise InvalidModelError(
+            f"{op.op_type} (op #{op.index}) has {len(op.outputs)} outputs, computes {len(results)}"
+        )
+    for t, v in zip(op.outputs, results, strict=True):
+        values[t] = _fits(v, tensors[t], op)
+    return True
+
+
 def _fold_values(
     ops: list[Operator],
     tensors: list[Tensor],
     outputs: tuple[int, ...],
     options: dict[int, dict[str, Any]],
 ) -> tuple[dict[int, np.ndarray], set[int]]:
-    """Evaluate every foldable operator whose inputs are static, until nothing changes.
-    Returns the folded tensors' values and the folded operators' indices."""
+    """Evaluate every foldable operator whose inputs are static (a worklist: an operator is
+    looked at again only when one of its inputs was just folded). Returns the folded tensors'
+    values and the folded operators' indices."""
     values: dict[int, np.ndarray] = {}
     folded: set[int] = set()
     candidates = [op for op in ops if _foldable(op, tensors, outputs)]
-    progress = True
-    while progress:
-        progress = False
-        for op in candidates:
-            if op.index in folded:
-                continue
-            reads = op.inputs[1:] if op.op_type == "SHAPE" else op.inputs
-            if not all(_is_static(t, tensors, values) for t in reads):
-                continue
-            if op.op_type != "SHAPE" and tensors[op.inputs[0]].dtype not in _SHAPE_TYPES:
-                continue  # e.g. a CAST of an activation: not shape data
-            args = [] if op.op_type == "SHAPE" else [_value(t, tensors, values) for t in op.inputs]
-            try:
-                results = _evaluate(op, args, tensors, options.get(op.index, {}))
-            except _NotFoldable:
-                continue
-            if len(results) != len(op.outputs):
-                raise InvalidModelError(
-                    f"{op.op_type} (op #{op.index}) has {len(op.outputs)} outputs, "
-                    f"computes {len(results)}"
-                )
-            for t, v in zip(op.outputs, results, strict=True):
-                values[t] = _fits(v, tensors[t], op)
-            folded.add(op.index)
-            progress = True
+    readers: dict[int, list[Operator]] = {}
+    for op in candidates:
+        for t in set(op.inputs):
+            readers.setdefault(t, []).append(op)
+    queue = deque(candidates)
+    while queue:
+        op = queue.popleft()
+        if op.index in folded or not _fold_one(op, tensors, values, options.get(op.index, {})):
+            continue
+        folded.add(op.index)
+        for t in op.outputs:
+            queue.extend(readers.get(t, []))
     return values, folded
 
 
@@ -310,7 +327,9 @@ def _runtime_shape_error(
 ) -> UnsupportedModelError:
     """Name the operator where a RESHAPE's target stops being static."""
     culprit, t = op, op.inputs[1]
-    while (p := producer.get(t)) is not None and _foldable(p, tensors, ()):
+    seen: set[int] = set()
+    while (p := producer.get(t)) is not None and _foldable(p, tensors, ()) and p.index not in seen:
+        seen.add(p.index)
         dynamic = [
             i
             for i in (p.inputs[1:] if p.op_type == "SHAPE" else p.inputs)

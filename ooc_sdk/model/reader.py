@@ -143,7 +143,7 @@ class _Reader:
             name = BUILTIN_NAMES.get(builtin, "")
             if name in FOLDABLE:
                 self.fold_options[i] = decode_fold_options(
-                    name, op.BuiltinOptionsType(), op.BuiltinOptions()
+                    name, op.BuiltinOptionsType(), op.BuiltinOptions(), f"{name} (op #{i})"
                 )
             if custom is not None and builtin == tflite.BuiltinOperator.CUSTOM:
                 ops.append((i, f"custom op '{custom}'", ins, outs, {}))
