@@ -97,6 +97,39 @@ def test_concatenation_and_gather_of_int32_constants_as_a_reshape_target() -> No
     assert g.folded == ["SHAPE, GATHER, CONCATENATION -> RESHAPE (op 0) target (1, 16, 2)"]
 
 
+def test_arithmetic_on_the_shape_folds() -> None:
+    """(1, 4, 4, 2) -> [n, h * w * c - 0] through UNPACK, STRIDED_SLICE, REDUCE_PROD, MUL,
+    SUB, PACK and CAST."""
+    b = _Model()
+    s = b.i32("shape", (4,))
+    b.op("SHAPE", [b.x], [s])
+    dims = [b.i32(f"d{i}", ()) for i in range(4)]
+    b.op("UNPACK", [s], dims, num=4, axis=0)
+    hw = b.i32("hw", (2,))
+    b.op(
+        "STRIDED_SLICE",
+        [s, *(b.i32(n, (1,), [v]) for n, v in (("b", 1), ("e", 3), ("st", 1)))],
+        [hw],
+    )
+    area = b.i32("area", ())
+    b.op("REDUCE_PROD", [hw, b.i32("axes", (1,), [0])], [area])
+    depth = b.i32("depth", ())
+    b.op("MUL", [area, dims[3]], [depth])
+    minus = b.i32("minus", ())
+    b.op("SUB", [depth, b.i32("zero", (), 0)], [minus])
+    packed = b.i32("packed", (2,))
+    b.op("PACK", [dims[0], minus], [packed], values_count=2)
+    target = b.i32("target", (2,))
+    b.op("CAST", [packed], [target])
+    y = b.act("y", (1, 32))
+    b.op("RESHAPE", [b.x, target], [y])
+    g = b.parse(y)
+    assert [op.op_type for op in g.operators] == ["RESHAPE"]
+    assert g.operators[0].options["new_shape"] == (1, 32)
+    kinds = "SHAPE, UNPACK, STRIDED_SLICE, REDUCE_PROD, MUL, SUB, PACK, CAST"
+    assert g.folded == [f"{kinds} -> RESHAPE (op 0) target (1, 32)"]
+
+
 def test_no_op_reshapes_are_dropped_and_the_graph_output_rewired() -> None:
     b = _Model()
     same = b.act("same", (1, 4, 4, 2))
