@@ -56,6 +56,7 @@ ZOO = {
     ],
     "resnet8": [Knobs(width=4, resolution=16), Knobs(width=16, resolution=32, float_io=True)],
     "autoencoder": [Knobs(width=16, depth=1), Knobs(width=128, depth=4, float_io=True)],
+    "keras-flatten": [Knobs(width=4, resolution=32), Knobs(width=16, resolution=64, float_io=True)],
 }
 
 

@@ -19,6 +19,7 @@ SIZES = {
     ],
     "resnet8": [Knobs(width=4, resolution=16), Knobs(width=16, resolution=32, float_io=True)],
     "autoencoder": [Knobs(width=16, depth=1), Knobs(width=128, depth=4)],
+    "keras-flatten": [Knobs(width=4, resolution=32), Knobs(width=16, resolution=64, float_io=True)],
 }
 
 
@@ -51,6 +52,8 @@ def test_architecture_mix_of_ops() -> None:
     assert "ADD" in ops["mobilenet-v2"] and "MEAN" in ops["mobilenet-v2"]
     assert "ADD" in ops["resnet8"] and "PAD" in ops["mobilenet-v1"]
     assert ops["autoencoder"] == {"FULLY_CONNECTED"}
+    # the Keras flatten's SHAPE/STRIDED_SLICE/PACK are folded at ingest into its RESHAPE
+    assert ops["keras-flatten"] == {"CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"}
     f = parse_model(generate("resnet8", SIZES["resnet8"][1]).data)
     assert {"QUANTIZE", "DEQUANTIZE"} <= {op.op_type for op in f.operators}
 

@@ -46,8 +46,11 @@ def inspect(model: Path, as_json: bool) -> None:
     constant bytes first read by that operator, and activation bytes read and
     written. The totals give the largest single tensor, the naive per-layer peak
     (inputs + outputs of the worst operator) and the peak of all tensors alive
-    at once. JSON keys: macs, weight_bytes, layers, peak_activation_bytes,
-    peak_live_bytes, largest_tensor_bytes, inputs, outputs.
+    at once. Shape arithmetic on static shapes (e.g. a Keras Flatten's
+    SHAPE/STRIDED_SLICE/PACK) is folded into RESHAPE targets and no-op operators
+    are dropped at ingest; the "folded at ingest" lines say what. JSON keys:
+    macs, weight_bytes, layers, peak_activation_bytes, peak_live_bytes,
+    largest_tensor_bytes, inputs, outputs, folded.
     """
     from ooc_sdk.model import load_model
     from ooc_sdk.model.summary import render_table, summarize

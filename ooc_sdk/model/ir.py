@@ -166,6 +166,8 @@ class Graph:
     sha256: str = ""  # of the source flatbuffer
     source_bytes: int = 0
     source: str | None = None  # the file it was read from (load_model), absolute; None: bytes
+    # what ingest folded or dropped (ooc_sdk.model.fold), one line each, for `ooc inspect`
+    folded: list[str] = field(default_factory=list)
 
     # -- derived facts ---------------------------------------------------------------
 

@@ -24,6 +24,14 @@ import tflite
 
 from ooc_sdk.errors import InvalidModelError, OocError, UnsupportedModelError
 from ooc_sdk.fileio import MAX_MODEL_BYTES, FileMissingError, read_bytes
+from ooc_sdk.model.fold import (
+    FOLDABLE,
+    compact,
+    decode_fold_options,
+    describe,
+    drop_noops,
+    fold_shapes,
+)
 from ooc_sdk.model.ir import DType, Graph, Operator, Quantization, Tensor
 from ooc_sdk.model.ops import (
     BUILTIN_NAMES,
@@ -72,8 +80,8 @@ def parse_model(data: bytes, name: str = "model") -> Graph:
         raise InvalidModelError(
             f"corrupt TFLite flatbuffer ({type(e).__name__} while decoding)"
         ) from None
-    tensors, ops, inputs, outputs = raw
-    graph = _build_graph(name, data, tensors, ops, inputs, outputs)
+    tensors, ops, inputs, outputs, fold_options = raw
+    graph = _build_graph(name, data, tensors, ops, inputs, outputs, fold_options)
     return graph
 
 
@@ -83,6 +91,7 @@ class _Reader:
     def __init__(self, data: bytes):
         self.data = data
         self.size = len(data)
+        self.fold_options: dict[int, dict[str, Any]] = {}  # foldable operators' options
 
     def count(self, n: int, elem_size: int, what: str) -> int:
         if n < 0 or n * elem_size > self.size:
@@ -95,7 +104,9 @@ class _Reader:
             return []
         return [int(v) for v in getattr(obj, field + "AsNumpy")()]
 
-    def read(self) -> tuple[list[Tensor], list[tuple[int, str, tuple, tuple, dict]], tuple, tuple]:
+    def read(
+        self,
+    ) -> tuple[list[Tensor], list[tuple[int, str, tuple, tuple, dict]], tuple, tuple, dict]:
         model = tflite.Model.GetRootAs(self.data, 0)
         n_sub = self.count(model.SubgraphsLength(), 4, "subgraphs")
         if n_sub == 0:
@@ -129,6 +140,11 @@ class _Reader:
             for t in outs:
                 if not 0 <= t < n_tensors:
                     raise InvalidModelError(f"operator #{i} writes tensor {t} of {n_tensors}")
+            name = BUILTIN_NAMES.get(builtin, "")
+            if name in FOLDABLE:
+                self.fold_options[i] = decode_fold_options(
+                    name, op.BuiltinOptionsType(), op.BuiltinOptions(), f"{name} (op #{i})"
+                )
             if custom is not None and builtin == tflite.BuiltinOperator.CUSTOM:
                 ops.append((i, f"custom op '{custom}'", ins, outs, {}))
                 continue
@@ -151,7 +167,7 @@ class _Reader:
                 raise InvalidModelError(f"graph input/output refers to tensor {t} of {n_tensors}")
         if not inputs or not outputs:
             raise InvalidModelError("the main subgraph declares no inputs or no outputs")
-        return tensors, ops, inputs, outputs
+        return tensors, ops, inputs, outputs, self.fold_options
 
     def tensor(self, t: Any, index: int, model: Any, n_buffers: int) -> Tensor:
         raw_name = t.Name()
@@ -229,9 +245,17 @@ def _build_graph(
     raw_ops: list[tuple[int, str, tuple, tuple, dict]],
     inputs: tuple[int, ...],
     outputs: tuple[int, ...],
+    fold_options: dict[int, dict[str, Any]],
 ) -> Graph:
     ops = [Operator(i, op_type, ins, outs, options) for i, op_type, ins, outs, options in raw_ops]
-    _check_supported(ops, tensors)
+    s = fold_shapes(ops, tensors, inputs, outputs, fold_options)
+    _check_supported(s.ops, s.tensors)
+    drop_noops(s)
+    compact(s)
+    tensors, inputs, outputs = s.tensors, s.inputs, s.outputs
+    ops = s.ops
+    for pos, op in enumerate(ops):
+        op.index = pos  # positions from here on (the same as the file's unless ops were dropped)
     order = _topological_order(ops, tensors, inputs)
     ops = [ops[i] for i in order]
     for pos, op in enumerate(ops):
@@ -260,6 +284,7 @@ def _build_graph(
         outputs=outputs,
         sha256=hashlib.sha256(data).hexdigest(),
         source_bytes=len(data),
+        folded=describe(s),
     )
 
 

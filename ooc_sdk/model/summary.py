@@ -46,6 +46,7 @@ def summarize(graph: Graph) -> dict[str, Any]:
         "largest_tensor_bytes": graph.largest_tensor_bytes,
         "peak_activation_bytes": graph.peak_activation_bytes,
         "peak_live_bytes": graph.peak_live_bytes,
+        "folded": list(graph.folded),
         "layers": layers,
     }
 
@@ -94,4 +95,5 @@ def render_table(summary: dict[str, Any]) -> str:
         f"peak live activations  {summary['peak_live_bytes']:,} ({format_size(summary['peak_live_bytes'])})"
         "  all tensors alive at once, skip branches included",
     ]
+    lines += [f"folded at ingest       {note}" for note in summary.get("folded", [])]
     return "\n".join(lines)

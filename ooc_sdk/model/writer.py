@@ -157,6 +157,39 @@ def _reshape_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Op
     return _BO.ReshapeOptions, tflite.ReshapeOptionsEnd(b)
 
 
+def _shape_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ShapeOptionsStart(b)
+    tflite.ShapeOptionsAddOutType(
+        b, getattr(tflite.TensorType, o.get("out_type", DType.INT32).name)
+    )
+    return _BO.ShapeOptions, tflite.ShapeOptionsEnd(b)
+
+
+def _strided_slice_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.StridedSliceOptionsStart(b)
+    tflite.StridedSliceOptionsAddBeginMask(b, o.get("begin_mask", 0))
+    tflite.StridedSliceOptionsAddEndMask(b, o.get("end_mask", 0))
+    tflite.StridedSliceOptionsAddEllipsisMask(b, o.get("ellipsis_mask", 0))
+    tflite.StridedSliceOptionsAddNewAxisMask(b, o.get("new_axis_mask", 0))
+    tflite.StridedSliceOptionsAddShrinkAxisMask(b, o.get("shrink_axis_mask", 0))
+    tflite.StridedSliceOptionsAddOffset(b, bool(o.get("offset", False)))
+    return _BO.StridedSliceOptions, tflite.StridedSliceOptionsEnd(b)
+
+
+def _pack_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.PackOptionsStart(b)
+    tflite.PackOptionsAddValuesCount(b, o["values_count"])
+    tflite.PackOptionsAddAxis(b, o.get("axis", 0))
+    return _BO.PackOptions, tflite.PackOptionsEnd(b)
+
+
+def _gather_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.GatherOptionsStart(b)
+    tflite.GatherOptionsAddAxis(b, o.get("axis", 0))
+    tflite.GatherOptionsAddBatchDims(b, o.get("batch_dims", 0))
+    return _BO.GatherOptions, tflite.GatherOptionsEnd(b)
+
+
 # op type -> the builder of its builtin options table; other operators have none
 _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Options]] = {
     "CONV_2D": _conv_options,
@@ -171,6 +204,10 @@ _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Option
     "CONCATENATION": _concatenation_options,
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest_options,
     "RESHAPE": _reshape_options,
+    "SHAPE": _shape_options,
+    "STRIDED_SLICE": _strided_slice_options,
+    "PACK": _pack_options,
+    "GATHER": _gather_options,
 }
 
 

@@ -17,6 +17,10 @@ published reference models:
   1x1 stride-2 projection shortcuts).
 - ``autoencoder``: the MLPerf Tiny anomaly detection fully connected
   autoencoder (640 -> width x depth -> 8 -> width x depth -> 640).
+- ``keras-flatten``: a small Keras-style CNN (three stride-2 convolutions) whose
+  Flatten before the dense head is exported the way the TFLite converter writes
+  Keras's: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE on int32 tensors (ingest folds
+  it into a plain RESHAPE).
 """
 
 from __future__ import annotations
@@ -163,6 +167,17 @@ def autoencoder(net: Net, k: Knobs) -> None:
     net.output(x, k.float_io)
 
 
+def keras_flatten(net: Net, k: Knobs) -> None:
+    width, res, classes = int(k.width), k.resolution, k.classes
+    x = net.input((1, res, res, 3), float_io=k.float_io)
+    for stage in range(3):
+        x = net.conv(x, width * 2**stage, 3, stride=2, act=RELU)
+    x = net.keras_flatten(x)
+    x = net.fully_connected(x, 4 * width, act=RELU)
+    x = net.fully_connected(x, classes)
+    net.output(net.softmax(x), k.float_io)
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
@@ -210,6 +225,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             False,
             8,
             ("width", "depth"),
+        ),
+        Architecture(
+            "keras-flatten",
+            "small Keras CNN whose Flatten is exported as SHAPE/STRIDED_SLICE/PACK/RESHAPE",
+            keras_flatten,
+            Knobs(width=8, resolution=32, classes=10),
+            False,
+            2,
+            ("width", "resolution", "classes"),
         ),
     ]
 }

@@ -367,6 +367,35 @@ class Net:
         self._op("RESHAPE", [x.index, si], [out.index], new_shape=list(shape))
         return out
 
+    def keras_flatten(self, x: Node, name: str = "flatten") -> Node:
+        """Flatten the way Keras exports it: SHAPE -> STRIDED_SLICE (the batch size) -> PACK
+        (with the flattened size) -> RESHAPE, on int32 tensors. Ingest folds the three into the
+        RESHAPE's target, so their small int32 constants are not counted as weights."""
+        depth = math.prod(x.shape[1:])
+        shape = (x.shape[0], depth)
+        name = self._name(name)
+        if self.dry:
+            return Node(-1, shape, x.scale, x.zero_point)
+
+        def i32(suffix: str, dims: tuple[int, ...], data: list[int] | int | None = None) -> int:
+            value = None if data is None else np.asarray(data, dtype=np.int32).reshape(dims)
+            return self.model.add_tensor(TensorDef(f"{name}/{suffix}", dims, DType.INT32, value))
+
+        s = i32("Shape", (len(x.shape),))
+        self._op("SHAPE", [x.index], [s], out_type=DType.INT32)
+        begin, end, strides = (
+            i32(f"strided_slice/{n}", (1,), [v])
+            for n, v in (("begin", 0), ("end", 1), ("strides", 1))
+        )
+        batch = i32("strided_slice", ())
+        self._op("STRIDED_SLICE", [s, begin, end, strides], [batch], shrink_axis_mask=1)
+        flat = i32("Reshape/shape/1", (), depth)
+        target = i32("Reshape/shape", (2,))
+        self._op("PACK", [batch, flat], [target], values_count=2, axis=0)
+        out = self._same_as(name, x, x.calib.reshape(self.batch, depth), shape)
+        self._op("RESHAPE", [x.index, target], [out.index])
+        return out
+
     def softmax(self, x: Node, name: str = "softmax") -> Node:
         name = self._name(name)
         if self.dry:
