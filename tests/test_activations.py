@@ -1,0 +1,129 @@
+"""The standalone int8 activations (RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH) against
+tflite-micro, in core on the host under ASan and UBSan: the operator-coverage model on random
+inputs, and every int8 input value at quantizations that reach each branch of the fixed-point
+arithmetic (HARD_SWISH's left and right shifts, its widest output shift, negative alphas)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ooc_sdk.errors import GoldenError
+from ooc_sdk.lower.prepare import prepare_op
+from ooc_sdk.lower.prepare.common import multiply_by_quantized_multiplier
+from ooc_sdk.model import parse_model
+from ooc_sdk.model.inputs import random_inputs
+from ooc_sdk.model.ir import DType
+from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
+from ooc_sdk.run.golden import run_tflm_many
+from ooc_sdk.run.host import run_host
+from opmodels import activation_model, relu_n1_to_1_model
+
+ALL_INT8 = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
+
+
+def _assert_bit_exact(data: bytes, samples: list[list[np.ndarray]]) -> None:
+    graph = parse_model(data)
+    ours = run_host(graph, samples, sanitize=True)
+    gold = run_tflm_many(data, samples)
+    for s, (mine, ref) in enumerate(zip(ours.outputs, gold, strict=True)):
+        assert len(mine) == len(ref.outputs) == len(graph.outputs)
+        for i, (a, b) in enumerate(zip(mine, ref.outputs, strict=True)):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert a.tobytes() == b.tobytes(), (
+                f"sample {s}, output {i} ({graph.tensors[graph.outputs[i]].name}): "
+                f"{np.count_nonzero(a != b)} values differ"
+            )
+
+
+@pytest.mark.parametrize(("seed", "alpha"), [(0, 0.2), (1, 0.01), (2, -0.3)])
+def test_activation_model_bit_exact(seed: int, alpha: float) -> None:
+    data = activation_model(seed, alpha)
+    graph = parse_model(data)
+    samples = [random_inputs(graph, s) for s in range(8)]
+    assert min(int(x[0].min()) for x in samples) == -128
+    assert max(int(x[0].max()) for x in samples) == 127
+    _assert_bit_exact(data, samples)
+
+
+# (input scale, input zero point, output scale, output zero point, LEAKY_RELU alpha)
+SWEEP = [
+    (0.05, -3, 0.05, -3, 0.2),  # one quantization throughout
+    (0.5, 10, 0.004, -100, 3.5),  # HARD_SWISH output exponent 0; saturating outputs
+    (0.001, 0, 0.1, 50, 0.1),  # HARD_SWISH reluish right shift
+    (0.0001, -128, 0.5, 127, -0.5),  # HARD_SWISH output shift beyond 15 bits; negative alpha
+    (2.0, 127, 0.02, 0, 0.0),  # HARD_SWISH reluish left shift (saturating); alpha 0
+    (0.0123, -77, 0.0321, 33, 0.7),
+]
+
+
+def _sweep_model() -> bytes:
+    """One model input per SWEEP case, each read by the four activations with the case's output
+    quantization (one model, so the sanitizer build is compiled once)."""
+    m = ModelDef(description="ooc test: activation sweep")
+    shape = ALL_INT8.shape
+    for n, (s_in, zp_in, s_out, zp_out, alpha) in enumerate(SWEEP):
+        x = m.add_tensor(TensorDef(f"input{n}", shape, DType.INT8, None, (s_in,), (zp_in,)))
+        for op in ("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH"):
+            q = ((s_out,), (zp_out,))
+            y = m.add_tensor(TensorDef(f"{op.lower()}{n}", shape, DType.INT8, None, *q))
+            m.ops.append(OpDef(op, [x], [y], {"alpha": alpha} if op == "LEAKY_RELU" else {}))
+            m.outputs.append(y)
+        m.inputs.append(x)
+    return write_tflite(m)
+
+
+def test_every_int8_value_bit_exact() -> None:
+    data = _sweep_model()
+    graph = parse_model(data)
+    _assert_bit_exact(data, [[ALL_INT8] * len(SWEEP), random_inputs(graph, 0)])
+
+
+def test_sweep_reaches_every_hard_swish_branch() -> None:
+    """The sweep above is only as good as the exponents it reaches."""
+    graph = parse_model(_sweep_model())
+    seen = [
+        (f["output_exponent"], f["reluish_exponent"])
+        for op in graph.operators
+        if op.op_type == "HARD_SWISH"
+        for f in [prepare_op(graph, op).fields]
+    ]
+    assert len(seen) == len(SWEEP)
+    assert any(o == 0 for o, _ in seen)
+    assert any(o <= -16 for o, _ in seen)
+    assert any(r > 0 for _, r in seen) and any(r < 0 for _, r in seen)
+
+
+def test_relu_n1_to_1_clamps_to_minus_one_one() -> None:
+    """tflite-micro does not register RELU_N1_TO_1 (the oracle refuses the model), so the runtime
+    is checked against RELU's requantization clamped to the real range [-1, 1]."""
+    data = relu_n1_to_1_model()
+    graph = parse_model(data)
+    with pytest.raises(GoldenError):
+        run_tflm_many(data, [random_inputs(graph, 0)])
+    x = ALL_INT8.reshape(graph.tensors[graph.inputs[0]].shape)
+    got = run_host(graph, [[x]], sanitize=True).outputs[0][0].astype(np.int32)
+    qx = graph.tensors[graph.inputs[0]].quant
+    qy = graph.tensors[graph.outputs[0]].quant
+    assert qx is not None and qy is not None
+    f = prepare_op(graph, graph.operators[0]).fields
+    # 1 / (1/120) is 120 steps either side of the output zero point
+    assert (f["act_min"], f["act_max"]) == (qy.zero_point[0] - 120, qy.zero_point[0] + 120)
+    want = [
+        min(
+            f["act_max"],
+            max(
+                f["act_min"],
+                qy.zero_point[0]
+                + multiply_by_quantized_multiplier(
+                    int(v) - qx.zero_point[0], f["multiplier"], f["shift"]
+                ),
+            ),
+        )
+        for v in x.reshape(-1)
+    ]
+    assert got.reshape(-1).tolist() == want
+    # and in real terms: clip(x, -1, 1) to within half an output step
+    real_in = (x.reshape(-1).astype(np.float64) - qx.zero_point[0]) * qx.scale[0]
+    real_out = (got.reshape(-1) - qy.zero_point[0]) * qy.scale[0]
+    assert np.max(np.abs(real_out - np.clip(real_in, -1.0, 1.0))) <= qy.scale[0] / 2 + 1e-9
