@@ -5,20 +5,31 @@ arithmetic (HARD_SWISH's left and right shifts, its widest output shift, negativ
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.errors import GoldenError
+from ooc_sdk.image.keys import generate
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.lower.prepare.common import multiply_by_quantized_multiplier
 from ooc_sdk.model import parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import DType
 from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
+from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm_many
-from ooc_sdk.run.host import run_host
+from ooc_sdk.run.host import run_build, run_host
+from ooc_sdk.targets import load_flash, load_mcu
 from opmodels import activation_model, relu_n1_to_1_model
 
+FLASH = load_flash("w25q128jv")
+M4 = load_mcu("cortex-m4")
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
 
 
@@ -127,3 +138,30 @@ def test_relu_n1_to_1_clamps_to_minus_one_one() -> None:
     real_in = (x.reshape(-1).astype(np.float64) - qx.zero_point[0]) * qx.scale[0]
     real_out = (got.reshape(-1) - qy.zero_point[0]) * qy.scale[0]
     assert np.max(np.abs(real_out - np.clip(real_in, -1.0, 1.0))) <= qy.scale[0] / 2 + 1e-9
+
+
+def test_fused_schedules_leave_activations_per_layer(tmp_path: Path) -> None:
+    """The fused block runner does not run the activations yet: a fused schedule keeps each of
+    them a per-layer step, in core and out of core at the smallest budget, and stays bit-exact."""
+    data = activation_model(6)
+    graph = parse_model(data, "activation")
+    x = random_inputs(graph, 0)
+    gold = run_tflm_many(data, [x])[0].outputs
+    kinds = {"RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH"}
+    fp = plan_fusion(graph, max_mac_overhead=1.3)
+    for b in fp.blocks:
+        if any(graph.operators[j].op_type in kinds for j in range(b.first, b.last)):
+            assert not b.fused and b.last - b.first == 1
+    fused = run_host(graph, [x], sanitize=True, fusion=fp).outputs[0]
+    assert [a.tobytes() for a in fused] == [b.tobytes() for b in gold]
+
+    with pytest.raises(BudgetError) as exc:
+        plan(graph, PlanRequest(budget=1, flash=FLASH, mcu=M4, fuse=True))
+    budget = exc.value.minimum
+    assert budget is not None
+    req = PlanRequest(budget=budget, flash=FLASH, mcu=M4, fuse=True)
+    device = generate(bytes.fromhex("00c0ffee" * 4), 32)
+    build(graph, data, tmp_path / "b", device, BuildRequest(req))
+    got = run_build(tmp_path / "b", graph, device, [x])
+    assert got.report["sram_high_water_bytes"] <= budget
+    assert [a.tobytes() for a in got.outputs[0]] == [b.tobytes() for b in gold]
