@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ooc_sdk.build import BuildRequest, build
-from ooc_sdk.errors import GoldenError
+from ooc_sdk.errors import GoldenError, InvalidModelError, UnsupportedModelError
 from ooc_sdk.image.keys import generate
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.lower.prepare.common import multiply_by_quantized_multiplier
@@ -165,3 +165,23 @@ def test_fused_schedules_leave_activations_per_layer(tmp_path: Path) -> None:
     got = run_build(tmp_path / "b", graph, device, [x])
     assert got.report["sram_high_water_bytes"] <= budget
     assert [a.tobytes() for a in got.outputs[0]] == [b.tobytes() for b in gold]
+
+
+def _one_op(op: str, out_shape: tuple[int, ...], s_out: float, options: dict[str, float]) -> bytes:
+    m = ModelDef(description="ooc test: one activation")
+    x = m.add_tensor(TensorDef("input", (1, 4, 4, 2), DType.INT8, None, (0.5,), (0,)))
+    y = m.add_tensor(TensorDef("output", out_shape, DType.INT8, None, (s_out,), (0,)))
+    m.ops.append(OpDef(op, [x], [y], options))
+    m.inputs, m.outputs = [x], [y]
+    return write_tflite(m)
+
+
+def test_leaky_relu_alpha_round_trips_and_bad_models_are_refused() -> None:
+    graph = parse_model(_one_op("LEAKY_RELU", (1, 4, 4, 2), 0.1, {"alpha": 0.125}))
+    assert graph.operators[0].options == {"alpha": 0.125}
+    with pytest.raises(InvalidModelError, match="must keep the shape"):
+        parse_model(_one_op("RELU", (1, 4, 2, 4), 0.1, {}))
+    # tflite-micro refuses a HARD_SWISH whose input scale is above 128 x its output scale
+    graph = parse_model(_one_op("HARD_SWISH", (1, 4, 4, 2), 0.5 / 200, {}))
+    with pytest.raises(UnsupportedModelError, match="128 times"):
+        prepare_op(graph, graph.operators[0])
