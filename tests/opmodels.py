@@ -135,3 +135,74 @@ def depthwise_multiplier_model(seed: int = 0) -> bytes:
     )
     m.inputs, m.outputs = [x], [y]
     return write_tflite(m)
+
+
+def activation_model(seed: int = 0, alpha: float = 0.2) -> bytes:
+    """The standalone activations on int8 tensors whose output quantization differs from the
+    input's: RELU (requantized) and LEAKY_RELU of a CONV_2D's output, RELU6, LEAKY_RELU (alpha
+    above 1) and HARD_SWISH of the model input (so each sees the whole int8 range), and a
+    HARD_SWISH of the convolution; six outputs."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: standalone activations")
+
+    def act(name: str, shape: tuple[int, ...], scale: float, zp: int) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
+
+    x = act("input", (1, 8, 8, 4), 0.05, -3)
+    w_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
+    w = m.add_tensor(
+        TensorDef(
+            "w",
+            (6, 3, 3, 4),
+            DType.INT8,
+            rng.integers(-127, 128, (6, 3, 3, 4), dtype=np.int8),
+            tuple(float(s) for s in w_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    b = m.add_tensor(
+        TensorDef(
+            "b",
+            (6,),
+            DType.INT32,
+            rng.integers(-2000, 2000, 6, dtype=np.int32),
+            tuple(float(0.05 * s) for s in w_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    c = act("conv", (1, 8, 8, 6), 0.06, 5)
+    conv_options = {
+        "padding": Padding.SAME,
+        "stride": (1, 1),
+        "dilation": (1, 1),
+        "activation": Activation.NONE,
+    }
+    m.ops.append(OpDef("CONV_2D", [x, w, b], [c], conv_options))
+    relu = act("relu", (1, 8, 8, 6), 0.03, -128)
+    m.ops.append(OpDef("RELU", [c], [relu]))
+    leaky = act("leaky_relu", (1, 8, 8, 6), 0.04, 20)
+    m.ops.append(OpDef("LEAKY_RELU", [c], [leaky], {"alpha": alpha}))
+    hswish_c = act("hard_swish_conv", (1, 8, 8, 6), 0.035, -50)
+    m.ops.append(OpDef("HARD_SWISH", [c], [hswish_c]))
+    # RELU6 in tflite-micro clamps on the input's scale and ignores the output's
+    relu6 = act("relu6", (1, 8, 8, 4), 6 / 255, -128)
+    m.ops.append(OpDef("RELU6", [x], [relu6]))
+    leaky_x = act("leaky_relu_input", (1, 8, 8, 4), 0.07, -10)
+    m.ops.append(OpDef("LEAKY_RELU", [x], [leaky_x], {"alpha": 1.7}))
+    hswish_x = act("hard_swish_input", (1, 8, 8, 4), 0.027, -60)
+    m.ops.append(OpDef("HARD_SWISH", [x], [hswish_x]))
+    m.inputs = [x]
+    m.outputs = [relu, leaky, hswish_c, relu6, leaky_x, hswish_x]
+    return write_tflite(m)
+
+
+def relu_n1_to_1_model() -> bytes:
+    """RELU_N1_TO_1 alone, requantizing (tflite-micro does not register it)."""
+    m = ModelDef(description="ooc test: RELU_N1_TO_1")
+    x = m.add_tensor(TensorDef("input", (1, 4, 4, 16), DType.INT8, None, (0.02,), (7,)))
+    y = m.add_tensor(TensorDef("output", (1, 4, 4, 16), DType.INT8, None, (1 / 120,), (-4,)))
+    m.ops.append(OpDef("RELU_N1_TO_1", [x], [y]))
+    m.inputs, m.outputs = [x], [y]
+    return write_tflite(m)

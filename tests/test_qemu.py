@@ -22,7 +22,7 @@ from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
-from ooc_sdk.model import load_model
+from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan import schedule
 from ooc_sdk.plan.fusion.search import plan_fusion
@@ -45,6 +45,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
+from opmodels import activation_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -138,6 +139,19 @@ def test_reference_and_dsp_kernels_agree_on_the_m4() -> None:
     for a, b, c in zip(ref.outputs[0], dsp.outputs[0], tflm.outputs, strict=True):
         assert a.tobytes() == b.tobytes() == c.tobytes()
     assert dsp.report["instructions"] < ref.report["instructions"]
+
+
+def test_activations_bit_exact_on_the_m4() -> None:
+    """The standalone activations (tests/opmodels.py activation_model) in core on the M4."""
+    data = activation_model(4)
+    graph = parse_model(data, "activation")
+    samples = [random_inputs(graph, s) for s in range(3)]
+    got = run_model_m4(graph, samples)
+    gold = run_tflm_many(data, samples)
+    for mine, ref in zip(got.outputs, gold, strict=True):
+        assert len(mine) == len(ref.outputs) == 6
+        for a, b in zip(mine, ref.outputs, strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def test_over_budget_firmware_fails_at_link_time(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,11 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_REQUANTIZE] = {1, 1},
     [OOC_OP_DEQUANTIZE] = {1, 1},
     [OOC_OP_RESIZE_NEAREST_NEIGHBOR] = {1, 2},
+    [OOC_OP_RELU] = {1, 1},
+    [OOC_OP_RELU6] = {1, 1},
+    [OOC_OP_RELU_N1_TO_1] = {1, 1},
+    [OOC_OP_LEAKY_RELU] = {1, 1},
+    [OOC_OP_HARD_SWISH] = {1, 1},
 };
 
 const char *ooc_strerror(int err)
@@ -130,6 +135,19 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
         uint32_t in_n = op->kind == OOC_OP_QUANTIZE ? 4u * n : n;
         uint32_t out_n = op->kind == OOC_OP_DEQUANTIZE ? 4u * n : n;
         if (tensor_bytes(m, in[0]) != in_n || out != out_n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
+    case OOC_OP_RELU:
+    case OOC_OP_RELU6:
+    case OOC_OP_RELU_N1_TO_1:
+    case OOC_OP_LEAKY_RELU:
+    case OOC_OP_HARD_SWISH: {
+        /* count leads both parameter structs */
+        uint32_t n = op->kind == OOC_OP_HARD_SWISH ? (uint32_t)((const ooc_hard_swish_params_t *)op->params)->count
+                                                   : (uint32_t)((const ooc_activation_params_t *)op->params)->count;
+        if (tensor_bytes(m, in[0]) != n || out != n) {
             return OOC_ERR_CORRUPT;
         }
         break;
@@ -377,6 +395,27 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
     case OOC_OP_RESIZE_NEAREST_NEIGHBOR:
         ooc_resize_nearest_s8((const ooc_resize_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
         break;
+    case OOC_OP_RELU:
+    case OOC_OP_RELU_N1_TO_1: {
+        const ooc_activation_params_t *p = (const ooc_activation_params_t *)op->params;
+        ooc_relu_s8(p, (const int8_t *)in0, (int8_t *)out, p->count);
+        break;
+    }
+    case OOC_OP_RELU6: {
+        const ooc_activation_params_t *p = (const ooc_activation_params_t *)op->params;
+        ooc_relu6_s8(p, (const int8_t *)in0, (int8_t *)out, p->count);
+        break;
+    }
+    case OOC_OP_LEAKY_RELU: {
+        const ooc_activation_params_t *p = (const ooc_activation_params_t *)op->params;
+        ooc_leaky_relu_s8(p, (const int8_t *)in0, (int8_t *)out, p->count);
+        break;
+    }
+    case OOC_OP_HARD_SWISH: {
+        const ooc_hard_swish_params_t *p = (const ooc_hard_swish_params_t *)op->params;
+        ooc_hard_swish_s8(p, (const int8_t *)in0, (int8_t *)out, p->count);
+        break;
+    }
     case OOC_OP_KIND_COUNT:
         break;
     }

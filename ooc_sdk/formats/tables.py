@@ -59,11 +59,17 @@ OP_KINDS = {
     "REQUANTIZE": 15,
     "DEQUANTIZE": 16,
     "RESIZE_NEAREST_NEIGHBOR": 17,
+    "RELU": 18,
+    "RELU6": 19,
+    "RELU_N1_TO_1": 20,
+    "LEAKY_RELU": 21,
+    "HARD_SWISH": 22,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",
     "REQUANTIZE": "int8 -> int8",
     "DEQUANTIZE": "int8 -> float32",
+    "RELU6": "a clamp on the input's scale (tflite-micro does not requantize)",
 }
 
 VERIFY_MODE = Enum(

@@ -89,6 +89,10 @@ def _act_options(o: Any) -> dict[str, Any]:
     return {"activation": _activation(o.FusedActivationFunction())}
 
 
+def _leaky_relu_options(o: Any) -> dict[str, Any]:
+    return {"alpha": float(o.Alpha())}
+
+
 def _reducer_options(o: Any) -> dict[str, Any]:
     return {"keep_dims": bool(o.KeepDims())}
 
@@ -464,6 +468,20 @@ def _resize_nearest(c: _Ctx) -> None:
     c.op.options["size"] = [int(v) for v in size]
 
 
+def _activation_op(c: _Ctx) -> None:
+    """RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH: int8 in, int8 out, same shape (each
+    with its own scale and zero point)."""
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    if x.shape != y.shape:
+        raise c.invalid(f"{c.op.op_type} must keep the shape")
+    alpha = c.op.options.get("alpha")
+    if alpha is not None and not np.isfinite(alpha):
+        raise c.invalid(f"alpha {alpha} is not a finite number")
+
+
 @dataclass(frozen=True)
 class OpSpec:
     name: str
@@ -556,6 +574,26 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
                 _resize_nearest,
             ),
         ),
+        (tflite.BuiltinOperator.RELU, OpSpec("RELU", _NONE, None, None, _activation_op)),
+        (tflite.BuiltinOperator.RELU6, OpSpec("RELU6", _NONE, None, None, _activation_op)),
+        (
+            tflite.BuiltinOperator.RELU_N1_TO_1,
+            OpSpec("RELU_N1_TO_1", _NONE, None, None, _activation_op),
+        ),
+        (
+            tflite.BuiltinOperator.LEAKY_RELU,
+            OpSpec(
+                "LEAKY_RELU",
+                _BO.LeakyReluOptions,
+                tflite.LeakyReluOptions,
+                _leaky_relu_options,
+                _activation_op,
+            ),
+        ),
+        (
+            tflite.BuiltinOperator.HARD_SWISH,
+            OpSpec("HARD_SWISH", _NONE, None, None, _activation_op),
+        ),
     ]
 }
 
@@ -575,6 +613,7 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "FULLY_CONNECTED": {"activation": Activation.NONE, "keep_num_dims": False},
     "CONCATENATION": {"axis": 0, "activation": Activation.NONE},
     "RESIZE_NEAREST_NEIGHBOR": {"align_corners": False, "half_pixel_centers": False},
+    "LEAKY_RELU": {"alpha": 0.0},
 }
 
 

@@ -148,6 +148,12 @@ def _resize_nearest_options(b: flatbuffers.Builder, o: dict[str, Any], act: int)
     return _BO.ResizeNearestNeighborOptions, tflite.ResizeNearestNeighborOptionsEnd(b)
 
 
+def _leaky_relu_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.LeakyReluOptionsStart(b)
+    tflite.LeakyReluOptionsAddAlpha(b, float(o.get("alpha", 0.0)))
+    return _BO.LeakyReluOptions, tflite.LeakyReluOptionsEnd(b)
+
+
 def _reshape_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
     if "new_shape" not in o:
         return _BO.NONE, 0
@@ -208,6 +214,7 @@ _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Option
     "STRIDED_SLICE": _strided_slice_options,
     "PACK": _pack_options,
     "GATHER": _gather_options,
+    "LEAKY_RELU": _leaky_relu_options,
 }
 
 

@@ -157,6 +157,33 @@ void ooc_requantize_s8(const ooc_quantize_params_t *p, const int8_t *input, int8
 /* dequantize uses scale and zero_point as the input's */
 void ooc_dequantize_s8_f32(const ooc_quantize_params_t *p, const int8_t *input, float *output);
 
+/* ---- RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH (src/kernels/activation.c) ---- */
+typedef struct {
+    int32_t count;                      /* elements */
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;           /* RELU, RELU_N1_TO_1: the output's clamp; RELU6: [zero, six]
+                                           on the input's scale */
+    int32_t multiplier, shift;          /* RELU, RELU_N1_TO_1: input -> output scale;
+                                           LEAKY_RELU: inputs at or above the zero point */
+    int32_t alpha_multiplier, alpha_shift;  /* LEAKY_RELU: inputs below the zero point */
+} ooc_activation_params_t;
+
+/* Each runs n elements (the whole tensor: p->count), so rows of a tensor run alike. */
+void ooc_relu_s8(const ooc_activation_params_t *p, const int8_t *input, int8_t *output, int32_t n);
+void ooc_relu6_s8(const ooc_activation_params_t *p, const int8_t *input, int8_t *output, int32_t n);
+void ooc_leaky_relu_s8(const ooc_activation_params_t *p, const int8_t *input, int8_t *output, int32_t n);
+
+typedef struct {
+    int32_t count;
+    int32_t input_zero_point, output_zero_point;
+    int32_t output_multiplier;          /* Q15: input scale / 128 / output scale */
+    int32_t output_exponent;            /* <= 0 */
+    int32_t reluish_multiplier;         /* Q15: input scale / 128 / (3 / 32768) */
+    int32_t reluish_exponent;
+} ooc_hard_swish_params_t;
+
+void ooc_hard_swish_s8(const ooc_hard_swish_params_t *p, const int8_t *input, int8_t *output, int32_t n);
+
 /* ---- data movement (src/kernels/movement.c) ------------------------------------ */
 typedef struct {
     int32_t rank;

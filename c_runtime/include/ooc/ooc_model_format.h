@@ -57,6 +57,11 @@ enum ooc_op_kind {
     OOC_OP_REQUANTIZE = 15, /* int8 -> int8 */
     OOC_OP_DEQUANTIZE = 16, /* int8 -> float32 */
     OOC_OP_RESIZE_NEAREST_NEIGHBOR = 17,
+    OOC_OP_RELU = 18,
+    OOC_OP_RELU6 = 19, /* a clamp on the input's scale (tflite-micro does not requantize) */
+    OOC_OP_RELU_N1_TO_1 = 20,
+    OOC_OP_LEAKY_RELU = 21,
+    OOC_OP_HARD_SWISH = 22,
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);

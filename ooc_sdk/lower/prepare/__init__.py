@@ -33,6 +33,11 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "QUANTIZE": ("quantize", "prepare_quantize", None),
     "DEQUANTIZE": ("quantize", "prepare_dequantize", None),
     "RESIZE_NEAREST_NEIGHBOR": ("movement", "prepare_resize_nearest", (0,)),
+    "RELU": ("activation", "prepare_relu", None),
+    "RELU6": ("activation", "prepare_relu6", None),
+    "RELU_N1_TO_1": ("activation", "prepare_relu", None),
+    "LEAKY_RELU": ("activation", "prepare_leaky_relu", None),
+    "HARD_SWISH": ("activation", "prepare_hard_swish", None),
 }
 
 
