@@ -16,7 +16,7 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import Knobs, generate
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
-from opmodels import coverage_model
+from opmodels import binary_model, coverage_model
 
 SEEDS = 20
 BIG = "mobilenet_v2_quantized_1x3x224x224.tflite"
@@ -78,3 +78,8 @@ def test_plan_no_larger_than_tflm(name: str) -> None:
     (gold,) = run_tflm_many(path, [random_inputs(graph, 0)])
     assert plan.arena_bytes <= gold.arena_head_bytes
     assert plan.arena_bytes >= graph.peak_live_bytes  # nothing can beat the live-tensor bound
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_binary_operators_bit_exact(seed: int) -> None:
+    assert_bit_exact(binary_model(seed), 10)

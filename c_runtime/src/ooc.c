@@ -34,6 +34,10 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_REQUANTIZE] = {1, 1},
     [OOC_OP_DEQUANTIZE] = {1, 1},
     [OOC_OP_RESIZE_NEAREST_NEIGHBOR] = {1, 2},
+    [OOC_OP_SUB] = {2, 2},
+    [OOC_OP_MINIMUM] = {2, 2},
+    [OOC_OP_MAXIMUM] = {2, 2},
+    [OOC_OP_SQUARED_DIFFERENCE] = {2, 2},
 };
 
 const char *ooc_strerror(int err)
@@ -376,6 +380,22 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
         break;
     case OOC_OP_RESIZE_NEAREST_NEIGHBOR:
         ooc_resize_nearest_s8((const ooc_resize_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_SUB:
+        ooc_sub_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                   (int8_t *)out);
+        break;
+    case OOC_OP_MINIMUM:
+        ooc_minimum_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                       (int8_t *)out);
+        break;
+    case OOC_OP_MAXIMUM:
+        ooc_maximum_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                       (int8_t *)out);
+        break;
+    case OOC_OP_SQUARED_DIFFERENCE:
+        ooc_squared_difference_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0,
+                                  (const int8_t *)in1, (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
         break;

@@ -59,6 +59,10 @@ OP_KINDS = {
     "REQUANTIZE": 15,
     "DEQUANTIZE": 16,
     "RESIZE_NEAREST_NEIGHBOR": 17,
+    "SUB": 18,
+    "MINIMUM": 19,
+    "MAXIMUM": 20,
+    "SQUARED_DIFFERENCE": 21,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",

@@ -57,6 +57,10 @@ enum ooc_op_kind {
     OOC_OP_REQUANTIZE = 15, /* int8 -> int8 */
     OOC_OP_DEQUANTIZE = 16, /* int8 -> float32 */
     OOC_OP_RESIZE_NEAREST_NEIGHBOR = 17,
+    OOC_OP_SUB = 18,
+    OOC_OP_MINIMUM = 19,
+    OOC_OP_MAXIMUM = 20,
+    OOC_OP_SQUARED_DIFFERENCE = 21,
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);
