@@ -204,3 +204,28 @@ def binary_model(seed: int = 0) -> bytes:
     m.ops.append(OpDef("MAXIMUM", [shifted, floor], [y]))
     m.inputs, m.outputs = [x1, x2], [y, sqd, mx, mn]
     return write_tflite(m)
+
+
+# SUB scales at which multipliers derived in float32 (as some sub_common.cc sources do) and in
+# double (ADD's recipe, which the oracle's tflite-micro follows) differ on 2 of the 65,536 pairs
+PAIRS_SCALES = (0.012480320408940315, 0.0778161808848381, 0.05843289941549301)
+
+
+def pairs_model() -> bytes:
+    """SUB and SQUARED_DIFFERENCE of a [1, 1, 256, 1] and a [1, 256, 1, 1] int8 input: fed
+    with every int8 value each (``pairs_inputs``), the broadcast output holds every pair."""
+    m = ModelDef(description="ooc test: every int8 pair")
+    s1, s2, so = PAIRS_SCALES
+    a = m.add_tensor(TensorDef("a", (1, 1, 256, 1), DType.INT8, None, (s1,), (5,)))
+    b = m.add_tensor(TensorDef("b", (1, 256, 1, 1), DType.INT8, None, (s2,), (10,)))
+    sub = m.add_tensor(TensorDef("sub", (1, 256, 256, 1), DType.INT8, None, (so,), (-2,)))
+    sqd = m.add_tensor(TensorDef("sqd", (1, 256, 256, 1), DType.INT8, None, (0.02,), (-128,)))
+    m.ops.append(OpDef("SUB", [a, b], [sub], {"activation": Activation.NONE}))
+    m.ops.append(OpDef("SQUARED_DIFFERENCE", [b, a], [sqd]))
+    m.inputs, m.outputs = [a, b], [sub, sqd]
+    return write_tflite(m)
+
+
+def pairs_inputs() -> list[np.ndarray]:
+    values = np.arange(-128, 128, dtype=np.int8)
+    return [values.reshape(1, 1, 256, 1), values.reshape(1, 256, 1, 1)]

@@ -39,7 +39,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
-from opmodels import coverage_model, depthwise_multiplier_model
+from opmodels import binary_model, coverage_model, depthwise_multiplier_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -171,11 +171,18 @@ def test_minimum_budget_splits_layers_and_every_piece_fits() -> None:
         plan(graph, PlanRequest(budget=minimum - 1, flash=FLASH, mcu=M4))
 
 
-@pytest.mark.parametrize("which", ["coverage", "depthwise-multiplier"])
+HAND_BUILT = {
+    "coverage": coverage_model,
+    "depthwise-multiplier": depthwise_multiplier_model,
+    "binary": binary_model,
+}
+
+
+@pytest.mark.parametrize("which", list(HAND_BUILT))
 def test_bit_exact_hand_built_models_split_to_the_minimum(
     which: str, device: DeviceKey, tmp_path: Path
 ) -> None:
-    data = coverage_model(5) if which == "coverage" else depthwise_multiplier_model(5)
+    data = HAND_BUILT[which](5)
     graph = parse_model(data, which)
     minimum = _minimum(graph)
     p = plan(graph, PlanRequest(budget=minimum, flash=FLASH, mcu=M4))

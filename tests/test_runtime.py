@@ -16,7 +16,7 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import Knobs, generate
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
-from opmodels import binary_model, coverage_model
+from opmodels import binary_model, coverage_model, pairs_inputs, pairs_model
 
 SEEDS = 20
 BIG = "mobilenet_v2_quantized_1x3x224x224.tflite"
@@ -83,3 +83,14 @@ def test_plan_no_larger_than_tflm(name: str) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_binary_operators_bit_exact(seed: int) -> None:
     assert_bit_exact(binary_model(seed), 10)
+
+
+def test_sub_and_squared_difference_bit_exact_on_every_int8_pair() -> None:
+    data = pairs_model()
+    graph = parse_model(data)
+    x = pairs_inputs()
+    (ours,) = run_host(graph, [x], sanitize=True).outputs
+    (gold,) = run_tflm_many(data, [x])
+    for a, b in zip(ours, gold.outputs, strict=True):
+        assert a.shape == (1, 256, 256, 1) and len(np.unique(a)) > 100
+        assert a.tobytes() == b.tobytes(), f"{np.count_nonzero(a != b)} values differ"

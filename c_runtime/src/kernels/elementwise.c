@@ -55,7 +55,7 @@ static int8_t mul_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
     return ooc_clamp_s8(out, p->act_min, p->act_max);
 }
 
-/* SUB: ADD's recipe (same multipliers, from float32 arithmetic in the SDK) with the
+/* SUB: ADD's recipe (the SDK gives it ADD's very parameters) with the
    scaled second input subtracted instead of added. */
 static int8_t sub_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
 {

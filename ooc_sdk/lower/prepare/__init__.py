@@ -33,7 +33,7 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "QUANTIZE": ("quantize", "prepare_quantize", None),
     "DEQUANTIZE": ("quantize", "prepare_dequantize", None),
     "RESIZE_NEAREST_NEIGHBOR": ("movement", "prepare_resize_nearest", (0,)),
-    "SUB": ("elementwise", "prepare_sub", None),
+    "SUB": ("elementwise", "prepare_add", None),  # ADD's parameters, subtracted in the kernel
     "MINIMUM": ("elementwise", "prepare_min_max", None),
     "MAXIMUM": ("elementwise", "prepare_min_max", None),
     "SQUARED_DIFFERENCE": ("elementwise", "prepare_squared_difference", None),
