@@ -142,7 +142,8 @@ def binary_model(seed: int = 0) -> bytes:
     quantizations: SUB (CONV_2D output - input 2), SQUARED_DIFFERENCE (input 2 - a [1, 1, 1, C]
     constant), MAXIMUM of the two, MINIMUM of the SQUARED_DIFFERENCE's [1, 1, 1, C] MEAN
     (broadcast first input) and the SUB, then SUB of a [C] constant with RELU6 and MAXIMUM with
-    a [1] constant. Outputs: the last, the SQUARED_DIFFERENCE, the MAXIMUM and the MINIMUM."""
+    a [1] constant; LOGISTIC of the SUB, TANH of the MINIMUM. Outputs: the last, the
+    SQUARED_DIFFERENCE, the MAXIMUM, the MINIMUM, the LOGISTIC and the TANH."""
     rng = np.random.default_rng(seed)
     m = ModelDef(description="ooc test: binary operators")
 
@@ -202,7 +203,11 @@ def binary_model(seed: int = 0) -> bytes:
     )
     y = act("output", (1, 8, 8, 6), out_q)
     m.ops.append(OpDef("MAXIMUM", [shifted, floor], [y]))
-    m.inputs, m.outputs = [x1, x2], [y, sqd, mx, mn]
+    sig = act("logistic", (1, 8, 8, 6), (1 / 256, -128))
+    m.ops.append(OpDef("LOGISTIC", [sub], [sig]))
+    th = act("tanh", (1, 8, 8, 6), (1 / 128, 0))
+    m.ops.append(OpDef("TANH", [mn], [th]))
+    m.inputs, m.outputs = [x1, x2], [y, sqd, mx, mn, sig, th]
     return write_tflite(m)
 
 
@@ -229,3 +234,29 @@ def pairs_model() -> bytes:
 def pairs_inputs() -> list[np.ndarray]:
     values = np.arange(-128, 128, dtype=np.int8)
     return [values.reshape(1, 1, 256, 1), values.reshape(1, 256, 1, 1)]
+
+
+# input (scale, zero point) pairs for LOGISTIC and TANH: inside the saturation radius, and
+# beyond it at both ends
+TABULATED_INPUTS = ((0.1, 3), (0.02, -50), (0.5, 100))
+
+
+def tabulated_model() -> bytes:
+    """LOGISTIC and TANH of [1, 1, 256, 1] int8 inputs, one per TABULATED_INPUTS quantization:
+    fed with every int8 value (``tabulated_inputs``)."""
+    m = ModelDef(description="ooc test: LOGISTIC and TANH of every int8 value")
+    for i, (scale, zp) in enumerate(TABULATED_INPUTS):
+        x = m.add_tensor(TensorDef(f"x{i}", (1, 1, 256, 1), DType.INT8, None, (scale,), (zp,)))
+        sig = m.add_tensor(
+            TensorDef(f"logistic{i}", (1, 1, 256, 1), DType.INT8, None, (1 / 256,), (-128,))
+        )
+        th = m.add_tensor(TensorDef(f"tanh{i}", (1, 1, 256, 1), DType.INT8, None, (1 / 128,), (0,)))
+        m.ops += [OpDef("LOGISTIC", [x], [sig]), OpDef("TANH", [x], [th])]
+        m.inputs.append(x)
+        m.outputs += [sig, th]
+    return write_tflite(m)
+
+
+def tabulated_inputs() -> list[np.ndarray]:
+    values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
+    return [values.copy() for _ in TABULATED_INPUTS]

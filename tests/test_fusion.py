@@ -108,14 +108,14 @@ def test_zoo_mobilenet_v2_035_144_matches_msf_cnn() -> None:
 
 
 def test_binary_operators_stay_per_layer_steps_of_a_fused_schedule() -> None:
-    """SUB, MINIMUM, MAXIMUM and SQUARED_DIFFERENCE (some broadcast) have no row model: the
-    search runs them as whole operators between blocks, bit-exact."""
+    """SUB, MINIMUM, MAXIMUM and SQUARED_DIFFERENCE (some broadcast), LOGISTIC and TANH have
+    no row model: the search runs them as whole operators between blocks, bit-exact."""
     data = binary_model(3)
     graph = parse_model(data, name="binary")
     fp = plan_fusion(graph, max_mac_overhead=MIN_SRAM_K)
-    new = {"SUB", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE"}
+    new = {"SUB", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE", "LOGISTIC", "TANH"}
     ops = [i for i, op in enumerate(graph.operators) if op.op_type in new]
-    assert len(ops) == 6
+    assert len(ops) == 8
     for b in fp.blocks:
         assert not (b.fused and any(b.first <= i < b.last for i in ops)), (b.first, b.last)
     _check_bit_exact(data, fp, "ref", sanitize=True)

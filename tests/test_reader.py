@@ -162,10 +162,27 @@ def test_unsupported_operator_and_activation_named() -> None:
     q = {"scale": (0.05,), "zero_point": (0,)}
     x = m.add_tensor(TensorDef("x", (1, 8, 8, 2), DType.INT8, **q))
     y = m.add_tensor(TensorDef("y", (1, 8, 8, 2), DType.INT8, **q))
-    m.ops = [OpDef("TANH", [x], [y])]
+    m.ops = [OpDef("COS", [x], [y])]
     m.inputs, m.outputs = [x], [y]
-    with pytest.raises(UnsupportedModelError, match="operator TANH"):
+    with pytest.raises(UnsupportedModelError, match="operator COS"):
         parse_model(write_tflite(m))
+
+
+@pytest.mark.parametrize(
+    ("op_type", "scale", "zero_point"), [("LOGISTIC", 1 / 256, -128), ("TANH", 1 / 128, 0)]
+)
+def test_logistic_and_tanh_need_their_output_quantization(
+    op_type: str, scale: float, zero_point: int
+) -> None:
+    m = ModelDef()
+    x = m.add_tensor(TensorDef("x", (1, 8, 8, 2), DType.INT8, None, (0.05,), (0,)))
+    y = m.add_tensor(TensorDef("y", (1, 8, 8, 2), DType.INT8, None, (0.05,), (0,)))
+    m.ops = [OpDef(op_type, [x], [y])]
+    m.inputs, m.outputs = [x], [y]
+    with pytest.raises(UnsupportedModelError, match=f"scale 1/{round(1 / scale)} and zero"):
+        parse_model(write_tflite(m))
+    m.tensors[y].scale, m.tensors[y].zero_point = (scale,), (zero_point,)
+    assert parse_model(write_tflite(m)).operators[0].op_type == op_type
 
 
 @pytest.mark.parametrize("op_type", ["MINIMUM", "MAXIMUM"])

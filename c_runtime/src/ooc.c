@@ -38,6 +38,8 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_MINIMUM] = {2, 2},
     [OOC_OP_MAXIMUM] = {2, 2},
     [OOC_OP_SQUARED_DIFFERENCE] = {2, 2},
+    [OOC_OP_LOGISTIC] = {1, 1},
+    [OOC_OP_TANH] = {1, 1},
 };
 
 const char *ooc_strerror(int err)
@@ -134,6 +136,14 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
         uint32_t in_n = op->kind == OOC_OP_QUANTIZE ? 4u * n : n;
         uint32_t out_n = op->kind == OOC_OP_DEQUANTIZE ? 4u * n : n;
         if (tensor_bytes(m, in[0]) != in_n || out != out_n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
+    case OOC_OP_LOGISTIC:
+    case OOC_OP_TANH: {
+        const uint32_t n = (uint32_t)((const ooc_lut_params_t *)op->params)->count;
+        if (tensor_bytes(m, in[0]) != n || out != n) {
             return OOC_ERR_CORRUPT;
         }
         break;
@@ -396,6 +406,10 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
     case OOC_OP_SQUARED_DIFFERENCE:
         ooc_squared_difference_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0,
                                   (const int8_t *)in1, (int8_t *)out);
+        break;
+    case OOC_OP_LOGISTIC:
+    case OOC_OP_TANH:
+        ooc_lut_s8((const ooc_lut_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
         break;

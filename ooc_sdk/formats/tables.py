@@ -63,6 +63,8 @@ OP_KINDS = {
     "MINIMUM": 19,
     "MAXIMUM": 20,
     "SQUARED_DIFFERENCE": 21,
+    "LOGISTIC": 22,
+    "TANH": 23,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",

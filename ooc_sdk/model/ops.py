@@ -389,6 +389,31 @@ def _softmax(c: _Ctx) -> None:
         raise c.invalid("softmax must keep the shape")
 
 
+def _tabulated(c: _Ctx, scale: float, zero_point: int) -> None:
+    """LOGISTIC (output scale 1/256, zero point -128), TANH (1/128, 0): tflite-micro computes
+    the result in that output quantization whatever the tensor says, so ooc refuses others."""
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    if x.shape != y.shape:
+        raise c.invalid(f"{c.op.op_type} must keep the shape")
+    assert y.quant is not None
+    if float(np.float32(y.quant.scale[0])) != scale or y.quant.zero_point[0] != zero_point:
+        raise c.unsupported(
+            f"output '{y.name}' must have scale 1/{round(1 / scale)} and zero point "
+            f"{zero_point} (has {y.quant.scale[0]:g}, {y.quant.zero_point[0]})"
+        )
+
+
+def _logistic(c: _Ctx) -> None:
+    _tabulated(c, 1 / 256, -128)
+
+
+def _tanh(c: _Ctx) -> None:
+    _tabulated(c, 1 / 128, 0)
+
+
 def _transpose(c: _Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
@@ -541,6 +566,8 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
             tflite.BuiltinOperator.SQUARED_DIFFERENCE,
             OpSpec("SQUARED_DIFFERENCE", _NONE, None, None, _elementwise),
         ),
+        (tflite.BuiltinOperator.LOGISTIC, OpSpec("LOGISTIC", _NONE, None, None, _logistic)),
+        (tflite.BuiltinOperator.TANH, OpSpec("TANH", _NONE, None, None, _tanh)),
         (
             tflite.BuiltinOperator.MEAN,
             OpSpec("MEAN", _BO.ReducerOptions, tflite.ReducerOptions, _reducer_options, _mean),

@@ -151,6 +151,14 @@ typedef struct {
 
 void ooc_softmax_s8(const ooc_softmax_params_t *p, const int8_t *input, int8_t *output);
 
+/* ---- LOGISTIC, TANH: a function of one int8 value, tabulated (src/kernels/lut.c) - */
+typedef struct {
+    int32_t count;                      /* elements */
+    int8_t table[256];                  /* the output for input value v is table[v + 128] */
+} ooc_lut_params_t;
+
+void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output);
+
 /* ---- QUANTIZE, DEQUANTIZE (src/kernels/quantize.c) ----------------------------- */
 typedef struct {
     int32_t count;

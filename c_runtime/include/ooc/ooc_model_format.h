@@ -61,6 +61,8 @@ enum ooc_op_kind {
     OOC_OP_MINIMUM = 19,
     OOC_OP_MAXIMUM = 20,
     OOC_OP_SQUARED_DIFFERENCE = 21,
+    OOC_OP_LOGISTIC = 22,
+    OOC_OP_TANH = 23,
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);

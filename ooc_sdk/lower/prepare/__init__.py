@@ -37,6 +37,8 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "MINIMUM": ("elementwise", "prepare_min_max", None),
     "MAXIMUM": ("elementwise", "prepare_min_max", None),
     "SQUARED_DIFFERENCE": ("elementwise", "prepare_squared_difference", None),
+    "LOGISTIC": ("lut", "prepare_logistic", None),
+    "TANH": ("lut", "prepare_tanh", None),
 }
 
 
