@@ -206,3 +206,128 @@ def relu_n1_to_1_model() -> bytes:
     m.ops.append(OpDef("RELU_N1_TO_1", [x], [y]))
     m.inputs, m.outputs = [x], [y]
     return write_tflite(m)
+
+
+def binary_model(seed: int = 0) -> bytes:
+    """The int8 binary operators with broadcasting, from two int8 inputs of differing
+    quantizations: SUB (CONV_2D output - input 2), SQUARED_DIFFERENCE (input 2 - a [1, 1, 1, C]
+    constant), MAXIMUM of the two, MINIMUM of the SQUARED_DIFFERENCE's [1, 1, 1, C] MEAN
+    (broadcast first input) and the SUB, then SUB of a [C] constant with RELU6 and MAXIMUM with
+    a [1] constant; LOGISTIC of the SUB, TANH of the MINIMUM. Outputs: the last, the
+    SQUARED_DIFFERENCE, the MAXIMUM, the MINIMUM, the LOGISTIC and the TANH."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: binary operators")
+
+    def act(name: str, shape: tuple[int, ...], q: tuple[float, int]) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (q[0],), (q[1],)))
+
+    def const(name: str, shape: tuple[int, ...], q: tuple[float, int]) -> int:
+        data = rng.integers(-128, 128, shape, dtype=np.int8)
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, data, (q[0],), (q[1],)))
+
+    x1 = act("input1", (1, 8, 8, 4), (0.05, -3))
+    x2 = act("input2", (1, 8, 8, 6), (0.03, 10))
+    w_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
+    w = m.add_tensor(
+        TensorDef(
+            "w",
+            (6, 3, 3, 4),
+            DType.INT8,
+            rng.integers(-127, 128, (6, 3, 3, 4), dtype=np.int8),
+            tuple(float(s) for s in w_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    b = m.add_tensor(
+        TensorDef(
+            "b",
+            (6,),
+            DType.INT32,
+            rng.integers(-2000, 2000, 6, dtype=np.int32),
+            tuple(float(0.05 * s) for s in w_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    conv_q, diff_q, out_q = (0.06, 5), (0.09, -2), (0.05, -128)
+    c = act("conv", (1, 8, 8, 6), conv_q)
+    conv_options = {"padding": Padding.SAME, "stride": (1, 1), "dilation": (1, 1)}
+    m.ops.append(OpDef("CONV_2D", [x1, w, b], [c], {**conv_options, "activation": Activation.NONE}))
+    sub = act("sub", (1, 8, 8, 6), diff_q)
+    m.ops.append(OpDef("SUB", [c, x2], [sub], {"activation": Activation.NONE}))
+    centre = const("centre", (1, 1, 1, 6), (0.02, 7))
+    sqd = act("squared_difference", (1, 8, 8, 6), diff_q)
+    m.ops.append(OpDef("SQUARED_DIFFERENCE", [x2, centre], [sqd]))
+    mx = act("maximum", (1, 8, 8, 6), diff_q)
+    m.ops.append(OpDef("MAXIMUM", [sub, sqd], [mx]))
+    axes = m.add_tensor(TensorDef("axes", (2,), DType.INT32, np.array([1, 2], np.int32)))
+    mean = act("mean", (1, 1, 1, 6), diff_q)
+    m.ops.append(OpDef("MEAN", [sqd, axes], [mean], {"keep_dims": True}))
+    mn = act("minimum", (1, 8, 8, 6), diff_q)
+    m.ops.append(OpDef("MINIMUM", [mean, sub], [mn]))
+    offset = const("offset", (6,), (0.04, -20))
+    shifted = act("shifted", (1, 8, 8, 6), out_q)
+    m.ops.append(OpDef("SUB", [mn, offset], [shifted], {"activation": Activation.RELU6}))
+    floor = m.add_tensor(
+        TensorDef("floor", (1,), DType.INT8, np.array([-110], np.int8), (out_q[0],), (out_q[1],))
+    )
+    y = act("output", (1, 8, 8, 6), out_q)
+    m.ops.append(OpDef("MAXIMUM", [shifted, floor], [y]))
+    sig = act("logistic", (1, 8, 8, 6), (1 / 256, -128))
+    m.ops.append(OpDef("LOGISTIC", [sub], [sig]))
+    th = act("tanh", (1, 8, 8, 6), (1 / 128, 0))
+    m.ops.append(OpDef("TANH", [mn], [th]))
+    m.inputs, m.outputs = [x1, x2], [y, sqd, mx, mn, sig, th]
+    return write_tflite(m)
+
+
+# SUB scales at which multipliers derived in float32 (as some sub_common.cc sources do) and in
+# double (ADD's recipe, which the oracle's tflite-micro follows) differ on 2 of the 65,536 pairs
+PAIRS_SCALES = (0.012480320408940315, 0.0778161808848381, 0.05843289941549301)
+
+
+def pairs_model() -> bytes:
+    """SUB and SQUARED_DIFFERENCE of a [1, 1, 256, 1] and a [1, 256, 1, 1] int8 input: fed
+    with every int8 value each (``pairs_inputs``), the broadcast output holds every pair."""
+    m = ModelDef(description="ooc test: every int8 pair")
+    s1, s2, so = PAIRS_SCALES
+    a = m.add_tensor(TensorDef("a", (1, 1, 256, 1), DType.INT8, None, (s1,), (5,)))
+    b = m.add_tensor(TensorDef("b", (1, 256, 1, 1), DType.INT8, None, (s2,), (10,)))
+    sub = m.add_tensor(TensorDef("sub", (1, 256, 256, 1), DType.INT8, None, (so,), (-2,)))
+    sqd = m.add_tensor(TensorDef("sqd", (1, 256, 256, 1), DType.INT8, None, (0.02,), (-128,)))
+    m.ops.append(OpDef("SUB", [a, b], [sub], {"activation": Activation.NONE}))
+    m.ops.append(OpDef("SQUARED_DIFFERENCE", [b, a], [sqd]))
+    m.inputs, m.outputs = [a, b], [sub, sqd]
+    return write_tflite(m)
+
+
+def pairs_inputs() -> list[np.ndarray]:
+    values = np.arange(-128, 128, dtype=np.int8)
+    return [values.reshape(1, 1, 256, 1), values.reshape(1, 256, 1, 1)]
+
+
+# input (scale, zero point) pairs for LOGISTIC and TANH: inside the saturation radius, and
+# beyond it at both ends
+TABULATED_INPUTS = ((0.1, 3), (0.02, -50), (0.5, 100))
+
+
+def tabulated_model() -> bytes:
+    """LOGISTIC and TANH of [1, 1, 256, 1] int8 inputs, one per TABULATED_INPUTS quantization:
+    fed with every int8 value (``tabulated_inputs``)."""
+    m = ModelDef(description="ooc test: LOGISTIC and TANH of every int8 value")
+    for i, (scale, zp) in enumerate(TABULATED_INPUTS):
+        x = m.add_tensor(TensorDef(f"x{i}", (1, 1, 256, 1), DType.INT8, None, (scale,), (zp,)))
+        sig = m.add_tensor(
+            TensorDef(f"logistic{i}", (1, 1, 256, 1), DType.INT8, None, (1 / 256,), (-128,))
+        )
+        th = m.add_tensor(TensorDef(f"tanh{i}", (1, 1, 256, 1), DType.INT8, None, (1 / 128,), (0,)))
+        m.ops += [OpDef("LOGISTIC", [x], [sig]), OpDef("TANH", [x], [th])]
+        m.inputs.append(x)
+        m.outputs += [sig, th]
+    return write_tflite(m)
+
+
+def tabulated_inputs() -> list[np.ndarray]:
+    values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
+    return [values.copy() for _ in TABULATED_INPUTS]

@@ -23,6 +23,7 @@ from ooc_sdk.plan.fusion.model import FusionError
 from ooc_sdk.plan.fusion.search import FusionSearch, plan_fusion
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
+from opmodels import binary_model
 
 KIB = 1024
 # Working SRAM targets at k <= 1.3 (issue 7), measured by the runtime.
@@ -104,6 +105,20 @@ def test_zoo_mobilenet_v2_035_144_matches_msf_cnn() -> None:
         measured = _check_bit_exact(z.data, fp, "dsp")
         assert measured == fp.working_sram_bytes
         assert fp.per_layer_bytes / measured >= goal, (k, fp.per_layer_bytes, measured)
+
+
+def test_binary_operators_stay_per_layer_steps_of_a_fused_schedule() -> None:
+    """SUB, MINIMUM, MAXIMUM and SQUARED_DIFFERENCE (some broadcast), LOGISTIC and TANH have
+    no row model: the search runs them as whole operators between blocks, bit-exact."""
+    data = binary_model(3)
+    graph = parse_model(data, name="binary")
+    fp = plan_fusion(graph, max_mac_overhead=MIN_SRAM_K)
+    new = {"SUB", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE", "LOGISTIC", "TANH"}
+    ops = [i for i, op in enumerate(graph.operators) if op.op_type in new]
+    assert len(ops) == 8
+    for b in fp.blocks:
+        assert not (b.fused and any(b.first <= i < b.last for i in ops)), (b.first, b.last)
+    _check_bit_exact(data, fp, "ref", sanitize=True)
 
 
 def test_planner_time_mobilenet_v2() -> None:

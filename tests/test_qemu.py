@@ -45,7 +45,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
-from opmodels import activation_model
+from opmodels import activation_model, binary_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -127,6 +127,22 @@ def test_counts_are_identical_across_runs_and_paging_costs_little(kws, device: D
     # paging overhead without crypto: the pager's bookkeeping and the split kernels
     ratio = runs[0]["compute_instructions"] / incore["instructions"]
     assert 1.0 <= ratio <= 1.05, ratio
+
+
+def test_binary_operators_bit_exact_on_the_m4(tmp_path: Path) -> None:
+    """SUB, MINIMUM, MAXIMUM, SQUARED_DIFFERENCE with broadcasts, LOGISTIC and TANH on the real
+    instruction set."""
+    data = binary_model(7)
+    path = tmp_path / "binary.tflite"
+    path.write_bytes(data)
+    graph = load_model(path)
+    samples = [random_inputs(graph, seed) for seed in (0, 1)]
+    got = run_model_m4(graph, samples)
+    for x, outs in zip(samples, got.outputs, strict=True):
+        ref = run_tflm(path, x)
+        assert len(outs) == len(ref.outputs) == 6
+        for a, b in zip(outs, ref.outputs, strict=True):
+            assert a.tobytes() == b.tobytes()
 
 
 def test_reference_and_dsp_kernels_agree_on_the_m4() -> None:

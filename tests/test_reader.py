@@ -162,9 +162,55 @@ def test_unsupported_operator_and_activation_named() -> None:
     q = {"scale": (0.05,), "zero_point": (0,)}
     x = m.add_tensor(TensorDef("x", (1, 8, 8, 2), DType.INT8, **q))
     y = m.add_tensor(TensorDef("y", (1, 8, 8, 2), DType.INT8, **q))
-    m.ops = [OpDef("TANH", [x], [y])]
+    m.ops = [OpDef("COS", [x], [y])]
     m.inputs, m.outputs = [x], [y]
-    with pytest.raises(UnsupportedModelError, match="operator TANH"):
+    with pytest.raises(UnsupportedModelError, match="operator COS"):
+        parse_model(write_tflite(m))
+
+
+@pytest.mark.parametrize(
+    ("op_type", "scale", "zero_point"), [("LOGISTIC", 1 / 256, -128), ("TANH", 1 / 128, 0)]
+)
+def test_logistic_and_tanh_need_their_output_quantization(
+    op_type: str, scale: float, zero_point: int
+) -> None:
+    m = ModelDef()
+    x = m.add_tensor(TensorDef("x", (1, 8, 8, 2), DType.INT8, None, (0.05,), (0,)))
+    y = m.add_tensor(TensorDef("y", (1, 8, 8, 2), DType.INT8, None, (0.05,), (0,)))
+    m.ops = [OpDef(op_type, [x], [y])]
+    m.inputs, m.outputs = [x], [y]
+    with pytest.raises(UnsupportedModelError, match=f"scale 1/{round(1 / scale)} and zero"):
+        parse_model(write_tflite(m))
+    m.tensors[y].scale, m.tensors[y].zero_point = (scale,), (zero_point,)
+    assert parse_model(write_tflite(m)).operators[0].op_type == op_type
+
+
+@pytest.mark.parametrize("op_type", ["MINIMUM", "MAXIMUM"])
+def test_min_max_of_differing_quantizations_refused(op_type: str) -> None:
+    """tflite-micro compares raw int8 values: only right when all three share scale and zero
+    point, so ooc refuses anything else rather than reproduce a meaningless result."""
+    m = ModelDef()
+    x = m.add_tensor(TensorDef("x", (1, 4, 4, 2), DType.INT8, None, (0.05,), (0,)))
+    c = m.add_tensor(TensorDef("c", (2,), DType.INT8, np.array([3, -4], np.int8), (0.05,), (0,)))
+    y = m.add_tensor(TensorDef("y", (1, 4, 4, 2), DType.INT8, None, (0.05,), (1,)))
+    m.ops = [OpDef(op_type, [x, c], [y])]
+    m.inputs, m.outputs = [x], [y]
+    with pytest.raises(UnsupportedModelError, match="'x' and 'y' must share scale and zero"):
+        parse_model(write_tflite(m))
+    m.tensors[y].zero_point = (0,)
+    graph = parse_model(write_tflite(m))  # a [C] constant broadcasts over the activation
+    assert graph.operators[0].op_type == op_type
+
+
+def test_binary_operator_shapes_that_do_not_broadcast_are_invalid() -> None:
+    m = ModelDef()
+    q = {"scale": (0.05,), "zero_point": (0,)}
+    a = m.add_tensor(TensorDef("a", (1, 4, 4, 2), DType.INT8, **q))
+    b = m.add_tensor(TensorDef("b", (1, 4, 4, 3), DType.INT8, **q))
+    y = m.add_tensor(TensorDef("y", (1, 4, 4, 3), DType.INT8, **q))
+    m.ops = [OpDef("SQUARED_DIFFERENCE", [a, b], [y])]
+    m.inputs, m.outputs = [a, b], [y]
+    with pytest.raises(InvalidModelError, match="do not broadcast"):
         parse_model(write_tflite(m))
 
 

@@ -16,7 +16,14 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import Knobs, generate
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
-from opmodels import coverage_model
+from opmodels import (
+    binary_model,
+    coverage_model,
+    pairs_inputs,
+    pairs_model,
+    tabulated_inputs,
+    tabulated_model,
+)
 
 SEEDS = 20
 BIG = "mobilenet_v2_quantized_1x3x224x224.tflite"
@@ -79,3 +86,31 @@ def test_plan_no_larger_than_tflm(name: str) -> None:
     (gold,) = run_tflm_many(path, [random_inputs(graph, 0)])
     assert plan.arena_bytes <= gold.arena_head_bytes
     assert plan.arena_bytes >= graph.peak_live_bytes  # nothing can beat the live-tensor bound
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_binary_operators_bit_exact(seed: int) -> None:
+    assert_bit_exact(binary_model(seed), 10)
+
+
+def test_sub_and_squared_difference_bit_exact_on_every_int8_pair() -> None:
+    data = pairs_model()
+    graph = parse_model(data)
+    x = pairs_inputs()
+    (ours,) = run_host(graph, [x], sanitize=True).outputs
+    (gold,) = run_tflm_many(data, [x])
+    for a, b in zip(ours, gold.outputs, strict=True):
+        assert a.shape == (1, 256, 256, 1) and len(np.unique(a)) > 100
+        assert a.tobytes() == b.tobytes(), f"{np.count_nonzero(a != b)} values differ"
+
+
+def test_logistic_and_tanh_bit_exact_on_every_int8_value() -> None:
+    data = tabulated_model()
+    graph = parse_model(data)
+    x = tabulated_inputs()
+    (ours,) = run_host(graph, [x], sanitize=True).outputs
+    (gold,) = run_tflm_many(data, [x])
+    assert len(ours) == len(gold.outputs) == 6
+    for a, b in zip(ours, gold.outputs, strict=True):
+        assert len(np.unique(a)) > 10  # a function of the input, not saturated throughout
+        assert a.tobytes() == b.tobytes(), f"{np.count_nonzero(a != b)} values differ"

@@ -39,6 +39,12 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_RELU_N1_TO_1] = {1, 1},
     [OOC_OP_LEAKY_RELU] = {1, 1},
     [OOC_OP_HARD_SWISH] = {1, 1},
+    [OOC_OP_SUB] = {2, 2},
+    [OOC_OP_MINIMUM] = {2, 2},
+    [OOC_OP_MAXIMUM] = {2, 2},
+    [OOC_OP_SQUARED_DIFFERENCE] = {2, 2},
+    [OOC_OP_LOGISTIC] = {1, 1},
+    [OOC_OP_TANH] = {1, 1},
 };
 
 const char *ooc_strerror(int err)
@@ -147,6 +153,14 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
         /* count leads both parameter structs */
         uint32_t n = op->kind == OOC_OP_HARD_SWISH ? (uint32_t)((const ooc_hard_swish_params_t *)op->params)->count
                                                    : (uint32_t)((const ooc_activation_params_t *)op->params)->count;
+        if (tensor_bytes(m, in[0]) != n || out != n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
+    case OOC_OP_LOGISTIC:
+    case OOC_OP_TANH: {
+        const uint32_t n = (uint32_t)((const ooc_lut_params_t *)op->params)->count;
         if (tensor_bytes(m, in[0]) != n || out != n) {
             return OOC_ERR_CORRUPT;
         }
@@ -416,6 +430,26 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
         ooc_hard_swish_s8(p, (const int8_t *)in0, (int8_t *)out, p->count);
         break;
     }
+    case OOC_OP_SUB:
+        ooc_sub_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                   (int8_t *)out);
+        break;
+    case OOC_OP_MINIMUM:
+        ooc_minimum_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                       (int8_t *)out);
+        break;
+    case OOC_OP_MAXIMUM:
+        ooc_maximum_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                       (int8_t *)out);
+        break;
+    case OOC_OP_SQUARED_DIFFERENCE:
+        ooc_squared_difference_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0,
+                                  (const int8_t *)in1, (int8_t *)out);
+        break;
+    case OOC_OP_LOGISTIC:
+    case OOC_OP_TANH:
+        ooc_lut_s8((const ooc_lut_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
     case OOC_OP_KIND_COUNT:
         break;
     }

@@ -129,6 +129,7 @@ _FIXED_ARRAYS = {
     "reduce",
     "pad_before",
     "pad_after",
+    "table",
 }
 
 

@@ -64,6 +64,12 @@ OP_KINDS = {
     "RELU_N1_TO_1": 20,
     "LEAKY_RELU": 21,
     "HARD_SWISH": 22,
+    "SUB": 23,
+    "MINIMUM": 24,
+    "MAXIMUM": 25,
+    "SQUARED_DIFFERENCE": 26,
+    "LOGISTIC": 27,
+    "TANH": 28,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",

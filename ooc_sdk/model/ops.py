@@ -7,8 +7,9 @@ fills in its MACs. Validation happens once, here, so later stages (planner,
 codegen, runtime tables) can rely on a consistent graph.
 
 MACs count the multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D,
-FULLY_CONNECTED and the multiplies of MUL: the figure papers and MLPerf Tiny
-quote. Pooling, ADD, MEAN and data movement count zero.
+FULLY_CONNECTED and the multiplies of MUL and SQUARED_DIFFERENCE: the figure papers
+and MLPerf Tiny quote. Pooling, ADD, SUB, MINIMUM, MAXIMUM, MEAN and data movement
+count zero.
 """
 
 from __future__ import annotations
@@ -318,8 +319,17 @@ def _elementwise(c: _Ctx) -> None:
         )
     if len(y.shape) > 5:
         raise c.unsupported("broadcasting beyond 5 dimensions")
-    if c.op.op_type == "MUL":
+    if c.op.op_type in ("MUL", "SQUARED_DIFFERENCE"):
         c.op.macs = y.size
+
+
+def _min_max(c: _Ctx) -> None:
+    """MINIMUM, MAXIMUM: tflite-micro compares the raw int8 values, which is only the real
+    minimum or maximum when both inputs and the output share one quantization."""
+    _elementwise(c)
+    a, b, y = c.need(0), c.need(1), c.out()
+    c.same_quant(a, y)
+    c.same_quant(b, y)
 
 
 def _axes(c: _Ctx, t: Tensor, rank: int) -> list[int]:
@@ -381,6 +391,31 @@ def _softmax(c: _Ctx) -> None:
     c.int8_activation(y)
     if x.shape != y.shape:
         raise c.invalid("softmax must keep the shape")
+
+
+def _tabulated(c: _Ctx, scale: float, zero_point: int) -> None:
+    """LOGISTIC (output scale 1/256, zero point -128), TANH (1/128, 0): tflite-micro computes
+    the result in that output quantization whatever the tensor says, so ooc refuses others."""
+    c.arity((1, 1))
+    x, y = c.need(0), c.out()
+    c.int8_activation(x)
+    c.int8_activation(y)
+    if x.shape != y.shape:
+        raise c.invalid(f"{c.op.op_type} must keep the shape")
+    assert y.quant is not None
+    if float(np.float32(y.quant.scale[0])) != scale or y.quant.zero_point[0] != zero_point:
+        raise c.unsupported(
+            f"output '{y.name}' must have scale 1/{round(1 / scale)} and zero point "
+            f"{zero_point} (has {y.quant.scale[0]:g}, {y.quant.zero_point[0]})"
+        )
+
+
+def _logistic(c: _Ctx) -> None:
+    _tabulated(c, 1 / 256, -128)
+
+
+def _tanh(c: _Ctx) -> None:
+    _tabulated(c, 1 / 128, 0)
 
 
 def _transpose(c: _Ctx) -> None:
@@ -540,6 +575,18 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
             OpSpec("MUL", _BO.MulOptions, tflite.MulOptions, _act_options, _elementwise),
         ),
         (
+            tflite.BuiltinOperator.SUB,
+            OpSpec("SUB", _BO.SubOptions, tflite.SubOptions, _act_options, _elementwise),
+        ),
+        (tflite.BuiltinOperator.MINIMUM, OpSpec("MINIMUM", _NONE, None, None, _min_max)),
+        (tflite.BuiltinOperator.MAXIMUM, OpSpec("MAXIMUM", _NONE, None, None, _min_max)),
+        (
+            tflite.BuiltinOperator.SQUARED_DIFFERENCE,
+            OpSpec("SQUARED_DIFFERENCE", _NONE, None, None, _elementwise),
+        ),
+        (tflite.BuiltinOperator.LOGISTIC, OpSpec("LOGISTIC", _NONE, None, None, _logistic)),
+        (tflite.BuiltinOperator.TANH, OpSpec("TANH", _NONE, None, None, _tanh)),
+        (
             tflite.BuiltinOperator.MEAN,
             OpSpec("MEAN", _BO.ReducerOptions, tflite.ReducerOptions, _reducer_options, _mean),
         ),
@@ -609,6 +656,7 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "SOFTMAX": {"beta": 1.0},
     "ADD": {"activation": Activation.NONE},
     "MUL": {"activation": Activation.NONE},
+    "SUB": {"activation": Activation.NONE},
     "MEAN": {"keep_dims": False},
     "FULLY_CONNECTED": {"activation": Activation.NONE, "keep_num_dims": False},
     "CONCATENATION": {"axis": 0, "activation": Activation.NONE},

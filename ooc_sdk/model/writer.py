@@ -120,6 +120,12 @@ def _mul_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Option
     return _BO.MulOptions, tflite.MulOptionsEnd(b)
 
 
+def _sub_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.SubOptionsStart(b)
+    tflite.SubOptionsAddFusedActivationFunction(b, act)
+    return _BO.SubOptions, tflite.SubOptionsEnd(b)
+
+
 def _mean_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
     tflite.ReducerOptionsStart(b)
     tflite.ReducerOptionsAddKeepDims(b, bool(o.get("keep_dims", False)))
@@ -205,6 +211,7 @@ _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Option
     "MAX_POOL_2D": _pool_options,
     "ADD": _add_options,
     "MUL": _mul_options,
+    "SUB": _sub_options,
     "MEAN": _mean_options,
     "SOFTMAX": _softmax_options,
     "CONCATENATION": _concatenation_options,

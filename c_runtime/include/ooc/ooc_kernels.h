@@ -101,22 +101,30 @@ void ooc_max_pool_s8(const ooc_pool_params_t *p, const int8_t *input, int8_t *ou
    every input cell: the last step of running the pool row by row. */
 void ooc_avg_pool_finish_s8(const ooc_pool_params_t *p, const int32_t *sums, int8_t *output);
 
-/* ---- ADD, MUL with broadcasting up to 5-D (src/kernels/elementwise.c) ---------- */
+/* ---- ADD, MUL, SUB, MINIMUM, MAXIMUM, SQUARED_DIFFERENCE with broadcasting up to 5-D
+        (src/kernels/elementwise.c) ------------------------------------------------ */
 typedef struct {
     int32_t rank;                       /* 1..5 */
     int32_t out_dims[OOC_MAX_DIMS];
     int32_t in1_strides[OOC_MAX_DIMS];  /* element strides; 0 on broadcast dimensions */
     int32_t in2_strides[OOC_MAX_DIMS];
     int32_t input1_offset, input2_offset, output_offset;
-    int32_t left_shift;                 /* ADD only (TFLM: 20) */
-    int32_t input1_multiplier, input1_shift;   /* ADD only */
-    int32_t input2_multiplier, input2_shift;   /* ADD only */
+    int32_t left_shift;                 /* ADD, SUB (TFLM: 20), SQUARED_DIFFERENCE (7) */
+    int32_t input1_multiplier, input1_shift;   /* ADD, SUB, SQUARED_DIFFERENCE */
+    int32_t input2_multiplier, input2_shift;   /* ADD, SUB, SQUARED_DIFFERENCE */
     int32_t output_multiplier, output_shift;
     int32_t act_min, act_max;
 } ooc_elementwise_params_t;
 
 void ooc_add_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
 void ooc_mul_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+void ooc_sub_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+/* MINIMUM, MAXIMUM: raw comparisons (inputs and output share one quantization); only the
+   layout fields are used */
+void ooc_minimum_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+void ooc_maximum_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+void ooc_squared_difference_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2,
+                               int8_t *output);
 
 /* ---- MEAN over axes (src/kernels/reduce.c) ------------------------------------- */
 typedef struct {
@@ -142,6 +150,14 @@ typedef struct {
 } ooc_softmax_params_t;
 
 void ooc_softmax_s8(const ooc_softmax_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- LOGISTIC, TANH: a function of one int8 value, tabulated (src/kernels/lut.c) - */
+typedef struct {
+    int32_t count;                      /* elements */
+    int8_t table[256];                  /* the output for input value v is table[v + 128] */
+} ooc_lut_params_t;
+
+void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output);
 
 /* ---- QUANTIZE, DEQUANTIZE (src/kernels/quantize.c) ----------------------------- */
 typedef struct {

@@ -1,6 +1,7 @@
 /*
- * ADD and MUL on int8 tensors with broadcasting, bit-exact with TFLM's reference
- * integer kernels (double-rounding requantization).
+ * The int8 binary operators with broadcasting: ADD, MUL, SUB, MINIMUM, MAXIMUM and
+ * SQUARED_DIFFERENCE, bit-exact with TFLM's reference integer kernels (double-rounding
+ * requantization).
  *
  * Broadcasting is resolved ahead of time: the SDK gives the output dimensions and,
  * for each input, the element stride to take along every output dimension (0 where
@@ -11,7 +12,7 @@
  */
 #include "kernel_util.h"
 
-enum binary_op { OP_ADD, OP_MUL };
+enum binary_op { OP_ADD, OP_MUL, OP_SUB, OP_MINIMUM, OP_MAXIMUM, OP_SQUARED_DIFFERENCE };
 
 /*
  * ADD: both inputs are brought to a common scale before summing.
@@ -54,6 +55,80 @@ static int8_t mul_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
     return ooc_clamp_s8(out, p->act_min, p->act_max);
 }
 
+/* SUB: ADD's recipe (the SDK gives it ADD's very parameters) with the
+   scaled second input subtracted instead of added. */
+static int8_t sub_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+{
+    const int32_t widen = (int32_t)1 << p->left_shift;
+    const int32_t x1 = (p->input1_offset + a) * widen;
+    const int32_t x2 = (p->input2_offset + b) * widen;
+    const int32_t s1 = ooc_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift);
+    const int32_t s2 = ooc_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
+    const int32_t out =
+        ooc_multiply_by_quantized_multiplier(s1 - s2, p->output_multiplier, p->output_shift) +
+        p->output_offset;
+    return ooc_clamp_s8(out, p->act_min, p->act_max);
+}
+
+/*
+ * SQUARED_DIFFERENCE: the inputs widened by 2^7 (left_shift) and brought to a common scale
+ * as in ADD (each |scaled| <= 255 * 2^6), their difference squared (< 2^29, no overflow),
+ * then scaled by (2 * max input scale)^2 / (2^14 * output scale), a multiplier of either
+ * side of one, offset and clamped to int8.
+ */
+static int8_t squared_difference_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+{
+    const int32_t widen = (int32_t)1 << p->left_shift;
+    const int32_t x1 = (p->input1_offset + a) * widen;
+    const int32_t x2 = (p->input2_offset + b) * widen;
+    const int32_t d = ooc_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift) -
+                      ooc_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
+    const int32_t out =
+        ooc_multiply_by_quantized_multiplier(d * d, p->output_multiplier, p->output_shift) + p->output_offset;
+    return ooc_clamp_s8(out, p->act_min, p->act_max);
+}
+
+/* One run of n output elements; each input advances by its own stride (0: broadcast). MINIMUM
+   and MAXIMUM compare the raw values (the SDK checked that the three tensors share one
+   quantization). */
+static void run_row(const ooc_elementwise_params_t *p, enum binary_op op, const int8_t *a, int32_t sa,
+                    const int8_t *b, int32_t sb, int8_t *out, int32_t n)
+{
+    int32_t i;
+    switch (op) {
+    case OP_ADD:
+        for (i = 0; i < n; ++i) {
+            out[i] = add_one(p, a[i * sa], b[i * sb]);
+        }
+        break;
+    case OP_MUL:
+        for (i = 0; i < n; ++i) {
+            out[i] = mul_one(p, a[i * sa], b[i * sb]);
+        }
+        break;
+    case OP_SUB:
+        for (i = 0; i < n; ++i) {
+            out[i] = sub_one(p, a[i * sa], b[i * sb]);
+        }
+        break;
+    case OP_MINIMUM:
+        for (i = 0; i < n; ++i) {
+            out[i] = a[i * sa] < b[i * sb] ? a[i * sa] : b[i * sb];
+        }
+        break;
+    case OP_MAXIMUM:
+        for (i = 0; i < n; ++i) {
+            out[i] = a[i * sa] > b[i * sb] ? a[i * sa] : b[i * sb];
+        }
+        break;
+    case OP_SQUARED_DIFFERENCE:
+        for (i = 0; i < n; ++i) {
+            out[i] = squared_difference_one(p, a[i * sa], b[i * sb]);
+        }
+        break;
+    }
+}
+
 static void broadcast_run(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2,
                           int8_t *output, enum binary_op op)
 {
@@ -68,7 +143,7 @@ static void broadcast_run(const ooc_elementwise_params_t *p, const int8_t *in1, 
 
     /* rank 0 (a scalar) behaves like one dimension of size 1 */
     if (p->rank <= 0) {
-        *output = op == OP_ADD ? add_one(p, in1[0], in2[0]) : mul_one(p, in1[0], in2[0]);
+        run_row(p, op, in1, 0, in2, 0, output, 1);
         return;
     }
     last = p->rank - 1;
@@ -83,17 +158,8 @@ static void broadcast_run(const ooc_elementwise_params_t *p, const int8_t *in1, 
     step2 = p->in2_strides[last];
 
     for (;;) {
-        int32_t i;
         /* innermost dimension: one run of n output elements */
-        if (op == OP_ADD) {
-            for (i = 0; i < n; ++i) {
-                output[i] = add_one(p, in1[off1 + i * step1], in2[off2 + i * step2]);
-            }
-        } else {
-            for (i = 0; i < n; ++i) {
-                output[i] = mul_one(p, in1[off1 + i * step1], in2[off2 + i * step2]);
-            }
-        }
+        run_row(p, op, in1 + off1, step1, in2 + off2, step2, output, n);
         output += n;
 
         /* advance the odometer over the outer dimensions, last to first; a
@@ -123,4 +189,25 @@ void ooc_add_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8
 void ooc_mul_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
 {
     broadcast_run(p, in1, in2, output, OP_MUL);
+}
+
+void ooc_sub_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_SUB);
+}
+
+void ooc_minimum_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_MINIMUM);
+}
+
+void ooc_maximum_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_MAXIMUM);
+}
+
+void ooc_squared_difference_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2,
+                               int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_SQUARED_DIFFERENCE);
 }

@@ -38,6 +38,12 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "RELU_N1_TO_1": ("activation", "prepare_relu", None),
     "LEAKY_RELU": ("activation", "prepare_leaky_relu", None),
     "HARD_SWISH": ("activation", "prepare_hard_swish", None),
+    "SUB": ("elementwise", "prepare_add", None),  # ADD's parameters, subtracted in the kernel
+    "MINIMUM": ("elementwise", "prepare_min_max", None),
+    "MAXIMUM": ("elementwise", "prepare_min_max", None),
+    "SQUARED_DIFFERENCE": ("elementwise", "prepare_squared_difference", None),
+    "LOGISTIC": ("lut", "prepare_logistic", None),
+    "TANH": ("lut", "prepare_tanh", None),
 }
 
 

@@ -1,8 +1,15 @@
-"""Prepare for ADD and MUL (int8, broadcasting): ``ooc_elementwise_params_t``.
+"""Prepare for the int8 binary operators with broadcasting (ADD, MUL, SUB, MINIMUM,
+MAXIMUM, SQUARED_DIFFERENCE): ``ooc_elementwise_params_t``.
 
-Reproduces tflite-micro's ``CalculateOpDataAdd`` (add_common.cc) and
-``CalculateOpDataMul`` (mul_common.cc). Scales are float32 in the flatbuffer and
-are widened to double before any arithmetic, which is what Python floats do.
+Reproduces tflite-micro's ``CalculateOpDataAdd`` (add_common.cc),
+``CalculateOpDataMul`` (mul_common.cc) and squared_difference.cc's
+``PrepareQuantized``. Scales are float32 in the flatbuffer and are widened to double
+before any arithmetic, which is what Python floats do. SUB takes ADD's parameters
+exactly (its kernel subtracts the second scaled input instead of adding it): the
+tflite-micro the oracle runs derives them in double, as ADD does, although some
+sub_common.cc sources divide in float32 first; tests/test_runtime.py checks every
+int8 pair at scales where the two differ. MINIMUM and MAXIMUM compare raw values and
+need only the broadcast layout.
 
 Broadcasting is resolved here: the output shape is walked in row-major order and
 each input gets an element stride per output dimension (0 where it is broadcast).
@@ -15,13 +22,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ooc_sdk.errors import UnsupportedModelError
 from ooc_sdk.formats import tables
-from ooc_sdk.lower.prepare.common import activation_range, quantize_multiplier
+from ooc_sdk.lower.prepare.common import (
+    INT8_MAX,
+    INT8_MIN,
+    activation_range,
+    quantize_multiplier,
+)
 from ooc_sdk.model.ir import Graph, Operator, Quantization, Tensor
 
 OOC_MAX_DIMS = tables.MAX_DIMS
-ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 ADD (15 for int16)
+ADD_LEFT_SHIFT = 20  # TFLM's headroom for int8 ADD and SUB (15 for int16)
+SQUARED_DIFFERENCE_LEFT_SHIFT = 7  # 255^2 * 2^(2*7) still fits int32
 
 
 def _quant(t: Tensor) -> Quantization:
@@ -158,6 +173,80 @@ def prepare_mul(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
             "output_shift": sho,
             "act_min": act_min,
             "act_max": act_max,
+        }
+    )
+    return "ooc_elementwise_params_t", fields
+
+
+def _quant_fields(
+    qa: Quantization, qb: Quantization, qy: Quantization, act: tuple[int, int]
+) -> dict[str, Any]:
+    return {
+        "input1_offset": -qa.zero_point[0],
+        "input2_offset": -qb.zero_point[0],
+        "output_offset": qy.zero_point[0],
+        "act_min": act[0],
+        "act_max": act[1],
+    }
+
+
+def prepare_squared_difference(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    """SQUARED_DIFFERENCE: both inputs widened by 2^7 and rescaled to twice the larger input
+    scale (as ADD), their difference squared and requantized by
+    (2 * max scale)^2 / (2^14 * output scale), which may exceed one."""
+    qa = _quant(graph.tensor(op.inputs[0]))
+    qb = _quant(graph.tensor(op.inputs[1]))
+    qy = _quant(graph.tensor(op.outputs[0]))
+    for q in (qa, qb, qy):
+        if not INT8_MIN <= q.zero_point[0] <= INT8_MAX:
+            raise UnsupportedModelError(
+                f"operator {op.index} (SQUARED_DIFFERENCE): zero point {q.zero_point[0]} "
+                "is outside the int8 range; tflite-micro refuses it"
+            )
+    shift = SQUARED_DIFFERENCE_LEFT_SHIFT
+    # double, in TFLM's order; the denominator's product is float32 (exact: a power of two)
+    twice_max_input_scale = 2.0 * max(qa.scale[0], qb.scale[0])
+    real_input1 = qa.scale[0] / twice_max_input_scale
+    real_input2 = qb.scale[0] / twice_max_input_scale
+    denominator = float(np.float32(1 << (2 * shift)) * np.float32(qy.scale[0]))
+    real_output = twice_max_input_scale * twice_max_input_scale / denominator
+    m1, sh1 = _smaller_than_one(real_input1, "input 1 multiplier", op)
+    m2, sh2 = _smaller_than_one(real_input2, "input 2 multiplier", op)
+    mo, sho = quantize_multiplier(real_output)
+    fields = _layout_fields(graph, op)
+    fields.update(_quant_fields(qa, qb, qy, (INT8_MIN, INT8_MAX)))
+    fields.update(
+        {
+            "left_shift": shift,
+            "input1_multiplier": m1,
+            "input1_shift": sh1,
+            "input2_multiplier": m2,
+            "input2_shift": sh2,
+            "output_multiplier": mo,
+            "output_shift": sho,
+        }
+    )
+    return "ooc_elementwise_params_t", fields
+
+
+def prepare_min_max(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    """MINIMUM, MAXIMUM: raw int8 comparisons (the inputs and the output share one
+    quantization, checked at ingest); only the broadcast layout matters."""
+    fields = _layout_fields(graph, op)
+    fields.update(
+        {
+            "input1_offset": 0,
+            "input2_offset": 0,
+            "output_offset": 0,
+            "left_shift": 0,
+            "input1_multiplier": 0,
+            "input1_shift": 0,
+            "input2_multiplier": 0,
+            "input2_shift": 0,
+            "output_multiplier": 0,
+            "output_shift": 0,
+            "act_min": INT8_MIN,
+            "act_max": INT8_MAX,
         }
     )
     return "ooc_elementwise_params_t", fields
