@@ -393,15 +393,21 @@ def _softmax(c: _Ctx) -> None:
         raise c.invalid("softmax must keep the shape")
 
 
-def _tabulated(c: _Ctx, scale: float, zero_point: int) -> None:
-    """LOGISTIC (output scale 1/256, zero point -128), TANH (1/128, 0): tflite-micro computes
-    the result in that output quantization whatever the tensor says, so ooc refuses others."""
+def _unary_int8(c: _Ctx) -> tuple[Any, Any]:
+    """One int8 input and one int8 output of the same shape: the pair."""
     c.arity((1, 1))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
     c.int8_activation(y)
     if x.shape != y.shape:
         raise c.invalid(f"{c.op.op_type} must keep the shape")
+    return x, y
+
+
+def _tabulated(c: _Ctx, scale: float, zero_point: int) -> None:
+    """LOGISTIC (output scale 1/256, zero point -128), TANH (1/128, 0): tflite-micro computes
+    the result in that output quantization whatever the tensor says, so ooc refuses others."""
+    _, y = _unary_int8(c)
     assert y.quant is not None
     if float(np.float32(y.quant.scale[0])) != scale or y.quant.zero_point[0] != zero_point:
         raise c.unsupported(
@@ -506,12 +512,7 @@ def _resize_nearest(c: _Ctx) -> None:
 def _activation_op(c: _Ctx) -> None:
     """RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH: int8 in, int8 out, same shape (each
     with its own scale and zero point)."""
-    c.arity((1, 1))
-    x, y = c.need(0), c.out()
-    c.int8_activation(x)
-    c.int8_activation(y)
-    if x.shape != y.shape:
-        raise c.invalid(f"{c.op.op_type} must keep the shape")
+    _unary_int8(c)
     alpha = c.op.options.get("alpha")
     if alpha is not None and not np.isfinite(alpha):
         raise c.invalid(f"alpha {alpha} is not a finite number")

@@ -135,18 +135,28 @@ def prepare_add(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
             "input1_offset": -qa.zero_point[0],
             "input2_offset": -qb.zero_point[0],
             "output_offset": qy.zero_point[0],
-            "left_shift": ADD_LEFT_SHIFT,
-            "input1_multiplier": m1,
-            "input1_shift": sh1,
-            "input2_multiplier": m2,
-            "input2_shift": sh2,
-            "output_multiplier": mo,
-            "output_shift": sho,
+            **_scalings(ADD_LEFT_SHIFT, (m1, sh1), (m2, sh2), (mo, sho)),
             "act_min": act_min,
             "act_max": act_max,
         }
     )
     return "ooc_elementwise_params_t", fields
+
+
+def _scalings(
+    left_shift: int, in1: tuple[int, int], in2: tuple[int, int], out: tuple[int, int]
+) -> dict[str, int]:
+    """The fields of a two-input recipe that scales both inputs up by ``left_shift`` bits, each
+    by its (multiplier, shift), and the result by the output's."""
+    return {
+        "left_shift": left_shift,
+        "input1_multiplier": in1[0],
+        "input1_shift": in1[1],
+        "input2_multiplier": in2[0],
+        "input2_shift": in2[1],
+        "output_multiplier": out[0],
+        "output_shift": out[1],
+    }
 
 
 def prepare_mul(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
@@ -215,17 +225,7 @@ def prepare_squared_difference(graph: Graph, op: Operator) -> tuple[str, dict[st
     mo, sho = quantize_multiplier(real_output)
     fields = _layout_fields(graph, op)
     fields.update(_quant_fields(qa, qb, qy, (INT8_MIN, INT8_MAX)))
-    fields.update(
-        {
-            "left_shift": shift,
-            "input1_multiplier": m1,
-            "input1_shift": sh1,
-            "input2_multiplier": m2,
-            "input2_shift": sh2,
-            "output_multiplier": mo,
-            "output_shift": sho,
-        }
-    )
+    fields.update(_scalings(shift, (m1, sh1), (m2, sh2), (mo, sho)))
     return "ooc_elementwise_params_t", fields
 
 
