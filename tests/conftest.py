@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,17 @@ TFLM_ARENA = {
     "micro_speech_quantized.tflite": 7_584,
     "ad01_int8.tflite": 3_984,
 }
+
+
+def ooc_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``ooc ARGS`` in a fresh process (as a user runs it), with ``env`` over this one's."""
+    return subprocess.run(
+        [sys.executable, "-m", "ooc_sdk.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def spill_ring_sources() -> list[Path]:

@@ -8,18 +8,9 @@ from ooc_sdk.model.ir import Activation, DType, Padding
 from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
 
 
-def coverage_model(seed: int = 0) -> bytes:
-    """float32 -> QUANTIZE -> CONV_2D -> MAX_POOL_2D -> RESIZE_NEAREST_NEIGHBOR -> CONCATENATION
-    -> MUL -> QUANTIZE (int8 requantize) -> MEAN -> DEQUANTIZE -> float32."""
-    rng = np.random.default_rng(seed)
-    m = ModelDef(description="ooc test: operator coverage")
-
-    def act(name: str, shape: tuple[int, ...], scale: float, zp: int) -> int:
-        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
-
-    x_f = m.add_tensor(TensorDef("input", (1, 8, 8, 4), DType.FLOAT32))
-    x = act("input_q", (1, 8, 8, 4), 0.05, -3)
-    m.ops.append(OpDef("QUANTIZE", [x_f], [x]))
+def _conv_weights(m: ModelDef, rng: np.random.Generator) -> tuple[int, int]:
+    """Weights [6, 3, 3, 4] (per-channel int8) and int32 bias of a 3x3 convolution from 4 to 6
+    channels whose input has scale 0.05; the tensors' indices in ``m``."""
     w_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
     w = m.add_tensor(
         TensorDef(
@@ -43,6 +34,22 @@ def coverage_model(seed: int = 0) -> bytes:
             0,
         )
     )
+    return w, b
+
+
+def coverage_model(seed: int = 0) -> bytes:
+    """float32 -> QUANTIZE -> CONV_2D -> MAX_POOL_2D -> RESIZE_NEAREST_NEIGHBOR -> CONCATENATION
+    -> MUL -> QUANTIZE (int8 requantize) -> MEAN -> DEQUANTIZE -> float32."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: operator coverage")
+
+    def act(name: str, shape: tuple[int, ...], scale: float, zp: int) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
+
+    x_f = m.add_tensor(TensorDef("input", (1, 8, 8, 4), DType.FLOAT32))
+    x = act("input_q", (1, 8, 8, 4), 0.05, -3)
+    m.ops.append(OpDef("QUANTIZE", [x_f], [x]))
+    w, b = _conv_weights(m, rng)
     c = act("conv", (1, 8, 8, 6), 6 / 255, -128)
     m.ops.append(
         OpDef(
@@ -149,29 +156,7 @@ def activation_model(seed: int = 0, alpha: float = 0.2) -> bytes:
         return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
 
     x = act("input", (1, 8, 8, 4), 0.05, -3)
-    w_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
-    w = m.add_tensor(
-        TensorDef(
-            "w",
-            (6, 3, 3, 4),
-            DType.INT8,
-            rng.integers(-127, 128, (6, 3, 3, 4), dtype=np.int8),
-            tuple(float(s) for s in w_scale),
-            (0,) * 6,
-            0,
-        )
-    )
-    b = m.add_tensor(
-        TensorDef(
-            "b",
-            (6,),
-            DType.INT32,
-            rng.integers(-2000, 2000, 6, dtype=np.int32),
-            tuple(float(0.05 * s) for s in w_scale),
-            (0,) * 6,
-            0,
-        )
-    )
+    w, b = _conv_weights(m, rng)
     c = act("conv", (1, 8, 8, 6), 0.06, 5)
     conv_options = {
         "padding": Padding.SAME,
@@ -227,29 +212,7 @@ def binary_model(seed: int = 0) -> bytes:
 
     x1 = act("input1", (1, 8, 8, 4), (0.05, -3))
     x2 = act("input2", (1, 8, 8, 6), (0.03, 10))
-    w_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
-    w = m.add_tensor(
-        TensorDef(
-            "w",
-            (6, 3, 3, 4),
-            DType.INT8,
-            rng.integers(-127, 128, (6, 3, 3, 4), dtype=np.int8),
-            tuple(float(s) for s in w_scale),
-            (0,) * 6,
-            0,
-        )
-    )
-    b = m.add_tensor(
-        TensorDef(
-            "b",
-            (6,),
-            DType.INT32,
-            rng.integers(-2000, 2000, 6, dtype=np.int32),
-            tuple(float(0.05 * s) for s in w_scale),
-            (0,) * 6,
-            0,
-        )
-    )
+    w, b = _conv_weights(m, rng)
     conv_q, diff_q, out_q = (0.06, 5), (0.09, -2), (0.05, -128)
     c = act("conv", (1, 8, 8, 6), conv_q)
     conv_options = {"padding": Padding.SAME, "stride": (1, 1), "dilation": (1, 1)}

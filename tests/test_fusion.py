@@ -4,8 +4,6 @@ working SRAM measured by the runtime within the issue's targets, the planner's m
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from functools import cache
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import SUPPORTED_SHARED, shared_model
+from conftest import ooc_cli as _ooc
 from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import generate
@@ -148,12 +147,6 @@ def test_infeasible_budget_names_minimum_and_layer() -> None:
     assert f"{e.minimum} bytes" in str(e) and f"operator {e.layer} " in str(e)
     # the minimum is achievable
     assert plan_fusion(graph, sram=e.minimum).working_sram_bytes <= e.minimum
-
-
-def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_cli_plan_fused(tmp_path: Path) -> None:

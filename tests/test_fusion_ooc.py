@@ -8,13 +8,12 @@ block's chunks refused."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import ooc_cli as _ooc
 from conftest import shared_model
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.errors import AuthenticationError
@@ -130,12 +129,6 @@ def test_a_bit_flipped_in_a_fused_blocks_weights_is_refused(
     bad.rename(good)
     with pytest.raises(AuthenticationError, match="refused at invoke"):
         run_build(tmp_path, graph, device, [random_inputs(graph, 0)])
-
-
-def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_cli_plan_and_build_fused_out_of_core(device: DeviceKey, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
+from conftest import ooc_cli as _ooc
 from opmodels import activation_model, binary_model, coverage_model, depthwise_multiplier_model
 
 FLASH = load_flash("w25q128jv")
@@ -268,18 +268,6 @@ def test_boot_verify_mode_checks_every_chunk_at_init(tmp_path: Path, device: Dev
     (out / "flash.bin").write_bytes(bytes(flash))
     with pytest.raises(AuthenticationError, match="at init"):
         run_build(out, graph, device, [x])
-
-
-def _ooc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_power_loss_while_writing_the_image_is_a_clear_error(tmp_path: Path) -> None:

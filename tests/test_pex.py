@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import ooc_cli as _ooc
 from conftest import shared_model
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.codegen.emit import write_codegen
@@ -166,12 +166,6 @@ def test_channel_split_out_of_core_host_and_m4(device: DeviceKey, tmp_path: Path
     _bit_exact(data, graph, m4.outputs, seeds[:1])
     assert m4.report["flash_read_bytes"] == p.flash_read_bytes_per_inference
     assert m4.report["sram_high_water_bytes"] <= p.sram_bytes
-
-
-def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_cli_plan_reports_and_switches_channel_split(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ model bit-exact with tflite-micro."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,21 +33,12 @@ from ooc_sdk.run.qemu import run_build_m4
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SoftHsm, shared_model
+from conftest import ooc_cli as _ooc
 
 MASTER = bytes(range(32))
 MASTER16 = bytes(range(100, 116))
 UIDS = [bytes(16), bytes(range(16)), b"\xff" * 16, b"OOC\x00" + bytes(11) + b"\x07"]
 MODEL = "kws_ref_model.tflite"
-
-
-def _ooc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def _one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -42,22 +41,13 @@ from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import ooc_cli as _ooc
 from conftest import shared_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
 MASTER = bytes(range(32))
 MODEL = "kws_ref_model.tflite"
-
-
-def _ooc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
+from conftest import ooc_cli as _ooc
 from opmodels import activation_model, binary_model
 
 FLASH = load_flash("w25q128jv")
@@ -191,12 +191,6 @@ def test_over_budget_firmware_fails_at_link_time(kws, device: DeviceKey, tmp_pat
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[-1].startswith("ooc: error: the firmware does not fit")
     assert "Traceback" not in proc.stderr
-
-
-def _ooc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_cli_reports_the_required_keys(kws, device: DeviceKey, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

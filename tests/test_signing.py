@@ -31,7 +31,7 @@ from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import shared_model
+from conftest import ooc_cli, shared_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -294,13 +294,9 @@ def test_a_provisioned_batch_device_refuses_a_batch_mates_forgery_on_the_m4(
     pub.write_bytes(public_pem(VENDOR.public_key))
     base = ["provision", "run", "--image", str(out), "--programmer", "qemu", "--master-key",
             str(master), "--registry", str(reg), "--out", str(line)]  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "ooc_sdk.cli", *base, "--count", "2"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = ooc_cli(*base, "--count", "2")
     assert proc.returncode == 2 and "no --trust-anchor" in proc.stderr  # a signed batch needs one
-    proc = subprocess.run(
-        [sys.executable, "-m", "ooc_sdk.cli", *base, "--count", "2", "--trust-anchor", str(pub)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    proc = ooc_cli(*base, "--count", "2", "--trust-anchor", str(pub))
     assert proc.returncode == 0, proc.stderr
     with Registry.open(reg, create=False) as registry:
         uids = [bytes.fromhex(d.uid) for d in registry.devices("verified")]

@@ -233,20 +233,23 @@ static int open_key_slot(const uint8_t *ks, const uint8_t *mf, const uint8_t *bu
     return rc;
 }
 
-static int derive(const ooc_aes_t *ck, const char *label, size_t label_len, const uint8_t *build_id,
-                  uint32_t key_len, const ooc_aes_engine_t *engine, ooc_aes_t *out)
+int ooc_image__derive(const ooc_aes_t *key, const char *label, size_t label_len,
+                      const uint8_t *context, size_t context_len, uint32_t key_len,
+                      const ooc_aes_engine_t *engine, ooc_aes_t *out)
 {
-    uint8_t key[OOC_AES_MAX_KEY_BYTES];
-    int rc = ooc_kdf_cmac(ck, (const uint8_t *)label, label_len, build_id, OOC_IMG_BUILD_ID_BYTES,
-                          key, key_len);
+    uint8_t bytes[OOC_AES_MAX_KEY_BYTES];
+    int rc = ooc_kdf_cmac(key, (const uint8_t *)label, label_len, context, context_len, bytes,
+                          key_len);
     if (rc == OOC_OK) {
-        rc = ooc_aes_init(out, key, key_len, engine);
+        rc = ooc_aes_init(out, bytes, key_len, engine);
     }
-    ooc_wipe(key, sizeof key);
+    ooc_wipe(bytes, sizeof bytes);
     return rc;
 }
 
-#define DERIVE(ck, label, id, n, eng, out) derive(ck, label, sizeof label - 1u, id, n, eng, out)
+/* A content sub-key: KDF(content key, label, build id). */
+#define DERIVE(ck, label, id, n, eng, out)                                                        \
+    ooc_image__derive(ck, label, sizeof label - 1u, id, OOC_IMG_BUILD_ID_BYTES, n, eng, out)
 
 /* Header tag over superblock || manifest || chunk table, checking each entry's structure; with
    `sha`, also hashes superblock || manifest || chunk table || header tag (what a signature
@@ -390,10 +393,12 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
                             &img->k_mac);
             }
             ooc_aes_wipe(&ck);
-            if (rc == OOC_OK) {
+            if (rc == OOC_OK && anchored) { /* the signature covers the header's digest */
                 ooc_sha512_init(&sha);
-                rc = check_header(img, &k_hdr, sb, mf, anchored ? &sha : NULL);
+                rc = check_header(img, &k_hdr, sb, mf, &sha);
                 ooc_sha512_final(&sha, header_digest);
+            } else if (rc == OOC_OK) {
+                rc = check_header(img, &k_hdr, sb, mf, NULL);
             }
             ooc_aes_wipe(&k_hdr);
         }

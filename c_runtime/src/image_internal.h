@@ -5,6 +5,7 @@
 #ifndef OOC_IMAGE_INTERNAL_H
 #define OOC_IMAGE_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ooc/ooc_image.h"
@@ -23,6 +24,12 @@ static inline uint32_t le32(const uint8_t *p)
 /* Read `len` bytes at image offset `off` (OOC_ERR_IO, or OOC_ERR_FORMAT on an address wrap). */
 int ooc_image__flash_read(ooc_flash_read_fn read, void *user, uint32_t base, uint32_t off,
                           void *buf, uint32_t len);
+
+/* out = AES key KDF(key, label, context) of key_len bytes (SP 800-108, docs/FORMAT.md "Keys"),
+   on `engine`; the derived bytes are wiped. */
+int ooc_image__derive(const ooc_aes_t *key, const char *label, size_t label_len,
+                      const uint8_t *context, size_t context_len, uint32_t key_len,
+                      const ooc_aes_engine_t *engine, ooc_aes_t *out);
 
 /* The structure of table entry `index`, whose data must start at or after `min_offset`. */
 int ooc_image__entry_ok(const ooc_image_t *img, const uint8_t *e, uint32_t index,

@@ -69,28 +69,20 @@ static int device_keys(const ooc_image_t *img, const ooc_port_t *port, ooc_aes_t
                        ooc_aes_t *k_rec)
 {
     uint8_t context[OOC_IMG_UID_BYTES + OOC_IMG_BUILD_ID_BYTES];
-    uint8_t key[OOC_AES_MAX_KEY_BYTES];
     ooc_aes_t root;
     int rc = ooc_aes_init(&root, port->root_key, port->root_key_bytes, port->aes_engine);
     memcpy(context, port->device_uid, OOC_IMG_UID_BYTES);
     memcpy(context + OOC_IMG_UID_BYTES, img->build_id, OOC_IMG_BUILD_ID_BYTES);
     if (rc == OOC_OK) {
-        rc = ooc_kdf_cmac(&root, (const uint8_t *)OOC_IMG_LABEL_DEVICE_TAG,
-                          sizeof OOC_IMG_LABEL_DEVICE_TAG - 1u, context, sizeof context, key,
-                          img->content_key_bytes);
+        rc = ooc_image__derive(&root, OOC_IMG_LABEL_DEVICE_TAG, sizeof OOC_IMG_LABEL_DEVICE_TAG - 1u,
+                               context, sizeof context, img->content_key_bytes, port->aes_engine,
+                               k_dtag);
     }
     if (rc == OOC_OK) {
-        rc = ooc_aes_init(k_dtag, key, img->content_key_bytes, port->aes_engine);
+        rc = ooc_image__derive(&root, OOC_IMG_LABEL_INSTALL, sizeof OOC_IMG_LABEL_INSTALL - 1u,
+                               context, sizeof context, port->root_key_bytes, port->aes_engine,
+                               k_rec);
     }
-    if (rc == OOC_OK) {
-        rc = ooc_kdf_cmac(&root, (const uint8_t *)OOC_IMG_LABEL_INSTALL,
-                          sizeof OOC_IMG_LABEL_INSTALL - 1u, context, sizeof context, key,
-                          port->root_key_bytes);
-    }
-    if (rc == OOC_OK) {
-        rc = ooc_aes_init(k_rec, key, port->root_key_bytes, port->aes_engine);
-    }
-    ooc_wipe(key, sizeof key);
     ooc_aes_wipe(&root);
     return rc;
 }

@@ -60,7 +60,8 @@ def keygen(
     import dataclasses
 
     from ooc_sdk.image import keys
-    from ooc_sdk.image.signing import check_anchors, key_id, read_trust_anchor
+    from ooc_sdk.image.keys import check_anchors
+    from ooc_sdk.image.signing import key_id, read_trust_anchor
 
     anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors])
     key = keys.generate(keys.parse_uid(uid) if uid else None, int(bits) // 8)
@@ -257,10 +258,10 @@ def verify(
     import hashlib
 
     from ooc_sdk.fileio import MAX_MODEL_BYTES, read_bytes
-    from ooc_sdk.image.keys import read_key_file
+    from ooc_sdk.image.keys import check_anchors, read_key_file
     from ooc_sdk.image.outdir import load_image
     from ooc_sdk.image.reader import open_image
-    from ooc_sdk.image.signing import check_anchors, read_trust_anchor
+    from ooc_sdk.image.signing import read_trust_anchor
 
     expected = (
         hashlib.sha256(read_bytes(model, "model", MAX_MODEL_BYTES)).hexdigest() if model else None

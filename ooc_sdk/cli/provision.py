@@ -202,8 +202,9 @@ def run_cmd(
     only images it signed. The batch image must be signed by it; a signed
     batch without --trust-anchor is refused.
     """
+    from ooc_sdk.image.keys import check_anchors
     from ooc_sdk.image.keystore import open_keystore
-    from ooc_sdk.image.signing import check_anchors, read_trust_anchor
+    from ooc_sdk.image.signing import read_trust_anchor
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
     from ooc_sdk.provisioning.registry import Registry, registry_path
     from ooc_sdk.provisioning.station import Station, load_batch, station_lock, summary_lines

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats.cheader import CHeader, Const, Field, Item, Record
-from ooc_sdk.formats.image import PUBLIC_KEY_BYTES, UID_BYTES
+from ooc_sdk.formats.image import MAX_ANCHORS, PUBLIC_KEY_BYTES, UID_BYTES
 
 # Version 1 used b"OOCK", the image key slot's magic; version 2 has a magic of its own;
 # version 3 adds the trust anchors (vendor public keys that sign images).
 KEYSTORE_MAGIC = b"OOCR"
 KEYSTORE_VERSION = 3
 ROOT_KEY_FIELD_BYTES = 32  # the root key, zero-padded
-MAX_ANCHORS = 4
 
 KEYSTORE = Record(
     "key storage record",
@@ -81,16 +80,6 @@ def keystore_record(
         security_counter=security_counter,
         anchors=b"".join(anchors),
     )
-
-
-def read_keystore_record(data: bytes) -> dict[str, object]:
-    """The fields of a key storage record (version 3), checked; InvalidArgumentError otherwise."""
-    if len(data) != KEYSTORE.size or data[:4] != KEYSTORE_MAGIC:
-        raise InvalidArgumentError("not a device key storage record (version 3, OOCR)")
-    f = KEYSTORE.unpack(data)
-    if f["version"] != KEYSTORE_VERSION or f["n_anchors"] > MAX_ANCHORS:
-        raise InvalidArgumentError(f"key storage record version {f['version']}; ooc reads 3")
-    return f
 
 
 def _c_sections() -> list[list[Item]]:

@@ -24,6 +24,7 @@ import secrets
 import stat
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,6 @@ KEY_FILE_MAGIC = b"OOCD"
 KEY_FILE_VERSION = 1
 KEY_FILE_VERSION_ANCHORS = 2
 _HEAD = struct.Struct("<4sBBBB16s")
-MAX_ANCHORS = 4
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,7 @@ class DeviceKey:
             raise InvalidArgumentError(f"device UID must be {fmt.UID_BYTES} bytes")
         if len(self.root_key) not in crypto.KEY_SIZES:
             raise InvalidArgumentError("device root key must be 16 or 32 bytes")
-        if (
-            len(self.anchors) > MAX_ANCHORS
-            or any(len(a) != fmt.PUBLIC_KEY_BYTES for a in self.anchors)
-            or len(set(self.anchors)) != len(self.anchors)
-        ):
-            raise InvalidArgumentError(
-                f"a device holds up to {MAX_ANCHORS} distinct 32-byte Ed25519 trust anchors"
-            )
+        check_anchors(self.anchors)
 
     def __repr__(self) -> str:
         return f"DeviceKey(uid={self.uid.hex()}, key_id={self.key_id.hex()})"
@@ -104,6 +97,21 @@ class DeviceKey:
         raw = data[_HEAD.size + key_len : end]
         anchors = tuple(bytes(raw[i : i + 32]) for i in range(0, len(raw), 32))
         return cls(uid, key, anchors)
+
+
+def check_anchors(anchors: Sequence[bytes]) -> tuple[bytes, ...]:
+    """Trust anchors as a device stores them: up to fmt.MAX_ANCHORS distinct raw 32-byte Ed25519
+    public keys; InvalidArgumentError otherwise."""
+    out = tuple(bytes(a) for a in anchors)
+    if (
+        len(out) > fmt.MAX_ANCHORS
+        or any(len(a) != fmt.PUBLIC_KEY_BYTES for a in out)
+        or len(set(out)) != len(out)
+    ):
+        raise InvalidArgumentError(
+            f"a device holds up to {fmt.MAX_ANCHORS} distinct 32-byte Ed25519 trust anchors"
+        )
+    return out
 
 
 def parse_uid(text: str) -> bytes:

@@ -28,7 +28,6 @@ from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import read_private_file
 
 MAX_KEY_FILE_BYTES = 4096
-MAX_ANCHORS = 4  # trust anchors a device holds (key rotation: old and new vendor keys)
 
 
 def key_id(public_key: bytes) -> bytes:
@@ -132,16 +131,6 @@ def read_trust_anchor(path: Path) -> bytes:
             "writes)"
         )
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def check_anchors(anchors: Sequence[bytes]) -> tuple[bytes, ...]:
-    """Anchors as a device stores them: 1 .. MAX_ANCHORS distinct 32-byte keys."""
-    out = tuple(bytes(a) for a in anchors)
-    if len(out) > MAX_ANCHORS:
-        raise InvalidArgumentError(f"a device holds at most {MAX_ANCHORS} trust anchors")
-    if any(len(a) != fmt.PUBLIC_KEY_BYTES for a in out) or len(set(out)) != len(out):
-        raise InvalidArgumentError("trust anchors must be distinct 32-byte Ed25519 public keys")
-    return out
 
 
 def weights_digest(chunks: Iterable[tuple[bytes, bytes]]) -> bytes:

@@ -16,6 +16,7 @@
 #include "ooc/ooc.h"
 #include "ooc/ooc_crypto.h"
 #include "vector_line.h"
+#include "vector_stdin.h"
 
 #define MAX_LINE 16384
 #define MAX_FIELD VECTOR_MAX_FIELD
@@ -463,36 +464,9 @@ static void startup_checks(void)
 int main(void)
 {
     static char line[MAX_LINE];
-    long passed = 0, failed = 0, lineno = 0;
+    long passed = 0, failed = 0;
     startup_checks();
-    while (fgets(line, sizeof line, stdin) != NULL) {
-        size_t len = strlen(line);
-        const char *why;
-        lineno++;
-        if (len > 0 && line[len - 1] == '\n') {
-            line[--len] = '\0';
-        } else if (!feof(stdin)) {
-            int ch;
-            while ((ch = getchar()) != EOF && ch != '\n') {
-            }
-            printf("FAIL line %ld: longer than %d bytes\n", lineno, MAX_LINE - 2);
-            failed++;
-            continue;
-        }
-        if (len > 0 && line[len - 1] == '\r') {
-            line[--len] = '\0';
-        }
-        if (len == 0) {
-            continue;
-        }
-        why = run_line(line);
-        if (why == NULL) {
-            passed++;
-        } else {
-            printf("FAIL line %ld (%s): %s\n", lineno, line, why); /* line: the kind */
-            failed++;
-        }
-    }
+    vector_stdin(run_line, line, (int)sizeof line, &passed, &failed);
     failed += startup_failed;
     printf("%ld passed, %ld failed\n", passed, failed);
     return failed > 0 || passed == 0 ? 1 : 0;

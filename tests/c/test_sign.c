@@ -4,39 +4,15 @@
  * failure, then "N passed, M failed"; exits 1 on any failure or no vectors.
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "sign_vectors.h"
+#include "vector_stdin.h"
 
 int main(void)
 {
     static char line[SIGN_MAX_LINE + 2];
-    long passed = 0, failed = 0, lineno = 0;
-    while (fgets(line, sizeof line, stdin) != NULL) {
-        size_t len = strlen(line);
-        const char *why;
-        lineno++;
-        if (len > 0 && line[len - 1] == '\n') {
-            line[--len] = '\0';
-        } else if (!feof(stdin)) {
-            int ch;
-            while ((ch = getchar()) != EOF && ch != '\n') {
-            }
-            printf("FAIL line %ld: longer than %d bytes\n", lineno, SIGN_MAX_LINE);
-            failed++;
-            continue;
-        }
-        if (len == 0) {
-            continue;
-        }
-        why = sign_check_line(line);
-        if (why == NULL) {
-            passed++;
-        } else {
-            printf("FAIL line %ld (%s): %s\n", lineno, line, why); /* line: the kind */
-            failed++;
-        }
-    }
+    long passed = 0, failed = 0;
+    vector_stdin(sign_check_line, line, (int)sizeof line, &passed, &failed);
     printf("%ld passed, %ld failed\n", passed, failed);
     return failed > 0 || passed == 0 ? 1 : 0;
 }

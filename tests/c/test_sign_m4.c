@@ -30,13 +30,7 @@ static uint32_t put(char *dst, uint32_t cap, uint32_t at, const char *s)
 static uint32_t put_u32(char *dst, uint32_t cap, uint32_t at, uint32_t v)
 {
     char s[11];
-    int i = 10;
-    s[10] = '\0';
-    do {
-        s[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    return put(dst, cap, at, s + i);
+    return put(dst, cap, at, sh_u32_text(v, s));
 }
 
 static int32_t read_vectors(void)

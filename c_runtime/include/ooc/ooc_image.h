@@ -36,7 +36,7 @@ extern "C" {
 
 /* Trust anchors a device may hold (vendor key rotation), and the least work buffer an install
    takes (ooc_image_config_t). */
-#define OOC_IMAGE_MAX_ANCHORS 4u
+#define OOC_IMAGE_MAX_ANCHORS OOC_IMG_MAX_ANCHORS
 #define OOC_IMAGE_MIN_WORK_BYTES 64u
 
 /* What the device provides to mount an image. Zero-initialise, then set the fields. */

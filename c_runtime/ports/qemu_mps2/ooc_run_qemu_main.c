@@ -114,13 +114,7 @@ static void put_str(const char *s)
 static void put_u32(uint32_t v)
 {
     char s[11];
-    int i = 10;
-    s[10] = '\0';
-    do {
-        s[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    put_str(s + i);
+    put_str(sh_u32_text(v, s));
 }
 
 static void put_i32(int32_t v)

@@ -78,6 +78,17 @@ void sh_puts(const char *s)
     (void)call(SYS_WRITE0, s);
 }
 
+const char *sh_u32_text(uint32_t v, char buf[11])
+{
+    int i = 10;
+    buf[10] = '\0';
+    do {
+        buf[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0u);
+    return buf + i;
+}
+
 void sh_exit(int status)
 {
     const uint32_t args[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)status};

@@ -33,6 +33,9 @@ int32_t sh_flen(int handle);
 int sh_cmdline(char *buf, uint32_t len);
 /* A NUL-terminated string on the debug console (QEMU's stderr). */
 void sh_puts(const char *s);
+/* `v` in decimal, NUL-terminated inside `buf` (11 bytes); the text's first character. For the
+   console and report.json, which the firmware writes without printf. */
+const char *sh_u32_text(uint32_t v, char buf[11]);
 /* Stop the machine; QEMU exits with `status` (SYS_EXIT_EXTENDED). */
 void sh_exit(int status) __attribute__((noreturn));
 

@@ -27,18 +27,30 @@ enum binary_op { OP_ADD, OP_MUL, OP_SUB, OP_MINIMUM, OP_MAXIMUM, OP_SQUARED_DIFF
  * "smaller than one" variant: rounding doubling high multiply, then rounding right
  * shift.
  */
-static int8_t add_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+/* Steps 1 to 3 of ADD for one pair: both inputs without their zero points, widened and
+   scaled to the common scale (ADD, SUB and SQUARED_DIFFERENCE share them). */
+static void scale_pair(const ooc_elementwise_params_t *p, int8_t a, int8_t b, int32_t *s1, int32_t *s2)
 {
     const int32_t widen = (int32_t)1 << p->left_shift;
-    const int32_t x1 = (p->input1_offset + a) * widen;
-    const int32_t x2 = (p->input2_offset + b) * widen;
-    const int32_t s1 = ooc_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift);
-    const int32_t s2 = ooc_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
-    const int32_t sum = s1 + s2;
+    *s1 = ooc_multiply_by_quantized_multiplier((p->input1_offset + a) * widen, p->input1_multiplier,
+                                               p->input1_shift);
+    *s2 = ooc_multiply_by_quantized_multiplier((p->input2_offset + b) * widen, p->input2_multiplier,
+                                               p->input2_shift);
+}
+
+/* Step 4: `v` scaled to the output, offset and clamped. */
+static int8_t requantize_out(const ooc_elementwise_params_t *p, int32_t v)
+{
     const int32_t out =
-        ooc_multiply_by_quantized_multiplier(sum, p->output_multiplier, p->output_shift) +
-        p->output_offset;
+        ooc_multiply_by_quantized_multiplier(v, p->output_multiplier, p->output_shift) + p->output_offset;
     return ooc_clamp_s8(out, p->act_min, p->act_max);
+}
+
+static int8_t add_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+{
+    int32_t s1, s2;
+    scale_pair(p, a, b, &s1, &s2);
+    return requantize_out(p, s1 + s2);
 }
 
 /*
@@ -48,26 +60,16 @@ static int8_t add_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
  */
 static int8_t mul_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
 {
-    const int32_t prod = (p->input1_offset + a) * (p->input2_offset + b);
-    const int32_t out =
-        ooc_multiply_by_quantized_multiplier(prod, p->output_multiplier, p->output_shift) +
-        p->output_offset;
-    return ooc_clamp_s8(out, p->act_min, p->act_max);
+    return requantize_out(p, (p->input1_offset + a) * (p->input2_offset + b));
 }
 
 /* SUB: ADD's recipe (the SDK gives it ADD's very parameters) with the
    scaled second input subtracted instead of added. */
 static int8_t sub_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
 {
-    const int32_t widen = (int32_t)1 << p->left_shift;
-    const int32_t x1 = (p->input1_offset + a) * widen;
-    const int32_t x2 = (p->input2_offset + b) * widen;
-    const int32_t s1 = ooc_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift);
-    const int32_t s2 = ooc_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
-    const int32_t out =
-        ooc_multiply_by_quantized_multiplier(s1 - s2, p->output_multiplier, p->output_shift) +
-        p->output_offset;
-    return ooc_clamp_s8(out, p->act_min, p->act_max);
+    int32_t s1, s2;
+    scale_pair(p, a, b, &s1, &s2);
+    return requantize_out(p, s1 - s2);
 }
 
 /*
@@ -78,14 +80,9 @@ static int8_t sub_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
  */
 static int8_t squared_difference_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
 {
-    const int32_t widen = (int32_t)1 << p->left_shift;
-    const int32_t x1 = (p->input1_offset + a) * widen;
-    const int32_t x2 = (p->input2_offset + b) * widen;
-    const int32_t d = ooc_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift) -
-                      ooc_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
-    const int32_t out =
-        ooc_multiply_by_quantized_multiplier(d * d, p->output_multiplier, p->output_shift) + p->output_offset;
-    return ooc_clamp_s8(out, p->act_min, p->act_max);
+    int32_t s1, s2;
+    scale_pair(p, a, b, &s1, &s2);
+    return requantize_out(p, (s1 - s2) * (s1 - s2));
 }
 
 /* One run of n output elements; each input advances by its own stride (0: broadcast). MINIMUM
