@@ -14,53 +14,33 @@ count zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tflite
 
 from ooc_sdk.errors import InvalidModelError, UnsupportedModelError
-from ooc_sdk.model.ir import Activation, DType, Operator, Padding, Tensor
-
-_ACTIVATIONS = {
-    tflite.ActivationFunctionType.NONE: Activation.NONE,
-    tflite.ActivationFunctionType.RELU: Activation.RELU,
-    tflite.ActivationFunctionType.RELU6: Activation.RELU6,
-}
-_ACTIVATION_NAMES = {
-    v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")
-}
-_PADDINGS = {tflite.Padding.SAME: Padding.SAME, tflite.Padding.VALID: Padding.VALID}
-
-
-def _activation(code: int) -> Activation:
-    try:
-        return _ACTIVATIONS[code]
-    except KeyError:
-        name = _ACTIVATION_NAMES.get(code, f"#{code}")
-        raise UnsupportedModelError(
-            f"fused activation {name} is not supported (ooc supports NONE, RELU, RELU6)"
-        ) from None
-
-
-def _padding(code: int) -> Padding:
-    try:
-        return _PADDINGS[code]
-    except KeyError:
-        raise InvalidModelError(f"invalid padding code {code}") from None
-
+from ooc_sdk.model.ir import Activation, DType, Operator, Tensor
+from ooc_sdk.model.opcheck import (
+    Ctx,
+    OpSpec,
+    activation,
+    check_bias,
+    check_filter_quant,
+    check_window,
+    padding,
+    unary_int8,
+)
 
 # -- option decoders: flatbuffer options table -> dict of plain values -----------------
 
 
 def _conv_options(o: Any) -> dict[str, Any]:
     return {
-        "padding": _padding(o.Padding()),
+        "padding": padding(o.Padding()),
         "stride": (o.StrideH(), o.StrideW()),
         "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-        "activation": _activation(o.FusedActivationFunction()),
+        "activation": activation(o.FusedActivationFunction()),
     }
 
 
@@ -72,22 +52,22 @@ def _fc_options(o: Any) -> dict[str, Any]:
     if o.WeightsFormat() != tflite.FullyConnectedOptionsWeightsFormat.DEFAULT:
         raise UnsupportedModelError("FULLY_CONNECTED with shuffled weights is not supported")
     return {
-        "activation": _activation(o.FusedActivationFunction()),
+        "activation": activation(o.FusedActivationFunction()),
         "keep_num_dims": bool(o.KeepNumDims()),
     }
 
 
 def _pool_options(o: Any) -> dict[str, Any]:
     return {
-        "padding": _padding(o.Padding()),
+        "padding": padding(o.Padding()),
         "stride": (o.StrideH(), o.StrideW()),
         "filter": (o.FilterHeight(), o.FilterWidth()),
-        "activation": _activation(o.FusedActivationFunction()),
+        "activation": activation(o.FusedActivationFunction()),
     }
 
 
 def _act_options(o: Any) -> dict[str, Any]:
-    return {"activation": _activation(o.FusedActivationFunction())}
+    return {"activation": activation(o.FusedActivationFunction())}
 
 
 def _leaky_relu_options(o: Any) -> dict[str, Any]:
@@ -103,7 +83,7 @@ def _softmax_options(o: Any) -> dict[str, Any]:
 
 
 def _concat_options(o: Any) -> dict[str, Any]:
-    return {"axis": o.Axis(), "activation": _activation(o.FusedActivationFunction())}
+    return {"axis": o.Axis(), "activation": activation(o.FusedActivationFunction())}
 
 
 def _resize_options(o: Any) -> dict[str, Any]:
@@ -116,119 +96,7 @@ def _resize_options(o: Any) -> dict[str, Any]:
 # -- checks: validate an operator against its tensors and compute its cost --------------
 
 
-class _Ctx:
-    """What a check needs: the operator and its tensors, with helpers for errors."""
-
-    def __init__(self, op: Operator, tensors: list[Tensor]):
-        self.op = op
-        self.tensors = tensors
-
-    def where(self) -> str:
-        return f"{self.op.op_type} (op #{self.op.index})"
-
-    def invalid(self, what: str) -> InvalidModelError:
-        return InvalidModelError(f"{self.where()}: {what}")
-
-    def unsupported(self, what: str) -> UnsupportedModelError:
-        return UnsupportedModelError(f"{self.where()}: {what}")
-
-    def arity(self, n_in: tuple[int, int], n_out: int = 1) -> None:
-        lo, hi = n_in
-        if not lo <= len(self.op.inputs) <= hi or len(self.op.outputs) != n_out:
-            raise self.invalid(
-                f"expects {lo}..{hi} inputs and {n_out} output(s), "
-                f"has {len(self.op.inputs)} and {len(self.op.outputs)}"
-            )
-        for t in self.op.inputs[:lo] + self.op.outputs:
-            if t < 0:
-                raise self.invalid("a required input or output is missing")
-
-    def inp(self, i: int) -> Tensor | None:
-        if i >= len(self.op.inputs) or self.op.inputs[i] < 0:
-            return None
-        return self.tensors[self.op.inputs[i]]
-
-    def need(self, i: int) -> Tensor:
-        t = self.inp(i)
-        if t is None:
-            raise self.invalid(f"input {i} is missing")
-        return t
-
-    def out(self, i: int = 0) -> Tensor:
-        return self.tensors[self.op.outputs[i]]
-
-    def rank(self, t: Tensor, *ranks: int) -> None:
-        if len(t.shape) not in ranks:
-            want = " or ".join(str(r) for r in ranks)
-            raise self.invalid(f"tensor '{t.name}' has rank {len(t.shape)}, expected {want}")
-
-    def const(self, t: Tensor, *dtypes: DType) -> np.ndarray:
-        if t.data is None:
-            raise self.unsupported(f"input '{t.name}' must be a constant tensor")
-        if dtypes and t.dtype not in dtypes:
-            want = "/".join(d.label for d in dtypes)
-            raise self.unsupported(f"constant '{t.name}' has type {t.dtype.label}, expected {want}")
-        return t.data
-
-    def int8_activation(self, t: Tensor) -> None:
-        if t.dtype is not DType.INT8:
-            raise self.unsupported(
-                f"tensor '{t.name}' has type {t.dtype.label}; ooc runs int8 activations "
-                "(float32 only at the model edges through QUANTIZE/DEQUANTIZE)"
-            )
-        if t.quant is None:
-            raise self.unsupported(f"int8 tensor '{t.name}' has no quantization parameters")
-        if t.quant.per_channel:
-            raise self.unsupported(f"activation tensor '{t.name}' is quantized per channel")
-
-    def same_quant(self, a: Tensor, b: Tensor) -> None:
-        if a.quant != b.quant:
-            raise self.unsupported(
-                f"'{a.name}' and '{b.name}' must share scale and zero point for this op"
-            )
-
-
-def _out_size(in_size: int, k: int, stride: int, dilation: int, padding: Padding) -> int:
-    eff = (k - 1) * dilation + 1
-    if padding is Padding.SAME:
-        return (in_size + stride - 1) // stride
-    return (in_size - eff + stride) // stride
-
-
-def _check_window(c: _Ctx, x: Tensor, y: Tensor, k: tuple[int, int]) -> None:
-    o = c.op.options
-    sh, sw = o["stride"]
-    dh, dw = o.get("dilation", (1, 1))
-    if min(sh, sw, dh, dw, k[0], k[1]) < 1:
-        raise c.invalid("strides, dilations and window sizes must be >= 1")
-    oh = _out_size(x.shape[1], k[0], sh, dh, o["padding"])
-    ow = _out_size(x.shape[2], k[1], sw, dw, o["padding"])
-    if (y.shape[0], y.shape[1], y.shape[2]) != (x.shape[0], oh, ow):
-        raise c.invalid(
-            f"output shape {list(y.shape)} does not follow from input {list(x.shape)}, "
-            f"window {list(k)}, strides {[sh, sw]} and {o['padding'].value.upper()} padding"
-        )
-
-
-def _check_bias(c: _Ctx, channels: int) -> None:
-    bias = c.inp(2)
-    if bias is None:
-        return
-    c.const(bias, DType.INT32)
-    if bias.size != channels:
-        raise c.invalid(f"bias '{bias.name}' has {bias.size} values for {channels} channels")
-
-
-def _check_filter_quant(c: _Ctx, w: Tensor, channels: int, axis: int) -> None:
-    if w.quant is None:
-        raise c.unsupported(f"weights '{w.name}' are not quantized")
-    if w.quant.per_channel and (len(w.quant.scale) != channels or w.quant.axis != axis):
-        raise c.invalid(f"weights '{w.name}' per-channel quantization does not match the channels")
-    if any(z != 0 for z in w.quant.zero_point):
-        raise c.unsupported(f"weights '{w.name}' have a non-zero zero point")
-
-
-def _conv2d(c: _Ctx) -> None:
+def _conv2d(c: Ctx) -> None:
     c.arity((2, 3))
     x, w, y = c.need(0), c.need(1), c.out()
     for t in (x, w, y):
@@ -243,13 +111,13 @@ def _conv2d(c: _Ctx) -> None:
         )
     if y.shape[3] != oc:
         raise c.invalid(f"output has {y.shape[3]} channels, filter {oc}")
-    _check_filter_quant(c, w, oc, 0)
-    _check_bias(c, oc)
-    _check_window(c, x, y, (kh, kw))
+    check_filter_quant(c, w, oc, 0)
+    check_bias(c, oc)
+    check_window(c, x, y, (kh, kw))
     c.op.macs = y.size * kh * kw * ic
 
 
-def _depthwise(c: _Ctx) -> None:
+def _depthwise(c: Ctx) -> None:
     c.arity((2, 3))
     x, w, y = c.need(0), c.need(1), c.out()
     for t in (x, w, y):
@@ -264,13 +132,13 @@ def _depthwise(c: _Ctx) -> None:
             f"filter {list(w.shape)} does not fit input {list(x.shape)} and output {list(y.shape)}"
         )
     c.op.options["depth_multiplier"] = mult
-    _check_filter_quant(c, w, oc, 3)
-    _check_bias(c, oc)
-    _check_window(c, x, y, (kh, kw))
+    check_filter_quant(c, w, oc, 3)
+    check_bias(c, oc)
+    check_window(c, x, y, (kh, kw))
     c.op.macs = y.size * kh * kw
 
 
-def _fully_connected(c: _Ctx) -> None:
+def _fully_connected(c: Ctx) -> None:
     c.arity((2, 3))
     x, w, y = c.need(0), c.need(1), c.out()
     c.rank(w, 2)
@@ -283,12 +151,12 @@ def _fully_connected(c: _Ctx) -> None:
     rows = x.size // depth
     if y.size != rows * units:
         raise c.invalid(f"output has {y.size} values, expected {rows} x {units}")
-    _check_filter_quant(c, w, units, 0)
-    _check_bias(c, units)
+    check_filter_quant(c, w, units, 0)
+    check_bias(c, units)
     c.op.macs = rows * units * depth
 
 
-def _pool(c: _Ctx) -> None:
+def _pool(c: Ctx) -> None:
     c.arity((1, 1))
     x, y = c.need(0), c.out()
     c.rank(x, 4)
@@ -298,7 +166,7 @@ def _pool(c: _Ctx) -> None:
     c.same_quant(x, y)
     if y.shape[3] != x.shape[3]:
         raise c.invalid("pooling must keep the channel count")
-    _check_window(c, x, y, c.op.options["filter"])
+    check_window(c, x, y, c.op.options["filter"])
 
 
 def _broadcastable(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> bool:
@@ -308,7 +176,7 @@ def _broadcastable(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...])
         return False
 
 
-def _elementwise(c: _Ctx) -> None:
+def _elementwise(c: Ctx) -> None:
     c.arity((2, 2))
     a, b, y = c.need(0), c.need(1), c.out()
     for t in (a, b, y):
@@ -323,7 +191,7 @@ def _elementwise(c: _Ctx) -> None:
         c.op.macs = y.size
 
 
-def _min_max(c: _Ctx) -> None:
+def _min_max(c: Ctx) -> None:
     """MINIMUM, MAXIMUM: tflite-micro compares the raw int8 values, which is only the real
     minimum or maximum when both inputs and the output share one quantization."""
     _elementwise(c)
@@ -332,7 +200,7 @@ def _min_max(c: _Ctx) -> None:
     c.same_quant(b, y)
 
 
-def _axes(c: _Ctx, t: Tensor, rank: int) -> list[int]:
+def _axes(c: Ctx, t: Tensor, rank: int) -> list[int]:
     values = c.const(t, DType.INT32, DType.INT64).reshape(-1).tolist()
     axes = []
     for v in values:
@@ -342,7 +210,7 @@ def _axes(c: _Ctx, t: Tensor, rank: int) -> list[int]:
     return sorted(set(axes))
 
 
-def _mean(c: _Ctx) -> None:
+def _mean(c: Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
@@ -355,7 +223,7 @@ def _mean(c: _Ctx) -> None:
         raise c.invalid(f"output shape {list(y.shape)} does not follow from reducing axes {axes}")
 
 
-def _pad(c: _Ctx) -> None:
+def _pad(c: Ctx) -> None:
     c.arity((2, 2))
     x, p, y = c.need(0), c.need(1), c.out()
     c.int8_activation(x)
@@ -372,7 +240,7 @@ def _pad(c: _Ctx) -> None:
         raise c.invalid(f"output shape {list(y.shape)}, expected {list(want)}")
 
 
-def _reshape(c: _Ctx) -> None:
+def _reshape(c: Ctx) -> None:
     c.arity((1, 2))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
@@ -384,7 +252,7 @@ def _reshape(c: _Ctx) -> None:
         )
 
 
-def _softmax(c: _Ctx) -> None:
+def _softmax(c: Ctx) -> None:
     c.arity((1, 1))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
@@ -393,21 +261,10 @@ def _softmax(c: _Ctx) -> None:
         raise c.invalid("softmax must keep the shape")
 
 
-def _unary_int8(c: _Ctx) -> tuple[Any, Any]:
-    """One int8 input and one int8 output of the same shape: the pair."""
-    c.arity((1, 1))
-    x, y = c.need(0), c.out()
-    c.int8_activation(x)
-    c.int8_activation(y)
-    if x.shape != y.shape:
-        raise c.invalid(f"{c.op.op_type} must keep the shape")
-    return x, y
-
-
-def _tabulated(c: _Ctx, scale: float, zero_point: int) -> None:
+def _tabulated(c: Ctx, scale: float, zero_point: int) -> None:
     """LOGISTIC (output scale 1/256, zero point -128), TANH (1/128, 0): tflite-micro computes
     the result in that output quantization whatever the tensor says, so ooc refuses others."""
-    _, y = _unary_int8(c)
+    _, y = unary_int8(c)
     assert y.quant is not None
     if float(np.float32(y.quant.scale[0])) != scale or y.quant.zero_point[0] != zero_point:
         raise c.unsupported(
@@ -416,15 +273,15 @@ def _tabulated(c: _Ctx, scale: float, zero_point: int) -> None:
         )
 
 
-def _logistic(c: _Ctx) -> None:
+def _logistic(c: Ctx) -> None:
     _tabulated(c, 1 / 256, -128)
 
 
-def _tanh(c: _Ctx) -> None:
+def _tanh(c: Ctx) -> None:
     _tabulated(c, 1 / 128, 0)
 
 
-def _transpose(c: _Ctx) -> None:
+def _transpose(c: Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
@@ -440,7 +297,7 @@ def _transpose(c: _Ctx) -> None:
     c.op.options["perm"] = [int(v) for v in perm]
 
 
-def _concatenation(c: _Ctx) -> None:
+def _concatenation(c: Ctx) -> None:
     if len(c.op.inputs) < 1 or len(c.op.outputs) != 1 or min(c.op.inputs) < 0:
         raise c.invalid("expects one or more inputs and one output")
     if len(c.op.inputs) > 10:
@@ -467,7 +324,7 @@ def _concatenation(c: _Ctx) -> None:
         raise c.invalid(f"inputs add up to {total} along axis {axis}, output has {y.shape[axis]}")
 
 
-def _quantize(c: _Ctx) -> None:
+def _quantize(c: Ctx) -> None:
     c.arity((1, 1))
     x, y = c.need(0), c.out()
     c.int8_activation(y)
@@ -483,7 +340,7 @@ def _quantize(c: _Ctx) -> None:
         raise c.invalid("QUANTIZE must keep the shape")
 
 
-def _dequantize(c: _Ctx) -> None:
+def _dequantize(c: Ctx) -> None:
     c.arity((1, 1))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
@@ -495,7 +352,7 @@ def _dequantize(c: _Ctx) -> None:
         raise c.invalid("DEQUANTIZE must keep the shape")
 
 
-def _resize_nearest(c: _Ctx) -> None:
+def _resize_nearest(c: Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
     c.rank(x, 4)
@@ -509,22 +366,13 @@ def _resize_nearest(c: _Ctx) -> None:
     c.op.options["size"] = [int(v) for v in size]
 
 
-def _activation_op(c: _Ctx) -> None:
+def _activation_op(c: Ctx) -> None:
     """RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH: int8 in, int8 out, same shape (each
     with its own scale and zero point)."""
-    _unary_int8(c)
+    unary_int8(c)
     alpha = c.op.options.get("alpha")
     if alpha is not None and not np.isfinite(alpha):
         raise c.invalid(f"alpha {alpha} is not a finite number")
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    name: str
-    options_type: int  # tflite.BuiltinOptions value, NONE when the op has no options
-    options_class: type | None
-    decode: Callable[[Any], dict[str, Any]] | None
-    check: Callable[[_Ctx], None]
 
 
 _BO = tflite.BuiltinOptions
@@ -644,6 +492,10 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
         ),
     ]
 }
+# Families of operators whose checks live in their own modules (ops_*.py), each a SPECS list
+# of (builtin code, OpSpec) pairs.
+for _family in ():
+    SUPPORTED_OPS.update(_family)
 
 SPECS_BY_NAME: dict[str, OpSpec] = {spec.name: spec for spec in SUPPORTED_OPS.values()}
 SUPPORTED_OP_NAMES: tuple[str, ...] = tuple(SPECS_BY_NAME)
@@ -684,4 +536,4 @@ def decode_options(spec: OpSpec, options_type: int, table: Any, where: str) -> d
 
 def check_operator(op: Operator, tensors: list[Tensor], spec: OpSpec) -> None:
     """Validate ``op`` and fill in its MACs; raises an :class:`OocError` subclass."""
-    spec.check(_Ctx(op, tensors))
+    spec.check(Ctx(op, tensors))
