@@ -294,3 +294,118 @@ def tabulated_model() -> bytes:
 def tabulated_inputs() -> list[np.ndarray]:
     values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
     return [values.copy() for _ in TABULATED_INPUTS]
+
+
+def float_io_model(seed: int = 0) -> bytes:
+    """Float32 in and out around row operators: QUANTIZE of a [1, 24, 20, 4] float input, a 3x3
+    CONV_2D, HARD_SWISH, a squeeze-and-excitation gate (MEAN over H and W, LOGISTIC, MUL
+    broadcasting the [1, 1, 1, 6] gate over the tensor), SUB of a [6] constant, MAXIMUM with a
+    [1] constant, then a 2x2 MAX_POOL_2D and DEQUANTIZE;
+    and a RELU of the convolution, a 4x4 AVERAGE_POOL_2D and DEQUANTIZE: two float32 outputs."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: float32 I/O, a gate")
+
+    def act(name: str, shape: tuple[int, ...], q: tuple[float, int]) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (q[0],), (q[1],)))
+
+    def flt(name: str, shape: tuple[int, ...]) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.FLOAT32, None))
+
+    def pool(kind: str, x: int, k: int, name: str) -> int:
+        shape = (1, 24 // k, 20 // k, 6)
+        t = m.tensors[x]
+        assert t.scale is not None and t.zero_point is not None
+        y = act(name, shape, (t.scale[0], t.zero_point[0]))
+        options = {"padding": Padding.VALID, "stride": (k, k), "filter": (k, k),
+                   "activation": Activation.NONE}  # fmt: skip
+        m.ops.append(OpDef(kind, [x], [y], options))
+        f = flt(f"{name}_float", shape)
+        m.ops.append(OpDef("DEQUANTIZE", [y], [f]))
+        return f
+
+    x = flt("input", (1, 24, 20, 4))
+    q = act("quantized", (1, 24, 20, 4), (0.05, -3))
+    m.ops.append(OpDef("QUANTIZE", [x], [q]))
+    w, b = _conv_weights(m, rng)
+    c = act("conv", (1, 24, 20, 6), (0.06, 5))
+    conv_options = {"padding": Padding.SAME, "stride": (1, 1), "dilation": (1, 1)}
+    m.ops.append(OpDef("CONV_2D", [q, w, b], [c], {**conv_options, "activation": Activation.NONE}))
+    hs = act("hard_swish", (1, 24, 20, 6), (0.035, -50))
+    m.ops.append(OpDef("HARD_SWISH", [c], [hs]))
+    axes = m.add_tensor(TensorDef("axes", (2,), DType.INT32, np.array([1, 2], np.int32)))
+    mean = act("mean", (1, 1, 1, 6), (0.03, -20))
+    m.ops.append(OpDef("MEAN", [hs, axes], [mean], {"keep_dims": True}))
+    gate = act("gate", (1, 1, 1, 6), (1 / 256, -128))
+    m.ops.append(OpDef("LOGISTIC", [mean], [gate]))
+    gated = act("gated", (1, 24, 20, 6), (0.02, -40))
+    m.ops.append(OpDef("MUL", [hs, gate], [gated], {"activation": Activation.NONE}))
+    offset = m.add_tensor(
+        TensorDef(
+            "offset", (6,), DType.INT8, rng.integers(-128, 128, 6, dtype=np.int8), (0.03,), (4,)
+        )
+    )
+    shifted = act("shifted", (1, 24, 20, 6), (0.025, -10))
+    m.ops.append(OpDef("SUB", [gated, offset], [shifted], {"activation": Activation.NONE}))
+    floor = m.add_tensor(
+        TensorDef("floor", (1,), DType.INT8, np.array([-90], np.int8), (0.025,), (-10,))
+    )
+    floored = act("floored", (1, 24, 20, 6), (0.025, -10))
+    m.ops.append(OpDef("MAXIMUM", [shifted, floor], [floored]))
+    y = pool("MAX_POOL_2D", floored, 2, "pooled")
+    relu = act("relu", (1, 24, 20, 6), (0.03, -128))
+    m.ops.append(OpDef("RELU", [c], [relu]))
+    y2 = pool("AVERAGE_POOL_2D", relu, 4, "relu_pooled")
+    m.inputs, m.outputs = [x], [y, y2]
+    return write_tflite(m)
+
+
+def se_model(size: int = 48, seed: int = 0) -> bytes:
+    """An inverted-residual block with squeeze-and-excitation on a [1, size, size, 8] int8 input:
+    1x1 expansion to 32 channels (RELU6), 3x3 depthwise, HARD_SWISH (the gated tensor), MEAN over
+    H and W, 1x1 reduce to 8 (RELU), 1x1 back to 32, LOGISTIC (the gate), MUL broadcasting the
+    gate, 1x1 projection to 8 and the residual ADD. The gated tensor is size x size x 32
+    bytes, read twice: the search keeps it whole or spills it."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: squeeze-and-excitation")
+
+    def act(name: str, c: int, q: tuple[float, int], hw: int = size) -> int:
+        return m.add_tensor(TensorDef(name, (1, hw, hw, c), DType.INT8, None, (q[0],), (q[1],)))
+
+    def conv(kind: str, x: int, c_in: int, c_out: int, k: int, y: int, a: Activation) -> None:
+        shape = (1, k, k, c_out) if kind == "DEPTHWISE_CONV_2D" else (c_out, k, k, c_in)
+        scales = tuple(float(v) for v in rng.uniform(0.002, 0.01, c_out))
+        w = m.add_tensor(TensorDef(f"{m.tensors[y].name}_w", shape, DType.INT8,
+                                   rng.integers(-127, 128, shape, dtype=np.int8), scales,
+                                   (0,) * c_out, 3 if kind == "DEPTHWISE_CONV_2D" else 0))  # fmt: skip
+        b = m.add_tensor(TensorDef(f"{m.tensors[y].name}_b", (c_out,), DType.INT32,
+                                   rng.integers(-500, 500, c_out, dtype=np.int32),
+                                   scales, (0,) * c_out))  # fmt: skip
+        options = {"padding": Padding.SAME, "stride": (1, 1), "dilation": (1, 1), "activation": a}
+        if kind == "DEPTHWISE_CONV_2D":
+            options["depth_multiplier"] = 1
+        m.ops.append(OpDef(kind, [x, w, b], [y], options))
+
+    x = act("input", 8, (0.05, -3))
+    e = act("expand", 32, (0.04, -128))
+    conv("CONV_2D", x, 8, 32, 1, e, Activation.RELU6)
+    d = act("depthwise", 32, (0.05, -20))
+    conv("DEPTHWISE_CONV_2D", e, 32, 32, 3, d, Activation.NONE)
+    hs = act("hard_swish", 32, (0.03, -60))
+    m.ops.append(OpDef("HARD_SWISH", [d], [hs]))
+    axes = m.add_tensor(TensorDef("axes", (2,), DType.INT32, np.array([1, 2], np.int32)))
+    mean = act("mean", 32, (0.02, -50), 1)
+    m.ops.append(OpDef("MEAN", [hs, axes], [mean], {"keep_dims": True}))
+    r = act("reduce", 8, (0.03, -128), 1)
+    conv("CONV_2D", mean, 32, 8, 1, r, Activation.RELU)
+    g = act("excite", 32, (0.05, 0), 1)
+    conv("CONV_2D", r, 8, 32, 1, g, Activation.NONE)
+    gate = act("gate", 32, (1 / 256, -128), 1)
+    m.ops.append(OpDef("LOGISTIC", [g], [gate]))
+    gated = act("gated", 32, (0.02, -30))
+    m.ops.append(OpDef("MUL", [hs, gate], [gated], {"activation": Activation.NONE}))
+    pr = act("project", 8, (0.06, 4))
+    conv("CONV_2D", gated, 32, 8, 1, pr, Activation.NONE)
+    y = act("output", 8, (0.07, -2))
+    m.ops.append(OpDef("ADD", [pr, x], [y], {"activation": Activation.NONE}))
+    m.inputs, m.outputs = [x], [y]
+    return write_tflite(m)

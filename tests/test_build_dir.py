@@ -155,8 +155,8 @@ def test_request_is_checked_when_made() -> None:
         PlanRequest(None, FLASH, M4, verify="sometimes")
     with pytest.raises(InvalidArgumentError, match=r"`slots` must be 1 \.\. 2"):
         PlanRequest(None, FLASH, M4, slots=3)
-    with pytest.raises(InvalidArgumentError, match="`channel_split` applies to fused plans"):
-        PlanRequest(None, FLASH, M4, channel_split="off")
+    with pytest.raises(InvalidArgumentError, match="`max_mac_overhead` must be at least 1.0"):
+        PlanRequest(None, FLASH, M4, max_mac_overhead=0.5)
     with pytest.raises(InvalidArgumentError, match="`budget` must be positive"):
         PlanRequest(0, FLASH, M4)
     r = PlanRequest(1 << 16, FLASH, M4, cipher="aes256", tag="poly1305", kernels="dsp")

@@ -199,7 +199,8 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["verify", "{random}", "--device-key", "{key}"], "not an ooc image"),
         (["verify", "{tmp}", "--device-key", "{key}"], "does not exist"),
         (["dumpinfo", "{random}"], "not an ooc image"),
-        (["plan", "{vww}", "--sram", "16KiB"], "needs at least"),
+        (["plan", "{vww}", "--sram", "16KiB", "--no-fuse"], "needs at least"),
+        (["plan", "{vww}", "--sram", "4KiB"], "set by operator"),
         (["plan", "{vww}", "--mcu", "nope"], "unknown MCU profile"),
         (["plan", "{kws}"], "SVDF"),
         (
@@ -234,10 +235,14 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["codegen", "{vww}", "-o", "{tmp}/g", "--fuse", "--sram", "8KiB"], "needs 14.0 KiB"),
         (["plan", "{vww}", "--fuse", "--sram", "64KiB", "--working-sram", "8KiB"], "not both"),
         (["plan", "{vww}", "--sram", "64KiB", "--working-sram", "8KiB"], "not both"),
-        (["plan", "{vww}", "--working-sram", "8KiB"], "--working-sram goes with --fuse"),
+        (["plan", "{vww}", "--working-sram", "3KiB"], "working SRAM of 3.0 KiB"),
+        (["plan", "{vww}", "--no-fuse", "--fuse"], "not both"),
+        (["plan", "{vww}", "--in-core", "--no-spill"], "restrict the out-of-core planner"),
+        (["plan", "{vww}", "--sram", "8KiB", "--no-fuse", "--max-mac-overhead", "2"], "not with"),
         (["plan", "{vww}", "--fuse", "--out-of-core", "--working-sram", "8KiB"], "in core"),
         (["plan", "{vww}", "--fuse", "--working-sram", "8KiB"], "working SRAM of 8.0 KiB"),
         (["plan", "{vww}", "--fuse", "--sram", "8KiB"], "SRAM budget of 8.0 KiB"),
+        (["plan", "{vww}", "--in-core", "--sram", "8KiB"], "SRAM budget of 8.0 KiB"),
         (["zoo", "ds-cnn", "-o", "{tmp}/x.tflite", "--depth", "99"], "--depth must be in"),
     ],
 )
@@ -368,7 +373,7 @@ def test_sram_is_the_whole_budget_in_core(
     graph = load_model(shared_model(KWS))
     overhead = RUNTIME_STATE_BYTES + STACK_BOUND_BYTES
     for budget in (10_000, 12 * 1024, 64 * 1024):
-        code, out, _ = run(capsys, "plan", model, "--fuse", "--sram", str(budget), "--json")
+        code, out, _ = run(capsys, "plan", model, "--in-core", "--sram", str(budget), "--json")
         assert code == 0
         j = json.loads(out)
         assert j["sram_bytes"] == j["arena_bytes"] + overhead <= budget

@@ -8,6 +8,8 @@ block's chunks refused."""
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from conftest import shared_model
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.errors import AuthenticationError
 from ooc_sdk.image.keys import DeviceKey, generate
-from ooc_sdk.model import load_model
+from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.planner import plan
 from ooc_sdk.plan.request import PlanRequest
@@ -27,6 +29,7 @@ from ooc_sdk.run.golden import run_tflm, run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
+from opmodels import float_io_model, se_model
 
 KIB = 1024
 FLASH = load_flash("w25q128jv")
@@ -143,8 +146,15 @@ def test_cli_plan_and_build_fused_out_of_core(device: DeviceKey, tmp_path: Path)
     r = _ooc("plan", model, "--sram", "8KiB", "--fuse", "--out-of-core")
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "needs" in lines[0] and "8.0 KiB" in lines[0]
-    r = _ooc("plan", model, "--sram", "24KiB", "--out-of-core")
-    assert r.returncode == 2 and "--out-of-core goes with --fuse" in r.stderr
+    # one planner: no flag fuses where layer by layer does not fit, and says why
+    r = _ooc("plan", model, "--sram", "24KiB")
+    assert r.returncode == 0, r.stderr
+    assert "techniques: " in r.stdout and "chosen because layer by layer needs" in r.stdout
+    r = _ooc("plan", model, "--sram", "24KiB", "--no-fuse")
+    assert r.returncode == 2 and "needs at least" in r.stderr
+    r = _ooc("plan", model, "--sram", "24KiB", "--max-mac-overhead", "1.0", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["fused"]["mac_overhead"] == 1.0
     (tmp_path / "dev.key").write_bytes(device.to_bytes())
     (tmp_path / "dev.key").chmod(0o600)
     r = _ooc("build", model, "--sram", "24KiB", "--fuse", "--device-key", str(tmp_path / "dev.key"),
@@ -181,3 +191,78 @@ def test_build_fuses_by_itself_when_per_layer_does_not_fit(
     want = run_tflm(model, x)
     for a, b in zip(got.outputs[0], want.outputs, strict=True):
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_row_elementwise_operators_fused_out_of_core(device: DeviceKey, tmp_path: Path) -> None:
+    """Binary operators with operands broadcast from constants in the image's chunks and from a
+    gate made before the block, unary activations, a float32 input quantized a row at a time
+    and float32 outputs written a row at a time: fused, out of core, bit-exact on the host
+    under the sanitizers and on the Cortex-M4."""
+    data = float_io_model(5)
+    graph = parse_model(data, "float_io")
+    with pytest.raises(BudgetError) as per_layer:
+        plan(graph, PlanRequest(budget=1 * KIB, flash=FLASH, mcu=M4))
+    assert per_layer.value.minimum is not None  # fused, below what per-layer needs:
+    request = PlanRequest(budget=per_layer.value.minimum - 1, flash=FLASH, mcu=M4, fuse=True)
+    p = plan(graph, request)
+    assert p.fusion is not None
+    fused = {
+        graph.operators[j].op_type
+        for b in p.fusion.blocks
+        if b.fused
+        for j in range(b.first, b.last)
+    }
+    assert {"QUANTIZE", "MUL", "SUB", "MAXIMUM", "RELU", "DEQUANTIZE"} <= fused, fused
+    build(graph, data, tmp_path, device, BuildRequest(request))
+    samples = [random_inputs(graph, seed) for seed in (1, 2)]
+    ref = run_tflm_many(data, samples)
+    got = run_build(tmp_path, graph, device, samples, sanitize=True)
+    for r, g in zip(ref, got.outputs, strict=True):
+        for a, b in zip(r.outputs, g, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert got.report["flash_read_bytes"] == p.flash_read_bytes_per_inference
+    m4 = run_build_m4(tmp_path, graph, device, samples[:1])
+    for a, b in zip(ref[0].outputs, m4.outputs[0], strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert m4.report["sram_high_water_bytes"] <= p.sram_bytes
+
+
+def test_a_squeeze_excitation_tensor_spills_and_the_floor_is_named(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    """The gated tensor of a squeeze-and-excitation block is read twice (its MEAN, then the MUL
+    that applies the gate): below what holding it whole needs, the search spills it to the
+    flash ring and reads it back for each; bit-exact under the sanitizers. Below the floor,
+    one line names the floor (which then fits) and the operator that sets it."""
+    data = se_model(48)
+    graph = parse_model(data, "se")
+    gated_input = graph.tensors[graph.operators[7].inputs[0]]
+    budget = 32 * KIB
+    assert gated_input.nbytes > budget
+    request = PlanRequest(budget=budget, flash=FLASH, mcu=M4)
+    b = build(graph, data, tmp_path / "b", device, BuildRequest(request, auto_fuse=True))
+    assert b.plan.fusion is not None
+    assert [graph.tensors[sp.tensor].name for sp in b.plan.fusion.spills] == [gated_input.name]
+    assert b.plan.per_layer_minimum is not None and b.plan.per_layer_minimum > budget
+    assert b.plan.techniques()["spilled_tensors"] == 1
+    with pytest.raises(BudgetError):  # --no-spill: held whole, it does not fit
+        plan(graph, replace(request, fuse=True, spill=False))
+    samples = [random_inputs(graph, seed) for seed in (1, 2)]
+    ref = run_tflm_many(data, samples)
+    got = run_build(tmp_path / "b", graph, device, samples, sanitize=True)
+    for r, g in zip(ref, got.outputs, strict=True):
+        assert np.array_equal(r.outputs[0], g[0])
+    model = tmp_path / "se.tflite"
+    model.write_bytes(data)
+    key = tmp_path / "dev.key"
+    key.write_bytes(device.to_bytes())
+    key.chmod(0o600)
+    r = _ooc("build", str(model), "--sram", "16KiB", "--device-key", str(key),
+             "-o", str(tmp_path / "low"))  # fmt: skip
+    last = r.stderr.strip().splitlines()[-1]  # after the progress lines
+    assert r.returncode == 2 and last.startswith("ooc: error: ") and "Traceback" not in r.stderr
+    floor = re.search(r"needs [\d.]+ KiB, (\d+) bytes, set by operator (\d+) \((\w+)", last)
+    assert floor is not None, last
+    assert not (tmp_path / "low").exists()
+    fits = plan(graph, PlanRequest(budget=int(floor.group(1)), flash=FLASH, mcu=M4, fuse=True))
+    assert fits.sram_bytes <= int(floor.group(1))

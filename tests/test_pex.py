@@ -183,8 +183,8 @@ def test_cli_plan_reports_and_switches_channel_split(tmp_path: Path) -> None:
     bad = _ooc("plan", str(model), "--max-mac-overhead", "16", "--channel-split", "sometimes")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     # without a fused plan the option means nothing: say so rather than ignore it
-    alone = _ooc("plan", str(model), "--channel-split", "off")
-    assert alone.returncode == 2 and "--channel-split goes with --fuse" in alone.stderr
+    alone = _ooc("plan", str(model), "--no-fuse", "--channel-split", "off")
+    assert alone.returncode == 2 and "--channel-split goes with fusion" in alone.stderr
 
 
 def test_damaged_chain_tables_are_refused(tmp_path: Path) -> None:

@@ -261,6 +261,85 @@ static OOC_FUSED_NOINLINE int pex_row(const run_t *r, uint32_t n, int32_t row, i
     return OOC_OK;
 }
 
+/* One row of a one-input operator applied element by element: `span` int8 inputs, `span` outputs
+   (DEQUANTIZE: float32, into the whole model output). */
+static void unary_row(const ooc_op_t *op, const int8_t *in, void *out, int32_t span)
+{
+    switch (op->kind) {
+    case OOC_OP_RELU:
+    case OOC_OP_RELU_N1_TO_1:
+        ooc_relu_s8((const ooc_activation_params_t *)op->params, in, (int8_t *)out, span);
+        break;
+    case OOC_OP_RELU6:
+        ooc_relu6_s8((const ooc_activation_params_t *)op->params, in, (int8_t *)out, span);
+        break;
+    case OOC_OP_LEAKY_RELU:
+        ooc_leaky_relu_s8((const ooc_activation_params_t *)op->params, in, (int8_t *)out, span);
+        break;
+    case OOC_OP_HARD_SWISH:
+        ooc_hard_swish_s8((const ooc_hard_swish_params_t *)op->params, in, (int8_t *)out, span);
+        break;
+    case OOC_OP_LOGISTIC:
+    case OOC_OP_TANH: {
+        const ooc_lut_params_t *p = (const ooc_lut_params_t *)op->params;
+        int32_t i;
+        for (i = 0; i < span; i++) {
+            ((int8_t *)out)[i] = p->table[in[i] + 128];
+        }
+        break;
+    }
+    default: { /* REQUANTIZE, DEQUANTIZE (fused_check.c admits no other kind here) */
+        ooc_quantize_params_t q = *(const ooc_quantize_params_t *)op->params;
+        q.count = span;
+        if (op->kind == OOC_OP_DEQUANTIZE) {
+            ooc_dequantize_s8_f32(&q, in, (float *)out);
+        } else {
+            ooc_requantize_s8(&q, in, (int8_t *)out);
+        }
+        break;
+    }
+    }
+}
+
+/* One row of a binary operator: each operand is the output's shape (rows from its view) or
+   broadcast over rows and columns (its channels, or one value: a constant, or a whole tensor). */
+static void binary_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
+                       const void *const *ins)
+{
+    const ooc_node_t *nd = &r->nodes[n];
+    const ooc_op_t *op = &r->ctx->model->ops[nd->op];
+    const int32_t c = nd->channels;
+    const int8_t *in[2];
+    int32_t stride[2][2];
+    ooc_elementwise_params_t q = *(const ooc_elementwise_params_t *)op->params;
+    uint32_t i;
+    for (i = 0; i < 2u; i++) {
+        const ooc_tensor_t *t = &r->ctx->model->tensors[op->inputs[i]];
+        const uint32_t bytes = t->bytes;
+        if (bytes == (uint32_t)nd->rows * nd->width * nd->channels && t->data == NULL &&
+            t->offset != OOC_TENSOR_PAGED) {
+            const view_t v = input_view(r, n, i);
+            in[i] = v.base + (row - v.lo) * v.pitch + (x0 - v.x0) * c;
+            stride[i][0] = c, stride[i][1] = 1;
+        } else {
+            in[i] = ins[i] != NULL ? (const int8_t *)ins[i] : (const int8_t *)tensor_ptr(r->ctx, op->inputs[i]);
+            stride[i][0] = 0, stride[i][1] = bytes == 1u ? 0 : 1;
+        }
+    }
+    q.rank = 2;
+    q.out_dims[0] = x1 - x0, q.out_dims[1] = c;
+    q.in1_strides[0] = stride[0][0], q.in1_strides[1] = stride[0][1];
+    q.in2_strides[0] = stride[1][0], q.in2_strides[1] = stride[1][1];
+    switch (op->kind) {
+    case OOC_OP_ADD: ooc_add_s8(&q, in[0], in[1], out); break;
+    case OOC_OP_MUL: ooc_mul_s8(&q, in[0], in[1], out); break;
+    case OOC_OP_SUB: ooc_sub_s8(&q, in[0], in[1], out); break;
+    case OOC_OP_MINIMUM: ooc_minimum_s8(&q, in[0], in[1], out); break;
+    case OOC_OP_MAXIMUM: ooc_maximum_s8(&q, in[0], in[1], out); break;
+    default: ooc_squared_difference_s8(&q, in[0], in[1], out); break;
+    }
+}
+
 /* Make the next row of node `n`. */
 static int produce(run_t *r, uint32_t n)
 {
@@ -309,6 +388,15 @@ static int produce(run_t *r, uint32_t n)
             for (x = 0; rc == OOC_OK && x < x1 - x0; x++) {
                 out[x * c + ch] = (int8_t)scratch[x];
             }
+        }
+    } else if (nd->mode == OOC_NODE_QUANTIZE_IN) {
+        /* float32 input: the row's floats through the scratch bytes, quantized */
+        float *f = (float *)(void *)(ctx->cfg.arena + r->b->scratch);
+        ooc_quantize_params_t q = *(const ooc_quantize_params_t *)op->params;
+        rc = read_input(ctx, op->inputs[0], 4u * (uint32_t)((row * nd->width + x0) * c), f, 4u * (uint32_t)span);
+        if (rc == OOC_OK) {
+            q.count = span;
+            ooc_quantize_f32_s8(&q, f, out);
         }
     } else if (nd->mode == OOC_NODE_PEX) {
         rc = pex_row(r, n, row, x0, x1, out);
@@ -366,16 +454,28 @@ static int produce(run_t *r, uint32_t n)
             break;
         }
         case OOC_OP_ADD:
-        case OOC_OP_MUL: {
-            ooc_elementwise_params_t q = *(const ooc_elementwise_params_t *)op->params;
-            const view_t a = input_view(r, n, 0u), b = input_view(r, n, 1u);
-            q.rank = 1;
-            q.out_dims[0] = span;
-            q.in1_strides[0] = 1;
-            q.in2_strides[0] = 1;
-            (op->kind == OOC_OP_ADD ? ooc_add_s8 : ooc_mul_s8)(
-                &q, a.base + (row - a.lo) * a.pitch + (x0 - a.x0) * c, b.base + (row - b.lo) * b.pitch + (x0 - b.x0) * c,
-                out);
+        case OOC_OP_MUL:
+        case OOC_OP_SUB:
+        case OOC_OP_MINIMUM:
+        case OOC_OP_MAXIMUM:
+        case OOC_OP_SQUARED_DIFFERENCE:
+            binary_row(r, n, row, x0, x1, out, ins);
+            break;
+        case OOC_OP_RELU:
+        case OOC_OP_RELU6:
+        case OOC_OP_RELU_N1_TO_1:
+        case OOC_OP_LEAKY_RELU:
+        case OOC_OP_HARD_SWISH:
+        case OOC_OP_LOGISTIC:
+        case OOC_OP_TANH:
+        case OOC_OP_REQUANTIZE:
+        case OOC_OP_DEQUANTIZE: {
+            const view_t v = input_view(r, n, 0u);
+            void *dst = out;
+            if (op->kind == OOC_OP_DEQUANTIZE) { /* a whole float32 model output (fused_check.c) */
+                dst = (float *)(void *)tensor_ptr(ctx, nd->tensor) + (row * nd->width + x0) * c;
+            }
+            unary_row(op, v.base + (row - v.lo) * v.pitch + (x0 - v.x0) * c, dst, span);
             break;
         }
         default:

@@ -19,6 +19,48 @@ static int pointwise(const ooc_op_t *op)
            p->pad_top == 0 && p->pad_left == 0 && p->batches == 1;
 }
 
+static int constant(const ooc_model_t *m, uint16_t t)
+{
+    return m->tensors[t].data != NULL || m->tensors[t].offset == OOC_TENSOR_PAGED;
+}
+
+static int unary_kind(uint16_t k)
+{
+    return k == OOC_OP_RELU || k == OOC_OP_RELU6 || k == OOC_OP_RELU_N1_TO_1 || k == OOC_OP_LEAKY_RELU ||
+           k == OOC_OP_HARD_SWISH || k == OOC_OP_LOGISTIC || k == OOC_OP_TANH || k == OOC_OP_REQUANTIZE ||
+           k == OOC_OP_DEQUANTIZE;
+}
+
+static int binary_kind(uint16_t k)
+{
+    return k == OOC_OP_ADD || k == OOC_OP_MUL || k == OOC_OP_SUB || k == OOC_OP_MINIMUM || k == OOC_OP_MAXIMUM ||
+           k == OOC_OP_SQUARED_DIFFERENCE;
+}
+
+/* A binary node's operands: each the output's shape (rows, or a whole tensor), or broadcast over
+   rows and columns (the output's channels or one value) from a constant, a paged constant or a
+   whole tensor, read whole. */
+static int check_binary(const ooc_model_t *m, const ooc_node_t *nd, const ooc_op_t *op)
+{
+    const uint32_t full = (uint32_t)nd->rows * nd->width * nd->channels;
+    uint32_t i;
+    if (op->n_inputs != 2u) {
+        return 0;
+    }
+    for (i = 0; i < 2u; i++) {
+        const uint16_t t = op->inputs[i];
+        const uint32_t bytes = t < m->n_tensors ? m->tensors[t].bytes : 0u;
+        if (bytes == full && !constant(m, t)) {
+            continue;
+        }
+        if ((bytes != 1u && bytes != nd->channels) || nd->src[i] != OOC_NODE_WHOLE ||
+            (m->tensors[t].data == NULL && m->tensors[t].offset != OOC_TENSOR_PAGED && !whole(m, t))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* A channel-split chain: its operators chained through tensors held nowhere, a PAD (if any)
    that pads with the depthwise input's zero point, shapes that agree, and scratch for its
    widest row inside the arena (check_node checks its output and a whole input as any node's). */
@@ -79,7 +121,7 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
     const ooc_node_t *nd = &m->nodes[b->first_node + n];
     uint32_t s, i, widest = 0;
     if (nd->rows == 0u || nd->width == 0u || nd->channels == 0u || nd->k == 0u || nd->s == 0u ||
-        nd->mode > OOC_NODE_PEX || nd->tensor >= m->n_tensors) {
+        nd->mode > OOC_NODE_QUANTIZE_IN || nd->tensor >= m->n_tensors) {
         return OOC_ERR_CORRUPT;
     }
     for (i = 0; i < 2u; i++) {
@@ -121,25 +163,35 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
             ok = k == OOC_OP_TRANSPOSE && nd->tensor == op->output && widest <= m->arena_bytes &&
                  b->scratch <= m->arena_bytes - widest;
             break;
+        case OOC_NODE_QUANTIZE_IN: /* a row of floats in the scratch bytes */
+            ok = k == OOC_OP_QUANTIZE && nd->tensor == op->output && (b->scratch & 3u) == 0u &&
+                 4u * (uint64_t)widest * nd->channels + b->scratch <= m->arena_bytes;
+            break;
         default:
             ok = (k == OOC_OP_CONV_2D || k == OOC_OP_DEPTHWISE_CONV_2D || k == OOC_OP_AVERAGE_POOL_2D ||
-                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || k == OOC_OP_ADD || k == OOC_OP_MUL) &&
-                 nd->tensor == op->output && (k == OOC_OP_ADD || k == OOC_OP_MUL || nd->src[1] == OOC_NODE_WHOLE);
+                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || unary_kind(k) || binary_kind(k)) &&
+                 nd->tensor == op->output && (binary_kind(k) ? check_binary(m, nd, op) : nd->src[1] == OOC_NODE_WHOLE) &&
+                 (k != OOC_OP_DEQUANTIZE || nd->cap == 0u);
             break;
         }
         if (!ok) {
             return OOC_ERR_CORRUPT;
         }
         if (nd->mode != OOC_NODE_REDUCE) {
+            const uint32_t elem = k == OOC_OP_DEQUANTIZE ? 4u : 1u; /* float32 output */
             if (nd->cap == 0u ? !whole(m, nd->tensor) || m->tensors[nd->tensor].bytes !=
-                                                              (uint32_t)nd->rows * nd->width * nd->channels
+                                                              elem * nd->rows * nd->width * nd->channels
                               : (uint64_t)nd->offset + (uint64_t)nd->cap * widest * nd->channels > m->arena_bytes) {
                 return OOC_ERR_CORRUPT;
             }
         }
-        for (i = 0; i < 2u && i < op->n_inputs; i++) {
-            if (nd->src[i] == OOC_NODE_WHOLE && nd->mode != OOC_NODE_TRANSPOSE_IN &&
-                (i == 0u || k == OOC_OP_ADD || k == OOC_OP_MUL) && !whole(m, op->inputs[i])) {
+        for (i = 0; i < 2u && i < op->n_inputs; i++) { /* an activation read whole is in the arena */
+            const uint16_t t = op->inputs[i];
+            const int read_whole = nd->src[i] == OOC_NODE_WHOLE && nd->mode != OOC_NODE_TRANSPOSE_IN &&
+                                   nd->mode != OOC_NODE_QUANTIZE_IN && (i == 0u || binary_kind(k));
+            const int broadcast = binary_kind(k) && (m->tensors[t].bytes != (uint32_t)nd->rows * nd->width * nd->channels ||
+                                                     constant(m, t));
+            if (read_whole && !broadcast && !whole(m, t)) { /* (check_binary checked a broadcast) */
                 return OOC_ERR_CORRUPT;
             }
         }

@@ -17,7 +17,9 @@ from ooc_sdk.cli.options import (
     emit_json,
     flash_offset_option,
     keystore_option,
+    max_mac_overhead_option,
     plan_options,
+    restrict_options,
     security_counter_option,
     signing_key_option,
 )
@@ -68,12 +70,9 @@ from ooc_sdk.errors import InvalidArgumentError
     "meanwhile. By default the build runs layer by layer when that fits --sram (the fastest, "
     "nothing is recomputed) and fuses only when it does not.",
 )
-@click.option(
-    "--no-fuse",
-    is_flag=True,
-    help="Never fuse: layer by layer, or an error naming the minimum budget.",
-)
-@channel_split_option(" With --fuse; a chain's weights stay resident in its block's slot.")
+@restrict_options
+@max_mac_overhead_option
+@channel_split_option(" A chain's weights stay resident in its block's slot.")
 @click.option(
     "--scratch",
     type=SIZE,
@@ -103,6 +102,8 @@ def build_cmd(
     signing_key: Path | None,
     fuse: bool,
     no_fuse: bool,
+    no_spill: bool,
+    max_mac_overhead: float | None,
     channel_split: str,
     scratch: int | None,
     as_json: bool,
@@ -139,7 +140,9 @@ def build_cmd(
 
     if fuse and no_fuse:
         raise InvalidArgumentError("give --fuse or --no-fuse, not both")
-    check_channel_split(channel_split, fuse, "--fuse")
+    if no_fuse and max_mac_overhead is not None:
+        raise InvalidArgumentError("--max-mac-overhead bounds fused schedules: not with --no-fuse")
+    check_channel_split(channel_split, not no_fuse, "fusion (not with --no-fuse)")
     check_out_dir(out_dir, force)  # before anything is read or planned
     if device_key is not None and (master_key is not None or keystore is not None):
         raise InvalidArgumentError(
@@ -162,7 +165,7 @@ def build_cmd(
         PlanRequest(
             sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
             kernels="dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
-            scratch_bytes=scratch,
+            scratch_bytes=scratch, spill=not no_spill, max_mac_overhead=max_mac_overhead,
         ),
         security_counter=security_counter,
         flash_offset=flash_offset,

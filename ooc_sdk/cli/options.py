@@ -245,6 +245,29 @@ def fusion_options(f: Any) -> Any:
     )(f)
 
 
+def restrict_options(f: Any) -> Any:
+    """--no-fuse and --no-spill: restrict the out-of-core planner (``ooc plan``, ``ooc build``)."""
+    f = click.option(
+        "--no-spill",
+        is_flag=True,
+        help="Never spill activations to the flash's scratch ring (fused plans hold them in SRAM "
+        "or recompute them).",
+    )(f)
+    return click.option(
+        "--no-fuse",
+        is_flag=True,
+        help="Never fuse: layer by layer, or an error naming the minimum budget.",
+    )(f)
+
+
+max_mac_overhead_option = click.option(
+    "--max-mac-overhead",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Fused schedules recompute at most this many times the model's MACs (e.g. 1.3); "
+    "default: as much as the budget needs.",
+)
+
 SRAM_HELP = (
     "The whole SRAM budget: activations (per layer, or a fused arena), chunk slots (out of "
     "core), runtime state and stack (e.g. 64KiB)."

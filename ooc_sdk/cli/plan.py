@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,32 +17,46 @@ from ooc_sdk.cli.options import (
     fusion_options,
     in_core_budget_options,
     plan_options,
+    restrict_options,
 )
+
+if TYPE_CHECKING:
+    from ooc_sdk.model.ir import Graph
+    from ooc_sdk.plan.fusion.layout import FusionPlan
 
 
 @command("plan")
 @plan_options
 @fusion_options
+@restrict_options
+@click.option(
+    "--in-core",
+    "in_core_flag",
+    is_flag=True,
+    help="Plan for `ooc codegen`: the weights stay in the MCU's flash and only the activations "
+    "are planned, fused (with --max-mac-overhead K: the least working SRAM within K x the MACs; "
+    "with --sram or --working-sram: the fewest MACs that fit). Implied by --working-sram, and "
+    "by --fuse, --max-mac-overhead or --plot without --sram.",
+)
 @click.option(
     "--working-sram",
     type=SIZE,
     default=None,
-    help="In-core fused plans (--fuse): the working SRAM budget instead of --sram's whole SRAM.",
+    help="In core: the working SRAM budget instead of --sram's whole SRAM.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="With --fuse / --max-mac-overhead: write a PNG of working SRAM over the schedule, "
-    "against per-layer execution and tflite-micro's arena.",
+    help="Write a PNG of the fused schedule's working SRAM over its blocks, against per-layer "
+    "execution and tflite-micro's arena.",
 )
 @click.option(
     "--out-of-core",
     "out_of_core",
     is_flag=True,
-    help="With --fuse: plan as `ooc build --fuse` does, the weights paged from flash (--sram: "
-    "fused activations, chunk slots, state and stack).",
+    help="Plan out of core even without --sram (the default whenever --sram is given).",
 )
 def plan_cmd(
     model: Path,
@@ -55,6 +70,9 @@ def plan_cmd(
     fuse: bool,
     max_mac_overhead: float | None,
     channel_split: str,
+    no_fuse: bool,
+    no_spill: bool,
+    in_core_flag: bool,
     working_sram: int | None,
     as_json: bool,
     plot: Path | None,
@@ -66,90 +84,118 @@ def plan_cmd(
     (activations, chunk slots out of core, runtime state and stack).
 
     \b
-    In core, fused (--fuse or --max-mac-overhead K): fused blocks of layers run
-    row by row, each intermediate tensor in a ring of the rows still needed,
-    optionally in column strips that recompute their shared halo; the weights
-    stay in the MCU's flash. With --max-mac-overhead K: the smallest working
-    SRAM within K x the model's MACs; with --fuse --sram BYTES: the fewest MACs
-    whose arena (working SRAM and outputs) + runtime state + stack fits; with
-    --fuse --working-sram BYTES: the fewest MACs whose working SRAM
+    Out of core (default), as `ooc build` plans: the weights are paged from
+    flash through chunk slots (two: the next step's weights are read while one
+    computes; a layer whose weights exceed a slot is split along its output
+    channels). One planner picks the fastest plan within --sram: layer by
+    layer when that fits (nothing is recomputed), else fused blocks of layers
+    run row by row in column strips (each intermediate tensor in a ring of the
+    rows still needed; a 1x1 expansion, depthwise and 1x1 projection may run
+    channel-split, never holding the expanded tensor; a block's weights stay in
+    the slot while its rows compute, or are re-streamed per row), and, when
+    nothing else fits, activations spilled to the flash's scratch ring. The
+    summary says which techniques it used and why. --no-fuse, --no-spill,
+    --max-mac-overhead K and --channel-split off restrict the search; --fuse
+    always fuses. A budget below the minimum is an error naming the smallest
+    feasible budget (and, fused, the layer that sets it). JSON keys:
+    sram_bytes, activation_bytes, slot_bytes, slots, state_bytes, stack_bytes,
+    flash_read_bytes_per_inference, weight_bytes, estimated_latency_s,
+    latency_ratio (and without prefetch, with software AES), spill, fused,
+    techniques, schedule (per step: op, channels, chunks, fetch_bytes, macs).
+
+    \b
+    In core (--in-core), as `ooc codegen` plans: the weights stay in the MCU's
+    flash; the activations follow a fused schedule. With --max-mac-overhead K:
+    the smallest working SRAM within K x the model's MACs; with --sram BYTES:
+    the fewest MACs whose arena (working SRAM and outputs) + runtime state +
+    stack fits; with --working-sram BYTES: the fewest MACs whose working SRAM
     (everything the runtime holds but a streamed input, the outputs, its state
-    and stack) fits. A budget below the minimum is an error naming the minimum
-    and the layer that sets it. JSON keys: sram_bytes (whole), working_sram_bytes,
+    and stack) fits. JSON keys: sram_bytes (whole), working_sram_bytes,
     arena_bytes, state_bytes, stack_bytes, mac_overhead, blocks (ops, fused,
     strips, rings, channel_split, sram_bytes), timeline,
-    per_layer_working_sram_bytes. Inside a fused block, a 1x1 expansion,
-    depthwise and 1x1 projection may run channel-split (--channel-split): a
-    group of expanded channels at a time into the projection's int32 sums, so
-    the expanded tensor is never held.
-
-    Out of core (default): plan how MODEL runs in --sram bytes with its weights in flash.
-    With --fuse --out-of-core, as `ooc build --fuse`: fused activations too, each fused
-    block's weights read into a slot once and kept there while its rows compute.
-
-    The planner chooses the chunk slot size and count (two slots: the next
-    step's weights are read while one computes), splits any layer whose weights
-    exceed a slot along its output channels, and estimates latency from the
-    flash and MCU profiles. A budget that cannot be met is an error stating the
-    smallest feasible budget. JSON keys: sram_bytes, activation_bytes,
-    slot_bytes, slots, state_bytes, stack_bytes, flash_read_bytes_per_inference,
-    weight_bytes, estimated_latency_s, latency_ratio (and without prefetch, with
-    software AES), schedule (per step: op, channels, chunks, fetch_bytes, macs).
+    per_layer_working_sram_bytes.
     """
     from ooc_sdk.model import load_model
-    from ooc_sdk.plan.summary import fusion_lines, plan_lines
 
     check_budgets(sram, working_sram)
-    if out_of_core and (not fuse or max_mac_overhead is not None or plot is not None):
-        raise click.UsageError(
-            "--out-of-core goes with --fuse (and --sram), not the in-core options"
-        )
-    in_core = (fuse or max_mac_overhead is not None) and not out_of_core
-    if working_sram is not None and not in_core:
-        raise click.UsageError(
-            "--working-sram goes with --fuse or --max-mac-overhead in core (out of core, --sram "
-            "is the whole budget)"
-        )
-    check_channel_split(channel_split, fuse or max_mac_overhead is not None)
+    in_core = in_core_flag or working_sram is not None or (
+        sram is None and not out_of_core and (fuse or max_mac_overhead is not None or plot is not None)
+    )  # fmt: skip
+    if in_core and out_of_core:
+        raise click.UsageError("give --in-core or --out-of-core (--working-sram is in core)")
+    if fuse and no_fuse:
+        raise click.UsageError("give --fuse or --no-fuse, not both")
+    if in_core and (no_fuse or no_spill):
+        raise click.UsageError("--no-fuse and --no-spill restrict the out-of-core planner")
+    if no_fuse and max_mac_overhead is not None:
+        raise click.UsageError("--max-mac-overhead bounds fused schedules: not with --no-fuse")
+    check_channel_split(channel_split, not no_fuse, "fusion (not with --no-fuse)")
+    graph = load_model(model)
     if in_core:
-        from ooc_sdk.plan.budget import in_core_json, plan_in_core
-
-        fp = plan_in_core(
-            load_model(model), fuse=True, max_mac_overhead=max_mac_overhead, sram=sram,
-            working_sram=working_sram, channel_split=channel_split,
-        )  # fmt: skip
-        assert fp is not None
-        if plot is not None:
-            from ooc_sdk.plan.plot import plot_fusion
-            from ooc_sdk.run.golden import run_tflm
-
-            plot_fusion(fp, plot, run_tflm(model).arena_head_bytes)
-        if as_json:
-            emit_json(in_core_json(fp, sram))
-            return
-        click.echo(f"fused plan for {fp.graph.name}:")
-        for line in fusion_lines(fp, sram):
-            click.echo(f"  {line}")
-        if plot is not None:
-            click.echo(f"  plot: {plot}")
+        _plan_in_core(graph, model, sram, working_sram, max_mac_overhead, channel_split, as_json,
+                      plot)  # fmt: skip
         return
-    if plot is not None:
-        raise click.UsageError("--plot draws a fused plan: add --fuse or --max-mac-overhead")
-    from ooc_sdk.plan.planner import plan
+    from ooc_sdk.plan.planner import plan_any
     from ooc_sdk.plan.request import PlanRequest
+    from ooc_sdk.plan.summary import plan_lines
     from ooc_sdk.targets import load_flash, load_mcu
 
     request = PlanRequest(
         sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
-        kernels="dsp" if dsp else "ref", fuse=out_of_core, channel_split=channel_split,
+        kernels="dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
+        spill=not no_spill, max_mac_overhead=max_mac_overhead,
     )  # fmt: skip
-    p = plan(load_model(model), request)
+    p = plan_any(graph, request, auto_fuse=not no_fuse)
+    if plot is not None:
+        if p.fusion is None:
+            raise click.UsageError("--plot draws a fused schedule; this plan runs layer by layer")
+        _plot(p.fusion, model, plot)
     if as_json:
         emit_json(p.to_json())
         return
     click.echo(f"plan for {p.graph.name}:")
     for line in plan_lines(p):
         click.echo(f"  {line}")
+    if plot is not None:
+        click.echo(f"  plot: {plot}")
+
+
+def _plan_in_core(
+    graph: Graph,
+    model: Path,
+    sram: int | None,
+    working_sram: int | None,
+    max_mac_overhead: float | None,
+    channel_split: str,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    """``ooc plan --in-core``: the fused activation schedule `ooc codegen` would use."""
+    from ooc_sdk.plan.budget import in_core_json, plan_in_core
+    from ooc_sdk.plan.summary import fusion_lines
+
+    fp = plan_in_core(
+        graph, fuse=True, max_mac_overhead=max_mac_overhead, sram=sram,
+        working_sram=working_sram, channel_split=channel_split,
+    )  # fmt: skip
+    assert fp is not None
+    if plot is not None:
+        _plot(fp, model, plot)
+    if as_json:
+        emit_json(in_core_json(fp, sram))
+        return
+    click.echo(f"fused plan for {fp.graph.name}:")
+    for line in fusion_lines(fp, sram):
+        click.echo(f"  {line}")
+    if plot is not None:
+        click.echo(f"  plot: {plot}")
+
+
+def _plot(fp: FusionPlan, model: Path, path: Path) -> None:
+    from ooc_sdk.plan.plot import plot_fusion
+    from ooc_sdk.run.golden import run_tflm
+
+    plot_fusion(fp, path, run_tflm(model).arena_head_bytes)
 
 
 @command()

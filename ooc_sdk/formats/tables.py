@@ -38,6 +38,7 @@ NODE_INPUT = 2
 NODE_TRANSPOSE_IN = 3
 NODE_SPILL_IN = 4
 NODE_PEX = 5
+NODE_QUANTIZE_IN = 6
 
 # Operator kinds, one per kernel entry point (ooc_op_t.kind): name -> value. The names are
 # lower/prepare's Prepared.kind; the emitter writes OOC_OP_<name>.
@@ -137,6 +138,12 @@ NODE_MODE = Enum(
             "expansion), op + 1 (DEPTHWISE_CONV_2D) and op + 2 (1x1 CONV_2D, the projection); "
             "each row of the projection is made `group` expanded channels at a time, into int32 "
             "sums, and neither intermediate tensor is held (fused.c)",
+        ),
+        Member(
+            "NODE_QUANTIZE_IN",
+            NODE_QUANTIZE_IN,
+            "QUANTIZE of a float32 model input: each row's floats read through the reader "
+            "into the block's scratch, quantized to int8 rows",
         ),
     ),
     "How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion/).",

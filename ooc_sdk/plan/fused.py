@@ -97,6 +97,7 @@ class FusedPlanner:
         )
         self.found: list[tuple[float, Plan]] = []
         self.least: int | None = None
+        self.least_layer: int | None = None  # the operator that sets ``least`` (fused)
         self.closest: tuple[int, FusionError] | None = None  # the failed search nearest the budget
 
     def need(self, a: int, b: int) -> int:
@@ -139,7 +140,8 @@ class FusedPlanner:
             inside = [
                 inside[min(len(inside) - 1, round((i + 1) * step) - 1)] for i in range(most - 1)
             ]
-        return sorted({lo, *inside}) if lo <= hi else []
+        # a budget below even the smallest slot still tries it: the failure names the floor
+        return sorted({lo, *inside}) if lo <= hi else [lo]
 
     def run(self) -> Plan:
         """Search without spilling (and per layer), then spill while nothing fits; pick."""
@@ -148,15 +150,20 @@ class FusedPlanner:
             base = plan_paged(self.graph, self.request)
             self.found.append((base.estimates["plan"].seconds, base))
         except BudgetError as exc:
-            if exc.minimum is not None:
-                self.least = exc.minimum if self.least is None else min(self.least, exc.minimum)
+            if exc.minimum is not None and (self.least is None or exc.minimum < self.least):
+                self.least, self.least_layer = exc.minimum, None
         no_spill_least = self.least
         spilled, rounds = self._spill_search()
         if self.found and spilled:  # the spilled set is chosen: now every slot size
             self.collect(self.search, False)
         if not self.found:
             least, spill = self.least, self.spill
-            hint = f" (the smallest fused schedule found needs {format_size(least)}, {least} bytes)"
+            hint = f" (the smallest fused schedule found needs {format_size(least)}, {least} bytes"
+            if self.least_layer is not None:
+                op = self.graph.operators[self.least_layer]
+                shape = list(self.graph.tensors[op.outputs[0]].shape)
+                hint += f", set by operator {self.least_layer} ({op.op_type}, output {shape})"
+            hint += ")"
             why = (
                 "; spilling activations to flash did not get there either" if spill and rounds
                 else ""
@@ -182,8 +189,6 @@ class FusedPlanner:
                     None if self.budget is None
                     else self.budget - fixed_here - n_slots * cap - self.outputs
                 )  # fmt: skip
-                if room is not None and room <= 0:
-                    continue
                 fp = self._fused_schedule(search, whole_too, n_slots, cap, room, fixed_here)
                 if fp is not None:
                     self.add(fp, n_slots, cap, fixed_here)
@@ -210,8 +215,9 @@ class FusedPlanner:
                     )  # fmt: skip
             try:
                 return (search if streamed else self.whole_search).plan(  # type: ignore[union-attr]
-                    sram=room,
-                    max_mac_overhead=None if room is not None else 1.0,
+                    # nothing fits: search anyway, for the floor and the layer that sets it
+                    sram=room if room is None or room > 0 else 1,
+                    max_mac_overhead=self.request.max_mac_overhead if room is not None else 1.0,
                     block_weight_bytes=self.need,
                     max_block_weight_bytes=cap,
                     stream=self.stream,
@@ -231,7 +237,8 @@ class FusedPlanner:
         nearest the budget (what spilling starts from)."""
         assert exc.minimum is not None
         total = exc.minimum + self.outputs + n_slots * cap + fixed_here
-        self.least = total if self.least is None else min(self.least, total)
+        if self.least is None or total < self.least:
+            self.least, self.least_layer = total, exc.layer
         if room is not None and (self.closest is None or exc.minimum - room < self.closest[0]):
             self.closest = (exc.minimum - room, exc)
 

@@ -21,17 +21,20 @@ from ooc_sdk.plan.schedule import BudgetError, Plan
 from ooc_sdk.units import format_size
 
 
-def plan_any(graph: Graph, request: PlanRequest) -> Plan:
+def plan_any(graph: Graph, request: PlanRequest, auto_fuse: bool = True) -> Plan:
     """The fastest plan within the budget whichever way the activations run: per layer when
     that fits (it recomputes nothing, so it is the fastest), else fused (``request.fuse``
-    forced), which may spill. With ``request.fuse`` already set it is :func:`plan`. The
-    BudgetError, when neither fits, is the fused planner's: its minimum is the lower one."""
-    if request.fuse:
+    forced), which may spill. With ``request.fuse`` already set, or ``auto_fuse`` off, it is
+    :func:`plan`. The BudgetError, when neither fits, is the fused planner's: its minimum is
+    the lower one."""
+    if request.fuse or not auto_fuse:
         return plan(graph, request)
     try:
         return plan(graph, request)
-    except BudgetError:
-        return plan(graph, dataclasses.replace(request, fuse=True))
+    except BudgetError as per_layer:
+        p = plan(graph, dataclasses.replace(request, fuse=True))
+        p.per_layer_minimum = per_layer.minimum
+        return p
 
 
 def plan(graph: Graph, request: PlanRequest) -> Plan:

@@ -38,14 +38,22 @@ class PlanRequest:
     verify: str = "every-read"  # when chunk tags are checked: VERIFY_MODES
     kernels: str = "ref"  # the kernels the latency estimate assumes: KERNELS
     fuse: bool = False  # fused activations (rows, rings, strips) chosen with the slots
-    channel_split: str = "auto"  # channel-split chains inside fused blocks: CHANNEL_SPLIT
+    # channel-split chains inside fused blocks (CHANNEL_SPLIT): applies whenever the plan fuses
+    channel_split: str = "auto"
     slots: int | None = None  # chunk slots (1 or 2); None: the planner chooses
     spill: bool = True  # with fuse: spill activations to flash when nothing else fits
+    # with fuse: fused schedules recompute at most this many times the model's MACs (None: as
+    # the budget needs)
+    max_mac_overhead: float | None = None
     scratch_bytes: int | None = None  # the image's scratch partition; None: the default
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.budget <= 0:
             raise InvalidArgumentError("`budget` must be positive", param="budget")
+        if self.max_mac_overhead is not None and not self.max_mac_overhead >= 1.0:
+            raise InvalidArgumentError(
+                "`max_mac_overhead` must be at least 1.0", param="max_mac_overhead"
+            )
         for name, allowed in (
             ("cipher", CIPHERS),
             ("tag", TAGS),
@@ -63,11 +71,6 @@ class PlanRequest:
         if self.scratch_bytes is not None and self.scratch_bytes < 0:
             raise InvalidArgumentError(
                 "`scratch_bytes` must not be negative", param="scratch_bytes"
-            )
-        if self.channel_split != "auto" and not self.fuse:
-            raise InvalidArgumentError(
-                "`channel_split` applies to fused plans only (`fuse`)",
-                param=("channel_split", "fuse"),
             )
 
     @property

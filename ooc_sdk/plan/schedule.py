@@ -128,6 +128,9 @@ class Plan:
     stack_bytes: int = STACK_BOUND_BYTES
     estimates: dict[str, Estimate] = field(default_factory=dict)
     fusion: FusionPlan | None = None  # the activation schedule: fused blocks (None: per layer)
+    # the smallest budget layer-by-layer execution needs, when the planner passed it over for
+    # not fitting (planner.plan_any): why the plan fuses
+    per_layer_minimum: int | None = None
 
     @property
     def budget(self) -> int | None:
@@ -294,7 +297,22 @@ class Plan:
             **self._json_latency(),
             "spill": self._json_spill(),
             "fused": self._json_fused(),
+            "techniques": self.techniques(),
             "schedule": self._json_schedule(),
+        }
+
+    def techniques(self) -> dict[str, Any]:
+        """What the plan uses beyond paging each layer's weights whole, and why it fuses."""
+        fp = self.fusion
+        blocks = [b for b in fp.blocks if b.fused] if fp is not None else []
+        return {
+            "fused_blocks": len(blocks),
+            "column_strips": max((b.strips for b in blocks), default=0),
+            "channel_split_chains": sum(1 for b in blocks for nd in b.nodes if nd.mode == NODE_PEX),
+            "restreamed_ops": sum(len(b.streamed) for b in blocks),
+            "spilled_tensors": len(fp.spills) if fp is not None else 0,
+            "split_ops": len({s.op for s in self.steps if s.c1}),
+            "per_layer_minimum_bytes": self.per_layer_minimum,
         }
 
     def _json_figures(self) -> dict[str, Any]:

@@ -3,6 +3,8 @@ plans' ``to_json``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ooc_sdk.plan.budget import in_core_json
 from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.plan.schedule import Plan
@@ -59,7 +61,41 @@ def plan_lines(p: Plan) -> list[str]:
             f"their rows compute), working SRAM {f['working_sram_bytes']:,} vs "
             f"{f['per_layer_working_sram_bytes']:,} per layer, MACs {f['mac_overhead']:.3f} x",
         )
+    lines.insert(1, "techniques: " + technique_text(j["techniques"], j["budget_bytes"]))
     return lines
+
+
+def technique_text(t: dict[str, Any], budget: int | None) -> str:
+    """Plan.techniques() in words: what runs how, and why it fuses."""
+    used = []
+    if t["fused_blocks"]:
+        used.append(f"{t['fused_blocks']} fused blocks (rows, rings"
+                    + (f", up to {t['column_strips']} column strips)" if t["column_strips"] > 1
+                       else ")"))  # fmt: skip
+    for key, what in (
+        ("channel_split_chains", "channel-split chain"),
+        ("restreamed_ops", "operator re-streaming its weights per row"),
+        ("spilled_tensors", "activation spilled to flash"),
+        ("split_ops", "layer split along output channels"),
+    ):
+        if t[key]:
+            used.append(f"{t[key]} {_plural(what, t[key])}")
+    text = ", ".join(used) if used else "layer by layer, each layer's weights paged whole"
+    least = t["per_layer_minimum_bytes"]
+    if least is not None and budget is not None:
+        text += (f"; chosen because layer by layer needs at least {format_size(least)}, "
+                 f"over the {format_size(budget)} budget")  # fmt: skip
+    elif not t["fused_blocks"] and budget is not None:
+        text += " (the fastest: it fits the budget and recomputes nothing)"
+    return text
+
+
+def _plural(what: str, n: int) -> str:
+    """``what`` with its first word made plural when ``n`` is not 1."""
+    if n == 1:
+        return what
+    head, _, tail = what.partition(" ")
+    return f"{head}s {tail}".strip()
 
 
 def fusion_lines(fp: FusionPlan, sram: int | None = None) -> list[str]:

@@ -84,9 +84,12 @@ enum ooc_node_mode {
        (DEPTHWISE_CONV_2D) and op + 2 (1x1 CONV_2D, the projection); each row of the projection is
        made `group` expanded channels at a time, into int32 sums, and neither intermediate tensor is
        held (fused.c) */
-    OOC_NODE_PEX = 5
+    OOC_NODE_PEX = 5,
+    /* QUANTIZE of a float32 model input: each row's floats read through the reader into the block's
+       scratch, quantized to int8 rows */
+    OOC_NODE_QUANTIZE_IN = 6
 };
-OOC_MODEL_STATIC_ASSERT(ooc_node_mode_fits, OOC_NODE_PEX <= 0xFFFFu);
+OOC_MODEL_STATIC_ASSERT(ooc_node_mode_fits, OOC_NODE_QUANTIZE_IN <= 0xFFFFu);
 
 OOC_MODEL_STATIC_ASSERT(block_nodes, OOC_MAX_BLOCK_NODES < OOC_NODE_WHOLE);
 OOC_MODEL_STATIC_ASSERT(spill_state, OOC_SPILL_STATE_BYTES % 8u == 0u);

@@ -8,7 +8,7 @@ execution's figure, the unit every fused schedule falls back to.
 from __future__ import annotations
 
 from ooc_sdk.errors import InvalidArgumentError
-from ooc_sdk.formats.tables import NODE_OP, NODE_TRANSPOSE_IN
+from ooc_sdk.formats.tables import NODE_OP, NODE_QUANTIZE_IN, NODE_REDUCE, NODE_TRANSPOSE_IN
 from ooc_sdk.lower.memplan import ALIGNMENT
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model.ir import Graph
@@ -108,7 +108,10 @@ class GraphFacts:
             users = self.graph.consumers(t)
             if users and all(
                 self.row_ops[u] is not None
-                and (t in self.row_ops[u].inputs or self.row_ops[u].mode == NODE_TRANSPOSE_IN)
+                and (
+                    t in self.row_ops[u].row_inputs  # type: ignore[union-attr]
+                    or self.row_ops[u].mode in (NODE_TRANSPOSE_IN, NODE_QUANTIZE_IN)  # type: ignore[union-attr]
+                )
                 for u in users
             ):
                 streamed.add(t)
@@ -169,7 +172,9 @@ class GraphFacts:
 
     def spillable(self, t: int) -> bool:
         """Whether activation ``t`` may be spilled: a row operator's output (the sink of its
-        block) that only row operators read, row by row, and not a model input or output."""
+        block) that only row operators read, row by row (a global average among them: a
+        squeeze-and-excitation block reads its tensor twice, for the gate and to apply it),
+        and not a model input or output."""
         g = self.graph
         pr = self.producer.get(t)
         if pr is None or t in g.outputs or t in g.inputs or t in self.reshape_alias:
@@ -182,8 +187,8 @@ class GraphFacts:
         users = g.consumers(t)
         return bool(users) and all(
             self.row_ops[u] is not None
-            and self.row_ops[u].mode == NODE_OP  # type: ignore[union-attr]
-            and t in self.row_ops[u].inputs  # type: ignore[union-attr]
+            and self.row_ops[u].mode in (NODE_OP, NODE_REDUCE)  # type: ignore[union-attr]
+            and t in self.row_ops[u].row_inputs  # type: ignore[union-attr]
             for u in users
         )
 

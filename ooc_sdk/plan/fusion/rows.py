@@ -10,11 +10,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ooc_sdk.formats.tables import NODE_OP, NODE_PEX, NODE_REDUCE, NODE_TRANSPOSE_IN
+from ooc_sdk.formats.tables import (
+    NODE_OP,
+    NODE_PEX,
+    NODE_QUANTIZE_IN,
+    NODE_REDUCE,
+    NODE_TRANSPOSE_IN,
+)
 from ooc_sdk.lower.prepare import prepare_op
-from ooc_sdk.model.ir import DType, Graph
+from ooc_sdk.model.ir import DType, Graph, Operator
 
-ROW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "ADD", "MUL")
+WINDOW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+# one int8 output element per input element: a row of the output from the same row of the input
+UNARY_KINDS = (
+    "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE",
+    "DEQUANTIZE",
+)  # fmt: skip
+BINARY_KINDS = ("ADD", "MUL", "SUB", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE")
+ROW_KINDS = (*WINDOW_KINDS, "PAD", *BINARY_KINDS, *UNARY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,15 @@ class RowOp:
     rows: int  # rows produced (reduce: input rows)
     width: int  # columns produced (reduce: input columns)
     channels: int  # output channels (reduce: accumulators)
+    # positions in ``inputs`` read whole and broadcast along rows and columns (a binary
+    # operator's per-channel or scalar operand: an activation made before the block, or a
+    # constant); the others are row-read
+    bcast: tuple[int, ...] = ()
+
+    @property
+    def row_inputs(self) -> tuple[int, ...]:
+        """The activation inputs read row by row."""
+        return tuple(t for i, t in enumerate(self.inputs) if i not in self.bcast)
 
 
 def row_op(graph: Graph, index: int) -> RowOp | None:
@@ -40,6 +62,8 @@ def row_op(graph: Graph, index: int) -> RowOp | None:
     t = op.op_type
     y = graph.tensors[op.outputs[0]]
     x = graph.tensors[op.inputs[0]]
+    if t in ("QUANTIZE", "DEQUANTIZE") and len(y.shape) == 4 and y.shape[0] == 1:
+        return _quantize_row_op(graph, op)
     if x.dtype is not DType.INT8 or y.dtype is not DType.INT8:
         return None
     if (t == "MEAN" or t == "AVERAGE_POOL_2D") and len(x.shape) == 4 and x.shape[0] == 1:
@@ -85,16 +109,52 @@ def row_op(graph: Graph, index: int) -> RowOp | None:
         if len(pads) != 4 or tuple(pads[0]) != (0, 0) or tuple(pads[3]) != (0, 0):
             return None
         return RowOp(NODE_OP, (op.inputs[0],), 1, 1, pads[1][0], 1, 1, pads[2][0], h, w, c)
-    if t in ("ADD", "MUL"):
-        a, b = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-        if a.shape != y.shape or b.shape != y.shape or op.inputs[0] == op.inputs[1]:
-            return None
-        return RowOp(NODE_OP, (op.inputs[0], op.inputs[1]), 1, 1, 0, 1, 1, 0, h, w, c)
+    if t in BINARY_KINDS:
+        return _binary_row_op(graph, op)
+    if t in UNARY_KINDS:
+        return RowOp(NODE_OP, (op.inputs[0],), 1, 1, 0, 1, 1, 0, h, w, c)
     if t == "TRANSPOSE":
         if [int(v) for v in op.options["perm"]] != [0, 2, 3, 1] or op.inputs[0] not in graph.inputs:
             return None
         return RowOp(NODE_TRANSPOSE_IN, (), 1, 1, 0, 1, 1, 0, h, w, c)
     return None
+
+
+def _binary_row_op(graph: Graph, op: Operator) -> RowOp | None:
+    """A binary operator row by row: each operand either the output's shape (an activation,
+    row-read) or broadcast over rows and columns (its size the output's channels, or 1: a
+    constant, or an activation made before the block and read whole); not both broadcast."""
+    y = graph.tensors[op.outputs[0]]
+    _, h, w, c = y.shape
+    bcast = []
+    for i, t in enumerate(op.inputs[:2]):
+        x = graph.tensors[t]
+        if x.shape == y.shape and not x.is_constant:
+            continue
+        if x.size not in (1, c) or any(d != 1 for d in x.shape[:-1]):
+            return None
+        bcast.append(i)
+    if len(bcast) == 2 or op.inputs[0] == op.inputs[1]:
+        return None
+    return RowOp(NODE_OP, tuple(op.inputs[:2]), 1, 1, 0, 1, 1, 0, h, w, c, tuple(bcast))
+
+
+def _quantize_row_op(graph: Graph, op: Operator) -> RowOp | None:
+    """QUANTIZE and DEQUANTIZE row by row: int8 to int8, a float32 model input read a row at a
+    time (NODE_QUANTIZE_IN), or int8 rows written to a float32 model output."""
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if x.shape != y.shape or len(x.shape) != 4:
+        return None
+    _, h, w, c = y.shape
+    if x.dtype is DType.FLOAT32 and y.dtype is DType.INT8:
+        if op.inputs[0] not in graph.inputs:
+            return None
+        return RowOp(NODE_QUANTIZE_IN, (), 1, 1, 0, 1, 1, 0, h, w, c)
+    if x.dtype is not DType.INT8:
+        return None
+    if y.dtype is DType.FLOAT32 and op.outputs[0] not in graph.outputs:
+        return None
+    return RowOp(NODE_OP, (op.inputs[0],), 1, 1, 0, 1, 1, 0, h, w, c)
 
 
 def _pointwise(graph: Graph, index: int) -> bool:

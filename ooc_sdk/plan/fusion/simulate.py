@@ -12,6 +12,7 @@ from ooc_sdk.formats.tables import (
     MAX_BLOCK_NODES,
     NODE_INPUT,
     NODE_PEX,
+    NODE_QUANTIZE_IN,
     NODE_REDUCE,
     NODE_SPILL_IN,
     NODE_TRANSPOSE_IN,
@@ -55,7 +56,7 @@ def _input_nodes(m: GraphFacts, a: int, b: int) -> list[Node]:
     g = m.graph
     streamed_here = set()
     for j in range(a, b):
-        for t in m.row_ops[j].inputs:  # type: ignore[union-attr]
+        for t in m.row_ops[j].row_inputs:  # type: ignore[union-attr]
             if t in m.streamed:
                 streamed_here.add(t)
     nodes = []
@@ -93,6 +94,13 @@ def _block_nodes(m: GraphFacts, a: int, b: int, pex: bool) -> tuple[list[Node], 
             return None  # a global average ends a block
         src, deps, cdeps = [], [], []
         for i, t in enumerate(ro.inputs):
+            if i in ro.bcast:  # read whole: made before the block, or a constant
+                if t in node_of or m.producer.get(t, -1) >= a:
+                    return None
+                src.append(-1)
+                deps.append((1, 1, 0))
+                cdeps.append((1, 1, 0))
+                continue
             if t in node_of:
                 src.append(node_of[t])
             elif m.producer.get(t, -1) >= a or t in m.streamed:
@@ -279,6 +287,8 @@ def block_cost(m: GraphFacts, a: int, b: int, sim: Sim, strips: int) -> Block | 
         ring += node_bytes(nd)
         if nd.mode == NODE_TRANSPOSE_IN:
             scratch = max(scratch, align(nd.max_cols))
+        if nd.mode == NODE_QUANTIZE_IN:  # one strip row of floats
+            scratch = max(scratch, align(4 * nd.max_cols * nd.channels))
         if nd.mode == NODE_SPILL_IN and strips > 1:  # a record straddling the strip's columns
             scratch = max(scratch, align(min(m.spill_payload, nd.width * nd.channels)))
     whole_out = sum(
