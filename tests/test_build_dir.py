@@ -155,7 +155,7 @@ def test_request_is_checked_when_made() -> None:
         PlanRequest(None, FLASH, M4, verify="sometimes")
     with pytest.raises(InvalidArgumentError, match=r"`slots` must be 1 \.\. 2"):
         PlanRequest(None, FLASH, M4, slots=3)
-    with pytest.raises(InvalidArgumentError, match="`max_mac_overhead` must be at least 1.0"):
+    with pytest.raises(InvalidArgumentError, match=r"`max_mac_overhead` must be at least 1\.0"):
         PlanRequest(None, FLASH, M4, max_mac_overhead=0.5)
     with pytest.raises(InvalidArgumentError, match="`budget` must be positive"):
         PlanRequest(0, FLASH, M4)
