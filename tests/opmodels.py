@@ -294,3 +294,81 @@ def tabulated_model() -> bytes:
 def tabulated_inputs() -> list[np.ndarray]:
     values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
     return [values.copy() for _ in TABULATED_INPUTS]
+
+
+def _i32(m: ModelDef, name: str, values: list[int] | list[list[int]] | int) -> int:
+    data = np.asarray(values, np.int32)
+    return m.add_tensor(TensorDef(name, data.shape, DType.INT32, data))
+
+
+def movement_model(seed: int = 0) -> bytes:
+    """The int8 data-movement operators around a CONV_2D (which splits in out-of-core plans):
+    SPACE_TO_DEPTH -> DEPTH_TO_SPACE -> SPLIT (two outputs); SPLIT_V (three, one size -1);
+    STRIDED_SLICE with a negative stride, and with begin/end/shrink masks and a negative index,
+    whose result goes through EXPAND_DIMS; SLICE (size -1) -> SQUEEZE; UNPACK (three outputs)
+    -> PACK in another order; SPACE_TO_BATCH_ND (paddings, the input's zero point not 0) ->
+    BATCH_TO_SPACE_ND (crops). Eight outputs."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: data movement")
+
+    def act(name: str, shape: tuple[int, ...]) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (6 / 255,), (-100,)))
+
+    x = m.add_tensor(TensorDef("input", (1, 8, 8, 4), DType.INT8, None, (0.05,), (-3,)))
+    w, b = _conv_weights(m, rng)
+    c = act("conv", (1, 8, 8, 6))
+    conv_options = {
+        "padding": Padding.SAME,
+        "stride": (1, 1),
+        "dilation": (1, 1),
+        "activation": Activation.RELU6,
+    }
+    m.ops.append(OpDef("CONV_2D", [x, w, b], [c], conv_options))
+    s2d = act("s2d", (1, 4, 4, 24))
+    m.ops.append(OpDef("SPACE_TO_DEPTH", [c], [s2d], {"block_size": 2}))
+    d2s = act("d2s", (1, 8, 8, 6))
+    m.ops.append(OpDef("DEPTH_TO_SPACE", [s2d], [d2s], {"block_size": 2}))
+    halves = [act(f"split{i}", (1, 8, 8, 3)) for i in range(2)]
+    m.ops.append(OpDef("SPLIT", [_i32(m, "split_axis", -1), d2s], halves, {"num_splits": 2}))
+    v = [act(f"split_v{i}", (1, n, 8, 6)) for i, n in enumerate((3, 3, 2))]
+    sizes = _i32(m, "split_sizes", [3, -1, 2])
+    m.ops.append(OpDef("SPLIT_V", [c, sizes, _i32(m, "split_v_axis", 1)], v, {"num_splits": 3}))
+    ss = act("strided", (1, 4, 3, 3))
+    bounds = [_i32(m, n, vals) for n, vals in (
+        ("ss_begin", [0, 7, 1, 0]), ("ss_end", [1, 0, 8, 6]), ("ss_strides", [1, -2, 3, 2]))
+    ]  # fmt: skip
+    m.ops.append(OpDef("STRIDED_SLICE", [c, *bounds], [ss]))
+    shrunk = act("shrunk", (8, 4))
+    masked = [_i32(m, n, vals) for n, vals in (
+        ("sm_begin", [0, -1, 5, 2]), ("sm_end", [0, 0, 0, 0]), ("sm_strides", [1, 1, 1, 1]))
+    ]  # fmt: skip
+    m.ops.append(
+        OpDef("STRIDED_SLICE", [v[0], *masked], [shrunk],
+              {"begin_mask": 0b0100, "end_mask": 0b1100, "shrink_axis_mask": 0b0011})
+    )  # fmt: skip
+    expanded = act("expanded", (8, 1, 4))
+    m.ops.append(OpDef("EXPAND_DIMS", [shrunk, _i32(m, "expand_axis", [-2])], [expanded]))
+    sl = act("slice", (1, 4, 7, 3))
+    m.ops.append(
+        OpDef("SLICE", [c, _i32(m, "sl_begin", [0, 2, 1, 1]), _i32(m, "sl_size", [1, 4, -1, 3])],
+              [sl])
+    )  # fmt: skip
+    sq = act("squeezed", (4, 7, 3))
+    m.ops.append(OpDef("SQUEEZE", [sl], [sq], {"squeeze_dims": [0]}))
+    planes = [act(f"plane{i}", (1, 8, 8)) for i in range(3)]
+    m.ops.append(OpDef("UNPACK", [halves[0]], planes, {"num": 3, "axis": -1}))
+    packed = act("packed", (1, 3, 8, 8))
+    m.ops.append(OpDef("PACK", [planes[2], planes[0], planes[1]], [packed],
+                       {"values_count": 3, "axis": 1}))  # fmt: skip
+    batched = act("batched", (4, 5, 5, 3))
+    block = _i32(m, "block", [2, 2])
+    m.ops.append(
+        OpDef("SPACE_TO_BATCH_ND", [halves[1], block, _i32(m, "pads", [[1, 1], [0, 2]])], [batched])
+    )
+    spaced = act("spaced", (1, 9, 9, 3))
+    m.ops.append(
+        OpDef("BATCH_TO_SPACE_ND", [batched, block, _i32(m, "crops", [[0, 1], [1, 0]])], [spaced])
+    )
+    m.inputs = [x]
+    m.outputs = [ss, expanded, sq, packed, spaced, v[1], v[2], halves[1]]
+    return write_tflite(m)
