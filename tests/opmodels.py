@@ -372,3 +372,64 @@ def movement_model(seed: int = 0) -> bytes:
     m.inputs = [x]
     m.outputs = [ss, expanded, sq, packed, spaced, v[1], v[2], halves[1]]
     return write_tflite(m)
+
+
+def dilated_model(seed: int = 0, zero_point: int = 0) -> bytes:
+    """Two dilated convolutions as TensorFlow exports them: SPACE_TO_BATCH_ND -> CONV_2D
+    (VALID, stride 1) -> BATCH_TO_SPACE_ND with the paddings and crops of a SAME 3x3 convolution
+    of dilation 2 over 9x9 (pads [2, 3], crops [0, 1]), then the same around a DEPTHWISE_CONV_2D
+    with those of a VALID one (pads [0, 1], crops [0, 1]). The activations' zero point is
+    ``zero_point``: with 0 ingest folds each triple into one dilated convolution; otherwise
+    only the VALID one (the SAME one's border would read tflite-micro's padding of 0, which is
+    not the zero point)."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: dilated convolutions through SPACE_TO_BATCH_ND")
+
+    def act(name: str, shape: tuple[int, ...], scale: float) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zero_point,)))
+
+    x = act("input", (1, 9, 9, 4), 0.05)
+    block = _i32(m, "block", [2, 2])
+    sb = act("s2b", (4, 7, 7, 4), 0.05)
+    m.ops.append(OpDef("SPACE_TO_BATCH_ND", [x, block, _i32(m, "pads", [[2, 3], [2, 3]])], [sb]))
+    w, b = _conv_weights(m, rng)
+    cv = act("conv", (4, 5, 5, 6), 0.08)
+    valid = {"padding": Padding.VALID, "stride": (1, 1), "dilation": (1, 1)}
+    m.ops.append(OpDef("CONV_2D", [sb, w, b], [cv], {**valid, "activation": Activation.RELU}))
+    y1 = act("dilated_conv", (1, 9, 9, 6), 0.08)
+    crops = _i32(m, "crops", [[0, 1], [0, 1]])
+    m.ops.append(OpDef("BATCH_TO_SPACE_ND", [cv, block, crops], [y1]))
+    sb2 = act("s2b_2", (4, 5, 5, 6), 0.08)
+    m.ops.append(
+        OpDef("SPACE_TO_BATCH_ND", [y1, block, _i32(m, "pads_2", [[0, 1], [0, 1]])], [sb2])
+    )
+    dw_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
+    dw = m.add_tensor(
+        TensorDef(
+            "dw",
+            (1, 3, 3, 6),
+            DType.INT8,
+            rng.integers(-127, 128, (1, 3, 3, 6), dtype=np.int8),
+            tuple(float(s) for s in dw_scale),
+            (0,) * 6,
+            3,
+        )
+    )
+    dwb = m.add_tensor(
+        TensorDef(
+            "dw_b",
+            (6,),
+            DType.INT32,
+            rng.integers(-500, 500, 6, dtype=np.int32),
+            tuple(float(0.08 * s) for s in dw_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    dv = act("depthwise", (4, 3, 3, 6), 0.06)
+    dw_options = {**valid, "depth_multiplier": 1, "activation": Activation.NONE}
+    m.ops.append(OpDef("DEPTHWISE_CONV_2D", [sb2, dw, dwb], [dv], dw_options))
+    y2 = act("output", (1, 5, 5, 6), 0.06)
+    m.ops.append(OpDef("BATCH_TO_SPACE_ND", [dv, block, crops], [y2]))
+    m.inputs, m.outputs = [x], [y2]
+    return write_tflite(m)

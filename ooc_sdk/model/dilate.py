@@ -5,13 +5,14 @@ The triple pads the input, deals its pixels into ``dh * dw`` batches (one per ph
 dilation), convolves each densely (VALID, stride 1) and deals the results back, cropped. A
 convolution with dilation ``(dh, dw)`` reads the same input pixels for every output pixel when
 the output sizes agree and the crops minus the paddings equal minus the convolution's own
-padding (SAME or VALID), so the rewrite is made only then. The padding must also contribute
-what the convolution's skipped border contributes: tflite-micro's SPACE_TO_BATCH_ND pads with 0
-(not with the zero point), which a convolution reads as nothing only when the input's zero
-point is 0; with another zero point and non-zero paddings the triple stays as it is (and runs
-as three operators, bit-exact with tflite-micro). One convolution keeps the model streamable in
-rows and saves the two reshuffled copies of the activation. The rewrite is listed in
-``Graph.folded`` (``ooc inspect``).
+padding (SAME or VALID), so the rewrite is made only then. Where that padding is not zero the
+border outputs read the triple's padding, which must then contribute what the convolution's
+skipped border contributes: tflite-micro's SPACE_TO_BATCH_ND pads with 0 (not with the zero
+point), which a convolution reads as nothing only when the input's zero point is 0. So a SAME
+triple over an input whose zero point is not 0 stays as it is (and runs as three operators,
+bit-exact with tflite-micro); a VALID one never reads its padding and is always rewritten. One
+convolution keeps the model streamable in rows and saves the two reshuffled copies of the
+activation. The rewrite is listed in ``Graph.folded`` (``ooc inspect``).
 """
 
 from __future__ import annotations
@@ -34,14 +35,15 @@ def _const(t: Tensor, shape: tuple[int, ...]) -> list[int] | None:
     return values if min(values) >= 0 else None
 
 
-def _conv_padding(n: int, k: int, d: int, want: int, shift: int) -> Padding | None:
-    """The padding mode whose dilated convolution over ``n`` gives ``want`` outputs starting
-    ``shift`` pixels into the input (the crop minus the padding of the triple)."""
+def _conv_padding(n: int, k: int, d: int, want: int, shift: int) -> tuple[Padding, int] | None:
+    """The padding mode (and the padding before) whose dilated convolution over ``n`` gives
+    ``want`` outputs starting ``shift`` pixels into the input (the triple's crop minus its
+    padding)."""
     for mode in (Padding.SAME, Padding.VALID):
         out = out_size(n, k, 1, d, mode)
         pad = max(0, out - 1 + (k - 1) * d + 1 - n) // 2 if mode is Padding.SAME else 0
         if out == want and shift == -pad:
-            return mode
+            return mode, pad
     return None
 
 
@@ -73,8 +75,6 @@ def _match(
         return None
     if x.quant != sb.quant or cv.quant != y.quant or x.quant is None or min(block) < 1:
         return None
-    if any(pads) and x.quant.zero_point[0] != 0:
-        return None  # tflite-micro pads with 0, which is not "nothing" for this input
     (dh, dw), (pt, pb, pl, pr), (ct, cb, cl, cr) = block, pads, crops
     b, h, w, _ = x.shape
     if (h + pt + pb) % dh or (w + pl + pr) % dw:
@@ -87,11 +87,13 @@ def _match(
         return None
     if y.shape != (b, oh * dh - ct - cb, ow * dw - cl - cr, cv.shape[3]):
         return None
-    mode_h = _conv_padding(h, kh, dh, y.shape[1], ct - pt)
-    mode_w = _conv_padding(w, kw, dw, y.shape[2], cl - pl)
-    if mode_h is None or mode_h is not mode_w:
+    along_h = _conv_padding(h, kh, dh, y.shape[1], ct - pt)
+    along_w = _conv_padding(w, kw, dw, y.shape[2], cl - pl)
+    if along_h is None or along_w is None or along_h[0] is not along_w[0]:
         return None
-    return s2b, conv, mode_h, (dh, dw)
+    if (along_h[1] or along_w[1]) and x.quant.zero_point[0] != 0:
+        return None  # the border reads tflite-micro's padding of 0, not "nothing"
+    return s2b, conv, along_h[0], (dh, dw)
 
 
 def fold_dilated_convolutions(s: Simplified) -> None:
@@ -105,7 +107,7 @@ def fold_dilated_convolutions(s: Simplified) -> None:
         if found is None:
             continue
         s2b, conv, mode, dilation = found
-        conv.inputs = (s2b.inputs[0],) + conv.inputs[1:]
+        conv.inputs = (s2b.inputs[0], *conv.inputs[1:])
         conv.outputs = b2s.outputs
         conv.options = {**conv.options, "padding": mode, "dilation": dilation}
         gone.update((id(s2b), id(b2s)))

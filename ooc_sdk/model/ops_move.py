@@ -228,7 +228,7 @@ def _split_v(c: Ctx) -> None:
 
 def _split_common(c: Ctx, x: Tensor, outs: list[Tensor], axis: int, sizes: list[int]) -> None:
     for y, n in zip(outs, sizes, strict=True):
-        _expect(c, y, x.shape[:axis] + (n,) + x.shape[axis + 1 :])
+        _expect(c, y, (*x.shape[:axis], n, *x.shape[axis + 1 :]))
     c.op.options["windows"] = _axis_windows(x, axis, sizes)
 
 
@@ -263,7 +263,7 @@ def _pack(c: Ctx) -> None:
     if not -rank <= axis < rank or c.op.options.get("values_count", n_in) != n_in:
         raise c.invalid(f"axis {axis} or the count of values does not fit {n_in} inputs")
     axis %= rank
-    _expect(c, y, xs[0].shape[:axis] + (n_in,) + xs[0].shape[axis:])
+    _expect(c, y, (*xs[0].shape[:axis], n_in, *xs[0].shape[axis:]))
     c.op.options["axis"] = axis
 
 
@@ -286,7 +286,7 @@ def _expand_dims(c: Ctx) -> None:
     x, y = c.need(0), c.out()
     _moved(c, x, y)
     axis = _scalar_axis(c, c.need(1), len(x.shape) + 1)
-    _expect(c, y, x.shape[:axis] + (1,) + x.shape[axis:])
+    _expect(c, y, (*x.shape[:axis], 1, *x.shape[axis:]))
 
 
 def _depth_space(c: Ctx) -> None:
@@ -329,7 +329,7 @@ def _space_to_batch(c: Ctx) -> None:
         if (n + lo + hi) % k:
             raise c.invalid(f"padded size {n + lo + hi} is not a multiple of block {k}")
         want.append((n + lo + hi) // k)
-    _expect(c, y, want + [x.shape[-1]])
+    _expect(c, y, [*want, x.shape[-1]])
     _store_block(c, block, pads)
 
 
@@ -343,13 +343,13 @@ def _batch_to_space(c: Ctx) -> None:
     want = [x.shape[0] // math.prod(block)]
     for n, k, (lo, hi) in zip(x.shape[1:-1], block, crops, strict=True):
         want.append(n * k - lo - hi)
-    _expect(c, y, want + [x.shape[-1]])
+    _expect(c, y, [*want, x.shape[-1]])
     _store_block(c, block, crops)
 
 
 def _store_block(c: Ctx, block: list[int], pads: list[list[int]]) -> None:
     if len(block) == 1:  # NHC: a 4-D tensor of width 1
-        block, pads = block + [1], pads + [[0, 0]]
+        block, pads = [*block, 1], [*pads, [0, 0]]
     c.op.options["block"] = tuple(block)
     c.op.options["pads"] = (pads[0][0], pads[1][0])
 

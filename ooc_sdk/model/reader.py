@@ -34,7 +34,6 @@ from ooc_sdk.model.fold import (
     fold_shapes,
 )
 from ooc_sdk.model.ir import DType, Graph, Operator, Quantization, Tensor
-from ooc_sdk.model.ops_move import one_output_each
 from ooc_sdk.model.ops import (
     BUILTIN_NAMES,
     SPECS_BY_NAME,
@@ -42,6 +41,7 @@ from ooc_sdk.model.ops import (
     check_operator,
     decode_options,
 )
+from ooc_sdk.model.ops_move import one_output_each
 
 _TYPES: dict[int, DType] = {
     getattr(tflite.TensorType, dt.name): dt for dt in DType if hasattr(tflite.TensorType, dt.name)
