@@ -12,15 +12,21 @@ import numpy as np
 import pytest
 
 from conftest import ooc_cli
+from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.errors import InvalidModelError, UnsupportedModelError
+from ooc_sdk.image.keys import generate
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model import parse_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.ir import DType
 from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
 from ooc_sdk.plan.fusion.search import plan_fusion
+from ooc_sdk.plan.planner import plan
+from ooc_sdk.plan.request import PlanRequest
+from ooc_sdk.plan.schedule import BudgetError
 from ooc_sdk.run.golden import run_tflm_many
-from ooc_sdk.run.host import run_host
+from ooc_sdk.run.host import run_build, run_host
+from ooc_sdk.targets import load_flash, load_mcu
 from opmodels import dilated_model, movement_model
 
 MOVEMENT_TYPES = {
@@ -250,6 +256,26 @@ def test_fused_schedules_keep_data_movement_per_layer() -> None:
         if any(graph.operators[j].op_type in MOVEMENT_TYPES for j in range(b.first, b.last)):
             assert not b.fused and b.last - b.first == 1
     _bit_exact(data, 2, fusion=fp)
+
+
+def test_fused_out_of_core_build_at_its_smallest_budget(tmp_path: Path) -> None:
+    """The planner's fused out-of-core schedule around the data movement (run per layer) meets
+    its smallest budget and stays bit-exact."""
+    data = movement_model(4)
+    graph = parse_model(data, "movement")
+    x = random_inputs(graph, 0)
+    flash, mcu = load_flash("w25q128jv"), load_mcu("cortex-m4")
+    with pytest.raises(BudgetError) as exc:
+        plan(graph, PlanRequest(budget=1, flash=flash, mcu=mcu, fuse=True))
+    budget = exc.value.minimum
+    assert budget is not None
+    device = generate(bytes.fromhex("00c0ffee" * 4), 32)
+    req = PlanRequest(budget=budget, flash=flash, mcu=mcu, fuse=True)
+    build(graph, data, tmp_path / "b", device, BuildRequest(req))
+    got = run_build(tmp_path / "b", graph, device, [x])
+    assert got.report["sram_high_water_bytes"] <= budget
+    gold = run_tflm_many(data, [x])[0].outputs
+    assert [a.tobytes() for a in got.outputs[0]] == [b.tobytes() for b in gold]
 
 
 @pytest.mark.parametrize(
