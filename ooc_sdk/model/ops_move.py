@@ -96,13 +96,14 @@ def _moved(c: Ctx, x: Tensor, *outs: Tensor) -> None:
             raise c.unsupported(f"output '{y.name}' is empty")
 
 
-def _ints(c: Ctx, t: Tensor) -> list[int]:
-    return [int(v) for v in c.const(t, *_INDEX_TYPES).reshape(-1)]
+def _ints(c: Ctx, t: Tensor, dtypes: tuple[DType, ...] = (DType.INT32,)) -> list[int]:
+    """A constant operand's values (int32 unless tflite-micro also reads int64 there)."""
+    return [int(v) for v in c.const(t, *dtypes).reshape(-1)]
 
 
-def _scalar_axis(c: Ctx, t: Tensor, rank: int) -> int:
+def _scalar_axis(c: Ctx, t: Tensor, rank: int, dtypes: tuple[DType, ...] = (DType.INT32,)) -> int:
     """A constant axis (one value) in [-rank, rank), made non-negative."""
-    values = _ints(c, t)
+    values = _ints(c, t, dtypes)
     if len(values) != 1 or not -rank <= values[0] < rank:
         raise c.invalid(f"axis {values} out of range for rank {rank}")
     return values[0] % rank
@@ -135,7 +136,7 @@ def _slice(c: Ctx) -> None:
     rank = len(x.shape)
     if rank > 5:
         raise c.unsupported("SLICE beyond 5 dimensions (tflite-micro's limit)")
-    begin, size = _ints(c, c.need(1)), _ints(c, c.need(2))
+    begin, size = _ints(c, c.need(1), _INDEX_TYPES), _ints(c, c.need(2), _INDEX_TYPES)
     if len(begin) != rank or len(size) != rank:
         raise c.invalid(f"begin {begin} and size {size} do not fit rank {rank}")
     count = []
@@ -218,7 +219,7 @@ def _split_v(c: Ctx) -> None:
     outs = [c.out(i) for i in range(n_out)]
     _moved(c, x, *outs)
     axis = _scalar_axis(c, c.need(2), len(x.shape))
-    sizes = _ints(c, c.need(1))
+    sizes = _ints(c, c.need(1), _INDEX_TYPES)
     if sizes.count(-1) == 1:
         sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
     if len(sizes) != n_out or min(sizes) < 0 or sum(sizes) != x.shape[axis]:
@@ -285,7 +286,7 @@ def _expand_dims(c: Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
     _moved(c, x, y)
-    axis = _scalar_axis(c, c.need(1), len(x.shape) + 1)
+    axis = _scalar_axis(c, c.need(1), len(x.shape) + 1, _INDEX_TYPES)
     _expect(c, y, (*x.shape[:axis], 1, *x.shape[axis:]))
 
 
