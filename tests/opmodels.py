@@ -408,4 +408,142 @@ def se_model(size: int = 48, seed: int = 0) -> bytes:
     y = act("output", 8, (0.07, -2))
     m.ops.append(OpDef("ADD", [pr, x], [y], {"activation": Activation.NONE}))
     m.inputs, m.outputs = [x], [y]
+
+
+def _i32(m: ModelDef, name: str, values: list[int] | list[list[int]] | int) -> int:
+    data = np.asarray(values, np.int32)
+    return m.add_tensor(TensorDef(name, data.shape, DType.INT32, data))
+
+
+def movement_model(seed: int = 0) -> bytes:
+    """The int8 data-movement operators around a CONV_2D (which splits in out-of-core plans):
+    SPACE_TO_DEPTH -> DEPTH_TO_SPACE -> SPLIT (two outputs); SPLIT_V (three, one size -1);
+    STRIDED_SLICE with a negative stride, and with begin/end/shrink masks and a negative index,
+    whose result goes through EXPAND_DIMS; SLICE (size -1) -> SQUEEZE; UNPACK (three outputs)
+    -> PACK in another order; SPACE_TO_BATCH_ND (paddings, the input's zero point not 0) ->
+    BATCH_TO_SPACE_ND (crops). Eight outputs."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: data movement")
+
+    def act(name: str, shape: tuple[int, ...]) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (6 / 255,), (-100,)))
+
+    x = m.add_tensor(TensorDef("input", (1, 8, 8, 4), DType.INT8, None, (0.05,), (-3,)))
+    w, b = _conv_weights(m, rng)
+    c = act("conv", (1, 8, 8, 6))
+    conv_options = {
+        "padding": Padding.SAME,
+        "stride": (1, 1),
+        "dilation": (1, 1),
+        "activation": Activation.RELU6,
+    }
+    m.ops.append(OpDef("CONV_2D", [x, w, b], [c], conv_options))
+    s2d = act("s2d", (1, 4, 4, 24))
+    m.ops.append(OpDef("SPACE_TO_DEPTH", [c], [s2d], {"block_size": 2}))
+    d2s = act("d2s", (1, 8, 8, 6))
+    m.ops.append(OpDef("DEPTH_TO_SPACE", [s2d], [d2s], {"block_size": 2}))
+    halves = [act(f"split{i}", (1, 8, 8, 3)) for i in range(2)]
+    m.ops.append(OpDef("SPLIT", [_i32(m, "split_axis", -1), d2s], halves, {"num_splits": 2}))
+    v = [act(f"split_v{i}", (1, n, 8, 6)) for i, n in enumerate((3, 3, 2))]
+    sizes = _i32(m, "split_sizes", [3, -1, 2])
+    m.ops.append(OpDef("SPLIT_V", [c, sizes, _i32(m, "split_v_axis", 1)], v, {"num_splits": 3}))
+    ss = act("strided", (1, 4, 3, 3))
+    bounds = [_i32(m, n, vals) for n, vals in (
+        ("ss_begin", [0, 7, 1, 0]), ("ss_end", [1, 0, 8, 6]), ("ss_strides", [1, -2, 3, 2]))
+    ]  # fmt: skip
+    m.ops.append(OpDef("STRIDED_SLICE", [c, *bounds], [ss]))
+    shrunk = act("shrunk", (8, 4))
+    masked = [_i32(m, n, vals) for n, vals in (
+        ("sm_begin", [0, -1, 5, 2]), ("sm_end", [0, 0, 0, 0]), ("sm_strides", [1, 1, 1, 1]))
+    ]  # fmt: skip
+    m.ops.append(
+        OpDef("STRIDED_SLICE", [v[0], *masked], [shrunk],
+              {"begin_mask": 0b0100, "end_mask": 0b1100, "shrink_axis_mask": 0b0011})
+    )  # fmt: skip
+    expanded = act("expanded", (8, 1, 4))
+    m.ops.append(OpDef("EXPAND_DIMS", [shrunk, _i32(m, "expand_axis", [-2])], [expanded]))
+    sl = act("slice", (1, 4, 7, 3))
+    m.ops.append(
+        OpDef("SLICE", [c, _i32(m, "sl_begin", [0, 2, 1, 1]), _i32(m, "sl_size", [1, 4, -1, 3])],
+              [sl])
+    )  # fmt: skip
+    sq = act("squeezed", (4, 7, 3))
+    m.ops.append(OpDef("SQUEEZE", [sl], [sq], {"squeeze_dims": [0]}))
+    planes = [act(f"plane{i}", (1, 8, 8)) for i in range(3)]
+    m.ops.append(OpDef("UNPACK", [halves[0]], planes, {"num": 3, "axis": -1}))
+    packed = act("packed", (1, 3, 8, 8))
+    m.ops.append(OpDef("PACK", [planes[2], planes[0], planes[1]], [packed],
+                       {"values_count": 3, "axis": 1}))  # fmt: skip
+    batched = act("batched", (4, 5, 5, 3))
+    block = _i32(m, "block", [2, 2])
+    m.ops.append(
+        OpDef("SPACE_TO_BATCH_ND", [halves[1], block, _i32(m, "pads", [[1, 1], [0, 2]])], [batched])
+    )
+    spaced = act("spaced", (1, 9, 9, 3))
+    m.ops.append(
+        OpDef("BATCH_TO_SPACE_ND", [batched, block, _i32(m, "crops", [[0, 1], [1, 0]])], [spaced])
+    )
+    m.inputs = [x]
+    m.outputs = [ss, expanded, sq, packed, spaced, v[1], v[2], halves[1]]
+    return write_tflite(m)
+
+
+def dilated_model(seed: int = 0, zero_point: int = 0) -> bytes:
+    """Two dilated convolutions as TensorFlow exports them: SPACE_TO_BATCH_ND -> CONV_2D
+    (VALID, stride 1) -> BATCH_TO_SPACE_ND with the paddings and crops of a SAME 3x3 convolution
+    of dilation 2 over 9x9 (pads [2, 3], crops [0, 1]), then the same around a DEPTHWISE_CONV_2D
+    with those of a VALID one (pads [0, 1], crops [0, 1]). The activations' zero point is
+    ``zero_point``: with 0 ingest folds each triple into one dilated convolution; otherwise
+    only the VALID one (the SAME one's border would read tflite-micro's padding of 0, which is
+    not the zero point)."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: dilated convolutions through SPACE_TO_BATCH_ND")
+
+    def act(name: str, shape: tuple[int, ...], scale: float) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zero_point,)))
+
+    x = act("input", (1, 9, 9, 4), 0.05)
+    block = _i32(m, "block", [2, 2])
+    sb = act("s2b", (4, 7, 7, 4), 0.05)
+    m.ops.append(OpDef("SPACE_TO_BATCH_ND", [x, block, _i32(m, "pads", [[2, 3], [2, 3]])], [sb]))
+    w, b = _conv_weights(m, rng)
+    cv = act("conv", (4, 5, 5, 6), 0.08)
+    valid = {"padding": Padding.VALID, "stride": (1, 1), "dilation": (1, 1)}
+    m.ops.append(OpDef("CONV_2D", [sb, w, b], [cv], {**valid, "activation": Activation.RELU}))
+    y1 = act("dilated_conv", (1, 9, 9, 6), 0.08)
+    crops = _i32(m, "crops", [[0, 1], [0, 1]])
+    m.ops.append(OpDef("BATCH_TO_SPACE_ND", [cv, block, crops], [y1]))
+    sb2 = act("s2b_2", (4, 5, 5, 6), 0.08)
+    m.ops.append(
+        OpDef("SPACE_TO_BATCH_ND", [y1, block, _i32(m, "pads_2", [[0, 1], [0, 1]])], [sb2])
+    )
+    dw_scale = rng.uniform(0.005, 0.02, size=6).astype(np.float32)
+    dw = m.add_tensor(
+        TensorDef(
+            "dw",
+            (1, 3, 3, 6),
+            DType.INT8,
+            rng.integers(-127, 128, (1, 3, 3, 6), dtype=np.int8),
+            tuple(float(s) for s in dw_scale),
+            (0,) * 6,
+            3,
+        )
+    )
+    dwb = m.add_tensor(
+        TensorDef(
+            "dw_b",
+            (6,),
+            DType.INT32,
+            rng.integers(-500, 500, 6, dtype=np.int32),
+            tuple(float(0.08 * s) for s in dw_scale),
+            (0,) * 6,
+            0,
+        )
+    )
+    dv = act("depthwise", (4, 3, 3, 6), 0.06)
+    dw_options = {**valid, "depth_multiplier": 1, "activation": Activation.NONE}
+    m.ops.append(OpDef("DEPTHWISE_CONV_2D", [sb2, dw, dwb], [dv], dw_options))
+    y2 = act("output", (1, 5, 5, 6), 0.06)
+    m.ops.append(OpDef("BATCH_TO_SPACE_ND", [dv, block, crops], [y2]))
+    m.inputs, m.outputs = [x], [y2]
     return write_tflite(m)

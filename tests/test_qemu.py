@@ -45,7 +45,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
 from conftest import ooc_cli as _ooc
-from opmodels import activation_model, binary_model
+from opmodels import activation_model, binary_model, movement_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -143,6 +143,21 @@ def test_binary_operators_bit_exact_on_the_m4(tmp_path: Path) -> None:
         assert len(outs) == len(ref.outputs) == 6
         for a, b in zip(outs, ref.outputs, strict=True):
             assert a.tobytes() == b.tobytes()
+
+
+def test_data_movement_bit_exact_on_the_m4(tmp_path: Path) -> None:
+    """SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, PACK, SQUEEZE, EXPAND_DIMS, DEPTH_TO_SPACE,
+    SPACE_TO_DEPTH, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND (eight outputs) on the M4."""
+    data = movement_model(3)
+    path = tmp_path / "movement.tflite"
+    path.write_bytes(data)
+    graph = load_model(path)
+    x = random_inputs(graph, 0)
+    got = run_model_m4(graph, [x])
+    ref = run_tflm(path, x)
+    assert len(got.outputs[0]) == len(ref.outputs) == 8
+    for a, b in zip(got.outputs[0], ref.outputs, strict=True):
+        assert a.tobytes() == b.tobytes()
 
 
 def test_reference_and_dsp_kernels_agree_on_the_m4() -> None:

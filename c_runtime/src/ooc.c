@@ -45,6 +45,8 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_SQUARED_DIFFERENCE] = {2, 2},
     [OOC_OP_LOGISTIC] = {1, 1},
     [OOC_OP_TANH] = {1, 1},
+    [OOC_OP_STRIDED_COPY] = {1, 1},
+    [OOC_OP_SPACE_BATCH] = {1, 1},
 };
 
 const char *ooc_strerror(int err)
@@ -81,6 +83,49 @@ static int is_activation(const ooc_model_t *m, uint32_t t)
 static uint32_t tensor_bytes(const ooc_model_t *m, uint16_t t)
 {
     return t < m->n_tensors ? m->tensors[t].bytes : 0;
+}
+
+/* A strided copy writes `out` bytes and reads only inside the input's `in` bytes. */
+static int check_strided_copy(const ooc_strided_copy_params_t *p, uint32_t in, uint32_t out)
+{
+    int64_t lo = p->offset, hi = p->offset, count = 1;
+    int32_t d;
+    if (p->rank < 1 || p->rank > OOC_MAX_DIMS) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (d = 0; d < p->rank; d++) {
+        int64_t reach = (int64_t)(p->out_dims[d] - 1) * p->in_strides[d];
+        if (p->out_dims[d] < 1) {
+            return OOC_ERR_CORRUPT;
+        }
+        count *= p->out_dims[d];
+        if (reach < 0) {
+            lo += reach;
+        } else {
+            hi += reach;
+        }
+    }
+    return lo < 0 || hi >= (int64_t)in || count != (int64_t)out ? OOC_ERR_CORRUPT : OOC_OK;
+}
+
+/* The two sides of a block shuffle against the tensors; crops keep BATCH_TO_SPACE_ND inside. */
+static int check_space_batch(const ooc_space_batch_params_t *p, uint32_t in, uint32_t out)
+{
+    uint64_t space = (uint64_t)p->batches * (uint64_t)p->space_h * (uint64_t)p->space_w * (uint64_t)p->channels;
+    uint64_t batch = (uint64_t)p->block_h * (uint64_t)p->block_w * (uint64_t)p->batches * (uint64_t)p->batch_h *
+                     (uint64_t)p->batch_w * (uint64_t)p->channels;
+    if (p->batches < 1 || p->space_h < 1 || p->space_w < 1 || p->batch_h < 1 || p->batch_w < 1 ||
+        p->channels < 1 || p->block_h < 1 || p->block_w < 1 || p->pad_top < 0 || p->pad_left < 0) {
+        return OOC_ERR_CORRUPT;
+    }
+    if (p->to_batch) {
+        return space == in && batch == out ? OOC_OK : OOC_ERR_CORRUPT;
+    }
+    if ((p->space_h - 1 + p->pad_top) / p->block_h >= p->batch_h ||
+        (p->space_w - 1 + p->pad_left) / p->block_w >= p->batch_w) {
+        return OOC_ERR_CORRUPT;
+    }
+    return space == out && batch == in ? OOC_OK : OOC_ERR_CORRUPT;
 }
 
 /* Bytes the kernel will touch, from its params, checked against the tensors. */
@@ -171,6 +216,10 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
             return OOC_ERR_CORRUPT;
         }
         break;
+    case OOC_OP_STRIDED_COPY:
+        return check_strided_copy((const ooc_strided_copy_params_t *)op->params, tensor_bytes(m, in[0]), out);
+    case OOC_OP_SPACE_BATCH:
+        return check_space_batch((const ooc_space_batch_params_t *)op->params, tensor_bytes(m, in[0]), out);
     default:
         break;
     }
@@ -449,6 +498,12 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
     case OOC_OP_LOGISTIC:
     case OOC_OP_TANH:
         ooc_lut_s8((const ooc_lut_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_STRIDED_COPY:
+        ooc_strided_copy_s8((const ooc_strided_copy_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_SPACE_BATCH:
+        ooc_space_batch_s8((const ooc_space_batch_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
         break;

@@ -47,8 +47,10 @@ def inspect(model: Path, as_json: bool) -> None:
     written. The totals give the largest single tensor, the naive per-layer peak
     (inputs + outputs of the worst operator) and the peak of all tensors alive
     at once. Shape arithmetic on static shapes (e.g. a Keras Flatten's
-    SHAPE/STRIDED_SLICE/PACK) is folded into RESHAPE targets and no-op operators
-    are dropped at ingest; the "folded at ingest" lines say what. JSON keys:
+    SHAPE/STRIDED_SLICE/PACK) is folded into RESHAPE targets, a dilated
+    convolution exported as SPACE_TO_BATCH_ND -> convolution -> BATCH_TO_SPACE_ND
+    becomes one convolution where exactly equivalent, and no-op operators are
+    dropped at ingest; the "folded at ingest" lines say what. JSON keys:
     macs, weight_bytes, layers, peak_activation_bytes, peak_live_bytes,
     largest_tensor_bytes, inputs, outputs, folded.
     """

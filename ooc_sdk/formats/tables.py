@@ -71,11 +71,15 @@ OP_KINDS = {
     "SQUARED_DIFFERENCE": 26,
     "LOGISTIC": 27,
     "TANH": 28,
+    "STRIDED_COPY": 29,
+    "SPACE_BATCH": 30,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",
     "REQUANTIZE": "int8 -> int8",
     "DEQUANTIZE": "int8 -> float32",
+    "STRIDED_COPY": "SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH",
+    "SPACE_BATCH": "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND",
     "RELU6": "a clamp on the input's scale (tflite-micro does not requantize)",
 }
 

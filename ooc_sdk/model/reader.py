@@ -24,6 +24,7 @@ import tflite
 
 from ooc_sdk.errors import InvalidModelError, OocError, UnsupportedModelError
 from ooc_sdk.fileio import MAX_MODEL_BYTES, FileMissingError, read_bytes
+from ooc_sdk.model.dilate import fold_dilated_convolutions
 from ooc_sdk.model.fold import (
     FOLDABLE,
     compact,
@@ -40,6 +41,7 @@ from ooc_sdk.model.ops import (
     check_operator,
     decode_options,
 )
+from ooc_sdk.model.ops_move import one_output_each
 
 _TYPES: dict[int, DType] = {
     getattr(tflite.TensorType, dt.name): dt for dt in DType if hasattr(tflite.TensorType, dt.name)
@@ -249,7 +251,9 @@ def _build_graph(
 ) -> Graph:
     ops = [Operator(i, op_type, ins, outs, options) for i, op_type, ins, outs, options in raw_ops]
     s = fold_shapes(ops, tensors, inputs, outputs, fold_options)
+    fold_dilated_convolutions(s)
     _check_supported(s.ops, s.tensors)
+    s.ops = one_output_each(s.ops, s.tensors)
     drop_noops(s)
     compact(s)
     tensors, inputs, outputs = s.tensors, s.inputs, s.outputs

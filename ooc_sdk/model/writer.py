@@ -202,6 +202,44 @@ def _gather_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Opt
     return _BO.GatherOptions, tflite.GatherOptionsEnd(b)
 
 
+def _unpack_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.UnpackOptionsStart(b)
+    tflite.UnpackOptionsAddNum(b, o["num"])
+    tflite.UnpackOptionsAddAxis(b, o.get("axis", 0))
+    return _BO.UnpackOptions, tflite.UnpackOptionsEnd(b)
+
+
+def _split_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.SplitOptionsStart(b)
+    tflite.SplitOptionsAddNumSplits(b, o["num_splits"])
+    return _BO.SplitOptions, tflite.SplitOptionsEnd(b)
+
+
+def _split_v_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.SplitVOptionsStart(b)
+    tflite.SplitVOptionsAddNumSplits(b, o["num_splits"])
+    return _BO.SplitVOptions, tflite.SplitVOptionsEnd(b)
+
+
+def _squeeze_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    dims = b.CreateNumpyVector(np.asarray(o.get("squeeze_dims", []), dtype=np.int32))
+    tflite.SqueezeOptionsStart(b)
+    tflite.SqueezeOptionsAddSqueezeDims(b, dims)
+    return _BO.SqueezeOptions, tflite.SqueezeOptionsEnd(b)
+
+
+def _depth_to_space_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.DepthToSpaceOptionsStart(b)
+    tflite.DepthToSpaceOptionsAddBlockSize(b, o["block_size"])
+    return _BO.DepthToSpaceOptions, tflite.DepthToSpaceOptionsEnd(b)
+
+
+def _space_to_depth_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.SpaceToDepthOptionsStart(b)
+    tflite.SpaceToDepthOptionsAddBlockSize(b, o["block_size"])
+    return _BO.SpaceToDepthOptions, tflite.SpaceToDepthOptionsEnd(b)
+
+
 # op type -> the builder of its builtin options table; other operators have none
 _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Options]] = {
     "CONV_2D": _conv_options,
@@ -222,6 +260,12 @@ _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Option
     "PACK": _pack_options,
     "GATHER": _gather_options,
     "LEAKY_RELU": _leaky_relu_options,
+    "UNPACK": _unpack_options,
+    "SPLIT": _split_options,
+    "SPLIT_V": _split_v_options,
+    "SQUEEZE": _squeeze_options,
+    "DEPTH_TO_SPACE": _depth_to_space_options,
+    "SPACE_TO_DEPTH": _space_to_depth_options,
 }
 
 

@@ -232,6 +232,30 @@ typedef struct {
 } ooc_resize_params_t;
 void ooc_resize_nearest_s8(const ooc_resize_params_t *p, const int8_t *input, int8_t *output);
 
+/* ---- strided copies and block shuffles (src/kernels/strided.c) ------------------ */
+/* output[i] = input[offset + sum(i[d] * in_strides[d])], the output written in row-major
+ * order: SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH */
+typedef struct {
+    int32_t rank;
+    int32_t offset;                     /* input element of the first output element */
+    int32_t out_dims[OOC_MAX_DIMS];
+    int32_t in_strides[OOC_MAX_DIMS];   /* input element stride per output dimension (signed) */
+} ooc_strided_copy_params_t;
+void ooc_strided_copy_s8(const ooc_strided_copy_params_t *p, const int8_t *input, int8_t *output);
+
+/* SPACE_TO_BATCH_ND (to_batch = 1) and BATCH_TO_SPACE_ND (0) between the space side
+ * [batches, space_h, space_w, channels] and the batch side [block_h * block_w * batches,
+ * batch_h, batch_w, channels]: batch (i * block_w + j) * batches + b holds the pixels
+ * (th * block_h + i - pad_top, tw * block_w + j - pad_left) of space batch b. */
+typedef struct {
+    int32_t to_batch;
+    int32_t batches, space_h, space_w, batch_h, batch_w, channels;
+    int32_t block_h, block_w;
+    int32_t pad_top, pad_left;          /* paddings (SPACE_TO_BATCH_ND) or crops */
+    int32_t pad_value;                  /* the padding's value (tflite-micro: 0) */
+} ooc_space_batch_params_t;
+void ooc_space_batch_s8(const ooc_space_batch_params_t *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,26 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "SQUARED_DIFFERENCE": ("elementwise", "prepare_squared_difference", None),
     "LOGISTIC": ("lut", "prepare_logistic", None),
     "TANH": ("lut", "prepare_tanh", None),
+    "SLICE": ("strided", "prepare_window", (0,)),
+    "STRIDED_SLICE": ("strided", "prepare_window", (0,)),
+    "SPLIT": ("strided", "prepare_window", (1,)),
+    "SPLIT_V": ("strided", "prepare_window", (0,)),
+    "UNPACK": ("strided", "prepare_window", (0,)),
+    "DEPTH_TO_SPACE": ("strided", "prepare_depth_space", None),
+    "SPACE_TO_DEPTH": ("strided", "prepare_depth_space", None),
+    "PACK": ("strided", "prepare_pack", None),
+    "SPACE_TO_BATCH_ND": ("strided", "prepare_space_batch", (0,)),
+    "BATCH_TO_SPACE_ND": ("strided", "prepare_space_batch", (0,)),
+}
+
+# op types whose kernel entry point (runtime kind) is another's; the rest run as their own kind
+KIND_OF: dict[str, str] = {
+    **{t: "STRIDED_COPY" for t in ("SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK")},
+    "DEPTH_TO_SPACE": "STRIDED_COPY",
+    "SPACE_TO_DEPTH": "STRIDED_COPY",
+    "PACK": "CONCATENATION",
+    "SPACE_TO_BATCH_ND": "SPACE_BATCH",
+    "BATCH_TO_SPACE_ND": "SPACE_BATCH",
 }
 
 
@@ -64,7 +84,7 @@ def prepare_op(graph: Graph, op: Operator) -> Prepared:
     struct, fields = fn(graph, op)
     fields = dict(fields)
     fields.pop("kernel", None)
-    kind = op.op_type
+    kind = KIND_OF.get(op.op_type, op.op_type)
     if op.op_type == "QUANTIZE" and graph.tensor(op.inputs[0]).dtype is DType.INT8:
         kind = "REQUANTIZE"
     return Prepared(kind, struct, fields, inputs)
