@@ -547,3 +547,48 @@ def dilated_model(seed: int = 0, zero_point: int = 0) -> bytes:
     m.ops.append(OpDef("BATCH_TO_SPACE_ND", [dv, block, crops], [y2]))
     m.inputs, m.outputs = [x], [y2]
     return write_tflite(m)
+
+
+def branchy_model(size: int = 16, seed: int = 0) -> bytes:
+    """An inception-like block on a [1, size, size, 8] int8 input: a 1x1 branch, a 3x3 branch,
+    a 1x1 then 5x5 branch and a 3x3 max-pool then 1x1 branch, joined by CONCATENATION along
+    channels (four inputs), then a 1x1 convolution; and a second CONCATENATION of that and the
+    input (two inputs). All share one quantization, as tflite-micro's concatenation needs."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: branches joined by concatenation")
+    q = (0.05, -10)
+
+    def act(name: str, c: int) -> int:
+        return m.add_tensor(TensorDef(name, (1, size, size, c), DType.INT8, None, (q[0],), (q[1],)))
+
+    def conv(x: int, c_in: int, c_out: int, k: int, name: str) -> int:
+        shape = (c_out, k, k, c_in)
+        scales = tuple(float(v) for v in rng.uniform(0.002, 0.008, c_out))
+        w = m.add_tensor(TensorDef(f"{name}_w", shape, DType.INT8,
+                                   rng.integers(-127, 128, shape, dtype=np.int8), scales,
+                                   (0,) * c_out))  # fmt: skip
+        b = m.add_tensor(TensorDef(f"{name}_b", (c_out,), DType.INT32,
+                                   rng.integers(-300, 300, c_out, dtype=np.int32),
+                                   tuple(0.05 * s for s in scales), (0,) * c_out))  # fmt: skip
+        y = act(name, c_out)
+        options = {"padding": Padding.SAME, "stride": (1, 1), "dilation": (1, 1),
+                   "activation": Activation.RELU}  # fmt: skip
+        m.ops.append(OpDef("CONV_2D", [x, w, b], [y], options))
+        return y
+
+    x = act("input", 8)
+    b1 = conv(x, 8, 8, 1, "branch_1x1")
+    b3 = conv(x, 8, 8, 3, "branch_3x3")
+    b5 = conv(conv(x, 8, 4, 1, "branch_5x5_reduce"), 4, 6, 5, "branch_5x5")
+    pooled = act("pool", 8)
+    pool_options = {"padding": Padding.SAME, "stride": (1, 1), "filter": (3, 3),
+                    "activation": Activation.NONE}  # fmt: skip
+    m.ops.append(OpDef("MAX_POOL_2D", [x], [pooled], pool_options))
+    bp = conv(pooled, 8, 4, 1, "branch_pool")
+    cat = act("concat", 26)
+    m.ops.append(OpDef("CONCATENATION", [b1, b3, b5, bp], [cat], {"axis": 3}))
+    mixed = conv(cat, 26, 12, 1, "mixed")
+    y = act("output", 20)
+    m.ops.append(OpDef("CONCATENATION", [mixed, x], [y], {"axis": 3}))
+    m.inputs, m.outputs = [x], [y]
+    return write_tflite(m)

@@ -21,7 +21,7 @@ from ooc_sdk.plan.fusion.model import FusionError
 from ooc_sdk.plan.fusion.search import FusionSearch, plan_fusion
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
-from opmodels import activation_model, binary_model
+from opmodels import activation_model, binary_model, branchy_model
 
 KIB = 1024
 # Working SRAM targets at k <= 1.3 (issue 7), measured by the runtime.
@@ -128,6 +128,21 @@ def test_binary_and_unary_operators_run_inside_fused_blocks() -> None:
         if -1 in nd.src and nd.op >= 0
     ]
     assert len(broadcast) >= 3  # the MINIMUM's MEAN, the SUB's and the MAXIMUM's constants
+
+
+def test_branches_joined_by_concatenation_fuse() -> None:
+    """An inception-like block (four branches, a 5x5 among them, and a pooling branch, joined
+    along channels, then a second concatenation with the block's input) runs as one fused
+    block: at least 3x below per-layer working SRAM within 1.3x the MACs, bit-exact with both
+    kernel sets under the sanitizers, the measured working SRAM the predicted."""
+    data = branchy_model(24, 1)
+    graph = parse_model(data, name="branchy")
+    fp = plan_fusion(graph, max_mac_overhead=1.3)
+    cats = [j for j, op in enumerate(graph.operators) if op.op_type == "CONCATENATION"]
+    assert all(any(b.fused and b.first <= j < b.last for b in fp.blocks) for j in cats)
+    assert fp.per_layer_bytes >= 3 * fp.working_sram_bytes
+    for kernels in ("ref", "dsp"):
+        assert _check_bit_exact(data, fp, kernels, sanitize=True) <= fp.working_sram_bytes
 
 
 def test_sram_mode_takes_fewest_macs_that_fit() -> None:

@@ -29,7 +29,7 @@ from ooc_sdk.run.golden import run_tflm, run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
-from opmodels import float_io_model, se_model
+from opmodels import branchy_model, float_io_model, se_model
 
 KIB = 1024
 FLASH = load_flash("w25q128jv")
@@ -266,3 +266,24 @@ def test_a_squeeze_excitation_tensor_spills_and_the_floor_is_named(
     assert not (tmp_path / "low").exists()
     fits = plan(graph, PlanRequest(budget=int(floor.group(1)), flash=FLASH, mcu=M4, fuse=True))
     assert fits.sram_bytes <= int(floor.group(1))
+
+
+def test_branches_joined_by_concatenation_fused_out_of_core(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    """The inception-like block out of core, below what layer by layer needs: its branches and
+    their concatenations fused, the weights paged, bit-exact on the host."""
+    data = branchy_model(32, 2)
+    graph = parse_model(data, "branchy")
+    with pytest.raises(BudgetError) as per_layer:
+        plan(graph, PlanRequest(budget=1 * KIB, flash=FLASH, mcu=M4))
+    assert per_layer.value.minimum is not None
+    request = PlanRequest(budget=per_layer.value.minimum - 4 * KIB, flash=FLASH, mcu=M4)
+    b = build(graph, data, tmp_path, device, BuildRequest(request, auto_fuse=True))
+    assert b.plan.fusion is not None and b.plan.sram_bytes <= request.budget
+    samples = [random_inputs(graph, seed) for seed in (1, 2)]
+    ref = run_tflm_many(data, samples)
+    got = run_build(tmp_path, graph, device, samples)
+    for r, g in zip(ref, got.outputs, strict=True):
+        assert np.array_equal(r.outputs[0], g[0])
+    assert got.report["sram_high_water_bytes"] <= b.plan.sram_bytes

@@ -91,10 +91,13 @@ static view_t input_view(const run_t *r, uint32_t n, uint32_t i)
 {
     const ooc_node_t *nd = &r->nodes[n];
     const ooc_op_t *op = &r->ctx->model->ops[nd->op];
-    const uint16_t q = nd->src[i];
+    const uint16_t q = node_src(r->ctx->model, r->nodes, n, i);
     view_t v;
     int32_t h, w, c;
     input_dims(op, nd, &h, &w, &c);
+    if (op->kind == OOC_OP_CONCATENATION) { /* input i's own channels */
+        c = (int32_t)(r->ctx->model->tensors[op->inputs[i]].bytes / ((uint32_t)h * (uint32_t)w));
+    }
     if (q == OOC_NODE_WHOLE) {
         v.base = (const int8_t *)tensor_ptr(r->ctx, op->inputs[i]);
         v.lo = 0, v.hi = h, v.x0 = 0, v.x1 = w;
@@ -461,6 +464,20 @@ static int produce(run_t *r, uint32_t n)
         case OOC_OP_SQUARED_DIFFERENCE:
             binary_row(r, n, row, x0, x1, out, ins);
             break;
+        case OOC_OP_CONCATENATION: { /* along channels: each pixel's channels, input after input */
+            uint32_t i;
+            int32_t x, at = 0;
+            for (i = 0; i < op->n_inputs; i++) {
+                const view_t v = input_view(r, n, i);
+                const int32_t ci = (int32_t)(ctx->model->tensors[op->inputs[i]].bytes / ((uint32_t)nd->rows * nd->width));
+                const int8_t *in = v.base + (row - v.lo) * v.pitch + (x0 - v.x0) * ci;
+                for (x = 0; x < x1 - x0; x++) {
+                    memcpy(out + x * c + at, in + x * ci, (size_t)ci);
+                }
+                at += ci;
+            }
+            break;
+        }
         case OOC_OP_RELU:
         case OOC_OP_RELU6:
         case OOC_OP_RELU_N1_TO_1:
@@ -567,8 +584,9 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
             for (;;) {
                 const ooc_node_t *nd = &r.nodes[j];
                 uint32_t i, next = j;
-                for (i = 0; i < 2u && next == j; i++) {
-                    const uint16_t q = nd->src[i];
+                const uint32_t n_src = node_srcs(m, nd);
+                for (i = 0; i < n_src && next == j; i++) {
+                    const uint16_t q = node_src(m, r.nodes, j, i);
                     if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(nd, i, r.done[j] + 1u, r.nodes[q].rows)) {
                         next = q;
                     }

@@ -61,6 +61,33 @@ static int check_binary(const ooc_model_t *m, const ooc_node_t *nd, const ooc_op
     return 1;
 }
 
+/* A concatenation along channels: inputs of the node's rows and columns whose channels add up
+   to its own, each made by one node before it in the block (its src[] for the first two) or
+   whole in the arena. */
+static int check_concat(const ooc_model_t *m, const ooc_block_t *b, uint32_t n, const ooc_op_t *op)
+{
+    const ooc_node_t *nodes = &m->nodes[b->first_node], *nd = &nodes[n];
+    const uint32_t pixels = (uint32_t)nd->rows * nd->width;
+    uint32_t i, q, total = 0;
+    for (i = 0; i < op->n_inputs; i++) {
+        const uint16_t t = op->inputs[i];
+        uint32_t made = 0;
+        if (t >= m->n_tensors || m->tensors[t].bytes % pixels != 0u || m->tensors[t].bytes == 0u) {
+            return 0;
+        }
+        total += m->tensors[t].bytes / pixels;
+        for (q = 0; q < n; q++) {
+            made += nodes[q].tensor == t && nodes[q].mode != OOC_NODE_REDUCE;
+        }
+        if (made > 1u || (made == 0u && !whole(m, t)) ||
+            (i < 2u && (node_src(m, nodes, n, i) == OOC_NODE_WHOLE) != (made == 0u)) ||
+            (i < 2u && made && nodes[node_src(m, nodes, n, i)].tensor != t)) {
+            return 0;
+        }
+    }
+    return total == nd->channels;
+}
+
 /* A channel-split chain: its operators chained through tensors held nowhere, a PAD (if any)
    that pads with the depthwise input's zero point, shapes that agree, and scratch for its
    widest row inside the arena (check_node checks its output and a whole input as any node's). */
@@ -169,8 +196,12 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
             break;
         default:
             ok = (k == OOC_OP_CONV_2D || k == OOC_OP_DEPTHWISE_CONV_2D || k == OOC_OP_AVERAGE_POOL_2D ||
-                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || unary_kind(k) || binary_kind(k)) &&
-                 nd->tensor == op->output && (binary_kind(k) ? check_binary(m, nd, op) : nd->src[1] == OOC_NODE_WHOLE) &&
+                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || k == OOC_OP_CONCATENATION || unary_kind(k) ||
+                  binary_kind(k)) &&
+                 nd->tensor == op->output &&
+                 (binary_kind(k)                ? check_binary(m, nd, op)
+                  : k == OOC_OP_CONCATENATION ? check_concat(m, b, n, op)
+                                                : nd->src[1] == OOC_NODE_WHOLE) &&
                  (k != OOC_OP_DEQUANTIZE || nd->cap == 0u);
             break;
         }

@@ -57,6 +57,29 @@ static inline uint32_t node_ops(const ooc_model_t *m, const ooc_node_t *nd)
     return nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN ? 0u : 1u;
 }
 
+/* The inputs node `n` of a block (nodes: the block's) reads rows of: two, or every input of a
+   CONCATENATION. */
+static inline uint32_t node_srcs(const ooc_model_t *m, const ooc_node_t *nd)
+{
+    return nd->mode == OOC_NODE_OP && m->ops[nd->op].kind == OOC_OP_CONCATENATION ? m->ops[nd->op].n_inputs : 2u;
+}
+
+/* The node making input `i` of node `n`, or OOC_NODE_WHOLE: the table's src[] for the first two
+   inputs; a concatenation's others are found by their tensor (fused_check.c checked them). */
+static inline uint16_t node_src(const ooc_model_t *m, const ooc_node_t *nodes, uint32_t n, uint32_t i)
+{
+    uint32_t q;
+    if (i < 2u) {
+        return nodes[n].src[i];
+    }
+    for (q = 0; q < n; q++) {
+        if (nodes[q].tensor == m->ops[nodes[n].op].inputs[i] && nodes[q].mode != OOC_NODE_REDUCE) {
+            return (uint16_t)q;
+        }
+    }
+    return OOC_NODE_WHOLE;
+}
+
 /* A chain's depthwise parameters as they apply to the expansion's output: a PAD between them
    (padding with the zero point the depthwise skips, check_pex) becomes the window's padding. */
 static inline ooc_conv_params_t pex_depthwise(const ooc_op_t *ops, uint32_t span)

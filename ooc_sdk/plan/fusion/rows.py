@@ -27,7 +27,7 @@ UNARY_KINDS = (
     "DEQUANTIZE",
 )  # fmt: skip
 BINARY_KINDS = ("ADD", "MUL", "SUB", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE")
-ROW_KINDS = (*WINDOW_KINDS, "PAD", *BINARY_KINDS, *UNARY_KINDS)
+ROW_KINDS = (*WINDOW_KINDS, "PAD", "CONCATENATION", *BINARY_KINDS, *UNARY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,13 @@ def row_op(graph: Graph, index: int) -> RowOp | None:
         return RowOp(NODE_OP, (op.inputs[0],), 1, 1, pads[1][0], 1, 1, pads[2][0], h, w, c)
     if t in BINARY_KINDS:
         return _binary_row_op(graph, op)
+    if t == "CONCATENATION":  # along channels: each output row from the same row of each input
+        if op.options["axis"] != 3 or any(
+            graph.tensors[i].is_constant or graph.tensors[i].shape[:3] != y.shape[:3]
+            for i in op.inputs
+        ):
+            return None
+        return RowOp(NODE_OP, tuple(op.inputs), 1, 1, 0, 1, 1, 0, h, w, c)
     if t in UNARY_KINDS:
         return RowOp(NODE_OP, (op.inputs[0],), 1, 1, 0, 1, 1, 0, h, w, c)
     if t == "TRANSPOSE":
