@@ -592,3 +592,52 @@ def branchy_model(size: int = 16, seed: int = 0) -> bytes:
     m.ops.append(OpDef("CONCATENATION", [mixed, x], [y], {"axis": 3}))
     m.inputs, m.outputs = [x], [y]
     return write_tflite(m)
+
+
+def two_scale_model(size: int = 32, seed: int = 0, align_corners: bool = False) -> bytes:
+    """A two-scale detector head on a [1, size, size, 8] int8 input: two stride-2 3x3
+    convolutions (size/2, then size/4), the deeper scale upsampled x2 by RESIZE_NEAREST_NEIGHBOR
+    and concatenated along channels with the shallower one, a 1x1 convolution of that, and a
+    1x1 head on the deeper scale; plus a resize of the input to a non-integer 3/4 of its size.
+    Three int8 outputs (size must be a multiple of 4)."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: upsampling and a second scale")
+    q = (0.05, -10)
+
+    def act(name: str, hw: int, c: int) -> int:
+        return m.add_tensor(TensorDef(name, (1, hw, hw, c), DType.INT8, None, (q[0],), (q[1],)))
+
+    def conv(x: int, c_in: int, c_out: int, k: int, stride: int, hw: int, name: str) -> int:
+        shape = (c_out, k, k, c_in)
+        scales = tuple(float(v) for v in rng.uniform(0.002, 0.008, c_out))
+        w = m.add_tensor(TensorDef(f"{name}_w", shape, DType.INT8,
+                                   rng.integers(-127, 128, shape, dtype=np.int8), scales,
+                                   (0,) * c_out))  # fmt: skip
+        b = m.add_tensor(TensorDef(f"{name}_b", (c_out,), DType.INT32,
+                                   rng.integers(-300, 300, c_out, dtype=np.int32),
+                                   tuple(0.05 * s for s in scales), (0,) * c_out))  # fmt: skip
+        y = act(name, hw, c_out)
+        options = {"padding": Padding.SAME, "stride": (stride, stride), "dilation": (1, 1),
+                   "activation": Activation.RELU}  # fmt: skip
+        m.ops.append(OpDef("CONV_2D", [x, w, b], [y], options))
+        return y
+
+    def resize(x: int, hw: int, c: int, name: str) -> int:
+        size_t = m.add_tensor(TensorDef(f"{name}_size", (2,), DType.INT32,
+                                        np.array([hw, hw], np.int32)))  # fmt: skip
+        y = act(name, hw, c)
+        options = {"align_corners": align_corners, "half_pixel_centers": not align_corners}
+        m.ops.append(OpDef("RESIZE_NEAREST_NEIGHBOR", [x, size_t], [y], options))
+        return y
+
+    x = act("input", size, 8)
+    a = conv(x, 8, 16, 3, 2, size // 2, "scale_2")
+    b = conv(a, 16, 16, 3, 2, size // 4, "scale_4")
+    up = resize(b, size // 2, 16, "upsampled")
+    cat = act("merged", size // 2, 32)
+    m.ops.append(OpDef("CONCATENATION", [up, a], [cat], {"axis": 3}))
+    y1 = conv(cat, 32, 8, 1, 1, size // 2, "head_2")
+    y2 = conv(b, 16, 8, 1, 1, size // 4, "head_4")
+    y3 = resize(x, size * 3 // 4, 8, "resized")
+    m.inputs, m.outputs = [x], [y1, y2, y3]
+    return write_tflite(m)

@@ -21,7 +21,7 @@ from ooc_sdk.plan.fusion.model import FusionError
 from ooc_sdk.plan.fusion.search import FusionSearch, plan_fusion
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
-from opmodels import activation_model, binary_model, branchy_model
+from opmodels import activation_model, binary_model, branchy_model, two_scale_model
 
 KIB = 1024
 # Working SRAM targets at k <= 1.3 (issue 7), measured by the runtime.
@@ -140,6 +140,21 @@ def test_branches_joined_by_concatenation_fuse() -> None:
     fp = plan_fusion(graph, max_mac_overhead=1.3)
     cats = [j for j, op in enumerate(graph.operators) if op.op_type == "CONCATENATION"]
     assert all(any(b.fused and b.first <= j < b.last for b in fp.blocks) for j in cats)
+    assert fp.per_layer_bytes >= 3 * fp.working_sram_bytes
+    for kernels in ("ref", "dsp"):
+        assert _check_bit_exact(data, fp, kernels, sanitize=True) <= fp.working_sram_bytes
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_nearest_upsampling_and_a_second_scale_fuse(align_corners: bool) -> None:
+    """A two-scale head (a deeper scale upsampled x2 by RESIZE_NEAREST_NEIGHBOR and
+    concatenated with the shallower one) and a non-integer resize fuse: every output bit-exact
+    with both kernel sets under the sanitizers, within the predicted working SRAM."""
+    data = two_scale_model(32, 1, align_corners)
+    graph = parse_model(data, name="upsample")
+    fp = plan_fusion(graph, max_mac_overhead=1.3)
+    resizes = [j for j, op in enumerate(graph.operators) if op.op_type == "RESIZE_NEAREST_NEIGHBOR"]
+    assert all(any(b.fused and b.first <= j < b.last for b in fp.blocks) for j in resizes)
     assert fp.per_layer_bytes >= 3 * fp.working_sram_bytes
     for kernels in ("ref", "dsp"):
         assert _check_bit_exact(data, fp, kernels, sanitize=True) <= fp.working_sram_bytes

@@ -29,7 +29,7 @@ from ooc_sdk.run.golden import run_tflm, run_tflm_many
 from ooc_sdk.run.host import run_build
 from ooc_sdk.run.qemu import run_build_m4
 from ooc_sdk.targets import load_flash, load_mcu
-from opmodels import branchy_model, float_io_model, se_model
+from opmodels import branchy_model, float_io_model, se_model, two_scale_model
 
 KIB = 1024
 FLASH = load_flash("w25q128jv")
@@ -268,13 +268,15 @@ def test_a_squeeze_excitation_tensor_spills_and_the_floor_is_named(
     assert fits.sram_bytes <= int(floor.group(1))
 
 
-def test_branches_joined_by_concatenation_fused_out_of_core(
-    device: DeviceKey, tmp_path: Path
+@pytest.mark.parametrize("which", ["branchy", "upsample"])
+def test_branches_and_upsampling_fused_out_of_core(
+    which: str, device: DeviceKey, tmp_path: Path
 ) -> None:
-    """The inception-like block out of core, below what layer by layer needs: its branches and
-    their concatenations fused, the weights paged, bit-exact on the host."""
-    data = branchy_model(32, 2)
-    graph = parse_model(data, "branchy")
+    """The inception-like block and the two-scale head out of core, below what layer by layer
+    needs: branches, concatenations and nearest upsampling fused, the weights paged, every
+    output bit-exact on the host."""
+    data = branchy_model(32, 2) if which == "branchy" else two_scale_model(48, 2)
+    graph = parse_model(data, which)
     with pytest.raises(BudgetError) as per_layer:
         plan(graph, PlanRequest(budget=1 * KIB, flash=FLASH, mcu=M4))
     assert per_layer.value.minimum is not None
@@ -285,5 +287,6 @@ def test_branches_joined_by_concatenation_fused_out_of_core(
     ref = run_tflm_many(data, samples)
     got = run_build(tmp_path, graph, device, samples)
     for r, g in zip(ref, got.outputs, strict=True):
-        assert np.array_equal(r.outputs[0], g[0])
+        for a, o in zip(r.outputs, g, strict=True):
+            assert np.array_equal(a, o)
     assert got.report["sram_high_water_bytes"] <= b.plan.sram_bytes

@@ -42,12 +42,16 @@ static const void *chunk_data(const run_t *r, uint32_t k)
     return r->slot + r->n_chunks * OOC_IMG_CE_BYTES + (info.flash_offset - r->data_base);
 }
 
-/* Rows of input `i` (a prefix) the first `n` rows of node `nd` read. */
-static uint32_t need_rows(const ooc_node_t *nd, uint32_t i, uint32_t n, uint32_t rows_in)
+/* Rows of input `i` (a prefix) the first `n` rows of node `nd` read (a nearest resize: up to the
+   row its last one copies). */
+static uint32_t need_rows(const ooc_model_t *m, const ooc_node_t *nd, uint32_t i, uint32_t n, uint32_t rows_in)
 {
     const int32_t k = i == 0u ? nd->k : 1, s = i == 0u ? nd->s : 1, p = i == 0u ? nd->p : 0;
     if (n == 0u) {
         return 0u;
+    }
+    if (i == 0u && nd->mode == OOC_NODE_OP && m->ops[nd->op].kind == OOC_OP_RESIZE_NEAREST_NEIGHBOR) {
+        return (uint32_t)((const ooc_resize_params_t *)m->ops[nd->op].params)->row_map[n - 1u] + 1u;
     }
     return (uint32_t)clamp_i32((int32_t)(n - 1u) * s - p + k, 0, (int32_t)rows_in);
 }
@@ -73,6 +77,11 @@ static void input_dims(const ooc_op_t *op, const ooc_node_t *nd, int32_t *h, int
     case OOC_OP_PAD: {
         const ooc_pad_params_t *p = (const ooc_pad_params_t *)op->params;
         *h = p->in_dims[1], *w = p->in_dims[2], *c = p->in_dims[3];
+        return;
+    }
+    case OOC_OP_RESIZE_NEAREST_NEIGHBOR: {
+        const ooc_resize_params_t *p = (const ooc_resize_params_t *)op->params;
+        *h = p->in_h, *w = p->in_w, *c = p->channels;
         return;
     }
     default:
@@ -464,6 +473,16 @@ static int produce(run_t *r, uint32_t n)
         case OOC_OP_SQUARED_DIFFERENCE:
             binary_row(r, n, row, x0, x1, out, ins);
             break;
+        case OOC_OP_RESIZE_NEAREST_NEIGHBOR: { /* each column of the row it copies */
+            const ooc_resize_params_t *p = (const ooc_resize_params_t *)op->params;
+            const view_t v = input_view(r, n, 0u);
+            const int8_t *in = v.base + (p->row_map[row] - v.lo) * v.pitch;
+            int32_t x;
+            for (x = x0; x < x1; x++) {
+                memcpy(out + (x - x0) * c, in + (p->col_map[x] - v.x0) * c, (size_t)c);
+            }
+            break;
+        }
         case OOC_OP_CONCATENATION: { /* along channels: each pixel's channels, input after input */
             uint32_t i;
             int32_t x, at = 0;
@@ -587,7 +606,7 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
                 const uint32_t n_src = node_srcs(m, nd);
                 for (i = 0; i < n_src && next == j; i++) {
                     const uint16_t q = node_src(m, r.nodes, j, i);
-                    if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(nd, i, r.done[j] + 1u, r.nodes[q].rows)) {
+                    if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(m, nd, i, r.done[j] + 1u, r.nodes[q].rows)) {
                         next = q;
                     }
                 }

@@ -88,6 +88,29 @@ static int check_concat(const ooc_model_t *m, const ooc_block_t *b, uint32_t n, 
     return total == nd->channels;
 }
 
+/* A nearest resize: its maps within the input and never going back (the ring holds the rows
+   behind the last one read), its shape the node's. */
+static int check_resize(const ooc_node_t *nd, const ooc_op_t *op)
+{
+    const ooc_resize_params_t *p = (const ooc_resize_params_t *)op->params;
+    int32_t i;
+    if (p->batches != 1 || p->out_h != nd->rows || p->out_w != nd->width || p->channels != nd->channels ||
+        p->row_map == NULL || p->col_map == NULL || nd->src[1] != OOC_NODE_WHOLE) {
+        return 0;
+    }
+    for (i = 0; i < p->out_h; i++) {
+        if (p->row_map[i] < 0 || p->row_map[i] >= p->in_h || (i > 0 && p->row_map[i] < p->row_map[i - 1])) {
+            return 0;
+        }
+    }
+    for (i = 0; i < p->out_w; i++) {
+        if (p->col_map[i] < 0 || p->col_map[i] >= p->in_w || (i > 0 && p->col_map[i] < p->col_map[i - 1])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* A channel-split chain: its operators chained through tensors held nowhere, a PAD (if any)
    that pads with the depthwise input's zero point, shapes that agree, and scratch for its
    widest row inside the arena (check_node checks its output and a whole input as any node's). */
@@ -196,12 +219,13 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
             break;
         default:
             ok = (k == OOC_OP_CONV_2D || k == OOC_OP_DEPTHWISE_CONV_2D || k == OOC_OP_AVERAGE_POOL_2D ||
-                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || k == OOC_OP_CONCATENATION || unary_kind(k) ||
-                  binary_kind(k)) &&
+                  k == OOC_OP_MAX_POOL_2D || k == OOC_OP_PAD || k == OOC_OP_CONCATENATION ||
+                  k == OOC_OP_RESIZE_NEAREST_NEIGHBOR || unary_kind(k) || binary_kind(k)) &&
                  nd->tensor == op->output &&
-                 (binary_kind(k)                ? check_binary(m, nd, op)
-                  : k == OOC_OP_CONCATENATION ? check_concat(m, b, n, op)
-                                                : nd->src[1] == OOC_NODE_WHOLE) &&
+                 (binary_kind(k)                           ? check_binary(m, nd, op)
+                  : k == OOC_OP_CONCATENATION            ? check_concat(m, b, n, op)
+                  : k == OOC_OP_RESIZE_NEAREST_NEIGHBOR ? check_resize(nd, op)
+                                                           : nd->src[1] == OOC_NODE_WHOLE) &&
                  (k != OOC_OP_DEQUANTIZE || nd->cap == 0u);
             break;
         }

@@ -63,6 +63,9 @@ class Node:
     span: int = 1  # operators it stands for (NODE_PEX: 3, or 4 with a PAD)
     win_max: int = 0  # NODE_PEX: the most expansion rows one output row's window reads
     win_sum: int = 0  # NODE_PEX: expansion rows the computed output rows' windows read in all
+    # a nearest resize: the input row and column each output row and column copies (input 0)
+    row_map: tuple[int, ...] | None = None
+    col_map: tuple[int, ...] | None = None
 
 
 @dataclass

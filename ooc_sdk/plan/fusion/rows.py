@@ -27,7 +27,9 @@ UNARY_KINDS = (
     "DEQUANTIZE",
 )  # fmt: skip
 BINARY_KINDS = ("ADD", "MUL", "SUB", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE")
-ROW_KINDS = (*WINDOW_KINDS, "PAD", "CONCATENATION", *BINARY_KINDS, *UNARY_KINDS)
+ROW_KINDS = (
+    *WINDOW_KINDS, "PAD", "CONCATENATION", "RESIZE_NEAREST_NEIGHBOR", *BINARY_KINDS, *UNARY_KINDS,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class RowOp:
     # operator's per-channel or scalar operand: an activation made before the block, or a
     # constant); the others are row-read
     bcast: tuple[int, ...] = ()
+    # RESIZE_NEAREST_NEIGHBOR: the input row (column) each output row (column) copies, in place
+    # of the window (monotonic: an upsampling reads each input row for several output rows)
+    row_map: tuple[int, ...] | None = None
+    col_map: tuple[int, ...] | None = None
 
     @property
     def row_inputs(self) -> tuple[int, ...]:
@@ -111,6 +117,10 @@ def row_op(graph: Graph, index: int) -> RowOp | None:
         return RowOp(NODE_OP, (op.inputs[0],), 1, 1, pads[1][0], 1, 1, pads[2][0], h, w, c)
     if t in BINARY_KINDS:
         return _binary_row_op(graph, op)
+    if t == "RESIZE_NEAREST_NEIGHBOR":
+        f = prepare_op(graph, op).fields
+        return RowOp(NODE_OP, (op.inputs[0],), 1, 1, 0, 1, 1, 0, h, w, c,
+                     row_map=tuple(f["row_map"]), col_map=tuple(f["col_map"]))  # fmt: skip
     if t == "CONCATENATION":  # along channels: each output row from the same row of each input
         if op.options["axis"] != 3 or any(
             graph.tensors[i].is_constant or graph.tensors[i].shape[:3] != y.shape[:3]

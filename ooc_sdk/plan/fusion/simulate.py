@@ -118,7 +118,7 @@ def _block_nodes(m: GraphFacts, a: int, b: int, pex: bool) -> tuple[list[Node], 
         node_of[out] = len(nodes)
         nodes.append(
             Node(j, out, ro.mode, ro.rows, ro.width, ro.channels, tuple(src), tuple(deps),
-                 tuple(cdeps), whole)
+                 tuple(cdeps), whole, row_map=ro.row_map, col_map=ro.col_map)
         )  # fmt: skip
         if ro.mode == NODE_PEX:  # its MACs depend on the windows (block_cost)
             nodes[-1].group = min(PEX_GROUP, m.pex_expanded[j][2])
@@ -129,20 +129,22 @@ def _block_nodes(m: GraphFacts, a: int, b: int, pex: bool) -> tuple[list[Node], 
     return nodes, macs_per_col
 
 
-def _consumers(nodes: list[Node]) -> list[list[tuple[int, int, int, int]]]:
-    """Per node, the nodes reading its rows: (reader, k, s, p) of the reader's window."""
-    consumers: list[list[tuple[int, int, int, int]]] = [[] for _ in nodes]
+Consumer = tuple[int, int, int, int, "tuple[int, ...] | None"]
+
+
+def _consumers(nodes: list[Node]) -> list[list[Consumer]]:
+    """Per node, the nodes reading its rows: (reader, k, s, p) of the reader's window, and the
+    reader's row map (a nearest resize: the row each of its rows copies) or None."""
+    consumers: list[list[Consumer]] = [[] for _ in nodes]
     for ci, nd in enumerate(nodes):
         for i, q in enumerate(nd.src):
             if q >= 0:
                 k, s, p = nd.deps[i]
-                consumers[q].append((ci, k, s, p))
+                consumers[q].append((ci, k, s, p, nd.row_map if i == 0 else None))
     return consumers
 
 
-def _pull_rows(
-    nodes: list[Node], consumers: list[list[tuple[int, int, int, int]]]
-) -> tuple[list[int], list[int]]:
+def _pull_rows(nodes: list[Node], consumers: list[list[Consumer]]) -> tuple[list[int], list[int]]:
     """Run the pull schedule until the sink has made all its rows: the sink asks for its next
     row; a node lacking an input row the next row reads makes that row first. Returns the rows
     each node made and each ring's capacity (the most rows it held at once)."""
@@ -155,19 +157,20 @@ def _pull_rows(
     # most of the search's time): per node, its row-read inputs as (producer, k - p, s,
     # producer's rows).
     pulls = [
-        [(q, nd.deps[i][0] - nd.deps[i][2], nd.deps[i][1], rows[q]) for i, q in enumerate(nd.src)
-         if q >= 0]
+        [(q, nd.deps[i][0] - nd.deps[i][2], nd.deps[i][1], rows[q],
+          nd.row_map if i == 0 else None) for i, q in enumerate(nd.src) if q >= 0]
         for nd in nodes
     ]  # fmt: skip
-    readers = [[(c, s, p) for c, _k, s, p in consumers[q]] for q in range(n)]
+    readers = [[(c, s, p, rm) for c, _k, s, p, rm in consumers[q]] for q in range(n)]
     ringed = [not nd.whole for nd in nodes]
     sink_rows = rows[sink]
     while done[sink] < sink_rows:
         j = sink
         while True:
             r = done[j]
-            for q, k_p, s, rows_in in pulls[j]:
-                need = r * s + k_p  # rows of q that rows [0, r] of j read
+            for q, k_p, s, rows_in, rmap in pulls[j]:
+                # rows of q that rows [0, r] of j read
+                need = r * s + k_p if rmap is None else rmap[r] + 1
                 if need > rows_in:
                     need = rows_in
                 if done[q] < need:
@@ -180,10 +183,11 @@ def _pull_rows(
         if ringed[j]:
             low = r
             rows_j = rows[j]
-            for c, s, p in readers[j]:
+            for c, s, p, rm in readers[j]:
                 dc = done[c]
                 if dc < rows[c]:
-                    first = dc * s - p  # the lowest row of j that c's next row reads
+                    # the lowest row of j that c's next row reads
+                    first = dc * s - p if rm is None else rm[dc]
                     if first < low:
                         low = max(0, min(rows_j, first))
             if r - low + 1 > cap[j]:
@@ -232,8 +236,12 @@ def strip_cols(sim: Sim, strips: int) -> list[list[tuple[int, int]]] | None:
                     continue
                 k, s, p = nd.cols_dep[i]
                 w_in = nodes[q].width
-                c0 = max(0, min(w_in, x0 * s - p))
-                c1 = max(c0, min(w_in, (x1 - 1) * s - p + k))
+                if i == 0 and nd.col_map is not None:  # a nearest resize's columns
+                    c0 = nd.col_map[x0] if x1 > x0 else 0
+                    c1 = nd.col_map[x1 - 1] + 1 if x1 > x0 else c0
+                else:
+                    c0 = max(0, min(w_in, x0 * s - p))
+                    c1 = max(c0, min(w_in, (x1 - 1) * s - p + k))
                 prev = rng[q]
                 rng[q] = (c0, c1) if prev is None else (min(prev[0], c0), max(prev[1], c1))
         cols = [r if r is not None else (0, 0) for r in rng]
