@@ -70,12 +70,15 @@ OP_KINDS = {
     "SQUARED_DIFFERENCE": 26,
     "LOGISTIC": 27,
     "TANH": 28,
+    "RESIZE_BILINEAR": 29,
+    "TRANSPOSE_CONV": 30,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",
     "REQUANTIZE": "int8 -> int8",
     "DEQUANTIZE": "int8 -> float32",
     "RELU6": "a clamp on the input's scale (tflite-micro does not requantize)",
+    "TRANSPOSE_CONV": "inputs (input, filter, bias), CONV_2D's parameters",
 }
 
 VERIFY_MODE = Enum(

@@ -68,6 +68,8 @@ enum ooc_op_kind {
     OOC_OP_SQUARED_DIFFERENCE = 26,
     OOC_OP_LOGISTIC = 27,
     OOC_OP_TANH = 28,
+    OOC_OP_RESIZE_BILINEAR = 29,
+    OOC_OP_TRANSPOSE_CONV = 30, /* inputs (input, filter, bias), CONV_2D's parameters */
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);
