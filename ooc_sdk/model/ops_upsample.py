@@ -4,8 +4,9 @@ RESIZE_BILINEAR interpolates raw int8 values (tflite-micro does not requantize),
 output must share one quantization; its size input is a constant [2] int32 tensor equal to the
 output's height and width. TRANSPOSE_CONV reads (output_shape, filter, input[, bias]): a
 constant [4] int32 output shape, int8 OHWI weights quantized per channel or per tensor along
-the output channels, an optional int32 bias; its MACs are the multiply-accumulates the scatter
-actually makes (taps that land inside the output), which is what the runtime computes.
+the output channels, an optional int32 bias. Its MACs follow CONV_2D's convention: every input
+pixel times every filter tap and channel pair, the taps that fall outside the output included
+(the forward convolution's figure).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import tflite
 
-from ooc_sdk.model.ir import DType, Padding
+from ooc_sdk.model.ir import DType
 from ooc_sdk.model.opcheck import (
     Ctx,
     OpSpec,
@@ -59,21 +60,6 @@ def _resize_bilinear(c: Ctx) -> None:
     o["size"] = [int(v) for v in size]
 
 
-def scatter_taps(in_size: int, k: int, stride: int, pad: int, out: int) -> int:
-    """How many (input position, kernel tap) pairs of a transposed convolution along one axis
-    land inside the output: input i and tap j write output i * stride - pad + j."""
-    return sum(1 for i in range(in_size) for j in range(k) if 0 <= i * stride - pad + j < out)
-
-
-def transpose_conv_pad(pad: Padding, out: int, k: int, stride: int) -> int:
-    """tflite-micro's leading padding of a transposed convolution: the forward convolution's
-    (ComputePaddingHeightWidth) taken over the output size."""
-    if pad is Padding.VALID:
-        return 0
-    n = (out + stride - 1) // stride
-    return max((n - 1) * stride + k - out, 0) // 2
-
-
 def _transpose_conv(c: Ctx) -> None:
     c.arity((3, 4))
     shape_t, w, x, y = c.need(0), c.need(1), c.need(2), c.out()
@@ -108,13 +94,8 @@ def _transpose_conv(c: Ctx) -> None:
             f"output {list(y.shape)} does not follow from input {list(x.shape)}, filter "
             f"{[kh, kw]}, strides {[sh, sw]} and {o['padding'].value.upper()} padding"
         )
-    taps_h = scatter_taps(
-        x.shape[1], kh, sh, transpose_conv_pad(o["padding"], y.shape[1], kh, sh), y.shape[1]
-    )
-    taps_w = scatter_taps(
-        x.shape[2], kw, sw, transpose_conv_pad(o["padding"], y.shape[2], kw, sw), y.shape[2]
-    )
-    c.op.macs = x.shape[0] * taps_h * taps_w * ic * oc
+    # as CONV_2D counts: every tap of every window, those that fall outside the output included
+    c.op.macs = x.size * kh * kw * oc
 
 
 _BO = tflite.BuiltinOptions
