@@ -408,6 +408,7 @@ def se_model(size: int = 48, seed: int = 0) -> bytes:
     y = act("output", 8, (0.07, -2))
     m.ops.append(OpDef("ADD", [pr, x], [y], {"activation": Activation.NONE}))
     m.inputs, m.outputs = [x], [y]
+    return write_tflite(m)
 
 
 def _i32(m: ModelDef, name: str, values: list[int] | list[list[int]] | int) -> int:
@@ -640,4 +641,99 @@ def two_scale_model(size: int = 32, seed: int = 0, align_corners: bool = False) 
     y2 = conv(b, 16, 8, 1, 1, size // 4, "head_4")
     y3 = resize(x, size * 3 // 4, 8, "resized")
     m.inputs, m.outputs = [x], [y1, y2, y3]
+    return write_tflite(m)
+
+
+def _transpose_conv_weights(
+    m: ModelDef,
+    rng: np.random.Generator,
+    shape: tuple[int, int, int, int],
+    in_scale: float,
+    bias: bool,
+    per_channel: bool = True,
+) -> tuple[int, int]:
+    """Int8 OHWI weights (quantized per output channel, or per tensor) and, when ``bias``, an
+    int32 bias for an input of scale ``in_scale``: the tensors' indices (-1: no bias)."""
+    oc = shape[0]
+    scales = rng.uniform(0.005, 0.02, size=oc if per_channel else 1).astype(np.float32)
+    data = rng.integers(-127, 128, shape, dtype=np.int8)
+    w = m.add_tensor(
+        TensorDef(
+            "w", shape, DType.INT8, data, tuple(float(s) for s in scales), (0,) * len(scales), 0
+        )
+    )
+    if not bias:
+        return w, -1
+    per = np.resize(scales, oc)
+    b = m.add_tensor(
+        TensorDef(
+            "b",
+            (oc,),
+            DType.INT32,
+            rng.integers(-3000, 3000, oc, dtype=np.int32),
+            tuple(float(in_scale * s) for s in per),
+            (0,) * oc,
+            0,
+        )
+    )
+    return w, b
+
+
+def upsample_model(seed: int = 0, activation: Activation = Activation.NONE) -> bytes:
+    """RESIZE_BILINEAR and TRANSPOSE_CONV, int8: a stride-2 SAME TRANSPOSE_CONV with bias
+    (per-channel weights, ``activation`` fused) of a [1, 5, 6, 4] input, resized bilinearly
+    with half-pixel centres to [1, 7, 17, 6] (down in H, up in W by non-integer factors); a
+    VALID stride (2, 1) TRANSPOSE_CONV without bias (per-tensor weights) whose output is one
+    row taller than the least; the input resized with aligned corners to [1, 3, 4, 4]."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: upsampling")
+
+    def act(name: str, shape: tuple[int, ...], scale: float, zp: int) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
+
+    def const_i32(name: str, values: list[int]) -> int:
+        return m.add_tensor(
+            TensorDef(name, (len(values),), DType.INT32, np.array(values, np.int32))
+        )
+
+    x = act("input", (1, 5, 6, 4), 0.05, -3)
+    w, b = _transpose_conv_weights(m, rng, (6, 3, 3, 4), 0.05, True)
+    t1 = act("tconv_same", (1, 10, 12, 6), 0.06, 5)
+    m.ops.append(
+        OpDef(
+            "TRANSPOSE_CONV",
+            [const_i32("shape1", [1, 10, 12, 6]), w, x, b],
+            [t1],
+            {"padding": Padding.SAME, "stride": (2, 2), "activation": activation},
+        )
+    )
+    r1 = act("resize_half_pixel", (1, 7, 17, 6), 0.06, 5)
+    m.ops.append(
+        OpDef(
+            "RESIZE_BILINEAR",
+            [t1, const_i32("size1", [7, 17])],
+            [r1],
+            {"align_corners": False, "half_pixel_centers": True},
+        )
+    )
+    w2, _ = _transpose_conv_weights(m, rng, (5, 2, 3, 4), 0.05, False, per_channel=False)
+    t2 = act("tconv_valid", (1, 11, 8, 5), 0.08, -7)
+    m.ops.append(
+        OpDef(
+            "TRANSPOSE_CONV",
+            [const_i32("shape2", [1, 11, 8, 5]), w2, x],
+            [t2],
+            {"padding": Padding.VALID, "stride": (2, 1), "activation": Activation.NONE},
+        )
+    )
+    r2 = act("resize_aligned", (1, 3, 4, 4), 0.05, -3)
+    m.ops.append(
+        OpDef(
+            "RESIZE_BILINEAR",
+            [x, const_i32("size2", [3, 4])],
+            [r2],
+            {"align_corners": True, "half_pixel_centers": False},
+        )
+    )
+    m.inputs, m.outputs = [x], [r1, t2, r2]
     return write_tflite(m)

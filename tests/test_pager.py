@@ -46,6 +46,7 @@ from opmodels import (
     depthwise_multiplier_model,
     dilated_model,
     movement_model,
+    upsample_model,
 )
 
 FLASH = load_flash("w25q128jv")
@@ -185,6 +186,7 @@ _HAND_BUILT = {
     "binary": binary_model,
     "movement": movement_model,
     "dilated": lambda seed: dilated_model(seed, zero_point=-7),
+    "upsample": upsample_model,
 }
 
 

@@ -23,6 +23,7 @@ from ooc_sdk.errors import AuthenticationError, ToolError, WrongKeyError
 from ooc_sdk.image.keys import DeviceKey, generate, write_key_file
 from ooc_sdk.model import load_model, parse_model
 from ooc_sdk.model.inputs import random_inputs
+from ooc_sdk.model.ir import Activation
 from ooc_sdk.plan import schedule
 from ooc_sdk.plan.fusion.search import plan_fusion
 from ooc_sdk.plan.planner import plan
@@ -45,7 +46,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
 from conftest import ooc_cli as _ooc
-from opmodels import activation_model, binary_model, movement_model
+from opmodels import activation_model, binary_model, movement_model, upsample_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -181,6 +182,19 @@ def test_activations_bit_exact_on_the_m4() -> None:
     gold = run_tflm_many(data, samples)
     for mine, ref in zip(got.outputs, gold, strict=True):
         assert len(mine) == len(ref.outputs) == 6
+        for a, b in zip(mine, ref.outputs, strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_upsampling_bit_exact_on_the_m4() -> None:
+    """RESIZE_BILINEAR and TRANSPOSE_CONV (tests/opmodels.py upsample_model) in core on the M4."""
+    data = upsample_model(4, Activation.RELU)
+    graph = parse_model(data, "upsample")
+    samples = [random_inputs(graph, s) for s in range(2)]
+    got = run_model_m4(graph, samples)
+    gold = run_tflm_many(data, samples)
+    for mine, ref in zip(got.outputs, gold, strict=True):
+        assert len(mine) == len(ref.outputs) == 3
         for a, b in zip(mine, ref.outputs, strict=True):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 

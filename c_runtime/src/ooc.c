@@ -47,6 +47,8 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_TANH] = {1, 1},
     [OOC_OP_STRIDED_COPY] = {1, 1},
     [OOC_OP_SPACE_BATCH] = {1, 1},
+    [OOC_OP_RESIZE_BILINEAR] = {1, 2},
+    [OOC_OP_TRANSPOSE_CONV] = {2, 3},
 };
 
 const char *ooc_strerror(int err)
@@ -126,6 +128,28 @@ static int check_space_batch(const ooc_space_batch_params_t *p, uint32_t in, uin
         return OOC_ERR_CORRUPT;
     }
     return space == out && batch == in ? OOC_OK : OOC_ERR_CORRUPT;
+}
+
+/* RESIZE_BILINEAR's sizes and source tables against its tensors. */
+static int check_resize_bilinear(const ooc_resize_bilinear_params_t *p, uint32_t in, uint32_t out)
+{
+    int32_t i;
+    if (in != (uint32_t)(p->batches * p->in_h * p->in_w * p->channels) ||
+        out != (uint32_t)(p->batches * p->out_h * p->out_w * p->channels) || !p->y0 || !p->y1 || !p->fy ||
+        !p->x0 || !p->x1 || !p->fx) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (i = 0; i < p->out_h; i++) {
+        if (p->y0[i] < 0 || p->y1[i] < 0 || p->y0[i] >= p->in_h || p->y1[i] >= p->in_h) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    for (i = 0; i < p->out_w; i++) {
+        if (p->x0[i] < 0 || p->x1[i] < 0 || p->x0[i] >= p->in_w || p->x1[i] >= p->in_w) {
+            return OOC_ERR_CORRUPT;
+        }
+    }
+    return OOC_OK;
 }
 
 /* Bytes the kernel will touch, from its params, checked against the tensors. */
@@ -220,6 +244,19 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
         return check_strided_copy((const ooc_strided_copy_params_t *)op->params, tensor_bytes(m, in[0]), out);
     case OOC_OP_SPACE_BATCH:
         return check_space_batch((const ooc_space_batch_params_t *)op->params, tensor_bytes(m, in[0]), out);
+    case OOC_OP_RESIZE_BILINEAR:
+        return check_resize_bilinear((const ooc_resize_bilinear_params_t *)op->params, tensor_bytes(m, in[0]), out);
+    case OOC_OP_TRANSPOSE_CONV: {
+        const ooc_conv_params_t *p = (const ooc_conv_params_t *)op->params;
+        if (tensor_bytes(m, in[0]) != (uint32_t)(p->batches * p->in_h * p->in_w * p->in_c) ||
+            out != (uint32_t)(p->batches * p->out_h * p->out_w * p->out_c) ||
+            tensor_bytes(m, in[1]) != (uint32_t)(p->out_c * p->k_h * p->k_w * p->in_c) ||
+            (op->n_inputs > 2 && in[2] != OOC_NO_TENSOR && tensor_bytes(m, in[2]) != 4u * (uint32_t)p->out_c) ||
+            p->stride_h < 1 || p->stride_w < 1 || !p->out_multiplier || !p->out_shift) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
     default:
         break;
     }
@@ -504,6 +541,14 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
         break;
     case OOC_OP_SPACE_BATCH:
         ooc_space_batch_s8((const ooc_space_batch_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_RESIZE_BILINEAR:
+        ooc_resize_bilinear_s8((const ooc_resize_bilinear_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_TRANSPOSE_CONV:
+        ooc_transpose_conv_s8_channels((const ooc_conv_params_t *)op->params, (const int8_t *)in0,
+                                       (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+                                       c1 ? (int32_t)c1 : ((const ooc_conv_params_t *)op->params)->out_c);
         break;
     case OOC_OP_KIND_COUNT:
         break;

@@ -18,6 +18,7 @@ static uint32_t op_channels(const ooc_op_t *op)
     switch (op->kind) {
     case OOC_OP_CONV_2D:
     case OOC_OP_DEPTHWISE_CONV_2D:
+    case OOC_OP_TRANSPOSE_CONV:
         return (uint32_t)((const ooc_conv_params_t *)op->params)->out_c;
     case OOC_OP_FULLY_CONNECTED:
         return (uint32_t)((const ooc_fc_params_t *)op->params)->out_depth;

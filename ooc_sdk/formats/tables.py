@@ -73,6 +73,8 @@ OP_KINDS = {
     "TANH": 28,
     "STRIDED_COPY": 29,
     "SPACE_BATCH": 30,
+    "RESIZE_BILINEAR": 31,
+    "TRANSPOSE_CONV": 32,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",
@@ -81,6 +83,7 @@ _OP_DOCS = {
     "STRIDED_COPY": "SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH",
     "SPACE_BATCH": "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND",
     "RELU6": "a clamp on the input's scale (tflite-micro does not requantize)",
+    "TRANSPOSE_CONV": "inputs (input, filter, bias), CONV_2D's parameters",
 }
 
 VERIFY_MODE = Enum(

@@ -7,7 +7,7 @@ fills in its MACs. Validation happens once, here, so later stages (planner,
 codegen, runtime tables) can rely on a consistent graph.
 
 MACs count the multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D,
-FULLY_CONNECTED and the multiplies of MUL and SQUARED_DIFFERENCE: the figure papers
+FULLY_CONNECTED, TRANSPOSE_CONV (ops_upsample.py) and the multiplies of MUL and SQUARED_DIFFERENCE: the figure papers
 and MLPerf Tiny quote. Pooling, ADD, SUB, MINIMUM, MAXIMUM, MEAN and data movement
 count zero.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import tflite
 
 from ooc_sdk.errors import InvalidModelError, UnsupportedModelError
-from ooc_sdk.model import ops_move
+from ooc_sdk.model import ops_move, ops_upsample
 from ooc_sdk.model.ir import Activation, DType, Operator, Tensor
 from ooc_sdk.model.opcheck import (
     Ctx,
@@ -495,7 +495,7 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
 }
 # Families of operators whose checks live in their own modules (ops_*.py), each a SPECS list
 # of (builtin code, OpSpec) pairs.
-for _family in (ops_move.SPECS,):
+for _family in (ops_move.SPECS, ops_upsample.SPECS):
     SUPPORTED_OPS.update(_family)
 
 SPECS_BY_NAME: dict[str, OpSpec] = {spec.name: spec for spec in SUPPORTED_OPS.values()}
@@ -515,6 +515,7 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "FULLY_CONNECTED": {"activation": Activation.NONE, "keep_num_dims": False},
     "CONCATENATION": {"axis": 0, "activation": Activation.NONE},
     "RESIZE_NEAREST_NEIGHBOR": {"align_corners": False, "half_pixel_centers": False},
+    "RESIZE_BILINEAR": {"align_corners": False, "half_pixel_centers": False},
     "LEAKY_RELU": {"alpha": 0.0},
     **ops_move.DEFAULT_OPTIONS,
 }

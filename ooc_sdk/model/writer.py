@@ -154,6 +154,22 @@ def _resize_nearest_options(b: flatbuffers.Builder, o: dict[str, Any], act: int)
     return _BO.ResizeNearestNeighborOptions, tflite.ResizeNearestNeighborOptionsEnd(b)
 
 
+def _resize_bilinear_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ResizeBilinearOptionsStart(b)
+    tflite.ResizeBilinearOptionsAddAlignCorners(b, bool(o.get("align_corners", False)))
+    tflite.ResizeBilinearOptionsAddHalfPixelCenters(b, bool(o.get("half_pixel_centers", False)))
+    return _BO.ResizeBilinearOptions, tflite.ResizeBilinearOptionsEnd(b)
+
+
+def _transpose_conv_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.TransposeConvOptionsStart(b)
+    tflite.TransposeConvOptionsAddPadding(b, _PAD[o["padding"]])
+    tflite.TransposeConvOptionsAddStrideH(b, o["stride"][0])
+    tflite.TransposeConvOptionsAddStrideW(b, o["stride"][1])
+    tflite.TransposeConvOptionsAddFusedActivationFunction(b, act)
+    return _BO.TransposeConvOptions, tflite.TransposeConvOptionsEnd(b)
+
+
 def _leaky_relu_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
     tflite.LeakyReluOptionsStart(b)
     tflite.LeakyReluOptionsAddAlpha(b, float(o.get("alpha", 0.0)))
@@ -266,6 +282,8 @@ _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Option
     "SQUEEZE": _squeeze_options,
     "DEPTH_TO_SPACE": _depth_to_space_options,
     "SPACE_TO_DEPTH": _space_to_depth_options,
+    "RESIZE_BILINEAR": _resize_bilinear_options,
+    "TRANSPOSE_CONV": _transpose_conv_options,
 }
 
 

@@ -40,7 +40,7 @@ from ooc_sdk.plan.schedule import (
 from ooc_sdk.units import format_size
 
 LATENCY_TOLERANCE = 0.01  # plans this close to the fastest count as equally fast
-SPLITTABLE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+SPLITTABLE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
 @dataclass
@@ -72,14 +72,15 @@ def op_shape(graph: Graph, index: int) -> OpShape:
         w = graph.tensors[op.inputs[1]]
         channels = w.shape[3] if op.op_type == "DEPTHWISE_CONV_2D" else w.shape[0]
         granule = op.options["depth_multiplier"] if op.op_type == "DEPTHWISE_CONV_2D" else 1
+        at = 3 if op.op_type == "TRANSPOSE_CONV" else 2  # the bias's position
         per: list[tuple[int, int]] = []
         whole: list[int] = []
         for t in consts:
             tensor = graph.tensors[t]
             is_filter = t == op.inputs[1] and not any(x == t for x, _ in per)
             is_bias = (
-                len(op.inputs) > 2
-                and t == op.inputs[2]
+                len(op.inputs) > at
+                and t == op.inputs[at]
                 and t != op.inputs[1]
                 and tensor.size == channels
             )

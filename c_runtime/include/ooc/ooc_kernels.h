@@ -255,6 +255,20 @@ typedef struct {
     int32_t pad_value;                  /* the padding's value (tflite-micro: 0) */
 } ooc_space_batch_params_t;
 void ooc_space_batch_s8(const ooc_space_batch_params_t *p, const int8_t *input, int8_t *output);
+/* ---- RESIZE_BILINEAR and TRANSPOSE_CONV (src/kernels/upsample.c) --------------- */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    const int32_t *y0, *y1, *fy;        /* [out_h]: lower and upper source row, the upper's weight in 1/1024 */
+    const int32_t *x0, *x1, *fx;        /* [out_w]: the same for columns */
+} ooc_resize_bilinear_params_t;
+void ooc_resize_bilinear_s8(const ooc_resize_bilinear_params_t *p, const int8_t *input, int8_t *output);
+
+/* TRANSPOSE_CONV with CONV_2D's parameters (dilations 1, depth_multiplier 1; in_h/in_w are the
+   input's, out_h/out_w the output's; pad_top/pad_left: the forward convolution's padding over the
+   output). Output channels [c0, c1) only, as ooc_conv2d_s8_channels: filter OHWI
+   [c1 - c0][k_h][k_w][in_c], bias [c1 - c0] or NULL. */
+void ooc_transpose_conv_s8_channels(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                    const int32_t *bias, int8_t *output, int32_t c0, int32_t c1);
 
 #ifdef __cplusplus
 }

@@ -71,6 +71,8 @@ enum ooc_op_kind {
     /* SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH */
     OOC_OP_STRIDED_COPY = 29,
     OOC_OP_SPACE_BATCH = 30, /* SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND */
+    OOC_OP_RESIZE_BILINEAR = 31,
+    OOC_OP_TRANSPOSE_CONV = 32, /* inputs (input, filter, bias), CONV_2D's parameters */
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);

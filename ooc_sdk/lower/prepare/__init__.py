@@ -3,8 +3,9 @@
 ``prepare_op(graph, op)`` returns a :class:`Prepared`: the runtime operator kind
 (``enum ooc_op_kind``, ``ooc_sdk/formats/tables.py`` ``OP_KINDS``), the parameter
 struct type and its field values (lists for pointer fields, emitted as const
-arrays), and which operator inputs the kernel reads at run time (the rest, such
-as PAD's paddings or MEAN's axes, are folded into the parameters).
+arrays), and which operator inputs the kernel reads at run time, in the kernel's
+order (the rest, such as PAD's paddings or MEAN's axes, are folded into the
+parameters; an absent optional input is -1).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "PACK": ("strided", "prepare_pack", None),
     "SPACE_TO_BATCH_ND": ("strided", "prepare_space_batch", (0,)),
     "BATCH_TO_SPACE_ND": ("strided", "prepare_space_batch", (0,)),
+    "RESIZE_BILINEAR": ("upsample", "prepare_resize_bilinear", (0,)),
+    # (output_shape, filter, input[, bias]) -> the kernel's (input, filter, bias)
+    "TRANSPOSE_CONV": ("upsample", "prepare_transpose_conv", (2, 1, 3)),
 }
 
 # op types whose kernel entry point (runtime kind) is another's; the rest run as their own kind
@@ -77,7 +81,11 @@ class Prepared:
 
 def prepare_op(graph: Graph, op: Operator) -> Prepared:
     module, func, positions = _REGISTRY[op.op_type]
-    inputs = op.inputs if positions is None else tuple(op.inputs[i] for i in positions)
+    inputs = (
+        op.inputs
+        if positions is None
+        else tuple(op.inputs[i] if i < len(op.inputs) else -1 for i in positions)
+    )
     if not module:
         return Prepared(op.op_type, None, {}, inputs)
     fn = getattr(importlib.import_module(f"{__name__}.{module}"), func)

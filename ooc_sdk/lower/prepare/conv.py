@@ -7,12 +7,18 @@ from typing import Any
 import numpy as np
 
 from ooc_sdk.lower.prepare.common import activation_range, f32, leading_pad, quantize_multiplier
-from ooc_sdk.model.ir import Graph, Operator
+from ooc_sdk.model.ir import Graph, Operator, Tensor
 
 
 def _per_channel(graph: Graph, op: Operator, channels: int) -> tuple[list[int], list[int]]:
-    """PopulateConvolutionQuantizationParams: in_scale * w_scale[c] / out_scale, in double."""
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    return per_channel_multipliers(x, w, y, channels)
+
+
+def per_channel_multipliers(
+    x: Tensor, w: Tensor, y: Tensor, channels: int
+) -> tuple[list[int], list[int]]:
+    """PopulateConvolutionQuantizationParams: in_scale * w_scale[c] / out_scale, in double."""
     assert x.quant is not None and w.quant is not None and y.quant is not None
     in_s, out_s = f32(x.quant.scale[0]), f32(y.quant.scale[0])
     scales = w.quant.scale if w.quant.per_channel else w.quant.scale * channels
