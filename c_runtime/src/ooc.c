@@ -45,6 +45,12 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_SQUARED_DIFFERENCE] = {2, 2},
     [OOC_OP_LOGISTIC] = {1, 1},
     [OOC_OP_TANH] = {1, 1},
+    [OOC_OP_LOG_SOFTMAX] = {1, 1},
+    [OOC_OP_L2_NORMALIZATION] = {1, 1},
+    [OOC_OP_REDUCE_MAX] = {1, 2},
+    [OOC_OP_ARG_MAX] = {1, 2},
+    [OOC_OP_ARG_MIN] = {1, 2},
+    [OOC_OP_PRELU] = {2, 2},
 };
 
 const char *ooc_strerror(int err)
@@ -81,6 +87,24 @@ static int is_activation(const ooc_model_t *m, uint32_t t)
 static uint32_t tensor_bytes(const ooc_model_t *m, uint16_t t)
 {
     return t < m->n_tensors ? m->tensors[t].bytes : 0;
+}
+
+/* REDUCE_MAX: a rank the kernel's arrays hold, and the input and output sizes its dimensions
+   give. */
+static int check_reduce_max(const ooc_model_t *m, const ooc_op_t *op)
+{
+    const ooc_reduce_max_params_t *p = (const ooc_reduce_max_params_t *)op->params;
+    uint32_t n_in = 1u, n_out = 1u;
+    int32_t d;
+    if (p->rank < 0 || p->rank > OOC_MAX_DIMS) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (d = 0; d < p->rank; ++d) {
+        n_in *= (uint32_t)p->in_dims[d];
+        n_out *= p->reduce[d] ? 1u : (uint32_t)p->in_dims[d];
+    }
+    return tensor_bytes(m, op->inputs[0]) == n_in && tensor_bytes(m, op->output) == n_out ? OOC_OK
+                                                                                           : OOC_ERR_CORRUPT;
 }
 
 /* Bytes the kernel will touch, from its params, checked against the tensors. */
@@ -162,6 +186,27 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
     case OOC_OP_TANH: {
         const uint32_t n = (uint32_t)((const ooc_lut_params_t *)op->params)->count;
         if (tensor_bytes(m, in[0]) != n || out != n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
+    case OOC_OP_LOG_SOFTMAX:
+    case OOC_OP_L2_NORMALIZATION: {
+        /* outer and depth lead both parameter structs */
+        const ooc_l2_norm_params_t *p = (const ooc_l2_norm_params_t *)op->params;
+        const uint32_t n = (uint32_t)(p->outer * p->depth);
+        if (tensor_bytes(m, in[0]) != n || out != n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
+    case OOC_OP_REDUCE_MAX:
+        return check_reduce_max(m, op);
+    case OOC_OP_ARG_MAX:
+    case OOC_OP_ARG_MIN: {
+        const ooc_arg_params_t *p = (const ooc_arg_params_t *)op->params;
+        const uint32_t n = (uint32_t)(p->outer * p->inner);
+        if (p->axis_size < 1 || tensor_bytes(m, in[0]) != n * (uint32_t)p->axis_size || out != 4u * n) {
             return OOC_ERR_CORRUPT;
         }
         break;
@@ -449,6 +494,25 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
     case OOC_OP_LOGISTIC:
     case OOC_OP_TANH:
         ooc_lut_s8((const ooc_lut_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_LOG_SOFTMAX:
+        ooc_log_softmax_s8((const ooc_log_softmax_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_L2_NORMALIZATION:
+        ooc_l2_norm_s8((const ooc_l2_norm_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_REDUCE_MAX:
+        ooc_reduce_max_s8((const ooc_reduce_max_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_ARG_MAX:
+        ooc_arg_max_s8((const ooc_arg_params_t *)op->params, (const int8_t *)in0, (int32_t *)out);
+        break;
+    case OOC_OP_ARG_MIN:
+        ooc_arg_min_s8((const ooc_arg_params_t *)op->params, (const int8_t *)in0, (int32_t *)out);
+        break;
+    case OOC_OP_PRELU:
+        ooc_prelu_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                     (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
         break;

@@ -70,12 +70,20 @@ OP_KINDS = {
     "SQUARED_DIFFERENCE": 26,
     "LOGISTIC": 27,
     "TANH": 28,
+    "LOG_SOFTMAX": 29,
+    "L2_NORMALIZATION": 30,
+    "REDUCE_MAX": 31,
+    "ARG_MAX": 32,
+    "ARG_MIN": 33,
+    "PRELU": 34,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",
     "REQUANTIZE": "int8 -> int8",
     "DEQUANTIZE": "int8 -> float32",
     "RELU6": "a clamp on the input's scale (tflite-micro does not requantize)",
+    "ARG_MAX": "int8 -> int32 indices",
+    "ARG_MIN": "int8 -> int32 indices",
 }
 
 VERIFY_MODE = Enum(

@@ -20,6 +20,7 @@ import numpy as np
 import tflite
 
 from ooc_sdk.errors import InvalidModelError, UnsupportedModelError
+from ooc_sdk.model import ops_heads
 from ooc_sdk.model.ir import Activation, DType, Operator, Tensor
 from ooc_sdk.model.opcheck import (
     Ctx,
@@ -494,7 +495,7 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
 }
 # Families of operators whose checks live in their own modules (ops_*.py), each a SPECS list
 # of (builtin code, OpSpec) pairs.
-for _family in ():
+for _family in (ops_heads.SPECS,):
     SUPPORTED_OPS.update(_family)
 
 SPECS_BY_NAME: dict[str, OpSpec] = {spec.name: spec for spec in SUPPORTED_OPS.values()}
@@ -515,6 +516,11 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "CONCATENATION": {"axis": 0, "activation": Activation.NONE},
     "RESIZE_NEAREST_NEIGHBOR": {"align_corners": False, "half_pixel_centers": False},
     "LEAKY_RELU": {"alpha": 0.0},
+    "LOG_SOFTMAX": {},
+    "L2_NORMALIZATION": {"activation": Activation.NONE},
+    "REDUCE_MAX": {"keep_dims": False},
+    "ARG_MAX": {},
+    "ARG_MIN": {},
 }
 
 

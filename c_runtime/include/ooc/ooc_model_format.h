@@ -68,6 +68,12 @@ enum ooc_op_kind {
     OOC_OP_SQUARED_DIFFERENCE = 26,
     OOC_OP_LOGISTIC = 27,
     OOC_OP_TANH = 28,
+    OOC_OP_LOG_SOFTMAX = 29,
+    OOC_OP_L2_NORMALIZATION = 30,
+    OOC_OP_REDUCE_MAX = 31,
+    OOC_OP_ARG_MAX = 32, /* int8 -> int32 indices */
+    OOC_OP_ARG_MIN = 33, /* int8 -> int32 indices */
+    OOC_OP_PRELU = 34,
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);

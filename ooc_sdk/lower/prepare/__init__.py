@@ -44,6 +44,12 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "SQUARED_DIFFERENCE": ("elementwise", "prepare_squared_difference", None),
     "LOGISTIC": ("lut", "prepare_logistic", None),
     "TANH": ("lut", "prepare_tanh", None),
+    "LOG_SOFTMAX": ("heads", "prepare_log_softmax", None),
+    "L2_NORMALIZATION": ("heads", "prepare_l2_normalization", None),
+    "REDUCE_MAX": ("heads", "prepare_reduce_max", (0,)),
+    "ARG_MAX": ("heads", "prepare_arg_min_max", (0,)),
+    "ARG_MIN": ("heads", "prepare_arg_min_max", (0,)),
+    "PRELU": ("heads", "prepare_prelu", None),
 }
 
 
