@@ -39,7 +39,13 @@ from ooc_sdk.targets import load_flash, load_mcu
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
 from conftest import ooc_cli as _ooc
-from opmodels import activation_model, binary_model, coverage_model, depthwise_multiplier_model
+from opmodels import (
+    activation_model,
+    binary_model,
+    coverage_model,
+    depthwise_multiplier_model,
+    heads_model,
+)
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -176,6 +182,7 @@ _HAND_BUILT = {
     "depthwise-multiplier": depthwise_multiplier_model,
     "activation": activation_model,
     "binary": binary_model,
+    "heads": heads_model,
 }
 
 
