@@ -280,3 +280,37 @@ def test_fused_schedules_leave_heads_per_layer(tmp_path: Path) -> None:
     got = run_build(tmp_path / "b", graph, device, [x])
     assert got.report["sram_high_water_bytes"] <= budget
     assert [a.tobytes() for a in got.outputs[0]] == [b.tobytes() for b in gold]
+
+
+def _classifier_head() -> bytes:
+    """A classifier's head as converters write it: FULLY_CONNECTED [1, 32] -> [1, 10] logits,
+    LOG_SOFTMAX of them and their ARG_MAX (int32 [1])."""
+    rng = np.random.default_rng(5)
+    m = ModelDef(description="ooc test: LOG_SOFTMAX head")
+    x = m.add_tensor(_q("features", (1, 32), 0.05, -10))
+    w = m.add_tensor(
+        TensorDef(
+            "w", (10, 32), DType.INT8, rng.integers(-127, 128, (10, 32), np.int8), (0.01,), (0,)
+        )
+    )
+    bias = rng.integers(-500, 500, 10, dtype=np.int32)
+    b = m.add_tensor(TensorDef("b", (10,), DType.INT32, bias, (0.0005,), (0,)))
+    logits = m.add_tensor(_q("logits", (1, 10), 0.12, 3))
+    fc = {"activation": Activation.NONE, "keep_num_dims": False}
+    m.ops.append(OpDef("FULLY_CONNECTED", [x, w, b], [logits], fc))
+    log_probs = m.add_tensor(_q("log_probs", (1, 10), 16 / 256, 127))
+    m.ops.append(OpDef("LOG_SOFTMAX", [logits], [log_probs]))
+    axis = m.add_tensor(_axis([1]))
+    label = m.add_tensor(TensorDef("label", (1,), DType.INT32))
+    m.ops.append(OpDef("ARG_MAX", [logits, axis], [label], {"output_type": DType.INT32}))
+    m.inputs, m.outputs = [x], [log_probs, label]
+    return write_tflite(m)
+
+
+def test_log_softmax_head_bit_exact() -> None:
+    data = _classifier_head()
+    graph = parse_model(data)
+    outs = _assert_bit_exact(data, [random_inputs(graph, s) for s in range(6)])
+    assert len({int(label[0]) for _, label in outs}) > 1  # the label follows the input
+    for log_probs, label in outs:
+        assert int(log_probs.argmax()) == int(label[0]) or log_probs.max() == 127
