@@ -314,3 +314,24 @@ def test_log_softmax_head_bit_exact() -> None:
     assert len({int(label[0]) for _, label in outs}) > 1  # the label follows the input
     for log_probs, label in outs:
         assert int(log_probs.argmax()) == int(label[0]) or log_probs.max() == 127
+
+
+def test_wide_rows_bit_exact() -> None:
+    """L2_NORMALIZATION of rows whose sum of squares passes 2^29 (the inverse square root
+    first divides it by 4 until it fits) and LOG_SOFTMAX of rows of 4000 values (a Q12 sum of
+    exponentials close to 2^31 when they are all equal)."""
+    m = ModelDef(description="ooc test: wide rows")
+    x = m.add_tensor(_q("x", (1, 2, 9000), 0.1, 127))
+    v = m.add_tensor(_q("v", (1, 2, 4000), 0.3, 0))
+    l2 = m.add_tensor(_q("l2", (1, 2, 9000), 1 / 128, 0))
+    ls = m.add_tensor(_q("ls", (1, 2, 4000), 16 / 256, 127))
+    m.ops += [OpDef("L2_NORMALIZATION", [x], [l2]), OpDef("LOG_SOFTMAX", [v], [ls])]
+    m.inputs, m.outputs = [x, v], [l2, ls]
+    rng = np.random.default_rng(9)
+    wide = np.stack([np.full(9000, -128), rng.integers(-128, 128, 9000)]).astype(np.int8)
+    flat = np.stack([np.full(4000, 5), rng.integers(-128, 128, 4000)]).astype(np.int8)
+    outs = _assert_bit_exact(write_tflite(m), [[wide[None], flat[None]]])
+    assert np.sum((wide[0].astype(np.int64) - 127) ** 2) >= 1 << 29
+    l2_out, ls_out = outs[0]
+    assert (l2_out[0, 0] == -1).all()  # -1 / sqrt(9000) is -1.35 steps of 1/128
+    assert (ls_out[0, 0] == ls_out[0, 0, 0]).all() and len(np.unique(ls_out[0, 1])) > 10
