@@ -737,3 +737,45 @@ def upsample_model(seed: int = 0, activation: Activation = Activation.NONE) -> b
     )
     m.inputs, m.outputs = [x], [r1, t2, r2]
     return write_tflite(m)
+
+
+def heads_model(seed: int = 0) -> bytes:
+    """Classifier heads and normalizations after a CONV_2D (int8 input [1, 8, 8, 4]): PRELU
+    with a [1, 1, 6] alpha, REDUCE_MAX over H and W (kept) and over C (squeezed),
+    L2_NORMALIZATION and LOG_SOFTMAX of the PRELU, ARG_MAX along C of the convolution and
+    ARG_MIN along H of the PRELU (int32 outputs). Every one is a model output."""
+    rng = np.random.default_rng(seed)
+    m = ModelDef(description="ooc test: heads and normalizations")
+
+    def act(name: str, shape: tuple[int, ...], q: tuple[float, int]) -> int:
+        return m.add_tensor(TensorDef(name, shape, DType.INT8, None, (q[0],), (q[1],)))
+
+    def i32(name: str, values: list[int]) -> int:
+        data = np.array(values, np.int32)
+        return m.add_tensor(TensorDef(name, data.shape, DType.INT32, data))
+
+    x = act("input", (1, 8, 8, 4), (0.05, -3))
+    w, b = _conv_weights(m, rng)
+    conv_q, prelu_q = (0.4, 5), (0.5, -20)
+    c = act("conv", (1, 8, 8, 6), conv_q)
+    conv_options = {"padding": Padding.SAME, "stride": (1, 1), "dilation": (1, 1)}
+    m.ops.append(OpDef("CONV_2D", [x, w, b], [c], {**conv_options, "activation": Activation.NONE}))
+    alpha_data = rng.integers(-128, 128, (1, 1, 6), dtype=np.int8)
+    alpha = m.add_tensor(TensorDef("alpha", (1, 1, 6), DType.INT8, alpha_data, (0.004,), (-9,)))
+    pr = act("prelu", (1, 8, 8, 6), prelu_q)
+    m.ops.append(OpDef("PRELU", [c, alpha], [pr]))
+    hw_max = act("reduce_max_hw", (1, 1, 1, 6), prelu_q)
+    m.ops.append(OpDef("REDUCE_MAX", [pr, i32("axes_hw", [1, 2])], [hw_max], {"keep_dims": True}))
+    c_max = act("reduce_max_c", (1, 8, 8), conv_q)
+    m.ops.append(OpDef("REDUCE_MAX", [c, i32("axes_c", [-1])], [c_max], {"keep_dims": False}))
+    l2 = act("l2_norm", (1, 8, 8, 6), (1 / 128, 0))
+    m.ops.append(OpDef("L2_NORMALIZATION", [pr], [l2]))
+    log_sm = act("log_softmax", (1, 8, 8, 6), (16 / 256, 127))
+    m.ops.append(OpDef("LOG_SOFTMAX", [pr], [log_sm]))
+    arg_max = m.add_tensor(TensorDef("arg_max", (1, 8, 8), DType.INT32))
+    m.ops.append(OpDef("ARG_MAX", [c, i32("axis_c", [3])], [arg_max]))
+    arg_min = m.add_tensor(TensorDef("arg_min", (1, 8, 6), DType.INT32))
+    m.ops.append(OpDef("ARG_MIN", [pr, i32("axis_h", [1])], [arg_min]))
+    m.inputs = [x]
+    m.outputs = [pr, hw_max, c_max, l2, log_sm, arg_max, arg_min]
+    return write_tflite(m)

@@ -45,6 +45,7 @@ from opmodels import (
     coverage_model,
     depthwise_multiplier_model,
     dilated_model,
+    heads_model,
     movement_model,
     upsample_model,
 )
@@ -187,6 +188,7 @@ _HAND_BUILT = {
     "movement": movement_model,
     "dilated": lambda seed: dilated_model(seed, zero_point=-7),
     "upsample": upsample_model,
+    "heads": heads_model,
 }
 
 

@@ -46,7 +46,7 @@ from ooc_sdk.targets import load_flash, load_mcu
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import SUPPORTED_SHARED, shared_model
 from conftest import ooc_cli as _ooc
-from opmodels import activation_model, binary_model, movement_model, upsample_model
+from opmodels import activation_model, binary_model, heads_model, movement_model, upsample_model
 
 FLASH = load_flash("w25q128jv")
 M4 = load_mcu("cortex-m4")
@@ -182,6 +182,20 @@ def test_activations_bit_exact_on_the_m4() -> None:
     gold = run_tflm_many(data, samples)
     for mine, ref in zip(got.outputs, gold, strict=True):
         assert len(mine) == len(ref.outputs) == 6
+        for a, b in zip(mine, ref.outputs, strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_heads_bit_exact_on_the_m4() -> None:
+    """LOG_SOFTMAX, L2_NORMALIZATION, REDUCE_MAX, ARG_MAX, ARG_MIN (int32 outputs) and PRELU
+    (tests/opmodels.py heads_model) in core on the M4: one model, one inference."""
+    data = heads_model(4)
+    graph = parse_model(data, "heads")
+    samples = [random_inputs(graph, 0)]
+    got = run_model_m4(graph, samples)
+    gold = run_tflm_many(data, samples)
+    for mine, ref in zip(got.outputs, gold, strict=True):
+        assert len(mine) == len(ref.outputs) == 7
         for a, b in zip(mine, ref.outputs, strict=True):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 

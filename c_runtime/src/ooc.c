@@ -11,6 +11,7 @@
 #include "fused.h"
 #include "ooc/ooc_kernels.h"
 #include "ooc/ooc_spill.h"
+#include "op_check.h"
 #include "pager.h"
 #include "tables.h"
 
@@ -49,6 +50,12 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_SPACE_BATCH] = {1, 1},
     [OOC_OP_RESIZE_BILINEAR] = {1, 2},
     [OOC_OP_TRANSPOSE_CONV] = {2, 3},
+    [OOC_OP_LOG_SOFTMAX] = {1, 1},
+    [OOC_OP_L2_NORMALIZATION] = {1, 1},
+    [OOC_OP_REDUCE_MAX] = {1, 2},
+    [OOC_OP_ARG_MAX] = {1, 2},
+    [OOC_OP_ARG_MIN] = {1, 2},
+    [OOC_OP_PRELU] = {2, 2},
 };
 
 const char *ooc_strerror(int err)
@@ -85,71 +92,6 @@ static int is_activation(const ooc_model_t *m, uint32_t t)
 static uint32_t tensor_bytes(const ooc_model_t *m, uint16_t t)
 {
     return t < m->n_tensors ? m->tensors[t].bytes : 0;
-}
-
-/* A strided copy writes `out` bytes and reads only inside the input's `in` bytes. */
-static int check_strided_copy(const ooc_strided_copy_params_t *p, uint32_t in, uint32_t out)
-{
-    int64_t lo = p->offset, hi = p->offset, count = 1;
-    int32_t d;
-    if (p->rank < 1 || p->rank > OOC_MAX_DIMS) {
-        return OOC_ERR_CORRUPT;
-    }
-    for (d = 0; d < p->rank; d++) {
-        int64_t reach = (int64_t)(p->out_dims[d] - 1) * p->in_strides[d];
-        if (p->out_dims[d] < 1) {
-            return OOC_ERR_CORRUPT;
-        }
-        count *= p->out_dims[d];
-        if (reach < 0) {
-            lo += reach;
-        } else {
-            hi += reach;
-        }
-    }
-    return lo < 0 || hi >= (int64_t)in || count != (int64_t)out ? OOC_ERR_CORRUPT : OOC_OK;
-}
-
-/* The two sides of a block shuffle against the tensors; crops keep BATCH_TO_SPACE_ND inside. */
-static int check_space_batch(const ooc_space_batch_params_t *p, uint32_t in, uint32_t out)
-{
-    uint64_t space = (uint64_t)p->batches * (uint64_t)p->space_h * (uint64_t)p->space_w * (uint64_t)p->channels;
-    uint64_t batch = (uint64_t)p->block_h * (uint64_t)p->block_w * (uint64_t)p->batches * (uint64_t)p->batch_h *
-                     (uint64_t)p->batch_w * (uint64_t)p->channels;
-    if (p->batches < 1 || p->space_h < 1 || p->space_w < 1 || p->batch_h < 1 || p->batch_w < 1 ||
-        p->channels < 1 || p->block_h < 1 || p->block_w < 1 || p->pad_top < 0 || p->pad_left < 0) {
-        return OOC_ERR_CORRUPT;
-    }
-    if (p->to_batch) {
-        return space == in && batch == out ? OOC_OK : OOC_ERR_CORRUPT;
-    }
-    if ((p->space_h - 1 + p->pad_top) / p->block_h >= p->batch_h ||
-        (p->space_w - 1 + p->pad_left) / p->block_w >= p->batch_w) {
-        return OOC_ERR_CORRUPT;
-    }
-    return space == out && batch == in ? OOC_OK : OOC_ERR_CORRUPT;
-}
-
-/* RESIZE_BILINEAR's sizes and source tables against its tensors. */
-static int check_resize_bilinear(const ooc_resize_bilinear_params_t *p, uint32_t in, uint32_t out)
-{
-    int32_t i;
-    if (in != (uint32_t)(p->batches * p->in_h * p->in_w * p->channels) ||
-        out != (uint32_t)(p->batches * p->out_h * p->out_w * p->channels) || !p->y0 || !p->y1 || !p->fy ||
-        !p->x0 || !p->x1 || !p->fx) {
-        return OOC_ERR_CORRUPT;
-    }
-    for (i = 0; i < p->out_h; i++) {
-        if (p->y0[i] < 0 || p->y1[i] < 0 || p->y0[i] >= p->in_h || p->y1[i] >= p->in_h) {
-            return OOC_ERR_CORRUPT;
-        }
-    }
-    for (i = 0; i < p->out_w; i++) {
-        if (p->x0[i] < 0 || p->x1[i] < 0 || p->x0[i] >= p->in_w || p->x1[i] >= p->in_w) {
-            return OOC_ERR_CORRUPT;
-        }
-    }
-    return OOC_OK;
 }
 
 /* Bytes the kernel will touch, from its params, checked against the tensors. */
@@ -235,17 +177,38 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
         }
         break;
     }
+    case OOC_OP_LOG_SOFTMAX:
+    case OOC_OP_L2_NORMALIZATION: {
+        /* outer and depth lead both parameter structs */
+        const ooc_l2_norm_params_t *p = (const ooc_l2_norm_params_t *)op->params;
+        const uint32_t n = (uint32_t)(p->outer * p->depth);
+        if (tensor_bytes(m, in[0]) != n || out != n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
+    case OOC_OP_REDUCE_MAX:
+        return ooc_check_reduce_max(m, op);
+    case OOC_OP_ARG_MAX:
+    case OOC_OP_ARG_MIN: {
+        const ooc_arg_params_t *p = (const ooc_arg_params_t *)op->params;
+        const uint32_t n = (uint32_t)(p->outer * p->inner);
+        if (p->axis_size < 1 || tensor_bytes(m, in[0]) != n * (uint32_t)p->axis_size || out != 4u * n) {
+            return OOC_ERR_CORRUPT;
+        }
+        break;
+    }
     case OOC_OP_RESHAPE:
         if (tensor_bytes(m, in[0]) != out) {
             return OOC_ERR_CORRUPT;
         }
         break;
     case OOC_OP_STRIDED_COPY:
-        return check_strided_copy((const ooc_strided_copy_params_t *)op->params, tensor_bytes(m, in[0]), out);
+        return ooc_check_strided_copy((const ooc_strided_copy_params_t *)op->params, tensor_bytes(m, in[0]), out);
     case OOC_OP_SPACE_BATCH:
-        return check_space_batch((const ooc_space_batch_params_t *)op->params, tensor_bytes(m, in[0]), out);
+        return ooc_check_space_batch((const ooc_space_batch_params_t *)op->params, tensor_bytes(m, in[0]), out);
     case OOC_OP_RESIZE_BILINEAR:
-        return check_resize_bilinear((const ooc_resize_bilinear_params_t *)op->params, tensor_bytes(m, in[0]), out);
+        return ooc_check_resize_bilinear((const ooc_resize_bilinear_params_t *)op->params, tensor_bytes(m, in[0]), out);
     case OOC_OP_TRANSPOSE_CONV: {
         const ooc_conv_params_t *p = (const ooc_conv_params_t *)op->params;
         if (tensor_bytes(m, in[0]) != (uint32_t)(p->batches * p->in_h * p->in_w * p->in_c) ||
@@ -549,6 +512,25 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
         ooc_transpose_conv_s8_channels((const ooc_conv_params_t *)op->params, (const int8_t *)in0,
                                        (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
                                        c1 ? (int32_t)c1 : ((const ooc_conv_params_t *)op->params)->out_c);
+        break;
+    case OOC_OP_LOG_SOFTMAX:
+        ooc_log_softmax_s8((const ooc_log_softmax_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_L2_NORMALIZATION:
+        ooc_l2_norm_s8((const ooc_l2_norm_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_REDUCE_MAX:
+        ooc_reduce_max_s8((const ooc_reduce_max_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        break;
+    case OOC_OP_ARG_MAX:
+        ooc_arg_max_s8((const ooc_arg_params_t *)op->params, (const int8_t *)in0, (int32_t *)out);
+        break;
+    case OOC_OP_ARG_MIN:
+        ooc_arg_min_s8((const ooc_arg_params_t *)op->params, (const int8_t *)in0, (int32_t *)out);
+        break;
+    case OOC_OP_PRELU:
+        ooc_prelu_s8((const ooc_elementwise_params_t *)op->params, (const int8_t *)in0, (const int8_t *)in1,
+                     (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
         break;

@@ -75,6 +75,12 @@ OP_KINDS = {
     "SPACE_BATCH": 30,
     "RESIZE_BILINEAR": 31,
     "TRANSPOSE_CONV": 32,
+    "LOG_SOFTMAX": 33,
+    "L2_NORMALIZATION": 34,
+    "REDUCE_MAX": 35,
+    "ARG_MAX": 36,
+    "ARG_MIN": 37,
+    "PRELU": 38,
 }
 _OP_DOCS = {
     "QUANTIZE": "float32 -> int8",
@@ -84,6 +90,8 @@ _OP_DOCS = {
     "SPACE_BATCH": "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND",
     "RELU6": "a clamp on the input's scale (tflite-micro does not requantize)",
     "TRANSPOSE_CONV": "inputs (input, filter, bias), CONV_2D's parameters",
+    "ARG_MAX": "int8 -> int32 indices",
+    "ARG_MIN": "int8 -> int32 indices",
 }
 
 VERIFY_MODE = Enum(

@@ -20,7 +20,7 @@ import numpy as np
 import tflite
 
 from ooc_sdk.errors import InvalidModelError, UnsupportedModelError
-from ooc_sdk.model import ops_move, ops_upsample
+from ooc_sdk.model import ops_heads, ops_move, ops_upsample
 from ooc_sdk.model.ir import Activation, DType, Operator, Tensor
 from ooc_sdk.model.opcheck import (
     Ctx,
@@ -495,7 +495,7 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
 }
 # Families of operators whose checks live in their own modules (ops_*.py), each a SPECS list
 # of (builtin code, OpSpec) pairs.
-for _family in (ops_move.SPECS, ops_upsample.SPECS):
+for _family in (ops_move.SPECS, ops_upsample.SPECS, ops_heads.SPECS):
     SUPPORTED_OPS.update(_family)
 
 SPECS_BY_NAME: dict[str, OpSpec] = {spec.name: spec for spec in SUPPORTED_OPS.values()}
@@ -518,6 +518,11 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "RESIZE_BILINEAR": {"align_corners": False, "half_pixel_centers": False},
     "LEAKY_RELU": {"alpha": 0.0},
     **ops_move.DEFAULT_OPTIONS,
+    "LOG_SOFTMAX": {},
+    "L2_NORMALIZATION": {"activation": Activation.NONE},
+    "REDUCE_MAX": {"keep_dims": False},
+    "ARG_MAX": {},
+    "ARG_MIN": {},
 }
 
 

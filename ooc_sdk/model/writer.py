@@ -256,6 +256,33 @@ def _space_to_depth_options(b: flatbuffers.Builder, o: dict[str, Any], act: int)
     return _BO.SpaceToDepthOptions, tflite.SpaceToDepthOptionsEnd(b)
 
 
+def _log_softmax_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.LogSoftmaxOptionsStart(b)
+    return _BO.LogSoftmaxOptions, tflite.LogSoftmaxOptionsEnd(b)
+
+
+def _l2_norm_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.L2NormOptionsStart(b)
+    tflite.L2NormOptionsAddFusedActivationFunction(b, act)
+    return _BO.L2NormOptions, tflite.L2NormOptionsEnd(b)
+
+
+def _arg_type(o: dict[str, Any]) -> int:
+    return int(getattr(tflite.TensorType, o.get("output_type", DType.INT32).name))
+
+
+def _arg_max_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ArgMaxOptionsStart(b)
+    tflite.ArgMaxOptionsAddOutputType(b, _arg_type(o))
+    return _BO.ArgMaxOptions, tflite.ArgMaxOptionsEnd(b)
+
+
+def _arg_min_options(b: flatbuffers.Builder, o: dict[str, Any], act: int) -> _Options:
+    tflite.ArgMinOptionsStart(b)
+    tflite.ArgMinOptionsAddOutputType(b, _arg_type(o))
+    return _BO.ArgMinOptions, tflite.ArgMinOptionsEnd(b)
+
+
 # op type -> the builder of its builtin options table; other operators have none
 _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Options]] = {
     "CONV_2D": _conv_options,
@@ -284,6 +311,11 @@ _OPTIONS: dict[str, Callable[[flatbuffers.Builder, dict[str, Any], int], _Option
     "SPACE_TO_DEPTH": _space_to_depth_options,
     "RESIZE_BILINEAR": _resize_bilinear_options,
     "TRANSPOSE_CONV": _transpose_conv_options,
+    "LOG_SOFTMAX": _log_softmax_options,
+    "L2_NORMALIZATION": _l2_norm_options,
+    "REDUCE_MAX": _mean_options,
+    "ARG_MAX": _arg_max_options,
+    "ARG_MIN": _arg_min_options,
 }
 
 

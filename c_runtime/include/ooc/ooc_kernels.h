@@ -125,6 +125,9 @@ void ooc_minimum_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const 
 void ooc_maximum_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
 void ooc_squared_difference_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2,
                                int8_t *output);
+/* PRELU: in1 the input, in2 alpha (broadcast); input1_multiplier/shift scale inputs at or above
+   the zero point, input2_multiplier/shift the products with alpha below it */
+void ooc_prelu_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output);
 
 /* ---- MEAN over axes (src/kernels/reduce.c) ------------------------------------- */
 typedef struct {
@@ -158,6 +161,41 @@ typedef struct {
 } ooc_lut_params_t;
 
 void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- LOG_SOFTMAX (output scale 16/256, zero point 127), L2_NORMALIZATION (output scale
+        1/128, zero point 0), along the last axis (src/kernels/normalize.c) ---------- */
+typedef struct {
+    int32_t outer, depth;               /* rows, and elements along the last axis */
+    int32_t input_multiplier, input_left_shift;   /* input scale * 2^26: the Q5 difference */
+    int32_t reverse_scaling_divisor, reverse_scaling_right_shift;  /* its inverse, below one */
+    int32_t diff_min;                   /* differences below it count for nothing */
+} ooc_log_softmax_params_t;
+
+void ooc_log_softmax_s8(const ooc_log_softmax_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_zero_point;
+} ooc_l2_norm_params_t;
+
+void ooc_l2_norm_s8(const ooc_l2_norm_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- REDUCE_MAX over axes; ARG_MAX, ARG_MIN along one axis: int32 indices, the first of equal
+        values (src/kernels/select.c) ---------------------------------------------- */
+typedef struct {
+    int32_t rank;
+    int32_t in_dims[OOC_MAX_DIMS];
+    int32_t reduce[OOC_MAX_DIMS];       /* 1 where the axis is reduced */
+} ooc_reduce_max_params_t;
+
+void ooc_reduce_max_s8(const ooc_reduce_max_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t outer, axis_size, inner;    /* the input as [outer, axis_size, inner] */
+} ooc_arg_params_t;
+
+void ooc_arg_max_s8(const ooc_arg_params_t *p, const int8_t *input, int32_t *output);
+void ooc_arg_min_s8(const ooc_arg_params_t *p, const int8_t *input, int32_t *output);
 
 /* ---- QUANTIZE, DEQUANTIZE (src/kernels/quantize.c) ----------------------------- */
 typedef struct {

@@ -73,6 +73,12 @@ enum ooc_op_kind {
     OOC_OP_SPACE_BATCH = 30, /* SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND */
     OOC_OP_RESIZE_BILINEAR = 31,
     OOC_OP_TRANSPOSE_CONV = 32, /* inputs (input, filter, bias), CONV_2D's parameters */
+    OOC_OP_LOG_SOFTMAX = 33,
+    OOC_OP_L2_NORMALIZATION = 34,
+    OOC_OP_REDUCE_MAX = 35,
+    OOC_OP_ARG_MAX = 36, /* int8 -> int32 indices */
+    OOC_OP_ARG_MIN = 37, /* int8 -> int32 indices */
+    OOC_OP_PRELU = 38,
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);

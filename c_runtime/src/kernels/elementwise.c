@@ -1,6 +1,6 @@
 /*
- * The int8 binary operators with broadcasting: ADD, MUL, SUB, MINIMUM, MAXIMUM and
- * SQUARED_DIFFERENCE, bit-exact with TFLM's reference integer kernels (double-rounding
+ * The int8 binary operators with broadcasting: ADD, MUL, SUB, MINIMUM, MAXIMUM,
+ * SQUARED_DIFFERENCE and PRELU, bit-exact with TFLM's reference integer kernels (double-rounding
  * requantization).
  *
  * Broadcasting is resolved ahead of time: the SDK gives the output dimensions and,
@@ -12,7 +12,7 @@
  */
 #include "kernel_util.h"
 
-enum binary_op { OP_ADD, OP_MUL, OP_SUB, OP_MINIMUM, OP_MAXIMUM, OP_SQUARED_DIFFERENCE };
+enum binary_op { OP_ADD, OP_MUL, OP_SUB, OP_MINIMUM, OP_MAXIMUM, OP_SQUARED_DIFFERENCE, OP_PRELU };
 
 /*
  * ADD: both inputs are brought to a common scale before summing.
@@ -85,6 +85,20 @@ static int8_t squared_difference_one(const ooc_elementwise_params_t *p, int8_t a
     return requantize_out(p, (s1 - s2) * (s1 - s2));
 }
 
+/*
+ * PRELU (a = the input, b = alpha): x = a - input zero point; x >= 0 is scaled by in / out,
+ * x < 0 times (alpha - alpha zero point) by in * alpha / out (tflite-micro's two multipliers,
+ * in the input scalings' fields); + output zero point, clamped to int8.
+ */
+static int8_t prelu_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
+{
+    const int32_t x = p->input1_offset + a;
+    const int32_t v = x >= 0 ? ooc_multiply_by_quantized_multiplier(x, p->input1_multiplier, p->input1_shift)
+                             : ooc_multiply_by_quantized_multiplier(x * (p->input2_offset + b),
+                                                                    p->input2_multiplier, p->input2_shift);
+    return ooc_clamp_s8(v + p->output_offset, p->act_min, p->act_max);
+}
+
 /* One run of n output elements; each input advances by its own stride (0: broadcast). MINIMUM
    and MAXIMUM compare the raw values (the SDK checked that the three tensors share one
    quantization). */
@@ -121,6 +135,11 @@ static void run_row(const ooc_elementwise_params_t *p, enum binary_op op, const 
     case OP_SQUARED_DIFFERENCE:
         for (i = 0; i < n; ++i) {
             out[i] = squared_difference_one(p, a[i * sa], b[i * sb]);
+        }
+        break;
+    case OP_PRELU:
+        for (i = 0; i < n; ++i) {
+            out[i] = prelu_one(p, a[i * sa], b[i * sb]);
         }
         break;
     }
@@ -207,4 +226,9 @@ void ooc_squared_difference_s8(const ooc_elementwise_params_t *p, const int8_t *
                                int8_t *output)
 {
     broadcast_run(p, in1, in2, output, OP_SQUARED_DIFFERENCE);
+}
+
+void ooc_prelu_s8(const ooc_elementwise_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *output)
+{
+    broadcast_run(p, in1, in2, output, OP_PRELU);
 }

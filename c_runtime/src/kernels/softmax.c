@@ -16,31 +16,11 @@
  * Differences below diff_min would give an exponential too small to matter
  * (and would overflow the Q5 scaling); they are skipped and output -128.
  */
-#include "ooc/ooc_kernels.h"
+#include "kernel_util.h"
 
 #define Q_ONE_Q0 INT32_MAX            /* 1.0 is not representable in Q0: the largest value */
 #define Q5_FRAC_BITS 26               /* fractional bits of a Q5 value */
 #define SUM_INT_BITS 12               /* integer bits of the Q12 sum of exponentials */
-
-/* Saturating multiply by 2^exponent (exponent > 0) of a fixed-point raw value. */
-static int32_t sat_shift_left(int32_t x, int exponent)
-{
-    const int32_t limit = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
-    if (x > limit) {
-        return INT32_MAX;
-    }
-    if (x < -limit) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
-}
-
-/* (a + b) / 2 rounded half away from zero, without overflow. */
-static int32_t rounding_half_sum(int32_t a, int32_t b)
-{
-    const int64_t sum = (int64_t)a + (int64_t)b;
-    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-}
 
 static int32_t mul(int32_t a, int32_t b)
 {
@@ -71,7 +51,7 @@ static int32_t exp_quarter_interval(int32_t a)
  * each set bit of k/4 (1/4, 1/2, 1, 2, 4, 8, 16) the result is multiplied by the
  * matching constant exp(-2^j).
  */
-static int32_t exp_on_negative_values_q5(int32_t a)
+int32_t ooc_exp_on_negative_values_q5(int32_t a)
 {
     static const int32_t factors[7] = {
         1672461947, /* exp(-1/4) */
@@ -89,7 +69,7 @@ static int32_t exp_on_negative_values_q5(int32_t a)
     int j;
 
     /* Q5 -> Q0 is an exact left shift by 5 here: |r| <= 1/4 */
-    result = exp_quarter_interval(sat_shift_left(r, 5));
+    result = exp_quarter_interval(ooc_sat_shift_left(r, 5));
     for (j = 0; j < 7; ++j) {
         /* bit for 2^(j-2) in Q5 */
         if (remainder & ((int32_t)1 << (Q5_FRAC_BITS - 2 + j))) {
@@ -105,35 +85,22 @@ static int32_t exp_on_negative_values_q5(int32_t a)
  * d = (1 + a) / 2 in [1/2, 1), starting from 48/17 - 32/17 * d, iterating in
  * Q2 (the estimate of 1/d lies in (1, 2]) and halving at the end.
  */
-static int32_t one_over_one_plus_x(int32_t a)
+int32_t ooc_one_over_one_plus_x(int32_t a)
 {
     const int32_t q2_48_over_17 = 1515870810;
     const int32_t q2_neg_32_over_17 = -1010580540;
     const int32_t q2_one = (int32_t)1 << 29;
-    const int32_t half_denominator = rounding_half_sum(a, Q_ONE_Q0);
+    const int32_t half_denominator = ooc_rounding_half_sum(a, Q_ONE_Q0);
     int32_t x = q2_48_over_17 + mul(half_denominator, q2_neg_32_over_17);
     int i;
 
     for (i = 0; i < 3; ++i) {
         const int32_t error = q2_one - mul(half_denominator, x); /* 1 - d*x, Q2 */
         /* x * error is in Q4; back to Q2 with a saturating shift by 2 */
-        x = x + sat_shift_left(mul(x, error), 2);
+        x = x + ooc_sat_shift_left(mul(x, error), 2);
     }
     /* x/2 seen as Q1, back to Q0 with a saturating shift by 1 */
-    return sat_shift_left(x, 1);
-}
-
-static int count_leading_zeros(uint32_t x)
-{
-    int n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while (!(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
+    return ooc_sat_shift_left(x, 1);
 }
 
 /* exp(input_diff) of one element in Q0, input_diff in [diff_min, 0]. */
@@ -141,7 +108,7 @@ static int32_t scaled_exp(const ooc_softmax_params_t *p, int32_t input_diff)
 {
     /* input_diff * 2^left_shift * multiplier / 2^31: the difference in Q5 */
     const int32_t shifted = (int32_t)((uint32_t)input_diff << p->input_left_shift);
-    return exp_on_negative_values_q5(ooc_sat_rounding_doubling_high_mul(shifted, p->input_multiplier));
+    return ooc_exp_on_negative_values_q5(ooc_sat_rounding_doubling_high_mul(shifted, p->input_multiplier));
 }
 
 void ooc_softmax_s8(const ooc_softmax_params_t *p, const int8_t *input, int8_t *output)
@@ -178,8 +145,8 @@ void ooc_softmax_s8(const ooc_softmax_params_t *p, const int8_t *input, int8_t *
          * reciprocal * 2^-(num_bits_over_unit) with num_bits_over_unit =
          * SUM_INT_BITS - headroom_plus_one.
          */
-        headroom_plus_one = count_leading_zeros(sum_of_exps);
-        reciprocal = one_over_one_plus_x(
+        headroom_plus_one = ooc_count_leading_zeros(sum_of_exps);
+        reciprocal = ooc_one_over_one_plus_x(
             (int32_t)((sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31)));
         /* exp * reciprocal is in Q0 (31 fractional bits); the output needs 8 bits,
            scaled down further by the sum's bits over one */

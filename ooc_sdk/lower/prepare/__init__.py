@@ -58,6 +58,12 @@ _REGISTRY: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
     "RESIZE_BILINEAR": ("upsample", "prepare_resize_bilinear", (0,)),
     # (output_shape, filter, input[, bias]) -> the kernel's (input, filter, bias)
     "TRANSPOSE_CONV": ("upsample", "prepare_transpose_conv", (2, 1, 3)),
+    "LOG_SOFTMAX": ("heads", "prepare_log_softmax", None),
+    "L2_NORMALIZATION": ("heads", "prepare_l2_normalization", None),
+    "REDUCE_MAX": ("heads", "prepare_reduce_max", (0,)),
+    "ARG_MAX": ("heads", "prepare_arg_min_max", (0,)),
+    "ARG_MIN": ("heads", "prepare_arg_min_max", (0,)),
+    "PRELU": ("heads", "prepare_prelu", None),
 }
 
 # op types whose kernel entry point (runtime kind) is another's; the rest run as their own kind
