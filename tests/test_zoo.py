@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from conftest import ooc_cli
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model import parse_model
@@ -103,6 +107,23 @@ def test_detector_outputs() -> None:
         shapes = [g.tensor(t).shape for t in g.outputs]
         assert shapes == [(1, r, r, 21) for r in rows]
         assert all(g.tensor(t).dtype.name == "INT8" for t in g.outputs)
+
+
+def test_cli_writes_and_inspects(tmp_path: Path) -> None:
+    """`ooc zoo` takes the new knobs and `ooc inspect` reads every output."""
+    model = tmp_path / "d.tflite"
+    argv = ["zoo", "detector", "--width", "4", "--resolution", "64", "--float-io", "-o", str(model)]
+    assert ooc_cli(*argv).returncode == 0
+    info = json.loads(ooc_cli("inspect", str(model), "--json").stdout)
+    assert [o["shape"] for o in info["outputs"]] == [[1, r, r, 21] for r in (2, 4, 8)]
+    assert {o["dtype"] for o in info["outputs"]} == {"float32"}
+    m2 = tmp_path / "m.tflite"
+    proc = ooc_cli("zoo", "mcunet", "--se", "early", "--int8-io", "-o", str(m2), "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["knobs"]["se"] == "early"
+    g = parse_model(m2.read_bytes())
+    assert g.tensor(g.inputs[0]).dtype.name == "INT8"
+    bad = ooc_cli("zoo", "mcunet", "--se", "sideways", "-o", str(tmp_path / "x.tflite"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_concat_requantizes_a_shared_input() -> None:
