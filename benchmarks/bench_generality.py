@@ -1,7 +1,7 @@
 """Generality: every zoo architecture, at its default and its larger size, against the planners.
 
 Run: python benchmarks/bench_generality.py [--out benchmarks/results/generality.json]
-     [--archs ARCH ...] [--quick]
+     [--archs ARCH ...] [--quick] [--jobs N]
 
 For each model (ooc_sdk.model.zoo, seed 0, the architecture's default knobs and its documented
 larger size, ``Architecture.larger``; --quick: default sizes only) it reports:
@@ -17,7 +17,9 @@ larger size, ``Architecture.larger``; --quick: default sizes only) it reports:
   cortex-m4, per layer when that fits and fused otherwise): how it ran (layer: per layer;
   fused; spill: fused with activations spilled to flash) or, when it fails, the floor its
   BudgetError names. Budgets below a failed one are not built again: they are below the same
-  floor (marked "inferred" in the JSON). The planner's seconds per budget are recorded.
+  floor (marked "inferred" in the JSON). The planner's seconds per budget are recorded (they
+  are most of the run: about 20 minutes for all models on 2 cores with --jobs 1; timings are
+  only comparable between runs with the same --jobs on an idle machine).
 
 Then the issue's acceptance figures for these models (checks; a failed check is reported, not
 an error). Prints a table and writes JSON.
@@ -31,6 +33,7 @@ import platform
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -243,10 +246,18 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generality.json")
     ap.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     ap.add_argument("--quick", action="store_true", help="Default sizes only.")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="Models benchmarked in parallel (processes)."
+    )
     args = ap.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
+    todo = [(arch, size) for arch in args.archs for size in sizes]
     t_start = time.perf_counter()
-    rows = [bench_model(arch, size) for arch in args.archs for size in sizes]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            rows = list(pool.map(bench_model, *zip(*todo, strict=True)))
+    else:
+        rows = [bench_model(arch, size) for arch, size in todo]
     total = time.perf_counter() - t_start
     _print_table(rows)
     checks = _checks(rows)
