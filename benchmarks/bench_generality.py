@@ -18,8 +18,9 @@ larger size, ``Architecture.larger``; --quick: default sizes only) it reports:
   fused; spill: fused with activations spilled to flash) or, when it fails, the floor its
   BudgetError names. Budgets below a failed one are not built again: they are below the same
   floor (marked "inferred" in the JSON). The planner's seconds per budget are recorded (they
-  are most of the run: about 20 minutes for all models on 2 cores with --jobs 1; timings are
-  only comparable between runs with the same --jobs on an idle machine).
+  are most of the run: 25 minutes for all models with --jobs 1 on this 2-core machine under
+  load, most of it MobileNetV2's fused plans; timings are comparable only between runs with the
+  same --jobs on an equally loaded machine).
 
 Then the issue's acceptance figures for these models (checks; a failed check is reported, not
 an error). Prints a table and writes JSON.
