@@ -1,7 +1,7 @@
 """Generality: every zoo architecture, at its default and its larger size, against the planners.
 
 Run: python benchmarks/bench_generality.py [--out benchmarks/results/generality.json]
-     [--archs ARCH ...] [--quick] [--jobs N]
+     [--archs ARCH ...] [--quick] [--jobs N] [--run]
 
 For each model (ooc_sdk.model.zoo, seed 0, the architecture's default knobs and its documented
 larger size, ``Architecture.larger``; --quick: default sizes only) it reports:
@@ -21,6 +21,10 @@ larger size, ``Architecture.larger``; --quick: default sizes only) it reports:
   are most of the run: 25 minutes for all models with --jobs 1 on this 2-core machine under
   load, most of it MobileNetV2's fused plans; timings are comparable only between runs with the
   same --jobs on an equally loaded machine).
+
+With --run, every successful build also runs one random sample on the host with its weights only
+in the emulated flash, compared bit for bit with tflite-micro, its SRAM high-water against the
+plan (a compile per build: minutes more).
 
 Then the issue's acceptance figures for these models (checks; a failed check is reported, not
 an error). Prints a table and writes JSON.
@@ -43,13 +47,17 @@ sys.path.insert(0, str(ROOT))
 
 from ooc_sdk.build import BuildRequest, build  # noqa: E402
 from ooc_sdk.errors import OocError  # noqa: E402
+from ooc_sdk.image.keys import DeviceKey  # noqa: E402
 from ooc_sdk.image.keys import generate as new_device_key  # noqa: E402
 from ooc_sdk.model import parse_model  # noqa: E402
+from ooc_sdk.model.inputs import random_inputs  # noqa: E402
 from ooc_sdk.model.ir import Graph  # noqa: E402
 from ooc_sdk.model.zoo import ARCHITECTURES, Knobs, generate  # noqa: E402
 from ooc_sdk.plan.fusion.search import FusionSearch  # noqa: E402
 from ooc_sdk.plan.request import PlanRequest  # noqa: E402
 from ooc_sdk.plan.schedule import BudgetError  # noqa: E402
+from ooc_sdk.run.golden import run_tflm  # noqa: E402
+from ooc_sdk.run.host import run_build  # noqa: E402
 from ooc_sdk.targets import load_flash, load_mcu  # noqa: E402
 
 KIB = 1024
@@ -85,8 +93,24 @@ def _fusion(graph: Graph) -> dict[str, Any]:
     return row
 
 
-def _build(graph: Graph, data: bytes, budget: int, tmp: Path) -> dict[str, Any]:
-    """``ooc build --sram budget`` as the CLI runs it, into a throwaway directory."""
+def _run(graph: Graph, data: bytes, out: Path, device: DeviceKey) -> dict[str, Any]:
+    """One random sample through the build on the host (weights only in the emulated flash),
+    against tflite-micro."""
+    x = random_inputs(graph, 1)
+    try:
+        got = run_build(out, graph, device, [x])
+    except OocError as e:
+        return {"run_error": f"{type(e).__name__}: {e}"}
+    ref = run_tflm(data, x)
+    exact = all(
+        a.tobytes() == b.tobytes() for a, b in zip(got.outputs[0], ref.outputs, strict=True)
+    )
+    return {"bit_exact": exact, "sram_high_water_bytes": got.report["sram_high_water_bytes"]}
+
+
+def _build(graph: Graph, data: bytes, budget: int, tmp: Path, run: bool) -> dict[str, Any]:
+    """``ooc build --sram budget`` as the CLI runs it, into a throwaway directory; with ``run``,
+    a successful build is run on the host too."""
     request = BuildRequest(PlanRequest(budget, load_flash(FLASH), load_mcu(MCU)), auto_fuse=True)
     marks: dict[str, float] = {}
 
@@ -95,8 +119,9 @@ def _build(graph: Graph, data: bytes, budget: int, tmp: Path) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     out = tmp / f"build-{budget}"
+    device = new_device_key()
     try:
-        result = build(graph, data, out, new_device_key(), request, progress=progress)
+        result = build(graph, data, out, device, request, progress=progress)
     except BudgetError as e:
         return {"ok": False, "floor_bytes": e.minimum, "message": str(e),
                 "plan_seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
@@ -105,16 +130,17 @@ def _build(graph: Graph, data: bytes, budget: int, tmp: Path) -> dict[str, Any]:
                 "plan_seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
     p = result.plan
     mode = "layer" if p.fusion is None else ("spill" if p.spill is not None else "fused")
-    return {
+    row = {
         "ok": True,
         "mode": mode,
         "sram_bytes": p.sram_bytes,
         "plan_seconds": round(marks.get("planned", time.perf_counter()) - t0, 2),
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
+    return row | (_run(graph, data, out, device) if run else {})
 
 
-def bench_model(arch: str, size: str) -> dict[str, Any]:
+def bench_model(arch: str, size: str, run: bool = False) -> dict[str, Any]:
     m = generate(arch, _knobs(arch, size), seed=0)
     graph = parse_model(m.data)
     knobs = {k: v for k, v in vars(m.knobs).items() if v is not None}
@@ -131,7 +157,7 @@ def bench_model(arch: str, size: str) -> dict[str, Any]:
                                     "inferred": True}  # fmt: skip
                 continue
             print(f"  {arch} {size}: build --sram {kib}KiB ...", file=sys.stderr, flush=True)
-            b = _build(graph, m.data, kib * KIB, Path(tmp))
+            b = _build(graph, m.data, kib * KIB, Path(tmp), run)
             builds[str(kib)] = b
             if not b["ok"]:
                 floor = b
@@ -147,7 +173,9 @@ def _kib(n: int | None) -> str:
 
 def _cell(b: dict[str, Any]) -> str:
     if b["ok"]:
-        return b["mode"]
+        mark = {True: "", False: "!", None: "?"}[b.get("bit_exact", True) if "run_error" not in b
+                                                    else None]  # fmt: skip
+        return b["mode"] + mark
     if b.get("floor_bytes") is not None:
         return f">{_kib(b['floor_bytes'])}"
     return "error"
@@ -176,13 +204,22 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     print("   k<=1.3 / min: the fusion planner's working SRAM @ MAC overhead within 1.3x / at the")
     print("   minimum-SRAM setting; srch s: that search's seconds; 256K..16K: `ooc build --sram`:")
     print("   layer / fused / spill, or >F: fails, the floor it names is F KiB; plan s: the")
-    print("   longest planning of those builds)")
+    print("   longest planning of those builds; with --run, ! marks a build whose host run")
+    print("   differs from tflite-micro and ? one whose run failed)")
     for r in rows:
         if "fusion_error" in r:
             print(f"FUSION ERROR: {r['arch']} {r['size']}: {r['fusion_error']}")
         for kib, b in r["builds"].items():
             if "error" in b:
                 print(f"BUILD ERROR: {r['arch']} {r['size']} --sram {kib}KiB: {b['error']}")
+            if "run_error" in b:
+                print(f"RUN ERROR: {r['arch']} {r['size']} --sram {kib}KiB: {b['run_error']}")
+            elif b.get("bit_exact") is False:
+                print(f"MISMATCH: {r['arch']} {r['size']} --sram {kib}KiB: outputs differ")
+            hw = b.get("sram_high_water_bytes")
+            if hw is not None and hw > b["sram_bytes"]:
+                print(f"OVER PLAN: {r['arch']} {r['size']} --sram {kib}KiB: SRAM high-water "
+                      f"{hw:,} B > planned {b['sram_bytes']:,} B")  # fmt: skip
 
 
 def _row(rows: list[dict[str, Any]], arch: str, size: str) -> dict[str, Any] | None:
@@ -250,15 +287,22 @@ def main() -> int:
     ap.add_argument(
         "--jobs", type=int, default=1, help="Models benchmarked in parallel (processes)."
     )
+    ap.add_argument(
+        "--run",
+        action="store_true",
+        help="Run every successful build on the host (one sample, weights in the emulated "
+        "flash) against tflite-micro: bit-exactness and SRAM high-water vs the plan.",
+    )
     args = ap.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     todo = [(arch, size) for arch in args.archs for size in sizes]
     t_start = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
-            rows = list(pool.map(bench_model, *zip(*todo, strict=True)))
+            archs, sizes_ = zip(*todo, strict=True)
+            rows = list(pool.map(bench_model, archs, sizes_, [args.run] * len(todo)))
     else:
-        rows = [bench_model(arch, size) for arch, size in todo]
+        rows = [bench_model(arch, size, args.run) for arch, size in todo]
     total = time.perf_counter() - t_start
     _print_table(rows)
     checks = _checks(rows)
