@@ -18,9 +18,9 @@ larger size, ``Architecture.larger``; --quick: default sizes only) it reports:
   fused; spill: fused with activations spilled to flash) or, when it fails, the floor its
   BudgetError names. Budgets below a failed one are not built again: they are below the same
   floor (marked "inferred" in the JSON). The planner's seconds per budget are recorded (they
-  are most of the run: 25 minutes for all models with --jobs 1 on this 2-core machine under
-  load, most of it MobileNetV2's fused plans; timings are comparable only between runs with the
-  same --jobs on an equally loaded machine).
+  are most of the run: 10 to 25 minutes for all models with --jobs 1 on this 2-core machine,
+  depending on its load, most of it MobileNetV2's fused plans; timings are comparable only
+  between runs with the same --jobs on an equally loaded machine).
 
 With --run, every successful build also runs one random sample on the host with its weights only
 in the emulated flash, compared bit for bit with tflite-micro, its SRAM high-water against the
