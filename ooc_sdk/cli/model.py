@@ -67,11 +67,20 @@ def inspect(model: Path, as_json: bool) -> None:
 def _zoo_epilog() -> str:
     from ooc_sdk.model.zoo import ARCHITECTURES
 
-    lines = ["Architectures (knobs, defaults):"]
+    lines = ["Architectures (knobs, defaults; a larger size):"]
     for a in ARCHITECTURES.values():
         defaults = ", ".join(f"{n}={getattr(a.defaults, n)}" for n in a.knob_names)
-        lines.append(f"  {a.name}: {a.summary} ({defaults})")
+        larger = " ".join(
+            f"--{n.replace('_', '-')} {v}" for n, v in vars(a.larger).items() if v is not None
+        )
+        lines.append(f"  {a.name}: {a.summary} ({defaults}; {larger})")
     return "\b\n" + "\n".join(lines)
+
+
+def _se_places() -> tuple[str, ...]:
+    from ooc_sdk.model.zoo import SE_PLACES
+
+    return SE_PLACES
 
 
 @command(epilog=_zoo_epilog())
@@ -91,14 +100,21 @@ def _zoo_epilog() -> str:
     "--width",
     type=float,
     default=None,
-    help="Width: a multiplier for the MobileNets, a channel/unit count for the others.",
+    help="Width: a multiplier for the MobileNets and mcunet, a channel/unit count for the others.",
 )
 @click.option("--resolution", type=INT, default=None, help="Input height and width in pixels.")
 @click.option(
     "--depth",
     type=INT,
     default=None,
-    help="Blocks (ds-cnn), hidden layers per side (autoencoder), repeats per stage (mobilenet-v2).",
+    help="Blocks (ds-cnn), hidden layers per side (autoencoder), repeats per stage (mobilenet-v2),"
+    " output scales (detector: 2 or 3), blocks per stage (inception).",
+)
+@click.option(
+    "--se",
+    type=click.Choice(_se_places()),
+    default=None,
+    help="mcunet: the stages with squeeze-and-excitation blocks (default: late).",
 )
 @click.option("--classes", type=INT, default=None, help="Classifier outputs.")
 @click.option(
@@ -107,7 +123,11 @@ def _zoo_epilog() -> str:
     default=None,
     help="Pick the smallest width whose weights reach this size (e.g. 16MiB); excludes --width.",
 )
-@click.option("--float-io", is_flag=True, help="float32 input/output through QUANTIZE/DEQUANTIZE.")
+@click.option(
+    "--float-io/--int8-io",
+    default=None,
+    help="float32 input/output through QUANTIZE/DEQUANTIZE, or int8 (default: int8, mcunet float).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def zoo(
     arch: str,
@@ -117,8 +137,9 @@ def zoo(
     resolution: int | None,
     depth: int | None,
     classes: int | None,
+    se: str | None,
     weights: int | None,
-    float_io: bool,
+    float_io: bool | None,
     as_json: bool,
 ) -> None:
     """Generate an int8 .tflite model of a standard architecture.
@@ -132,7 +153,7 @@ def zoo(
 
     started = time.perf_counter()
     knobs = Knobs(
-        width=width, resolution=resolution, depth=depth, classes=classes, float_io=float_io
+        width=width, resolution=resolution, depth=depth, classes=classes, float_io=float_io, se=se
     )
     m = generate(arch, knobs, seed=seed, weights=weights)
     try:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model.writer import write_tflite
-from ooc_sdk.model.zoo.archs import ARCHITECTURES, Architecture, Knobs
+from ooc_sdk.model.zoo.archs import ARCHITECTURES, SE_PLACES, Architecture, Knobs
 from ooc_sdk.model.zoo.net import Net
 
-__all__ = ["ARCHITECTURES", "Knobs", "ZooModel", "generate", "resolve_knobs"]
+__all__ = ["ARCHITECTURES", "SE_PLACES", "Knobs", "ZooModel", "generate", "resolve_knobs"]
 
 _MAX_WIDTH_MULTIPLIER = 64.0
 _MAX_WIDTH_COUNT = 1 << 16
@@ -49,7 +49,7 @@ def resolve_knobs(arch: str, knobs: Knobs) -> Knobs:
     for f in dataclasses.fields(Knobs):
         given = getattr(knobs, f.name)
         if f.name == "float_io":
-            values[f.name] = given
+            values[f.name] = given if given is not None else bool(a.defaults.float_io)
             continue
         if given is not None and f.name not in a.knob_names:
             raise InvalidArgumentError(
@@ -75,12 +75,18 @@ def resolve_knobs(arch: str, knobs: Knobs) -> Knobs:
                 f"{arch} `resolution` must be in [{low}, 2048], got {k.resolution}",
                 param="resolution",
             )
+    if k.se is not None and k.se not in SE_PLACES:
+        raise InvalidArgumentError(
+            f"`se` must be one of {', '.join(SE_PLACES)}, got {k.se!r}", param="se"
+        )
     if k.depth is not None and not 1 <= k.depth <= 64:
         raise InvalidArgumentError(f"`depth` must be in [1, 64], got {k.depth}", param="depth")
     if k.classes is not None and not 2 <= k.classes <= 100_000:
         raise InvalidArgumentError(
             f"`classes` must be in [2, 100000], got {k.classes}", param="classes"
         )
+    if a.check is not None:
+        a.check(k)
     return k
 
 

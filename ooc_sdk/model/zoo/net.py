@@ -42,6 +42,19 @@ def _same_padding(size: int, k: int, stride: int, dilation: int = 1) -> tuple[in
     return out, total // 2, total - total // 2
 
 
+def _range_quant(lo: float, hi: float) -> tuple[float, int]:
+    """The int8 scale and zero point of the real range [lo, hi] (lo <= 0 <= hi)."""
+    if hi - lo < 1e-6:
+        hi = lo + 1.0
+    scale = float(np.float32((hi - lo) / 255.0))
+    return scale, int(np.clip(round(-128 - lo / scale), -128, 127))
+
+
+def _fake_quant(y: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    q = np.clip(np.round(y / scale) + zp, -128, 127)
+    return ((q - zp) * scale).astype(np.float32)
+
+
 def _apply_activation(y: np.ndarray, act: Activation) -> np.ndarray:
     if act is Activation.RELU:
         return np.maximum(y, 0.0)
@@ -59,6 +72,12 @@ class Net:
         self.weight_bytes = 0
         self.macs = 0
         self._names: dict[str, int] = {}
+        # For CONCATENATION, whose inputs must share its quantization: the tensors whose
+        # quantization their producer chose freely, the pass-through outputs (RESIZE, MAX_POOL:
+        # output tensor -> input tensor), and how many operators read each tensor.
+        self._free: set[int] = set()
+        self._through: dict[int, int] = {}
+        self._readers: dict[int, int] = {}
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -107,13 +126,11 @@ class Net:
             hi = max(float(y.max()), 0.0)
             if act is Activation.RELU6:
                 hi = min(hi, 6.0)
-            if hi - lo < 1e-6:
-                hi = lo + 1.0
-            scale = float(np.float32((hi - lo) / 255.0))
-            zp = int(np.clip(round(-128 - lo / scale), -128, 127))
-        q = np.clip(np.round(y / scale) + zp, -128, 127)
+            scale, zp = _range_quant(lo, hi)
         idx = self.model.add_tensor(TensorDef(name, shape, DType.INT8, None, (scale,), (zp,)))
-        return Node(idx, shape, scale, zp, ((q - zp) * scale).astype(np.float32))
+        if fixed is None:
+            self._free.add(idx)
+        return Node(idx, shape, scale, zp, _fake_quant(y, scale, zp))
 
     def _same_as(self, name: str, x: Node, y: np.ndarray | None, shape: tuple[int, ...]) -> Node:
         """An output that keeps its input's quantization (pooling, reshape, pad)."""
@@ -122,6 +139,8 @@ class Net:
     def _op(self, op_type: str, inputs: list[int], outputs: list[int], **options) -> None:
         if not self.dry:
             self.model.ops.append(OpDef(op_type, inputs, outputs, options))
+            for t in inputs:
+                self._readers[t] = self._readers.get(t, 0) + 1
 
     def _he(self, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
         return self.rng.standard_normal(shape).astype(np.float32) * np.float32(
@@ -156,10 +175,13 @@ class Net:
         return Node(idx, shape, scale, zp, calib)
 
     def output(self, x: Node, float_io: bool = False) -> None:
+        """A model output (call once per output, in order); float32 + DEQUANTIZE when
+        ``float_io``."""
         if self.dry:
             return
         if float_io:
-            f = self.model.add_tensor(TensorDef("output", x.shape, DType.FLOAT32))
+            name = self._name("output")  # "output", "output_1", ... with several outputs
+            f = self.model.add_tensor(TensorDef(name, x.shape, DType.FLOAT32))
             self._op("DEQUANTIZE", [x.index], [f])
             self.model.outputs.append(f)
         else:
@@ -405,4 +427,136 @@ class Net:
         y = e / e.sum(axis=-1, keepdims=True)
         out = self._activation_out(name, y, x.shape, Activation.NONE, fixed=(1.0 / 256.0, -128))
         self._op("SOFTMAX", [x.index], [out.index], beta=1.0)
+        return out
+
+    def mul(self, a: Node, b: Node, name: str = "mul") -> Node:
+        """Elementwise product, NumPy broadcasting (an SE gate [1,1,1,C] over [1,H,W,C])."""
+        shape = tuple(int(d) for d in np.broadcast_shapes(a.shape, b.shape))
+        self.macs += math.prod(shape)
+        name = self._name(name)
+        if self.dry:
+            return Node(-1, shape)
+        out = self._activation_out(name, a.calib * b.calib, shape, Activation.NONE)
+        self._op("MUL", [a.index, b.index], [out.index], activation=Activation.NONE)
+        return out
+
+    def logistic(self, x: Node, name: str = "logistic") -> Node:
+        """The sigmoid; int8 LOGISTIC's output quantization is fixed (1/256, -128)."""
+        name = self._name(name)
+        if self.dry:
+            return Node(-1, x.shape)
+        y = 1.0 / (1.0 + np.exp(-x.calib))
+        out = self._activation_out(name, y, x.shape, Activation.NONE, fixed=(1.0 / 256.0, -128))
+        self._op("LOGISTIC", [x.index], [out.index])
+        return out
+
+    def pool(
+        self,
+        x: Node,
+        k: int,
+        stride: int,
+        kind: str = "max",
+        padding: Padding = Padding.SAME,
+        name: str = "pool",
+    ) -> Node:
+        """A k x k MAX_POOL_2D or AVERAGE_POOL_2D window; the output keeps the input's
+        quantization (the averages count only the taps inside the input, as TFLite does)."""
+        c = x.shape[3]
+        (n, oh, ow), xp = self._window(x, (k, k), stride, padding)
+        shape = (n, oh, ow, c)
+        name = self._name(name)
+        if self.dry:
+            return Node(-1, shape, x.scale, x.zero_point)
+        ones = Node(-1, x.shape, calib=np.ones_like(x.calib))
+        _, inside = self._window(ones, (k, k), stride, padding)  # 1 inside the input, 0 in pads
+        acc = np.full((self.batch, oh, ow, c), -np.inf if kind == "max" else 0.0, np.float32)
+        count = np.zeros_like(acc)
+        for (_, _, tap), (_, _, valid) in zip(
+            self._taps(xp, (k, k), stride, oh, ow),
+            self._taps(inside, (k, k), stride, oh, ow),
+            strict=True,
+        ):
+            if kind == "max":
+                acc = np.maximum(acc, np.where(valid > 0, tap, -np.inf))
+            else:
+                acc += tap
+                count += valid
+        y = acc if kind == "max" else acc / count
+        out = self._same_as(name, x, y, shape)
+        if kind == "max":
+            self._through[out.index] = x.index
+        self._op(
+            "MAX_POOL_2D" if kind == "max" else "AVERAGE_POOL_2D",
+            [x.index],
+            [out.index],
+            padding=padding,
+            stride=(stride, stride),
+            filter=(k, k),
+            activation=Activation.NONE,
+        )
+        return out
+
+    def resize_nearest(self, x: Node, factor: int, name: str = "upsample") -> Node:
+        """Nearest-neighbour upsampling by an integer factor (Keras UpSampling2D)."""
+        n, h, w, c = x.shape
+        shape = (n, h * factor, w * factor, c)
+        name = self._name(name)
+        si = self._const(f"{name}/size", np.asarray(shape[1:3], dtype=np.int32), DType.INT32)
+        if self.dry:
+            return Node(-1, shape, x.scale, x.zero_point)
+        y = x.calib.repeat(factor, axis=1).repeat(factor, axis=2)
+        out = self._same_as(name, x, y, shape)
+        self._through[out.index] = x.index
+        self._op(
+            "RESIZE_NEAREST_NEIGHBOR",
+            [x.index, si],
+            [out.index],
+            align_corners=False,
+            half_pixel_centers=True,
+        )
+        return out
+
+    def concat(self, xs: list[Node], name: str = "concat") -> Node:
+        """CONCATENATION along channels. tflite-micro needs every input in the output's
+        quantization, so, as the TFLite converter does, the inputs' producers are made to write
+        the joint range (a requantizing QUANTIZE where a producer cannot be changed)."""
+        n, h, w, _ = xs[0].shape
+        shape = (n, h, w, sum(x.shape[3] for x in xs))
+        name = self._name(name)
+        if self.dry:
+            return Node(-1, shape)
+        lo = min(min(float(x.calib.min()) for x in xs), 0.0)
+        hi = max(max(float(x.calib.max()) for x in xs), 0.0)
+        scale, zp = _range_quant(lo, hi)
+        ins = [self._requantized(x, scale, zp) for x in xs]
+        y = np.concatenate([x.calib for x in ins], axis=3)
+        out = self._same_as(name, ins[0], y, shape)
+        self._op(
+            "CONCATENATION",
+            [x.index for x in ins],
+            [out.index],
+            axis=3,
+            activation=Activation.NONE,
+        )
+        return out
+
+    def _requantized(self, x: Node, scale: float, zp: int) -> Node:
+        """``x`` in quantization (scale, zp): its producer's output (and the pass-through
+        operators after it) changed when nothing else reads them, else a QUANTIZE."""
+        if (x.scale, x.zero_point) == (scale, zp):
+            return x
+        chain = [x.index]
+        while chain[-1] in self._through:
+            chain.append(self._through[chain[-1]])
+        alone = self._readers.get(x.index, 0) == 0 and all(
+            self._readers.get(t, 0) == 1 for t in chain[1:]
+        )
+        if alone and chain[-1] in self._free and not set(chain) & set(self.model.outputs):
+            for t in chain:
+                self.model.tensors[t].scale = (scale,)
+                self.model.tensors[t].zero_point = (zp,)
+            return Node(x.index, x.shape, scale, zp, _fake_quant(x.calib, scale, zp))
+        name = self._name("requantize")
+        out = self._activation_out(name, x.calib, x.shape, Activation.NONE, fixed=(scale, zp))
+        self._op("QUANTIZE", [x.index], [out.index])
         return out
