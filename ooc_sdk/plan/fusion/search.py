@@ -123,11 +123,18 @@ def per_layer_bytes(m: GraphFacts) -> int:
     return max((single_block(m, j).sram for j in range(m.n)), default=0)
 
 
+def _copies(chain: list[Block]) -> list[Block]:
+    """Copies of a chain's blocks and their nodes (offsets included)."""
+    return [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
+                  b.cols, b.macs, b.ring_bytes, b.scratch, b.scratch_offset, b.sram, b.streamed,
+                  b.restream_bytes, b.cost) for b in chain]  # fmt: skip
+
+
 def _laid_out(m: GraphFacts, chain: list[Block]) -> LaidOut:
     """Copies of a chain's blocks (the layout writes the nodes' offsets), laid out."""
-    blocks = [Block(b.first, b.last, [Node(**nd.__dict__) for nd in b.nodes], b.strips,
-                    b.cols, b.macs, b.ring_bytes, b.scratch, 0, b.sram, b.streamed,
-                    b.restream_bytes, b.cost) for b in chain]  # fmt: skip
+    blocks = _copies(chain)
+    for b in blocks:
+        b.scratch_offset = 0
     return blocks, layout(m, blocks)
 
 
@@ -153,6 +160,18 @@ class FusionSearch:
         self.cands = candidates(self.m)
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
+        # chains laid out, by their blocks' identities (the chain kept, so the ids stay theirs):
+        # the out-of-core planner's searches at several slot sizes draw many of the same
+        self._layouts: dict[tuple[int, ...], tuple[list[Block], LaidOut]] = {}
+
+    def _laid_out(self, chain: list[Block]) -> LaidOut:
+        """``chain`` laid out (copies: the caller may keep them), from the cache if seen."""
+        key = tuple(id(b) for b in chain)
+        hit = self._layouts.get(key)
+        if hit is None:
+            hit = self._layouts[key] = (chain, _laid_out(self.m, chain))
+        blocks, (offsets, working, arena) = hit[1]
+        return _copies(blocks), (dict(offsets), working, arena)
 
     def plan(
         self,
@@ -195,7 +214,7 @@ class FusionSearch:
             blocks, laid = self._fewest_macs(front, sram, refs)
             objective = "min-latency"
         else:
-            plans = [(cost, *_laid_out(m, chain)) for _peak, cost, chain in front]
+            plans = [(cost, *self._laid_out(chain)) for _peak, cost, chain in front]
             _, blocks, laid = min(plans, key=lambda p: (p[2][1], p[0]))
             objective = "min-sram"
         return self._finish(blocks, laid, objective, max_mac_overhead, sram, t0)
@@ -228,13 +247,19 @@ class FusionSearch:
         # a layout is never smaller than the search's peak: lay out only the schedules
         # that may fit, or, when none may, the few smallest (for the error's minimum)
         may = [st for st in front if st[0] + refs <= sram] or front[:LAYOUTS_WHEN_NONE_FIT]
-        plans = [(cost, *_laid_out(self.m, chain)) for _peak, cost, chain in may]
-        fits = [p for p in plans if p[2][1] + refs <= sram]
-        if not fits:
+        # cheapest first: the first layout that fits wins (ties in cost: the smaller)
+        plans: list[tuple[float, list[Block], tuple[dict[int, int], int, int]]] = []
+        best = None
+        for _peak, cost, chain in sorted(may, key=lambda st: st[1]):
+            if best is not None and cost > best[0]:
+                break
+            plans.append((cost, *self._laid_out(chain)))
+            if plans[-1][2][1] + refs <= sram and (best is None or plans[-1][2][1] < best[2][1]):
+                best = plans[-1]
+        if best is None:
             _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
             raise self._budget_error(blocks, least + refs, sram)
-        _, blocks, laid = min(fits, key=lambda p: (p[0], p[2][1]))
-        return blocks, laid
+        return best[1], best[2]
 
     def _budget_error(self, blocks: list[Block], least: int, sram: int) -> FusionError:
         """The error of a budget no schedule meets: ``least`` is the smallest schedule's working
