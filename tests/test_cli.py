@@ -163,6 +163,7 @@ def test_zoo_weights_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     ("argv", "needle"),
     [
         (["inspect", "{kws}"], "SVDF"),
+        (["inspect", "{kws}"], "ooc supports ADD, ARG_MAX, ARG_MIN, AVERAGE_POOL_2D"),
         (["inspect", "{trunc}"], "truncated"),
         (["inspect", "{random}"], "not a TFLite model"),
         (["inspect", "{missing}"], "does not exist"),

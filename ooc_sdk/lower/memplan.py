@@ -103,27 +103,28 @@ def _place(buffers: list[Buffer], best_fit: bool = False) -> tuple[dict[int, int
     """Place ``buffers`` in order: each at the lowest free offset (first fit) or in the
     smallest free gap that holds it (best fit; above everything when none does). Either way an
     offset is 0 or the end of a placed buffer."""
-    placed: list[tuple[int, Buffer]] = []
+    placed: list[tuple[int, int, int, int]] = []  # (first, last, offset, end): plain ints, fast
     offsets: dict[int, int] = {}
+    arena = 0
     for buf in buffers:
-        busy = sorted(
-            (off, off + b.size) for off, b in placed if b.first <= buf.last and buf.first <= b.last
-        )
+        first, last, size = buf.first, buf.last, buf.size
+        busy = sorted([(off, end) for f, la, off, end in placed if f <= last and first <= la])
         candidate = 0
         best_gap: tuple[int, int] | None = None
         for start, end in busy:
-            if candidate + buf.size <= start:
+            if candidate + size <= start:
                 if not best_fit:
                     break
                 if best_gap is None or start - candidate < best_gap[0]:
                     best_gap = (start - candidate, candidate)
-            candidate = max(candidate, end)
+            if end > candidate:
+                candidate = end
         if best_fit and best_gap is not None:
             candidate = best_gap[1]
-        placed.append((candidate, buf))
+        placed.append((first, last, candidate, candidate + size))
+        arena = max(arena, candidate + size)
         for t in buf.tensors:
             offsets[t] = candidate
-    arena = max((off + b.size for off, b in placed), default=0)
     return offsets, arena
 
 
@@ -140,8 +141,10 @@ def lower_bound(buffers: list[Buffer]) -> int:
     return peak
 
 
-def place(buffers: list[Buffer]) -> tuple[dict[int, int], int, str]:
-    """The tightest placement found: (tensor -> offset, bytes, strategy name)."""
+def place(buffers: list[Buffer], target: int | None = None) -> tuple[dict[int, int], int, str]:
+    """The tightest placement found: (tensor -> offset, bytes, strategy name). With ``target``,
+    the first placement found within it instead (the same sequence of tries, stopped early:
+    a placement within ``target`` exists among them exactly when the tightest is within it)."""
     orders = {
         "size": sorted(buffers, key=lambda b: (-b.size, b.first)),
         "size-x-lifetime": sorted(
@@ -156,6 +159,8 @@ def place(buffers: list[Buffer]) -> tuple[dict[int, int], int, str]:
             offsets, arena = _place(order, best_fit=fit)
             if best is None or arena < best[1]:
                 best = (offsets, arena, name + ("/best-fit" if fit else ""))
+            if target is not None and best[1] <= target:
+                return best
     assert best is not None
     rng = random.Random(len(buffers))  # fixed: the same buffers always get the same plan
     order = list(buffers)
@@ -165,7 +170,7 @@ def place(buffers: list[Buffer]) -> tuple[dict[int, int], int, str]:
             offsets, arena = _place(order, best_fit=fit)
             if arena < best[1]:
                 best = (offsets, arena, f"shuffle {i + 1}" + ("/best-fit" if fit else ""))
-        if best[1] <= bound:
+        if best[1] <= bound or (target is not None and best[1] <= target):
             break
     return best
 

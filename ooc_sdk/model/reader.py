@@ -320,9 +320,12 @@ def _check_supported(ops: list[Operator], tensors: list[Tensor]) -> None:
         parts.append(odd)
     if not parts:
         parts = problems[:2]
-    raise UnsupportedModelError(
-        "unsupported model: " + "; ".join(parts) + " (supported: see 'ooc inspect --help')"
+    supported = (
+        f"ooc supports {', '.join(sorted(SPECS_BY_NAME))}"
+        if unsupported_ops
+        else "supported: see 'ooc inspect --help'"
     )
+    raise UnsupportedModelError("unsupported model: " + "; ".join(parts) + f" ({supported})")
 
 
 def _odd_activation_types(ops: list[Operator], tensors: list[Tensor]) -> str:

@@ -12,16 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ooc_sdk.formats.tables import NODE_PEX, NODE_REDUCE, NODE_SPILL_IN
-from ooc_sdk.lower.memplan import Buffer, place
+from ooc_sdk.lower.memplan import ALIGNMENT, Buffer, place
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.graph import GraphFacts, align, buffer_groups, single_block
 from ooc_sdk.plan.fusion.model import Block, SpillTensor
 from ooc_sdk.plan.fusion.simulate import node_bytes
 
 
-def layout(m: GraphFacts, blocks: list[Block]) -> tuple[dict[int, int], int, int]:
+def layout(
+    m: GraphFacts, blocks: list[Block], target: int | None = None
+) -> tuple[dict[int, int], int, int]:
     """Arena offsets: whole tensors by block lifetime, each fused block's rings during it, the
-    model outputs at the top. Returns (offsets, working bytes, arena bytes)."""
+    model outputs at the top. Returns (offsets, working bytes, arena bytes). With ``target``
+    (working bytes), the first placement found within it rather than the tightest
+    (memplan.place): whether the schedule fits, answered sooner."""
     g = m.graph
     block_of = {}
     for i, b in enumerate(blocks):
@@ -58,7 +62,7 @@ def layout(m: GraphFacts, blocks: list[Block]) -> tuple[dict[int, int], int, int
     for i, b in enumerate(blocks):
         if b.fused:
             items.append(Buffer([-1 - i], b.ring_bytes, i, i))
-    offsets, working, _ = place(items)
+    offsets, working, _ = place(items, None if target is None else target // ALIGNMENT * ALIGNMENT)
     working = align(working)
     arena = working
     for members in output_groups:

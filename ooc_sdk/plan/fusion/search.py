@@ -130,12 +130,13 @@ def _copies(chain: list[Block]) -> list[Block]:
                   b.restream_bytes, b.cost) for b in chain]  # fmt: skip
 
 
-def _laid_out(m: GraphFacts, chain: list[Block]) -> LaidOut:
-    """Copies of a chain's blocks (the layout writes the nodes' offsets), laid out."""
+def _laid_out(m: GraphFacts, chain: list[Block], target: int | None = None) -> LaidOut:
+    """Copies of a chain's blocks (the layout writes the nodes' offsets), laid out (with
+    ``target``: the first layout found within that many working bytes, layout.layout)."""
     blocks = _copies(chain)
     for b in blocks:
         b.scratch_offset = 0
-    return blocks, layout(m, blocks)
+    return blocks, layout(m, blocks, target)
 
 
 class FusionSearch:
@@ -164,12 +165,17 @@ class FusionSearch:
         # the out-of-core planner's searches at several slot sizes draw many of the same
         self._layouts: dict[tuple[int, ...], tuple[list[Block], LaidOut]] = {}
 
-    def _laid_out(self, chain: list[Block]) -> LaidOut:
-        """``chain`` laid out (copies: the caller may keep them), from the cache if seen."""
+    def _laid_out(self, chain: list[Block], target: int | None = None) -> LaidOut:
+        """``chain`` laid out tight (copies: the caller may keep them), from the cache if seen.
+        With ``target`` (working bytes) and no tight layout known, the first layout found
+        within it, if any: one that does not fit tried every order, so it is the tight one."""
         key = tuple(id(b) for b in chain)
         hit = self._layouts.get(key)
         if hit is None:
-            hit = self._layouts[key] = (chain, _laid_out(self.m, chain))
+            got = _laid_out(self.m, chain, target)
+            if target is not None and got[1][1] <= target:
+                return got  # within the target, not (known to be) the tightest
+            hit = self._layouts[key] = (chain, got)
         blocks, (offsets, working, arena) = hit[1]
         return _copies(blocks), (dict(offsets), working, arena)
 
@@ -247,14 +253,19 @@ class FusionSearch:
         # a layout is never smaller than the search's peak: lay out only the schedules
         # that may fit, or, when none may, the few smallest (for the error's minimum)
         may = [st for st in front if st[0] + refs <= sram] or front[:LAYOUTS_WHEN_NONE_FIT]
-        # cheapest first: the first layout that fits wins (ties in cost: the smaller)
+        # cheapest first: the first that fits wins (ties in cost: the smaller). Whether it fits
+        # is asked of a layout that stops once within the budget; a fit is then laid out tight
         plans: list[tuple[float, list[Block], tuple[dict[int, int], int, int]]] = []
         best = None
         for _peak, cost, chain in sorted(may, key=lambda st: st[1]):
             if best is not None and cost > best[0]:
                 break
+            quick = self._laid_out(chain, sram - refs)
+            if quick[1][1] + refs > sram:
+                plans.append((cost, *quick))
+                continue
             plans.append((cost, *self._laid_out(chain)))
-            if plans[-1][2][1] + refs <= sram and (best is None or plans[-1][2][1] < best[2][1]):
+            if best is None or plans[-1][2][1] < best[2][1]:
                 best = plans[-1]
         if best is None:
             _, blocks, (_, least, _) = min(plans, key=lambda p: p[2][1])
