@@ -174,3 +174,28 @@ class OpSpec:
     options_class: type | None
     decode: Callable[[Any], dict[str, Any]] | None
     check: Callable[[Ctx], None]
+
+
+def reducer_options(o: Any) -> dict[str, Any]:
+    """MEAN's and REDUCE_MAX's options table."""
+    return {"keep_dims": bool(o.KeepDims())}
+
+
+def resize_options(o: Any) -> dict[str, Any]:
+    """The RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR options tables."""
+    return {
+        "align_corners": bool(o.AlignCorners()),
+        "half_pixel_centers": bool(o.HalfPixelCenters()),
+    }
+
+
+def const_axes(c: Ctx, t: Tensor, rank: int, *dtypes: DType) -> list[int]:
+    """A constant list of axes (``dtypes``: the index types allowed): each in range,
+    made non-negative, sorted, without repeats."""
+    values = c.const(t, *dtypes).reshape(-1).tolist()
+    out = []
+    for v in values:
+        if not -rank <= v < rank:
+            raise c.invalid(f"axis {v} out of range for rank {rank}")
+        out.append(v % rank)
+    return sorted(set(out))

@@ -29,7 +29,10 @@ from ooc_sdk.model.opcheck import (
     check_bias,
     check_filter_quant,
     check_window,
+    const_axes,
     padding,
+    reducer_options,
+    resize_options,
     unary_int8,
 )
 
@@ -75,23 +78,12 @@ def _leaky_relu_options(o: Any) -> dict[str, Any]:
     return {"alpha": float(o.Alpha())}
 
 
-def _reducer_options(o: Any) -> dict[str, Any]:
-    return {"keep_dims": bool(o.KeepDims())}
-
-
 def _softmax_options(o: Any) -> dict[str, Any]:
     return {"beta": float(o.Beta())}
 
 
 def _concat_options(o: Any) -> dict[str, Any]:
     return {"axis": o.Axis(), "activation": activation(o.FusedActivationFunction())}
-
-
-def _resize_options(o: Any) -> dict[str, Any]:
-    return {
-        "align_corners": bool(o.AlignCorners()),
-        "half_pixel_centers": bool(o.HalfPixelCenters()),
-    }
 
 
 # -- checks: validate an operator against its tensors and compute its cost --------------
@@ -201,22 +193,12 @@ def _min_max(c: Ctx) -> None:
     c.same_quant(b, y)
 
 
-def _axes(c: Ctx, t: Tensor, rank: int) -> list[int]:
-    values = c.const(t, DType.INT32, DType.INT64).reshape(-1).tolist()
-    axes = []
-    for v in values:
-        if not -rank <= v < rank:
-            raise c.invalid(f"axis {v} out of range for rank {rank}")
-        axes.append(v % rank)
-    return sorted(set(axes))
-
-
 def _mean(c: Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
     c.int8_activation(x)
     c.int8_activation(y)
-    axes = _axes(c, c.need(1), len(x.shape))
+    axes = const_axes(c, c.need(1), len(x.shape), DType.INT32, DType.INT64)
     c.op.options["axes"] = axes
     kept = [1 if i in axes else d for i, d in enumerate(x.shape)]
     squeezed = [d for i, d in enumerate(x.shape) if i not in axes]
@@ -438,7 +420,7 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
         (tflite.BuiltinOperator.TANH, OpSpec("TANH", _NONE, None, None, _tanh)),
         (
             tflite.BuiltinOperator.MEAN,
-            OpSpec("MEAN", _BO.ReducerOptions, tflite.ReducerOptions, _reducer_options, _mean),
+            OpSpec("MEAN", _BO.ReducerOptions, tflite.ReducerOptions, reducer_options, _mean),
         ),
         (tflite.BuiltinOperator.PAD, OpSpec("PAD", _NONE, None, None, _pad)),
         (tflite.BuiltinOperator.RESHAPE, OpSpec("RESHAPE", _NONE, None, None, _reshape)),
@@ -467,7 +449,7 @@ SUPPORTED_OPS: dict[int, OpSpec] = {
                 "RESIZE_NEAREST_NEIGHBOR",
                 _BO.ResizeNearestNeighborOptions,
                 tflite.ResizeNearestNeighborOptions,
-                _resize_options,
+                resize_options,
                 _resize_nearest,
             ),
         ),

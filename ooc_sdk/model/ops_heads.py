@@ -18,7 +18,7 @@ import numpy as np
 import tflite
 
 from ooc_sdk.model.ir import Activation, DType, Tensor
-from ooc_sdk.model.opcheck import Ctx, OpSpec, activation, unary_int8
+from ooc_sdk.model.opcheck import Ctx, OpSpec, activation, const_axes, reducer_options, unary_int8
 
 MAX_RANK = 6  # the kernels' shape arrays (formats.tables.MAX_DIMS)
 LOG_SOFTMAX_OUTPUT = (16 / 256, 127)  # (scale, zero point) tflite-micro requires
@@ -28,10 +28,6 @@ _TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startsw
 
 def _l2_norm_options(o: Any) -> dict[str, Any]:
     return {"activation": activation(o.FusedActivationFunction())}
-
-
-def _reducer_options(o: Any) -> dict[str, Any]:
-    return {"keep_dims": bool(o.KeepDims())}
 
 
 def _no_options(o: Any) -> dict[str, Any]:
@@ -71,16 +67,6 @@ def _l2_normalization(c: Ctx) -> None:
     _output_quant(c, y, *L2_NORM_OUTPUT)
 
 
-def _axes(c: Ctx, t: Tensor, rank: int) -> list[int]:
-    values = c.const(t, DType.INT32).reshape(-1).tolist()
-    axes = []
-    for v in values:
-        if not -rank <= v < rank:
-            raise c.invalid(f"axis {v} out of range for rank {rank}")
-        axes.append(v % rank)
-    return sorted(set(axes))
-
-
 def _reduce_max(c: Ctx) -> None:
     c.arity((2, 2))
     x, y = c.need(0), c.out()
@@ -89,7 +75,7 @@ def _reduce_max(c: Ctx) -> None:
     c.same_quant(x, y)
     if len(x.shape) > MAX_RANK:
         raise c.unsupported(f"REDUCE_MAX of a tensor of rank {len(x.shape)} (at most {MAX_RANK})")
-    axes = _axes(c, c.need(1), len(x.shape))
+    axes = const_axes(c, c.need(1), len(x.shape), DType.INT32)
     c.op.options["axes"] = axes
     kept = [1 if i in axes else d for i, d in enumerate(x.shape)]
     squeezed = [d for i, d in enumerate(x.shape) if i not in axes]
@@ -166,7 +152,7 @@ SPECS: list[tuple[int, OpSpec]] = [
     (
         _B.REDUCE_MAX,
         OpSpec(
-            "REDUCE_MAX", _BO.ReducerOptions, tflite.ReducerOptions, _reducer_options, _reduce_max
+            "REDUCE_MAX", _BO.ReducerOptions, tflite.ReducerOptions, reducer_options, _reduce_max
         ),
     ),
     (

@@ -23,14 +23,8 @@ from ooc_sdk.model.opcheck import (
     check_filter_quant,
     out_size,
     padding,
+    resize_options,
 )
-
-
-def _resize_bilinear_options(o: Any) -> dict[str, Any]:
-    return {
-        "align_corners": bool(o.AlignCorners()),
-        "half_pixel_centers": bool(o.HalfPixelCenters()),
-    }
 
 
 def _transpose_conv_options(o: Any) -> dict[str, Any]:
@@ -107,7 +101,7 @@ SPECS: list[tuple[int, OpSpec]] = [
             "RESIZE_BILINEAR",
             _BO.ResizeBilinearOptions,
             tflite.ResizeBilinearOptions,
-            _resize_bilinear_options,
+            resize_options,
             _resize_bilinear,
         ),
     ),
