@@ -215,7 +215,8 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
             break;
         case OOC_NODE_QUANTIZE_IN: /* a row of floats in the scratch bytes */
             ok = k == OOC_OP_QUANTIZE && nd->tensor == op->output && (b->scratch & 3u) == 0u &&
-                 4u * (uint64_t)widest * nd->channels + b->scratch <= m->arena_bytes;
+                 4u * (uint64_t)widest * nd->channels + b->scratch <= m->arena_bytes &&
+                 m->tensors[op->inputs[0]].bytes == 4u * nd->rows * nd->width * nd->channels;
             break;
         default:
             ok = (k == OOC_OP_CONV_2D || k == OOC_OP_DEPTHWISE_CONV_2D || k == OOC_OP_AVERAGE_POOL_2D ||
