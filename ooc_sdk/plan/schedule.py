@@ -311,7 +311,7 @@ class Plan:
             "channel_split_chains": sum(1 for b in blocks for nd in b.nodes if nd.mode == NODE_PEX),
             "restreamed_ops": sum(len(b.streamed) for b in blocks),
             "spilled_tensors": len(fp.spills) if fp is not None else 0,
-            "split_ops": len({s.op for s in self.steps if s.c1}),
+            "split_ops": sum(1 for n in Counter(s.op for s in self.steps).values() if n > 1),
             "per_layer_minimum_bytes": self.per_layer_minimum,
         }
 

@@ -72,6 +72,9 @@ def technique_text(t: dict[str, Any], budget: int | None) -> str:
         used.append(f"{t['fused_blocks']} fused blocks (rows, rings"
                     + (f", up to {t['column_strips']} column strips)" if t["column_strips"] > 1
                        else ")"))  # fmt: skip
+    else:
+        fits = " (the fastest: it fits the budget and recomputes nothing)" if budget else ""
+        used.append("layer by layer" + fits)
     for key, what in (
         ("channel_split_chains", "channel-split chain"),
         ("restreamed_ops", "operator re-streaming its weights per row"),
@@ -80,13 +83,11 @@ def technique_text(t: dict[str, Any], budget: int | None) -> str:
     ):
         if t[key]:
             used.append(f"{t[key]} {_plural(what, t[key])}")
-    text = ", ".join(used) if used else "layer by layer, each layer's weights paged whole"
+    text = ", ".join(used)
     least = t["per_layer_minimum_bytes"]
     if least is not None and budget is not None:
         text += (f"; chosen because layer by layer needs at least {format_size(least)}, "
                  f"over the {format_size(budget)} budget")  # fmt: skip
-    elif not t["fused_blocks"] and budget is not None:
-        text += " (the fastest: it fits the budget and recomputes nothing)"
     return text
 
 
