@@ -292,14 +292,9 @@ static void unary_row(const ooc_op_t *op, const int8_t *in, void *out, int32_t s
         ooc_hard_swish_s8((const ooc_hard_swish_params_t *)op->params, in, (int8_t *)out, span);
         break;
     case OOC_OP_LOGISTIC:
-    case OOC_OP_TANH: {
-        const ooc_lut_params_t *p = (const ooc_lut_params_t *)op->params;
-        int32_t i;
-        for (i = 0; i < span; i++) {
-            ((int8_t *)out)[i] = p->table[in[i] + 128];
-        }
+    case OOC_OP_TANH:
+        ooc_lut_s8((const ooc_lut_params_t *)op->params, in, (int8_t *)out, span);
         break;
-    }
     default: { /* REQUANTIZE, DEQUANTIZE (fused_check.c admits no other kind here) */
         ooc_quantize_params_t q = *(const ooc_quantize_params_t *)op->params;
         q.count = span;

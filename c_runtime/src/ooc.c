@@ -497,7 +497,8 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
         break;
     case OOC_OP_LOGISTIC:
     case OOC_OP_TANH:
-        ooc_lut_s8((const ooc_lut_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
+        ooc_lut_s8((const ooc_lut_params_t *)op->params, (const int8_t *)in0, (int8_t *)out,
+                   ((const ooc_lut_params_t *)op->params)->count);
         break;
     case OOC_OP_STRIDED_COPY:
         ooc_strided_copy_s8((const ooc_strided_copy_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);

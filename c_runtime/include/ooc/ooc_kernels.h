@@ -160,7 +160,8 @@ typedef struct {
     int8_t table[256];                  /* the output for input value v is table[v + 128] */
 } ooc_lut_params_t;
 
-void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output);
+/* n elements (the whole tensor: p->count; a fused row: its span) */
+void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output, int32_t n);
 
 /* ---- LOG_SOFTMAX (output scale 16/256, zero point 127), L2_NORMALIZATION (output scale
         1/128, zero point 0), along the last axis (src/kernels/normalize.c) ---------- */

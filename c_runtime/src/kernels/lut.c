@@ -5,10 +5,10 @@
  */
 #include "ooc/ooc_kernels.h"
 
-void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output)
+void ooc_lut_s8(const ooc_lut_params_t *p, const int8_t *input, int8_t *output, int32_t n)
 {
     int32_t i;
-    for (i = 0; i < p->count; ++i) {
+    for (i = 0; i < n; ++i) {
         output[i] = p->table[(int32_t)input[i] + 128];
     }
 }

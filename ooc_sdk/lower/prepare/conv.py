@@ -30,39 +30,57 @@ def per_channel_multipliers(
     return mults, shifts
 
 
-def prepare_conv(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
-    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    o = op.options
-    depthwise = op.op_type == "DEPTHWISE_CONV_2D"
-    k_h, k_w = (w.shape[1], w.shape[2])
-    out_c = y.shape[3]
-    mults, shifts = _per_channel(graph, op, out_c)
+def conv_fields(
+    x: Tensor,
+    y: Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    pads: tuple[int, int],
+    depth_multiplier: int,
+    multipliers: tuple[list[int], list[int]],
+    act: tuple[int, int],
+) -> dict[str, Any]:
+    """``ooc_conv_params_t``'s fields: the shapes, window, offsets, activation range and per
+    output channel multipliers (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV)."""
     assert x.quant is not None and y.quant is not None
-    act_min, act_max = activation_range(o["activation"], y.quant)
-    return "ooc_conv_params_t", {
+    return {
         "batches": x.shape[0],
         "in_h": x.shape[1],
         "in_w": x.shape[2],
         "in_c": x.shape[3],
         "out_h": y.shape[1],
         "out_w": y.shape[2],
-        "out_c": out_c,
-        "k_h": k_h,
-        "k_w": k_w,
-        "stride_h": o["stride"][0],
-        "stride_w": o["stride"][1],
-        "dil_h": o["dilation"][0],
-        "dil_w": o["dilation"][1],
-        "pad_top": leading_pad(o["padding"], x.shape[1], k_h, o["stride"][0], o["dilation"][0]),
-        "pad_left": leading_pad(o["padding"], x.shape[2], k_w, o["stride"][1], o["dilation"][1]),
-        "depth_multiplier": o["depth_multiplier"] if depthwise else 1,
+        "out_c": y.shape[3],
+        "k_h": kernel[0],
+        "k_w": kernel[1],
+        "stride_h": stride[0],
+        "stride_w": stride[1],
+        "dil_h": dilation[0],
+        "dil_w": dilation[1],
+        "pad_top": pads[0],
+        "pad_left": pads[1],
+        "depth_multiplier": depth_multiplier,
         "input_offset": -x.quant.zero_point[0],
         "output_offset": y.quant.zero_point[0],
-        "act_min": act_min,
-        "act_max": act_max,
-        "out_multiplier": mults,
-        "out_shift": shifts,
+        "act_min": act[0],
+        "act_max": act[1],
+        "out_multiplier": multipliers[0],
+        "out_shift": multipliers[1],
     }
+
+
+def prepare_conv(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    assert y.quant is not None
+    o = op.options
+    k, stride, dil = (w.shape[1], w.shape[2]), o["stride"], o["dilation"]
+    pads = tuple(leading_pad(o["padding"], x.shape[1 + a], k[a], stride[a], dil[a]) for a in (0, 1))
+    depth_multiplier = o["depth_multiplier"] if op.op_type == "DEPTHWISE_CONV_2D" else 1
+    return "ooc_conv_params_t", conv_fields(
+        x, y, k, stride, dil, (pads[0], pads[1]), depth_multiplier,
+        _per_channel(graph, op, y.shape[3]), activation_range(o["activation"], y.quant),
+    )  # fmt: skip
 
 
 def prepare_fully_connected(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ooc_sdk.errors import UnsupportedModelError
 from ooc_sdk.lower.prepare.common import activation_range, leading_pad
-from ooc_sdk.lower.prepare.conv import per_channel_multipliers
+from ooc_sdk.lower.prepare.conv import conv_fields, per_channel_multipliers
 from ooc_sdk.model.ir import Graph, Operator
 
 ONE = 1 << 10  # the interpolation's fixed-point unit along one axis
@@ -82,32 +82,11 @@ def prepare_resize_bilinear(graph: Graph, op: Operator) -> tuple[str, dict[str, 
 def prepare_transpose_conv(graph: Graph, op: Operator) -> tuple[str, dict[str, Any]]:
     """Inputs (output_shape, filter, input[, bias]); the kernel reads (input, filter, bias)."""
     w, x, y = graph.tensor(op.inputs[1]), graph.tensor(op.inputs[2]), graph.tensor(op.outputs[0])
-    assert x.quant is not None and y.quant is not None
+    assert y.quant is not None
     o = op.options
-    out_c, k_h, k_w, _ = w.shape
-    mults, shifts = per_channel_multipliers(x, w, y, out_c)
-    act_min, act_max = activation_range(o["activation"], y.quant)
-    return "ooc_conv_params_t", {
-        "batches": x.shape[0],
-        "in_h": x.shape[1],
-        "in_w": x.shape[2],
-        "in_c": x.shape[3],
-        "out_h": y.shape[1],
-        "out_w": y.shape[2],
-        "out_c": out_c,
-        "k_h": k_h,
-        "k_w": k_w,
-        "stride_h": o["stride"][0],
-        "stride_w": o["stride"][1],
-        "dil_h": 1,
-        "dil_w": 1,
-        "pad_top": leading_pad(o["padding"], y.shape[1], k_h, o["stride"][0]),
-        "pad_left": leading_pad(o["padding"], y.shape[2], k_w, o["stride"][1]),
-        "depth_multiplier": 1,
-        "input_offset": -x.quant.zero_point[0],
-        "output_offset": y.quant.zero_point[0],
-        "act_min": act_min,
-        "act_max": act_max,
-        "out_multiplier": mults,
-        "out_shift": shifts,
-    }
+    k, stride = (w.shape[1], w.shape[2]), o["stride"]
+    pads = tuple(leading_pad(o["padding"], y.shape[1 + a], k[a], stride[a]) for a in (0, 1))
+    return "ooc_conv_params_t", conv_fields(
+        x, y, k, stride, (1, 1), (pads[0], pads[1]), 1,
+        per_channel_multipliers(x, w, y, w.shape[0]), activation_range(o["activation"], y.quant),
+    )  # fmt: skip

@@ -130,7 +130,7 @@ def _copies(chain: list[Block]) -> list[Block]:
                   b.restream_bytes, b.cost) for b in chain]  # fmt: skip
 
 
-def _laid_out(m: GraphFacts, chain: list[Block], target: int | None = None) -> LaidOut:
+def _lay_out(m: GraphFacts, chain: list[Block], target: int | None = None) -> LaidOut:
     """Copies of a chain's blocks (the layout writes the nodes' offsets), laid out (with
     ``target``: the first layout found within that many working bytes, layout.layout)."""
     blocks = _copies(chain)
@@ -172,7 +172,7 @@ class FusionSearch:
         key = tuple(id(b) for b in chain)
         hit = self._layouts.get(key)
         if hit is None:
-            got = _laid_out(self.m, chain, target)
+            got = _lay_out(self.m, chain, target)
             if target is not None and got[1][1] <= target:
                 return got  # within the target, not (known to be) the tightest
             hit = self._layouts[key] = (chain, got)
