@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-INCLUDE = ROOT / "c_runtime" / "include" / "ooc"
-HOST_PORT = ROOT / "c_runtime" / "ports" / "host"  # formats of the host tools only
+from ooc_sdk.package_data import runtime_dir
+
+INCLUDE = runtime_dir() / "include" / "ooc"
+HOST_PORT = runtime_dir() / "ports" / "host"  # formats of the host tools only
 COMMAND = "python -m ooc_sdk.formats --write-c-headers"
 WIDTH = 100  # columns of a generated comment
 
