@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -16,10 +17,14 @@ from ooc_sdk import __version__
 from ooc_sdk.codegen.thirdparty import SUBDIR as THIRD_PARTY
 from ooc_sdk.codegen.thirdparty import ensure_monocypher
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.formats.image import FORMAT_VERSION
+from ooc_sdk.formats.tables import MODEL_VERSION
+from ooc_sdk.package_data import runtime_dir
 
-C_RUNTIME = Path(__file__).resolve().parents[2] / "c_runtime"
+C_RUNTIME = runtime_dir()  # the wheel's ooc_sdk/c_runtime, or the checkout's c_runtime
 INCLUDE = C_RUNTIME / "include"
 SOURCES_FILE = "sources.txt"
+CMAKE_DIR = "cmake"  # the CMake package (oocConfig.cmake), the target's definition, toolchain files
 # Preprocessor flags per kernel family: the reference kernels, or the Cortex-M DSP-extension ones
 # (src/kernels/conv_dsp.c, depthwise_dsp.c; their portable C form on the host). CMake: option OOC_KERNELS_DSP.
 KERNEL_FLAGS: dict[str, list[str]] = {"ref": [], "dsp": ["-DOOC_KERNELS_DSP=1"]}
@@ -54,6 +59,7 @@ def runtime_digest() -> str:
         *sorted(INCLUDE.rglob("*.h")),
         *sorted((C_RUNTIME / "src").rglob("*.[ch]")),
         *sorted((C_RUNTIME / THIRD_PARTY).glob("*.[ch]")),
+        *sorted((C_RUNTIME / CMAKE_DIR).glob("*.cmake")),
         C_RUNTIME / SOURCES_FILE,
         C_RUNTIME / "CMakeLists.txt",
     ]
@@ -64,17 +70,47 @@ def runtime_digest() -> str:
 
 
 def copy_runtime(dest: Path) -> list[Path]:
-    """Copy the runtime into ``dest`` (replaced if present): its headers, sources, source list
-    and CMakeLists.txt, a project of its own. Returns the sources relative to ``dest``."""
+    """Copy the runtime into ``dest`` (replaced if present): its headers, sources, source list,
+    CMakeLists.txt and cmake/ (a project of its own, and a CMake package). Returns the sources
+    relative to ``dest``."""
     sources = runtime_sources()  # InvalidArgumentError before anything is written
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(INCLUDE, dest / "include")
     shutil.copytree(C_RUNTIME / "src", dest / "src", ignore=shutil.ignore_patterns("*.o"))
     shutil.copytree(C_RUNTIME / THIRD_PARTY, dest / THIRD_PARTY)
+    shutil.copytree(C_RUNTIME / CMAKE_DIR, dest / CMAKE_DIR)
     for name in (SOURCES_FILE, "CMakeLists.txt"):
         shutil.copyfile(C_RUNTIME / name, dest / name)
     return sources
+
+
+def runtime_version(root: Path = C_RUNTIME) -> str:
+    """The runtime's version, ``MAJOR.MINOR``: OOC_VERSION_MAJOR and OOC_VERSION_MINOR in
+    include/ooc/ooc.h, as the CMake package reads them (cmake/oocConfigVersion.cmake)."""
+    header = root / "include" / "ooc" / "ooc.h"
+    try:
+        text = header.read_text()
+    except OSError:
+        raise InvalidArgumentError(
+            f"the ooc C runtime is missing from {root} (no {header.name})"
+        ) from None
+    parts = [re.search(rf"^#define OOC_VERSION_{p} (\d+)$", text, re.M) for p in ("MAJOR", "MINOR")]
+    if parts[0] is None or parts[1] is None:
+        raise InvalidArgumentError(f"{header} defines no OOC_VERSION_MAJOR/MINOR")
+    return f"{parts[0].group(1)}.{parts[1].group(1)}"
+
+
+def versions() -> dict[str, str]:
+    """The SDK's version and those of what it shares with the device: the C runtime, the model
+    tables' layout (ooc_model_t.version) and the flash image format (superblock
+    format_version); ``ooc --version`` prints them."""
+    return {
+        "sdk": __version__,
+        "runtime": runtime_version(),
+        "tables": str(MODEL_VERSION),
+        "image_format": str(FORMAT_VERSION),
+    }
 
 
 _CMAKE = """\
