@@ -17,14 +17,40 @@ import traceback
 
 import click
 
-from ooc_sdk import __version__
 from ooc_sdk.cli import audit, build, device, image, model, plan, provision, run
 from ooc_sdk.cli.options import EXIT_USAGE, group, one_line
+from ooc_sdk.codegen.runtime import runtime_sources, versions
 from ooc_sdk.errors import OocError
+from ooc_sdk.package_data import runtime_dir
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    v = versions()
+    click.echo(f"ooc, version {v['sdk']}")
+    click.echo(f"C runtime {v['runtime']}, model tables version {v['tables']}, "
+               f"image format version {v['image_format']}")  # fmt: skip
+    ctx.exit()
+
+
+def _print_runtime_dir(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    runtime_sources()  # one line and exit status 2 when the runtime is missing
+    click.echo(str(runtime_dir()))
+    ctx.exit()
 
 
 @group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="ooc")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version,
+              help="Show the versions of ooc, its C runtime, the model tables and the image "
+              "format, and exit.")  # fmt: skip
+@click.option("--runtime-dir", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_runtime_dir,
+              help="Print the C runtime's directory (sources, headers, ports; a CMake package: "
+              "-Dooc_DIR=DIR/cmake) and exit.")  # fmt: skip
 def cli() -> None:
     """ooc: run int8 neural networks far larger than a microcontroller's SRAM.
 
