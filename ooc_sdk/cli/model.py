@@ -200,7 +200,7 @@ def golden(
 
     Prints the arena TFLM needed (total, and the head/tail split of its
     RecordingMicroAllocator) and the outputs' shapes and digests. Needs the
-    dev extra (pip install 'ooc-sdk[dev]'). Results are cached by model hash
+    golden extra (pip install 'ooc-sdk[golden]'). Results are cached by model hash
     and inputs under $OOC_CACHE_DIR (default ~/.cache/ooc).
     """
     from ooc_sdk.run.golden import run_tflm

@@ -164,7 +164,7 @@ def _run_child(
         stdout = proc.stdout.decode("utf-8", "replace")
         stderr = proc.stderr.decode("utf-8", "replace")
         if proc.returncode == 3:
-            raise ToolError("tflite-micro is not installed: pip install 'ooc-sdk[dev]'")
+            raise ToolError("tflite-micro is not installed: pip install 'ooc-sdk[golden]'")
         if proc.returncode != 0:
             lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
             how = (
