@@ -83,8 +83,29 @@ def test_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """The SDK's version, then the C runtime's (ooc.h), the tables' and the image format's."""
+    from ooc_sdk import __version__
+    from ooc_sdk.formats.image import FORMAT_VERSION
+    from ooc_sdk.formats.tables import MODEL_VERSION
+
     code, out, _ = run(capsys, "--version")
-    assert code == 0 and "ooc, version" in out
+    assert code == 0
+    assert out.splitlines() == [
+        f"ooc, version {__version__}",
+        f"C runtime 0.1, model tables version {MODEL_VERSION}, image format version {FORMAT_VERSION}",
+    ]
+
+
+def test_runtime_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    """In a checkout (an editable install) the runtime is the checkout's c_runtime/; the wheel's
+    own is tests/test_wheel.py's."""
+    from conftest import ROOT
+    from ooc_sdk import runtime_dir
+
+    code, out, err = run(capsys, "--runtime-dir")
+    assert code == 0 and err == ""
+    assert Path(out.strip()) == runtime_dir() == ROOT / "c_runtime"
+    assert (runtime_dir() / "cmake" / "oocConfig.cmake").is_file()
 
 
 def test_inspect_table(capsys: pytest.CaptureFixture[str]) -> None:
