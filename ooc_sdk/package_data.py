@@ -20,9 +20,13 @@ PACKAGED = "c_runtime"  # the runtime's directory inside the installed package
 def runtime_dir() -> Path:
     """The C runtime's directory: the wheel's ``ooc_sdk/c_runtime``, else the checkout's
     ``c_runtime`` (an editable install). Firmware builds use it as a CMake package
-    (``-Dooc_DIR=<it>/cmake``) or copy from it; ``ooc --runtime-dir`` prints it. It is returned
-    whether or not it exists; the readers of its files say when it is missing."""
+    (``-Dooc_DIR=<it>/cmake``) or copy from it; ``ooc --runtime-dir`` prints it. When neither
+    exists (a broken install) it is the wheel's path, which the readers of its files name in
+    their error."""
     packaged = resources.files("ooc_sdk") / PACKAGED
     if isinstance(packaged, Path) and packaged.is_dir():
         return packaged.resolve()
-    return Path(__file__).resolve().parent.parent / "c_runtime"
+    checkout = Path(__file__).resolve().parent.parent / "c_runtime"
+    if checkout.is_dir() or not isinstance(packaged, Path):
+        return checkout
+    return packaged

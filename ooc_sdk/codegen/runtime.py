@@ -54,7 +54,7 @@ def runtime_digest() -> str:
     """Hash of every runtime header and source and of its build files: part of the build cache
     keys."""
     h = hashlib.sha256()
-    ensure_monocypher(C_RUNTIME)
+    runtime_sources()  # one line when the runtime is missing; the third-party sources fetched
     files = [
         *sorted(INCLUDE.rglob("*.h")),
         *sorted((C_RUNTIME / "src").rglob("*.[ch]")),

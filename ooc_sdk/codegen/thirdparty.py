@@ -7,7 +7,8 @@ distribution of ``monocypher-py`` 0.0.3 (``src/monocypher-3.1.2-src/``, byte for
 upstream release). The archive and every file taken from it are pinned by SHA-256; they are
 unpacked once into ``c_runtime/third_party/monocypher/`` (not committed), where
 ``c_runtime/sources.txt`` lists them. ``python -m ooc_sdk.codegen.thirdparty`` fetches them
-ahead of time; set ``OOC_MONOCYPHER_SDIST`` to a local copy of the archive to work offline.
+ahead of time; set ``OOC_MONOCYPHER_SDIST`` to a local copy of the archive to work offline. A
+wheel carries them (setup.py fetches them before copying the runtime into it).
 """
 
 from __future__ import annotations
