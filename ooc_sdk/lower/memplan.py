@@ -99,16 +99,37 @@ def _buffers(graph: Graph) -> list[Buffer]:
     return out
 
 
-def _place(buffers: list[Buffer], best_fit: bool = False) -> tuple[dict[int, int], int]:
+def _conflicts(buffers: list[Buffer]) -> dict[int, list[int]]:
+    """For each buffer (by ``id``), the buffers whose lifetimes overlap it: computed once per
+    placement search, so each greedy pass only looks at those (not at everything placed)."""
+    by_first = sorted(buffers, key=lambda b: b.first)
+    out: dict[int, list[int]] = {id(b): [] for b in buffers}
+    for i, a in enumerate(by_first):
+        for b in by_first[i + 1 :]:
+            if b.first > a.last:
+                break
+            out[id(a)].append(id(b))
+            out[id(b)].append(id(a))
+    return out
+
+
+def _place(
+    buffers: list[Buffer],
+    conflicts: dict[int, list[int]],
+    best_fit: bool = False,
+    limit: int | None = None,
+) -> tuple[dict[int, int], int] | None:
     """Place ``buffers`` in order: each at the lowest free offset (first fit) or in the
-    smallest free gap that holds it (best fit; above everything when none does). Either way an
-    offset is 0 or the end of a placed buffer."""
-    placed: list[tuple[int, int, int, int]] = []  # (first, last, offset, end): plain ints, fast
+    smallest free gap that holds it (best fit; above everything when none does), clear of the
+    placed buffers it ``conflicts`` with. Either way an offset is 0 or the end of a placed
+    buffer. None as soon as the arena reaches ``limit`` (a placement no better than one
+    already found)."""
+    at: dict[int, tuple[int, int]] = {}  # placed buffer's id -> (offset, end)
     offsets: dict[int, int] = {}
     arena = 0
     for buf in buffers:
-        first, last, size = buf.first, buf.last, buf.size
-        busy = sorted([(off, end) for f, la, off, end in placed if f <= last and first <= la])
+        size = buf.size
+        busy = sorted([at[o] for o in conflicts[id(buf)] if o in at])
         candidate = 0
         best_gap: tuple[int, int] | None = None
         for start, end in busy:
@@ -121,8 +142,10 @@ def _place(buffers: list[Buffer], best_fit: bool = False) -> tuple[dict[int, int
                 candidate = end
         if best_fit and best_gap is not None:
             candidate = best_gap[1]
-        placed.append((first, last, candidate, candidate + size))
+        at[id(buf)] = (candidate, candidate + size)
         arena = max(arena, candidate + size)
+        if limit is not None and arena >= limit:
+            return None
         for t in buf.tensors:
             offsets[t] = candidate
     return offsets, arena
@@ -153,13 +176,14 @@ def place(buffers: list[Buffer], target: int | None = None) -> tuple[dict[int, i
         "first-use": sorted(buffers, key=lambda b: (b.first, -b.size)),
     }
     bound = lower_bound(buffers)
+    conflicts = _conflicts(buffers)
     best: tuple[dict[int, int], int, str] | None = None
     for name, order in orders.items():
         for fit in (False, True):
-            offsets, arena = _place(order, best_fit=fit)
-            if best is None or arena < best[1]:
-                best = (offsets, arena, name + ("/best-fit" if fit else ""))
-            if target is not None and best[1] <= target:
+            found = _place(order, conflicts, fit, None if best is None else best[1])
+            if found is not None:  # smaller than the best so far
+                best = (found[0], found[1], name + ("/best-fit" if fit else ""))
+            if target is not None and best is not None and best[1] <= target:
                 return best
     assert best is not None
     rng = random.Random(len(buffers))  # fixed: the same buffers always get the same plan
@@ -167,9 +191,9 @@ def place(buffers: list[Buffer], target: int | None = None) -> tuple[dict[int, i
     for i in range(SHUFFLES if best[1] > bound else 0):
         rng.shuffle(order)
         for fit in (False, True):
-            offsets, arena = _place(order, best_fit=fit)
-            if arena < best[1]:
-                best = (offsets, arena, f"shuffle {i + 1}" + ("/best-fit" if fit else ""))
+            found = _place(order, conflicts, fit, best[1])
+            if found is not None:
+                best = (found[0], found[1], f"shuffle {i + 1}" + ("/best-fit" if fit else ""))
         if best[1] <= bound or (target is not None and best[1] <= target):
             break
     return best

@@ -273,7 +273,7 @@ class FusedPlanner:
             try:
                 trial = FusionSearch(
                     self.graph, spilled=spilled | {pick}, channel_split=self.channel_split,
-                    spill_sector_bytes=self.sector,
+                    spill_sector_bytes=self.sector, reuse=self.search,
                 )  # fmt: skip
             except FusionError:
                 refused.add(pick)

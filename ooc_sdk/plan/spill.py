@@ -10,6 +10,8 @@ before it is read back). ``tests/test_spill.py`` checks it against the C ring on
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ooc_sdk.formats import spill as fmt
@@ -50,28 +52,30 @@ class SpillCost:
     sectors_spanned: int  # sectors the writes touch: 1 + sectors opened
 
 
-def predict(page: int, sector: int, pos: int, lens: list[int]) -> tuple[SpillCost, int]:
+def predict(page: int, sector: int, pos: int, lens: Sequence[int]) -> tuple[SpillCost, int]:
     """The cost of appending records of ``lens`` at write offset ``pos`` of the head sector
     (``sector`` when it is full), and the write offset afterwards."""
     programmed = ops = erases = 0
     spanned = 1
-    for n in lens:
-        size = record_bytes(n)
+    open_ops = _pages(page, SLOT_OFFSET, SLOT) + _pages(page, 0, SECTOR_HEADER)
+    for n in lens:  # the hot loop of forecast(): record_bytes and _pages inlined
+        written = RECORD_HEADER + n + TAG
+        size = -(-written // ALIGN) * ALIGN
         if n < 1 or size > sector - SECTOR_HEADER:
             raise ValueError(f"a spill of {n} bytes does not fit one {sector}-byte sector")
         if pos + size > sector:  # open the next sector: slot, erase, header
             programmed += SLOT + SECTOR_HEADER
-            ops += _pages(page, SLOT_OFFSET, SLOT) + _pages(page, 0, SECTOR_HEADER)
+            ops += open_ops
             erases += 1
             spanned += 1
             pos = SECTOR_HEADER
-        programmed += RECORD_HEADER + n + TAG
-        ops += _pages(page, pos, RECORD_HEADER + n + TAG)
+        programmed += written
+        ops += (pos + written - 1) // page - pos // page + 1
         pos += size
     return SpillCost(programmed, ops, erases, spanned if lens else 0), pos
 
 
-def cycle(page: int, sector: int, pos: int, lens: list[int]) -> tuple[int, list[SpillCost]]:
+def cycle(page: int, sector: int, pos: int, lens: Sequence[int]) -> tuple[int, list[SpillCost]]:
     """The steady state from write offset ``pos``: the offset at the start of an inference takes
     finitely many values, so the costs become periodic. Returns (inferences before the cycle,
     the per-inference costs around it)."""
@@ -108,8 +112,14 @@ class SpillForecast:
         return n_sectors * endurance_cycles / self.erases if self.erases else float("inf")
 
 
-def forecast(page: int, sector: int, lens: list[int]) -> SpillForecast:
-    """The per-inference cost of writing ``lens`` on a ring of ``sector``-byte sectors."""
+def forecast(page: int, sector: int, lens: Sequence[int]) -> SpillForecast:
+    """The per-inference cost of writing ``lens`` on a ring of ``sector``-byte sectors.
+    Remembered: the planner asks for the same spills once per slot size it tries."""
+    return _forecast(page, sector, tuple(lens))
+
+
+@functools.lru_cache(maxsize=256)
+def _forecast(page: int, sector: int, lens: tuple[int, ...]) -> SpillForecast:
     worst = SpillCost(0, 0, 0, 0)
     spanned = 0
     for pos in range(SECTOR_HEADER, sector + 1, ALIGN):

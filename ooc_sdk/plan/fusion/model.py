@@ -8,6 +8,7 @@ Plain data: this module reads no graph. The laid-out schedule built from these p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from ooc_sdk.errors import OocError
@@ -95,7 +96,7 @@ class Block:
     def node_of(self, op: int) -> Node:
         return next(nd for nd in self.nodes if nd.op == op and nd.mode != NODE_INPUT)
 
-    @property
+    @functools.cached_property
     def pex_ops(self) -> frozenset[int]:
         """Operators inside the block's channel-split chains (their weights stay resident)."""
         return frozenset(

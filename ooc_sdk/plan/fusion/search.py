@@ -33,21 +33,39 @@ _VARIANTS = {"auto": (False, True), "off": (False,), "always": (True, False)}  #
 
 # A schedule laid out: (its blocks, copied, and layout()'s offsets, working and arena bytes)
 LaidOut = tuple[list[Block], tuple[dict[int, int], int, int]]
+Front = list[tuple[int, float, list[Block]]]  # (peak SRAM, cost, blocks): pareto()
 
 
-def candidates(m: GraphFacts) -> dict[tuple[int, int], list[Block]]:
-    """Every block worth considering: single operators, and fused runs at each strip count."""
+def candidates(
+    m: GraphFacts,
+    reuse: tuple[dict[tuple[int, int], list[Block]], list[tuple[int, int]]] = ({}, []),
+) -> dict[tuple[int, int], list[Block]]:
+    """Every block worth considering: single operators, and fused runs at each strip count.
+    ``reuse``: another search's candidates and the operator spans where its facts differ from
+    ``m``'s (see :func:`_changed_spans`); a block [a, b) meeting none is taken from it."""
     out: dict[tuple[int, int], list[Block]] = {}
+    prev, changed = reuse
+
+    def kept(a: int, b: int) -> bool:
+        """Whether block [a, b) is the other search's (then copied into ``out``)."""
+        if not prev or any(a <= hi and b - 1 >= lo for lo, hi in changed):
+            return False
+        if (a, b) in prev:
+            out[(a, b)] = prev[(a, b)]
+        return True
+
     for a in range(m.n):
         op = m.graph.operators[a]
         rows_io = any(t in m.streamed for t in op.inputs) or op.outputs[0] in m.spilled
-        if not rows_io:
+        if not rows_io and not kept(a, a + 1):
             out[(a, a + 1)] = [single_block(m, a)]
         for b in range(a + 1, min(m.n, a + MAX_BLOCK_OPS) + 1):
             if m.row_ops[b - 1] is None:
                 break
             if b == a + 1 and not rows_io:
                 continue  # one operator alone gains nothing from rows unless it streams
+            if kept(a, b):
+                continue
             found: list[Block] = []
             for pex in _VARIANTS[m.channel_split]:
                 sim = simulate(m, a, b, pex)
@@ -64,6 +82,18 @@ def candidates(m: GraphFacts) -> dict[tuple[int, int], list[Block]]:
                 if found:
                     out[(a, b)] = found
     return out
+
+
+def _changed_spans(m: GraphFacts, other: GraphFacts) -> list[tuple[int, int]] | None:
+    """Where two searches' candidates may differ: for each tensor spilled in one and not the
+    other, the operators from its producer to its last reader (a block there reads or writes
+    it, or holds it whole while it runs). None when they differ otherwise."""
+    same = (m.graph is other.graph and m.channel_split == other.channel_split
+            and m.spill_payload == other.spill_payload
+            and m.streamed - m.spilled == other.streamed - other.spilled)  # fmt: skip
+    if not same:
+        return None
+    return [(m.producer[t], m.last_use[t]) for t in sorted(m.spilled ^ other.spilled)]
 
 
 def pareto(
@@ -151,19 +181,25 @@ class FusionSearch:
         spilled: frozenset[int] = frozenset(),
         channel_split: str = "auto",
         spill_sector_bytes: int | None = None,
+        reuse: FusionSearch | None = None,
     ) -> None:
+        """``reuse``: a search of the same graph differing at most in the spilled tensors,
+        whose candidates away from those tensors are this search's too (the spill search
+        adds one tensor a round)."""
         t0 = time.perf_counter()
         self.graph = graph
         self.stream_inputs = stream_inputs
         self.spilled = spilled
         self.channel_split = channel_split
         self.m = GraphFacts(graph, stream_inputs, spilled, channel_split, spill_sector_bytes)
-        self.cands = candidates(self.m)
+        changed = None if reuse is None else _changed_spans(self.m, reuse.m)
+        self.cands = candidates(self.m, ({}, []) if changed is None else (reuse.cands, changed))
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
         # chains laid out, by their blocks' identities (the chain kept, so the ids stay theirs):
         # the out-of-core planner's searches at several slot sizes draw many of the same
         self._layouts: dict[tuple[int, ...], tuple[list[Block], LaidOut]] = {}
+        self._fronts: dict[tuple[Any, ...], tuple[StreamCosts | None, Front]] = {}
 
     def _laid_out(self, chain: list[Block], target: int | None = None) -> LaidOut:
         """``chain`` laid out tight (copies: the caller may keep them), from the cache if seen.
@@ -200,17 +236,13 @@ class FusionSearch:
             raise InvalidArgumentError("the SRAM budget must be positive")
         t0 = time.perf_counter()
         m, base = self.m, self.graph.macs
-        cands = self.cands
-        if max_block_weight_bytes is not None:
-            assert block_weight_bytes is not None
-            cands = self._within_slot(block_weight_bytes, max_block_weight_bytes, stream)
         # The search's edge costs ignore fragmentation; the arena layout decides. Every plan on
         # the front is laid out, so a budget is checked against the working SRAM the runtime uses.
         if max_mac_overhead is not None:
             limit = base * max_mac_overhead
         else:  # a budget alone: MACs as good as unbounded; no budget: no recomputation
             limit = base * (64.0 if sram is not None else 1.0)
-        front = pareto(m, cands, limit * (1 + 1e-9))
+        front = self._front(limit, block_weight_bytes, max_block_weight_bytes, stream)
         if not front:
             raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
         # the runtime's refs of each spilled tensor (STATE_BYTES each, 8-aligned, above the
@@ -224,6 +256,29 @@ class FusionSearch:
             _, blocks, laid = min(plans, key=lambda p: (p[2][1], p[0]))
             objective = "min-sram"
         return self._finish(blocks, laid, objective, max_mac_overhead, sram, t0)
+
+    def _front(
+        self,
+        limit: float,
+        block_weight_bytes: Callable[[int, int], int] | None,
+        cap: int | None,
+        stream: StreamCosts | None,
+    ) -> Front:
+        """The Pareto front within ``limit`` MACs of the candidates whose weights fit ``cap``
+        (None: all), remembered: the out-of-core planner asks again for every budget share
+        and slot count that leaves the same slot size (``block_weight_bytes`` and ``stream``
+        are the planner's own, the same for every call)."""
+        key = (limit, cap, block_weight_bytes, id(stream))  # a bound method: equal, not same
+        hit = self._fronts.get(key)
+        if hit is not None and hit[0] is stream:
+            return hit[1]
+        cands = self.cands
+        if cap is not None:
+            assert block_weight_bytes is not None
+            cands = self._within_slot(block_weight_bytes, cap, stream)
+        front = pareto(self.m, cands, limit * (1 + 1e-9))
+        self._fronts[key] = (stream, front)
+        return front
 
     def _within_slot(
         self, block_weight_bytes: Callable[[int, int], int], cap: int, stream: StreamCosts | None
