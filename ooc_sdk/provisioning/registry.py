@@ -265,6 +265,11 @@ class Registry:
             raise
         return reg
 
+    @staticmethod
+    def describe(location: Path | str) -> str:
+        """How messages name the registry at ``location`` (a URL without its password)."""
+        return redact(str(location)) if is_url(location) else str(location)
+
     @classmethod
     def migrate(cls, location: Path | str) -> tuple[int, int]:
         """Create the registry at ``location`` or bring it to the current schema: (version
