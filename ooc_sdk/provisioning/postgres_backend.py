@@ -53,6 +53,7 @@ CONNECT_TIMEOUT_S = 10  # opening: a server that does not answer in this time is
 LOCK_TIMEOUT_S = 30  # a writer's wait for the chain head
 IDLE_IN_TRANSACTION_S = 20  # the server ends a session idle inside a transaction this long
 _RETRIES = 20  # serialisation failures and deadlocks in a row
+_LOCK_HEAD = "SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE"
 _MIGRATE_LOCK = int.from_bytes(hashlib.sha256(b"ooc registry migrate").digest()[:8], "big") >> 1
 _NEEDS = "a postgresql:// registry needs psycopg 3: pip install 'ooc-sdk[postgresql]'"
 # SQLSTATEs: retried at once / the connection is gone
@@ -195,10 +196,8 @@ class PostgresBackend(Backend):
             try:
                 conn = self._live()
                 tx = _PgTx(conn)
-                if begin:
-                    conn.execute(begin)
-                if lock:
-                    conn.execute("SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE")
+                if begin:  # with the writers' lock in the same round trip
+                    conn.execute(f"{begin}; {_LOCK_HEAD}" if lock else begin)
                 result = body(tx)
                 if begin:
                     committing = True

@@ -296,13 +296,15 @@ class Registry:
         """``key``'s id (hex) once it is the registry's (or the registry has none yet)."""
         key_id = key.key_id.hex()
         row = tx.execute("SELECT value FROM meta WHERE key = 'mac_key_id'").fetchone()
-        kept = row[0] if row else ""
+        self._same_key(row[0] if row else "", key_id)
+        return key_id
+
+    def _same_key(self, kept: str, key_id: str) -> None:
         if kept and kept != key_id:
             raise RegistryError(
                 f"registry {self.path} is kept under master key id {kept}; this station has "
                 f"master key id {key_id}: use that registry's master key, or another registry"
             )
-        return key_id
 
     @property
     def schema_version(self) -> int:
@@ -330,7 +332,6 @@ class Registry:
                 f"registry {self.path} is written only with the factory master key (every audit "
                 "entry carries a MAC under it); reading needs no key"
             )
-        key_id = self._check_key(tx, self._key)
         _check_detail(detail)
         try:
             text = canonical_json(detail)
@@ -338,9 +339,12 @@ class Registry:
             raise RegistryError(f"audit detail is not plain JSON ({e})") from None
         meta = dict(
             tx.execute(
-                "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('audit_count', 'audit_head', 'mac_key_id')"
             ).fetchall()
         )
+        key_id = self._key.key_id.hex()
+        self._same_key(meta.get("mac_key_id") or "", key_id)
         seq = int(meta["audit_count"]) + 1
         prev = meta["audit_head"]
         stamp = stamp or _now()
@@ -350,9 +354,11 @@ class Registry:
             f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, stamp, station, uid, event, text, prev, digest.hex(), mac),
         )
-        tx.execute("UPDATE meta SET value = ? WHERE key = 'mac_key_id'", (key_id,))
-        tx.execute("UPDATE meta SET value = ? WHERE key = 'audit_count'", (str(seq),))
-        tx.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (digest.hex(),))
+        tx.execute(  # the head moves in the same statement as the count and the key id
+            "UPDATE meta SET value = CASE key WHEN 'mac_key_id' THEN ? WHEN 'audit_count' THEN ? "
+            "ELSE ? END WHERE key IN ('mac_key_id', 'audit_count', 'audit_head')",
+            (key_id, str(seq), digest.hex()),
+        )
         tx.appended = digest.hex()
 
     def allocate_serials(self, station: str, count: int = 1) -> list[int]:
@@ -434,6 +440,7 @@ class Registry:
         image = (claimed["image_id"], claimed["image_version"], counter)
         if old is None:
             outcome, attempts = Claim.NEW, 1
+            new = Device(uid_hex, key_hex, *image, station, "pending", None, 1, now, now)
             tx.execute(
                 f"INSERT INTO devices ({_DEVICE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'pending', NULL, 1, ?, ?)",
@@ -441,6 +448,10 @@ class Registry:
             )
         else:
             outcome, attempts = Claim.RESUME, old.attempts + 1
+            new = dataclasses.replace(
+                old, image_id=image[0], image_version=image[1], security_counter=counter,
+                station=station, state="pending", reason=None, attempts=attempts, updated=now,
+            )  # fmt: skip
             tx.execute(
                 "UPDATE devices SET image_id = ?, image_version = ?, security_counter = ?, "
                 "station = ?, state = 'pending', reason = NULL, attempts = ?, updated = ? "
@@ -455,8 +466,7 @@ class Registry:
             "attempts": attempts,
         }
         self._append(tx, station, uid_hex, "claim", detail, now)
-        row = tx.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,))
-        return outcome, _device(row.fetchone())
+        return outcome, new
 
     def set_state(
         self,
