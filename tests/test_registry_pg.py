@@ -450,6 +450,74 @@ def test_export_from_sqlite_import_into_postgresql_and_back(
         assert report.ok and report.entries == before.entries + 1 and reg.devices() == devices
 
 
+# -- stations on the line ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A batch build of the smallest shared model and its master key file."""
+    d = tmp_path_factory.mktemp("pg-batch")
+    master = d / "master.key"
+    KS.write(master)
+    code = main(["build", str(shared_model("hello_world_int8.tflite")), "--sram", "16KiB",
+                 "--master-key", str(master), "-o", str(d / "batch")])  # fmt: skip
+    assert code == 0
+    return d / "batch", master
+
+
+_HOLD = """
+import sys
+from ooc_sdk.provisioning.registry import Registry
+with Registry.open(sys.argv[1]) as reg, reg.hold_station(sys.argv[2]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_station_name_runs_once_across_the_line(
+    pg: pgserver.PgServer,
+    url: str,
+    batch: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    image, master = batch
+
+    def run(station: str, out: str, registry: str = url) -> tuple[int, str, str]:
+        return ooc(capsys, "provision", "run", "--image", str(image), "--programmer", "file",
+                   "--master-key", str(master), "--registry", registry, "--count", "2",
+                   "--station", station, "--out", str(tmp_path / out))  # fmt: skip
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, url, "line/1"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        err = _one_line(*run("line/1", "a"))
+        assert "station 'line/1' is already running on registry postgresql://" in err
+        assert not (tmp_path / "a").exists()  # nothing programmed
+        assert run("line/2", "b")[0] == 0  # another name runs meanwhile
+    finally:
+        holder.kill()  # kill -9: the lock goes with its session
+        holder.wait()
+    assert run("line/1", "a")[0] == 0 and run("line/1", "a")[0] == 0
+    with Registry.open(url) as reg:
+        assert Counter(d.station for d in reg.devices("verified")) == {"line/1": 2, "line/2": 2}
+
+    # a station refuses a database that is not a registry, before anything is programmed
+    other = pg.create_database(f"t{next(_names)}")
+    with pg.admin(dbname(other)) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT INTO meta VALUES ('application', 'mes')")
+    before = snapshot(pg, dbname(other))
+    err = _one_line(*run("line/3", "c", other))  # a table the station role may not read
+    assert "this role may not do that while reading its schema version" in err
+    with pg.admin(dbname(other)) as conn:
+        conn.execute("GRANT SELECT ON meta TO ooc_station")
+    err = _one_line(*run("line/3", "c", other))
+    assert "is a PostgreSQL database but not an ooc device registry" in err
+    assert not (tmp_path / "c").exists() and snapshot(pg, dbname(other)) == before
+
+
 # -- the line: 8 stations, kill -9 and a server restart, then the same commands again ----------
 
 _STATIONS, _PER_STATION = 8, 50
@@ -474,14 +542,14 @@ def _verified(pg: pgserver.PgServer, db: str) -> int:
 
 @pytest.mark.slow
 def test_eight_stations_killed_and_a_server_restart_then_rerun(
-    pg: pgserver.PgServer, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pg: pgserver.PgServer,
+    url: str,
+    batch: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    master = tmp_path / "master.key"
-    KS.write(master)
-    batch = tmp_path / "batch"
-    assert ooc(capsys, "build", str(shared_model("hello_world_int8.tflite")), "--sram", "16KiB",
-               "--master-key", str(master), "-o", str(batch))[0] == 0  # fmt: skip
-    cmds, db, rng = _line_cmds(batch, master, url, tmp_path), dbname(url), random.Random(26)
+    image, master = batch
+    cmds, db, rng = _line_cmds(image, master, url, tmp_path), dbname(url), random.Random(26)
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in cmds]  # fmt: skip
     killed: list[int] = []

@@ -241,9 +241,9 @@ class PostgresBackend(Backend):
     def _identify(self, tx: Tx) -> int:
         tables = {
             r[0]
-            for r in tx.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = current_schema()"
+            for r in tx.execute(  # pg_class: tables this role may not read are listed too
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
             )
         }
         if not tables:
