@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ADMIN = "ooc_admin"
-STATION = "ooc_station"
+STATION = "line_station"  # the tests' own; docs/provisioning.md's roles are made by a test
 STATION_PASSWORD = "st4tion-Pw!x"  # never to appear in any output (tests check)
 
 

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -350,7 +351,7 @@ def test_bad_registries_are_one_line_errors_and_nothing_is_written(
     with pg.admin(db) as conn:  # a database of something else
         conn.execute("CREATE TABLE parts (pn TEXT PRIMARY KEY, qty INTEGER)")
         conn.execute("INSERT INTO parts VALUES ('R1', 10)")
-        conn.execute("GRANT ALL ON parts TO ooc_station")
+        conn.execute(f"GRANT ALL ON parts TO {pgserver.STATION}")
     foreign = snapshot(pg, db)
     down = (
         f"postgresql://ooc_station:{pgserver.STATION_PASSWORD}@127.0.0.1:{pgserver._free_port()}/x"
@@ -512,10 +513,67 @@ def test_a_station_name_runs_once_across_the_line(
     err = _one_line(*run("line/3", "c", other))  # a table the station role may not read
     assert "this role may not do that while reading its schema version" in err
     with pg.admin(dbname(other)) as conn:
-        conn.execute("GRANT SELECT ON meta TO ooc_station")
+        conn.execute(f"GRANT SELECT ON meta TO {pgserver.STATION}")
     err = _one_line(*run("line/3", "c", other))
     assert "is a PostgreSQL database but not an ooc device registry" in err
     assert not (tmp_path / "c").exists() and snapshot(pg, dbname(other)) == before
+
+
+def _doc_sql(marker: str) -> list[str]:
+    """The statements of the SQL block in docs/provisioning.md that starts with ``marker``."""
+    text = (Path(__file__).parents[1] / "docs" / "provisioning.md").read_text()
+    block = text[text.index(marker) :].split("```", 1)[0]
+    return [st.strip() for st in re.sub(r"--[^\n]*", "", block).split(";") if st.strip()]
+
+
+def test_the_documented_roles_and_a_backup(
+    pg: pgserver.PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/provisioning.md, "Scaling a line": its SQL as written. The owner migrates, a station
+    writes, a reader only reads, neither can change the audit log, other roles cannot connect;
+    a pg_dump restored into a new database audits to the same head."""
+    with pg.admin() as conn:
+        for statement in _doc_sql("-- as the server's superuser"):
+            conn.execute(statement)
+    owner, station, reader = (pg.url("line1", f"ooc_{r}", "change me")
+                              for r in ("owner", "station", "reader"))  # fmt: skip
+    assert ooc(capsys, "registry", "migrate", "--registry", owner)[0] == 0
+    with psycopg.connect(owner, autocommit=True) as conn:
+        for statement in _doc_sql("-- in line1, as ooc_owner"):
+            conn.execute(statement)
+    with Registry.open(station, key=KS) as reg, reg.hold_station("line1-a"):
+        reg.allocate_serials("line1-a", 2)
+        provision(reg, 1, "line1-a")
+        head = reg.verify_chain().head
+    with psycopg.connect(station, autocommit=True) as conn:
+        for statement in ("UPDATE audit SET station = 'x'", "DELETE FROM devices",
+                          "TRUNCATE audit", "ALTER TABLE audit DISABLE TRIGGER audit_no_update",
+                          "DROP TABLE audit"):  # fmt: skip
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+    master = tmp_path / "master.key"
+    KS.write(master)
+    code, out, _ = ooc(capsys, "device", "audit", "--registry", reader, "--master-key", str(master))
+    assert code == 0 and f"head {head}" in out
+    assert ooc(capsys, "device", "export", "--full", "--registry", reader)[0] == 0
+    with Registry.open(reader, key=KS) as reg, pytest.raises(RegistryError, match="may not"):
+        claim(reg, 2)
+    err = _one_line(*ooc(capsys, "device", "list", "--registry", pg.url("line1")))
+    assert "permission denied for database" in err and "this role may not" in err
+
+    dump = tmp_path / "line1.dump"
+    subprocess.run([str(pg.bindir / "pg_dump"), "-Fc", "-f", str(dump), "--dbname", owner],
+                   check=True, capture_output=True)  # fmt: skip
+    with pg.admin() as conn:
+        conn.execute("CREATE DATABASE line1_restored OWNER ooc_owner")
+    restored = pg.url("line1_restored", "ooc_owner", "change me")
+    subprocess.run([str(pg.bindir / "pg_restore"), "--dbname", restored, str(dump)],
+                   check=True, capture_output=True)  # fmt: skip
+    code, out, _ = ooc(capsys, "device", "audit", "--registry", restored, "--master-key",
+                       str(master))  # fmt: skip
+    assert code == 0 and f"head {head}" in out and "MACs verified" in out
+    with Registry.open(restored) as reg:
+        assert [d.uid for d in reg.devices("verified")] == [uid(1).hex()]
 
 
 # -- the line: 8 stations, kill -9 and a server restart, then the same commands again ----------

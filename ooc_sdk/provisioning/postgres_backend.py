@@ -333,7 +333,7 @@ class PostgresBackend(Backend):
                 f"registry {where}: {msg}: create the database first (docs/provisioning.md, "
                 '"Scaling a line")'
             )
-        elif state == "42501":
+        elif state == "42501" or "permission denied" in low:
             text = (
                 f"registry {where}: this role may not do that while {doing} ({msg}): grant it "
                 'the privileges docs/provisioning.md lists ("Scaling a line")'
