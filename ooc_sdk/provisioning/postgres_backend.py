@@ -128,26 +128,44 @@ class PostgresBackend(Backend):
     def _connect(self) -> Any:
         psycopg = _psycopg()
         info = psycopg.conninfo.conninfo_to_dict(self.url)
-        extra: dict[str, Any] = {}
-        if "connect_timeout" not in info:
-            extra["connect_timeout"] = CONNECT_TIMEOUT_S
-        if "application_name" not in info:
-            extra["application_name"] = "ooc"
+        defaults = {
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "ooc",
+            # a server or network that died silently is noticed in about 25 s, not hours
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        }
+        extra = {k: v for k, v in defaults.items() if k not in info}
         conn = psycopg.connect(self.url, autocommit=True, **extra)
         try:
-            conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
-            conn.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_S}s'")
+            conn.execute(
+                f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'; "
+                f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_S}s'; "
+                # and the server notices a station that died silently (its locks go with it)
+                "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+                "SET tcp_keepalives_count = 3"
+            )
             for station, key in self._stations.items():  # after a reconnect: take them again
-                if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-                    raise RegistryError(
-                        f"station {station!r} lost its lock on registry {self.where} while the "
-                        "server was away, and another run with that name holds it now: stopping"
-                    )
+                self._retake(conn, station, key)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
         return conn
+
+    def _retake(self, conn: Any, station: str, key: int) -> None:
+        """Take a station's lock again on a new session; the old session may linger on the
+        server until it notices that its client is gone (keepalives: about 25 s)."""
+        deadline = time.monotonic() + SERVER_WAIT_S
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise RegistryError(
+                    f"station {station!r} lost its lock on registry {self.where} while the "
+                    "server was away, and another run with that name holds it now: stopping"
+                )
+            time.sleep(0.5)
 
     def _live(self) -> Any:
         conn = self._conn
@@ -212,10 +230,10 @@ class PostgresBackend(Backend):
                         continue
                     raise self._error(e, doing) from None
                 deadline = deadline or time.monotonic() + SERVER_WAIT_S
-                if committing and tx is not None:
-                    if tx.appended is None or self._committed(tx.appended, deadline, doing):
+                if committing and tx is not None and tx.appended is not None:
+                    if self._committed(tx.appended, deadline, doing):
                         return result
-                    continue
+                    continue  # rolled back: run it again (a body without an entry runs again too)
                 if time.monotonic() > deadline:
                     raise self._error(e, doing, waited=True) from None
                 time.sleep(0.25)
