@@ -321,7 +321,9 @@ def test_one_schema_for_both_databases(url: str, tmp_path: Path, pg: pgserver.Pg
     assert columns == lite and meta == lite_meta
 
 
-def test_a_newer_schema_and_an_older_one(url: str, pg: pgserver.PgServer) -> None:
+def test_a_newer_schema_and_an_older_one(
+    url: str, pg: pgserver.PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pg.admin(dbname(url)) as db:
         db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     with pytest.raises(RegistryError, match="schema version 2; this ooc needs 3: run `ooc regis"):
@@ -332,6 +334,9 @@ def test_a_newer_schema_and_an_older_one(url: str, pg: pgserver.PgServer) -> Non
     for call in (lambda: Registry.open(url), lambda: Registry.migrate(url)):
         with pytest.raises(RegistryError, match=r"schema version 99, newer .*knows \(3\)"):
             call()
+    for args in (["registry", "migrate"], ["device", "list"], ["device", "audit"]):
+        err = _one_line(*ooc(capsys, *args, "--registry", url))
+        assert "has schema version 99, newer than this ooc" in err and "upgrade ooc" in err
     assert snapshot(pg, dbname(url)) == before
 
 
