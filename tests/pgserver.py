@@ -70,7 +70,10 @@ class PgServer:
         cmd = [str(self.bindir / argv[0]), *argv[1:]]
         if self.run_as is not None:
             cmd = ["runuser", "-u", self.run_as, "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=120)
+        # from the server's own directory: the caller's may be one the server's user cannot enter
+        return subprocess.run(
+            cmd, capture_output=True, text=True, check=check, timeout=120, cwd=self.root
+        )
 
     def start(self) -> None:
         r = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
