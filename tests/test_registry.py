@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from ooc_sdk.cli import cli, main
 from ooc_sdk.image.keystore import ENV_FILE, SecretKeystore
-from ooc_sdk.provisioning import registry
+from ooc_sdk.provisioning import sqlite_backend
 from ooc_sdk.provisioning.registry import (
     ENV_REGISTRY,
     SCHEMA_VERSION,
@@ -433,7 +433,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(reg: Registry, path: Path) ->
 def test_locked_and_damaged_registries_are_one_line_errors(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_S", 0.2)
     with Registry.open(path, key=KS) as reg:
         for n in range(1, 60):
             claim(reg, n)

@@ -2,8 +2,8 @@
 
 This package is the only one that imports click. ``options`` holds what the commands share; the
 commands live by noun (``model``: inspect, zoo, golden; ``plan``: plan, codegen; ``build``;
-``image``: keygen, pack, verify, dumpinfo; ``run``; ``audit``: audit, report; ``device``;
-``provision``), each importing only ``options`` and the library, and this module adds them to
+``image``: keygen, pack, verify, dumpinfo; ``run``; ``audit``: audit, report; ``device``, with
+``registry``; ``provision``), each importing only ``options`` and the library, and this module adds them to
 the group. ``main()`` turns every :class:`OocError` (and every usage error) into one line on
 stderr and exit status 2 (an error about library parameters names the failing command's flags
 for them); a bug elsewhere prints one line too (set ``OOC_DEBUG=1`` for the traceback) and
@@ -80,6 +80,7 @@ for _command in (
     plan.plan_cmd,
     build.build_cmd,
     device.device,
+    device.registry_group,
     provision.provision,
     audit.audit,
     audit.report,

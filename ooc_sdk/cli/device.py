@@ -1,4 +1,5 @@
-"""``ooc device``: read the manufacturing device registry (list, show, export, audit); the
+"""``ooc device``: read the manufacturing device registry (list, show, export, audit) and move it
+whole (export --full, import); ``ooc registry migrate``: create or upgrade its schema. The
 registry is :mod:`ooc_sdk.provisioning.registry`."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import click
 
-from ooc_sdk.cli.options import emit_json, group, one_line
+from ooc_sdk.cli.options import emit_json, group, keystore_option, one_line
 from ooc_sdk.fileio import write_atomic
 from ooc_sdk.provisioning.chain import Anchor
 from ooc_sdk.provisioning.registry import (
@@ -23,20 +24,37 @@ from ooc_sdk.provisioning.registry import (
     Device,
     Registry,
     RegistryError,
-    registry_path,
+    registry_location,
 )
 
 _registry_option = click.option(
     "--registry",
     "registry",
+    metavar="PATH|URL",
+    default=None,
+    help=f"The registry: an SQLite file, or postgresql://USER@HOST/DB (default: ${ENV_REGISTRY}, "
+    "else ./ooc-registry.sqlite).",
+)
+_master_key_option = click.option(
+    "--master-key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"The registry file (default: ${ENV_REGISTRY}, else ./ooc-registry.sqlite).",
+    help="Factory master key file (mode 0600; '-' reads it from stdin), else the file named by "
+    "$OOC_MASTER_KEY_FILE: check every entry's MAC too. Without a key the MACs are not checked.",
 )
 
 
-def _open(registry: Path | None) -> Registry:
-    return Registry.open(registry_path(registry), create=False)
+def _open(registry: str | None) -> Registry:
+    return Registry.open(registry_location(registry), create=False)
+
+
+def _key(master_key: Path | None, keystore: str | None = None) -> Any:
+    """The factory keystore when one is named (--master-key, --keystore, $OOC_MASTER_KEY_FILE)."""
+    from ooc_sdk.image.keystore import ENV_FILE, open_keystore
+
+    if master_key or keystore or os.environ.get(ENV_FILE):
+        return open_keystore(master_key, keystore=keystore)
+    return None
 
 
 @group()
@@ -60,7 +78,7 @@ def device() -> None:
     "--state", type=click.Choice(STATES), default=None, help="Only devices in this state."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of device records.")
-def list_devices(registry: Path | None, state: str | None, as_json: bool) -> None:
+def list_devices(registry: str | None, state: str | None, as_json: bool) -> None:
     """List devices in the order they were first claimed.
 
     The table shows UID, state, station, image version, attempts (how many
@@ -96,7 +114,7 @@ def list_devices(registry: Path | None, state: str | None, as_json: bool) -> Non
 @click.argument("uid")
 @_registry_option
 @click.option("--json", "as_json", is_flag=True, help="Print the record and its audit entries.")
-def show(uid: str, registry: Path | None, as_json: bool) -> None:
+def show(uid: str, registry: str | None, as_json: bool) -> None:
     """Show one device's record and its audit entries.
 
     UID is hex (up to 16 bytes, ':' and '-' allowed, zero-padded on the
@@ -142,6 +160,11 @@ def _csv_text(devices: list[Device]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Export a JSON list.")
 @click.option("--csv", "as_csv", is_flag=True, help="Export CSV with a header row.")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Export the whole registry (records, audit log, counters) for `ooc device import`.",
+)
+@click.option(
     "--out",
     "-o",
     "out",
@@ -149,27 +172,114 @@ def _csv_text(devices: list[Device]) -> str:
     default=None,
     help="Write to this file (atomically: whole or not at all) instead of stdout.",
 )
-def export(registry: Path | None, as_json: bool, as_csv: bool, out: Path | None) -> None:
-    """Export every device record as JSON or CSV.
+@_master_key_option
+def export(
+    registry: str | None,
+    as_json: bool,
+    as_csv: bool,
+    full: bool,
+    out: Path | None,
+    master_key: Path | None,
+) -> None:
+    """Export every device record as JSON or CSV, or the whole registry.
 
-    For the line's MES or a lot report. Give exactly one of --json and --csv. Columns (CSV) and keys (JSON): uid,
-    key_id, image_id, image_version, security_counter, station, state,
-    reason, attempts, created, updated; devices in the order they were first
-    claimed. No key material is ever in the registry, so none is exported.
+    For the line's MES or a lot report. Give exactly one of --json and --csv,
+    or --full. Columns (CSV) and keys (JSON): uid, key_id, image_id,
+    image_version, security_counter, station, state, reason, attempts,
+    created, updated; devices in the order they were first claimed. No key
+    material is ever in the registry, so none is exported.
+
+    --full writes one JSON document with every record, every audit entry and
+    the registry's counters, read in one snapshot and only if its audit chain
+    verifies (with --master-key, its MACs too): what `ooc device import` reads
+    to move a line from an SQLite file to PostgreSQL, or back.
     """
-    if as_json == as_csv:
-        raise click.UsageError("give exactly one of --json and --csv")
-    with _open(registry) as reg:
-        devices = reg.devices()
-    if as_json:
-        text = json.dumps([d.to_json() for d in devices], indent=2) + "\n"
+    if (as_json + as_csv + full) != 1:
+        raise click.UsageError("give exactly one of --json and --csv, or --full")
+    if master_key is not None and not full:
+        raise click.UsageError("--master-key goes with --full")
+    if full:
+        from ooc_sdk.provisioning.transfer import export_registry
+
+        key = _key(master_key)
+        with _open(registry) as reg:
+            doc = export_registry(reg, key)
+        text = json.dumps(doc, indent=1) + "\n"
+        what = f"{len(doc['devices'])} devices and {doc['entries']} audit entries"
     else:
-        text = _csv_text(devices)
+        with _open(registry) as reg:
+            devices = reg.devices()
+        text = json.dumps([d.to_json() for d in devices], indent=2) + "\n" if as_json else ""
+        text = text or _csv_text(devices)
+        what = f"{len(devices)} devices"
     if out is None:
         click.echo(text, nl=False)
         return
     write_atomic(out, text)
-    click.echo(f"exported {len(devices)} devices to {out}")
+    click.echo(f"exported {what} to {out}")
+
+
+@device.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_registry_option
+@click.option(
+    "--master-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Factory master key file (mode 0600; '-' reads it from stdin), else the file named by "
+    "$OOC_MASTER_KEY_FILE: required, the export's MACs are checked under it.",
+)
+@keystore_option
+@click.option("--json", "as_json", is_flag=True, help="Print the target's audit report as JSON.")
+def import_cmd(
+    file: Path,
+    registry: str | None,
+    master_key: Path | None,
+    keystore: str | None,
+    as_json: bool,
+) -> None:
+    """Import a whole registry from `ooc device export --full` into a new one.
+
+    \b
+    ooc registry migrate --registry postgresql://ooc_owner@line-db/line1
+    ooc device export --full -o line1.json --registry line1.sqlite --master-key KEY
+    ooc device import line1.json --registry postgresql://ooc_station@line-db/line1 --master-key KEY
+
+    The export is checked first: its shape, then its whole audit chain (every
+    hash, every MAC under the factory master key, every device record
+    replayed) and its head. The target must be empty: a new SQLite file
+    (created) or a PostgreSQL registry that `ooc registry migrate` created and
+    nothing wrote to yet. Everything is written in one transaction that
+    verifies the target's chain before it commits: the import is whole or
+    absent. Prints the target's audit line (the same head as the export's).
+    """
+    from ooc_sdk.fileio import read_text
+    from ooc_sdk.image.keystore import ENV_FILE
+    from ooc_sdk.provisioning.transfer import check_export, import_registry
+
+    if not (master_key or keystore or os.environ.get(ENV_FILE)):
+        raise click.UsageError(
+            "importing needs the factory master key (--master-key FILE, --keystore URI or "
+            "$OOC_MASTER_KEY_FILE): the export's MACs are checked under it"
+        )
+    key = _key(master_key, keystore)
+    text = read_text(file, "registry export", 1 << 31)
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise RegistryError(f"{file} is not an ooc registry export (not JSON: {e})") from None
+    checked = check_export(doc, key, str(file))  # refused before the target is opened
+    with Registry.open(registry_location(registry), create=True) as reg:
+        report = import_registry(reg, checked, key)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    click.echo(
+        f"imported {len(checked.devices)} devices and {report.entries} audit entries into "
+        f"{reg.path}"
+    )
+    click.echo(f"audit chain verified: {report.entries} entries, head {report.head}")
+    click.echo(f"MACs verified under master key id {report.key_id}")
 
 
 def _anchor(head: str | None, count: int | None) -> Anchor | None:
@@ -185,13 +295,7 @@ def _anchor(head: str | None, count: int | None) -> Anchor | None:
 
 @device.command()
 @_registry_option
-@click.option(
-    "--master-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Factory master key file (mode 0600; '-' reads it from stdin), else the file named by "
-    "$OOC_MASTER_KEY_FILE: check every entry's MAC too. Without a key the MACs are not checked.",
-)
+@_master_key_option
 @click.option(
     "--expect-head",
     default=None,
@@ -207,7 +311,7 @@ def _anchor(head: str | None, count: int | None) -> Anchor | None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit(
-    registry: Path | None,
+    registry: str | None,
     master_key: Path | None,
     expect_head: str | None,
     expect_count: int | None,
@@ -233,10 +337,8 @@ def audit(
     shift: a registry rolled back or cut back to an earlier entry is only
     caught against them (--expect-count N --expect-head HASH).
     """
-    from ooc_sdk.image.keystore import ENV_FILE, open_keystore
-
     expect = _anchor(expect_head, expect_count)
-    key = open_keystore(master_key) if master_key or os.environ.get(ENV_FILE) else None
+    key = _key(master_key)
     with _open(registry) as reg:
         report = reg.verify_chain(key, expect)
     if as_json:
@@ -256,3 +358,39 @@ def audit(
             "MACs not checked (no master key given: --master-key or $OOC_MASTER_KEY_FILE); a "
             "chain rewritten without the key is not caught"
         )
+
+
+@group("registry")
+def registry_group() -> None:
+    """The device registry's database: create it, or upgrade its schema.
+
+    The registry is an SQLite file (the default; `ooc provision run` creates
+    and upgrades one itself) or a PostgreSQL database for a line of stations on
+    several PCs, which only `ooc registry migrate` creates and upgrades, run by
+    the database's owner (docs/provisioning.md, "Scaling a line").
+    """
+
+
+@registry_group.command("migrate")
+@_registry_option
+def migrate(registry: str | None) -> None:
+    """Create the registry, or bring its schema to this ooc's version.
+
+    \b
+    ooc registry migrate --registry postgresql://ooc_owner@line-db/line1
+    ooc registry migrate --registry line1.sqlite
+
+    In one transaction; running it again changes nothing, and two at once
+    are serialised. A database that is not an ooc registry, or a registry
+    newer than this ooc, is refused (one line, exit 2) and left as it was.
+    Upgrade every station of the line before migrating its registry.
+    """
+    location = registry_location(registry)
+    where = Registry.describe(location)
+    before, after = Registry.migrate(location)
+    if before == 0:
+        click.echo(f"registry {where}: created at schema version {after}")
+    elif before < after:
+        click.echo(f"registry {where}: upgraded from schema version {before} to {after}")
+    else:
+        click.echo(f"registry {where}: already at schema version {after}")

@@ -17,8 +17,9 @@ _MASTER_HELP = (
     "else '-' reads it from stdin."
 )
 _REGISTRY_HELP = (
-    "Device registry (SQLite file), else $OOC_REGISTRY, else ./ooc-registry.sqlite; created "
-    "on first use."
+    "Device registry: an SQLite file (created on first use), or postgresql://USER@HOST/DB for a "
+    "line of stations on several PCs (made by `ooc registry migrate`); else $OOC_REGISTRY, else "
+    "./ooc-registry.sqlite."
 )
 
 
@@ -150,7 +151,7 @@ def master_key_cmd(
 @click.option("--dry-run", is_flag=True, help="Check and show what would be done; write nothing.")
 @click.option("--master-key", type=click.Path(dir_okay=False, path_type=Path), help=_MASTER_HELP)
 @keystore_option
-@click.option("--registry", type=click.Path(dir_okay=False, path_type=Path), help=_REGISTRY_HELP)
+@click.option("--registry", metavar="PATH|URL", default=None, help=_REGISTRY_HELP)
 @click.option(
     "--station",
     default=None,
@@ -180,7 +181,7 @@ def run_cmd(
     dry_run: bool,
     master_key: Path | None,
     keystore: str | None,
-    registry: Path | None,
+    registry: str | None,
     station: str | None,
     out_dir: Path | None,
     probe: str | None,
@@ -206,7 +207,7 @@ def run_cmd(
     from ooc_sdk.image.keystore import open_keystore
     from ooc_sdk.image.signing import read_trust_anchor
     from ooc_sdk.provisioning.programmers import open_programmer, read_uids_file
-    from ooc_sdk.provisioning.registry import Registry, registry_path
+    from ooc_sdk.provisioning.registry import Registry, registry_location
     from ooc_sdk.provisioning.station import Station, load_batch, station_lock, summary_lines
     from ooc_sdk.targets import load_mcu
 
@@ -215,18 +216,21 @@ def run_cmd(
             "--uids is for the file and qemu programmers (pyocd reads the UID)"
         )
     name = station or socket.gethostname()
-    if not dry_run:  # one run per station name at a time, held until the command ends
-        click.get_current_context().with_resource(station_lock(registry_path(registry), name))
+    ctx = click.get_current_context()
+    location = registry_location(registry)
+    on_file = isinstance(location, Path)
+    if not dry_run and on_file:  # one run per station name at a time, held until the end
+        ctx.with_resource(station_lock(location, name))
     anchors = check_anchors([read_trust_anchor(p) for p in trust_anchors])
     factory = open_keystore(master_key, keystore=keystore)
     batch = load_batch(image_dir, factory)
     uid_list = read_uids_file(uids) if uids is not None else None
-    reg_path = registry_path(registry)
     reg = None
     if not dry_run:
-        reg = Registry.open(reg_path, create=True)
-    elif reg_path.exists():
-        reg = Registry.open(reg_path, create=False)
+        reg = ctx.with_resource(Registry.open(location, create=True))
+        ctx.with_resource(reg.hold_station(name))  # a database server: on every PC of the line
+    elif not on_file or Path(location).exists():
+        reg = ctx.with_resource(Registry.open(location, create=False))
     prog = open_programmer(
         programmer,
         out_dir=out_dir or image_dir / "provisioned",
@@ -249,7 +253,8 @@ def run_cmd(
 
     say(
         f"station {name}: {batch.version} image {batch.build_id.hex()} (checked), programmer "
-        f"{programmer}, registry {reg_path}{' (dry run: nothing is written)' if dry_run else ''}"
+        f"{programmer}, registry {Registry.describe(location)}"
+        f"{' (dry run: nothing is written)' if dry_run else ''}"
     )
     st = Station(
         batch,
@@ -265,8 +270,6 @@ def run_cmd(
         summary = st.run(count, uid_list, wait_next)
     finally:
         prog.close()
-        if reg is not None:
-            reg.close()
     if as_json:
         emit_json(summary.to_json())
     else:

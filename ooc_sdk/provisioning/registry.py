@@ -5,34 +5,17 @@ attempts, timestamps) and an append-only audit log. The registry never holds key
 keys are derived from the master secret (:mod:`ooc_sdk.image.keystore`), so a key id (a
 public fingerprint of the master secret) is all a record needs to say which key a device has.
 
-Storage. An SQLite file (``--registry PATH``, else ``$OOC_REGISTRY``, else
-``./ooc-registry.sqlite``) in WAL mode with ``synchronous=FULL`` and a 30 s busy timeout; every
-write is one ``BEGIN IMMEDIATE`` transaction, so stations on one host share a file safely and a
-crash or a full disk loses at most the step that was in flight. All SQL lives in
-:class:`Registry` and is plain (no SQLite extension beyond ``BEGIN IMMEDIATE``, the pragmas in
-``Registry.open`` and the trigger ``RAISE``). A shared database server for a multi-station line
-would implement the same public methods over the same tables: the write transaction takes a row
-lock on the ``meta`` audit head (``SELECT ... FOR UPDATE``), which serialises writers as SQLite's
-write lock does here; the append-only triggers become the server's ``BEFORE UPDATE OR DELETE``
-triggers; its error codes map to :class:`RegistryError` in one function as
-:func:`_sqlite_error` does; and ``Registry.MIGRATIONS`` is replayed in its dialect. Validation,
-hashing and the claim rules stay in Python and are shared.
-
-Schema (version 3; ``Registry.MIGRATIONS`` is the history, applied in order in one transaction):
-
-- ``meta(key TEXT PRIMARY KEY, value TEXT)``: ``application`` = ``ooc-device-registry`` (a random
-  SQLite file is refused), ``schema_version``, ``audit_count`` and ``audit_head`` (the number of
-  audit entries and the last entry's hash, updated in the transaction that appends),
-  ``next_serial`` (the serial-number counter, from version 2) and ``mac_key_id`` (the master key
-  id the audit MACs are made under, set by the first write after version 3; "" before).
-- ``devices``: ``id`` (creation order), ``uid`` (32 lowercase hex, unique), ``key_id``,
-  ``image_id`` (hex), ``image_version``, ``security_counter``, ``station``, ``state`` (one of
-  :data:`STATES`), ``reason`` (set when the device failed, cleared when a station resumes it),
-  ``attempts`` (claims), ``created`` and ``updated`` (UTC ISO-8601).
-- ``audit``: ``seq`` (1, 2, ...), ``time``, ``station``, ``uid`` (NULL for serial allocation),
-  ``event`` (``claim``, ``state`` or ``serials``), ``detail`` (canonical JSON, never secrets),
-  ``prev_hash`` and ``hash`` (64 lowercase hex), and ``mac`` (64 lowercase hex, from version 3;
-  NULL in older entries). Triggers abort every UPDATE and DELETE.
+Storage (:mod:`ooc_sdk.provisioning.backend`). An SQLite file, the default, for stations on one
+PC (``--registry PATH``, else ``$OOC_REGISTRY``, else ``./ooc-registry.sqlite``:
+:mod:`~ooc_sdk.provisioning.sqlite_backend`), or a PostgreSQL database for a line of stations on
+several PCs (``--registry postgresql://USER@HOST/DB``: :mod:`~ooc_sdk.provisioning.postgres_backend`).
+Both hold one schema with one history of versioned migrations
+(:mod:`~ooc_sdk.provisioning.schema`). This class holds every rule and every statement on the
+registry's rows, written once in plain SQL; a backend runs them as transactions. Each write is
+one transaction that takes the lock every writer takes before it reads anything (SQLite's write
+lock; PostgreSQL's row lock on the chain head), so writers are serialised: two stations never
+both claim one device, and each audit entry is appended, in the transaction of the change it
+records, to the head the previous writer left.
 
 Audit (:mod:`ooc_sdk.provisioning.chain` has the encoding and the rules). Every entry is
 hash-chained to the one before and carries an HMAC of its hash under a key derived from the
@@ -56,22 +39,26 @@ import contextlib
 import dataclasses
 import enum
 import json
-import os
-import sqlite3
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ooc_sdk import __version__
-from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.formats import image as fmt
+from ooc_sdk.provisioning import sqlite_backend
+from ooc_sdk.provisioning.backend import (
+    DEFAULT_NAME,
+    ENV_REGISTRY,
+    Backend,
+    RegistryError,
+    Tx,
+    is_url,
+    redact,
+    registry_location,
+)
 from ooc_sdk.provisioning.chain import (
     AUDIT_FIELDS,
     DEVICE_FIELDS,
-    GENESIS_HASH,
     Anchor,
     AuditEntry,
     AuditKey,
@@ -81,12 +68,25 @@ from ooc_sdk.provisioning.chain import (
     entry_mac,
     verify,
 )
+from ooc_sdk.provisioning.schema import APPLICATION, SCHEMA_VERSION, history
+
+__all__ = [
+    "APPLICATION",
+    "DEFAULT_NAME",
+    "ENV_REGISTRY",
+    "SCHEMA_VERSION",
+    "STATES",
+    "Claim",
+    "Device",
+    "Registry",
+    "RegistryError",
+    "entry_hash",
+    "redact",
+    "registry_location",
+    "registry_path",
+]
 
 STATES = ("pending", "programmed", "verified", "failed")
-ENV_REGISTRY = "OOC_REGISTRY"
-DEFAULT_NAME = "ooc-registry.sqlite"
-APPLICATION = "ooc-device-registry"
-BUSY_TIMEOUT_S = 30.0
 
 # The transitions set_state allows: (from, to).
 _TRANSITIONS = {
@@ -98,21 +98,13 @@ _TRANSITIONS = {
 _MAX_TEXT = 200  # station names and image versions
 _MAX_REASON = 500  # failure reasons (longer ones are shortened, never refused)
 _SECRET_WORDS = ("secret", "password", "passphrase", "private")
-_NO_REGISTRY = "no registry at {path} (ooc provision run creates one)"
-
-
-class RegistryError(InvalidArgumentError):
-    """A registry failure: one line that names the registry and says what to do."""
 
 
 def registry_path(option: Path | None) -> Path:
-    """The registry file: ``--registry``, else ``$OOC_REGISTRY``, else ``./ooc-registry.sqlite``."""
-    if option is not None:
-        return Path(option)
-    env = os.environ.get(ENV_REGISTRY)
-    if env:
-        return Path(env)
-    return Path.cwd() / DEFAULT_NAME
+    """The registry file: ``--registry``, else ``$OOC_REGISTRY``, else ``./ooc-registry.sqlite``
+    (:func:`registry_location` also takes a ``postgresql://`` URL)."""
+    location = registry_location(option)
+    return Path(location)
 
 
 @dataclass(frozen=True)
@@ -197,48 +189,6 @@ def _check_detail(value: Any, where: str = "detail") -> None:
         raise RegistryError(f"audit {where} holds raw bytes: give hex text (never key material)")
 
 
-def _sqlite_error(path: Path, e: sqlite3.Error, doing: str) -> RegistryError:
-    """The one place an SQLite error becomes a RegistryError that says what to do."""
-    code = getattr(e, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    msg = " ".join(str(e).split())
-    if primary == sqlite3.SQLITE_FULL:
-        text = (
-            f"registry {path}: the disk is full ({msg}) while {doing}; that step was not "
-            "recorded and everything recorded before is intact: free disk space, then run again"
-        )
-    elif primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        text = (
-            f"registry {path} stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s while "
-            f"{doing} ({msg}): check for a hung station or a program holding it open, then retry"
-        )
-    elif primary == sqlite3.SQLITE_READONLY:
-        text = (
-            f"registry {path} is read-only ({msg}) while {doing}: give this user write access "
-            "to the file and its directory"
-        )
-    elif primary == sqlite3.SQLITE_CORRUPT:
-        text = (
-            f"registry {path} is damaged ({msg}): stop the stations and restore the registry "
-            "from its last backup"
-        )
-    elif primary == sqlite3.SQLITE_NOTADB:
-        text = (
-            f"{path} is not an ooc device registry (not an SQLite database): check --registry "
-            f"or ${ENV_REGISTRY}"
-        )
-    elif primary == sqlite3.SQLITE_CANTOPEN:
-        text = (
-            f"cannot open registry {path} ({msg}): check that its directory exists and this "
-            "user may write there"
-        )
-    elif primary == sqlite3.SQLITE_IOERR:
-        text = f"I/O error on registry {path} while {doing} ({msg}): check the disk, then retry"
-    else:
-        text = f"registry {path}: {msg} while {doing}"
-    return RegistryError(text)
-
-
 _DEVICE_COLUMNS = ", ".join(DEVICE_FIELDS)
 _AUDIT_COLUMNS = ", ".join(AUDIT_FIELDS)
 
@@ -255,68 +205,13 @@ def _entry(row: tuple[Any, ...]) -> AuditEntry:
 class Registry:
     """An open registry. Every method is one transaction; use one Registry per thread."""
 
-    # (version, statements): the schema's history, applied in order inside one transaction.
-    # Never edit a released entry; append a new version instead.
-    MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-        (
-            1,
-            (
-                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-                f"INSERT INTO meta (key, value) VALUES ('application', '{APPLICATION}')",
-                "INSERT INTO meta (key, value) VALUES ('audit_count', '0')",
-                f"INSERT INTO meta (key, value) VALUES ('audit_head', '{GENESIS_HASH.hex()}')",
-                """CREATE TABLE devices (
-                    id INTEGER PRIMARY KEY,
-                    uid TEXT NOT NULL UNIQUE,
-                    key_id TEXT NOT NULL,
-                    image_id TEXT NOT NULL,
-                    image_version TEXT NOT NULL,
-                    security_counter INTEGER NOT NULL,
-                    station TEXT NOT NULL,
-                    state TEXT NOT NULL
-                        CHECK (state IN ('pending', 'programmed', 'verified', 'failed')),
-                    reason TEXT,
-                    attempts INTEGER NOT NULL,
-                    created TEXT NOT NULL,
-                    updated TEXT NOT NULL
-                )""",
-                """CREATE TABLE audit (
-                    seq INTEGER PRIMARY KEY,
-                    time TEXT NOT NULL,
-                    station TEXT NOT NULL,
-                    uid TEXT,
-                    event TEXT NOT NULL,
-                    detail TEXT NOT NULL,
-                    prev_hash TEXT NOT NULL,
-                    hash TEXT NOT NULL
-                )""",
-                """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-                """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-            ),
-        ),
-        (
-            2,
-            (
-                "INSERT INTO meta (key, value) VALUES ('next_serial', '1')",
-                "CREATE INDEX devices_by_state ON devices (state, id)",
-                "CREATE INDEX audit_by_uid ON audit (uid, seq)",
-            ),
-        ),
-        (
-            3,
-            (
-                "ALTER TABLE audit ADD COLUMN mac TEXT",
-                "INSERT INTO meta (key, value) VALUES ('mac_key_id', '')",
-            ),
-        ),
-    )
+    # (version, statements): the SQLite schema's history (schema.MIGRATIONS has both dialects).
+    MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = history("sqlite")
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, backend: Backend) -> None:
         """Use :meth:`open`."""
-        self.path = path
-        self._conn = conn
+        self.backend = backend
+        self.path: Path | str = backend.where  # a file, or a URL without its password
         self._key: AuditKey | None = None
 
     def __repr__(self) -> str:
@@ -329,162 +224,101 @@ class Registry:
         self.close()
 
     def close(self) -> None:
-        self._conn.close()
+        self.backend.close()
+
+    @property
+    def _conn(self) -> Any:
+        """The SQLite connection (tests reach the file's own knobs through it)."""
+        assert isinstance(self.backend, sqlite_backend.SqliteBackend)
+        return self.backend.conn
 
     # -- opening and migrations ------------------------------------------------------------
 
+    @staticmethod
+    def _backend(location: Path | str, create: bool) -> Backend:
+        if is_url(location):
+            from ooc_sdk.provisioning.postgres_backend import PostgresBackend
+
+            return PostgresBackend.open(str(location))
+        return sqlite_backend.SqliteBackend.open(Path(location), create)
+
     @classmethod
-    def open(cls, path: Path, *, create: bool = True, key: AuditKey | None = None) -> Registry:
-        """Open the registry at ``path`` (creating it when ``create``) at the current schema;
-        with ``key`` (the factory keystore) it may be written (:meth:`use_key`)."""
-        path = Path(path)
-        if not create and not path.exists():
-            raise RegistryError(_NO_REGISTRY.format(path=path))
-        if path.is_dir():
-            raise RegistryError(f"registry {path} is a directory, not a file")
+    def open(
+        cls, location: Path | str, *, create: bool = True, key: AuditKey | None = None
+    ) -> Registry:
+        """Open the registry at ``location``, a file or a ``postgresql://`` URL, at the current
+        schema; with ``key`` (the factory keystore) it may be written (:meth:`use_key`). A file
+        is created when ``create`` and migrated when older; a database server's registry is
+        created and migrated only by :meth:`migrate` (its owner's task), so an empty database or
+        an older schema is refused here."""
+        backend = cls._backend(location, create)
         try:
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as e:
-            raise _sqlite_error(path, e, "opening it") from None
-        reg = cls(path, conn)
-        try:
-            reg._prepare(create)
+            if isinstance(backend, sqlite_backend.SqliteBackend):
+                backend.migrate()
+            else:
+                backend.check_current()  # type: ignore[attr-defined]
+            reg = cls(backend)
             if key is not None:
                 reg.use_key(key)
         except BaseException:
-            conn.close()
+            backend.close()
             raise
         return reg
 
-    @contextlib.contextmanager
-    def _sql(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """Map SQLite errors raised inside to RegistryError."""
-        try:
-            yield self._conn
-        except sqlite3.Error as e:
-            raise _sqlite_error(self.path, e, doing) from None
+    @staticmethod
+    def describe(location: Path | str) -> str:
+        """How messages name the registry at ``location`` (a URL without its password)."""
+        return redact(str(location)) if is_url(location) else str(location)
 
-    @contextlib.contextmanager
-    def _transaction(self, doing: str, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction (``BEGIN IMMEDIATE`` for writes: the write lock is taken before
-        anything is read, so what is read cannot change before the write); rolled back on any
-        error, SQLite errors turned into RegistryError."""
-        conn = self._conn
+    @classmethod
+    def migrate(cls, location: Path | str) -> tuple[int, int]:
+        """Create the registry at ``location`` or bring it to the current schema: (version
+        before, version after); 0 before means it was created. A newer schema is refused."""
+        backend = cls._backend(location, create=True)
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as e:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(e, sqlite3.Error):
-                raise _sqlite_error(self.path, e, doing) from None
-            raise
+            return backend.migrate()
+        finally:
+            backend.close()
 
-    def _version(self, conn: sqlite3.Connection) -> int:
-        """The schema version of the open file (0: an empty database); refuse other files."""
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            return 0
-        foreign = RegistryError(
-            f"{self.path} is an SQLite database but not an ooc device registry: check "
-            f"--registry or ${ENV_REGISTRY}"
-        )
-        if "meta" not in tables:
-            raise foreign
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.OperationalError:
-            raise foreign from None
-        if meta.get("application") != APPLICATION:
-            raise foreign
-        try:
-            version = int(meta.get("schema_version", ""))
-        except ValueError:
-            raise RegistryError(
-                f"registry {self.path} is damaged (no schema version): restore it from its last "
-                "backup"
-            ) from None
-        if version > SCHEMA_VERSION:
-            raise RegistryError(
-                f"registry {self.path} has schema version {version}, newer than this ooc "
-                f"{__version__} knows ({SCHEMA_VERSION}): upgrade ooc on this station"
-            )
-        return version
-
-    def _identify_and_use_wal(self, conn: sqlite3.Connection, create: bool) -> int:
-        version = self._version(conn)  # before anything is written to a file not ours
-        if version == 0 and not create:
-            raise RegistryError(_NO_REGISTRY.format(path=self.path) + f": {self.path} is empty")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RegistryError(
-                f"registry {self.path} cannot use a write-ahead log (journal mode {mode}): "
-                "keep it on a local disk"
-            )
-        conn.execute("PRAGMA synchronous = FULL")
-        return version
-
-    def _prepare(self, create: bool) -> None:
-        # Switching a new file to WAL while another process opens it can fail at once with
-        # SQLITE_BUSY (SQLite skips the busy handler where waiting could deadlock): retry that
-        # part until the busy timeout. Once in WAL mode, BEGIN IMMEDIATE waits as it should.
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        with self._sql("opening it") as conn:
-            while True:
-                try:
-                    version = self._identify_and_use_wal(conn, create)
-                    break
-                except sqlite3.OperationalError as e:
-                    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
-                    busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                    if not busy or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.005 + 0.02 * (os.getpid() % 7) / 7)
-        if version == SCHEMA_VERSION:
-            return
-        with self._transaction("updating its schema", write=True) as conn:
-            version = self._version(conn)  # again under the lock: another process may have won
-            for target, statements in self.MIGRATIONS:
-                if target > version:
-                    for statement in statements:
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                        (str(target),),
-                    )
+    def hold_station(self, station: str) -> contextlib.AbstractContextManager[object]:
+        """Keep a second run of ``station`` off this registry for the block where the backend
+        can (PostgreSQL: on any PC of the line; an SQLite file's runs hold a lock file beside
+        it instead, :func:`ooc_sdk.provisioning.station.station_lock`)."""
+        return self.backend.hold_station(_text(station, "station name"))
 
     def use_key(self, key: AuditKey) -> None:
         """Write from now on, with every audit entry MACed under ``key`` (the factory keystore):
         refused when the registry is kept under another master key."""
-        with self._sql("reading its master key id") as conn:
-            self._check_key(conn, key)
+        self.backend.read("reading its master key id", lambda tx: self._check_key(tx, key))
         self._key = key
 
-    def _check_key(self, conn: sqlite3.Connection, key: AuditKey) -> str:
+    def _check_key(self, tx: Tx, key: AuditKey) -> str:
         """``key``'s id (hex) once it is the registry's (or the registry has none yet)."""
         key_id = key.key_id.hex()
-        row = conn.execute("SELECT value FROM meta WHERE key = 'mac_key_id'").fetchone()
-        kept = row[0] if row else ""
+        row = tx.execute("SELECT value FROM meta WHERE key = 'mac_key_id'").fetchone()
+        self._same_key(row[0] if row else "", key_id)
+        return key_id
+
+    def _same_key(self, kept: str, key_id: str) -> None:
         if kept and kept != key_id:
             raise RegistryError(
                 f"registry {self.path} is kept under master key id {kept}; this station has "
                 f"master key id {key_id}: use that registry's master key, or another registry"
             )
-        return key_id
 
     @property
     def schema_version(self) -> int:
-        with self._sql("reading its schema version") as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0])
+        def body(tx: Tx) -> int:
+            row = tx.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0])
+
+        return self.backend.read("reading its schema version", body)
 
     # -- writes ----------------------------------------------------------------------------
 
     def _append(
         self,
-        conn: sqlite3.Connection,
+        tx: Tx,
         station: str,
         uid: str | None,
         event: str,
@@ -498,29 +332,34 @@ class Registry:
                 f"registry {self.path} is written only with the factory master key (every audit "
                 "entry carries a MAC under it); reading needs no key"
             )
-        key_id = self._check_key(conn, self._key)
         _check_detail(detail)
         try:
             text = canonical_json(detail)
         except (TypeError, ValueError) as e:
             raise RegistryError(f"audit detail is not plain JSON ({e})") from None
         meta = dict(
-            conn.execute(
-                "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"
+            tx.execute(
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('audit_count', 'audit_head', 'mac_key_id')"
             ).fetchall()
         )
+        key_id = self._key.key_id.hex()
+        self._same_key(meta.get("mac_key_id") or "", key_id)
         seq = int(meta["audit_count"]) + 1
         prev = meta["audit_head"]
         stamp = stamp or _now()
         digest = entry_hash(bytes.fromhex(prev), seq, stamp, station, uid, event, text)
         mac = entry_mac(self._key, digest)
-        conn.execute(
+        tx.execute(
             f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, stamp, station, uid, event, text, prev, digest.hex(), mac),
         )
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'mac_key_id'", (key_id,))
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_count'", (str(seq),))
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (digest.hex(),))
+        tx.execute(  # the head moves in the same statement as the count and the key id
+            "UPDATE meta SET value = CASE key WHEN 'mac_key_id' THEN ? WHEN 'audit_count' THEN ? "
+            "ELSE ? END WHERE key IN ('mac_key_id', 'audit_count', 'audit_head')",
+            (key_id, str(seq), digest.hex()),
+        )
+        tx.appended = digest.hex()
 
     def allocate_serials(self, station: str, count: int = 1) -> list[int]:
         """``count`` consecutive serial numbers from the registry's counter (1, 2, ...): distinct
@@ -528,13 +367,15 @@ class Registry:
         station = _text(station, "station name")
         if not isinstance(count, int) or not 1 <= count <= 1_000_000:
             raise RegistryError(f"serial count must be 1 to 1000000, got {count!r}")
-        with self._transaction("allocating serial numbers", write=True) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'next_serial'").fetchone()
+
+        def body(tx: Tx) -> int:
+            row = tx.execute("SELECT value FROM meta WHERE key = 'next_serial'").fetchone()
             first = int(row[0])
-            conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'next_serial'", (str(first + count),)
-            )
-            self._append(conn, station, None, "serials", {"first": first, "count": count})
+            tx.execute("UPDATE meta SET value = ? WHERE key = 'next_serial'", (str(first + count),))
+            self._append(tx, station, None, "serials", {"first": first, "count": count})
+            return first
+
+        first = self.backend.write("allocating serial numbers", body)
         return list(range(first, first + count))
 
     def claim(
@@ -560,69 +401,71 @@ class Registry:
         image_version = _text(image_version, "image version")
         if not isinstance(security_counter, int) or not 0 <= security_counter <= 0xFFFFFFFF:
             raise RegistryError(f"security counter must be 0 to 2^32-1, got {security_counter!r}")
-        with self._transaction(f"claiming device {uid_hex}", write=True) as conn:
-            row = conn.execute(
-                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,)
-            ).fetchone()
-            old = _device(row) if row else None
-            if old is not None and old.key_id != key_hex:
-                raise RegistryError(
-                    f"device {uid_hex} was provisioned with key id {old.key_id}, this station "
-                    f"has key id {key_hex}: is it using a different master key? A device is "
-                    "never given two keys"
-                )
-            if old is not None and security_counter < old.security_counter:
-                raise RegistryError(
-                    f"device {uid_hex} was given security counter {old.security_counter} "
-                    f"({old.image_version}); this image has counter {security_counter}: a device "
-                    "is never given an older image (build it with --security-counter "
-                    f"{old.security_counter} or higher)"
-                )
-            if old is not None and old.state == "verified":
-                return Claim.DONE, old
-            if old is not None and old.state != "failed" and old.station != station:
-                return Claim.TAKEN, old
-            now = _now()
-            if old is None:
-                outcome, attempts = Claim.NEW, 1
-                conn.execute(
-                    f"INSERT INTO devices ({_DEVICE_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', NULL, 1, ?, ?)",
-                    (
-                        uid_hex,
-                        key_hex,
-                        image_hex,
-                        image_version,
-                        security_counter,
-                        station,
-                        now,
-                        now,
-                    ),
-                )
-            else:
-                outcome, attempts = Claim.RESUME, old.attempts + 1
-                conn.execute(
-                    "UPDATE devices SET image_id = ?, image_version = ?, security_counter = ?, "
-                    "station = ?, state = 'pending', reason = NULL, attempts = ?, updated = ? "
-                    "WHERE uid = ?",
-                    (image_hex, image_version, security_counter, station, attempts, now, uid_hex),
-                )
-            detail = {
-                "outcome": outcome.value,
-                "state": "pending",
-                "from": old.state if old else None,
-                "key_id": key_hex,
-                "image_id": image_hex,
-                "image_version": image_version,
-                "security_counter": security_counter,
-                "attempts": attempts,
-            }
-            self._append(conn, station, uid_hex, "claim", detail, now)
-            new = _device(
-                conn.execute(
-                    f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,)
-                ).fetchone()
+        claimed = {
+            "key_id": key_hex,
+            "image_id": image_hex,
+            "image_version": image_version,
+            "security_counter": security_counter,
+        }
+        return self.backend.write(
+            f"claiming device {uid_hex}", lambda tx: self._claim(tx, uid_hex, station, claimed)
+        )
+
+    def _claim(
+        self, tx: Tx, uid_hex: str, station: str, claimed: dict[str, Any]
+    ) -> tuple[Claim, Device]:
+        """The body of :meth:`claim` (``claimed``: its checked key id, image and counter)."""
+        row = tx.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,))
+        row = row.fetchone()
+        old = _device(row) if row else None
+        key_hex, counter = claimed["key_id"], claimed["security_counter"]
+        if old is not None and old.key_id != key_hex:
+            raise RegistryError(
+                f"device {uid_hex} was provisioned with key id {old.key_id}, this station "
+                f"has key id {key_hex}: is it using a different master key? A device is "
+                "never given two keys"
             )
+        if old is not None and counter < old.security_counter:
+            raise RegistryError(
+                f"device {uid_hex} was given security counter {old.security_counter} "
+                f"({old.image_version}); this image has counter {counter}: a device "
+                "is never given an older image (build it with --security-counter "
+                f"{old.security_counter} or higher)"
+            )
+        if old is not None and old.state == "verified":
+            return Claim.DONE, old
+        if old is not None and old.state != "failed" and old.station != station:
+            return Claim.TAKEN, old
+        now = _now()
+        image = (claimed["image_id"], claimed["image_version"], counter)
+        if old is None:
+            outcome, attempts = Claim.NEW, 1
+            new = Device(uid_hex, key_hex, *image, station, "pending", None, 1, now, now)
+            tx.execute(
+                f"INSERT INTO devices ({_DEVICE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'pending', NULL, 1, ?, ?)",
+                (uid_hex, key_hex, *image, station, now, now),
+            )
+        else:
+            outcome, attempts = Claim.RESUME, old.attempts + 1
+            new = dataclasses.replace(
+                old, image_id=image[0], image_version=image[1], security_counter=counter,
+                station=station, state="pending", reason=None, attempts=attempts, updated=now,
+            )  # fmt: skip
+            tx.execute(
+                "UPDATE devices SET image_id = ?, image_version = ?, security_counter = ?, "
+                "station = ?, state = 'pending', reason = NULL, attempts = ?, updated = ? "
+                "WHERE uid = ?",
+                (*image, station, attempts, now, uid_hex),
+            )
+        detail = {
+            "outcome": outcome.value,
+            "state": "pending",
+            "from": old.state if old else None,
+            **claimed,
+            "attempts": attempts,
+        }
+        self._append(tx, station, uid_hex, "claim", detail, now)
         return outcome, new
 
     def set_state(
@@ -651,10 +494,10 @@ class Registry:
         clash = {"from", "state", "reason"} & set(info)
         if clash:
             raise RegistryError(f"audit detail may not set {', '.join(sorted(clash))}")
-        with self._transaction(f"recording device {uid_hex} as {state}", write=True) as conn:
-            row = conn.execute(
-                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,)
-            ).fetchone()
+
+        def body(tx: Tx) -> Device:
+            row = tx.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,))
+            row = row.fetchone()
             if row is None:
                 raise RegistryError(f"no device {uid_hex} in registry {self.path}: claim it first")
             old = _device(row)
@@ -668,62 +511,74 @@ class Registry:
                     "-> programmed -> verified, pending or programmed -> failed)"
                 )
             now = _now()
-            conn.execute(
+            tx.execute(
                 "UPDATE devices SET state = ?, reason = ?, updated = ? WHERE uid = ?",
                 (state, reason, now, uid_hex),
             )
-            info.update({"from": old.state, "state": state})
+            entry = {**info, "from": old.state, "state": state}
             if reason is not None:
-                info["reason"] = reason
-            self._append(conn, station, uid_hex, "state", info, now)
-        return dataclasses.replace(old, state=state, reason=reason, updated=now)
+                entry["reason"] = reason
+            self._append(tx, station, uid_hex, "state", entry, now)
+            return dataclasses.replace(old, state=state, reason=reason, updated=now)
+
+        return self.backend.write(f"recording device {uid_hex} as {state}", body)
 
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, uid: bytes) -> Device | None:
         uid_hex = _uid(uid)
-        with self._sql(f"reading device {uid_hex}") as conn:
-            row = conn.execute(
-                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,)
-            ).fetchone()
-        return _device(row) if row else None
+
+        def body(tx: Tx) -> Device | None:
+            row = tx.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE uid = ?", (uid_hex,))
+            row = row.fetchone()
+            return _device(row) if row else None
+
+        return self.backend.read(f"reading device {uid_hex}", body)
 
     def devices(self, state: str | None = None) -> list[Device]:
         """All devices (or those in ``state``) in the order they were first claimed."""
         if state is not None and state not in STATES:
             raise RegistryError(f"unknown device state {state!r} (one of {', '.join(STATES)})")
-        with self._sql("listing devices") as conn:
+
+        def body(tx: Tx) -> list[Device]:
             if state is None:
-                rows = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id")
+                rows = tx.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id")
             else:
-                rows = conn.execute(
+                rows = tx.execute(
                     f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE state = ? ORDER BY id", (state,)
                 )
             return [_device(r) for r in rows.fetchall()]
 
+        return self.backend.read("listing devices", body)
+
     def audit_entries(self, uid: bytes | None = None) -> list[AuditEntry]:
         """The audit log (of one device when ``uid`` is given), oldest first."""
-        with self._sql("reading the audit log") as conn:
-            if uid is None:
-                rows = conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")
+        uid_hex = None if uid is None else _uid(uid)
+
+        def body(tx: Tx) -> list[AuditEntry]:
+            if uid_hex is None:
+                rows = tx.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")
             else:
-                rows = conn.execute(
-                    f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE uid = ? ORDER BY seq", (_uid(uid),)
+                rows = tx.execute(
+                    f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE uid = ? ORDER BY seq", (uid_hex,)
                 )
             return [_entry(r) for r in rows.fetchall()]
+
+        return self.backend.read("reading the audit log", body)
 
     def verify_chain(
         self, key: AuditKey | None = None, expect: Anchor | None = None
     ) -> ChainReport:
         """Check the audit log and every device record (:func:`ooc_sdk.provisioning.chain.verify`):
         the MACs too under ``key`` (default: the key this registry was opened with, if any),
-        and against a head exported earlier when ``expect`` is given."""
+        and against a head exported earlier when ``expect`` is given; in one snapshot, while
+        stations go on writing."""
         key = key if key is not None else self._key
-        with self._transaction("verifying the audit chain", write=False) as conn:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            devices = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id").fetchall()
-            entries = conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")
+
+        def body(tx: Tx) -> ChainReport:
+            meta = dict(tx.execute("SELECT key, value FROM meta").fetchall())
+            devices = tx.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id").fetchall()
+            entries = tx.stream(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")
             return verify(entries, devices, meta, key, expect)
 
-
-SCHEMA_VERSION = Registry.MIGRATIONS[-1][0]
+        return self.backend.read("verifying the audit chain", body, snapshot=True)

@@ -15,8 +15,8 @@ For each device::
                 the image read back is mounted under the device's key (every chunk checked)
     verified    the registry records it: the device is done
 
-Crash safety comes from two facts: every registry change is one SQLite transaction (a crash
-leaves the device pending or programmed, never half-recorded), and every step before
+Crash safety comes from two facts: every registry change is one transaction (a crash leaves
+the device pending or programmed, never half-recorded), and every step before
 "verified" can be repeated with the same result (the root key is derived, not random, so a
 repeat writes the same key; the image bytes are the same). Re-running the station therefore
 resumes a pending device from the start, and a device can never end up with two keys.
@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,7 +42,6 @@ from typing import Any
 
 from ooc_sdk.build.directory import BuildDir, BuildInfo
 from ooc_sdk.errors import ImageError, InvalidArgumentError
-from ooc_sdk.fileio import exclusive_lock
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.formats.keystore import keystore_record as record
 from ooc_sdk.image.batch import BATCH_KEY_FILE, read_batch_key
@@ -54,6 +52,7 @@ from ooc_sdk.image.pack import personalize
 from ooc_sdk.image.reader import open_image, public_info
 from ooc_sdk.provisioning.programmers import Programmer, ProgrammerError, Target, serial_uid
 from ooc_sdk.provisioning.registry import Claim, Registry
+from ooc_sdk.provisioning.sqlite_backend import file_station_lock
 from ooc_sdk.targets import FlashProfile, McuProfile
 
 STEPS = ("connect", "claim", "key", "external", "keystore", "programmed", "verify", "verified")
@@ -518,18 +517,7 @@ def dumps(summary: RunSummary) -> str:
 
 
 def station_lock(registry: Path, station: str) -> contextlib.AbstractContextManager[object]:
-    """Hold the lock of station ``station`` on registry ``registry`` for a run: a file beside the
-    registry named after the station, locked exclusively (fileio.exclusive_lock). A second run
-    with the same station name on this machine is refused at once rather than provisioning the
-    same devices twice; a crashed run's lock goes with its process."""
-    if os.path.lexists(registry) and not registry.is_file():
-        raise InvalidArgumentError(f"registry {registry} is not a regular file")
-    name = urllib.parse.quote(station, safe="")
-    if len(name) > 100:  # a file name has its limits; the hash keeps distinct names apart
-        name = hashlib.sha256(station.encode()).hexdigest()[:32]
-    path = registry.parent / f".{registry.name}.station-{name}.lock"
-    return exclusive_lock(
-        path,
-        f"station {station!r} is already running on this machine (it holds {path}): wait for "
-        "it to finish, or give this run another --station",
-    )
+    """Hold the lock of station ``station`` on registry file ``registry`` for a run (a lock file
+    beside it: :func:`ooc_sdk.provisioning.sqlite_backend.file_station_lock`); a registry on a
+    database server holds it there instead (:meth:`Registry.hold_station`)."""
+    return file_station_lock(registry, station)
