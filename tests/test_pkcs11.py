@@ -239,7 +239,7 @@ def test_token_misconfigurations_are_one_line_errors(
         # anything that opens the keystore: a station run and a batch build
         _one_line_error(
             _ooc("provision", "run", "--image", str(empty), "--programmer", "file",
-                 "--keystore", uri, env=env), why,
+                 "--registry", str(tmp_path / "reg.sqlite"), "--keystore", uri, env=env), why,
         )  # fmt: skip
     _one_line_error(
         _ooc("build", str(shared_model(MODEL)), "--sram", "32KiB", "-o", str(tmp_path / "o"),
@@ -249,7 +249,8 @@ def test_token_misconfigurations_are_one_line_errors(
     assert not (tmp_path / "o").exists()
     both = ("--master-key", str(master), "--keystore", softhsm.uri("cli", src))
     _one_line_error(
-        _ooc("provision", "run", "--image", str(empty), "--programmer", "file", *both),
+        _ooc("provision", "run", "--image", str(empty), "--programmer", "file",
+             "--registry", str(tmp_path / "reg.sqlite"), *both),
         "give --master-key or --keystore, not both",
     )
     # master-key: a token's key is never replaced, and its options go together
