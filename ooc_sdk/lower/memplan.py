@@ -99,37 +99,39 @@ def _buffers(graph: Graph) -> list[Buffer]:
     return out
 
 
-def _conflicts(buffers: list[Buffer]) -> dict[int, list[int]]:
-    """For each buffer (by ``id``), the buffers whose lifetimes overlap it: computed once per
+def _conflicts(buffers: list[Buffer]) -> list[list[int]]:
+    """For each buffer (by index), the buffers whose lifetimes overlap it: computed once per
     placement search, so each greedy pass only looks at those (not at everything placed)."""
-    by_first = sorted(buffers, key=lambda b: b.first)
-    out: dict[int, list[int]] = {id(b): [] for b in buffers}
-    for i, a in enumerate(by_first):
-        for b in by_first[i + 1 :]:
-            if b.first > a.last:
+    by_first = sorted(range(len(buffers)), key=lambda i: buffers[i].first)
+    out: list[list[int]] = [[] for _ in buffers]
+    for k, i in enumerate(by_first):
+        last = buffers[i].last
+        for j in by_first[k + 1 :]:
+            if buffers[j].first > last:
                 break
-            out[id(a)].append(id(b))
-            out[id(b)].append(id(a))
+            out[i].append(j)
+            out[j].append(i)
     return out
 
 
 def _place(
-    buffers: list[Buffer],
-    conflicts: dict[int, list[int]],
+    order: list[int],
+    sizes: list[int],
+    conflicts: list[list[int]],
     best_fit: bool = False,
     limit: int | None = None,
-) -> tuple[dict[int, int], int] | None:
-    """Place ``buffers`` in order: each at the lowest free offset (first fit) or in the
-    smallest free gap that holds it (best fit; above everything when none does), clear of the
-    placed buffers it ``conflicts`` with. Either way an offset is 0 or the end of a placed
-    buffer. None as soon as the arena reaches ``limit`` (a placement no better than one
-    already found)."""
-    at: dict[int, tuple[int, int]] = {}  # placed buffer's id -> (offset, end)
-    offsets: dict[int, int] = {}
+) -> tuple[list[int], int] | None:
+    """Place the buffers (by index, sizes ``sizes``) in ``order``: each at the lowest free
+    offset (first fit) or in the smallest free gap that holds it (best fit; above everything
+    when none does), clear of the placed buffers it ``conflicts`` with. Either way an offset
+    is 0 or the end of a placed buffer. Returns each buffer's offset and the arena, or None
+    as soon as the arena reaches ``limit`` (no better than a placement already found)."""
+    offset = [-1] * len(sizes)
+    end_of = [0] * len(sizes)
     arena = 0
-    for buf in buffers:
-        size = buf.size
-        busy = sorted([at[o] for o in conflicts[id(buf)] if o in at])
+    for i in order:
+        size = sizes[i]
+        busy = sorted([(offset[j], end_of[j]) for j in conflicts[i] if offset[j] >= 0])
         candidate = 0
         best_gap: tuple[int, int] | None = None
         for start, end in busy:
@@ -142,13 +144,12 @@ def _place(
                 candidate = end
         if best_fit and best_gap is not None:
             candidate = best_gap[1]
-        at[id(buf)] = (candidate, candidate + size)
-        arena = max(arena, candidate + size)
-        if limit is not None and arena >= limit:
-            return None
-        for t in buf.tensors:
-            offsets[t] = candidate
-    return offsets, arena
+        offset[i], end_of[i] = candidate, candidate + size
+        if candidate + size > arena:
+            arena = candidate + size
+            if limit is not None and arena >= limit:
+                return None
+    return offset, arena
 
 
 def lower_bound(buffers: list[Buffer]) -> int:
@@ -168,35 +169,49 @@ def place(buffers: list[Buffer], target: int | None = None) -> tuple[dict[int, i
     """The tightest placement found: (tensor -> offset, bytes, strategy name). With ``target``,
     the first placement found within it instead (the same sequence of tries, stopped early:
     a placement within ``target`` exists among them exactly when the tightest is within it)."""
+    index = range(len(buffers))
     orders = {
-        "size": sorted(buffers, key=lambda b: (-b.size, b.first)),
+        "size": sorted(index, key=lambda i: (-buffers[i].size, buffers[i].first)),
         "size-x-lifetime": sorted(
-            buffers, key=lambda b: (-b.size * (b.last - b.first + 1), b.first)
+            index,
+            key=lambda i: (
+                -buffers[i].size * (buffers[i].last - buffers[i].first + 1),
+                buffers[i].first,
+            ),
         ),
-        "first-use": sorted(buffers, key=lambda b: (b.first, -b.size)),
+        "first-use": sorted(index, key=lambda i: (buffers[i].first, -buffers[i].size)),
     }
     bound = lower_bound(buffers)
+    sizes = [b.size for b in buffers]
     conflicts = _conflicts(buffers)
-    best: tuple[dict[int, int], int, str] | None = None
+    best: tuple[list[int], int, str] | None = None
     for name, order in orders.items():
         for fit in (False, True):
-            found = _place(order, conflicts, fit, None if best is None else best[1])
+            found = _place(order, sizes, conflicts, fit, None if best is None else best[1])
             if found is not None:  # smaller than the best so far
                 best = (found[0], found[1], name + ("/best-fit" if fit else ""))
             if target is not None and best is not None and best[1] <= target:
-                return best
+                return _by_tensor(buffers, best)
     assert best is not None
     rng = random.Random(len(buffers))  # fixed: the same buffers always get the same plan
-    order = list(buffers)
+    order = list(index)  # shuffled as the buffers themselves would be: by position only
     for i in range(SHUFFLES if best[1] > bound else 0):
         rng.shuffle(order)
         for fit in (False, True):
-            found = _place(order, conflicts, fit, best[1])
+            found = _place(order, sizes, conflicts, fit, best[1])
             if found is not None:
                 best = (found[0], found[1], f"shuffle {i + 1}" + ("/best-fit" if fit else ""))
         if best[1] <= bound or (target is not None and best[1] <= target):
             break
-    return best
+    return _by_tensor(buffers, best)
+
+
+def _by_tensor(
+    buffers: list[Buffer], placed: tuple[list[int], int, str]
+) -> tuple[dict[int, int], int, str]:
+    """A placement by buffer index as (tensor -> offset, bytes, strategy)."""
+    offset, arena, name = placed
+    return {t: offset[i] for i, b in enumerate(buffers) for t in b.tensors}, arena, name
 
 
 def plan_memory(graph: Graph) -> MemoryPlan:
