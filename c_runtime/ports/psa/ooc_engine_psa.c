@@ -69,25 +69,38 @@ static int ecb_encrypt(void *user, const uint8_t *key, uint32_t key_bytes, const
     return 0;
 }
 
-/* CTR over in[0..len) into out: one PSA cipher operation from the counter block `iv`. */
+/* CTR over in[0..len) into out: one PSA cipher operation from the counter block `iv`. The
+   whole blocks go in one update (in place allowed); the last partial block through two local
+   buffers, since Mbed TLS refuses an in-place update of a partial block. */
 static int ctr_run(ooc_engine_psa_t *e, psa_key_id_t id, const uint8_t iv[16], const uint8_t *in,
                    uint8_t *out, uint32_t len)
 {
     psa_cipher_operation_t op = PSA_CIPHER_OPERATION_INIT;
-    size_t n = 0, tail = 0;
+    uint8_t tail_in[OOC_AES_BLOCK_BYTES], tail_out[OOC_AES_BLOCK_BYTES];
+    const size_t whole = (size_t)len & ~(size_t)(OOC_AES_BLOCK_BYTES - 1u), rest = len - whole;
+    size_t n = 0, m = 0, f = 0;
     psa_status_t st = psa_cipher_decrypt_setup(&op, id, PSA_ALG_CTR);
     if (st == PSA_SUCCESS) {
         st = psa_cipher_set_iv(&op, iv, OOC_AES_BLOCK_BYTES);
     }
+    if (st == PSA_SUCCESS && whole != 0u) {
+        st = psa_cipher_update(&op, in, whole, out, whole, &n);
+    }
+    if (st == PSA_SUCCESS && rest != 0u) {
+        memcpy(tail_in, in + whole, rest);
+        st = psa_cipher_update(&op, tail_in, rest, tail_out, sizeof tail_out, &m);
+        if (st == PSA_SUCCESS && m == rest) {
+            memcpy(out + whole, tail_out, rest);
+        }
+    }
     if (st == PSA_SUCCESS) {
-        st = psa_cipher_update(&op, in, len, out, len, &n);
+        st = psa_cipher_finish(&op, tail_out, sizeof tail_out, &f);
     }
-    if (st == PSA_SUCCESS && n <= len) {
-        st = psa_cipher_finish(&op, out + n, len - n, &tail);
-    }
-    if (st == PSA_SUCCESS && n + tail != len) {
+    if (st == PSA_SUCCESS && (n != whole || m != rest || f != 0u)) {
         st = PSA_ERROR_GENERIC_ERROR;
     }
+    ooc_wipe(tail_in, sizeof tail_in);
+    ooc_wipe(tail_out, sizeof tail_out);
     if (st != PSA_SUCCESS) {
         e->last_error = st;
         (void)psa_cipher_abort(&op);
