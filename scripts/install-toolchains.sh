@@ -3,8 +3,10 @@
 # a host C compiler, arm-none-eabi-gcc with newlib (Cortex-M builds), qemu-system-arm (runs
 # the Cortex-M4 builds: ooc run --target qemu-m4), cmake and make (tests/test_emitted_build.py
 # builds the project ooc codegen emits with both), and with --with-chromium headless Chromium
-# (tests/test_report.py opens the page of `ooc report` in it; the demo does not need it), and
-# SoftHSM2 (tests/test_pkcs11.py keeps the factory master key in a software PKCS#11 token).
+# (tests/test_report.py opens the page of `ooc report` in it; the demo does not need it),
+# SoftHSM2 (tests/test_pkcs11.py keeps the factory master key in a software PKCS#11 token), and
+# Mbed TLS's development files (the PSA Crypto engine, c_runtime/ports/psa, and
+# tests/test_mbedtls.py).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
@@ -13,6 +15,8 @@ command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+# Mbed TLS: the PSA Crypto engine backend's host build and the crypto cross-checks link it
+[ -f /usr/include/psa/crypto.h ] || need+=(libmbedtls-dev)
 if [ "${1:-}" = "--with-chromium" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
