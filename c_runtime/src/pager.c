@@ -391,6 +391,7 @@ int ooc_pager_start(ooc_ctx_t *ctx, ooc_pager_run_t *run)
     run->slot = 0u;
     run->next = m->n_steps;
     run->slotted = 0;
+    run->ready = m->n_steps;
     return first < m->n_steps ? load_begin(ctx, first, slot_ptr(ctx, 0u), m->slot_bytes) : OOC_OK;
 }
 
@@ -418,10 +419,12 @@ int ooc_pager_enter(ooc_ctx_t *ctx, ooc_pager_run_t *run, uint32_t s, const void
     *slot = NULL;
     if (run->slotted) {
         uint8_t *here = slot_ptr(ctx, run->slot);
-        if (ctx->decrypting == (int32_t)s) {
-            /* checked and decrypting since the previous step (open_ahead): wait, then find the
-               inputs (the entries only: the tags were checked before the decryption began) */
-            rc = finish_decrypt(ctx);
+        if (run->ready == s) {
+            /* checked and decrypted since the previous step (open_ahead), or still being
+               decrypted: wait, then find the inputs (the entries only: the tags were checked
+               before the decryption began) */
+            run->ready = m->n_steps;
+            rc = ctx->decrypting == (int32_t)s ? finish_decrypt(ctx) : OOC_OK;
             if (rc == OOC_OK && ins != NULL) {
                 rc = check_chunks(ctx, s, here, 0, ins, NULL);
             }
@@ -432,6 +435,7 @@ int ooc_pager_enter(ooc_ctx_t *ctx, ooc_pager_run_t *run, uint32_t s, const void
         run->next = next_paged(m, s + 1u);
         if (rc == OOC_OK && run->next < m->n_steps && ahead) {
             rc = open_ahead(ctx, run->next, slot_ptr(ctx, run->slot ^ 1u));
+            run->ready = run->next;
         } else if (rc == OOC_OK && run->next < m->n_steps && m->n_slots > 1u) {
             /* prefetch while this step computes */
             rc = load_begin(ctx, run->next, slot_ptr(ctx, run->slot ^ 1u), m->slot_bytes);

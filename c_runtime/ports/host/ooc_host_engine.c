@@ -68,8 +68,9 @@ static void *worker(void *arg)
         start = ooc_host_engine_now();
         status = run_job(e, number);
         pthread_mutex_lock(&e->mu);
-        if (number - 1u < OOC_HOST_ENGINE_LOG) {
-            ooc_host_job_t *j = &e->log[number - 1u];
+        if (number - 1u - e->log_base < OOC_HOST_ENGINE_LOG) {
+            ooc_host_job_t *j = &e->log[number - 1u - e->log_base];
+            j->queued = e->queued;
             j->start = start;
             j->end = ooc_host_engine_now();
             j->len = e->len;
@@ -102,6 +103,7 @@ static int ctr_start(void *user, const uint8_t *key, uint32_t key_bytes, const u
         e->in = in;
         e->out = out;
         e->len = len;
+        e->queued = ooc_host_engine_now();
         e->state = QUEUED;
         pthread_cond_broadcast(&e->cv);
     }
@@ -156,7 +158,7 @@ int ooc_host_engine_open(ooc_host_engine_t *e)
     e->bulk.user = e;
     e->blocks.ecb_encrypt = ecb_encrypt;
     e->blocks.user = e;
-    e->jobs = e->misuse = 0u;
+    e->jobs = e->misuse = e->log_base = 0u;
     e->state = IDLE;
     e->quit = 0;
     if (pthread_mutex_init(&e->mu, NULL) != 0) {

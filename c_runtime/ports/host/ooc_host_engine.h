@@ -15,11 +15,12 @@
 
 #include "ooc/ooc_crypto.h"
 
-/* Jobs whose times are kept (the first ones after ooc_host_engine_open()). */
+/* Jobs whose times are kept (the first ones from log_base on). */
 #define OOC_HOST_ENGINE_LOG 4096u
 
 typedef struct {
-    double start, end; /* seconds, CLOCK_MONOTONIC: the worker took the job, finished it */
+    double queued;     /* seconds, CLOCK_MONOTONIC: ctr_start handed the job over, */
+    double start, end; /* the worker took it, finished it */
     uint32_t len;
     int status;        /* 0, or -1 (failed) */
 } ooc_host_job_t;
@@ -35,6 +36,8 @@ typedef struct {
     uint32_t jobs;           /* ctr_start calls */
     uint32_t misuse;         /* contract breaches: a start or an ECB call with a job
                                 outstanding, a wait with none */
+    uint32_t log_base;       /* log[i] is job log_base + 1 + i: set it to `jobs` to log from
+                                the next job on (when no job is outstanding) */
     ooc_host_job_t log[OOC_HOST_ENGINE_LOG];
     /* Private: the worker and the job. */
     pthread_t thread;
@@ -44,6 +47,7 @@ typedef struct {
     uint8_t key[OOC_AES_MAX_KEY_BYTES];
     uint8_t iv[OOC_AES_BLOCK_BYTES];
     uint32_t key_bytes, len;
+    double queued;
     const uint8_t *in;
     uint8_t *out;
 } ooc_host_engine_t;

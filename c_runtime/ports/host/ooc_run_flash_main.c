@@ -34,8 +34,10 @@
  * from 1) or refused (--engine-refuse-job N). With it the report adds the engine's figures for
  * the last inference: its jobs, the breaches of the hook's contract it saw, and the overlap of
  * its jobs with the steps' compute (timed by on_layer): "overlapped_steps" counts the steps
- * that began computing while a job was running (the next step's chunks being decrypted). A
- * failed invoke's report says whether the chunk slots were left wiped ("slots_wiped").
+ * that began computing while the engine held a job (the next step's chunks being decrypted), and
+ * "overlap_s" the time such jobs ran on the worker during those steps' compute. A
+ * report says whether the chunk slots were left all zero ("slots_wiped"): after a failed invoke
+ * they must be; after a good one they hold the last step's plaintext.
  */
 #define _POSIX_C_SOURCE 200112L
 #include <stdint.h>
@@ -106,29 +108,35 @@ static void time_step(void *context, uint32_t op, int phase)
     }
 }
 
-/* The engine's figures for the jobs from `first_job` (the last inference's) against the steps
-   timed meanwhile, as JSON members. */
+/* The engine's figures for the jobs from `first_job` on (the last inference's, logged from
+   log[0]) against the steps timed meanwhile, as JSON members. */
 static void print_overlap(uint32_t first_job)
 {
     double busy = 0.0, overlap = 0.0;
-    uint32_t overlapped = 0, i, j, last = engine.jobs < OOC_HOST_ENGINE_LOG ? engine.jobs : OOC_HOST_ENGINE_LOG;
-    for (j = first_job; j < last; j++) {
+    const uint32_t jobs = engine.jobs - first_job, last = jobs < OOC_HOST_ENGINE_LOG ? jobs : OOC_HOST_ENGINE_LOG;
+    uint32_t overlapped = 0, i, j;
+    for (j = 0; j < last; j++) {
         busy += engine.log[j].end - engine.log[j].start;
     }
     for (i = 0; i < n_timed; i++) {
         int during = 0;
-        for (j = first_job; j < last; j++) {
+        for (j = 0; j < last; j++) {
             const ooc_host_job_t *b = &engine.log[j];
-            const double lo = b->start > step_begin[i] ? b->start : step_begin[i];
-            const double hi = b->end < step_end[i] ? b->end : step_end[i];
-            overlap += hi > lo ? hi - lo : 0.0;
-            during |= b->start < step_begin[i] && b->end > step_begin[i];
+            if (b->queued < step_begin[i] && b->end > step_begin[i]) {
+                /* handed to the engine before the step computed and done after it began: a
+                   later step's job (the step's own were waited for before it; jobs handed
+                   over inside it are its streamed pieces') */
+                const double lo = b->start > step_begin[i] ? b->start : step_begin[i];
+                const double hi = b->end < step_end[i] ? b->end : step_end[i];
+                overlap += hi > lo ? hi - lo : 0.0;
+                during = 1;
+            }
         }
         overlapped += during ? 1u : 0u;
     }
     printf(", \"engine_jobs\": %lu, \"engine_misuse\": %lu, \"engine_busy_s\": %.9f, "
            "\"overlap_s\": %.9f, \"timed_steps\": %lu, \"overlapped_steps\": %lu",
-           (unsigned long)(last - first_job), (unsigned long)engine.misuse, busy, overlap,
+           (unsigned long)jobs, (unsigned long)engine.misuse, busy, overlap,
            (unsigned long)n_timed, (unsigned long)overlapped);
 }
 #endif
@@ -454,7 +462,7 @@ int main(int argc, char **argv)
             }
 #if defined(OOC_RUN_ENGINE_ASYNC)
             n_timed = 0;
-            first_job = engine.jobs;
+            first_job = engine.log_base = engine.jobs;
 #endif
             err = invoke_once();
             if (s == 0u) {
@@ -503,7 +511,8 @@ int main(int argc, char **argv)
            (unsigned long long)(after.erase_ops - before.erase_ops),
            (unsigned long long)(after.program_ops - before.program_ops), after.read_busy_s - before.read_busy_s,
            sync_reads ? "false" : "true");
-    printf(", \"engine\": \"%s\"", ENGINE_NAME);
+    check_slots();
+    printf(", \"engine\": \"%s\", \"slots_wiped\": %s", ENGINE_NAME, slots_state ? "true" : "false");
 #if defined(OOC_RUN_ENGINE_ASYNC)
     print_overlap(first_job);
 #endif
