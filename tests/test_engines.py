@@ -20,13 +20,24 @@ import pytest
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.build.flash import flash_args
+from ooc_sdk.formats import image as fmt
 from ooc_sdk.image.keys import DeviceKey, generate
+from ooc_sdk.image.outdir import load_image
+from ooc_sdk.image.reader import public_info
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.request import PlanRequest
 from ooc_sdk.run.golden import run_tflm
-from ooc_sdk.run.host import build_host_program, build_runner, run_build, write_samples
+from ooc_sdk.run.host import (
+    ENGINES,
+    RUNNER,
+    build_host_program,
+    build_runner,
+    run_build,
+    write_samples,
+)
 from ooc_sdk.targets import load_flash, load_mcu
+from ooc_sdk.toolchain import WARNINGS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import shared_model
@@ -164,12 +175,7 @@ def test_a_tampered_chunk_is_refused_before_the_engine_decrypts_it(
     second step begins, before any job of its own; the inference fails with OOC_ERR_AUTH and
     the slots wiped, as with software AES."""
     _, out = ad01
-    from ooc_sdk.image.outdir import load_image
-    from ooc_sdk.image.reader import public_info
-
     info = public_info(load_image(out / "image"))
-    from ooc_sdk.formats import image as fmt
-
     chunk = _chunk_of_step(out, 2)[0]
     entry = fmt.CHUNK_ENTRY.unpack(info.data, fmt.CHUNK_TABLE_OFFSET + chunk * fmt.CHUNK_ENTRY.size)
     bit = str(entry["flash_offset"] * 8 + 5)
@@ -179,9 +185,7 @@ def test_a_tampered_chunk_is_refused_before_the_engine_decrypts_it(
     assert _raw(out, device)["status"] == 0  # the flip was the only cause
 
 
-def test_async_engine_with_streamed_weights_and_spills(
-    tmp_path: Path, device: DeviceKey
-) -> None:
+def test_async_engine_with_streamed_weights_and_spills(tmp_path: Path, device: DeviceKey) -> None:
     """Fused blocks that re-stream weights and spill to flash (ResNet-8 at 12 KiB, two slots):
     their own crypto goes through the engine, which the pager first lets finish the next
     step's job (no call while a job is outstanding: no misuse)."""
@@ -198,9 +202,6 @@ def test_async_engine_under_thread_sanitizer(ad01: tuple[Path, Path], device: De
     no race over a whole inference."""
     path, out = ad01
     bd = BuildDir.open(out)
-    from ooc_sdk.run.host import ENGINES, RUNNER
-    from ooc_sdk.toolchain import WARNINGS
-
     files, defines, libs = ENGINES["async"]
     flags = [*WARNINGS, "-O1", "-g", "-fsanitize=thread", *defines]
     binary = build_host_program(
