@@ -2,7 +2,9 @@
  * The pager: an out-of-core schedule's steps read from the mounted image into the chunk slots
  * (the arena's top: n_slots slots of slot_bytes), each chunk verified and decrypted in place
  * before its step runs. With two slots the next step's read (asynchronous when the port can)
- * runs while a step computes; with one, after it. pager.h has the interface.
+ * runs while a step computes; with one, after it. With a bulk AES engine (port.aes_bulk) and two
+ * slots, the next step's chunks are read and their tags checked before a step computes, and the
+ * engine decrypts them while it does (open_ahead). pager.h has the interface.
  */
 #include "pager.h"
 
