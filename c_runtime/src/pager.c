@@ -223,9 +223,10 @@ static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap)
    not NULL: a one-operator step) with the plaintext of each paged input of its operator, in
    input order. A fused block's operators find theirs in the slot (fused.c), its streamed
    operators in their own steps. *largest (when not NULL) gets the index of the step's largest
-   chunk. Decrypts nothing: every tag of the step is checked before any chunk is decrypted. */
+   chunk. With `open` each chunk is also decrypted once checked (ooc_image_open_chunk: the
+   path without a bulk engine); without, nothing is decrypted (decrypt_chunks() follows). */
 static int check_chunks(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const void **ptrs,
-                        uint32_t *largest)
+                        uint32_t *largest, int open)
 {
     const ooc_model_t *m = ctx->model;
     const ooc_step_t *st = &m->steps[s];
@@ -256,7 +257,9 @@ static int check_chunks(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, co
                 rc = OOC_ERR_AUTH;
                 break;
             }
-            if (verify) {
+            if (open) {
+                rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off), verify);
+            } else if (verify) {
                 rc = ooc_image_verify_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off));
             }
             if (ptrs != NULL) { /* one operator: where each paged input lies */
@@ -311,10 +314,11 @@ static int finish_decrypt(ooc_ctx_t *ctx)
 }
 
 /* Finish step `s`'s read into `buf`, then check its chunks and decrypt them in place (see
-   check_chunks()); with `leave` the largest chunk's decryption is left running on the bulk
-   engine. */
+   check_chunks()): each in turn, or, with a bulk engine, every tag first and then one job a
+   chunk, the largest chunk's left running with `leave`. */
 static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const void **ptrs, int leave)
 {
+    const int bulk = ooc_aes_bulk(&ctx->cfg.image->k_enc);
     uint32_t largest = 0;
     int rc = OOC_OK;
     if (ctx->inflight == (int32_t)s) {
@@ -322,8 +326,8 @@ static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const 
         rc = ooc_image_read_end(ctx->cfg.image);
     }
     if (rc == OOC_OK && ctx->model->steps[s].n_chunks != 0u) {
-        rc = check_chunks(ctx, s, buf, verify, ptrs, &largest);
-        if (rc == OOC_OK) {
+        rc = check_chunks(ctx, s, buf, verify, ptrs, &largest, !bulk);
+        if (rc == OOC_OK && bulk) {
             rc = decrypt_chunks(ctx, s, buf, largest, leave);
         }
     }
@@ -428,7 +432,7 @@ int ooc_pager_enter(ooc_ctx_t *ctx, ooc_pager_run_t *run, uint32_t s, const void
             run->ready = m->n_steps;
             rc = ctx->decrypting == (int32_t)s ? finish_decrypt(ctx) : OOC_OK;
             if (rc == OOC_OK && ins != NULL) {
-                rc = check_chunks(ctx, s, here, 0, ins, NULL);
+                rc = check_chunks(ctx, s, here, 0, ins, NULL, 0);
             }
         } else {
             /* step s was started into run->slot (by the previous step or by ooc_pager_start) */
