@@ -4,8 +4,10 @@
 # the Cortex-M4 builds: ooc run --target qemu-m4), cmake and make (tests/test_emitted_build.py
 # builds the project ooc codegen emits with both), and with --with-chromium headless Chromium
 # (tests/test_report.py opens the page of `ooc report` in it; the demo does not need it),
-# SoftHSM2 (tests/test_pkcs11.py keeps the factory master key in a software PKCS#11 token), and
-# PostgreSQL's server (tests/test_registry_pg.py starts its own with initdb and pg_ctl).
+# SoftHSM2 (tests/test_pkcs11.py keeps the factory master key in a software PKCS#11 token),
+# PostgreSQL's server (tests/test_registry_pg.py starts its own with initdb and pg_ctl), and
+# Mbed TLS's development files (the PSA Crypto engine, c_runtime/ports/psa, and
+# tests/test_mbedtls.py).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
@@ -16,6 +18,8 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
     || need+=(postgresql)
+# Mbed TLS: the PSA Crypto engine backend's host build and the crypto cross-checks link it
+[ -f /usr/include/psa/crypto.h ] || need+=(libmbedtls-dev)
 if [ "${1:-}" = "--with-chromium" ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi

@@ -389,6 +389,9 @@ int ooc_image_mount(ooc_image_t *img, const ooc_image_config_t *cfg)
                             &img->k_enc);
             }
             if (rc == OOC_OK) {
+                rc = ooc_aes_set_bulk(&img->k_enc, port->aes_bulk); /* the chunks' decryption */
+            }
+            if (rc == OOC_OK) {
                 rc = DERIVE(&ck, OOC_IMG_LABEL_MAC, img->build_id, ck_len, port->aes_engine,
                             &img->k_mac);
             }
@@ -500,20 +503,12 @@ int ooc_image_read_end(ooc_image_t *img)
     return OOC_OK;
 }
 
-int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify)
+/* The chunk's tag over entry || data (its ciphertext): OOC_OK, or OOC_ERR_AUTH. */
+static int check_chunk_tag(ooc_image_t *img, const uint8_t *entry, const uint8_t *data, uint32_t len)
 {
     uint8_t iv[OOC_AES_BLOCK_BYTES], tag[OOC_TAG_BYTES];
-    uint32_t len;
-    int rc = OOC_OK;
-    if (img == NULL || !img->mounted) {
-        return OOC_ERR_STATE;
-    }
-    if (entry == NULL || data == NULL) {
-        return OOC_ERR_ARG;
-    }
-    len = le32(entry + OOC_IMG_CE_LENGTH);
-    memcpy(iv, entry + OOC_IMG_CE_NONCE, OOC_IMG_NONCE_BYTES);
-    if (verify && img->tag_alg == OOC_IMG_TAG_AES_CMAC) {
+    int rc;
+    if (img->tag_alg == OOC_IMG_TAG_AES_CMAC) {
         ooc_cmac_t mac;
         rc = ooc_cmac_init(&mac, &img->k_mac);
         if (rc == OOC_OK) {
@@ -527,12 +522,13 @@ int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, 
         } else {
             ooc_wipe(&mac, sizeof mac);
         }
-    } else if (verify) {
+    } else {
         /* Poly1305 one-time key = keystream blocks 0 and 1 of this chunk (under K_enc, or under
            K_dtag for this device's install tags). */
         uint8_t otk[32];
         ooc_poly1305_t poly;
         memset(otk, 0, sizeof otk);
+        memcpy(iv, entry + OOC_IMG_CE_NONCE, OOC_IMG_NONCE_BYTES);
         memset(iv + OOC_IMG_NONCE_BYTES, 0, 4);
         rc = ooc_aes_ctr(img->device_tags ? &img->k_mac : &img->k_enc, iv, otk, otk, sizeof otk);
         if (rc == OOC_OK) {
@@ -543,18 +539,78 @@ int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, 
         }
         ooc_wipe(otk, sizeof otk);
     }
-    if (rc == OOC_OK && verify && !ooc_ct_equal(tag, entry + OOC_IMG_CE_TAG, OOC_TAG_BYTES)) {
+    if (rc == OOC_OK && !ooc_ct_equal(tag, entry + OOC_IMG_CE_TAG, OOC_TAG_BYTES)) {
         rc = OOC_ERR_AUTH;
     }
-    if (rc == OOC_OK) {
-        iv[12] = 0;
-        iv[13] = 0;
-        iv[14] = 0;
-        iv[15] = (uint8_t)OOC_IMG_DATA_COUNTER_START;
-        rc = ooc_aes_ctr(&img->k_enc, iv, data, data, len);
+    return rc;
+}
+
+int ooc_image_verify_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data)
+{
+    int rc;
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
     }
+    if (entry == NULL || data == NULL) {
+        return OOC_ERR_ARG;
+    }
+    rc = check_chunk_tag(img, entry, data, le32(entry + OOC_IMG_CE_LENGTH));
+    if (rc != OOC_OK) {
+        ooc_wipe(data, le32(entry + OOC_IMG_CE_LENGTH));
+    }
+    return rc;
+}
+
+int ooc_image_decrypt_start(ooc_image_t *img, const uint8_t *entry, uint8_t *data)
+{
+    uint8_t iv[OOC_AES_BLOCK_BYTES];
+    uint32_t len;
+    int rc;
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    if (entry == NULL || data == NULL) {
+        return OOC_ERR_ARG;
+    }
+    len = le32(entry + OOC_IMG_CE_LENGTH);
+    memcpy(iv, entry + OOC_IMG_CE_NONCE, OOC_IMG_NONCE_BYTES);
+    iv[12] = 0;
+    iv[13] = 0;
+    iv[14] = 0;
+    iv[15] = (uint8_t)OOC_IMG_DATA_COUNTER_START;
+    rc = ooc_aes_ctr_start(&img->k_enc, iv, data, data, len);
     if (rc != OOC_OK) {
         ooc_wipe(data, len);
+    }
+    return rc;
+}
+
+int ooc_image_decrypt_wait(ooc_image_t *img)
+{
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    return ooc_aes_ctr_wait(&img->k_enc);
+}
+
+int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify)
+{
+    int rc;
+    if (img == NULL || !img->mounted) {
+        return OOC_ERR_STATE;
+    }
+    if (entry == NULL || data == NULL) {
+        return OOC_ERR_ARG;
+    }
+    rc = verify ? ooc_image_verify_chunk(img, entry, data) : OOC_OK;
+    if (rc == OOC_OK) {
+        rc = ooc_image_decrypt_start(img, entry, data);
+    }
+    if (rc == OOC_OK) {
+        rc = ooc_image_decrypt_wait(img);
+        if (rc != OOC_OK) {
+            ooc_wipe(data, le32(entry + OOC_IMG_CE_LENGTH)); /* a part decrypted before it failed */
+        }
     }
     return rc;
 }

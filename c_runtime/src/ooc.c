@@ -360,6 +360,7 @@ int ooc_init(ooc_ctx_t *ctx, const ooc_model_t *model, const struct ooc_config *
     ctx->cfg = *cfg;
     ctx->outputs_valid = 0;
     ctx->inflight = -1;
+    ctx->decrypting = -1;
     if (model->n_steps != 0u) {
         int err = ooc_pager_check(ctx);
         if (err == OOC_OK && model->verify == OOC_VERIFY_AT_BOOT) {

@@ -2,7 +2,9 @@
  * The pager: an out-of-core schedule's steps read from the mounted image into the chunk slots
  * (the arena's top: n_slots slots of slot_bytes), each chunk verified and decrypted in place
  * before its step runs. With two slots the next step's read (asynchronous when the port can)
- * runs while a step computes; with one, after it. pager.h has the interface.
+ * runs while a step computes; with one, after it. With a bulk AES engine (port.aes_bulk) and two
+ * slots, the next step's chunks are read and their tags checked before a step computes, and the
+ * engine decrypts them while it does (open_ahead). pager.h has the interface.
  */
 #include "pager.h"
 
@@ -11,6 +13,11 @@
 #include "ooc/ooc_image.h"
 #include "ooc/ooc_kernels.h"
 #include "tables.h"
+
+static uint32_t le32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
 
 /* Output channels of a splittable operator (0 for the others). */
 static uint32_t op_channels(const ooc_op_t *op)
@@ -211,23 +218,23 @@ static int load_begin(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap)
     return rc;
 }
 
-/* Finish step `s`'s read into `buf`, then verify and decrypt each chunk in place; fill `ptrs`
-   (when not NULL: a one-operator step) with the plaintext of each paged input of its operator,
-   in input order. A fused block's operators find theirs in the slot (fused.c), its streamed
-   operators in their own steps. */
-static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const void **ptrs)
+/* Step `s`'s chunks in `buf` (its read finished): check each entry against what the kernel
+   will read and, with `verify`, each chunk's tag over entry and ciphertext; fill `ptrs` (when
+   not NULL: a one-operator step) with the plaintext of each paged input of its operator, in
+   input order. A fused block's operators find theirs in the slot (fused.c), its streamed
+   operators in their own steps. *largest (when not NULL) gets the index of the step's largest
+   chunk. With `open` each chunk is also decrypted once checked (ooc_image_open_chunk: the
+   path without a bulk engine); without, nothing is decrypted (decrypt_chunks() follows). */
+static int check_chunks(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const void **ptrs,
+                        uint32_t *largest, int open)
 {
     const ooc_model_t *m = ctx->model;
     const ooc_step_t *st = &m->steps[s];
     const int block = st->block != OOC_NO_BLOCK && (st->flags & OOC_STEP_STREAM) == 0u;
     const uint32_t n_ops = block ? m->blocks[st->block].n_ops : 1u;
     uint8_t *data = buf + (uint32_t)st->n_chunks * OOC_IMG_CE_BYTES;
-    uint32_t first_off = 0, i, j, c = 0;
+    uint32_t first_off = 0, i, j, c = 0, most = 0;
     int rc = OOC_OK;
-    if (ctx->inflight == (int32_t)s) {
-        ctx->inflight = -1;
-        rc = ooc_image_read_end(ctx->cfg.image);
-    }
     for (j = st->op; rc == OOC_OK && j < st->op + n_ops; j++) {
         const ooc_op_t *op = &m->ops[j];
         if (block && op_streamed(m, s, j)) {
@@ -250,11 +257,78 @@ static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const 
                 rc = OOC_ERR_AUTH;
                 break;
             }
-            rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off), verify);
+            if (open) {
+                rc = ooc_image_open_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off), verify);
+            } else if (verify) {
+                rc = ooc_image_verify_chunk(ctx->cfg.image, e, data + (info.flash_offset - first_off));
+            }
             if (ptrs != NULL) { /* one operator: where each paged input lies */
                 ptrs[i] = data + (info.flash_offset - first_off);
             }
+            if (info.length > le32_at(buf + most * OOC_IMG_CE_BYTES + OOC_IMG_CE_LENGTH)) {
+                most = c;
+            }
             c++;
+        }
+    }
+    if (largest != NULL) {
+        *largest = most;
+    }
+    return rc;
+}
+
+/* Decrypt step `s`'s checked chunks in `buf` in place, its largest chunk (`largest`) last;
+   with `leave`, that last one is left to the bulk engine while the caller goes on
+   (ctx->decrypting = s; finish_decrypt() waits for it). One engine job at a time. */
+static int decrypt_chunks(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t largest, int leave)
+{
+    const uint32_t n = ctx->model->steps[s].n_chunks;
+    uint8_t *data = buf + n * OOC_IMG_CE_BYTES;
+    const uint32_t first_off = le32_at(buf + OOC_IMG_CE_FLASH_OFFSET);
+    uint32_t k;
+    int rc = OOC_OK;
+    for (k = 0; rc == OOC_OK && k < n; k++) {
+        const uint32_t c = k + 1u == n ? largest : (k < largest ? k : k + 1u);
+        const uint8_t *e = buf + c * OOC_IMG_CE_BYTES;
+        rc = ooc_image_decrypt_start(ctx->cfg.image, e, data + (le32_at(e + OOC_IMG_CE_FLASH_OFFSET) - first_off));
+        if (rc == OOC_OK && leave && k + 1u == n) {
+            ctx->decrypting = (int32_t)s;
+        } else if (rc == OOC_OK) {
+            rc = ooc_image_decrypt_wait(ctx->cfg.image);
+        }
+    }
+    return rc;
+}
+
+/* Wait for the chunk the bulk engine is decrypting (ctx->decrypting); on a failure wipe the
+   slots, one of which then holds part of its plaintext. */
+static int finish_decrypt(ooc_ctx_t *ctx)
+{
+    int rc;
+    ctx->decrypting = -1;
+    rc = ooc_image_decrypt_wait(ctx->cfg.image);
+    if (rc != OOC_OK) {
+        ooc_wipe(slot_ptr(ctx, 0u), (uint32_t)ctx->model->n_slots * ctx->model->slot_bytes);
+    }
+    return rc;
+}
+
+/* Finish step `s`'s read into `buf`, then check its chunks and decrypt them in place (see
+   check_chunks()): each in turn, or, with a bulk engine, every tag first and then one job a
+   chunk, the largest chunk's left running with `leave`. */
+static int load_end(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, int verify, const void **ptrs, int leave)
+{
+    const int bulk = ooc_aes_bulk(&ctx->cfg.image->k_enc);
+    uint32_t largest = 0;
+    int rc = OOC_OK;
+    if (ctx->inflight == (int32_t)s) {
+        ctx->inflight = -1;
+        rc = ooc_image_read_end(ctx->cfg.image);
+    }
+    if (rc == OOC_OK && ctx->model->steps[s].n_chunks != 0u) {
+        rc = check_chunks(ctx, s, buf, verify, ptrs, &largest, !bulk);
+        if (rc == OOC_OK && bulk) {
+            rc = decrypt_chunks(ctx, s, buf, largest, leave);
         }
     }
     return rc;
@@ -266,7 +340,7 @@ static int load_now(ooc_ctx_t *ctx, uint32_t s, uint8_t *buf, uint32_t cap, int 
 {
     int rc = load_begin(ctx, s, buf, cap);
     if (rc == OOC_OK || ctx->inflight >= 0) {
-        const int rc2 = load_end(ctx, s, buf, verify, ptrs);
+        const int rc2 = load_end(ctx, s, buf, verify, ptrs, 0);
         rc = rc == OOC_OK ? rc2 : rc;
     }
     return rc;
@@ -323,29 +397,66 @@ int ooc_pager_start(ooc_ctx_t *ctx, ooc_pager_run_t *run)
     run->slot = 0u;
     run->next = m->n_steps;
     run->slotted = 0;
+    run->ready = m->n_steps;
     return first < m->n_steps ? load_begin(ctx, first, slot_ptr(ctx, 0u), m->slot_bytes) : OOC_OK;
+}
+
+/* With a bulk AES engine and two slots: the next slot step `n`'s chunks are read into `buf`
+   now, their tags checked, and the engine decrypts them while the current step computes. */
+static int open_ahead(ooc_ctx_t *ctx, uint32_t n, uint8_t *buf)
+{
+    const ooc_model_t *m = ctx->model;
+    int rc = load_begin(ctx, n, buf, m->slot_bytes);
+    if (rc == OOC_OK || ctx->inflight >= 0) {
+        const int rc2 = load_end(ctx, n, buf, m->verify == OOC_VERIFY_EVERY_READ, NULL, 1);
+        rc = rc == OOC_OK ? rc2 : rc;
+    }
+    return rc;
 }
 
 int ooc_pager_enter(ooc_ctx_t *ctx, ooc_pager_run_t *run, uint32_t s, const void **ins, int own_flash,
                     uint8_t **slot)
 {
     const ooc_model_t *m = ctx->model;
+    const int ahead = m->n_slots > 1u && ooc_aes_bulk(&ctx->cfg.image->k_enc);
     int rc = OOC_OK;
     run->slotted = uses_slot(m, s);
     run->next = m->n_steps;
     *slot = NULL;
     if (run->slotted) {
-        /* step s was started into run->slot (by the previous step or by ooc_pager_start) */
-        rc = load_end(ctx, s, slot_ptr(ctx, run->slot), m->verify == OOC_VERIFY_EVERY_READ, ins);
+        uint8_t *here = slot_ptr(ctx, run->slot);
+        if (run->ready == s) {
+            /* checked and decrypted since the previous step (open_ahead), or still being
+               decrypted: wait, then find the inputs (the entries only: the tags were checked
+               before the decryption began) */
+            run->ready = m->n_steps;
+            rc = ctx->decrypting == (int32_t)s ? finish_decrypt(ctx) : OOC_OK;
+            if (rc == OOC_OK && ins != NULL) {
+                rc = check_chunks(ctx, s, here, 0, ins, NULL, 0);
+            }
+        } else {
+            /* step s was started into run->slot (by the previous step or by ooc_pager_start) */
+            rc = load_end(ctx, s, here, m->verify == OOC_VERIFY_EVERY_READ, ins, 0);
+        }
         run->next = next_paged(m, s + 1u);
-        if (rc == OOC_OK && run->next < m->n_steps && m->n_slots > 1u) {
+        if (rc == OOC_OK && run->next < m->n_steps && ahead) {
+            rc = open_ahead(ctx, run->next, slot_ptr(ctx, run->slot ^ 1u));
+            run->ready = run->next;
+        } else if (rc == OOC_OK && run->next < m->n_steps && m->n_slots > 1u) {
             /* prefetch while this step computes */
             rc = load_begin(ctx, run->next, slot_ptr(ctx, run->slot ^ 1u), m->slot_bytes);
         }
         if (rc != OOC_OK) {
             return rc;
         }
-        *slot = slot_ptr(ctx, run->slot);
+        *slot = here;
+    }
+    if (own_flash && ctx->decrypting >= 0) {
+        /* the step reads streamed weights or spills: their crypto needs the engine */
+        rc = finish_decrypt(ctx);
+        if (rc != OOC_OK) {
+            return rc;
+        }
     }
     if (own_flash && ctx->inflight >= 0) {
         /* the step reads streamed weights, or the spill ring programs the chip the prefetch
@@ -374,6 +485,10 @@ void ooc_pager_stop(ooc_ctx_t *ctx, int rc)
     if (ctx->inflight >= 0) {
         (void)ooc_image_read_end(ctx->cfg.image); /* never return with a transfer into the arena */
         ctx->inflight = -1;
+    }
+    if (ctx->decrypting >= 0) {
+        (void)ooc_image_decrypt_wait(ctx->cfg.image); /* nor with the engine writing into it */
+        ctx->decrypting = -1;
     }
     if (rc != OOC_OK) {
         ooc_wipe(slot_ptr(ctx, 0u), (uint32_t)ctx->model->n_slots * ctx->model->slot_bytes);

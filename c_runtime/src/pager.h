@@ -22,6 +22,8 @@ typedef struct {
     uint32_t slot;   /* the slot the current step's chunks are in */
     uint32_t next;   /* the next step that takes a slot after the current one, or n_steps */
     int slotted;     /* the current step takes a slot */
+    uint32_t ready;  /* the step whose chunks are checked and decrypted (or being decrypted by
+                        the bulk engine) in the other slot ahead of its turn, or n_steps */
 } ooc_pager_run_t;
 
 /* Before the first step: start reading the first step that takes a slot into slot 0. */

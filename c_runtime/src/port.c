@@ -17,7 +17,8 @@ int ooc_port_check(const ooc_port_t *port, uint32_t needs)
         return OOC_ERR_ARG;
     }
     if ((port->read_start == NULL) != (port->read_wait == NULL) ||
-        (port->program == NULL) != (port->erase == NULL)) {
+        (port->program == NULL) != (port->erase == NULL) ||
+        (port->aes_bulk != NULL && (port->aes_bulk->ctr_start == NULL || port->aes_bulk->ctr_wait == NULL))) {
         return OOC_ERR_ARG;
     }
     if (!pow2_or_zero(port->page_bytes) || !pow2_or_zero(port->sector_bytes) ||

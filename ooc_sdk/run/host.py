@@ -200,10 +200,35 @@ HOST_PORT = (
 )  # fmt: skip
 
 
-def build_runner(bd: BuildDir, sanitize: bool = False) -> Path:
-    """Compile the build's C tables with the runtime, the NOR emulator and the flash runner."""
-    flags = WARNINGS + (SANITIZE if sanitize else RELEASE)
-    return build_host_program(bd, RUNNER, flags, tuple(BIND_NOW), "the out-of-core host runner")
+PSA = C_RUNTIME / "ports" / "psa"
+# The runner's AES engines (ooc_run_flash_main.c): the sources, defines and libraries each adds.
+# "psa": the PSA Crypto backend over the system's Mbed TLS (Debian: libmbedtls-dev); "async":
+# the host's worker-thread bulk engine, which overlaps the next step's decryption with compute.
+ENGINES: dict[str, tuple[tuple[Path, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "software": ((), (), ()),
+    "psa": (
+        (PSA / "ooc_engine_psa.c", PSA / "ooc_engine_psa.h"),
+        ("-DOOC_RUN_ENGINE_PSA", f"-I{PSA}"),
+        ("-lmbedcrypto",),
+    ),
+    "async": (
+        (HOST / "ooc_host_engine.c", HOST / "ooc_host_engine.h"),
+        ("-DOOC_RUN_ENGINE_ASYNC", "-pthread"),
+        ("-pthread",),
+    ),
+}
+
+
+def build_runner(bd: BuildDir, sanitize: bool = False, engine: str = "software") -> Path:
+    """Compile the build's C tables with the runtime, the NOR emulator and the flash runner,
+    its AES engine one of ENGINES."""
+    if engine not in ENGINES:
+        raise InvalidArgumentError(f"unknown AES engine {engine!r} (one of {', '.join(ENGINES)})")
+    files, defines, libs = ENGINES[engine]
+    flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + list(defines)
+    return build_host_program(
+        bd, RUNNER, flags, (*BIND_NOW, *libs), "the out-of-core host runner", extra=files
+    )
 
 
 def build_host_program(
@@ -212,10 +237,11 @@ def build_host_program(
     flags: list[str],
     link: tuple[str, ...],
     what: str,
+    extra: tuple[Path, ...] = (),
 ) -> Path:
-    """Compile the build's C tables with the runtime, the NOR emulator, the host port and the
-    host program ``main`` (its OOC_RUN_* macros name the tables), once per content: a cached
-    binary."""
+    """Compile the build's C tables with the runtime, the NOR emulator, the host port, the
+    ``extra`` port files and the host program ``main`` (its OOC_RUN_* macros name the tables),
+    once per content: a cached binary."""
     cc = compiler()
     cname = bd.info.c_name
     c_dir = bd.c_dir
@@ -223,7 +249,7 @@ def build_host_program(
     if not model_c.exists() or not model_h.exists():
         raise InvalidArgumentError(f"{c_dir} lacks the generated model tables: run ooc build again")
     h = hashlib.sha256(main.name.encode())
-    for p in (model_c, model_h, main, *HOST_PORT):
+    for p in (model_c, model_h, main, *HOST_PORT, *extra):
         h.update(p.read_bytes())
     key = hashlib.sha256(
         f"{h.hexdigest()}|{runtime_digest()}|{cc}|{' '.join(flags)}|{' '.join(link)}".encode()
@@ -233,7 +259,7 @@ def build_host_program(
         f'-DOOC_RUN_HEADER="ooc_model_{cname}.h"', f"-DOOC_RUN_MODEL=ooc_model_{cname}",
         f"-DOOC_RUN_ARENA=OOC_MODEL_{cname.upper()}_ARENA_BYTES",
         str(model_c), *map(str, runtime_paths()),
-        *(str(p) for p in HOST_PORT if p.suffix == ".c"), str(main), *link,
+        *(str(p) for p in (*HOST_PORT, *extra) if p.suffix == ".c"), str(main), *link,
     ]  # fmt: skip
     return compile_cached(key, args, what)
 
@@ -254,15 +280,18 @@ def run_build(
     flip_bit: int | None = None,
     sanitize: bool = False,
     flash_file: Path | None = None,
+    engine: str = "software",
+    engine_args: tuple[str, ...] = (),
 ) -> RunResult:
     """Run ``samples`` through the build on the host: weights from the emulated flash only
-    (``flash_file``, default OUT/flash.bin)."""
+    (``flash_file``, default OUT/flash.bin), AES on ``engine`` (ENGINES; ``engine_args``: the
+    runner's --engine-* options)."""
     bd = BuildDir.open(out_dir)
     bd.check_for(graph, device)
     flash_file = flash_file or bd.flash_file()
     for sample in samples:
         check_inputs(graph, sample)
-    binary = build_runner(bd, sanitize)
+    binary = build_runner(bd, sanitize, engine)
     with tempfile.TemporaryDirectory(prefix="ooc-run-") as tmp:
         in_path, out_path = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         write_samples(in_path, samples)
@@ -272,6 +301,7 @@ def run_build(
             args.append("--sync-reads")
         if flip_bit is not None:
             args += ["--flip-bit", str(flip_bit)]
+        args += engine_args
         for anchor in device.anchors:  # the device's trust anchors: a signed image installs
             args += ["--anchor", anchor.hex()]
         secret = f"{device.uid.hex()} {device.root_key.hex()}\n"

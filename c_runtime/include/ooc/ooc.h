@@ -73,6 +73,7 @@ typedef struct {
     uint32_t ready;
     uint32_t outputs_valid; /* the last ooc_invoke() succeeded */
     int32_t inflight;       /* step whose chunk read is in flight, or -1 */
+    int32_t decrypting;     /* step whose last chunk the bulk AES engine decrypts, or -1 */
     const void *input_ref[4]; /* streamed inputs: the buffers given to ooc_set_input() */
 } ooc_ctx_t;
 

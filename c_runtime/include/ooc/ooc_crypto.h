@@ -37,6 +37,28 @@ typedef struct {
     void *user;
 } ooc_aes_engine_t;
 
+/* Port hook for a bulk, asynchronous CTR engine (a DMA-driven CRYP, a PSA Crypto driver;
+   docs/porting.md, "A hardware AES engine"). The image reader decrypts each chunk's data with
+   one job, and with two chunk slots the pager decrypts the next step's chunks while a step
+   computes.
+
+   ctr_start: start out = in XOR keystream over `len` (>= 1) bytes (in == out allowed), the
+   keystream being the encrypted counter blocks from `iv` on (its last 4 bytes a big-endian
+   block counter; the runtime never asks for a range that wraps them), under `key` (16 or 32
+   bytes), and return at once: 0, or a negative value when the job cannot start. `key` stays
+   valid until the job has been waited for; `iv` does not (copy it).
+   ctr_wait: block until that job has finished: 0, or a negative value when it failed (`out`
+   may then hold part of the result: the runtime wipes it). Engine failures are OOC_ERR_IO.
+
+   At most one job is outstanding: after ctr_start the runtime calls neither ctr_start nor the
+   port's ooc_aes_engine_t, and touches neither buffer, until ctr_wait has returned. */
+typedef struct {
+    int (*ctr_start)(void *user, const uint8_t *key, uint32_t key_bytes, const uint8_t iv[16],
+                     const uint8_t *in, uint8_t *out, uint32_t len);
+    int (*ctr_wait)(void *user);
+    void *user;
+} ooc_aes_bulk_t;
+
 /* An expanded AES key. Treat as opaque. */
 typedef struct {
     uint32_t rk[60];                   /* encryption round keys, FIPS 197 KeyExpansion */
@@ -44,10 +66,11 @@ typedef struct {
     uint32_t key_bytes;                /* 16 or 32 */
     uint32_t rounds;                   /* 10 or 14 */
     const ooc_aes_engine_t *engine;    /* NULL: software AES */
+    const ooc_aes_bulk_t *bulk;        /* NULL: ooc_aes_ctr_start() runs the pass at once */
 } ooc_aes_t;
 
 /* Expand `key` (16 or 32 bytes, else OOC_ERR_ARG). `engine` may be NULL (software AES); an
-   engine without an ecb_encrypt callback is OOC_ERR_ARG. */
+   engine without an ecb_encrypt callback is OOC_ERR_ARG. No bulk engine (ooc_aes_set_bulk()). */
 int ooc_aes_init(ooc_aes_t *aes, const uint8_t *key, uint32_t key_bytes,
                  const ooc_aes_engine_t *engine);
 
@@ -66,6 +89,22 @@ void ooc_aes_wipe(ooc_aes_t *aes);
    (OOC_ERR_ARG), so bytes 0..11 (the nonce) never change. in == out allowed; len may be 0. */
 int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
                 size_t len);
+
+/* Give `aes` (initialised) a bulk CTR engine for ooc_aes_ctr_start(), or none (NULL). One with
+   only one of its two functions is OOC_ERR_ARG. It must outlive `aes`. */
+int ooc_aes_set_bulk(ooc_aes_t *aes, const ooc_aes_bulk_t *bulk);
+
+/* 1 when `aes` has a bulk CTR engine, else 0. */
+int ooc_aes_bulk(const ooc_aes_t *aes);
+
+/* A CTR pass (as ooc_aes_ctr()) in two halves, on the bulk engine: start it, then wait for it;
+   between the two nothing may use either buffer or an engine. Without a bulk engine
+   ooc_aes_ctr_start() does the whole pass (ooc_aes_ctr()) and ooc_aes_ctr_wait() returns
+   OOC_OK. An engine failure is OOC_ERR_IO, after which `out` may hold part of the result: wipe
+   it. `len` is 1 to 2^32 - 1 (else OOC_ERR_ARG, and nothing to wait for). */
+int ooc_aes_ctr_start(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
+                      size_t len);
+int ooc_aes_ctr_wait(const ooc_aes_t *aes);
 
 /* AES-CMAC, incremental. `aes` must outlive the context. */
 typedef struct {

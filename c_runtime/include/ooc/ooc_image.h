@@ -140,12 +140,21 @@ int32_t ooc_image_read_chunk(ooc_image_t *img, uint32_t index, void *buf, uint32
    read (image offset and length, alignment gaps included). ooc_image_read_begin() /
    ooc_image_read_end() read a span, asynchronously when the port can. ooc_image_open_chunk()
    then checks one chunk's tag over its entry and data (when `verify`) and decrypts the data in
-   place; on failure the data is wiped (OOC_ERR_AUTH). */
+   place; on failure the data is wiped (OOC_ERR_AUTH, OOC_ERR_IO). Its two halves, for the
+   pager's overlap with a bulk engine (ooc_aes_bulk(), ooc/ooc_crypto.h):
+   ooc_image_verify_chunk() checks the tag (the data wiped when it does not verify), then
+   ooc_image_decrypt_start() starts decrypting in place (wiped when it cannot start) and
+   ooc_image_decrypt_wait() waits for it (OOC_ERR_IO: the engine failed, and the caller wipes
+   the data). Only a verified chunk may be decrypted; between start and wait nothing may use
+   the data or the engine. */
 int ooc_image_read_entries(ooc_image_t *img, uint32_t first, uint32_t n, uint8_t *entries,
                            uint32_t *span_offset, uint32_t *span_len);
 int ooc_image_read_begin(ooc_image_t *img, uint32_t offset, void *buf, uint32_t len);
 int ooc_image_read_end(ooc_image_t *img);
 int ooc_image_open_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data, int verify);
+int ooc_image_verify_chunk(ooc_image_t *img, const uint8_t *entry, uint8_t *data);
+int ooc_image_decrypt_start(ooc_image_t *img, const uint8_t *entry, uint8_t *data);
+int ooc_image_decrypt_wait(ooc_image_t *img);
 /* Decode a 64-byte table entry (as ooc_image_read_entries() gives it) into `info`. */
 void ooc_image_entry_info(const uint8_t *entry, ooc_chunk_info_t *info);
 

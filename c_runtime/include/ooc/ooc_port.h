@@ -100,6 +100,13 @@ typedef struct ooc_port {
        through; it must outlive the mounts. NULL: software AES. */
     const ooc_aes_engine_t *aes_engine;
 
+    /* A bulk, asynchronous CTR engine (ooc/ooc_crypto.h) that decrypts the image's chunks, one
+       job a chunk; both its functions or OOC_ERR_ARG. It must outlive the image mount. With two
+       chunk slots the pager then has the next step's chunks decrypted while a step computes
+       (their tags are checked before). NULL: chunks are decrypted by `aes_engine`, or in
+       software, when their step begins. */
+    const ooc_aes_bulk_t *aes_bulk;
+
     /* ---- trusted storage --------------------------------------------------------------- */
 
     /* The anti-rollback ratchet (ooc_image_commit_counter()): store `counter` as the device's

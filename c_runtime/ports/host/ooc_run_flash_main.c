@@ -26,6 +26,18 @@
  * programmed and erased (its boot record, and a sector it opened).
  * stdout gets one JSON object; errors: a message on stderr and on stdout's "error", exit
  * status 2 (usage, files) or 1 (the runtime refused: mount, init or invoke failed).
+ *
+ * The AES engine, chosen when compiling: software AES (the default); -DOOC_RUN_ENGINE_PSA, the
+ * PSA Crypto backend (ports/psa/ooc_engine_psa.c, linked with a PSA library such as Mbed TLS);
+ * -DOOC_RUN_ENGINE_ASYNC, the host's worker-thread bulk engine (ooc_host_engine.c), whose jobs
+ * can be slowed (--engine-delay-us N), made to fail half way (--engine-fail-job N, counting
+ * from 1) or refused (--engine-refuse-job N). With it the report adds the engine's figures for
+ * the last inference: its jobs, the breaches of the hook's contract it saw, and the overlap of
+ * its jobs with the steps' compute (timed by on_layer): "overlapped_steps" counts the steps
+ * that began computing while the engine held a job (the next step's chunks being decrypted), and
+ * "overlap_s" the time such jobs ran on the worker during those steps' compute. A
+ * report says whether the chunk slots were left all zero ("slots_wiped"): after a failed invoke
+ * they must be; after a good one they hold the last step's plaintext.
  */
 #define _POSIX_C_SOURCE 200112L
 #include <stdint.h>
@@ -40,6 +52,20 @@
 #include "ooc_host_port.h"
 #include "ooc_nor_emu.h"
 #include OOC_RUN_HEADER
+
+#if defined(OOC_RUN_ENGINE_ASYNC)
+#include "ooc_host_engine.h"
+#define ENGINE_NAME "async"
+static ooc_host_engine_t engine;
+static int engine_open;
+#elif defined(OOC_RUN_ENGINE_PSA)
+#include "ooc_engine_psa.h"
+#define ENGINE_NAME "psa"
+static ooc_engine_psa_t engine;
+static int engine_open;
+#else
+#define ENGINE_NAME "software"
+#endif
 
 #define STACK_PROBE_BYTES (64u * 1024u)
 
@@ -63,8 +89,86 @@ static int nor_is_open;
 static uint8_t *buf;
 static FILE *in, *out;
 
+#if defined(OOC_RUN_ENGINE_ASYNC)
+#define MAX_STEPS 4096u
+static double step_begin[MAX_STEPS], step_end[MAX_STEPS];
+static uint32_t n_timed;
+
+/* on_layer: when each step began and finished computing. */
+static void time_step(void *context, uint32_t op, int phase)
+{
+    (void)context;
+    (void)op;
+    if (n_timed < MAX_STEPS) {
+        if (phase == 0) {
+            step_begin[n_timed] = ooc_host_engine_now();
+        } else {
+            step_end[n_timed++] = ooc_host_engine_now();
+        }
+    }
+}
+
+/* The engine's figures for the jobs from `first_job` on (the last inference's, logged from
+   log[0]) against the steps timed meanwhile, as JSON members. */
+static void print_overlap(uint32_t first_job)
+{
+    double busy = 0.0, overlap = 0.0;
+    const uint32_t jobs = engine.jobs - first_job, last = jobs < OOC_HOST_ENGINE_LOG ? jobs : OOC_HOST_ENGINE_LOG;
+    uint32_t overlapped = 0, i, j;
+    for (j = 0; j < last; j++) {
+        busy += engine.log[j].end - engine.log[j].start;
+    }
+    for (i = 0; i < n_timed; i++) {
+        int during = 0;
+        for (j = 0; j < last; j++) {
+            const ooc_host_job_t *b = &engine.log[j];
+            if (b->queued < step_begin[i] && b->end > step_begin[i]) {
+                /* handed to the engine before the step computed and done after it began: a
+                   later step's job (the step's own were waited for before it; jobs handed
+                   over inside it are its streamed pieces') */
+                const double lo = b->start > step_begin[i] ? b->start : step_begin[i];
+                const double hi = b->end < step_end[i] ? b->end : step_end[i];
+                overlap += hi > lo ? hi - lo : 0.0;
+                during = 1;
+            }
+        }
+        overlapped += during ? 1u : 0u;
+    }
+    printf(", \"engine_jobs\": %lu, \"engine_misuse\": %lu, \"engine_busy_s\": %.9f, "
+           "\"overlap_s\": %.9f, \"timed_steps\": %lu, \"overlapped_steps\": %lu",
+           (unsigned long)jobs, (unsigned long)engine.misuse, busy, overlap,
+           (unsigned long)n_timed, (unsigned long)overlapped);
+}
+#endif
+
+/* After a failed invoke: whether the chunk slots (the arena's top) hold nothing but zeros. */
+static int slots_state = -1; /* -1: not checked, else 1 when wiped */
+
+static void check_slots(void)
+{
+    const uint32_t from = OOC_RUN_MODEL.arena_bytes;
+    const uint32_t n = (uint32_t)OOC_RUN_MODEL.n_slots * OOC_RUN_MODEL.slot_bytes;
+    uint8_t acc = 0;
+    uint32_t i;
+    for (i = 0; i < n && from + i < OOC_RUN_ARENA; i++) {
+        acc |= arena.bytes[from + i];
+    }
+    slots_state = acc == 0u;
+}
+
 static void cleanup(void)
 {
+#if defined(OOC_RUN_ENGINE_ASYNC)
+    if (engine_open) {
+        engine_open = 0;
+        ooc_host_engine_close(&engine);
+    }
+#elif defined(OOC_RUN_ENGINE_PSA)
+    if (engine_open) {
+        engine_open = 0;
+        ooc_engine_psa_deinit(&engine);
+    }
+#endif
     ooc_image_unmount(&image);
     ooc_spill_unmount(&spill);
     free(buf);
@@ -124,10 +228,16 @@ static uint32_t arena_extent(uint8_t pattern)
 
 static int fail(const char *what, int err, int status)
 {
+#if defined(OOC_RUN_ENGINE_PSA)
+    if (engine_open && engine.last_error != PSA_SUCCESS) {
+        fprintf(stderr, "ooc runner: the PSA library failed with status %d\n", (int)engine.last_error);
+    }
+#endif
     cleanup();
     fprintf(stderr, "ooc runner: %s%s%s\n", what, err ? ": " : "", err ? ooc_strerror(err) : "");
-    printf("{\"status\": %d, \"error\": \"%s\", \"stage\": \"%s\"}\n", err, err ? ooc_strerror(err) : what,
-           what);
+    printf("{\"status\": %d, \"error\": \"%s\", \"stage\": \"%s\", \"engine\": \"%s\"%s}\n", err,
+           err ? ooc_strerror(err) : what, what, ENGINE_NAME,
+           slots_state < 0 ? "" : slots_state ? ", \"slots_wiped\": true" : ", \"slots_wiped\": false");
     return status;
 }
 
@@ -168,6 +278,9 @@ int main(int argc, char **argv)
     uint8_t anchors[OOC_IMAGE_MAX_ANCHORS * OOC_IMG_PUBLIC_KEY_BYTES];
     uint32_t n_anchors = 0;
     int sync_reads = 0, err, a;
+#if defined(OOC_RUN_ENGINE_ASYNC)
+    uint32_t first_job = 0;
+#endif
 
     memset(&profile, 0, sizeof profile);
     if (argc < 5 || !parse_u32(argv[4], &samples) || samples == 0u) {
@@ -204,6 +317,14 @@ int main(int argc, char **argv)
                 anchors[n_anchors * OOC_IMG_PUBLIC_KEY_BYTES + k] = (uint8_t)v;
             }
             n_anchors += ok ? 1u : 0u;
+#if defined(OOC_RUN_ENGINE_ASYNC)
+        } else if (strcmp(opt, "--engine-delay-us") == 0) {
+            ok = parse_u32(val, &engine.delay_us);
+        } else if (strcmp(opt, "--engine-fail-job") == 0) {
+            ok = parse_u32(val, &engine.fail_job);
+        } else if (strcmp(opt, "--engine-refuse-job") == 0) {
+            ok = parse_u32(val, &engine.refuse_job);
+#endif
         } else if (strcmp(opt, "--read-bps") == 0) {
             profile.read_bytes_per_s = strtod(val, NULL);
         } else if (strcmp(opt, "--read-cmd-s") == 0) {
@@ -233,6 +354,21 @@ int main(int argc, char **argv)
     port.device_uid = uid;
     port.root_key = key;
     port.root_key_bytes = key_len;
+#if defined(OOC_RUN_ENGINE_ASYNC)
+    if (ooc_host_engine_open(&engine) != 0) {
+        return fail("cannot start the engine's worker thread", 0, 2);
+    }
+    engine_open = 1;
+    port.aes_engine = &engine.blocks;
+    port.aes_bulk = &engine.bulk;
+#elif defined(OOC_RUN_ENGINE_PSA)
+    if (ooc_engine_psa_init(&engine) != 0) {
+        return fail("cannot start the PSA Crypto library", 0, 2);
+    }
+    engine_open = 1;
+    port.aes_engine = &engine.engine;
+    port.aes_bulk = &engine.bulk;
+#endif
     memset(&boot, 0, sizeof boot);
     boot.port = &port;
     boot.base = base;
@@ -259,6 +395,9 @@ int main(int argc, char **argv)
         (void)ooc_spill_status(&spill, &mounted);
     }
     memset(key, 0, sizeof key);
+#if defined(OOC_RUN_ENGINE_PSA)
+    ooc_engine_psa_flush(&engine); /* the root key leaves the PSA key store with the mounts */
+#endif
     if (err < 0) {
         return fail("mount", err, 1);
     }
@@ -267,6 +406,9 @@ int main(int argc, char **argv)
     cfg.arena_bytes = OOC_RUN_ARENA;
     cfg.image = &image;
     cfg.spill = OOC_RUN_MODEL.n_spills != 0u ? &spill : NULL;
+#if defined(OOC_RUN_ENGINE_ASYNC)
+    cfg.on_layer = time_step;
+#endif
     err = ooc_init(&ctx, &OOC_RUN_MODEL, &cfg);
     if (err < 0) {
         return fail("init", err, 1);
@@ -318,6 +460,10 @@ int main(int argc, char **argv)
             if (s == 0u) {
                 stack_paint(pattern);
             }
+#if defined(OOC_RUN_ENGINE_ASYNC)
+            n_timed = 0;
+            first_job = engine.log_base = engine.jobs;
+#endif
             err = invoke_once();
             if (s == 0u) {
                 uint32_t used = stack_used(pattern), ext = arena_extent(pattern);
@@ -326,6 +472,7 @@ int main(int argc, char **argv)
             }
             ooc_nor_get_counters(&nor, &after);
             if (err < 0) {
+                check_slots();
                 return fail("invoke", err, 1);
             }
         }
@@ -364,6 +511,11 @@ int main(int argc, char **argv)
            (unsigned long long)(after.erase_ops - before.erase_ops),
            (unsigned long long)(after.program_ops - before.program_ops), after.read_busy_s - before.read_busy_s,
            sync_reads ? "false" : "true");
+    check_slots();
+    printf(", \"engine\": \"%s\", \"slots_wiped\": %s", ENGINE_NAME, slots_state ? "true" : "false");
+#if defined(OOC_RUN_ENGINE_ASYNC)
+    print_overlap(first_job);
+#endif
     if (OOC_RUN_MODEL.n_spills != 0u) {
         printf(", \"spill\": {\"boot\": %lu, \"mount_position\": %lu, \"position_before_last\": %lu, "
                "\"mount_program_bytes\": %llu, \"mount_page_programs\": %llu, \"mount_erases\": %llu}",
@@ -372,6 +524,13 @@ int main(int argc, char **argv)
                (unsigned long long)at_mount.erase_ops);
     }
     printf("}\n");
+#if defined(OOC_RUN_ENGINE_ASYNC)
+    engine_open = 0;
+    ooc_host_engine_close(&engine);
+#elif defined(OOC_RUN_ENGINE_PSA)
+    engine_open = 0;
+    ooc_engine_psa_deinit(&engine);
+#endif
     ooc_image_unmount(&image);
     ooc_spill_unmount(&spill);
     free(buf);

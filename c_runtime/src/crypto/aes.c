@@ -359,23 +359,27 @@ static int ctr_software(const ooc_aes_t *aes, const uint8_t iv[16], uint32_t ctr
     return OOC_OK;
 }
 
-int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
-                size_t len)
+/* The arguments of a CTR pass: OOC_OK, or OOC_ERR_ARG. SP 800-38A appendix B.1: the counter is
+   the last 32 bits, big-endian; it must not wrap into the nonce, so start + blocks may reach
+   2^32 but not exceed it. */
+static int ctr_args(const ooc_aes_t *aes, const uint8_t *iv, const uint8_t *in, const uint8_t *out,
+                    size_t len)
 {
-    uint8_t ks[OOC_CTR_BATCH * 16u];
-    uint32_t ctr;
-    size_t n_blocks;
-    int err = OOC_OK;
+    uint64_t n_blocks = (uint64_t)(len / 16u) + (len % 16u != 0);
     if (!valid(aes) || iv == NULL || (len > 0 && (in == NULL || out == NULL))) {
         return OOC_ERR_ARG;
     }
-    /* SP 800-38A appendix B.1: the counter is the last 32 bits, big-endian; it must not wrap
-       into the nonce, so start + blocks may reach 2^32 but not exceed it. */
-    ctr = load_be32(iv + 12);
-    n_blocks = len / 16u + (len % 16u != 0);
-    if ((uint64_t)n_blocks > 0x100000000ull - (uint64_t)ctr) {
-        return OOC_ERR_ARG;
-    }
+    return n_blocks > 0x100000000ull - (uint64_t)load_be32(iv + 12) ? OOC_ERR_ARG : OOC_OK;
+}
+
+/* CTR in software, or block batches through the engine's ecb_encrypt; arguments checked. */
+static int ctr_now(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
+                   size_t len)
+{
+    uint8_t ks[OOC_CTR_BATCH * 16u];
+    uint32_t ctr = load_be32(iv + 12);
+    size_t n_blocks = len / 16u + (len % 16u != 0);
+    int err = OOC_OK;
     if (aes->engine == NULL) {
         return ctr_software(aes, iv, ctr, in, out, len);
     }
@@ -402,6 +406,53 @@ int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, u
     }
     ooc_wipe(ks, sizeof ks);
     return err;
+}
+
+int ooc_aes_set_bulk(ooc_aes_t *aes, const ooc_aes_bulk_t *bulk)
+{
+    if (!valid(aes) || (bulk != NULL && (bulk->ctr_start == NULL || bulk->ctr_wait == NULL))) {
+        return OOC_ERR_ARG;
+    }
+    aes->bulk = bulk;
+    return OOC_OK;
+}
+
+int ooc_aes_bulk(const ooc_aes_t *aes)
+{
+    return aes != NULL && aes->bulk != NULL;
+}
+
+int ooc_aes_ctr_start(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
+                      size_t len)
+{
+    int err = ctr_args(aes, iv, in, out, len);
+    if (err != OOC_OK || len == 0u) {
+        return err != OOC_OK ? err : OOC_ERR_ARG;
+    }
+    if (aes->bulk == NULL) {
+        return ctr_now(aes, iv, in, out, len);
+    }
+    if ((size_t)(uint32_t)len != len) {
+        return OOC_ERR_ARG;
+    }
+    return aes->bulk->ctr_start(aes->bulk->user, aes->key, aes->key_bytes, iv, in, out, (uint32_t)len) < 0
+               ? OOC_ERR_IO
+               : OOC_OK;
+}
+
+int ooc_aes_ctr_wait(const ooc_aes_t *aes)
+{
+    if (!valid(aes)) {
+        return OOC_ERR_ARG;
+    }
+    return aes->bulk == NULL || aes->bulk->ctr_wait(aes->bulk->user) >= 0 ? OOC_OK : OOC_ERR_IO;
+}
+
+int ooc_aes_ctr(const ooc_aes_t *aes, const uint8_t iv[16], const uint8_t *in, uint8_t *out,
+                size_t len)
+{
+    int err = ctr_args(aes, iv, in, out, len);
+    return err != OOC_OK || len == 0u ? err : ctr_now(aes, iv, in, out, len);
 }
 
 int ooc_ct_equal(const void *a, const void *b, size_t n)
