@@ -185,6 +185,11 @@ def test_errors_before_running(kws_report: dict[str, Any], tmp_path: Path) -> No
     code = main(["report", str(out), "--device-key", str(kws_report["key"]),
                  "-o", str(tmp_path / "nowhere" / "r.html")])  # fmt: skip
     assert code != 0 and not (tmp_path / "nowhere").exists()
+    for bad in (["--target-years", "0"], ["--max-latency-ratio", "-1"], ["--max-energy-uj", "x"]):
+        page = tmp_path / "r.html"
+        code = main(["report", str(out), "--device-key", str(kws_report["key"]), "-o", str(page),
+                     *bad])  # fmt: skip
+        assert code == 2 and not page.exists(), bad
 
 
 # -- the verdicts on their inputs ------------------------------------------------------------------

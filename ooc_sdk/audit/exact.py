@@ -82,7 +82,7 @@ def check_exact(
         return {
             "checked": False,
             "reason": f"tflite-micro could not run the model: {exc}",
-            "how": "none: the oracle does not run this model",
+            "how": "ooc golden MODEL runs the oracle alone and shows its error",
         }
     oracle = {s: describe_outputs(g.outputs) for s, g in zip(seeds, golden, strict=True)}
     mismatches = [f"{r.label}, seed {r.seed}" for r in runs if r.outputs != oracle[r.seed]]

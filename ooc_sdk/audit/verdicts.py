@@ -198,7 +198,7 @@ def _latency(d: dict[str, Any], max_ratio: float | None) -> Verdict:
         "latency",
         "Latency ratio",
         FAIL if problems else PASS,
-        f"{ratio:.3g}x in SRAM ({_duration(lat)} vs {_duration(ref)})",
+        f"{ratio:.3g}x ({_duration(lat)} vs {_duration(ref)} in SRAM)",
         f"{detail}. Figures: {src}",
     )
 

@@ -108,7 +108,9 @@ def energy(
     --mcu/--flash FILE.json holding {"base": NAME, "key": value, ...}, and the
     cycles per instruction with --cpi. JSON keys: energy_uj_per_inference,
     per_layer, unattributed, in_sram (null with --no-in-sram), counts, time_s,
-    unit_costs, per_boot_uj, assumptions, profiles. Progress goes to stderr.
+    unit_costs, per_boot_uj, assumptions, profiles, run (the sample's seed,
+    outputs, SRAM high-water). The build runs on a copy of its flash.bin.
+    Progress goes to stderr.
     """
     from ooc_sdk.audit import audit_energy
     from ooc_sdk.image.keys import read_key_file
@@ -307,7 +309,8 @@ def wear(
       partition, and reports the erase counts and the endurance used.
 
     JSON keys (build): predicted, measured (each with read_bytes_per_inference,
-    program_bytes_per_inference, erases_per_inference), agreement, agree,
+    program_bytes_per_inference, erases_per_inference; measured also samples:
+    each inference's input seed and outputs), agreement, agree,
     lifetime_years, lifetime_years_without_wear_leveling,
     lifetime_years_whole_flash, lifetime_years_levelled_over_free_flash,
     worst_sector_erases_per_inference, layout, statement, target. (dump):
