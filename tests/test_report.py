@@ -170,7 +170,9 @@ def test_text_is_escaped(kws_data: dict[str, Any]) -> None:
     evil = copy.deepcopy(kws_data)
     evil["info"]["model"]["name"] = '<script>alert("x")</script>'
     evil["energy"]["assumptions"].append("a < b & c > d")
+    evil["exact"] = {"checked": False, "reason": "<img src=x onerror=alert(1)>", "how": "x"}
     page = render_html(evil)
+    assert "<img src=x" not in page and "Not compared: &lt;img src=x onerror=alert(1)&gt;" in page
     assert "<script" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "a &lt; b &amp; c &gt; d" in page

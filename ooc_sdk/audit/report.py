@@ -551,11 +551,11 @@ def render_html(d: dict[str, Any]) -> str:
 
     info = d["info"]
     name = info.get("model", {}).get("name", "?")
-    figures = []
+    plots: dict[str, list[str]] = {}
     for section, caption, png in d["plots"]:
         if not png.startswith(PNG_MAGIC):
             raise InvalidArgumentError(f"the {section} plot is not a PNG")
-        figures.append(_img(caption, png))
+        plots.setdefault(section, []).append(_img(caption, png))
     memory_note = (
         "<p>The fused schedule's working SRAM per block, against the per-layer figure, "
         "planned again from the model (same plan id as the build).</p>"
@@ -567,6 +567,8 @@ def render_html(d: dict[str, Any]) -> str:
             else ""
         )
     )
+    # the memory plots and their note first, then the energy and wear plots
+    figures = [*plots.pop("memory", []), memory_note, *(f for fs in plots.values() for f in fs)]
     assumptions = [f"<li>{_e(a)}</li>" for a in d["energy"]["assumptions"]]
     assumptions += [
         f"<li>{_e('wear, predicted: ' + str(d['wear']['predicted'].get('source')))}</li>",
@@ -590,7 +592,7 @@ def render_html(d: dict[str, Any]) -> str:
         f"<h1>{_e(f'ooc report: {name}')}</h1>",
         f'<p class="sub">{_e(_subtitle(d))}</p>',
         *_section("verdicts", "Verdicts", [verdicts_html(judge(d))]),
-        *_section("plots", "Plots", [*figures, memory_note]),
+        *_section("plots", "Plots", figures),
         "<h2>Details</h2>",
         "<nav><p>" + " | ".join(f'<a href="#{s}">{s}</a>' for s in links) + "</p></nav>",
         *_fold("build", "Build (build.json)", [_kv(_build_rows(d))]),
