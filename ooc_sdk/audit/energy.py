@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -188,21 +190,33 @@ def measure(
     timeout: float | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Run the build out-of-core on the emulated Cortex-M4 and, with ``in_sram``, the same model
-    in-core: the two QEMU reports (ooc_sdk.run.qemu.M4Result.report)."""
+    """Run the build out-of-core on the emulated Cortex-M4 (on a copy of its flash.bin) and, with
+    ``in_sram``, the same model in-core: the two QEMU reports (ooc_sdk.run.qemu.M4Result.report),
+    each with its ``outputs`` described (:func:`ooc_sdk.audit.exact.describe_outputs`)."""
+    from ooc_sdk.audit.exact import describe_outputs
     from ooc_sdk.model.inputs import random_inputs
     from ooc_sdk.run.qemu import DEFAULT_TIMEOUT_S, run_build_m4, run_model_m4
 
     say = progress or (lambda _msg: None)
-    graph = BuildDir.open(out_dir).graph()
+    bd = BuildDir.open(out_dir)
+    graph = bd.graph()
     sample = random_inputs(graph, seed)
     limit = timeout if timeout is not None else DEFAULT_TIMEOUT_S
     say("running the build out-of-core on the emulated Cortex-M4 (QEMU)")
-    ooc = run_build_m4(out_dir, graph, device, [sample], kernels=kernels, timeout=limit).report
+    # on a copy of flash.bin: a spilling build programs its scratch ring, and the audit leaves
+    # the build as it was (every audit starts from the same ring, as the wear audit does)
+    with tempfile.TemporaryDirectory(prefix="ooc-energy-") as tmp:
+        copy = Path(tmp) / "flash.bin"
+        shutil.copyfile(bd.flash_file(), copy)
+        res = run_build_m4(
+            out_dir, graph, device, [sample], kernels=kernels, timeout=limit, flash_file=copy
+        )
+    ooc = {**res.report, "outputs": describe_outputs(res.outputs[0])}
     incore = None
     if in_sram:
         say("running the model in-core on the emulated Cortex-M4 for the in-SRAM reference")
-        incore = run_model_m4(graph, [sample], kernels=kernels, timeout=limit).report
+        ref = run_model_m4(graph, [sample], kernels=kernels, timeout=limit)
+        incore = {**ref.report, "outputs": describe_outputs(ref.outputs[0])}
     return ooc, incore
 
 
@@ -775,4 +789,10 @@ def audit_energy(
     built_for = (bd.info.mcu, bd.info.flash_profile)
     report = energy_report(plan, ooc, incore, mcu_p, flash_p, cpi=cpi, built_for=built_for)
     report["build"] = str(out_dir)
+    # for the report's verdicts: the outputs (ooc_sdk/audit/exact.py) and the SRAM used
+    report["run"] = {"seed": seed, "outputs": ooc["outputs"],
+                     "in_sram_outputs": incore["outputs"] if incore else None,
+                     "sram_linked_bytes": ooc.get("sram_budget_bytes"),
+                     "sram_high_water_bytes": ooc.get("sram_high_water_bytes"),
+                     "stack_high_water_bytes": ooc.get("stack_high_water_bytes")}  # fmt: skip
     return report

@@ -1,11 +1,15 @@
 """``ooc report OUT/ -o report.html``: one self-contained HTML page for signing off a build.
 
-The page holds the build's facts (build.json), its plan (plan.json), a picture of its SRAM over
-the schedule (and the fused timeline of a fused plan), the energy audit
-(:mod:`ooc_sdk.audit.energy`) and the wear audit (:mod:`ooc_sdk.audit.wear`), with their plots
-as PNGs embedded as base64 data URIs and every profile value and assumption with its source.
-No script, no stylesheet or image from elsewhere: the file opens offline in any browser.
-Every piece of text from the build, the model or the profiles goes through :func:`html.escape`.
+The page opens with the verdicts (:mod:`ooc_sdk.audit.verdicts`: fits the SRAM budget, bit-exact
+against tflite-micro, latency ratio, energy per inference, flash lifetime against the target),
+each pass, fail or not checked with its number, on the first screen. The plots follow: a picture
+of the SRAM over the schedule (and the fused timeline of a fused plan), the energy per layer and
+the erases per scratch sector, PNGs embedded as base64 data URIs. Then, folded (``<details>``),
+the build's facts (build.json), its plan (plan.json) with one row per step, the energy audit
+(:mod:`ooc_sdk.audit.energy`), the wear audit (:mod:`ooc_sdk.audit.wear`) and every profile
+value and assumption with its source. No script, no stylesheet or image from elsewhere: the file
+opens offline in any browser. Every piece of text from the build, the model or the profiles goes
+through :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ooc_sdk.audit.energy import PART_NAMES
+from ooc_sdk.audit.verdicts import Limits
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.units import format_size
 
 Progress = Callable[[str], None]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SECTIONS = ("build", "plan", "memory", "energy", "wear", "profiles", "assumptions")
+SECTIONS = ("verdicts", "plots")  # on the page in this order, then the folded DETAILS
+DETAILS = ("build", "plan", "energy", "wear", "profiles", "assumptions")
 
 
 # -- collecting ------------------------------------------------------------------------------------
@@ -43,11 +49,15 @@ def collect(
     in_sram: bool = True,
     seed: int = 0,
     timeout: float | None = 900.0,
+    limits: Limits | None = None,
+    golden: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows: build.json, plan.json, the energy and wear audits (run here)
-    and the plots as PNG bytes."""
+    """Everything the page shows: build.json, plan.json, the energy and wear audits (run here),
+    the comparison of their runs with tflite-micro (unless ``golden`` is False), the ``limits``
+    the verdicts judge against and the plots as PNG bytes."""
     from ooc_sdk.audit.energy import _source, audit_energy, load_profiles
+    from ooc_sdk.audit.exact import audit_runs, check_exact, skipped
     from ooc_sdk.audit.plot import plot_energy
     from ooc_sdk.audit.wear import audit_build, plot_wear
     from ooc_sdk.build.directory import BuildDir
@@ -69,10 +79,17 @@ def collect(
         seed=seed, timeout=timeout, progress=lambda m: say(f"energy: {m}"),
     )  # fmt: skip
     say("wear audit: running the build on the host NOR emulator")
+    limits = limits or Limits()
     wear = audit_build(
         out_dir, device, rate=rate, endurance=endurance, inferences=inferences, flash=flash,
-        seed=seed, progress=lambda m: say(f"wear: {m}"),
+        seed=seed, target_years=limits.target_years, progress=lambda m: say(f"wear: {m}"),
     )  # fmt: skip
+    if golden:
+        say("comparing the audits' outputs with tflite-micro's")
+        graph = bd.graph()
+        exact = check_exact(graph, Path(str(graph.source)), audit_runs(energy, wear))
+    else:
+        exact = skipped("skipped (--no-golden)", "run ooc report without --no-golden")
     say("drawing the plots")
     plots: list[tuple[str, str, bytes]] = []  # (section, caption, png)
     fusion = bd.plan().fusion if plan.get("fused") else None
@@ -104,6 +121,8 @@ def collect(
         "wear": wear,
         "plots": plots,
         "fused_timeline": fusion is not None,
+        "exact": exact,
+        "limits": limits.to_json(),
         "mcu_sram": {
             "name": mcu_p.name,
             "value": mcu_p.sram_bytes,
@@ -238,13 +257,17 @@ def _draw_steps(
 # -- HTML ------------------------------------------------------------------------------------------
 
 _CSS = """
-body { font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
+body { font-family: sans-serif; margin: 1em auto; padding: 0 12px; max-width: 1200px;
+  box-sizing: border-box; color: #222; }
 h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
 table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; vertical-align: top; }
 th { background: #f0f0f0; text-align: left; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+p.sub { color: #555; margin-top: -.6em; }
+details { margin: .4em 0; } summary { font-size: 1.15em; font-weight: bold; cursor: pointer; }
 figcaption { font-size: .85em; color: #555; }
 .bad { color: #b00; font-weight: bold; } .ok { color: #070; }
 .statement { background: #f6f6e8; padding: .5em .8em; border-left: 4px solid #cc9; }
@@ -288,9 +311,10 @@ def _kv(rows: Sequence[tuple[str, Any]]) -> str:
 
 def _img(caption: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
+    w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # IHDR
     return (
-        f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
+        f'<figure><img alt="{_e(caption)}" width="{w}" height="{h}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
     )
 
 
@@ -521,8 +545,10 @@ def _profiles_body(d: dict[str, Any]) -> list[str]:
 
 
 def render_html(d: dict[str, Any]) -> str:
-    """The page for ``d`` (:func:`collect`): sections build, plan, memory, energy, wear,
-    profiles and assumptions; plots inline; text escaped."""
+    """The page for ``d`` (:func:`collect`): the verdicts, the plots, then the build, plan,
+    energy, wear, profiles and assumptions folded; plots inline; text escaped."""
+    from ooc_sdk.audit.verdicts import CSS, judge, verdicts_html
+
     info = d["info"]
     name = info.get("model", {}).get("name", "?")
     plots: dict[str, list[str]] = {}
@@ -541,34 +567,63 @@ def render_html(d: dict[str, Any]) -> str:
             else ""
         )
     )
+    # the memory plots and their note first, then the energy and wear plots
+    figures = [*plots.pop("memory", []), memory_note, *(f for fs in plots.values() for f in fs)]
     assumptions = [f"<li>{_e(a)}</li>" for a in d["energy"]["assumptions"]]
     assumptions += [
         f"<li>{_e('wear, predicted: ' + str(d['wear']['predicted'].get('source')))}</li>",
         f"<li>{_e('wear, measured: ' + str(d['wear']['measured'].get('source')))}</li>",
         f"<li>{_e(d['wear']['measured'].get('note', ''))}</li>",
         f"<li>{_e(d['wear']['measured'].get('run', {}).get('note', ''))}</li>",
+        f"<li>{_e('bit-exact: ' + str(d['exact'].get('source', d['exact'].get('reason'))))}</li>",
         "<li>the memory plot places the runtime state and the stack at their planned bounds "
         "(plan.json); the weights per step are the step's fetch bytes in the chunk slots</li>",
     ]
+    links = [*SECTIONS, *DETAILS]
     body = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
         f"<title>{_e(f'ooc report: {name}')}</title>",
-        f"<style>{_CSS}</style>",
+        f"<style>{_CSS}{CSS}</style>",
         "</head>",
         "<body>",
         f"<h1>{_e(f'ooc report: {name}')}</h1>",
-        "<nav><p>" + " | ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS) + "</p></nav>",
-        *_section("build", "Build", [_kv(_build_rows(d))]),
-        *_section("plan", "Plan", _plan_body(d)),
-        *_section("memory", "Memory timeline", [*plots.get("memory", []), memory_note]),
-        *_section("energy", "Energy", [*plots.get("energy", []), *_energy_body(d)]),
-        *_section("wear", "Wear", [*plots.get("wear", []), *_wear_body(d)]),
-        *_section("profiles", "Profile values and their sources", _profiles_body(d)),
-        *_section("assumptions", "Assumptions", ["<ul>", *assumptions, "</ul>"]),
+        f'<p class="sub">{_e(_subtitle(d))}</p>',
+        *_section("verdicts", "Verdicts", [verdicts_html(judge(d))]),
+        *_section("plots", "Plots", figures),
+        "<h2>Details</h2>",
+        "<nav><p>" + " | ".join(f'<a href="#{s}">{s}</a>' for s in links) + "</p></nav>",
+        *_fold("build", "Build (build.json)", [_kv(_build_rows(d))]),
+        *_fold("plan", "Plan (plan.json): SRAM split, schedule, every step", _plan_body(d)),
+        *_fold("energy", "Energy per part and per layer", _energy_body(d)),
+        *_fold("wear", "Wear: predicted and measured traffic, lifetimes", _wear_body(d)),
+        *_fold("profiles", "Profile values and their sources", _profiles_body(d)),
+        *_fold("assumptions", "Assumptions", ["<ul>", *assumptions, "</ul>"]),
         "</body>",
         "</html>",
     ]
     return "\n".join(body) + "\n"
+
+
+def _fold(key: str, title: str, body: list[str]) -> list[str]:
+    """A detail section, folded: its title is the summary a click opens."""
+    return [f'<details id="{_e(key)}">', f"<summary>{_e(title)}</summary>", *body, "</details>"]
+
+
+def _subtitle(d: dict[str, Any]) -> str:
+    """One line under the title: the budget, the profiles, the rate and the image id."""
+    from ooc_sdk.audit.verdicts import rate_text
+
+    info, w = d["info"], d["wear"]
+    budget = info.get("budget_bytes")
+    return " \u00b7 ".join(
+        [
+            f"SRAM budget {format_size(int(budget))}" if budget is not None else "no SRAM budget",
+            f"{info.get('mcu')} + {info.get('flash_profile')}",
+            f"{d['energy'].get('kernels')} kernels",
+            f"rate {rate_text(float(w['rate_per_s']))}",
+            f"image {str(info.get('build_id'))[:16]}",
+        ]
+    )

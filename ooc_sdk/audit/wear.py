@@ -290,6 +290,7 @@ class _EmulatorRun:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     flash_bytes_changed: int
+    samples: dict[str, Any]  # seeds of the inputs and the outputs described, per inference
 
 
 def audit_build(
@@ -434,7 +435,11 @@ def _run_on_copy(
         if after_bytes != before_bytes
         else 0
     )
-    return _EmulatorRun(result.report, before, after, changed)
+    from ooc_sdk.audit.exact import describe_outputs
+
+    outputs = [describe_outputs(o) for o in result.outputs]
+    samples = {"seeds": [seed + i for i in range(inferences)], "outputs": outputs}
+    return _EmulatorRun(result.report, before, after, changed, samples)
 
 
 def _spill_prediction(plan: dict[str, Any], spill_run: dict[str, Any]) -> dict[str, Any]:
@@ -492,6 +497,7 @@ def _measured(
         "would fail the run, never go uncounted",
         "inferences": inferences,
         "invokes": invokes,
+        "samples": run.samples,
         "run": {
             **run_delta,
             "flash_bytes_changed": run.flash_bytes_changed,

@@ -108,7 +108,9 @@ def energy(
     --mcu/--flash FILE.json holding {"base": NAME, "key": value, ...}, and the
     cycles per instruction with --cpi. JSON keys: energy_uj_per_inference,
     per_layer, unattributed, in_sram (null with --no-in-sram), counts, time_s,
-    unit_costs, per_boot_uj, assumptions, profiles. Progress goes to stderr.
+    unit_costs, per_boot_uj, assumptions, profiles, run (the sample's seed,
+    outputs, SRAM high-water). The build runs on a copy of its flash.bin.
+    Progress goes to stderr.
     """
     from ooc_sdk.audit import audit_energy
     from ooc_sdk.image.keys import read_key_file
@@ -307,7 +309,8 @@ def wear(
       partition, and reports the erase counts and the endurance used.
 
     JSON keys (build): predicted, measured (each with read_bytes_per_inference,
-    program_bytes_per_inference, erases_per_inference), agreement, agree,
+    program_bytes_per_inference, erases_per_inference; measured also samples:
+    each inference's input seed and outputs), agreement, agree,
     lifetime_years, lifetime_years_without_wear_leveling,
     lifetime_years_whole_flash, lifetime_years_levelled_over_free_flash,
     worst_sector_erases_per_inference, layout, statement, target. (dump):
@@ -397,6 +400,32 @@ def wear(
     show_default=True,
     help="Stop each emulator run of the energy audit after this many seconds.",
 )
+@click.option(
+    "--target-years",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="The flash lifetime verdict: the life the flash must last at --rate.",
+)
+@click.option(
+    "--max-latency-ratio",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The latency verdict: out-of-core latency / in-SRAM latency at most this (default: "
+    "no limit on the ratio; the latency must fit the time between inferences at --rate).",
+)
+@click.option(
+    "--max-energy-uj",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The energy verdict: uJ per inference at most this (default: not checked).",
+)
+@click.option(
+    "--no-golden",
+    "no_golden",
+    is_flag=True,
+    help="Do not compare the audits' outputs with tflite-micro (the verdict: not checked).",
+)
 def report(
     build_dir: Path,
     device_key: Path | None,
@@ -409,30 +438,43 @@ def report(
     kernels: str,
     inferences: int,
     timeout: float,
+    target_years: float,
+    max_latency_ratio: float | None,
+    max_energy_uj: float | None,
+    no_golden: bool,
 ) -> None:
     """One self-contained HTML page of a build, for sign-off.
 
     Runs the energy audit and the wear audit of BUILD_DIR (an `ooc build`
-    output; both need --device-key) and writes -o FILE.html: the build's facts
-    (model, sha256, budget, profiles, image id, security counter), its plan
-    (SRAM split, steps, chunks, flash bytes per inference, latency ratio), a
-    memory timeline of its SRAM (and of a fused plan's schedule), the energy
-    per part and per layer, the wear predicted and measured with the lifetime,
-    and every profile value and assumption with its source. The plots are
-    PNGs inside the page (data URIs): no network, no script. Progress goes to
-    stderr (docs/audit.md, "Report").
+    output; both need --device-key), compares their runs' outputs with
+    tflite-micro's and writes -o FILE.html. Its first screen gives the
+    verdicts, each PASS, FAIL or NOT CHECKED (a limit not given, tflite-micro
+    not installed) with its number: fits the SRAM budget, bit-exact against
+    tflite-micro, latency ratio (and the latency against the time between
+    inferences at --rate), energy per inference (against --max-energy-uj),
+    flash lifetime at --rate against --target-years with the scratch size or
+    rate that meets it. Then the plots (SRAM over the schedule, energy per
+    layer, erases per scratch sector) and, folded, the build's facts, its plan
+    with every step, the energy and wear audits, and every profile value and
+    assumption with its source. The plots are PNGs inside the page (data
+    URIs): no network, no script. The verdicts are also printed; progress
+    goes to stderr (docs/audit.md, "Report").
     """
     from ooc_sdk.audit.report import collect, render_html
+    from ooc_sdk.audit.verdicts import Limits, judge
     from ooc_sdk.fileio import write_atomic
     from ooc_sdk.image.keys import read_key_file
 
     if not output.parent.is_dir():  # before minutes of emulation, not after
         raise InvalidArgumentError(f"cannot write {output}: no directory {output.parent}")
     device = read_key_file(device_key) if device_key is not None else None
+    limits = Limits(target_years, max_latency_ratio, max_energy_uj)
     data = collect(
         build_dir, device, mcu=mcu, flash=flash, rate=rate, endurance=endurance, cpi=cpi,
-        kernels=kernels, inferences=inferences, timeout=timeout,
-        progress=lambda msg: click.echo(f"  {msg}", err=True),
+        kernels=kernels, inferences=inferences, timeout=timeout, limits=limits,
+        golden=not no_golden, progress=lambda msg: click.echo(f"  {msg}", err=True),
     )  # fmt: skip
     write_atomic(output, render_html(data))
     click.echo(f"report: {output}")
+    for v in judge(data):
+        click.echo(f"  {v.status.upper():<11} {v.title}: {v.value}")
