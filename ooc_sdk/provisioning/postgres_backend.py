@@ -46,7 +46,7 @@ from ooc_sdk.provisioning.backend import (
     scrub,
     url_password,
 )
-from ooc_sdk.provisioning.schema import SCHEMA_VERSION, SET_VERSION, check_meta, foreign, history
+from ooc_sdk.provisioning.schema import SCHEMA_VERSION, check_meta, foreign, upgrade
 
 SERVER_WAIT_S = 60.0  # how long a station waits for a server that went away mid-batch
 CONNECT_TIMEOUT_S = 10  # opening: a server that does not answer in this time is down
@@ -298,11 +298,7 @@ class PostgresBackend(Backend):
         def body(tx: Tx) -> int:
             tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_LOCK,))
             version = self._identify(tx)  # under the lock: another migration may have won
-            for target, statements in history(self.dialect):
-                if target > version:
-                    for statement in statements:
-                        tx.execute(statement)
-                    tx.execute(SET_VERSION, (str(target),))
+            upgrade(tx, self.dialect, version)
             return version
 
         return self._run("updating its schema", body, "BEGIN", lock=False), SCHEMA_VERSION

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ooc_sdk import __version__
-from ooc_sdk.provisioning.backend import ENV_REGISTRY, RegistryError
+from ooc_sdk.provisioning.backend import ENV_REGISTRY, RegistryError, Tx
 from ooc_sdk.provisioning.chain import GENESIS_HASH
 
 APPLICATION = "ooc-device-registry"
@@ -145,6 +145,16 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 def history(dialect: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
     """(version, statements) for ``dialect`` ("sqlite" or "postgresql"), oldest first."""
     return tuple((m.version, m.statements(dialect)) for m in MIGRATIONS)
+
+
+def upgrade(tx: Tx, dialect: str, version: int) -> None:
+    """Run in ``tx`` every migration of ``dialect`` after ``version``, each recording its own
+    version (the caller holds the lock that keeps two migrations apart)."""
+    for target, statements in history(dialect):
+        if target > version:
+            for statement in statements:
+                tx.execute(statement)
+            tx.execute(SET_VERSION, (str(target),))
 
 
 def foreign(where: object, kind: str) -> RegistryError:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ooc_sdk.fileio import exclusive_lock
 from ooc_sdk.provisioning.backend import ENV_REGISTRY, Backend, RegistryError, T, Tx
-from ooc_sdk.provisioning.schema import SCHEMA_VERSION, SET_VERSION, check_meta, foreign, history
+from ooc_sdk.provisioning.schema import SCHEMA_VERSION, check_meta, foreign, upgrade
 
 BUSY_TIMEOUT_S = 30.0
 NO_REGISTRY = "no registry at {path} (ooc provision run creates one)"
@@ -208,11 +208,7 @@ class SqliteBackend(Backend):
         def body(tx: Tx) -> int:
             assert isinstance(tx, _SqliteTx)
             version = self._identify(tx.conn)  # again under the lock: another process may have won
-            for target, statements in history(self.dialect):
-                if target > version:
-                    for statement in statements:
-                        tx.execute(statement)
-                    tx.execute(SET_VERSION, (str(target),))
+            upgrade(tx, self.dialect, version)
             return version
 
         return self.write("updating its schema", body), SCHEMA_VERSION
