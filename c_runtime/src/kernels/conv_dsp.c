@@ -3,6 +3,8 @@
  * the requantization they share: dsp_kernel.h). OOC_KERNELS_DSP = 1
  * builds these under the public names; the reference kernels (conv.c, fully_connected.c) then serve
  * the cases not specialised here: dilation and depth multipliers other than 1 and multiples of 4.
+ * Dense 1x1 convolutions (stride 1, no padding) go to pointwise_dsp.c; the dot products both
+ * files use are in dsp_dot.h.
  *
  * Same arithmetic as the reference: acc = bias + sum filter * (input + input_offset) over the taps
  * inside the image, then per-channel requantization. input + input_offset fits 16 bits and the
@@ -18,7 +20,7 @@
  * 500 bytes more than the reference kernels (conv 636 bytes deep against 136, depthwise 596
  * against 392, fully connected 256 against 56).
  */
-#include "dsp_kernel.h"
+#include "dsp_dot.h"
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
@@ -66,68 +68,6 @@ static void dot_2x2(const int8_t *wa, const int8_t *wb, const int8_t *xa, const 
     acc[1] = ba;
     acc[2] = ab;
     acc[3] = bb;
-}
-
-/* Two filters against one input: acc[0] += wa.x, acc[1] += wb.x. */
-static void dot_1x2(const int8_t *wa, const int8_t *wb, const int8_t *x, int32_t n, int32_t off, int32_t *acc)
-{
-    const uint32_t off2 = ooc_dup16(off);
-    int32_t a = acc[0], b = acc[1];
-    int32_t i;
-    for (i = n >> 2; i > 0; i--) {
-        const uint32_t xv = ooc_read_u32_inc(&x);
-        const uint32_t x02 = ooc_sxtab16(off2, xv), x13 = ooc_sxtab16_ror8(off2, xv);
-        uint32_t wv = ooc_read_u32_inc(&wa);
-        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
-        wv = ooc_read_u32_inc(&wb);
-        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
-    }
-    for (i = 0; i < (n & 3); i++) {
-        const int32_t xi = x[i] + off;
-        a = ooc_mac_s8(a, wa[i], xi);
-        b = ooc_mac_s8(b, wb[i], xi);
-    }
-    acc[0] = a;
-    acc[1] = b;
-}
-
-/* One filter against two inputs: acc[0] += w.xa, acc[1] += w.xb. The odd channel at the end of a
-   range: a channel split into single-channel pieces (the smallest SRAM budgets) runs only this. */
-static void dot_2x1(const int8_t *w, const int8_t *xa, const int8_t *xb, int32_t n, int32_t off, int32_t *acc)
-{
-    const uint32_t off2 = ooc_dup16(off);
-    int32_t a = acc[0], b = acc[1];
-    int32_t i;
-    for (i = n >> 2; i > 0; i--) {
-        const uint32_t wv = ooc_read_u32_inc(&w);
-        const uint32_t w02 = ooc_sxtb16(wv), w13 = ooc_sxtb16_ror8(wv);
-        uint32_t xv = ooc_read_u32_inc(&xa);
-        a = ooc_smlad(w13, ooc_sxtab16_ror8(off2, xv), ooc_smlad(w02, ooc_sxtab16(off2, xv), a));
-        xv = ooc_read_u32_inc(&xb);
-        b = ooc_smlad(w13, ooc_sxtab16_ror8(off2, xv), ooc_smlad(w02, ooc_sxtab16(off2, xv), b));
-    }
-    for (i = 0; i < (n & 3); i++) {
-        a = ooc_mac_s8(a, w[i], xa[i] + off);
-        b = ooc_mac_s8(b, w[i], xb[i] + off);
-    }
-    acc[0] = a;
-    acc[1] = b;
-}
-
-/* One filter against one input: acc += w.x (the odd channel of a single-vector range). */
-static int32_t dot_1x1(const int8_t *w, const int8_t *x, int32_t n, int32_t off, int32_t acc)
-{
-    const uint32_t off2 = ooc_dup16(off);
-    int32_t i;
-    for (i = n >> 2; i > 0; i--) {
-        const uint32_t wv = ooc_read_u32_inc(&w), xv = ooc_read_u32_inc(&x);
-        acc = ooc_smlad(ooc_sxtb16_ror8(wv), ooc_sxtab16_ror8(off2, xv),
-                        ooc_smlad(ooc_sxtb16(wv), ooc_sxtab16(off2, xv), acc));
-    }
-    for (i = 0; i < (n & 3); i++) {
-        acc = ooc_mac_s8(acc, w[i], x[i] + off);
-    }
-    return acc;
 }
 
 /* Four filters rows of n, k apart from w, against one input: acc[i] += w_i.x. One pointer walks all
@@ -456,6 +396,8 @@ void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, con
 {
     if (p->dil_h != 1 || p->dil_w != 1) {
         ooc_conv2d_s8_channels_ref(p, input, filter, bias, output, c0, c1);
+    } else if (ooc_conv2d_s8_pointwise(p, input, filter, bias, output, c0, c1)) {
+        /* a dense 1x1 convolution: pointwise_dsp.c */
     } else if (is_pointwise(p) || (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p))) {
         conv_pairs(p, input, filter, bias, output, c0, c1);
     } else {

@@ -41,6 +41,13 @@ void ooc_pointwise_accumulate_s8_ref(const ooc_conv_params_t *p, const int8_t *i
 #define OOC_NOINLINE
 #endif
 
+/* Inlined even where the compiler would rather call: a short kernel step inside a per-pixel loop. */
+#if defined(__GNUC__)
+#define OOC_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define OOC_ALWAYS_INLINE inline
+#endif
+
 /* Four bytes from any address: memcpy is the portable unaligned load, and GCC turns it into one
    LDR on cores that allow unaligned word loads (Cortex-M3 and up). */
 static inline uint32_t ooc_read_u32(const int8_t *p)

@@ -1,7 +1,7 @@
 /*
  * What the DSP kernels (conv_dsp.c: convolution, pointwise sums, fully connected;
- * depthwise_dsp.c: depthwise convolution) share beyond dsp.h's instructions: the output side of a
- * kernel call. Private to src/kernels/, built only with OOC_KERNELS_DSP = 1.
+ * pointwise_dsp.c: dense 1x1 convolutions; depthwise_dsp.c: depthwise convolution) share beyond
+ * dsp.h's instructions: the output side of a kernel call. Private to src/kernels/, built only with OOC_KERNELS_DSP = 1.
  */
 #ifndef OOC_DSP_KERNEL_H
 #define OOC_DSP_KERNEL_H
@@ -47,5 +47,10 @@ static inline int8_t output_s8(const requant_t *q, const ooc_dsp_rq_t *r, int32_
 {
     return ooc_clamp_s8(ooc_dsp_scale(r, acc) + q->offset, q->lo, q->hi);
 }
+
+/* A dense 1x1 convolution's channels [c0, c1) (pointwise_dsp.c): 1 if it computed them, 0 where
+   the layer is not one (the caller's other paths then apply). */
+int ooc_conv2d_s8_pointwise(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output, int32_t c0, int32_t c1);
 
 #endif /* OOC_DSP_KERNEL_H */
