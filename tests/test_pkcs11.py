@@ -252,7 +252,7 @@ def test_token_misconfigurations_are_one_line_errors(
         _ooc("provision", "run", "--image", str(empty), "--programmer", "file",
              "--registry", str(tmp_path / "reg.sqlite"), *both),
         "give --master-key or --keystore, not both",
-    )
+    )  # fmt: skip
     # master-key: a token's key is never replaced, and its options go together
     key_id = SecretKeystore(MASTER).key_id.hex()
     for args, why in [
