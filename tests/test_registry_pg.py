@@ -603,6 +603,16 @@ def _verified(pg: pgserver.PgServer, db: str) -> int:
     return -1
 
 
+def _unfinished(pg: pgserver.PgServer, db: str) -> set[str]:
+    """The stations holding a device they claimed and have not finished."""
+    with contextlib.suppress(psycopg.OperationalError), pg.admin(db) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT station FROM devices WHERE state IN ('pending', 'programmed')"
+        ).fetchall()
+        return {r[0] for r in rows}
+    return set()
+
+
 @pytest.mark.slow
 def test_eight_stations_killed_and_a_server_restart_then_rerun(
     pg: pgserver.PgServer,
@@ -625,8 +635,12 @@ def test_eight_stations_killed_and_a_server_restart_then_rerun(
                 pg.start()
                 continue
             alive = [i for i in range(_STATIONS) if procs[i].poll() is None and i not in killed]
-            for i in rng.sample(alive, 2):
-                procs[i].kill()  # kill -9, wherever it is
+            # kill -9 two stations, preferring ones in the middle of a device (claimed, not yet
+            # verified), so that a resumed device is certain, not left to timing
+            busy = [i for i in alive if f"st{i}" in _unfinished(pg, db)]
+            rest = [i for i in alive if i not in busy]
+            for i in (busy + rng.sample(rest, len(rest)))[:2]:
+                procs[i].kill()
                 killed.append(i)
         results = [p.communicate(timeout=120) for p in procs]
     finally:

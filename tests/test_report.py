@@ -25,7 +25,7 @@ import pytest
 
 from ooc_sdk.audit.exact import skipped
 from ooc_sdk.audit.report import DETAILS, PNG_MAGIC, SECTIONS, collect, render_html
-from ooc_sdk.audit.verdicts import FAIL, NOT_CHECKED, PASS, Limits, judge
+from ooc_sdk.audit.verdicts import FAIL, NOT_CHECKED, PASS, Limits, judge, rate_text
 from ooc_sdk.audit.wear import propose_scratch
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.cli import main
@@ -250,9 +250,11 @@ def test_verdicts_pass_fail_and_not_checked(kws_data: dict[str, Any]) -> None:
 
     # the latency against the time between inferences, and a ratio limit
     fast = copy.deepcopy(kws_data)
-    fast["wear"]["rate_per_s"] = 10.0  # 100 ms between inferences: 167.8 ms does not fit
+    latency = float(kws_data["energy"]["time_s"]["latency"])  # kws: about 150 ms
+    fast["wear"]["rate_per_s"] = 2.0 / latency  # half the latency between inferences
     lat = _verdicts(fast)["latency"]
-    assert lat.status == FAIL and "at most 5.96/s" in lat.detail
+    assert lat.status == FAIL and f"at most {rate_text(1.0 / latency)}." in lat.detail
+    assert f"at {rate_text(2.0 / latency)} (--rate)" in lat.detail
     capped = copy.deepcopy(kws_data)
     capped["limits"]["max_latency_ratio"] = 1.1
     assert _verdicts(capped)["latency"].status == FAIL
