@@ -59,16 +59,19 @@ def _key(master_key: Path | None, keystore: str | None = None) -> Any:
 
 @group()
 def device() -> None:
-    """Read the manufacturing device registry.
+    """Read, export and move the manufacturing device registry.
 
     The registry records every device a station provisioned: UID, key id (a
     public fingerprint of the factory master secret; no key is ever stored),
     image id and version, security counter, station, state (pending,
     programmed, verified, failed and why) and the number of attempts, plus an
     append-only audit log whose entries are hash-chained and MACed under the
-    master key. `ooc provision run` writes it; these commands only read and
-    need no key (`audit --master-key` checks the MACs). It is an SQLite file: --registry PATH,
-    else $OOC_REGISTRY, else ooc-registry.sqlite in the current directory.
+    master key. `ooc provision run` writes it; list, show, export and audit
+    only read and need no key (`audit --master-key` checks the MACs); import
+    moves a whole exported registry into an empty one (with the master key).
+    --registry PATH (an SQLite file) or postgresql://USER@HOST/DB (a server for
+    a line of stations: docs/provisioning.md, "Scaling a line"), else
+    $OOC_REGISTRY, else ooc-registry.sqlite in the current directory.
     """
 
 
