@@ -637,7 +637,8 @@ def test_eight_stations_killed_and_a_server_restart_then_rerun(
             alive = [i for i in range(_STATIONS) if procs[i].poll() is None and i not in killed]
             # kill -9 two stations, preferring ones in the middle of a device (claimed, not yet
             # verified), so that a resumed device is certain, not left to timing
-            busy = [i for i in alive if f"st{i}" in _unfinished(pg, db)]
+            unfinished = _unfinished(pg, db)
+            busy = [i for i in alive if f"st{i}" in unfinished]
             rest = [i for i in alive if i not in busy]
             for i in (busy + rng.sample(rest, len(rest)))[:2]:
                 procs[i].kill()

@@ -38,13 +38,13 @@ Front = list[tuple[int, float, list[Block]]]  # (peak SRAM, cost, blocks): paret
 
 def candidates(
     m: GraphFacts,
-    reuse: tuple[dict[tuple[int, int], list[Block]], list[tuple[int, int]]] = ({}, []),
+    reuse: tuple[dict[tuple[int, int], list[Block]], list[tuple[int, int]]] | None = None,
 ) -> dict[tuple[int, int], list[Block]]:
     """Every block worth considering: single operators, and fused runs at each strip count.
     ``reuse``: another search's candidates and the operator spans where its facts differ from
     ``m``'s (see :func:`_changed_spans`); a block [a, b) meeting none is taken from it."""
     out: dict[tuple[int, int], list[Block]] = {}
-    prev, changed = reuse
+    prev, changed = reuse if reuse is not None else ({}, [])
 
     def kept(a: int, b: int) -> bool:
         """Whether block [a, b) is the other search's (then copied into ``out``)."""
@@ -193,7 +193,7 @@ class FusionSearch:
         self.channel_split = channel_split
         self.m = GraphFacts(graph, stream_inputs, spilled, channel_split, spill_sector_bytes)
         changed = None if reuse is None else _changed_spans(self.m, reuse.m)
-        self.cands = candidates(self.m, ({}, []) if changed is None else (reuse.cands, changed))
+        self.cands = candidates(self.m, None if changed is None else (reuse.cands, changed))
         self.setup_seconds = time.perf_counter() - t0
         self._per_layer: int | None = None
         # chains laid out, by their blocks' identities (the chain kept, so the ids stay theirs):
