@@ -17,8 +17,8 @@ from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.model.zoo import generate
 from ooc_sdk.model.zoo.archs import Knobs
 from ooc_sdk.plan.fusion.layout import FusionPlan
-from ooc_sdk.plan.fusion.model import FusionError
-from ooc_sdk.plan.fusion.search import FusionSearch, plan_fusion
+from ooc_sdk.plan.fusion.model import FusionError, OverBudget
+from ooc_sdk.plan.fusion.search import FusionSearch, pareto, plan_fusion
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
 from opmodels import activation_model, binary_model, branchy_model, two_scale_model
@@ -179,6 +179,33 @@ def test_infeasible_budget_names_minimum_and_layer() -> None:
     assert f"{e.minimum} bytes" in str(e) and f"operator {e.layer} " in str(e)
     # the minimum is achievable
     assert plan_fusion(graph, sram=e.minimum).working_sram_bytes <= e.minimum
+
+
+def test_a_bounded_front_is_the_whole_front_up_to_its_bound() -> None:
+    search = _search("vww_96_int8.tflite")
+    base = search.graph.macs
+    for k in (1.0, 1.3, 8.0):
+        whole = pareto(search.m, search.cands, base * k)
+        peaks = sorted({peak for peak, _, _ in whole})
+        assert len(peaks) >= 1
+        for bound in (peaks[0] - 1, peaks[0], peaks[len(peaks) // 2], peaks[-1]):
+            got = pareto(search.m, search.cands, base * k, bound)
+            want = [(p, c) for p, c, _ in whole if p <= bound]
+            assert [(p, c) for p, c, _ in got] == want
+
+
+def test_a_deferred_floor_is_the_error_an_eager_search_gives() -> None:
+    search = _search("vww_96_int8.tflite")
+    with pytest.raises(FusionError) as eager:
+        search.plan(sram=4 * KIB, max_mac_overhead=2.0)
+    with pytest.raises(OverBudget) as deferred:
+        search.plan(sram=4 * KIB, max_mac_overhead=2.0, defer_floor=True)
+    floor = deferred.value.floor()
+    assert type(floor) is FusionError and str(floor) == str(eager.value)
+    assert (floor.minimum, floor.layer, floor.whole, floor.inner) == (
+        eager.value.minimum, eager.value.layer, eager.value.whole, eager.value.inner,
+    )  # fmt: skip
+    assert floor.minimum is not None and floor.minimum > 4 * KIB
 
 
 def test_cli_plan_fused(tmp_path: Path) -> None:

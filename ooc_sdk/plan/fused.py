@@ -22,7 +22,7 @@ from __future__ import annotations
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.layout import FusionPlan
-from ooc_sdk.plan.fusion.model import FusionError
+from ooc_sdk.plan.fusion.model import FusionError, OverBudget
 from ooc_sdk.plan.fusion.search import FusionSearch
 from ooc_sdk.plan.fusion.stream import StreamCosts
 from ooc_sdk.plan.paged import (
@@ -99,6 +99,8 @@ class FusedPlanner:
         self.least: int | None = None
         self.least_layer: int | None = None  # the operator that sets ``least`` (fused)
         self.closest: tuple[int, FusionError] | None = None  # the failed search nearest the budget
+        # the failed searches of the running collect (settled by _settle_misses)
+        self.misses: list[tuple[FusionError, int, int, int | None, int]] = []
 
     def need(self, a: int, b: int) -> int:
         """Slot bytes of fused block [a, b)'s weights (PlanStep.slot_need)."""
@@ -192,6 +194,7 @@ class FusedPlanner:
                 fp = self._fused_schedule(search, whole_too, n_slots, cap, room, fixed_here)
                 if fp is not None:
                     self.add(fp, n_slots, cap, fixed_here)
+        self._settle_misses()
 
     def _fused_schedule(
         self,
@@ -221,14 +224,27 @@ class FusedPlanner:
                     block_weight_bytes=self.need,
                     max_block_weight_bytes=cap,
                     stream=self.stream,
+                    defer_floor=True,
                 )
             except FusionError as exc:
-                if exc.minimum is not None:
-                    self._note_miss(exc, n_slots, cap, room, fixed_here)
+                if exc.minimum is not None or isinstance(exc, OverBudget):
+                    self.misses.append((exc, n_slots, cap, room, fixed_here))
                     return None
                 # no path at all: a streamed input's first reader must fuse, and its
                 # weights do not fit this slot; try with the input held whole
         return None
+
+    def _settle_misses(self) -> None:
+        """Note the failed searches of the last collect, in order, if nothing fits: only then
+        are the floor and the failure nearest the budget wanted (a search that failed before
+        laying anything out searches its whole front for them now)."""
+        misses, self.misses = self.misses, []
+        if self.found:
+            return
+        for exc, n_slots, cap, room, fixed_here in misses:
+            full = exc.floor() if isinstance(exc, OverBudget) else exc
+            if full.minimum is not None:
+                self._note_miss(full, n_slots, cap, room, fixed_here)
 
     def _note_miss(
         self, exc: FusionError, n_slots: int, cap: int, room: int | None, fixed_here: int

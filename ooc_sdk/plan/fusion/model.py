@@ -9,6 +9,7 @@ Plain data: this module reads no graph. The laid-out schedule built from these p
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ooc_sdk.errors import OocError
@@ -40,6 +41,24 @@ class FusionError(OocError):
         self.layer = layer
         self.whole = whole or []
         self.inner = inner or []
+
+
+class OverBudget(FusionError):
+    """No schedule's search peak is within the budget (``FusionSearch.plan(defer_floor=True)``);
+    ``floor()`` searches the whole front and returns the full :class:`FusionError` (smallest
+    working SRAM, the layer that sets it, what spilling could take out): only wanted when no
+    other schedule fits either."""
+
+    def __init__(self, floor: Callable[[], object]):
+        super().__init__("no schedule within the budget")
+        self._floor = floor
+
+    def floor(self) -> FusionError:
+        try:
+            self._floor()
+        except FusionError as exc:
+            return exc
+        raise AssertionError("a budget refused once was met")  # pragma: no cover
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ooc_sdk.lower.memplan import plan_memory
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.graph import GraphFacts, single_block
 from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
-from ooc_sdk.plan.fusion.model import Block, FusionError, Node
+from ooc_sdk.plan.fusion.model import Block, FusionError, Node, OverBudget
 from ooc_sdk.plan.fusion.simulate import block_cost, simulate
 from ooc_sdk.plan.fusion.stream import StreamCosts
 from ooc_sdk.plan.spill import STATE_BYTES
@@ -97,7 +97,10 @@ def _changed_spans(m: GraphFacts, other: GraphFacts) -> list[tuple[int, int]] | 
 
 
 def pareto(
-    m: GraphFacts, cands: dict[tuple[int, int], list[Block]], mac_limit: float
+    m: GraphFacts,
+    cands: dict[tuple[int, int], list[Block]],
+    mac_limit: float,
+    bound: int | None = None,
 ) -> list[tuple[int, float, list[Block]]]:
     """(peak SRAM, cost, blocks) for every plan on the SRAM/cost Pareto front whose MACs stay
     within mac_limit (the cost is the MACs unless weights are re-streamed).
@@ -106,7 +109,11 @@ def pareto(
     (costs falling). Extending by a block of SRAM s, the states whose peak is below s all
     become peak s, so only the cheapest of them (the last) is extended, with every state
     above s. (With re-streaming the cheapest is not always the fewest MACs; under a MAC limit,
-    only the k-mode search, which does not stream, binds.)"""
+    only the k-mode search, which does not stream, binds.)
+
+    With ``bound``, no block of more SRAM than it extends a state: a peak never falls along a
+    chain and a state is dominated only by states of lower or equal peak, so the result is
+    exactly the unbounded front's states with peaks up to ``bound``."""
     by_end: dict[int, list[tuple[int, Block]]] = {}
     for (a, b), blks in cands.items():
         by_end.setdefault(b, []).extend((a, blk) for blk in blks)
@@ -116,6 +123,7 @@ def pareto(
         0: ([0], [(0, 0.0, 0, None)])
     }
     key = operator.itemgetter(0, 1)
+    top = math.inf if bound is None else bound
     for b in range(1, m.n + 1):
         cand: list[tuple[int, float, int, Chain]] = []
         for a, blk in by_end.get(b, []):
@@ -124,6 +132,8 @@ def pareto(
                 continue
             peaks, sts = got
             bs, bc, bm = blk.sram, blk.cost, blk.macs
+            if bs > top:
+                continue
             start = max(0, bisect.bisect_right(peaks, bs) - 1)
             for peak, cost, macs, chain in itertools.islice(sts, start, None):
                 total = macs + bm
@@ -199,7 +209,9 @@ class FusionSearch:
         # chains laid out, by their blocks' identities (the chain kept, so the ids stay theirs):
         # the out-of-core planner's searches at several slot sizes draw many of the same
         self._layouts: dict[tuple[int, ...], tuple[list[Block], LaidOut]] = {}
-        self._fronts: dict[tuple[Any, ...], tuple[StreamCosts | None, Front]] = {}
+        # (stream, the bound searched to, the front), and the candidates within each slot size
+        self._fronts: dict[tuple[Any, ...], tuple[StreamCosts | None, int | None, Front]] = {}
+        self._slots: dict[tuple[Any, ...], tuple[StreamCosts | None, dict]] = {}
 
     def _laid_out(self, chain: list[Block], target: int | None = None) -> LaidOut:
         """``chain`` laid out tight (copies: the caller may keep them), from the cache if seen.
@@ -223,11 +235,14 @@ class FusionSearch:
         block_weight_bytes: Callable[[int, int], int] | None = None,
         max_block_weight_bytes: int | None = None,
         stream: StreamCosts | None = None,
+        defer_floor: bool = False,
     ) -> FusionPlan:
         """As :func:`plan_fusion`. With ``max_block_weight_bytes``, fused blocks [a, b) whose
         ``block_weight_bytes(a, b)`` exceed it are left out (operators alone stay: the
         out-of-core planner splits those along their output channels), unless ``stream`` lets
-        some of their operators re-stream their weights (:meth:`StreamCosts.apply`)."""
+        some of their operators re-stream their weights (:meth:`StreamCosts.apply`).
+        With ``defer_floor``, a budget no schedule's search peak is within raises
+        :class:`OverBudget` at once, whose ``floor()`` gives the full error when wanted."""
         if max_mac_overhead is not None and max_mac_overhead < 1.0:
             raise InvalidArgumentError(
                 "`max_mac_overhead` must be at least 1.0", param="max_mac_overhead"
@@ -242,12 +257,24 @@ class FusionSearch:
             limit = base * max_mac_overhead
         else:  # a budget alone: MACs as good as unbounded; no budget: no recomputation
             limit = base * (64.0 if sram is not None else 1.0)
-        front = self._front(limit, block_weight_bytes, max_block_weight_bytes, stream)
-        if not front:
-            raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
         # the runtime's refs of each spilled tensor (STATE_BYTES each, 8-aligned, above the
         # outputs) count against the budget too
         refs = STATE_BYTES * len(m.spilled) + 8 if m.spilled else 0
+        args = (limit, block_weight_bytes, max_block_weight_bytes, stream)
+        # under a budget the front is searched only up to it (a schedule whose search peak
+        # exceeds it never fits: a layout is never smaller); whole when nothing is within it,
+        # for the error naming the smallest
+        front = self._front(*args, None if sram is None else sram - refs)
+        if not front and sram is not None:
+            if defer_floor:
+                raise OverBudget(lambda: self.plan(
+                    max_mac_overhead=max_mac_overhead, sram=sram,
+                    block_weight_bytes=block_weight_bytes,
+                    max_block_weight_bytes=max_block_weight_bytes, stream=stream,
+                ))  # fmt: skip
+            front = self._front(*args, None)
+        if not front:
+            raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
         if sram is not None:
             blocks, laid = self._fewest_macs(front, sram, refs)
             objective = "min-latency"
@@ -263,21 +290,29 @@ class FusionSearch:
         block_weight_bytes: Callable[[int, int], int] | None,
         cap: int | None,
         stream: StreamCosts | None,
+        bound: int | None = None,
     ) -> Front:
         """The Pareto front within ``limit`` MACs of the candidates whose weights fit ``cap``
-        (None: all), remembered: the out-of-core planner asks again for every budget share
-        and slot count that leaves the same slot size (``block_weight_bytes`` and ``stream``
-        are the planner's own, the same for every call)."""
+        (None: all), its states of peaks up to ``bound`` (None: all), remembered: the
+        out-of-core planner asks again for every budget share and slot count that leaves the
+        same slot size (``block_weight_bytes`` and ``stream`` are the planner's own, the same
+        for every call). A front searched to a bound answers every lower one."""
         key = (limit, cap, block_weight_bytes, id(stream))  # a bound method: equal, not same
         hit = self._fronts.get(key)
         if hit is not None and hit[0] is stream:
-            return hit[1]
+            upto, front = hit[1], hit[2]
+            if upto is None or (bound is not None and bound <= upto):
+                return front if bound is None else [st for st in front if st[0] <= bound]
         cands = self.cands
         if cap is not None:
             assert block_weight_bytes is not None
-            cands = self._within_slot(block_weight_bytes, cap, stream)
-        front = pareto(self.m, cands, limit * (1 + 1e-9))
-        self._fronts[key] = (stream, front)
+            got = self._slots.get(key)
+            if got is None or got[0] is not stream:
+                got = (stream, self._within_slot(block_weight_bytes, cap, stream))
+                self._slots[key] = got
+            cands = got[1]
+        front = pareto(self.m, cands, limit * (1 + 1e-9), bound)
+        self._fronts[key] = (stream, bound, front)
         return front
 
     def _within_slot(
