@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ooc_sdk.approx.data import check
 from ooc_sdk.approx.oracle import layer_inputs
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.model import approx
@@ -173,6 +174,7 @@ def significance(
 ) -> list[LayerSignificance]:
     """Every skippable layer's group significance over the calibration inputs ``x``
     (``[N, *input shape]``), in graph order."""
+    x = check(graph, x, None, "calibration inputs").x
     layers = approx.skippable_layers(graph)
     acts = layer_inputs(model, graph, x, sorted({op.inputs[0] for op, _ in layers}))
     return [

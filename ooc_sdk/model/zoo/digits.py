@@ -81,6 +81,17 @@ def _col2im(dcols: np.ndarray, geo: tuple[int, ...], c: int, stride: int, h: int
     return dxp[:, pt : pt + h, pl : pl + w]
 
 
+def _group_shrink(w: np.ndarray) -> np.ndarray:
+    """The gradient of the sum of the L2 norms of ``w``'s operand groups (4 input channels at
+    one tap of one output channel, ``ooc_sdk.model.approx``): the group lasso."""
+    c = w.shape[-1]
+    pad = (-c) % 4
+    wp = np.pad(w, [(0, 0)] * (w.ndim - 1) + [(0, pad)])
+    g = wp.reshape(*wp.shape[:-1], -1, 4)
+    norm = np.sqrt((g * g).sum(axis=-1, keepdims=True)) + 1e-6
+    return (g / norm).reshape(wp.shape)[..., :c]
+
+
 class _Cnn:
     """The float network: parameters, forward with a cache, backward, Adam."""
 
@@ -95,6 +106,7 @@ class _Cnn:
         flat = 4 * 4 * c
         w = rng.standard_normal((10, flat)) * np.sqrt(1.0 / flat)
         self.params += [w.astype(np.float32), np.zeros(10, np.float32)]
+        self.group_lasso = 0.0
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
         self.t = 0
@@ -132,6 +144,9 @@ class _Cnn:
                 dcols = dy @ w.reshape(oc, -1)
                 dx = _col2im(dcols, geo, in_shape[3], stride, in_shape[1], in_shape[2])
         self.t += 1
+        if self.group_lasso:
+            for k in range(len(CONVS) + 1):
+                grads[2 * k] = grads[2 * k] + self.group_lasso * _group_shrink(self.params[2 * k])
         for i, g in enumerate(grads):
             self.m[i] = 0.9 * self.m[i] + 0.1 * g
             self.v[i] = 0.999 * self.v[i] + 0.001 * g * g
@@ -208,7 +223,7 @@ def _shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def train(seed: int = 0, epochs: int = 40) -> tuple[bytes, float]:
+def train(seed: int = 0, epochs: int = 40, group_lasso: float = 0.0) -> tuple[bytes, float]:
     """Train the digits CNN from ``seed``; its int8 TFLite bytes and the float test accuracy.
 
     Shifted copies of the digits (augmentation) and a learning rate that falls in three steps
@@ -216,6 +231,7 @@ def train(seed: int = 0, epochs: int = 40) -> tuple[bytes, float]:
     x, y = load_digits()
     xtr, ytr = x[:TRAIN], y[:TRAIN]
     net = _Cnn(seed)
+    net.group_lasso = group_lasso
     rng = np.random.default_rng(seed + 1)
     for epoch in range(epochs):
         lr = 3e-3 if epoch < epochs // 2 else 1e-3 if epoch < epochs * 5 // 6 else 3e-4
