@@ -3,6 +3,7 @@ CNN with a few inputs, and its refusals of bad input (one line, exit status 2)."
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -36,10 +37,15 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_digits_cnn_runs_in_tflite_micro(digits_model: tuple[Path, Path]) -> None:
     path, _ = digits_model
     graph = load_model(path)
-    assert [op.op_type for op in graph.operators] == ["CONV_2D"] * 3 + ["RESHAPE", "FULLY_CONNECTED"]
+    assert [op.op_type for op in graph.operators] == ["CONV_2D"] * 3 + [
+        "RESHAPE",
+        "FULLY_CONNECTED",
+    ]
     x, y = digits.evaluation_set()
     out = run_tflm_many(path, [[xi[None]] for xi in x[:100]], use_cache=False)
-    accuracy = np.mean([r.outputs[0].argmax() == label for r, label in zip(out, y[:100])])
+    accuracy = np.mean(
+        [r.outputs[0].argmax() == label for r, label in zip(out, y[:100], strict=True)]
+    )
     assert accuracy > 0.5  # three epochs already classify most digits
 
 
@@ -116,7 +122,7 @@ def test_ooc_approx_on_digits(digits_model: tuple[Path, Path], tmp_path: Path) -
     # the front starts at the exact model unless a cheaper point is at least as accurate
     assert front[0]["instructions"] <= exact["instructions"]
     assert front[0]["accuracy"] >= exact["accuracy"]
-    for a, b in zip(front, front[1:]):  # a front: fewer instructions, lower accuracy
+    for a, b in itertools.pairwise(front):  # a front: fewer instructions, lower accuracy
         assert b["instructions"] < a["instructions"] and b["accuracy"] < a["accuracy"]
     assert chosen["accuracy"] >= exact["accuracy"] - 0.05 - 1e-9
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -132,7 +138,7 @@ def test_ooc_approx_on_digits(digits_model: tuple[Path, Path], tmp_path: Path) -
     with np.load(data_npz) as z:
         x, y = z["x"], z["y"]
     outs = run_tflm_many(zeroed, [[xi[None]] for xi in x], use_cache=False)
-    accuracy = np.mean([o.outputs[0].argmax() == label for o, label in zip(outs, y)])
+    accuracy = np.mean([o.outputs[0].argmax() == label for o, label in zip(outs, y, strict=True)])
     assert accuracy == pytest.approx(chosen["accuracy"])
     assert estimate(graph, config).instructions == chosen["instructions"]
 
@@ -192,3 +198,12 @@ def test_natural_images_fit_the_input() -> None:
     assert (again == imgs).all()
     rgb = data.natural_images((1, 8, 8, 3), 2)
     assert rgb.shape == (2, 1, 8, 8, 3)
+
+
+def test_stratified_evens_out_the_classes() -> None:
+    top1 = np.array([0] * 20 + [1] * 3 + [2] * 6)
+    picked = data.stratified(top1, 12)
+    assert len(picked) == len(set(picked.tolist())) == 12
+    counts = np.bincount(top1[picked], minlength=3)
+    assert counts.tolist() == [4, 3, 5]  # every rare input, then the others in turn
+    assert len(data.stratified(top1, 100)) == len(top1)

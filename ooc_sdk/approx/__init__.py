@@ -6,7 +6,7 @@ The configuration file itself belongs to :mod:`ooc_sdk.model.approx`; this packa
 ``ooc_sdk.audit`` in the layers."""
 
 from ooc_sdk.approx.cost import Cost, estimate
-from ooc_sdk.approx.data import DataError, Dataset, natural_images
+from ooc_sdk.approx.data import DataError, Dataset, natural_images, natural_inputs
 from ooc_sdk.approx.search import Exploration, Point, explore
 from ooc_sdk.approx.significance import LayerSignificance, significance
 
@@ -20,5 +20,6 @@ __all__ = [
     "estimate",
     "explore",
     "natural_images",
+    "natural_inputs",
     "significance",
 ]

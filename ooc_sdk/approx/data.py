@@ -7,7 +7,10 @@ range of the model's output classes. Anything else is refused in one line.
 :func:`natural_images` crops scikit-learn's two bundled sample photographs (a temple and a
 flower, shipped in its wheel) at random places and scales, flips half of them, and scales each
 crop to the model's input (bilinear, through Pillow, which matplotlib already requires);
-pixels ``p`` become the int8 ``p - 128``, the quantization of images these models take.
+pixels ``p`` become the int8 ``p - 128``, the quantization of images these models take. Half
+the crops swap colour channels, a fifth are inverted, and contrast and brightness vary, so that
+the models' classes other than the photographs' own come up too; :func:`natural_inputs` then
+draws a set whose exact top-1 classes are as even as the crops allow.
 """
 
 from __future__ import annotations
@@ -98,11 +101,25 @@ def _sample_images() -> list[np.ndarray]:
     return [np.asarray(im, dtype=np.uint8) for im in load_sample_images().images]
 
 
+def _crop(img: np.ndarray, h: int, w: int, c: int, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of ``img`` at the aspect of [h, w], scaled to it, as float [h, w, c]."""
+    from PIL import Image
+
+    ih, iw = img.shape[:2]
+    side = int(rng.uniform(0.15, 1.0) * min(ih, iw * h / w))  # crop height
+    cw = max(1, int(side * w / h))
+    top = int(rng.integers(0, ih - side + 1))
+    left = int(rng.integers(0, iw - cw + 1))
+    crop = Image.fromarray(img[top : top + side, left : left + cw])
+    if c == 1:
+        crop = crop.convert("L")
+    arr = np.asarray(crop.resize((w, h), Image.BILINEAR), dtype=np.float64).reshape(h, w, c)
+    return arr[:, ::-1] if rng.random() < 0.5 else arr
+
+
 def natural_images(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
     """``n`` int8 crops of the sample photographs for an input of ``shape`` ([1, H, W, C]
     with C 1 or 3): ``[n, *shape]``."""
-    from PIL import Image
-
     if len(shape) != 4 or shape[0] != 1 or shape[3] not in (1, 3):
         raise InvalidArgumentError(f"natural images need an input [1, H, W, 1 or 3], not {shape}")
     _, h, w, c = shape
@@ -110,17 +127,41 @@ def natural_images(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
     photos = _sample_images()
     out = np.empty((n, *shape), dtype=np.int8)
     for k in range(n):
-        img = photos[k % len(photos)]
-        ih, iw = img.shape[:2]
-        side = int(rng.uniform(0.15, 1.0) * min(ih, iw * h / w))  # crop height
-        cw = max(1, int(side * w / h))
-        top = int(rng.integers(0, ih - side + 1))
-        left = int(rng.integers(0, iw - cw + 1))
-        crop = Image.fromarray(img[top : top + side, left : left + cw])
-        if c == 1:
-            crop = crop.convert("L")
-        arr = np.asarray(crop.resize((w, h), Image.BILINEAR), dtype=np.int16)
-        if rng.random() < 0.5:
-            arr = arr[:, ::-1]
-        out[k] = (arr.reshape(h, w, c) - 128).astype(np.int8)
+        arr = _crop(photos[k % len(photos)], h, w, c, rng)
+        if rng.random() < 0.3:  # a blend with a crop of the other photograph
+            other = _crop(photos[(k + 1) % len(photos)], h, w, c, rng)
+            arr = (arr + other) / 2.0
+        if c == 3 and rng.random() < 0.5:
+            arr = arr[:, :, rng.permutation(3)]
+        if rng.random() < 0.2:
+            arr = 255.0 - arr
+        arr = (arr - 128.0) * rng.uniform(0.6, 1.4) + 128.0 + rng.uniform(-40, 40)
+        out[k] = (np.clip(np.round(arr), 0, 255) - 128).astype(np.int8).reshape(shape)
     return out
+
+
+def stratified(top1: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` inputs taken round-robin over the classes in ``top1`` (rarest class
+    first, each class in its own order), so no class crowds the others out."""
+    by_class = [np.flatnonzero(top1 == c) for c in np.unique(top1)]
+    by_class.sort(key=len)
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < min(n, len(top1)):
+        for idx in by_class:
+            if depth < len(idx) and len(picked) < n:
+                picked.append(int(idx[depth]))
+        depth += 1
+    return np.sort(np.array(picked, dtype=np.int64))
+
+
+def natural_inputs(model: bytes, graph: Graph, n: int, seed: int = 0, pool: int = 4) -> np.ndarray:
+    """``n`` natural images for ``graph``, chosen from ``pool * n`` crops so that the exact
+    model's top-1 classes are as even as the crops allow (:func:`stratified`): agreement on a
+    set the model sends all to one class would not tell an approximation from a constant."""
+    from ooc_sdk.approx.oracle import model_outputs
+
+    shape, _ = input_shape(graph)
+    x = natural_images(shape, pool * n, seed)
+    out, _ = model_outputs([model], graph, x)[0]
+    return x[stratified(out.argmax(axis=1), n)]

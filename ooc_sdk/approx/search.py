@@ -76,6 +76,7 @@ class Exploration:
     seconds: float
     evaluations: int  # candidate models run on tflite-micro (probes included)
     layers: list[LayerSignificance] = field(default_factory=list)
+    classes: list[int] = field(default_factory=list)  # inputs per exact top-1 class
 
     @property
     def pareto(self) -> list[Point]:
@@ -221,8 +222,8 @@ def explore(
     bounds: Sequence[float] = (0.01,),
     group: int = 4,
     calibration_inputs: int = 32,
-    search_inputs: int = 200,
-    path_points: int = 16,
+    search_inputs: int = 128,
+    path_points: int = 12,
     refine_rounds: int = 2,
     jobs: int = 1,
     seed: int = 0,
@@ -290,7 +291,8 @@ def explore(
                 extra += _spread_between(g, b, 3)
         measure(extra)
     found = [points[i] for i in sorted(points)]
-    return Exploration(exact, found, y is not None, time.monotonic() - t0, ev.runs, layers)
+    classes = np.bincount(ev.ref_top1, minlength=out.shape[1]).tolist()
+    return Exploration(exact, found, y is not None, time.monotonic() - t0, ev.runs, layers, classes)
 
 
 def _spread_between(lo: int, hi: int, count: int) -> list[int]:

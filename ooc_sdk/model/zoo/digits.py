@@ -3,8 +3,10 @@
 The labelled evaluation of approximate inference (``ooc approx``, issue 27) needs a data set
 and a model trained on it with nothing downloaded: scikit-learn ships the 1,797 UCI digits
 inside its wheel. :func:`train` fits a four-layer CNN (two 3x3 convolutions, a strided one, a
-fully-connected classifier) with plain numpy backpropagation and Adam from a fixed seed, then
-quantizes it the way the TFLite converter does for int8 (weights symmetric, per output channel
+fully-connected classifier) with plain numpy backpropagation and Adam from a fixed seed, on
+digits shifted by up to a pixel, optionally with a group lasso (the sum of the L2 norms of the
+operand groups ``ooc approx`` skips, weighted by ``group_lasso``: approximation-aware training,
+which lets whole groups fall towards zero), then quantizes it the way the TFLite converter does for int8 (weights symmetric, per output channel
 for convolutions; int32 biases; activation ranges calibrated layer after layer on the
 fake-quantized outputs of the one before) and writes it with :mod:`ooc_sdk.model.writer`.
 
@@ -21,6 +23,8 @@ from ooc_sdk.model.ir import Activation, DType, Padding
 from ooc_sdk.model.writer import ModelDef, OpDef, TensorDef, write_tflite
 
 TRAIN = 1200
+# the weight of the group lasso scripts/train_digits_cnn.py and the benchmark train with
+GROUP_LASSO = 3e-4
 INPUT_SCALE = float(np.float32(1.0 / 255.0))  # pixels 0..16 scaled to [0, 1]
 INPUT_ZERO_POINT = -128
 # (out channels, stride) of the three 3x3 SAME convolutions, then a 10-way fully-connected layer
