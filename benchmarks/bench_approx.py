@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -100,6 +101,8 @@ def run_model(name: str, inputs: int, jobs: int) -> tuple[Exploration, dict[str,
         "accuracy": "top-1 against labels" if y is not None else "top-1 agreement with exact",
         "exact_top1_classes": result.classes,
         "seconds": round(result.seconds, 1),
+        "cpu_seconds": round(result.cpu_seconds, 1),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "candidates_run": result.evaluations,
         "exact": {
             "instructions": exact.instructions,
@@ -115,7 +118,8 @@ def run_model(name: str, inputs: int, jobs: int) -> tuple[Exploration, dict[str,
 def print_table(row: dict[str, Any]) -> None:
     e = row["exact"]
     print(f"\n{row['model']}: {row['inputs']} inputs, {row['accuracy']}; exploration "
-          f"{row['seconds']} s, {row['candidates_run']} candidate models run")  # fmt: skip
+          f"{row['seconds']} s ({row['cpu_seconds']} s of CPU, load average "
+          f"{row['load_average'][0]} at the end), {row['candidates_run']} candidate models run")  # fmt: skip
     print(f"  inputs per exact top-1 class: {row['exact_top1_classes']}")
     print(f"  exact: {e['instructions']:,} M4 instructions (model), accuracy "
           f"{e['accuracy']:.4f}, {e['flash_read_bytes']:,} flash bytes read")  # fmt: skip

@@ -13,7 +13,8 @@ search runs in four steps, each batch of candidate models one tflite-micro proce
    so the path runs from exact to every layer at 7/8;
 4. a Pareto sweep: points spread along the path are measured on every input (top-1 against
    the labels, or agreement with the exact model's top-1), then the stretch where each
-   accuracy bound is crossed is bisected.
+   accuracy bound is crossed is bisected; on small models the best point within each bound is
+   polished by trying every layer one step further.
 
 The front is the measured points no other point beats in both instructions and accuracy; the
 chosen configuration for a bound is the cheapest measured one within it.
@@ -21,6 +22,7 @@ chosen configuration for a bound is the cheapest measured one within it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +79,7 @@ class Exploration:
     evaluations: int  # candidate models run on tflite-micro (probes included)
     layers: list[LayerSignificance] = field(default_factory=list)
     classes: list[int] = field(default_factory=list)  # inputs per exact top-1 class
+    cpu_seconds: float = 0.0  # CPU time of this process and its tflite-micro children
 
     @property
     def pareto(self) -> list[Point]:
@@ -225,17 +228,22 @@ def explore(
     search_inputs: int = 128,
     path_points: int = 12,
     refine_rounds: int = 2,
+    polish_rounds: int = 4,
+    polish_budget: int = 8000,
     jobs: int = 1,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Exploration:
     """Explore skip ratios for ``graph`` (whose flatbuffer is ``model``) on inputs ``x``
     ([N, *input shape]) with labels ``y`` or, without, agreement with the exact model.
-    ``bounds`` are the accuracy drops whose crossing the sweep refines."""
+    ``bounds`` are the accuracy drops whose crossing the sweep refines. When the model has
+    few enough layers (layers x inputs <= ``polish_budget``), each bound's best point is then
+    polished: every layer one step further, measured, the cheapest within the bound kept, up to
+    ``polish_rounds`` times."""
     data = check(graph, x, y, "inputs")
     x, y = data.x, data.y
     say = progress or (lambda _msg: None)
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _cpu()
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(x))
     ev = _Evaluator(model, graph, x, y, jobs, logits_tensor(graph))
@@ -266,33 +274,51 @@ def explore(
     loss = np.stack([_interpolate(measured[i]) for i in range(len(layers))])
     path = greedy_path(loss, _savings(graph, layers))
 
-    points: dict[int, Point] = {}
+    points: dict[tuple[int, ...], Point] = {}
 
-    def measure(indices: list[int]) -> None:
-        todo = [i for i in indices if i not in points]
+    def measure(candidates: list[tuple[int, ...]]) -> None:
+        todo = list(dict.fromkeys(r for r in candidates if r not in points))
         if not todo:
             return
         say(f"measuring {len(todo)} configurations on {len(x)} inputs")
-        cfgs = [config_for(graph, layers, path[i]) for i in todo]
-        for i, c, (o, _) in zip(todo, cfgs, ev.run(cfgs, every), strict=True):
+        cfgs = [config_for(graph, layers, r) for r in todo]
+        for r, c, (o, _) in zip(todo, cfgs, ev.run(cfgs, every), strict=True):
             est = cost.estimate(graph, c)
-            points[i] = Point(est.instructions, ev.accuracy(o, every), est.flash_read_bytes,
-                              c, path[i])  # fmt: skip
+            points[r] = Point(est.instructions, ev.accuracy(o, every), est.flash_read_bytes, c, r)
 
-    measure(_spread(len(path), path_points))
+    def within(p: Point, bound: float) -> bool:
+        return p.accuracy >= exact.accuracy - bound - 1e-9
+
+    measure([path[i] for i in _spread(len(path), path_points)])
     for _ in range(refine_rounds):
         extra: list[int] = []
         for bound in bounds:
-            good = [i for i, p in points.items() if p.accuracy >= exact.accuracy - bound - 1e-9]
-            g = max(good, default=0)
-            bad = [i for i in points if i > g]
-            b = min(bad, default=len(path))
+            on_path = {i: points[r] for i, r in enumerate(path) if r in points}
+            g = max((i for i, p in on_path.items() if within(p, bound)), default=0)
+            b = min((i for i in on_path if i > g), default=len(path))
             if b - g > 1:
                 extra += _spread_between(g, b, 3)
-        measure(extra)
-    found = [points[i] for i in sorted(points)]
+        measure([path[i] for i in extra])
+    # polish: from each bound's best point, one layer a step further, while one stays within
+    if len(layers) * len(x) <= polish_budget:
+        for bound in bounds:
+            for _ in range(polish_rounds):
+                best = min((p for p in points.values() if within(p, bound)),
+                           key=lambda p: p.instructions, default=exact)  # fmt: skip
+                steps = [tuple(k + (j == i) for j, k in enumerate(best.ratios))
+                         for i in range(len(layers)) if best.ratios[i] < STEPS - 1]  # fmt: skip
+                measure(steps)
+                if not any(within(points[r], bound) for r in steps):
+                    break
+    found = sorted(points.values(), key=lambda p: -p.instructions)
     classes = np.bincount(ev.ref_top1, minlength=out.shape[1]).tolist()
-    return Exploration(exact, found, y is not None, time.monotonic() - t0, ev.runs, layers, classes)
+    return Exploration(exact, found, y is not None, time.monotonic() - t0, ev.runs, layers, classes,
+                       _cpu() - cpu0)  # fmt: skip
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _spread_between(lo: int, hi: int, count: int) -> list[int]:
