@@ -1,16 +1,18 @@
 """The design-space exploration of ``ooc approx``: per-layer skip ratios on a Pareto front.
 
-Every skippable layer gets a skip ratio in eighths (0, 1/8, ..., 7/8); at ratio r it skips
+Every skippable layer gets a skip ratio in sixteenths, up to the last probed ratio (12/16:
+nothing is extrapolated past a measurement); at ratio r it skips
 its ``floor(r * groups)`` least significant groups (:mod:`ooc_sdk.approx.significance`). The
 search runs in four steps, each batch of candidate models one tflite-micro process per job:
 
 1. the exact model on every input: the reference outputs, logits and accuracy;
-2. probes: each layer alone at ratios 2/8, 4/8 and 6/8 on a subset of the inputs, measuring
-   the mean absolute change of the logits (the tensor before a final softmax, which moves
-   continuously where top-1 does not); the other ratios are interpolated;
+2. probes: each layer alone at ratios 4/16, 8/16 and 12/16 on a subset of the inputs,
+   measuring how far the exact class's margin falls on the logits (the tensor before a final
+   softmax, which moves continuously where top-1 does not; :meth:`_Evaluator.risk`); the
+   ratios between are interpolated;
 3. a greedy path from the exact model: each step raises the one layer's ratio that saves the
-   most modelled instructions per unit of predicted logit change (changes assumed additive),
-   so the path runs from exact to every layer at 7/8;
+   most modelled instructions per unit of predicted loss (losses assumed additive), so the
+   path runs from exact to every layer at 12/16;
 4. a Pareto sweep: points spread along the path are measured on every input (top-1 against
    the labels, or agreement with the exact model's top-1), then the stretch where each
    accuracy bound is crossed is bisected; on small models the best point within each bound is
@@ -37,8 +39,9 @@ from ooc_sdk.approx.significance import LayerSignificance, significance
 from ooc_sdk.model import approx
 from ooc_sdk.model.ir import Graph
 
-STEPS = 16  # skip ratios are k / STEPS, k = 0 .. STEPS - 1
+STEPS = 16  # skip ratios are k / STEPS
 PROBES = (4, 8, 12)
+TOP = PROBES[-1]  # the largest ratio searched: none is extrapolated past the last probe
 
 Progress = Callable[[str], None]
 
@@ -51,7 +54,7 @@ class Point:
     accuracy: float
     flash_read_bytes: int
     config: approx.ApproxConfig
-    ratios: tuple[int, ...]  # per skippable layer, in eighths
+    ratios: tuple[int, ...]  # per skippable layer, in sixteenths
 
     def to_json(self, exact: Point | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -164,13 +167,13 @@ def config_for(
 
 
 def _savings(graph: Graph, layers: list[LayerSignificance]) -> np.ndarray:
-    """Modelled instructions saved per layer and ratio: [layers, STEPS]."""
-    out = np.zeros((len(layers), STEPS))
+    """Modelled instructions saved per layer and ratio: [layers, TOP + 1]."""
+    out = np.zeros((len(layers), TOP + 1))
     for i, layer in enumerate(layers):
         op = graph.operators[layer.op_index]
         full = cost.op_instructions(graph, op)
         total = layer.group_weights.sum()
-        for k in range(1, STEPS):
+        for k in range(1, TOP + 1):
             n = len(layer.score) * k // STEPS
             kept = 1.0 - layer.group_weights[layer.order[:n]].sum() / total
             out[i, k] = full - cost.op_instructions(graph, op, kept)
@@ -178,19 +181,16 @@ def _savings(graph: Graph, layers: list[LayerSignificance]) -> np.ndarray:
 
 
 def _interpolate(probed: dict[int, float]) -> np.ndarray:
-    """A non-decreasing loss per ratio from the probed ratios (0 at ratio 0)."""
+    """A non-decreasing loss per ratio 0 .. TOP from the probed ratios (0 at ratio 0)."""
     ks = [0, *sorted(probed)]
     vs = [0.0, *(probed[k] for k in sorted(probed))]
-    loss = np.interp(np.arange(STEPS), ks, vs)
-    if ks[-1] < STEPS - 1:  # extrapolate the last stretch's slope
-        slope = (vs[-1] - vs[-2]) / (ks[-1] - ks[-2])
-        for k in range(ks[-1] + 1, STEPS):
-            loss[k] = vs[-1] + slope * (k - ks[-1])
+    loss = np.interp(np.arange(TOP + 1), ks, vs)
     return np.maximum.accumulate(np.maximum(loss, 0.0))
 
 
 def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
-    """Ratios from all-zero to all-maximal, each step the best saving per unit of loss."""
+    """Ratios from all-zero to all at the last column of ``loss``, each step the best saving
+    per unit of loss."""
     n = loss.shape[0]
     state = [0] * n
     path = [tuple(state)]
@@ -199,7 +199,7 @@ def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
         best, best_rate = None, -1.0
         for i in range(n):
             k = state[i]
-            for k2 in range(k + 1, STEPS):
+            for k2 in range(k + 1, loss.shape[1]):
                 gain = save[i, k2] - save[i, k]
                 if gain <= 0:
                     continue
@@ -213,7 +213,9 @@ def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
 
 
 def _spread(path_len: int, count: int) -> list[int]:
-    return sorted({round(v) for v in np.linspace(1, path_len - 1, count)} - {0})
+    """``count`` path indices, denser near the exact end, where the accuracy bounds are."""
+    t = np.linspace(0.0, 1.0, count)
+    return sorted({round(v) for v in 1 + (path_len - 2) * t**1.5} - {0})
 
 
 def explore(
@@ -229,7 +231,7 @@ def explore(
     path_points: int = 12,
     refine_rounds: int = 2,
     polish_rounds: int = 4,
-    polish_budget: int = 8000,
+    polish_budget: int = 4000,
     jobs: int = 1,
     seed: int = 0,
     progress: Progress | None = None,
@@ -306,7 +308,7 @@ def explore(
                 best = min((p for p in points.values() if within(p, bound)),
                            key=lambda p: p.instructions, default=exact)  # fmt: skip
                 steps = [tuple(k + (j == i) for j, k in enumerate(best.ratios))
-                         for i in range(len(layers)) if best.ratios[i] < STEPS - 1]  # fmt: skip
+                         for i in range(len(layers)) if best.ratios[i] < TOP]  # fmt: skip
                 measure(steps)
                 if not any(within(points[r], bound) for r in steps):
                     break
