@@ -10,9 +10,9 @@ search runs in four steps, each batch of candidate models one tflite-micro proce
    measuring how far the exact class's margin falls on the logits (the tensor before a final
    softmax, which moves continuously where top-1 does not; :meth:`_Evaluator.risk`); the
    ratios between are interpolated;
-3. a greedy path from the exact model: each step raises the one layer's ratio that saves the
-   most modelled instructions per unit of predicted loss (losses assumed additive), so the
-   path runs from exact to every layer at 12/16;
+3. a greedy path from the exact model: each step raises by one sixteenth the ratio of the
+   layer that saves the most modelled instructions per unit of predicted loss (losses assumed
+   additive), so the path runs from exact to every layer at 12/16;
 4. a Pareto sweep: points spread along the path are measured on every input (top-1 against
    the labels, or agreement with the exact model's top-1), then the stretch where each
    accuracy bound is crossed is bisected; on small models the best point within each bound is
@@ -189,8 +189,9 @@ def _interpolate(probed: dict[int, float]) -> np.ndarray:
 
 
 def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
-    """Ratios from all-zero to all at the last column of ``loss``, each step the best saving
-    per unit of loss."""
+    """Ratios from all-zero to all at the last column of ``loss``, one layer one step at a time:
+    the layer whose best reachable ratio saves the most per unit of loss (looking past steps
+    that lose without saving, so a non-convex stretch does not stall it) moves one step."""
     n = loss.shape[0]
     state = [0] * n
     path = [tuple(state)]
@@ -205,10 +206,10 @@ def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
                     continue
                 rate = gain / max(loss[i, k2] - loss[i, k], eps)
                 if rate > best_rate:
-                    best, best_rate = (i, k2), rate
+                    best, best_rate = i, rate
         if best is None:
             return path
-        state[best[0]] = best[1]
+        state[best] += 1
         path.append(tuple(state))
 
 
@@ -229,7 +230,7 @@ def explore(
     calibration_inputs: int = 32,
     search_inputs: int = 128,
     path_points: int = 12,
-    refine_rounds: int = 2,
+    refine_rounds: int = 3,
     polish_rounds: int = 4,
     polish_budget: int = 4000,
     jobs: int = 1,
