@@ -15,8 +15,10 @@ search runs in four steps, each batch of candidate models one tflite-micro proce
    additive), so the path runs from exact to every layer at 12/16;
 4. a Pareto sweep: points spread along the path are measured on every input (top-1 against
    the labels, or agreement with the exact model's top-1), then the stretch where each
-   accuracy bound is crossed is bisected; on small models the best point within each bound is
-   polished by trying every layer one step further.
+   accuracy bound is crossed is bisected; where the path falls off a cliff right after the
+   best point within the (last) bound, the layer whose step did it is banned and a detour path
+   goes on from that point without it (twice); on small models the best point within each
+   bound is then polished by trying every layer one step further.
 
 The front is the measured points no other point beats in both instructions and accuracy; the
 chosen configuration for a bound is the cheapest measured one within it.
@@ -188,12 +190,14 @@ def _interpolate(probed: dict[int, float]) -> np.ndarray:
     return np.maximum.accumulate(np.maximum(loss, 0.0))
 
 
-def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
+def greedy_path(
+    loss: np.ndarray, save: np.ndarray, start: Sequence[int] | None = None
+) -> list[tuple[int, ...]]:
     """Ratios from all-zero to all at the last column of ``loss``, one layer one step at a time:
     the layer whose best reachable ratio saves the most per unit of loss (looking past steps
     that lose without saving, so a non-convex stretch does not stall it) moves one step."""
     n = loss.shape[0]
-    state = [0] * n
+    state = list(start) if start is not None else [0] * n
     path = [tuple(state)]
     eps = 1e-9 + 1e-6 * float(loss.max() if loss.size else 0.0)
     while True:
@@ -202,7 +206,7 @@ def greedy_path(loss: np.ndarray, save: np.ndarray) -> list[tuple[int, ...]]:
             k = state[i]
             for k2 in range(k + 1, loss.shape[1]):
                 gain = save[i, k2] - save[i, k]
-                if gain <= 0:
+                if gain <= 0 or not np.isfinite(loss[i, k2]):
                     continue
                 rate = gain / max(loss[i, k2] - loss[i, k], eps)
                 if rate > best_rate:
@@ -232,6 +236,7 @@ def explore(
     path_points: int = 12,
     refine_rounds: int = 3,
     polish_rounds: int = 4,
+    detours: int = 2,
     polish_budget: int = 4000,
     jobs: int = 1,
     seed: int = 0,
@@ -293,16 +298,40 @@ def explore(
     def within(p: Point, bound: float) -> bool:
         return p.accuracy >= exact.accuracy - bound - 1e-9
 
-    measure([path[i] for i in _spread(len(path), path_points)])
-    for _ in range(refine_rounds):
-        extra: list[int] = []
-        for bound in bounds:
-            on_path = {i: points[r] for i, r in enumerate(path) if r in points}
-            g = max((i for i, p in on_path.items() if within(p, bound)), default=0)
-            b = min((i for i in on_path if i > g), default=len(path))
-            if b - g > 1:
-                extra += _spread_between(g, b, 3)
-        measure([path[i] for i in extra])
+    def sweep(path: list[tuple[int, ...]], count: int) -> None:
+        """Measure ``count`` points along ``path``, then bisect where each bound is crossed."""
+        measure([path[i] for i in _spread(len(path), count)])
+        for _ in range(refine_rounds):
+            extra: list[int] = []
+            for bound in bounds:
+                on_path = {i: points[r] for i, r in enumerate(path) if r in points}
+                g = max((i for i, p in on_path.items() if within(p, bound)), default=0)
+                b = min((i for i in on_path if i > g), default=len(path))
+                if b - g > 1:
+                    extra += _spread_between(g, b, 3)
+            measure([path[i] for i in extra])
+
+    sweep(path, path_points)
+    # detours: where the path fell off a cliff right after a bound's best point, ban the layer
+    # whose step did it and go on from that point without it
+    banned: set[int] = set()
+    for _ in range(detours):
+        bound = bounds[-1]
+        on_path = [i for i, r in enumerate(path) if r in points]
+        good = [i for i in on_path if within(points[path[i]], bound)]
+        g = max(good, default=0)
+        if g + 1 >= len(path) or path[g + 1] not in points:
+            break
+        layer = next(j for j in range(len(layers)) if path[g + 1][j] != path[g][j])
+        banned.add(layer)
+        capped = loss.copy()
+        for j in banned:
+            capped[j, path[g][j] + 1 :] = np.inf
+        path = greedy_path(capped, _savings(graph, layers), start=path[g])
+        if len(path) < 3:
+            break
+        say(f"detour without layer {layers[layer].op_index} ({len(path) - 1} steps)")
+        sweep(path, max(4, path_points // 2))
     # polish: from each bound's best point, one layer a step further, while one stays within
     if len(layers) * len(x) <= polish_budget:
         for bound in bounds:
