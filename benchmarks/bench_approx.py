@@ -11,7 +11,8 @@ Models and data, none downloaded:
 - vww_96_int8, person_detect, pretrainedResnet_quant (../shared/models): accuracy is top-1
   agreement with the exact model over --inputs (default 500) crops of scikit-learn's two sample
   photographs scaled to the model's input, recoloured, and drawn from four times as many so
-  that the exact model's classes are as even as the crops allow (ooc_sdk/approx/data.py).
+  that each of the exact model's classes has at least a tenth where the crops allow
+  (ooc_sdk/approx/data.py).
 
 For each, the exploration of ooc_sdk/approx/search.py (what `ooc approx` runs), timed, with the
 instruction cost model of ooc_sdk/approx/m4_cost.json (calibrated on the QEMU Cortex-M4, DSP

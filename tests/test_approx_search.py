@@ -200,10 +200,12 @@ def test_natural_images_fit_the_input() -> None:
     assert rgb.shape == (2, 1, 8, 8, 3)
 
 
-def test_stratified_evens_out_the_classes() -> None:
-    top1 = np.array([0] * 20 + [1] * 3 + [2] * 6)
-    picked = data.stratified(top1, 12)
-    assert len(picked) == len(set(picked.tolist())) == 12
+def test_stratified_keeps_a_tenth_of_each_class() -> None:
+    top1 = np.array([0] * 40 + [1] * 3 + [2] * 30)
+    picked = data.stratified(top1, 40)
+    assert len(picked) == len(set(picked.tolist())) == 40
     counts = np.bincount(top1[picked], minlength=3)
-    assert counts.tolist() == [4, 3, 5]  # every rare input, then the others in turn
+    assert counts[1] == 3  # every one of the rare class (it has fewer than a tenth of 40)
+    assert counts[2] == 4  # a tenth: the first 40 held none of class 2
+    assert counts[0] == 33  # the rest in order
     assert len(data.stratified(top1, 100)) == len(top1)

@@ -10,7 +10,7 @@ crop to the model's input (bilinear, through Pillow, which matplotlib already re
 pixels ``p`` become the int8 ``p - 128``, the quantization of images these models take. Half
 the crops swap colour channels, a fifth are inverted, and contrast and brightness vary, so that
 the models' classes other than the photographs' own come up too; :func:`natural_inputs` then
-draws a set whose exact top-1 classes are as even as the crops allow.
+draws a set in which every exact top-1 class has at least a tenth where the crops allow.
 """
 
 from __future__ import annotations
@@ -140,25 +140,33 @@ def natural_images(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def stratified(top1: np.ndarray, n: int) -> np.ndarray:
-    """Indices of ``n`` inputs taken round-robin over the classes in ``top1`` (rarest class
-    first, each class in its own order), so no class crowds the others out."""
-    by_class = [np.flatnonzero(top1 == c) for c in np.unique(top1)]
-    by_class.sort(key=len)
+def stratified(top1: np.ndarray, n: int, floor: float = 0.1) -> np.ndarray:
+    """Indices of ``n`` inputs: the first ones in order, except that every class in ``top1``
+    gets at least ``floor * n`` of them where it has that many (its first ones), so a rare class
+    is not crowded out; the classes keep their own proportions otherwise (a class forced to half
+    the set would bring its most borderline members)."""
+    n = min(n, len(top1))
+    want = int(np.ceil(floor * n))
     picked: list[int] = []
-    depth = 0
-    while len(picked) < min(n, len(top1)):
-        for idx in by_class:
-            if depth < len(idx) and len(picked) < n:
-                picked.append(int(idx[depth]))
-        depth += 1
-    return np.sort(np.array(picked, dtype=np.int64))
+    for c in np.unique(top1):
+        idx = np.flatnonzero(top1 == c)
+        if np.count_nonzero(top1[:n] == c) < want:
+            picked += idx[:want].tolist()
+    chosen = set(picked)
+    for i in range(len(top1)):
+        if len(picked) >= n:
+            break
+        if i not in chosen:
+            picked.append(i)
+            chosen.add(i)
+    return np.sort(np.array(picked[:n], dtype=np.int64))
 
 
 def natural_inputs(model: bytes, graph: Graph, n: int, seed: int = 0, pool: int = 4) -> np.ndarray:
-    """``n`` natural images for ``graph``, chosen from ``pool * n`` crops so that the exact
-    model's top-1 classes are as even as the crops allow (:func:`stratified`): agreement on a
-    set the model sends all to one class would not tell an approximation from a constant."""
+    """``n`` natural images for ``graph``, chosen from ``pool * n`` crops so that every exact
+    top-1 class has at least a tenth of them where the crops allow (:func:`stratified`):
+    agreement on a set the model sends all to one class would not tell an approximation from
+    a constant."""
     from ooc_sdk.approx.oracle import model_outputs
 
     shape, _ = input_shape(graph)
