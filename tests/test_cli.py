@@ -54,6 +54,7 @@ COMMANDS = [
     "audit energy",
     "audit wear",
     "report",
+    "approx",
 ]
 
 

@@ -3,8 +3,8 @@
 This package is the only one that imports click. ``options`` holds what the commands share; the
 commands live by noun (``model``: inspect, zoo, golden; ``plan``: plan, codegen; ``build``;
 ``image``: keygen, pack, verify, dumpinfo; ``run``; ``audit``: audit, report; ``device``, with
-``registry``; ``provision``), each importing only ``options`` and the library, and this module adds them to
-the group. ``main()`` turns every :class:`OocError` (and every usage error) into one line on
+``registry``; ``provision``; ``approx``), each importing only ``options`` and the library, and
+this module adds them to the group. ``main()`` turns every :class:`OocError` (and every usage error) into one line on
 stderr and exit status 2 (an error about library parameters names the failing command's flags
 for them); a bug elsewhere prints one line too (set ``OOC_DEBUG=1`` for the traceback) and
 exits 1.
@@ -17,7 +17,7 @@ import traceback
 
 import click
 
-from ooc_sdk.cli import audit, build, device, image, model, plan, provision, run
+from ooc_sdk.cli import approx, audit, build, device, image, model, plan, provision, run
 from ooc_sdk.cli.options import EXIT_USAGE, group, one_line
 from ooc_sdk.codegen.runtime import runtime_sources, versions
 from ooc_sdk.errors import OocError
@@ -84,6 +84,7 @@ for _command in (
     provision.provision,
     audit.audit,
     audit.report,
+    approx.approx,
 ):
     cli.add_command(_command)
 del _command
