@@ -61,6 +61,7 @@ HARNESS = ROOT / "benchmarks" / "m4" / "layer_bench_main.c"
 MODELS = ["vww_96_int8", "person_detect", "kws_ref_model", "pretrainedResnet_quant",
           "mobilenet_v2_quantized_1x3x224x224"]  # fmt: skip
 SIDES = ("ooc", "cmsis", "cmsis_asm")
+SHORT = {"pretrainedResnet_quant": "resnet8", "mobilenet_v2_quantized_1x3x224x224": "mobilenet_v2"}
 # The code-generation flags of ooc_sdk.run.qemu.CFLAGS; CMSIS-NN is not built -pedantic -Werror
 # (warning flags do not change the code).
 CMSIS_FLAGS = [*ARCH, "-std=c99", "-O2", "-ffunction-sections", "-fdata-sections"]
@@ -212,7 +213,7 @@ def bench(models: list[str], cmsis_nn: Path, max_layers: int | None) -> dict[str
             if len(set(outs.values())) != 1:
                 raise BenchError(f"{name} op {la.index} ({la.kind} {la.shape}): outputs differ")
             rows.append(
-                {"model": name, "op": la.index, "kind": la.kind, "shape": la.shape,
+                {"model": SHORT.get(name, name), "op": la.index, "kind": la.kind, "shape": la.shape,
                  "macs": la.macs, **{side: results[side][1][i] for side in SIDES}}
             )  # fmt: skip
     return {"layers": rows, "by_kind": summarize(rows, ("model", "kind")),
