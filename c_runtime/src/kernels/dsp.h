@@ -268,15 +268,16 @@ static inline ooc_dsp_rq_t ooc_dsp_rq(int32_t multiplier, int32_t shift)
 }
 
 /*
- * ooc_multiply_by_quantized_multiplier(acc, m, -e) for e >= 1 and m != INT32_MIN (every channel
- * of a model whose scales are below 1), in six instructions. v = bits 31..62 of acc * m + 2^30
- * (the doubling high multiply above): the high word doubled plus bit 31 of the low word plus
+ * ooc_multiply_by_quantized_multiplier(acc, m, -e) + add for e >= 1 and m != INT32_MIN (every
+ * channel of a model whose scales are below 1), in six instructions. v = bits 31..62 of acc * m +
+ * 2^30 (the doubling high multiply above): the high word doubled plus bit 31 of the low word plus
  * bit 30 (the rounding), which never overflows since |acc * m| < 2^62 - 2^30 when m != INT32_MIN,
  * so v != INT32_MIN and no saturation is needed. The division by 2^e rounding halves away from
  * zero is floor((v - [v < 0] + 2^(e-1)) / 2^e) = (t >> e) + bit e-1 of t with t = v - [v < 0]:
- * ASRS by e leaves that bit in the carry, and nothing can overflow.
+ * ASRS by e leaves that bit in the carry, and the last ADC adds it with `add` (the output offset).
+ * Nothing overflows (|t >> e| <= 2^30).
  */
-static inline int32_t ooc_dsp_scale_right(int32_t acc, int32_t m, int32_t e)
+static inline int32_t ooc_dsp_scale_right(int32_t acc, int32_t m, int32_t e, int32_t add)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     int32_t lo, hi;
@@ -285,16 +286,28 @@ static inline int32_t ooc_dsp_scale_right(int32_t acc, int32_t m, int32_t e)
             "adc %[hi], %[lo], %[hi], lsl #1\n\t"
             "add %[hi], %[hi], %[hi], asr #31\n\t"
             "asrs %[hi], %[hi], %[e]\n\t"
-            "adc %[hi], %[hi], #0"
+            "adc %[hi], %[hi], %[add]"
             : [lo] "=&r"(lo), [hi] "=&r"(hi)
-            : [a] "r"(acc), [m] "r"(m), [e] "r"(e)
+            : [a] "r"(acc), [m] "r"(m), [e] "r"(e), [add] "r"(add)
             : "cc");
     return hi;
 #else
     const int64_t ab = (int64_t)acc * m + ((int64_t)1 << 30);
     const int32_t v = (int32_t)(ab >> 31); /* arithmetic shift: as fixedpoint.c assumes */
     const int32_t t = v + (v >> 31);
-    return (t >> e) + ((t >> (e - 1)) & 1);
+    return (t >> e) + ((t >> (e - 1)) & 1) + add;
+#endif
+}
+
+/* v saturated to int8: one SSAT, where the activation range is the whole of int8 */
+static inline int8_t ooc_ssat8(int32_t v)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return (int8_t)r;
+#else
+    return ooc_clamp_s8(v, -128, 127);
 #endif
 }
 
@@ -311,7 +324,7 @@ static inline int32_t ooc_dsp_scale_any(const ooc_dsp_rq_t *r, int32_t acc)
 /* ooc_multiply_by_quantized_multiplier(acc, multiplier, shift) */
 static inline int32_t ooc_dsp_scale(const ooc_dsp_rq_t *r, int32_t acc)
 {
-    return r->fast ? ooc_dsp_scale_right(acc, r->multiplier, r->right) : ooc_dsp_scale_any(r, acc);
+    return r->fast ? ooc_dsp_scale_right(acc, r->multiplier, r->right, 0) : ooc_dsp_scale_any(r, acc);
 }
 
 static inline int8_t ooc_dsp_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset,

@@ -45,7 +45,25 @@ static inline ooc_dsp_rq_t channel_rq(const requant_t *q, int32_t c)
 
 static inline int8_t output_s8(const requant_t *q, const ooc_dsp_rq_t *r, int32_t acc)
 {
-    return ooc_clamp_s8(ooc_dsp_scale(r, acc) + q->offset, q->lo, q->hi);
+    if (r->fast) {
+        return ooc_clamp_s8(ooc_dsp_scale_right(acc, r->multiplier, r->right, q->offset), q->lo, q->hi);
+    }
+    return ooc_clamp_s8(ooc_dsp_scale_any(r, acc) + q->offset, q->lo, q->hi);
+}
+
+/* output_s8 for a channel whose constants are known fast (ooc_dsp_rq_t.fast), with the whole int8
+   range as the activation range when `full` (a constant where it is inlined: the loops that call
+   it are specialised for it). */
+static OOC_ALWAYS_INLINE int8_t output_fast(const requant_t *q, const ooc_dsp_rq_t *r, int32_t acc, int full)
+{
+    const int32_t v = ooc_dsp_scale_right(acc, r->multiplier, r->right, q->offset);
+    return full ? ooc_ssat8(v) : ooc_clamp_s8(v, q->lo, q->hi);
+}
+
+/* 1 where the activation range is all of int8 (no clamp beyond the saturation). */
+static inline int full_range(const requant_t *q)
+{
+    return q->lo == -128 && q->hi == 127;
 }
 
 /* A dense 1x1 convolution's channels [c0, c1) (pointwise_dsp.c): 1 if it computed them, 0 where

@@ -83,25 +83,25 @@ static void fold_offset(const int8_t *w, int32_t n, int32_t count, int32_t off, 
                 : "memory");                                                                       \
     } while (0)
 
-static inline void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
+static OOC_ALWAYS_INLINE void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
                                int32_t *ab, int32_t *bb)
 {
     DOT_2X2_K(DOT_2X2_K_ASM);
 }
 
-static inline void dot_2x2_k_8(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
+static OOC_ALWAYS_INLINE void dot_2x2_k_8(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
                                int32_t *ab, int32_t *bb)
 {
     DOT_2X2_K(DOT_2X2_K_ASM DOT_2X2_K_ASM);
 }
 
-static inline void dot_2x2_k_16(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
+static OOC_ALWAYS_INLINE void dot_2x2_k_16(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
                                 int32_t *ab, int32_t *bb)
 {
     DOT_2X2_K(DOT_2X2_K_ASM DOT_2X2_K_ASM DOT_2X2_K_ASM DOT_2X2_K_ASM);
 }
 #else
-static inline void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
+static OOC_ALWAYS_INLINE void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
                                int32_t *ab, int32_t *bb)
 {
     const uint32_t wa = ooc_read_u32(*w), wb = ooc_read_u32(*w + k);
@@ -116,14 +116,14 @@ static inline void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, in
     *x += 4;
 }
 
-static inline void dot_2x2_k_8(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
+static OOC_ALWAYS_INLINE void dot_2x2_k_8(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
                                int32_t *ab, int32_t *bb)
 {
     dot_2x2_k_4(w, x, k, aa, ba, ab, bb);
     dot_2x2_k_4(w, x, k, aa, ba, ab, bb);
 }
 
-static inline void dot_2x2_k_16(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
+static OOC_ALWAYS_INLINE void dot_2x2_k_16(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
                                 int32_t *ab, int32_t *bb)
 {
     dot_2x2_k_8(w, x, k, aa, ba, ab, bb);
@@ -159,6 +159,53 @@ static OOC_ALWAYS_INLINE void dot_2x2_k(const int8_t *w, const int8_t *x, int32_
     acc[3] = bb;
 }
 
+/* One output: `mode` 0 takes the general requantization, 1 the fast one (both channels' constants
+   are ooc_dsp_rq_t.fast) with the clamp, 2 the fast one over the whole int8 range. */
+static OOC_ALWAYS_INLINE int8_t put(const requant_t *q, const ooc_dsp_rq_t *r, int32_t acc, int mode)
+{
+    return mode ? output_fast(q, r, acc, mode == 2) : output_s8(q, r, acc);
+}
+
+/* Channels c and c + 1 (constants rc, rd, folded biases b) over pixels [0, pixels & ~1); `mode` as
+   put's, a constant where it is inlined, so each mode gets its own loop. */
+static OOC_ALWAYS_INLINE void pair_pixels(const int8_t *input, const int8_t *w, int32_t n, int32_t oc,
+                                          int32_t pixels, const requant_t *q, const ooc_dsp_rq_t *rc,
+                                          const ooc_dsp_rq_t *rd, const int32_t *b, int8_t *out, int mode)
+{
+    int32_t acc[4], px;
+    for (px = 0; px + 1 < pixels; px += 2, input += 2 * n, out += 2 * oc) {
+        acc[0] = acc[2] = b[0];
+        acc[1] = acc[3] = b[1];
+        dot_2x2_k(w, input, n, n, acc);
+        out[0] = put(q, rc, acc[0], mode);
+        out[1] = put(q, rd, acc[1], mode);
+        out[oc] = put(q, rc, acc[2], mode);
+        out[oc + 1] = put(q, rd, acc[3], mode);
+    }
+}
+
+/* pair_pixels for each mode, each a function of its own so that its loop gets the registers */
+static OOC_NOINLINE void pair_pixels_any(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                         const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                         const int32_t *b, int8_t *out)
+{
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 0);
+}
+
+static OOC_NOINLINE void pair_pixels_fast(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                          const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                          const int32_t *b, int8_t *out)
+{
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 1);
+}
+
+static OOC_NOINLINE void pair_pixels_full(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                          const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                          const int32_t *b, int8_t *out)
+{
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 2);
+}
+
 /* Dense 1x1 convolutions: pixel px's input at input + px * in_c (stride 1, input rows as wide as
    the output's). Channels c and c + 1 over all the pixels, two at a time: their requantization
    constants and folded biases are derived once per call. */
@@ -167,19 +214,19 @@ static void pointwise_channel_pair(const ooc_conv_params_t *p, const requant_t *
 {
     const int32_t n = p->in_c, oc = p->out_c, pixels = p->batches * p->out_h * p->out_w;
     const ooc_dsp_rq_t rc = channel_rq(q, c), rd = channel_rq(q, c + 1);
-    int32_t b[2], acc[4], px;
+    int32_t b[2];
     fold_offset(w, n, 2, p->input_offset, bias, b);
     out += c;
-    for (px = 0; px + 1 < pixels; px += 2, input += 2 * n, out += 2 * oc) {
-        acc[0] = acc[2] = b[0];
-        acc[1] = acc[3] = b[1];
-        dot_2x2_k(w, input, n, n, acc);
-        out[0] = output_s8(q, &rc, acc[0]);
-        out[1] = output_s8(q, &rd, acc[1]);
-        out[oc] = output_s8(q, &rc, acc[2]);
-        out[oc + 1] = output_s8(q, &rd, acc[3]);
+    if (rc.fast && rd.fast && full_range(q)) {
+        pair_pixels_full(input, w, n, oc, pixels, q, &rc, &rd, b, out);
+    } else if (rc.fast && rd.fast) {
+        pair_pixels_fast(input, w, n, oc, pixels, q, &rc, &rd, b, out);
+    } else {
+        pair_pixels_any(input, w, n, oc, pixels, q, &rc, &rd, b, out);
     }
-    if (px < pixels) {
+    if (pixels & 1) {
+        input += (pixels - 1) * n;
+        out += (pixels - 1) * oc;
         dot_1x2(w, w + n, input, n, 0, b);
         out[0] = output_s8(q, &rc, b[0]);
         out[1] = output_s8(q, &rd, b[1]);
