@@ -159,28 +159,29 @@ static OOC_ALWAYS_INLINE void dot_2x2_k(const int8_t *w, const int8_t *x, int32_
     acc[3] = bb;
 }
 
-/* One output: `mode` 0 takes the general requantization, 1 the fast one (both channels' constants
-   are ooc_dsp_rq_t.fast) with the clamp, 2 the fast one over the whole int8 range. */
-static OOC_ALWAYS_INLINE int8_t put(const requant_t *q, const ooc_dsp_rq_t *r, int32_t acc, int mode)
-{
-    return mode ? output_fast(q, r, acc, mode == 2) : output_s8(q, r, acc);
-}
-
-/* Channels c and c + 1 (constants rc, rd, folded biases b) over pixels [0, pixels & ~1); `mode` as
-   put's, a constant where it is inlined, so each mode gets its own loop. */
+/* Channels c and c + 1 (constants rc, rd, folded biases b) over pixels [0, pixels & ~1): `mode` 0
+   takes the general requantization, 1 the fast one (both channels' constants are
+   ooc_dsp_rq_t.fast) with the clamp, 2 the fast one over the whole int8 range; a constant where it
+   is inlined, so each mode gets its own loop. */
 static OOC_ALWAYS_INLINE void pair_pixels(const int8_t *input, const int8_t *w, int32_t n, int32_t oc,
                                           int32_t pixels, const requant_t *q, const ooc_dsp_rq_t *rc,
                                           const ooc_dsp_rq_t *rd, const int32_t *b, int8_t *out, int mode)
 {
+    const pair_rq_t k = pair_rq(q, rc, rd);
     int32_t acc[4], px;
     for (px = 0; px + 1 < pixels; px += 2, input += 2 * n, out += 2 * oc) {
         acc[0] = acc[2] = b[0];
         acc[1] = acc[3] = b[1];
         dot_2x2_k(w, input, n, n, acc);
-        out[0] = put(q, rc, acc[0], mode);
-        out[1] = put(q, rd, acc[1], mode);
-        out[oc] = put(q, rc, acc[2], mode);
-        out[oc + 1] = put(q, rd, acc[3], mode);
+        if (mode) {
+            put_pair(&k, acc[0], acc[1], out, mode == 1);
+            put_pair(&k, acc[2], acc[3], out + oc, mode == 1);
+        } else {
+            out[0] = output_s8(q, rc, acc[0]);
+            out[1] = output_s8(q, rd, acc[1]);
+            out[oc] = output_s8(q, rc, acc[2]);
+            out[oc + 1] = output_s8(q, rd, acc[3]);
+        }
     }
 }
 
