@@ -143,8 +143,7 @@ def model_layers(name: str, max_layers: int | None) -> list[Layer]:
 
 def cmsis_objects(src: Path, asm: bool) -> list[Path]:
     """CMSIS-NN's s8 conv, depthwise, FC and support sources compiled with our flags (cached)."""
-    if not (src / "Include" / "arm_nnfunctions.h").exists():
-        raise BenchError(f"{src} is not a CMSIS-NN source tree (no Include/arm_nnfunctions.h)")
+    check_source(src)
     files = sorted(
         p
         for d in CMSIS_DIRS
@@ -176,6 +175,11 @@ def cmsis_objects(src: Path, asm: bool) -> list[Path]:
     return objs
 
 
+def check_source(src: Path) -> None:
+    if not (src / "Include" / "arm_nnfunctions.h").exists():
+        raise BenchError(f"{src} is not a CMSIS-NN source tree (no Include/arm_nnfunctions.h)")
+
+
 def firmware(side: str, cmsis_nn: Path) -> Firmware:
     if side == "ooc":
         return compile_firmware([HARNESS])
@@ -203,6 +207,7 @@ def run_layers(fw: Firmware, layers: list[Layer]) -> tuple[list[bytes], list[int
 
 
 def bench(models: list[str], cmsis_nn: Path, max_layers: int | None) -> dict[str, Any]:
+    check_source(cmsis_nn)
     fws = {side: firmware(side, cmsis_nn) for side in SIDES}
     rows: list[dict[str, Any]] = []
     for name in models:

@@ -25,6 +25,7 @@
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
 #define WINDOW_MAX 144 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
+#define FOLD_MAX 64     /* up to this many channels, conv_gathered folds the input offset into their biases */
 
 /* ---- dot products over contiguous int8 ------------------------------------------------------- */
 
@@ -279,6 +280,63 @@ OOC_NOINLINE static void conv_pairs(const ooc_conv_params_t *p, const int8_t *in
     }
 }
 
+/* The four outputs of channels c, c + 1 (constants rc, rd) for pixels a and b. */
+static void put_2x2(const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd, const int32_t *acc,
+                    int8_t *oa, int8_t *ob)
+{
+    if (rc->fast && rd->fast) {
+        const pair_rq_t k = pair_rq(q, rc, rd);
+        if (full_range(q)) {
+            put_pair(&k, acc[0], acc[1], oa, 0);
+            put_pair(&k, acc[2], acc[3], ob, 0);
+        } else {
+            put_pair(&k, acc[0], acc[1], oa, 1);
+            put_pair(&k, acc[2], acc[3], ob, 1);
+        }
+        return;
+    }
+    oa[0] = output_s8(q, rc, acc[0]);
+    oa[1] = output_s8(q, rd, acc[1]);
+    ob[0] = output_s8(q, rc, acc[2]);
+    ob[1] = output_s8(q, rd, acc[3]);
+}
+
+/* Windows gathered two at a time, n = k_h * k_w * in_c apart like the filter rows, with the input
+   offset folded into the channels' biases once per call (fold_offset in dsp_dot.h): padding taps
+   hold the zero point, so they add w * zp = -w * input_offset, which the folded term cancels, and
+   the 2x2 block of the dense 1x1 convolutions (dot_2x2_k: each word loaded and widened once)
+   applies. An odd last pixel is computed twice, into the same outputs. */
+OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                       const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    const int32_t n = p->k_h * p->k_w * p->in_c, pixels = p->batches * p->out_h * p->out_w;
+    const requant_t q = conv_requant(p);
+    int8_t buf[2 * WINDOW_MAX];
+    int32_t b[FOLD_MAX], acc[4], px, c;
+    fold_offset(filter, n, c1 - c0, p->input_offset, bias, b);
+    for (px = 0; px < pixels; px += 2) {
+        const int32_t pb = px + 1 < pixels ? px + 1 : px;
+        const window_t wa = window_of(p, input, px), wb = window_of(p, input, pb);
+        int8_t *oa = output + px * p->out_c, *ob = output + pb * p->out_c;
+        gather(p, &wa, (int8_t)-p->input_offset, buf);
+        gather(p, &wb, (int8_t)-p->input_offset, buf + n);
+        for (c = c0; c + 1 < c1; c += 2) {
+            const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, c + 1);
+            acc[0] = acc[2] = b[c - c0];
+            acc[1] = acc[3] = b[c + 1 - c0];
+            dot_2x2_k(filter + (c - c0) * n, buf, n, n, acc);
+            put_2x2(&q, &rc, &rd, acc, oa + c, ob + c);
+        }
+        if (c < c1) {
+            const ooc_dsp_rq_t rc = channel_rq(&q, c);
+            acc[0] = acc[1] = b[c - c0];
+            dot_2x1(filter + (c - c0) * n, buf, buf + n, n, 0, acc);
+            oa[c] = output_s8(&q, &rc, acc[0]);
+            ob[c] = output_s8(&q, &rc, acc[1]);
+        }
+    }
+}
+
 /* Larger windows, in place: pixels in pairs along a row, kernel rows as contiguous spans. Apart
    from near the left and right edges both pixels of a pair see the same kernel columns. */
 typedef struct {
@@ -398,6 +456,8 @@ void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, con
         ooc_conv2d_s8_channels_ref(p, input, filter, bias, output, c0, c1);
     } else if (ooc_conv2d_s8_pointwise(p, input, filter, bias, output, c0, c1)) {
         /* a dense 1x1 convolution: pointwise_dsp.c */
+    } else if (!is_pointwise(p) && p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p) && c1 - c0 <= FOLD_MAX) {
+        conv_gathered(p, input, filter, bias, output, c0, c1);
     } else if (is_pointwise(p) || (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p))) {
         conv_pairs(p, input, filter, bias, output, c0, c1);
     } else {
