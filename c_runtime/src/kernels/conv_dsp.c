@@ -24,7 +24,7 @@
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
-#define WINDOW_MAX 144 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
+#define WINDOW_MAX 288 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
 #define FOLD_MAX 64     /* up to this many channels, conv_gathered folds the input offset into their biases */
 
 /* ---- dot products over contiguous int8 ------------------------------------------------------- */
@@ -306,13 +306,28 @@ static void put_2x2(const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq
    hold the zero point, so they add w * zp = -w * input_offset, which the folded term cancels, and
    the 2x2 block of the dense 1x1 convolutions (dot_2x2_k: each word loaded and widened once)
    applies. An odd last pixel is computed twice, into the same outputs. */
+/* 1 where every channel of [c0, c1) takes the fast requantization (ooc_dsp_rq_t.fast). */
+static int all_fast(const requant_t *q, int32_t c0, int32_t c1)
+{
+    int32_t c;
+    for (c = c0; c < c1; c++) {
+        if (!channel_rq(q, c).fast) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
                                        const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
 {
     const int32_t n = p->k_h * p->k_w * p->in_c, pixels = p->batches * p->out_h * p->out_w;
     const requant_t q = conv_requant(p);
+    const int fast = all_fast(&q, c0, c1), full = full_range(&q);
     int8_t buf[2 * WINDOW_MAX];
     int32_t b[FOLD_MAX], acc[4], px, c;
+    const ooc_dsp_rq_t r0 = ooc_dsp_rq(1, -1);
+    pair_rq_t k = pair_rq(&q, &r0, &r0); /* the offset and the range; the channels' come below */
     fold_offset(filter, n, c1 - c0, p->input_offset, bias, b);
     for (px = 0; px < pixels; px += 2) {
         const int32_t pb = px + 1 < pixels ? px + 1 : px;
@@ -321,11 +336,25 @@ OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t 
         gather(p, &wa, (int8_t)-p->input_offset, buf);
         gather(p, &wb, (int8_t)-p->input_offset, buf + n);
         for (c = c0; c + 1 < c1; c += 2) {
-            const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, c + 1);
             acc[0] = acc[2] = b[c - c0];
             acc[1] = acc[3] = b[c + 1 - c0];
             dot_2x2_k(filter + (c - c0) * n, buf, n, n, acc);
-            put_2x2(&q, &rc, &rd, acc, oa + c, ob + c);
+            if (fast) { /* the constants straight from the tables: ooc_dsp_rq's right shift */
+                k.mc = q.multiplier[c];
+                k.ec = max_i32(1, -q.shift[c]); /* 1 only for a multiplier of 0 */
+                k.md = q.multiplier[c + 1];
+                k.ed = max_i32(1, -q.shift[c + 1]);
+                if (full) {
+                    put_pair(&k, acc[0], acc[1], oa + c, 0);
+                    put_pair(&k, acc[2], acc[3], ob + c, 0);
+                } else {
+                    put_pair(&k, acc[0], acc[1], oa + c, 1);
+                    put_pair(&k, acc[2], acc[3], ob + c, 1);
+                }
+            } else {
+                const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, c + 1);
+                put_2x2(&q, &rc, &rd, acc, oa + c, ob + c);
+            }
         }
         if (c < c1) {
             const ooc_dsp_rq_t rc = channel_rq(&q, c);
@@ -456,7 +485,7 @@ void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, con
         ooc_conv2d_s8_channels_ref(p, input, filter, bias, output, c0, c1);
     } else if (ooc_conv2d_s8_pointwise(p, input, filter, bias, output, c0, c1)) {
         /* a dense 1x1 convolution: pointwise_dsp.c */
-    } else if (!is_pointwise(p) && p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p) && c1 - c0 <= FOLD_MAX) {
+    } else if (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p) && c1 - c0 <= FOLD_MAX) {
         conv_gathered(p, input, filter, bias, output, c0, c1);
     } else if (is_pointwise(p) || (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p))) {
         conv_pairs(p, input, filter, bias, output, c0, c1);

@@ -261,6 +261,10 @@ static inline ooc_dsp_rq_t ooc_dsp_rq(int32_t multiplier, int32_t shift)
     r.multiplier = multiplier;
     r.left = shift > 0 ? shift : 0;
     r.right = shift > 0 ? 0 : -shift;
+    if (multiplier == 0) { /* every output is the offset, whatever the shift (a pruned channel) */
+        r.left = 0;
+        r.right = r.right > 0 ? r.right : 1;
+    }
     r.mask = (int32_t)(((uint32_t)1 << r.right) - 1u);
     r.half = r.mask >> 1;
     r.fast = r.right >= 1 && multiplier != INT32_MIN;
