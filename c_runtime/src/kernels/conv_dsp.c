@@ -345,8 +345,7 @@ OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t 
                 k.md = q.multiplier[c + 1];
                 k.ed = max_i32(1, -q.shift[c + 1]);
                 if (full) {
-                    put_pair(&k, acc[0], acc[1], oa + c, 0);
-                    put_pair(&k, acc[2], acc[3], ob + c, 0);
+                    put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c);
                 } else {
                     put_pair(&k, acc[0], acc[1], oa + c, 1);
                     put_pair(&k, acc[2], acc[3], ob + c, 1);

@@ -194,17 +194,19 @@ static OOC_ALWAYS_INLINE void dot_2x2_k(const int8_t *w, const int8_t *x, int32_
     for (i = n >> 4; i > 0; i--) {
         dot_2x2_k_16(&w, &x, k, &aa, &ba, &ab, &bb);
     }
-    if (n & 8) {
-        dot_2x2_k_8(&w, &x, k, &aa, &ba, &ab, &bb);
-    }
-    if (n & 4) {
-        dot_2x2_k_4(&w, &x, k, &aa, &ba, &ab, &bb);
-    }
-    for (i = 0; i < (n & 3); i++) {
-        aa = ooc_mac_s8(aa, w[i], x[i]);
-        ba = ooc_mac_s8(ba, w[k + i], x[i]);
-        ab = ooc_mac_s8(ab, w[i], x[k + i]);
-        bb = ooc_mac_s8(bb, w[k + i], x[k + i]);
+    if (n & 15) { /* one test where n is a multiple of 16, as most channel counts are */
+        if (n & 8) {
+            dot_2x2_k_8(&w, &x, k, &aa, &ba, &ab, &bb);
+        }
+        if (n & 4) {
+            dot_2x2_k_4(&w, &x, k, &aa, &ba, &ab, &bb);
+        }
+        for (i = 0; i < (n & 3); i++) {
+            aa = ooc_mac_s8(aa, w[i], x[i]);
+            ba = ooc_mac_s8(ba, w[k + i], x[i]);
+            ab = ooc_mac_s8(ab, w[i], x[k + i]);
+            bb = ooc_mac_s8(bb, w[k + i], x[k + i]);
+        }
     }
     acc[0] = aa;
     acc[1] = ba;

@@ -92,8 +92,9 @@ static inline pair_rq_t pair_rq(const requant_t *q, const ooc_dsp_rq_t *rc, cons
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 /* ooc_dsp_scale_right of %[acc] with the offset, into %[acc]: the constants at %[k] + MOFF */
-#define RQ_ONE(acc, moff)                                                                          \
-    "ldrd %[m], %[e], [%[k], #" moff "]\n\t"                                                       \
+#define RQ_ONE(acc, moff) "ldrd %[m], %[e], [%[k], #" moff "]\n\t" RQ_CORE(acc)
+/* the same with the constants already in %[m] and %[e] */
+#define RQ_CORE(acc)                                                                               \
     "smull %[lo], %[hi], %[" acc "], %[m]\n\t"                                                     \
     "lsrs %[lo], %[lo], #31\n\t"                                                                   \
     "adc %[hi], %[lo], %[hi], lsl #1\n\t"                                                          \
@@ -144,6 +145,34 @@ static OOC_ALWAYS_INLINE void put_pair(const pair_rq_t *k, int32_t a, int32_t b,
     const int32_t vb = ooc_dsp_scale_right(b, k->md, k->ed, k->off);
     out[0] = clamp ? ooc_clamp_s8(va, k->lo, k->hi) : ooc_clamp_s8(va, -128, 127);
     out[1] = clamp ? ooc_clamp_s8(vb, k->lo, k->hi) : ooc_clamp_s8(vb, -128, 127);
+#endif
+}
+
+/* put_pair(k, a, b, out, 0) and put_pair(k, c, d, out2, 0) in one asm statement, each channel's
+   constants loaded once for both pixels: the 2x2 blocks over the whole int8 range. */
+static OOC_ALWAYS_INLINE void put_quad_full(const pair_rq_t *k, int32_t a, int32_t b, int32_t c, int32_t d,
+                                            int8_t *out, int8_t *out2)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t m, e, lo, hi, o;
+    __asm__("ldr %[o], [%[k], #16]\n\t"
+            "ldrd %[m], %[e], [%[k]]\n\t" RQ_CORE("a") RQ_CORE("c")
+            "ldrd %[m], %[e], [%[k], #8]\n\t" RQ_CORE("b") RQ_CORE("d")
+            "ssat %[a], #8, %[a]\n\t"
+            "ssat %[b], #8, %[b]\n\t"
+            "ssat %[c], #8, %[c]\n\t"
+            "ssat %[d], #8, %[d]\n\t"
+            "strb %[a], [%[out]]\n\t"
+            "strb %[b], [%[out], #1]\n\t"
+            "strb %[c], [%[out2]]\n\t"
+            "strb %[d], [%[out2], #1]"
+            : [a] "+&r"(a), [b] "+&r"(b), [c] "+&r"(c), [d] "+&r"(d), [m] "=&r"(m), [e] "=&r"(e),
+              [lo] "=&r"(lo), [hi] "=&r"(hi), [o] "=&r"(o), "=m"(*(int8_t(*)[2])out), "=m"(*(int8_t(*)[2])out2)
+            : [k] "r"(k), [out] "r"(out), [out2] "r"(out2), "m"(*k)
+            : "cc");
+#else
+    put_pair(k, a, b, out, 0);
+    put_pair(k, c, d, out2, 0);
 #endif
 }
 

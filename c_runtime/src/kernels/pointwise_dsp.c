@@ -35,9 +35,11 @@ static OOC_ALWAYS_INLINE void pair_pixels(const int8_t *input, const int8_t *w, 
         acc[0] = acc[2] = b[0];
         acc[1] = acc[3] = b[1];
         dot_2x2_k(w, input, n, n, acc);
-        if (mode) {
-            put_pair(&k, acc[0], acc[1], out, mode == 1);
-            put_pair(&k, acc[2], acc[3], out + oc, mode == 1);
+        if (mode == 2) {
+            put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc);
+        } else if (mode == 1) {
+            put_pair(&k, acc[0], acc[1], out, 1);
+            put_pair(&k, acc[2], acc[3], out + oc, 1);
         } else {
             out[0] = output_s8(q, rc, acc[0]);
             out[1] = output_s8(q, rd, acc[1]);
