@@ -163,7 +163,7 @@ OOC_NOINLINE static void dw_run_3x3(const dw_group_t *g, const int8_t *x, int32_
 
 /* n pixels along a row, each with the same part of its 3x3 window inside the image (dw_3x3_part:
    rows from filter row ky0, cols from column kx0); x at the first one's first such tap. */
-OOC_NOINLINE static void dw_run_part(const dw_group_t *g, const int8_t *x, int32_t col, int32_t row, int32_t step,
+static OOC_ALWAYS_INLINE void dw_run_part(const dw_group_t *g, const int8_t *x, int32_t col, int32_t row, int32_t step,
                                      int8_t *out, int32_t out_c, int32_t n, int32_t ky0, int32_t rows, int32_t kx0,
                                      int32_t cols)
 {
