@@ -176,6 +176,72 @@ static OOC_ALWAYS_INLINE void put_quad_full(const pair_rq_t *k, int32_t a, int32
 #endif
 }
 
+/* put_pair(k, a, b, out, 1) and put_pair(k, c, d, out2, 1) in one asm statement, each channel's
+   constants loaded once for both pixels; with `min_only` (a constant where it is inlined: the
+   activation range starts at -128) the lane maximum with lo is left out, SSAT to 8 bits doing
+   its work. */
+static OOC_ALWAYS_INLINE void put_quad_clamp(const pair_rq_t *k, int32_t a, int32_t b, int32_t c, int32_t d,
+                                             int8_t *out, int8_t *out2, int min_only)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t m, e, lo, hi, o;
+#define PUT_QUAD_SCALE                                                                             \
+    "ldr %[o], [%[k], #16]\n\t"                                                                    \
+    "ldrd %[m], %[e], [%[k]]\n\t" RQ_CORE("a") RQ_CORE("c")                                        \
+    "ldrd %[m], %[e], [%[k], #8]\n\t" RQ_CORE("b") RQ_CORE("d")
+#define PUT_QUAD_STORE                                                                             \
+    "uxtb16 %[a], %[a]\n\t"                                                                        \
+    "uxtb16 %[c], %[c]\n\t"                                                                        \
+    "orr %[a], %[a], %[a], lsr #8\n\t"                                                             \
+    "orr %[c], %[c], %[c], lsr #8\n\t"                                                             \
+    "strh %[a], [%[out]]\n\t"                                                                      \
+    "strh %[c], [%[out2]]"
+#define PUT_QUAD_OPERANDS                                                                          \
+    : [a] "+&r"(a), [b] "+&r"(b), [c] "+&r"(c), [d] "+&r"(d), [m] "=&r"(m), [e] "=&r"(e),           \
+      [lo] "=&r"(lo), [hi] "=&r"(hi), [o] "=&r"(o), "=m"(*(int8_t(*)[2])out), "=m"(*(int8_t(*)[2])out2) \
+    : [k] "r"(k), [out] "r"(out), [out2] "r"(out2), "m"(*k)                                        \
+    : "cc"
+    if (min_only) {
+        __asm__(PUT_QUAD_SCALE
+                "ssat %[a], #8, %[a]\n\t"
+                "ssat %[b], #8, %[b]\n\t"
+                "ssat %[c], #8, %[c]\n\t"
+                "ssat %[d], #8, %[d]\n\t"
+                "pkhbt %[a], %[a], %[b], lsl #16\n\t"
+                "pkhbt %[c], %[c], %[d], lsl #16\n\t"
+                "ldr %[hi], [%[k], #24]\n\t"
+                "ssub16 %[m], %[hi], %[a]\n\t"
+                "sel %[a], %[a], %[hi]\n\t"
+                "ssub16 %[m], %[hi], %[c]\n\t"
+                "sel %[c], %[c], %[hi]\n\t" PUT_QUAD_STORE PUT_QUAD_OPERANDS);
+    } else {
+        __asm__(PUT_QUAD_SCALE
+                "ssat %[a], #16, %[a]\n\t"
+                "ssat %[b], #16, %[b]\n\t"
+                "ssat %[c], #16, %[c]\n\t"
+                "ssat %[d], #16, %[d]\n\t"
+                "pkhbt %[a], %[a], %[b], lsl #16\n\t"
+                "pkhbt %[c], %[c], %[d], lsl #16\n\t"
+                "ldrd %[lo], %[hi], [%[k], #20]\n\t"
+                "ssub16 %[m], %[a], %[lo]\n\t"
+                "sel %[a], %[a], %[lo]\n\t"
+                "ssub16 %[m], %[hi], %[a]\n\t"
+                "sel %[a], %[a], %[hi]\n\t"
+                "ssub16 %[m], %[c], %[lo]\n\t"
+                "sel %[c], %[c], %[lo]\n\t"
+                "ssub16 %[m], %[hi], %[c]\n\t"
+                "sel %[c], %[c], %[hi]\n\t" PUT_QUAD_STORE PUT_QUAD_OPERANDS);
+    }
+#undef PUT_QUAD_SCALE
+#undef PUT_QUAD_STORE
+#undef PUT_QUAD_OPERANDS
+#else
+    (void)min_only;
+    put_pair(k, a, b, out, 1);
+    put_pair(k, c, d, out2, 1);
+#endif
+}
+
 /* A dense 1x1 convolution's channels [c0, c1) (pointwise_dsp.c): 1 if it computed them, 0 where
    the layer is not one (the caller's other paths then apply). */
 int ooc_conv2d_s8_pointwise(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,

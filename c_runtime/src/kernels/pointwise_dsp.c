@@ -22,9 +22,10 @@
 #define FOLD_MIN_PIXELS 4 /* below this many pixels folding costs more than it saves */
 
 /* Channels c and c + 1 (constants rc, rd, folded biases b) over pixels [0, pixels & ~1): `mode` 0
-   takes the general requantization, 1 the fast one (both channels' constants are
-   ooc_dsp_rq_t.fast) with the clamp, 2 the fast one over the whole int8 range; a constant where it
-   is inlined, so each mode gets its own loop. */
+   takes the general requantization, the others the fast one (both channels' constants are
+   ooc_dsp_rq_t.fast): 1 with the clamp, 2 over the whole int8 range, 3 with an activation range
+   from -128 (only its top to clamp); a constant where it is inlined, so each mode gets its own
+   loop. */
 static OOC_ALWAYS_INLINE void pair_pixels(const int8_t *input, const int8_t *w, int32_t n, int32_t oc,
                                           int32_t pixels, const requant_t *q, const ooc_dsp_rq_t *rc,
                                           const ooc_dsp_rq_t *rd, const int32_t *b, int8_t *out, int mode)
@@ -37,9 +38,8 @@ static OOC_ALWAYS_INLINE void pair_pixels(const int8_t *input, const int8_t *w, 
         dot_2x2_k(w, input, n, n, acc);
         if (mode == 2) {
             put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc);
-        } else if (mode == 1) {
-            put_pair(&k, acc[0], acc[1], out, 1);
-            put_pair(&k, acc[2], acc[3], out + oc, 1);
+        } else if (mode == 1 || mode == 3) {
+            put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc, mode == 3);
         } else {
             out[0] = output_s8(q, rc, acc[0]);
             out[1] = output_s8(q, rd, acc[1]);
@@ -64,6 +64,13 @@ static OOC_NOINLINE void pair_pixels_fast(const int8_t *input, const int8_t *w, 
     pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 1);
 }
 
+static OOC_NOINLINE void pair_pixels_top(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                         const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                         const int32_t *b, int8_t *out)
+{
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 3);
+}
+
 static OOC_NOINLINE void pair_pixels_full(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
                                           const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
                                           const int32_t *b, int8_t *out)
@@ -84,6 +91,8 @@ static void pointwise_channel_pair(const ooc_conv_params_t *p, const requant_t *
     out += c;
     if (rc.fast && rd.fast && full_range(q)) {
         pair_pixels_full(input, w, n, oc, pixels, q, &rc, &rd, b, out);
+    } else if (rc.fast && rd.fast && q->lo == -128) {
+        pair_pixels_top(input, w, n, oc, pixels, q, &rc, &rd, b, out);
     } else if (rc.fast && rd.fast) {
         pair_pixels_fast(input, w, n, oc, pixels, q, &rc, &rd, b, out);
     } else {
