@@ -159,10 +159,14 @@ static void fill_quant(int32_t channels, int32_t taps)
 
 static void pick_activation(int32_t *lo, int32_t *hi, int32_t output_offset)
 {
-    switch (rnd() % 3u) {
+    switch (rnd() % 4u) {
     case 0: /* none */
         *lo = -128;
         *hi = 127;
+        break;
+    case 3: /* from -128 (a relu6 whose zero point is -128): the kernels clamp only the top */
+        *lo = -128;
+        *hi = rnd_in(-60, 126);
         break;
     case 1: /* relu */
         *lo = output_offset;
