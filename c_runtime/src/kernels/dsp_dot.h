@@ -77,7 +77,8 @@ static int32_t dot_1x1(const int8_t *w, const int8_t *x, int32_t n, int32_t off,
 /* bias + input_offset * (sum of the row) for `count` filter rows of n int8: acc = bias +
    sum w.(x + off) = that + sum w.x, all modulo 2^32 like the accumulators, so the sums are
    unchanged. Once per call and channel, where the inner loops then skip the offset. */
-static inline void fold_offset(const int8_t *w, int32_t n, int32_t count, int32_t off, const int32_t *bias, int32_t *out)
+static inline void fold_offset(const int8_t *w, int32_t n, int32_t count, int32_t off, const int32_t *bias,
+                               int32_t *out)
 {
     const uint32_t off2 = ooc_dup16(off);
     int32_t c, i;
