@@ -15,19 +15,19 @@
  * takes bytes 0 and 2, SXTB16 with ROR 8 bytes 1 and 3 (SXTAB16 adds the input offset on the way).
  * Filter and input widened the same way line up, so one SMLAD does two MACs.
  *
- * Memory: the stack only, for a pair of gathered windows (2 * WINDOW_MAX bytes) with up to
- * FOLD_MAX folded biases, or a widened depthwise filter (8 * DW_TAPS_MAX bytes), and locals: with
- * arm-none-eabi-gcc -O2 (-fstack-usage) the gathered conv path is the deepest, about 1.3 KB
- * (conv_gathered's 1,152-byte frame, gather, the entry point) against 136 for the reference;
- * depthwise about 700, fully connected 256. The in-core runs of the shared models peak at
- * 1,836 bytes of stack, within the planner's 4 KiB bound.
+ * Memory: the stack only, for a pair of gathered windows (2 * n bytes, n <= WINDOW_MAX) with
+ * FOLD_CHUNK folded biases, or a widened depthwise filter (8 * DW_TAPS_MAX bytes), and locals:
+ * with arm-none-eabi-gcc -O2 (-fstack-usage) conv_gathered's frame is 480 bytes plus the windows
+ * (136 for the reference conv), depthwise's group 352, fully connected 208. A fused schedule
+ * runs them within the planner's 4 KiB stack bound (kws at --max-mac-overhead 1.3: 2,040 bytes).
  */
 #include "dsp_dot.h"
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
 #define WINDOW_MAX 288 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
-#define FOLD_MAX 64     /* up to this many channels, conv_gathered folds the input offset into their biases */
+#define FOLD_MAX 64     /* up to this many channels per call take conv_gathered */
+#define FOLD_CHUNK 32   /* conv_gathered folds the input offset into this many channels' biases at a time */
 
 /* ---- dot products over contiguous int8 ------------------------------------------------------- */
 
@@ -216,7 +216,7 @@ static void fill_bytes(int8_t *dst, int8_t v, int32_t n)
 
 /* Copy a window into dst as k_h * k_w * in_c contiguous int8, the filter's layout; taps in the
    padding become -input_offset, which adds exactly zero once offset. */
-OOC_NOINLINE static void gather(const ooc_conv_params_t *p, const window_t *w, int8_t pad, int8_t *dst)
+static OOC_ALWAYS_INLINE void gather(const ooc_conv_params_t *p, const window_t *w, int8_t pad, int8_t *dst)
 {
     const int32_t in_c = p->in_c, row = p->k_w * in_c;
     const int32_t kx0 = max_i32(0, -w->x0), kx1 = max_i32(kx0, min_i32(p->k_w, p->in_w - w->x0));
@@ -326,44 +326,52 @@ OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t 
     const int32_t n = p->k_h * p->k_w * p->in_c, pixels = p->batches * p->out_h * p->out_w;
     const requant_t q = conv_requant(p);
     const int fast = all_fast(&q, c0, c1), full = full_range(&q);
-    int8_t buf[2 * WINDOW_MAX];
-    int32_t b[FOLD_MAX], acc[4], px, c;
-    const ooc_dsp_rq_t r0 = ooc_dsp_rq(1, -1);
-    pair_rq_t k = pair_rq(&q, &r0, &r0); /* the offset and the range; the channels' come below */
-    fold_offset(filter, n, c1 - c0, p->input_offset, bias, b);
-    for (px = 0; px < pixels; px += 2) {
-        const int32_t pb = px + 1 < pixels ? px + 1 : px;
-        const window_t wa = window_of(p, input, px), wb = window_of(p, input, pb);
-        int8_t *oa = output + px * p->out_c, *ob = output + pb * p->out_c;
-        gather(p, &wa, (int8_t)-p->input_offset, buf);
-        gather(p, &wb, (int8_t)-p->input_offset, buf + n);
-        for (c = c0; c + 1 < c1; c += 2) {
-            acc[0] = acc[2] = b[c - c0];
-            acc[1] = acc[3] = b[c + 1 - c0];
-            dot_2x2_k(filter + (c - c0) * n, buf, n, n, acc);
-            if (fast) { /* the constants straight from the tables: ooc_dsp_rq's right shift */
-                k.mc = q.multiplier[c];
-                k.ec = max_i32(1, -q.shift[c]); /* 1 only for a multiplier of 0 */
-                k.md = q.multiplier[c + 1];
-                k.ed = max_i32(1, -q.shift[c + 1]);
-                if (full) {
-                    put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c);
-                } else if (q.lo == -128) {
-                    put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c, 1);
+    int8_t buf[2 * n];     /* as large as this call needs (ISO C99 arrays of variable length): */
+    int32_t b[FOLD_CHUNK]; /* a fused schedule's stack bound counts every byte of the deepest path */
+    int32_t acc[4], px, c, g0, g1;
+    pair_rq_t k; /* the offset and the range; each channel pair's constants come below */
+    k.off = q.offset;
+    k.lo2 = ooc_dup16(q.lo);
+    k.hi2 = ooc_dup16(q.hi);
+    k.lo = q.lo;
+    k.hi = q.hi;
+    for (g0 = c0; g0 < c1; g0 = g1) { /* FOLD_CHUNK channels at a time: their folded biases */
+        g1 = min_i32(c1, g0 + FOLD_CHUNK);
+        fold_offset(filter + (g0 - c0) * n, n, g1 - g0, p->input_offset, bias ? bias + (g0 - c0) : NULL, b);
+        for (px = 0; px < pixels; px += 2) {
+            const int32_t pb = px + 1 < pixels ? px + 1 : px;
+            const window_t wa = window_of(p, input, px), wb = window_of(p, input, pb);
+            int8_t *oa = output + px * p->out_c, *ob = output + pb * p->out_c;
+            gather(p, &wa, (int8_t)-p->input_offset, buf);
+            gather(p, &wb, (int8_t)-p->input_offset, buf + n);
+            for (c = g0; c + 1 < g1; c += 2) {
+                acc[0] = acc[2] = b[c - g0];
+                acc[1] = acc[3] = b[c + 1 - g0];
+                dot_2x2_k(filter + (c - c0) * n, buf, n, n, acc);
+                if (fast) { /* the constants straight from the tables: ooc_dsp_rq's right shift */
+                    k.mc = q.multiplier[c];
+                    k.ec = max_i32(1, -q.shift[c]); /* 1 only for a multiplier of 0 */
+                    k.md = q.multiplier[c + 1];
+                    k.ed = max_i32(1, -q.shift[c + 1]);
+                    if (full) {
+                        put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c);
+                    } else if (q.lo == -128) {
+                        put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c, 1);
+                    } else {
+                        put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c, 0);
+                    }
                 } else {
-                    put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c, 0);
+                    const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, c + 1);
+                    put_2x2(&q, &rc, &rd, acc, oa + c, ob + c);
                 }
-            } else {
-                const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, c + 1);
-                put_2x2(&q, &rc, &rd, acc, oa + c, ob + c);
             }
-        }
-        if (c < c1) {
-            const ooc_dsp_rq_t rc = channel_rq(&q, c);
-            acc[0] = acc[1] = b[c - c0];
-            dot_2x1(filter + (c - c0) * n, buf, buf + n, n, 0, acc);
-            oa[c] = output_s8(&q, &rc, acc[0]);
-            ob[c] = output_s8(&q, &rc, acc[1]);
+            if (c < g1) {
+                const ooc_dsp_rq_t rc = channel_rq(&q, c);
+                acc[0] = acc[1] = b[c - g0];
+                dot_2x1(filter + (c - c0) * n, buf, buf + n, n, 0, acc);
+                oa[c] = output_s8(&q, &rc, acc[0]);
+                ob[c] = output_s8(&q, &rc, acc[1]);
+            }
         }
     }
 }

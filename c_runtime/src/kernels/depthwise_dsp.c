@@ -8,7 +8,8 @@
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
-#define DW_TAPS_MAX 25 /* depthwise filters up to 5x5 are widened once per four channels */
+#define DW_TAPS_MAX 9 /* depthwise filters up to 3x3 are widened once per four channels (a fused schedule's
+                          stack bound leaves no room for 5x5 beside the group's constants) */
 
 /* ---- DEPTHWISE_CONV_2D ------------------------------------------------------------------------- */
 
@@ -111,7 +112,7 @@ typedef struct {
     uint32_t w[2 * DW_TAPS_MAX]; /* the widened filter (windows up to DW_TAPS_MAX taps) */
     const int8_t *f;             /* else the filter piece at the group's first channel */
     int32_t width;               /* the filter piece's channel stride */
-    ooc_dsp_rq_t r[4];
+    int32_t c; /* the group's first channel (mode 0 derives its constants per output: rare) */
     pair_rq_t k[2]; /* channels 0 and 1, 2 and 3, where `mode` is not 0 */
     int32_t bias[4];
     requant_t q;
@@ -125,6 +126,7 @@ typedef struct {
 OOC_NOINLINE static void dw_store(const dw_group_t *g, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                   int8_t *out)
 {
+    ooc_dsp_rq_t r;
     if (g->mode == 2) {
         put_pair(&g->k[0], a0, a1, out, 0);
         put_pair(&g->k[1], a2, a3, out + 2, 0);
@@ -135,10 +137,14 @@ OOC_NOINLINE static void dw_store(const dw_group_t *g, int32_t a0, int32_t a1, i
         put_pair(&g->k[1], a2, a3, out + 2, 1);
         return;
     }
-    out[0] = output_s8(&g->q, &g->r[0], a0);
-    out[1] = output_s8(&g->q, &g->r[1], a1);
-    out[2] = output_s8(&g->q, &g->r[2], a2);
-    out[3] = output_s8(&g->q, &g->r[3], a3);
+    r = channel_rq(&g->q, g->c + 0);
+    out[0] = output_s8(&g->q, &r, a0);
+    r = channel_rq(&g->q, g->c + 1);
+    out[1] = output_s8(&g->q, &r, a1);
+    r = channel_rq(&g->q, g->c + 2);
+    out[2] = output_s8(&g->q, &r, a2);
+    r = channel_rq(&g->q, g->c + 3);
+    out[3] = output_s8(&g->q, &r, a3);
 }
 
 /* n pixels along a row whose 3x3 windows lie inside the image: x at the first one's tap (0, 0),
@@ -265,29 +271,40 @@ static void dw_row(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t
     }
 }
 
+/* A four-channel group's constants (a function of its own: its locals stay off the stack of the
+   pixel loops below it). */
+OOC_NOINLINE static void dw_group_init(dw_group_t *g, const ooc_conv_params_t *p, const int8_t *f, int32_t width,
+                                       const int32_t *bias, int32_t c)
+{
+    ooc_dsp_rq_t r[4];
+    int32_t i;
+    for (i = 0; p->k_h * p->k_w <= DW_TAPS_MAX && i < p->k_h * p->k_w; i++) {
+        const uint32_t v = ooc_read_u32(f + i * width);
+        g->w[2 * i] = ooc_sxtb16(v);
+        g->w[2 * i + 1] = ooc_sxtb16_ror8(v);
+    }
+    g->f = f;
+    g->width = width;
+    g->q = conv_requant(p);
+    g->off2 = ooc_dup16(p->input_offset);
+    g->bcast = p->depth_multiplier != 1;
+    for (i = 0; i < 4; i++) {
+        r[i] = channel_rq(&g->q, c + i);
+        g->bias[i] = bias ? bias[i] : 0;
+    }
+    g->c = c;
+    g->k[0] = pair_rq(&g->q, &r[0], &r[1]);
+    g->k[1] = pair_rq(&g->q, &r[2], &r[3]);
+    g->mode = r[0].fast && r[1].fast && r[2].fast && r[3].fast ? (full_range(&g->q) ? 2 : 1) : 0;
+}
+
 /* Output channels c .. c + 3 of every pixel; `f` is the filter piece at channel c. */
 OOC_NOINLINE static void dw_quad(const ooc_conv_params_t *p, const int8_t *input, const int8_t *f, int32_t width,
                                  const int32_t *bias, int8_t *output, int32_t c)
 {
     dw_group_t g;
-    int32_t b, oy, i;
-    for (i = 0; p->k_h * p->k_w <= DW_TAPS_MAX && i < p->k_h * p->k_w; i++) {
-        const uint32_t v = ooc_read_u32(f + i * width);
-        g.w[2 * i] = ooc_sxtb16(v);
-        g.w[2 * i + 1] = ooc_sxtb16_ror8(v);
-    }
-    g.f = f;
-    g.width = width;
-    g.q = conv_requant(p);
-    g.off2 = ooc_dup16(p->input_offset);
-    g.bcast = p->depth_multiplier != 1;
-    for (i = 0; i < 4; i++) {
-        g.r[i] = channel_rq(&g.q, c + i);
-        g.bias[i] = bias ? bias[i] : 0;
-    }
-    g.k[0] = pair_rq(&g.q, &g.r[0], &g.r[1]);
-    g.k[1] = pair_rq(&g.q, &g.r[2], &g.r[3]);
-    g.mode = g.r[0].fast && g.r[1].fast && g.r[2].fast && g.r[3].fast ? (full_range(&g.q) ? 2 : 1) : 0;
+    int32_t b, oy;
+    dw_group_init(&g, p, f, width, bias, c);
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c + c / p->depth_multiplier;
         for (oy = 0; oy < p->out_h; oy++) {
