@@ -137,7 +137,9 @@ static void fill_s8(int8_t *p, int32_t n)
 }
 
 /* Per-channel scales that spread the outputs over the int8 range for windows of `taps` MACs:
-   |acc| grows like sqrt(taps) * 2^13, so shift right by about 7 + log2(taps) / 2. */
+   |acc| grows like sqrt(taps) * 2^13, so shift right by about 7 + log2(taps) / 2. One channel in
+   eight takes a left shift or the multiplier INT32_MIN instead, so that every kernel's loops meet
+   channels off their fast requantization path, alone and beside fast ones. */
 static void fill_quant(int32_t channels, int32_t taps)
 {
     int32_t c, log2_taps = 0;
@@ -148,15 +150,23 @@ static void fill_quant(int32_t channels, int32_t taps)
         bias[c] = rnd_in(-20000, 20000);
         multiplier[c] = (int32_t)(0x40000000u + (rnd() & 0x3FFFFFFFu));
         shift[c] = -(7 + log2_taps / 2) + rnd_in(-1, 1);
+        if (rnd() % 8u == 0) { /* the kernels' general requantization: a left shift, or INT32_MIN */
+            shift[c] = rnd_in(0, 2);
+            multiplier[c] = rnd() % 2u ? (int32_t)(rnd() & 0x0003FFFFu) : INT32_MIN;
+        }
     }
 }
 
 static void pick_activation(int32_t *lo, int32_t *hi, int32_t output_offset)
 {
-    switch (rnd() % 3u) {
+    switch (rnd() % 4u) {
     case 0: /* none */
         *lo = -128;
         *hi = 127;
+        break;
+    case 3: /* from -128 (a relu6 whose zero point is -128): the kernels clamp only the top */
+        *lo = -128;
+        *hi = rnd_in(-60, 126);
         break;
     case 1: /* relu */
         *lo = output_offset;

@@ -15,16 +15,19 @@
  * takes bytes 0 and 2, SXTB16 with ROR 8 bytes 1 and 3 (SXTAB16 adds the input offset on the way).
  * Filter and input widened the same way line up, so one SMLAD does two MACs.
  *
- * Memory: the stack only, for a pair of gathered windows (2 * WINDOW_MAX bytes) or a widened
- * depthwise filter (8 * DW_TAPS_MAX bytes) and locals: with arm-none-eabi-gcc -O2, at most about
- * 500 bytes more than the reference kernels (conv 636 bytes deep against 136, depthwise 596
- * against 392, fully connected 256 against 56).
+ * Memory: the stack only, for a pair of gathered windows (2 * n bytes, n <= WINDOW_MAX) with
+ * FOLD_CHUNK folded biases, or a widened depthwise filter (8 * DW_TAPS_MAX bytes), and locals:
+ * with arm-none-eabi-gcc -O2 (-fstack-usage) conv_gathered's frame is 480 bytes plus the windows
+ * (136 for the reference conv), depthwise's group 352, fully connected 208. A fused schedule
+ * runs them within the planner's 4 KiB stack bound (kws at --max-mac-overhead 1.3: 2,040 bytes).
  */
 #include "dsp_dot.h"
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
-#define WINDOW_MAX 144 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
+#define WINDOW_MAX 288 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
+#define FOLD_MAX 64     /* up to this many channels per call take conv_gathered */
+#define FOLD_CHUNK 32   /* conv_gathered folds the input offset into this many channels' biases at a time */
 
 /* ---- dot products over contiguous int8 ------------------------------------------------------- */
 
@@ -213,7 +216,7 @@ static void fill_bytes(int8_t *dst, int8_t v, int32_t n)
 
 /* Copy a window into dst as k_h * k_w * in_c contiguous int8, the filter's layout; taps in the
    padding become -input_offset, which adds exactly zero once offset. */
-OOC_NOINLINE static void gather(const ooc_conv_params_t *p, const window_t *w, int8_t pad, int8_t *dst)
+static OOC_ALWAYS_INLINE void gather(const ooc_conv_params_t *p, const window_t *w, int8_t pad, int8_t *dst)
 {
     const int32_t in_c = p->in_c, row = p->k_w * in_c;
     const int32_t kx0 = max_i32(0, -w->x0), kx1 = max_i32(kx0, min_i32(p->k_w, p->in_w - w->x0));
@@ -276,6 +279,100 @@ OOC_NOINLINE static void conv_pairs(const ooc_conv_params_t *p, const int8_t *in
         }
         /* an odd last pixel goes twice, to the same outputs */
         matrix_2(&m, x[0], x[count - 1], output + px * p->out_c, output + (px + count - 1) * p->out_c);
+    }
+}
+
+/* The four outputs of channels c, c + 1 (constants rc, rd) for pixels a and b. */
+static void put_2x2(const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd, const int32_t *acc,
+                    int8_t *oa, int8_t *ob)
+{
+    if (rc->fast && rd->fast) {
+        const pair_rq_t k = pair_rq(q, rc, rd);
+        if (full_range(q)) {
+            put_pair(&k, acc[0], acc[1], oa, 0);
+            put_pair(&k, acc[2], acc[3], ob, 0);
+        } else {
+            put_pair(&k, acc[0], acc[1], oa, 1);
+            put_pair(&k, acc[2], acc[3], ob, 1);
+        }
+        return;
+    }
+    oa[0] = output_s8(q, rc, acc[0]);
+    oa[1] = output_s8(q, rd, acc[1]);
+    ob[0] = output_s8(q, rc, acc[2]);
+    ob[1] = output_s8(q, rd, acc[3]);
+}
+
+/* Windows gathered two at a time, n = k_h * k_w * in_c apart like the filter rows, with the input
+   offset folded into the channels' biases once per call (fold_offset in dsp_dot.h): padding taps
+   hold the zero point, so they add w * zp = -w * input_offset, which the folded term cancels, and
+   the 2x2 block of the dense 1x1 convolutions (dot_2x2_k: each word loaded and widened once)
+   applies. An odd last pixel is computed twice, into the same outputs. */
+/* 1 where every channel of [c0, c1) takes the fast requantization (ooc_dsp_rq_t.fast). */
+static int all_fast(const requant_t *q, int32_t c0, int32_t c1)
+{
+    int32_t c;
+    for (c = c0; c < c1; c++) {
+        if (!channel_rq(q, c).fast) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t *input, const int8_t *filter,
+                                       const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    const int32_t n = p->k_h * p->k_w * p->in_c, pixels = p->batches * p->out_h * p->out_w;
+    const requant_t q = conv_requant(p);
+    const int fast = all_fast(&q, c0, c1), full = full_range(&q);
+    int8_t buf[2 * n];     /* as large as this call needs (ISO C99 arrays of variable length): */
+    int32_t b[FOLD_CHUNK]; /* a fused schedule's stack bound counts every byte of the deepest path */
+    int32_t acc[4], px, c, g0, g1;
+    pair_rq_t k; /* the offset and the range; each channel pair's constants come below */
+    k.off = q.offset;
+    k.lo2 = ooc_dup16(q.lo);
+    k.hi2 = ooc_dup16(q.hi);
+    k.lo = q.lo;
+    k.hi = q.hi;
+    for (g0 = c0; g0 < c1; g0 = g1) { /* FOLD_CHUNK channels at a time: their folded biases */
+        g1 = min_i32(c1, g0 + FOLD_CHUNK);
+        fold_offset(filter + (g0 - c0) * n, n, g1 - g0, p->input_offset, bias ? bias + (g0 - c0) : NULL, b);
+        for (px = 0; px < pixels; px += 2) {
+            const int32_t pb = px + 1 < pixels ? px + 1 : px;
+            const window_t wa = window_of(p, input, px), wb = window_of(p, input, pb);
+            int8_t *oa = output + px * p->out_c, *ob = output + pb * p->out_c;
+            gather(p, &wa, (int8_t)-p->input_offset, buf);
+            gather(p, &wb, (int8_t)-p->input_offset, buf + n);
+            for (c = g0; c + 1 < g1; c += 2) {
+                acc[0] = acc[2] = b[c - g0];
+                acc[1] = acc[3] = b[c + 1 - g0];
+                dot_2x2_k(filter + (c - c0) * n, buf, n, n, acc);
+                if (fast) { /* the constants straight from the tables: ooc_dsp_rq's right shift */
+                    k.mc = q.multiplier[c];
+                    k.ec = max_i32(1, -q.shift[c]); /* 1 only for a multiplier of 0 */
+                    k.md = q.multiplier[c + 1];
+                    k.ed = max_i32(1, -q.shift[c + 1]);
+                    if (full) {
+                        put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c);
+                    } else if (q.lo == -128) {
+                        put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c, 1);
+                    } else {
+                        put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], oa + c, ob + c, 0);
+                    }
+                } else {
+                    const ooc_dsp_rq_t rc = channel_rq(&q, c), rd = channel_rq(&q, c + 1);
+                    put_2x2(&q, &rc, &rd, acc, oa + c, ob + c);
+                }
+            }
+            if (c < g1) {
+                const ooc_dsp_rq_t rc = channel_rq(&q, c);
+                acc[0] = acc[1] = b[c - g0];
+                dot_2x1(filter + (c - c0) * n, buf, buf + n, n, 0, acc);
+                oa[c] = output_s8(&q, &rc, acc[0]);
+                ob[c] = output_s8(&q, &rc, acc[1]);
+            }
+        }
     }
 }
 
@@ -398,6 +495,8 @@ void ooc_conv2d_s8_channels(const ooc_conv_params_t *p, const int8_t *input, con
         ooc_conv2d_s8_channels_ref(p, input, filter, bias, output, c0, c1);
     } else if (ooc_conv2d_s8_pointwise(p, input, filter, bias, output, c0, c1)) {
         /* a dense 1x1 convolution: pointwise_dsp.c */
+    } else if (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p) && c1 - c0 <= FOLD_MAX) {
+        conv_gathered(p, input, filter, bias, output, c0, c1);
     } else if (is_pointwise(p) || (p->k_h * p->k_w * p->in_c <= WINDOW_MAX && pad_fits(p))) {
         conv_pairs(p, input, filter, bias, output, c0, c1);
     } else {

@@ -8,7 +8,8 @@
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
-#define DW_TAPS_MAX 25 /* depthwise filters up to 5x5 are widened once per four channels */
+#define DW_TAPS_MAX 9 /* depthwise filters up to 3x3 are widened once per four channels (a fused schedule's
+                          stack bound leaves no room for 5x5 beside the group's constants) */
 
 /* ---- DEPTHWISE_CONV_2D ------------------------------------------------------------------------- */
 
@@ -57,6 +58,26 @@ static inline void dw_3x3(const int8_t *x, int32_t col, int32_t row, const uint3
     dw_row3(x + 2 * row, col, w + 12, off2, bcast, acc);
 }
 
+/* Rows [ky0, ky0 + rows) and columns [kx0, kx0 + cols) of a 3x3 window (cols 1 to 3): x at the
+   first of those taps, w at the filter's row ky0. The edges of a map, where taps fall in the
+   padding: small maps (6x6, 3x3) are mostly edges. */
+static inline void dw_3x3_part(const int8_t *x, int32_t col, int32_t row, int32_t rows, int32_t kx0, int32_t cols,
+                               const uint32_t *w, uint32_t off2, int bcast, int32_t *acc)
+{
+    for (w += 2 * kx0; rows > 0; rows--, x += row, w += 6) {
+        dw_tap(x, w, off2, bcast, acc);
+        ooc_dsp_barrier();
+        if (cols > 1) {
+            dw_tap(x + col, w + 2, off2, bcast, acc);
+            ooc_dsp_barrier();
+        }
+        if (cols > 2) {
+            dw_tap(x + 2 * col, w + 4, off2, bcast, acc);
+            ooc_dsp_barrier();
+        }
+    }
+}
+
 /* Any window: rows x cols taps; k_w the filter's row length (in taps). */
 static void dw_window(const int8_t *x, int32_t col, int32_t row, int32_t rows, int32_t cols, int32_t k_w,
                       const uint32_t *w, uint32_t off2, int bcast, int32_t *acc)
@@ -91,9 +112,12 @@ typedef struct {
     uint32_t w[2 * DW_TAPS_MAX]; /* the widened filter (windows up to DW_TAPS_MAX taps) */
     const int8_t *f;             /* else the filter piece at the group's first channel */
     int32_t width;               /* the filter piece's channel stride */
-    ooc_dsp_rq_t r[4];
+    int32_t c; /* the group's first channel (mode 0 derives its constants per output: rare) */
+    pair_rq_t k[2]; /* channels 0 and 1, 2 and 3, where `mode` is not 0 */
     int32_t bias[4];
     requant_t q;
+    int mode;      /* 0: general requantization; 1: fast (all four ooc_dsp_rq_t.fast), clamped;
+                      2: fast over the whole int8 range */
     uint32_t off2; /* input_offset in both lanes */
     int bcast;     /* a depth multiplier: the four channels read one input channel */
 } dw_group_t;
@@ -102,10 +126,25 @@ typedef struct {
 OOC_NOINLINE static void dw_store(const dw_group_t *g, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                   int8_t *out)
 {
-    out[0] = output_s8(&g->q, &g->r[0], a0);
-    out[1] = output_s8(&g->q, &g->r[1], a1);
-    out[2] = output_s8(&g->q, &g->r[2], a2);
-    out[3] = output_s8(&g->q, &g->r[3], a3);
+    ooc_dsp_rq_t r;
+    if (g->mode == 2) {
+        put_pair(&g->k[0], a0, a1, out, 0);
+        put_pair(&g->k[1], a2, a3, out + 2, 0);
+        return;
+    }
+    if (g->mode == 1) {
+        put_pair(&g->k[0], a0, a1, out, 1);
+        put_pair(&g->k[1], a2, a3, out + 2, 1);
+        return;
+    }
+    r = channel_rq(&g->q, g->c + 0);
+    out[0] = output_s8(&g->q, &r, a0);
+    r = channel_rq(&g->q, g->c + 1);
+    out[1] = output_s8(&g->q, &r, a1);
+    r = channel_rq(&g->q, g->c + 2);
+    out[2] = output_s8(&g->q, &r, a2);
+    r = channel_rq(&g->q, g->c + 3);
+    out[3] = output_s8(&g->q, &r, a3);
 }
 
 /* n pixels along a row whose 3x3 windows lie inside the image: x at the first one's tap (0, 0),
@@ -123,6 +162,28 @@ OOC_NOINLINE static void dw_run_3x3(const dw_group_t *g, const int8_t *x, int32_
             dw_3x3(x, col, row, g->w, g->off2, 1, acc);
         } else {
             dw_3x3(x, col, row, g->w, g->off2, 0, acc);
+        }
+        dw_store(g, acc[0], acc[1], acc[2], acc[3], out);
+    }
+}
+
+/* n pixels along a row, each with the same part of its 3x3 window inside the image (dw_3x3_part:
+   rows from filter row ky0, cols from column kx0); x at the first one's first such tap. */
+static OOC_ALWAYS_INLINE void dw_run_part(const dw_group_t *g, const int8_t *x, int32_t col, int32_t row, int32_t step,
+                                     int8_t *out, int32_t out_c, int32_t n, int32_t ky0, int32_t rows, int32_t kx0,
+                                     int32_t cols)
+{
+    const uint32_t *w = g->w + 6 * ky0;
+    for (; n > 0; n--, x += step, out += out_c) {
+        int32_t acc[4];
+        acc[0] = g->bias[0];
+        acc[1] = g->bias[1];
+        acc[2] = g->bias[2];
+        acc[3] = g->bias[3];
+        if (g->bcast) {
+            dw_3x3_part(x, col, row, rows, kx0, cols, w, g->off2, 1, acc);
+        } else {
+            dw_3x3_part(x, col, row, rows, kx0, cols, w, g->off2, 0, acc);
         }
         dw_store(g, acc[0], acc[1], acc[2], acc[3], out);
     }
@@ -162,23 +223,79 @@ static void dw_inner_columns(const ooc_conv_params_t *p, int32_t *first, int32_t
     *last = max_i32(*first, room < 0 ? 0 : min_i32(p->out_w, room / p->stride_w + 1));
 }
 
-/* One output row: 3x3 windows inside the image as a run, the others one by one. */
-static void dw_row(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t *in_b, int32_t y0, int8_t *out)
+/* One output row of a 3x3 filter: the windows inside the image's columns as a run (unrolled where
+   all three kernel rows are inside), the edge pixels with the taps inside the image. */
+static void dw_row_3x3(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t *in_b, int32_t y0, int8_t *out)
 {
-    int32_t first = 0, last = 0, ox;
-    if (p->k_h == 3 && p->k_w == 3 && y0 >= 0 && y0 + 3 <= p->in_h) {
-        dw_inner_columns(p, &first, &last);
-    }
+    const int32_t ky0 = max_i32(0, -y0), rows = max_i32(0, min_i32(3, p->in_h - y0) - ky0);
+    const int32_t col = p->in_c, row = p->in_w * p->in_c;
+    int32_t first, last, ox;
+    dw_inner_columns(p, &first, &last);
     for (ox = 0; ox < p->out_w; ox++) {
         const int32_t x0 = ox * p->stride_w - p->pad_left;
+        const int8_t *x;
+        int32_t kx0, cols, n = 1;
         if (ox == first && last > first) {
-            dw_run_3x3(g, in_b + (y0 * p->in_w + x0) * p->in_c, p->in_c, p->in_w * p->in_c, p->stride_w * p->in_c,
-                       out + ox * p->out_c, p->out_c, last - first);
-            ox = last - 1;
+            kx0 = 0;
+            cols = 3;
+            n = last - first;
         } else {
-            dw_pixel(p, g, in_b, y0, x0, out + ox * p->out_c);
+            kx0 = max_i32(0, -x0);
+            cols = max_i32(0, min_i32(3, p->in_w - x0) - kx0);
         }
+        if (rows == 0 || cols == 0) { /* the window lies in the padding: the bias alone */
+            dw_run_part(g, in_b, col, row, 0, out + ox * p->out_c, p->out_c, n, 0, 0, 0, 0);
+            ox += n - 1;
+            continue;
+        }
+        x = in_b + ((y0 + ky0) * p->in_w + x0 + kx0) * p->in_c;
+        if (rows == 3 && cols == 3) {
+            dw_run_3x3(g, x, col, row, p->stride_w * col, out + ox * p->out_c, p->out_c, n);
+        } else {
+            dw_run_part(g, x, col, row, p->stride_w * col, out + ox * p->out_c, p->out_c, n, ky0, rows, kx0, cols);
+        }
+        ox += n - 1;
     }
+}
+
+/* One output row of any other filter: each pixel with the taps inside the image. */
+static void dw_row(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t *in_b, int32_t y0, int8_t *out)
+{
+    int32_t ox;
+    if (p->k_h == 3 && p->k_w == 3) {
+        dw_row_3x3(p, g, in_b, y0, out);
+        return;
+    }
+    for (ox = 0; ox < p->out_w; ox++) {
+        dw_pixel(p, g, in_b, y0, ox * p->stride_w - p->pad_left, out + ox * p->out_c);
+    }
+}
+
+/* A four-channel group's constants (a function of its own: its locals stay off the stack of the
+   pixel loops below it). */
+OOC_NOINLINE static void dw_group_init(dw_group_t *g, const ooc_conv_params_t *p, const int8_t *f, int32_t width,
+                                       const int32_t *bias, int32_t c)
+{
+    ooc_dsp_rq_t r[4];
+    int32_t i;
+    for (i = 0; p->k_h * p->k_w <= DW_TAPS_MAX && i < p->k_h * p->k_w; i++) {
+        const uint32_t v = ooc_read_u32(f + i * width);
+        g->w[2 * i] = ooc_sxtb16(v);
+        g->w[2 * i + 1] = ooc_sxtb16_ror8(v);
+    }
+    g->f = f;
+    g->width = width;
+    g->q = conv_requant(p);
+    g->off2 = ooc_dup16(p->input_offset);
+    g->bcast = p->depth_multiplier != 1;
+    for (i = 0; i < 4; i++) {
+        r[i] = channel_rq(&g->q, c + i);
+        g->bias[i] = bias ? bias[i] : 0;
+    }
+    g->c = c;
+    g->k[0] = pair_rq(&g->q, &r[0], &r[1]);
+    g->k[1] = pair_rq(&g->q, &r[2], &r[3]);
+    g->mode = r[0].fast && r[1].fast && r[2].fast && r[3].fast ? (full_range(&g->q) ? 2 : 1) : 0;
 }
 
 /* Output channels c .. c + 3 of every pixel; `f` is the filter piece at channel c. */
@@ -186,21 +303,8 @@ OOC_NOINLINE static void dw_quad(const ooc_conv_params_t *p, const int8_t *input
                                  const int32_t *bias, int8_t *output, int32_t c)
 {
     dw_group_t g;
-    int32_t b, oy, i;
-    for (i = 0; p->k_h * p->k_w <= DW_TAPS_MAX && i < p->k_h * p->k_w; i++) {
-        const uint32_t v = ooc_read_u32(f + i * width);
-        g.w[2 * i] = ooc_sxtb16(v);
-        g.w[2 * i + 1] = ooc_sxtb16_ror8(v);
-    }
-    g.f = f;
-    g.width = width;
-    g.q = conv_requant(p);
-    g.off2 = ooc_dup16(p->input_offset);
-    g.bcast = p->depth_multiplier != 1;
-    for (i = 0; i < 4; i++) {
-        g.r[i] = channel_rq(&g.q, c + i);
-        g.bias[i] = bias ? bias[i] : 0;
-    }
+    int32_t b, oy;
+    dw_group_init(&g, p, f, width, bias, c);
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c + c / p->depth_multiplier;
         for (oy = 0; oy < p->out_h; oy++) {

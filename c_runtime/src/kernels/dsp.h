@@ -251,6 +251,7 @@ typedef struct {
     int32_t multiplier;
     int32_t left, right; /* the shift as a left shift before and a right shift after the multiply */
     int32_t mask, half;  /* bits the right shift drops, and half of that (the rounding threshold) */
+    int32_t fast;        /* 1: right >= 1 and multiplier != INT32_MIN (ooc_dsp_scale_right applies) */
 } ooc_dsp_rq_t;
 
 /* A channel's constants, once per channel where a kernel requantizes several outputs of it. */
@@ -260,19 +261,74 @@ static inline ooc_dsp_rq_t ooc_dsp_rq(int32_t multiplier, int32_t shift)
     r.multiplier = multiplier;
     r.left = shift > 0 ? shift : 0;
     r.right = shift > 0 ? 0 : -shift;
+    if (multiplier == 0) { /* every output is the offset, whatever the shift (a pruned channel) */
+        r.left = 0;
+        r.right = r.right > 0 ? r.right : 1;
+    }
     r.mask = (int32_t)(((uint32_t)1 << r.right) - 1u);
     r.half = r.mask >> 1;
+    r.fast = r.right >= 1 && multiplier != INT32_MIN;
     return r;
 }
 
-/* ooc_multiply_by_quantized_multiplier(acc, multiplier, shift) */
-static inline int32_t ooc_dsp_scale(const ooc_dsp_rq_t *r, int32_t acc)
+/*
+ * ooc_multiply_by_quantized_multiplier(acc, m, -e) + add for e >= 1 and m != INT32_MIN (every
+ * channel of a model whose scales are below 1), in six instructions. v = bits 31..62 of acc * m +
+ * 2^30 (the doubling high multiply above): the high word doubled plus bit 31 of the low word plus
+ * bit 30 (the rounding), which never overflows since |acc * m| < 2^62 - 2^30 when m != INT32_MIN,
+ * so v != INT32_MIN and no saturation is needed. The division by 2^e rounding halves away from
+ * zero is floor((v - [v < 0] + 2^(e-1)) / 2^e) = (t >> e) + bit e-1 of t with t = v - [v < 0]:
+ * ASRS by e leaves that bit in the carry, and the last ADC adds it with `add` (the output offset).
+ * Nothing overflows (|t >> e| <= 2^30).
+ */
+static inline int32_t ooc_dsp_scale_right(int32_t acc, int32_t m, int32_t e, int32_t add)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t lo, hi;
+    __asm__("smull %[lo], %[hi], %[a], %[m]\n\t"
+            "lsrs %[lo], %[lo], #31\n\t"
+            "adc %[hi], %[lo], %[hi], lsl #1\n\t"
+            "add %[hi], %[hi], %[hi], asr #31\n\t"
+            "asrs %[hi], %[hi], %[e]\n\t"
+            "adc %[hi], %[hi], %[add]"
+            : [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [a] "r"(acc), [m] "r"(m), [e] "r"(e), [add] "r"(add)
+            : "cc");
+    return hi;
+#else
+    const int64_t ab = (int64_t)acc * m + ((int64_t)1 << 30);
+    const int32_t v = (int32_t)(ab >> 31); /* arithmetic shift: as fixedpoint.c assumes */
+    const int32_t t = v + (v >> 31);
+    return (t >> e) + ((t >> (e - 1)) & 1) + add;
+#endif
+}
+
+/* v saturated to int8: one SSAT, where the activation range is the whole of int8 */
+static inline int8_t ooc_ssat8(int32_t v)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return (int8_t)r;
+#else
+    return ooc_clamp_s8(v, -128, 127);
+#endif
+}
+
+/* The general case: a left shift, or the multiplier INT32_MIN. */
+static inline int32_t ooc_dsp_scale_any(const ooc_dsp_rq_t *r, int32_t acc)
 {
     const int64_t ab = (int64_t)(int32_t)((uint32_t)acc << r->left) * r->multiplier + ((int64_t)1 << 30);
     const int32_t high = (int32_t)(ab >> 32); /* arithmetic shift: as fixedpoint.c assumes */
     const int32_t v = (int32_t)((uint32_t)ooc_qadd(high, high) | ((uint32_t)ab >> 31));
     /* rounding divide by 2^right, halves away from zero (ooc_rounding_divide_by_pot) */
     return (v >> r->right) + ((v & r->mask) > r->half + (v < 0 ? 1 : 0) ? 1 : 0);
+}
+
+/* ooc_multiply_by_quantized_multiplier(acc, multiplier, shift) */
+static inline int32_t ooc_dsp_scale(const ooc_dsp_rq_t *r, int32_t acc)
+{
+    return r->fast ? ooc_dsp_scale_right(acc, r->multiplier, r->right, 0) : ooc_dsp_scale_any(r, acc);
 }
 
 static inline int8_t ooc_dsp_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset,

@@ -10,7 +10,7 @@
  * walks the output in row-major order with an odometer over the outer dimensions
  * and a plain loop over the innermost one.
  */
-#include "kernel_util.h"
+#include "dsp.h" /* the DSP kernels' inline requantization (OOC_KERNELS_DSP = 1 builds use it for ADD) */
 
 enum binary_op { OP_ADD, OP_MUL, OP_SUB, OP_MINIMUM, OP_MAXIMUM, OP_SQUARED_DIFFERENCE, OP_PRELU };
 
@@ -46,12 +46,14 @@ static int8_t requantize_out(const ooc_elementwise_params_t *p, int32_t v)
     return ooc_clamp_s8(out, p->act_min, p->act_max);
 }
 
+#if !(defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP) /* else add_row_dsp */
 static int8_t add_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
 {
     int32_t s1, s2;
     scale_pair(p, a, b, &s1, &s2);
     return requantize_out(p, s1 + s2);
 }
+#endif
 
 /*
  * MUL: the product of the two zero-point-corrected inputs (at most 255 * 255 in
@@ -99,6 +101,27 @@ static int8_t prelu_one(const ooc_elementwise_params_t *p, int8_t a, int8_t b)
     return ooc_clamp_s8(v + p->output_offset, p->act_min, p->act_max);
 }
 
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+/* ADD's run with the DSP kernels' requantization (dsp.h: ooc_dsp_scale equals
+   ooc_multiply_by_quantized_multiplier for every input, in a few inline instructions where the
+   out-of-line fixed-point helpers cost over a hundred per element), each scale's constants
+   derived once per run. */
+static void add_row_dsp(const ooc_elementwise_params_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
+                        int8_t *out, int32_t n)
+{
+    const ooc_dsp_rq_t r1 = ooc_dsp_rq(p->input1_multiplier, p->input1_shift);
+    const ooc_dsp_rq_t r2 = ooc_dsp_rq(p->input2_multiplier, p->input2_shift);
+    const ooc_dsp_rq_t ro = ooc_dsp_rq(p->output_multiplier, p->output_shift);
+    const int32_t widen = (int32_t)1 << p->left_shift;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t s1 = ooc_dsp_scale(&r1, (p->input1_offset + a[i * sa]) * widen);
+        const int32_t s2 = ooc_dsp_scale(&r2, (p->input2_offset + b[i * sb]) * widen);
+        out[i] = ooc_clamp_s8(ooc_dsp_scale(&ro, s1 + s2) + p->output_offset, p->act_min, p->act_max);
+    }
+}
+#endif
+
 /* One run of n output elements; each input advances by its own stride (0: broadcast). MINIMUM
    and MAXIMUM compare the raw values (the SDK checked that the three tensors share one
    quantization). */
@@ -108,9 +131,13 @@ static void run_row(const ooc_elementwise_params_t *p, enum binary_op op, const 
     int32_t i;
     switch (op) {
     case OP_ADD:
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+        add_row_dsp(p, a, sa, b, sb, out, n);
+#else
         for (i = 0; i < n; ++i) {
             out[i] = add_one(p, a[i * sa], b[i * sb]);
         }
+#endif
         break;
     case OP_MUL:
         for (i = 0; i < n; ++i) {

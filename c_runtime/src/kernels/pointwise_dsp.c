@@ -21,142 +21,61 @@
 
 #define FOLD_MIN_PIXELS 4 /* below this many pixels folding costs more than it saves */
 
-/* bias + input_offset * (sum of the row) for `count` filter rows of n int8: acc = bias +
-   sum w.(x + off) = that + sum w.x, all modulo 2^32 like the accumulators, so the sums are
-   unchanged. Once per call and channel, where the inner loops then skip the offset. */
-static void fold_offset(const int8_t *w, int32_t n, int32_t count, int32_t off, const int32_t *bias, int32_t *out)
+/* Channels c and c + 1 (constants rc, rd, folded biases b) over pixels [0, pixels & ~1): `mode` 0
+   takes the general requantization, the others the fast one (both channels' constants are
+   ooc_dsp_rq_t.fast): 1 with the clamp, 2 over the whole int8 range, 3 with an activation range
+   from -128 (only its top to clamp); a constant where it is inlined, so each mode gets its own
+   loop. */
+static OOC_ALWAYS_INLINE void pair_pixels(const int8_t *input, const int8_t *w, int32_t n, int32_t oc,
+                                          int32_t pixels, const requant_t *q, const ooc_dsp_rq_t *rc,
+                                          const ooc_dsp_rq_t *rd, const int32_t *b, int8_t *out, int mode)
 {
-    const uint32_t off2 = ooc_dup16(off);
-    int32_t c, i;
-    for (c = 0; c < count; c++) {
-        int32_t acc = bias ? bias[c] : 0;
-        for (i = n >> 2; i > 0; i--) {
-            const uint32_t v = ooc_read_u32_inc(&w);
-            acc = ooc_smlad(ooc_sxtb16_ror8(v), off2, ooc_smlad(ooc_sxtb16(v), off2, acc));
+    const pair_rq_t k = pair_rq(q, rc, rd);
+    int32_t acc[4], px;
+    for (px = 0; px + 1 < pixels; px += 2, input += 2 * n, out += 2 * oc) {
+        acc[0] = acc[2] = b[0];
+        acc[1] = acc[3] = b[1];
+        dot_2x2_k(w, input, n, n, acc);
+        if (mode == 2) {
+            put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc);
+        } else if (mode == 1 || mode == 3) {
+            put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc, mode == 3);
+        } else {
+            out[0] = output_s8(q, rc, acc[0]);
+            out[1] = output_s8(q, rd, acc[1]);
+            out[oc] = output_s8(q, rc, acc[2]);
+            out[oc + 1] = output_s8(q, rd, acc[3]);
         }
-        for (i = 0; i < (n & 3); i++) {
-            acc = ooc_mac_s8(acc, *w++, off);
-        }
-        out[c] = acc;
     }
 }
 
-/* Four bytes of filter rows w and w + k against four of inputs x and x + k, no offset, then
-   w += 4 and x += 4: aa += wa.xa, ba += wb.xa, ab += wa.xb, bb += wb.xb. Both filter words are
-   widened once into four registers, then each input word in turn: every word is loaded once, in
-   six scratch registers. On the DSP extension one asm statement, so that the compiler cannot hoist
-   the next step's loads above the multiplies (GCC does, and then spills); its memory clobber
-   keeps it after every store the compiler sees before it (the loop keeps nothing in memory that
-   it would have to reload). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define DOT_2X2_K_ASM                                                                              \
-    "ldr %[t0], [%[w], %[k]]\n\t"                                                                  \
-    "ldr %[t1], [%[w]], #4\n\t"                                                                    \
-    "sxtb16 %[t2], %[t1]\n\t"                                                                      \
-    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                              \
-    "sxtb16 %[t3], %[t0]\n\t"                                                                      \
-    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                              \
-    "ldr %[t4], [%[x], %[k]]\n\t"                                                                  \
-    "sxtb16 %[t5], %[t4]\n\t"                                                                      \
-    "sxtb16 %[t4], %[t4], ror #8\n\t"                                                              \
-    "smlad %[ab], %[t2], %[t5], %[ab]\n\t"                                                         \
-    "smlad %[ab], %[t1], %[t4], %[ab]\n\t"                                                         \
-    "smlad %[bb], %[t3], %[t5], %[bb]\n\t"                                                         \
-    "smlad %[bb], %[t0], %[t4], %[bb]\n\t"                                                         \
-    "ldr %[t4], [%[x]], #4\n\t"                                                                    \
-    "sxtb16 %[t5], %[t4]\n\t"                                                                      \
-    "sxtb16 %[t4], %[t4], ror #8\n\t"                                                              \
-    "smlad %[aa], %[t2], %[t5], %[aa]\n\t"                                                         \
-    "smlad %[aa], %[t1], %[t4], %[aa]\n\t"                                                         \
-    "smlad %[ba], %[t3], %[t5], %[ba]\n\t"                                                         \
-    "smlad %[ba], %[t0], %[t4], %[ba]\n\t"
-
-/* the asm statement of `code` (the step once, twice or four times) */
-#define DOT_2X2_K(code)                                                                            \
-    do {                                                                                           \
-        uint32_t t0, t1, t2, t3, t4, t5;                                                           \
-        __asm__(code                                                                               \
-                : [aa] "+r"(*aa), [ba] "+r"(*ba), [ab] "+r"(*ab), [bb] "+r"(*bb), [w] "+r"(*w),     \
-                  [x] "+r"(*x), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),     \
-                  [t4] "=&r"(t4), [t5] "=&r"(t5)                                                   \
-                : [k] "r"(k)                                                                       \
-                : "memory");                                                                       \
-    } while (0)
-
-static inline void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
-                               int32_t *ab, int32_t *bb)
+/* pair_pixels for each mode, each a function of its own so that its loop gets the registers */
+static OOC_NOINLINE void pair_pixels_any(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                         const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                         const int32_t *b, int8_t *out)
 {
-    DOT_2X2_K(DOT_2X2_K_ASM);
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 0);
 }
 
-static inline void dot_2x2_k_8(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
-                               int32_t *ab, int32_t *bb)
+static OOC_NOINLINE void pair_pixels_fast(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                          const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                          const int32_t *b, int8_t *out)
 {
-    DOT_2X2_K(DOT_2X2_K_ASM DOT_2X2_K_ASM);
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 1);
 }
 
-static inline void dot_2x2_k_16(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
-                                int32_t *ab, int32_t *bb)
+static OOC_NOINLINE void pair_pixels_top(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                         const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                         const int32_t *b, int8_t *out)
 {
-    DOT_2X2_K(DOT_2X2_K_ASM DOT_2X2_K_ASM DOT_2X2_K_ASM DOT_2X2_K_ASM);
-}
-#else
-static inline void dot_2x2_k_4(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
-                               int32_t *ab, int32_t *bb)
-{
-    const uint32_t wa = ooc_read_u32(*w), wb = ooc_read_u32(*w + k);
-    const uint32_t xa = ooc_read_u32(*x), xb = ooc_read_u32(*x + k);
-    const uint32_t a02 = ooc_sxtb16(wa), a13 = ooc_sxtb16_ror8(wa);
-    const uint32_t b02 = ooc_sxtb16(wb), b13 = ooc_sxtb16_ror8(wb);
-    *aa = ooc_smlad(a13, ooc_sxtb16_ror8(xa), ooc_smlad(a02, ooc_sxtb16(xa), *aa));
-    *ba = ooc_smlad(b13, ooc_sxtb16_ror8(xa), ooc_smlad(b02, ooc_sxtb16(xa), *ba));
-    *ab = ooc_smlad(a13, ooc_sxtb16_ror8(xb), ooc_smlad(a02, ooc_sxtb16(xb), *ab));
-    *bb = ooc_smlad(b13, ooc_sxtb16_ror8(xb), ooc_smlad(b02, ooc_sxtb16(xb), *bb));
-    *w += 4;
-    *x += 4;
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 3);
 }
 
-static inline void dot_2x2_k_8(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
-                               int32_t *ab, int32_t *bb)
+static OOC_NOINLINE void pair_pixels_full(const int8_t *input, const int8_t *w, int32_t n, int32_t oc, int32_t pixels,
+                                          const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq_t *rd,
+                                          const int32_t *b, int8_t *out)
 {
-    dot_2x2_k_4(w, x, k, aa, ba, ab, bb);
-    dot_2x2_k_4(w, x, k, aa, ba, ab, bb);
-}
-
-static inline void dot_2x2_k_16(const int8_t **w, const int8_t **x, int32_t k, int32_t *aa, int32_t *ba,
-                                int32_t *ab, int32_t *bb)
-{
-    dot_2x2_k_8(w, x, k, aa, ba, ab, bb);
-    dot_2x2_k_8(w, x, k, aa, ba, ab, bb);
-}
-#endif
-
-/* dot_2x2 without the offset for rows and inputs the same distance k apart (a 1x1 convolution's
-   in_c: filter rows and adjacent pixels): one stride register leaves enough for the four
-   accumulators and the six scratch registers. */
-static OOC_ALWAYS_INLINE void dot_2x2_k(const int8_t *w, const int8_t *x, int32_t k, int32_t n, int32_t *acc)
-{
-    int32_t aa = acc[0], ba = acc[1], ab = acc[2], bb = acc[3];
-    int32_t i;
-    for (i = n >> 4; i > 0; i--) {
-        dot_2x2_k_16(&w, &x, k, &aa, &ba, &ab, &bb);
-    }
-    if (n & 8) {
-        dot_2x2_k_8(&w, &x, k, &aa, &ba, &ab, &bb);
-    }
-    if (n & 4) {
-        dot_2x2_k_4(&w, &x, k, &aa, &ba, &ab, &bb);
-    }
-    for (i = 0; i < (n & 3); i++) {
-        aa = ooc_mac_s8(aa, w[i], x[i]);
-        ba = ooc_mac_s8(ba, w[k + i], x[i]);
-        ab = ooc_mac_s8(ab, w[i], x[k + i]);
-        bb = ooc_mac_s8(bb, w[k + i], x[k + i]);
-    }
-    acc[0] = aa;
-    acc[1] = ba;
-    acc[2] = ab;
-    acc[3] = bb;
+    pair_pixels(input, w, n, oc, pixels, q, rc, rd, b, out, 2);
 }
 
 /* Dense 1x1 convolutions: pixel px's input at input + px * in_c (stride 1, input rows as wide as
@@ -167,19 +86,21 @@ static void pointwise_channel_pair(const ooc_conv_params_t *p, const requant_t *
 {
     const int32_t n = p->in_c, oc = p->out_c, pixels = p->batches * p->out_h * p->out_w;
     const ooc_dsp_rq_t rc = channel_rq(q, c), rd = channel_rq(q, c + 1);
-    int32_t b[2], acc[4], px;
+    int32_t b[2];
     fold_offset(w, n, 2, p->input_offset, bias, b);
     out += c;
-    for (px = 0; px + 1 < pixels; px += 2, input += 2 * n, out += 2 * oc) {
-        acc[0] = acc[2] = b[0];
-        acc[1] = acc[3] = b[1];
-        dot_2x2_k(w, input, n, n, acc);
-        out[0] = output_s8(q, &rc, acc[0]);
-        out[1] = output_s8(q, &rd, acc[1]);
-        out[oc] = output_s8(q, &rc, acc[2]);
-        out[oc + 1] = output_s8(q, &rd, acc[3]);
+    if (rc.fast && rd.fast && full_range(q)) {
+        pair_pixels_full(input, w, n, oc, pixels, q, &rc, &rd, b, out);
+    } else if (rc.fast && rd.fast && q->lo == -128) {
+        pair_pixels_top(input, w, n, oc, pixels, q, &rc, &rd, b, out);
+    } else if (rc.fast && rd.fast) {
+        pair_pixels_fast(input, w, n, oc, pixels, q, &rc, &rd, b, out);
+    } else {
+        pair_pixels_any(input, w, n, oc, pixels, q, &rc, &rd, b, out);
     }
-    if (px < pixels) {
+    if (pixels & 1) {
+        input += (pixels - 1) * n;
+        out += (pixels - 1) * oc;
         dot_1x2(w, w + n, input, n, 0, b);
         out[0] = output_s8(q, &rc, b[0]);
         out[1] = output_s8(q, &rd, b[1]);
