@@ -56,6 +56,9 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_ARG_MAX] = {1, 2},
     [OOC_OP_ARG_MIN] = {1, 2},
     [OOC_OP_PRELU] = {2, 2},
+    [OOC_OP_CONV_2D_SKIP] = {2, 3},
+    [OOC_OP_DEPTHWISE_CONV_2D_SKIP] = {2, 3},
+    [OOC_OP_FULLY_CONNECTED_SKIP] = {2, 3},
 };
 
 const char *ooc_strerror(int err)
@@ -126,6 +129,27 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
             return OOC_ERR_CORRUPT;
         }
         break;
+    }
+    case OOC_OP_CONV_2D_SKIP:
+    case OOC_OP_DEPTHWISE_CONV_2D_SKIP: { /* the exact layer's checks but the filter's (op_check.c) */
+        const ooc_conv_params_t *p = &((const ooc_conv_skip_params_t *)op->params)->conv;
+        if (tensor_bytes(m, in[0]) != (uint32_t)(p->batches * p->in_h * p->in_w * p->in_c) ||
+            out != (uint32_t)(p->batches * p->out_h * p->out_w * p->out_c) ||
+            (op->n_inputs > 2 && in[2] != OOC_NO_TENSOR && tensor_bytes(m, in[2]) != 4u * (uint32_t)p->out_c) ||
+            !p->out_multiplier || !p->out_shift) {
+            return OOC_ERR_CORRUPT;
+        }
+        return ooc_check_skip(m, op);
+    }
+    case OOC_OP_FULLY_CONNECTED_SKIP: {
+        const ooc_fc_params_t *p = &((const ooc_fc_skip_params_t *)op->params)->fc;
+        if (tensor_bytes(m, in[0]) != (uint32_t)(p->batches * p->in_depth) ||
+            out != (uint32_t)(p->batches * p->out_depth) ||
+            (op->n_inputs > 2 && in[2] != OOC_NO_TENSOR && tensor_bytes(m, in[2]) != 4u * (uint32_t)p->out_depth) ||
+            !p->out_multiplier || !p->out_shift) {
+            return OOC_ERR_CORRUPT;
+        }
+        return ooc_check_skip(m, op);
     }
     case OOC_OP_AVERAGE_POOL_2D:
     case OOC_OP_MAX_POOL_2D: {
@@ -404,6 +428,20 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
                                         (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
                                         c1 ? (int32_t)c1 : ((const ooc_fc_params_t *)op->params)->out_depth);
         break;
+    case OOC_OP_CONV_2D_SKIP:
+    case OOC_OP_DEPTHWISE_CONV_2D_SKIP: {
+        const ooc_conv_skip_params_t *sp = (const ooc_conv_skip_params_t *)op->params;
+        (op->kind == OOC_OP_CONV_2D_SKIP ? ooc_conv2d_skip_s8_channels : ooc_depthwise_conv2d_skip_s8_channels)(
+            sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+            c1 ? (int32_t)c1 : sp->conv.out_c);
+        break;
+    }
+    case OOC_OP_FULLY_CONNECTED_SKIP: {
+        const ooc_fc_skip_params_t *sp = (const ooc_fc_skip_params_t *)op->params;
+        ooc_fully_connected_skip_s8_channels(sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2,
+                                             (int8_t *)out, (int32_t)c0, c1 ? (int32_t)c1 : sp->fc.out_depth);
+        break;
+    }
     case OOC_OP_AVERAGE_POOL_2D:
         ooc_avg_pool_s8((const ooc_pool_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
         break;
