@@ -96,12 +96,11 @@ int ooc_check_reduce_max(const ooc_model_t *m, const ooc_op_t *op)
                                                                                            : OOC_ERR_CORRUPT;
 }
 
-/* Rows of kept-group lists each within its filter: `limit(e)` is 0 for a valid entry. */
-static int check_rows(const uint16_t *kept, const uint16_t *index, int32_t rows, int32_t slots, uint32_t shift,
-                      uint32_t a_lim, uint32_t mask, uint32_t b_lim)
+/* Rows of kept-group lists: each keeps at most `slots` groups, each below `limit`. */
+static int check_rows(const uint16_t *kept, const uint16_t *index, int32_t rows, int32_t slots, uint32_t limit)
 {
     int32_t r, k;
-    if (kept == NULL || (rows > 0 && slots > 0 && index == NULL)) {
+    if (kept == NULL || index == NULL) {
         return OOC_ERR_CORRUPT;
     }
     for (r = 0; r < rows; r++) {
@@ -109,8 +108,7 @@ static int check_rows(const uint16_t *kept, const uint16_t *index, int32_t rows,
             return OOC_ERR_CORRUPT;
         }
         for (k = 0; k < (int32_t)kept[r]; k++) {
-            const uint32_t e = index[r * slots + k];
-            if ((e >> shift) >= a_lim || (e & mask) >= b_lim) {
+            if (index[r * slots + k] >= limit) {
                 return OOC_ERR_CORRUPT;
             }
         }
@@ -126,11 +124,11 @@ int ooc_check_skip(const ooc_model_t *m, const ooc_op_t *op)
     if (op->kind == OOC_OP_FULLY_CONNECTED_SKIP) {
         const ooc_fc_skip_params_t *p = (const ooc_fc_skip_params_t *)op->params;
         const int32_t groups = p->group > 0 ? (p->fc.in_depth + p->group - 1) / p->group : 0;
-        if (p->group < 1 || p->slots < 0 || p->slots > groups ||
-            filter != (uint32_t)p->fc.out_depth * (uint32_t)p->slots * (uint32_t)p->group) {
+        if (p->group < 1 || (p->group > 4 && p->group % 4 != 0) || p->slots < 0 || p->slots > groups ||
+            filter != (uint32_t)p->fc.out_depth * (uint32_t)p->slots * 4u * (uint32_t)((p->group + 3) / 4)) {
             return OOC_ERR_CORRUPT;
         }
-        return check_rows(p->kept, p->index, p->fc.out_depth, p->slots, 16u, 1u, 0xFFFFu, (uint32_t)groups);
+        return check_rows(p->kept, p->index, p->fc.out_depth, p->slots, (uint32_t)groups);
     }
     {
         const ooc_conv_skip_params_t *p = (const ooc_conv_skip_params_t *)op->params;
@@ -140,31 +138,19 @@ int ooc_check_skip(const ooc_model_t *m, const ooc_op_t *op)
             return OOC_ERR_CORRUPT;
         }
         if (op->kind == OOC_OP_DEPTHWISE_CONV_2D_SKIP) {
-            if (p->group > 64 || p->slots > taps || c->k_h > 256 || c->k_w > 256 || c->depth_multiplier < 1 ||
+            if (p->group > 64 || taps > 64 || p->slots > taps || c->depth_multiplier < 1 ||
                 c->out_c != c->in_c * c->depth_multiplier || filter != (uint32_t)p->slots * (uint32_t)c->out_c) {
                 return OOC_ERR_CORRUPT;
             }
-            return check_rows(p->kept, p->index, (c->out_c + p->group - 1) / p->group, p->slots, 8u,
-                              (uint32_t)c->k_h, 0xFFu, (uint32_t)c->k_w);
+            return check_rows(p->kept, p->index, (c->out_c + p->group - 1) / p->group, p->slots, (uint32_t)taps);
         }
         {
-            const int32_t groups = (c->in_c + p->group - 1) / p->group;
-            const uint32_t kb = (uint32_t)p->kx_bits, gb = (uint32_t)p->gi_bits;
-            int err;
-            if (p->kx_bits < 0 || p->gi_bits < 0 || kb + gb > 16u || (c->k_w - 1) >> kb != 0 ||
-                (groups - 1) >> gb != 0 || ((uint32_t)(c->k_h - 1) >> (16u - kb - gb)) != 0u || p->slots > taps * groups ||
-                filter != (uint32_t)c->out_c * (uint32_t)p->slots * (uint32_t)p->group) {
+            const int64_t groups = (int64_t)taps * ((c->in_c + p->group - 1) / p->group);
+            if ((p->group > 4 && p->group % 4 != 0) || groups > 0xFFFF || p->slots > groups ||
+                filter != (uint32_t)c->out_c * (uint32_t)p->slots * 4u * (uint32_t)((p->group + 3) / 4)) {
                 return OOC_ERR_CORRUPT;
             }
-            err = check_rows(p->kept, p->index, c->out_c, p->slots, kb + gb, (uint32_t)c->k_h, 0u, 1u);
-            if (err == OOC_OK) {
-                err = check_rows(p->kept, p->index, c->out_c, p->slots, 16u, 1u, ((1u << kb) - 1u) << gb,
-                                 (uint32_t)c->k_w << gb);
-            }
-            if (err == OOC_OK) {
-                err = check_rows(p->kept, p->index, c->out_c, p->slots, 16u, 1u, (1u << gb) - 1u, (uint32_t)groups);
-            }
-            return err;
+            return check_rows(p->kept, p->index, c->out_c, p->slots, (uint32_t)groups);
         }
     }
 }

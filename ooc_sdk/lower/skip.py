@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,12 @@ from ooc_sdk.model import approx
 from ooc_sdk.model.approx import ApproxConfig, ApproxConfigError, LayerSkip
 from ooc_sdk.model.ir import Graph, Tensor
 
+NOT_FUSED = (
+    "an approximate build (--approx) runs layer by layer: fused schedules (--fuse, "
+    "--max-mac-overhead, or a budget only fusion meets) do not skip operands yet"
+)
 DW_GROUP_LIMIT = 64  # channels per group of an approximate DEPTHWISE_CONV_2D (skip.c)
+DW_TAP_LIMIT = 64  # its kernel's taps (skip.c)
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,8 @@ class SkipLayout:
     """One approximate layer: its compacted filter and the kept-group lists the kernel walks."""
 
     skip: LayerSkip
-    group: int  # the kernel's group: the configuration's, or fewer input channels if fewer
+    group: int  # channels per group
     slots: int  # groups stored per row
-    kx_bits: int  # CONV_2D: the index's kx and input channel group fields' widths (else 0)
-    gi_bits: int
     kept: np.ndarray = field(repr=False)  # uint16 [rows]
     index: np.ndarray = field(repr=False)  # uint16 [rows * slots]
     data: np.ndarray = field(repr=False)  # the compacted filter, int8, in its stored shape
@@ -55,6 +59,7 @@ class SkipLayout:
 class Approximation:
     """What :func:`approximate` did to a graph (``Graph.approx``)."""
 
+    config: ApproxConfig = field(repr=False)
     config_sha256: str  # of the configuration file's canonical text (approx.dumps)
     layouts: dict[int, SkipLayout]  # operator index -> its layout
     macs: int  # the exact model's
@@ -87,46 +92,50 @@ def _rows(keep: np.ndarray, values: np.ndarray) -> tuple[int, np.ndarray, np.nda
 
 
 def _conv_layout(s: LayerSkip, data: np.ndarray) -> SkipLayout:
-    """CONV_2D [OC, KH, KW, IC] and FULLY_CONNECTED [OC, IC]: a row per output channel."""
+    """CONV_2D [OC, KH, KW, IC] and FULLY_CONNECTED [OC, IC]: a row per output channel, a kept
+    group stored as ``group_bytes(group)`` bytes (zero-padded), its index its number in the row
+    (tap * groups per tap + input channel group)."""
     rows, kh, kw, ic = (s.shape[0], 1, 1, s.shape[1]) if s.op == "FULLY_CONNECTED" else s.shape
-    g = min(s.group, ic)  # the kernel's: fewer input channels than a group are one group
-    per_tap = math.ceil(ic / g)
-    kx_bits, gi_bits = (kw - 1).bit_length(), (per_tap - 1).bit_length()
-    if s.op == "CONV_2D" and kx_bits + gi_bits + (kh - 1).bit_length() > 16:
+    g = s.group
+    if g > 4 and g % 4:
         raise ApproxConfigError(
-            f"layer {s.name!r}: an approximate CONV_2D's taps and input channel groups must "
-            "number together at most 16 bits (a larger group helps)"
+            f"layer {s.name!r}: an approximate {s.op}'s group is at most 4 input channels or "
+            f"a multiple of 4, not {g}"
         )
-    if per_tap > 0xFFFF:
+    per_tap, width = math.ceil(ic / g), group_bytes(g)
+    if kh * kw * per_tap > 0xFFFF:
         raise ApproxConfigError(f"layer {s.name!r}: more than 65535 groups per row")
     padded = np.zeros((rows, kh * kw, per_tap * g), dtype=np.int8)
     padded[:, :, :ic] = data.reshape(rows, kh * kw, ic)
-    groups = padded.reshape(rows, kh * kw * per_tap, g)
-    keep = ~approx.group_mask(s.op, s.shape, s.group, s.skip).reshape(rows, kh * kw, ic)[:, :, ::g]
+    groups = np.zeros((rows, kh * kw * per_tap, width), dtype=np.int8)
+    groups[:, :, :g] = padded.reshape(rows, kh * kw * per_tap, g)
+    keep = ~approx.group_mask(s.op, s.shape, g, s.skip).reshape(rows, kh * kw, ic)[:, :, ::g]
     keep = keep.reshape(rows, -1)
     j = np.arange(keep.shape[1])
-    tap, gi = j // per_tap, j % per_tap
-    code = (tap // kw) << (kx_bits + gi_bits) | (tap % kw) << gi_bits | gi
     slots, kept, pos = _rows(keep, j)
     live = np.arange(slots)[None, :] < kept[:, None]
     compact = np.where(live[:, :, None], np.take_along_axis(groups, pos[:, :, None], axis=1), 0)
-    index = np.where(live, code[pos], 0).astype(np.uint16)
-    mask = approx.group_mask(s.op, s.shape, s.group, s.skip)
+    index = np.where(live, pos, 0).astype(np.uint16)
+    mask = approx.group_mask(s.op, s.shape, g, s.skip)
     return SkipLayout(
-        s, g, slots, kx_bits, gi_bits, kept, index.reshape(-1),
-        compact.astype(np.int8).reshape(rows, slots * g),
-        int((~mask).sum()),
+        s, g, slots, kept, index.reshape(-1),
+        compact.astype(np.int8).reshape(rows, slots * width), int((~mask).sum()),
     )  # fmt: skip
+
+
+def group_bytes(group: int) -> int:
+    """Bytes a kept group of CONV_2D or FULLY_CONNECTED takes: whole words (skip.c)."""
+    return 4 * math.ceil(group / 4)
 
 
 def _depthwise_layout(s: LayerSkip, data: np.ndarray) -> SkipLayout:
     """DEPTHWISE_CONV_2D [1, KH, KW, C]: a row per ``group`` channels, its kept taps."""
     _, kh, kw, c = s.shape
     g, n_rows = s.group, math.ceil(c / s.group)
-    if g > DW_GROUP_LIMIT or kh > 256 or kw > 256:
+    if g > DW_GROUP_LIMIT or kh * kw > DW_TAP_LIMIT:
         raise ApproxConfigError(
             f"layer {s.name!r}: an approximate DEPTHWISE_CONV_2D takes groups of at most "
-            f"{DW_GROUP_LIMIT} channels"
+            f"{DW_GROUP_LIMIT} channels and kernels of at most {DW_TAP_LIMIT} taps"
         )
     flags = np.zeros(kh * kw * n_rows, dtype=bool)
     flags[list(s.skip)] = True
@@ -138,11 +147,10 @@ def _depthwise_layout(s: LayerSkip, data: np.ndarray) -> SkipLayout:
     row_of = np.arange(c) // g
     tap_of = pos[row_of].T  # [slots, C]: the tap slot k of channel c's row holds
     compact = np.where(live[row_of].T, flat[tap_of, np.arange(c)[None, :]], 0)
-    code = ((taps // kw) << 8) | (taps % kw)
-    index = np.where(live, code[pos], 0).astype(np.uint16)
+    index = np.where(live, pos, 0).astype(np.uint16)  # the tap: ky * KW + kx
     mask = approx.group_mask(s.op, s.shape, g, s.skip)
     return SkipLayout(
-        s, g, slots, 0, 0, kept, index.reshape(-1), compact.astype(np.int8).reshape(1, slots, 1, c),
+        s, g, slots, kept, index.reshape(-1), compact.astype(np.int8).reshape(1, slots, 1, c),
         int((~mask).sum()),
     )  # fmt: skip
 
@@ -187,6 +195,7 @@ def approximate(graph: Graph, config: ApproxConfig) -> Graph:
         layouts[op.index] = lay
     digest = hashlib.sha256(approx.dumps(config).encode()).hexdigest()
     info = Approximation(
+        config,
         digest, layouts, graph.macs, skipped_macs, graph.weight_bytes,
         graph.weight_bytes - sum(graph.tensor(s.tensor).nbytes - tensors[s.tensor].nbytes
                                  for s in config.layers),
@@ -225,3 +234,8 @@ def even_config(
                     for j in rng.choice(per_row, size=k, replace=False)]  # fmt: skip
         layers.append(approx.layer_skip(graph, t, [int(j) for j in skip], group))
     return ApproxConfig(graph.sha256, tuple(layers), note=f"even {fraction:g}")
+
+
+def approximate_file(graph: Graph, path: str | Path) -> Graph:
+    """:func:`approximate` with the configuration file at ``path`` (``--approx``)."""
+    return approximate(graph, approx.load(path))

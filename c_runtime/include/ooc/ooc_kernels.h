@@ -92,19 +92,17 @@ void ooc_fully_connected_s8_channels(const ooc_fc_params_t *p, const int8_t *inp
    Operand groups skipped (docs/FORMAT.md, "Approximation configuration"): the result is the exact
    kernel's on the same filter with the skipped weights set to zero, but the skipped weights are
    not stored and not multiplied. A row of the compacted filter holds the groups that row keeps,
-   in the exact filter's order, `group` bytes each (a tap's last group zero-padded to `group`),
-   padded with zero groups to `slots` groups (the most any row keeps): rows stay one size, so a
-   step may still take output channels [c0, c1).
-   CONV_2D, FULLY_CONNECTED: a row per output channel; filter [c1 - c0][slots][group];
-   index[oc][k] of kept group k is (ky << (kx_bits + gi_bits)) | (kx << gi_bits) | input channel
-   group (conv; the three fit 16 bits), the input channel group alone (fully connected).
-   DEPTHWISE_CONV_2D: a row per `group` output channels; filter [slots][c1 - c0] (slot k, channel
-   c: the weight of the row's k-th kept tap); index[row][k] = (ky << 8) | kx; group <= 64. */
+   in the exact filter's order, padded with zero groups to `slots` (the most any row keeps): rows
+   stay one size, so a step may still take output channels [c0, c1).
+   CONV_2D, FULLY_CONNECTED: a row per output channel, filter [c1 - c0][slots][4 * ceil(group / 4)]
+   (a group's weights, zero-padded to whole words; group <= 4 or a multiple of 4); index[oc][k]:
+   kept group k's number in the row, tap * ceil(in_c / group) + input channel group.
+   DEPTHWISE_CONV_2D: a row per `group` output channels, filter [slots][c1 - c0] (slot k, channel
+   c: the weight of the row's k-th kept tap); index[row][k] = ky * k_w + kx; group <= 64. */
 typedef struct {
     ooc_conv_params_t conv;   /* the exact layer's parameters */
     int32_t group;            /* input channels (depthwise: channels) per operand group */
     int32_t slots;            /* groups stored per row */
-    int32_t kx_bits, gi_bits; /* CONV_2D: the index's kx and input channel group fields' widths */
     const uint16_t *kept;     /* [rows]: groups each row keeps, <= slots */
     const uint16_t *index;    /* [rows][slots]: where each kept group is in the exact filter */
 } ooc_conv_skip_params_t;

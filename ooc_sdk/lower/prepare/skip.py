@@ -22,8 +22,6 @@ def prepare_skip(graph: Graph, op: Operator, lay: SkipLayout) -> tuple[str, dict
         _, base = prepare_conv(view, op)
         struct, member = "ooc_conv_skip_params_t", "conv"
     fields: dict[str, Any] = {f"{member}.{k}": v for k, v in base.items() if k != "kernel"}
-    if member == "conv":
-        fields.update({"kx_bits": lay.kx_bits, "gi_bits": lay.gi_bits})
     fields.update({"group": lay.group, "slots": lay.slots, "kept": lay.kept, "index": lay.index})
     return struct, fields, f"{op.op_type}_SKIP"
 
