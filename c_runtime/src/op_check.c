@@ -125,7 +125,8 @@ int ooc_check_skip(const ooc_model_t *m, const ooc_op_t *op)
         const ooc_fc_skip_params_t *p = (const ooc_fc_skip_params_t *)op->params;
         const int32_t groups = p->group > 0 ? (p->fc.in_depth + p->group - 1) / p->group : 0;
         if (p->group < 1 || (p->group > 4 && p->group % 4 != 0) || p->slots < 0 || p->slots > groups ||
-            filter != (uint32_t)p->fc.out_depth * (uint32_t)p->slots * 4u * (uint32_t)((p->group + 3) / 4)) {
+            filter != (uint32_t)p->fc.out_depth * (uint32_t)p->slots *
+                          (uint32_t)OOC_SKIP_GROUP_BYTES(p->fc.in_depth, p->group)) {
             return OOC_ERR_CORRUPT;
         }
         return check_rows(p->kept, p->index, p->fc.out_depth, p->slots, (uint32_t)groups);
@@ -147,7 +148,7 @@ int ooc_check_skip(const ooc_model_t *m, const ooc_op_t *op)
         {
             const int64_t groups = (int64_t)taps * ((c->in_c + p->group - 1) / p->group);
             if ((p->group > 4 && p->group % 4 != 0) || groups > 0xFFFF || p->slots > groups ||
-                filter != (uint32_t)c->out_c * (uint32_t)p->slots * 4u * (uint32_t)((p->group + 3) / 4)) {
+                filter != (uint32_t)c->out_c * (uint32_t)p->slots * (uint32_t)OOC_SKIP_GROUP_BYTES(c->in_c, p->group)) {
                 return OOC_ERR_CORRUPT;
             }
             return check_rows(p->kept, p->index, c->out_c, p->slots, (uint32_t)groups);

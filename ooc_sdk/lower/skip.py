@@ -93,7 +93,7 @@ def _rows(keep: np.ndarray, values: np.ndarray) -> tuple[int, np.ndarray, np.nda
 
 def _conv_layout(s: LayerSkip, data: np.ndarray) -> SkipLayout:
     """CONV_2D [OC, KH, KW, IC] and FULLY_CONNECTED [OC, IC]: a row per output channel, a kept
-    group stored as ``group_bytes(group)`` bytes (zero-padded), its index its number in the row
+    group stored as ``group_bytes(channels, group)`` bytes (zero-padded), its index its number in the row
     (tap * groups per tap + input channel group)."""
     rows, kh, kw, ic = (s.shape[0], 1, 1, s.shape[1]) if s.op == "FULLY_CONNECTED" else s.shape
     g = s.group
@@ -102,13 +102,14 @@ def _conv_layout(s: LayerSkip, data: np.ndarray) -> SkipLayout:
             f"layer {s.name!r}: an approximate {s.op}'s group is at most 4 input channels or "
             f"a multiple of 4, not {g}"
         )
-    per_tap, width = math.ceil(ic / g), group_bytes(g)
+    per_tap, width = math.ceil(ic / g), group_bytes(ic, g)
     if kh * kw * per_tap > 0xFFFF:
         raise ApproxConfigError(f"layer {s.name!r}: more than 65535 groups per row")
     padded = np.zeros((rows, kh * kw, per_tap * g), dtype=np.int8)
     padded[:, :, :ic] = data.reshape(rows, kh * kw, ic)
-    groups = np.zeros((rows, kh * kw * per_tap, width), dtype=np.int8)
+    groups = np.zeros((rows, kh * kw * per_tap, max(width, g)), dtype=np.int8)
     groups[:, :, :g] = padded.reshape(rows, kh * kw * per_tap, g)
+    groups = groups[:, :, :width]  # fewer than four channels: what lies past them is zero
     keep = ~approx.group_mask(s.op, s.shape, g, s.skip).reshape(rows, kh * kw, ic)[:, :, ::g]
     keep = keep.reshape(rows, -1)
     j = np.arange(keep.shape[1])
@@ -123,8 +124,12 @@ def _conv_layout(s: LayerSkip, data: np.ndarray) -> SkipLayout:
     )  # fmt: skip
 
 
-def group_bytes(group: int) -> int:
-    """Bytes a kept group of CONV_2D or FULLY_CONNECTED takes: whole words (skip.c)."""
+def group_bytes(channels: int, group: int) -> int:
+    """Bytes a kept group of CONV_2D or FULLY_CONNECTED with ``channels`` input channels takes
+    (OOC_SKIP_GROUP_BYTES, skip.c): whole words, but the channels when fewer than four are one
+    group."""
+    if channels < 4 and channels <= group:
+        return channels
     return 4 * math.ceil(group / 4)
 
 

@@ -94,11 +94,15 @@ void ooc_fully_connected_s8_channels(const ooc_fc_params_t *p, const int8_t *inp
    not stored and not multiplied. A row of the compacted filter holds the groups that row keeps,
    in the exact filter's order, padded with zero groups to `slots` (the most any row keeps): rows
    stay one size, so a step may still take output channels [c0, c1).
-   CONV_2D, FULLY_CONNECTED: a row per output channel, filter [c1 - c0][slots][4 * ceil(group / 4)]
+   CONV_2D, FULLY_CONNECTED: a row per output channel, filter [c1 - c0][slots][OOC_SKIP_GROUP_BYTES]
    (a group's weights, zero-padded to whole words; group <= 4 or a multiple of 4); index[oc][k]:
    kept group k's number in the row, tap * ceil(in_c / group) + input channel group.
    DEPTHWISE_CONV_2D: a row per `group` output channels, filter [slots][c1 - c0] (slot k, channel
    c: the weight of the row's k-th kept tap); index[row][k] = ky * k_w + kx; group <= 64. */
+/* Bytes a kept group takes (CONV_2D: in_c, FULLY_CONNECTED: in_depth): whole words, but fewer than
+   four input channels that make one group take their own count. */
+#define OOC_SKIP_GROUP_BYTES(in_c, group) ((in_c) < 4 && (in_c) <= (group) ? (in_c) : 4 * (((group) + 3) / 4))
+
 typedef struct {
     ooc_conv_params_t conv;   /* the exact layer's parameters */
     int32_t group;            /* input channels (depthwise: channels) per operand group */

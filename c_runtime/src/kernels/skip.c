@@ -103,19 +103,19 @@ static OOC_NOINLINE void conv_pair(const ooc_conv_skip_params_t *sp, const uint3
                                    int32_t c0, int32_t c1)
 {
     const ooc_conv_params_t *p = &sp->conv;
-    const int32_t words = (sp->group + 3) >> 2;
+    const int32_t words = (sp->group + 3) >> 2, width = OOC_SKIP_GROUP_BYTES(p->in_c, sp->group);
     int32_t oc, k, q;
     for (oc = c0; oc < c1; oc++) {
-        const int8_t *f = filter + (oc - c0) * sp->slots * 4 * words;
+        const int8_t *f = filter + (oc - c0) * sp->slots * width;
         const uint16_t *ix = sp->index + oc * sp->slots;
         const int32_t n = sp->kept[oc];
         int32_t acc_a = bias ? bias[oc - c0] : 0, acc_b = acc_a;
         if (words == 1) {
             for (k = 0; k < n; k++) {
                 const uint32_t e = 2u * ix[k];
-                const uint32_t w = ooc_read_u32(f);
+                const uint32_t w = width == 4 ? ooc_read_u32(f) : read_part(f, width);
                 const uint32_t lo = ooc_sxtb16(w), hi = ooc_sxtb16_ror8(w);
-                f += 4;
+                f += width;
                 acc_a = ooc_smlad(lo, a[e], acc_a);
                 acc_a = ooc_smlad(hi, a[e + 1u], acc_a);
                 acc_b = ooc_smlad(lo, b[e], acc_b);
@@ -139,31 +139,42 @@ static OOC_NOINLINE void conv_pair(const ooc_conv_skip_params_t *sp, const uint3
     }
 }
 
+/* The kept groups of one row against four windows; `load` reads a group's weights at f. */
+#define QUAD_LOOP(load, width)                                                                     \
+    for (k = 0; k < n; k++) {                                                                      \
+        const uint32_t *x = win + 2u * ix[k];                                                      \
+        const uint32_t w = (load);                                                                 \
+        const uint32_t lo = ooc_sxtb16(w), hi = ooc_sxtb16_ror8(w);                                \
+        f += (width);                                                                              \
+        a0 = ooc_smlad(lo, x[0], a0);                                                              \
+        a0 = ooc_smlad(hi, x[1], a0);                                                              \
+        a1 = ooc_smlad(lo, x[QUAD], a1);                                                           \
+        a1 = ooc_smlad(hi, x[QUAD + 1u], a1);                                                      \
+        a2 = ooc_smlad(lo, x[2u * QUAD], a2);                                                      \
+        a2 = ooc_smlad(hi, x[2u * QUAD + 1u], a2);                                                 \
+        a3 = ooc_smlad(lo, x[3u * QUAD], a3);                                                      \
+        a3 = ooc_smlad(hi, x[3u * QUAD + 1u], a3);                                                 \
+    }
+
 /* Output channels [c0, c1) of four pixels from their widened windows, QUAD words apart from
    `win` (a constant: the loads take it as an immediate offset), groups of four channels. */
 static OOC_NOINLINE void conv_quad(const ooc_conv_skip_params_t *sp, const uint32_t *win, const int8_t *filter,
                                    const int32_t *bias, int8_t *const *out, int32_t c0, int32_t c1)
 {
     const ooc_conv_params_t *p = &sp->conv;
+    const int32_t width = OOC_SKIP_GROUP_BYTES(p->in_c, sp->group);
     int32_t oc, k;
     for (oc = c0; oc < c1; oc++) {
-        const int8_t *f = filter + (oc - c0) * sp->slots * 4;
+        const int8_t *f = filter + (oc - c0) * sp->slots * width;
         const uint16_t *ix = sp->index + oc * sp->slots;
         const int32_t n = sp->kept[oc];
         int32_t a0 = bias ? bias[oc - c0] : 0, a1 = a0, a2 = a0, a3 = a0;
-        for (k = 0; k < n; k++) {
-            const uint32_t *x = win + 2u * ix[k];
-            const uint32_t w = ooc_read_u32(f);
-            const uint32_t lo = ooc_sxtb16(w), hi = ooc_sxtb16_ror8(w);
-            f += 4;
-            a0 = ooc_smlad(lo, x[0], a0);
-            a0 = ooc_smlad(hi, x[1], a0);
-            a1 = ooc_smlad(lo, x[QUAD], a1);
-            a1 = ooc_smlad(hi, x[QUAD + 1u], a1);
-            a2 = ooc_smlad(lo, x[2u * QUAD], a2);
-            a2 = ooc_smlad(hi, x[2u * QUAD + 1u], a2);
-            a3 = ooc_smlad(lo, x[3u * QUAD], a3);
-            a3 = ooc_smlad(hi, x[3u * QUAD + 1u], a3);
+        if (width == 4) {
+            QUAD_LOOP(ooc_read_u32(f), 4)
+        } else if (width == 1) { /* one input channel: a weight per tap */
+            QUAD_LOOP((uint32_t)(uint8_t)f[0], 1)
+        } else {
+            QUAD_LOOP(read_part(f, width), width)
         }
         {
             int32_t acc[4];
@@ -178,7 +189,7 @@ static void conv_direct(const ooc_conv_skip_params_t *sp, const int8_t *in_b, in
                         const int8_t *filter, const int32_t *bias, int8_t *out_px, int32_t c0, int32_t c1)
 {
     const ooc_conv_params_t *p = &sp->conv;
-    const int32_t g = sp->group, stride = 4 * ((g + 3) >> 2), per_tap = (p->in_c + g - 1) / g;
+    const int32_t g = sp->group, stride = OOC_SKIP_GROUP_BYTES(p->in_c, g), per_tap = (p->in_c + g - 1) / g;
     int32_t oc, k;
     for (oc = c0; oc < c1; oc++) {
         const int8_t *f = filter + (oc - c0) * sp->slots * stride;
@@ -245,18 +256,15 @@ static void dw_group(const ooc_conv_skip_params_t *sp, const int8_t *in_b, const
                      int32_t lo, int32_t hi)
 {
     const ooc_conv_params_t *p = &sp->conv;
-    const int32_t r = lo / sp->group, n = hi - lo, dm = p->depth_multiplier;
-    int32_t kept = sp->kept[r];
+    const int32_t r = lo / sp->group, n = hi - lo, dm = p->depth_multiplier, kept = sp->kept[r];
     const uint16_t *ix = sp->index + r * sp->slots;
     const int8_t *f = filter + (lo - c0);
     int32_t acc[SKIP_DW_MAX_GROUP];
     int32_t c, k;
-    for (c = 0; c < n; c++) {
-        acc[c] = bias ? bias[lo - c0 + c] : 0;
-    }
     if (n == 4 && dm == 1) { /* four channels in the lanes of one word */
         const uint32_t off2 = ooc_dup16(p->input_offset);
-        int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+        int32_t s0 = bias ? bias[lo - c0] : 0, s1 = bias ? bias[lo - c0 + 1] : 0;
+        int32_t s2 = bias ? bias[lo - c0 + 2] : 0, s3 = bias ? bias[lo - c0 + 3] : 0;
         for (k = 0; k < kept; k++, f += width) {
             const int32_t at = tap_at[ix[k]];
             uint32_t v, w, xl, xh, wl, wh;
@@ -271,8 +279,14 @@ static void dw_group(const ooc_conv_skip_params_t *sp, const int8_t *in_b, const
             s1 = ooc_smlabb(wh, xh, s1);
             s3 = ooc_smlatt(wh, xh, s3);
         }
-        acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
-        kept = 0;
+        out_px[lo] = requantize(s0, p, lo);
+        out_px[lo + 1] = requantize(s1, p, lo + 1);
+        out_px[lo + 2] = requantize(s2, p, lo + 2);
+        out_px[lo + 3] = requantize(s3, p, lo + 3);
+        return;
+    }
+    for (c = 0; c < n; c++) {
+        acc[c] = bias ? bias[lo - c0 + c] : 0;
     }
     for (k = 0; k < kept; k++, f += width) {
         const int32_t at = tap_at[ix[k]];
@@ -333,7 +347,7 @@ void ooc_fully_connected_skip_s8_channels(const ooc_fc_skip_params_t *sp, const 
                                           const int32_t *bias, int8_t *output, int32_t o0, int32_t o1)
 {
     const ooc_fc_params_t *p = &sp->fc;
-    const int32_t g = sp->group, stride = 4 * ((g + 3) >> 2);
+    const int32_t g = sp->group, stride = OOC_SKIP_GROUP_BYTES(p->in_depth, g);
     int32_t b, o, k;
     for (b = 0; b < p->batches; b++) {
         const int8_t *x = input + b * p->in_depth;
