@@ -180,6 +180,8 @@ def approximate(graph: Graph, config: ApproxConfig) -> Graph:
     fresh = max(buffers, default=0) + 1
     skipped_macs = 0
     for s in config.layers:
+        if not s.skip:  # nothing skipped: the exact layer and its (faster) exact kernel
+            continue
         op = by_tensor[s.tensor]
         if graph.consumers(s.tensor) != [op.index] or s.tensor in op.inputs[2:]:
             raise ApproxConfigError(f"layer {s.name!r}: its filter is shared with another input")
@@ -202,8 +204,8 @@ def approximate(graph: Graph, config: ApproxConfig) -> Graph:
     info = Approximation(
         config,
         digest, layouts, graph.macs, skipped_macs, graph.weight_bytes,
-        graph.weight_bytes - sum(graph.tensor(s.tensor).nbytes - tensors[s.tensor].nbytes
-                                 for s in config.layers),
+        graph.weight_bytes - sum(graph.tensor(t).nbytes - tensors[t].nbytes
+                                 for t in (lay.skip.tensor for lay in layouts.values())),
     )  # fmt: skip
     return dataclasses.replace(graph, tensors=tensors, operators=operators, approx=info)
 
