@@ -17,6 +17,12 @@
 
 
 /* Inputs each kind takes: [min, max]. */
+#if defined(__GNUC__)
+#define OOC_NOINLINE_FN __attribute__((noinline))
+#else
+#define OOC_NOINLINE_FN
+#endif
+
 static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_CONV_2D] = {2, 3},
     [OOC_OP_DEPTHWISE_CONV_2D] = {2, 3},
@@ -405,6 +411,14 @@ static void *arena_ptr(const ooc_ctx_t *ctx, uint16_t t)
 
 /* ---- execution ---------------------------------------------------------------------------- */
 
+/* An approximate layer (OOC_OP_*_SKIP, kernels/skip.c): out of run_op, whose code for the exact
+   kinds stays as it was. */
+static OOC_NOINLINE_FN void run_skip(const ooc_op_t *op, const void *in0, const void *in1, const void *in2, void *out,
+                                     uint32_t c0, uint32_t c1)
+{
+    ooc_skip_run(op->kind, op->params, in0, in1, in2, out, c0, c1);
+}
+
 /* Run `op` (its output channels [c0, c1) when c1 != 0) with its inputs at `ins`. */
 static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *ins, uint32_t c0, uint32_t c1)
 {
@@ -428,20 +442,6 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
                                         (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
                                         c1 ? (int32_t)c1 : ((const ooc_fc_params_t *)op->params)->out_depth);
         break;
-    case OOC_OP_CONV_2D_SKIP:
-    case OOC_OP_DEPTHWISE_CONV_2D_SKIP: {
-        const ooc_conv_skip_params_t *sp = (const ooc_conv_skip_params_t *)op->params;
-        (op->kind == OOC_OP_CONV_2D_SKIP ? ooc_conv2d_skip_s8_channels : ooc_depthwise_conv2d_skip_s8_channels)(
-            sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
-            c1 ? (int32_t)c1 : sp->conv.out_c);
-        break;
-    }
-    case OOC_OP_FULLY_CONNECTED_SKIP: {
-        const ooc_fc_skip_params_t *sp = (const ooc_fc_skip_params_t *)op->params;
-        ooc_fully_connected_skip_s8_channels(sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2,
-                                             (int8_t *)out, (int32_t)c0, c1 ? (int32_t)c1 : sp->fc.out_depth);
-        break;
-    }
     case OOC_OP_AVERAGE_POOL_2D:
         ooc_avg_pool_s8((const ooc_pool_params_t *)op->params, (const int8_t *)in0, (int8_t *)out);
         break;
@@ -573,6 +573,9 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
                      (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
+        break;
+    default: /* OOC_OP_*_SKIP, approximate layers (skip.c): apart, so the exact kinds' dispatch is unchanged */
+        run_skip(op, in0, in1, in2, out, c0, c1);
         break;
     }
 }

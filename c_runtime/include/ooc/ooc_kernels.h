@@ -125,6 +125,10 @@ void ooc_depthwise_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *p, cons
                                            int32_t c1);
 void ooc_fully_connected_skip_s8_channels(const ooc_fc_skip_params_t *p, const int8_t *input, const int8_t *filter,
                                           const int32_t *bias, int8_t *output, int32_t o0, int32_t o1);
+/* The executor's entry: operator `kind` (OOC_OP_*_SKIP) with `params`, its channels [c0, c1) (c1 == 0:
+   all of them); inputs (input, filter, bias or NULL), output. */
+void ooc_skip_run(uint16_t kind, const void *params, const void *in0, const void *in1, const void *in2, void *out,
+                  uint32_t c0, uint32_t c1);
 
 /* ---- AVERAGE_POOL_2D, MAX_POOL_2D (src/kernels/pool.c) ------------------------- */
 typedef struct {

@@ -365,3 +365,19 @@ void ooc_fully_connected_skip_s8_channels(const ooc_fc_skip_params_t *sp, const 
         }
     }
 }
+
+void ooc_skip_run(uint16_t kind, const void *params, const void *in0, const void *in1, const void *in2, void *out,
+                  uint32_t c0, uint32_t c1)
+{
+    if (kind == OOC_OP_FULLY_CONNECTED_SKIP) {
+        const ooc_fc_skip_params_t *sp = (const ooc_fc_skip_params_t *)params;
+        ooc_fully_connected_skip_s8_channels(sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2,
+                                             (int8_t *)out, (int32_t)c0, c1 ? (int32_t)c1 : sp->fc.out_depth);
+    } else {
+        const ooc_conv_skip_params_t *sp = (const ooc_conv_skip_params_t *)params;
+        (kind == OOC_OP_CONV_2D_SKIP ? ooc_conv2d_skip_s8_channels : ooc_depthwise_conv2d_skip_s8_channels)(
+            sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+            c1 ? (int32_t)c1 : sp->conv.out_c);
+    }
+}
+
