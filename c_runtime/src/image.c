@@ -141,7 +141,7 @@ static int check_manifest(ooc_image_t *img, const uint8_t *sb, const uint8_t *mf
     uint32_t n = le32(mf + OOC_IMG_MF_N_CHUNKS);
     uint32_t cipher = mf[OOC_IMG_MF_CIPHER];
     uint32_t tag_alg = mf[OOC_IMG_MF_TAG_ALG];
-    uint32_t flags = le16(mf + OOC_IMG_MF_FLAGS);
+    uint32_t flags = le16(mf + OOC_IMG_MF_FLAGS) & ~(uint32_t)OOC_IMG_FLAG_APPROX; /* informative */
     uint32_t sector = le32(sb + OOC_IMG_SB_SECTOR_BYTES);
     uint32_t table_end, header_end, install_len = 0;
     if (n > (UINT32_MAX - OOC_IMG_CHUNK_TABLE_OFFSET - OOC_IMG_TAG_BYTES - OOC_IMG_SIG_BYTES -

@@ -17,6 +17,12 @@
 
 
 /* Inputs each kind takes: [min, max]. */
+#if defined(__GNUC__)
+#define OOC_NOINLINE_FN __attribute__((noinline))
+#else
+#define OOC_NOINLINE_FN
+#endif
+
 static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_CONV_2D] = {2, 3},
     [OOC_OP_DEPTHWISE_CONV_2D] = {2, 3},
@@ -56,6 +62,9 @@ static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_ARG_MAX] = {1, 2},
     [OOC_OP_ARG_MIN] = {1, 2},
     [OOC_OP_PRELU] = {2, 2},
+    [OOC_OP_CONV_2D_SKIP] = {2, 3},
+    [OOC_OP_DEPTHWISE_CONV_2D_SKIP] = {2, 3},
+    [OOC_OP_FULLY_CONNECTED_SKIP] = {2, 3},
 };
 
 const char *ooc_strerror(int err)
@@ -126,6 +135,27 @@ static int check_sizes(const ooc_model_t *m, const ooc_op_t *op)
             return OOC_ERR_CORRUPT;
         }
         break;
+    }
+    case OOC_OP_CONV_2D_SKIP:
+    case OOC_OP_DEPTHWISE_CONV_2D_SKIP: { /* the exact layer's checks but the filter's (op_check.c) */
+        const ooc_conv_params_t *p = &((const ooc_conv_skip_params_t *)op->params)->conv;
+        if (tensor_bytes(m, in[0]) != (uint32_t)(p->batches * p->in_h * p->in_w * p->in_c) ||
+            out != (uint32_t)(p->batches * p->out_h * p->out_w * p->out_c) ||
+            (op->n_inputs > 2 && in[2] != OOC_NO_TENSOR && tensor_bytes(m, in[2]) != 4u * (uint32_t)p->out_c) ||
+            !p->out_multiplier || !p->out_shift) {
+            return OOC_ERR_CORRUPT;
+        }
+        return ooc_check_skip(m, op);
+    }
+    case OOC_OP_FULLY_CONNECTED_SKIP: {
+        const ooc_fc_params_t *p = &((const ooc_fc_skip_params_t *)op->params)->fc;
+        if (tensor_bytes(m, in[0]) != (uint32_t)(p->batches * p->in_depth) ||
+            out != (uint32_t)(p->batches * p->out_depth) ||
+            (op->n_inputs > 2 && in[2] != OOC_NO_TENSOR && tensor_bytes(m, in[2]) != 4u * (uint32_t)p->out_depth) ||
+            !p->out_multiplier || !p->out_shift) {
+            return OOC_ERR_CORRUPT;
+        }
+        return ooc_check_skip(m, op);
     }
     case OOC_OP_AVERAGE_POOL_2D:
     case OOC_OP_MAX_POOL_2D: {
@@ -381,6 +411,14 @@ static void *arena_ptr(const ooc_ctx_t *ctx, uint16_t t)
 
 /* ---- execution ---------------------------------------------------------------------------- */
 
+/* An approximate layer (OOC_OP_*_SKIP, kernels/skip.c): out of run_op, whose code for the exact
+   kinds stays as it was. */
+static OOC_NOINLINE_FN void run_skip(const ooc_op_t *op, const void *in0, const void *in1, const void *in2, void *out,
+                                     uint32_t c0, uint32_t c1)
+{
+    ooc_skip_run(op->kind, op->params, in0, in1, in2, out, c0, c1);
+}
+
 /* Run `op` (its output channels [c0, c1) when c1 != 0) with its inputs at `ins`. */
 static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *ins, uint32_t c0, uint32_t c1)
 {
@@ -535,6 +573,9 @@ static void run_op(const ooc_ctx_t *ctx, const ooc_op_t *op, const void *const *
                      (int8_t *)out);
         break;
     case OOC_OP_KIND_COUNT:
+        break;
+    default: /* OOC_OP_*_SKIP, approximate layers (skip.c): apart, so the exact kinds' dispatch is unchanged */
+        run_skip(op, in0, in1, in2, out, c0, c1);
         break;
     }
 }

@@ -4,6 +4,8 @@
  */
 #include "op_check.h"
 
+#include <stddef.h>
+
 #include "ooc/ooc_errors.h"
 
 static uint32_t tensor_bytes(const ooc_model_t *m, uint16_t t)
@@ -92,4 +94,64 @@ int ooc_check_reduce_max(const ooc_model_t *m, const ooc_op_t *op)
     }
     return tensor_bytes(m, op->inputs[0]) == n_in && tensor_bytes(m, op->output) == n_out ? OOC_OK
                                                                                            : OOC_ERR_CORRUPT;
+}
+
+/* Rows of kept-group lists: each keeps at most `slots` groups, each below `limit`. */
+static int check_rows(const uint16_t *kept, const uint16_t *index, int32_t rows, int32_t slots, uint32_t limit)
+{
+    int32_t r, k;
+    if (kept == NULL || index == NULL) {
+        return OOC_ERR_CORRUPT;
+    }
+    for (r = 0; r < rows; r++) {
+        if ((int32_t)kept[r] > slots) {
+            return OOC_ERR_CORRUPT;
+        }
+        for (k = 0; k < (int32_t)kept[r]; k++) {
+            if (index[r * slots + k] >= limit) {
+                return OOC_ERR_CORRUPT;
+            }
+        }
+    }
+    return OOC_OK;
+}
+
+/* An approximate convolution's or fully connected layer's compacted filter and kept-group lists
+   (ooc_kernels.h, skip.c) against its tensors; the rest is the exact layer's (check_sizes). */
+int ooc_check_skip(const ooc_model_t *m, const ooc_op_t *op)
+{
+    const uint32_t filter = tensor_bytes(m, op->inputs[1]);
+    if (op->kind == OOC_OP_FULLY_CONNECTED_SKIP) {
+        const ooc_fc_skip_params_t *p = (const ooc_fc_skip_params_t *)op->params;
+        const int32_t groups = p->group > 0 ? (p->fc.in_depth + p->group - 1) / p->group : 0;
+        if (p->group < 1 || (p->group > 4 && p->group % 4 != 0) || p->slots < 0 || p->slots > groups ||
+            filter != (uint32_t)p->fc.out_depth * (uint32_t)p->slots *
+                          (uint32_t)OOC_SKIP_GROUP_BYTES(p->fc.in_depth, p->group)) {
+            return OOC_ERR_CORRUPT;
+        }
+        return check_rows(p->kept, p->index, p->fc.out_depth, p->slots, (uint32_t)groups);
+    }
+    {
+        const ooc_conv_skip_params_t *p = (const ooc_conv_skip_params_t *)op->params;
+        const ooc_conv_params_t *c = &p->conv;
+        const int32_t taps = c->k_h * c->k_w;
+        if (p->group < 1 || p->slots < 0 || c->k_h < 1 || c->k_w < 1) {
+            return OOC_ERR_CORRUPT;
+        }
+        if (op->kind == OOC_OP_DEPTHWISE_CONV_2D_SKIP) {
+            if (p->group > 64 || taps > 64 || p->slots > taps || c->depth_multiplier < 1 ||
+                c->out_c != c->in_c * c->depth_multiplier || filter != (uint32_t)p->slots * (uint32_t)c->out_c) {
+                return OOC_ERR_CORRUPT;
+            }
+            return check_rows(p->kept, p->index, (c->out_c + p->group - 1) / p->group, p->slots, (uint32_t)taps);
+        }
+        {
+            const int64_t groups = (int64_t)taps * ((c->in_c + p->group - 1) / p->group);
+            if ((p->group > 4 && p->group % 4 != 0) || groups > 0xFFFF || p->slots > groups ||
+                filter != (uint32_t)c->out_c * (uint32_t)p->slots * (uint32_t)OOC_SKIP_GROUP_BYTES(c->in_c, p->group)) {
+                return OOC_ERR_CORRUPT;
+            }
+            return check_rows(p->kept, p->index, c->out_c, p->slots, (uint32_t)groups);
+        }
+    }
 }

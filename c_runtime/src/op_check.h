@@ -14,5 +14,6 @@ int ooc_check_strided_copy(const ooc_strided_copy_params_t *p, uint32_t in, uint
 int ooc_check_space_batch(const ooc_space_batch_params_t *p, uint32_t in, uint32_t out);
 int ooc_check_resize_bilinear(const ooc_resize_bilinear_params_t *p, uint32_t in, uint32_t out);
 int ooc_check_reduce_max(const ooc_model_t *m, const ooc_op_t *op);
+int ooc_check_skip(const ooc_model_t *m, const ooc_op_t *op);
 
 #endif

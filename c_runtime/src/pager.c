@@ -29,6 +29,11 @@ static uint32_t op_channels(const ooc_op_t *op)
         return (uint32_t)((const ooc_conv_params_t *)op->params)->out_c;
     case OOC_OP_FULLY_CONNECTED:
         return (uint32_t)((const ooc_fc_params_t *)op->params)->out_depth;
+    case OOC_OP_CONV_2D_SKIP: /* the exact layer's parameters come first */
+    case OOC_OP_DEPTHWISE_CONV_2D_SKIP:
+        return (uint32_t)((const ooc_conv_skip_params_t *)op->params)->conv.out_c;
+    case OOC_OP_FULLY_CONNECTED_SKIP:
+        return (uint32_t)((const ooc_fc_skip_params_t *)op->params)->fc.out_depth;
     default:
         return 0u;
     }
@@ -45,7 +50,7 @@ static uint32_t piece_bytes(const ooc_model_t *m, const ooc_op_t *op, uint32_t i
     if (c1 == 0u || channels == 0u) {
         return whole;
     }
-    if (op->kind == OOC_OP_DEPTHWISE_CONV_2D && i == 1u) {
+    if ((op->kind == OOC_OP_DEPTHWISE_CONV_2D || op->kind == OOC_OP_DEPTHWISE_CONV_2D_SKIP) && i == 1u) {
         *kind = OOC_IMG_CHUNK_DW_CHANNELS;
     }
     return whole / channels * n; /* filter and bias sizes are multiples of the channels (init) */

@@ -14,6 +14,7 @@ from typing import Any
 
 from ooc_sdk import __version__
 from ooc_sdk.build.directory import (
+    APPROX_JSON,
     FLASH_BIN,
     BatchRecord,
     BuildInfo,
@@ -32,6 +33,7 @@ from ooc_sdk.image.keystore import Keystore
 from ooc_sdk.image.outdir import write_image_dir
 from ooc_sdk.image.pack import PackedImage, PackOptions, pack_image
 from ooc_sdk.image.signing import SigningKey
+from ooc_sdk.model import approx
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.planner import plan, plan_any
 from ooc_sdk.plan.request import PlanRequest
@@ -142,6 +144,8 @@ def build(
                 tmp / FLASH_BIN, packed.image, flash, request.flash_offset, fail_after,
                 outcome=f"the build is abandoned and {out_dir} {kept}",
             )  # fmt: skip
+        if graph.approx is not None:
+            approx.save(graph.approx.config, tmp / APPROX_JSON)
         rel = {k: str(v.relative_to(tmp)) for k, v in files.items()}
         seconds = round(time.perf_counter() - t0, 3)
         info = _info(graph, gen.name, request, p, packed, device, keystore, report, rel, seconds)
@@ -190,4 +194,5 @@ def _info(
         program_ops=report.get("program_ops"),
         erase_ops=report.get("erase_ops"),
         seconds=seconds,
+        approx=graph.approx.to_json() if graph.approx is not None else None,
     )

@@ -49,6 +49,7 @@ from ooc_sdk.targets import FlashProfile
 BUILD_JSON = "build.json"
 PLAN_JSON = "plan.json"
 MODEL_FILE = "model.tflite"
+APPROX_JSON = "approx.json"  # an approximate build's configuration (ooc_sdk/model/approx.py)
 FLASH_BIN = "flash.bin"
 BUILD_FORMAT = 1  # build.json's "format": the layout this module writes and reads
 
@@ -115,9 +116,13 @@ class BuildInfo:
     program_ops: int | None  # page programs writing flash.bin (None: a batch build)
     erase_ops: int | None
     seconds: float
+    # an approximate build (--approx): Approximation.to_json(); its configuration is OUT/approx.json
+    approx: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        if d["approx"] is None:  # an exact build's build.json has no such key
+            del d["approx"]
         model = {
             "name": d.pop("model_name"),
             "sha256": d.pop("model_sha256"),
@@ -171,6 +176,7 @@ class BuildInfo:
             program_ops=_get(fw, "program_ops", int, optional=True),
             erase_ops=_get(fw, "erase_ops", int, optional=True),
             seconds=float(_get(d, "seconds", (int, float))),
+            approx=_get(d, "approx", dict, optional=True) if "approx" in d else None,
         )
 
 
@@ -304,7 +310,25 @@ class BuildDir:
                 f"build.json's {self.info.model_sha256[:16]}..)",
                 param="model",
             )
-        return g
+        return self._approximate(g) if self.info.approx is not None else g
+
+    def _approximate(self, g: Graph) -> Graph:
+        """An approximate build's graph: its configuration (OUT/approx.json, which must be the
+        one build.json records) applied to the model."""
+        from ooc_sdk.lower.skip import approximate
+        from ooc_sdk.model import approx
+
+        assert self.info.approx is not None
+        try:
+            config = approx.load(self.path / APPROX_JSON)
+        except OocError as exc:
+            raise BuildDirError(f"{self.path} is an approximate build: {exc}") from None
+        out = approximate(g, config)
+        if out.approx.config_sha256 != self.info.approx.get("config_sha256"):
+            raise BuildDirError(
+                f"{self.path / APPROX_JSON} is not the configuration this build was made with"
+            )
+        return out
 
     def plan(self, graph: Graph | None = None) -> Plan:
         """The plan the build was made with, read back from plan.json (no planning)."""
@@ -317,8 +341,10 @@ class BuildDir:
 
     def check_for(self, graph: Graph, device: DeviceKey) -> None:
         """Refuse running this build with another model or another device's key."""
-        if graph.sha256 != self.info.model_sha256:
-            raise ModelMismatchError("the model does not match the build")
+        made = (self.info.approx or {}).get("config_sha256")
+        given = graph.approx.config_sha256 if graph.approx is not None else None
+        if graph.sha256 != self.info.model_sha256 or made != given:
+            raise ModelMismatchError("the model (or its approximation) does not match the build")
         dev = self.info.device
         if dev is not None and device.uid.hex() != dev.uid:
             raise WrongDeviceError(

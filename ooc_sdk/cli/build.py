@@ -11,6 +11,7 @@ import click
 from ooc_sdk.cli.options import (
     EXISTING_FILE,
     SIZE,
+    approx_option,
     channel_split_option,
     check_channel_split,
     command,
@@ -82,6 +83,7 @@ from ooc_sdk.errors import InvalidArgumentError
     "spills if more. The ring's life grows with it: `ooc audit wear OUT/ --target-years Y` "
     "proposes the size for a lifetime.",
 )
+@approx_option("the build")
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 def build_cmd(
     model: Path,
@@ -106,6 +108,7 @@ def build_cmd(
     max_mac_overhead: float | None,
     channel_split: str,
     scratch: int | None,
+    approx_config: Path | None,
     as_json: bool,
 ) -> None:
     """Build MODEL to run out of core: plan, encrypted image, C sources, emulated flash.
@@ -151,6 +154,15 @@ def build_cmd(
     device = read_key_file(device_key) if device_key is not None else None
     factory = open_keystore(master_key, keystore=keystore) if device is None else None
     graph = load_model(model)
+    if approx_config is not None:
+        from ooc_sdk.lower.skip import approximate_file
+
+        if fuse:
+            from ooc_sdk.lower.skip import NOT_FUSED
+            from ooc_sdk.model.approx import ApproxConfigError
+
+            raise ApproxConfigError(NOT_FUSED)
+        graph = approximate_file(graph, approx_config)
     t0 = time.perf_counter()
     stages = {"planning": 1, "packing": 2, "generating": 3, "writing": 4}
 

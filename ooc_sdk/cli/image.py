@@ -332,6 +332,8 @@ def dumpinfo(image: Path, as_json: bool) -> None:
         f"  {pub['cipher']} + {pub['tag']} tags, {pub['n_chunks']} chunks, "
         f"{pub['weights_bytes']:,} weight bytes, largest chunk {pub['max_chunk_bytes']:,}"
     )
+    if pub["approximate"]:
+        click.echo("  APPROXIMATE build: operand groups skipped (manifest.json `approx`)")
     ks = pub["key_slot"]
     click.echo(f"  key slot: device UID {ks['device_uid']}, key id {ks['key_id']}")
     sig = pub["signature"]

@@ -205,6 +205,20 @@ def io_options(f: Any) -> Any:
 # -- fused schedules and SRAM budgets (ooc plan, codegen, run, build) ---------------------------
 
 
+def approx_option(what: str) -> Any:
+    """--approx (``ooc build``, ``ooc codegen``, ``ooc run``): an approximate build."""
+    return click.option(
+        "--approx",
+        "approx_config",
+        type=EXISTING_FILE,
+        default=None,
+        help="An approximation configuration (ooc approx's config.json; docs/FORMAT.md): "
+        f"{what} skips its operand groups, computing those layers as if the skipped weights "
+        "were zero; skipped weights are not stored, read or decrypted. Recorded in the plan, "
+        "build.json and the image manifest. Layer by layer only (not with fused schedules).",
+    )
+
+
 def channel_split_option(note: str = "") -> Any:
     """--channel-split (``ooc plan``, ``ooc codegen``, ``ooc run``, ``ooc build``)."""
     return click.option(

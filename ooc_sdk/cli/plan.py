@@ -10,6 +10,7 @@ import click
 from ooc_sdk.cli.options import (
     EXISTING_FILE,
     SIZE,
+    approx_option,
     check_budgets,
     check_channel_split,
     command,
@@ -219,6 +220,7 @@ def _plot(fp: FusionPlan, model: Path, path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @fusion_options
 @in_core_budget_options
+@approx_option("the tables' kernels")
 def codegen(
     model: Path,
     out_dir: Path,
@@ -230,6 +232,7 @@ def codegen(
     channel_split: str,
     sram: int | None,
     working_sram: int | None,
+    approx_config: Path | None,
 ) -> None:
     """Emit the C sources a firmware project adds to run MODEL.
 
@@ -257,6 +260,10 @@ def codegen(
     check_budgets(sram, working_sram)
     check_channel_split(channel_split, fuse or max_mac_overhead is not None)
     graph = load_model(model)
+    if approx_config is not None:
+        from ooc_sdk.lower.skip import approximate_file
+
+        graph = approximate_file(graph, approx_config)
     fusion = plan_in_core(
         graph, fuse=fuse, max_mac_overhead=max_mac_overhead, sram=sram,
         working_sram=working_sram, channel_split=channel_split,
@@ -276,6 +283,7 @@ def codegen(
         "working_sram_bytes": fusion.working_sram_bytes if fusion else None,
         "mac_overhead": round(fusion.mac_overhead, 4) if fusion else 1.0,
         "runtime_sources": [str(s) for s in gen.runtime_sources],
+        **({"approx": graph.approx.to_json()} if graph.approx is not None else {}),
     }
     if as_json:
         emit_json(info)

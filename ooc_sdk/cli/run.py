@@ -11,6 +11,7 @@ import click
 from ooc_sdk.cli.options import (
     EXISTING_FILE,
     INT,
+    approx_option,
     check_budgets,
     check_channel_split,
     command,
@@ -77,6 +78,7 @@ from ooc_sdk.cli.options import (
 )
 @fusion_options
 @in_core_budget_options
+@approx_option("the model (not a build directory, which records its own)")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def run(
     target: Path,
@@ -95,6 +97,7 @@ def run(
     channel_split: str,
     sram: int | None,
     working_sram: int | None,
+    approx_config: Path | None,
     as_json: bool,
 ) -> None:
     """Run a model, or an out-of-core build, with the ooc C runtime on this host
@@ -156,7 +159,7 @@ def run(
         target, device=device, inputs=load_inputs(inputs), seed=seed, platform=platform,
         repeat=repeat, sync_reads=sync_reads, kernels=kernels, timeout=timeout, fuse=fuse,
         max_mac_overhead=max_mac_overhead, sram=sram, working_sram=working_sram,
-        channel_split=channel_split, model=model,
+        channel_split=channel_split, model=model, approx=approx_config,
         progress=None if as_json else lambda msg: click.echo(f"  {msg}", err=True),
     )  # fmt: skip
     save_outputs(output, r.outputs)

@@ -105,11 +105,13 @@ class _Emitter:
             arr = np.asarray(value)
             if arr.dtype.kind == "f":
                 ctype = "float"
+            elif arr.dtype == np.uint16:  # an approximate layer's kept-group lists
+                ctype = "uint16_t"
             else:
                 ctype = "int32_t"
                 if arr.size and (arr.min() < -(1 << 31) or arr.max() >= 1 << 31):
                     raise UnsupportedModelError(f"{prefix}.{field} does not fit int32")
-            sym = f"{prefix}_{field}"
+            sym = f"{prefix}_{field.replace('.', '_')}"  # "conv.out_shift": a member's member
             self.out(f"static const {ctype} {sym}[] = {_array(arr)};")
             return sym
         if isinstance(value, float):

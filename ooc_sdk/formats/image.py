@@ -64,6 +64,7 @@ TAG_OPTIONS = {"cmac": TAG_AES_CMAC, "poly1305": TAG_POLY1305}
 WRAP_AES_KW = 1  # RFC 3394 key wrap under the key-encryption key
 
 FLAG_SIGNED = 1  # manifest.flags: a signature block follows the header tag
+FLAG_APPROX = 2  # manifest.flags: an approximate build's weights (operand groups skipped)
 SIGNATURE_MAGIC = b"OOCG"
 SIGNATURE_VERSION = 1
 SIG_ED25519 = 1  # RFC 8032 Ed25519 (SHA-512)
@@ -171,7 +172,12 @@ MANIFEST = Record(
         Field("security_counter", "I", "anti-rollback: devices refuse a lower value"),
         Field("n_chunks", "I", "entries in the chunk table"),
         Field("chunk_entry_bytes", "H", "64"),
-        Field("flags", "H", "FLAG_SIGNED (1): a signature block follows the header tag; else 0"),
+        Field(
+            "flags",
+            "H",
+            "FLAG_SIGNED (1): a signature block follows the header tag; FLAG_APPROX (2): an "
+            "approximate build (operand groups skipped; informative); else 0",
+        ),
         Field("chunk_table_offset", "I", "512"),
         Field("header_tag_offset", "I", "chunk_table_offset + 64 * n_chunks"),
         Field("weights_bytes", "I", "sum of chunk lengths"),
@@ -270,6 +276,7 @@ LAYOUT_CONSTANTS = {
     "TAG_POLY1305": TAG_POLY1305,
     "WRAP_AES_KW": WRAP_AES_KW,
     "FLAG_SIGNED": FLAG_SIGNED,
+    "FLAG_APPROX": FLAG_APPROX,
     "SIGNATURE_VERSION": SIGNATURE_VERSION,
     "SIG_ED25519": SIG_ED25519,
     "INSTALL_VERSION": INSTALL_VERSION,

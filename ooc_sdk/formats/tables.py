@@ -81,8 +81,14 @@ OP_KINDS = {
     "ARG_MAX": 36,
     "ARG_MIN": 37,
     "PRELU": 38,
+    "CONV_2D_SKIP": 39,
+    "DEPTHWISE_CONV_2D_SKIP": 40,
+    "FULLY_CONNECTED_SKIP": 41,
 }
 _OP_DOCS = {
+    "CONV_2D_SKIP": "approximate CONV_2D: operand groups skipped (ooc_conv_skip_params_t)",
+    "DEPTHWISE_CONV_2D_SKIP": "approximate DEPTHWISE_CONV_2D (ooc_conv_skip_params_t)",
+    "FULLY_CONNECTED_SKIP": "approximate FULLY_CONNECTED (ooc_fc_skip_params_t)",
     "QUANTIZE": "float32 -> int8",
     "REQUANTIZE": "int8 -> int8",
     "DEQUANTIZE": "int8 -> float32",

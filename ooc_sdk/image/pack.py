@@ -333,7 +333,8 @@ def _manifest(
         security_counter=options.security_counter,
         n_chunks=len(chunks),
         chunk_entry_bytes=fmt.CHUNK_ENTRY.size,
-        flags=fmt.FLAG_SIGNED if options.signing_key is not None else 0,
+        flags=(fmt.FLAG_SIGNED if options.signing_key is not None else 0)
+        | (fmt.FLAG_APPROX if graph.approx is not None else 0),
         chunk_table_offset=fmt.CHUNK_TABLE_OFFSET,
         header_tag_offset=lay.header_tag_offset,
         weights_bytes=sum(c.length for c in chunks),
@@ -386,6 +387,7 @@ def describe(
     return {
         "format_version": fmt.FORMAT_VERSION,
         "model": {"name": graph.name, "sha256": graph.sha256},
+        **({"approx": graph.approx.to_json()} if graph.approx is not None else {}),
         "build_id": build_id.hex(),
         "plan_id": pid.hex(),
         "created_unix": created,

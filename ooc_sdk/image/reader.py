@@ -216,6 +216,7 @@ class ImageInfo:
                 if self.signer_key_id is not None
                 else None
             ),
+            "approximate": bool(m["flags"] & fmt.FLAG_APPROX),
             "n_chunks": m["n_chunks"],
             "weights_bytes": m["weights_bytes"],
             "max_chunk_bytes": m["max_chunk_bytes"],
@@ -260,7 +261,7 @@ def parse_image(data: bytes) -> ImageInfo:
     m = fmt.MANIFEST.unpack(data, fmt.MANIFEST_OFFSET)
     h_len = next(n for k, _, n in parts if k == fmt.PART_HEADER)
     table_end = fmt.CHUNK_TABLE_OFFSET + fmt.CHUNK_ENTRY.size * m["n_chunks"]
-    signed = m["flags"] == fmt.FLAG_SIGNED
+    signed = m["flags"] & ~fmt.FLAG_APPROX == fmt.FLAG_SIGNED
     header_end = table_end + fmt.TAG_BYTES + (fmt.SIGNATURE.size if signed else 0)
     install = [n for k, _, n in parts if k == fmt.PART_INSTALL]
     want_install = [fmt.install_bytes(m["n_chunks"], sector)] if signed else []
@@ -270,7 +271,7 @@ def parse_image(data: bytes) -> ImageInfo:
         or m["chunk_entry_bytes"] != fmt.CHUNK_ENTRY.size
         or m["chunk_table_offset"] != fmt.CHUNK_TABLE_OFFSET
         or m["header_tag_offset"] != table_end
-        or m["flags"] not in (0, fmt.FLAG_SIGNED)
+        or m["flags"] & ~fmt.FLAG_APPROX not in (0, fmt.FLAG_SIGNED)
         or sb["header_bytes"] != header_end
         or sb["header_bytes"] > h_len
         or install != want_install

@@ -168,8 +168,18 @@ class Graph:
     source: str | None = None  # the file it was read from (load_model), absolute; None: bytes
     # what ingest folded or dropped (ooc_sdk.model.fold), one line each, for `ooc inspect`
     folded: list[str] = field(default_factory=list)
+    # an approximate build's graph (ooc_sdk.lower.skip.approximate): what was skipped; None: exact
+    approx: Any = None
 
     # -- derived facts ---------------------------------------------------------------
+
+    @property
+    def cache_id(self) -> str:
+        """Names what a build of this graph computes: the model's sha256, and for an approximate
+        graph its configuration's (build caches key on it)."""
+        if self.approx is None:
+            return self.sha256
+        return f"{self.sha256}~approx-{self.approx.config_sha256}"
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.lower.skip import NOT_FUSED
+from ooc_sdk.model.approx import ApproxConfigError
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.graph import output_bytes
 from ooc_sdk.plan.fusion.layout import FusionPlan
@@ -62,6 +64,8 @@ def plan_in_core(
                     param=(name, "fuse"),
                 )
         return None
+    if graph.approx is not None:
+        raise ApproxConfigError(NOT_FUSED)
     if sram is None:
         return plan_fusion(
             graph, sram=working_sram, max_mac_overhead=max_mac_overhead, channel_split=channel_split

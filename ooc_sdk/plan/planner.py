@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 
 from ooc_sdk.errors import InvalidArgumentError
+from ooc_sdk.lower.skip import NOT_FUSED
+from ooc_sdk.model.approx import ApproxConfigError
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fused import plan_fused
 from ooc_sdk.plan.paged import plan_paged
@@ -27,7 +29,7 @@ def plan_any(graph: Graph, request: PlanRequest, auto_fuse: bool = True) -> Plan
     forced), which may spill. With ``request.fuse`` already set, or ``auto_fuse`` off, it is
     :func:`plan`. The BudgetError, when neither fits, is the fused planner's: its minimum is
     the lower one."""
-    if request.fuse or not auto_fuse:
+    if request.fuse or not auto_fuse or graph.approx is not None:
         return plan(graph, request)
     try:
         return plan(graph, request)
@@ -44,6 +46,8 @@ def plan(graph: Graph, request: PlanRequest) -> Plan:
     (ooc_sdk/plan/fusion) chosen together with the slots (ooc_sdk/plan/fused.py), spilling
     activations to flash when nothing else fits and ``request.spill`` allows. A scratch
     partition the request sizes must hold one inference's spills."""
+    if request.fuse and graph.approx is not None:
+        raise ApproxConfigError(NOT_FUSED)
     p = plan_fused(graph, request) if request.fuse else plan_paged(graph, request)
     scratch = request.scratch_bytes
     if scratch is not None:

@@ -257,6 +257,8 @@ class Plan:
         h = hashlib.sha256(f"slots={self.slots}|slot={self.slot_bytes}|{self.verify}".encode())
         if self.fusion is not None:
             h.update(f"|fused={self.fusion.digest}".encode())
+        if self.graph.approx is not None:  # tables for one configuration, an image of its weights
+            h.update(f"|approx={self.graph.approx.config_sha256}".encode())
         for s in self.steps:
             h.update(f"|{s.op},{s.c0},{s.c1},{len(s.pieces)}".encode())
             if s.block >= 0:
@@ -316,10 +318,13 @@ class Plan:
         }
 
     def _json_figures(self) -> dict[str, Any]:
-        """Sizes, flash traffic per inference, and what the plan was made for."""
+        """Sizes, flash traffic per inference, and what the plan was made for (an approximate
+        build's plan says so: ``approx``, ooc_sdk/lower/skip.py)."""
+        approx = {"approx": self.graph.approx.to_json()} if self.graph.approx is not None else {}
         return {
             "model": self.graph.name,
             "model_sha256": self.graph.sha256,
+            **approx,
             "budget_bytes": self.budget,
             "sram_bytes": self.sram_bytes,
             "activation_bytes": self.activation_bytes,

@@ -80,7 +80,7 @@ def build_host(
     flags = WARNINGS + (SANITIZE if sanitize else RELEASE) + KERNEL_FLAGS[kernels]
     schedule = fusion.digest if fusion is not None else "per-layer"
     key = hashlib.sha256(
-        f"{graph.sha256}|{schedule}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
+        f"{graph.cache_id}|{schedule}|{_codegen_digest()}|{cc}|{' '.join(flags)}".encode()
     ).hexdigest()[:32]
     if (build_root() / key / "binary").exists():
         return build_root() / key / "binary"

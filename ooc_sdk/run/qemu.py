@@ -452,7 +452,7 @@ def _generated_tables(graph: Graph, fusion: FusionPlan | None) -> tuple[Path, st
     directory keyed by the model, the schedule and the runtime; returns it and the C name."""
     schedule = fusion.digest if fusion is not None else "per-layer"
     key = hashlib.sha256(
-        f"m4-gen|{graph.sha256}|{schedule}|{runtime_digest()}".encode()
+        f"m4-gen|{graph.cache_id}|{schedule}|{runtime_digest()}".encode()
     ).hexdigest()[:32]
     gen_dir = build_root() / f"gen-{key}"
     if not (gen_dir / "done").exists():

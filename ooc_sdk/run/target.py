@@ -18,6 +18,7 @@ import numpy as np
 from ooc_sdk.build.directory import BuildDir
 from ooc_sdk.errors import InvalidArgumentError
 from ooc_sdk.image.keys import DeviceKey
+from ooc_sdk.lower.skip import approximate_file
 from ooc_sdk.model import load_model
 from ooc_sdk.model.inputs import random_inputs
 from ooc_sdk.plan.budget import in_core_sram_bytes, plan_in_core
@@ -59,6 +60,7 @@ def run_target(
     channel_split: str = "auto",
     progress: Callable[[str], None] | None = None,
     model: Path | None = None,
+    approx: Path | None = None,
 ) -> TargetRun:
     """Run ``target`` (a .tflite model or an ``ooc build`` directory) on one input sample:
     ``inputs`` (one array per model input) or random ones from ``seed``.
@@ -75,6 +77,12 @@ def run_target(
     if platform == "qemu-m4" and progress is not None:
         progress("building the Cortex-M4 firmware and running it under QEMU")
     if target.is_dir():
+        if approx is not None:
+            raise InvalidArgumentError(
+                "`approx` applies to a MODEL: a build directory runs the approximation it was "
+                "built with",
+                param="approx",
+            )
         return _run_build_dir(
             target, device, inputs, seed, platform, sync_reads, kernels, timeout, model
         )
@@ -84,6 +92,8 @@ def run_target(
         what = "`device` and `sync_reads` apply" if platform == "host" else "`device` applies"
         raise InvalidArgumentError(f"{what} to a build directory", param=("device", "sync_reads"))
     graph = load_model(target)
+    if approx is not None:
+        graph = approximate_file(graph, approx)
     fusion = plan_in_core(
         graph, fuse=fuse, max_mac_overhead=max_mac_overhead, sram=sram,
         working_sram=working_sram, channel_split=channel_split,

@@ -30,6 +30,7 @@
 #define OOC_IMG_TAG_POLY1305 2u
 #define OOC_IMG_WRAP_AES_KW 1u
 #define OOC_IMG_FLAG_SIGNED 1u
+#define OOC_IMG_FLAG_APPROX 2u
 #define OOC_IMG_SIGNATURE_VERSION 1u
 #define OOC_IMG_SIG_ED25519 1u
 #define OOC_IMG_INSTALL_VERSION 1u
@@ -171,7 +172,7 @@ OOC_IMG_STATIC_ASSERT(KS_reserved, offsetof(ooc_img_key_slot_t, reserved) == OOC
 #define OOC_IMG_MF_SECURITY_COUNTER 8u /* anti-rollback: devices refuse a lower value */
 #define OOC_IMG_MF_N_CHUNKS 12u /* entries in the chunk table */
 #define OOC_IMG_MF_CHUNK_ENTRY_BYTES 16u /* 64 */
-#define OOC_IMG_MF_FLAGS 18u /* FLAG_SIGNED (1): a signature block follows the header tag; else 0 */
+#define OOC_IMG_MF_FLAGS 18u /* FLAG_SIGNED (1): a signature block follows the header tag; FLAG_APPROX (2): an approximate build (operand groups skipped; informative); else 0 */
 #define OOC_IMG_MF_CHUNK_TABLE_OFFSET 20u /* 512 */
 #define OOC_IMG_MF_HEADER_TAG_OFFSET 24u /* chunk_table_offset + 64 * n_chunks */
 #define OOC_IMG_MF_WEIGHTS_BYTES 28u /* sum of chunk lengths */

@@ -88,6 +88,48 @@ void ooc_fully_connected_s8(const ooc_fc_params_t *p, const int8_t *input, const
 void ooc_fully_connected_s8_channels(const ooc_fc_params_t *p, const int8_t *input, const int8_t *filter,
                                      const int32_t *bias, int8_t *output, int32_t o0, int32_t o1);
 
+/* ---- approximate CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (src/kernels/skip.c) ----
+   Operand groups skipped (docs/FORMAT.md, "Approximation configuration"): the result is the exact
+   kernel's on the same filter with the skipped weights set to zero, but the skipped weights are
+   not stored and not multiplied. A row of the compacted filter holds the groups that row keeps,
+   in the exact filter's order, padded with zero groups to `slots` (the most any row keeps): rows
+   stay one size, so a step may still take output channels [c0, c1).
+   CONV_2D, FULLY_CONNECTED: a row per output channel, filter [c1 - c0][slots][OOC_SKIP_GROUP_BYTES]
+   (a group's weights, zero-padded to whole words; group <= 4 or a multiple of 4); index[oc][k]:
+   kept group k's number in the row, tap * ceil(in_c / group) + input channel group.
+   DEPTHWISE_CONV_2D: a row per `group` output channels, filter [slots][c1 - c0] (slot k, channel
+   c: the weight of the row's k-th kept tap); index[row][k] = ky * k_w + kx; group <= 64. */
+/* Bytes a kept group takes (CONV_2D: in_c, FULLY_CONNECTED: in_depth): whole words, but fewer than
+   four input channels that make one group take their own count. */
+#define OOC_SKIP_GROUP_BYTES(in_c, group) ((in_c) < 4 && (in_c) <= (group) ? (in_c) : 4 * (((group) + 3) / 4))
+
+typedef struct {
+    ooc_conv_params_t conv;   /* the exact layer's parameters */
+    int32_t group;            /* input channels (depthwise: channels) per operand group */
+    int32_t slots;            /* groups stored per row */
+    const uint16_t *kept;     /* [rows]: groups each row keeps, <= slots */
+    const uint16_t *index;    /* [rows][slots]: where each kept group is in the exact filter */
+} ooc_conv_skip_params_t;
+
+typedef struct {
+    ooc_fc_params_t fc;       /* the exact layer's parameters */
+    int32_t group, slots;
+    const uint16_t *kept, *index; /* as ooc_conv_skip_params_t's, a row per output unit */
+} ooc_fc_skip_params_t;
+
+/* Output channels [c0, c1) only, as the exact kernels' _channels forms. */
+void ooc_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *p, const int8_t *input, const int8_t *filter,
+                                 const int32_t *bias, int8_t *output, int32_t c0, int32_t c1);
+void ooc_depthwise_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *p, const int8_t *input,
+                                           const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
+                                           int32_t c1);
+void ooc_fully_connected_skip_s8_channels(const ooc_fc_skip_params_t *p, const int8_t *input, const int8_t *filter,
+                                          const int32_t *bias, int8_t *output, int32_t o0, int32_t o1);
+/* The executor's entry: operator `kind` (OOC_OP_*_SKIP) with `params`, its channels [c0, c1) (c1 == 0:
+   all of them); inputs (input, filter, bias or NULL), output. */
+void ooc_skip_run(uint16_t kind, const void *params, const void *in0, const void *in1, const void *in2, void *out,
+                  uint32_t c0, uint32_t c1);
+
 /* ---- AVERAGE_POOL_2D, MAX_POOL_2D (src/kernels/pool.c) ------------------------- */
 typedef struct {
     int32_t batches, in_h, in_w, channels, out_h, out_w;

@@ -79,6 +79,10 @@ enum ooc_op_kind {
     OOC_OP_ARG_MAX = 36, /* int8 -> int32 indices */
     OOC_OP_ARG_MIN = 37, /* int8 -> int32 indices */
     OOC_OP_PRELU = 38,
+    /* approximate CONV_2D: operand groups skipped (ooc_conv_skip_params_t) */
+    OOC_OP_CONV_2D_SKIP = 39,
+    OOC_OP_DEPTHWISE_CONV_2D_SKIP = 40, /* approximate DEPTHWISE_CONV_2D (ooc_conv_skip_params_t) */
+    OOC_OP_FULLY_CONNECTED_SKIP = 41, /* approximate FULLY_CONNECTED (ooc_fc_skip_params_t) */
     OOC_OP_KIND_COUNT
 };
 OOC_MODEL_STATIC_ASSERT(ooc_op_kind_fits, OOC_OP_KIND_COUNT <= 0xFFFFu);

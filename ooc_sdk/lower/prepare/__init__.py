@@ -86,6 +86,11 @@ class Prepared:
 
 
 def prepare_op(graph: Graph, op: Operator) -> Prepared:
+    if graph.approx is not None and op.index in graph.approx.layouts:
+        from ooc_sdk.lower.prepare.skip import prepare_skip
+
+        struct, fields, kind = prepare_skip(graph, op, graph.approx.layouts[op.index])
+        return Prepared(kind, struct, fields, op.inputs)
     module, func, positions = _REGISTRY[op.op_type]
     inputs = (
         op.inputs

@@ -1,0 +1,383 @@
+/*
+ * Approximate CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: the kernels walk, per row of the
+ * compacted filter, the list of the operand groups it keeps (ooc_kernels.h), so a skipped group
+ * costs nothing: no load, no multiply, no branch. The sums are the exact kernels' over the kept
+ * weights, f * (x + input_offset) each, so they equal the exact kernel's on the filter with the
+ * skipped weights zeroed; the requantization is the exact one. Sums wrap modulo 2^32 as the
+ * reference's int32 accumulators do, so the order of the products changes nothing.
+ *
+ * CONV_2D: four (or two) output pixels at a time, each pixel's window widened once into 16-bit lanes with
+ * the input offset added (SXTAB16; taps outside the image are zero lanes, as they add nothing),
+ * group j of a row at words 2j, 2j + 1 (a group of four channels: bytes 0 and 2, then 1 and 3).
+ * Each kept group then costs one index load, one weight word widened (SXTB16) and, per pixel,
+ * two word loads and two SMLADs: no bounds checks, no branch but the loop's. Windows larger than
+ * half the buffer (SKIP_WINDOW_WORDS) take a slower path that finds each group's tap. FULLY_CONNECTED and
+ * DEPTHWISE_CONV_2D read the input directly, a group at a time. The DSP instructions are one
+ * instruction each on cores with the DSP extension and portable C elsewhere (dsp.h), so host
+ * and Cortex-M builds compute the same sums.
+ *
+ * Memory: the stack, the widened windows' buffer (4 * SKIP_WINDOW_WORDS bytes).
+ */
+#include "dsp.h"
+
+#define SKIP_WINDOW_WORDS 512 /* the widened windows' buffer: 2 KiB */
+#define QUAD 128u             /* four pixels at a time: windows of up to 128 words, 128 apart */
+#define SKIP_DW_MAX_GROUP 64  /* depthwise: channels per group, at most (checked at init) */
+#define SKIP_DW_MAX_TAPS 64   /* depthwise: kernel taps, at most */
+
+static int8_t requantize(int32_t acc, const ooc_conv_params_t *p, int32_t c)
+{
+    return ooc_dsp_requantize(acc, p->out_multiplier[c], p->out_shift[c], p->output_offset, p->act_min,
+                              p->act_max);
+}
+
+/* The four outputs of channel c of conv_quad, its constants computed once. */
+static void requantize4(const int32_t *acc, const ooc_conv_params_t *p, int32_t c, int8_t *const *out)
+{
+    const ooc_dsp_rq_t r = ooc_dsp_rq(p->out_multiplier[c], p->out_shift[c]);
+    int32_t i;
+    for (i = 0; i < 4; i++) {
+        out[i][c] = ooc_clamp_s8(ooc_dsp_scale(&r, acc[i]) + p->output_offset, p->act_min, p->act_max);
+    }
+}
+
+/* Four input bytes (the first n, n < 4: the rest zero) as a word. */
+static uint32_t read_part(const int8_t *x, int32_t n)
+{
+    uint32_t v = 0;
+    int32_t i;
+    if (n >= 4) {
+        return ooc_read_u32(x);
+    }
+    for (i = 0; i < n; i++) {
+        v |= (uint32_t)(uint8_t)x[i] << (8 * i);
+    }
+    return v;
+}
+
+/* sum of f[i] * (x[i] + offset), i < n */
+static int32_t group_dot(const int8_t *f, const int8_t *x, int32_t n, int32_t offset, int32_t acc)
+{
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        acc += (int32_t)f[i] * ((int32_t)x[i] + offset);
+    }
+    return acc;
+}
+
+/* The widened window of the output pixel whose window starts at (y0, x0): per tap, per group,
+   per word of four channels, two lane pairs of x + input_offset (zero outside the image). */
+static void widen(const ooc_conv_skip_params_t *sp, const int8_t *in_b, int32_t y0, int32_t x0, uint32_t *win)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const uint32_t off2 = ooc_dup16(p->input_offset);
+    const int32_t g = sp->group, words = (g + 3) >> 2, per_tap = (p->in_c + g - 1) / g;
+    int32_t ky, kx, gi, q;
+    for (ky = 0; ky < p->k_h; ky++) {
+        const int32_t y = y0 + ky * p->dil_h;
+        for (kx = 0; kx < p->k_w; kx++) {
+            const int32_t x = x0 + kx * p->dil_w;
+            const int8_t *src;
+            if ((uint32_t)y >= (uint32_t)p->in_h || (uint32_t)x >= (uint32_t)p->in_w) {
+                memset(win, 0, (size_t)(per_tap * words) * 8u);
+                win += per_tap * words * 2;
+                continue;
+            }
+            src = in_b + (y * p->in_w + x) * p->in_c;
+            for (gi = 0; gi < per_tap; gi++) {
+                for (q = 0; q < words; q++, win += 2) {
+                    const int32_t c = gi * g + 4 * q;
+                    const int32_t end = gi * g + g < p->in_c ? gi * g + g : p->in_c;
+                    const uint32_t v = read_part(src + c, end - c);
+                    win[0] = ooc_sxtab16(off2, v);
+                    win[1] = ooc_sxtab16_ror8(off2, v);
+                }
+            }
+        }
+    }
+}
+
+/* Output channels [c0, c1) of two pixels from their widened windows a and b. */
+static OOC_NOINLINE void conv_pair(const ooc_conv_skip_params_t *sp, const uint32_t *a, const uint32_t *b,
+                                   const int8_t *filter, const int32_t *bias, int8_t *out_a, int8_t *out_b,
+                                   int32_t c0, int32_t c1)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t words = (sp->group + 3) >> 2, width = OOC_SKIP_GROUP_BYTES(p->in_c, sp->group);
+    int32_t oc, k, q;
+    for (oc = c0; oc < c1; oc++) {
+        const int8_t *f = filter + (oc - c0) * sp->slots * width;
+        const uint16_t *ix = sp->index + oc * sp->slots;
+        const int32_t n = sp->kept[oc];
+        int32_t acc_a = bias ? bias[oc - c0] : 0, acc_b = acc_a;
+        if (words == 1) {
+            for (k = 0; k < n; k++) {
+                const uint32_t e = 2u * ix[k];
+                const uint32_t w = width == 4 ? ooc_read_u32(f) : read_part(f, width);
+                const uint32_t lo = ooc_sxtb16(w), hi = ooc_sxtb16_ror8(w);
+                f += width;
+                acc_a = ooc_smlad(lo, a[e], acc_a);
+                acc_a = ooc_smlad(hi, a[e + 1u], acc_a);
+                acc_b = ooc_smlad(lo, b[e], acc_b);
+                acc_b = ooc_smlad(hi, b[e + 1u], acc_b);
+            }
+        } else {
+            for (k = 0; k < n; k++) {
+                const uint32_t e = 2u * (uint32_t)words * ix[k];
+                for (q = 0; q < words; q++, f += 4) {
+                    const uint32_t w = ooc_read_u32(f);
+                    const uint32_t lo = ooc_sxtb16(w), hi = ooc_sxtb16_ror8(w);
+                    acc_a = ooc_smlad(lo, a[e + 2u * (uint32_t)q], acc_a);
+                    acc_a = ooc_smlad(hi, a[e + 2u * (uint32_t)q + 1u], acc_a);
+                    acc_b = ooc_smlad(lo, b[e + 2u * (uint32_t)q], acc_b);
+                    acc_b = ooc_smlad(hi, b[e + 2u * (uint32_t)q + 1u], acc_b);
+                }
+            }
+        }
+        out_a[oc] = requantize(acc_a, p, oc);
+        out_b[oc] = requantize(acc_b, p, oc);
+    }
+}
+
+/* The kept groups of one row against four windows; `load` reads a group's weights at f. */
+#define QUAD_LOOP(load, width)                                                                     \
+    for (k = 0; k < n; k++) {                                                                      \
+        const uint32_t *x = win + 2u * ix[k];                                                      \
+        const uint32_t w = (load);                                                                 \
+        const uint32_t lo = ooc_sxtb16(w), hi = ooc_sxtb16_ror8(w);                                \
+        f += (width);                                                                              \
+        a0 = ooc_smlad(lo, x[0], a0);                                                              \
+        a0 = ooc_smlad(hi, x[1], a0);                                                              \
+        a1 = ooc_smlad(lo, x[QUAD], a1);                                                           \
+        a1 = ooc_smlad(hi, x[QUAD + 1u], a1);                                                      \
+        a2 = ooc_smlad(lo, x[2u * QUAD], a2);                                                      \
+        a2 = ooc_smlad(hi, x[2u * QUAD + 1u], a2);                                                 \
+        a3 = ooc_smlad(lo, x[3u * QUAD], a3);                                                      \
+        a3 = ooc_smlad(hi, x[3u * QUAD + 1u], a3);                                                 \
+    }
+
+/* Output channels [c0, c1) of four pixels from their widened windows, QUAD words apart from
+   `win` (a constant: the loads take it as an immediate offset), groups of four channels. */
+static OOC_NOINLINE void conv_quad(const ooc_conv_skip_params_t *sp, const uint32_t *win, const int8_t *filter,
+                                   const int32_t *bias, int8_t *const *out, int32_t c0, int32_t c1)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t width = OOC_SKIP_GROUP_BYTES(p->in_c, sp->group);
+    int32_t oc, k;
+    for (oc = c0; oc < c1; oc++) {
+        const int8_t *f = filter + (oc - c0) * sp->slots * width;
+        const uint16_t *ix = sp->index + oc * sp->slots;
+        const int32_t n = sp->kept[oc];
+        int32_t a0 = bias ? bias[oc - c0] : 0, a1 = a0, a2 = a0, a3 = a0;
+        if (width == 4) {
+            QUAD_LOOP(ooc_read_u32(f), 4)
+        } else if (width == 1) { /* one input channel: a weight per tap */
+            QUAD_LOOP((uint32_t)(uint8_t)f[0], 1)
+        } else {
+            QUAD_LOOP(read_part(f, width), width)
+        }
+        {
+            int32_t acc[4];
+            acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+            requantize4(acc, p, oc, out);
+        }
+    }
+}
+
+/* One output pixel, each kept group's tap found from its number (windows too large to widen). */
+static void conv_direct(const ooc_conv_skip_params_t *sp, const int8_t *in_b, int32_t y0, int32_t x0,
+                        const int8_t *filter, const int32_t *bias, int8_t *out_px, int32_t c0, int32_t c1)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t g = sp->group, stride = OOC_SKIP_GROUP_BYTES(p->in_c, g), per_tap = (p->in_c + g - 1) / g;
+    int32_t oc, k;
+    for (oc = c0; oc < c1; oc++) {
+        const int8_t *f = filter + (oc - c0) * sp->slots * stride;
+        const uint16_t *ix = sp->index + oc * sp->slots;
+        int32_t acc = bias ? bias[oc - c0] : 0;
+        for (k = 0; k < sp->kept[oc]; k++, f += stride) {
+            const int32_t j = ix[k], tap = j / per_tap, ic = (j - tap * per_tap) * g;
+            const int32_t y = y0 + tap / p->k_w * p->dil_h, x = x0 + tap % p->k_w * p->dil_w;
+            if ((uint32_t)y < (uint32_t)p->in_h && (uint32_t)x < (uint32_t)p->in_w) {
+                acc = group_dot(f, in_b + (y * p->in_w + x) * p->in_c + ic, p->in_c - ic < g ? p->in_c - ic : g,
+                                p->input_offset, acc);
+            }
+        }
+        out_px[oc] = requantize(acc, p, oc);
+    }
+}
+
+/* The window of output pixel i of a batch: where it starts. */
+static void window_at(const ooc_conv_params_t *p, int32_t i, int32_t *y0, int32_t *x0)
+{
+    *y0 = i / p->out_w * p->stride_h - p->pad_top;
+    *x0 = i % p->out_w * p->stride_w - p->pad_left;
+}
+
+void ooc_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                 const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t words = p->k_h * p->k_w * ((p->in_c + sp->group - 1) / sp->group) * ((sp->group + 3) >> 2) * 2;
+    const int32_t pixels = p->out_h * p->out_w;
+    /* pixels at a time: four when their windows fit the buffer with groups of four, else two */
+    const int32_t step = words <= (int32_t)QUAD && sp->group <= 4 ? 4 : 2;
+    const int32_t apart = step == 4 ? (int32_t)QUAD : words;
+    uint32_t win[SKIP_WINDOW_WORDS];
+    int32_t b, i, j, y0, x0;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
+        int8_t *out_b = output + b * pixels * p->out_c;
+        for (i = 0; i < pixels; i += step) {
+            int8_t *out[4];
+            for (j = 0; j < step; j++) { /* a last block short of pixels computes its last again */
+                const int32_t px = i + j < pixels ? i + j : pixels - 1;
+                out[j] = out_b + px * p->out_c;
+                window_at(p, px, &y0, &x0);
+                if (words * 2 > SKIP_WINDOW_WORDS) {
+                    conv_direct(sp, in_b, y0, x0, filter, bias, out[j], c0, c1);
+                } else {
+                    widen(sp, in_b, y0, x0, win + j * apart);
+                }
+            }
+            if (step == 4) {
+                conv_quad(sp, win, filter, bias, out, c0, c1);
+            } else if (words * 2 <= SKIP_WINDOW_WORDS) {
+                conv_pair(sp, win, win + words, filter, bias, out[0], out[1], c0, c1);
+            }
+        }
+    }
+}
+
+/* Output channels [lo, hi) of one depthwise group (row lo / group of the compacted filter) at one
+   pixel; tap_at[t]: the byte offset of tap t's input pixel, or -1 outside the image. */
+static void dw_group(const ooc_conv_skip_params_t *sp, const int8_t *in_b, const int32_t *tap_at,
+                     const int8_t *filter, int32_t width, const int32_t *bias, int8_t *out_px, int32_t c0,
+                     int32_t lo, int32_t hi)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t r = lo / sp->group, n = hi - lo, dm = p->depth_multiplier, kept = sp->kept[r];
+    const uint16_t *ix = sp->index + r * sp->slots;
+    const int8_t *f = filter + (lo - c0);
+    int32_t acc[SKIP_DW_MAX_GROUP];
+    int32_t c, k;
+    if (n == 4 && dm == 1) { /* four channels in the lanes of one word */
+        const uint32_t off2 = ooc_dup16(p->input_offset);
+        int32_t s0 = bias ? bias[lo - c0] : 0, s1 = bias ? bias[lo - c0 + 1] : 0;
+        int32_t s2 = bias ? bias[lo - c0 + 2] : 0, s3 = bias ? bias[lo - c0 + 3] : 0;
+        for (k = 0; k < kept; k++, f += width) {
+            const int32_t at = tap_at[ix[k]];
+            uint32_t v, w, xl, xh, wl, wh;
+            if (at < 0) {
+                continue;
+            }
+            v = ooc_read_u32(in_b + at + lo), w = ooc_read_u32(f);
+            xl = ooc_sxtab16(off2, v), xh = ooc_sxtab16_ror8(off2, v);
+            wl = ooc_sxtb16(w), wh = ooc_sxtb16_ror8(w);
+            s0 = ooc_smlabb(wl, xl, s0);
+            s2 = ooc_smlatt(wl, xl, s2);
+            s1 = ooc_smlabb(wh, xh, s1);
+            s3 = ooc_smlatt(wh, xh, s3);
+        }
+        out_px[lo] = requantize(s0, p, lo);
+        out_px[lo + 1] = requantize(s1, p, lo + 1);
+        out_px[lo + 2] = requantize(s2, p, lo + 2);
+        out_px[lo + 3] = requantize(s3, p, lo + 3);
+        return;
+    }
+    for (c = 0; c < n; c++) {
+        acc[c] = bias ? bias[lo - c0 + c] : 0;
+    }
+    for (k = 0; k < kept; k++, f += width) {
+        const int32_t at = tap_at[ix[k]];
+        const int8_t *xin;
+        if (at < 0) {
+            continue;
+        }
+        xin = in_b + at;
+        if (dm == 1) {
+            for (c = 0; c < n; c++) {
+                acc[c] += (int32_t)f[c] * ((int32_t)xin[lo + c] + p->input_offset);
+            }
+        } else {
+            for (c = 0; c < n; c++) {
+                acc[c] += (int32_t)f[c] * ((int32_t)xin[(lo + c) / dm] + p->input_offset);
+            }
+        }
+    }
+    for (c = 0; c < n; c++) {
+        out_px[lo + c] = requantize(acc[c], p, lo + c);
+    }
+}
+
+void ooc_depthwise_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t *input,
+                                           const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
+                                           int32_t c1)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t g = sp->group;
+    int32_t tap_at[SKIP_DW_MAX_TAPS];
+    int32_t b, oy, ox, lo, ky, kx;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                int8_t *out_px = output + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+                for (ky = 0; ky < p->k_h; ky++) {
+                    const int32_t y = y0 + ky * p->dil_h;
+                    for (kx = 0; kx < p->k_w; kx++) {
+                        const int32_t x = x0 + kx * p->dil_w;
+                        const int inside = (uint32_t)y < (uint32_t)p->in_h && (uint32_t)x < (uint32_t)p->in_w;
+                        tap_at[ky * p->k_w + kx] = inside ? (y * p->in_w + x) * p->in_c : -1;
+                    }
+                }
+                for (lo = c0; lo < c1;) {
+                    const int32_t end = (lo / g + 1) * g, hi = end < c1 ? end : c1;
+                    dw_group(sp, in_b, tap_at, filter, c1 - c0, bias, out_px, c0, lo, hi);
+                    lo = hi;
+                }
+            }
+        }
+    }
+}
+
+void ooc_fully_connected_skip_s8_channels(const ooc_fc_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                          const int32_t *bias, int8_t *output, int32_t o0, int32_t o1)
+{
+    const ooc_fc_params_t *p = &sp->fc;
+    const int32_t g = sp->group, stride = OOC_SKIP_GROUP_BYTES(p->in_depth, g);
+    int32_t b, o, k;
+    for (b = 0; b < p->batches; b++) {
+        const int8_t *x = input + b * p->in_depth;
+        for (o = o0; o < o1; o++) {
+            const int8_t *f = filter + (o - o0) * sp->slots * stride;
+            const uint16_t *ix = sp->index + o * sp->slots;
+            const int32_t n = sp->kept[o], c = p->per_channel ? o : 0;
+            int32_t acc = bias ? bias[o - o0] : 0;
+            for (k = 0; k < n; k++, f += stride) {
+                const int32_t i = (int32_t)ix[k] * g;
+                acc = group_dot(f, x + i, p->in_depth - i < g ? p->in_depth - i : g, p->input_offset, acc);
+            }
+            output[b * p->out_depth + o] = ooc_requantize_to_s8(acc, p->out_multiplier[c], p->out_shift[c],
+                                                                p->output_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+void ooc_skip_run(uint16_t kind, const void *params, const void *in0, const void *in1, const void *in2, void *out,
+                  uint32_t c0, uint32_t c1)
+{
+    if (kind == OOC_OP_FULLY_CONNECTED_SKIP) {
+        const ooc_fc_skip_params_t *sp = (const ooc_fc_skip_params_t *)params;
+        ooc_fully_connected_skip_s8_channels(sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2,
+                                             (int8_t *)out, (int32_t)c0, c1 ? (int32_t)c1 : sp->fc.out_depth);
+    } else {
+        const ooc_conv_skip_params_t *sp = (const ooc_conv_skip_params_t *)params;
+        (kind == OOC_OP_CONV_2D_SKIP ? ooc_conv2d_skip_s8_channels : ooc_depthwise_conv2d_skip_s8_channels)(
+            sp, (const int8_t *)in0, (const int8_t *)in1, (const int32_t *)in2, (int8_t *)out, (int32_t)c0,
+            c1 ? (int32_t)c1 : sp->conv.out_c);
+    }
+}
+
