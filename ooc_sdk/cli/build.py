@@ -90,7 +90,7 @@ def build_cmd(
     mcu: str,
     verify: str,
     cipher: str,
-    tag: str,
+    tag: str | None,
     dsp: bool,
     device_key: Path | None,
     master_key: Path | None,

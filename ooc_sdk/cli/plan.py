@@ -65,7 +65,7 @@ def plan_cmd(
     mcu: str,
     verify: str,
     cipher: str,
-    tag: str,
+    tag: str | None,
     dsp: bool,
     fuse: bool,
     max_mac_overhead: float | None,

@@ -25,6 +25,22 @@ KERNELS = ("ref", "dsp")
 MAX_SLOTS = 2  # one read in flight at a time (one DMA channel): double buffering
 
 
+def default_tag(mcu: McuProfile) -> str:
+    """The chunk tag an MCU gets unless one is asked for: AES-CMAC where an AES engine runs it
+    beside the CPU, Poly1305 where AES runs in software (a second AES pass per byte costs the CPU
+    about five times Poly1305's cycles; benchmarks/bench_m4.py)."""
+    return "cmac" if mcu.aes_engine else "poly1305"
+
+
+def tag_reason(mcu: McuProfile) -> str:
+    """Why ``default_tag(mcu)`` is the default, for the plan summary."""
+    return (
+        f"{mcu.name} has an AES engine, which computes CMAC"
+        if mcu.aes_engine
+        else f"{mcu.name} runs AES in software, where Poly1305 is the cheaper tag"
+    )
+
+
 @dataclass(frozen=True)
 class PlanRequest:
     """The inputs of a plan besides the model. Checked when made: a bad value raises
@@ -34,7 +50,9 @@ class PlanRequest:
     flash: FlashProfile
     mcu: McuProfile
     cipher: str = "aes128"  # content key length for AES-CTR: a key of CIPHERS
-    tag: str = "cmac"  # chunk tag: a key of TAGS
+    # chunk tag: a key of TAGS; None: the MCU profile's default (default_tag()), resolved when
+    # made, so plan.json always records the tag
+    tag: str | None = None
     verify: str = "every-read"  # when chunk tags are checked: VERIFY_MODES
     kernels: str = "ref"  # the kernels the latency estimate assumes: KERNELS
     fuse: bool = False  # fused activations (rows, rings, strips) chosen with the slots
@@ -48,6 +66,8 @@ class PlanRequest:
     scratch_bytes: int | None = None  # the image's scratch partition; None: the default
 
     def __post_init__(self) -> None:
+        if self.tag is None:
+            object.__setattr__(self, "tag", default_tag(self.mcu))
         if self.budget is not None and self.budget <= 0:
             raise InvalidArgumentError("`budget` must be positive", param="budget")
         if self.max_mac_overhead is not None and not self.max_mac_overhead >= 1.0:
@@ -86,7 +106,7 @@ class PlanRequest:
     @property
     def tag_id(self) -> int:
         """The manifest's tag algorithm value (formats/image.py)."""
-        return TAGS[self.tag]
+        return TAGS[str(self.tag)]
 
     @property
     def dsp(self) -> bool:

@@ -131,7 +131,7 @@ static void cipher_tail(const uint32_t *rk, const uint32_t *rk_end, const uint32
 
 /* The cipher, FIPS 197 section 5.1, on one block held as four big-endian words: AddRoundKey,
    then Nr - 1 full rounds (9 or 13) and the last one. */
-static void encrypt_words(const ooc_aes_t *aes, const uint32_t in[4], uint32_t out[4])
+static inline void encrypt_words(const ooc_aes_t *aes, const uint32_t in[4], uint32_t out[4])
 {
     const uint32_t *rk = aes->rk;
     uint32_t s[4];
