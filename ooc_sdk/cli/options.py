@@ -406,10 +406,11 @@ def plan_options(f: Any) -> Any:
         cipher_option,
         plan_tag_option,
         click.option(
-            "--dsp-kernels",
+            "--dsp-kernels/--ref-kernels",
             "dsp",
-            is_flag=True,
-            help="Estimate latency with the MCU's DSP/SIMD kernel speed (cycles_per_mac_dsp).",
+            default=None,
+            help="Estimate latency with the DSP/SIMD kernels or the reference ones. Default: "
+            "those a build for the MCU uses (DSP on cores with the DSP extension, e.g. the M4).",
         ),
     ]
     for opt in reversed(opts):

@@ -32,6 +32,16 @@ def default_tag(mcu: McuProfile) -> str:
     return "cmac" if mcu.aes_engine else "poly1305"
 
 
+# Cores whose builds use the DSP/SIMD kernels (OOC_KERNELS_DSP: the ARMv7E-M and ARMv8-M
+# Mainline DSP extension); other cores build the reference kernels.
+DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
+
+
+def default_kernels(mcu: McuProfile) -> str:
+    """The kernels a build for ``mcu`` uses, which the latency estimate costs by default."""
+    return "dsp" if mcu.core in DSP_CORES else "ref"
+
+
 def tag_reason(mcu: McuProfile) -> str:
     """Why ``default_tag(mcu)`` is the default, for the plan summary."""
     return (
@@ -54,7 +64,9 @@ class PlanRequest:
     # made, so plan.json always records the tag
     tag: str | None = None
     verify: str = "every-read"  # when chunk tags are checked: VERIFY_MODES
-    kernels: str = "ref"  # the kernels the latency estimate assumes: KERNELS
+    # the kernels the latency estimate assumes (KERNELS); None: those a build for the MCU uses
+    # (default_kernels()), resolved when made
+    kernels: str | None = None
     fuse: bool = False  # fused activations (rows, rings, strips) chosen with the slots
     # channel-split chains inside fused blocks (CHANNEL_SPLIT): applies whenever the plan fuses
     channel_split: str = "auto"
@@ -68,6 +80,8 @@ class PlanRequest:
     def __post_init__(self) -> None:
         if self.tag is None:
             object.__setattr__(self, "tag", default_tag(self.mcu))
+        if self.kernels is None:
+            object.__setattr__(self, "kernels", default_kernels(self.mcu))
         if self.budget is not None and self.budget <= 0:
             raise InvalidArgumentError("`budget` must be positive", param="budget")
         if self.max_mac_overhead is not None and not self.max_mac_overhead >= 1.0:
