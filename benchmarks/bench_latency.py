@@ -5,12 +5,15 @@ Run: python benchmarks/bench_latency.py [--models NAME ...] [--out benchmarks/re
 
 For every shared model at two SRAM budgets (64 KiB or the smallest the planner accepts, and twice
 that), `ooc build` (per-layer plan, the MCU profile's default tag) runs out of core on the
-emulated Cortex-M4 (QEMU mps2-an386, -icount shift=0, DSP kernels: what an M4 build uses). Its
-instructions per inference at one cycle per instruction are the measured timeline. The estimate
-is the planner's latency model (ooc_sdk/plan/latency.py) on a profile of that machine:
-ooc_sdk/targets/mcu/qemu-m4.json (1 GHz, CPI 1, the kernel and pager coefficients of
-ooc_sdk/plan/kernel_costs.json) and a flash whose reads cost nothing but their call (the
-emulated flash is read through semihosting, outside the instruction count). The table shows
+emulated Cortex-M4 (QEMU mps2-an386, -icount shift=0, DSP kernels: what an M4 build uses),
+bit-exact against tflite-micro. Its instructions per inference at one cycle per instruction are the
+measured timeline. Runs are cached in benchmarks/results/latency_runs (--refresh re-runs them; the
+bench refuses a cache whose plans the planner no longer makes). The estimate
+is the planner's latency model (ooc_sdk/plan/latency.py) on that machine as profiles
+(qemu_profiles(): the cortex-m4 profile at 1 GHz and CPI 1 with the crypto bench's instructions
+per byte, the kernel, pager and crypto set-up coefficients of ooc_sdk/targets/costs/cortex-m4.json;
+a flash whose reads cost nothing, since the emulated flash is read through semihosting, outside
+the instruction count). The table shows
 the estimate, the measurement, and their ratio per model and budget, and per-layer errors
 (operator instructions with their chunks' crypto).
 
