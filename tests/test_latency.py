@@ -44,8 +44,9 @@ def test_prefetch_hides_reads_behind_compute() -> None:
 def test_bandwidth_bound_steps_wait_for_flash() -> None:
     steps = [Step(macs=100, fetch_bytes=5000, reads=1)] * 3
     est = estimate(steps, FLASH, HW, slots=2)
-    # reads back to back (5 ms each); the last step's crypto (2.5 ms) and compute follow
-    assert est.seconds == pytest.approx(3 * 0.005 + 0.0025 + 0.0001)
+    # as the pager does, each read starts once the previous step's chunks are verified and
+    # decrypted: read 5 ms then crypto 2.5 ms per step, in turn; the last compute follows
+    assert est.seconds == pytest.approx(3 * (0.005 + 0.0025) + 0.0001)
 
 
 def test_software_crypto_poly1305_and_aes256() -> None:
@@ -98,3 +99,48 @@ def test_a_draining_step_waits_for_the_prefetch_in_flight() -> None:
     )
     last = [*steps[:3], dataclasses.replace(steps[3], drain=True)]
     assert estimate(last, FLASH, HW, slots=2).seconds == pytest.approx(plain.seconds)
+
+
+def test_the_next_read_starts_once_the_current_chunks_are_verified() -> None:
+    """The pager starts the next read after load_end (c_runtime/src/pager.c): with software
+    crypto the read does not overlap the verification of the chunks before it."""
+    steps = [Step(macs=100, fetch_bytes=1000, reads=1)] * 2
+    est = estimate(steps, FLASH, SOFT, slots=2)
+    # step 0: read 0-1 ms, AES + CMAC 1-3 ms, compute 3-3.1 ms; step 1's read starts at 3 ms
+    # (not at 1 ms, when the bus was free): 3-4 ms, its crypto 4-6 ms, compute to 6.1 ms
+    assert est.seconds == pytest.approx(0.0061)
+
+
+def test_the_cost_table_prices_kernels_pager_and_crypto_setup() -> None:
+    """With the core's cost table, a step's compute is its kernel instructions at the profile's
+    CPI, and a reading step adds the pager's and the crypto set-up's instructions per chunk."""
+    from ooc_sdk.plan.costs import load_costs
+
+    table = load_costs("cortex-m4")
+    assert table is not None and "dsp" in table.kernels
+    assert table.pager_per_step > 0 and table.crypto_per_chunk > 0
+    mcu = dataclasses.replace(SOFT, cycles_per_instruction=1.0)
+    fast = dataclasses.replace(FLASH, read_bytes_per_s=1e18)
+    alone = estimate([Step(macs=10, kernel_instructions=500.0)], fast, mcu, slots=1)
+    assert alone.seconds == pytest.approx(500e-6)  # 1 MHz, CPI 1; not 10 MACs x 1 cycle
+    read = Step(macs=10, fetch_bytes=100, reads=2, kernel_instructions=500.0, chunks=2)
+    est = estimate([read], fast, mcu, Crypto("poly1305"), slots=1)
+    extra = table.pager_per_step + 2 * table.pager_per_chunk + 2 * table.crypto_per_chunk
+    assert est.seconds == pytest.approx((500 + 100 * 1.25 + extra) * 1e-6)
+    assert est.in_sram_seconds == pytest.approx(500e-6)  # the pager is not in the baseline
+    twice = estimate([dataclasses.replace(read, passes=2)], fast, mcu, Crypto("poly1305"), slots=1)
+    # read twice (a streamed piece): fetch_bytes already counts both passes, the per-chunk and
+    # per-step work doubles
+    assert twice.seconds == pytest.approx(est.seconds + extra * 1e-6)
+
+
+def test_requests_default_to_the_mcus_kernels_and_tag() -> None:
+    from ooc_sdk.plan.request import PlanRequest
+
+    m4, m4_aes = load_mcu("cortex-m4"), load_mcu("cortex-m4-aes")
+    soft = PlanRequest(budget=None, flash=FLASH, mcu=m4)
+    assert (soft.kernels, soft.tag) == ("dsp", "poly1305")
+    assert PlanRequest(budget=None, flash=FLASH, mcu=m4_aes).tag == "cmac"
+    asked = PlanRequest(budget=None, flash=FLASH, mcu=m4, tag="cmac", kernels="ref")
+    assert (asked.kernels, asked.tag) == ("ref", "cmac")
+    assert PlanRequest.from_json(asked.to_json()) == asked

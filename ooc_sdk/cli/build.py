@@ -92,8 +92,8 @@ def build_cmd(
     mcu: str,
     verify: str,
     cipher: str,
-    tag: str,
-    dsp: bool,
+    tag: str | None,
+    dsp: bool | None,
     device_key: Path | None,
     master_key: Path | None,
     keystore: str | None,
@@ -176,7 +176,7 @@ def build_cmd(
     request = BuildRequest(
         PlanRequest(
             sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
-            kernels="dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
+            kernels=None if dsp is None else "dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
             scratch_bytes=scratch, spill=not no_spill, max_mac_overhead=max_mac_overhead,
         ),
         security_counter=security_counter,

@@ -331,6 +331,14 @@ tag_option = click.option(
     show_default=True,
     help="Chunk tag: cmac (MCUs with an AES engine) or poly1305 (software AES).",
 )
+# ooc plan / ooc build know the MCU: their default tag follows its profile.
+plan_tag_option = click.option(
+    "--tag",
+    type=click.Choice(sorted(TAGS)),
+    default=None,
+    help="Chunk tag: cmac or poly1305. Default: the MCU profile's, cmac with an AES engine, "
+    "poly1305 where AES runs in software.",
+)
 security_counter_option = click.option(
     "--security-counter",
     type=INT,
@@ -410,12 +418,13 @@ def plan_options(f: Any) -> Any:
             "run time) or once at boot (flash trusted after boot); docs/DESIGN.md.",
         ),
         cipher_option,
-        tag_option,
+        plan_tag_option,
         click.option(
-            "--dsp-kernels",
+            "--dsp-kernels/--ref-kernels",
             "dsp",
-            is_flag=True,
-            help="Estimate latency with the MCU's DSP/SIMD kernel speed (cycles_per_mac_dsp).",
+            default=None,
+            help="Estimate latency with the DSP/SIMD kernels or the reference ones. Default: "
+            "those a build for the MCU uses (DSP on cores with the DSP extension, e.g. the M4).",
         ),
     ]
     for opt in reversed(opts):

@@ -66,8 +66,8 @@ def plan_cmd(
     mcu: str,
     verify: str,
     cipher: str,
-    tag: str,
-    dsp: bool,
+    tag: str | None,
+    dsp: bool | None,
     fuse: bool,
     max_mac_overhead: float | None,
     channel_split: str,
@@ -143,7 +143,7 @@ def plan_cmd(
 
     request = PlanRequest(
         sram, load_flash(flash), load_mcu(mcu), cipher=cipher, tag=tag, verify=verify,
-        kernels="dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
+        kernels=None if dsp is None else "dsp" if dsp else "ref", fuse=fuse, channel_split=channel_split,
         spill=not no_spill, max_mac_overhead=max_mac_overhead,
     )  # fmt: skip
     p = plan_any(graph, request, auto_fuse=not no_fuse)

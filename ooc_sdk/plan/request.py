@@ -25,6 +25,32 @@ KERNELS = ("ref", "dsp")
 MAX_SLOTS = 2  # one read in flight at a time (one DMA channel): double buffering
 
 
+def default_tag(mcu: McuProfile) -> str:
+    """The chunk tag an MCU gets unless one is asked for: AES-CMAC where an AES engine runs it
+    beside the CPU, Poly1305 where AES runs in software (a second AES pass per byte costs the CPU
+    about five times Poly1305's cycles; benchmarks/bench_m4.py)."""
+    return "cmac" if mcu.aes_engine else "poly1305"
+
+
+# Cores whose builds use the DSP/SIMD kernels (OOC_KERNELS_DSP: the ARMv7E-M and ARMv8-M
+# Mainline DSP extension); other cores build the reference kernels.
+DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
+
+
+def default_kernels(mcu: McuProfile) -> str:
+    """The kernels a build for ``mcu`` uses, which the latency estimate costs by default."""
+    return "dsp" if mcu.core in DSP_CORES else "ref"
+
+
+def tag_reason(mcu: McuProfile) -> str:
+    """Why ``default_tag(mcu)`` is the default, for the plan summary."""
+    return (
+        f"{mcu.name} has an AES engine, which computes CMAC"
+        if mcu.aes_engine
+        else f"{mcu.name} runs AES in software, where Poly1305 is the cheaper tag"
+    )
+
+
 @dataclass(frozen=True)
 class PlanRequest:
     """The inputs of a plan besides the model. Checked when made: a bad value raises
@@ -34,9 +60,13 @@ class PlanRequest:
     flash: FlashProfile
     mcu: McuProfile
     cipher: str = "aes128"  # content key length for AES-CTR: a key of CIPHERS
-    tag: str = "cmac"  # chunk tag: a key of TAGS
+    # chunk tag: a key of TAGS; None: the MCU profile's default (default_tag()), resolved when
+    # made, so plan.json always records the tag
+    tag: str | None = None
     verify: str = "every-read"  # when chunk tags are checked: VERIFY_MODES
-    kernels: str = "ref"  # the kernels the latency estimate assumes: KERNELS
+    # the kernels the latency estimate assumes (KERNELS); None: those a build for the MCU uses
+    # (default_kernels()), resolved when made
+    kernels: str | None = None
     fuse: bool = False  # fused activations (rows, rings, strips) chosen with the slots
     # channel-split chains inside fused blocks (CHANNEL_SPLIT): applies whenever the plan fuses
     channel_split: str = "auto"
@@ -48,6 +78,10 @@ class PlanRequest:
     scratch_bytes: int | None = None  # the image's scratch partition; None: the default
 
     def __post_init__(self) -> None:
+        if self.tag is None:
+            object.__setattr__(self, "tag", default_tag(self.mcu))
+        if self.kernels is None:
+            object.__setattr__(self, "kernels", default_kernels(self.mcu))
         if self.budget is not None and self.budget <= 0:
             raise InvalidArgumentError("`budget` must be positive", param="budget")
         if self.max_mac_overhead is not None and not self.max_mac_overhead >= 1.0:
@@ -86,7 +120,7 @@ class PlanRequest:
     @property
     def tag_id(self) -> int:
         """The manifest's tag algorithm value (formats/image.py)."""
-        return TAGS[self.tag]
+        return TAGS[str(self.tag)]
 
     @property
     def dsp(self) -> bool:

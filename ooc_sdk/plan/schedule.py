@@ -26,6 +26,7 @@ from ooc_sdk.formats.tables import NODE_PEX, NODE_SPILL_IN
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.chunks import DEFAULT_SCRATCH_BYTES, Chunk
 from ooc_sdk.plan.chunks import plan_id as pack_plan_id
+from ooc_sdk.plan.costs import load_costs, step_instructions
 from ooc_sdk.plan.fusion.layout import FusionPlan, spill_reads
 from ooc_sdk.plan.latency import Crypto, Estimate, Step, estimate
 from ooc_sdk.plan.request import PlanRequest
@@ -273,9 +274,15 @@ class Plan:
         that streams or uses the spill ring drains the prefetch in flight before it computes
         (the runtime's invoke_paged, c_runtime/src/ooc.c)."""
         draining = self._draining_blocks()
+        table = load_costs(self.mcu.core)
+        kernels = str(self.request.kernels)
         return [
             Step(s.macs, s.fetch_bytes * s.reads, READS_PER_STEP * s.reads if s.pieces else 0,
-                 sync=s.repeats > 0, drain=s.repeats == 0 and s.block in draining)
+                 sync=s.repeats > 0, drain=s.repeats == 0 and s.block in draining,
+                 kernel_instructions=step_instructions(
+                     table, kernels, self.graph, range(s.op, s.op + s.n_ops), (s.c0, s.c1),
+                     s.macs),
+                 chunks=len(s.pieces), passes=s.reads)
             for s in self.steps
         ]  # fmt: skip
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ooc_sdk.plan.budget import in_core_json
 from ooc_sdk.plan.fusion.layout import FusionPlan
+from ooc_sdk.plan.request import default_tag, tag_reason
 from ooc_sdk.plan.schedule import Plan
 from ooc_sdk.units import format_size
 
@@ -38,6 +39,15 @@ def plan_lines(p: Plan) -> list[str]:
         )
         + ")",
     ]
+    mcu, tag = p.request.mcu, str(p.request.tag)
+    lines.append(
+        f"chunk tag: {tag}"
+        + (
+            f" (the MCU profile's default: {tag_reason(mcu)})"
+            if tag == default_tag(mcu)
+            else f" (asked for; {mcu.name}'s default is {default_tag(mcu)})"
+        )
+    )
     if j.get("spill"):
         sp = j["spill"]
         days = sp["lifetime_inferences"] / 86400

@@ -108,29 +108,38 @@ int ooc_aes_init(ooc_aes_t *aes, const uint8_t *key, uint32_t key_bytes,
         t##3 = OOC_AES_ROUND(s##3, s##0, s##1, s##2, (k)[3]);                                  \
     } while (0)
 
-/* The cipher, FIPS 197 section 5.1, on one block held as four big-endian words. Rounds go in
-   pairs (s -> t -> s) so the state never needs copying back: on a Cortex-M4 a round is then
-   16 table look-ups, their byte extractions and the XORs, about 13 instructions per column. */
-static void encrypt_words(const ooc_aes_t *aes, const uint32_t in[4], uint32_t out[4])
+/* The rounds after the first few: `in` is the state with the round keys so far added, rk the
+   next round key, and 2 * n + 1 full rounds remain (n rounds pairs, rk_end = rk + 8 * n; every
+   caller has an odd number left), then the last round. Rounds go in pairs (s -> t -> s) so the
+   state never needs copying back: on a Cortex-M4 a round is then 16 table look-ups, their byte
+   extractions and the XORs, about 13 instructions per column. */
+static void cipher_tail(const uint32_t *rk, const uint32_t *rk_end, const uint32_t in[4],
+                        uint32_t out[4])
 {
-    const uint32_t *rk = aes->rk;
-    uint32_t s0, s1, s2, s3, t0, t1, t2, t3, pairs;
-    s0 = in[0] ^ rk[0];
-    s1 = in[1] ^ rk[1];
-    s2 = in[2] ^ rk[2];
-    s3 = in[3] ^ rk[3];
-    /* Nr - 1 full rounds (9 or 13): pairs, then one more */
-    for (pairs = (aes->rounds - 2u) / 2u; pairs > 0u; pairs--) {
-        OOC_AES_FULL_ROUND(t, s, rk + 4);
-        OOC_AES_FULL_ROUND(s, t, rk + 8);
-        rk += 8;
+    uint32_t s0 = in[0], s1 = in[1], s2 = in[2], s3 = in[3], t0, t1, t2, t3;
+    for (; rk != rk_end; rk += 8) {
+        OOC_AES_FULL_ROUND(t, s, rk);
+        OOC_AES_FULL_ROUND(s, t, rk + 4);
     }
-    OOC_AES_FULL_ROUND(t, s, rk + 4);
-    rk += 8;
+    OOC_AES_FULL_ROUND(t, s, rk);
+    rk += 4;
     out[0] = OOC_AES_LAST(t0, t1, t2, t3, rk[0]);
     out[1] = OOC_AES_LAST(t1, t2, t3, t0, rk[1]);
     out[2] = OOC_AES_LAST(t2, t3, t0, t1, rk[2]);
     out[3] = OOC_AES_LAST(t3, t0, t1, t2, rk[3]);
+}
+
+/* The cipher, FIPS 197 section 5.1, on one block held as four big-endian words: AddRoundKey,
+   then Nr - 1 full rounds (9 or 13) and the last one. */
+static inline void encrypt_words(const ooc_aes_t *aes, const uint32_t in[4], uint32_t out[4])
+{
+    const uint32_t *rk = aes->rk;
+    uint32_t s[4];
+    s[0] = in[0] ^ rk[0];
+    s[1] = in[1] ^ rk[1];
+    s[2] = in[2] ^ rk[2];
+    s[3] = in[3] ^ rk[3];
+    cipher_tail(rk + 4, rk + 4 + 8u * ((aes->rounds - 2u) / 2u), s, out);
 }
 
 static void encrypt_block(const ooc_aes_t *aes, const uint8_t *in, uint8_t *out)
@@ -328,19 +337,66 @@ static void xor_block(uint8_t *out, const uint8_t *in, const uint32_t k[4])
 #endif
 }
 
-/* Software CTR, block by block: the counter block is built as words, so no byte shuffling
-   between the cipher and the XOR. `ctr` is the checked start counter. */
+/* One T-table term: Te0 at byte `byte` (0 = low) of x, rotated right by `rot` bits. */
+#define OOC_TE(x, shift, rot) ror32(ooc_aes_te0[((x) >> (shift)) & 0xffu], (rot))
+
+/* The counter-independent part of CTR's first two rounds, for a run of blocks whose counters
+   differ only in the low byte (Schwabe and Stoffelen's counter-mode caching). With state
+   s = iv ^ rk[0..3], only s3's low byte changes between such blocks, and round 1 reads it in
+   column 0 only: t1..t3 are fixed and t0 = p0 ^ Te0[s3 & 0xff] >>> 24. Round 2 reads t0 once
+   per column, so each of its columns is a fixed q[c] and one term of t0. */
+typedef struct {
+    uint32_t p0, q[4];
+} ctr_cache_t;
+
+static void ctr_cache(const uint32_t *rk, const uint32_t s[4], ctr_cache_t *c)
+{
+    uint32_t t1 = OOC_AES_ROUND(s[1], s[2], s[3], s[0], rk[5]);
+    uint32_t t2 = OOC_AES_ROUND(s[2], s[3], s[0], s[1], rk[6]);
+    uint32_t t3 = OOC_AES_ROUND(s[3], s[0], s[1], s[2], rk[7]);
+    c->p0 = ooc_aes_te0[s[0] >> 24] ^ OOC_TE(s[1], 16, 8u) ^ OOC_TE(s[2], 8, 16u) ^ rk[4];
+    c->q[0] = OOC_TE(t1, 16, 8u) ^ OOC_TE(t2, 8, 16u) ^ OOC_TE(t3, 0, 24u) ^ rk[8];
+    c->q[1] = ooc_aes_te0[t1 >> 24] ^ OOC_TE(t2, 16, 8u) ^ OOC_TE(t3, 8, 16u) ^ rk[9];
+    c->q[2] = ooc_aes_te0[t2 >> 24] ^ OOC_TE(t3, 16, 8u) ^ OOC_TE(t1, 0, 24u) ^ rk[10];
+    c->q[3] = ooc_aes_te0[t3 >> 24] ^ OOC_TE(t1, 8, 16u) ^ OOC_TE(t2, 0, 24u) ^ rk[11];
+}
+
+/* Software CTR: the counter block is built as words, so no byte shuffling between the cipher
+   and the XOR; whole blocks start from the cached first two rounds (ctr_cache()), refreshed
+   when the counter's low byte wraps. `ctr` is the checked start counter. */
 static int ctr_software(const ooc_aes_t *aes, const uint8_t iv[16], uint32_t ctr, const uint8_t *in,
                         uint8_t *out, size_t len)
 {
-    uint32_t blk[4], k[4];
+    const uint32_t *rk = aes->rk;
+    const uint32_t *tail_end = rk + 12 + 8u * ((aes->rounds - 4u) / 2u);
+    uint32_t blk[4], k[4], s[4];
+    ctr_cache_t c;
     blk[0] = load_be32(iv);
     blk[1] = load_be32(iv + 4);
     blk[2] = load_be32(iv + 8);
-    for (; len >= 16u; len -= 16u, in += 16, out += 16) {
-        blk[3] = ctr++; /* wraps to 0 only after the last block, which is never used */
-        encrypt_words(aes, blk, k);
-        xor_block(out, in, k);
+    s[0] = blk[0] ^ rk[0];
+    s[1] = blk[1] ^ rk[1];
+    s[2] = blk[2] ^ rk[2];
+    while (len >= 16u) {
+        uint32_t k3 = rk[3] & 0xffu;
+        s[3] = ctr ^ rk[3];
+        ctr_cache(rk, s, &c);
+        do {
+            uint32_t t0 = c.p0 ^ ror32(ooc_aes_te0[(ctr & 0xffu) ^ k3], 24u);
+            s[0] = c.q[0] ^ ooc_aes_te0[t0 >> 24];
+            s[1] = c.q[1] ^ OOC_TE(t0, 0, 24u);
+            s[2] = c.q[2] ^ OOC_TE(t0, 8, 16u);
+            s[3] = c.q[3] ^ OOC_TE(t0, 16, 8u);
+            cipher_tail(rk + 12, tail_end, s, k);
+            xor_block(out, in, k);
+            ctr++; /* wraps to 0 only after the last block, which is never used */
+            len -= 16u;
+            in += 16;
+            out += 16;
+        } while (len >= 16u && (ctr & 0xffu) != 0u);
+        s[0] = blk[0] ^ rk[0];
+        s[1] = blk[1] ^ rk[1];
+        s[2] = blk[2] ^ rk[2];
     }
     if (len > 0u) {
         uint8_t ks[16];
@@ -356,6 +412,8 @@ static int ctr_software(const ooc_aes_t *aes, const uint8_t iv[16], uint32_t ctr
         ooc_wipe(ks, sizeof ks);
     }
     ooc_wipe(k, sizeof k);
+    ooc_wipe(s, sizeof s);
+    ooc_wipe(&c, sizeof c);
     return OOC_OK;
 }
 
