@@ -6,8 +6,9 @@ the profile's cycles per MAC.
 
 A kernel's instructions are ``per_mac * MACs + per_output * output elements + per_input *
 input elements + per_edge * output channels * (rows + columns) + per_call``, one row per operator
-class (the edge term is the border pixels' extra work, which weighs on small maps) (``op_class``): the pointwise and the
-other convolutions, depthwise, fully connected, and the MAC-free operators. The coefficients are
+class (the edge term is the border pixels' extra work, which weighs on small maps) (``op_class``):
+the pointwise and the other convolutions, 3x3 and other depthwise (the DSP kernel unrolls 3x3
+windows), fully connected, and the MAC-free operators. The coefficients are
 fitted once over every layer of the shared models (benchmarks/bench_latency.py --calibrate),
 never per model.
 """
@@ -26,7 +27,7 @@ _COSTS = Path(__file__).resolve().parent.parent / "targets" / "costs"
 
 # Operator classes with their own kernel coefficients besides the MAC-free operators, which
 # are classed by type (``add``, ``pad``, ...); a class the table lacks costs as "other".
-CLASSES = ("conv_1x1", "conv", "depthwise", "fully_connected", "other")
+CLASSES = ("conv_1x1", "conv", "depthwise_3x3", "depthwise", "fully_connected", "other")
 
 
 def op_class(graph: Graph, op: Operator) -> str:
@@ -35,8 +36,9 @@ def op_class(graph: Graph, op: Operator) -> str:
     if op.op_type == "CONV_2D":
         w = graph.tensors[op.inputs[1]].shape
         return "conv_1x1" if len(w) == 4 and w[1] == w[2] == 1 else "conv"
-    if op.op_type == "DEPTHWISE_CONV_2D":
-        return "depthwise"
+    if op.op_type == "DEPTHWISE_CONV_2D":  # 3x3 windows take the DSP kernel's unrolled paths
+        w = graph.tensors[op.inputs[1]].shape
+        return "depthwise_3x3" if len(w) == 4 and w[1] == w[2] == 3 else "depthwise"
     if op.op_type == "FULLY_CONNECTED":
         return "fully_connected"
     return op.op_type.lower()
