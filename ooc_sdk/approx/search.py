@@ -247,8 +247,8 @@ def explore(
     ``bounds`` are the accuracy drops whose crossing the sweep refines. When the model has
     few enough layers (layers x inputs <= ``polish_budget``), each bound's best point is then
     polished: every layer one step further, measured, the cheapest within the bound kept, up to
-    ``polish_rounds`` times. (One long function on purpose: the steps of the module docstring,
-    in order, sharing the evaluator, the input subsets and the measured points.)"""
+    ``polish_rounds`` times. Long because it runs the steps of the module docstring in order,
+    sharing the evaluator, the input subsets and the measured points."""
     data = check(graph, x, y, "inputs")
     x, y = data.x, data.y
     say = progress or (lambda _msg: None)
