@@ -266,7 +266,7 @@ class FusionSearch:
         # for the error naming the smallest
         front = self._front(*args, None if sram is None else sram - refs)
         if not front and sram is not None:
-            if defer_floor:
+            if defer_floor and self._covers(*args):
                 raise OverBudget(lambda: self.plan(
                     max_mac_overhead=max_mac_overhead, sram=sram,
                     block_weight_bytes=block_weight_bytes,
@@ -303,17 +303,46 @@ class FusionSearch:
             upto, front = hit[1], hit[2]
             if upto is None or (bound is not None and bound <= upto):
                 return front if bound is None else [st for st in front if st[0] <= bound]
-        cands = self.cands
-        if cap is not None:
-            assert block_weight_bytes is not None
-            got = self._slots.get(key)
-            if got is None or got[0] is not stream:
-                got = (stream, self._within_slot(block_weight_bytes, cap, stream))
-                self._slots[key] = got
-            cands = got[1]
+        cands = self._cands_within(key, block_weight_bytes, cap, stream)
         front = pareto(self.m, cands, limit * (1 + 1e-9), bound)
         self._fronts[key] = (stream, bound, front)
         return front
+
+    def _cands_within(
+        self,
+        key: tuple[Any, ...],
+        block_weight_bytes: Callable[[int, int], int] | None,
+        cap: int | None,
+        stream: StreamCosts | None,
+    ) -> dict[tuple[int, int], list[Block]]:
+        """The candidates whose weights fit ``cap`` (all without one), remembered by ``key``."""
+        if cap is None:
+            return self.cands
+        assert block_weight_bytes is not None
+        got = self._slots.get(key)
+        if got is None or got[0] is not stream:
+            got = self._slots[key] = (stream, self._within_slot(block_weight_bytes, cap, stream))
+        return got[1]
+
+    def _covers(
+        self,
+        limit: float,
+        block_weight_bytes: Callable[[int, int], int] | None,
+        cap: int | None,
+        stream: StreamCosts | None,
+    ) -> bool:
+        """Whether some chain of the candidates within ``cap`` covers the graph within ``limit``
+        MACs (the fewest MACs per cut position, cheap beside the front): a front with nothing
+        within a budget then only lacks room, while one with no chain at all calls for the
+        caller's other remedies (a streamed input held whole)."""
+        key = (limit, cap, block_weight_bytes, id(stream))
+        cands = self._cands_within(key, block_weight_bytes, cap, stream)
+        fewest = [0.0] + [math.inf] * self.m.n
+        by_end = sorted(cands.items(), key=lambda kv: kv[0][1])
+        for (a, b), blks in by_end:
+            if fewest[a] < math.inf:
+                fewest[b] = min(fewest[b], fewest[a] + min(blk.macs for blk in blks))
+        return fewest[self.m.n] <= limit * (1 + 1e-9)
 
     def _within_slot(
         self, block_weight_bytes: Callable[[int, int], int], cap: int, stream: StreamCosts | None
