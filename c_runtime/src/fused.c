@@ -22,16 +22,11 @@
  */
 #include <string.h>
 
+#include "compiler.h"
 #include "fused_run.h"
 #include "ooc/ooc_image.h"
 #include "pager.h"
 #include "tables.h"
-
-#if defined(__GNUC__)
-#define OOC_FUSED_NOINLINE __attribute__((noinline))
-#else
-#define OOC_FUSED_NOINLINE
-#endif
 
 /* The decrypted data of chunk `k` of the block's step: the pager read the chunks back to back,
    so it lies as far after the first chunk's data as it does in flash. */
@@ -200,7 +195,7 @@ static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int3
    requantized once every group has added in. Expansion rows are recomputed for every projection
    row that reads them (the planner costs that as MACs). Kept out of line: its frame is not
    produce()'s, which every row of every block runs. */
-static OOC_FUSED_NOINLINE int pex_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out)
+static OOC_NOINLINE int pex_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out)
 {
     const ooc_node_t *nd = &r->nodes[n];
     const ooc_op_t *ops = &r->ctx->model->ops[nd->op];

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "fused.h"
 #include "ooc/ooc_kernels.h"
 #include "ooc/ooc_spill.h"
@@ -17,12 +18,6 @@
 
 
 /* Inputs each kind takes: [min, max]. */
-#if defined(__GNUC__)
-#define OOC_NOINLINE_FN __attribute__((noinline))
-#else
-#define OOC_NOINLINE_FN
-#endif
-
 static const uint8_t k_inputs[OOC_OP_KIND_COUNT][2] = {
     [OOC_OP_CONV_2D] = {2, 3},
     [OOC_OP_DEPTHWISE_CONV_2D] = {2, 3},
@@ -413,7 +408,7 @@ static void *arena_ptr(const ooc_ctx_t *ctx, uint16_t t)
 
 /* An approximate layer (OOC_OP_*_SKIP, kernels/skip.c): out of run_op, whose code for the exact
    kinds stays as it was. */
-static OOC_NOINLINE_FN void run_skip(const ooc_op_t *op, const void *in0, const void *in1, const void *in2, void *out,
+static OOC_NOINLINE void run_skip(const ooc_op_t *op, const void *in0, const void *in1, const void *in2, void *out,
                                      uint32_t c0, uint32_t c1)
 {
     ooc_skip_run(op->kind, op->params, in0, in1, in2, out, c0, c1);

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ooc_sdk.errors import GoldenError, ToolError
+from ooc_sdk.errors import GoldenError
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.run.golden import check_child
 
 
 def _arena(graph: Graph) -> int:
@@ -38,12 +39,7 @@ def _finish(proc: subprocess.Popen[bytes], workdir: Path, timeout: float) -> dic
         proc.kill()
         proc.communicate()
         raise GoldenError(f"tflite-micro did not finish within {timeout:.0f} s") from None
-    if proc.returncode == 3:
-        raise ToolError("tflite-micro is not installed: pip install 'ooc-sdk[golden]'")
-    if proc.returncode != 0:
-        text = (err + out).decode("utf-8", "replace")
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        raise GoldenError(f"tflite-micro failed: {lines[-1] if lines else 'no message'}")
+    check_child(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
     with np.load(workdir / "out.npz") as z:
         return {k: z[k] for k in z.files}
 

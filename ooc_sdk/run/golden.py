@@ -163,16 +163,7 @@ def _run_child(
             raise GoldenError(f"tflite-micro did not finish within {timeout:.0f} s") from None
         stdout = proc.stdout.decode("utf-8", "replace")
         stderr = proc.stderr.decode("utf-8", "replace")
-        if proc.returncode == 3:
-            raise ToolError("tflite-micro is not installed: pip install 'ooc-sdk[golden]'")
-        if proc.returncode != 0:
-            lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
-            how = (
-                f"signal {-proc.returncode}" if proc.returncode < 0 else f"status {proc.returncode}"
-            )
-            raise GoldenError(
-                f"tflite-micro failed ({how}): {lines[-1] if lines else 'no message'}"
-            )
+        check_child(proc.returncode, stdout, stderr)
         figures = {kind: int(n) for kind, n in _ARENA_RE.findall(stdout + stderr)}
         if "total" not in figures:
             raise GoldenError("tflite-micro printed no arena allocation figures")
@@ -188,6 +179,17 @@ def _run_child(
                 )
                 for k in range(len(samples))
             ]
+
+
+def check_child(returncode: int, stdout: str, stderr: str) -> None:
+    """Raise what a tflite-micro child process's exit status says (status 3: not installed;
+    any other failure, an ``abort()`` included: its last line of output)."""
+    if returncode == 3:
+        raise ToolError("tflite-micro is not installed: pip install 'ooc-sdk[golden]'")
+    if returncode != 0:
+        lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
+        how = f"signal {-returncode}" if returncode < 0 else f"status {returncode}"
+        raise GoldenError(f"tflite-micro failed ({how}): {lines[-1] if lines else 'no message'}")
 
 
 def _store(entry: Path, r: GoldenResult) -> None:

@@ -16,6 +16,7 @@
 
 #include <string.h>
 
+#include "../compiler.h"
 #include "kernel_util.h"
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
@@ -31,21 +32,6 @@ void ooc_pointwise_accumulate_s8_ref(const ooc_conv_params_t *p, const int8_t *i
                                      const int8_t *filter, int32_t c0, int32_t c1, int32_t *sums);
 #else
 #define OOC_KERNEL_REF(name) name
-#endif
-
-/* Keeps a kernel's hot loop in a function of its own, whose registers the compiler allocates
-   for that loop alone rather than for everything a caller inlined it into. */
-#if defined(__GNUC__)
-#define OOC_NOINLINE __attribute__((noinline))
-#else
-#define OOC_NOINLINE
-#endif
-
-/* Inlined even where the compiler would rather call: a short kernel step inside a per-pixel loop. */
-#if defined(__GNUC__)
-#define OOC_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define OOC_ALWAYS_INLINE inline
 #endif
 
 /* Four bytes from any address: memcpy is the portable unaligned load, and GCC turns it into one
