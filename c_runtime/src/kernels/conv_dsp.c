@@ -31,6 +31,29 @@
 
 /* ---- dot products over contiguous int8 ------------------------------------------------------- */
 
+/* Two filters against one input: acc[0] += wa.x, acc[1] += wb.x. */
+static void dot_1x2(const int8_t *wa, const int8_t *wb, const int8_t *x, int32_t n, int32_t off, int32_t *acc)
+{
+    const uint32_t off2 = ooc_dup16(off);
+    int32_t a = acc[0], b = acc[1];
+    int32_t i;
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t xv = ooc_read_u32_inc(&x);
+        const uint32_t x02 = ooc_sxtab16(off2, xv), x13 = ooc_sxtab16_ror8(off2, xv);
+        uint32_t wv = ooc_read_u32_inc(&wa);
+        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
+        wv = ooc_read_u32_inc(&wb);
+        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
+    }
+    for (i = 0; i < (n & 3); i++) {
+        const int32_t xi = x[i] + off;
+        a = ooc_mac_s8(a, wa[i], xi);
+        b = ooc_mac_s8(b, wb[i], xi);
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
 /*
  * Two filters (wa, wb) against two inputs (xa, xb) over n elements, inputs offset by `off`:
  * acc[0] += wa.xa, acc[1] += wb.xa, acc[2] += wa.xb, acc[3] += wb.xb. Each widened input word serves

@@ -271,13 +271,23 @@ static void dw_row(const ooc_conv_params_t *p, const dw_group_t *g, const int8_t
     }
 }
 
+/* 1 where channel c takes the fast requantization (ooc_dsp_rq(m, shift).fast), its right shift
+   then max(1, -shift) (1 only for a multiplier of 0): straight from the tables, without the
+   general constants, since a fused schedule sets up every group once per row. */
+static inline int dw_fast(const requant_t *q, int32_t c, int32_t *right)
+{
+    const int32_t m = q->multiplier[c * q->step], shift = q->shift[c * q->step];
+    *right = max_i32(1, -shift);
+    return m != INT32_MIN && (shift < 0 || m == 0);
+}
+
 /* A four-channel group's constants (a function of its own: its locals stay off the stack of the
    pixel loops below it). */
 OOC_NOINLINE static void dw_group_init(dw_group_t *g, const ooc_conv_params_t *p, const int8_t *f, int32_t width,
                                        const int32_t *bias, int32_t c)
 {
-    ooc_dsp_rq_t r[4];
-    int32_t i;
+    int32_t i, e[4];
+    int fast = 1;
     for (i = 0; p->k_h * p->k_w <= DW_TAPS_MAX && i < p->k_h * p->k_w; i++) {
         const uint32_t v = ooc_read_u32(f + i * width);
         g->w[2 * i] = ooc_sxtb16(v);
@@ -289,13 +299,23 @@ OOC_NOINLINE static void dw_group_init(dw_group_t *g, const ooc_conv_params_t *p
     g->off2 = ooc_dup16(p->input_offset);
     g->bcast = p->depth_multiplier != 1;
     for (i = 0; i < 4; i++) {
-        r[i] = channel_rq(&g->q, c + i);
+        fast &= dw_fast(&g->q, c + i, &e[i]);
         g->bias[i] = bias ? bias[i] : 0;
     }
     g->c = c;
-    g->k[0] = pair_rq(&g->q, &r[0], &r[1]);
-    g->k[1] = pair_rq(&g->q, &r[2], &r[3]);
-    g->mode = r[0].fast && r[1].fast && r[2].fast && r[3].fast ? (full_range(&g->q) ? 2 : 1) : 0;
+    g->mode = fast ? (full_range(&g->q) ? 2 : 1) : 0;
+    for (i = 0; fast && i < 2; i++) { /* the constants put_pair reads (pair_rq of the two channels) */
+        pair_rq_t *k = &g->k[i];
+        k->mc = g->q.multiplier[(c + 2 * i) * g->q.step];
+        k->ec = e[2 * i];
+        k->md = g->q.multiplier[(c + 2 * i + 1) * g->q.step];
+        k->ed = e[2 * i + 1];
+        k->off = g->q.offset;
+        k->lo2 = ooc_dup16(g->q.lo);
+        k->hi2 = ooc_dup16(g->q.hi);
+        k->lo = g->q.lo;
+        k->hi = g->q.hi;
+    }
 }
 
 /* Output channels c .. c + 3 of every pixel; `f` is the filter piece at channel c. */

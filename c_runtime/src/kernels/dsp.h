@@ -119,6 +119,14 @@ static inline uint32_t ooc_read_u32_inc(const int8_t **p)
     return r;
 }
 
+/* acc + the sum of the four unsigned bytes of x (USADA8 against zero: the byte sums of filter rows) */
+static inline uint32_t ooc_usada8_0(uint32_t x, uint32_t acc)
+{
+    uint32_t r;
+    __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(0u), "r"(acc));
+    return r;
+}
+
 /* A compiler barrier: no memory access moves across it. Between the taps of an unrolled window it
    keeps the compiler from hoisting all their loads ahead of the multiplies, which needs more
    registers than the core has and ends in spills. */
@@ -200,6 +208,11 @@ static inline uint32_t ooc_read_u32_inc(const int8_t **p)
     const uint32_t v = ooc_read_u32(*p);
     *p += 4;
     return v;
+}
+
+static inline uint32_t ooc_usada8_0(uint32_t x, uint32_t acc)
+{
+    return acc + (x & 0xFFu) + ((x >> 8) & 0xFFu) + ((x >> 16) & 0xFFu) + (x >> 24);
 }
 
 static inline void ooc_dsp_barrier(void)

@@ -1,9 +1,9 @@
 /*
- * The narrow dot products over contiguous int8 that conv_dsp.c and pointwise_dsp.c share (one or
- * two filter rows against one or two input vectors, inputs offset by `off`: 0 for none). Static
+ * The narrow dot products over contiguous int8 that conv_dsp.c and pointwise_dsp.c share (one
+ * filter row against one or two input vectors, inputs offset by `off`: 0 for none). Static
  * functions, not inline: the compiler inlines or calls them per call site as it did when they
  * lived in conv_dsp.c. Private to src/kernels/, built only with OOC_KERNELS_DSP = 1; include it
- * only where all three are used.
+ * only where both are used (conv_dsp.c has its own dot_1x2).
  */
 #ifndef OOC_DSP_DOT_H
 #define OOC_DSP_DOT_H
@@ -11,29 +11,6 @@
 #include "dsp_kernel.h"
 
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
-
-/* Two filters against one input: acc[0] += wa.x, acc[1] += wb.x. */
-static void dot_1x2(const int8_t *wa, const int8_t *wb, const int8_t *x, int32_t n, int32_t off, int32_t *acc)
-{
-    const uint32_t off2 = ooc_dup16(off);
-    int32_t a = acc[0], b = acc[1];
-    int32_t i;
-    for (i = n >> 2; i > 0; i--) {
-        const uint32_t xv = ooc_read_u32_inc(&x);
-        const uint32_t x02 = ooc_sxtab16(off2, xv), x13 = ooc_sxtab16_ror8(off2, xv);
-        uint32_t wv = ooc_read_u32_inc(&wa);
-        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
-        wv = ooc_read_u32_inc(&wb);
-        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
-    }
-    for (i = 0; i < (n & 3); i++) {
-        const int32_t xi = x[i] + off;
-        a = ooc_mac_s8(a, wa[i], xi);
-        b = ooc_mac_s8(b, wb[i], xi);
-    }
-    acc[0] = a;
-    acc[1] = b;
-}
 
 /* One filter against two inputs: acc[0] += w.xa, acc[1] += w.xb. The odd channel at the end of a
    range: a channel split into single-channel pieces (the smallest SRAM budgets) runs only this. */
@@ -76,18 +53,26 @@ static int32_t dot_1x1(const int8_t *w, const int8_t *x, int32_t n, int32_t off,
 
 /* bias + input_offset * (sum of the row) for `count` filter rows of n int8: acc = bias +
    sum w.(x + off) = that + sum w.x, all modulo 2^32 like the accumulators, so the sums are
-   unchanged. Once per call and channel, where the inner loops then skip the offset. */
+   unchanged. Once per call and channel, where the inner loops then skip the offset; a fused
+   schedule calls a kernel per row, so this runs once per row and channel there. The row's sum
+   comes four bytes per USADA8: each byte flipped to w + 128 (unsigned), summed, 128 per byte
+   taken off again; off * sum w = sum off * w modulo 2^32. */
 static inline void fold_offset(const int8_t *w, int32_t n, int32_t count, int32_t off, const int32_t *bias,
                                int32_t *out)
 {
-    const uint32_t off2 = ooc_dup16(off);
+    const uint32_t words = (uint32_t)n >> 2, flip = 0x80808080u;
     int32_t c, i;
     for (c = 0; c < count; c++) {
-        int32_t acc = bias ? bias[c] : 0;
-        for (i = n >> 2; i > 0; i--) {
-            const uint32_t v = ooc_read_u32_inc(&w);
-            acc = ooc_smlad(ooc_sxtb16_ror8(v), off2, ooc_smlad(ooc_sxtb16(v), off2, acc));
+        uint32_t s = 0, t = 0;
+        int32_t acc;
+        for (i = (int32_t)(words >> 1); i > 0; i--) { /* two sums: the USADA8s do not wait on each other */
+            s = ooc_usada8_0(ooc_read_u32_inc(&w) ^ flip, s);
+            t = ooc_usada8_0(ooc_read_u32_inc(&w) ^ flip, t);
         }
+        if (words & 1u) {
+            s = ooc_usada8_0(ooc_read_u32_inc(&w) ^ flip, s);
+        }
+        acc = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)off * (s + t - 512u * words));
         for (i = 0; i < (n & 3); i++) {
             acc = ooc_mac_s8(acc, *w++, off);
         }
@@ -184,6 +169,34 @@ static OOC_ALWAYS_INLINE void dot_2x2_k_16(const int8_t **w, const int8_t **x, i
     dot_2x2_k_8(w, x, k, aa, ba, ab, bb);
 }
 #endif
+
+/* Filter rows w and w + k against one input x over n int8, no offset: acc[0] += w.x, acc[1] +=
+   (w + k).x. The odd last pixel of a dense 1x1 convolution's channel pair, which a fused schedule
+   meets on every row of an odd width: the input word is widened once for both rows, and eight
+   bytes go per pass. */
+static OOC_ALWAYS_INLINE void dot_1x2_k(const int8_t *w, const int8_t *x, int32_t k, int32_t n, int32_t *acc)
+{
+    int32_t a = acc[0], b = acc[1];
+    int32_t i;
+    for (i = n >> 3; i > 0; i--) {
+        uint32_t xv = ooc_read_u32_inc(&x), wv = ooc_read_u32(w + k);
+        uint32_t x02 = ooc_sxtb16(xv), x13 = ooc_sxtb16_ror8(xv);
+        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
+        wv = ooc_read_u32_inc(&w);
+        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
+        xv = ooc_read_u32_inc(&x), wv = ooc_read_u32(w + k);
+        x02 = ooc_sxtb16(xv), x13 = ooc_sxtb16_ror8(xv);
+        b = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, b));
+        wv = ooc_read_u32_inc(&w);
+        a = ooc_smlad(ooc_sxtb16_ror8(wv), x13, ooc_smlad(ooc_sxtb16(wv), x02, a));
+    }
+    for (i = 0; i < (n & 7); i++) {
+        a = ooc_mac_s8(a, w[i], x[i]);
+        b = ooc_mac_s8(b, w[k + i], x[i]);
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
 
 /* dot_2x2 without the offset for rows and inputs the same distance k apart (a 1x1 convolution's
    in_c: filter rows and adjacent pixels): one stride register leaves enough for the four

@@ -101,9 +101,14 @@ static void pointwise_channel_pair(const ooc_conv_params_t *p, const requant_t *
     if (pixels & 1) {
         input += (pixels - 1) * n;
         out += (pixels - 1) * oc;
-        dot_1x2(w, w + n, input, n, 0, b);
-        out[0] = output_s8(q, &rc, b[0]);
-        out[1] = output_s8(q, &rd, b[1]);
+        dot_1x2_k(w, input, n, n, b);
+        if (rc.fast && rd.fast) {
+            const pair_rq_t k = pair_rq(q, &rc, &rd);
+            put_pair(&k, b[0], b[1], out, !full_range(q));
+        } else {
+            out[0] = output_s8(q, &rc, b[0]);
+            out[1] = output_s8(q, &rd, b[1]);
+        }
     }
 }
 
