@@ -159,6 +159,20 @@ static narrow_t narrow(const view_t *v, int32_t row, int32_t x0, int32_t x1, int
     return g;
 }
 
+/* One output row of a pooling operator (window_row): out of line, so that its copy of the
+   parameters is not on the stack beside the convolutions' (the deepest path: a fused schedule's
+   stack bound counts it). */
+static OOC_NOINLINE void pool_row(const ooc_op_t *op, const view_t *v, int32_t row, int32_t x0, int32_t x1,
+                                  int8_t *out)
+{
+    ooc_pool_params_t q = *(const ooc_pool_params_t *)op->params;
+    const narrow_t g = narrow(v, row, x0, x1, q.stride_h, q.pad_top, q.stride_w, q.pad_left);
+    q.batches = 1;
+    q.out_h = 1;
+    q.in_h = g.in_h, q.pad_top = g.pad_top, q.in_w = g.in_w, q.pad_left = g.pad_left, q.out_w = g.out_w;
+    (op->kind == OOC_OP_AVERAGE_POOL_2D ? ooc_avg_pool_s8 : ooc_max_pool_s8)(&q, g.in, out);
+}
+
 /* One output row of a windowed operator (conv, depthwise, pooling): the kernel runs on a copy
    of its parameters narrowed to that row and the strip's columns. */
 static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
@@ -180,12 +194,7 @@ static void window_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int3
             ooc_depthwise_conv2d_s8_channels(&q, g.in, (const int8_t *)ins[1], (const int32_t *)ins[2], out, c0, c1);
         }
     } else {
-        ooc_pool_params_t q = *(const ooc_pool_params_t *)op->params;
-        const narrow_t g = narrow(&v, row, x0, x1, q.stride_h, q.pad_top, q.stride_w, q.pad_left);
-        q.batches = 1;
-        q.out_h = 1;
-        q.in_h = g.in_h, q.pad_top = g.pad_top, q.in_w = g.in_w, q.pad_left = g.pad_left, q.out_w = g.out_w;
-        (op->kind == OOC_OP_AVERAGE_POOL_2D ? ooc_avg_pool_s8 : ooc_max_pool_s8)(&q, g.in, out);
+        pool_row(op, &v, row, x0, x1, out);
     }
 }
 
@@ -270,7 +279,7 @@ static OOC_NOINLINE int pex_row(const run_t *r, uint32_t n, int32_t row, int32_t
 
 /* One row of a one-input operator applied element by element: `span` int8 inputs, `span` outputs
    (DEQUANTIZE: float32, into the whole model output). */
-static void unary_row(const ooc_op_t *op, const int8_t *in, void *out, int32_t span)
+static OOC_NOINLINE void unary_row(const ooc_op_t *op, const int8_t *in, void *out, int32_t span)
 {
     switch (op->kind) {
     case OOC_OP_RELU:
@@ -305,7 +314,7 @@ static void unary_row(const ooc_op_t *op, const int8_t *in, void *out, int32_t s
 
 /* One row of a binary operator: each operand is the output's shape (rows from its view) or
    broadcast over rows and columns (its channels, or one value: a constant, or a whole tensor). */
-static void binary_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
+static OOC_NOINLINE void binary_row(const run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out,
                        const void *const *ins)
 {
     const ooc_node_t *nd = &r->nodes[n];

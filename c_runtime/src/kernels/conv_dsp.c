@@ -27,7 +27,7 @@
 
 #define WINDOW_MAX 288 /* conv windows (k_h * k_w * in_c) up to this are gathered, two at a time */
 #define FOLD_MAX 64     /* up to this many channels per call take conv_gathered */
-#define FOLD_CHUNK 32   /* conv_gathered folds the input offset into this many channels' biases at a time */
+#define FOLD_CHUNK 64   /* conv_gathered folds the input offset into this many channels' biases at a time */
 
 /* ---- dot products over contiguous int8 ------------------------------------------------------- */
 
@@ -366,6 +366,23 @@ OOC_NOINLINE static void conv_gathered(const ooc_conv_params_t *p, const int8_t 
             const window_t wa = window_of(p, input, px), wb = window_of(p, input, pb);
             int8_t *oa = output + px * p->out_c, *ob = output + pb * p->out_c;
             gather(p, &wa, (int8_t)-p->input_offset, buf);
+            if (pb == px && fast) { /* an odd last pixel (every row of an odd width, fused): alone */
+                for (c = g0; c + 1 < g1; c += 2) {
+                    acc[0] = b[c - g0];
+                    acc[1] = b[c + 1 - g0];
+                    dot_1x2_k(filter + (c - c0) * n, buf, n, n, acc);
+                    k.mc = q.multiplier[c];
+                    k.ec = max_i32(1, -q.shift[c]);
+                    k.md = q.multiplier[c + 1];
+                    k.ed = max_i32(1, -q.shift[c + 1]);
+                    put_pair(&k, acc[0], acc[1], oa + c, !full);
+                }
+                if (c < g1) {
+                    const ooc_dsp_rq_t rc = channel_rq(&q, c);
+                    oa[c] = output_s8(&q, &rc, dot_1x1(filter + (c - c0) * n, buf, n, 0, b[c - g0]));
+                }
+                continue;
+            }
             gather(p, &wb, (int8_t)-p->input_offset, buf + n);
             for (c = g0; c + 1 < g1; c += 2) {
                 acc[0] = acc[2] = b[c - g0];

@@ -10,6 +10,13 @@
  * stride register (in_c: filter rows and adjacent pixels are the same distance apart) serves
  * all four pointers, so the block fits the core's registers without spills: 20 instructions per
  * 16 MACs (dot_2x2 in conv_dsp.c, which reloads every word, takes 24), 16 bytes per loop pass.
+ * An odd last pixel takes both channels in one widened pass (dot_1x2_k).
+ *
+ * A fused schedule calls this once per output row (few pixels, often an odd number): there the
+ * per-pair set-up costs as much as the products, so with up to FEW_PIXELS pixels and every
+ * channel on the fast requantization all the pairs go through one function (few_pixels), each
+ * pair's constants read straight from the tables; from one pixel on (a wider path would gather
+ * 1x1 windows and fold the offset all the same).
  *
  * Bit-exact with the reference: acc = bias + sum w * (x + off) = (bias + off * sum w) + sum w * x,
  * every sum modulo 2^32 like the reference's int32 accumulators; requantization unchanged
@@ -20,6 +27,7 @@
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 
 #define FOLD_MIN_PIXELS 4 /* below this many pixels folding costs more than it saves */
+#define FEW_PIXELS 64     /* up to this many pixels per call (a fused row) all channel pairs go in one function */
 
 /* Channels c and c + 1 (constants rc, rd, folded biases b) over pixels [0, pixels & ~1): `mode` 0
    takes the general requantization, the others the fast one (both channels' constants are
@@ -132,6 +140,83 @@ static void pointwise_channel(const ooc_conv_params_t *p, const requant_t *q, co
     }
 }
 
+/* 1 where every channel of [c0, c1) takes the fast requantization (ooc_dsp_rq(m, shift).fast),
+   read straight from the tables: its right shift is then max(1, -shift). */
+static int channels_fast(const requant_t *q, int32_t c0, int32_t c1)
+{
+    int32_t c;
+    for (c = c0; c < c1; c++) {
+        const int32_t m = q->multiplier[c], shift = q->shift[c];
+        if (m == INT32_MIN || (shift >= 0 && m != 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The channel pairs of [c0, c1) over a few pixels (a fused schedule's row), every channel fast:
+   one function for all the pairs, each pair's folded biases and constants derived inline, so a
+   pair costs no call, prologue or general constants (pointwise_channel_pair's, paid per row and
+   pair, cost as much as a narrow row's products). `mode` as in pair_pixels (1, 2 or 3), a
+   constant where it is inlined. */
+static OOC_ALWAYS_INLINE void few_pixels(const ooc_conv_params_t *p, const requant_t *q, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
+                                         int32_t c1, int mode)
+{
+    const int32_t n = p->in_c, oc = p->out_c, pixels = p->batches * p->out_h * p->out_w;
+    pair_rq_t k;
+    int32_t c, px, b[2], acc[4];
+    k.off = q->offset;
+    k.lo2 = ooc_dup16(q->lo);
+    k.hi2 = ooc_dup16(q->hi);
+    k.lo = q->lo;
+    k.hi = q->hi;
+    for (c = c0; c + 1 < c1; c += 2) {
+        const int8_t *w = filter + (c - c0) * n, *x = input;
+        int8_t *out = output + c;
+        fold_offset(w, n, 2, p->input_offset, bias ? bias + (c - c0) : NULL, b);
+        k.mc = q->multiplier[c];
+        k.ec = max_i32(1, -q->shift[c]);
+        k.md = q->multiplier[c + 1];
+        k.ed = max_i32(1, -q->shift[c + 1]);
+        for (px = 0; px + 1 < pixels; px += 2, x += 2 * n, out += 2 * oc) {
+            acc[0] = acc[2] = b[0];
+            acc[1] = acc[3] = b[1];
+            dot_2x2_k(w, x, n, n, acc);
+            if (mode == 2) {
+                put_quad_full(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc);
+            } else {
+                put_quad_clamp(&k, acc[0], acc[1], acc[2], acc[3], out, out + oc, mode == 3);
+            }
+        }
+        if (px < pixels) {
+            dot_1x2_k(w, x, n, n, b);
+            put_pair(&k, b[0], b[1], out, mode != 2);
+        }
+    }
+}
+
+static OOC_NOINLINE void few_pixels_fast(const ooc_conv_params_t *p, const requant_t *q, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
+                                         int32_t c1)
+{
+    few_pixels(p, q, input, filter, bias, output, c0, c1, 1);
+}
+
+static OOC_NOINLINE void few_pixels_full(const ooc_conv_params_t *p, const requant_t *q, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
+                                         int32_t c1)
+{
+    few_pixels(p, q, input, filter, bias, output, c0, c1, 2);
+}
+
+static OOC_NOINLINE void few_pixels_top(const ooc_conv_params_t *p, const requant_t *q, const int8_t *input,
+                                        const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
+                                        int32_t c1)
+{
+    few_pixels(p, q, input, filter, bias, output, c0, c1, 3);
+}
+
 /* Pixel px's input at input + px * in_c: what window_of in conv_dsp.c computes for a 1x1 window
    at stride 1, no padding, input rows as wide as the output's (and as many, with batches). */
 static int is_dense_pointwise(const ooc_conv_params_t *p)
@@ -145,12 +230,27 @@ int ooc_conv2d_s8_pointwise(const ooc_conv_params_t *p, const int8_t *input, con
                             const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
 {
     const requant_t q = conv_requant(p);
+    const int32_t pixels = p->batches * p->out_h * p->out_w;
     int32_t c;
-    if (!is_dense_pointwise(p) || p->batches * p->out_h * p->out_w < FOLD_MIN_PIXELS) {
+    if (!is_dense_pointwise(p)) {
         return 0;
     }
-    for (c = c0; c + 1 < c1; c += 2) {
-        pointwise_channel_pair(p, &q, input, filter + (c - c0) * p->in_c, bias ? bias + (c - c0) : NULL, output, c);
+    if (pixels <= FEW_PIXELS && channels_fast(&q, c0, c1)) { /* from one pixel on: see few_pixels */
+        if (full_range(&q)) {
+            few_pixels_full(p, &q, input, filter, bias, output, c0, c1);
+        } else if (q.lo == -128) {
+            few_pixels_top(p, &q, input, filter, bias, output, c0, c1);
+        } else {
+            few_pixels_fast(p, &q, input, filter, bias, output, c0, c1);
+        }
+        c = c0 + ((c1 - c0) & ~1);
+    } else if (pixels < FOLD_MIN_PIXELS) {
+        return 0;
+    } else {
+        for (c = c0; c + 1 < c1; c += 2) {
+            pointwise_channel_pair(p, &q, input, filter + (c - c0) * p->in_c, bias ? bias + (c - c0) : NULL, output,
+                                   c);
+        }
     }
     if (c < c1) {
         pointwise_channel(p, &q, input, filter + (c - c0) * p->in_c, bias ? bias + (c - c0) : NULL, output, c);
