@@ -17,9 +17,10 @@
  *
  * Memory: the stack only, for a pair of gathered windows (2 * n bytes, n <= WINDOW_MAX) with
  * FOLD_CHUNK folded biases, or a widened depthwise filter (8 * DW_TAPS_MAX bytes), and locals:
- * with arm-none-eabi-gcc -O2 (-fstack-usage) conv_gathered's frame is 480 bytes plus the windows
+ * with arm-none-eabi-gcc -O2 (-fstack-usage) conv_gathered's frame is 640 bytes plus the windows
  * (136 for the reference conv), depthwise's group 352, fully connected 208. A fused schedule
- * runs them within the planner's 4 KiB stack bound (kws at --max-mac-overhead 1.3: 2,040 bytes).
+ * runs them within the planner's 4 KiB stack bound (kws at --max-mac-overhead 1.3: 2,004 bytes;
+ * the fused runner keeps its pooling and elementwise rows out of line to leave room for them).
  */
 #include "dsp_dot.h"
 
