@@ -21,7 +21,7 @@ from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.graph import GraphFacts, single_block
 from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
 from ooc_sdk.plan.fusion.model import Block, FusionError, Node, OverBudget
-from ooc_sdk.plan.fusion.simulate import block_cost, simulate
+from ooc_sdk.plan.fusion.simulate import block_cost, conv_mean_block, simulate
 from ooc_sdk.plan.fusion.stream import StreamCosts
 from ooc_sdk.plan.spill import STATE_BYTES
 from ooc_sdk.units import format_size
@@ -81,6 +81,9 @@ def candidates(
                         found.append(blk)
                 if found:
                     out[(a, b)] = found
+    for a in sorted(m.conv_means):  # a 1x1 convolution and its average, a channel group at a time
+        if not kept(a, a + 2):
+            out[(a, a + 2)] = [*out.get((a, a + 2), []), conv_mean_block(m, a)]
     return out
 
 
