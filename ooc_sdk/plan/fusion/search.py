@@ -286,7 +286,8 @@ class FusionSearch:
             objective = "min-latency"
         else:
             plans = [(cost, *self._laid_out(chain)) for _peak, cost, chain in front]
-            plans += self._tightest(front, plans, *args)
+            if max_block_weight_bytes is None:  # in core (the out-of-core planner's many
+                plans += self._tightest(front, plans, *args)  # questions: not worth its time)
             _, blocks, laid = min(plans, key=lambda p: (p[2][1], p[0]))
             objective = "min-sram"
         return self._finish(blocks, laid, objective, max_mac_overhead, sram, t0)
