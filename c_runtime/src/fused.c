@@ -525,6 +525,29 @@ static int produce(run_t *r, uint32_t n)
     return rc;
 }
 
+/* A block of one OOC_NODE_CONV_MEAN node: the convolution's filter and bias (resident in the
+   slot out of core; never streamed), then fused_mean.c. */
+static int conv_mean_block(const run_t *r)
+{
+    const ooc_model_t *m = r->ctx->model;
+    const ooc_op_t *op = &m->ops[r->nodes[0].op];
+    const void *w[2] = {NULL, NULL};
+    uint32_t i, k = r->first_chunk[0];
+    if (r->stream_at[1] != r->stream_at[0]) {
+        return OOC_ERR_CORRUPT; /* the planner streams no such node */
+    }
+    for (i = 0; i < 2u && i + 1u < op->n_inputs; i++) {
+        const uint16_t t = op->inputs[i + 1u];
+        if (t != OOC_NO_TENSOR) {
+            w[i] = m->tensors[t].data;
+            if (w[i] == NULL && m->tensors[t].offset == OOC_TENSOR_PAGED && r->slot != NULL) {
+                w[i] = chunk_data(r, k++);
+            }
+        }
+    }
+    return ooc_fused_conv_mean(r, (const int8_t *)w[0], (const int32_t *)w[1]);
+}
+
 int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t step)
 {
     run_t r;
@@ -587,6 +610,9 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
     r.stream_at[b->n_nodes] = (uint16_t)(s - r.stream_step);
     if (step != OOC_NO_STEP && (k != r.n_chunks || (s < m->n_steps && (m->steps[s].flags & OOC_STEP_STREAM) != 0u))) {
         return OOC_ERR_CORRUPT; /* ooc_pager_check() admits no other layout */
+    }
+    if (r.nodes[sink].mode == OOC_NODE_CONV_MEAN) {
+        return conv_mean_block(&r);
     }
     if (r.nodes[sink].mode == OOC_NODE_REDUCE) {
         memset(ctx->cfg.arena + r.nodes[sink].offset, 0, 4u * r.nodes[sink].channels);

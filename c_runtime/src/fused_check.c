@@ -165,13 +165,48 @@ static int check_pex(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
     return (b->scratch & 3u) == 0u && (uint64_t)b->scratch + need <= m->arena_bytes ? OOC_OK : OOC_ERR_CORRUPT;
 }
 
+/* A channel-group average: alone in its one-strip block, a 1x1 convolution whose output is held
+   nowhere and read by a global average of the node's shape (MEAN over H and W, or an
+   AVERAGE_POOL_2D whose window is the whole input) whose output is whole; the convolution's input
+   whole in the arena; the group's accumulators and row inside it (check_node checked the rest). */
+static int check_conv_mean(const ooc_model_t *m, const ooc_block_t *b, const ooc_node_t *nd)
+{
+    const ooc_op_t *conv = &m->ops[nd->op], *avg = conv + 1;
+    const ooc_conv_params_t *p = (const ooc_conv_params_t *)conv->params;
+    int shape;
+    if (b->n_nodes != 1u || b->n_strips != 1u || conv->n_inputs < 2u || !pointwise(conv) ||
+        avg->n_inputs < 1u || avg->inputs[0] != conv->output || m->tensors[conv->output].offset != OOC_TENSOR_ROWS ||
+        !whole(m, conv->inputs[0]) || !whole(m, avg->output) || nd->tensor != avg->output ||
+        nd->src[0] != OOC_NODE_WHOLE || nd->src[1] != OOC_NODE_WHOLE || nd->cap != 0u || nd->group == 0u ||
+        nd->group > nd->channels || (nd->offset & 3u) != 0u ||
+        (uint64_t)nd->offset + 4u * (uint64_t)nd->group + (uint64_t)nd->width * nd->group > m->arena_bytes) {
+        return 0;
+    }
+    shape = p->out_h == nd->rows && p->out_w == nd->width && p->out_c == nd->channels &&
+            m->tensors[conv->inputs[0]].bytes == (uint32_t)p->in_h * p->in_w * p->in_c &&
+            m->tensors[avg->output].bytes == nd->channels;
+    if (avg->kind == OOC_OP_MEAN) {
+        const ooc_mean_params_t *a = (const ooc_mean_params_t *)avg->params;
+        return shape && a->rank == 4 && a->in_dims[1] == nd->rows && a->in_dims[2] == nd->width &&
+               a->in_dims[3] == nd->channels && a->reduce[0] == 0 && a->reduce[1] == 1 && a->reduce[2] == 1 &&
+               a->reduce[3] == 0;
+    }
+    if (avg->kind == OOC_OP_AVERAGE_POOL_2D) {
+        const ooc_pool_params_t *a = (const ooc_pool_params_t *)avg->params;
+        return shape && a->batches == 1 && a->in_h == nd->rows && a->in_w == nd->width && a->channels == nd->channels &&
+               a->out_h == 1 && a->out_w == 1 && a->pad_top == 0 && a->pad_left == 0 && a->filter_h >= a->in_h &&
+               a->filter_w >= a->in_w;
+    }
+    return 0;
+}
+
 /* One node against its block and the model. */
 static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
 {
     const ooc_node_t *nd = &m->nodes[b->first_node + n];
     uint32_t s, i, widest = 0;
     if (nd->rows == 0u || nd->width == 0u || nd->channels == 0u || nd->k == 0u || nd->s == 0u ||
-        nd->mode > OOC_NODE_QUANTIZE_IN || nd->tensor >= m->n_tensors) {
+        nd->mode > OOC_NODE_CONV_MEAN || nd->tensor >= m->n_tensors) {
         return OOC_ERR_CORRUPT;
     }
     for (i = 0; i < 2u; i++) {
@@ -205,6 +240,8 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
         case OOC_NODE_PEX:
             ok = check_pex(m, b, n) == OOC_OK;
             break;
+        case OOC_NODE_CONV_MEAN:
+            return check_conv_mean(m, b, nd) ? OOC_OK : OOC_ERR_CORRUPT;
         case OOC_NODE_REDUCE:
             ok = (k == OOC_OP_MEAN || k == OOC_OP_AVERAGE_POOL_2D) && n + 1u == b->n_nodes && whole(m, op->output) &&
                  (uint64_t)nd->offset + 4u * (uint64_t)nd->channels <= m->arena_bytes && (nd->offset & 3u) == 0u;

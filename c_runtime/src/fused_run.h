@@ -48,11 +48,14 @@ static inline uint32_t align4(uint32_t n)
 }
 
 /* Operators a node stands for: a channel-split chain three (four with a PAD after the
-   expansion), a streamed input none. */
+   expansion), a channel-group average two, a streamed input none. */
 static inline uint32_t node_ops(const ooc_model_t *m, const ooc_node_t *nd)
 {
     if (nd->mode == OOC_NODE_PEX) {
         return (uint32_t)nd->op + 1u < m->n_ops && m->ops[nd->op + 1u].kind == OOC_OP_PAD ? 4u : 3u;
+    }
+    if (nd->mode == OOC_NODE_CONV_MEAN) {
+        return 2u;
     }
     return nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN ? 0u : 1u;
 }
@@ -118,6 +121,10 @@ static inline uint32_t pex_scratch(const ooc_conv_params_t *d, const ooc_conv_pa
 /* Row `row`, columns [x0, x1), of the spilled tensor node `n` (OOC_NODE_SPILL_IN) reads, into
    `out` (fused_spill.c). */
 int ooc_fused_spill_in_row(run_t *r, uint32_t n, int32_t row, int32_t x0, int32_t x1, int8_t *out);
+
+/* The block of one OOC_NODE_CONV_MEAN node, whole (fused_mean.c): `filter` and `bias` are the
+   convolution's (bias NULL when it has none). */
+int ooc_fused_conv_mean(const run_t *r, const int8_t *filter, const int32_t *bias);
 
 /* The sink just made row `row` (columns [x0, x1), at `data`) of a spilled tensor: write the
    strip's parts of it, in the planned order (fused_spill.c). */

@@ -39,6 +39,7 @@ NODE_TRANSPOSE_IN = 3
 NODE_SPILL_IN = 4
 NODE_PEX = 5
 NODE_QUANTIZE_IN = 6
+NODE_CONV_MEAN = 7
 
 # Operator kinds, one per kernel entry point (ooc_op_t.kind): name -> value. The names are
 # lower/prepare's Prepared.kind; the emitter writes OOC_OP_<name>.
@@ -165,6 +166,16 @@ NODE_MODE = Enum(
             NODE_QUANTIZE_IN,
             "QUANTIZE of a float32 model input: each row's floats read through the reader "
             "into the block's scratch, quantized to int8 rows",
+        ),
+        Member(
+            "NODE_CONV_MEAN",
+            NODE_CONV_MEAN,
+            "a 1x1 CONV_2D (op) whose output only a global average (op + 1: MEAN over H and W, "
+            "or AVERAGE_POOL_2D) reads, alone in its block: made `group` output channels at a "
+            "time over the convolution's whole input, each group's rows summed into `group` "
+            "int32 accumulators and finished before the next group, so the convolution's "
+            "output is never held (fused.c); `tensor` is the average's output, `offset` the "
+            "accumulators then one row of the group",
         ),
     ),
     "How a node of a fused block produces rows (ooc_node_t.mode; ooc_sdk/plan/fusion/).",

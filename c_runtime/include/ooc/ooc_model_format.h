@@ -102,9 +102,15 @@ enum ooc_node_mode {
     OOC_NODE_PEX = 5,
     /* QUANTIZE of a float32 model input: each row's floats read through the reader into the block's
        scratch, quantized to int8 rows */
-    OOC_NODE_QUANTIZE_IN = 6
+    OOC_NODE_QUANTIZE_IN = 6,
+    /* a 1x1 CONV_2D (op) whose output only a global average (op + 1: MEAN over H and W, or
+       AVERAGE_POOL_2D) reads, alone in its block: made `group` output channels at a time over the
+       convolution's whole input, each group's rows summed into `group` int32 accumulators and
+       finished before the next group, so the convolution's output is never held (fused.c); `tensor`
+       is the average's output, `offset` the accumulators then one row of the group */
+    OOC_NODE_CONV_MEAN = 7
 };
-OOC_MODEL_STATIC_ASSERT(ooc_node_mode_fits, OOC_NODE_QUANTIZE_IN <= 0xFFFFu);
+OOC_MODEL_STATIC_ASSERT(ooc_node_mode_fits, OOC_NODE_CONV_MEAN <= 0xFFFFu);
 
 OOC_MODEL_STATIC_ASSERT(block_nodes, OOC_MAX_BLOCK_NODES < OOC_NODE_WHOLE);
 OOC_MODEL_STATIC_ASSERT(spill_state, OOC_SPILL_STATE_BYTES % 8u == 0u);

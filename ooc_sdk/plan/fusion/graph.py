@@ -13,7 +13,7 @@ from ooc_sdk.lower.memplan import ALIGNMENT
 from ooc_sdk.lower.prepare import prepare_op
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.model import CHANNEL_SPLIT, Block
-from ooc_sdk.plan.fusion.rows import RowOp, pex_chain, row_op
+from ooc_sdk.plan.fusion.rows import RowOp, conv_mean, pex_chain, row_op
 from ooc_sdk.plan.spill import max_payload
 
 
@@ -87,6 +87,14 @@ class GraphFacts:
         if spilled and not spill_sector_bytes:
             raise InvalidArgumentError("spilling activations needs the flash's sector size")
         self.spill_payload = max_payload(spill_sector_bytes) if spill_sector_bytes else 0
+        # 1x1 convolutions run a channel group at a time into the global average after them
+        # (NODE_CONV_MEAN), by the convolution's index: its input is read whole from the arena
+        self.conv_means = {
+            a for a in range(self.n - 1)
+            if conv_mean(graph, a, self.row_ops)
+            and graph.operators[a].inputs[0] not in self.streamed
+            and graph.operators[a].outputs[0] not in self.spilled
+        }  # fmt: skip
         self._extend_alias_lifetimes()
 
     def _last_uses(self) -> dict[int, int]:

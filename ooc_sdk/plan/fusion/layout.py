@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from ooc_sdk.formats.tables import NODE_PEX, NODE_REDUCE, NODE_SPILL_IN
+from ooc_sdk.formats.tables import NODE_CONV_MEAN, NODE_PEX, NODE_REDUCE, NODE_SPILL_IN
 from ooc_sdk.lower.memplan import ALIGNMENT, Buffer, place
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.graph import GraphFacts, align, buffer_groups, single_block
@@ -36,9 +36,9 @@ def layout(
     internal = {
         nd.tensor for b in blocks for nd in b.nodes if not nd.whole or nd.mode == NODE_REDUCE
     }
-    internal |= {  # a channel-split chain's intermediates are held nowhere
-        g.operators[nd.op + i].outputs[0] for b in blocks for nd in b.nodes
-        if nd.mode == NODE_PEX for i in range(nd.span - 1)
+    internal |= {  # a channel-split chain's intermediates are held nowhere, nor a channel-group
+        g.operators[nd.op + i].outputs[0] for b in blocks for nd in b.nodes  # average's conv
+        if nd.mode in (NODE_PEX, NODE_CONV_MEAN) for i in range(nd.span - 1)
     }  # fmt: skip
     reduce_out = {nd.tensor for b in blocks for nd in b.nodes if nd.mode == NODE_REDUCE}
     items: list[Buffer] = []

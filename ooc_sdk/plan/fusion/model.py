@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 from ooc_sdk.errors import OocError
 from ooc_sdk.formats.tables import (  # node modes (enum ooc_node_mode) and limits, shared with C
+    NODE_CONV_MEAN,
     NODE_INPUT,
     NODE_PEX,
 )
 
 PEX_GROUP = 8  # expanded channels per group of a channel-split chain
+CONV_MEAN_GROUP = 32  # output channels per group of a 1x1 convolution summed into its average
 CHANNEL_SPLIT = ("auto", "off", "always")  # channel-split chains: searched, never, wherever fused
 
 
@@ -79,8 +81,8 @@ class Node:
     max_cols: int = 0  # widest column range over the strips
     offset: int = 0  # arena offset of the ring / accumulator
     computed: int = 0  # rows it produces per strip
-    group: int = 0  # NODE_PEX: expanded channels per group
-    span: int = 1  # operators it stands for (NODE_PEX: 3, or 4 with a PAD)
+    group: int = 0  # NODE_PEX: expanded channels per group; NODE_CONV_MEAN: output channels
+    span: int = 1  # operators it stands for (NODE_PEX: 3, or 4 with a PAD; NODE_CONV_MEAN: 2)
     win_max: int = 0  # NODE_PEX: the most expansion rows one output row's window reads
     win_sum: int = 0  # NODE_PEX: expansion rows the computed output rows' windows read in all
     # a nearest resize: the input row and column each output row and column copies (input 0)
@@ -117,9 +119,13 @@ class Block:
 
     @functools.cached_property
     def pex_ops(self) -> frozenset[int]:
-        """Operators inside the block's channel-split chains (their weights stay resident)."""
+        """Operators inside the block's channel-split chains and channel-group averages (their
+        weights stay resident)."""
         return frozenset(
-            nd.op + i for nd in self.nodes if nd.mode == NODE_PEX for i in range(nd.span)
+            nd.op + i
+            for nd in self.nodes
+            if nd.mode in (NODE_PEX, NODE_CONV_MEAN)
+            for i in range(nd.span)
         )
 
     @property

@@ -223,6 +223,26 @@ def pex_chain(graph: Graph, a: int, row_ops: list[RowOp | None]) -> tuple[RowOp,
                   pr.channels), span  # fmt: skip
 
 
+def conv_mean(graph: Graph, a: int, row_ops: list[RowOp | None]) -> bool:
+    """Whether operators ``a`` and ``a + 1`` can run as one channel-group node (NODE_CONV_MEAN):
+    a 1x1 int8 CONV_2D (batch 1) whose output, not a model output, only the next operator reads,
+    and that operator a global average (MEAN over H and W, or a whole-input AVERAGE_POOL_2D)."""
+    if a + 1 >= len(graph.operators) or graph.operators[a].op_type != "CONV_2D":
+        return False
+    avg = row_ops[a + 1]
+    t = graph.operators[a].outputs[0]
+    return (  # the cheap tests first: GraphFacts asks of every operator, every spill round
+        avg is not None
+        and avg.mode == NODE_REDUCE
+        and t not in graph.outputs
+        and graph.consumers(t) == [a + 1]
+        and graph.tensors[graph.operators[a].inputs[0]].dtype is DType.INT8
+        and graph.tensors[t].dtype is DType.INT8
+        and _pointwise(graph, a)
+        and prepare_op(graph, graph.operators[a]).fields["batches"] == 1
+    )
+
+
 def window_span(r: int, k: int, s: int, p: int, n_in: int) -> tuple[int, int]:
     """Input rows [lo, hi) (clipped) that output row ``r`` of a window (k, s, p) reads."""
     lo = max(0, min(n_in, r * s - p))

@@ -21,13 +21,16 @@ from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.fusion.graph import GraphFacts, single_block
 from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
 from ooc_sdk.plan.fusion.model import Block, FusionError, Node, OverBudget
-from ooc_sdk.plan.fusion.simulate import block_cost, simulate
+from ooc_sdk.plan.fusion.simulate import block_cost, conv_mean_block, simulate
 from ooc_sdk.plan.fusion.stream import StreamCosts
 from ooc_sdk.plan.spill import STATE_BYTES
 from ooc_sdk.units import format_size
 
 STRIP_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 MAX_BLOCK_OPS = 40
+# the min-SRAM objective's retries when the front does not lay out at its smallest peak: each
+# block's variants within these shares of that peak (FusionSearch._tightest)
+TIGHT_SHARES = (0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.0)
 LAYOUTS_WHEN_NONE_FIT = 16  # schedules laid out to find the smallest when none meets the budget
 _VARIANTS = {"auto": (False, True), "off": (False,), "always": (True, False)}  # simulate's pex
 
@@ -81,6 +84,9 @@ def candidates(
                         found.append(blk)
                 if found:
                     out[(a, b)] = found
+    for a in sorted(m.conv_means):  # a 1x1 convolution and its average, a channel group at a time
+        if not kept(a, a + 2):
+            out[(a, a + 2)] = [*out.get((a, a + 2), []), conv_mean_block(m, a)]
     return out
 
 
@@ -280,9 +286,47 @@ class FusionSearch:
             objective = "min-latency"
         else:
             plans = [(cost, *self._laid_out(chain)) for _peak, cost, chain in front]
+            if max_block_weight_bytes is None:  # in core (the out-of-core planner's many
+                plans += self._tightest(front, plans, *args)  # questions: not worth its time)
             _, blocks, laid = min(plans, key=lambda p: (p[2][1], p[0]))
             objective = "min-sram"
         return self._finish(blocks, laid, objective, max_mac_overhead, sram, t0)
+
+    def _tightest(
+        self,
+        front: Front,
+        plans: list[tuple[float, list[Block], tuple[dict[int, int], int, int]]],
+        limit: float,
+        block_weight_bytes: Callable[[int, int], int] | None,
+        cap: int | None,
+        stream: StreamCosts | None,
+    ) -> list[tuple[float, list[Block], tuple[dict[int, int], int, int]]]:
+        """For the smallest working SRAM: when no schedule on the front lays out at the front's
+        smallest peak (the cheapest schedule of that peak keeps other blocks near it, and their
+        whole tensors and rings fragment the arena), schedules of that peak whose blocks leave
+        more room: each block range's cheapest variant within a share of that peak (or its
+        smallest variant), for a few shares down to none, each the cheapest such schedule, laid
+        out (more MACs, within the limit); nothing when the front lays out at its peak."""
+        least = front[0][0]
+        if not plans or min(p[2][1] for p in plans) <= least:
+            return []
+        key = (limit, cap, block_weight_bytes, id(stream))
+        cands = self._cands_within(key, block_weight_bytes, cap, stream)
+        out = []
+        for share in TIGHT_SHARES:
+            tight: dict[tuple[int, int], list[Block]] = {}
+            for span, blks in cands.items():
+                fit = [b for b in blks if b.sram <= least]
+                if fit:
+                    room = max(share * least, min(b.sram for b in fit))
+                    tight[span] = [min((b for b in fit if b.sram <= room), key=lambda b: b.cost)]
+            got = pareto(self.m, tight, limit * (1 + 1e-9), least)
+            if got:
+                _peak, cost, chain = got[-1]  # the cheapest within the smallest peak
+                out.append((cost, *self._laid_out(chain)))
+                if out[-1][2][1] <= least:
+                    break  # the fewest MACs that lay out at the peak (shares fall)
+        return out
 
     def _front(
         self,

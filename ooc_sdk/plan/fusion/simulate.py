@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ooc_sdk.formats.tables import (
     MAX_BLOCK_NODES,
+    NODE_CONV_MEAN,
     NODE_INPUT,
     NODE_PEX,
     NODE_QUANTIZE_IN,
@@ -18,7 +19,7 @@ from ooc_sdk.formats.tables import (
     NODE_TRANSPOSE_IN,
 )
 from ooc_sdk.plan.fusion.graph import GraphFacts, align
-from ooc_sdk.plan.fusion.model import PEX_GROUP, Block, Node
+from ooc_sdk.plan.fusion.model import CONV_MEAN_GROUP, PEX_GROUP, Block, Node
 from ooc_sdk.plan.fusion.rows import window_span
 
 
@@ -266,6 +267,8 @@ def node_bytes(nd: Node) -> int:
     at its widest strip (nothing for a whole output)."""
     if nd.mode == NODE_REDUCE:
         return align(4 * nd.channels)
+    if nd.mode == NODE_CONV_MEAN:  # a group's accumulators, then one row of the group
+        return align(4 * nd.group) + align(nd.width * nd.group)
     return align(nd.cap * nd.max_cols * nd.channels)
 
 
@@ -341,3 +344,20 @@ def _pex_macs(m: GraphFacts, nd: Node, cols: list[tuple[int, int]]) -> float:
         for x0, x1 in cols
         if x1 > x0
     )
+
+
+def conv_mean_block(m: GraphFacts, a: int) -> Block:
+    """Operators ``a`` (a 1x1 convolution) and ``a + 1`` (the global average of its output) as
+    one NODE_CONV_MEAN node (``m.conv_means``): the convolution's input whole, the average's
+    output whole, and only a group's accumulators and one row of the group between them -- no
+    recomputation (fused.c runs each group over the whole input)."""
+    g = m.graph
+    conv, avg = g.operators[a], g.operators[a + 1]
+    _, h, w, c = g.tensors[conv.outputs[0]].shape
+    out = avg.outputs[0]
+    nd = Node(a, out, NODE_CONV_MEAN, h, w, c, (-1,), ((1, 1, 0),), ((1, 1, 0),), True,
+              max_cols=w, computed=h, group=min(CONV_MEAN_GROUP, c), span=2)  # fmt: skip
+    ring = node_bytes(nd)
+    blk = Block(a, a + 2, [nd], 1, [[(0, w)]], conv.macs, ring, 0)
+    blk.sram = m.whole_live(a, a + 2) + (0 if out in g.outputs else m.nbytes(out)) + ring
+    return blk
