@@ -90,6 +90,14 @@ static inline pair_rq_t pair_rq(const requant_t *q, const ooc_dsp_rq_t *rc, cons
     return k;
 }
 
+/* The four-accumulator stores below need twelve registers in one asm statement: more than an
+   unoptimised build (-O0, frame pointer kept) can give, so there they take two put_pair calls. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__OPTIMIZE__)
+#define OOC_DSP_QUAD_ASM 1
+#else
+#define OOC_DSP_QUAD_ASM 0
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 /* ooc_dsp_scale_right of %[acc] with the offset, into %[acc]: the constants at %[k] + MOFF */
 #define RQ_ONE(acc, moff) "ldrd %[m], %[e], [%[k], #" moff "]\n\t" RQ_CORE(acc)
@@ -153,7 +161,7 @@ static OOC_ALWAYS_INLINE void put_pair(const pair_rq_t *k, int32_t a, int32_t b,
 static OOC_ALWAYS_INLINE void put_quad_full(const pair_rq_t *k, int32_t a, int32_t b, int32_t c, int32_t d,
                                             int8_t *out, int8_t *out2)
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if OOC_DSP_QUAD_ASM
     int32_t m, e, lo, hi, o;
     __asm__("ldr %[o], [%[k], #16]\n\t"
             "ldrd %[m], %[e], [%[k]]\n\t" RQ_CORE("a") RQ_CORE("c")
@@ -183,7 +191,7 @@ static OOC_ALWAYS_INLINE void put_quad_full(const pair_rq_t *k, int32_t a, int32
 static OOC_ALWAYS_INLINE void put_quad_clamp(const pair_rq_t *k, int32_t a, int32_t b, int32_t c, int32_t d,
                                              int8_t *out, int8_t *out2, int min_only)
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if OOC_DSP_QUAD_ASM
     int32_t m, e, lo, hi, o;
 #define PUT_QUAD_SCALE                                                                             \
     "ldr %[o], [%[k], #16]\n\t"                                                                    \
