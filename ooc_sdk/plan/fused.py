@@ -187,7 +187,11 @@ class FusedPlanner:
         (fusion/groups.py) wherever their arena's share of the budget allows: the same slots,
         the streamed pieces read once per group of rows instead of once per row."""
         ranked = sorted(
-            (sp for sp in self.found if sp[1].fusion is not None and sp[1].restream_bytes_per_inference),
+            (
+                sp
+                for sp in self.found
+                if sp[1].fusion is not None and sp[1].restream_bytes_per_inference
+            ),
             key=lambda sp: sp[0],
         )[:ROW_GROUP_TRIES]
         for _sec, p in ranked:

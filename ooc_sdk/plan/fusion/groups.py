@@ -23,9 +23,7 @@ from ooc_sdk.plan.spill import STATE_BYTES
 GROUP_SIZES = (64, 32, 16, 8, 4, 2)  # rows per call tried, the largest that fits wins
 
 
-def _grouped(
-    search: FusionSearch, b: Block, g: int, stream: StreamCosts
-) -> Block | None:
+def _grouped(search: FusionSearch, b: Block, g: int, stream: StreamCosts) -> Block | None:
     """Block ``b`` with its streamed operators making ``g`` rows a call (None: no schedule)."""
     m = search.m
     pex = any(nd.mode == NODE_PEX for nd in b.nodes)
