@@ -56,7 +56,7 @@ from ooc_sdk.units import format_size
 FUSED_CAPS = 24  # slot sizes tried per slot count when fusing
 MAX_SPILL_ROUNDS = 24  # tensors the greedy spill search adds at most
 SPILL_ROUND_CAPS = 6  # slot sizes per slot count tried while the spill search chooses
-ROW_GROUP_TRIES = 3  # the fastest re-streaming plans given row groups (fusion/groups.py)
+ROW_GROUP_TRIES = 1  # the fastest re-streaming plans given row groups (fusion/groups.py)
 
 
 def plan_fused(graph: Graph, request: PlanRequest) -> Plan:

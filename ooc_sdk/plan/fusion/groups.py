@@ -75,8 +75,9 @@ def regroup(
             if g < 2:
                 break
             nb = _grouped(search, b, g, stream)
-            if nb is None or nb.restream_bytes >= b.restream_bytes or nb.sram > arena_room:
-                continue
+            above = fp.arena_bytes - fp.working_sram_bytes  # the outputs (and spill refs)
+            if nb is None or nb.restream_bytes >= b.restream_bytes or nb.sram + above > arena_room:
+                continue  # a layout is never below the block's own working SRAM
             trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
             if trial.arena_bytes <= arena_room:
                 blocks[i], best = nb, trial
