@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ooc_sdk.formats.tables import NODE_PEX
+from ooc_sdk.formats.tables import NODE_PEX, NODE_SPILL_IN
 from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
 from ooc_sdk.plan.fusion.model import Block
 from ooc_sdk.plan.fusion.search import FusionSearch, _copies
@@ -23,11 +23,14 @@ from ooc_sdk.plan.spill import STATE_BYTES
 GROUP_SIZES = (64, 32, 16, 8, 4, 2)  # rows per call tried, the largest that fits wins
 
 
-def _grouped(search: FusionSearch, b: Block, g: int, stream: StreamCosts) -> Block | None:
-    """Block ``b`` with its streamed operators making ``g`` rows a call (None: no schedule)."""
+def _grouped(
+    search: FusionSearch, b: Block, groups: dict[int, int], stream: StreamCosts
+) -> Block | None:
+    """Block ``b`` with streamed operator j making ``groups[j]`` rows a call (None: no
+    schedule)."""
     m = search.m
     pex = any(nd.mode == NODE_PEX for nd in b.nodes)
-    sim = simulate(m, b.first, b.last, pex, {j: g for j in b.streamed})
+    sim = simulate(m, b.first, b.last, pex, groups)
     if sim is None:
         return None
     out = block_cost(m, b.first, b.last, sim, b.strips)
@@ -38,6 +41,18 @@ def _grouped(search: FusionSearch, b: Block, g: int, stream: StreamCosts) -> Blo
     out.restream_bytes = b.strips * sum(stream.op_bytes[j] * loads[j] for j in b.streamed)
     out.cost = out.macs + stream.byte_cost * out.restream_bytes
     return out
+
+
+def _choices(b: Block, stream: StreamCosts) -> list[dict[int, int]]:
+    """Group maps to try for block ``b``, most re-reads saved first: every streamed operator
+    at each size, then (when none of those fits) the operators one at a time, the most
+    re-read first, each added to the groups already taken."""
+    rows = {nd.op: nd.rows for nd in b.nodes if nd.op in b.streamed}
+    sizes = sorted({max(rows.values()), *GROUP_SIZES}, reverse=True)
+    together = [{j: g for j in b.streamed} for g in sizes if 2 <= g <= max(rows.values())]
+    by_reads = sorted(b.streamed, key=lambda j: -stream.op_bytes[j] * rows[j])
+    alone = [(j, g) for j in by_reads for g in sizes if 2 <= g <= rows[j]]
+    return together + [{j: g} for j, g in alone] if len(b.streamed) > 1 else together
 
 
 def _laid(search: FusionSearch, fp: FusionPlan, blocks: list[Block]) -> FusionPlan:
@@ -63,23 +78,35 @@ def regroup(
     """``fp`` with row groups where its arena (at most ``arena_room`` bytes) allows them; None
     when no block takes one (or none streams)."""
     blocks = list(fp.blocks)
-    order = sorted(
-        (i for i, b in enumerate(blocks) if b.fused and b.streamed),
+    spilled = {sp.tensor for sp in fp.spills}
+    order = sorted(  # not yet with the spill ring's rows (docs/DESIGN.md, "Row groups")
+        (
+            i
+            for i, b in enumerate(blocks)
+            if b.fused
+            and b.streamed
+            and not any(nd.mode == NODE_SPILL_IN or nd.tensor in spilled for nd in b.nodes)
+        ),
         key=lambda i: -blocks[i].restream_bytes,
     )
     best: FusionPlan | None = None
+    above = fp.arena_bytes - fp.working_sram_bytes  # the outputs (and spill refs)
     for i in order:
         b = blocks[i]
-        most = max(nd.rows for nd in b.nodes if nd.op in b.streamed)
-        for g in sorted({most, *(x for x in GROUP_SIZES if x < most)}, reverse=True):
-            if g < 2:
-                break
-            nb = _grouped(search, b, g, stream)
-            above = fp.arena_bytes - fp.working_sram_bytes  # the outputs (and spill refs)
-            if nb is None or nb.restream_bytes >= b.restream_bytes or nb.sram + above > arena_room:
+        taken: dict[int, int] = {}
+        for groups in _choices(b, stream):
+            j = next(iter(groups))
+            if len(groups) == 1 and j in taken:
+                continue  # one at a time: this operator has its group
+            nb = _grouped(search, b, {**taken, **groups}, stream)
+            if nb is None or nb.restream_bytes >= blocks[i].restream_bytes:
+                continue
+            if nb.sram + above > arena_room:
                 continue  # a layout is never below the block's own working SRAM
             trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
             if trial.arena_bytes <= arena_room:
                 blocks[i], best = nb, trial
-                break
+                taken.update(groups)
+                if len(groups) > 1:
+                    break  # every streamed operator grouped
     return best
