@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ooc_sdk.formats.tables import NODE_PEX, NODE_SPILL_IN
+from ooc_sdk.formats.tables import NODE_PEX
 from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
 from ooc_sdk.plan.fusion.model import Block
 from ooc_sdk.plan.fusion.search import FusionSearch, _copies
@@ -78,15 +78,8 @@ def regroup(
     """``fp`` with row groups where its arena (at most ``arena_room`` bytes) allows them; None
     when no block takes one (or none streams)."""
     blocks = list(fp.blocks)
-    spilled = {sp.tensor for sp in fp.spills}
-    order = sorted(  # not yet with the spill ring's rows (docs/DESIGN.md, "Row groups")
-        (
-            i
-            for i, b in enumerate(blocks)
-            if b.fused
-            and b.streamed
-            and not any(nd.mode == NODE_SPILL_IN or nd.tensor in spilled for nd in b.nodes)
-        ),
+    order = sorted(
+        (i for i, b in enumerate(blocks) if b.fused and b.streamed),
         key=lambda i: -blocks[i].restream_bytes,
     )
     best: FusionPlan | None = None

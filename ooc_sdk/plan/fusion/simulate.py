@@ -313,7 +313,8 @@ def block_cost(m: GraphFacts, a: int, b: int, sim: Sim, strips: int) -> Block | 
             scratch = max(scratch, align(nd.max_cols))
         if nd.mode == NODE_QUANTIZE_IN:  # one strip row of floats
             scratch = max(scratch, align(4 * nd.max_cols * nd.channels))
-        if nd.mode == NODE_SPILL_IN and strips > 1:  # a record straddling the strip's columns
+        # a record straddling the columns read (strips, or a window that skips the last ones)
+        if nd.mode == NODE_SPILL_IN and (strips > 1 or nd.max_cols < nd.width):
             scratch = max(scratch, align(min(m.spill_payload, nd.width * nd.channels)))
     whole_out = sum(
         m.nbytes(nd.tensor)
