@@ -20,7 +20,7 @@ from ooc_sdk.plan.fusion.simulate import block_cost, simulate
 from ooc_sdk.plan.fusion.stream import StreamCosts
 from ooc_sdk.plan.spill import STATE_BYTES
 
-GROUP_SIZES = (64, 32, 16, 8, 4, 2)  # rows per call tried, the largest that fits wins
+GROUP_SIZES = (64, 32, 16, 8, 6, 4, 3, 2)  # rows per call tried, the largest that fits wins
 
 
 def _grouped(
