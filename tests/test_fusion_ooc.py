@@ -79,7 +79,8 @@ def test_fused_out_of_core_is_bit_exact_within_its_budget(
         assert p.restream_bytes_per_inference > 0
         for s in streamed:
             b = p.fusion.blocks[s.block]
-            assert s.repeats == b.node_of(s.op).computed * b.strips > 1
+            nd = b.node_of(s.op)  # once per call: per row, or per row group
+            assert s.repeats == (nd.loads or nd.computed) * b.strips > 1
     with pytest.raises(BudgetError) as per_layer:
         plan(
             graph, PlanRequest(budget=budget, flash=FLASH, mcu=M4)
@@ -290,3 +291,30 @@ def test_branches_and_upsampling_fused_out_of_core(
         for a, o in zip(r.outputs, g, strict=True):
             assert np.array_equal(a, o)
     assert got.report["sram_high_water_bytes"] <= b.plan.sram_bytes
+
+
+def test_row_groups_read_streamed_pieces_once_per_group(device: DeviceKey, tmp_path: Path) -> None:
+    """vww at 18 KiB re-streams convolutions inside fused blocks; where the arena has room, a
+    streamed node makes several rows per read of its pieces (ooc_node_t.rows_per_load): fewer
+    flash bytes than a row at a time, bit-exact on the host (ASan/UBSan) and on the M4."""
+    budget = 18 * KIB
+    path, graph, p = _build("vww_96_int8.tflite", budget, None, device, tmp_path)
+    assert p.fusion is not None and p.sram_bytes <= budget and not p.fusion.spills
+    grouped = [(b, nd) for b in p.fusion.blocks for nd in b.nodes if nd.rows_per_load > 1]
+    assert grouped
+    for b, nd in grouped:
+        assert nd.op in b.streamed and nd.loads == -(-nd.computed // nd.rows_per_load)
+        reads = [s.repeats for s in p.steps if s.repeats and s.op == nd.op]
+        assert reads and all(r == nd.loads * b.strips < nd.computed * b.strips for r in reads)
+    samples = [random_inputs(graph, seed) for seed in (3, 4)]
+    ref = run_tflm_many(path.read_bytes(), samples)
+    got = run_build(tmp_path, graph, device, samples, sanitize=True)
+    m4 = run_build_m4(tmp_path, graph, device, samples[:1])
+    for r, g in zip(ref, got.outputs, strict=True):
+        for a, b in zip(r.outputs, g, strict=True):
+            assert np.array_equal(a, b)
+    for a, b in zip(ref[0].outputs, m4.outputs[0], strict=True):
+        assert np.array_equal(a, b)
+    for rep in (got.report, m4.report):
+        assert rep["flash_read_bytes"] == p.flash_read_bytes_per_inference
+        assert rep["flash_read_commands"] == p.flash_read_commands_per_inference

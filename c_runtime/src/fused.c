@@ -351,7 +351,55 @@ static OOC_NOINLINE void binary_row(const run_t *r, uint32_t n, int32_t row, int
     }
 }
 
-/* Make the next row of node `n`. */
+/* Rows node `n`'s next call makes: its row group (a streamed convolution's), else one. */
+static uint32_t call_rows(const run_t *r, uint32_t n)
+{
+    const ooc_node_t *nd = &r->nodes[n];
+    const uint32_t left = (uint32_t)nd->rows - r->done[n];
+    if (nd->rows_per_load <= 1u || r->stream_at[n + 1u] == r->stream_at[n]) {
+        return 1u;
+    }
+    return left < nd->rows_per_load ? left : nd->rows_per_load;
+}
+
+/* The next rows of streamed convolution node `n` with a row group: each piece read once for
+   all of them (rather than once a row), the rows placed in the ring first. */
+static OOC_NOINLINE int produce_group(run_t *r, uint32_t n, uint32_t g)
+{
+    ooc_ctx_t *ctx = r->ctx;
+    const ooc_node_t *nd = &r->nodes[n];
+    const int32_t row = r->done[n], x0 = r->cols[2u * n], x1 = r->cols[2u * n + 1u];
+    const int32_t span = (x1 - x0) * nd->channels;
+    const void *ins[OOC_MAX_INPUTS] = {NULL, NULL, NULL};
+    const uint32_t pieces = (uint32_t)r->stream_at[n + 1u] - r->stream_at[n];
+    uint8_t *base;
+    uint32_t t, q;
+    int rc = OOC_OK;
+    for (t = 0; nd->cap != 0u && t < g; t++) { /* room for the rows: drop the oldest while full */
+        uint8_t *ring = ctx->cfg.arena + nd->offset;
+        if ((uint32_t)(row + (int32_t)t - r->lo[n]) == nd->cap) {
+            memmove(ring, ring + span, (size_t)(nd->cap - 1u) * (size_t)span);
+            r->lo[n]++;
+        }
+    }
+    base = nd->cap != 0u ? ctx->cfg.arena + nd->offset + (row - r->lo[n]) * span
+                         : tensor_ptr(ctx, nd->tensor) + ((int32_t)row * nd->width + x0) * nd->channels;
+    for (q = 0; rc == OOC_OK && q < pieces; q++) {
+        const ooc_step_t *st = &ctx->model->steps[r->stream_step + r->stream_at[n] + q];
+        rc = ooc_pager_load_stream(ctx, r->stream_step + r->stream_at[n] + q, r->stream, r->stream_cap, ins);
+        for (t = 0; rc == OOC_OK && t < g; t++) {
+            const int32_t pitch = nd->cap != 0u ? span : nd->width * nd->channels;
+            window_row(r, n, row + (int32_t)t, x0, x1, (int8_t *)(base + (int32_t)t * pitch), ins, st->c0, st->c1);
+        }
+    }
+    for (t = 0; rc == OOC_OK && t < g && n + 1u == r->b->n_nodes && r->out_spill != NULL; t++) {
+        rc = ooc_fused_spill_out_row(r, row + (int32_t)t, x0, x1, (const int8_t *)(base + (int32_t)t * span));
+    }
+    r->done[n] = (uint16_t)(r->done[n] + g);
+    return rc;
+}
+
+/* Make the next row of node `n` (or its row group's rows). */
 static int produce(run_t *r, uint32_t n)
 {
     ooc_ctx_t *ctx = r->ctx;
@@ -362,6 +410,9 @@ static int produce(run_t *r, uint32_t n)
     const ooc_op_t *op = nd->mode == OOC_NODE_INPUT || nd->mode == OOC_NODE_SPILL_IN ? NULL : &ctx->model->ops[nd->op];
     int8_t *out = NULL;
     int rc = OOC_OK;
+    if (nd->rows_per_load > 1u && r->stream_at[n + 1u] != r->stream_at[n]) {
+        return produce_group(r, n, call_rows(r, n));
+    }
     if (nd->mode == OOC_NODE_REDUCE) {
         const view_t v = input_view(r, n, 0u);
         const int8_t *in = v.base + (row - v.lo) * v.pitch + (x0 - v.x0) * c;
@@ -631,7 +682,7 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
                 const uint32_t n_src = node_srcs(m, nd);
                 for (i = 0; i < n_src && next == j; i++) {
                     const uint16_t q = node_src(m, r.nodes, j, i);
-                    if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(m, nd, i, r.done[j] + 1u, r.nodes[q].rows)) {
+                    if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(m, nd, i, r.done[j] + call_rows(&r, j), r.nodes[q].rows)) {
                         next = q;
                     }
                 }

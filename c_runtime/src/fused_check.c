@@ -232,6 +232,10 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
     if (nd->op < b->first_op || (uint32_t)nd->op + node_ops(m, nd) > (uint32_t)b->first_op + b->n_ops) {
         return OOC_ERR_CORRUPT;
     }
+    if (nd->rows_per_load > 1u && (nd->mode != OOC_NODE_OP || (m->ops[nd->op].kind != OOC_OP_CONV_2D &&
+                                                                m->ops[nd->op].kind != OOC_OP_DEPTHWISE_CONV_2D))) {
+        return OOC_ERR_CORRUPT; /* a row group is a streamed convolution's */
+    }
     {
         const ooc_op_t *op = &m->ops[nd->op];
         const uint16_t k = op->kind;

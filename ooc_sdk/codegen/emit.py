@@ -428,7 +428,7 @@ def _emit_blocks(e: _Emitter, fp: FusionPlan, index: dict[int, int]) -> tuple[in
             node_rows.append(
                 f"    {{{max(nd.op, 0)}u, {index[nd.tensor]}u, {_NODE_MODES[nd.mode]}, {nd.cap}u, "
                 f"{nd.rows}u, {nd.width}u, {nd.channels}u, {{{src[0]}, {src[1]}}}, {k}u, {s_}u, {p}, "
-                f"{nd.group}u, 0u, {nd.offset}u}},"
+                f"{nd.group}u, {nd.rows_per_load}u, {nd.offset}u}},"
             )
     e.out(f"static const ooc_block_t blocks[{len(block_rows)}] = {{")
     for row in block_rows:

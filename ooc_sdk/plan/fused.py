@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ooc_sdk.formats import image as fmt
 from ooc_sdk.model.ir import Graph
+from ooc_sdk.plan.fusion.groups import regroup
 from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.plan.fusion.model import FusionError, OverBudget
 from ooc_sdk.plan.fusion.search import FusionSearch
@@ -55,6 +56,7 @@ from ooc_sdk.units import format_size
 FUSED_CAPS = 24  # slot sizes tried per slot count when fusing
 MAX_SPILL_ROUNDS = 24  # tensors the greedy spill search adds at most
 SPILL_ROUND_CAPS = 6  # slot sizes per slot count tried while the spill search chooses
+ROW_GROUP_TRIES = 1  # the fastest re-streaming plans given row groups (fusion/groups.py)
 
 
 def plan_fused(graph: Graph, request: PlanRequest) -> Plan:
@@ -175,9 +177,46 @@ class FusedPlanner:
                 f"activations and paged weights{hint if least else ''}{why}",
                 least if spill and rounds else no_spill_least,
             )
+        self._row_groups()
         if spilled:  # the least flash wear, then the fastest
             return _pick_spilling(self.found)
         return pick_fastest(self.found)
+
+    def _row_groups(self) -> None:
+        """Add to ``found`` the fastest few re-streaming plans with row groups
+        (fusion/groups.py) wherever their arena's share of the budget allows: the same slots,
+        the streamed pieces read once per group of rows instead of once per row."""
+        ranked = sorted(
+            (
+                sp
+                for sp in self.found
+                if sp[1].fusion is not None and sp[1].restream_bytes_per_inference
+            ),
+            key=lambda sp: sp[0],
+        )[:ROW_GROUP_TRIES]
+        for _sec, p in ranked:
+            fp = p.fusion
+            assert fp is not None
+            search = next(
+                (s for s in (self.search, self.whole_search)
+                 if s is not None and sorted(s.m.streamed) == fp.streamed_inputs
+                 and s.spilled == frozenset(sp.tensor for sp in fp.spills)),
+                None,
+            )  # fmt: skip
+            if search is None:
+                continue
+            fixed = p.sram_bytes - p.activation_bytes
+            room = p.activation_bytes if self.budget is None else self.budget - fixed
+            grouped = regroup(search, fp, self.stream, room)
+            if grouped is None:
+                continue
+            steps = schedule_fused(self.graph, self.shapes, self.consts, grouped, p.slot_bytes)
+            if steps is None or slot_bytes_for(steps) > p.slot_bytes:
+                continue
+            q = Plan(self.graph, self.request, grouped.arena_bytes, p.slots, p.slot_bytes, steps,
+                     fusion=grouped)  # fmt: skip
+            if self.budget is None or q.sram_bytes <= self.budget:
+                self.found.append((estimate_plan(q, p.slots).seconds, q))
 
     def collect(self, search: FusionSearch, whole_too: bool, most: int = FUSED_CAPS) -> None:
         """Add to ``found`` the plans of every slot count and slot size (up to ``most`` per
@@ -361,7 +400,7 @@ def schedule_fused(
                 node = b.node_of(j)
                 for ps in pieces_j:
                     steps.append(PlanStep(j, ps.c0, ps.c1, ps.pieces, 0, chunk, bi, 1,
-                                          node.computed * b.strips))  # fmt: skip
+                                          (node.loads or node.computed) * b.strips))  # fmt: skip
                     chunk += len(ps.pieces)
             continue
         for j in range(b.first, b.last):

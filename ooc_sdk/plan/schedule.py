@@ -319,6 +319,8 @@ class Plan:
             "column_strips": max((b.strips for b in blocks), default=0),
             "channel_split_chains": sum(1 for b in blocks for nd in b.nodes if nd.mode == NODE_PEX),
             "restreamed_ops": sum(len(b.streamed) for b in blocks),
+            # streamed operators making several rows per read of their pieces (row groups)
+            "row_grouped_ops": sum(1 for b in blocks for nd in b.nodes if nd.rows_per_load > 1),
             "spilled_tensors": len(fp.spills) if fp is not None else 0,
             "split_ops": sum(1 for n in Counter(s.op for s in self.steps).values() if n > 1),
             "per_layer_minimum_bytes": self.per_layer_minimum,

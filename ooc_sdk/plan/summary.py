@@ -88,6 +88,7 @@ def technique_text(t: dict[str, Any], budget: int | None) -> str:
     for key, what in (
         ("channel_split_chains", "channel-split chain"),
         ("restreamed_ops", "operator re-streaming its weights per row"),
+        ("row_grouped_ops", "operator in row groups (one read per group of rows)"),
         ("spilled_tensors", "activation spilled to flash"),
         ("split_ops", "layer split along output channels"),
     ):

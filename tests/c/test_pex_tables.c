@@ -2,7 +2,8 @@
  * Damaged channel-split chains (OOC_NODE_PEX) are refused by ooc_init() with OOC_ERR_CORRUPT,
  * never run: a zero or oversized channel group, a window that is not the depthwise's, an
  * intermediate tensor given a place in the arena, scratch too close to the arena's end, a chain
- * that reaches past its block, a node that is no chain. The undamaged tables initialise.
+ * that reaches past its block, a node that is no chain, a row group on a chain. The undamaged
+ * tables initialise.
  * Built by tests/test_pex.py, under ASan and UBSan, against a generated fused model whose
  * plan runs chains channel-split: -DTEST_HEADER -DTEST_MODEL -DTEST_ARENA as tests/c/test_api.c.
  */
@@ -115,6 +116,12 @@ int main(void)
     m = copy_model();
     blocks[b].n_ops = (uint16_t)(nodes[pex].op + 2u - blocks[b].first_op); /* the chain cut by its block */
     CHECK(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[pex].rows_per_load = 2; /* a row group is a streamed convolution's, never a chain's */
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
+    m = copy_model();
+    nodes[plain].rows_per_load = 2; /* a convolution's is admitted (it applies when streamed) */
+    CHECK(init_with(&m) == OOC_OK);
 
     CHECK(init_with(good) == OOC_OK);
     printf("%u passed, %u failed\n", passed, failed);

@@ -62,7 +62,8 @@ typedef struct {
     uint16_t k, s;
     int16_t p;
     uint16_t group;         /* OOC_NODE_PEX: expanded channels per group (the last may be fewer); else 0 */
-    uint16_t reserved;
+    uint16_t rows_per_load; /* a streamed convolution's row group: rows made per read of its pieces
+                               (0 or 1: one row; the planner sized the rings for it) */
     uint32_t offset;        /* arena offset of the ring (cap x widest strip x channels bytes) or of
                                the reduce accumulators (channels x int32) */
 } ooc_node_t;

@@ -160,8 +160,10 @@ class FusionPlan:
         h.update(repr(sorted(self.offsets.items())).encode())
         for b in self.blocks:
             h.update(repr((b.first, b.last, b.strips, b.cols, b.scratch_offset)).encode())
-            for nd in b.nodes:
-                h.update(repr(sorted(nd.__dict__.items())).encode())
+            for nd in b.nodes:  # a row group's fields only when set (older digests stay)
+                items = [(k, v) for k, v in sorted(nd.__dict__.items())
+                         if v or k not in ("rows_per_load", "loads")]  # fmt: skip
+                h.update(repr(items).encode())
         for sp in self.spills:
             h.update(repr(sorted(sp.__dict__.items())).encode())
         return h.hexdigest()

@@ -88,6 +88,10 @@ class Node:
     # a nearest resize: the input row and column each output row and column copies (input 0)
     row_map: tuple[int, ...] | None = None
     col_map: tuple[int, ...] | None = None
+    # a row group (out of core, a streamed convolution): rows made per call, its pieces read
+    # once per call (0: one row); ``loads``: its calls per strip (0: one per row made)
+    rows_per_load: int = 0
+    loads: int = 0
 
 
 @dataclass

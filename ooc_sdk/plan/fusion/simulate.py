@@ -32,22 +32,31 @@ class Sim:
     computed_rows: list[int]
 
 
-def simulate(m: GraphFacts, a: int, b: int, pex: bool = False) -> Sim | None:
+def simulate(
+    m: GraphFacts, a: int, b: int, pex: bool = False, groups: dict[int, int] | None = None
+) -> Sim | None:
     """Build block [a, b)'s nodes and run its row schedule once: ring capacities, rows computed.
-    With ``pex``, every channel-split chain inside the block is one node (None if it has none)."""
+    With ``pex``, every channel-split chain inside the block is one node (None if it has none).
+    ``groups``: operator -> rows its node makes per call (a row group: a streamed operator's
+    pieces are read once per group, docs/DESIGN.md); one row where not given."""
     if b <= a or any(m.row_ops[j] is None for j in range(a, b)):
         return None
     built = _block_nodes(m, a, b, pex)
     if built is None:
         return None
     nodes, macs_per_col = built
+    for nd in nodes:
+        g = (groups or {}).get(nd.op, 0) if nd.op >= 0 else 0
+        nd.rows_per_load = g if g > 1 else 0
     consumers = _consumers(nodes)
     # every node but the sink feeds another node of the block
     if any(not consumers[q] for q in range(len(nodes) - 1)):
         return None
-    done, cap = _pull_rows(nodes, consumers)
+    done, cap, calls = _pull_rows(nodes, consumers)
     if not _size_nodes(m, nodes, done, cap):
         return None
+    for nd, c in zip(nodes, calls, strict=True):
+        nd.loads = c if nd.rows_per_load else 0
     return Sim(nodes, macs_per_col, done)
 
 
@@ -145,15 +154,21 @@ def _consumers(nodes: list[Node]) -> list[list[Consumer]]:
     return consumers
 
 
-def _pull_rows(nodes: list[Node], consumers: list[list[Consumer]]) -> tuple[list[int], list[int]]:
+def _pull_rows(
+    nodes: list[Node], consumers: list[list[Consumer]]
+) -> tuple[list[int], list[int], list[int]]:
     """Run the pull schedule until the sink has made all its rows: the sink asks for its next
-    row; a node lacking an input row the next row reads makes that row first. Returns the rows
-    each node made and each ring's capacity (the most rows it held at once)."""
+    row; a node lacking an input row the next row reads makes that row first. A node with a
+    row group (``rows_per_load`` G > 1) makes its next G rows (fewer at the bottom) in one
+    call, once its inputs hold every row they read. Returns the rows each node made, each
+    ring's capacity (the most rows it held at once) and each node's calls."""
     n = len(nodes)
     sink = n - 1
     done = [0] * n
     cap = [0] * n
+    calls = [0] * n
     rows = [nd.rows for nd in nodes]
+    grp = [max(1, nd.rows_per_load) for nd in nodes]
     # The pull schedule, with rows.py's _rows_needed and _first_row written out (this loop is
     # most of the search's time): per node, its row-read inputs as (producer, k - p, s,
     # producer's rows).
@@ -168,7 +183,7 @@ def _pull_rows(nodes: list[Node], consumers: list[list[Consumer]]) -> tuple[list
     while done[sink] < sink_rows:
         j = sink
         while True:
-            r = done[j]
+            r = min(done[j] + grp[j], rows[j]) - 1  # the last row of the call
             for q, k_p, s, rows_in, rmap in pulls[j]:
                 # rows of q that rows [0, r] of j read
                 need = r * s + k_p if rmap is None else rmap[r] + 1
@@ -179,10 +194,10 @@ def _pull_rows(nodes: list[Node], consumers: list[list[Consumer]]) -> tuple[list
                     break
             else:
                 break
-        # produce row done[j] of node j
-        r = done[j]
+        # produce rows done[j] .. r of node j (one row without a group)
+        r = min(done[j] + grp[j], rows[j]) - 1
         if ringed[j]:
-            low = r
+            low = done[j]  # the call's first row: all its rows are held at once
             rows_j = rows[j]
             for c, s, p, rm in readers[j]:
                 dc = done[c]
@@ -193,8 +208,9 @@ def _pull_rows(nodes: list[Node], consumers: list[list[Consumer]]) -> tuple[list
                         low = max(0, min(rows_j, first))
             if r - low + 1 > cap[j]:
                 cap[j] = r - low + 1
-        done[j] += 1
-    return done, cap
+        calls[j] += 1
+        done[j] = r + 1
+    return done, cap, calls
 
 
 def _size_nodes(m: GraphFacts, nodes: list[Node], done: list[int], cap: list[int]) -> bool:
@@ -300,7 +316,8 @@ def block_cost(m: GraphFacts, a: int, b: int, sim: Sim, strips: int) -> Block | 
             scratch = max(scratch, align(nd.max_cols))
         if nd.mode == NODE_QUANTIZE_IN:  # one strip row of floats
             scratch = max(scratch, align(4 * nd.max_cols * nd.channels))
-        if nd.mode == NODE_SPILL_IN and strips > 1:  # a record straddling the strip's columns
+        # a record straddling the columns read (strips, or a window that skips the last ones)
+        if nd.mode == NODE_SPILL_IN and (strips > 1 or nd.max_cols < nd.width):
             scratch = max(scratch, align(min(m.spill_payload, nd.width * nd.channels)))
     whole_out = sum(
         m.nbytes(nd.tensor)

@@ -1,0 +1,105 @@
+"""Row groups for a laid-out fused schedule out of core (docs/DESIGN.md, "Row groups").
+
+A fused block re-streams its heaviest convolutions' weights for every row their node makes.
+With a row group of G rows the node makes its next G rows in one call, reading each piece once
+for all of them, so the re-reads fall G-fold; its own ring, and the rings of the inputs that
+must hold the G rows' windows, grow. The arena is sized by its peak block, so the blocks
+elsewhere often have room to grow for free. ``regroup`` takes a chosen schedule and, block by
+block (the most re-streamed first), the largest group whose layout still fits the room.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ooc_sdk.formats.tables import NODE_PEX
+from ooc_sdk.plan.fusion.layout import FusionPlan, layout, spill_layout
+from ooc_sdk.plan.fusion.model import Block
+from ooc_sdk.plan.fusion.search import FusionSearch, _copies
+from ooc_sdk.plan.fusion.simulate import block_cost, simulate
+from ooc_sdk.plan.fusion.stream import StreamCosts
+from ooc_sdk.plan.spill import STATE_BYTES
+
+GROUP_SIZES = (64, 32, 16, 8, 6, 4, 3, 2)  # rows per call tried, the largest that fits wins
+
+
+def _grouped(
+    search: FusionSearch, b: Block, groups: dict[int, int], stream: StreamCosts
+) -> Block | None:
+    """Block ``b`` with streamed operator j making ``groups[j]`` rows a call (None: no
+    schedule)."""
+    m = search.m
+    pex = any(nd.mode == NODE_PEX for nd in b.nodes)
+    sim = simulate(m, b.first, b.last, pex, groups)
+    if sim is None:
+        return None
+    out = block_cost(m, b.first, b.last, sim, b.strips)
+    if out is None:
+        return None
+    loads = {nd.op: nd.loads or nd.computed for nd in out.nodes if nd.op in b.streamed}
+    out.streamed = b.streamed
+    out.restream_bytes = b.strips * sum(stream.op_bytes[j] * loads[j] for j in b.streamed)
+    out.cost = out.macs + stream.byte_cost * out.restream_bytes
+    return out
+
+
+def _choices(b: Block, stream: StreamCosts) -> list[dict[int, int]]:
+    """Group maps to try for block ``b``, most re-reads saved first: every streamed operator
+    at each size, then (when none of those fits) the operators one at a time, the most
+    re-read first, each added to the groups already taken."""
+    rows = {nd.op: nd.rows for nd in b.nodes if nd.op in b.streamed}
+    sizes = sorted({max(rows.values()), *GROUP_SIZES}, reverse=True)
+    together = [{j: g for j in b.streamed} for g in sizes if 2 <= g <= max(rows.values())]
+    by_reads = sorted(b.streamed, key=lambda j: -stream.op_bytes[j] * rows[j])
+    alone = [(j, g) for j in by_reads for g in sizes if 2 <= g <= rows[j]]
+    return together + [{j: g} for j, g in alone] if len(b.streamed) > 1 else together
+
+
+def _laid(search: FusionSearch, fp: FusionPlan, blocks: list[Block]) -> FusionPlan:
+    """``blocks`` laid out tight as ``fp``'s schedule (its spilled tensors' refs above)."""
+    blocks = _copies(blocks)
+    offsets, working, arena = layout(search.m, blocks)
+    spills, lens = spill_layout(search.m, blocks)
+    if spills:  # as FusionSearch._finish: the runtime's refs of each spilled tensor
+        arena = -(-arena // 8) * 8
+        for sp in spills:
+            sp.state_offset = arena
+            arena += STATE_BYTES
+        working += STATE_BYTES * len(spills)
+    return dataclasses.replace(
+        fp, blocks=blocks, offsets=offsets, arena_bytes=arena, working_sram_bytes=working,
+        spills=spills, spill_lens=lens,
+    )  # fmt: skip
+
+
+def regroup(
+    search: FusionSearch, fp: FusionPlan, stream: StreamCosts, arena_room: int
+) -> FusionPlan | None:
+    """``fp`` with row groups where its arena (at most ``arena_room`` bytes) allows them; None
+    when no block takes one (or none streams)."""
+    blocks = list(fp.blocks)
+    order = sorted(
+        (i for i, b in enumerate(blocks) if b.fused and b.streamed),
+        key=lambda i: -blocks[i].restream_bytes,
+    )
+    best: FusionPlan | None = None
+    above = fp.arena_bytes - fp.working_sram_bytes  # the outputs (and spill refs)
+    for i in order:
+        b = blocks[i]
+        taken: dict[int, int] = {}
+        for groups in _choices(b, stream):
+            j = next(iter(groups))
+            if len(groups) == 1 and j in taken:
+                continue  # one at a time: this operator has its group
+            nb = _grouped(search, b, {**taken, **groups}, stream)
+            if nb is None or nb.restream_bytes >= blocks[i].restream_bytes:
+                continue
+            if nb.sram + above > arena_room:
+                continue  # a layout is never below the block's own working SRAM
+            trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
+            if trial.arena_bytes <= arena_room:
+                blocks[i], best = nb, trial
+                taken.update(groups)
+                if len(groups) > 1:
+                    break  # every streamed operator grouped
+    return best
