@@ -13,8 +13,10 @@ of the same models with an even share of every layer's groups skipped (``SKIP_FR
 a skip the kernel makes slower than exact (thin depthwise layers, say) shows as a loss, which
 the search then avoids.
 
-Flash bytes are the model's constant bytes read once per inference out of core less the
-skipped weights, which an approximate image does not store.
+Flash bytes are the model's constant bytes read once per inference out of core, each skipping
+layer's filter replaced by its compacted one as ooc_sdk/lower/skip.py stores it: a row per output
+channel (depthwise: per channel group) padded to the most groups any row keeps, whole words per
+group, so uneven rows store (and read) their padding.
 
 :func:`estimate` is the one entry point the search uses, so measured costs of approximate
 builds (QEMU runs of the skipping kernels) can replace the model in one place.
@@ -93,6 +95,21 @@ def skipped_weights(config: approx.ApproxConfig) -> dict[int, int]:
     return out
 
 
+def stored_bytes(s: approx.LayerSkip) -> int:
+    """Bytes of the compacted filter of one skipping layer (lower/skip.py's layout, padding
+    included)."""
+    rows, taps, channels = approx.geometry(s.op, s.shape)
+    per_tap = -(-channels // s.group)
+    flags = np.zeros(rows * taps * per_tap, dtype=bool)
+    flags[list(s.skip)] = True
+    if s.op == "DEPTHWISE_CONV_2D":  # a row per channel group: its kept taps, every channel
+        slots = int((~flags.reshape(taps, per_tap)).sum(axis=0).max(initial=0))
+        return max(slots, 1) * channels
+    slots = max(int((~flags.reshape(rows, taps * per_tap)).sum(axis=1).max(initial=0)), 1)
+    width = channels if channels < 4 and channels <= s.group else 4 * -(-s.group // 4)
+    return rows * slots * width
+
+
 def estimate(graph: Graph, config: approx.ApproxConfig | None = None) -> Cost:
     """The modelled cost of ``graph`` run with ``config`` (exact when None)."""
     skipped = skipped_weights(config) if config is not None else {}
@@ -102,7 +119,10 @@ def estimate(graph: Graph, config: approx.ApproxConfig | None = None) -> Cost:
         if op.op_type in approx.SKIPPABLE and len(op.inputs) > 1 and op.inputs[1] in skipped:
             kept = 1.0 - skipped[op.inputs[1]] / graph.tensor(op.inputs[1]).size
         total += op_instructions(graph, op, kept)
-    flash = graph.weight_bytes - sum(skipped.values())
+    flash = graph.weight_bytes
+    for s in config.layers if config is not None else ():
+        if s.skip:  # a layer listed with nothing skipped keeps its exact filter
+            flash -= graph.tensor(s.tensor).nbytes - stored_bytes(s)
     return Cost(round(total), int(flash))
 
 
