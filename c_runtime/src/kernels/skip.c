@@ -217,27 +217,62 @@ static void window_at(const ooc_conv_params_t *p, int32_t i, int32_t *y0, int32_
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
 #include "dsp_kernel.h"
 
-#define PW_BLOCK 32 /* dense pointwise: output channels whose requantization constants are derived at once */
+#define PW_BLOCK 64 /* output channels whose requantization constants are derived at once */
 
-/* A dense 1x1 CONV_2D (pixel px's input at input + px * in_c, as pointwise_dsp.c's
-   is_dense_pointwise) with groups of four channels and a pixel's widened input within QUAD. */
+/* A dense 1x1 CONV_2D: pixel px's input at input + px * in_c (as pointwise_dsp.c's
+   is_dense_pointwise), whole words of channels. */
 static int pw_dense(const ooc_conv_skip_params_t *sp)
 {
     const ooc_conv_params_t *p = &sp->conv;
     return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
            p->dil_w == 1 && p->pad_top == 0 && p->pad_left == 0 && p->in_w == p->out_w &&
-           p->out_h <= p->in_h && (p->batches == 1 || p->in_h == p->out_h) && sp->group == 4 &&
-           (p->in_c & 3) == 0 && p->in_c / 2 <= (int32_t)QUAD;
+           p->out_h <= p->in_h && (p->batches == 1 || p->in_h == p->out_h) && (p->in_c & 3) == 0;
 }
 
-/* Output channels [b0, b1) of four pixels (outputs at o0..o3) from their widened inputs at win,
-   QUAD words apart: per channel the kept groups' sums (QUAD_LOOP: one index load, one weight
-   word, 8 loads and 8 SMLADs per group of four channels), then its four outputs with the
-   constants rq[oc - b0] derived once per block; `fast` (a constant where it is inlined): every
-   channel's constants are ooc_dsp_rq_t.fast. */
-static OOC_ALWAYS_INLINE void pw_quad(const ooc_conv_skip_params_t *sp, const requant_t *q, const ooc_dsp_rq_t *rq,
+/* Words of a widened window where the blocked kernels apply (groups of four channels, at least
+   four input channels: a group is one weight word), else 0. */
+static int32_t blocked_words(const ooc_conv_skip_params_t *sp)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    if (sp->group != 4 || p->in_c < 4) {
+        return 0;
+    }
+    return p->k_h * p->k_w * ((p->in_c + 3) >> 2) * 2;
+}
+
+/* Widen output pixel px's window (px counted over the batches) into dst. */
+static void fill(const ooc_conv_skip_params_t *sp, const int8_t *input, int dense, int32_t px, uint32_t *dst)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    if (dense) {
+        const uint32_t off2 = ooc_dup16(p->input_offset);
+        const int8_t *src = input + px * p->in_c;
+        int32_t w;
+        for (w = p->in_c >> 2; w > 0; w--, src += 4, dst += 2) {
+            const uint32_t v = ooc_read_u32(src);
+            dst[0] = ooc_sxtab16(off2, v);
+            dst[1] = ooc_sxtab16_ror8(off2, v);
+        }
+    } else {
+        const int32_t per = p->out_h * p->out_w, b = px / per;
+        int32_t y0, x0;
+        window_at(p, px - b * per, &y0, &x0);
+        widen(sp, input + b * p->in_h * p->in_w * p->in_c, y0, x0, dst);
+    }
+}
+
+/* A block's requantization constants (every channel's ooc_dsp_rq_t.fast): multiplier, right shift. */
+typedef struct {
+    int32_t m[PW_BLOCK], e[PW_BLOCK];
+} block_rq_t;
+
+/* Output channels [b0, b1) of four pixels (outputs at out[0..3]) from their widened windows at
+   win, QUAD words apart: per channel the kept groups' sums (QUAD_LOOP: one index load, one
+   weight word, 8 loads and 8 SMLADs per group of four channels), then its four outputs with the
+   block's constants k. */
+static OOC_NOINLINE void blocked_quad(const ooc_conv_skip_params_t *sp, const requant_t *q, const block_rq_t *k4,
                                       const uint32_t *win, const int8_t *filter, const int32_t *bias,
-                                      int8_t *const *out, int32_t b0, int32_t b1, int fast)
+                                      int8_t *const *out, int32_t b0, int32_t b1)
 {
     int8_t *const o0 = out[0], *const o1 = out[1], *const o2 = out[2], *const o3 = out[3];
     const int32_t lo = q->lo, hi = q->hi, off = q->offset, slots = sp->slots;
@@ -245,78 +280,116 @@ static OOC_ALWAYS_INLINE void pw_quad(const ooc_conv_skip_params_t *sp, const re
     for (oc = b0; oc < b1; oc++) {
         const int8_t *f = filter + oc * slots * 4;
         const uint16_t *ix = sp->index + oc * slots;
-        const int32_t n = sp->kept[oc];
-        const ooc_dsp_rq_t *r = rq + (oc - b0);
+        const int32_t n = sp->kept[oc], m = k4->m[oc - b0], e = k4->e[oc - b0];
         int32_t a0 = bias ? bias[oc] : 0, a1 = a0, a2 = a0, a3 = a0;
         QUAD_LOOP(ooc_read_u32(f), 4)
-        if (fast) {
-            const int32_t m = r->multiplier, e = r->right;
-            o0[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, m, e, off), lo, hi);
-            o1[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a1, m, e, off), lo, hi);
-            o2[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a2, m, e, off), lo, hi);
-            o3[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a3, m, e, off), lo, hi);
-        } else {
-            o0[oc] = output_s8(q, r, a0);
-            o1[oc] = output_s8(q, r, a1);
-            o2[oc] = output_s8(q, r, a2);
-            o3[oc] = output_s8(q, r, a3);
-        }
+        o0[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, m, e, off), lo, hi);
+        o1[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a1, m, e, off), lo, hi);
+        o2[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a2, m, e, off), lo, hi);
+        o3[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a3, m, e, off), lo, hi);
     }
 }
 
-static OOC_NOINLINE void pw_quad_fast(const ooc_conv_skip_params_t *sp, const requant_t *q, const ooc_dsp_rq_t *rq,
-                                      const uint32_t *win, const int8_t *filter, const int32_t *bias,
+/* blocked_quad for two pixels whose windows (too large for QUAD) are at a and a + apart. */
+static OOC_NOINLINE void blocked_pair(const ooc_conv_skip_params_t *sp, const requant_t *q, const block_rq_t *k4,
+                                      const uint32_t *a, int32_t apart, const int8_t *filter, const int32_t *bias,
                                       int8_t *const *out, int32_t b0, int32_t b1)
 {
-    pw_quad(sp, q, rq, win, filter, bias, out, b0, b1, 1);
+    int8_t *const o0 = out[0], *const o1 = out[1];
+    const int32_t lo = q->lo, hi = q->hi, off = q->offset, slots = sp->slots;
+    int32_t oc, k;
+    for (oc = b0; oc < b1; oc++) {
+        const int8_t *f = filter + oc * slots * 4;
+        const uint16_t *ix = sp->index + oc * slots;
+        const int32_t n = sp->kept[oc], m = k4->m[oc - b0], e = k4->e[oc - b0];
+        int32_t a0 = bias ? bias[oc] : 0, a1 = a0;
+        for (k = 0; k < n; k++, f += 4) {
+            const uint32_t *x = a + 2u * ix[k];
+            const uint32_t w = ooc_read_u32(f);
+            const uint32_t wl = ooc_sxtb16(w), wh = ooc_sxtb16_ror8(w);
+            a0 = ooc_smlad(wl, x[0], a0);
+            a0 = ooc_smlad(wh, x[1], a0);
+            a1 = ooc_smlad(wl, x[apart], a1);
+            a1 = ooc_smlad(wh, x[apart + 1], a1);
+        }
+        o0[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, m, e, off), lo, hi);
+        o1[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a1, m, e, off), lo, hi);
+    }
 }
 
-static OOC_NOINLINE void pw_quad_any(const ooc_conv_skip_params_t *sp, const requant_t *q, const ooc_dsp_rq_t *rq,
-                                     const uint32_t *win, const int8_t *filter, const int32_t *bias,
-                                     int8_t *const *out, int32_t b0, int32_t b1)
+/* blocked_quad for one pixel whose window (too large for two) is at a. */
+static OOC_NOINLINE void blocked_one(const ooc_conv_skip_params_t *sp, const requant_t *q, const block_rq_t *k4,
+                                     const uint32_t *a, const int8_t *filter, const int32_t *bias, int8_t *out,
+                                     int32_t b0, int32_t b1)
 {
-    pw_quad(sp, q, rq, win, filter, bias, out, b0, b1, 0);
+    const int32_t lo = q->lo, hi = q->hi, off = q->offset, slots = sp->slots;
+    int32_t oc, k;
+    for (oc = b0; oc < b1; oc++) {
+        const int8_t *f = filter + oc * slots * 4;
+        const uint16_t *ix = sp->index + oc * slots;
+        const int32_t n = sp->kept[oc];
+        int32_t a0 = bias ? bias[oc] : 0;
+        for (k = 0; k < n; k++, f += 4) {
+            const uint32_t *x = a + 2u * ix[k];
+            const uint32_t w = ooc_read_u32(f);
+            a0 = ooc_smlad(ooc_sxtb16(w), x[0], a0);
+            a0 = ooc_smlad(ooc_sxtb16_ror8(w), x[1], a0);
+        }
+        out[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, k4->m[oc - b0], k4->e[oc - b0], off), lo, hi);
+    }
 }
 
-/* Dense pointwise: blocks of PW_BLOCK output channels outermost (their requantization constants
-   derived once), then the pixels four at a time, each pixel's input widened once per block with
-   the input offset added (SXTAB16), then the block's channels. A last quad short of pixels
-   computes its last pixel again. Memory: 2 KiB of widened input, PW_BLOCK channels' constants. */
-static OOC_NOINLINE void pw_skip(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
-                                 const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+/* CONV_2D with groups of four channels (blocked_words: the window's widened words, at most the
+   buffer) where every channel of [c0, c1) has fast requantization constants (else 0: the
+   caller takes the general path): blocks of PW_BLOCK output channels outermost (their constants
+   derived once), then the pixels four at a time (two where a window exceeds QUAD words, one
+   where two exceed the buffer), each
+   pixel's window widened once per block with the input offset added (SXTAB16; dense pointwise
+   inputs read straight, others through widen), then the block's channels. A last step short of
+   pixels computes its last pixel again. Memory: 2 KiB of widened windows, 512 bytes of
+   constants. */
+static OOC_NOINLINE int blocked_skip(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                     const int32_t *bias, int8_t *output, int32_t c0, int32_t c1, int32_t words)
 {
     const ooc_conv_params_t *p = &sp->conv;
     const requant_t q = conv_requant(p);
-    const uint32_t off2 = ooc_dup16(p->input_offset);
-    const int32_t n = p->in_c, oc = p->out_c, pixels = p->batches * p->out_h * p->out_w, words = n >> 2;
+    const int32_t oc = p->out_c, pixels = p->batches * p->out_h * p->out_w, dense = pw_dense(sp);
+    const int32_t step = words <= (int32_t)QUAD ? 4 : words * 2 <= SKIP_WINDOW_WORDS ? 2 : 1;
+    const int32_t apart = step == 4 ? (int32_t)QUAD : words;
     const int8_t *f = filter - c0 * sp->slots * 4; /* row oc at f + oc * slots * 4 */
     const int32_t *bs = bias ? bias - c0 : NULL;
-    uint32_t win[4 * QUAD];
-    ooc_dsp_rq_t rq[PW_BLOCK];
-    int32_t b0, i, j, w;
-    for (b0 = c0; b0 < c1; b0 += PW_BLOCK) {
-        const int32_t b1 = c1 - b0 > PW_BLOCK ? b0 + PW_BLOCK : c1;
-        int fast = 1;
-        for (j = b0; j < b1; j++) {
-            rq[j - b0] = channel_rq(&q, j);
-            fast &= rq[j - b0].fast;
-        }
-        for (i = 0; i < pixels; i += 4) {
-            int8_t *out[4];
-            for (j = 0; j < 4; j++) {
-                const int32_t px = i + j < pixels ? i + j : pixels - 1;
-                const int8_t *src = input + px * n;
-                uint32_t *dst = win + j * QUAD;
-                out[j] = output + px * oc;
-                for (w = 0; w < words; w++, src += 4, dst += 2) {
-                    const uint32_t v = ooc_read_u32(src);
-                    dst[0] = ooc_sxtab16(off2, v);
-                    dst[1] = ooc_sxtab16_ror8(off2, v);
-                }
-            }
-            (fast ? pw_quad_fast : pw_quad_any)(sp, &q, rq, win, f, bs, out, b0, b1);
+    uint32_t win[SKIP_WINDOW_WORDS];
+    block_rq_t k4;
+    int32_t b0, i, j;
+    for (j = c0; j < c1; j++) {
+        if (!channel_rq(&q, j).fast) {
+            return 0;
         }
     }
+    for (b0 = c0; b0 < c1; b0 += PW_BLOCK) {
+        const int32_t b1 = c1 - b0 > PW_BLOCK ? b0 + PW_BLOCK : c1;
+        for (j = b0; j < b1; j++) {
+            const ooc_dsp_rq_t r = channel_rq(&q, j);
+            k4.m[j - b0] = r.multiplier;
+            k4.e[j - b0] = r.right;
+        }
+        for (i = 0; i < pixels; i += step) {
+            int8_t *out[4];
+            for (j = 0; j < step; j++) {
+                const int32_t px = i + j < pixels ? i + j : pixels - 1;
+                out[j] = output + px * oc;
+                fill(sp, input, dense, px, win + j * apart);
+            }
+            if (step == 4) {
+                blocked_quad(sp, &q, &k4, win, f, bs, out, b0, b1);
+            } else if (step == 2) {
+                blocked_pair(sp, &q, &k4, win, apart, f, bs, out, b0, b1);
+            } else {
+                blocked_one(sp, &q, &k4, win, f, bs, out[0], b0, b1);
+            }
+        }
+    }
+    return 1;
 }
 #endif /* OOC_KERNELS_DSP */
 
@@ -359,8 +432,8 @@ void ooc_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t 
                                  const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
 {
 #if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
-    if (pw_dense(sp)) {
-        pw_skip(sp, input, filter, bias, output, c0, c1);
+    const int32_t words = blocked_words(sp);
+    if (words > 0 && words <= SKIP_WINDOW_WORDS && blocked_skip(sp, input, filter, bias, output, c0, c1, words)) {
         return;
     }
 #endif
