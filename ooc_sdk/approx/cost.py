@@ -1,8 +1,8 @@
 """The cost of an approximate model: Cortex-M4 instructions and flash bytes read out of core.
 
 Instructions come from a linear model calibrated on the emulated Cortex-M4 (``ooc run --target
-qemu-m4``, DSP kernels, in-core): per skippable layer kind (1x1 convolution, other
-convolution, depthwise, fully connected) ``per_mac * kept MACs + per_output * outputs +
+qemu-m4``, DSP kernels, in-core): per skippable layer kind (1x1 convolution, convolution with fewer than four input
+channels, with windows over 512 bytes widened, other convolution, depthwise, fully connected) ``per_mac * kept MACs + per_output * outputs +
 per_call``; every other operator ``per_element * (input + output elements)`` of its type. The
 coefficients live in ``m4_cost.json`` beside this module with their source (the models, the
 runtime and the date of the measured runs); :func:`calibrate` remakes them
@@ -39,7 +39,10 @@ from ooc_sdk.model import approx
 from ooc_sdk.model.ir import Graph, Operator
 
 COEFFICIENTS = Path(__file__).with_name("m4_cost.json")
-KINDS = ("CONV_2D_1x1", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+KINDS = (
+    "CONV_2D_1x1", "CONV_2D", "CONV_2D_narrow", "CONV_2D_wide", "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+)  # fmt: skip
 SKIP_FRACTIONS = (0.25, 0.5, 0.75)  # the even configurations the skipping kernels' rates come from
 
 
@@ -57,6 +60,10 @@ def layer_kind(graph: Graph, op: Operator) -> str:
             shape = graph.approx.layouts[op.index].skip.shape  # the exact filter's
         if len(shape) == 4 and shape[1] == shape[2] == 1:
             return "CONV_2D_1x1"
+        if len(shape) == 4 and shape[3] < 4:  # a first layer: the skipping kernel's slow path
+            return "CONV_2D_narrow"
+        if len(shape) == 4 and shape[1] * shape[2] * -(-shape[3] // 4) * 2 > 256:
+            return "CONV_2D_wide"  # windows the skipping kernel takes one pixel at a time
     return op.op_type
 
 
