@@ -17,6 +17,13 @@
  * and Cortex-M builds compute the same sums.
  *
  * Memory: the stack, the widened windows' buffer (4 * SKIP_WINDOW_WORDS bytes).
+ *
+ * The DSP build (OOC_KERNELS_DSP) adds faster forms where the per-output work above (windows found
+ * per pixel, requantization constants derived per output) outweighs the MACs: CONV_2D with groups
+ * of four channels in channel blocks of PW_BLOCK (blocked_skip: constants derived once per block,
+ * four, two or one pixel at a time by window size) and depthwise with groups of a multiple of four
+ * in channel quads (dw_skip_quads: kept taps widened once, windows inside the image unchecked).
+ * Same sums, same requantization: bit-exact with the forms above.
  */
 #include "dsp.h"
 
