@@ -108,6 +108,11 @@ def _geometry(op: str, shape: tuple[int, ...]) -> tuple[int, int, int]:
     raise ApproxConfigError(f"{op} with a filter of shape {list(shape)} cannot skip operands")
 
 
+def geometry(op: str, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(rows, taps per row, channels per tap) of a filter, in group order."""
+    return _geometry(op, shape)
+
+
 def group_count(op: str, shape: tuple[int, ...], group: int) -> int:
     rows, taps, channels = _geometry(op, shape)
     return rows * taps * math.ceil(channels / group)

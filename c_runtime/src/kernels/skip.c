@@ -17,6 +17,13 @@
  * and Cortex-M builds compute the same sums.
  *
  * Memory: the stack, the widened windows' buffer (4 * SKIP_WINDOW_WORDS bytes).
+ *
+ * The DSP build (OOC_KERNELS_DSP) adds faster forms where the per-output work above (windows found
+ * per pixel, requantization constants derived per output) outweighs the MACs: CONV_2D with groups
+ * of four channels in channel blocks of PW_BLOCK (blocked_skip: constants derived once per block,
+ * four, two or one pixel at a time by window size) and depthwise with groups of a multiple of four
+ * in channel quads (dw_skip_quads: kept taps widened once, windows inside the image unchecked).
+ * Same sums, same requantization: bit-exact with the forms above.
  */
 #include "dsp.h"
 
@@ -214,8 +221,187 @@ static void window_at(const ooc_conv_params_t *p, int32_t i, int32_t *y0, int32_
     *x0 = i % p->out_w * p->stride_w - p->pad_left;
 }
 
-void ooc_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
-                                 const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+#include "dsp_kernel.h"
+
+#define PW_BLOCK 64 /* output channels whose requantization constants are derived at once */
+
+/* A dense 1x1 CONV_2D: pixel px's input at input + px * in_c (as pointwise_dsp.c's
+   is_dense_pointwise), whole words of channels. */
+static int pw_dense(const ooc_conv_skip_params_t *sp)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
+           p->dil_w == 1 && p->pad_top == 0 && p->pad_left == 0 && p->in_w == p->out_w &&
+           p->out_h <= p->in_h && (p->batches == 1 || p->in_h == p->out_h) && (p->in_c & 3) == 0;
+}
+
+/* Words of a widened window where the blocked kernels apply (groups of four channels, at least
+   four input channels: a group is one weight word), else 0. */
+static int32_t blocked_words(const ooc_conv_skip_params_t *sp)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    if (sp->group != 4 || p->in_c < 4) {
+        return 0;
+    }
+    return p->k_h * p->k_w * ((p->in_c + 3) >> 2) * 2;
+}
+
+/* Widen output pixel px's window (px counted over the batches) into dst. */
+static void fill(const ooc_conv_skip_params_t *sp, const int8_t *input, int dense, int32_t px, uint32_t *dst)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    if (dense) {
+        const uint32_t off2 = ooc_dup16(p->input_offset);
+        const int8_t *src = input + px * p->in_c;
+        int32_t w;
+        for (w = p->in_c >> 2; w > 0; w--, src += 4, dst += 2) {
+            const uint32_t v = ooc_read_u32(src);
+            dst[0] = ooc_sxtab16(off2, v);
+            dst[1] = ooc_sxtab16_ror8(off2, v);
+        }
+    } else {
+        const int32_t per = p->out_h * p->out_w, b = px / per;
+        int32_t y0, x0;
+        window_at(p, px - b * per, &y0, &x0);
+        widen(sp, input + b * p->in_h * p->in_w * p->in_c, y0, x0, dst);
+    }
+}
+
+/* A block's requantization constants (every channel's ooc_dsp_rq_t.fast): multiplier, right shift. */
+typedef struct {
+    int32_t m[PW_BLOCK], e[PW_BLOCK];
+} block_rq_t;
+
+/* Output channels [b0, b1) of four pixels (outputs at out[0..3]) from their widened windows at
+   win, QUAD words apart: per channel the kept groups' sums (QUAD_LOOP: one index load, one
+   weight word, 8 loads and 8 SMLADs per group of four channels), then its four outputs with the
+   block's constants k. */
+static OOC_NOINLINE void blocked_quad(const ooc_conv_skip_params_t *sp, const requant_t *q, const block_rq_t *k4,
+                                      const uint32_t *win, const int8_t *filter, const int32_t *bias,
+                                      int8_t *const *out, int32_t b0, int32_t b1)
+{
+    int8_t *const o0 = out[0], *const o1 = out[1], *const o2 = out[2], *const o3 = out[3];
+    const int32_t lo = q->lo, hi = q->hi, off = q->offset, slots = sp->slots;
+    int32_t oc, k;
+    for (oc = b0; oc < b1; oc++) {
+        const int8_t *f = filter + oc * slots * 4;
+        const uint16_t *ix = sp->index + oc * slots;
+        const int32_t n = sp->kept[oc], m = k4->m[oc - b0], e = k4->e[oc - b0];
+        int32_t a0 = bias ? bias[oc] : 0, a1 = a0, a2 = a0, a3 = a0;
+        QUAD_LOOP(ooc_read_u32(f), 4)
+        o0[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, m, e, off), lo, hi);
+        o1[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a1, m, e, off), lo, hi);
+        o2[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a2, m, e, off), lo, hi);
+        o3[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a3, m, e, off), lo, hi);
+    }
+}
+
+/* blocked_quad for two pixels whose windows (too large for QUAD) are at a and a + apart. */
+static OOC_NOINLINE void blocked_pair(const ooc_conv_skip_params_t *sp, const requant_t *q, const block_rq_t *k4,
+                                      const uint32_t *a, int32_t apart, const int8_t *filter, const int32_t *bias,
+                                      int8_t *const *out, int32_t b0, int32_t b1)
+{
+    int8_t *const o0 = out[0], *const o1 = out[1];
+    const int32_t lo = q->lo, hi = q->hi, off = q->offset, slots = sp->slots;
+    int32_t oc, k;
+    for (oc = b0; oc < b1; oc++) {
+        const int8_t *f = filter + oc * slots * 4;
+        const uint16_t *ix = sp->index + oc * slots;
+        const int32_t n = sp->kept[oc], m = k4->m[oc - b0], e = k4->e[oc - b0];
+        int32_t a0 = bias ? bias[oc] : 0, a1 = a0;
+        for (k = 0; k < n; k++, f += 4) {
+            const uint32_t *x = a + 2u * ix[k];
+            const uint32_t w = ooc_read_u32(f);
+            const uint32_t wl = ooc_sxtb16(w), wh = ooc_sxtb16_ror8(w);
+            a0 = ooc_smlad(wl, x[0], a0);
+            a0 = ooc_smlad(wh, x[1], a0);
+            a1 = ooc_smlad(wl, x[apart], a1);
+            a1 = ooc_smlad(wh, x[apart + 1], a1);
+        }
+        o0[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, m, e, off), lo, hi);
+        o1[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a1, m, e, off), lo, hi);
+    }
+}
+
+/* blocked_quad for one pixel whose window (too large for two) is at a. */
+static OOC_NOINLINE void blocked_one(const ooc_conv_skip_params_t *sp, const requant_t *q, const block_rq_t *k4,
+                                     const uint32_t *a, const int8_t *filter, const int32_t *bias, int8_t *out,
+                                     int32_t b0, int32_t b1)
+{
+    const int32_t lo = q->lo, hi = q->hi, off = q->offset, slots = sp->slots;
+    int32_t oc, k;
+    for (oc = b0; oc < b1; oc++) {
+        const int8_t *f = filter + oc * slots * 4;
+        const uint16_t *ix = sp->index + oc * slots;
+        const int32_t n = sp->kept[oc];
+        int32_t a0 = bias ? bias[oc] : 0;
+        for (k = 0; k < n; k++, f += 4) {
+            const uint32_t *x = a + 2u * ix[k];
+            const uint32_t w = ooc_read_u32(f);
+            a0 = ooc_smlad(ooc_sxtb16(w), x[0], a0);
+            a0 = ooc_smlad(ooc_sxtb16_ror8(w), x[1], a0);
+        }
+        out[oc] = ooc_clamp_s8(ooc_dsp_scale_right(a0, k4->m[oc - b0], k4->e[oc - b0], off), lo, hi);
+    }
+}
+
+/* CONV_2D with groups of four channels (blocked_words: the window's widened words, at most the
+   buffer) where every channel of [c0, c1) has fast requantization constants (else 0: the
+   caller takes the general path): blocks of PW_BLOCK output channels outermost (their constants
+   derived once), then the pixels four at a time (two where a window exceeds QUAD words, one
+   where two exceed the buffer), each
+   pixel's window widened once per block with the input offset added (SXTAB16; dense pointwise
+   inputs read straight, others through widen), then the block's channels. A last step short of
+   pixels computes its last pixel again. Memory: 2 KiB of widened windows, 512 bytes of
+   constants. */
+static OOC_NOINLINE int blocked_skip(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                     const int32_t *bias, int8_t *output, int32_t c0, int32_t c1, int32_t words)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const requant_t q = conv_requant(p);
+    const int32_t oc = p->out_c, pixels = p->batches * p->out_h * p->out_w, dense = pw_dense(sp);
+    const int32_t step = words <= (int32_t)QUAD ? 4 : words * 2 <= SKIP_WINDOW_WORDS ? 2 : 1;
+    const int32_t apart = step == 4 ? (int32_t)QUAD : words;
+    const int8_t *f = filter - c0 * sp->slots * 4; /* row oc at f + oc * slots * 4 */
+    const int32_t *bs = bias ? bias - c0 : NULL;
+    uint32_t win[SKIP_WINDOW_WORDS];
+    block_rq_t k4;
+    int32_t b0, i, j;
+    for (j = c0; j < c1; j++) {
+        if (!channel_rq(&q, j).fast) {
+            return 0;
+        }
+    }
+    for (b0 = c0; b0 < c1; b0 += PW_BLOCK) {
+        const int32_t b1 = c1 - b0 > PW_BLOCK ? b0 + PW_BLOCK : c1;
+        for (j = b0; j < b1; j++) {
+            const ooc_dsp_rq_t r = channel_rq(&q, j);
+            k4.m[j - b0] = r.multiplier;
+            k4.e[j - b0] = r.right;
+        }
+        for (i = 0; i < pixels; i += step) {
+            int8_t *out[4];
+            for (j = 0; j < step; j++) {
+                const int32_t px = i + j < pixels ? i + j : pixels - 1;
+                out[j] = output + px * oc;
+                fill(sp, input, dense, px, win + j * apart);
+            }
+            if (step == 4) {
+                blocked_quad(sp, &q, &k4, win, f, bs, out, b0, b1);
+            } else if (step == 2) {
+                blocked_pair(sp, &q, &k4, win, apart, f, bs, out, b0, b1);
+            } else {
+                blocked_one(sp, &q, &k4, win, f, bs, out[0], b0, b1);
+            }
+        }
+    }
+    return 1;
+}
+#endif /* OOC_KERNELS_DSP */
+
+static OOC_NOINLINE void conv_skip(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                   const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
 {
     const ooc_conv_params_t *p = &sp->conv;
     const int32_t words = p->k_h * p->k_w * ((p->in_c + sp->group - 1) / sp->group) * ((sp->group + 3) >> 2) * 2;
@@ -247,6 +433,18 @@ void ooc_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t 
             }
         }
     }
+}
+
+void ooc_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                 const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+    const int32_t words = blocked_words(sp);
+    if (words > 0 && words <= SKIP_WINDOW_WORDS && blocked_skip(sp, input, filter, bias, output, c0, c1, words)) {
+        return;
+    }
+#endif
+    conv_skip(sp, input, filter, bias, output, c0, c1);
 }
 
 /* Output channels [lo, hi) of one depthwise group (row lo / group of the compacted filter) at one
@@ -310,6 +508,150 @@ static void dw_group(const ooc_conv_skip_params_t *sp, const int8_t *in_b, const
     }
 }
 
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+/* One kept tap of a channel quad: its input byte offset from the window's origin and its four
+   weights widened (channels 0, 2 then 1, 3). */
+typedef struct {
+    int32_t at;
+    uint32_t w02, w13;
+} dw_tap_t;
+
+/* Four channels' kept taps (a quad within one row of the compacted filter) and their constants. */
+typedef struct {
+    int32_t n;
+    dw_tap_t tap[SKIP_DW_MAX_TAPS];
+    int16_t ky[SKIP_DW_MAX_TAPS], kx[SKIP_DW_MAX_TAPS]; /* the tap's offsets in the input, pixels */
+    int32_t bias[4], m[4], e[4];                         /* e: right shifts (when fast) */
+    int32_t mult[4], shift[4];                           /* the channels' own */
+    int fast;
+} dw_quad_t;
+
+/* The kept taps and constants of channels [c, c + 4) (compacted filter f, row stride `width`). */
+static void dw_quad_init(const ooc_conv_skip_params_t *sp, const requant_t *q, const int8_t *f, int32_t width,
+                         const int32_t *bias, int32_t c, dw_quad_t *t)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const int32_t r = c / sp->group;
+    const uint16_t *ix = sp->index + r * sp->slots;
+    int32_t k;
+    t->n = sp->kept[r];
+    for (k = 0; k < t->n; k++, f += width) {
+        const int32_t ky = ix[k] / p->k_w, kx = ix[k] - ky * p->k_w;
+        const uint32_t v = ooc_read_u32(f);
+        t->ky[k] = (int16_t)(ky * p->dil_h);
+        t->kx[k] = (int16_t)(kx * p->dil_w);
+        t->tap[k].at = (ky * p->dil_h * p->in_w + kx * p->dil_w) * p->in_c;
+        t->tap[k].w02 = ooc_sxtb16(v);
+        t->tap[k].w13 = ooc_sxtb16_ror8(v);
+    }
+    t->fast = 1;
+    for (k = 0; k < 4; k++) {
+        const ooc_dsp_rq_t rq = channel_rq(q, c + k);
+        t->bias[k] = bias ? bias[k] : 0;
+        t->mult[k] = q->multiplier[(c + k) * q->step];
+        t->shift[k] = q->shift[(c + k) * q->step];
+        t->m[k] = rq.multiplier;
+        t->e[k] = rq.right;
+        t->fast &= rq.fast;
+    }
+}
+
+/* `count` pixels of a channel quad whose windows lie inside the image, the first's origin at x,
+   the next `step` bytes on; outputs at out, `out_step` apart; the quad's constants fast. */
+static OOC_NOINLINE void dw_quad_run(const dw_quad_t *t, const requant_t *q, const int8_t *x, int32_t step,
+                                     int32_t count, uint32_t off2, int8_t *out, int32_t out_step)
+{
+    const int32_t n = t->n, lo = q->lo, hi = q->hi, off = q->offset;
+    int32_t i, k;
+    for (i = 0; i < count; i++, x += step, out += out_step) {
+        int32_t a0 = t->bias[0], a1 = t->bias[1], a2 = t->bias[2], a3 = t->bias[3];
+        const dw_tap_t *tp = t->tap;
+        for (k = 0; k < n; k++, tp++) {
+            const uint32_t v = ooc_read_u32(x + tp->at);
+            const uint32_t xl = ooc_sxtab16(off2, v), xh = ooc_sxtab16_ror8(off2, v);
+            a0 = ooc_smlabb(xl, tp->w02, a0);
+            a2 = ooc_smlatt(xl, tp->w02, a2);
+            a1 = ooc_smlabb(xh, tp->w13, a1);
+            a3 = ooc_smlatt(xh, tp->w13, a3);
+        }
+        out[0] = ooc_clamp_s8(ooc_dsp_scale_right(a0, t->m[0], t->e[0], off), lo, hi);
+        out[1] = ooc_clamp_s8(ooc_dsp_scale_right(a1, t->m[1], t->e[1], off), lo, hi);
+        out[2] = ooc_clamp_s8(ooc_dsp_scale_right(a2, t->m[2], t->e[2], off), lo, hi);
+        out[3] = ooc_clamp_s8(ooc_dsp_scale_right(a3, t->m[3], t->e[3], off), lo, hi);
+    }
+}
+
+/* One pixel of a channel quad near the edges (or with constants not fast): the taps outside the
+   image left out. in_b: the batch's input at the quad's first channel; o: the window origin's
+   byte offset from it (may be negative), (y0, x0) the origin. */
+static void dw_quad_edge(const ooc_conv_skip_params_t *sp, const dw_quad_t *t, const requant_t *q,
+                         const int8_t *in_b, int32_t o, int32_t y0, int32_t x0, uint32_t off2, int8_t *out)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    int32_t acc[4], k;
+    acc[0] = t->bias[0], acc[1] = t->bias[1], acc[2] = t->bias[2], acc[3] = t->bias[3];
+    for (k = 0; k < t->n; k++) {
+        const int32_t y = y0 + t->ky[k], x = x0 + t->kx[k];
+        uint32_t v, xl, xh;
+        if ((uint32_t)y >= (uint32_t)p->in_h || (uint32_t)x >= (uint32_t)p->in_w) {
+            continue;
+        }
+        v = ooc_read_u32(in_b + (o + t->tap[k].at));
+        xl = ooc_sxtab16(off2, v), xh = ooc_sxtab16_ror8(off2, v);
+        acc[0] = ooc_smlabb(xl, t->tap[k].w02, acc[0]);
+        acc[2] = ooc_smlatt(xl, t->tap[k].w02, acc[2]);
+        acc[1] = ooc_smlabb(xh, t->tap[k].w13, acc[1]);
+        acc[3] = ooc_smlatt(xh, t->tap[k].w13, acc[3]);
+    }
+    for (k = 0; k < 4; k++) {
+        out[k] = t->fast ? ooc_clamp_s8(ooc_dsp_scale_right(acc[k], t->m[k], t->e[k], q->offset), q->lo, q->hi)
+                         : ooc_dsp_requantize(acc[k], t->mult[k], t->shift[k], q->offset, q->lo, q->hi);
+    }
+}
+
+/* Depthwise with groups of a multiple of four channels, depth multiplier 1, [c0, c1) whole
+   quads: channel quads outermost (their kept taps' weights widened once, their constants
+   derived once), then every output row: the pixels whose windows lie inside the image in
+   dw_quad_run (per kept tap one input word widened with the offset and four lane multiplies,
+   SMLABB / SMLATT; no bounds checks), the others in dw_quad_edge. Memory: one dw_quad_t
+   (about 1 KiB with 64 taps). */
+static OOC_NOINLINE void dw_skip_quads(const ooc_conv_skip_params_t *sp, const int8_t *input, const int8_t *filter,
+                                       const int32_t *bias, int8_t *output, int32_t c0, int32_t c1)
+{
+    const ooc_conv_params_t *p = &sp->conv;
+    const requant_t q = conv_requant(p);
+    const uint32_t off2 = ooc_dup16(p->input_offset);
+    const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w, sw = p->stride_w;
+    /* output columns whose windows lie inside the image's width: [x_lo, x_hi) */
+    const int32_t x_lo = (p->pad_left + sw - 1) / sw;
+    const int32_t x_top = p->in_w - 1 - last_x + p->pad_left; /* the last window origin + pad_left */
+    const int32_t x_hi = x_top < 0 ? 0 : (x_top / sw + 1 < p->out_w ? x_top / sw + 1 : p->out_w);
+    dw_quad_t t;
+    int32_t c, b, oy, ox;
+    for (c = c0; c < c1; c += 4) {
+        dw_quad_init(sp, &q, filter + (c - c0), c1 - c0, bias ? bias + (c - c0) : NULL, c, &t);
+        for (b = 0; b < p->batches; b++) {
+            const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c + c;
+            for (oy = 0; oy < p->out_h; oy++) {
+                const int32_t y0 = oy * p->stride_h - p->pad_top;
+                const int inside = t.fast && y0 >= 0 && y0 + last_y < p->in_h && x_lo < x_hi;
+                int8_t *out = output + ((b * p->out_h + oy) * p->out_w) * p->out_c + c;
+                for (ox = 0; ox < p->out_w; ox++) {
+                    const int32_t x0 = ox * sw - p->pad_left;
+                    if (inside && ox == x_lo) {
+                        dw_quad_run(&t, &q, in_b + (y0 * p->in_w + x0) * p->in_c, sw * p->in_c, x_hi - x_lo, off2,
+                                    out + ox * p->out_c, p->out_c);
+                        ox = x_hi - 1;
+                        continue;
+                    }
+                    dw_quad_edge(sp, &t, &q, in_b, (y0 * p->in_w + x0) * p->in_c, y0, x0, off2, out + ox * p->out_c);
+                }
+            }
+        }
+    }
+}
+#endif /* OOC_KERNELS_DSP */
+
 void ooc_depthwise_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, const int8_t *input,
                                            const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
                                            int32_t c1)
@@ -318,6 +660,12 @@ void ooc_depthwise_conv2d_skip_s8_channels(const ooc_conv_skip_params_t *sp, con
     const int32_t g = sp->group;
     int32_t tap_at[SKIP_DW_MAX_TAPS];
     int32_t b, oy, ox, lo, ky, kx;
+#if defined(OOC_KERNELS_DSP) && OOC_KERNELS_DSP
+    if (p->depth_multiplier == 1 && (g & 3) == 0 && ((c0 | c1) & 3) == 0) {
+        dw_skip_quads(sp, input, filter, bias, output, c0, c1);
+        return;
+    }
+#endif
     for (b = 0; b < p->batches; b++) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
         for (oy = 0; oy < p->out_h; oy++) {
