@@ -68,6 +68,27 @@ def spill_ring_sources() -> list[Path]:
     ]
 
 
+def run_damaged_tables(gen: object, name: str, test_c: str, out: Path) -> None:
+    """Build tests/c/TEST_C against the generated model `gen` (ooc_sdk.codegen.emit's result,
+    named NAME) under ASan/UBSan, run it, and assert it reports no failed check."""
+    from ooc_sdk.toolchain import SANITIZE, WARNINGS
+
+    d = gen.directory  # type: ignore[attr-defined]
+    exe = out / Path(test_c).stem
+    cmd = [
+        "cc", *WARNINGS, *SANITIZE, f"-I{d}", f"-I{d / 'ooc_runtime' / 'include'}",
+        f'-DTEST_HEADER="ooc_model_{name}.h"', f"-DTEST_MODEL=ooc_model_{name}",
+        f"-DTEST_ARENA={gen.arena_bytes}u",  # type: ignore[attr-defined]
+        str(gen.model_c), *map(str, gen.runtime_sources),  # type: ignore[attr-defined]
+        str(ROOT / "tests" / "c" / test_c), "-o", str(exe),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout and "runtime error" not in proc.stderr
+
+
 def shared_model(name: str) -> Path:
     path = SHARED_MODELS / name
     if not path.is_file():

@@ -7,12 +7,12 @@ under ASan/UBSan, their working SRAM measured equal to the plan's; damaged table
 
 from __future__ import annotations
 
-import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from conftest import run_damaged_tables
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.formats.tables import NODE_CONV_MEAN
 from ooc_sdk.model import parse_model
@@ -24,7 +24,6 @@ from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.plan.fusion.search import FusionSearch, plan_fusion
 from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_host
-from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 HERE = Path(__file__).parent
 MIN_SRAM_K = 8.0  # the minimum-SRAM setting, as benchmarks/bench_generality.py
@@ -108,16 +107,4 @@ def test_damaged_conv_mean_tables_are_refused(tmp_path: Path) -> None:
     fp = plan_fusion(graph, max_mac_overhead=MIN_SRAM_K)
     assert _conv_means(fp)
     gen = write_codegen(graph, tmp_path / "gen", "cm", fusion=fp)
-    exe = tmp_path / "test_conv_mean_tables"
-    cmd = [
-        "cc", *WARNINGS, *SANITIZE, f"-I{gen.directory}",
-        f"-I{gen.directory / 'ooc_runtime' / 'include'}", '-DTEST_HEADER="ooc_model_cm.h"',
-        "-DTEST_MODEL=ooc_model_cm", f"-DTEST_ARENA={gen.arena_bytes}u",
-        str(gen.model_c), *map(str, gen.runtime_sources),
-        str(HERE / "c" / "test_conv_mean_tables.c"), "-o", str(exe),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert " 0 failed" in proc.stdout and "runtime error" not in proc.stderr
+    run_damaged_tables(gen, "cm", "test_conv_mean_tables.c", tmp_path)

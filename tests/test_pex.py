@@ -9,7 +9,6 @@ the plan's."""
 from __future__ import annotations
 
 import json
-import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ooc_cli as _ooc
-from conftest import shared_model
+from conftest import run_damaged_tables, shared_model
 from ooc_sdk.build import BuildRequest, build
 from ooc_sdk.codegen.emit import write_codegen
 from ooc_sdk.formats.tables import NODE_PEX
@@ -36,7 +35,6 @@ from ooc_sdk.run.golden import run_tflm_many
 from ooc_sdk.run.host import run_build, run_host
 from ooc_sdk.run.qemu import run_build_m4, run_model_m4
 from ooc_sdk.targets import load_flash, load_mcu
-from ooc_sdk.toolchain import SANITIZE, WARNINGS
 
 KIB = 1024
 HERE = Path(__file__).parent
@@ -193,16 +191,4 @@ def test_damaged_chain_tables_are_refused(tmp_path: Path) -> None:
     fp = plan_fusion(graph, max_mac_overhead=16.0, channel_split="always")
     assert _chains(fp)
     gen = write_codegen(graph, tmp_path / "gen", "pex", fusion=fp)
-    exe = tmp_path / "test_pex_tables"
-    cmd = [
-        "cc", *WARNINGS, *SANITIZE, f"-I{gen.directory}",
-        f"-I{gen.directory / 'ooc_runtime' / 'include'}", '-DTEST_HEADER="ooc_model_pex.h"',
-        "-DTEST_MODEL=ooc_model_pex", f"-DTEST_ARENA={gen.arena_bytes}u",
-        str(gen.model_c), *map(str, gen.runtime_sources), str(HERE / "c" / "test_pex_tables.c"),
-        "-o", str(exe),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert " 0 failed" in proc.stdout and "runtime error" not in proc.stderr
+    run_damaged_tables(gen, "pex", "test_pex_tables.c", tmp_path)

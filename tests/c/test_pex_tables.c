@@ -14,47 +14,14 @@
 #include TEST_HEADER
 
 #include "check.h"
-
-static union {
-    uint32_t align;
-    uint8_t bytes[TEST_ARENA + 8u];
-} arena;
-
-static ooc_tensor_t tensors[1024];
-static ooc_node_t nodes[1024];
-static ooc_block_t blocks[256];
-
-static int init_with(const ooc_model_t *model)
-{
-    struct ooc_config cfg;
-    ooc_ctx_t ctx;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.arena = arena.bytes;
-    cfg.arena_bytes = TEST_ARENA;
-    return ooc_init(&ctx, model, &cfg);
-}
-
-/* A mutable copy of the model whose tables the test damages. */
-static ooc_model_t copy_model(void)
-{
-    ooc_model_t m = TEST_MODEL;
-    memcpy(tensors, m.tensors, m.n_tensors * sizeof tensors[0]);
-    memcpy(nodes, m.nodes, m.n_nodes * sizeof nodes[0]);
-    memcpy(blocks, m.blocks, m.n_blocks * sizeof blocks[0]);
-    m.tensors = tensors;
-    m.nodes = nodes;
-    m.blocks = blocks;
-    return m;
-}
+#include "damaged_tables.h"
 
 int main(void)
 {
     const ooc_model_t *good = &TEST_MODEL;
     ooc_model_t m;
     uint32_t n, b = 0, pex = 0xFFFFFFFFu, plain = 0xFFFFFFFFu;
-    if (good->n_nodes > sizeof nodes / sizeof nodes[0] || good->n_blocks > sizeof blocks / sizeof blocks[0] ||
-        good->n_tensors > sizeof tensors / sizeof tensors[0]) {
-        printf("tables too large for the test\n");
+    if (!tables_fit(good)) {
         return 1;
     }
     for (n = 0; n < good->n_nodes && pex == 0xFFFFFFFFu; n++) {
