@@ -236,6 +236,9 @@ static int check_node(const ooc_model_t *m, const ooc_block_t *b, uint32_t n)
                                                                 m->ops[nd->op].kind != OOC_OP_DEPTHWISE_CONV_2D))) {
         return OOC_ERR_CORRUPT; /* a row group is a streamed convolution's */
     }
+    if (nd->cap != 0u && nd->rows_per_load > nd->cap) {
+        return OOC_ERR_CORRUPT; /* a group's rows all go into its ring at once */
+    }
     {
         const ooc_op_t *op = &m->ops[nd->op];
         const uint16_t k = op->kind;

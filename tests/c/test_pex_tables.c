@@ -2,8 +2,8 @@
  * Damaged channel-split chains (OOC_NODE_PEX) are refused by ooc_init() with OOC_ERR_CORRUPT,
  * never run: a zero or oversized channel group, a window that is not the depthwise's, an
  * intermediate tensor given a place in the arena, scratch too close to the arena's end, a chain
- * that reaches past its block, a node that is no chain, a row group on a chain. The undamaged
- * tables initialise.
+ * that reaches past its block, a node that is no chain, a row group on a chain or larger than
+ * its ring. The undamaged tables initialise.
  * Built by tests/test_pex.py, under ASan and UBSan, against a generated fused model whose
  * plan runs chains channel-split: -DTEST_HEADER -DTEST_MODEL -DTEST_ARENA as tests/c/test_api.c.
  */
@@ -30,8 +30,9 @@ int main(void)
         }
     }
     for (n = 0; n < good->n_nodes && plain == 0xFFFFFFFFu; n++) {
-        if (good->nodes[n].mode == OOC_NODE_OP && good->ops[good->nodes[n].op].kind == OOC_OP_CONV_2D) {
-            plain = n;
+        if (good->nodes[n].mode == OOC_NODE_OP && good->ops[good->nodes[n].op].kind == OOC_OP_CONV_2D &&
+            good->nodes[n].cap != 0u) {
+            plain = n; /* a convolution writing a ring */
         }
     }
     CHECK(pex != 0xFFFFFFFFu && plain != 0xFFFFFFFFu);
@@ -89,6 +90,9 @@ int main(void)
     m = copy_model();
     nodes[plain].rows_per_load = 2; /* a convolution's is admitted (it applies when streamed) */
     CHECK(init_with(&m) == OOC_OK);
+    m = copy_model();
+    nodes[plain].rows_per_load = (uint16_t)(nodes[plain].cap + 1u); /* more rows than its ring holds */
+    CHECK(init_with(&m) == OOC_ERR_CORRUPT);
 
     CHECK(init_with(good) == OOC_OK);
     printf("%u passed, %u failed\n", passed, failed);
