@@ -207,16 +207,20 @@ class FusedPlanner:
                 continue
             fixed = p.sram_bytes - p.activation_bytes
             room = p.activation_bytes if self.budget is None else self.budget - fixed
-            grouped = regroup(search, fp, self.stream, room)
-            if grouped is None:
-                continue
-            steps = schedule_fused(self.graph, self.shapes, self.consts, grouped, p.slot_bytes)
-            if steps is None or slot_bytes_for(steps) > p.slot_bytes:
-                continue
-            q = Plan(self.graph, self.request, grouped.arena_bytes, p.slots, p.slot_bytes, steps,
-                     fusion=grouped)  # fmt: skip
-            if self.budget is None or q.sram_bytes <= self.budget:
-                self.found.append((estimate_plan(q, p.slots).seconds, q))
+            # the blocks as chosen, and each block's other strip counts too (both compete:
+            # the block-local cost does not always rank them as the latency estimate does)
+            for cap in (None, p.slot_bytes):
+                grouped = regroup(search, fp, self.stream, room, cap)
+                if grouped is None:
+                    continue
+                steps = schedule_fused(self.graph, self.shapes, self.consts, grouped,
+                                       p.slot_bytes)  # fmt: skip
+                if steps is None or slot_bytes_for(steps) > p.slot_bytes:
+                    continue
+                q = Plan(self.graph, self.request, grouped.arena_bytes, p.slots, p.slot_bytes,
+                         steps, fusion=grouped)  # fmt: skip
+                if self.budget is None or q.sram_bytes <= self.budget:
+                    self.found.append((estimate_plan(q, p.slots).seconds, q))
 
     def collect(self, search: FusionSearch, whole_too: bool, most: int = FUSED_CAPS) -> None:
         """Add to ``found`` the plans of every slot count and slot size (up to ``most`` per

@@ -72,11 +72,62 @@ def _laid(search: FusionSearch, fp: FusionPlan, blocks: list[Block]) -> FusionPl
     )  # fmt: skip
 
 
+def _variants(search: FusionSearch, b: Block, stream: StreamCosts, cap: int | None) -> list[Block]:
+    """``b`` and, with ``cap`` (the slot), the other candidate variants of its operators (other
+    strip counts, with or without a channel-split chain) streaming within that slot: a variant
+    with less SRAM than the chosen one leaves room for larger row groups."""
+    out = [b]
+    if cap is None:
+        return out
+    for v in search.cands.get((b.first, b.last), []):
+        if v is b or not v.fused or (v.strips == b.strips and v.sram == b.sram):
+            continue
+        sv = stream.apply(v, cap)
+        if sv is not None:
+            out.append(sv)
+    return out
+
+
+def _best_group(
+    search: FusionSearch,
+    fp: FusionPlan,
+    blocks: list[Block],
+    i: int,
+    v: Block,
+    stream: StreamCosts,
+    arena_room: int,
+    above: int,
+) -> tuple[Block, FusionPlan] | None:
+    """Variant ``v`` of block ``i`` with the largest row group for all its streamed operators
+    that lays out within ``arena_room`` (the sizes searched by halving: a larger group never
+    needs less SRAM), and the plan it makes; None when none fits."""
+    rows = max(nd.rows for nd in v.nodes if nd.op in v.streamed)
+    sizes = sorted({g for g in (rows, *GROUP_SIZES) if 2 <= g <= rows})
+    lo, hi, got = 0, len(sizes) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        nb = _grouped(search, v, dict.fromkeys(v.streamed, sizes[mid]), stream)
+        trial = None
+        if nb is not None and nb.sram + above <= arena_room:
+            trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
+        if trial is not None and trial.arena_bytes <= arena_room:
+            got, lo = (nb, trial), mid + 1
+        else:
+            hi = mid - 1
+    return got
+
+
 def regroup(
-    search: FusionSearch, fp: FusionPlan, stream: StreamCosts, arena_room: int
+    search: FusionSearch,
+    fp: FusionPlan,
+    stream: StreamCosts,
+    arena_room: int,
+    cap: int | None = None,
 ) -> FusionPlan | None:
     """``fp`` with row groups where its arena (at most ``arena_room`` bytes) allows them; None
-    when no block takes one (or none streams)."""
+    when no block takes one (or none streams). With ``cap`` (the plan's slot), each block may
+    also change to another variant of its operators (another strip count) whose grouped
+    re-reads cost less (MACs plus re-read bytes in MAC equivalents, the search's cost)."""
     blocks = list(fp.blocks)
     order = sorted(
         (i for i, b in enumerate(blocks) if b.fused and b.streamed),
@@ -86,20 +137,50 @@ def regroup(
     above = fp.arena_bytes - fp.working_sram_bytes  # the outputs (and spill refs)
     for i in order:
         b = blocks[i]
-        taken: dict[int, int] = {}
-        for groups in _choices(b, stream):
-            j = next(iter(groups))
-            if len(groups) == 1 and j in taken:
-                continue  # one at a time: this operator has its group
-            nb = _grouped(search, b, {**taken, **groups}, stream)
-            if nb is None or nb.restream_bytes >= blocks[i].restream_bytes:
+        got = _greedy(search, fp, blocks, i, stream, arena_room, above)
+        least = got[0].cost if got is not None else b.cost
+        for v in sorted(_variants(search, b, stream, cap)[1:], key=lambda v: v.macs):
+            floor = v.macs + stream.byte_cost * v.strips * sum(
+                stream.op_bytes[j] for j in v.streamed
+            )  # every streamed piece read once per strip: no group does better
+            if floor >= least:
                 continue
-            if nb.sram + above > arena_room:
-                continue  # a layout is never below the block's own working SRAM
-            trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
-            if trial.arena_bytes <= arena_room:
-                blocks[i], best = nb, trial
-                taken.update(groups)
-                if len(groups) > 1:
-                    break  # every streamed operator grouped
+            alt = _best_group(search, fp, blocks, i, v, stream, arena_room, above)
+            if alt is not None and alt[0].cost < least:
+                least, got = alt[0].cost, alt
+        if got is not None:
+            blocks[i], best = got
     return best
+
+
+def _greedy(
+    search: FusionSearch,
+    fp: FusionPlan,
+    blocks: list[Block],
+    i: int,
+    stream: StreamCosts,
+    arena_room: int,
+    above: int,
+) -> tuple[Block, FusionPlan] | None:
+    """Block ``i`` with the largest row group for all its streamed operators that lays out
+    within ``arena_room``, or, when none does, groups for one operator at a time (the most
+    re-read first); None when no group fits."""
+    b = blocks[i]
+    taken: dict[int, int] = {}
+    got: tuple[Block, FusionPlan] | None = None
+    for groups in _choices(b, stream):
+        j = next(iter(groups))
+        if len(groups) == 1 and j in taken:
+            continue  # one at a time: this operator has its group
+        nb = _grouped(search, b, {**taken, **groups}, stream)
+        if nb is None or nb.restream_bytes >= (got[0] if got else b).restream_bytes:
+            continue
+        if nb.sram + above > arena_room:
+            continue  # a layout is never below the block's own working SRAM
+        trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
+        if trial.arena_bytes <= arena_room:
+            got = (nb, trial)
+            taken.update(groups)
+            if len(groups) > 1:
+                break  # every streamed operator grouped
+    return got
