@@ -318,3 +318,40 @@ def test_row_groups_read_streamed_pieces_once_per_group(device: DeviceKey, tmp_p
     for rep in (got.report, m4.report):
         assert rep["flash_read_bytes"] == p.flash_read_bytes_per_inference
         assert rep["flash_read_commands"] == p.flash_read_commands_per_inference
+
+
+def test_row_groups_may_run_a_block_at_another_strip_count(
+    device: DeviceKey, tmp_path: Path
+) -> None:
+    """vww at 20 KiB: a streaming block run at another of its strip counts leaves room for a
+    larger row group (fusion/groups.py, the second pass), so the plan reads fewer flash bytes
+    than the fastest plan it started from; bit-exact on the host, its flash bytes the plan's."""
+    from ooc_sdk.plan.fused import FusedPlanner
+
+    budget = 20 * KIB
+    path = shared_model("vww_96_int8.tflite")
+    graph = load_model(path)
+    planner = FusedPlanner(graph, PlanRequest(budget=budget, flash=FLASH, mcu=M4, fuse=True))
+    p = planner.run()
+    assert p.fusion is not None and p.sram_bytes <= budget
+
+    def grouped(b) -> bool:  # type: ignore[no-untyped-def]
+        return any(nd.rows_per_load > 1 for nd in b.nodes)
+
+    bases = [(sec, q) for sec, q in planner.found if q.fusion is not None
+             and q.restream_bytes_per_inference
+             and not any(grouped(b) for b in q.fusion.blocks)]  # fmt: skip
+    base = min(bases, key=lambda sq: sq[0])[1]
+    assert base.fusion is not None
+    strips = {(b.first, b.last): b.strips for b in base.fusion.blocks if b.fused}
+    changed = [b for b in p.fusion.blocks
+               if (b.first, b.last) in strips and b.strips != strips[(b.first, b.last)]]  # fmt: skip
+    assert changed and all(grouped(b) for b in changed)
+    assert p.flash_read_bytes_per_inference < base.flash_read_bytes_per_inference
+    _, _, built = _build("vww_96_int8.tflite", budget, None, device, tmp_path)
+    assert built.plan_id == p.plan_id  # the same plan through build()
+    samples = [random_inputs(graph, 5)]
+    got = run_build(tmp_path, graph, device, samples)
+    for a, b in zip(run_tflm(path.read_bytes(), samples[0]).outputs, got.outputs[0], strict=True):
+        assert np.array_equal(a, b)
+    assert got.report["flash_read_bytes"] == p.flash_read_bytes_per_inference

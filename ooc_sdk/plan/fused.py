@@ -194,6 +194,8 @@ class FusedPlanner:
             ),
             key=lambda sp: sp[0],
         )[:ROW_GROUP_TRIES]
+        k = self.request.max_mac_overhead  # a variant's MACs stay within it
+        limit = None if k is None else k * self.graph.macs * (1 + 1e-9)
         for _sec, p in ranked:
             fp = p.fusion
             assert fp is not None
@@ -210,7 +212,7 @@ class FusedPlanner:
             # the blocks as chosen, and each block's other strip counts too (both compete:
             # the block-local cost does not always rank them as the latency estimate does)
             for cap in (None, p.slot_bytes):
-                grouped = regroup(search, fp, self.stream, room, cap)
+                grouped = regroup(search, fp, self.stream, room, cap, limit)
                 if grouped is None:
                     continue
                 steps = schedule_fused(self.graph, self.shapes, self.consts, grouped,

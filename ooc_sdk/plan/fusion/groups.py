@@ -123,11 +123,13 @@ def regroup(
     stream: StreamCosts,
     arena_room: int,
     cap: int | None = None,
+    mac_limit: float | None = None,
 ) -> FusionPlan | None:
     """``fp`` with row groups where its arena (at most ``arena_room`` bytes) allows them; None
     when no block takes one (or none streams). With ``cap`` (the plan's slot), each block may
     also change to another variant of its operators (another strip count) whose grouped
-    re-reads cost less (MACs plus re-read bytes in MAC equivalents, the search's cost)."""
+    re-reads cost less (MACs plus re-read bytes in MAC equivalents, the search's cost), the
+    plan's MACs staying within ``mac_limit``."""
     blocks = list(fp.blocks)
     order = sorted(
         (i for i, b in enumerate(blocks) if b.fused and b.streamed),
@@ -143,7 +145,8 @@ def regroup(
             floor = v.macs + stream.byte_cost * v.strips * sum(
                 stream.op_bytes[j] for j in v.streamed
             )  # every streamed piece read once per strip: no group does better
-            if floor >= least:
+            macs = sum(x.macs for x in blocks) - blocks[i].macs + v.macs
+            if floor >= least or (mac_limit is not None and macs > mac_limit):
                 continue
             alt = _best_group(search, fp, blocks, i, v, stream, arena_room, above)
             if alt is not None and alt[0].cost < least:
