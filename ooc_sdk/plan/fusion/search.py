@@ -272,12 +272,13 @@ class FusionSearch:
         # for the error naming the smallest
         front = self._front(*args, None if sram is None else sram - refs)
         if not front and sram is not None:
-            if defer_floor and self._covers(*args):
+            least_peak = self._covers(*args) if defer_floor else None
+            if least_peak is not None:
                 raise OverBudget(lambda: self.plan(
                     max_mac_overhead=max_mac_overhead, sram=sram,
                     block_weight_bytes=block_weight_bytes,
                     max_block_weight_bytes=max_block_weight_bytes, stream=stream,
-                ))  # fmt: skip
+                ), least_peak + refs)  # fmt: skip
             front = self._front(*args, None)
         if not front:
             raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
@@ -374,19 +375,25 @@ class FusionSearch:
         block_weight_bytes: Callable[[int, int], int] | None,
         cap: int | None,
         stream: StreamCosts | None,
-    ) -> bool:
+    ) -> int | None:
         """Whether some chain of the candidates within ``cap`` covers the graph within ``limit``
         MACs (the fewest MACs per cut position, cheap beside the front): a front with nothing
         within a budget then only lacks room, while one with no chain at all calls for the
-        caller's other remedies (a streamed input held whole)."""
+        caller's other remedies (a streamed input held whole). When one does, the least peak
+        SRAM of any chain (MACs not bounded): no schedule on the front, nor its layout, is
+        smaller (None when none covers)."""
         key = (limit, cap, block_weight_bytes, id(stream))
         cands = self._cands_within(key, block_weight_bytes, cap, stream)
         fewest = [0.0] + [math.inf] * self.m.n
+        least = [0] + [math.inf] * self.m.n
         by_end = sorted(cands.items(), key=lambda kv: kv[0][1])
         for (a, b), blks in by_end:
             if fewest[a] < math.inf:
                 fewest[b] = min(fewest[b], fewest[a] + min(blk.macs for blk in blks))
-        return fewest[self.m.n] <= limit * (1 + 1e-9)
+                least[b] = min(least[b], max(least[a], min(blk.sram for blk in blks)))
+        if fewest[self.m.n] > limit * (1 + 1e-9):
+            return None
+        return int(least[self.m.n])
 
     def _within_slot(
         self, block_weight_bytes: Callable[[int, int], int], cap: int, stream: StreamCosts | None
