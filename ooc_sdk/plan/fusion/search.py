@@ -218,6 +218,10 @@ class FusionSearch:
         # (stream, the bound searched to, the front), and the candidates within each slot size
         self._fronts: dict[tuple[Any, ...], tuple[StreamCosts | None, int | None, Front]] = {}
         self._slots: dict[tuple[Any, ...], tuple[StreamCosts | None, dict]] = {}
+        # each span's candidates within a slot size, by the list's identity and the size,
+        # shared with the searches reusing this one's candidates (the lists they copy)
+        self._kept: dict[tuple[int, int], tuple[list[Block], StreamCosts | None, list[Block]]]
+        self._kept = {} if reuse is None or changed is None else reuse._kept
 
     def _laid_out(self, chain: list[Block], target: int | None = None) -> LaidOut:
         """``chain`` laid out tight (copies: the caller may keep them), from the cache if seen.
@@ -402,15 +406,20 @@ class FusionSearch:
         weights fit, and (with ``stream``) heavier fused blocks re-streaming some operators."""
         cands = {}
         for (a, b), blks in self.cands.items():
-            heavy = block_weight_bytes(a, b) > cap
-            keep: list[Block] = []
-            for blk in blks:
-                if not blk.fused or not heavy:
-                    keep.append(blk)
-                elif stream is not None:
-                    sb = stream.apply(blk, cap)
-                    if sb is not None:
-                        keep.append(sb)
+            hit = self._kept.get((id(blks), cap))
+            if hit is not None and hit[0] is blks and hit[1] is stream:
+                keep = hit[2]
+            else:
+                heavy = block_weight_bytes(a, b) > cap
+                keep = []
+                for blk in blks:
+                    if not blk.fused or not heavy:
+                        keep.append(blk)
+                    elif stream is not None:
+                        sb = stream.apply(blk, cap)
+                        if sb is not None:
+                            keep.append(sb)
+                self._kept[(id(blks), cap)] = (blks, stream, keep)
             if keep:
                 cands[(a, b)] = keep
         return cands
