@@ -220,7 +220,7 @@ class FusionSearch:
         self._slots: dict[tuple[Any, ...], tuple[StreamCosts | None, dict]] = {}
         # each span's candidates within a slot size, by the list's identity and the size,
         # shared with the searches reusing this one's candidates (the lists they copy)
-        self._kept: dict[tuple[int, int], tuple[list[Block], StreamCosts | None, list[Block]]]
+        self._kept: dict[tuple[int, int], tuple[list[Block], StreamCosts | None, Any, list[Block]]]
         self._kept = {} if reuse is None or changed is None else reuse._kept
 
     def _laid_out(self, chain: list[Block], target: int | None = None) -> LaidOut:
@@ -405,10 +405,11 @@ class FusionSearch:
         """The candidates whose weights fit ``cap``: operators alone always, fused blocks whose
         weights fit, and (with ``stream``) heavier fused blocks re-streaming some operators."""
         cands = {}
+        weights = block_weight_bytes  # a bound method: equal, not the same object
         for (a, b), blks in self.cands.items():
             hit = self._kept.get((id(blks), cap))
-            if hit is not None and hit[0] is blks and hit[1] is stream:
-                keep = hit[2]
+            if hit is not None and hit[0] is blks and hit[1] is stream and hit[2] == weights:
+                keep = hit[3]
             else:
                 heavy = block_weight_bytes(a, b) > cap
                 keep = []
@@ -419,7 +420,7 @@ class FusionSearch:
                         sb = stream.apply(blk, cap)
                         if sb is not None:
                             keep.append(sb)
-                self._kept[(id(blks), cap)] = (blks, stream, keep)
+                self._kept[(id(blks), cap)] = (blks, stream, weights, keep)
             if keep:
                 cands[(a, b)] = keep
         return cands
