@@ -206,6 +206,8 @@ def test_a_deferred_floor_is_the_error_an_eager_search_gives() -> None:
         eager.value.minimum, eager.value.layer, eager.value.whole, eager.value.inner,
     )  # fmt: skip
     assert floor.minimum is not None and floor.minimum > 4 * KIB
+    # the bound the out-of-core planner orders its misses by (fused.py, _settle_misses)
+    assert 0 < deferred.value.bound <= floor.minimum
 
 
 def test_cli_plan_fused(tmp_path: Path) -> None:

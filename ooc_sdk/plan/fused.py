@@ -286,10 +286,31 @@ class FusedPlanner:
         misses, self.misses = self.misses, []
         if self.found:
             return
-        for exc, n_slots, cap, room, fixed_here in misses:
+
+        # Only the first miss of the smallest total counts (_note_miss: the failure nearest
+        # the budget is the same one, its gap being the total less the budget): floors are
+        # worked out from the smallest bound up, until the next bound is above the best found.
+        def extra(i: int) -> int:
+            _exc, n_slots, cap, _room, fixed_here = misses[i]
+            return self.outputs + n_slots * cap + fixed_here
+
+        def bound(i: int) -> int:
+            exc = misses[i][0]
+            lb = exc.bound if isinstance(exc, OverBudget) else exc.minimum
+            return (lb or 0) + extra(i)
+
+        best: tuple[int, int, FusionError] | None = None
+        for i in sorted(range(len(misses)), key=lambda i: (bound(i), i)):
+            if best is not None and bound(i) > best[0]:
+                break
+            exc = misses[i][0]
             full = exc.floor() if isinstance(exc, OverBudget) else exc
-            if full.minimum is not None:
-                self._note_miss(full, n_slots, cap, room, fixed_here)
+            if full.minimum is not None and (
+                best is None or (full.minimum + extra(i), i) < best[:2]
+            ):
+                best = (full.minimum + extra(i), i, full)
+        if best is not None:
+            self._note_miss(best[2], *misses[best[1]][1:])
 
     def _note_miss(
         self, exc: FusionError, n_slots: int, cap: int, room: int | None, fixed_here: int

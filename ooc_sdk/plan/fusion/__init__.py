@@ -40,5 +40,7 @@ The modules, each importing only those above it:
 * ``layout``: a chosen chain of blocks laid out in the arena, the spilled tensors cut into
   records, and ``FusionPlan``, the laid-out schedule (digest, timeline, JSON);
 * ``search``: the candidate blocks, the SRAM/cost Pareto search over cut points,
-  ``FusionSearch`` and ``plan_fusion``.
+  ``FusionSearch`` and ``plan_fusion``;
+* ``spilling``: the smallest working SRAM within a MAC limit when whole tensors may spill to the
+  flash ring (``least_spilling``).
 """

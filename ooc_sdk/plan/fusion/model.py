@@ -49,11 +49,14 @@ class OverBudget(FusionError):
     """No schedule's search peak is within the budget (``FusionSearch.plan(defer_floor=True)``);
     ``floor()`` searches the whole front and returns the full :class:`FusionError` (smallest
     working SRAM, the layer that sets it, what spilling could take out): only wanted when no
-    other schedule fits either."""
+    other schedule fits either. ``bound``: at most the floor's smallest working SRAM (the least
+    peak of any chain of the candidates, with the spill refs), so a caller may skip floors
+    that cannot matter."""
 
-    def __init__(self, floor: Callable[[], object]):
+    def __init__(self, floor: Callable[[], object], bound: int = 0):
         super().__init__("no schedule within the budget")
         self._floor = floor
+        self.bound = bound
 
     def floor(self) -> FusionError:
         try:

@@ -218,6 +218,10 @@ class FusionSearch:
         # (stream, the bound searched to, the front), and the candidates within each slot size
         self._fronts: dict[tuple[Any, ...], tuple[StreamCosts | None, int | None, Front]] = {}
         self._slots: dict[tuple[Any, ...], tuple[StreamCosts | None, dict]] = {}
+        # each span's candidates within a slot size, by the list's identity and the size,
+        # shared with the searches reusing this one's candidates (the lists they copy)
+        self._kept: dict[tuple[int, int], tuple[list[Block], StreamCosts | None, Any, list[Block]]]
+        self._kept = {} if reuse is None or changed is None else reuse._kept
 
     def _laid_out(self, chain: list[Block], target: int | None = None) -> LaidOut:
         """``chain`` laid out tight (copies: the caller may keep them), from the cache if seen.
@@ -272,12 +276,13 @@ class FusionSearch:
         # for the error naming the smallest
         front = self._front(*args, None if sram is None else sram - refs)
         if not front and sram is not None:
-            if defer_floor and self._covers(*args):
+            least_peak = self._covers(*args) if defer_floor else None
+            if least_peak is not None:
                 raise OverBudget(lambda: self.plan(
                     max_mac_overhead=max_mac_overhead, sram=sram,
                     block_weight_bytes=block_weight_bytes,
                     max_block_weight_bytes=max_block_weight_bytes, stream=stream,
-                ))  # fmt: skip
+                ), least_peak + refs)  # fmt: skip
             front = self._front(*args, None)
         if not front:
             raise FusionError(f"no schedule within {limit / max(base, 1):.2f}x the model's MACs")
@@ -374,19 +379,25 @@ class FusionSearch:
         block_weight_bytes: Callable[[int, int], int] | None,
         cap: int | None,
         stream: StreamCosts | None,
-    ) -> bool:
+    ) -> int | None:
         """Whether some chain of the candidates within ``cap`` covers the graph within ``limit``
         MACs (the fewest MACs per cut position, cheap beside the front): a front with nothing
         within a budget then only lacks room, while one with no chain at all calls for the
-        caller's other remedies (a streamed input held whole)."""
+        caller's other remedies (a streamed input held whole). When one does, the least peak
+        SRAM of any chain (MACs not bounded): no schedule on the front, nor its layout, is
+        smaller (None when none covers)."""
         key = (limit, cap, block_weight_bytes, id(stream))
         cands = self._cands_within(key, block_weight_bytes, cap, stream)
         fewest = [0.0] + [math.inf] * self.m.n
+        least = [0] + [math.inf] * self.m.n
         by_end = sorted(cands.items(), key=lambda kv: kv[0][1])
         for (a, b), blks in by_end:
             if fewest[a] < math.inf:
                 fewest[b] = min(fewest[b], fewest[a] + min(blk.macs for blk in blks))
-        return fewest[self.m.n] <= limit * (1 + 1e-9)
+                least[b] = min(least[b], max(least[a], min(blk.sram for blk in blks)))
+        if fewest[self.m.n] > limit * (1 + 1e-9):
+            return None
+        return int(least[self.m.n])
 
     def _within_slot(
         self, block_weight_bytes: Callable[[int, int], int], cap: int, stream: StreamCosts | None
@@ -394,16 +405,22 @@ class FusionSearch:
         """The candidates whose weights fit ``cap``: operators alone always, fused blocks whose
         weights fit, and (with ``stream``) heavier fused blocks re-streaming some operators."""
         cands = {}
+        weights = block_weight_bytes  # a bound method: equal, not the same object
         for (a, b), blks in self.cands.items():
-            heavy = block_weight_bytes(a, b) > cap
-            keep: list[Block] = []
-            for blk in blks:
-                if not blk.fused or not heavy:
-                    keep.append(blk)
-                elif stream is not None:
-                    sb = stream.apply(blk, cap)
-                    if sb is not None:
-                        keep.append(sb)
+            hit = self._kept.get((id(blks), cap))
+            if hit is not None and hit[0] is blks and hit[1] is stream and hit[2] == weights:
+                keep = hit[3]
+            else:
+                heavy = block_weight_bytes(a, b) > cap
+                keep = []
+                for blk in blks:
+                    if not blk.fused or not heavy:
+                        keep.append(blk)
+                    elif stream is not None:
+                        sb = stream.apply(blk, cap)
+                        if sb is not None:
+                            keep.append(sb)
+                self._kept[(id(blks), cap)] = (blks, stream, weights, keep)
             if keep:
                 cands[(a, b)] = keep
         return cands
