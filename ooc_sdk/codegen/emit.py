@@ -180,7 +180,9 @@ def _tables(graph: Graph, cname: str, ooc_plan: Plan | None, fusion: FusionPlan 
     prepared: list[Prepared] = [prepare_op(graph, op) for op in graph.operators]
     for i, op in enumerate(graph.operators):  # biases folded ahead of time (offset_folds)
         if folds_offset(graph, op):
-            prepared[i] = dataclasses.replace(prepared[i], fields={**prepared[i].fields, "input_offset": 0})
+            prepared[i] = dataclasses.replace(
+                prepared[i], fields={**prepared[i].fields, "input_offset": 0}
+            )
 
     # Runtime tensor table: activations plus the constants kernels read at run time.
     used = list(graph.activation_tensors)
