@@ -585,9 +585,10 @@ static int pull_strip(run_t *r)
 {
     const ooc_model_t *m = r->ctx->model;
     const uint32_t sink = r->b->n_nodes - 1u;
-    uint32_t path[OOC_MAX_BLOCK_NODES], depth = 0;
+    uint8_t path[OOC_MAX_BLOCK_NODES]; /* bytes: on the deepest stack path (a node's row) */
+    uint32_t depth = 0;
     int rc = OOC_OK;
-    path[0] = sink;
+    path[0] = (uint8_t)sink;
     while (rc == OOC_OK && r->done[sink] < r->nodes[sink].rows) {
         uint32_t j = path[depth];
         for (;;) {
@@ -604,7 +605,7 @@ static int pull_strip(run_t *r)
                 break;
             }
             j = next;
-            path[++depth] = j; /* next < j: at most n_nodes deep */
+            path[++depth] = (uint8_t)j; /* next < j: at most n_nodes deep */
         }
         rc = produce(r, j);
         depth -= depth > 0u;
