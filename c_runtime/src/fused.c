@@ -580,17 +580,17 @@ static int produce(run_t *r, uint32_t n)
    input lacking a row that node's next row reads; once that input made its row, the descent
    resumes at the node above it rather than at the sink: making a row changes only that node's
    count, so every node above it on the path still lacks the same input and would choose as
-   before (sources come before their readers: fused_check.c). */
+   before. Sources come before their readers (fused_check.c), so the path is a set of falling
+   node indices: a bit each (OOC_MAX_BLOCK_NODES is 64), the node at its end the lowest bit,
+   the one above it the next (8 bytes on the deepest stack path rather than an array). */
 static int pull_strip(run_t *r)
 {
     const ooc_model_t *m = r->ctx->model;
     const uint32_t sink = r->b->n_nodes - 1u;
-    uint8_t path[OOC_MAX_BLOCK_NODES]; /* bytes: on the deepest stack path (a node's row) */
-    uint32_t depth = 0;
+    uint64_t path = (uint64_t)1u << sink;
+    uint32_t j = sink;
     int rc = OOC_OK;
-    path[0] = (uint8_t)sink;
     while (rc == OOC_OK && r->done[sink] < r->nodes[sink].rows) {
-        uint32_t j = path[depth];
         for (;;) {
             const ooc_node_t *nd = &r->nodes[j];
             uint32_t i, next = j;
@@ -605,10 +605,14 @@ static int pull_strip(run_t *r)
                 break;
             }
             j = next;
-            path[++depth] = (uint8_t)j; /* next < j: at most n_nodes deep */
+            path |= (uint64_t)1u << j;
         }
         rc = produce(r, j);
-        depth -= depth > 0u;
+        if (j != sink) { /* back to the node above it on the path */
+            path &= ~((uint64_t)1u << j);
+            while (((path >> ++j) & 1u) == 0u) {
+            }
+        }
     }
     return rc;
 }
