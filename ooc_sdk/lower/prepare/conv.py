@@ -137,7 +137,7 @@ def offset_folds(graph: Graph) -> dict[int, np.ndarray]:
 
 
 def folds_offset(graph: Graph, op: Operator) -> bool:
-    """1 where ``op``'s tables hold its bias folded and its input offset 0 (offset_folds)."""
+    """Whether ``op``'s tables hold its bias folded and its input offset 0 (offset_folds)."""
     return op.op_type == "CONV_2D" and len(op.inputs) > 2 and op.inputs[2] in offset_folds(graph)
 
 
