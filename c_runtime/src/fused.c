@@ -576,6 +576,47 @@ static int produce(run_t *r, uint32_t n)
     return rc;
 }
 
+/* One strip: the sink pulls (see the top of this file). The descent from a node goes to its first
+   input lacking a row that node's next row reads; once that input made its row, the descent
+   resumes at the node above it rather than at the sink: making a row changes only that node's
+   count, so every node above it on the path still lacks the same input and would choose as
+   before. Sources come before their readers (fused_check.c), so the path is a set of falling
+   node indices: a bit each (OOC_MAX_BLOCK_NODES is 64), the node at its end the lowest bit,
+   the one above it the next (8 bytes on the deepest stack path rather than an array). */
+static int pull_strip(run_t *r)
+{
+    const ooc_model_t *m = r->ctx->model;
+    const uint32_t sink = r->b->n_nodes - 1u;
+    uint64_t path = (uint64_t)1u << sink;
+    uint32_t j = sink;
+    int rc = OOC_OK;
+    while (rc == OOC_OK && r->done[sink] < r->nodes[sink].rows) {
+        for (;;) {
+            const ooc_node_t *nd = &r->nodes[j];
+            uint32_t i, next = j;
+            const uint32_t n_src = node_srcs(m, nd);
+            for (i = 0; i < n_src && next == j; i++) {
+                const uint16_t q = node_src(m, r->nodes, j, i);
+                if (q != OOC_NODE_WHOLE && r->done[q] < need_rows(m, nd, i, r->done[j] + call_rows(r, j), r->nodes[q].rows)) {
+                    next = q;
+                }
+            }
+            if (next == j) {
+                break;
+            }
+            j = next;
+            path |= (uint64_t)1u << j;
+        }
+        rc = produce(r, j);
+        if (j != sink) { /* back to the node above it on the path */
+            path &= ~((uint64_t)1u << j);
+            while (((path >> ++j) & 1u) == 0u) {
+            }
+        }
+    }
+    return rc;
+}
+
 /* A block of one OOC_NODE_CONV_MEAN node: the convolution's filter and bias (resident in the
    slot out of core; never streamed), then fused_mean.c. */
 static int conv_mean_block(const run_t *r)
@@ -674,25 +715,7 @@ int ooc_run_block(ooc_ctx_t *ctx, const ooc_block_t *b, uint8_t *slot, uint32_t 
             r.done[n] = 0;
             r.lo[n] = 0;
         }
-        while (rc == OOC_OK && r.done[sink] < r.nodes[sink].rows) {
-            uint32_t j = sink;
-            for (;;) {
-                const ooc_node_t *nd = &r.nodes[j];
-                uint32_t i, next = j;
-                const uint32_t n_src = node_srcs(m, nd);
-                for (i = 0; i < n_src && next == j; i++) {
-                    const uint16_t q = node_src(m, r.nodes, j, i);
-                    if (q != OOC_NODE_WHOLE && r.done[q] < need_rows(m, nd, i, r.done[j] + call_rows(&r, j), r.nodes[q].rows)) {
-                        next = q;
-                    }
-                }
-                if (next == j) {
-                    break;
-                }
-                j = next;
-            }
-            rc = produce(&r, j);
-        }
+        rc = pull_strip(&r);
     }
     if (rc == OOC_OK && r.out_spill != NULL && r.written != (uint32_t)r.out_spill->n_parts * r.out_spill->rows) {
         rc = OOC_ERR_CORRUPT; /* every record of the tensor, each once */

@@ -27,6 +27,7 @@ from ooc_sdk.errors import InvalidArgumentError, UnsupportedModelError
 from ooc_sdk.formats import tables
 from ooc_sdk.lower.memplan import MemoryPlan, plan_memory
 from ooc_sdk.lower.prepare import Prepared, prepare_op
+from ooc_sdk.lower.prepare.conv import folds_offset, offset_folds
 from ooc_sdk.model.ir import DType, Graph
 
 if TYPE_CHECKING:
@@ -177,6 +178,11 @@ def _tables(graph: Graph, cname: str, ooc_plan: Plan | None, fusion: FusionPlan 
     if ooc_plan is not None and ooc_plan.activation_bytes != plan.arena_bytes:
         raise InvalidArgumentError("the out-of-core plan was made for another activation plan")
     prepared: list[Prepared] = [prepare_op(graph, op) for op in graph.operators]
+    for i, op in enumerate(graph.operators):  # biases folded ahead of time (offset_folds)
+        if folds_offset(graph, op):
+            prepared[i] = dataclasses.replace(
+                prepared[i], fields={**prepared[i].fields, "input_offset": 0}
+            )
 
     # Runtime tensor table: activations plus the constants kernels read at run time.
     used = list(graph.activation_tensors)
@@ -263,7 +269,8 @@ def _emit_constants(e: _Emitter, t: _Tables) -> None:
                     f"constant '{tensor.name}' of type {tensor.dtype.label}"
                 )
             e.out(f"/* {tensor.name} {list(tensor.shape)} */")
-            e.out(f"static const {ctype} t{t.index[i]}_data[] = {_array(tensor.data)};")
+            data = offset_folds(t.graph).get(i, tensor.data)
+            e.out(f"static const {ctype} t{t.index[i]}_data[] = {_array(data)};")
 
 
 def _emit_operators(e: _Emitter, t: _Tables) -> None:

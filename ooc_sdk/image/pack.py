@@ -24,6 +24,7 @@ from ooc_sdk.image.keys import DeviceKey
 from ooc_sdk.image.metadata import build_metadata
 from ooc_sdk.image.scheme import chunk_tag, content_subkeys
 from ooc_sdk.image.signing import SigningKey, signature_block, weights_digest
+from ooc_sdk.lower.prepare.conv import offset_folds
 from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.chunks import DEFAULT_SCRATCH_BYTES, Chunk, plan_chunks, plan_id
 from ooc_sdk.targets import FlashProfile
@@ -96,7 +97,7 @@ class PackedImage:
 
 def tensor_bytes(graph: Graph, index: int) -> memoryview:
     """The raw bytes of constant tensor ``index``, without a copy."""
-    data = graph.tensors[index].data
+    data = offset_folds(graph).get(index, graph.tensors[index].data)  # a bias folded ahead of time
     assert data is not None
     return memoryview(np.ascontiguousarray(data)).cast("B")
 

@@ -269,6 +269,9 @@ static int run_conv(int32_t n, const conv_case_t *k, int depthwise)
         return 0;
     }
     p.input_offset = rnd_in(-127, 128);
+    if (n % 8 == 5) { /* as the tables give a 1x1 convolution its bias folded (offset_folds) */
+        p.input_offset = 0;
+    }
     p.output_offset = rnd_in(-128, 127);
     pick_activation(&p.act_min, &p.act_max, p.output_offset);
     fill_s8(input, k->batches * k->in_h * k->in_w * k->in_c);

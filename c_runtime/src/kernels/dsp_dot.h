@@ -62,6 +62,12 @@ static inline void fold_offset(const int8_t *w, int32_t n, int32_t count, int32_
 {
     const uint32_t words = (uint32_t)n >> 2, flip = 0x80808080u;
     int32_t c, i;
+    if (off == 0) { /* nothing to fold (a 1x1 convolution's tables hold it folded: offset_folds) */
+        for (c = 0; c < count; c++) {
+            out[c] = bias ? bias[c] : 0;
+        }
+        return;
+    }
     for (c = 0; c < count; c++) {
         uint32_t s = 0, t = 0;
         int32_t acc;

@@ -13,10 +13,12 @@
  * An odd last pixel takes both channels in one widened pass (dot_1x2_k).
  *
  * A fused schedule calls this once per output row (few pixels, often an odd number): there the
- * per-pair set-up costs as much as the products, so with up to FEW_PIXELS pixels and every
- * channel on the fast requantization all the pairs go through one function (few_pixels), each
- * pair's constants read straight from the tables; from one pixel on (a wider path would gather
- * 1x1 windows and fold the offset all the same).
+ * per-pair set-up costs as much as the products, so with up to FEW_PIXELS pixels all the pairs
+ * go through one function (few_pixels), each pair's constants read straight from the tables and
+ * checked there (a pair not on the fast requantization, rare, takes pointwise_channel_pair); from
+ * one pixel on (a wider path would gather 1x1 windows and fold the offset all the same). The
+ * tables hold a 1x1 convolution's bias with the offset folded in and input_offset 0
+ * (ooc_sdk/lower/prepare/conv.py, offset_folds), so fold_offset then only copies the biases.
  *
  * Bit-exact with the reference: acc = bias + sum w * (x + off) = (bias + off * sum w) + sum w * x,
  * every sum modulo 2^32 like the reference's int32 accumulators; requantization unchanged
@@ -140,22 +142,16 @@ static void pointwise_channel(const ooc_conv_params_t *p, const requant_t *q, co
     }
 }
 
-/* 1 where every channel of [c0, c1) takes the fast requantization (ooc_dsp_rq(m, shift).fast),
-   read straight from the tables: its right shift is then max(1, -shift). */
-static int channels_fast(const requant_t *q, int32_t c0, int32_t c1)
+/* 1 where a channel of multiplier m and shift `shift` takes the fast requantization
+   (ooc_dsp_rq(m, shift).fast), read straight from the tables: its right shift is then
+   max(1, -shift). */
+static inline int rq_fast(int32_t m, int32_t shift)
 {
-    int32_t c;
-    for (c = c0; c < c1; c++) {
-        const int32_t m = q->multiplier[c], shift = q->shift[c];
-        if (m == INT32_MIN || (shift >= 0 && m != 0)) {
-            return 0;
-        }
-    }
-    return 1;
+    return m != INT32_MIN && (shift < 0 || m == 0);
 }
 
-/* The channel pairs of [c0, c1) over a few pixels (a fused schedule's row), every channel fast:
-   one function for all the pairs, each pair's folded biases and constants derived inline, so a
+/* The channel pairs of [c0, c1) over a few pixels (a fused schedule's row): one function for all
+   the pairs (those with both channels fast; the others through pointwise_channel_pair), each pair's folded biases and constants derived inline, so a
    pair costs no call, prologue or general constants (pointwise_channel_pair's, paid per row and
    pair, cost as much as a narrow row's products). `mode` as in pair_pixels (1, 2 or 3), a
    constant where it is inlined. */
@@ -174,10 +170,14 @@ static OOC_ALWAYS_INLINE void few_pixels(const ooc_conv_params_t *p, const requa
     for (c = c0; c + 1 < c1; c += 2) {
         const int8_t *w = filter + (c - c0) * n, *x = input;
         int8_t *out = output + c;
-        fold_offset(w, n, 2, p->input_offset, bias ? bias + (c - c0) : NULL, b);
         k.mc = q->multiplier[c];
-        k.ec = max_i32(1, -q->shift[c]);
         k.md = q->multiplier[c + 1];
+        if (!rq_fast(k.mc, q->shift[c]) || !rq_fast(k.md, q->shift[c + 1])) { /* rare: the general path */
+            pointwise_channel_pair(p, q, input, w, bias ? bias + (c - c0) : NULL, output, c);
+            continue;
+        }
+        fold_offset(w, n, 2, p->input_offset, bias ? bias + (c - c0) : NULL, b);
+        k.ec = max_i32(1, -q->shift[c]);
         k.ed = max_i32(1, -q->shift[c + 1]);
         for (px = 0; px + 1 < pixels; px += 2, x += 2 * n, out += 2 * oc) {
             acc[0] = acc[2] = b[0];
@@ -235,7 +235,7 @@ int ooc_conv2d_s8_pointwise(const ooc_conv_params_t *p, const int8_t *input, con
     if (!is_dense_pointwise(p)) {
         return 0;
     }
-    if (pixels <= FEW_PIXELS && channels_fast(&q, c0, c1)) { /* from one pixel on: see few_pixels */
+    if (pixels <= FEW_PIXELS) { /* from one pixel on: see few_pixels */
         if (full_range(&q)) {
             few_pixels_full(p, &q, input, filter, bias, output, c0, c1);
         } else if (q.lo == -128) {

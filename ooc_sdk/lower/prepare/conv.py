@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 
 from ooc_sdk.lower.prepare.common import activation_range, f32, leading_pad, quantize_multiplier
-from ooc_sdk.model.ir import Graph, Operator, Tensor
+from ooc_sdk.model.ir import DType, Graph, Operator, Tensor
 
 
 def _per_channel(graph: Graph, op: Operator, channels: int) -> tuple[list[int], list[int]]:
@@ -108,3 +109,61 @@ def prepare_fully_connected(graph: Graph, op: Operator) -> tuple[str, dict[str, 
         "out_multiplier": mults,
         "out_shift": shifts,
     }
+
+
+_FOLDS: weakref.WeakKeyDictionary[Graph, dict[int, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def offset_folds(graph: Graph) -> dict[int, np.ndarray]:
+    """The biases that the tables hold with the input offset folded in, by bias tensor.
+
+    A 1x1 CONV_2D reads no padding, so acc = bias + sum w * (x + input_offset) equals
+    (bias + input_offset * sum w) + sum w * x for every output, modulo 2^32 like the kernels'
+    int32 sums: the tables hold that bias and the operator's ``input_offset`` as 0 (codegen and
+    the packer both ask here), and the kernels fold nothing at run time (a fused row did it per
+    row and channel pair). Only where the bias is a constant int32 read by that operator alone,
+    the filter a constant int8 and the input's zero point not 0, the operator not approximate
+    (its skipped groups would be folded too), and every folded value fits int32.
+    """
+    folds = _FOLDS.get(graph)
+    if folds is None:
+        folds = {}
+        for op in graph.operators:
+            b = _offset_fold(graph, op)
+            if b is not None:
+                folds[op.inputs[2]] = b
+        _FOLDS[graph] = folds
+    return folds
+
+
+def folds_offset(graph: Graph, op: Operator) -> bool:
+    """Whether ``op``'s tables hold its bias folded and its input offset 0 (offset_folds)."""
+    return op.op_type == "CONV_2D" and len(op.inputs) > 2 and op.inputs[2] in offset_folds(graph)
+
+
+def _offset_fold(graph: Graph, op: Operator) -> np.ndarray | None:
+    if op.op_type != "CONV_2D" or len(op.inputs) < 3 or op.inputs[2] < 0:
+        return None
+    if graph.approx is not None and op.index in graph.approx.layouts:
+        return None
+    x, w, b = (graph.tensor(t) for t in op.inputs[:3])
+    if (
+        x.dtype is not DType.INT8
+        or x.quant is None
+        or w.data is None
+        or w.dtype is not DType.INT8
+        or b.data is None
+        or b.dtype is not DType.INT32
+        or len(w.shape) != 4
+        or tuple(w.shape[1:3]) != (1, 1)
+        or graph.consumers(op.inputs[2]) != [op.index]
+    ):
+        return None
+    off = -int(x.quant.zero_point[0])
+    if off == 0:
+        return None
+    sums = w.data.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
+    folded = b.data.reshape(-1).astype(np.int64) + off * sums
+    if folded.shape != (w.shape[0],) or folded.min() < -(1 << 31) or folded.max() >= 1 << 31:
+        return None
+    return folded.astype(np.int32).reshape(b.data.shape)
