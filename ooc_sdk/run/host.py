@@ -56,12 +56,21 @@ class HostResult:
 
 
 @cache
-def _codegen_digest() -> str:
+def generator_digest() -> str:
+    """A digest of what turns a graph into C tables: the SDK's lowering and code generation
+    (their Python sources) and the C runtime. Cached generated tables key on it, so a change
+    to any of them never reuses stale tables."""
     h = hashlib.sha256(__version__.encode())
     sdk = Path(__file__).resolve().parents[1]
     for p in sorted([*(sdk / "codegen").rglob("*.py"), *(sdk / "lower").rglob("*.py")]):
         h.update(p.read_bytes())
     h.update(runtime_digest().encode())
+    return h.hexdigest()
+
+
+@cache
+def _codegen_digest() -> str:
+    h = hashlib.sha256(generator_digest().encode())
     h.update((C_RUNTIME / "ports" / "host" / "ooc_run_main.c").read_bytes())
     return h.hexdigest()
 

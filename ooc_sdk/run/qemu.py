@@ -56,7 +56,7 @@ from ooc_sdk.model.ir import Graph
 from ooc_sdk.plan.budget import in_core_sram_bytes
 from ooc_sdk.plan.fusion.layout import FusionPlan
 from ooc_sdk.plan.schedule import STACK_BOUND_BYTES
-from ooc_sdk.run.host import build_root, split_outputs, write_samples
+from ooc_sdk.run.host import build_root, generator_digest, split_outputs, write_samples
 
 TARGET = "qemu-m4"
 PORT = C_RUNTIME / "ports" / "qemu_mps2"
@@ -449,10 +449,11 @@ def fused_ram_bytes(fusion: FusionPlan) -> int:
 
 def _generated_tables(graph: Graph, fusion: FusionPlan | None) -> tuple[Path, str]:
     """The model's C tables (per layer, or with ``fusion``'s schedule), generated once into a
-    directory keyed by the model, the schedule and the runtime; returns it and the C name."""
+    directory keyed by the model, the schedule and the table generator (the SDK's lowering and
+    code generation and the C runtime); returns it and the C name."""
     schedule = fusion.digest if fusion is not None else "per-layer"
     key = hashlib.sha256(
-        f"m4-gen|{graph.cache_id}|{schedule}|{runtime_digest()}".encode()
+        f"m4-gen|{graph.cache_id}|{schedule}|{generator_digest()}".encode()
     ).hexdigest()[:32]
     gen_dir = build_root() / f"gen-{key}"
     if not (gen_dir / "done").exists():
