@@ -37,7 +37,7 @@ import numpy as np
 from ooc_sdk.approx import cost
 from ooc_sdk.approx.data import check
 from ooc_sdk.approx.oracle import logits_tensor, model_outputs
-from ooc_sdk.approx.significance import LayerSignificance, significance
+from ooc_sdk.approx.significance import LayerSignificance, bias_correction, significance
 from ooc_sdk.model import approx
 from ooc_sdk.model.ir import Graph
 
@@ -89,8 +89,10 @@ class Exploration:
     @property
     def pareto(self) -> list[Point]:
         """The measured points no other beats in both instructions and accuracy, from the
-        exact model (most instructions) down."""
-        ranked = sorted([self.exact, *self.points], key=lambda p: (p.instructions, -p.accuracy))
+        exact model (most instructions) down; none costs more than the exact model (a bias
+        correction may make a costlier skip score above it)."""
+        cheaper = [p for p in self.points if p.instructions <= self.exact.instructions]
+        ranked = sorted([self.exact, *cheaper], key=lambda p: (p.instructions, -p.accuracy))
         front: list[Point] = []
         for p in ranked:
             if not front or p.accuracy > front[-1].accuracy:
@@ -155,16 +157,18 @@ class _Evaluator:
 def config_for(
     graph: Graph, layers: list[LayerSignificance], ratios: Sequence[int], note: str = ""
 ) -> approx.ApproxConfig:
-    """The configuration skipping each layer's least significant ``ratio`` of its groups."""
+    """The configuration skipping each layer's least significant ``ratio`` of its groups, their
+    mean contribution folded into the bias (where the layer has one)."""
     out = []
     for layer, k in zip(layers, ratios, strict=True):
         n = len(layer.score) * k // STEPS
         if n:
             skip = tuple(sorted(int(g) for g in layer.order[:n]))
             name = graph.tensor(layer.tensor).name
-            out.append(
-                approx.LayerSkip(layer.tensor, name, layer.op, layer.shape, layer.group, skip)
-            )
+            has_bias = approx.bias_tensor(graph, graph.operators[layer.op_index]) is not None
+            bias = bias_correction(layer, np.asarray(skip)) if has_bias else ()
+            out.append(approx.LayerSkip(layer.tensor, name, layer.op, layer.shape, layer.group,
+                                        skip, bias if any(bias) else ()))  # fmt: skip
     return approx.ApproxConfig(graph.sha256, tuple(out), note)
 
 
@@ -230,6 +234,7 @@ def explore(
     y: np.ndarray | None = None,
     *,
     bounds: Sequence[float] = (0.01,),
+    calibration: np.ndarray | None = None,
     group: int = 4,
     calibration_inputs: int = 32,
     search_inputs: int = 128,
@@ -244,7 +249,9 @@ def explore(
 ) -> Exploration:
     """Explore skip ratios for ``graph`` (whose flatbuffer is ``model``) on inputs ``x``
     ([N, *input shape]) with labels ``y`` or, without, agreement with the exact model.
-    ``bounds`` are the accuracy drops whose crossing the sweep refines. When the model has
+    ``bounds`` are the accuracy drops whose crossing the sweep refines. Significance and bias
+    corrections come from ``calibration`` (inputs apart from ``x``) when given, else from
+    ``calibration_inputs`` of ``x`` drawn at random. When the model has
     few enough layers (layers x inputs <= ``polish_budget``), each bound's best point is then
     polished: every layer one step further, measured, the cheapest within the bound kept, up to
     ``polish_rounds`` times. Long because it runs the steps of the module docstring in order,
@@ -266,9 +273,9 @@ def explore(
     exact = Point(exact_cost.instructions, ev.accuracy(out, every),
                   exact_cost.flash_read_bytes, approx.ApproxConfig(graph.sha256), zeros)  # fmt: skip
 
-    calib = np.sort(perm[:calibration_inputs])
-    say(f"significance of {len(zeros)} layers' operand groups on {len(calib)} inputs")
-    layers = significance(model, graph, x[calib], group=group, seed=seed)
+    xc = x[np.sort(perm[:calibration_inputs])] if calibration is None else calibration
+    say(f"significance of {len(zeros)} layers' operand groups on {len(xc)} calibration inputs")
+    layers = significance(model, graph, xc, group=group, seed=seed)
 
     sub = np.sort(perm[:search_inputs])
     probes = [(i, k) for i in range(len(layers)) for k in PROBES]
