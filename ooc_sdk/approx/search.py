@@ -155,15 +155,19 @@ class _Evaluator:
 
 
 def config_for(
-    graph: Graph, layers: list[LayerSignificance], ratios: Sequence[int], note: str = ""
+    graph: Graph,
+    layers: list[LayerSignificance],
+    ratios: Sequence[int],
+    note: str = "",
+    even: bool = True,
 ) -> approx.ApproxConfig:
-    """The configuration skipping each layer's least significant ``ratio`` of its groups, their
-    mean contribution folded into the bias (where the layer has one)."""
+    """The configuration skipping the least significant ``ratio`` of each layer's groups (of
+    each row's, ``even``), their mean contribution folded into the bias (where the layer has
+    one)."""
     out = []
     for layer, k in zip(layers, ratios, strict=True):
-        n = len(layer.score) * k // STEPS
-        if n:
-            skip = tuple(sorted(int(g) for g in layer.order[:n]))
+        skip = tuple(int(g) for g in layer.skipped(k, STEPS, even))
+        if skip:
             name = graph.tensor(layer.tensor).name
             has_bias = approx.bias_tensor(graph, graph.operators[layer.op_index]) is not None
             bias = bias_correction(layer, np.asarray(skip)) if has_bias else ()
@@ -172,7 +176,7 @@ def config_for(
     return approx.ApproxConfig(graph.sha256, tuple(out), note)
 
 
-def _savings(graph: Graph, layers: list[LayerSignificance]) -> np.ndarray:
+def _savings(graph: Graph, layers: list[LayerSignificance], even: bool) -> np.ndarray:
     """Modelled instructions saved per layer and ratio: [layers, TOP + 1]."""
     out = np.zeros((len(layers), TOP + 1))
     for i, layer in enumerate(layers):
@@ -180,8 +184,7 @@ def _savings(graph: Graph, layers: list[LayerSignificance]) -> np.ndarray:
         full = cost.op_instructions(graph, op)
         total = layer.group_weights.sum()
         for k in range(1, TOP + 1):
-            n = len(layer.score) * k // STEPS
-            kept = 1.0 - layer.group_weights[layer.order[:n]].sum() / total
+            kept = 1.0 - layer.group_weights[layer.skipped(k, STEPS, even)].sum() / total
             out[i, k] = full - cost.op_instructions(graph, op, kept)
     return out
 
@@ -235,6 +238,7 @@ def explore(
     *,
     bounds: Sequence[float] = (0.01,),
     calibration: np.ndarray | None = None,
+    even_rows: bool = True,
     group: int = 4,
     calibration_inputs: int = 32,
     search_inputs: int = 128,
@@ -251,7 +255,8 @@ def explore(
     ([N, *input shape]) with labels ``y`` or, without, agreement with the exact model.
     ``bounds`` are the accuracy drops whose crossing the sweep refines. Significance and bias
     corrections come from ``calibration`` (inputs apart from ``x``) when given, else from
-    ``calibration_inputs`` of ``x`` drawn at random. When the model has
+    ``calibration_inputs`` of ``x`` drawn at random. ``even_rows`` skips as many groups in
+    every row of a layer (:meth:`LayerSignificance.skipped`). When the model has
     few enough layers (layers x inputs <= ``polish_budget``), each bound's best point is then
     polished: every layer one step further, measured, the cheapest within the bound kept, up to
     ``polish_rounds`` times. Long because it runs the steps of the module docstring in order,
@@ -281,14 +286,14 @@ def explore(
     probes = [(i, k) for i in range(len(layers)) for k in PROBES]
     say(f"probing {len(probes)} single-layer configurations on {len(sub)} inputs")
     configs = [
-        config_for(graph, layers, [k if j == i else 0 for j in range(len(layers))])
+        config_for(graph, layers, [k if j == i else 0 for j in range(len(layers))], even=even_rows)
         for i, k in probes
     ]
     measured: dict[int, dict[int, float]] = {i: {} for i in range(len(layers))}
     for (i, k), (_, lg) in zip(probes, ev.run(configs, sub), strict=True):
         measured[i][k] = ev.risk(lg, sub)
     loss = np.stack([_interpolate(measured[i]) for i in range(len(layers))])
-    path = greedy_path(loss, _savings(graph, layers))
+    path = greedy_path(loss, _savings(graph, layers, even_rows))
 
     points: dict[tuple[int, ...], Point] = {}
 
@@ -297,7 +302,7 @@ def explore(
         if not todo:
             return
         say(f"measuring {len(todo)} configurations on {len(x)} inputs")
-        cfgs = [config_for(graph, layers, r) for r in todo]
+        cfgs = [config_for(graph, layers, r, even=even_rows) for r in todo]
         for r, c, (o, _) in zip(todo, cfgs, ev.run(cfgs, every), strict=True):
             est = cost.estimate(graph, c)
             points[r] = Point(est.instructions, ev.accuracy(o, every), est.flash_read_bytes, c, r)
@@ -334,7 +339,7 @@ def explore(
         capped = loss.copy()
         for j in banned:
             capped[j, path[g][j] + 1 :] = np.inf
-        path = greedy_path(capped, _savings(graph, layers), start=path[g])
+        path = greedy_path(capped, _savings(graph, layers, even_rows), start=path[g])
         if len(path) < 3:
             break
         say(f"detour without layer {layers[layer].op_index} ({len(path) - 1} steps)")

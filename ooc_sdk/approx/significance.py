@@ -55,6 +55,24 @@ class LayerSignificance:
         """Group indices, least significant first (ties by index, so it is deterministic)."""
         return np.lexsort((np.arange(len(self.score)), self.score))
 
+    def skipped(self, k: int, steps: int, even: bool) -> np.ndarray:
+        """The groups skipped at ratio ``k / steps``, sorted: the least significant of the
+        layer's (``even`` False), or of each row, as many in every row (``even``: a row is an
+        output channel, or for depthwise the taps of a channel group), so the compacted filter
+        stores no padding and its bytes fall with the skipped weights."""
+        n = len(self.score)
+        if not even:
+            return np.sort(self.order[: n * k // steps])
+        idx = np.arange(n)
+        if self.op == "DEPTHWISE_CONV_2D":
+            n_g = math.ceil(self.shape[3] / self.group)
+            idx = idx.reshape(n // n_g, n_g).T  # [rows, taps]: group tap * n_g + row
+        else:
+            idx = idx.reshape(self.shape[0], -1)
+        m = idx.shape[1] * k // steps
+        pick = np.argsort(self.score[idx], axis=1, kind="stable")[:, :m]
+        return np.sort(np.take_along_axis(idx, pick, axis=1).reshape(-1))
+
 
 def _pads(size: int, k: int, stride: int, dil: int, padding: Padding) -> tuple[int, int]:
     eff = (k - 1) * dil + 1
