@@ -88,7 +88,7 @@ def digits_model(group_lasso: float) -> Path:
 
 
 def run_model(
-    name: str, inputs: int, jobs: int, measure: bool = True, ooc: bool = True
+    name: str, inputs: int, jobs: int, measure: bool = True, ooc: bool = True, even: bool = False
 ) -> tuple[Exploration, dict[str, Any]]:
     if name in DIGITS:
         path = digits_model(DIGITS[name])
@@ -107,7 +107,8 @@ def run_model(
         bounds = (0.01,)
     graph = load_model(path)
     t0 = time.monotonic()
-    result = explore(path.read_bytes(), graph, x, y, bounds=bounds, calibration=calib, jobs=jobs,
+    result = explore(path.read_bytes(), graph, x, y, bounds=bounds, calibration=calib,
+                     even_rows=even, jobs=jobs,
                      progress=lambda m: print(f"  [{time.monotonic() - t0:6.1f} s] {m}",
                                               flush=True))  # fmt: skip
     exact = result.exact
@@ -115,6 +116,7 @@ def run_model(
         "model": name,
         "inputs": len(x),
         "calibration_inputs": len(calib),
+        "even_rows": even,
         "accuracy": "top-1 against labels" if y is not None else "top-1 agreement with exact",
         "exact_top1_classes": result.classes,
         "seconds": round(result.seconds, 1),
@@ -255,13 +257,17 @@ def main() -> int:
     ap.add_argument("--inputs", type=int, default=500, help="natural images per image model")
     ap.add_argument("--no-measure", action="store_true",
                     help="skip the QEMU measurements of the chosen configurations")  # fmt: skip
+    ap.add_argument("--even-rows", nargs="*", default=[], choices=MODELS, metavar="MODEL",
+                    help="models whose search skips as many groups in every row (ooc approx "
+                         "--even-rows: out of core, flash bytes fall with the skipped weights)")  # fmt: skip
     ap.add_argument("--no-ooc", action="store_true",
                     help="measure in core only (no out-of-core builds)")  # fmt: skip
     args = ap.parse_args()
     rows = []
     for name in args.models:
         print(f"{name}:", flush=True)
-        _, row = run_model(name, args.inputs, args.jobs, not args.no_measure, not args.no_ooc)
+        _, row = run_model(name, args.inputs, args.jobs, not args.no_measure, not args.no_ooc,
+                           name in args.even_rows)  # fmt: skip
         rows.append(row)
         print_table(row)
     results = checks(rows)

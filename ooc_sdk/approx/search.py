@@ -1,24 +1,25 @@
 """The design-space exploration of ``ooc approx``: per-layer skip ratios on a Pareto front.
 
-Every skippable layer gets a skip ratio in sixteenths, up to the last probed ratio (12/16:
+Every skippable layer gets a skip ratio in 32nds, up to the last probed ratio (24/32:
 nothing is extrapolated past a measurement); at ratio r it skips
 its ``floor(r * groups)`` least significant groups (:mod:`ooc_sdk.approx.significance`). The
 search runs in four steps, each batch of candidate models one tflite-micro process per job:
 
 1. the exact model on every input: the reference outputs, logits and accuracy;
-2. probes: each layer alone at ratios 4/16, 8/16 and 12/16 on a subset of the inputs,
+2. probes: each layer alone at ratios 8/32, 16/32 and 24/32 on a subset of the inputs,
    measuring how far the exact class's margin falls on the logits (the tensor before a final
    softmax, which moves continuously where top-1 does not; :meth:`_Evaluator.risk`); the
    ratios between are interpolated;
-3. a greedy path from the exact model: each step raises by one sixteenth the ratio of the
+3. a greedy path from the exact model: each step raises by one 32nd the ratio of the
    layer that saves the most modelled instructions per unit of predicted loss (losses assumed
-   additive), so the path runs from exact to every layer at 12/16;
+   additive), so the path runs from exact to every layer at 24/32;
 4. a Pareto sweep: points spread along the path are measured on every input (top-1 against
    the labels, or agreement with the exact model's top-1), then the stretch where each
    accuracy bound is crossed is bisected; where the path falls off a cliff right after the
    best point within the (last) bound, the layer whose step did it is banned and a detour path
    goes on from that point without it (twice); on small models the best point within each
-   bound is then polished by trying every layer one step further.
+   bound is then polished by trying every layer 1, 2 or 4 steps further, and trades (one
+   layer two steps further, another one back).
 
 The front is the measured points no other point beats in both instructions and accuracy; the
 chosen configuration for a bound is the cheapest measured one within it.
@@ -41,8 +42,8 @@ from ooc_sdk.approx.significance import LayerSignificance, bias_correction, sign
 from ooc_sdk.model import approx
 from ooc_sdk.model.ir import Graph
 
-STEPS = 16  # skip ratios are k / STEPS
-PROBES = (4, 8, 12)
+STEPS = 32  # skip ratios are k / STEPS
+PROBES = (8, 16, 24)
 TOP = PROBES[-1]  # the largest ratio searched: none is extrapolated past the last probe
 
 Progress = Callable[[str], None]
@@ -56,7 +57,7 @@ class Point:
     accuracy: float
     flash_read_bytes: int
     config: approx.ApproxConfig
-    ratios: tuple[int, ...]  # per skippable layer, in sixteenths
+    ratios: tuple[int, ...]  # per skippable layer, in 32nds (STEPS)
 
     def to_json(self, exact: Point | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -159,7 +160,7 @@ def config_for(
     layers: list[LayerSignificance],
     ratios: Sequence[int],
     note: str = "",
-    even: bool = True,
+    even: bool = False,
 ) -> approx.ApproxConfig:
     """The configuration skipping the least significant ``ratio`` of each layer's groups (of
     each row's, ``even``), their mean contribution folded into the bias (where the layer has
@@ -238,13 +239,13 @@ def explore(
     *,
     bounds: Sequence[float] = (0.01,),
     calibration: np.ndarray | None = None,
-    even_rows: bool = True,
+    even_rows: bool = False,
     group: int = 4,
     calibration_inputs: int = 32,
     search_inputs: int = 128,
     path_points: int = 12,
     refine_rounds: int = 3,
-    polish_rounds: int = 4,
+    polish_rounds: int = 8,
     detours: int = 2,
     polish_budget: int = 4000,
     jobs: int = 1,
@@ -258,7 +259,8 @@ def explore(
     ``calibration_inputs`` of ``x`` drawn at random. ``even_rows`` skips as many groups in
     every row of a layer (:meth:`LayerSignificance.skipped`). When the model has
     few enough layers (layers x inputs <= ``polish_budget``), each bound's best point is then
-    polished: every layer one step further, measured, the cheapest within the bound kept, up to
+    polished: moves of one or two layers (:func:`_polish_moves`), measured, the cheapest within
+    the bound kept, up to
     ``polish_rounds`` times. Long because it runs the steps of the module docstring in order,
     sharing the evaluator, the input subsets and the measured points."""
     data = check(graph, x, y, "inputs")
@@ -344,21 +346,36 @@ def explore(
             break
         say(f"detour without layer {layers[layer].op_index} ({len(path) - 1} steps)")
         sweep(path, max(4, path_points // 2))
-    # polish: from each bound's best point, one layer a step further, while one stays within
+    # polish: from each bound's best point, moves of one or two layers, while one is cheaper
     if len(layers) * len(x) <= polish_budget:
         for bound in bounds:
             for _ in range(polish_rounds):
                 best = min((p for p in points.values() if within(p, bound)),
                            key=lambda p: p.instructions, default=exact)  # fmt: skip
-                steps = [tuple(k + (j == i) for j, k in enumerate(best.ratios))
-                         for i in range(len(layers)) if best.ratios[i] < TOP]  # fmt: skip
+                steps = _polish_moves(best.ratios)
                 measure(steps)
-                if not any(within(points[r], bound) for r in steps):
+                if not any(within(points[r], bound) and points[r].instructions
+                           < best.instructions for r in steps):  # fmt: skip
                     break
     found = sorted(points.values(), key=lambda p: -p.instructions)
     classes = np.bincount(ev.ref_top1, minlength=out.shape[1]).tolist()
     return Exploration(exact, found, y is not None, time.monotonic() - t0, ev.runs, layers, classes,
                        _cpu() - cpu0)  # fmt: skip
+
+
+def _polish_moves(ratios: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Neighbours of ``ratios``: one layer 1, 2 or 4 steps further, or one layer two steps
+    further and another one back (a trade)."""
+    out = []
+    n = len(ratios)
+    for i in range(n):
+        for d in (1, 2, 4):
+            if ratios[i] + d <= TOP:
+                out.append(tuple(k + d * (j == i) for j, k in enumerate(ratios)))
+        for j in range(n):
+            if j != i and ratios[i] + 2 <= TOP and ratios[j] >= 1:
+                out.append(tuple(k + 2 * (m == i) - (m == j) for m, k in enumerate(ratios)))
+    return out
 
 
 def _cpu() -> float:
