@@ -14,7 +14,7 @@ from conftest import ooc_cli
 from ooc_sdk.approx import cost, data, estimate
 from ooc_sdk.approx.search import STEPS, config_for, greedy_path
 from ooc_sdk.approx.significance import bias_correction, significance
-from ooc_sdk.lower.skip import approximate
+from ooc_sdk.lower.skip import approximate, layout
 from ooc_sdk.model import approx, load_model, parse_model
 from ooc_sdk.model.zoo import digits
 from ooc_sdk.run.golden import run_tflm_many
@@ -81,6 +81,12 @@ def test_significance_matches_a_direct_sum(digits_model: tuple[Path, Path]) -> N
     for layer in sig:  # the skip order is a permutation of the groups
         assert sorted(layer.order.tolist()) == list(range(len(layer.score)))
         assert (np.diff(layer.score[layer.order]) >= 0).all()
+        # even rows: every row skips as many, so the compacted filter stores no padding
+        even = layer.skipped(STEPS // 2, STEPS, True)
+        s = approx.layer_skip(graph, layer.tensor, even.tolist())
+        lay = layout(s, graph.tensor(layer.tensor).data)
+        assert (lay.kept == lay.slots).all() and len(even) == len(layer.score) - lay.kept.sum()
+        assert len(even) > 0
 
 
 def test_cost_model_counts_kept_macs_and_weights(digits_model: tuple[Path, Path]) -> None:
