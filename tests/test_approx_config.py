@@ -3,6 +3,7 @@ the zeroed-weights oracle tflite-micro runs."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -97,4 +98,44 @@ def test_zeroed_model_is_the_oracle_and_validation_refuses_others(tmp_path: Path
         approx.layer_skip(graph, tensor, [n])
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(approx.ApproxConfigError, match="not an approximation configuration"):
+        approx.load(tmp_path / "junk.json")
+
+
+def test_bias_correction_is_in_the_oracle_and_the_file(tmp_path: Path) -> None:
+    """A layer's bias correction is added to its bias in the zeroed model; the file keeps it
+    (version 2) and still reads version 1; a correction of the wrong length, one that
+    overflows int32, or one on a layer that skips nothing is refused."""
+    path = _model("kws_ref_model.tflite")
+    graph = load_model(path)
+    op, tensor = approx.skippable_layers(graph)[-2]
+    b = approx.bias_tensor(graph, op)
+    assert b is not None
+    shape = graph.tensor(tensor).shape
+    n = approx.group_count(op.op_type, shape, 4)
+    delta = list(range(-shape[0] // 2, shape[0] - shape[0] // 2))
+    layer = approx.layer_skip(graph, tensor, list(range(0, n, 3)), 4, delta)
+    config = approx.ApproxConfig(graph.sha256, (layer,))
+    approx.save(config, tmp_path / "config.json")
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["version"] == 2 and doc["layers"][0]["bias"] == delta
+    assert approx.load(tmp_path / "config.json").layers == config.layers
+    zeroed = parse_model(approx.zeroed_tflite(path.read_bytes(), graph, config))
+    original = graph.tensor(b).data
+    assert original is not None
+    got = zeroed.tensor(b).data
+    assert got is not None
+    assert (got.astype(np.int64) - original == np.array(delta)).all()
+    del doc["layers"][0]["bias"]
+    doc["version"] = 1
+    (tmp_path / "v1.json").write_text(json.dumps(doc))
+    assert approx.load(tmp_path / "v1.json").layers[0].bias == ()
+    with pytest.raises(approx.ApproxConfigError, match="bias corrections for"):
+        approx.layer_skip(graph, tensor, [0], 4, [1, 2])
+    with pytest.raises(approx.ApproxConfigError, match="int32"):
+        approx.layer_skip(graph, tensor, [0], 4, [1 << 31] * shape[0])
+    with pytest.raises(approx.ApproxConfigError, match="without skipped groups"):
+        approx.layer_skip(graph, tensor, [], 4, [1] * shape[0])
+    doc["version"] = 3
+    (tmp_path / "junk.json").write_text(json.dumps(doc))
+    with pytest.raises(approx.ApproxConfigError, match="version"):
         approx.load(tmp_path / "junk.json")

@@ -35,13 +35,18 @@ FLASH, M4 = load_flash("w25q128jv"), load_mcu("cortex-m4")
 
 def random_config(graph, share: float, seed: int = 1) -> approx.ApproxConfig:  # type: ignore[no-untyped-def]
     """Every skippable layer with about ``share`` of its groups skipped at random: rows keep
-    different numbers of groups, so the compacted filters carry padding."""
+    different numbers of groups, so the compacted filters carry padding; and a random bias
+    correction on every layer that has a bias."""
     rng = np.random.default_rng(seed)
     layers = []
     for op, t in approx.skippable_layers(graph):
-        n = approx.group_count(op.op_type, graph.tensor(t).shape, 4)
+        shape = graph.tensor(t).shape
+        n = approx.group_count(op.op_type, shape, 4)
         skip = [int(j) for j in np.nonzero(rng.random(n) < share)[0]]
-        layers.append(approx.layer_skip(graph, t, skip))
+        has_bias = approx.bias_tensor(graph, op) is not None and skip
+        n_out = approx.out_channels(op.op_type, shape)
+        bias = [int(v) for v in rng.integers(-3000, 3000, n_out)] if has_bias else []
+        layers.append(approx.layer_skip(graph, t, skip, 4, bias))
     return approx.ApproxConfig(graph.sha256, tuple(layers))
 
 

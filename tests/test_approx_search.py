@@ -13,8 +13,8 @@ import pytest
 from conftest import ooc_cli
 from ooc_sdk.approx import cost, data, estimate
 from ooc_sdk.approx.search import STEPS, config_for, greedy_path
-from ooc_sdk.approx.significance import significance
-from ooc_sdk.lower.skip import approximate
+from ooc_sdk.approx.significance import bias_correction, significance
+from ooc_sdk.lower.skip import approximate, layout
 from ooc_sdk.model import approx, load_model, parse_model
 from ooc_sdk.model.zoo import digits
 from ooc_sdk.run.golden import run_tflm_many
@@ -51,8 +51,9 @@ def test_digits_cnn_runs_in_tflite_micro(digits_model: tuple[Path, Path]) -> Non
 
 
 def test_significance_matches_a_direct_sum(digits_model: tuple[Path, Path]) -> None:
-    """For the fully-connected layer the significance is E|w . (x - zp)| per group, checked
-    here against a plain loop over the kept activations."""
+    """For the fully-connected layer the significance is the deviation of w . (x - zp) per
+    group and ``mean`` its mean, checked here against a plain loop over the kept activations;
+    the bias correction of skipped groups sums their means per output channel."""
     path, _ = digits_model
     model, graph = path.read_bytes(), load_model(path)
     x, _ = digits.evaluation_set()
@@ -69,11 +70,23 @@ def test_significance_matches_a_direct_sum(digits_model: tuple[Path, Path]) -> N
     w = graph.tensor(fc.tensor).data.astype(np.float64)
     for group in (0, 7, depth // 4 * 3 + 5):
         oc, k = divmod(group, depth // 4)
-        want = np.abs(xs[:, 4 * k : 4 * k + 4] @ w[oc, 4 * k : 4 * k + 4]).mean()
-        assert fc.significance[group] == pytest.approx(want, rel=1e-4)
+        c = xs[:, 4 * k : 4 * k + 4] @ w[oc, 4 * k : 4 * k + 4]
+        assert fc.significance[group] == pytest.approx(c.std(), rel=1e-4)
+        assert fc.mean[group, 0] == pytest.approx(c.mean(), rel=1e-6, abs=1e-9)
+    skip = np.array([0, 7, depth // 4 + 1])  # two groups of output channel 0, one of 1
+    bias = bias_correction(fc, skip)
+    assert len(bias) == 10 and not any(bias[2:])
+    assert bias[0] == round(fc.mean[0, 0] + fc.mean[7, 0])
+    assert bias[1] == round(fc.mean[depth // 4 + 1, 0])
     for layer in sig:  # the skip order is a permutation of the groups
         assert sorted(layer.order.tolist()) == list(range(len(layer.score)))
         assert (np.diff(layer.score[layer.order]) >= 0).all()
+        # even rows: every row skips as many, so the compacted filter stores no padding
+        even = layer.skipped(STEPS // 2, STEPS, True)
+        s = approx.layer_skip(graph, layer.tensor, even.tolist())
+        lay = layout(s, graph.tensor(layer.tensor).data)
+        assert (lay.kept == lay.slots).all() and len(even) == len(layer.score) - lay.kept.sum()
+        assert len(even) > 0
 
 
 def test_cost_model_counts_kept_macs_and_weights(digits_model: tuple[Path, Path]) -> None:

@@ -77,6 +77,9 @@ def _plot(path: Path, front: list[dict[str, Any]], labelled: bool, title: str) -
     default=None,
     help="Write a PNG of the Pareto front (instructions saved against accuracy).",
 )
+@click.option("--even-rows", is_flag=True,
+              help="Skip as many groups in every row of a layer, so that out of core the flash "
+                   "bytes read fall with the skipped weights (usually less accurate).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace a non-empty OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def approx(
@@ -88,6 +91,7 @@ def approx(
     jobs: int,
     seed: int,
     plot: Path | None,
+    even_rows: bool,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -95,7 +99,8 @@ def approx(
 
     Per convolution, depthwise and fully-connected layer, the operand groups
     (--group input channels at one tap of one output channel) are ranked by
-    their expected contribution on the inputs; the search picks per-layer skip
+    how much their contribution varies on the inputs (its mean goes into the
+    layer's bias, recorded in the configuration); the search picks per-layer skip
     ratios along a Pareto front of Cortex-M4 instructions (a cost model
     calibrated on QEMU) against top-1 accuracy (against y when DATA holds
     labels, else agreement with the exact model), measured with tflite-micro
@@ -119,7 +124,8 @@ def approx(
         click.echo(f"ooc approx: {msg}", err=True)
 
     result = explore(model, graph, dataset.x, dataset.y, bounds=(max_accuracy_drop,),
-                     group=group, jobs=jobs, seed=seed, progress=progress)  # fmt: skip
+                     even_rows=even_rows, group=group, jobs=jobs, seed=seed,
+                     progress=progress)  # fmt: skip
     chosen = result.chosen(max_accuracy_drop)
     front = [p.to_json(result.exact) for p in result.pareto]
     doc = {

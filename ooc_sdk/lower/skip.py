@@ -6,7 +6,8 @@ groups the layer keeps, and the layer's kernel becomes the skipping one (``*_SKI
 kinds, ``ooc_conv_skip_params_t`` / ``ooc_fc_skip_params_t``, c_runtime/src/kernels/skip.c),
 which walks a per-row list of the kept groups. Every later stage (planner, packer, codegen)
 takes the approximate graph as it takes any: skipped weights are never in the tables or the
-image, so out of core they are never read from flash nor decrypted.
+image, so out of core they are never read from flash nor decrypted. A layer's bias correction
+(``LayerSkip.bias``) replaces its bias tensor's data with the corrected bias.
 
 Layout (docs/FORMAT.md, "Approximation configuration"): a row per output channel (CONV_2D,
 FULLY_CONNECTED) or per ``group`` output channels (DEPTHWISE_CONV_2D) lists its kept groups in
@@ -200,6 +201,13 @@ def approximate(graph: Graph, config: ApproxConfig) -> Graph:
             op, macs=op.macs - lost, weight_bytes=op.weight_bytes - filt.nbytes + lay.data.nbytes
         )
         layouts[op.index] = lay
+        fixed = approx.corrected_bias(graph, s)
+        if fixed is not None:
+            b, data = fixed  # validate() refused a bias another operator reads
+            old = graph.tensor(b)
+            shared = any(t.buffer == old.buffer and t.index != b for t in graph.tensors)
+            tensors[b] = dataclasses.replace(old, data=data, buffer=fresh if shared else old.buffer)
+            fresh += 1
     digest = hashlib.sha256(approx.dumps(config).encode()).hexdigest()
     info = Approximation(
         config,

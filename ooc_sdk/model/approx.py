@@ -17,6 +17,12 @@ group of a row may be shorter):
 - DEPTHWISE_CONV_2D, filter ``[1, KH, KW, C]``: group ``(kh * KW + kw) * G + c // g`` with
   ``G = ceil(C / g)``: one tap of g channels.
 
+A layer may also carry a **bias correction** (``bias``: one int32 per output channel, added
+to the layer's bias): the skipped groups' expected contribution to the accumulator, measured on
+calibration inputs, so that a skip takes away the contribution's variation around its mean
+rather than the whole of it. The oracle is then the zeroed model with the corrected bias, still
+an ordinary int8 model that tflite-micro runs.
+
 Layers are named by their filter tensor (index and name in the TFLite subgraph, which ingest
 keeps), checked against the model's SHA-256 and the filter's shape, so a configuration made for
 another model is refused.
@@ -38,7 +44,9 @@ from ooc_sdk.fileio import read_text, write_atomic
 from ooc_sdk.model.ir import Graph, Operator
 
 FORMAT = "ooc-approx"
-VERSION = 1
+VERSION = 2  # 2 added the per-layer bias correction; version 1 files (none) are still read
+READABLE = (1, 2)
+INT32 = (-(1 << 31), (1 << 31) - 1)
 SKIPPABLE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 MAX_CONFIG_BYTES = 64 << 20
 
@@ -57,6 +65,7 @@ class LayerSkip:
     shape: tuple[int, ...]  # the filter's shape, checked on load
     group: int  # input channels (channels, for depthwise) per group
     skip: tuple[int, ...]  # sorted, distinct group indices
+    bias: tuple[int, ...] = ()  # added to the bias, per output channel (empty: no correction)
 
     @property
     def n_groups(self) -> int:
@@ -91,6 +100,7 @@ class ApproxConfig:
                     "shape": list(s.shape),
                     "group": s.group,
                     "skip": list(s.skip),
+                    **({"bias": list(s.bias)} if s.bias else {}),
                 }
                 for s in self.layers
             ],
@@ -139,8 +149,48 @@ def skippable_layers(graph: Graph) -> list[tuple[Operator, int]]:
     return out
 
 
+def out_channels(op: str, shape: tuple[int, ...]) -> int:
+    """Output channels of a layer (the length of its bias)."""
+    return shape[-1] if op == "DEPTHWISE_CONV_2D" else shape[0]
+
+
+def bias_tensor(graph: Graph, op: Operator) -> int | None:
+    """The index of ``op``'s constant int32 bias tensor, or None when it has none."""
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        t = graph.tensor(op.inputs[2])
+        if t.is_constant and t.data is not None and t.data.dtype == np.int32:
+            return t.index
+    return None
+
+
+def _check_bias(graph: Graph, op: Operator, s: LayerSkip) -> None:
+    if not s.bias:
+        return
+    b = bias_tensor(graph, op)
+    where = f"layer {s.name!r}"
+    if not s.skip:
+        raise ApproxConfigError(f"{where}: a bias correction without skipped groups")
+    if b is None:
+        raise ApproxConfigError(f"{where}: a bias correction, but the layer has no int32 bias")
+    if graph.consumers(b) != [op.index]:
+        raise ApproxConfigError(f"{where}: its bias is shared with another operator")
+    data = graph.tensor(b).data
+    assert data is not None
+    if len(s.bias) != data.size or data.size != out_channels(s.op, s.shape):
+        raise ApproxConfigError(
+            f"{where}: {len(s.bias)} bias corrections for {data.size} output channels"
+        )
+    new = data.astype(np.int64).reshape(-1) + np.asarray(s.bias, dtype=np.int64)
+    if new.min() < INT32[0] or new.max() > INT32[1]:
+        raise ApproxConfigError(f"{where}: a corrected bias does not fit in int32")
+
+
 def layer_skip(
-    graph: Graph, tensor: int, skip: list[int] | tuple[int, ...], group: int = 4
+    graph: Graph,
+    tensor: int,
+    skip: list[int] | tuple[int, ...],
+    group: int = 4,
+    bias: list[int] | tuple[int, ...] = (),
 ) -> LayerSkip:
     """A validated :class:`LayerSkip` for the layer whose filter is tensor ``tensor``."""
     ops = {t: op for op, t in skippable_layers(graph)}
@@ -152,12 +202,14 @@ def layer_skip(
     if group < 1:
         raise ApproxConfigError(f"group must be at least 1, not {group}")
     s = LayerSkip(
-        tensor, filt.name, ops[tensor].op_type, tuple(filt.shape), group, tuple(sorted(set(skip)))
-    )
+        tensor, filt.name, ops[tensor].op_type, tuple(filt.shape), group,
+        tuple(sorted(set(skip))), tuple(int(v) for v in bias),
+    )  # fmt: skip
     if s.skip and not 0 <= s.skip[0] <= s.skip[-1] < s.n_groups:
         raise ApproxConfigError(
             f"layer {filt.name!r}: group indices must be in 0..{s.n_groups - 1}"
         )
+    _check_bias(graph, ops[tensor], s)
     return s
 
 
@@ -173,7 +225,7 @@ def validate(config: ApproxConfig, graph: Graph) -> None:
         if s.tensor in seen:
             raise ApproxConfigError(f"layer {s.name!r} is listed twice")
         seen.add(s.tensor)
-        ok = layer_skip(graph, s.tensor, s.skip, s.group)
+        ok = layer_skip(graph, s.tensor, s.skip, s.group, s.bias)
         if (ok.name, ok.op, ok.shape) != (s.name, s.op, s.shape):
             raise ApproxConfigError(
                 f"layer {s.name!r} ({s.op} {list(s.shape)}) does not match tensor {s.tensor} of "
@@ -181,8 +233,22 @@ def validate(config: ApproxConfig, graph: Graph) -> None:
             )
 
 
+def corrected_bias(graph: Graph, s: LayerSkip) -> tuple[int, np.ndarray] | None:
+    """(bias tensor index, the corrected int32 bias) of a layer with a bias correction."""
+    if not s.bias:
+        return None
+    op = next(op for op, t in skippable_layers(graph) if t == s.tensor)
+    b = bias_tensor(graph, op)
+    assert b is not None
+    data = graph.tensor(b).data
+    assert data is not None
+    new = data.astype(np.int64) + np.asarray(s.bias, dtype=np.int64).reshape(data.shape)
+    return b, new.astype(np.int32)
+
+
 def apply(graph: Graph, config: ApproxConfig) -> dict[int, np.ndarray]:
-    """Validate ``config`` for ``graph``; the zeroed filter data per filter tensor index."""
+    """Validate ``config`` for ``graph``; the zeroed filter data per filter tensor index and the
+    corrected bias per bias tensor index."""
     validate(config, graph)
     out: dict[int, np.ndarray] = {}
     for s in config.layers:
@@ -191,15 +257,22 @@ def apply(graph: Graph, config: ApproxConfig) -> dict[int, np.ndarray]:
         zeroed = np.array(data, copy=True)
         zeroed[group_mask(s.op, s.shape, s.group, s.skip)] = 0
         out[s.tensor] = zeroed
+        fixed = corrected_bias(graph, s)
+        if fixed is not None:
+            out[fixed[0]] = fixed[1]
     return out
 
 
 def zeroed_tflite(model_bytes: bytes, graph: Graph, config: ApproxConfig) -> bytes:
-    """The model's flatbuffer with the skipped weights set to zero (the approximate oracle)."""
+    """The model's flatbuffer with the skipped weights set to zero and the corrected biases
+    (the approximate oracle)."""
     patched = bytearray(model_bytes)
     model = tflite.Model.GetRootAs(model_bytes, 0)
     for index, data in apply(graph, config).items():
-        buf = model.Buffers(graph.tensor(index).buffer)
+        buffer = graph.tensor(index).buffer
+        if any(t.buffer == buffer and t.index != index for t in graph.tensors):
+            raise ApproxConfigError(f"tensor {index}: its buffer is shared with another tensor")
+        buf = model.Buffers(buffer)
         start = buf._tab.Vector(buf._tab.Offset(4))
         raw = np.ascontiguousarray(data).tobytes()
         if buf.DataLength() != len(raw):
@@ -228,9 +301,10 @@ def save(config: ApproxConfig, path: str | Path) -> None:
 def from_json(doc: Any) -> ApproxConfig:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ApproxConfigError(f"not an approximation configuration (format is not {FORMAT!r})")
-    if doc.get("version") != VERSION:
+    if doc.get("version") not in READABLE:
         raise ApproxConfigError(
-            f"approximation configuration version {doc.get('version')!r}, not {VERSION}"
+            f"approximation configuration version {doc.get('version')!r}, not one of "
+            f"{', '.join(map(str, READABLE))}"
         )
     layers = tuple(
         LayerSkip(
@@ -240,6 +314,7 @@ def from_json(doc: Any) -> ApproxConfig:
             tuple(int(d) for d in s["shape"]),
             int(s["group"]),
             tuple(sorted({int(g) for g in s["skip"]})),
+            tuple(int(v) for v in s.get("bias", ())),
         )
         for s in doc["layers"]
     )

@@ -53,6 +53,14 @@ def evaluation_set() -> tuple[np.ndarray, np.ndarray]:
     return quantize_input(x[TRAIN:]), y[TRAIN:]
 
 
+def calibration_set(count: int, seed: int = 0) -> np.ndarray:
+    """``count`` training digits (int8 [count, 8, 8, 1], drawn with ``seed``): calibration
+    inputs apart from :func:`evaluation_set`."""
+    x, _ = load_digits()
+    pick = np.random.default_rng(seed).choice(TRAIN, size=count, replace=False)
+    return quantize_input(x[np.sort(pick)])
+
+
 def _pads(size: int, stride: int) -> tuple[int, int, int]:
     out = (size + stride - 1) // stride
     total = max((out - 1) * stride + 3 - size, 0)
