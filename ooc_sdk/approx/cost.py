@@ -221,7 +221,24 @@ def calibrate(models: list[Path]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    doc = calibrate([Path(a) for a in argv])
+    """Refit the coefficients from MODEL... on QEMU and write them (maintainers: after a
+    kernel change). Bad arguments: one line, exit 2."""
+    import argparse
+
+    from ooc_sdk.errors import OocError
+
+    ap = argparse.ArgumentParser(
+        prog="python -m ooc_sdk.approx.cost",
+        description="Refit the approximate-inference M4 cost model (m4_cost.json) on QEMU from "
+        "int8 models with conv, depthwise and fully-connected layers (docs/DESIGN.md).",
+    )
+    ap.add_argument("models", nargs="+", metavar="MODEL", help="a .tflite model")
+    args = ap.parse_args(argv)
+    try:
+        doc = calibrate([Path(a) for a in args.models])
+    except OocError as e:
+        print(f"ooc: error: {e}", file=sys.stderr)
+        return 2
     COEFFICIENTS.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps(doc, indent=1))
     return 0
