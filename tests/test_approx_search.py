@@ -130,6 +130,18 @@ def test_greedy_path_prefers_cheap_loss() -> None:
     assert path[first_layer0 - 1][1] == STEPS - 1
 
 
+def test_greedy_path_ranks_by_rate_beside_a_banned_layer() -> None:
+    # a detour bans a layer with infinite losses: the others still go by savings per loss
+    banned = np.full(STEPS, np.inf)
+    banned[0] = 0.0
+    loss = np.array([banned, np.linspace(0, 7, STEPS), np.linspace(0, 1, STEPS)])
+    save = np.array([np.linspace(0, 10, STEPS)] * 3)
+    path = greedy_path(loss, save)
+    assert path[1] == (0, 0, 1)  # the layer that loses less goes first, not the lower index
+    assert all(p[0] == 0 for p in path)  # the banned layer never moves
+    assert path[-1] == (0, STEPS - 1, STEPS - 1)
+
+
 def test_ooc_approx_on_digits(digits_model: tuple[Path, Path], tmp_path: Path) -> None:
     path, data_npz = digits_model
     out = tmp_path / "out"

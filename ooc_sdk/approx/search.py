@@ -207,7 +207,8 @@ def greedy_path(
     n = loss.shape[0]
     state = list(start) if start is not None else [0] * n
     path = [tuple(state)]
-    eps = 1e-9 + 1e-6 * float(loss.max() if loss.size else 0.0)
+    finite = loss[np.isfinite(loss)]  # a banned layer's losses are inf (a detour)
+    eps = 1e-9 + 1e-6 * float(finite.max() if finite.size else 0.0)
     while True:
         best, best_rate = None, -1.0
         for i in range(n):
