@@ -11,6 +11,7 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tflite
 from click.testing import CliRunner
@@ -30,6 +31,7 @@ from ooc_sdk.formats import image as fmt
 from ooc_sdk.image import crypto, keys
 from ooc_sdk.image.pack import PackOptions, pack_image
 from ooc_sdk.image.reader import open_image, public_info
+from ooc_sdk.lower.prepare.conv import folds_offset, offset_folds
 from ooc_sdk.model import load_model
 from ooc_sdk.run.host import build_image_tool
 from ooc_sdk.targets import load_flash
@@ -141,8 +143,18 @@ def test_c_reader_decrypts_every_model_byte_for_byte(name: str, tool: Path, tmp_
     stored_buffers = {graph.tensors[t].buffer for t in got}
     needed_buffers = {graph.tensors[t].buffer for t in expected if graph.tensors[t].is_constant}
     assert stored_buffers == needed_buffers
+    # 1x1 convolutions' biases are stored with the input offset folded in (offset_folds):
+    # bias - zero_point * sum(w) per output channel, here from the independently read bytes
+    folds = offset_folds(graph)
+    for op in graph.operators:
+        if folds_offset(graph, op):
+            w_t, b_t = op.inputs[1], op.inputs[2]
+            w = np.frombuffer(expected[w_t], np.int8).reshape(graph.tensor(w_t).shape[0], -1)
+            zp = int(graph.tensor(op.inputs[0]).quant.zero_point[0])  # type: ignore[union-attr]
+            want = np.frombuffer(expected[b_t], np.int32) - zp * w.astype(np.int64).sum(axis=1)
+            assert folds[b_t].tobytes() == want.astype(np.int32).tobytes()
     for t, blob in got.items():
-        assert bytes(blob) == expected[t], f"tensor {t} differs"
+        assert bytes(blob) == (folds[t].tobytes() if t in folds else expected[t]), t
     # the Python reader agrees
     verified = open_image(packed.image, device)
     assert b"".join(p for _, p in verified.chunks()) == plain
