@@ -333,14 +333,12 @@ static void put_2x2(const requant_t *q, const ooc_dsp_rq_t *rc, const ooc_dsp_rq
    the 2x2 block of the dense 1x1 convolutions (dot_2x2_k: each word loaded and widened once)
    applies. An odd last pixel is computed twice, into the same outputs. */
 /* 1 where every channel of [c0, c1) takes the fast requantization (ooc_dsp_rq_t.fast), read
-   straight from the tables (a fused schedule asks once per row): m != INT32_MIN, and a right
-   shift of at least 1 (shift < 0, or a multiplier of 0). */
+   straight from the tables (a fused schedule asks once per row). */
 static int all_fast(const requant_t *q, int32_t c0, int32_t c1)
 {
     int32_t c;
     for (c = c0; c < c1; c++) {
-        const int32_t m = q->multiplier[c], shift = q->shift[c];
-        if (m == INT32_MIN || (shift >= 0 && m != 0)) {
+        if (!ooc_dsp_rq_fast(q->multiplier[c], q->shift[c])) {
             return 0;
         }
     }

@@ -278,7 +278,7 @@ static inline int dw_fast(const requant_t *q, int32_t c, int32_t *right)
 {
     const int32_t m = q->multiplier[c * q->step], shift = q->shift[c * q->step];
     *right = max_i32(1, -shift);
-    return m != INT32_MIN && (shift < 0 || m == 0);
+    return ooc_dsp_rq_fast(m, shift);
 }
 
 /* A four-channel group's constants (a function of its own: its locals stay off the stack of the

@@ -270,6 +270,13 @@ static inline ooc_dsp_rq_t ooc_dsp_rq(int32_t multiplier, int32_t shift)
     return r;
 }
 
+/* ooc_dsp_rq(multiplier, shift).fast without the other constants: a check straight from the
+   tables, for kernels a fused schedule calls once per row. */
+static inline int ooc_dsp_rq_fast(int32_t multiplier, int32_t shift)
+{
+    return multiplier != INT32_MIN && (shift < 0 || multiplier == 0);
+}
+
 /*
  * ooc_multiply_by_quantized_multiplier(acc, m, -e) + add for e >= 1 and m != INT32_MIN (every
  * channel of a model whose scales are below 1), in six instructions. v = bits 31..62 of acc * m +

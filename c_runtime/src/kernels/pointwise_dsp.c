@@ -142,19 +142,11 @@ static void pointwise_channel(const ooc_conv_params_t *p, const requant_t *q, co
     }
 }
 
-/* 1 where a channel of multiplier m and shift `shift` takes the fast requantization
-   (ooc_dsp_rq(m, shift).fast), read straight from the tables: its right shift is then
-   max(1, -shift). */
-static inline int rq_fast(int32_t m, int32_t shift)
-{
-    return m != INT32_MIN && (shift < 0 || m == 0);
-}
-
 /* The channel pairs of [c0, c1) over a few pixels (a fused schedule's row): one function for all
-   the pairs (those with both channels fast; the others through pointwise_channel_pair), each pair's folded biases and constants derived inline, so a
-   pair costs no call, prologue or general constants (pointwise_channel_pair's, paid per row and
-   pair, cost as much as a narrow row's products). `mode` as in pair_pixels (1, 2 or 3), a
-   constant where it is inlined. */
+   the pairs with both channels fast (the others through pointwise_channel_pair), each pair's
+   folded biases and constants derived inline, so a pair costs no call, prologue or general
+   constants (pointwise_channel_pair's, paid per row and pair, cost as much as a narrow row's
+   products). `mode` as in pair_pixels (1, 2 or 3), a constant where it is inlined. */
 static OOC_ALWAYS_INLINE void few_pixels(const ooc_conv_params_t *p, const requant_t *q, const int8_t *input,
                                          const int8_t *filter, const int32_t *bias, int8_t *output, int32_t c0,
                                          int32_t c1, int mode)
@@ -172,7 +164,7 @@ static OOC_ALWAYS_INLINE void few_pixels(const ooc_conv_params_t *p, const requa
         int8_t *out = output + c;
         k.mc = q->multiplier[c];
         k.md = q->multiplier[c + 1];
-        if (!rq_fast(k.mc, q->shift[c]) || !rq_fast(k.md, q->shift[c + 1])) { /* rare: the general path */
+        if (!ooc_dsp_rq_fast(k.mc, q->shift[c]) || !ooc_dsp_rq_fast(k.md, q->shift[c + 1])) { /* rare: the general path */
             pointwise_channel_pair(p, q, input, w, bias ? bias + (c - c0) : NULL, output, c);
             continue;
         }

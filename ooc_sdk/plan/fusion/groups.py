@@ -72,6 +72,23 @@ def _laid(search: FusionSearch, fp: FusionPlan, blocks: list[Block]) -> FusionPl
     )  # fmt: skip
 
 
+def _fits(
+    search: FusionSearch,
+    fp: FusionPlan,
+    blocks: list[Block],
+    i: int,
+    nb: Block | None,
+    arena_room: int,
+    above: int,
+) -> FusionPlan | None:
+    """The plan with block ``i`` replaced by ``nb`` when it lays out within ``arena_room``
+    (``above``: the bytes above the working SRAM; a layout is never below the block's own)."""
+    if nb is None or nb.sram + above > arena_room:
+        return None
+    trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
+    return trial if trial.arena_bytes <= arena_room else None
+
+
 def _variants(search: FusionSearch, b: Block, stream: StreamCosts, cap: int | None) -> list[Block]:
     """``b`` and, with ``cap`` (the slot), the other candidate variants of its operators (other
     strip counts, with or without a channel-split chain) streaming within that slot: a variant
@@ -107,10 +124,8 @@ def _best_group(
     while lo <= hi:
         mid = (lo + hi) // 2
         nb = _grouped(search, v, dict.fromkeys(v.streamed, sizes[mid]), stream)
-        trial = None
-        if nb is not None and nb.sram + above <= arena_room:
-            trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
-        if trial is not None and trial.arena_bytes <= arena_room:
+        trial = _fits(search, fp, blocks, i, nb, arena_room, above)
+        if nb is not None and trial is not None:
             got, lo = (nb, trial), mid + 1
         else:
             hi = mid - 1
@@ -178,10 +193,8 @@ def _greedy(
         nb = _grouped(search, b, {**taken, **groups}, stream)
         if nb is None or nb.restream_bytes >= (got[0] if got else b).restream_bytes:
             continue
-        if nb.sram + above > arena_room:
-            continue  # a layout is never below the block's own working SRAM
-        trial = _laid(search, fp, [*blocks[:i], nb, *blocks[i + 1 :]])
-        if trial.arena_bytes <= arena_room:
+        trial = _fits(search, fp, blocks, i, nb, arena_room, above)
+        if trial is not None:
             got = (nb, trial)
             taken.update(groups)
             if len(groups) > 1:
